@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Sockets;
+using Granary.Hosting;
+using Granary.Hosting.Configuration;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Granary.Client.Cli;
+
+/// <summary>
+/// A connection to a Granary cluster: an Orleans client to the cluster named by configuration, or
+/// (embedded) an in-process silo with memory storage on free loopback ports.
+/// </summary>
+public sealed class ClusterConnection : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private ClusterConnection(IHost host, bool embedded, IConfiguration configuration)
+    {
+        _host = host;
+        Embedded = embedded;
+        Configuration = configuration;
+        Grains = host.Services.GetRequiredService<IGrainFactory>();
+        Client = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    /// <summary>True when the cluster is an in-process silo.</summary>
+    public bool Embedded { get; }
+
+    /// <summary>The grain factory.</summary>
+    public IGrainFactory Grains { get; }
+
+    /// <summary>The cluster client.</summary>
+    public IClusterClient Client { get; }
+
+    /// <summary>The configuration the connection was made from.</summary>
+    public IConfiguration Configuration { get; }
+
+    /// <summary>Connects as configuration says, or starts an embedded silo.</summary>
+    public static async Task<ClusterConnection> OpenAsync(bool embedded, CancellationToken cancellationToken)
+    {
+        var configuration = GranaryConfiguration.Build();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddConfiguration(configuration);
+        ConfigureQuietLogging(builder.Logging, configuration);
+        if (embedded)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Granary:Storage:Mode"] = "Memory",
+                ["Granary:Cluster:Mode"] = "Localhost",
+                ["Orleans:ClusterId"] = "granary-embedded",
+            });
+            var siloPort = FreePort();
+            var gatewayPort = FreePort();
+            builder.UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(siloPort, gatewayPort);
+                silo.AddGranaryStorage(builder.Configuration).AddGranaryServices(builder.Configuration);
+            });
+        }
+        else
+        {
+            builder.UseOrleansClient(client => client.UseGranaryClustering(builder.Configuration));
+        }
+
+        var host = builder.Build();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await host.StartAsync(timeout.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            host.Dispose();
+            var mode = configuration["Granary:Cluster:Mode"] ?? "Localhost";
+            throw new ClusterUnavailableException(
+                embedded
+                    ? $"could not start the embedded silo: {ex.Message}"
+                    : $"could not connect to the cluster (mode {mode}, cluster id {configuration["Orleans:ClusterId"]}): {ex.GetBaseException().Message}. Start one with scripts/cluster.sh up, or pass --embedded.",
+                ex);
+        }
+
+        return new ClusterConnection(host, embedded, configuration);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _host.StopAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down anyway.
+        }
+
+        _host.Dispose();
+    }
+
+    internal static void ConfigureQuietLogging(ILoggingBuilder logging, IConfiguration configuration)
+    {
+        logging.ClearProviders();
+        logging.SetMinimumLevel(LogLevel.Error);
+        logging.AddFilter("Orleans", LogLevel.Critical);
+        logging.AddFilter("Microsoft", LogLevel.Critical);
+        logging.AddSimpleConsole(o => o.SingleLine = true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>The cluster could not be reached or started.</summary>
+public sealed class ClusterUnavailableException(string message, Exception inner) : Exception(message, inner);

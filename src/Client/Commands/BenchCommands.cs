@@ -1,0 +1,135 @@
+using System.CommandLine;
+using System.Globalization;
+using Granary.Client.Bench;
+using Granary.Client.Cli;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.Configuration;
+
+namespace Granary.Client.Commands;
+
+/// <summary><c>granary bench WORKLOAD</c>: closed-loop load, optionally beside a peer system in the same run.</summary>
+public static class BenchCommands
+{
+    /// <summary>Options shared by every workload.</summary>
+    public static class Common
+    {
+        /// <summary>Concurrent callers.</summary>
+        public static readonly Option<int> Concurrency = new("--concurrency") { Description = "Concurrent callers", DefaultValueFactory = _ => 64, Recursive = true };
+
+        /// <summary>Measured seconds.</summary>
+        public static readonly Option<int> Duration = new("--duration") { Description = "Measured seconds (quote runs of 15 s or more)", DefaultValueFactory = _ => 15, Recursive = true };
+
+        /// <summary>Warm-up seconds.</summary>
+        public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
+
+        /// <summary>Peer system.</summary>
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none, redis, postgres", DefaultValueFactory = _ => "none", Recursive = true };
+
+        /// <summary>Reads the common settings.</summary>
+        public static BenchSettings Settings(ParseResult parse, Output output) => new(
+            GlobalOptions.Require(parse.GetValue(Concurrency), "--concurrency", 1, 4096),
+            TimeSpan.FromSeconds(GlobalOptions.Require(parse.GetValue(Warmup), "--warmup", 0, 600)),
+            TimeSpan.FromSeconds(GlobalOptions.Require(parse.GetValue(Duration), "--duration", 1, 3600)),
+            ShowProgress: true);
+    }
+
+    /// <summary>Builds the command tree.</summary>
+    public static Command Create()
+    {
+        var op = new Option<string>("--op") { Description = "get or put", DefaultValueFactory = _ => "get" };
+        var keys = new Option<int>("--keys") { Description = "Distinct keys", DefaultValueFactory = _ => 10_000 };
+        var valueSize = new Option<int>("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
+        var document = new Command("document", "Durable document grains: get or put, beside Redis GET/SET or a PostgreSQL table") { op, keys, valueSize };
+        document.SetHandler(async (parse, output, ct) =>
+        {
+            var settings = Common.Settings(parse, output);
+            var write = (parse.GetValue(op) ?? "get").ToLowerInvariant() switch
+            {
+                "get" => false,
+                "put" => true,
+                var other => throw new UsageException($"--op must be get or put (got '{other}')"),
+            };
+            var workload = new KeyValueWorkload(write, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, Limits.MaxValueLength));
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
+            await using var granary = new DocumentBenchTarget(connection.Grains, workload, storage);
+            await using var peer = CreatePeer(parse.GetValue(Common.Peer), connection.Configuration, workload);
+            return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
+        });
+
+        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document };
+    }
+
+    /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>
+    public static async Task<int> CompareAsync(string workload, IBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(granary);
+        ArgumentNullException.ThrowIfNull(output);
+        var results = new List<BenchResult>();
+        foreach (var target in peer is null ? [granary] : new[] { granary, peer })
+        {
+            Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
+            await target.SetupAsync(ct);
+            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers");
+            results.Add(await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct));
+        }
+
+        double? ratio = results.Count == 2 && results[1].Throughput > 0 ? results[0].Throughput / results[1].Throughput : null;
+        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, Results = results, ThroughputRatio = ratio });
+        output.Table(
+            ["SYSTEM", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "ERRORS", "CONFIGURATION"],
+            results.Select(r => (IReadOnlyList<string>)
+            [
+                r.System,
+                r.Throughput.ToString("N0", CultureInfo.InvariantCulture),
+                r.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.P999Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.Errors.ToString(CultureInfo.InvariantCulture),
+                r.Configuration,
+            ]));
+        if (ratio is { } x)
+        {
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"throughput ratio granary/{results[1].System}: {x:F2}x"));
+        }
+
+        foreach (var r in results.Where(r => r.FirstError is not null))
+        {
+            output.Line($"{r.System} first error: {r.FirstError}");
+        }
+
+        return results.All(r => r.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>The peer named by <c>--peer</c>, pointed at the servers in configuration.</summary>
+    public static IBenchTarget? CreatePeer(string? name, IConfiguration configuration, KeyValueWorkload workload)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        switch ((name ?? "none").ToLowerInvariant())
+        {
+            case "none":
+                return null;
+            case "redis":
+                return new RedisBenchTarget(configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload);
+            case "postgres":
+                return new PostgresBenchTarget(PeerPostgres(configuration), workload);
+            default:
+                throw new UsageException($"--peer must be none, redis or postgres (got '{name}')");
+        }
+    }
+
+    /// <summary>The PostgreSQL the peer workloads use: the first storage shard's server and database.</summary>
+    public static string PeerPostgres(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var storage = new GranaryStorageOptions();
+        configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
+        if (storage.Shards.Length == 0)
+        {
+            throw new UsageException("--peer postgres needs a PostgreSQL server: configure Granary:Storage:Shards (scripts/cluster.sh up does)");
+        }
+
+        // Same server and database as the first shard, in a table of its own.
+        return storage.Shards[0];
+    }
+}

@@ -1,0 +1,36 @@
+using System.Net;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+
+namespace Granary.Hosting;
+
+/// <summary>Connects an Orleans client to the cluster named by configuration.</summary>
+/// <example><code>
+/// builder.UseOrleansClient(client => client.UseGranaryClustering(builder.Configuration));
+/// </code></example>
+public static class GranaryClientBuilderExtensions
+{
+    /// <summary>Redis gateway discovery or the localhost gateways, from <c>Granary:Cluster</c> and <c>Orleans</c>.</summary>
+    public static IClientBuilder UseGranaryClustering(this IClientBuilder client, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = GranarySiloBuilderExtensions.BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(
+            client.Services, configuration, GranaryClusterOptions.SectionName);
+        client.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
+        if (options.Mode == ClusteringMode.Redis)
+        {
+            client.UseRedisClustering(redis => redis.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(options.RedisConnectionString));
+        }
+        else
+        {
+            var ports = options.ClientGatewayPorts.Length > 0 ? options.ClientGatewayPorts : [options.GatewayPort];
+            client.UseStaticClustering(ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToArray());
+        }
+
+        return client;
+    }
+}

@@ -1,0 +1,169 @@
+using System.Net;
+using Granary.Hosting.Options;
+using Granary.Hosting.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
+using StackExchange.Redis;
+
+namespace Granary.Hosting;
+
+/// <summary>
+/// The one place a silo is wired: the silo process, the console's embedded mode and the tests all
+/// call these, so tests run the configuration production runs.
+/// </summary>
+/// <example><code>
+/// builder.UseOrleans(silo => silo.AddGranary(builder.Configuration));
+/// </code></example>
+public static class GranarySiloBuilderExtensions
+{
+    /// <summary>Clustering, endpoints, membership timings, storage and grain services from configuration.</summary>
+    public static ISiloBuilder AddGranary(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return silo.UseGranaryClustering(configuration).AddGranaryStorage(configuration).AddGranaryServices(configuration);
+    }
+
+    /// <summary>Cluster identity, clustering provider, endpoints and membership timings.</summary>
+    public static ISiloBuilder UseGranaryClustering(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        var options = BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(silo.Services, configuration, GranaryClusterOptions.SectionName);
+        silo.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
+        var address = IPAddress.Parse(options.AdvertisedAddress);
+        switch (options.Mode)
+        {
+            case ClusteringMode.Redis:
+                silo.UseRedisClustering(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString));
+                silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+                break;
+            default:
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, new IPEndPoint(IPAddress.Loopback, options.PrimarySiloPort));
+                break;
+        }
+
+        silo.Services.Configure<ClusterMembershipOptions>(m => ApplyMembershipProfile(m, options));
+        return silo;
+    }
+
+    /// <summary>
+    /// Registers the <see cref="StorageNames.Default"/> grain storage: PostgreSQL shards routed by the ring,
+    /// or memory. Shard databases are created and the schema applied at start-up.
+    /// </summary>
+    public static ISiloBuilder AddGranaryStorage(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        var options = BindValidated<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
+        if (options.Mode == StorageMode.Memory)
+        {
+            silo.AddMemoryGrainStorage(StorageNames.Default);
+            return silo;
+        }
+
+        for (var i = 0; i < options.Shards.Length; i++)
+        {
+            var connectionString = options.Shards[i];
+            silo.AddAdoNetGrainStorage(StorageNames.Shard(i), ado =>
+            {
+                ado.Invariant = "Npgsql";
+                ado.ConnectionString = connectionString;
+            });
+        }
+
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresShardInitializer>();
+        var shardCount = options.Shards.Length;
+        var vnodes = options.VirtualNodesPerShard;
+        silo.Services.AddGrainStorage(StorageNames.Default, (sp, _) =>
+        {
+            var shards = Enumerable.Range(0, shardCount)
+                .ToDictionary(StorageNames.Shard, i => sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(i)), StringComparer.Ordinal);
+            return new ShardedGrainStorage(new ShardRouter(shardCount, vnodes), shards);
+        });
+        return silo;
+    }
+
+    /// <summary>Grain-side services (families register theirs here as they are added).</summary>
+    public static ISiloBuilder AddGranaryServices(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        silo.Services.TryAddSingletonTimeProvider();
+        return silo;
+    }
+
+    /// <summary>Applies the named membership profile, then any individual overrides.</summary>
+    public static void ApplyMembershipProfile(ClusterMembershipOptions membership, GranaryClusterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(membership);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MembershipProfile == MembershipProfile.FastFailover)
+        {
+            membership.ProbeTimeout = TimeSpan.FromSeconds(1);
+            membership.NumMissedProbesLimit = 2;
+            membership.NumVotesForDeathDeclaration = 1;
+            membership.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+            membership.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+            membership.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(10);
+        }
+
+        if (options.ProbeTimeout is { } probe)
+        {
+            membership.ProbeTimeout = probe;
+        }
+
+        if (options.NumMissedProbesLimit is { } missed)
+        {
+            membership.NumMissedProbesLimit = missed;
+        }
+
+        if (options.NumVotesForDeathDeclaration is { } votes)
+        {
+            membership.NumVotesForDeathDeclaration = votes;
+        }
+
+        if (options.TableRefreshTimeout is { } refresh)
+        {
+            membership.TableRefreshTimeout = refresh;
+        }
+    }
+
+    /// <summary>Parses a StackExchange.Redis configuration string with settings suited to membership.</summary>
+    public static ConfigurationOptions ParseRedis(string connectionString)
+    {
+        var redis = ConfigurationOptions.Parse(connectionString);
+        redis.AbortOnConnectFail = false;
+        return redis;
+    }
+
+    internal static TOptions BindValidated<TOptions, TValidator>(IServiceCollection services, IConfiguration configuration, string section)
+        where TOptions : class, new()
+        where TValidator : class, IValidateOptions<TOptions>, new()
+    {
+        var options = new TOptions();
+        configuration.GetSection(section).Bind(options);
+        // Validate now as well: wiring below depends on these values, and a bad value must stop
+        // start-up with the validator's message rather than fail later somewhere deep.
+        var result = new TValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
+        if (result.Failed)
+        {
+            throw new OptionsValidationException(section, typeof(TOptions), result.Failures);
+        }
+
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return options;
+    }
+
+    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+}

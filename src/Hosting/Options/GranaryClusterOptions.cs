@@ -1,0 +1,67 @@
+namespace Granary.Hosting.Options;
+
+/// <summary>How silos find each other and clients find silos.</summary>
+public enum ClusteringMode
+{
+    /// <summary>One machine, no external services: a primary silo at <see cref="GranaryClusterOptions.PrimarySiloPort"/> holds the membership table.</summary>
+    Localhost,
+
+    /// <summary>Membership in Redis (<see cref="GranaryClusterOptions.RedisConnectionString"/>); any number of silos on any number of machines.</summary>
+    Redis,
+}
+
+/// <summary>Named sets of membership timings.</summary>
+public enum MembershipProfile
+{
+    /// <summary>Orleans' defaults: a crashed silo is declared dead after roughly 10-15 s. For production.</summary>
+    Default,
+
+    /// <summary>
+    /// Aggressive timings for local runs and tests: a crashed silo is declared dead in about 2 s.
+    /// Too eager for production networks (a long GC pause can get a healthy silo evicted).
+    /// </summary>
+    FastFailover,
+}
+
+/// <summary>Section <c>Granary:Cluster</c>: clustering, endpoints and failure detection.</summary>
+public sealed class GranaryClusterOptions
+{
+    /// <summary>The configuration section bound to this class.</summary>
+    public const string SectionName = "Granary:Cluster";
+
+    /// <summary>Clustering provider. Default <see cref="ClusteringMode.Localhost"/>.</summary>
+    public ClusteringMode Mode { get; set; } = ClusteringMode.Localhost;
+
+    /// <summary>StackExchange.Redis configuration string used when <see cref="Mode"/> is Redis. Default <c>127.0.0.1:6379</c>.</summary>
+    public string RedisConnectionString { get; set; } = "127.0.0.1:6379";
+
+    /// <summary>Membership timings. Default <see cref="MembershipProfile.Default"/>.</summary>
+    public MembershipProfile MembershipProfile { get; set; } = MembershipProfile.Default;
+
+    /// <summary>Silo-to-silo port. Default 11111. Each silo on one machine needs its own.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Client gateway port. Default 30000. Each silo on one machine needs its own; 0 disables the gateway.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The address other silos and clients use to reach this silo. Default <c>127.0.0.1</c>.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Localhost mode only: the silo port of the primary silo. Default 11111.</summary>
+    public int PrimarySiloPort { get; set; } = 11111;
+
+    /// <summary>Localhost mode only: the gateway ports a client tries. Default: <see cref="GatewayPort"/>.</summary>
+    public int[] ClientGatewayPorts { get; set; } = [];
+
+    /// <summary>Optional override of the probe timeout (e.g. <c>00:00:01</c>).</summary>
+    public TimeSpan? ProbeTimeout { get; set; }
+
+    /// <summary>Optional override of the missed probes before a silo is suspected.</summary>
+    public int? NumMissedProbesLimit { get; set; }
+
+    /// <summary>Optional override of the votes needed to declare a silo dead.</summary>
+    public int? NumVotesForDeathDeclaration { get; set; }
+
+    /// <summary>Optional override of how often the membership table is re-read.</summary>
+    public TimeSpan? TableRefreshTimeout { get; set; }
+}

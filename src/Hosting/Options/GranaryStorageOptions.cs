@@ -1,0 +1,33 @@
+namespace Granary.Hosting.Options;
+
+/// <summary>Where grain state is kept.</summary>
+public enum StorageMode
+{
+    /// <summary>Volatile in-process memory: state is lost with its silo. Embedded mode and fast tests.</summary>
+    Memory,
+
+    /// <summary>PostgreSQL databases used as shards, a grain's state placed by the consistent hash ring.</summary>
+    PostgresShards,
+}
+
+/// <summary>Section <c>Granary:Storage</c>: the grain state store.</summary>
+public sealed class GranaryStorageOptions
+{
+    /// <summary>The configuration section bound to this class.</summary>
+    public const string SectionName = "Granary:Storage";
+
+    /// <summary>Storage backend. Default <see cref="StorageMode.Memory"/>.</summary>
+    public StorageMode Mode { get; set; } = StorageMode.Memory;
+
+    /// <summary>
+    /// Npgsql connection strings, one per shard, in order. The shard name is <c>shard-{index}</c>:
+    /// append new shards at the end, never reorder (the ring is keyed by shard name).
+    /// </summary>
+    public string[] Shards { get; set; } = [];
+
+    /// <summary>Virtual nodes per shard on the placement ring. Default 160.</summary>
+    public int VirtualNodesPerShard { get; set; } = 160;
+
+    /// <summary>Create shard databases that do not exist yet (needs CREATEDB rights). Default true.</summary>
+    public bool CreateDatabases { get; set; } = true;
+}

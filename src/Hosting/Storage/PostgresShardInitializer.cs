@@ -1,0 +1,104 @@
+using System.Reflection;
+using Granary.Hosting.Diagnostics;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Granary.Hosting.Storage;
+
+/// <summary>
+/// Creates missing shard databases and applies the grain-storage schema to each shard before the
+/// storage providers start. The script is idempotent, so every silo runs it on every start.
+/// </summary>
+public sealed class PostgresShardInitializer : ILifecycleParticipant<ISiloLifecycle>
+{
+    /// <summary>Embedded resource name of the schema script.</summary>
+    public const string SchemaResource = "Granary.Hosting.Storage.Sql.PostgreSQL-GrainStorage.sql";
+
+    private readonly GranaryStorageOptions _options;
+    private readonly ILogger<PostgresShardInitializer> _logger;
+
+    /// <summary>Created by DI.</summary>
+    public PostgresShardInitializer(IOptions<GranaryStorageOptions> options, ILogger<PostgresShardInitializer> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <inheritdoc/>
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        // Before ApplicationServices, where the AdoNet providers read their queries.
+        lifecycle.Subscribe(nameof(PostgresShardInitializer), ServiceLifecycleStage.RuntimeInitialize, InitializeAsync);
+    }
+
+    /// <summary>Ensures every configured shard exists and has the schema.</summary>
+    public Task InitializeAsync(CancellationToken cancellationToken) =>
+        EnsureShardsAsync(_options.Shards, _options.CreateDatabases, _logger, cancellationToken);
+
+    /// <summary>Ensures each database exists (when allowed) and applies the schema script to it.</summary>
+    public static async Task EnsureShardsAsync(
+        IReadOnlyList<string> connectionStrings,
+        bool createDatabases,
+        ILogger logger,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connectionStrings);
+        var script = LoadSchemaScript();
+        for (var i = 0; i < connectionStrings.Count; i++)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (createDatabases)
+            {
+                await CreateDatabaseIfMissingAsync(connectionStrings[i], cancellationToken);
+            }
+
+            await using var connection = new NpgsqlConnection(connectionStrings[i]);
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new NpgsqlCommand(script, connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            HostingLog.ShardSchemaApplied(logger, StorageNames.Shard(i), connection.Database, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
+
+    /// <summary>The schema script shipped inside this assembly.</summary>
+    public static string LoadSchemaScript()
+    {
+        using var stream = typeof(PostgresShardInitializer).Assembly.GetManifestResourceStream(SchemaResource)
+            ?? throw new InvalidOperationException($"Embedded resource {SchemaResource} is missing from {typeof(PostgresShardInitializer).Assembly.GetName().Name}.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static async Task CreateDatabaseIfMissingAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var target = new NpgsqlConnectionStringBuilder(connectionString);
+        var database = target.Database ?? throw new InvalidOperationException("A shard connection string names no Database.");
+        var admin = new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @name", connection))
+        {
+            exists.Parameters.AddWithValue("name", database);
+            if (await exists.ExecuteScalarAsync(cancellationToken) is not null)
+            {
+                return;
+            }
+        }
+
+        try
+        {
+            // Identifiers cannot be parameters; quote it so any name is safe.
+            var quoted = "\"" + database.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            await using var create = new NpgsqlCommand("CREATE DATABASE " + quoted, connection);
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation)
+        {
+            // Another silo created it first.
+        }
+    }
+}

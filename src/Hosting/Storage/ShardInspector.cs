@@ -1,0 +1,52 @@
+using Npgsql;
+
+namespace Granary.Hosting.Storage;
+
+/// <summary>Rows of one state name on one shard.</summary>
+public sealed record ShardStateCount(string StateName, long Rows);
+
+/// <summary>What one shard holds.</summary>
+public sealed record ShardReport(string Shard, string Database, string Host, int Port, long Rows, IReadOnlyList<ShardStateCount> ByState, string? Error);
+
+/// <summary>Reads row counts from the shard databases directly (no silo needed).</summary>
+public static class ShardInspector
+{
+    /// <summary>Name of the grain state table the schema creates.</summary>
+    public const string StateTable = "orleansstorage";
+
+    /// <summary>Counts stored grain states per shard and per state name for <paramref name="serviceId"/>.</summary>
+    public static async Task<IReadOnlyList<ShardReport>> CountAsync(IReadOnlyList<string> shards, string serviceId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        var reports = new List<ShardReport>(shards.Count);
+        for (var i = 0; i < shards.Count; i++)
+        {
+            var csb = new NpgsqlConnectionStringBuilder(shards[i]);
+            try
+            {
+                await using var connection = new NpgsqlConnection(shards[i]);
+                await connection.OpenAsync(cancellationToken);
+                await using var command = new NpgsqlCommand(
+                    $"SELECT graintypestring, count(*) FROM {StateTable} WHERE serviceid = @service AND payloadbinary IS NOT NULL GROUP BY graintypestring ORDER BY graintypestring",
+                    connection);
+                command.Parameters.AddWithValue("service", serviceId);
+                var byState = new List<ShardStateCount>();
+                await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+                {
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        byState.Add(new ShardStateCount(reader.GetString(0), reader.GetInt64(1)));
+                    }
+                }
+
+                reports.Add(new ShardReport(StorageNames.Shard(i), csb.Database ?? "?", csb.Host ?? "?", csb.Port, byState.Sum(s => s.Rows), byState, null));
+            }
+            catch (Exception ex) when (ex is NpgsqlException or PostgresException or InvalidOperationException or System.Net.Sockets.SocketException)
+            {
+                reports.Add(new ShardReport(StorageNames.Shard(i), csb.Database ?? "?", csb.Host ?? "?", csb.Port, 0, [], ex.Message));
+            }
+        }
+
+        return reports;
+    }
+}
