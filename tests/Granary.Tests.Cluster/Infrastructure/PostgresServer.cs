@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+
+namespace Granary.Tests.Cluster.Infrastructure;
+
+/// <summary>
+/// A private PostgreSQL server (initdb + pg_ctl) in a temporary directory on a free
+/// loopback port, for one test run.
+/// </summary>
+/// <remarks>
+/// When the test process runs as root the data directory is given to the
+/// <c>postgres</c> user and the server tools run as that user, since initdb and
+/// postgres refuse to run as root. Authentication is <c>trust</c> for user
+/// <c>postgres</c>; the server listens on 127.0.0.1 and on a socket in its own
+/// directory only.
+/// <code>
+/// await using var pg = await PostgresServer.StartAsync(durable: false);
+/// await pg.CreateDatabaseAsync("shard0");
+/// await using var connection = new NpgsqlConnection(pg.ConnectionString("shard0"));
+/// </code>
+/// </remarks>
+public sealed class PostgresServer : IAsyncDisposable
+{
+    private const string SuperUser = "postgres";
+    private const int MaxPortAttempts = 3;
+    private const int LogTailLines = 40;
+
+    private static readonly TimeSpan InitDbTimeout = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+
+    private static readonly string[] ToolDirectories = ["/usr/local/bin", "/usr/bin", "/usr/lib/postgresql/*/bin"];
+
+    private readonly string _pgCtl;
+    private readonly string _directory;
+    private int _disposed;
+
+    private PostgresServer(string pgCtl, string directory, int port, bool durable, TimeSpan initDbTime, TimeSpan startTime)
+    {
+        _pgCtl = pgCtl;
+        _directory = directory;
+        Port = port;
+        Durable = durable;
+        InitDbTime = initDbTime;
+        StartTime = startTime;
+    }
+
+    /// <summary>The loopback TCP port the server listens on.</summary>
+    public int Port { get; }
+
+    /// <summary>False when the server runs with <c>fsync=off</c> (fast, loses data if the machine crashes).</summary>
+    public bool Durable { get; }
+
+    /// <summary>The server's data directory.</summary>
+    public string DataDirectory => Path.Combine(_directory, "data");
+
+    /// <summary>The server's log file.</summary>
+    public string LogFile => Path.Combine(_directory, "postgres.log");
+
+    /// <summary>How long initdb took.</summary>
+    public TimeSpan InitDbTime { get; }
+
+    /// <summary>How long starting the server took, up to the first successful <c>SELECT 1</c>.</summary>
+    public TimeSpan StartTime { get; }
+
+    /// <summary>Starts a durable server (<c>fsync=on</c>).</summary>
+    public static Task<PostgresServer> StartAsync(CancellationToken ct = default) => StartAsync(durable: true, ct);
+
+    /// <summary>Starts a server and returns once it answers <c>SELECT 1</c> over TCP.</summary>
+    /// <param name="durable">False runs with <c>fsync=off</c>: much faster commits, for tests only.</param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <exception cref="InvalidOperationException">The PostgreSQL tools are missing, or the server failed to start; the message carries the log tail.</exception>
+    public static async Task<PostgresServer> StartAsync(bool durable, CancellationToken ct = default)
+    {
+        var initDb = FindTool("initdb");
+        var pgCtl = FindTool("pg_ctl");
+
+        var directory = CreateDirectory();
+        try
+        {
+            var initDbTime = await InitDbAsync(initDb, directory, ct);
+            for (var attempt = 1; ; attempt++)
+            {
+                var port = FreePort.Next();
+                var logFile = Path.Combine(directory, "postgres.log");
+                File.Delete(logFile);
+                var started = Stopwatch.StartNew();
+                var result = await ChildProcess.RunAsync(
+                    pgCtl,
+                    [
+                        "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+                        "-D", Path.Combine(directory, "data"),
+                        "-l", logFile,
+                        "-o", ServerOptions(directory, port, durable),
+                    ],
+                    StartTimeout + TimeSpan.FromSeconds(10),
+                    ct,
+                    runAs: SuperUser);
+                if (result.ExitCode != 0)
+                {
+                    var log = OutputTail.OfFile(logFile, LogTailLines);
+                    if (attempt < MaxPortAttempts && log.Contains("could not bind", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // Another process took the port after FreePort.Next(): try another one.
+                        continue;
+                    }
+
+                    throw new InvalidOperationException(
+                        $"PostgreSQL did not start on port {port}: {result.CommandLine} exited with code {result.ExitCode}.{Environment.NewLine}" +
+                        $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log ({logFile}):{Environment.NewLine}{log}");
+                }
+
+                await WaitUntilReadyAsync(port, logFile, ct);
+                return new PostgresServer(pgCtl, directory, port, durable, initDbTime, started.Elapsed);
+            }
+        }
+        catch
+        {
+            await StopAndDeleteAsync(pgCtl, directory);
+            throw;
+        }
+    }
+
+    /// <summary>An Npgsql connection string for <paramref name="database"/> as user postgres, pooled.</summary>
+    public string ConnectionString(string database)
+    {
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = Port,
+            Username = SuperUser,
+            Database = database,
+            Pooling = true,
+        };
+        return builder.ConnectionString;
+    }
+
+    /// <summary>Creates an empty database (from template1).</summary>
+    public async Task CreateDatabaseAsync(string name, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"CREATE DATABASE \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Stops the server (<c>pg_ctl stop -m immediate</c>, its data is thrown away) and deletes its directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Pooled connections to this server would only fail later; drop them now.
+        NpgsqlConnection.ClearAllPools();
+        await StopAndDeleteAsync(_pgCtl, _directory);
+    }
+
+    private static string FindTool(string name) =>
+        ChildProcess.FindExecutable(name, ToolDirectories)
+        ?? throw new InvalidOperationException(
+            $"{name} was not found on PATH, in /usr/local/bin, /usr/bin or /usr/lib/postgresql/*/bin. " +
+            "Run scripts/test.sh, which installs PostgreSQL (Debian package postgresql).");
+
+    private static string CreateDirectory()
+    {
+        var directory = Directory.CreateTempSubdirectory("granary-pg-").FullName;
+        Directory.CreateDirectory(Path.Combine(directory, "sock"));
+        if (ChildProcess.IsRoot && !OperatingSystem.IsWindows())
+        {
+            // The postgres user must be able to reach and own everything below this directory.
+            File.SetUnixFileMode(
+                directory,
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+                UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
+        return directory;
+    }
+
+    private static async Task<TimeSpan> InitDbAsync(string initDb, string directory, CancellationToken ct)
+    {
+        if (ChildProcess.IsRoot)
+        {
+            (await ChildProcess.RunAsync("chown", ["-R", $"{SuperUser}:", directory], TimeSpan.FromSeconds(30), ct))
+                .EnsureSuccess();
+        }
+
+        var timer = Stopwatch.StartNew();
+        var result = await ChildProcess.RunAsync(
+            initDb,
+            ["-D", Path.Combine(directory, "data"), "-A", "trust", "-U", SuperUser, "--no-sync", "-E", "UTF8", "--locale=C"],
+            InitDbTimeout,
+            ct,
+            runAs: SuperUser);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"initdb failed with code {result.ExitCode} ({result.CommandLine}). Output:{Environment.NewLine}{result.Output}");
+        }
+
+        return timer.Elapsed;
+    }
+
+    private static string ServerOptions(string directory, int port, bool durable) =>
+        string.Join(
+            ' ',
+            $"-p {port.ToString(CultureInfo.InvariantCulture)}",
+            "-c listen_addresses=127.0.0.1",
+            $"-c unix_socket_directories={Path.Combine(directory, "sock")}",
+            "-c max_connections=300",
+            durable ? "-c fsync=on" : "-c fsync=off");
+
+    private static async Task WaitUntilReadyAsync(int port, string logFile, CancellationToken ct)
+    {
+        // pg_ctl -w already waited for the server to accept connections; this proves it over TCP.
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = port,
+            Username = SuperUser,
+            Database = "postgres",
+            Pooling = false,
+            Timeout = 5,
+        };
+        var deadline = Stopwatch.StartNew();
+        Exception? lastError = null;
+        while (deadline.Elapsed < StartTimeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            try
+            {
+                await using var connection = new NpgsqlConnection(builder.ConnectionString);
+                await connection.OpenAsync(ct);
+                await using var command = new NpgsqlCommand("SELECT 1", connection);
+                if (await command.ExecuteScalarAsync(ct) is 1)
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                lastError = e;
+            }
+
+            await Task.Delay(PollInterval, ct);
+        }
+
+        throw new InvalidOperationException(
+            $"PostgreSQL on port {port} did not answer SELECT 1 within {StartTimeout.TotalSeconds:0} s " +
+            $"(last error: {lastError?.Message ?? "none"}). Server log:{Environment.NewLine}{OutputTail.OfFile(logFile, LogTailLines)}");
+    }
+
+    private static async Task StopAndDeleteAsync(string pgCtl, string directory)
+    {
+        var dataDirectory = Path.Combine(directory, "data");
+        if (File.Exists(Path.Combine(dataDirectory, "postmaster.pid")))
+        {
+            var result = await ChildProcess.RunAsync(
+                pgCtl,
+                ["stop", "-m", "immediate", "-w", "-t", ((int)StopTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture), "-D", dataDirectory],
+                StopTimeout + TimeSpan.FromSeconds(10),
+                CancellationToken.None,
+                runAs: SuperUser);
+            if (result.ExitCode != 0)
+            {
+                KillPostmaster(dataDirectory);
+            }
+        }
+
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    /// <summary>Last resort when pg_ctl cannot stop the server: kill the postmaster named in its pid file.</summary>
+    private static void KillPostmaster(string dataDirectory)
+    {
+        try
+        {
+            var firstLine = File.ReadLines(Path.Combine(dataDirectory, "postmaster.pid")).FirstOrDefault();
+            if (int.TryParse(firstLine, NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid))
+            {
+                using var postmaster = Process.GetProcessById(pid);
+                postmaster.Kill(entireProcessTree: true);
+                postmaster.WaitForExit(StopTimeout);
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+}

@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Granary.Tests.Cluster.Infrastructure;
+
+/// <summary>
+/// A private <c>redis-server</c> child process on a free loopback port, with no
+/// persistence, for one test run.
+/// </summary>
+/// <remarks>
+/// <code>
+/// await using var redis = await RedisServer.StartAsync();
+/// var options = ConfigurationOptions.Parse(redis.ConnectionString);
+/// </code>
+/// </remarks>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private const int MaxPortAttempts = 3;
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(25);
+
+    private readonly Process _process;
+    private readonly OutputTail _output;
+    private readonly string _directory;
+    private int _disposed;
+
+    private RedisServer(Process process, OutputTail output, string directory, int port)
+    {
+        _process = process;
+        _output = output;
+        _directory = directory;
+        Port = port;
+    }
+
+    /// <summary>The loopback TCP port the server listens on.</summary>
+    public int Port { get; }
+
+    /// <summary>StackExchange.Redis configuration string, <c>127.0.0.1:PORT</c>.</summary>
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    /// <summary>What the server printed so far (last lines), for diagnostics.</summary>
+    public string OutputTail => _output.ToString();
+
+    /// <summary>Starts a server and returns once it answers PING.</summary>
+    /// <exception cref="InvalidOperationException">redis-server is not installed, or it failed to start.</exception>
+    public static async Task<RedisServer> StartAsync(CancellationToken ct = default)
+    {
+        var executable = ChildProcess.FindExecutable("redis-server", "/usr/bin", "/usr/local/bin")
+            ?? throw new InvalidOperationException(
+                "redis-server was not found on PATH, in /usr/bin or in /usr/local/bin. " +
+                "Run scripts/test.sh, which installs it (Debian package redis-server).");
+
+        for (var attempt = 1; ; attempt++)
+        {
+            var directory = Directory.CreateTempSubdirectory("granary-redis-").FullName;
+            var port = FreePort.Next();
+            var output = new OutputTail(maxLines: 200);
+            var process = Launch(executable, directory, port, output);
+            try
+            {
+                await WaitUntilReadyAsync(process, port, output, ct);
+                return new RedisServer(process, output, directory, port);
+            }
+            catch (Exception e) when (e is not OperationCanceledException
+                && attempt < MaxPortAttempts
+                && output.ToString().Contains("Address already in use", StringComparison.Ordinal))
+            {
+                // Another process took the port between FreePort.Next() and our bind: try another one.
+                await StopAsync(process, port);
+                DeleteDirectory(directory);
+            }
+            catch
+            {
+                await StopAsync(process, port);
+                DeleteDirectory(directory);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Shuts the server down (SHUTDOWN NOSAVE, then kill), waits for it to exit and deletes its directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await StopAsync(_process, Port);
+        DeleteDirectory(_directory);
+    }
+
+    private static Process Launch(string executable, string directory, int port, OutputTail output)
+    {
+        var startInfo = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = directory,
+        };
+        string[] arguments =
+        [
+            "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--bind", "127.0.0.1",
+            "--save", string.Empty,
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--dir", directory,
+        ];
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var process = new Process { StartInfo = startInfo };
+        process.OutputDataReceived += (_, e) => output.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => output.Add(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitUntilReadyAsync(Process process, int port, OutputTail output, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        Exception? lastError = null;
+        while (deadline.Elapsed < StartTimeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync(ct); // drains the captured output
+                throw new InvalidOperationException(
+                    $"redis-server on port {port} exited with code {process.ExitCode} before answering PING. Output:{Environment.NewLine}{output}");
+            }
+
+            try
+            {
+                // PONG alone could come from another server that took the port first;
+                // only our own process id in INFO proves that our server is listening.
+                if (await SendCommandAsync(port, "PING", ct) == "+PONG"
+                    && await QueryProcessIdAsync(port, ct) == process.Id)
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is SocketException or IOException)
+            {
+                lastError = e;
+            }
+
+            await Task.Delay(PollInterval, ct);
+        }
+
+        throw new InvalidOperationException(
+            $"redis-server on port {port} did not answer PING within {StartTimeout.TotalSeconds:0} s " +
+            $"(last error: {lastError?.Message ?? "none"}). Output:{Environment.NewLine}{output}");
+    }
+
+    /// <summary>Sends one inline command and returns the first reply line (without CRLF).</summary>
+    private static async Task<string> SendCommandAsync(int port, string command, CancellationToken ct)
+    {
+        using var client = new TcpClient();
+        using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        attemptTimeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await client.ConnectAsync("127.0.0.1", port, attemptTimeout.Token);
+            var stream = client.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"), attemptTimeout.Token);
+            using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+            return await reader.ReadLineAsync(attemptTimeout.Token) ?? string.Empty;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new IOException($"No reply to {command} from 127.0.0.1:{port} within 2 s.");
+        }
+    }
+
+    /// <summary>Reads <c>process_id</c> from <c>INFO server</c>; null if the reply has none.</summary>
+    private static async Task<int?> QueryProcessIdAsync(int port, CancellationToken ct)
+    {
+        using var client = new TcpClient();
+        using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        attemptTimeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await client.ConnectAsync("127.0.0.1", port, attemptTimeout.Token);
+            var stream = client.GetStream();
+            await stream.WriteAsync("INFO server\r\n"u8.ToArray(), attemptTimeout.Token);
+            using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+            var header = await reader.ReadLineAsync(attemptTimeout.Token);
+            if (header is null || !header.StartsWith('$'))
+            {
+                return null;
+            }
+
+            // A bulk string of key:value lines, ending with an empty line.
+            while (await reader.ReadLineAsync(attemptTimeout.Token) is { Length: > 0 } line)
+            {
+                const string Key = "process_id:";
+                if (line.StartsWith(Key, StringComparison.Ordinal)
+                    && int.TryParse(line.AsSpan(Key.Length), System.Globalization.CultureInfo.InvariantCulture, out var pid))
+                {
+                    return pid;
+                }
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new IOException($"No reply to INFO from 127.0.0.1:{port} within 2 s.");
+        }
+    }
+
+    private static async Task StopAsync(Process process, int port)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                try
+                {
+                    // The server closes the connection instead of replying when it shuts down.
+                    await SendCommandAsync(port, "SHUTDOWN NOSAVE", CancellationToken.None);
+                }
+                catch (Exception e) when (e is SocketException or IOException)
+                {
+                    // Not reachable: fall through to kill.
+                }
+
+                using var stopTimeout = new CancellationTokenSource(StopTimeout);
+                try
+                {
+                    await process.WaitForExitAsync(stopTimeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync(CancellationToken.None);
+                }
+            }
+        }
+        finally
+        {
+            process.Dispose();
+        }
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+}
