@@ -11,8 +11,8 @@ public sealed record ShardReport(string Shard, string Database, string Host, int
 /// <summary>Reads row counts from the shard databases directly (no silo needed).</summary>
 public static class ShardInspector
 {
-    /// <summary>Name of the grain state table the schema creates.</summary>
-    public const string StateTable = "orleansstorage";
+    /// <summary>Name of the grain state table the schema (Sql/PostgreSQL-GrainStorage.sql) creates.</summary>
+    public const string StateTable = "granary_grain_state";
 
     /// <summary>Counts stored grain states per shard and per state name for <paramref name="serviceId"/>.</summary>
     public static async Task<IReadOnlyList<ShardReport>> CountAsync(IReadOnlyList<string> shards, string serviceId, CancellationToken cancellationToken)
@@ -27,7 +27,7 @@ public static class ShardInspector
                 await using var connection = new NpgsqlConnection(shards[i]);
                 await connection.OpenAsync(cancellationToken);
                 await using var command = new NpgsqlCommand(
-                    $"SELECT graintypestring, count(*) FROM {StateTable} WHERE serviceid = @service AND payloadbinary IS NOT NULL GROUP BY graintypestring ORDER BY graintypestring",
+                    $"SELECT grain_type, count(*) FROM {StateTable} WHERE service_id = @service AND payload IS NOT NULL GROUP BY grain_type ORDER BY grain_type",
                     connection);
                 command.Parameters.AddWithValue("service", serviceId);
                 var byState = new List<ShardStateCount>();

@@ -17,7 +17,7 @@ public sealed record RebalanceReport(long RowsScanned, long RowsMoved, IReadOnly
 /// </summary>
 public static class ShardRebalancer
 {
-    private const string Columns = "grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, serviceid, payloadbinary, modifiedon, version";
+    private const string Columns = "grain_id_hash, grain_id_n0, grain_id_n1, grain_type_hash, grain_type, grain_id_extension, service_id, payload, modified_on, version";
 
     /// <summary>Moves every row that is not on the shard the ring over <paramref name="shards"/> assigns it.</summary>
     public static async Task<RebalanceReport> RebalanceAsync(
@@ -37,7 +37,7 @@ public static class ShardRebalancer
             await using var from = new NpgsqlConnection(shards[source]);
             await from.OpenAsync(cancellationToken);
             var rows = new List<object[]>();
-            await using (var select = new NpgsqlCommand($"SELECT {Columns} FROM {ShardInspector.StateTable} WHERE serviceid = @service", from))
+            await using (var select = new NpgsqlCommand($"SELECT {Columns} FROM {ShardInspector.StateTable} WHERE service_id = @service", from))
             {
                 select.Parameters.AddWithValue("service", serviceId);
                 await using var reader = await select.ExecuteReaderAsync(cancellationToken);
@@ -94,8 +94,8 @@ public static class ShardRebalancer
     private static async Task DeleteRowAsync(NpgsqlConnection connection, object[] row, CancellationToken cancellationToken, NpgsqlTransaction? tx = null)
     {
         await using var delete = new NpgsqlCommand(
-            $"DELETE FROM {ShardInspector.StateTable} WHERE grainidhash = @h AND graintypehash = @t AND grainidn0 = @n0 AND grainidn1 = @n1 " +
-            "AND graintypestring = @ts AND serviceid = @s AND grainidextensionstring IS NOT DISTINCT FROM @ext",
+            $"DELETE FROM {ShardInspector.StateTable} WHERE grain_id_hash = @h AND grain_type_hash = @t AND grain_id_n0 = @n0 AND grain_id_n1 = @n1 " +
+            "AND grain_type = @ts AND service_id = @s AND grain_id_extension IS NOT DISTINCT FROM @ext",
             connection,
             tx);
         delete.Parameters.AddWithValue("h", row[0]);

@@ -1,0 +1,75 @@
+using System.Globalization;
+using Granary.Documents;
+using Granary.Hosting.Storage;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Foundation;
+
+/// <summary>Grain state on real PostgreSQL shards with Redis clustering (TestCluster, in-process silos).</summary>
+[Collection(ServersCollection.Name)]
+public sealed class ShardedStorageTests(SharedServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly RedisPostgresClusterFixture _cluster = new(servers);
+
+    public Task InitializeAsync() => _cluster.InitializeAsync();
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task States_land_on_the_shard_the_ring_picks_and_read_back_after_reactivation()
+    {
+        const int count = 60;
+        var keys = Enumerable.Range(0, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"sharded-{i}")).ToList();
+        foreach (var key in keys)
+        {
+            await _cluster.Grains.GetGrain<IDocumentGrain>(key).PutAsync("value-" + key);
+        }
+
+        var reports = await ShardInspector.CountAsync(_cluster.Shards, "granary-test", CancellationToken.None);
+        var router = new ShardRouter(RedisPostgresClusterFixture.ShardCount);
+        var expected = keys.GroupBy(k => router.ShardFor(new ShardKey(0, 0, k))).ToDictionary(g => g.Key, g => (long)g.Count(), StringComparer.Ordinal);
+        foreach (var report in reports)
+        {
+            output.WriteLine($"{report.Shard}: {report.Rows} rows (expected {expected.GetValueOrDefault(report.Shard)})");
+            Assert.Null(report.Error);
+            Assert.Equal(expected.GetValueOrDefault(report.Shard), report.Rows);
+        }
+
+        Assert.Equal(RedisPostgresClusterFixture.ShardCount, expected.Count);
+
+        // A fresh activation reads the row back from its shard.
+        var management = _cluster.Grains.GetGrain<IManagementGrain>(0);
+        await management.ForceActivationCollection(TimeSpan.Zero);
+        foreach (var key in keys.Take(10))
+        {
+            var read = await _cluster.Grains.GetGrain<IDocumentGrain>(key).GetAsync();
+            Assert.Equal("value-" + key, read.Value);
+            Assert.Equal(1, read.Version);
+        }
+    }
+
+    [Fact]
+    public async Task Adding_a_shard_and_rebalancing_moves_only_states_whose_owner_changed()
+    {
+        const int count = 120;
+        var keys = Enumerable.Range(0, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"rebalance-{i}")).ToList();
+        await Task.WhenAll(keys.Select(k => _cluster.Grains.GetGrain<IDocumentGrain>(k).PutAsync("v")));
+        var before = await ShardInspector.CountAsync(_cluster.Shards, "granary-test", CancellationToken.None);
+
+        var fourth = servers.Postgres.ConnectionString("tc" + Guid.NewGuid().ToString("N")[..8] + "_added");
+        var shards = _cluster.Shards.Append(fourth).ToList();
+        await PostgresShardInitializer.EnsureShardsAsync(shards, createDatabases: true, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+        var report = await ShardRebalancer.RebalanceAsync(shards, 160, "granary-test", CancellationToken.None);
+        var after = await ShardInspector.CountAsync(shards, "granary-test", CancellationToken.None);
+
+        var oldRouter = new ShardRouter(3);
+        var newRouter = new ShardRouter(4);
+        var shouldMove = keys.Count(k => oldRouter.ShardFor(new ShardKey(0, 0, k)) != newRouter.ShardFor(new ShardKey(0, 0, k)));
+        output.WriteLine($"rows {before.Sum(r => r.Rows)} -> moved {report.RowsMoved} (expected {shouldMove}; ideal fraction 25%, actual {report.MovedFraction:P1})");
+        Assert.Equal(shouldMove, report.RowsMoved);
+        Assert.Equal(report.RowsMoved, after[3].Rows);
+        Assert.Equal(before.Sum(r => r.Rows), after.Sum(r => r.Rows));
+        Assert.Equal(report.RowsMoved, report.MovedTo.GetValueOrDefault(StorageNames.Shard(3)));
+    }
+}

@@ -1,0 +1,122 @@
+using Granary.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Orleans.TestingHost;
+
+namespace Granary.Tests.Cluster.Infrastructure;
+
+/// <summary>
+/// Base of the TestCluster fixtures: one hook (<see cref="Configure"/>) and the same silo wiring
+/// production uses (<see cref="GranarySiloBuilderExtensions"/>).
+/// </summary>
+public abstract class GranaryTestClusterFixture : IAsyncLifetime
+{
+    private TestCluster? _cluster;
+
+    /// <summary>The running cluster.</summary>
+    public TestCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster has not been deployed.");
+
+    /// <summary>The client's grain factory.</summary>
+    public IGrainFactory Grains => Cluster.GrainFactory;
+
+    /// <inheritdoc/>
+    public virtual async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(3);
+        builder.Options.ServiceId = "granary-test";
+        builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
+        builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
+        await ConfigureAsync(builder);
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+    }
+
+    /// <inheritdoc/>
+    public virtual async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.StopAllSilosAsync();
+            await _cluster.DisposeAsync();
+        }
+    }
+
+    /// <summary>Adds settings (as <c>builder.Properties</c>, which silos see as configuration) and configurators.</summary>
+    protected abstract Task ConfigureAsync(TestClusterBuilder builder);
+}
+
+/// <summary>Applies Granary's storage and services from the silo's configuration (TestCluster owns clustering and ports).</summary>
+public sealed class GranarySiloConfigurator : ISiloConfigurator
+{
+    /// <inheritdoc/>
+    public void Configure(ISiloBuilder siloBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(siloBuilder);
+        siloBuilder.AddGranaryStorage(siloBuilder.Configuration).AddGranaryServices(siloBuilder.Configuration);
+    }
+}
+
+/// <summary>(a) Three in-process silos with memory storage: fast, for behaviour that needs no crash.</summary>
+public sealed class FastClusterFixture : GranaryTestClusterFixture
+{
+    /// <inheritdoc/>
+    protected override Task ConfigureAsync(TestClusterBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Properties["Granary:Storage:Mode"] = "Memory";
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// (b) Three in-process silos clustered through a real Redis, grain state on three real PostgreSQL
+/// shards. Needs the shared servers; use it from a test class in <see cref="ServersCollection"/>.
+/// </summary>
+public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : GranaryTestClusterFixture
+{
+    /// <summary>Shard count.</summary>
+    public const int ShardCount = 3;
+
+    /// <summary>The shard connection strings.</summary>
+    public IReadOnlyList<string> Shards { get; private set; } = [];
+
+    /// <inheritdoc/>
+    protected override Task ConfigureAsync(TestClusterBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var prefix = "tc" + Guid.NewGuid().ToString("N")[..8];
+        Shards = Enumerable.Range(0, ShardCount).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
+        builder.Options.UseTestClusterMembership = false;
+        builder.Properties["Granary:Storage:Mode"] = "PostgresShards";
+        for (var i = 0; i < Shards.Count; i++)
+        {
+            builder.Properties[$"Granary:Storage:Shards:{i}"] = Shards[i];
+        }
+
+        builder.Properties["Granary:Cluster:RedisConnectionString"] = servers.Redis.ConnectionString;
+        builder.AddSiloBuilderConfigurator<RedisClusteringConfigurator>();
+        builder.AddClientBuilderConfigurator<RedisClusteringConfigurator>();
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Redis membership for TestCluster silos and its client.</summary>
+public sealed class RedisClusteringConfigurator : ISiloConfigurator, IClientBuilderConfigurator
+{
+    /// <inheritdoc/>
+    public void Configure(ISiloBuilder siloBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(siloBuilder);
+        var redis = siloBuilder.Configuration["Granary:Cluster:RedisConnectionString"]!;
+        siloBuilder.UseRedisClustering(o => o.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(redis));
+    }
+
+    /// <inheritdoc/>
+    public void Configure(IConfiguration configuration, IClientBuilder clientBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(clientBuilder);
+        var redis = configuration["Granary:Cluster:RedisConnectionString"]!;
+        clientBuilder.UseRedisClustering(o => o.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(redis));
+    }
+}

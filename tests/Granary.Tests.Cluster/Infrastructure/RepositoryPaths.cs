@@ -1,0 +1,35 @@
+namespace Granary.Tests.Cluster.Infrastructure;
+
+/// <summary>Locates the repository and the built silo executable from the test assembly.</summary>
+public static class RepositoryPaths
+{
+    /// <summary>The repository root (the folder holding Orleans.sln).</summary>
+    public static string Root { get; } = FindRoot();
+
+    /// <summary>The build configuration the tests were built with (Debug or Release).</summary>
+    public static string Configuration { get; } =
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+
+    /// <summary>The silo's entry assembly, built by the test project's reference to src/Silo.</summary>
+    public static string SiloAssembly
+    {
+        get
+        {
+            var path = Path.Combine(Root, "src", "Silo", "bin", Configuration, "net10.0", "granary-silo.dll");
+            return File.Exists(path)
+                ? path
+                : throw new FileNotFoundException($"The silo was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
+        }
+    }
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Orleans.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Orleans.sln not found above " + AppContext.BaseDirectory);
+    }
+}
