@@ -1,4 +1,5 @@
 using Granary.Errors;
+using Orleans.Storage;
 
 namespace Granary.Documents;
 
@@ -34,10 +35,17 @@ public sealed class DocumentGrain(
         {
             await state.WriteStateAsync();
         }
-        catch
+        catch (Exception ex)
         {
             // A failed write must not leave the activation believing something that is not stored.
             (state.State.Value, state.State.Version, state.State.UpdatedAt) = previous;
+            if (ex is InconsistentStateException)
+            {
+                // Another activation wrote first (possible briefly during membership changes):
+                // this one is stale, so let the next call reactivate from storage.
+                DeactivateOnIdle();
+            }
+
             throw;
         }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, TestCluster tests, and integration tests against real
+# Redis and PostgreSQL. The tests start their own private servers on free loopback ports and
+# stop them afterwards; this script only makes sure the programs are installed (redis-server
+# from Debian packages when missing) and builds the solution once in Release.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh --filter EXPR   passed through to dotnet test (e.g. --filter "FullyQualifiedName~Locks")
+#
+# Ends with one line: "N passed, N failed, N skipped".
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "test.sh: need root to run: $*" >&2
+    return 1
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  if ((apt_updated == 0)); then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
+  echo "test.sh: installing redis-server (Debian package)..."
+  apt_install redis-server
+fi
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  echo "test.sh: installing PostgreSQL (Debian package)..."
+  apt_install postgresql
+fi
+if ! command -v initdb >/dev/null 2>&1; then
+  pgbin=$(compgen -G "/usr/lib/postgresql/*/bin" | sort -V | tail -n 1 || true)
+  [[ -n "$pgbin" ]] && export PATH="$PATH:$pgbin"
+fi
+
+results="$root/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+if ! dotnet build Orleans.sln -c Release -nologo -v quiet; then
+  echo "test.sh: the build failed" >&2
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+status=0
+dotnet test Orleans.sln -c Release --no-build --nologo \
+  --logger "console;verbosity=detailed" --logger "trx" --results-directory "$results" "$@" || status=$?
+
+# Totals over every test project's TRX file.
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  passed=$((passed + $(get passed)))
+  failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  skipped=$((skipped + $(get notExecuted)))
+done
+if ((status != 0 && failed == 0)); then
+  # dotnet test failed without a failed test (a crash, a build error): count it.
+  failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
