@@ -26,7 +26,9 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        return silo.UseGranaryClustering(configuration).AddGranaryStorage(configuration).AddGranaryServices(configuration);
+        silo.UseGranaryClustering(configuration).AddGranaryStorage(configuration).AddGranaryServices(configuration);
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Diagnostics.SiloStartupReporter>();
+        return silo;
     }
 
     /// <summary>Cluster identity, clustering provider, endpoints and membership timings.</summary>

@@ -15,6 +15,8 @@ namespace Granary.Client.Cli;
 /// </summary>
 public sealed class ClusterConnection : IAsyncDisposable
 {
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
+
     private readonly IHost _host;
 
     private ClusterConnection(IHost host, bool embedded, IConfiguration configuration)
@@ -63,6 +65,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
         else
         {
+            await EnsureGatewayReachableAsync(configuration, cancellationToken);
             builder.UseOrleansClient(client => client.UseGranaryClustering(builder.Configuration));
         }
 
@@ -70,17 +73,20 @@ public sealed class ClusterConnection : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            timeout.CancelAfter(ConnectTimeout);
             await host.StartAsync(timeout.Token);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             host.Dispose();
             var mode = configuration["Granary:Cluster:Mode"] ?? "Localhost";
+            var reason = ex is OperationCanceledException
+                ? $"nothing answered within {ConnectTimeout.TotalSeconds:F0} s"
+                : ex.GetBaseException().Message.TrimEnd('.');
             throw new ClusterUnavailableException(
                 embedded
-                    ? $"could not start the embedded silo: {ex.Message}"
-                    : $"could not connect to the cluster (mode {mode}, cluster id {configuration["Orleans:ClusterId"]}): {ex.GetBaseException().Message}. Start one with scripts/cluster.sh up, or pass --embedded.",
+                    ? $"could not start the embedded silo: {reason}"
+                    : $"could not connect to the cluster (mode {mode}, cluster id {configuration["Orleans:ClusterId"]}): {reason}. Start one with scripts/cluster.sh up, or pass --embedded.",
                 ex);
         }
 
@@ -110,6 +116,38 @@ public sealed class ClusterConnection : IAsyncDisposable
         logging.AddFilter("Orleans", LogLevel.Critical);
         logging.AddFilter("Microsoft", LogLevel.Critical);
         logging.AddSimpleConsole(o => o.SingleLine = true);
+    }
+
+    /// <summary>Localhost mode: fail at once with a clear message when no gateway port accepts connections.</summary>
+    private static async Task EnsureGatewayReachableAsync(IConfiguration configuration, CancellationToken cancellationToken)
+    {
+        var options = new Granary.Hosting.Options.GranaryClusterOptions();
+        configuration.GetSection(Granary.Hosting.Options.GranaryClusterOptions.SectionName).Bind(options);
+        if (options.Mode != Granary.Hosting.Options.ClusteringMode.Localhost)
+        {
+            return;
+        }
+
+        var ports = options.ClientGatewayPorts.Length > 0 ? options.ClientGatewayPorts : [options.GatewayPort];
+        foreach (var port in ports)
+        {
+            using var probe = new TcpClient();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            try
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+                return;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // Try the next one.
+            }
+        }
+
+        throw new ClusterUnavailableException(
+            $"no silo gateway listens on 127.0.0.1:{string.Join(",", ports)} (Granary:Cluster:Mode is Localhost). Start a silo (dotnet run --project src/Silo) or a cluster (scripts/cluster.sh up), or pass --embedded.",
+            new SocketException((int)SocketError.ConnectionRefused));
     }
 
     private static int FreePort()
