@@ -249,7 +249,7 @@ public sealed class PostgresServer : IAsyncDisposable
                 lastError = e;
             }
 
-            await Task.Delay(PollInterval, ct);
+            await Task.Delay(PollInterval, ct); // readiness poll, bounded by the deadline above
         }
 
         throw new InvalidOperationException(

@@ -169,7 +169,7 @@ public sealed class ProcessCluster : IAsyncDisposable
                 last = ex;
             }
 
-            await Task.Delay(200, ct); // poll interval of the wait loop
+            await Task.Delay(200, ct); // poll interval; the loop is bounded by the deadline
         }
 
         throw new TimeoutException($"{count} active silos not seen within {timeout}. Last error: {last?.Message}. Logs: {string.Join(" | ", _silos.Select(s => OutputTail.OfFile(s.LogFile, 10)))}");
@@ -298,7 +298,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             // The client retries its first connection until a gateway is up.
             client.UseConnectionRetryFilter(async (_, token) =>
             {
-                await Task.Delay(500, token);
+                await Task.Delay(500, token); // retry pause; the start is bounded by the 90 s deadline below
                 return true;
             });
         });

@@ -154,7 +154,7 @@ public sealed class RedisServer : IAsyncDisposable
                 lastError = e;
             }
 
-            await Task.Delay(PollInterval, ct);
+            await Task.Delay(PollInterval, ct); // readiness poll, bounded by the deadline above
         }
 
         throw new InvalidOperationException(
