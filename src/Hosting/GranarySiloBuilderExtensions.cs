@@ -147,7 +147,16 @@ public static class GranarySiloBuilderExtensions
         where TValidator : class, IValidateOptions<TOptions>, new()
     {
         var options = new TOptions();
-        configuration.GetSection(section).Bind(options);
+        try
+        {
+            configuration.GetSection(section).Bind(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // e.g. "Failed to convert configuration value 'Bogus' at 'Granary:Cluster:Mode'": say which values are allowed.
+            throw new OptionsValidationException(section, typeof(TOptions), [ex.Message + " " + ex.InnerException?.Message]);
+        }
+
         // Validate now as well: wiring below depends on these values, and a bad value must stop
         // start-up with the validator's message rather than fail later somewhere deep.
         var result = new TValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);

@@ -1,0 +1,67 @@
+using Granary.Hosting;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Orleans.Hosting;
+
+namespace Granary.Tests.Cluster.Foundation;
+
+/// <summary>Bad configuration stops start-up with a message naming the key.</summary>
+public sealed class ConfigurationValidationTests
+{
+    [Fact]
+    public void Redis_mode_needs_a_connection_string()
+    {
+        var result = new GranaryClusterOptionsValidator().Validate(null, new GranaryClusterOptions { Mode = ClusteringMode.Redis, RedisConnectionString = " " });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Granary:Cluster:RedisConnectionString", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Silo_and_gateway_ports_must_differ_and_be_valid()
+    {
+        var result = new GranaryClusterOptionsValidator().Validate(null, new GranaryClusterOptions { SiloPort = 30000, GatewayPort = 30000, PrimarySiloPort = 70000 });
+
+        Assert.True(result.Failed);
+        Assert.Contains("must differ", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("PrimarySiloPort 70000", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Postgres_shards_mode_needs_valid_shards()
+    {
+        var none = new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions { Mode = StorageMode.PostgresShards });
+        var noDatabase = new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions { Mode = StorageMode.PostgresShards, Shards = ["Host=127.0.0.1"] });
+
+        Assert.Contains("Granary:Storage:Shards must list", none.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Shards[0] names no Database", noDatabase.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Defaults_are_valid()
+    {
+        Assert.True(new GranaryClusterOptionsValidator().Validate(null, new GranaryClusterOptions()).Succeeded);
+        Assert.True(new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions()).Succeeded);
+    }
+
+    [Fact]
+    public void An_unknown_enum_value_fails_when_the_silo_is_configured()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Granary:Cluster:Mode"] = "Bogus" })
+            .Build();
+        var silo = new TestSiloBuilder();
+
+        var error = Assert.Throws<OptionsValidationException>(() => silo.UseGranaryClustering(configuration));
+
+        Assert.Contains("Granary:Cluster:Mode", error.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class TestSiloBuilder : ISiloBuilder
+    {
+        public Microsoft.Extensions.DependencyInjection.IServiceCollection Services { get; } = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+
+        public IConfiguration Configuration { get; } = new ConfigurationBuilder().Build();
+    }
+}
