@@ -4,6 +4,7 @@ using Orleans.Storage;
 namespace Granary.Documents;
 
 /// <summary>Implements <see cref="IDocumentGrain"/> over one persisted state row.</summary>
+[GrainType("granary.documents.document")]
 public sealed class DocumentGrain(
     [PersistentState("document", GranaryStorage.Default)] IPersistentState<DocumentState> state,
     TimeProvider time) : Grain, IDocumentGrain
