@@ -4,10 +4,11 @@ namespace Granary.Locks;
 /// A granted lease. <see cref="Token"/> is the fencing token: strictly greater than every token
 /// granted before on the same lock, so a resource can refuse writes from an older holder.
 /// </summary>
-public sealed record Lease(string Owner, string RequestId, long Token, LeaseMode Mode, DateTimeOffset GrantedAt, DateTimeOffset ExpiresAt, TimeSpan Ttl);
+/// <remarks><see cref="Arrival"/> numbers requests in the order this table first saw them (0 for holders restored from storage): under FIFO, grants of waiters follow it.</remarks>
+public sealed record Lease(string Owner, string RequestId, long Token, LeaseMode Mode, DateTimeOffset GrantedAt, DateTimeOffset ExpiresAt, TimeSpan Ttl, long Arrival = 0);
 
 /// <summary>A request waiting in the FIFO queue.</summary>
-public sealed record LockWaiter(string Owner, string RequestId, LeaseMode Mode, TimeSpan Ttl, DateTimeOffset EnqueuedAt, DateTimeOffset WaitUntil);
+public sealed record LockWaiter(string Owner, string RequestId, LeaseMode Mode, TimeSpan Ttl, DateTimeOffset EnqueuedAt, DateTimeOffset WaitUntil, long Arrival = 0);
 
 /// <summary>How an acquire call ended.</summary>
 public enum AcquireStatus

@@ -32,6 +32,7 @@ public sealed class LeaseTable
     private readonly Dictionary<string, EndedLease> _endedByRequest = new(StringComparer.Ordinal);
     private readonly Dictionary<long, EndedLease> _endedByToken = [];
     private readonly Queue<EndedLease> _endedOrder = new();
+    private long _arrivals;
 
     /// <summary>Creates an empty lock, or restores one from persisted holders and last token.</summary>
     public LeaseTable(
@@ -195,7 +196,7 @@ public sealed class LeaseTable
         if (_waiters.Count == 0 && !Blocked(now) && CanGrant(mode, idle ? kind : Kind, idle ? permits : Permits))
         {
             AdoptKind(kind, permits);
-            var lease = Grant(owner, requestId, mode, ttl, now);
+            var lease = Grant(owner, requestId, mode, ttl, now, ++_arrivals);
             return new AcquireOutcome(AcquireStatus.Granted, lease, 0, changes);
         }
 
@@ -210,7 +211,7 @@ public sealed class LeaseTable
         }
 
         AdoptKind(kind, permits);
-        var added = _waiters.AddLast(new LockWaiter(owner, requestId, mode, ttl, now, now + wait));
+        var added = _waiters.AddLast(new LockWaiter(owner, requestId, mode, ttl, now, now + wait, ++_arrivals));
         _waitersByRequest[requestId] = added;
         return new AcquireOutcome(AcquireStatus.Queued, null, _waiters.Count, changes);
     }
@@ -330,7 +331,7 @@ public sealed class LeaseTable
         while (_waiters.First is { } head && CanGrant(head.Value.Mode, Kind, Permits))
         {
             RemoveWaiter(head);
-            granted.Add(Grant(head.Value.Owner, head.Value.RequestId, head.Value.Mode, head.Value.Ttl, now));
+            granted.Add(Grant(head.Value.Owner, head.Value.RequestId, head.Value.Mode, head.Value.Ttl, now, head.Value.Arrival));
         }
 
         return granted;
@@ -343,10 +344,10 @@ public sealed class LeaseTable
         _ => mode == LeaseMode.Exclusive ? _holders.Count == 0 : _holders.Values.All(l => l.Mode == LeaseMode.Shared),
     };
 
-    private Lease Grant(string owner, string requestId, LeaseMode mode, TimeSpan ttl, DateTimeOffset now)
+    private Lease Grant(string owner, string requestId, LeaseMode mode, TimeSpan ttl, DateTimeOffset now, long arrival)
     {
         LastToken++;
-        var lease = new Lease(owner, requestId, LastToken, mode, now, now + ttl, ttl);
+        var lease = new Lease(owner, requestId, LastToken, mode, now, now + ttl, ttl, arrival);
         _holders[lease.Token] = lease;
         _holdersByRequest[requestId] = lease;
         return lease;

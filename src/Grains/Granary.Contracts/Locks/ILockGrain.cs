@@ -87,7 +87,11 @@ public sealed record AcquireResult(
     [property: Id(1)] bool StillWaiting,
     [property: Id(2)] int QueuePosition);
 
-/// <summary>A granted lease. <see cref="Token"/> is the fencing token to pass to protected resources.</summary>
+/// <summary>
+/// A granted lease. <see cref="Token"/> is the fencing token to pass to protected resources.
+/// <see cref="Arrival"/> numbers requests in the order the lock's activation received them (FIFO:
+/// waiters are granted in that order); 0 for leases restored after a restart.
+/// </summary>
 [GenerateSerializer, Alias("granary.locks.lease")]
 public sealed record LockLease(
     [property: Id(0)] string Name,
@@ -97,7 +101,8 @@ public sealed record LockLease(
     [property: Id(4)] DateTimeOffset ExpiresAt,
     [property: Id(5)] TimeSpan Ttl,
     [property: Id(6)] LockAccess Access,
-    [property: Id(7)] string RequestId);
+    [property: Id(7)] string RequestId,
+    [property: Id(8)] long Arrival = 0);
 
 /// <summary>A queued request.</summary>
 [GenerateSerializer, Alias("granary.locks.waiter")]

@@ -107,7 +107,7 @@ public sealed class LockGrain(
                 state.State.CleanShutdown = true;
                 await state.WriteStateAsync(cancellationToken);
             }
-            else if (Durable && _version > _persistedVersion)
+            else if (Durable && _version > _persistedVersion && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
             {
                 await PersistAsync(_version);
             }
@@ -417,5 +417,5 @@ public sealed class LockGrain(
     }
 
     private LockLease ToWire(Lease lease) =>
-        new(_name, lease.Owner, lease.Token, lease.GrantedAt, lease.ExpiresAt, lease.Ttl, (LockAccess)lease.Mode, lease.RequestId);
+        new(_name, lease.Owner, lease.Token, lease.GrantedAt, lease.ExpiresAt, lease.Ttl, (LockAccess)lease.Mode, lease.RequestId, lease.Arrival);
 }
