@@ -76,15 +76,25 @@ public sealed class LockHandle : IAsyncDisposable
 
         await _stop.CancelAsync();
         await _renewal;
-        if (!IsLost)
+        // Retry through transient failures (silo loss) while the lease can still be ours: a release
+        // that never arrives leaves the lock held until its expiry.
+        var time = _owner.Options.TimeProvider;
+        var attempt = 0;
+        while (!IsLost && time.GetTimestamp() < Volatile.Read(ref _localExpiry))
         {
             try
             {
-                await _grain.ReleaseAsync(Lease.Owner, Lease.Token).WaitAsync(_owner.Options.CallTimeout, _owner.Options.TimeProvider);
+                await _grain.ReleaseAsync(Lease.Owner, Lease.Token).WaitAsync(_owner.Options.CallTimeout, time);
+                break;
             }
-            catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException || DistributedLocks.IsTransient(ex))
+            catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
             {
-                // Lost anyway, or the server is unreachable: the lease ends at its expiry.
+                break;
+            }
+            catch (Exception ex) when (DistributedLocks.IsTransient(ex))
+            {
+                attempt++;
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 50 * attempt)), time);
             }
         }
 
