@@ -166,8 +166,9 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
         var renewing = new DistributedLocks(fixture.Grains, new DistributedLockOptions { Owner = "renewing" });
         var ttl = TimeSpan.FromSeconds(1.5);
 
-        await using var holder = await paused.AcquireAsync(name, ttl, TimeSpan.Zero);
+        // Started before the holder's request: its lease cannot expire earlier than ttl after this.
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var holder = await paused.AcquireAsync(name, ttl, TimeSpan.Zero);
         await using var next = await renewing.AcquireAsync(name, ttl, TimeSpan.FromSeconds(10));
         var handedOffAfter = clock.Elapsed;
         await WaitUntilAsync(() => Task.FromResult(holder.IsLost));
@@ -180,7 +181,7 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
         var status = await renewing.StatusAsync(name);
 
         output.WriteLine($"hand-off after {handedOffAfter.TotalMilliseconds:F0} ms (ttl {ttl.TotalMilliseconds} ms); old token {holder.Token}, new token {next.Token}; renew error {renew.Code}");
-        Assert.True(handedOffAfter >= ttl - TimeSpan.FromMilliseconds(200), $"handed off after {handedOffAfter}");
+        Assert.True(handedOffAfter >= ttl, $"handed off after {handedOffAfter}");
         Assert.True(next.Token > holder.Token);
         Assert.True(holder.LeaseLost.IsCancellationRequested);
         Assert.False(next.IsLost);
