@@ -20,6 +20,7 @@ public sealed class LockHandle : IAsyncDisposable
     private readonly Task _renewal;
     private long _localExpiry;
     private int _disposed;
+    private bool _confirmFirst;
 
     internal LockHandle(ILockGrain grain, LockLease lease, long sentAt, DistributedLocks owner)
     {
@@ -28,6 +29,9 @@ public sealed class LockHandle : IAsyncDisposable
         Lease = lease;
         // Count the ttl from when the request was sent: the server's clock may run ahead of ours.
         _localExpiry = sentAt + (long)(lease.Ttl.TotalSeconds * owner.Options.TimeProvider.TimestampFrequency);
+        // A grant that came after a long wait may have been made long after the request was sent:
+        // the bound above is then too early, so renew at once to get a fresh one.
+        _confirmFirst = owner.Options.TimeProvider.GetElapsedTime(sentAt) > lease.Ttl / 4;
         LeaseLost = _lost.Token;
         _renewal = RenewLoopAsync();
     }
@@ -108,6 +112,24 @@ public sealed class LockHandle : IAsyncDisposable
         var interval = Lease.Ttl / 3;
         try
         {
+            while (_confirmFirst && !_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await RenewAsync();
+                    _confirmFirst = false;
+                }
+                catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
+                {
+                    return;
+                }
+                catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
+                {
+                    MarkLost();
+                    return;
+                }
+            }
+
             while (!_stop.IsCancellationRequested)
             {
                 var untilExpiry = TimeSpan.FromSeconds((double)(Volatile.Read(ref _localExpiry) - time.GetTimestamp()) / time.TimestampFrequency);
