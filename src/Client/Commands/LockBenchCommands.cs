@@ -80,13 +80,13 @@ public static class LockBenchCommands
                 r.Result.System,
                 r.Result.Configuration,
                 PairsPerSecond = r.Result.Throughput,
-                HandOffsPerSecond = r.Analysis.HandOffs / r.Result.Seconds,
+                HandOffsPerSecond = contended ? r.Analysis.HandOffs / r.Result.Seconds : (double?)null,
                 r.Result.P50Ms,
                 r.Result.P99Ms,
                 r.Result.P999Ms,
                 r.Result.Errors,
                 r.Result.FirstError,
-                Grants = r.Analysis,
+                Grants = contended ? r.Analysis : null,
             }),
             Ratio = ratio,
         });
@@ -96,13 +96,13 @@ public static class LockBenchCommands
             [
                 r.Result.System,
                 r.Result.Throughput.ToString("N0", CultureInfo.InvariantCulture),
-                (r.Analysis.HandOffs / r.Result.Seconds).ToString("N0", CultureInfo.InvariantCulture),
+                contended ? (r.Analysis.HandOffs / r.Result.Seconds).ToString("N0", CultureInfo.InvariantCulture) : "-",
                 r.Result.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.Result.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.Result.P999Ms.ToString("F2", CultureInfo.InvariantCulture),
-                r.Analysis.WaitP999Ms.ToString("F1", CultureInfo.InvariantCulture),
-                r.Analysis.OutOfOrderFraction.ToString("P2", CultureInfo.InvariantCulture),
-                r.Analysis.ArrivalOrderViolations < 0 ? "n/a" : r.Analysis.ArrivalOrderViolations.ToString(CultureInfo.InvariantCulture) + " violations",
+                contended ? r.Analysis.WaitP999Ms.ToString("F1", CultureInfo.InvariantCulture) : "-",
+                contended ? r.Analysis.OutOfOrderFraction.ToString("P2", CultureInfo.InvariantCulture) : "-",
+                !contended || r.Analysis.ArrivalOrderViolations < 0 ? "-" : r.Analysis.ArrivalOrderViolations.ToString(CultureInfo.InvariantCulture) + " violations",
                 r.Result.Errors.ToString(CultureInfo.InvariantCulture),
             ]));
         foreach (var r in rows)

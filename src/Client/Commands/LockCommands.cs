@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Client.Cli;
+using Granary.Errors;
 using Granary.Locks;
 
 namespace Granary.Client.Commands;
@@ -34,7 +35,7 @@ public static class LockCommands
             var access = parse.GetValue(read) ? LockAccess.Shared : LockAccess.Exclusive;
             var waitFor = Seconds(parse.GetValue(wait), "--wait");
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var grain = connection.Grains.GetGrain<ILockGrain>(parse.GetValue(name)!);
+            var grain = connection.Grains.GetGrain<ILockGrain>(Guard.Name(parse.GetValue(name), "name"));
             var id = parse.GetValue(requestId) ?? Guid.NewGuid().ToString("N");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (true)
@@ -62,7 +63,7 @@ public static class LockCommands
         renew.SetHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var lease = await connection.Grains.GetGrain<ILockGrain>(parse.GetValue(name)!).RenewAsync(parse.GetValue(owner)!, parse.GetValue(token), Seconds(parse.GetValue(ttl), "--ttl"));
+            var lease = await connection.Grains.GetGrain<ILockGrain>(Guard.Name(parse.GetValue(name), "name")).RenewAsync(parse.GetValue(owner)!, parse.GetValue(token), Seconds(parse.GetValue(ttl), "--ttl"));
             Print(output, lease);
             return ExitCodes.Ok;
         });
@@ -71,7 +72,7 @@ public static class LockCommands
         release.SetHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            await connection.Grains.GetGrain<ILockGrain>(parse.GetValue(name)!).ReleaseAsync(parse.GetValue(owner)!, parse.GetValue(token));
+            await connection.Grains.GetGrain<ILockGrain>(Guard.Name(parse.GetValue(name), "name")).ReleaseAsync(parse.GetValue(owner)!, parse.GetValue(token));
             output.Document(new { Released = true, Name = parse.GetValue(name), Token = parse.GetValue(token) });
             output.Line(string.Create(CultureInfo.InvariantCulture, $"released '{parse.GetValue(name)}' token {parse.GetValue(token)}"));
             return ExitCodes.Ok;
@@ -81,7 +82,7 @@ public static class LockCommands
         status.SetHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var s = await connection.Grains.GetGrain<ILockGrain>(parse.GetValue(name)!).GetStatusAsync();
+            var s = await connection.Grains.GetGrain<ILockGrain>(Guard.Name(parse.GetValue(name), "name")).GetStatusAsync();
             output.Document(s);
             output.Line(string.Create(CultureInfo.InvariantCulture, $"lock '{s.Name}': {s.Type}{(s.Type == LockType.Semaphore ? $" ({s.Permits} permits)" : string.Empty)}, {s.Durability}, last token {s.LastToken}, hosted by {s.HostedBy}"));
             if (s.GrantsBlockedUntil is { } blocked)
