@@ -1,4 +1,5 @@
 using System.Net;
+using Granary.Hosting.Locks;
 using Granary.Hosting.Options;
 using Granary.Hosting.Storage;
 using Microsoft.Extensions.Configuration;
@@ -95,6 +96,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.AddGranaryLocks(configuration);
         return silo;
     }
 

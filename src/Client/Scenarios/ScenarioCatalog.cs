@@ -7,6 +7,8 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new ShardingScenario(),
+        new LockFencingScenario(),
+        new LockContentionScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

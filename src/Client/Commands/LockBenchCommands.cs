@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Globalization;
+using Granary.Client.Bench;
+using Granary.Client.Cli;
+using Granary.Client.Locks;
+
+namespace Granary.Client.Commands;
+
+/// <summary><c>granary bench lock</c>: acquire+release pairs, uncontended or all on one lock, beside DistributedLock.</summary>
+public static class LockBenchCommands
+{
+    /// <summary>Builds <c>bench lock</c>.</summary>
+    public static Command Create()
+    {
+        var mode = new Option<string>("--mode") { Description = "uncontended (one lock per caller) or contended (every caller on one lock)", DefaultValueFactory = _ => "uncontended" };
+        var multiplexing = new Option<bool>("--pg-multiplexing") { Description = "DistributedLock.Postgres: Npgsql multiplexing on (its default) or off", DefaultValueFactory = _ => true };
+        var command = new Command("lock", "Lock leases: acquire+release pairs/s (uncontended) or hand-offs/s with FIFO check (contended), beside DistributedLock.Postgres/Redis") { mode, multiplexing };
+        command.SetHandler(async (parse, output, ct) =>
+        {
+            var settings = BenchCommands.Common.Settings(parse, output);
+            var contended = (parse.GetValue(mode) ?? "uncontended").ToLowerInvariant() switch
+            {
+                "uncontended" => false,
+                "contended" => true,
+                var other => throw new UsageException($"--mode must be uncontended or contended (got '{other}')"),
+            };
+            var workload = new LockWorkload(contended);
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
+            var granary = new GranaryLockBenchTarget(connection.Grains, workload, storage);
+            var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
+            IBenchTarget? peer = peerName switch
+            {
+                "none" => null,
+                "redis" => new RedisLockBenchTarget(connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
+                "postgres" => new PostgresLockBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), workload, parse.GetValue(multiplexing)),
+                _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
+            };
+            await using (granary)
+            await using (peer)
+            {
+                return await RunAsync(contended ? "lock-contended" : "lock-uncontended", granary, peer, settings, output, ct);
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
+    {
+        var rows = new List<(BenchResult Result, GrantAnalysis Analysis)>();
+        foreach (var target in peer is null ? [granary] : new[] { granary, peer })
+        {
+            Output.Progress($"{workload}: {target.System} setting up");
+            await target.SetupAsync(ct);
+            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers ({target.Configuration})");
+            var log = target switch
+            {
+                GranaryLockBenchTarget g => g.Log,
+                PostgresLockBenchTarget p => p.Log,
+                RedisLockBenchTarget r => r.Log,
+                _ => new GrantLog(),
+            };
+            var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
+            await startMeasuring;
+            rows.Add((result, log.Analyse()));
+        }
+
+        var contended = workload == "lock-contended";
+        double Rate((BenchResult R, GrantAnalysis A) row) => contended ? row.A.HandOffs / row.R.Seconds : row.R.Throughput;
+        double? ratio = rows.Count == 2 && Rate(rows[1]) > 0 ? Rate(rows[0]) / Rate(rows[1]) : null;
+        output.Document(new
+        {
+            Workload = workload,
+            settings.Concurrency,
+            WarmupSeconds = settings.Warmup.TotalSeconds,
+            RatioOf = contended ? "hand-offs/s" : "acquire+release pairs/s",
+            Results = rows.Select(r => new
+            {
+                r.Result.System,
+                r.Result.Configuration,
+                PairsPerSecond = r.Result.Throughput,
+                HandOffsPerSecond = contended ? r.Analysis.HandOffs / r.Result.Seconds : (double?)null,
+                r.Result.P50Ms,
+                r.Result.P99Ms,
+                r.Result.P999Ms,
+                r.Result.Errors,
+                r.Result.FirstError,
+                Grants = contended ? r.Analysis : null,
+            }),
+            Ratio = ratio,
+        });
+        output.Table(
+            ["SYSTEM", "PAIRS/S", "HAND-OFFS/S", "P50 MS", "P99 MS", "P99.9 MS", "WAIT P99.9", "OUT-OF-ORDER", "FIFO(SERVER)", "ERRORS"],
+            rows.Select(r => (IReadOnlyList<string>)
+            [
+                r.Result.System,
+                r.Result.Throughput.ToString("N0", CultureInfo.InvariantCulture),
+                contended ? (r.Analysis.HandOffs / r.Result.Seconds).ToString("N0", CultureInfo.InvariantCulture) : "-",
+                r.Result.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.Result.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.Result.P999Ms.ToString("F2", CultureInfo.InvariantCulture),
+                contended ? r.Analysis.WaitP999Ms.ToString("F1", CultureInfo.InvariantCulture) : "-",
+                contended ? r.Analysis.OutOfOrderFraction.ToString("P2", CultureInfo.InvariantCulture) : "-",
+                !contended || r.Analysis.ArrivalOrderViolations < 0 ? "-" : r.Analysis.ArrivalOrderViolations.ToString(CultureInfo.InvariantCulture) + " violations",
+                r.Result.Errors.ToString(CultureInfo.InvariantCulture),
+            ]));
+        foreach (var r in rows)
+        {
+            output.Line($"  {r.Result.System}: {r.Result.Configuration}");
+            if (contended)
+            {
+                output.Line(string.Create(CultureInfo.InvariantCulture, $"    grants per caller {r.Analysis.FewestGrantsPerWorker}..{r.Analysis.MostGrantsPerWorker}, wait p50 {r.Analysis.WaitP50Ms:F1} ms p99 {r.Analysis.WaitP99Ms:F1} ms max {r.Analysis.WaitMaxMs:F1} ms"));
+            }
+
+            if (r.Result.FirstError is not null)
+            {
+                output.Line($"    first error: {r.Result.FirstError}");
+            }
+        }
+
+        if (ratio is { } x)
+        {
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"{(contended ? "hand-offs/s" : "pairs/s")} ratio granary/{rows[1].Result.System}: {x:F2}x"));
+        }
+
+        return rows.All(r => r.Result.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+}

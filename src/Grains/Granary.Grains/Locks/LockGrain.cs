@@ -1,0 +1,421 @@
+using Granary.Errors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Granary.Locks;
+
+/// <summary>
+/// Implements <see cref="ILockGrain"/> over a <see cref="LeaseTable"/>. Reentrant so that releases,
+/// renewals and timer ticks run while acquires wait for their turn; the table itself is only
+/// touched between awaits, so it never sees two callers at once.
+/// </summary>
+/// <remarks>
+/// Durable mode: every change that grants, renews or hands off is written (ETag-checked) before any
+/// caller learns of it; writes are serialised and coalesced (one write covers every change made
+/// while the previous one was in flight). Releases with no hand-off are written lazily with the
+/// next write: after a crash the released lease is then believed held until its expiry, which
+/// delays the next grant but never lets two holders overlap. A failed write (another activation
+/// wrote first, or the database is unreachable) deactivates this activation and fails the request,
+/// so a fresh activation reloads what is durable.
+/// </remarks>
+[Reentrant]
+public sealed class LockGrain(
+    [PersistentState("lock-lease", GranaryStorage.Default)] IPersistentState<LockState> state,
+    TimeProvider time,
+    IOptions<LockOptions> options,
+    ILogger<LockGrain> logger) : Grain, ILockGrain
+{
+    private readonly LockOptions _options = options.Value;
+    private readonly Dictionary<string, TaskCompletionSource<LockLease?>> _pending = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private LeaseTable _table = null!;
+    private IGrainTimer? _timer;
+    private long _version;
+    private long _persistedVersion;
+    private bool _broken;
+    private string _name = string.Empty;
+    private InvalidRequestException? _badName;
+
+    private bool Durable => _options.Durability == LockDurability.Durable;
+
+    /// <inheritdoc/>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _name = this.GetPrimaryKeyString();
+        try
+        {
+            Guard.Name(_name, "name");
+        }
+        catch (InvalidRequestException ex)
+        {
+            _badName = ex;
+            _table = new LeaseTable(time);
+            return;
+        }
+
+        var limits = new LeaseTableLimits { MaxTtl = _options.MaxTtl, MaxWait = _options.MaxWait, MaxWaiters = _options.MaxWaiters };
+        var s = state.State;
+        var kind = (LockKind)s.Type;
+        DateTimeOffset? blockedUntil = null;
+        long lastToken;
+        IEnumerable<Lease> holders = [];
+        if (Durable)
+        {
+            lastToken = Math.Max(s.LastToken, s.Epoch << 32);
+            holders = s.Holders.Select(h => new Lease(h.Owner, h.RequestId, h.Token, (LeaseMode)h.Access, h.GrantedAt, h.ExpiresAt, h.Ttl)).ToList();
+        }
+        else
+        {
+            var unclean = state.RecordExists && !s.CleanShutdown;
+            s.Epoch = Math.Max(s.Epoch + 1, (s.LastToken >> 32) + 1);
+            s.CleanShutdown = false;
+            lastToken = s.Epoch << 32;
+            if (unclean)
+            {
+                blockedUntil = time.GetUtcNow() + _options.EffectiveLockDelay;
+            }
+
+            // One write per activation: a second activation that read the same epoch loses here.
+            await state.WriteStateAsync(cancellationToken);
+        }
+
+        _table = new LeaseTable(time, limits, lastToken, kind, Math.Max(1, s.Permits), holders, blockedUntil);
+        _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+        LockLog.Activated(logger, _name, _options.Durability.ToString(), lastToken, s.Holders.Count, blockedUntil);
+        Reschedule();
+    }
+
+    /// <inheritdoc/>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        foreach (var pending in _pending.Values)
+        {
+            pending.TrySetException(new LockUnavailableException(_name, "the lock's activation is shutting down; retry"));
+        }
+
+        _pending.Clear();
+        if (_badName is not null || _broken)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!Durable && _table.Holders.Count == 0)
+            {
+                state.State.CleanShutdown = true;
+                await state.WriteStateAsync(cancellationToken);
+            }
+            else if (Durable && _version > _persistedVersion && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+            {
+                await PersistAsync(_version);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Best effort: what is durable stays safe without it.
+            LockLog.WriteFailed(logger, _name, ex.Message);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<AcquireResult> AcquireAsync(AcquireRequest request)
+    {
+        Check();
+        if (request is null)
+        {
+            throw new InvalidRequestException(nameof(request), "must not be null");
+        }
+
+        if (request.Wait < TimeSpan.Zero || request.Wait > _options.MaxWait)
+        {
+            throw new InvalidRequestException("wait", $"is {request.Wait}; it must be between 0 and {_options.MaxWait}");
+        }
+
+        // A queued request stays queued a little beyond this call so that the client's re-issue
+        // (same request id) finds its place; a client that went away drops out soon after.
+        var callWait = request.Wait < _options.MaxCallWait ? request.Wait : _options.MaxCallWait;
+        var queueWait = request.Wait <= _options.MaxCallWait ? request.Wait : _options.MaxCallWait + _options.MaxCallWait;
+        var outcome = Run(() => _table.Acquire(
+            request.Owner,
+            request.RequestId,
+            (LeaseMode)request.Access,
+            request.Ttl,
+            queueWait,
+            (LockKind)request.Type,
+            request.Permits));
+        TaskCompletionSource<LockLease?>? waiter = null;
+        if (outcome.Status == AcquireStatus.Queued && !_pending.TryGetValue(request.RequestId, out waiter))
+        {
+            waiter = new TaskCompletionSource<LockLease?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending[request.RequestId] = waiter;
+        }
+
+        await CommitAsync(outcome.Changes, changed: outcome.Status == AcquireStatus.Granted);
+        switch (outcome.Status)
+        {
+            case AcquireStatus.Granted:
+                await PersistAsync(_version);
+                return new AcquireResult(ToWire(outcome.Lease!), false, 0);
+            case AcquireStatus.Unavailable:
+                return new AcquireResult(null, false, 0);
+        }
+
+        try
+        {
+            var lease = await waiter!.Task.WaitAsync(callWait);
+            return new AcquireResult(lease, false, 0);
+        }
+        catch (TimeoutException)
+        {
+            var stillQueued = _table.Waiters.Select((w, i) => (w, i)).FirstOrDefault(x => string.Equals(x.w.RequestId, request.RequestId, StringComparison.Ordinal));
+            if (stillQueued.w is not null && request.Wait > callWait)
+            {
+                return new AcquireResult(null, true, stillQueued.i + 1);
+            }
+
+            // Granted meanwhile (answer it) or its own wait ran out.
+            var held = _table.Holders.FirstOrDefault(l => string.Equals(l.RequestId, request.RequestId, StringComparison.Ordinal));
+            if (held is not null)
+            {
+                await PersistAsync(_version);
+                return new AcquireResult(ToWire(held), false, 0);
+            }
+
+            return new AcquireResult(null, stillQueued.w is not null, stillQueued.w is null ? 0 : stillQueued.i + 1);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<LockLease> RenewAsync(string owner, long token, TimeSpan ttl)
+    {
+        Check();
+        var renewed = Run(() => _table.Renew(owner, token, ttl));
+        _version++;
+        Reschedule();
+        await PersistAsync(_version);
+        return ToWire(renewed);
+    }
+
+    /// <inheritdoc/>
+    public async Task ReleaseAsync(string owner, long token)
+    {
+        Check();
+        var changes = Run(() => _table.Release(owner, token));
+        _version++;
+        if (changes.Granted.Count == 0)
+        {
+            // Written lazily: a stale holder in storage only delays the next grant after a crash.
+            CompleteWaiters(changes);
+            Reschedule();
+            return;
+        }
+
+        await CommitAsync(changes, changed: true);
+    }
+
+    /// <inheritdoc/>
+    public async Task AbandonAsync(string owner, string requestId)
+    {
+        Check();
+        var changes = Run(() => _table.Abandon(owner, requestId));
+        if (_pending.Remove(requestId, out var pending))
+        {
+            pending.TrySetResult(null);
+        }
+
+        _version++;
+        await CommitAsync(changes, changed: false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<LockStatus> GetStatusAsync()
+    {
+        Check();
+        await CommitAsync(_table.Advance(), changed: false);
+        var snapshot = _table.Snapshot();
+        return new LockStatus(
+            _name,
+            (LockType)snapshot.Kind,
+            snapshot.Permits,
+            snapshot.LastToken,
+            snapshot.Holders.Select(ToWire).ToList(),
+            snapshot.Waiters.Select(w => new LockWaiterInfo(w.Owner, w.RequestId, (LockAccess)w.Mode, w.EnqueuedAt)).ToList(),
+            _options.Durability.ToString(),
+            _table.GrantsBlockedUntil is { } b && b > time.GetUtcNow() ? b : null,
+            RuntimeIdentity);
+    }
+
+    private async Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        if (_broken)
+        {
+            return;
+        }
+
+        try
+        {
+            await CommitAsync(_table.Advance(), changed: false);
+        }
+        catch (LockUnavailableException)
+        {
+            // Already deactivating; waiters were failed and will retry elsewhere.
+        }
+    }
+
+    /// <summary>Makes <paramref name="changes"/> durable (when they grant), then completes the waiting callers.</summary>
+    private async Task CommitAsync(LeaseChanges changes, bool changed)
+    {
+        if (changed || !changes.IsEmpty)
+        {
+            _version++;
+        }
+
+        Reschedule();
+        if (changes.Granted.Count > 0)
+        {
+            await PersistAsync(_version);
+        }
+
+        CompleteWaiters(changes);
+    }
+
+    private void CompleteWaiters(LeaseChanges changes)
+    {
+        foreach (var lease in changes.Granted)
+        {
+            if (_pending.Remove(lease.RequestId, out var waiter))
+            {
+                waiter.TrySetResult(ToWire(lease));
+            }
+        }
+
+        foreach (var timedOut in changes.TimedOut)
+        {
+            if (_pending.Remove(timedOut.RequestId, out var waiter))
+            {
+                waiter.TrySetResult(null);
+            }
+        }
+    }
+
+    /// <summary>Writes the table once everything up to <paramref name="version"/> is covered (group commit).</summary>
+    private async Task PersistAsync(long version)
+    {
+        if (!Durable || _persistedVersion >= version)
+        {
+            ThrowIfBroken();
+            return;
+        }
+
+        await _writeGate.WaitAsync();
+        try
+        {
+            ThrowIfBroken();
+            if (_persistedVersion >= version)
+            {
+                return;
+            }
+
+            var target = _version;
+            var s = state.State;
+            s.LastToken = _table.LastToken;
+            s.Type = (LockType)_table.Kind;
+            s.Permits = _table.Permits;
+            s.Holders = _table.Holders.Select(l => new LeaseRecord
+            {
+                Owner = l.Owner,
+                RequestId = l.RequestId,
+                Token = l.Token,
+                Access = (LockAccess)l.Mode,
+                GrantedAt = l.GrantedAt,
+                ExpiresAt = l.ExpiresAt,
+                Ttl = l.Ttl,
+            }).ToList();
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The in-memory table is now ahead of storage (and maybe of another activation):
+                // nothing it holds may be promised. Start over from what is durable.
+                _broken = true;
+                LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
+                foreach (var pending in _pending.Values)
+                {
+                    pending.TrySetException(new LockUnavailableException(_name, "the lock's activation lost its storage write; retry"));
+                }
+
+                _pending.Clear();
+                this.DeactivateOnIdle();
+                throw new LockUnavailableException(_name, $"state write failed ({ex.GetType().Name}); the request was not applied, retry");
+            }
+
+            _persistedVersion = target;
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private void Reschedule()
+    {
+        if (_timer is null)
+        {
+            return;
+        }
+
+        if (_table.NextDeadline is { } next)
+        {
+            var due = next - time.GetUtcNow();
+            _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Check()
+    {
+        if (_badName is not null)
+        {
+            throw _badName;
+        }
+
+        ThrowIfBroken();
+    }
+
+    private void ThrowIfBroken()
+    {
+        if (_broken)
+        {
+            throw new LockUnavailableException(_name, "the lock's activation is being replaced after a failed storage write; retry");
+        }
+    }
+
+    private T Run<T>(Func<T> operation)
+    {
+        try
+        {
+            return operation();
+        }
+        catch (LockRequestException ex)
+        {
+            throw ex.Error switch
+            {
+                LockError.NotHolder => new LeaseNotHeldException(_name, ex.Message),
+                LockError.LeaseExpired => new LeaseExpiredException(_name, ex.Message),
+                LockError.KindMismatch => new LockKindMismatchException(_name, ex.Message),
+                LockError.QueueFull => new LockQueueFullException(_name, ex.Message),
+                _ => (GranaryException)new InvalidRequestException(ex.Parameter, ex.Message),
+            };
+        }
+    }
+
+    private LockLease ToWire(Lease lease) =>
+        new(_name, lease.Owner, lease.Token, lease.GrantedAt, lease.ExpiresAt, lease.Ttl, (LockAccess)lease.Mode, lease.RequestId, lease.Arrival);
+}

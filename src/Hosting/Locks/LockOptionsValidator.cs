@@ -1,0 +1,58 @@
+using Granary.Locks;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Hosting.Locks;
+
+/// <summary>Fails start-up with one clear message per mistake in <c>Granary:Locks</c>.</summary>
+public sealed class LockOptionsValidator : IValidateOptions<LockOptions>
+{
+    /// <summary>Longest ttl a configuration may allow: one day.</summary>
+    public static readonly TimeSpan MaxConfigurableTtl = TimeSpan.FromDays(1);
+
+    /// <summary>Orleans' default response timeout; a call's wait must end well before it.</summary>
+    public static readonly TimeSpan MaxConfigurableCallWait = TimeSpan.FromSeconds(25);
+
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, LockOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        var section = LockOptions.SectionName;
+        if (!Enum.IsDefined(options.Durability))
+        {
+            errors.Add($"{section}:Durability must be Durable or Fast.");
+        }
+
+        if (options.MaxTtl <= TimeSpan.Zero || options.MaxTtl > MaxConfigurableTtl)
+        {
+            errors.Add($"{section}:MaxTtl must be above 0 and at most {MaxConfigurableTtl} (got {options.MaxTtl}).");
+        }
+
+        if (options.MaxWait < TimeSpan.Zero || options.MaxWait > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{section}:MaxWait must be between 0 and 1 day (got {options.MaxWait}).");
+        }
+
+        if (options.MaxCallWait < TimeSpan.FromMilliseconds(100) || options.MaxCallWait > MaxConfigurableCallWait)
+        {
+            errors.Add($"{section}:MaxCallWait must be between 100 ms and {MaxConfigurableCallWait.TotalSeconds:F0} s, below the Orleans response timeout (got {options.MaxCallWait}).");
+        }
+
+        if (options.MaxWaiters is < 1 or > 1_000_000)
+        {
+            errors.Add($"{section}:MaxWaiters must be between 1 and 1,000,000 (got {options.MaxWaiters}).");
+        }
+
+        if (options.LockDelay is { } delay && (delay < TimeSpan.Zero || delay > MaxConfigurableTtl))
+        {
+            errors.Add($"{section}:LockDelay must be between 0 and {MaxConfigurableTtl} (got {delay}).");
+        }
+
+        if (options.Durability == LockDurability.Fast && options.LockDelay is { } d && d < options.MaxTtl)
+        {
+            errors.Add($"{section}:LockDelay ({d}) is shorter than MaxTtl ({options.MaxTtl}): in Fast mode a lease granted by a lost activation could still be live when the new one grants.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

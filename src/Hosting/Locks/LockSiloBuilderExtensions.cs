@@ -1,0 +1,26 @@
+using Granary.Locks;
+using Microsoft.Extensions.Configuration;
+
+namespace Granary.Hosting.Locks;
+
+/// <summary>Registers the lock family on a silo.</summary>
+public static class LockSiloBuilderExtensions
+{
+    /// <summary>Binds and validates <c>Granary:Locks</c> (<see cref="LockOptions"/>) for the lock grains.</summary>
+    /// <example><code>silo.AddGranaryLocks(configuration);</code></example>
+    public static ISiloBuilder AddGranaryLocks(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (silo.Services.Any(d => d.ServiceType == typeof(LockSiloMarker)))
+        {
+            return silo;
+        }
+
+        silo.Services.Add(new Microsoft.Extensions.DependencyInjection.ServiceDescriptor(typeof(LockSiloMarker), new LockSiloMarker()));
+        GranarySiloBuilderExtensions.BindValidated<LockOptions, LockOptionsValidator>(silo.Services, configuration, LockOptions.SectionName);
+        return silo;
+    }
+
+    private sealed class LockSiloMarker;
+}

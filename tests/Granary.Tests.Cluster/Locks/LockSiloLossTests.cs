@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Granary.Locks;
+using Granary.Sdk.Locks;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Locks;
+
+/// <summary>
+/// The history check on real silo processes with PostgreSQL shards (durable mode) while the silo
+/// hosting the lock is SIGKILLed twice: no two leases overlap, tokens keep increasing, the lock is
+/// served again within the recovery bound.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
+{
+    private static readonly TimeSpan RecoveryBound = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task History_has_no_overlap_and_increasing_tokens_while_the_lock_silo_is_killed_twice()
+    {
+        var prefix = "lk" + Guid.NewGuid().ToString("N")[..8];
+        var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
+        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        {
+            RedisConnectionString = servers.Redis.ConnectionString,
+            Shards = shards,
+            Silos = 3,
+            // Short per-call waits so that the SDK's re-issue path runs too.
+            Settings = new Dictionary<string, string> { ["Granary__Locks__MaxCallWait"] = "00:00:02" },
+        });
+
+        const string name = "history-under-kills";
+        var grain = cluster.Grains.GetGrain<ILockGrain>(name);
+        var resource = cluster.Grains.GetGrain<IFencedResourceGrain>(name);
+        var history = new LockHistory();
+        var kills = new ConcurrentQueue<TimeSpan>();
+        var stale = 0;
+        var lost = 0;
+        var errors = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+
+        async Task Client(int c)
+        {
+            var locks = new DistributedLocks(cluster.Grains, new DistributedLockOptions
+            {
+                Owner = "client-" + c,
+                CallTimeout = TimeSpan.FromSeconds(5),
+                TransientRetryWindow = TimeSpan.FromSeconds(30),
+            });
+            while (!stop.IsCancellationRequested)
+            {
+                LockHandle lease;
+                try
+                {
+                    lease = await locks.AcquireAsync(name, Ttl, TimeSpan.FromSeconds(40));
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    errors.Enqueue($"client-{c} acquire: {ex.GetType().Name}: {ex.Message}");
+                    continue;
+                }
+
+                var granted = history.Now;
+                TimeSpan? lostAt = null;
+                using var onLost = lease.LeaseLost.Register(() => lostAt ??= history.Now);
+                await using (lease)
+                {
+                    await WriteWithRetryAsync(resource, lease, () => Interlocked.Increment(ref stale));
+                    var end = history.Now;
+                    if (lease.IsLost)
+                    {
+                        Interlocked.Increment(ref lost);
+                    }
+
+                    history.Record(lease.Lease.Owner, lease.Token, granted, lostAt is { } l && l < end ? l : end);
+                }
+            }
+        }
+
+        var clients = Enumerable.Range(0, 6).Select(Client).ToArray();
+        var killer = Task.Run(async () =>
+        {
+            for (var k = 0; k < 2; k++)
+            {
+                var grantsBefore = history.Entries.Count;
+                await LockGrainTests.WaitUntilAsync(() => Task.FromResult(history.Entries.Count >= grantsBefore + 20), 60);
+                SiloProcess? host = null;
+                await LockGrainTests.WaitUntilAsync(async () => (host = await cluster.FindHostAsync(grain)) is not null, 30);
+                kills.Enqueue(history.Now);
+                output.WriteLine($"{history.Now.TotalSeconds:F2} s: SIGKILL {host} (hosts lock '{name}'), {history.Entries.Count} grants so far");
+                ProcessCluster.Kill(host!);
+                var replacement = await cluster.AddSiloAsync();
+                output.WriteLine($"{history.Now.TotalSeconds:F2} s: replacement {replacement} active");
+            }
+
+            var grantsAfter = history.Entries.Count;
+            await LockGrainTests.WaitUntilAsync(() => Task.FromResult(history.Entries.Count >= grantsAfter + 20), 60);
+        });
+
+        await killer;
+        await stop.CancelAsync();
+        await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var entries = history.Entries;
+        var overlaps = history.Overlaps();
+        var recoveries = kills.Select(k => (entries.FirstOrDefault(e => e.GrantedAt > k)?.GrantedAt ?? TimeSpan.MaxValue) - k).ToList();
+        output.WriteLine($"grants {entries.Count}, kills {kills.Count}, overlaps {overlaps.Count}, token order violations {history.TokenOrderViolations()}, stale writes {stale}, leases lost {lost}");
+        output.WriteLine($"recovery after each kill (kill to next grant): {string.Join(", ", recoveries.Select(r => $"{r.TotalSeconds:F2} s"))}; max {recoveries.Max().TotalSeconds:F2} s");
+        output.WriteLine($"last token {entries[^1].Token}, tokens {entries[0].Token}..{entries[^1].Token}");
+        foreach (var e in errors.Take(5))
+        {
+            output.WriteLine("  error: " + e);
+        }
+
+        foreach (var (a, b) in overlaps.Take(5))
+        {
+            output.WriteLine($"  overlap: {a} / {b}");
+        }
+
+        Assert.Equal(2, kills.Count);
+        Assert.Empty(overlaps);
+        Assert.Equal(0, history.TokenOrderViolations());
+        Assert.Equal(0, stale);
+        Assert.All(recoveries, r => Assert.True(r < RecoveryBound, $"recovery took {r}"));
+        Assert.True(entries.Count >= 60, $"only {entries.Count} grants");
+    }
+
+    private static async Task WriteWithRetryAsync(IFencedResourceGrain resource, LockHandle lease, Action onStale)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!lease.IsLost && clock.Elapsed < Ttl)
+        {
+            try
+            {
+                await resource.WriteAsync(lease.Token, lease.Lease.Owner).WaitAsync(TimeSpan.FromSeconds(5));
+                return;
+            }
+            catch (StaleTokenException)
+            {
+                onStale();
+                return;
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}
