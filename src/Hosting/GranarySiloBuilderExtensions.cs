@@ -1,4 +1,5 @@
 using System.Net;
+using Granary.Hosting.Caching;
 using Granary.Hosting.Options;
 using Granary.Hosting.Storage;
 using Microsoft.Extensions.Configuration;
@@ -93,6 +94,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.AddGranaryCaching(configuration);
         return silo;
     }
 
