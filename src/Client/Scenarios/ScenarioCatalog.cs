@@ -7,6 +7,9 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new ShardingScenario(),
+        new Caching.CacheBasicsScenario(),
+        new Caching.MemcachedCasScenario(),
+        new Caching.CacheReshardingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>
