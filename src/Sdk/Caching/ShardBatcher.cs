@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using Granary.Caching;
 
 namespace Granary.Sdk.Caching;
@@ -75,7 +76,7 @@ internal sealed class ShardBatcher(ICacheShardGrain shard, long ringVersion, int
             Interlocked.Add(ref _commands, batch.Count);
             try
             {
-                var replies = await shard.ExecuteAsync(commands, ringVersion);
+                var replies = (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion)).Value;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(i < replies.Length ? replies[i] : CacheReply.Error("ERR missing reply"));

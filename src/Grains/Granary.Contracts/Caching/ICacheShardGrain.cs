@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Granary.Caching;
 
 /// <summary>
@@ -7,17 +9,18 @@ namespace Granary.Caching;
 /// </summary>
 /// <example><code>
 /// var shard = grains.GetGrain&lt;ICacheShardGrain&gt;(CacheDefinition.ShardKey("catalogue", 3));
-/// var replies = await shard.ExecuteAsync([["SET", "k", "v"], ["GET", "k"]], ringVersion: 1);
+/// var replies = (await shard.ExecuteAsync(new(new[] { new[] { "SET", "k", "v" }, new[] { "GET", "k" } }), ringVersion: 1)).Value;
 /// </code></example>
 [Alias("granary.caching.shard")]
 public interface ICacheShardGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Runs the commands in order and returns one reply per command (errors are replies, as in Redis).
-    /// At most <see cref="Limits.MaxBatchSize"/> commands per call.
+    /// At most <see cref="Limits.MaxBatchSize"/> commands per call. Both directions are marked
+    /// immutable (neither side changes them after the call), so an in-process call is not deep-copied.
     /// </summary>
     [Alias("execute")]
-    Task<CacheReply[]> ExecuteAsync(string[][] commands, long ringVersion);
+    Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> commands, long ringVersion);
 
     /// <summary>Counters of this shard.</summary>
     [Alias("stats")]

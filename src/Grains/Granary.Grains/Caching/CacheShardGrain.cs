@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -36,8 +37,9 @@ public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options,
     }
 
     /// <inheritdoc/>
-    public Task<CacheReply[]> ExecuteAsync(string[][] commands, long ringVersion)
+    public Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> batch, long ringVersion)
     {
+        var commands = batch.Value;
         if (commands is null || commands.Length > Limits.MaxBatchSize)
         {
             throw new InvalidRequestException(nameof(commands), $"must hold 1 to {Limits.MaxBatchSize} commands");
@@ -47,7 +49,7 @@ public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options,
         if (ringVersion < _minimumRingVersion)
         {
             Array.Fill(replies, CacheReply.Error($"MOVED ring version {_minimumRingVersion}"));
-            return Task.FromResult(replies);
+            return Task.FromResult(replies.AsImmutable());
         }
 
         for (var i = 0; i < commands.Length; i++)
@@ -57,7 +59,7 @@ public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options,
                 : CacheReply.Error("ERR empty command");
         }
 
-        return Task.FromResult(replies);
+        return Task.FromResult(replies.AsImmutable());
     }
 
     /// <inheritdoc/>
