@@ -14,6 +14,7 @@ root.Subcommands.Add(LockCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(CacheCommands.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

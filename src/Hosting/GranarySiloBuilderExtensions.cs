@@ -1,5 +1,6 @@
 using System.Net;
 using Granary.Hosting.Locks;
+using Granary.Hosting.Caching;
 using Granary.Hosting.Options;
 using Granary.Hosting.Storage;
 using Microsoft.Extensions.Configuration;
@@ -97,6 +98,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
         silo.AddGranaryLocks(configuration);
+        silo.AddGranaryCaching(configuration);
         return silo;
     }
 

@@ -9,6 +9,9 @@ public static class ScenarioCatalog
         new ShardingScenario(),
         new LockFencingScenario(),
         new LockContentionScenario(),
+        new Caching.CacheBasicsScenario(),
+        new Caching.MemcachedCasScenario(),
+        new Caching.CacheReshardingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

@@ -1,0 +1,161 @@
+using System.Globalization;
+using Granary.Caching;
+using Granary.Sdk.Caching;
+using StackExchange.Redis;
+
+namespace Granary.Client.Bench;
+
+/// <summary>Which operations a cache benchmark issues.</summary>
+public enum CacheBenchOp
+{
+    /// <summary>GET of preloaded keys.</summary>
+    Get,
+
+    /// <summary>SET of a fixed-size value.</summary>
+    Set,
+
+    /// <summary>80% GET, 20% SET.</summary>
+    Mix,
+}
+
+/// <summary>Shape of a cache workload shared by Granary and Redis so they do the same work.</summary>
+public sealed record CacheWorkload(CacheBenchOp Op, int Keys, int ValueSize)
+{
+    /// <summary>The value written.</summary>
+    public string Value { get; } = new('x', ValueSize);
+
+    /// <summary>The key of preloaded key number <paramref name="index"/>.</summary>
+    public static string Key(long index) => string.Create(CultureInfo.InvariantCulture, $"cache-bench:{index}");
+
+    /// <summary>True when this operation (by sequence number) is a write.</summary>
+    public bool IsWrite(long sequence) => Op switch
+    {
+        CacheBenchOp.Get => false,
+        CacheBenchOp.Set => true,
+        _ => sequence % 5 == 0,
+    };
+
+    /// <summary>The key for an operation: a well-spread walk over the key space.</summary>
+    public string KeyFor(int caller, long sequence) => Key(((caller * 7919L) + (sequence * 104_729L)) % Keys);
+}
+
+/// <summary>Granary's sharded cache through <see cref="CacheClient"/> (coalescing per shard).</summary>
+public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload workload, string deployment, int? shards) : IBenchTarget
+{
+    private CacheClient? _cache;
+    private long _sequence;
+
+    /// <inheritdoc/>
+    public string System => "granary";
+
+    /// <inheritdoc/>
+    public string Configuration => $"volatile cache '{_cache?.Name}', {_cache?.Definition.Shards} shard grains, CacheClient coalescing (2 calls in flight per shard), {deployment}";
+
+    /// <inheritdoc/>
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        if (shards is { } count)
+        {
+            await grains.GetGrain<ICacheDefinitionGrain>("bench").ReshardAsync(count);
+        }
+
+        _cache = await CacheClient.ConnectAsync(grains, "bench");
+        await Preload(workload, (key, value) => _cache.ExecuteAsync("SET", key, value));
+    }
+
+    /// <inheritdoc/>
+    public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
+    {
+        var sequence = Interlocked.Increment(ref _sequence);
+        var key = workload.KeyFor(caller, sequence);
+        var reply = workload.IsWrite(sequence) ? await _cache!.ExecuteAsync("SET", key, workload.Value) : await _cache!.ExecuteAsync("GET", key);
+        if (reply.IsError || reply.IsNil)
+        {
+            throw new InvalidOperationException($"unexpected reply for {key}: {reply}");
+        }
+    }
+
+    /// <summary>Writes every key once, 2,000 at a time.</summary>
+    public static async Task Preload(CacheWorkload workload, Func<string, string, Task> set)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        ArgumentNullException.ThrowIfNull(set);
+        for (var start = 0; start < workload.Keys; start += 2000)
+        {
+            var end = Math.Min(workload.Keys, start + 2000);
+            await Task.WhenAll(Enumerable.Range(start, end - start).Select(i => set(CacheWorkload.Key(i), workload.Value)));
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_cache is not null)
+        {
+            var (calls, commands) = _cache.BatchingCounters;
+            Cli.Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {commands:N0} commands in {calls:N0} grain calls ({commands / Math.Max(1.0, calls):F1} per call)"));
+            await _cache.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Redis through StackExchange.Redis: one shared multiplexer, async GET/SET (pipelines concurrent callers).</summary>
+public sealed class RedisCacheBenchTarget(string connectionString, CacheWorkload workload) : IBenchTarget
+{
+    private ConnectionMultiplexer? _redis;
+    private IDatabase? _db;
+    private long _sequence;
+    private string _serverConfig = "?";
+
+    /// <inheritdoc/>
+    public string System => "redis";
+
+    /// <inheritdoc/>
+    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {connectionString}; server {_serverConfig}";
+
+    /// <inheritdoc/>
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        var options = ConfigurationOptions.Parse(connectionString);
+        options.AllowAdmin = true;
+        _redis = await ConnectionMultiplexer.ConnectAsync(options);
+        _db = _redis.GetDatabase();
+        try
+        {
+            var server = _redis.GetServer(_redis.GetEndPoints()[0]);
+            var save = (await server.ConfigGetAsync("save")).FirstOrDefault().Value;
+            var aof = (await server.ConfigGetAsync("appendonly")).FirstOrDefault().Value;
+            _serverConfig = $"redis {server.Version}, save '{save}', appendonly {aof}";
+        }
+        catch (Exception ex) when (ex is RedisException or RedisCommandException)
+        {
+            _serverConfig = "config not readable";
+        }
+
+        await GranaryCacheBenchTarget.Preload(workload, (key, value) => _db.StringSetAsync(key, value));
+    }
+
+    /// <inheritdoc/>
+    public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
+    {
+        var sequence = Interlocked.Increment(ref _sequence);
+        var key = workload.KeyFor(caller, sequence);
+        if (workload.IsWrite(sequence))
+        {
+            await _db!.StringSetAsync(key, workload.Value);
+        }
+        else if ((await _db!.StringGetAsync(key)).IsNull)
+        {
+            throw new InvalidOperationException($"missing {key}");
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+    }
+}

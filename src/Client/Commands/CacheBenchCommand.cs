@@ -1,0 +1,47 @@
+using System.CommandLine;
+using Granary.Client.Bench;
+using Granary.Client.Cli;
+
+namespace Granary.Client.Commands;
+
+/// <summary><c>granary bench cache</c>: the sharded cache beside redis-server through StackExchange.Redis.</summary>
+public static class CacheBenchCommand
+{
+    /// <summary>Builds the subcommand.</summary>
+    public static Command Create()
+    {
+        var op = new Option<string>("--op") { Description = "get, set or mix (80% GET / 20% SET)", DefaultValueFactory = _ => "get" };
+        var keys = new Option<int>("--keys") { Description = "Distinct keys (preloaded)", DefaultValueFactory = _ => 100_000 };
+        var valueSize = new Option<int>("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
+        var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString)" };
+        var shards = new Option<int?>("--shards") { Description = "Reshard the 'bench' cache to this many shards first (default: keep)" };
+        var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards };
+        cache.SetHandler(async (parse, output, ct) =>
+        {
+            var settings = BenchCommands.Common.Settings(parse, output);
+            var kind = (parse.GetValue(op) ?? "get").ToLowerInvariant() switch
+            {
+                "get" => CacheBenchOp.Get,
+                "set" => CacheBenchOp.Set,
+                "mix" => CacheBenchOp.Mix,
+                var other => throw new UsageException($"--op must be get, set or mix (got '{other}')"),
+            };
+            var workload = new CacheWorkload(kind, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, 1024 * 1024));
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            var deployment = connection.Embedded ? "embedded silo (in-process client)" : "external client over TCP to the configured cluster";
+            await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null);
+            var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
+            IBenchTarget? peer = peerName switch
+            {
+                "none" => null,
+                "redis" => new RedisCacheBenchTarget(parse.GetValue(redis) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
+                _ => throw new UsageException($"--peer must be none or redis for the cache benchmark (got '{peerName}')"),
+            };
+            await using (peer)
+            {
+                return await BenchCommands.CompareAsync($"cache-{kind.ToString().ToLowerInvariant()}", granary, peer, settings, output, ct);
+            }
+        });
+        return cache;
+    }
+}

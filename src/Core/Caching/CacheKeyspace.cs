@@ -1,0 +1,382 @@
+namespace Granary.Caching;
+
+/// <summary>
+/// One shard's keyspace with Redis semantics: strings, hashes, lists, sets and sorted sets; TTLs
+/// with lazy and active expiry; a memory bound with eviction; Memcached-style CAS versions; and
+/// Redis's exact reply and error texts. Not thread-safe: one owner (a grain activation) drives it.
+/// </summary>
+/// <example><code>
+/// var keyspace = new CacheKeyspace(new CacheKeyspaceOptions { MaxMemoryBytes = 64 &lt;&lt; 20 }, TimeProvider.System);
+/// keyspace.Execute(["SET", "user:42", "ada", "EX", "60"]);   // OK
+/// keyspace.Execute(["INCR", "user:42"]);                      // ERR value is not an integer or out of range
+/// </code></example>
+public sealed partial class CacheKeyspace
+{
+    private const byte LfuInitial = 5;
+    private const int LfuLogFactor = 10;
+    private const long EntryOverhead = 80;
+
+    private readonly Dictionary<string, CacheEntry> _entries = new(StringComparer.Ordinal);
+    private readonly List<CacheEntry> _all = [];
+    private readonly List<CacheEntry> _volatile = [];
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private long _now;
+    private long _clock;
+    private long _version;
+    private long _used;
+    private long _hits;
+    private long _misses;
+    private long _evictions;
+    private long _expirations;
+    private long _commands;
+    private long _oomRejections;
+
+    /// <summary>Creates an empty keyspace.</summary>
+    public CacheKeyspace(CacheKeyspaceOptions options, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxMemoryBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.EvictionSamples, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxKeyLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxValueLength, 1);
+        Options = options;
+        _time = time;
+        _random = new Random(options.RandomSeed);
+        _now = time.GetUtcNow().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>The settings.</summary>
+    public CacheKeyspaceOptions Options { get; private set; }
+
+    /// <summary>Number of keys held (expired keys not yet reclaimed included).</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Estimated bytes used.</summary>
+    public long UsedBytes => _used;
+
+    /// <summary>The counters.</summary>
+    public CacheStatistics Statistics => new()
+    {
+        Keys = _entries.Count,
+        KeysWithTtl = _volatile.Count,
+        UsedBytes = _used,
+        MaxMemoryBytes = Options.MaxMemoryBytes,
+        Hits = _hits,
+        Misses = _misses,
+        Evictions = _evictions,
+        Expirations = _expirations,
+        Commands = _commands,
+        OutOfMemoryRejections = _oomRejections,
+    };
+
+    /// <summary>Changes the memory bound or policy of a live keyspace (takes effect at the next write).</summary>
+    public void Reconfigure(CacheKeyspaceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+    }
+
+    /// <summary>Runs one command given as Redis arguments (name first) and returns Redis's reply.</summary>
+    public CacheReply Execute(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Count == 0 || args[0] is null)
+        {
+            return CacheReply.Error("ERR empty command");
+        }
+
+        var info = CacheCommandTable.Find(args[0]);
+        if (info is null)
+        {
+            return CacheReply.Error(RedisText.UnknownCommand(args));
+        }
+
+        if (!info.ArityFits(args.Count))
+        {
+            return CacheReply.Error(RedisText.Arity(info.Name));
+        }
+
+        for (var i = 1; i < args.Count; i++)
+        {
+            if (args[i] is null)
+            {
+                return CacheReply.Error("ERR null argument");
+            }
+
+            if (args[i].Length > Options.MaxValueLength)
+            {
+                return CacheReply.Error(RedisText.ValueTooLarge);
+            }
+        }
+
+        foreach (var k in info.KeyIndexes(args.Count))
+        {
+            if (args[k].Length > Options.MaxKeyLength)
+            {
+                return CacheReply.Error(RedisText.KeyTooLong(args[k].Length, Options.MaxKeyLength));
+            }
+        }
+
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _commands++;
+        if ((info.Flags & CacheCommandFlags.DenyOom) != 0 && Options.MaxMemoryBytes > 0 && !FreeMemoryIfNeeded())
+        {
+            _oomRejections++;
+            return CacheReply.Error(RedisText.OutOfMemory);
+        }
+
+        return Dispatch(info.Name, args);
+    }
+
+    /// <summary>Convenience overload.</summary>
+    public CacheReply Execute(params string[] args) => Execute((IReadOnlyList<string>)args);
+
+    /// <summary>
+    /// One active-expiry cycle, like Redis's: samples keys that have a TTL and reclaims the expired
+    /// ones, repeating while more than a quarter of a sample was expired. Returns keys reclaimed.
+    /// </summary>
+    public int ExpireCycle(int samplesPerRound = 20, int maxRounds = 16)
+    {
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var reclaimed = 0;
+        for (var round = 0; round < maxRounds && _volatile.Count > 0; round++)
+        {
+            var expiredThisRound = 0;
+            var samples = Math.Min(samplesPerRound, _volatile.Count);
+            for (var i = 0; i < samples && _volatile.Count > 0; i++)
+            {
+                var entry = _volatile[_random.Next(_volatile.Count)];
+                if (IsExpired(entry))
+                {
+                    RemoveEntry(entry);
+                    _expirations++;
+                    expiredThisRound++;
+                }
+            }
+
+            reclaimed += expiredThisRound;
+            if (expiredThisRound * 4 <= samples)
+            {
+                break;
+            }
+        }
+
+        return reclaimed;
+    }
+
+    /// <summary>Every live key and its stable-hash position (for resharding and tests).</summary>
+    public IEnumerable<string> LiveKeys()
+    {
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _entries.Values.Where(e => !IsExpired(e)).Select(e => e.Key).ToList();
+    }
+
+    private bool IsExpired(CacheEntry entry) => entry.ExpiresAt >= 0 && entry.ExpiresAt < _now;
+
+    /// <summary>Finds a key for writing, reclaiming it when expired.</summary>
+    private CacheEntry? LookupWrite(string key)
+    {
+        if (!_entries.TryGetValue(key, out var entry))
+        {
+            return null;
+        }
+
+        if (IsExpired(entry))
+        {
+            RemoveEntry(entry);
+            _expirations++;
+            return null;
+        }
+
+        Touch(entry);
+        return entry;
+    }
+
+    /// <summary>Finds a key for reading, counting a hit or a miss.</summary>
+    private CacheEntry? LookupRead(string key)
+    {
+        var entry = LookupWrite(key);
+        if (entry is null)
+        {
+            _misses++;
+        }
+        else
+        {
+            _hits++;
+        }
+
+        return entry;
+    }
+
+    private void Touch(CacheEntry entry)
+    {
+        entry.LastAccess = ++_clock;
+        var minutes = _now / 60_000;
+        var elapsed = minutes - entry.FrequencyMinutes;
+        if (elapsed > 0)
+        {
+            entry.Frequency = (byte)Math.Max(0, entry.Frequency - Math.Min(elapsed, 255));
+            entry.FrequencyMinutes = minutes;
+        }
+
+        if (entry.Frequency < 255)
+        {
+            var baseline = Math.Max(0, entry.Frequency - LfuInitial);
+            var p = 1.0 / ((baseline * LfuLogFactor) + 1);
+            if (_random.NextDouble() < p)
+            {
+                entry.Frequency++;
+            }
+        }
+    }
+
+    private CacheEntry AddEntry(string key, CacheValueType type, object value)
+    {
+        var entry = new CacheEntry(key, type, value)
+        {
+            Version = ++_version,
+            LastAccess = ++_clock,
+            Frequency = LfuInitial,
+            FrequencyMinutes = _now / 60_000,
+            Size = EntryOverhead + (2L * key.Length),
+            Slot = _all.Count,
+        };
+        _entries.Add(key, entry);
+        _all.Add(entry);
+        _used += entry.Size;
+        _structureVersion++;
+        return entry;
+    }
+
+    private void RemoveEntry(CacheEntry entry)
+    {
+        _entries.Remove(entry.Key);
+        RemoveSlot(_all, entry, volatileIndex: false);
+        if (entry.VolatileSlot >= 0)
+        {
+            RemoveSlot(_volatile, entry, volatileIndex: true);
+        }
+
+        _used -= entry.Size;
+        _structureVersion++;
+    }
+
+    private static void RemoveSlot(List<CacheEntry> index, CacheEntry entry, bool volatileIndex)
+    {
+        var slot = volatileIndex ? entry.VolatileSlot : entry.Slot;
+        var last = index[^1];
+        index[slot] = last;
+        if (volatileIndex)
+        {
+            last.VolatileSlot = slot;
+            entry.VolatileSlot = -1;
+        }
+        else
+        {
+            last.Slot = slot;
+            entry.Slot = -1;
+        }
+
+        index.RemoveAt(index.Count - 1);
+    }
+
+    private void SetExpiry(CacheEntry entry, long expiresAt)
+    {
+        entry.ExpiresAt = expiresAt;
+        if (expiresAt >= 0 && entry.VolatileSlot < 0)
+        {
+            entry.VolatileSlot = _volatile.Count;
+            _volatile.Add(entry);
+        }
+        else if (expiresAt < 0 && entry.VolatileSlot >= 0)
+        {
+            RemoveSlot(_volatile, entry, volatileIndex: true);
+        }
+    }
+
+    /// <summary>Records a write: a new CAS version and the size change.</summary>
+    private void Written(CacheEntry entry, long sizeDelta = 0)
+    {
+        entry.Version = ++_version;
+        entry.Size += sizeDelta;
+        _used += sizeDelta;
+    }
+
+    private bool FreeMemoryIfNeeded()
+    {
+        while (_used > Options.MaxMemoryBytes)
+        {
+            if (Options.EvictionPolicy == EvictionPolicy.NoEviction || _all.Count == 0)
+            {
+                return false;
+            }
+
+            var victim = PickVictim();
+            RemoveEntry(victim);
+            if (IsExpired(victim))
+            {
+                _expirations++;
+            }
+            else
+            {
+                _evictions++;
+            }
+        }
+
+        return true;
+    }
+
+    private CacheEntry PickVictim()
+    {
+        var samples = Options.EvictionSamples;
+        if (Options.EvictionPolicy == EvictionPolicy.TtlFirst && _volatile.Count > 0)
+        {
+            CacheEntry? soonest = null;
+            for (var i = 0; i < samples; i++)
+            {
+                var candidate = _volatile[_random.Next(_volatile.Count)];
+                if (soonest is null || candidate.ExpiresAt < soonest.ExpiresAt)
+                {
+                    soonest = candidate;
+                }
+            }
+
+            return soonest!;
+        }
+
+        CacheEntry? best = null;
+        for (var i = 0; i < samples; i++)
+        {
+            var candidate = _all[_random.Next(_all.Count)];
+            if (best is null || Worse(candidate, best))
+            {
+                best = candidate;
+            }
+        }
+
+        return best!;
+    }
+
+    private bool Worse(CacheEntry candidate, CacheEntry best)
+    {
+        if (Options.EvictionPolicy == EvictionPolicy.Lfu)
+        {
+            var a = DecayedFrequency(candidate);
+            var b = DecayedFrequency(best);
+            if (a != b)
+            {
+                return a < b;
+            }
+        }
+
+        return candidate.LastAccess < best.LastAccess;
+    }
+
+    private int DecayedFrequency(CacheEntry entry)
+    {
+        var elapsed = (_now / 60_000) - entry.FrequencyMinutes;
+        return (int)Math.Max(0, entry.Frequency - Math.Min(Math.Max(elapsed, 0), 255));
+    }
+}

@@ -1,0 +1,92 @@
+namespace Granary.Caching;
+
+/// <summary>What a shard does when its memory bound is reached.</summary>
+public enum EvictionPolicy
+{
+    /// <summary>Refuse writes that may grow memory with Redis's OOM error.</summary>
+    NoEviction,
+
+    /// <summary>Evict the least recently used key (sampled, like Redis <c>allkeys-lru</c>).</summary>
+    Lru,
+
+    /// <summary>Evict the least frequently used key (Redis's logarithmic counter with decay, <c>allkeys-lfu</c>).</summary>
+    Lfu,
+
+    /// <summary>Evict keys with the nearest expiry first (<c>volatile-ttl</c>); when no key has a TTL, fall back to LRU.</summary>
+    TtlFirst,
+}
+
+/// <summary>Settings of one <see cref="CacheKeyspace"/> (one shard).</summary>
+public sealed record CacheKeyspaceOptions
+{
+    /// <summary>Memory bound in estimated bytes; 0 = unbounded. Default 0.</summary>
+    public long MaxMemoryBytes { get; init; }
+
+    /// <summary>Eviction policy when <see cref="MaxMemoryBytes"/> is reached. Default <see cref="EvictionPolicy.Lru"/>.</summary>
+    public EvictionPolicy EvictionPolicy { get; init; } = EvictionPolicy.Lru;
+
+    /// <summary>Keys sampled per eviction (Redis <c>maxmemory-samples</c>). Default 5.</summary>
+    public int EvictionSamples { get; init; } = 5;
+
+    /// <summary>Longest key in characters. Default 256 (<c>Limits.MaxKeyLength</c>).</summary>
+    public int MaxKeyLength { get; init; } = 256;
+
+    /// <summary>Longest string value or element in characters. Default 1 MiB.</summary>
+    public int MaxValueLength { get; init; } = 1024 * 1024;
+
+    /// <summary>Seed of the sampling random source (eviction and active expiry), for reproducible tests.</summary>
+    public int RandomSeed { get; init; } = 12345;
+}
+
+/// <summary>Counters of one keyspace.</summary>
+public sealed record CacheStatistics
+{
+    /// <summary>Live keys (including expired keys not yet reclaimed).</summary>
+    public long Keys { get; init; }
+
+    /// <summary>Keys with a TTL.</summary>
+    public long KeysWithTtl { get; init; }
+
+    /// <summary>Estimated bytes used.</summary>
+    public long UsedBytes { get; init; }
+
+    /// <summary>Memory bound (0 = none).</summary>
+    public long MaxMemoryBytes { get; init; }
+
+    /// <summary>Read lookups that found the key.</summary>
+    public long Hits { get; init; }
+
+    /// <summary>Read lookups that did not.</summary>
+    public long Misses { get; init; }
+
+    /// <summary>Keys evicted for memory.</summary>
+    public long Evictions { get; init; }
+
+    /// <summary>Keys removed because their TTL passed (lazily or by the active cycle).</summary>
+    public long Expirations { get; init; }
+
+    /// <summary>Commands executed.</summary>
+    public long Commands { get; init; }
+
+    /// <summary>Writes refused with the OOM error.</summary>
+    public long OutOfMemoryRejections { get; init; }
+
+    /// <summary>Sums two sets of counters (shards of one cache).</summary>
+    public CacheStatistics Add(CacheStatistics other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return new()
+        {
+            Keys = Keys + other.Keys,
+            KeysWithTtl = KeysWithTtl + other.KeysWithTtl,
+            UsedBytes = UsedBytes + other.UsedBytes,
+            MaxMemoryBytes = MaxMemoryBytes + other.MaxMemoryBytes,
+            Hits = Hits + other.Hits,
+            Misses = Misses + other.Misses,
+            Evictions = Evictions + other.Evictions,
+            Expirations = Expirations + other.Expirations,
+            Commands = Commands + other.Commands,
+            OutOfMemoryRejections = OutOfMemoryRejections + other.OutOfMemoryRejections,
+        };
+    }
+}

@@ -1,0 +1,110 @@
+namespace Granary.Caching;
+
+/// <summary>Wire form of <see cref="CacheReply"/> (defined in the Orleans-free core).</summary>
+[GenerateSerializer, Alias("granary.caching.reply")]
+public struct CacheReplySurrogate
+{
+    /// <summary>Reply kind.</summary>
+    [Id(0)]
+    public byte Kind;
+
+    /// <summary>Status, error or bulk text.</summary>
+    [Id(1)]
+    public string? Text;
+
+    /// <summary>Integer value.</summary>
+    [Id(2)]
+    public long Integer;
+
+    /// <summary>Array items.</summary>
+    [Id(3)]
+    public CacheReply[]? Items;
+}
+
+/// <summary>Converts <see cref="CacheReply"/> to and from its wire form.</summary>
+[RegisterConverter]
+public sealed class CacheReplySurrogateConverter : IConverter<CacheReply, CacheReplySurrogate>
+{
+    /// <inheritdoc/>
+    public CacheReply ConvertFromSurrogate(in CacheReplySurrogate surrogate) =>
+        CacheReply.FromParts((CacheReplyKind)surrogate.Kind, surrogate.Text, surrogate.Integer, surrogate.Items);
+
+    /// <inheritdoc/>
+    public CacheReplySurrogate ConvertToSurrogate(in CacheReply value) => new()
+    {
+        Kind = (byte)value.Kind,
+        Text = value.Text,
+        Integer = value.Integer,
+        Items = value.Items is null ? null : [.. value.Items],
+    };
+}
+
+/// <summary>Wire form of <see cref="CacheStatistics"/>.</summary>
+[GenerateSerializer, Alias("granary.caching.statistics")]
+public struct CacheStatisticsSurrogate
+{
+    /// <summary>Keys.</summary>
+    [Id(0)] public long Keys;
+
+    /// <summary>Keys with a TTL.</summary>
+    [Id(1)] public long KeysWithTtl;
+
+    /// <summary>Used bytes.</summary>
+    [Id(2)] public long UsedBytes;
+
+    /// <summary>Memory bound.</summary>
+    [Id(3)] public long MaxMemoryBytes;
+
+    /// <summary>Hits.</summary>
+    [Id(4)] public long Hits;
+
+    /// <summary>Misses.</summary>
+    [Id(5)] public long Misses;
+
+    /// <summary>Evictions.</summary>
+    [Id(6)] public long Evictions;
+
+    /// <summary>Expirations.</summary>
+    [Id(7)] public long Expirations;
+
+    /// <summary>Commands.</summary>
+    [Id(8)] public long Commands;
+
+    /// <summary>OOM rejections.</summary>
+    [Id(9)] public long OutOfMemoryRejections;
+}
+
+/// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
+[RegisterConverter]
+public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatistics, CacheStatisticsSurrogate>
+{
+    /// <inheritdoc/>
+    public CacheStatistics ConvertFromSurrogate(in CacheStatisticsSurrogate s) => new()
+    {
+        Keys = s.Keys,
+        KeysWithTtl = s.KeysWithTtl,
+        UsedBytes = s.UsedBytes,
+        MaxMemoryBytes = s.MaxMemoryBytes,
+        Hits = s.Hits,
+        Misses = s.Misses,
+        Evictions = s.Evictions,
+        Expirations = s.Expirations,
+        Commands = s.Commands,
+        OutOfMemoryRejections = s.OutOfMemoryRejections,
+    };
+
+    /// <inheritdoc/>
+    public CacheStatisticsSurrogate ConvertToSurrogate(in CacheStatistics value) => new()
+    {
+        Keys = value.Keys,
+        KeysWithTtl = value.KeysWithTtl,
+        UsedBytes = value.UsedBytes,
+        MaxMemoryBytes = value.MaxMemoryBytes,
+        Hits = value.Hits,
+        Misses = value.Misses,
+        Evictions = value.Evictions,
+        Expirations = value.Expirations,
+        Commands = value.Commands,
+        OutOfMemoryRejections = value.OutOfMemoryRejections,
+    };
+}

@@ -1,0 +1,89 @@
+using Orleans.Concurrency;
+
+namespace Granary.Caching;
+
+/// <summary>
+/// One shard of a named cache (grain key <c>"&lt;cache&gt;/&lt;shard&gt;"</c>): an in-memory keyspace with
+/// Redis semantics. Commands arrive in batches so that a client can coalesce many concurrent
+/// operations bound for the same shard into one grain call.
+/// </summary>
+/// <example><code>
+/// var shard = grains.GetGrain&lt;ICacheShardGrain&gt;(CacheDefinition.ShardKey("catalogue", 3));
+/// var replies = (await shard.ExecuteAsync(new(new[] { new[] { "SET", "k", "v" }, new[] { "GET", "k" } }), ringVersion: 1)).Value;
+/// </code></example>
+[Alias("granary.caching.shard")]
+public interface ICacheShardGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Runs the commands in order and returns one reply per command (errors are replies, as in Redis).
+    /// At most <see cref="Limits.MaxBatchSize"/> commands per call. Both directions are marked
+    /// immutable (neither side changes them after the call), so an in-process call is not deep-copied.
+    /// </summary>
+    [Alias("execute")]
+    Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> commands, long ringVersion);
+
+    /// <summary>Counters of this shard.</summary>
+    [Alias("stats")]
+    Task<CacheStatistics> GetStatisticsAsync();
+
+    /// <summary>Removes and returns the entries that <paramref name="target"/> places on another shard (resharding).</summary>
+    [Alias("export-moved")]
+    Task<CacheEntryExport[]> ExportMovedAsync(CacheDefinition target);
+
+    /// <summary>Stores migrated entries (an existing key is overwritten by the migrated one).</summary>
+    [Alias("import")]
+    Task ImportAsync(CacheEntryExport[] entries);
+}
+
+/// <summary>
+/// The definition of a named cache: its shard count and the ring version clients route by.
+/// Grain key: the cache name.
+/// </summary>
+[Alias("granary.caching.definition")]
+public interface ICacheDefinitionGrain : IGrainWithStringKey
+{
+    /// <summary>The current definition (created with the configured default shard count on first use).</summary>
+    [Alias("get")]
+    Task<CacheDefinition> GetAsync();
+
+    /// <summary>
+    /// Changes the shard count: moves only the keys whose shard changed, then publishes a new ring
+    /// version. Returns the new definition and how many keys moved.
+    /// </summary>
+    [Alias("reshard")]
+    Task<ReshardResult> ReshardAsync(int shards);
+}
+
+/// <summary>A named cache's shard count and ring version.</summary>
+[GenerateSerializer, Alias("granary.caching.definition-snapshot")]
+public sealed record CacheDefinition(
+    [property: Id(0)] string Name,
+    [property: Id(1)] int Shards,
+    [property: Id(2)] long Version,
+    [property: Id(3)] int VirtualNodesPerShard)
+{
+    /// <summary>The shard grain key for shard <paramref name="shard"/> of <paramref name="cache"/>.</summary>
+    public static string ShardKey(string cache, int shard) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{cache}/{shard}");
+
+    /// <summary>The ring that places keys on this definition's shards (same in every process).</summary>
+    public Hashing.ConsistentHashRing BuildRing() => Hashing.ConsistentHashRing.Create(
+        Enumerable.Range(0, Shards).Select(i => new Hashing.RingNode(i.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+        VirtualNodesPerShard,
+        Version);
+}
+
+/// <summary>Outcome of a reshard.</summary>
+[GenerateSerializer, Alias("granary.caching.reshard-result")]
+public sealed record ReshardResult(
+    [property: Id(0)] CacheDefinition Definition,
+    [property: Id(1)] long KeysBefore,
+    [property: Id(2)] long KeysMoved,
+    [property: Id(3)] double IdealFraction);
+
+/// <summary>One key and its value, as moved between shards.</summary>
+[GenerateSerializer, Alias("granary.caching.entry-export")]
+public sealed record CacheEntryExport(
+    [property: Id(0)] string Key,
+    [property: Id(1)] int Type,
+    [property: Id(2)] string[] Items,
+    [property: Id(3)] long ExpiresAt);

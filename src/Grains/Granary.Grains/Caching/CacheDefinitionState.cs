@@ -1,0 +1,18 @@
+namespace Granary.Caching;
+
+/// <summary>Persisted state of <see cref="CacheDefinitionGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.caching.definition-state")]
+public sealed class CacheDefinitionState
+{
+    /// <summary>Shard count; 0 before first use.</summary>
+    [Id(0)]
+    public int Shards { get; set; }
+
+    /// <summary>Ring version, incremented by every reshard.</summary>
+    [Id(1)]
+    public long Version { get; set; }
+
+    /// <summary>Virtual nodes per shard.</summary>
+    [Id(2)]
+    public int VirtualNodesPerShard { get; set; }
+}

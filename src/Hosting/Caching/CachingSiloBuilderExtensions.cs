@@ -1,0 +1,71 @@
+using Granary.Caching;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Hosting.Caching;
+
+/// <summary>Registers the cache shards' silo-side settings.</summary>
+public static class CachingSiloBuilderExtensions
+{
+    /// <summary>Binds and validates <see cref="CacheShardOptions"/> from <c>Granary:Caching</c>.</summary>
+    public static ISiloBuilder AddGranaryCaching(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        return silo;
+    }
+}
+
+/// <summary>Fails start-up with one clear message per mistake in <c>Granary:Caching</c>.</summary>
+public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, CacheShardOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var s = CacheShardOptions.SectionName;
+        var errors = new List<string>();
+        if (options.MaxShards < 1 || options.MaxShards > 65_535)
+        {
+            errors.Add($"{s}:MaxShards must be between 1 and 65535 (got {options.MaxShards}).");
+        }
+
+        if (options.DefaultShards < 1 || options.DefaultShards > options.MaxShards)
+        {
+            errors.Add($"{s}:DefaultShards must be between 1 and MaxShards (got {options.DefaultShards}).");
+        }
+
+        if (options.VirtualNodesPerShard < 1 || options.VirtualNodesPerShard > Hashing.ConsistentHashRing.MaxVirtualNodesPerWeight)
+        {
+            errors.Add($"{s}:VirtualNodesPerShard must be between 1 and {Hashing.ConsistentHashRing.MaxVirtualNodesPerWeight} (got {options.VirtualNodesPerShard}).");
+        }
+
+        if (options.MaxMemoryBytesPerShard < 0)
+        {
+            errors.Add($"{s}:MaxMemoryBytesPerShard must be 0 (unbounded) or positive (got {options.MaxMemoryBytesPerShard}).");
+        }
+
+        if (!Enum.IsDefined(options.EvictionPolicy))
+        {
+            errors.Add($"{s}:EvictionPolicy must be NoEviction, Lru, Lfu or TtlFirst.");
+        }
+
+        if (options.EvictionSamples < 1 || options.EvictionSamples > 1000)
+        {
+            errors.Add($"{s}:EvictionSamples must be between 1 and 1000 (got {options.EvictionSamples}).");
+        }
+
+        if (options.MaxValueLength < 1 || options.MaxValueLength > 64 * 1024 * 1024)
+        {
+            errors.Add($"{s}:MaxValueLength must be between 1 and 67108864 (got {options.MaxValueLength}).");
+        }
+
+        if (options.ActiveExpiryInterval < TimeSpan.FromMilliseconds(10) || options.ActiveExpiryInterval > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{s}:ActiveExpiryInterval must be between 10 ms and 10 minutes (got {options.ActiveExpiryInterval}).");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,349 @@
+using System.Globalization;
+using Granary.Caching;
+using Granary.Errors;
+using Granary.Hashing;
+
+namespace Granary.Sdk.Caching;
+
+/// <summary>
+/// Client of one named cache. Keeps a snapshot of the cache's ring (refreshed when its version
+/// changes), routes each command to the shard owning its key, splits multi-key commands by shard,
+/// fans SCAN/KEYS/DBSIZE/FLUSHALL out to every shard, and coalesces concurrent commands for the
+/// same shard into one grain call. Thread-safe; share one per cache.
+/// </summary>
+/// <example><code>
+/// await using var cache = await CacheClient.ConnectAsync(grains, "catalogue");
+/// await cache.ExecuteAsync("SET", "sku:42", "apples", "EX", "60");
+/// string? value = (await cache.ExecuteAsync("GET", "sku:42")).Text;
+/// </code></example>
+public sealed class CacheClient : IAsyncDisposable
+{
+    private const int MaxMovedRetries = 20;
+    private const string MovedPrefix = "MOVED ";
+
+    private readonly IGrainFactory _grains;
+    private readonly CacheClientOptions _options;
+    private readonly SemaphoreSlim _refreshGate = new(1, 1);
+    private Routing _routing;
+    private long _nextRefreshTicks;
+
+    private CacheClient(IGrainFactory grains, string name, CacheClientOptions options, CacheDefinition definition)
+    {
+        _grains = grains;
+        Name = name;
+        _options = options;
+        _routing = new Routing(definition, grains, options);
+        _nextRefreshTicks = Environment.TickCount64 + (long)options.RingRefreshInterval.TotalMilliseconds;
+    }
+
+    /// <summary>The cache name.</summary>
+    public string Name { get; }
+
+    /// <summary>The definition (shard count, ring version) the client routes by.</summary>
+    public CacheDefinition Definition => Volatile.Read(ref _routing).Definition;
+
+    /// <summary>Grain calls made and commands carried, since the last ring change (shows coalescing).</summary>
+    public (long Calls, long Commands) BatchingCounters
+    {
+        get
+        {
+            var routing = Volatile.Read(ref _routing);
+            return (routing.Batchers.Sum(b => b.Calls), routing.Batchers.Sum(b => b.Commands));
+        }
+    }
+
+    /// <summary>Connects to <paramref name="cacheName"/> (created with the default shard count on first use).</summary>
+    public static async Task<CacheClient> ConnectAsync(IGrainFactory grains, string cacheName, CacheClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        Guard.Name(cacheName, "cache");
+        if (cacheName.Contains('/', StringComparison.Ordinal))
+        {
+            throw new InvalidRequestException("cache", "must not contain '/'");
+        }
+
+        options ??= new CacheClientOptions();
+        Guard.InRange(options.MaxInFlightPerShard, nameof(options.MaxInFlightPerShard), 1, 1024);
+        Guard.InRange(options.MaxBatchSize, nameof(options.MaxBatchSize), 1, Limits.MaxBatchSize);
+        var definition = await grains.GetGrain<ICacheDefinitionGrain>(cacheName).GetAsync();
+        return new CacheClient(grains, cacheName, options, definition);
+    }
+
+    /// <summary>Runs one Redis command (name first) and returns Redis's reply; errors are replies, not exceptions.</summary>
+    public async Task<CacheReply> ExecuteAsync(params string[] command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Length == 0 || command.Any(a => a is null))
+        {
+            return CacheReply.Error("ERR empty command");
+        }
+
+        MaybeRefreshInBackground();
+        for (var attempt = 0; ; attempt++)
+        {
+            var routing = Volatile.Read(ref _routing);
+            var reply = await RouteAsync(routing, command);
+            if (!IsMoved(reply) || attempt >= MaxMovedRetries)
+            {
+                return reply;
+            }
+
+            await RefreshAsync(force: true);
+            if (attempt > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)));
+            }
+        }
+    }
+
+    /// <summary>GET: the value, or null when absent.</summary>
+    public async Task<string?> GetAsync(string key) => Unwrap(await ExecuteAsync("GET", key)).Text;
+
+    /// <summary>SET with an optional TTL.</summary>
+    public async Task SetAsync(string key, string value, TimeSpan? ttl = null) =>
+        Unwrap(await ExecuteAsync(ttl is { } t ? ["SET", key, value, "PX", ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)] : ["SET", key, value]));
+
+    /// <summary>DEL: true when the key existed.</summary>
+    public async Task<bool> DeleteAsync(string key) => Unwrap(await ExecuteAsync("DEL", key)).Integer == 1;
+
+    /// <summary>Counters summed over every shard.</summary>
+    public async Task<CacheStatistics> GetStatisticsAsync()
+    {
+        var routing = Volatile.Read(ref _routing);
+        var all = await Task.WhenAll(routing.Shards.Select(s => s.GetStatisticsAsync()));
+        return all.Aggregate(new CacheStatistics(), (sum, s) => sum.Add(s));
+    }
+
+    /// <summary>Counters per shard.</summary>
+    public async Task<CacheStatistics[]> GetShardStatisticsAsync()
+    {
+        var routing = Volatile.Read(ref _routing);
+        return await Task.WhenAll(routing.Shards.Select(s => s.GetStatisticsAsync()));
+    }
+
+    /// <summary>Re-reads the definition; rebuilds routing when the ring version changed.</summary>
+    public async Task<CacheDefinition> RefreshAsync(bool force = false)
+    {
+        await _refreshGate.WaitAsync();
+        try
+        {
+            var definition = await _grains.GetGrain<ICacheDefinitionGrain>(Name).GetAsync();
+            if (definition.Version != Volatile.Read(ref _routing).Definition.Version || force && definition.Version != _routing.Definition.Version)
+            {
+                Volatile.Write(ref _routing, new Routing(definition, _grains, _options));
+            }
+
+            Interlocked.Exchange(ref _nextRefreshTicks, Environment.TickCount64 + (long)_options.RingRefreshInterval.TotalMilliseconds);
+            return definition;
+        }
+        finally
+        {
+            _refreshGate.Release();
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync()
+    {
+        _refreshGate.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static bool IsMoved(CacheReply reply) =>
+        reply.IsError && reply.Text!.StartsWith(MovedPrefix, StringComparison.Ordinal);
+
+    private static CacheReply Unwrap(CacheReply reply) =>
+        reply.IsError ? throw new CacheCommandException(reply.Text!) : reply;
+
+    private void MaybeRefreshInBackground()
+    {
+        var next = Interlocked.Read(ref _nextRefreshTicks);
+        if (Environment.TickCount64 < next || Interlocked.CompareExchange(ref _nextRefreshTicks, long.MaxValue, next) != next)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await RefreshAsync();
+            }
+            catch (Exception)
+            {
+                // Try again at the next interval; routing keeps the last known ring.
+                Interlocked.Exchange(ref _nextRefreshTicks, Environment.TickCount64 + (long)_options.RingRefreshInterval.TotalMilliseconds);
+            }
+        });
+    }
+
+    private static Task<CacheReply> RouteAsync(Routing routing, string[] command)
+    {
+        var info = CacheCommandTable.Find(command[0]);
+        if (info is null || !info.ArityFits(command.Length))
+        {
+            // The shard gives the exact Redis error text.
+            return routing.Batchers[0].EnqueueAsync(command);
+        }
+
+        if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+        {
+            return FanOutAsync(routing, info, command);
+        }
+
+        if (info.FirstKey <= 0)
+        {
+            return routing.Batchers[0].EnqueueAsync(command);
+        }
+
+        if (info.LastKey == info.FirstKey)
+        {
+            return routing.Batchers[routing.ShardOf(command[info.FirstKey])].EnqueueAsync(command);
+        }
+
+        return MultiKeyAsync(routing, info, command);
+    }
+
+    private static async Task<CacheReply> MultiKeyAsync(Routing routing, CacheCommandInfo info, string[] command)
+    {
+        if (info.Step == 2 && command.Length % 2 == 0)
+        {
+            return await routing.Batchers[0].EnqueueAsync(command);
+        }
+
+        var keyIndexes = info.KeyIndexes(command.Length).ToArray();
+        var byShard = keyIndexes.GroupBy(i => routing.ShardOf(command[i])).ToArray();
+        if (byShard.Length == 1)
+        {
+            return await routing.Batchers[byShard[0].Key].EnqueueAsync(command);
+        }
+
+        var parts = byShard.Select(group =>
+        {
+            var sub = new List<string> { command[0] };
+            foreach (var i in group)
+            {
+                for (var j = 0; j < info.Step; j++)
+                {
+                    sub.Add(command[i + j]);
+                }
+            }
+
+            return (Indexes: group.ToArray(), Reply: routing.Batchers[group.Key].EnqueueAsync([.. sub]));
+        }).ToArray();
+        await Task.WhenAll(parts.Select(p => p.Reply));
+        if (parts.Select(p => p.Reply.Result).FirstOrDefault(r => r.IsError) is { } error)
+        {
+            return error;
+        }
+
+        switch (info.Name)
+        {
+            case "MGET":
+                var values = new CacheReply[command.Length - 1];
+                foreach (var (indexes, reply) in parts)
+                {
+                    for (var k = 0; k < indexes.Length; k++)
+                    {
+                        values[indexes[k] - 1] = reply.Result.Items![k];
+                    }
+                }
+
+                return CacheReply.Array(values);
+            case "MSET":
+                return CacheReply.Ok;
+            default:
+                return CacheReply.Int(parts.Sum(p => p.Reply.Result.Integer));
+        }
+    }
+
+    private static async Task<CacheReply> FanOutAsync(Routing routing, CacheCommandInfo info, string[] command)
+    {
+        if (info.Name == "SCAN")
+        {
+            return await ScanAsync(routing, command);
+        }
+
+        var replies = await Task.WhenAll(routing.Batchers.Select(b => b.EnqueueAsync(command)));
+        if (replies.FirstOrDefault(r => r.IsError) is { } error)
+        {
+            return error;
+        }
+
+        return info.Name switch
+        {
+            "KEYS" => CacheReply.Array([.. replies.SelectMany(r => r.Items!)]),
+            "DBSIZE" => CacheReply.Int(replies.Sum(r => r.Integer)),
+            _ => CacheReply.Ok,
+        };
+    }
+
+    /// <summary>SCAN over all shards: the cursor is (shard &lt;&lt; 48) | position inside the shard.</summary>
+    private static async Task<CacheReply> ScanAsync(Routing routing, string[] command)
+    {
+        if (!ulong.TryParse(command[1], NumberStyles.None, CultureInfo.InvariantCulture, out var cursor))
+        {
+            return CacheReply.Error("ERR invalid cursor");
+        }
+
+        var shard = (int)(cursor >> CacheKeyspace.ScanPositionBits);
+        var position = cursor & ((1UL << CacheKeyspace.ScanPositionBits) - 1);
+        if (shard >= routing.Batchers.Length)
+        {
+            return CacheReply.Array([CacheReply.Bulk("0"), CacheReply.EmptyArray]);
+        }
+
+        var sub = (string[])command.Clone();
+        sub[1] = position.ToString(CultureInfo.InvariantCulture);
+        var reply = await routing.Batchers[shard].EnqueueAsync(sub);
+        if (reply.IsError)
+        {
+            return reply;
+        }
+
+        var next = ulong.Parse(reply.Items![0].Text!, CultureInfo.InvariantCulture);
+        ulong global = next != 0
+            ? ((ulong)shard << CacheKeyspace.ScanPositionBits) | next
+            : shard + 1 < routing.Batchers.Length ? (ulong)(shard + 1) << CacheKeyspace.ScanPositionBits : 0;
+        return CacheReply.Array([CacheReply.Bulk(global.ToString(CultureInfo.InvariantCulture)), reply.Items[1]]);
+    }
+
+    private sealed class Routing
+    {
+        private readonly ConsistentHashRing _ring;
+        private readonly Dictionary<string, int> _indexById;
+
+        public Routing(CacheDefinition definition, IGrainFactory grains, CacheClientOptions options)
+        {
+            Definition = definition;
+            _ring = definition.BuildRing();
+            _indexById = Enumerable.Range(0, definition.Shards).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => i, StringComparer.Ordinal);
+            Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
+            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize))];
+        }
+
+        public CacheDefinition Definition { get; }
+
+        public ICacheShardGrain[] Shards { get; }
+
+        public ShardBatcher[] Batchers { get; }
+
+        public int ShardOf(string key) => _indexById[_ring.GetNode(key)];
+    }
+}
+
+/// <summary>A cache command answered with an error reply (its text is Redis's, e.g. <c>WRONGTYPE ...</c>).</summary>
+public sealed class CacheCommandException(string message) : Exception(message)
+{
+    /// <summary>Creates the exception.</summary>
+    public CacheCommandException()
+        : this("cache command failed")
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public CacheCommandException(string message, Exception inner)
+        : this(message + ": " + inner?.Message)
+    {
+    }
+}

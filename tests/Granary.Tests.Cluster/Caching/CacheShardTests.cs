@@ -1,0 +1,108 @@
+using System.Globalization;
+using Granary.Caching;
+using Granary.Sdk.Caching;
+using Granary.Tests.Cluster.Foundation;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Caching;
+
+/// <summary>Named caches on shard grains: routing, coalescing, SCAN across shards, resharding, CAS.</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class CacheShardTests(FastClusterFixture cluster, ITestOutputHelper output)
+{
+    private static string NewCache() => "test-" + Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task Concurrent_operations_for_a_shard_are_coalesced_into_fewer_grain_calls()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        var writes = Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync("SET", $"k{i}", $"v{i}"));
+        Assert.All(await Task.WhenAll(writes), r => Assert.Equal(CacheReply.Ok, r));
+        var reads = await Task.WhenAll(Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync("GET", $"k{i}")));
+        Assert.All(Enumerable.Range(0, 4000), i => Assert.Equal($"v{i}", reads[i].Text));
+
+        var (calls, commands) = cache.BatchingCounters;
+        output.WriteLine($"{commands} commands in {calls} grain calls ({commands / (double)calls:F1} per call) over {cache.Definition.Shards} shards");
+        Assert.Equal(8000, commands);
+        Assert.True(calls * 4 < commands, $"{calls} calls for {commands} commands");
+
+        var perShard = await cache.GetShardStatisticsAsync();
+        Assert.Equal(4000, perShard.Sum(s => s.Keys));
+        Assert.True(perShard.All(s => s.Keys > 4000 / cache.Definition.Shards / 2), "keys spread over every shard");
+    }
+
+    [Fact]
+    public async Task Scan_across_shards_returns_every_key_once()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        await Task.WhenAll(Enumerable.Range(0, 600).Select(i => cache.ExecuteAsync("SET", (i % 2 == 0 ? "user:" : "order:") + i.ToString(CultureInfo.InvariantCulture), "v")));
+
+        var seen = new List<string>();
+        var cursor = "0";
+        var calls = 0;
+        do
+        {
+            var reply = await cache.ExecuteAsync("SCAN", cursor, "MATCH", "user:*", "COUNT", "40");
+            cursor = reply.Items![0].Text!;
+            seen.AddRange(reply.Items[1].Items!.Select(r => r.Text!));
+            calls++;
+        }
+        while (cursor != "0" && calls < 1000);
+
+        output.WriteLine($"SCAN returned {seen.Count} keys in {calls} calls");
+        Assert.Equal(300, seen.Count);
+        Assert.Equal(300, seen.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(seen, k => Assert.StartsWith("user:", k, StringComparison.Ordinal));
+        Assert.Equal(CacheReply.Int(600), await cache.ExecuteAsync("DBSIZE"));
+    }
+
+    [Fact]
+    public async Task Multi_key_commands_split_across_shards_and_merge_in_order()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        var keys = Enumerable.Range(0, 20).Select(i => $"m{i}").ToArray();
+        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync(["MSET", .. keys.SelectMany(k => new[] { k, k + "-value" })]));
+        var values = await cache.ExecuteAsync(["MGET", .. keys, "absent"]);
+        Assert.Equal([.. keys.Select(k => k + "-value"), null], values.Items!.Select(r => r.Text));
+        Assert.Equal(CacheReply.Int(20), await cache.ExecuteAsync(["EXISTS", .. keys]));
+        Assert.Equal(CacheReply.Int(20), await cache.ExecuteAsync(["DEL", .. keys, "absent"]));
+    }
+
+    [Fact]
+    public async Task Cas_through_grains_succeeds_only_on_the_version_read()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        await cache.SetAsync("stock", "10");
+        var version = (await cache.ExecuteAsync("GETS", "stock")).Items![1].Integer.ToString(CultureInfo.InvariantCulture);
+
+        var racers = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => cache.ExecuteAsync("CAS", "stock", $"9-by-{i}", version)));
+
+        Assert.Equal(1, racers.Count(r => r.Text == "STORED"));
+        Assert.Equal(9, racers.Count(r => r.Text == "EXISTS"));
+        Assert.StartsWith("9-by-", await cache.GetAsync("stock"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Resharding_moves_close_to_the_ideal_fraction_and_loses_nothing()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        const int Keys = 5000;
+        await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("SET", $"r{i}", $"v{i}", "EX", "3600")));
+        await cache.ExecuteAsync("HSET", "r-hash", "f", "1");
+        await cache.ExecuteAsync("ZADD", "r-zset", "1.5", "a", "2", "b");
+
+        var result = await cluster.Grains.GetGrain<ICacheDefinitionGrain>(cache.Name).ReshardAsync(cache.Definition.Shards + 2);
+        var fraction = result.KeysMoved / (double)result.KeysBefore;
+        output.WriteLine($"{result.KeysBefore} keys, moved {result.KeysMoved} ({fraction:P1}); ideal {result.IdealFraction:P1}; ring version {result.Definition.Version}");
+
+        Assert.InRange(fraction, result.IdealFraction * 0.5, result.IdealFraction * 1.3);
+        var reads = await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("GET", $"r{i}")));
+        Assert.All(Enumerable.Range(0, Keys), i => Assert.Equal($"v{i}", reads[i].Text));
+        Assert.Equal(result.Definition.Version, cache.Definition.Version);
+        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync("HGET", "r-hash", "f"));
+        Assert.Equal(CacheReply.Bulk("1.5"), await cache.ExecuteAsync("ZSCORE", "r-zset", "a"));
+        Assert.InRange((await cache.ExecuteAsync("TTL", "r0")).Integer, 3500, 3600);
+        Assert.Equal(CacheReply.Int(Keys + 2), await cache.ExecuteAsync("DBSIZE"));
+    }
+}

@@ -1,0 +1,223 @@
+using System.Globalization;
+using Granary.Caching;
+using StackExchange.Redis;
+
+namespace Granary.Tests.Cluster.Caching;
+
+/// <summary>
+/// A seeded random workload over a small key space that touches every supported command, every
+/// type (keys are shared between types, so wrong-type calls happen), TTLs and malformed arguments;
+/// and the rules for comparing a Granary reply with Redis's.
+/// </summary>
+public static class RedisDifferential
+{
+    private static readonly string[] Values = ["a", "b", "hello", "1", "2", "10", "-3", "0", "x y", "1.5", "abc", "99"];
+    private static readonly string[] Scores = ["1", "2", "-1", "0", "1.5", "2.5", "3", "+inf", "-inf", "abc", "10", "0.5"];
+    private static readonly string[] Fields = ["f1", "f2", "f3", "n"];
+    private static readonly string[] Members = ["m1", "m2", "m3", "m4", "m5"];
+    private static readonly string[] Counts = ["0", "1", "2", "3", "-1", "x"];
+    private static readonly string[] Indexes = ["0", "1", "-1", "2", "-2", "5", "-10", "z"];
+
+    /// <summary>Generates <paramref name="count"/> commands from <paramref name="seed"/>.</summary>
+    public static List<string[]> Generate(int seed, int count, int keys = 4, string prefix = "diff:")
+    {
+        var random = new Random(seed);
+        string[] families = ["s", "h", "l", "t", "z"];
+        string Key() => prefix + families[random.Next(families.Length)] + random.Next(keys).ToString(CultureInfo.InvariantCulture);
+        string KeyOf(string family) => random.Next(16) == 0 ? Key() : prefix + family + random.Next(keys).ToString(CultureInfo.InvariantCulture);
+        string Pick(string[] from) => from[random.Next(from.Length)];
+        string Num(int min, int max) => random.Next(min, max).ToString(CultureInfo.InvariantCulture);
+        string Half() => (random.Next(-20, 21) / 2.0).ToString(CultureInfo.InvariantCulture);
+
+        var commands = new List<string[]>(count);
+        while (commands.Count < count)
+        {
+            var op = random.Next(62);
+            var k = KeyOf(op switch
+            {
+                < 32 => "s",
+                < 40 => "h",
+                < 48 => "l",
+                < 53 => "t",
+                _ => "z",
+            });
+            string[] command = op switch
+            {
+                0 or 1 or 2 => ["SET", k, Pick(Values)],
+                3 => ["SET", k, Pick(Values), "EX", Num(100, 1000)],
+                4 => ["SET", k, Pick(Values), "PX", Num(100_000, 900_000)],
+                5 => ["SET", k, Pick(Values), "NX"],
+                6 => ["SET", k, Pick(Values), "XX", "GET"],
+                7 => ["SET", k, Pick(Values), "KEEPTTL"],
+                8 => random.Next(5) switch
+                {
+                    0 => ["SET", k, "v", "EX", "0"],
+                    1 => ["SET", k, "v", "EX", "abc"],
+                    2 => ["SET", k, "v", "NX", "XX"],
+                    3 => ["SET", k, "v", "BOGUS"],
+                    _ => ["SET", k, "v", "EX", "10", "PX", "100"],
+                },
+                9 or 10 => ["GET", k],
+                11 => ["GETSET", k, Pick(Values)],
+                12 => ["GETDEL", k],
+                13 or 14 => ["INCR", k],
+                15 => ["DECR", k],
+                16 => ["INCRBY", k, random.Next(4) == 0 ? "x1" : Num(-50, 50)],
+                17 => ["DECRBY", k, Num(-50, 50)],
+                18 => ["INCRBYFLOAT", k, random.Next(5) == 0 ? "nope" : Half()],
+                19 => ["APPEND", k, Pick(Values)],
+                20 => ["STRLEN", k],
+                21 => ["MGET", k, Key(), Key()],
+                22 => ["MSET", k, Pick(Values), Key(), Pick(Values)],
+                23 => ["DEL", Key(), Key()],
+                24 => ["EXISTS", k, Key(), k],
+                25 => ["EXPIRE", k, random.Next(6) == 0 ? Num(-5, 1) : Num(100, 1000)],
+                26 => ["EXPIRE", k, Num(50, 2000), Pick(["NX", "XX", "GT", "LT"])],
+                27 => ["PEXPIRE", k, Num(100_000, 2_000_000)],
+                28 => ["TTL", k],
+                29 => ["PTTL", k],
+                30 => ["PERSIST", k],
+                31 => ["TYPE", k],
+                32 or 33 => ["HSET", k, Pick(Fields), Pick(Values), Pick(Fields), Pick(Values)],
+                34 => ["HGET", k, Pick(Fields)],
+                35 => ["HDEL", k, Pick(Fields), Pick(Fields)],
+                36 => ["HGETALL", k],
+                37 => ["HINCRBY", k, Pick(Fields), random.Next(5) == 0 ? "q" : Num(-10, 10)],
+                38 => ["HLEN", k],
+                39 => ["HEXISTS", k, Pick(Fields)],
+                40 or 41 => [random.Next(2) == 0 ? "LPUSH" : "RPUSH", k, Pick(Values), Pick(Values)],
+                42 => [random.Next(2) == 0 ? "LPOP" : "RPOP", k],
+                43 => [random.Next(2) == 0 ? "LPOP" : "RPOP", k, Pick(Counts)],
+                44 => ["LRANGE", k, Pick(Indexes), Pick(Indexes)],
+                45 => ["LLEN", k],
+                46 => ["LINDEX", k, Pick(Indexes)],
+                47 => ["LREM", k, Pick(["0", "1", "-1", "2", "-2"]), Pick(Values)],
+                48 or 49 => ["SADD", k, Pick(Values), Pick(Values)],
+                50 => ["SREM", k, Pick(Values)],
+                51 => ["SMEMBERS", k],
+                52 => random.Next(2) == 0 ? ["SISMEMBER", k, Pick(Values)] : ["SCARD", k],
+                53 or 54 => ZAdd(random, k, Pick, Scores, Members),
+                55 => ["ZREM", k, Pick(Members), Pick(Members)],
+                56 => ["ZSCORE", k, Pick(Members)],
+                57 => ["ZINCRBY", k, Pick(Scores), Pick(Members)],
+                58 => random.Next(3) switch
+                {
+                    0 => ["ZRANGE", k, Pick(Indexes), Pick(Indexes)],
+                    1 => ["ZRANGE", k, Pick(Indexes), Pick(Indexes), "WITHSCORES"],
+                    _ => ["ZRANGE", k, Pick(Indexes), Pick(Indexes), "REV", "WITHSCORES"],
+                },
+                59 => random.Next(4) switch
+                {
+                    0 => ["ZRANGEBYSCORE", k, Pick(["-inf", "0", "(1", "1.5"]), Pick(["+inf", "2", "(3", "10"])],
+                    1 => ["ZRANGEBYSCORE", k, Pick(["-inf", "0", "(1"]), Pick(["+inf", "(3"]), "WITHSCORES", "LIMIT", Num(0, 3), Num(-1, 3)],
+                    2 => ["ZRANGE", k, Pick(["+inf", "3", "(2"]), Pick(["-inf", "0", "(1"]), "BYSCORE", "REV"],
+                    _ => ["ZRANGE", k, Pick(["-inf", "0", "x"]), Pick(["+inf", "(3"]), "BYSCORE", "LIMIT", Num(0, 2), Num(1, 3)],
+                },
+                60 => ["ZRANK", k, Pick(Members)],
+                _ => ["ZCARD", k],
+            };
+            commands.Add(command);
+        }
+
+        return commands;
+    }
+
+    private static string[] ZAdd(Random random, string key, Func<string[], string> pick, string[] scores, string[] members)
+    {
+        var command = new List<string> { "ZADD", key };
+        switch (random.Next(8))
+        {
+            case 0: command.Add("NX"); break;
+            case 1: command.Add("XX"); break;
+            case 2: command.Add("CH"); break;
+            case 3: command.Add("GT"); break;
+            case 4: command.AddRange(["LT", "CH"]); break;
+            case 5: command.Add("INCR"); break;
+            case 6: command.AddRange(["NX", "GT"]); break;
+            default: break;
+        }
+
+        var pairs = random.Next(1, 3);
+        for (var i = 0; i < pairs; i++)
+        {
+            command.Add(pick(scores));
+            command.Add(pick(members));
+        }
+
+        return [.. command];
+    }
+
+    /// <summary>Runs a command on Redis and turns the answer into a <see cref="CacheReply"/>.</summary>
+    public static async Task<CacheReply> ExecuteOnRedisAsync(IDatabase db, string[] command)
+    {
+        try
+        {
+            var result = await db.ExecuteAsync(command[0], command.Skip(1).Cast<object>().ToArray());
+            return Convert(result);
+        }
+        catch (RedisServerException ex)
+        {
+            return CacheReply.Error(ex.Message);
+        }
+    }
+
+    private static CacheReply Convert(RedisResult result)
+    {
+        switch (result.Resp2Type)
+        {
+            case ResultType.Integer:
+                return CacheReply.Int((long)result);
+            case ResultType.SimpleString:
+                return CacheReply.Status(result.ToString());
+            case ResultType.Error:
+                return CacheReply.Error(result.ToString());
+            case ResultType.BulkString:
+                return result.IsNull ? CacheReply.Nil : CacheReply.Bulk((string?)result);
+            case ResultType.Array:
+                if (result.IsNull)
+                {
+                    return CacheReply.NilArray;
+                }
+
+                var items = (RedisResult[])result!;
+                return CacheReply.Array([.. items.Select(Convert)]);
+            default:
+                return CacheReply.Error("unexpected reply type " + result.Resp2Type);
+        }
+    }
+
+    /// <summary>
+    /// Null when the replies agree; otherwise why not. Unordered replies (SMEMBERS, HGETALL) are
+    /// compared as sets; TTL within 1 s and PTTL within 1,000 ms (the two clocks run apart).
+    /// </summary>
+    public static string? Difference(string[] command, CacheReply ours, CacheReply redis)
+    {
+        var name = command[0].ToUpperInvariant();
+        if (name is "TTL" or "PTTL" && ours.Kind == CacheReplyKind.Integer && redis.Kind == CacheReplyKind.Integer && ours.Integer >= 0 && redis.Integer >= 0)
+        {
+            var tolerance = name == "TTL" ? 1 : 1000;
+            return Math.Abs(ours.Integer - redis.Integer) <= tolerance ? null : Describe(ours, redis);
+        }
+
+        if (name is "SMEMBERS" or "HGETALL" && ours.Items is not null && redis.Items is not null)
+        {
+            return Canonical(name, ours).SequenceEqual(Canonical(name, redis), StringComparer.Ordinal) ? null : Describe(ours, redis);
+        }
+
+        return ours.Equals(redis) ? null : Describe(ours, redis);
+    }
+
+    private static IEnumerable<string> Canonical(string name, CacheReply reply)
+    {
+        var texts = reply.Items!.Select(i => i.Text ?? "(nil)").ToList();
+        if (name == "HGETALL")
+        {
+            texts = [.. texts.Chunk(2).Select(pair => pair[0] + "=" + pair[1])];
+        }
+
+        return texts.Order(StringComparer.Ordinal);
+    }
+
+    private static string Describe(CacheReply ours, CacheReply redis) =>
+        $"granary: {ours.ToString().ReplaceLineEndings(" | ")}  redis: {redis.ToString().ReplaceLineEndings(" | ")}";
+}
