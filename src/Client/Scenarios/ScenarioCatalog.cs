@@ -7,6 +7,7 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new ShardingScenario(),
+        new WorkQueueScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

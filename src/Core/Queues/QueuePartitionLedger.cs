@@ -57,6 +57,17 @@ public sealed class QueuePartitionLedger
     /// <summary>The sequence the next enqueue gets.</summary>
     public long NextSequence => _nextSequence;
 
+    /// <summary>
+    /// Makes lease tokens of this incarnation start above <paramref name="firstToken"/> (e.g. the
+    /// storage epoch shifted left 32 bits), so a receipt issued before a crash can never match a
+    /// lease issued after it.
+    /// </summary>
+    public void StartTokensAt(long firstToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(firstToken, 1);
+        _nextToken = Math.Max(_nextToken, firstToken);
+    }
+
     /// <summary>Changes not yet handed to storage.</summary>
     public int PendingChangeCount => _changes.Count;
 

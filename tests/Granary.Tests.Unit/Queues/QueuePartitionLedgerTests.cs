@@ -271,6 +271,25 @@ public sealed class QueuePartitionLedgerTests
     }
 
     [Fact]
+    public void ReceiptFromAnEarlierIncarnationCannotSettleANewLease()
+    {
+        var now = _time.GetUtcNow();
+        var before = NewLedger();
+        before.StartTokensAt(1L << 32);
+        Put(before, "a");
+        var old = before.Dequeue("c", 1, Visibility)[0];
+
+        var after = NewLedger();
+        after.Restore([new StoredQueueMessage(old.Sequence, "a", null, [1], now, now, 0, QueueMessageStatus.Ready, Settled: false, default)]);
+        after.StartTokensAt(2L << 32);
+        var fresh = after.Dequeue("c2", 1, Visibility)[0];
+
+        Assert.NotEqual(old.LeaseToken, fresh.LeaseToken);
+        Assert.Equal(SettleOutcome.LeaseLost, after.Ack(old.Sequence, old.LeaseToken));
+        Assert.Equal(SettleOutcome.Ok, after.Ack(fresh.Sequence, fresh.LeaseToken));
+    }
+
+    [Fact]
     public void RateMeterAveragesOverItsWindow()
     {
         var meter = new RateMeter(_time, windowSeconds: 10);

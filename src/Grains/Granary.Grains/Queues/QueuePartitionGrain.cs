@@ -307,6 +307,7 @@ public sealed class QueuePartitionGrain(
         var ledger = new QueuePartitionLedger(new QueuePartitionSettings(info.MaxDeliveries, info.DeduplicationWindow), time);
         var snapshot = await store.OpenAsync(Key, time.GetUtcNow() - info.DeduplicationWindow, CancellationToken.None);
         ledger.Restore(snapshot.Messages);
+        ledger.StartTokensAt(snapshot.Epoch << 32);
         _epoch = snapshot.Epoch;
         _nextCleanup = time.GetUtcNow() + options.Value.CleanupInterval;
         _ledger = ledger;
