@@ -57,7 +57,7 @@ public static class BenchCommands
             return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
         });
 
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document };
+        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, QueueBenchCommand.Create() };
     }
 
     /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>

@@ -23,8 +23,12 @@ public sealed class QueueGrain(
     private bool[] _empty = [];
     private DateTimeOffset?[] _wakeUp = [];
     private long[] _notifications = [];
+    private long _allNotifications;
     private int _cursor;
-    private TaskCompletionSource _available = NewSignal();
+
+    // Long-polling consumers, oldest first. A notification wakes one; a consumer that leaves
+    // messages behind wakes the next, so an arrival does not stampede every waiter.
+    private readonly LinkedList<TaskCompletionSource> _waiters = new();
 
     /// <inheritdoc/>
     public async Task<QueueInfo> CreateAsync(QueueDefinition definition)
@@ -79,12 +83,22 @@ public sealed class QueueGrain(
         var deadline = time.GetUtcNow() + wait;
         while (true)
         {
-            var signal = _available.Task;
+            var notificationsBefore = _allNotifications;
             var leased = await SweepAsync(info, consumer, max, visibilityTimeout);
             var now = time.GetUtcNow();
             if (leased.Count > 0 || now >= deadline)
             {
+                if (leased.Count > 0 && _empty.Any(e => !e))
+                {
+                    WakeOne();
+                }
+
                 return leased;
+            }
+
+            if (_allNotifications != notificationsBefore)
+            {
+                continue; // something arrived while this sweep was under way
             }
 
             var wakeAt = deadline;
@@ -97,7 +111,18 @@ public sealed class QueueGrain(
             }
 
             var pause = wakeAt - now;
-            await Task.WhenAny(signal, Task.Delay(pause < MinimumWait ? MinimumWait : pause, time));
+            var waiter = _waiters.AddLast(NewSignal());
+            try
+            {
+                await Task.WhenAny(waiter.Value.Task, Task.Delay(pause < MinimumWait ? MinimumWait : pause, time));
+            }
+            finally
+            {
+                if (waiter.List is not null)
+                {
+                    _waiters.Remove(waiter);
+                }
+            }
         }
     }
 
@@ -110,10 +135,18 @@ public sealed class QueueGrain(
             _notifications[partition]++;
         }
 
-        var signal = _available;
-        _available = NewSignal();
-        signal.TrySetResult();
+        _allNotifications++;
+        WakeOne();
         return Task.CompletedTask;
+    }
+
+    private void WakeOne()
+    {
+        if (_waiters.First is { } first)
+        {
+            _waiters.RemoveFirst();
+            first.Value.TrySetResult();
+        }
     }
 
     /// <inheritdoc/>
