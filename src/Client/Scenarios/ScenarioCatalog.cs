@@ -8,6 +8,7 @@ public static class ScenarioCatalog
     [
         new ShardingScenario(),
         new WorkQueueScenario(),
+        new BrokerRoutingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

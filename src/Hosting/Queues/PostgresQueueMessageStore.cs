@@ -50,7 +50,9 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            _shards.Add(StorageNames.Shard(i), new Shard(NpgsqlDataSource.Create(shardConnectionStrings[i])));
+            // Auto-prepare: the same few statements run on every flush.
+            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
+            _shards.Add(StorageNames.Shard(i), new Shard(NpgsqlDataSource.Create(csb.ConnectionString)));
         }
 
         _serviceId = serviceId;
@@ -113,10 +115,15 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         ArgumentNullException.ThrowIfNull(changes);
         var shard = await ShardForAsync(partition, cancellationToken);
         await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var batch = new NpgsqlBatch(connection, transaction);
 
-        var fence = new NpgsqlBatchCommand("UPDATE granary_queue_partitions SET writes = writes + 1 WHERE service_id = @s AND partition_key = @p AND epoch = @e");
+        // One round trip: the statements of a batch run in one implicit transaction, and the fence
+        // divides by zero when the epoch moved on, which rolls the whole batch back.
+        await using var batch = new NpgsqlBatch(connection);
+        var fence = new NpgsqlBatchCommand(
+            """
+            WITH f AS (UPDATE granary_queue_partitions SET writes = writes + 1 WHERE service_id = @s AND partition_key = @p AND epoch = @e RETURNING 1)
+            SELECT 1 / count(*) FROM f
+            """);
         AddKey(fence, partition);
         fence.Parameters.AddWithValue("e", epoch);
         batch.BatchCommands.Add(fence);
@@ -178,14 +185,14 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             batch.BatchCommands.Add(delete);
         }
 
-        await batch.ExecuteNonQueryAsync(cancellationToken);
-        if (fence.RecordsAffected != 1)
+        try
         {
-            await transaction.RollbackAsync(cancellationToken);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+        {
             throw new QueuePartitionFencedException(partition, epoch);
         }
-
-        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <inheritdoc/>

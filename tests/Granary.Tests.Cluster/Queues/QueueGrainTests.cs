@@ -161,4 +161,27 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         Assert.Equal(1, stats.Partitions.Sum(p => p.Acked));
         Assert.Equal(0, stats.Depth);
     }
+
+    [Fact]
+    public async Task Topic_exchange_routes_confirms_and_reports_unroutable()
+    {
+        var (client, eu) = await NewQueueAsync(partitions: 2);
+        var (_, all) = await NewQueueAsync(partitions: 2);
+        var exchange = fixture.Grains.GetGrain<IExchangeGrain>("x-" + Guid.NewGuid().ToString("N"));
+        await Assert.ThrowsAsync<ExchangeNotFoundException>(() => exchange.PublishAsync("a", new QueueMessageInput(Body("x"))));
+        await exchange.DeclareAsync(ExchangeKind.Topic);
+        await exchange.BindAsync(eu, "order.*.eu");
+        await exchange.BindAsync(all, "order.#");
+        await Assert.ThrowsAsync<QueueNotFoundException>(() => exchange.BindAsync("missing-" + Guid.NewGuid().ToString("N"), "#"));
+
+        var both = await exchange.PublishAsync("order.created.eu", new QueueMessageInput(Body("1"), "evt-1"));
+        var one = await exchange.PublishAsync("order.created.us", new QueueMessageInput(Body("2")));
+        var none = await exchange.PublishAsync("stock.low", new QueueMessageInput(Body("3")));
+
+        Assert.Equal(new[] { all, eu }.Order(StringComparer.Ordinal), both.Queues.Order(StringComparer.Ordinal));
+        Assert.Equal([all], one.Queues);
+        Assert.True(none.Unroutable);
+        Assert.Equal(1, (await client.StatsAsync(eu)).Ready);
+        Assert.Equal(2, (await client.StatsAsync(all)).Ready);
+    }
 }
