@@ -11,6 +11,8 @@ root.Subcommands.Add(ClusterCommands.Create());
 root.Subcommands.Add(RingCommands.Create());
 root.Subcommands.Add(ShardsCommands.Create());
 root.Subcommands.Add(LockCommands.Create());
+root.Subcommands.Add(QueueCommands.Create());
+root.Subcommands.Add(ExchangeCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());

@@ -2,6 +2,7 @@ using System.Net;
 using Granary.Hosting.Locks;
 using Granary.Hosting.Caching;
 using Granary.Hosting.Options;
+using Granary.Hosting.Queues;
 using Granary.Hosting.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -99,6 +100,7 @@ public static class GranarySiloBuilderExtensions
         silo.Services.TryAddSingletonTimeProvider();
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
+        silo.AddGranaryQueues(configuration);
         return silo;
     }
 

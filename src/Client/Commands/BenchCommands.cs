@@ -59,6 +59,7 @@ public static class BenchCommands
 
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, LockBenchCommands.Create() };
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, CacheBenchCommand.Create() };
+        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, QueueBenchCommand.Create() };
     }
 
     /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>

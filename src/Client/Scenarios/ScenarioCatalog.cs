@@ -12,6 +12,8 @@ public static class ScenarioCatalog
         new Caching.CacheBasicsScenario(),
         new Caching.MemcachedCasScenario(),
         new Caching.CacheReshardingScenario(),
+        new WorkQueueScenario(),
+        new BrokerRoutingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

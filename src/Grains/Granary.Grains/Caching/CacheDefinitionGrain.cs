@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Granary.Caching;
 
 /// <summary>Implements <see cref="ICacheDefinitionGrain"/>: the shard count and ring version of one named cache.</summary>
+[GrainType("granary.caching.cache-definition")]
 public sealed partial class CacheDefinitionGrain(
     [PersistentState("cache-definition", GranaryStorage.Default)] IPersistentState<CacheDefinitionState> state,
     IOptions<CacheShardOptions> options,

@@ -11,6 +11,7 @@ namespace Granary.Caching;
 /// expiry timer.
 /// </summary>
 [CollectionAgeLimit(AlwaysActive = true)]
+[GrainType("granary.caching.cache-shard")]
 public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options, TimeProvider time, ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
     private CacheKeyspace _keyspace = null!;

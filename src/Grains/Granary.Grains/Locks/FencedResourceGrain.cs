@@ -3,6 +3,7 @@ using Granary.Errors;
 namespace Granary.Locks;
 
 /// <summary>Implements <see cref="IFencedResourceGrain"/>: one persisted value guarded by the highest token seen.</summary>
+[GrainType("granary.locks.fenced-resource")]
 public sealed class FencedResourceGrain(
     [PersistentState("lock-fenced-resource", GranaryStorage.Default)] IPersistentState<FencedResourceState> state) : Grain, IFencedResourceGrain
 {

@@ -20,6 +20,7 @@ namespace Granary.Locks;
 /// so a fresh activation reloads what is durable.
 /// </remarks>
 [Reentrant]
+[GrainType("granary.locks.lock")]
 public sealed class LockGrain(
     [PersistentState("lock-lease", GranaryStorage.Default)] IPersistentState<LockState> state,
     TimeProvider time,

@@ -1,0 +1,40 @@
+namespace Granary.Queues;
+
+/// <summary>What a storage write has to record for one message; produced by <see cref="QueuePartitionLedger"/>.</summary>
+public enum QueueChangeKind
+{
+    /// <summary>A new message row.</summary>
+    Append,
+
+    /// <summary>The message was acked or purged: keep only its id (for deduplication) until the window ends.</summary>
+    Settle,
+
+    /// <summary>Status, delivery count or visibility changed (nack with delay, dead-letter, redrive).</summary>
+    Update,
+}
+
+/// <summary>One durable change. <see cref="Message"/> is the message's state when the change was made.</summary>
+public sealed record QueuePartitionChange(
+    QueueChangeKind Kind,
+    long Sequence,
+    string Id,
+    string? Key,
+    byte[]? Body,
+    DateTimeOffset EnqueuedAt,
+    DateTimeOffset VisibleAt,
+    int Deliveries,
+    QueueMessageStatus Status,
+    DateTimeOffset At);
+
+/// <summary>A message row as read back from storage when a partition is recovered.</summary>
+public sealed record StoredQueueMessage(
+    long Sequence,
+    string Id,
+    string? Key,
+    byte[]? Body,
+    DateTimeOffset EnqueuedAt,
+    DateTimeOffset VisibleAt,
+    int Deliveries,
+    QueueMessageStatus Status,
+    bool Settled,
+    DateTimeOffset SettledAt);

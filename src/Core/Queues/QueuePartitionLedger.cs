@@ -1,0 +1,579 @@
+namespace Granary.Queues;
+
+/// <summary>
+/// The state machine of one queue partition, free of Orleans and storage: enqueue (idempotent by
+/// message id inside a window, optional delay and ordering key), leased dequeue with a visibility
+/// timeout, ack, nack (requeue with delay, or dead-letter), lease extension, redelivery when a lease
+/// expires, dead-lettering after <see cref="QueuePartitionSettings.MaxDeliveries"/>, and the
+/// dead-letter list (inspect, purge, redrive). Every mutation that must be stored is appended to a
+/// change journal (<see cref="DrainChanges"/>) that the owner writes in one batch. Time comes only
+/// from the injected <see cref="TimeProvider"/>. Not thread-safe: one owner (a grain) drives it.
+/// </summary>
+/// <example><code>
+/// var ledger = new QueuePartitionLedger(QueuePartitionSettings.Default, TimeProvider.System);
+/// var seq = ledger.Enqueue("m-1", key: null, body, delay: TimeSpan.Zero).Sequence;
+/// ledger.Commit([seq]);                       // after the storage write
+/// var lease = ledger.Dequeue("worker-1", 10, TimeSpan.FromSeconds(30))[0];
+/// ledger.Ack(lease.Sequence, lease.LeaseToken);
+/// </code></example>
+public sealed class QueuePartitionLedger
+{
+    private const int SettledMemory = 100_000;
+
+    private readonly TimeProvider _time;
+    private readonly Dictionary<long, QueuedMessage> _messages = [];
+    private readonly SortedSet<long> _available = [];
+    private readonly PriorityQueue<long, DateTimeOffset> _delayed = new();
+    private readonly PriorityQueue<(long Sequence, long Token), DateTimeOffset> _leases = new();
+    private readonly Dictionary<string, SortedSet<long>> _keys = new(StringComparer.Ordinal);
+    private readonly SortedSet<long> _dead = [];
+    private readonly Dictionary<string, (long Sequence, DateTimeOffset ExpiresAt)> _dedup = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<string, DateTimeOffset> _dedupExpiry = new();
+    private readonly HashSet<long> _settled = [];
+    private readonly Queue<long> _settledOrder = new();
+    private readonly List<QueuePartitionChange> _changes = [];
+    private long _nextSequence = 1;
+    private long _nextToken = 1;
+    private int _ready;
+    private int _inFlight;
+    private int _pending;
+    private long _enqueued;
+    private long _acked;
+    private long _redelivered;
+
+    /// <summary>Creates an empty partition.</summary>
+    public QueuePartitionLedger(QueuePartitionSettings settings, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxDeliveries, 1);
+        Settings = settings;
+        _time = time;
+    }
+
+    /// <summary>The rules in force.</summary>
+    public QueuePartitionSettings Settings { get; set; }
+
+    /// <summary>The sequence the next enqueue gets.</summary>
+    public long NextSequence => _nextSequence;
+
+    /// <summary>
+    /// Makes lease tokens of this incarnation start above <paramref name="firstToken"/> (e.g. the
+    /// storage epoch shifted left 32 bits), so a receipt issued before a crash can never match a
+    /// lease issued after it.
+    /// </summary>
+    public void StartTokensAt(long firstToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(firstToken, 1);
+        _nextToken = Math.Max(_nextToken, firstToken);
+    }
+
+    /// <summary>Changes not yet handed to storage.</summary>
+    public int PendingChangeCount => _changes.Count;
+
+    /// <summary>
+    /// Adds a message as <see cref="QueueMessageStatus.Pending"/> (not deliverable until
+    /// <see cref="Commit"/>) and journals its append; a message id seen inside the deduplication
+    /// window returns the original sequence and changes nothing.
+    /// </summary>
+    public EnqueueOutcome Enqueue(string id, string? key, byte[] body, TimeSpan delay)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        var now = _time.GetUtcNow();
+        PruneDedup(now);
+        if (_dedup.TryGetValue(id, out var seen))
+        {
+            return new EnqueueOutcome(seen.Sequence, Duplicate: true);
+        }
+
+        var message = new QueuedMessage(_nextSequence++, id, key, body, now, now + delay) { Status = QueueMessageStatus.Pending };
+        _messages.Add(message.Sequence, message);
+        _pending++;
+        if (key is not null)
+        {
+            KeyList(key).Add(message.Sequence);
+        }
+
+        Remember(id, message.Sequence, now + Settings.DeduplicationWindow);
+        Journal(QueueChangeKind.Append, message, now);
+        return new EnqueueOutcome(message.Sequence, Duplicate: false);
+    }
+
+    /// <summary>The storage write that contained these appends is durable: make them deliverable.</summary>
+    public void Commit(IEnumerable<long> sequences)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        var now = _time.GetUtcNow();
+        foreach (var sequence in sequences)
+        {
+            if (_messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Pending)
+            {
+                _pending--;
+                _enqueued++;
+                SetReady(message, now);
+            }
+        }
+    }
+
+    /// <summary>The storage write failed: forget these appends as if never made (their ids too).</summary>
+    public void Abort(IEnumerable<long> sequences)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        var now = _time.GetUtcNow();
+        foreach (var sequence in sequences)
+        {
+            if (_messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Pending)
+            {
+                _pending--;
+                _messages.Remove(sequence);
+                _dedup.Remove(message.Id);
+                RemoveFromKey(message, now);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Leases up to <paramref name="max"/> deliverable messages in sequence order, skipping any
+    /// whose key has an earlier message not yet settled.
+    /// </summary>
+    public IReadOnlyList<QueueLease> Dequeue(string consumer, int max, TimeSpan visibilityTimeout)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(visibilityTimeout, TimeSpan.Zero);
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var leases = new List<QueueLease>(Math.Min(max, _available.Count));
+        while (leases.Count < max && _available.Count > 0)
+        {
+            var sequence = _available.Min;
+            _available.Remove(sequence);
+            var message = _messages[sequence];
+            message.Status = QueueMessageStatus.InFlight;
+            _ready--;
+            _inFlight++;
+            message.Deliveries++;
+            message.LeaseToken = _nextToken++;
+            message.LeaseHolder = consumer;
+            message.LeaseExpiresAt = now + visibilityTimeout;
+            _leases.Enqueue((sequence, message.LeaseToken), message.LeaseExpiresAt);
+            leases.Add(new QueueLease(sequence, message.LeaseToken, message.Id, message.Key, message.Body, message.EnqueuedAt, message.Deliveries, message.LeaseExpiresAt));
+        }
+
+        return leases;
+    }
+
+    /// <summary>Settles a delivered message for good; journals it.</summary>
+    public SettleOutcome Ack(long sequence, long leaseToken)
+    {
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var outcome = Check(sequence, leaseToken, out var message);
+        if (outcome != SettleOutcome.Ok)
+        {
+            return outcome;
+        }
+
+        _inFlight--;
+        _acked++;
+        Forget(message!, now);
+        Journal(QueueChangeKind.Settle, message!, now);
+        return SettleOutcome.Ok;
+    }
+
+    /// <summary>
+    /// Gives a delivered message back: visible again after <paramref name="delay"/>, or straight to
+    /// the dead-letter list; a message that has used all its deliveries is dead-lettered either way.
+    /// </summary>
+    public SettleOutcome Nack(long sequence, long leaseToken, TimeSpan delay, bool deadLetter)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var outcome = Check(sequence, leaseToken, out var message);
+        if (outcome != SettleOutcome.Ok)
+        {
+            return outcome;
+        }
+
+        _inFlight--;
+        ClearLease(message!);
+        if (deadLetter)
+        {
+            DeadLetter(message!, "rejected by consumer", now);
+        }
+        else if (message!.Deliveries >= Settings.MaxDeliveries)
+        {
+            DeadLetter(message, $"nacked after {message.Deliveries} deliveries", now);
+        }
+        else
+        {
+            message.VisibleAt = now + delay;
+            SetReady(message, now);
+            Journal(QueueChangeKind.Update, message, now);
+        }
+
+        return SettleOutcome.Ok;
+    }
+
+    /// <summary>Moves the lease's end to now + <paramref name="visibilityTimeout"/>.</summary>
+    public SettleOutcome ExtendVisibility(long sequence, long leaseToken, TimeSpan visibilityTimeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(visibilityTimeout, TimeSpan.Zero);
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var outcome = Check(sequence, leaseToken, out var message);
+        if (outcome != SettleOutcome.Ok)
+        {
+            return outcome;
+        }
+
+        message!.LeaseExpiresAt = now + visibilityTimeout;
+        _leases.Enqueue((sequence, leaseToken), message.LeaseExpiresAt);
+        return SettleOutcome.Ok;
+    }
+
+    /// <summary>
+    /// Applies the clock: expired leases are redelivered (or dead-lettered after the last delivery),
+    /// delayed messages whose time came become deliverable, old message ids leave the dedup window.
+    /// </summary>
+    public void Tick() => Tick(_time.GetUtcNow());
+
+    /// <summary>The dead-letter list in sequence order (at most <paramref name="limit"/>).</summary>
+    public IReadOnlyList<QueuedMessage> DeadLetters(int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 0);
+        Tick(_time.GetUtcNow());
+        return _dead.Take(limit).Select(s => _messages[s]).ToList();
+    }
+
+    /// <summary>Deletes every dead-lettered message; returns how many.</summary>
+    public int PurgeDeadLetters()
+    {
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var purged = _dead.ToList();
+        foreach (var sequence in purged)
+        {
+            var message = _messages[sequence];
+            Forget(message, now);
+            Journal(QueueChangeKind.Settle, message, now);
+        }
+
+        return purged.Count;
+    }
+
+    /// <summary>
+    /// Moves up to <paramref name="max"/> dead-lettered messages back to the queue as fresh messages
+    /// at its tail (new sequence, delivery count 0, same id, key and body); returns how many.
+    /// </summary>
+    public int Redrive(int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 0);
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var moved = _dead.Take(max).ToList();
+        foreach (var sequence in moved)
+        {
+            var old = _messages[sequence];
+            Forget(old, now);
+            Journal(QueueChangeKind.Settle, old, now);
+            var message = new QueuedMessage(_nextSequence++, old.Id, old.Key, old.Body, old.EnqueuedAt, now) { Status = QueueMessageStatus.Pending };
+            _messages.Add(message.Sequence, message);
+            _pending++;
+            if (message.Key is not null)
+            {
+                KeyList(message.Key).Add(message.Sequence);
+            }
+
+            Remember(message.Id, message.Sequence, now + Settings.DeduplicationWindow);
+            Journal(QueueChangeKind.Append, message, now);
+        }
+
+        return moved.Count;
+    }
+
+    /// <summary>Sequences still <see cref="QueueMessageStatus.Pending"/> (redriven messages wait for the same commit as enqueues).</summary>
+    public IReadOnlyList<long> PendingSequences() =>
+        _messages.Values.Where(m => m.Status == QueueMessageStatus.Pending).Select(m => m.Sequence).Order().ToList();
+
+    /// <summary>Hands the journal to the owner for one storage write and clears it.</summary>
+    public IReadOnlyList<QueuePartitionChange> DrainChanges()
+    {
+        var changes = _changes.ToArray();
+        _changes.Clear();
+        return changes;
+    }
+
+    /// <summary>Earliest moment something may become deliverable without a new enqueue (a lease end or a delay end), if any.</summary>
+    public DateTimeOffset? NextWakeUp()
+    {
+        DateTimeOffset? next = null;
+        if (_delayed.TryPeek(out _, out var visibleAt))
+        {
+            next = visibleAt;
+        }
+
+        if (_leases.TryPeek(out _, out var expiresAt) && (next is null || expiresAt < next))
+        {
+            next = expiresAt;
+        }
+
+        return next;
+    }
+
+    /// <summary>Current counts (delayed is counted by a scan: call it for stats, not per message).</summary>
+    public QueuePartitionCounts Counts()
+    {
+        var now = _time.GetUtcNow();
+        Tick(now);
+        var delayed = 0;
+        foreach (var message in _messages.Values)
+        {
+            if (message.Status == QueueMessageStatus.Ready && message.VisibleAt > now)
+            {
+                delayed++;
+            }
+        }
+
+        return new QueuePartitionCounts(_ready - delayed, delayed, _inFlight, _dead.Count, _pending, _enqueued, _acked, _redelivered);
+    }
+
+    /// <summary>True when at least one message can be leased right now.</summary>
+    public bool HasAvailable()
+    {
+        Tick(_time.GetUtcNow());
+        return _available.Count > 0;
+    }
+
+    /// <summary>Rebuilds the partition from stored rows (after activation or a crash). Leases do not survive: in-flight rows come back ready.</summary>
+    public void Restore(IEnumerable<StoredQueueMessage> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var now = _time.GetUtcNow();
+        foreach (var row in rows.OrderBy(r => r.Sequence))
+        {
+            _nextSequence = Math.Max(_nextSequence, row.Sequence + 1);
+            if (row.Settled)
+            {
+                var expires = row.SettledAt + Settings.DeduplicationWindow;
+                if (expires > now && !_dedup.ContainsKey(row.Id))
+                {
+                    Remember(row.Id, row.Sequence, expires);
+                }
+
+                continue;
+            }
+
+            var message = new QueuedMessage(row.Sequence, row.Id, row.Key, row.Body ?? [], row.EnqueuedAt, row.VisibleAt)
+            {
+                Deliveries = row.Deliveries,
+                Status = QueueMessageStatus.Pending,
+            };
+            _messages.Add(message.Sequence, message);
+            _dedup.Remove(row.Id);
+            Remember(row.Id, row.Sequence, row.EnqueuedAt + Settings.DeduplicationWindow);
+            if (row.Status == QueueMessageStatus.DeadLettered)
+            {
+                message.Status = QueueMessageStatus.DeadLettered;
+                message.DeadLetterReason = "dead-lettered before recovery";
+                _dead.Add(message.Sequence);
+                continue;
+            }
+
+            if (message.Key is not null)
+            {
+                KeyList(message.Key).Add(message.Sequence);
+            }
+
+            SetReady(message, now);
+        }
+    }
+
+    private SettleOutcome Check(long sequence, long leaseToken, out QueuedMessage? message)
+    {
+        if (!_messages.TryGetValue(sequence, out message))
+        {
+            return _settled.Contains(sequence) ? SettleOutcome.AlreadySettled
+                : sequence > 0 && sequence < _nextSequence && leaseToken > 0 && leaseToken < _nextToken ? SettleOutcome.AlreadySettled
+                : SettleOutcome.UnknownReceipt;
+        }
+
+        if (leaseToken <= 0 || leaseToken >= _nextToken)
+        {
+            return SettleOutcome.UnknownReceipt;
+        }
+
+        if (message.Status == QueueMessageStatus.DeadLettered)
+        {
+            return SettleOutcome.AlreadySettled;
+        }
+
+        return message.Status == QueueMessageStatus.InFlight && message.LeaseToken == leaseToken
+            ? SettleOutcome.Ok
+            : SettleOutcome.LeaseLost;
+    }
+
+    private void Tick(DateTimeOffset now)
+    {
+        while (_leases.TryPeek(out var lease, out var expiresAt) && expiresAt <= now)
+        {
+            _leases.Dequeue();
+            if (!_messages.TryGetValue(lease.Sequence, out var message)
+                || message.Status != QueueMessageStatus.InFlight
+                || message.LeaseToken != lease.Token
+                || message.LeaseExpiresAt > now)
+            {
+                continue; // settled, re-leased or extended since this entry was queued
+            }
+
+            _inFlight--;
+            ClearLease(message);
+            if (message.Deliveries >= Settings.MaxDeliveries)
+            {
+                DeadLetter(message, $"not acked after {message.Deliveries} deliveries", now);
+            }
+            else
+            {
+                _redelivered++;
+                SetReady(message, now);
+            }
+        }
+
+        while (_delayed.TryPeek(out var sequence, out var visibleAt) && visibleAt <= now)
+        {
+            _delayed.Dequeue();
+            if (_messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Ready && message.VisibleAt <= now)
+            {
+                MakeAvailableIfHead(message);
+            }
+        }
+
+        PruneDedup(now);
+    }
+
+    private void SetReady(QueuedMessage message, DateTimeOffset now)
+    {
+        message.Status = QueueMessageStatus.Ready;
+        _ready++;
+        if (message.VisibleAt > now)
+        {
+            _delayed.Enqueue(message.Sequence, message.VisibleAt);
+        }
+        else
+        {
+            MakeAvailableIfHead(message);
+        }
+    }
+
+    private void MakeAvailableIfHead(QueuedMessage message)
+    {
+        if (message.Key is null || _keys[message.Key].Min == message.Sequence)
+        {
+            _available.Add(message.Sequence);
+        }
+    }
+
+    private void DeadLetter(QueuedMessage message, string reason, DateTimeOffset now)
+    {
+        message.Status = QueueMessageStatus.DeadLettered;
+        message.DeadLetterReason = reason;
+        _dead.Add(message.Sequence);
+        RemoveFromKey(message, now);
+        Journal(QueueChangeKind.Update, message, now);
+    }
+
+    private void Forget(QueuedMessage message, DateTimeOffset now)
+    {
+        if (message.Status == QueueMessageStatus.DeadLettered)
+        {
+            _dead.Remove(message.Sequence);
+        }
+
+        ClearLease(message);
+        _messages.Remove(message.Sequence);
+        _settled.Add(message.Sequence);
+        _settledOrder.Enqueue(message.Sequence);
+        if (_settledOrder.Count > SettledMemory)
+        {
+            _settled.Remove(_settledOrder.Dequeue());
+        }
+
+        RemoveFromKey(message, now);
+    }
+
+    private static void ClearLease(QueuedMessage message)
+    {
+        message.LeaseToken = 0;
+        message.LeaseHolder = null;
+    }
+
+    private void RemoveFromKey(QueuedMessage message, DateTimeOffset now)
+    {
+        if (message.Key is null || !_keys.TryGetValue(message.Key, out var list))
+        {
+            return;
+        }
+
+        var wasHead = list.Count > 0 && list.Min == message.Sequence;
+        list.Remove(message.Sequence);
+        if (list.Count == 0)
+        {
+            _keys.Remove(message.Key);
+            return;
+        }
+
+        if (wasHead)
+        {
+            var next = _messages[list.Min];
+            if (next.Status == QueueMessageStatus.Ready && next.VisibleAt <= now)
+            {
+                _available.Add(next.Sequence);
+            }
+        }
+    }
+
+    private SortedSet<long> KeyList(string key)
+    {
+        if (!_keys.TryGetValue(key, out var list))
+        {
+            list = [];
+            _keys.Add(key, list);
+        }
+
+        return list;
+    }
+
+    private void Remember(string id, long sequence, DateTimeOffset expiresAt)
+    {
+        _dedup[id] = (sequence, expiresAt);
+        _dedupExpiry.Enqueue(id, expiresAt);
+    }
+
+    private void PruneDedup(DateTimeOffset now)
+    {
+        while (_dedupExpiry.TryPeek(out var id, out var expiresAt) && expiresAt <= now)
+        {
+            _dedupExpiry.Dequeue();
+            if (_dedup.TryGetValue(id, out var entry) && entry.ExpiresAt <= now)
+            {
+                _dedup.Remove(id);
+            }
+        }
+    }
+
+    private void Journal(QueueChangeKind kind, QueuedMessage message, DateTimeOffset now) =>
+        _changes.Add(new QueuePartitionChange(
+            kind,
+            message.Sequence,
+            message.Id,
+            message.Key,
+            kind == QueueChangeKind.Append ? message.Body : null,
+            message.EnqueuedAt,
+            message.VisibleAt,
+            message.Deliveries,
+            message.Status,
+            now));
+}

@@ -1,0 +1,32 @@
+namespace Granary.Queues;
+
+/// <summary>Documented limits of the queue family (docs/queues.md, "Limits").</summary>
+public static class QueueLimits
+{
+    /// <summary>Largest message body: 256 KiB.</summary>
+    public const int MaxMessageBytes = 256 * 1024;
+
+    /// <summary>Most messages in one enqueue batch or one dequeue: 1,000.</summary>
+    public const int MaxBatch = 1_000;
+
+    /// <summary>Most partitions per queue: 256.</summary>
+    public const int MaxPartitions = 256;
+
+    /// <summary>Longest queue name, message id, key or consumer id: 200 characters.</summary>
+    public const int MaxNameLength = 200;
+
+    /// <summary>Longest delay or nack delay: 7 days.</summary>
+    public static readonly TimeSpan MaxDelay = TimeSpan.FromDays(7);
+
+    /// <summary>Longest visibility timeout: 12 hours.</summary>
+    public static readonly TimeSpan MaxVisibilityTimeout = TimeSpan.FromHours(12);
+
+    /// <summary>Longest long-poll wait of one dequeue call: 20 s (below the 30 s call timeout).</summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
+
+    /// <summary>Longest deduplication window: 1 day.</summary>
+    public static readonly TimeSpan MaxDeduplicationWindow = TimeSpan.FromDays(1);
+
+    /// <summary>Most deliveries allowed before dead-lettering: 1,000.</summary>
+    public const int MaxDeliveries = 1_000;
+}

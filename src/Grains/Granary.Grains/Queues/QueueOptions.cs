@@ -1,0 +1,39 @@
+namespace Granary.Queues;
+
+/// <summary>Section <c>Granary:Queues</c>: defaults and tuning of the queue family.</summary>
+public sealed class QueueOptions
+{
+    /// <summary>The configuration section bound to this class.</summary>
+    public const string SectionName = "Granary:Queues";
+
+    /// <summary>Partitions of a queue created without a count. Default 4.</summary>
+    public int DefaultPartitions { get; set; } = 4;
+
+    /// <summary>Deliveries before dead-lettering, for a queue created without a count. Default 5.</summary>
+    public int DefaultMaxDeliveries { get; set; } = 5;
+
+    /// <summary>How long message ids are remembered for idempotent enqueue, by default. Default 5 minutes.</summary>
+    public TimeSpan DefaultDeduplicationWindow { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often a partition deletes settled rows older than its dedup window. Default 30 s.</summary>
+    public TimeSpan CleanupInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Where partitions keep messages: <c>Auto</c> (PostgreSQL shards when grain storage uses them,
+    /// otherwise process memory), <c>Memory</c> or <c>Postgres</c>. Default Auto.
+    /// </summary>
+    public QueueStoreMode Store { get; set; } = QueueStoreMode.Auto;
+}
+
+/// <summary>Message store choice.</summary>
+public enum QueueStoreMode
+{
+    /// <summary>Follow <c>Granary:Storage:Mode</c>.</summary>
+    Auto,
+
+    /// <summary>Process memory: lost with the silo (embedded mode, fast tests).</summary>
+    Memory,
+
+    /// <summary>A table of the queue family in each PostgreSQL shard.</summary>
+    Postgres,
+}

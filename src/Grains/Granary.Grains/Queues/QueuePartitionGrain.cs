@@ -1,0 +1,411 @@
+using Granary.Errors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Granary.Queues;
+
+/// <summary>
+/// Implements <see cref="IQueuePartitionGrain"/> over a <see cref="QueuePartitionLedger"/> and an
+/// <see cref="IQueueMessageStore"/>. Mutations journal their changes in the ledger; one flush loop
+/// writes whatever has accumulated in a single storage write (group commit) while further calls
+/// keep arriving (the grain is reentrant), and completes each caller only after the write that
+/// holds its change is durable. Enqueued messages become deliverable only then.
+/// </summary>
+[Reentrant]
+[GrainType("granary.queues.queue-partition")]
+public sealed class QueuePartitionGrain(
+    IQueueMessageStore store,
+    IOptions<QueueOptions> options,
+    TimeProvider time,
+    ILogger<QueuePartitionGrain> logger) : Grain, IQueuePartitionGrain
+{
+    private QueuePartitionLedger? _ledger;
+    private Task? _loading;
+    private string _queue = "";
+    private int _partition;
+    private long _epoch;
+    private List<TaskCompletionSource> _flushWaiters = [];
+    private bool _flushing;
+    private bool _broken;
+    private bool _queueThinksEmpty = true;
+    private long _writes;
+    private DateTimeOffset _nextCleanup;
+    private RateMeter? _enqueueRate;
+    private RateMeter? _ackRate;
+
+    private string Key => this.GetPrimaryKeyString();
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_queue, _partition) = QueuePlacement.ParsePartitionKey(Key);
+        _enqueueRate = new RateMeter(time);
+        _ackRate = new RateMeter(time);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages)
+    {
+        if (messages is null || messages.Count == 0)
+        {
+            throw new InvalidRequestException(nameof(messages), "must hold at least one message");
+        }
+
+        Guard.InRange(messages.Count, nameof(messages), 1, QueueLimits.MaxBatch);
+        foreach (var message in messages)
+        {
+            Validate(message);
+        }
+
+        var ledger = await LedgerAsync();
+        var info = await InfoAsync();
+        var ids = messages.Select(m => m.Id ?? Guid.NewGuid().ToString("N")).ToList();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            // Keyed messages and messages with a caller-chosen id have exactly one home partition.
+            var home = QueuePlacement.PartitionFor(messages[i].Key, ids[i], info.Partitions);
+            if ((messages[i].Key is not null || messages[i].Id is not null) && home != _partition)
+            {
+                throw new InvalidRequestException("partition", $"message '{ids[i]}' belongs to partition {home}, not {_partition}");
+            }
+        }
+
+        var results = new List<EnqueueResult>(messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var outcome = ledger.Enqueue(ids[i], messages[i].Key, messages[i].Body, messages[i].Delay);
+            results.Add(new EnqueueResult(ids[i], _partition, outcome.Sequence, outcome.Duplicate));
+        }
+
+        await FlushAsync();
+        return results;
+    }
+
+    /// <inheritdoc/>
+    public async Task<PartitionDequeueResult> TryDequeueAsync(string consumer, int max, TimeSpan visibilityTimeout)
+    {
+        Guard.Name(consumer, nameof(consumer), QueueLimits.MaxNameLength);
+        Guard.InRange(max, nameof(max), 1, QueueLimits.MaxBatch);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        var ledger = await LedgerAsync();
+        var leases = ledger.Dequeue(consumer, max, visibilityTimeout);
+        if (ledger.PendingChangeCount > 0)
+        {
+            // Leases that ran out of deliveries were dead-lettered by the clock: store that too.
+            _ = ObserveAsync(FlushAsync());
+        }
+
+        var more = ledger.HasAvailable();
+        _queueThinksEmpty = !more;
+        var deliveries = leases.Select(l => new QueueDelivery(
+            new QueueReceipt(_partition, l.Sequence, l.LeaseToken).ToString(),
+            l.Id,
+            l.Key,
+            l.Body,
+            l.EnqueuedAt,
+            l.Deliveries,
+            l.LeaseExpiresAt,
+            _partition)).ToList();
+        return new PartitionDequeueResult(deliveries, more, ledger.NextWakeUp());
+    }
+
+    /// <inheritdoc/>
+    public async Task AckAsync(QueueReceipt receipt)
+    {
+        var ledger = await LedgerAsync();
+        CheckPartition(receipt);
+        Raise(receipt, ledger.Ack(receipt.Sequence, receipt.LeaseToken));
+        _ackRate!.Add();
+        await FlushAsync();
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<ReceiptProblem?>> AckManyAsync(IReadOnlyList<QueueReceipt> receipts)
+    {
+        ArgumentNullException.ThrowIfNull(receipts);
+        Guard.InRange(receipts.Count, nameof(receipts), 1, QueueLimits.MaxBatch);
+        foreach (var receipt in receipts)
+        {
+            CheckPartition(receipt);
+        }
+
+        var ledger = await LedgerAsync();
+        var problems = new List<ReceiptProblem?>(receipts.Count);
+        foreach (var receipt in receipts)
+        {
+            var outcome = ledger.Ack(receipt.Sequence, receipt.LeaseToken);
+            problems.Add(ToProblem(outcome));
+            if (outcome == SettleOutcome.Ok)
+            {
+                _ackRate!.Add();
+            }
+        }
+
+        await FlushAsync();
+        return problems;
+    }
+
+    /// <inheritdoc/>
+    public async Task NackAsync(QueueReceipt receipt, TimeSpan delay, bool deadLetter)
+    {
+        Guard.InRange(delay, nameof(delay), TimeSpan.Zero, QueueLimits.MaxDelay);
+        var ledger = await LedgerAsync();
+        CheckPartition(receipt);
+        Raise(receipt, ledger.Nack(receipt.Sequence, receipt.LeaseToken, delay, deadLetter));
+        await FlushAsync();
+    }
+
+    /// <inheritdoc/>
+    public async Task ExtendVisibilityAsync(QueueReceipt receipt, TimeSpan visibilityTimeout)
+    {
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        var ledger = await LedgerAsync();
+        CheckPartition(receipt);
+        Raise(receipt, ledger.ExtendVisibility(receipt.Sequence, receipt.LeaseToken, visibilityTimeout));
+    }
+
+    /// <inheritdoc/>
+    public async Task<PartitionStats> GetStatsAsync()
+    {
+        var ledger = await LedgerAsync();
+        var c = ledger.Counts();
+        return new PartitionStats(_partition, c.Ready, c.Delayed, c.InFlight, c.DeadLettered, c.Enqueued, c.Acked, c.Redelivered, _enqueueRate!.PerSecond(), _ackRate!.PerSecond(), _writes, RuntimeIdentity);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<DeadLetterMessage>> GetDeadLettersAsync(int limit)
+    {
+        Guard.InRange(limit, nameof(limit), 0, QueueLimits.MaxBatch);
+        var ledger = await LedgerAsync();
+        return ledger.DeadLetters(limit)
+            .Select(m => new DeadLetterMessage(_partition, m.Sequence, m.Id, m.Key, m.Body, m.Deliveries, m.DeadLetterReason ?? "", m.EnqueuedAt))
+            .ToList();
+    }
+
+    /// <inheritdoc/>
+    public async Task<int> PurgeDeadLettersAsync()
+    {
+        var ledger = await LedgerAsync();
+        var purged = ledger.PurgeDeadLetters();
+        await FlushAsync();
+        return purged;
+    }
+
+    /// <inheritdoc/>
+    public async Task<int> RedriveAsync(int max)
+    {
+        Guard.InRange(max, nameof(max), 0, int.MaxValue);
+        var ledger = await LedgerAsync();
+        var moved = ledger.Redrive(max);
+        await FlushAsync();
+        return moved;
+    }
+
+    private static void Validate(QueueMessageInput message)
+    {
+        if (message is null)
+        {
+            throw new InvalidRequestException("message", "must not be null");
+        }
+
+        if (message.Body is null)
+        {
+            throw new InvalidRequestException("body", "must not be null");
+        }
+
+        if (message.Body.Length > QueueLimits.MaxMessageBytes)
+        {
+            throw new InvalidRequestException("body", $"is {message.Body.Length} bytes; the limit is {QueueLimits.MaxMessageBytes}");
+        }
+
+        if (message.Id is not null)
+        {
+            Guard.Name(message.Id, "id", QueueLimits.MaxNameLength);
+        }
+
+        if (message.Key is not null)
+        {
+            Guard.Name(message.Key, "key", QueueLimits.MaxNameLength);
+        }
+
+        Guard.InRange(message.Delay, "delay", TimeSpan.Zero, QueueLimits.MaxDelay);
+    }
+
+    private void CheckPartition(QueueReceipt receipt)
+    {
+        if (receipt.Partition != _partition)
+        {
+            throw new ReceiptInvalidException(receipt.ToString(), ReceiptProblem.Unknown);
+        }
+    }
+
+    private static void Raise(QueueReceipt receipt, SettleOutcome outcome)
+    {
+        if (ToProblem(outcome) is { } problem)
+        {
+            throw new ReceiptInvalidException(receipt.ToString(), problem);
+        }
+    }
+
+    private static ReceiptProblem? ToProblem(SettleOutcome outcome) => outcome switch
+    {
+        SettleOutcome.Ok => null,
+        SettleOutcome.AlreadySettled => ReceiptProblem.AlreadySettled,
+        SettleOutcome.LeaseLost => ReceiptProblem.LeaseLost,
+        _ => ReceiptProblem.Unknown,
+    };
+
+    private QueueInfo? _info;
+
+    private async Task<QueueInfo> InfoAsync()
+    {
+        if (_info is null)
+        {
+            var info = await GrainFactory.GetGrain<IQueueGrain>(_queue).GetInfoAsync();
+            if (_partition >= info.Partitions)
+            {
+                throw new InvalidRequestException("partition", $"queue '{_queue}' has {info.Partitions} partitions; there is no partition {_partition}");
+            }
+
+            _info = info;
+        }
+
+        return _info;
+    }
+
+    private async Task<QueuePartitionLedger> LedgerAsync()
+    {
+        if (_broken)
+        {
+            throw new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}' is reloading after a failed storage write; retry");
+        }
+
+        if (_ledger is not null)
+        {
+            return _ledger;
+        }
+
+        _loading ??= LoadAsync();
+        try
+        {
+            await _loading;
+        }
+        catch
+        {
+            _loading = null;
+            throw;
+        }
+
+        return _ledger!;
+    }
+
+    private async Task LoadAsync()
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var info = await InfoAsync();
+        var ledger = new QueuePartitionLedger(new QueuePartitionSettings(info.MaxDeliveries, info.DeduplicationWindow), time);
+        var snapshot = await store.OpenAsync(Key, time.GetUtcNow() - info.DeduplicationWindow, CancellationToken.None);
+        ledger.Restore(snapshot.Messages);
+        ledger.StartTokensAt(snapshot.Epoch << 32);
+        _epoch = snapshot.Epoch;
+        _nextCleanup = time.GetUtcNow() + options.Value.CleanupInterval;
+        _ledger = ledger;
+        QueueLog.LogInformationRecovered(logger, Key, snapshot.Messages.Count, snapshot.Epoch, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (ledger.HasAvailable())
+        {
+            await GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition);
+        }
+    }
+
+    private Task FlushAsync()
+    {
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _flushWaiters.Add(waiter);
+        if (!_flushing)
+        {
+            _flushing = true;
+            _ = FlushLoopAsync();
+        }
+
+        return waiter.Task;
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        try
+        {
+            while (_flushWaiters.Count > 0)
+            {
+                var waiters = _flushWaiters;
+                _flushWaiters = [];
+                var ledger = _ledger!;
+                var changes = ledger.DrainChanges();
+                var appended = changes.Where(c => c.Kind == QueueChangeKind.Append).Select(c => c.Sequence).ToList();
+                try
+                {
+                    if (changes.Count > 0)
+                    {
+                        DateTimeOffset? cleanup = null;
+                        var now = time.GetUtcNow();
+                        if (now >= _nextCleanup)
+                        {
+                            cleanup = now - ledger.Settings.DeduplicationWindow;
+                            _nextCleanup = now + options.Value.CleanupInterval;
+                        }
+
+                        await store.WriteAsync(Key, _epoch, changes, cleanup, CancellationToken.None);
+                        _writes++;
+                    }
+
+                    ledger.Commit(appended);
+                    _enqueueRate!.Add(appended.Count);
+                    if (_queueThinksEmpty && ledger.HasAvailable())
+                    {
+                        _queueThinksEmpty = false;
+                        _ = ObserveAsync(GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition));
+                    }
+
+                    foreach (var waiter in waiters)
+                    {
+                        waiter.TrySetResult();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    ledger.Abort(appended);
+                    if (changes.Any(c => c.Kind != QueueChangeKind.Append) || ex is QueuePartitionFencedException)
+                    {
+                        // Memory now disagrees with storage (or another owner exists): reload from storage.
+                        _broken = true;
+                        DeactivateOnIdle();
+                    }
+
+                    QueueLog.LogWarningWriteFailed(logger, ex, Key, changes.Count);
+                    var error = new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed");
+                    foreach (var waiter in waiters)
+                    {
+                        waiter.TrySetException(error);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private static async Task ObserveAsync(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception)
+        {
+            // Background flushes and notifications: failures were logged or are retried by later calls.
+        }
+    }
+}

@@ -1,0 +1,263 @@
+using Granary.Hosting.Storage;
+using Granary.Queues;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Granary.Hosting.Queues;
+
+/// <summary>
+/// <see cref="IQueueMessageStore"/> on the PostgreSQL shards: a partition's rows live in the shard
+/// the ring picks for its key, in two tables of the queue family (created idempotently on first
+/// use). A write is one transaction whose first statement checks the partition's epoch (fencing a
+/// stale activation) and whose other statements touch only the rows of the changed messages
+/// (multi-row insert/update by primary key), so its cost does not depend on the partition's depth.
+/// </summary>
+public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDisposable
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS granary_queue_partitions (
+            service_id    text   NOT NULL,
+            partition_key text   NOT NULL,
+            epoch         bigint NOT NULL,
+            writes        bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (service_id, partition_key));
+        CREATE TABLE IF NOT EXISTS granary_queue_messages (
+            service_id    text        NOT NULL,
+            partition_key text        NOT NULL,
+            seq           bigint      NOT NULL,
+            message_id    text        NOT NULL,
+            message_key   text        NULL,
+            body          bytea       NULL,
+            enqueued_at   timestamptz NOT NULL,
+            visible_at    timestamptz NOT NULL,
+            deliveries    integer     NOT NULL,
+            status        smallint    NOT NULL,
+            settled_at    timestamptz NULL,
+            PRIMARY KEY (service_id, partition_key, seq));
+        CREATE INDEX IF NOT EXISTS granary_queue_messages_settled
+            ON granary_queue_messages (service_id, partition_key, settled_at) WHERE settled_at IS NOT NULL;
+        """;
+
+    private readonly ShardRouter _router;
+    private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
+    private readonly string _serviceId;
+
+    /// <summary>Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>).</summary>
+    public PostgresQueueMessageStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId)
+    {
+        ArgumentNullException.ThrowIfNull(shardConnectionStrings);
+        ArgumentOutOfRangeException.ThrowIfZero(shardConnectionStrings.Count);
+        _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
+        for (var i = 0; i < shardConnectionStrings.Count; i++)
+        {
+            // Auto-prepare: the same few statements run on every flush.
+            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
+            _shards.Add(StorageNames.Shard(i), new Shard(NpgsqlDataSource.Create(csb.ConnectionString)));
+        }
+
+        _serviceId = serviceId;
+    }
+
+    /// <inheritdoc/>
+    public async Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
+    {
+        var shard = await ShardForAsync(partition, cancellationToken);
+        await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
+        long epoch;
+        await using (var bump = new NpgsqlCommand(
+            """
+            INSERT INTO granary_queue_partitions (service_id, partition_key, epoch, writes) VALUES (@s, @p, 1, 0)
+            ON CONFLICT (service_id, partition_key) DO UPDATE SET epoch = granary_queue_partitions.epoch + 1
+            RETURNING epoch
+            """,
+            connection))
+        {
+            bump.Parameters.AddWithValue("s", _serviceId);
+            bump.Parameters.AddWithValue("p", partition);
+            epoch = (long)(await bump.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        var rows = new List<StoredQueueMessage>();
+        await using var read = new NpgsqlCommand(
+            """
+            SELECT seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status, settled_at
+            FROM granary_queue_messages
+            WHERE service_id = @s AND partition_key = @p AND (settled_at IS NULL OR settled_at >= @since)
+            ORDER BY seq
+            """,
+            connection);
+        read.Parameters.AddWithValue("s", _serviceId);
+        read.Parameters.AddWithValue("p", partition);
+        read.Parameters.AddWithValue("since", settledSince.UtcDateTime);
+        await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var settled = !reader.IsDBNull(8);
+            rows.Add(new StoredQueueMessage(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : (byte[])reader.GetValue(3),
+                Utc(reader.GetDateTime(4)),
+                Utc(reader.GetDateTime(5)),
+                reader.GetInt32(6),
+                (QueueMessageStatus)reader.GetInt16(7),
+                settled,
+                settled ? Utc(reader.GetDateTime(8)) : default));
+        }
+
+        return new QueuePartitionSnapshot(epoch, rows);
+    }
+
+    /// <inheritdoc/>
+    public async Task WriteAsync(string partition, long epoch, IReadOnlyList<QueuePartitionChange> changes, DateTimeOffset? deleteSettledBefore, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        var shard = await ShardForAsync(partition, cancellationToken);
+        await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
+
+        // One round trip: the statements of a batch run in one implicit transaction, and the fence
+        // divides by zero when the epoch moved on, which rolls the whole batch back.
+        await using var batch = new NpgsqlBatch(connection);
+        var fence = new NpgsqlBatchCommand(
+            """
+            WITH f AS (UPDATE granary_queue_partitions SET writes = writes + 1 WHERE service_id = @s AND partition_key = @p AND epoch = @e RETURNING 1)
+            SELECT 1 / count(*) FROM f
+            """);
+        AddKey(fence, partition);
+        fence.Parameters.AddWithValue("e", epoch);
+        batch.BatchCommands.Add(fence);
+
+        var appends = changes.Where(c => c.Kind == QueueChangeKind.Append).ToList();
+        if (appends.Count > 0)
+        {
+            var insert = new NpgsqlBatchCommand(
+                """
+                INSERT INTO granary_queue_messages (service_id, partition_key, seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status)
+                SELECT @s, @p, u.seq, u.id, u.k, u.b, u.e, u.v, u.d, 1
+                FROM unnest(@seqs, @ids, @keys, @bodies, @enq, @vis, @dels) AS u(seq, id, k, b, e, v, d)
+                """);
+            AddKey(insert, partition);
+            insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = appends.Select(c => c.Sequence).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = appends.Select(c => c.Id).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = appends.Select(c => c.Key).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("bodies", NpgsqlDbType.Array | NpgsqlDbType.Bytea) { Value = appends.Select(c => c.Body ?? []).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("enq", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.EnqueuedAt.UtcDateTime).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = appends.Select(c => c.Deliveries).ToArray() });
+            batch.BatchCommands.Add(insert);
+        }
+
+        // Last change per message wins; updates run before settles so a purge after a dead-letter sticks.
+        var updates = changes.Where(c => c.Kind == QueueChangeKind.Update).GroupBy(c => c.Sequence).Select(g => g.Last()).ToList();
+        if (updates.Count > 0)
+        {
+            var update = new NpgsqlBatchCommand(
+                """
+                UPDATE granary_queue_messages m SET visible_at = u.v, deliveries = u.d, status = u.st
+                FROM unnest(@seqs, @vis, @dels, @sts) AS u(seq, v, d, st)
+                WHERE m.service_id = @s AND m.partition_key = @p AND m.seq = u.seq
+                """);
+            AddKey(update, partition);
+            update.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = updates.Select(c => c.Sequence).ToArray() });
+            update.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = updates.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
+            update.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = updates.Select(c => c.Deliveries).ToArray() });
+            update.Parameters.Add(new NpgsqlParameter("sts", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = updates.Select(c => (short)c.Status).ToArray() });
+            batch.BatchCommands.Add(update);
+        }
+
+        var settles = changes.Where(c => c.Kind == QueueChangeKind.Settle).ToList();
+        if (settles.Count > 0)
+        {
+            var settle = new NpgsqlBatchCommand(
+                "UPDATE granary_queue_messages SET body = NULL, settled_at = @at WHERE service_id = @s AND partition_key = @p AND seq = ANY(@seqs)");
+            AddKey(settle, partition);
+            settle.Parameters.AddWithValue("at", settles.Max(c => c.At).UtcDateTime);
+            settle.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = settles.Select(c => c.Sequence).ToArray() });
+            batch.BatchCommands.Add(settle);
+        }
+
+        if (deleteSettledBefore is { } cutoff)
+        {
+            var delete = new NpgsqlBatchCommand("DELETE FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND settled_at < @cut");
+            AddKey(delete, partition);
+            delete.Parameters.AddWithValue("cut", cutoff.UtcDateTime);
+            batch.BatchCommands.Add(delete);
+        }
+
+        try
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+        {
+            throw new QueuePartitionFencedException(partition, epoch);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var shard in _shards.Values)
+        {
+            await shard.Source.DisposeAsync();
+        }
+    }
+
+    private void AddKey(NpgsqlBatchCommand command, string partition)
+    {
+        command.Parameters.AddWithValue("s", _serviceId);
+        command.Parameters.AddWithValue("p", partition);
+    }
+
+    private async Task<Shard> ShardForAsync(string partition, CancellationToken cancellationToken)
+    {
+        var shard = _shards[_router.Ring.GetNode("queue-partition:" + partition)];
+        if (!shard.SchemaReady)
+        {
+            await shard.Gate.WaitAsync(cancellationToken);
+            try
+            {
+                if (!shard.SchemaReady)
+                {
+                    await ApplySchemaAsync(shard.Source, cancellationToken);
+                    shard.SchemaReady = true;
+                }
+            }
+            finally
+            {
+                shard.Gate.Release();
+            }
+        }
+
+        return shard;
+    }
+
+    private static async Task ApplySchemaAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var command = source.CreateCommand(Schema);
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                return;
+            }
+            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
+            {
+                // Another silo created the same objects at the same moment; IF NOT EXISTS is not atomic.
+            }
+        }
+    }
+
+    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+
+    private sealed class Shard(NpgsqlDataSource source)
+    {
+        public NpgsqlDataSource Source { get; } = source;
+
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public bool SchemaReady { get; set; }
+    }
+}

@@ -1,0 +1,41 @@
+using Granary.Queues;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Hosting.Queues;
+
+/// <summary>Fails start-up with one clear message per mistake in <c>Granary:Queues</c>.</summary>
+public sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, QueueOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (options.DefaultPartitions is < 1 or > QueueLimits.MaxPartitions)
+        {
+            errors.Add($"{QueueOptions.SectionName}:DefaultPartitions must be between 1 and {QueueLimits.MaxPartitions}.");
+        }
+
+        if (options.DefaultMaxDeliveries is < 1 or > QueueLimits.MaxDeliveries)
+        {
+            errors.Add($"{QueueOptions.SectionName}:DefaultMaxDeliveries must be between 1 and {QueueLimits.MaxDeliveries}.");
+        }
+
+        if (options.DefaultDeduplicationWindow < TimeSpan.Zero || options.DefaultDeduplicationWindow > QueueLimits.MaxDeduplicationWindow)
+        {
+            errors.Add($"{QueueOptions.SectionName}:DefaultDeduplicationWindow must be between 0 and {QueueLimits.MaxDeduplicationWindow}.");
+        }
+
+        if (options.CleanupInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"{QueueOptions.SectionName}:CleanupInterval must be positive.");
+        }
+
+        if (!Enum.IsDefined(options.Store))
+        {
+            errors.Add($"{QueueOptions.SectionName}:Store must be Auto, Memory or Postgres.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

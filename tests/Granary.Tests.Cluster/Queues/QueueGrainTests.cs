@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Text;
+using Granary.Errors;
+using Granary.Queues;
+using Granary.Sdk.Queues;
+using Granary.Tests.Cluster.Foundation;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Queues;
+
+/// <summary>Queue and partition grains on the in-process cluster (memory message store).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
+
+    private static byte[] Body(string text) => Encoding.UTF8.GetBytes(text);
+
+    private async Task<(QueueClient Client, string Queue)> NewQueueAsync(int partitions = 4, int maxDeliveries = 5)
+    {
+        var client = new QueueClient(fixture.Grains);
+        var queue = "q-" + Guid.NewGuid().ToString("N");
+        await client.CreateAsync(queue, new QueueDefinition(partitions, maxDeliveries));
+        return (client, queue);
+    }
+
+    [Fact]
+    public async Task Enqueued_messages_are_dequeued_from_every_partition_and_acked()
+    {
+        var (client, queue) = await NewQueueAsync(partitions: 4);
+        var ids = Enumerable.Range(0, 200).Select(i => "m-" + i).ToList();
+        await client.EnqueueBatchAsync(queue, ids.Select(id => new QueueMessageInput(Body(id), id)).ToList());
+
+        var seen = new HashSet<string>();
+        var partitions = new HashSet<int>();
+        while (seen.Count < ids.Count)
+        {
+            var batch = await client.DequeueAsync(queue, "c1", 50, Visibility, TimeSpan.FromSeconds(2));
+            Assert.NotEmpty(batch);
+            foreach (var m in batch)
+            {
+                Assert.True(seen.Add(m.Id), $"{m.Id} delivered twice");
+                partitions.Add(m.Partition);
+            }
+
+            Assert.Empty(await client.AckManyAsync(queue, batch.Select(m => m.Receipt)));
+        }
+
+        var stats = await client.StatsAsync(queue);
+        output.WriteLine($"depth {stats.Depth}, acked {stats.Partitions.Sum(p => p.Acked)}, partitions used {partitions.Count}");
+        Assert.Equal(4, partitions.Count);
+        Assert.Equal(0, stats.Depth);
+        Assert.Equal(200, stats.Partitions.Sum(p => p.Acked));
+    }
+
+    [Fact]
+    public async Task Same_key_lands_in_one_partition_and_keeps_its_order()
+    {
+        var (client, queue) = await NewQueueAsync(partitions: 4);
+        var results = new List<EnqueueResult>();
+        for (var i = 0; i < 5; i++)
+        {
+            results.Add(await client.EnqueueAsync(queue, new QueueMessageInput(Body("k" + i), "key-msg-" + i, Key: "customer-7")));
+        }
+
+        Assert.Single(results.Select(r => r.Partition).Distinct());
+        var order = new List<string>();
+        while (order.Count < 5)
+        {
+            var batch = await client.DequeueAsync(queue, "c", 10, Visibility, TimeSpan.FromSeconds(2));
+            Assert.Single(batch); // one in flight per key
+            order.Add(batch[0].Id);
+            await client.AckAsync(queue, batch[0].Receipt);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => "key-msg-" + i), order);
+    }
+
+    [Fact]
+    public async Task Duplicate_message_id_is_enqueued_once()
+    {
+        var (client, queue) = await NewQueueAsync();
+        var first = await client.EnqueueAsync(queue, new QueueMessageInput(Body("a"), "same-id"));
+        var second = await client.EnqueueAsync(queue, new QueueMessageInput(Body("b"), "same-id"));
+
+        Assert.False(first.Duplicate);
+        Assert.True(second.Duplicate);
+        Assert.Equal(first.Sequence, second.Sequence);
+        var stats = await client.StatsAsync(queue);
+        Assert.Equal(1, stats.Ready);
+    }
+
+    [Fact]
+    public async Task Long_poll_dequeue_returns_when_a_message_arrives()
+    {
+        var (client, queue) = await NewQueueAsync();
+        var watch = Stopwatch.StartNew();
+        var waiting = client.DequeueAsync(queue, "waiter", 1, Visibility, TimeSpan.FromSeconds(15));
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        await client.EnqueueAsync(queue, new QueueMessageInput(Body("wake"), "wake-up"));
+
+        var got = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        output.WriteLine($"long poll returned after {watch.ElapsedMilliseconds} ms");
+        Assert.Equal("wake-up", Assert.Single(got).Id);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Empty_long_poll_ends_at_its_wait()
+    {
+        var (client, queue) = await NewQueueAsync();
+        var watch = Stopwatch.StartNew();
+        var got = await client.DequeueAsync(queue, "waiter", 1, Visibility, TimeSpan.FromMilliseconds(500));
+        Assert.Empty(got);
+        Assert.InRange(watch.ElapsedMilliseconds, 400, 5_000);
+    }
+
+    [Fact]
+    public async Task Nack_to_dead_letter_then_redrive_and_purge()
+    {
+        var (client, queue) = await NewQueueAsync(partitions: 2);
+        await client.EnqueueAsync(queue, new QueueMessageInput(Body("poison"), "poison"));
+        var got = Assert.Single(await client.DequeueAsync(queue, "c", 1, Visibility, TimeSpan.FromSeconds(2)));
+        await client.NackAsync(queue, got.Receipt, TimeSpan.Zero, deadLetter: true);
+
+        var dead = Assert.Single(await client.Queue(queue).GetDeadLettersAsync(10));
+        Assert.Equal("poison", dead.Id);
+        Assert.Equal(1, await client.Queue(queue).RedriveAsync(10));
+        var again = Assert.Single(await client.DequeueAsync(queue, "c", 1, Visibility, TimeSpan.FromSeconds(2)));
+        Assert.Equal("poison", again.Id);
+        await client.NackAsync(queue, again.Receipt, TimeSpan.Zero, deadLetter: true);
+        Assert.Equal(1, await client.Queue(queue).PurgeDeadLettersAsync());
+        Assert.Equal(0, (await client.StatsAsync(queue)).DeadLettered);
+    }
+
+    [Fact]
+    public async Task Bad_requests_are_typed_errors_and_change_nothing()
+    {
+        var (client, queue) = await NewQueueAsync();
+        await client.EnqueueAsync(queue, new QueueMessageInput(Body("kept"), "kept"));
+
+        await Assert.ThrowsAsync<QueueNotFoundException>(() => client.EnqueueAsync("no-such-queue-" + Guid.NewGuid().ToString("N"), new QueueMessageInput(Body("x"))));
+        var oversize = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1], "big")));
+        Assert.Equal("body", oversize.Parameter);
+        var negative = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(Body("x"), "neg", Delay: TimeSpan.FromSeconds(-1))));
+        Assert.Equal("delay", negative.Parameter);
+        await Assert.ThrowsAsync<ReceiptInvalidException>(() => client.AckAsync(queue, "garbage"));
+        var unknown = await Assert.ThrowsAsync<ReceiptInvalidException>(() => client.AckAsync(queue, "0.999999.1"));
+        Assert.Equal(ReceiptProblem.Unknown, unknown.Problem);
+
+        var got = Assert.Single(await client.DequeueAsync(queue, "c", 10, Visibility, TimeSpan.FromSeconds(2)));
+        await client.AckAsync(queue, got.Receipt);
+        var twice = await Assert.ThrowsAsync<ReceiptInvalidException>(() => client.AckAsync(queue, got.Receipt));
+        Assert.Equal(ReceiptProblem.AlreadySettled, twice.Problem);
+        await Assert.ThrowsAsync<InvalidRequestException>(() => client.NackAsync(queue, got.Receipt, TimeSpan.FromSeconds(-5)));
+
+        var stats = await client.StatsAsync(queue);
+        Assert.Equal(1, stats.Partitions.Sum(p => p.Enqueued));
+        Assert.Equal(1, stats.Partitions.Sum(p => p.Acked));
+        Assert.Equal(0, stats.Depth);
+    }
+
+    [Fact]
+    public async Task Topic_exchange_routes_confirms_and_reports_unroutable()
+    {
+        var (client, eu) = await NewQueueAsync(partitions: 2);
+        var (_, all) = await NewQueueAsync(partitions: 2);
+        var exchange = fixture.Grains.GetGrain<IExchangeGrain>("x-" + Guid.NewGuid().ToString("N"));
+        await Assert.ThrowsAsync<ExchangeNotFoundException>(() => exchange.PublishAsync("a", new QueueMessageInput(Body("x"))));
+        await exchange.DeclareAsync(ExchangeKind.Topic);
+        await exchange.BindAsync(eu, "order.*.eu");
+        await exchange.BindAsync(all, "order.#");
+        await Assert.ThrowsAsync<QueueNotFoundException>(() => exchange.BindAsync("missing-" + Guid.NewGuid().ToString("N"), "#"));
+
+        var both = await exchange.PublishAsync("order.created.eu", new QueueMessageInput(Body("1"), "evt-1"));
+        var one = await exchange.PublishAsync("order.created.us", new QueueMessageInput(Body("2")));
+        var none = await exchange.PublishAsync("stock.low", new QueueMessageInput(Body("3")));
+
+        Assert.Equal(new[] { all, eu }.Order(StringComparer.Ordinal), both.Queues.Order(StringComparer.Ordinal));
+        Assert.Equal([all], one.Queues);
+        Assert.True(none.Unroutable);
+        Assert.Equal(1, (await client.StatsAsync(eu)).Ready);
+        Assert.Equal(2, (await client.StatsAsync(all)).Ready);
+    }
+}

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Granary.Queues;
+using Granary.Sdk.Queues;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Queues;
+
+/// <summary>
+/// History check on real silo processes with PostgreSQL shards: producers enqueue messages with
+/// ids, consumers dequeue and ack, and the silo hosting the most partitions is SIGKILLed twice
+/// mid-run (a replacement silo is started each time). Every confirmed enqueue must end up delivered
+/// and acked; duplicates are counted.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
+{
+    private const int Messages = 10_000;
+    private const int Producers = 8;
+    private const int Consumers = 6;
+    private const int ProducerBatch = 25;
+    private const int Partitions = 4;
+    private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(8);
+    private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(150);
+
+    [Fact]
+    public async Task Confirmed_messages_survive_two_sigkills_of_the_partition_host()
+    {
+        var prefix = "qloss" + Guid.NewGuid().ToString("N")[..8];
+        var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
+        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        {
+            RedisConnectionString = servers.Redis.ConnectionString,
+            Shards = shards,
+            Silos = 3,
+        });
+
+        var client = new QueueClient(cluster.Grains);
+        const string queue = "history";
+        await client.CreateAsync(queue, new QueueDefinition(Partitions, MaxDeliveries: 100, DeduplicationWindow: TimeSpan.FromMinutes(10)));
+
+        var clock = Stopwatch.StartNew();
+        var confirmed = new ConcurrentDictionary<string, bool>();
+        var deliveries = new ConcurrentDictionary<string, int>();
+        var acked = new ConcurrentDictionary<string, bool>();
+        var errors = new ConcurrentDictionary<string, int>();
+        using var stop = new CancellationTokenSource();
+
+        void Count(Exception ex) => errors.AddOrUpdate(ex.GetType().Name, 1, (_, n) => n + 1);
+
+        async Task ProduceAsync(int producer)
+        {
+            var mine = Enumerable.Range(0, Messages / Producers).Select(i => string.Create(CultureInfo.InvariantCulture, $"p{producer}-{i}")).ToList();
+            foreach (var chunk in mine.Chunk(ProducerBatch))
+            {
+                var batch = chunk.Select(id => new QueueMessageInput(Encoding.UTF8.GetBytes("payload " + id), id)).ToList();
+                while (clock.Elapsed < RunBound)
+                {
+                    try
+                    {
+                        // Retries resend the same ids: the partition's dedup window makes them idempotent.
+                        var results = await client.EnqueueBatchAsync(queue, batch).WaitAsync(CallTimeout);
+                        foreach (var r in results)
+                        {
+                            confirmed[r.Id] = true;
+                        }
+
+                        break;
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        Count(ex);
+                    }
+                }
+            }
+        }
+
+        async Task ConsumeAsync(int consumer)
+        {
+            var name = "consumer-" + consumer.ToString(CultureInfo.InvariantCulture);
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var got = await client.DequeueAsync(queue, name, 20, Visibility, TimeSpan.FromSeconds(1)).WaitAsync(CallTimeout);
+                    foreach (var m in got)
+                    {
+                        deliveries.AddOrUpdate(m.Id, 1, (_, n) => n + 1);
+                    }
+
+                    if (got.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    await AckAsync(got);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Count(ex);
+                }
+            }
+        }
+
+        async Task AckAsync(IReadOnlyList<QueueDelivery> got)
+        {
+            // An ack whose answer was lost (its silo died) may or may not have landed: ask again.
+            // AlreadySettled means it did; LeaseLost means the message went back and will be redelivered.
+            for (var attempt = 0; attempt < 5 && !stop.IsCancellationRequested; attempt++)
+            {
+                try
+                {
+                    var refused = await client.AckManyAsync(queue, got.Select(m => m.Receipt)).WaitAsync(CallTimeout);
+                    var notAcked = refused.Where(r => r.Problem != ReceiptProblem.AlreadySettled).Select(r => r.Receipt).ToHashSet();
+                    foreach (var m in got.Where(m => !notAcked.Contains(m.Receipt)))
+                    {
+                        acked[m.Id] = true;
+                    }
+
+                    return;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Count(ex);
+                }
+            }
+        }
+
+        var producers = Enumerable.Range(0, Producers).Select(p => Task.Run(() => ProduceAsync(p))).ToList();
+        var consumers = Enumerable.Range(0, Consumers).Select(c => Task.Run(() => ConsumeAsync(c))).ToList();
+
+        var kills = new List<string>();
+        var replacements = new List<Task<SiloProcess>>();
+        foreach (var threshold in new[] { Messages / 5, Messages / 2 })
+        {
+            while (confirmed.Count < threshold && clock.Elapsed < RunBound)
+            {
+                await Task.Delay(50); // poll interval while watching progress
+            }
+
+            var victim = await BusiestPartitionHostAsync(cluster, client, queue);
+            Assert.NotNull(victim);
+            kills.Add($"{victim} at {clock.Elapsed.TotalSeconds:F1} s with {confirmed.Count} confirmed, {acked.Count} acked");
+            ProcessCluster.Kill(victim);
+            // The replacement starts while the run goes on, so the second kill still lands mid-run.
+            replacements.Add(cluster.AddSiloAsync());
+        }
+
+        await Task.WhenAll(producers);
+        await Task.WhenAll(replacements);
+        var drainStarted = clock.Elapsed;
+        while (clock.Elapsed < RunBound && !confirmed.Keys.All(acked.ContainsKey))
+        {
+            await Task.Delay(100); // poll interval while consumers drain the queue
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(consumers);
+
+        var stats = await client.StatsAsync(queue);
+        var lost = confirmed.Keys.Where(id => !acked.ContainsKey(id)).ToList();
+        var neverDelivered = confirmed.Keys.Count(id => !deliveries.ContainsKey(id));
+        var totalDeliveries = deliveries.Values.Sum();
+        var duplicates = totalDeliveries - deliveries.Count;
+        foreach (var kill in kills)
+        {
+            output.WriteLine("SIGKILL " + kill);
+        }
+
+        output.WriteLine($"confirmed {confirmed.Count}, delivered {deliveries.Count} (deliveries {totalDeliveries}), acked {acked.Count}, lost {lost.Count}, never delivered {neverDelivered}, duplicates {duplicates}");
+        output.WriteLine($"run {clock.Elapsed.TotalSeconds:F1} s (drain from {drainStarted.TotalSeconds:F1} s); errors retried: {string.Join(", ", errors.Select(e => $"{e.Key}={e.Value}"))}");
+        output.WriteLine($"queue at the end: depth {stats.Depth}, dead-lettered {stats.DeadLettered}, acked by partitions {stats.Partitions.Sum(p => p.Acked)} (since their last activation)");
+        Assert.Equal(2, kills.Count);
+        Assert.Equal(0, stats.Depth);
+        Assert.Equal(0, stats.DeadLettered);
+        Assert.All(kills, k => Assert.DoesNotContain($"{Messages} confirmed", k, StringComparison.Ordinal));
+        Assert.Equal(Messages, confirmed.Count);
+        Assert.Empty(lost);
+        Assert.Equal(0, neverDelivered);
+        Assert.All(deliveries.Keys, id => Assert.True(confirmed.ContainsKey(id), $"{id} was delivered but never confirmed"));
+    }
+
+    private static async Task<SiloProcess?> BusiestPartitionHostAsync(ProcessCluster cluster, QueueClient client, string queue)
+    {
+        var hosts = new List<SiloProcess>();
+        for (var p = 0; p < Partitions; p++)
+        {
+            if (await cluster.FindHostAsync(client.Partition(queue, p)) is { } host)
+            {
+                hosts.Add(host);
+            }
+        }
+
+        return hosts.GroupBy(h => h.Index).OrderByDescending(g => g.Count()).Select(g => g.First()).FirstOrDefault();
+    }
+}

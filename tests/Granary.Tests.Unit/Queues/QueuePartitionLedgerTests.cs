@@ -1,0 +1,303 @@
+using System.Text;
+using Granary.Queues;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Granary.Tests.Unit.Queues;
+
+public sealed class QueuePartitionLedgerTests
+{
+    private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    private QueuePartitionLedger NewLedger(int maxDeliveries = 3, int dedupMinutes = 5) =>
+        new(new QueuePartitionSettings(maxDeliveries, TimeSpan.FromMinutes(dedupMinutes)), _time);
+
+    private static long Put(QueuePartitionLedger ledger, string id, string? key = null, TimeSpan? delay = null)
+    {
+        var outcome = ledger.Enqueue(id, key, Encoding.UTF8.GetBytes("body-" + id), delay ?? TimeSpan.Zero);
+        ledger.Commit([outcome.Sequence]);
+        return outcome.Sequence;
+    }
+
+    [Fact]
+    public void PendingMessagesAreNotDeliveredUntilCommitted()
+    {
+        var ledger = NewLedger();
+        var outcome = ledger.Enqueue("a", null, [1], TimeSpan.Zero);
+        Assert.Empty(ledger.Dequeue("c", 10, Visibility));
+        Assert.Single(ledger.DrainChanges(), c => c.Kind == QueueChangeKind.Append && c.Sequence == outcome.Sequence);
+
+        ledger.Commit([outcome.Sequence]);
+        Assert.Equal("a", Assert.Single(ledger.Dequeue("c", 10, Visibility)).Id);
+    }
+
+    [Fact]
+    public void AbortedEnqueueIsForgottenIncludingItsId()
+    {
+        var ledger = NewLedger();
+        var first = ledger.Enqueue("a", null, [1], TimeSpan.Zero);
+        ledger.Abort([first.Sequence]);
+        Assert.Empty(ledger.Dequeue("c", 10, Visibility));
+
+        var again = ledger.Enqueue("a", null, [1], TimeSpan.Zero);
+        Assert.False(again.Duplicate);
+    }
+
+    [Fact]
+    public void DequeueLeasesInOrderAndAckRemoves()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a");
+        Put(ledger, "b");
+        Put(ledger, "c");
+
+        var leases = ledger.Dequeue("c1", 2, Visibility);
+        Assert.Equal(["a", "b"], leases.Select(l => l.Id));
+        Assert.Equal(SettleOutcome.Ok, ledger.Ack(leases[0].Sequence, leases[0].LeaseToken));
+        var counts = ledger.Counts();
+        Assert.Equal(1, counts.Ready);
+        Assert.Equal(1, counts.InFlight);
+        Assert.Equal(1, counts.Acked);
+    }
+
+    [Fact]
+    public void AckingTwiceIsReportedAndChangesNothing()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        Assert.Equal(SettleOutcome.Ok, ledger.Ack(lease.Sequence, lease.LeaseToken));
+        ledger.DrainChanges();
+
+        Assert.Equal(SettleOutcome.AlreadySettled, ledger.Ack(lease.Sequence, lease.LeaseToken));
+        Assert.Empty(ledger.DrainChanges());
+        Assert.Equal(SettleOutcome.UnknownReceipt, ledger.Ack(999, 999));
+    }
+
+    [Fact]
+    public void ExpiredLeaseIsRedeliveredAndTheOldReceiptIsStale()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a");
+        var first = ledger.Dequeue("crashing", 1, Visibility)[0];
+
+        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Empty(ledger.Dequeue("other", 1, Visibility));
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var second = Assert.Single(ledger.Dequeue("other", 1, Visibility));
+        Assert.Equal("a", second.Id);
+        Assert.Equal(2, second.Deliveries);
+        Assert.Equal(SettleOutcome.LeaseLost, ledger.Ack(first.Sequence, first.LeaseToken));
+        Assert.Equal(SettleOutcome.Ok, ledger.Ack(second.Sequence, second.LeaseToken));
+        Assert.Equal(1, ledger.Counts().Redelivered);
+    }
+
+    [Fact]
+    public void ExtendVisibilityKeepsTheLease()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        _time.Advance(TimeSpan.FromSeconds(25));
+        Assert.Equal(SettleOutcome.Ok, ledger.ExtendVisibility(lease.Sequence, lease.LeaseToken, TimeSpan.FromSeconds(60)));
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(ledger.Dequeue("other", 1, Visibility));
+        Assert.Equal(SettleOutcome.Ok, ledger.Ack(lease.Sequence, lease.LeaseToken));
+    }
+
+    [Fact]
+    public void MaxDeliveriesSendsTheMessageToTheDeadLetterList()
+    {
+        var ledger = NewLedger(maxDeliveries: 3);
+        Put(ledger, "poison");
+        for (var i = 1; i <= 3; i++)
+        {
+            var lease = Assert.Single(ledger.Dequeue("c", 1, Visibility));
+            Assert.Equal(i, lease.Deliveries);
+            _time.Advance(Visibility + TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Empty(ledger.Dequeue("c", 1, Visibility));
+        var dead = Assert.Single(ledger.DeadLetters(10));
+        Assert.Equal("poison", dead.Id);
+        Assert.Equal(1, ledger.Counts().DeadLettered);
+        Assert.Contains(ledger.DrainChanges(), c => c.Kind == QueueChangeKind.Update && c.Status == QueueMessageStatus.DeadLettered);
+    }
+
+    [Fact]
+    public void NackRequeuesAfterItsDelayOrDeadLetters()
+    {
+        var ledger = NewLedger(maxDeliveries: 5);
+        Put(ledger, "a");
+        Put(ledger, "b");
+        var leases = ledger.Dequeue("c", 2, Visibility);
+
+        Assert.Equal(SettleOutcome.Ok, ledger.Nack(leases[0].Sequence, leases[0].LeaseToken, TimeSpan.FromSeconds(10), deadLetter: false));
+        Assert.Equal(SettleOutcome.Ok, ledger.Nack(leases[1].Sequence, leases[1].LeaseToken, TimeSpan.Zero, deadLetter: true));
+        Assert.Empty(ledger.Dequeue("c", 2, Visibility));
+        Assert.Equal(1, ledger.Counts().Delayed);
+        Assert.Equal("b", Assert.Single(ledger.DeadLetters(10)).Id);
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        var again = Assert.Single(ledger.Dequeue("c", 2, Visibility));
+        Assert.Equal("a", again.Id);
+        Assert.Equal(2, again.Deliveries);
+    }
+
+    [Fact]
+    public void NackOnTheLastDeliveryDeadLetters()
+    {
+        var ledger = NewLedger(maxDeliveries: 1);
+        Put(ledger, "a");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        ledger.Nack(lease.Sequence, lease.LeaseToken, TimeSpan.Zero, deadLetter: false);
+        Assert.Single(ledger.DeadLetters(10));
+    }
+
+    [Fact]
+    public void RedriveReturnsDeadLettersAsFreshMessagesAndPurgeDeletesThem()
+    {
+        var ledger = NewLedger(maxDeliveries: 1);
+        Put(ledger, "a");
+        Put(ledger, "b");
+        foreach (var lease in ledger.Dequeue("c", 2, Visibility))
+        {
+            ledger.Nack(lease.Sequence, lease.LeaseToken, TimeSpan.Zero, deadLetter: true);
+        }
+
+        ledger.DrainChanges();
+        Assert.Equal(1, ledger.Redrive(1));
+        var changes = ledger.DrainChanges();
+        Assert.Contains(changes, c => c.Kind == QueueChangeKind.Settle && c.Id == "a");
+        Assert.Contains(changes, c => c.Kind == QueueChangeKind.Append && c.Id == "a");
+        ledger.Commit(ledger.PendingSequences());
+
+        var redriven = Assert.Single(ledger.Dequeue("c", 5, Visibility));
+        Assert.Equal("a", redriven.Id);
+        Assert.Equal(1, redriven.Deliveries);
+
+        Assert.Equal(1, ledger.PurgeDeadLetters());
+        Assert.Empty(ledger.DeadLetters(10));
+    }
+
+    [Fact]
+    public void DelayedMessageIsInvisibleUntilItsTime()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "later", delay: TimeSpan.FromSeconds(5));
+        Put(ledger, "now");
+
+        Assert.Equal("now", Assert.Single(ledger.Dequeue("c", 10, Visibility)).Id);
+        Assert.Equal(1, ledger.Counts().Delayed);
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(5), ledger.NextWakeUp());
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal("later", Assert.Single(ledger.Dequeue("c", 10, Visibility)).Id);
+    }
+
+    [Fact]
+    public void DuplicateIdInsideTheWindowIsIgnoredAndAcceptedAfterIt()
+    {
+        var ledger = NewLedger(dedupMinutes: 1);
+        var first = Put(ledger, "m-1");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        ledger.Ack(lease.Sequence, lease.LeaseToken);
+        ledger.DrainChanges();
+
+        var duplicate = ledger.Enqueue("m-1", null, [9], TimeSpan.Zero);
+        Assert.True(duplicate.Duplicate);
+        Assert.Equal(first, duplicate.Sequence);
+        Assert.Empty(ledger.DrainChanges());
+        Assert.Empty(ledger.Dequeue("c", 1, Visibility));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.False(ledger.Enqueue("m-1", null, [9], TimeSpan.Zero).Duplicate);
+    }
+
+    [Fact]
+    public void SameKeyIsDeliveredOneAtATimeInOrder()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "k1-a", key: "k1");
+        Put(ledger, "k1-b", key: "k1");
+        Put(ledger, "k2-a", key: "k2");
+        Put(ledger, "free");
+
+        var first = ledger.Dequeue("c", 10, Visibility);
+        Assert.Equal(["k1-a", "k2-a", "free"], first.Select(l => l.Id));
+        Assert.Empty(ledger.Dequeue("c", 10, Visibility));
+
+        var k1a = first[0];
+        ledger.Ack(k1a.Sequence, k1a.LeaseToken);
+        Assert.Equal("k1-b", Assert.Single(ledger.Dequeue("c", 10, Visibility)).Id);
+    }
+
+    [Fact]
+    public void KeyOrderHoldsAcrossRedelivery()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a1", key: "k");
+        Put(ledger, "a2", key: "k");
+        ledger.Dequeue("crashing", 10, Visibility);
+        _time.Advance(Visibility);
+
+        var redelivered = ledger.Dequeue("c", 10, Visibility);
+        Assert.Equal(["a1"], redelivered.Select(l => l.Id));
+        ledger.Nack(redelivered[0].Sequence, redelivered[0].LeaseToken, TimeSpan.Zero, deadLetter: true);
+        Assert.Equal(["a2"], ledger.Dequeue("c", 10, Visibility).Select(l => l.Id));
+    }
+
+    [Fact]
+    public void RestoreRebuildsReadyDeadAndDedupFromStoredRows()
+    {
+        var now = _time.GetUtcNow();
+        var ledger = NewLedger();
+        ledger.Restore(
+        [
+            new StoredQueueMessage(1, "acked", null, null, now, now, 1, QueueMessageStatus.Ready, Settled: true, now),
+            new StoredQueueMessage(2, "k-first", "k", [1], now, now, 2, QueueMessageStatus.Ready, Settled: false, default),
+            new StoredQueueMessage(3, "k-second", "k", [2], now, now, 0, QueueMessageStatus.Ready, Settled: false, default),
+            new StoredQueueMessage(4, "dead", null, [3], now, now, 3, QueueMessageStatus.DeadLettered, Settled: false, default),
+        ]);
+
+        Assert.Equal(5, ledger.NextSequence);
+        Assert.True(ledger.Enqueue("acked", null, [0], TimeSpan.Zero).Duplicate);
+        var lease = Assert.Single(ledger.Dequeue("c", 10, Visibility));
+        Assert.Equal("k-first", lease.Id);
+        Assert.Equal(3, lease.Deliveries);
+        Assert.Equal("dead", Assert.Single(ledger.DeadLetters(10)).Id);
+    }
+
+    [Fact]
+    public void ReceiptFromAnEarlierIncarnationCannotSettleANewLease()
+    {
+        var now = _time.GetUtcNow();
+        var before = NewLedger();
+        before.StartTokensAt(1L << 32);
+        Put(before, "a");
+        var old = before.Dequeue("c", 1, Visibility)[0];
+
+        var after = NewLedger();
+        after.Restore([new StoredQueueMessage(old.Sequence, "a", null, [1], now, now, 0, QueueMessageStatus.Ready, Settled: false, default)]);
+        after.StartTokensAt(2L << 32);
+        var fresh = after.Dequeue("c2", 1, Visibility)[0];
+
+        Assert.NotEqual(old.LeaseToken, fresh.LeaseToken);
+        Assert.Equal(SettleOutcome.LeaseLost, after.Ack(old.Sequence, old.LeaseToken));
+        Assert.Equal(SettleOutcome.Ok, after.Ack(fresh.Sequence, fresh.LeaseToken));
+    }
+
+    [Fact]
+    public void RateMeterAveragesOverItsWindow()
+    {
+        var meter = new RateMeter(_time, windowSeconds: 10);
+        meter.Add(50);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        meter.Add(50);
+        Assert.Equal(10, meter.PerSecond());
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, meter.PerSecond());
+    }
+}
