@@ -1,6 +1,7 @@
 using System.Net;
 using Granary.Hosting.Options;
 using Granary.Hosting.Storage;
+using Granary.Hosting.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -93,6 +94,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.AddGranaryTransactions(configuration);
         return silo;
     }
 

@@ -177,6 +177,10 @@ public sealed class ParticipantLedger
         }
     }
 
+    /// <summary>Forgets a transaction that was never prepared (e.g. an abort recorded by a participant that does not exist).</summary>
+    public bool Forget(string transactionId) =>
+        _entries.TryGetValue(transactionId, out var e) && e.Status != ParticipantStatus.Prepared && _entries.Remove(transactionId);
+
     /// <summary>
     /// Prepared transactions that have waited at least <paramref name="preparedTimeout"/> and were not
     /// asked about within <paramref name="inquiryInterval"/>: the participant should ask their coordinator.
