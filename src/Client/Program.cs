@@ -10,6 +10,7 @@ var root = new RootCommand("granary: drive a Granary cluster (locks, caches, que
 root.Subcommands.Add(ClusterCommands.Create());
 root.Subcommands.Add(RingCommands.Create());
 root.Subcommands.Add(ShardsCommands.Create());
+root.Subcommands.Add(TxCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());

@@ -7,6 +7,10 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new ShardingScenario(),
+        new Transactions.CheckoutScenario(),
+        new Transactions.BankTransfersScenario(),
+        new Transactions.SagaScenario(),
+        new Transactions.ThreePhaseCommitScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>
