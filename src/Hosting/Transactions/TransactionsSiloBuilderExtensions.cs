@@ -28,6 +28,11 @@ public static class TransactionsSiloBuilderExtensions
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<TransactionRecoveryKeeper>());
         }
 
+        if (options.EnableOrleansTransactionsPeer)
+        {
+            silo.UseTransactions();
+        }
+
         return silo;
     }
 }

@@ -34,7 +34,7 @@ public sealed class TransactionClient(IGrainFactory grains)
     }
 
     /// <summary>The request a transfer sends.</summary>
-    public static TransactionRequest TransferRequest(string from, string to, long amount) =>
+    public static TxRequest TransferRequest(string from, string to, long amount) =>
         new([new TxStep(ParticipantRef.Account(from), new Debit(amount)), new TxStep(ParticipantRef.Account(to), new Credit(amount))]);
 
     /// <summary>
@@ -45,7 +45,7 @@ public sealed class TransactionClient(IGrainFactory grains)
         RunAsync(transactionId ?? NewId(), CheckoutRequest(wallet, shop, lines, total, coupon));
 
     /// <summary>The request a checkout sends (several lines of one shop are one participant, so lines must name distinct SKUs of one inventory grain per SKU).</summary>
-    public static TransactionRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
+    public static TxRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
     {
         ArgumentNullException.ThrowIfNull(lines);
         if (lines.Count == 0)
@@ -61,14 +61,14 @@ public sealed class TransactionClient(IGrainFactory grains)
             steps.Add(new TxStep(ParticipantRef.Coupon(coupon), new RedeemCoupon(wallet)));
         }
 
-        return new TransactionRequest(steps);
+        return new TxRequest(steps);
     }
 
     /// <summary>Inventory grain key for a SKU of a shop.</summary>
     public static string StockKey(string shop, string sku) => string.Create(CultureInfo.InvariantCulture, $"{shop}/{sku}");
 
     /// <summary>Runs a transaction; an abort becomes a typed error.</summary>
-    public async Task<TransactionResult> RunAsync(string transactionId, TransactionRequest request)
+    public async Task<TransactionResult> RunAsync(string transactionId, TxRequest request)
     {
         Guard.Name(transactionId, nameof(transactionId));
         var result = await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request);

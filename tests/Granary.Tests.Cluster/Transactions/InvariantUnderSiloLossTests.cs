@@ -28,7 +28,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
     private static readonly TimeSpan ClientDeadline = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan RecoveryWindow = TimeSpan.FromSeconds(60);
 
-    private sealed record Planned(string Id, TransactionRequest Request, bool IsCheckout);
+    private sealed record Planned(string Id, TxRequest Request, bool IsCheckout);
 
     private sealed class Observed
     {
@@ -87,7 +87,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
             {
                 var sku = skus[random.Next(Skus)];
                 var price = random.Next(100, 1_000);
-                plan.Add(new Planned($"{prefix}-c{i}", new TransactionRequest(
+                plan.Add(new Planned($"{prefix}-c{i}", new TxRequest(
                 [
                     new TxStep(ParticipantRef.Inventory(TransactionClient.StockKey(shop, sku)), new TakeStock(sku, random.Next(1, 4))),
                     new TxStep(ParticipantRef.Account(accounts[random.Next(Accounts)]), new Debit(price)),

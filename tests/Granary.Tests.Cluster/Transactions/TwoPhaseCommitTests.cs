@@ -76,7 +76,7 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
     public async Task Bad_amounts_are_invalid_requests_before_anything_is_sent(long amount)
     {
         var (a, b) = await TwoAccountsAsync(100, 0);
-        var request = new TransactionRequest([new TxStep(ParticipantRef.Account(a), new Debit(amount)), new TxStep(ParticipantRef.Account(b), new Credit(amount))]);
+        var request = new TxRequest([new TxStep(ParticipantRef.Account(a), new Debit(amount)), new TxStep(ParticipantRef.Account(b), new Credit(amount))]);
         await Assert.ThrowsAsync<InvalidRequestException>(() => fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(TransactionClient.NewId()).ExecuteAsync(request));
         Assert.Equal(100, (await Account(a)).Balance);
         Assert.Empty(await fixture.Grains.GetGrain<IAccountGrain>(a).GetTransactionsAsync());
@@ -87,8 +87,8 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
     {
         var (a, _) = await TwoAccountsAsync(100, 0);
         var coordinator = fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(TransactionClient.NewId());
-        await Assert.ThrowsAsync<InvalidRequestException>(() => coordinator.ExecuteAsync(new TransactionRequest([new(ParticipantRef.Account(a), new Debit(1)), new(ParticipantRef.Account(a), new Credit(1))])));
-        await Assert.ThrowsAsync<InvalidRequestException>(() => coordinator.ExecuteAsync(new TransactionRequest([new(ParticipantRef.Account(a), new TakeStock("milk", 1))])));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => coordinator.ExecuteAsync(new TxRequest([new(ParticipantRef.Account(a), new Debit(1)), new(ParticipantRef.Account(a), new Credit(1))])));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => coordinator.ExecuteAsync(new TxRequest([new(ParticipantRef.Account(a), new TakeStock("milk", 1))])));
         await Assert.ThrowsAsync<InvalidRequestException>(() => _tx.TransferAsync(a, a, 1));
     }
 

@@ -10,14 +10,14 @@ namespace Granary.Transactions;
 /// </summary>
 /// <example><code>
 /// var result = await grains.GetGrain&lt;ITwoPhaseCommitCoordinatorGrain&gt;("tx-42").ExecuteAsync(
-///     new TransactionRequest([new(ParticipantRef.Account("alice"), new Debit(100)), new(ParticipantRef.Account("bob"), new Credit(100))]));
+///     new TxRequest([new(ParticipantRef.Account("alice"), new Debit(100)), new(ParticipantRef.Account("bob"), new Credit(100))]));
 /// </code></example>
 [Alias("granary.tx.coordinator")]
 public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
     [Alias("execute")]
-    Task<TransactionResult> ExecuteAsync(TransactionRequest request);
+    Task<TransactionResult> ExecuteAsync(TxRequest request);
 
     /// <summary>Cooperative termination: a prepared participant asks for the outcome. Answers without waiting for a running execution.</summary>
     [Alias("inquire"), AlwaysInterleave]

@@ -94,7 +94,7 @@ public sealed record TxStep([property: Id(0)] ParticipantRef Participant, [prope
 
 /// <summary>A transaction: a participant appears at most once.</summary>
 [GenerateSerializer, Alias("granary.tx.request")]
-public sealed record TransactionRequest([property: Id(0)] IReadOnlyList<TxStep> Steps)
+public sealed record TxRequest([property: Id(0)] IReadOnlyList<TxStep> Steps)
 {
     /// <summary>Stable digest of the content: the same transaction id with another fingerprint is refused.</summary>
     public string Fingerprint() => string.Join("; ", Steps.Select(s => s.ToString()));

@@ -26,6 +26,9 @@ internal static partial class TransactionLog
     [LoggerMessage(EventId = 6007, Level = LogLevel.Warning, Message = "Transaction {TransactionId}: could not register with the recovery registry: {Error}")]
     public static partial void LogWarningRegistryFailed(ILogger logger, string transactionId, string error);
 
+    [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "Transaction {TransactionId}: compacting the finished record failed (the next activation will redo it): {Error}")]
+    public static partial void LogWarningCompactFailed(ILogger logger, string transactionId, string error);
+
     [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "Saga {SagaId}: {Error}")]
     public static partial void LogWarningSaga(ILogger logger, string sagaId, string error);
 }

@@ -36,6 +36,14 @@ public sealed class TransactionOptions
     /// <summary>Keep unfinished decisions in the recovery registry so they finish even if nobody asks. Default true.</summary>
     public bool UseRecoveryRegistry { get; set; } = true;
 
+    /// <summary>
+    /// Register every decision (in parallel with its write) instead of only those whose phase two
+    /// outlives the execute call. Closes the window where a coordinator and all its unacknowledged
+    /// participants die together and nobody touches them again, at the cost of two registry writes
+    /// per transaction. Default false: such participants resolve when next activated.
+    /// </summary>
+    public bool RegisterEveryDecision { get; set; }
+
     /// <summary>How often each registry bucket wakes unfinished coordinators (and how old an entry must be). Default 5 s.</summary>
     public TimeSpan RecoveryScanInterval { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -44,6 +52,9 @@ public sealed class TransactionOptions
 
     /// <summary>Attempts per saga compensation before CompensationFailed. Default 5.</summary>
     public int SagaMaxCompensationAttempts { get; set; } = 5;
+
+    /// <summary>Enable Orleans.Transactions on the silo for the benchmark peer (<c>granary bench tx --peer orleans-transactions</c>). Default true.</summary>
+    public bool EnableOrleansTransactionsPeer { get; set; } = true;
 
     /// <summary>The retry backoff these options describe.</summary>
     public RetryBackoff Backoff => new(RetryInitial, RetryMax);

@@ -24,6 +24,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     private bool _phaseTwoRunning;
     private IGrainTimer? _resumeTimer;
     private InvalidRequestException? _participantRejection;
+    private bool _registered;
 
     private string TransactionId => this.GetPrimaryKeyString();
 
@@ -58,6 +59,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
                     state.State.Recoveries++;
                     TransactionLog.LogInformationRecovering(logger, TransactionId, _coordinator.Decision.ToString(), _coordinator.Unacknowledged.Count);
                     ScheduleResume(TimeSpan.FromMilliseconds(50));
+                    _registered = true; // it may be in the registry; removing an absent entry is harmless
                 }
             }
         }
@@ -66,7 +68,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     }
 
     /// <inheritdoc/>
-    public async Task<TransactionResult> ExecuteAsync(TransactionRequest request)
+    public async Task<TransactionResult> ExecuteAsync(TxRequest request)
     {
         Guard.Name(TransactionId, "transactionId");
         if (request?.Steps is null)
@@ -225,7 +227,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     private async Task PersistDecisionAsync(TwoPhaseCommitCoordinator coordinator)
     {
         Snapshot(coordinator);
-        var registry = _options.UseRecoveryRegistry
+        var registry = _options.UseRecoveryRegistry && _options.RegisterEveryDecision
             ? RegisterAsync()
             : Task.CompletedTask;
         try
@@ -285,21 +287,29 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
                 if (time.GetUtcNow() + delay > deadline)
                 {
                     // Leave the rest to a timer; the decision is durable so the outcome is known.
+                    // Stragglers go to the recovery registry, which outlives this silo.
                     ScheduleResume(delay);
+                    if (_options.UseRecoveryRegistry && !_registered)
+                    {
+                        _registered = true;
+                        await RegisterAsync();
+                    }
+
                     return;
                 }
 
                 await Task.Delay(delay, time);
             }
 
-            // Everyone knows: reduce the record to its outcome (kept so a replay of the same id
-            // answers the same and a reuse with other content is refused).
-            Snapshot(coordinator);
-            state.State.Acknowledged = [];
-            await state.WriteStateAsync();
             _resumeTimer?.Dispose();
             _resumeTimer = null;
-            if (_options.UseRecoveryRegistry)
+
+            // Everyone knows: reduce the record to its outcome (kept so a replay of the same id
+            // answers the same and a reuse with other content is refused). Off the caller's
+            // path: if this write is lost, the next activation resends the decision (duplicates
+            // are absorbed) and writes it then.
+            _ = CompactAsync(coordinator);
+            if (_options.UseRecoveryRegistry && (_registered || _options.RegisterEveryDecision))
             {
                 _ = GrainFactory.GetGrain<ITransactionRecoveryGrain>(TransactionRecovery.BucketOf(TransactionId)).RemoveAsync(TransactionId)
                     .ContinueWith(t => t.Exception, TaskScheduler.Default);
@@ -308,6 +318,20 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         finally
         {
             _phaseTwoRunning = false;
+        }
+    }
+
+    private async Task CompactAsync(TwoPhaseCommitCoordinator coordinator)
+    {
+        try
+        {
+            Snapshot(coordinator);
+            state.State.Acknowledged = [];
+            await state.WriteStateAsync();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            TransactionLog.LogWarningCompactFailed(logger, TransactionId, ex.Message);
         }
     }
 
