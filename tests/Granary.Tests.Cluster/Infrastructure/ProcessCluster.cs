@@ -250,6 +250,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the silo process.");
         var log = new StreamWriter(logFile) { AutoFlush = true };
         var sync = new Lock();
+        var closed = false;
         void Write(string? line)
         {
             if (line is null)
@@ -259,7 +260,11 @@ public sealed class ProcessCluster : IAsyncDisposable
 
             lock (sync)
             {
-                log.WriteLine(line);
+                // Output events can still arrive after Exited (a killed process's last lines).
+                if (!closed)
+                {
+                    log.WriteLine(line);
+                }
             }
         }
 
@@ -269,6 +274,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             lock (sync)
             {
+                closed = true;
                 log.Dispose();
             }
         };

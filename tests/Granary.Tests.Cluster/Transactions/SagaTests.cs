@@ -12,6 +12,21 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
 
     private static string Unique(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>Runs until the saga stops (a run call returns early while backoffs are long).</summary>
+    private static async Task<SagaView> UntilStoppedAsync(ISagaGrain saga, Task<SagaView> started)
+    {
+        var view = await started;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (view.Status is "Running" or "Compensating")
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"saga still {view.Status}");
+            await Task.Delay(100);
+            view = await saga.GetAsync();
+        }
+
+        return view;
+    }
+
     private (SagaDefinition Definition, List<IScriptedParticipantGrain> Participants) Build()
     {
         var keys = Enumerable.Range(0, Steps).Select(_ => Unique("step")).ToList();
@@ -23,7 +38,8 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
     public async Task All_steps_succeed_once_in_order()
     {
         var (definition, participants) = Build();
-        var view = await fixture.Grains.GetGrain<ISagaGrain>(Unique("saga")).RunAsync(definition);
+        var saga = fixture.Grains.GetGrain<ISagaGrain>(Unique("saga"));
+        var view = await UntilStoppedAsync(saga, saga.RunAsync(definition));
         Assert.Equal("Completed", view.Status);
         for (var i = 0; i < Steps; i++)
         {
@@ -39,7 +55,8 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
     {
         var (definition, participants) = Build();
         await participants[failing].ScriptAsync(actionFailures: 100, compensationFailures: 0, refuse: false);
-        var view = await fixture.Grains.GetGrain<ISagaGrain>(Unique("saga")).RunAsync(definition);
+        var saga = fixture.Grains.GetGrain<ISagaGrain>(Unique("saga"));
+        var view = await UntilStoppedAsync(saga, saga.RunAsync(definition));
 
         output.WriteLine(string.Join(" | ", view.Journal));
         Assert.Equal("Compensated", view.Status);
@@ -68,7 +85,8 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
     {
         var (definition, participants) = Build();
         await participants[1].ScriptAsync(actionFailures: 2, compensationFailures: 0, refuse: false);
-        var view = await fixture.Grains.GetGrain<ISagaGrain>(Unique("saga")).RunAsync(definition);
+        var saga = fixture.Grains.GetGrain<ISagaGrain>(Unique("saga"));
+        var view = await UntilStoppedAsync(saga, saga.RunAsync(definition));
         Assert.Equal("Completed", view.Status);
         Assert.Equal(["action-failed " + view.SagaId + "/1:s1", "action-failed " + view.SagaId + "/1:s1", "action s1"], (await participants[1].GetAsync()).Calls);
     }
@@ -80,14 +98,14 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
         await participants[2].ScriptAsync(actionFailures: 100, compensationFailures: 0, refuse: false);
         await participants[0].ScriptAsync(actionFailures: 0, compensationFailures: 100, refuse: false);
         var saga = fixture.Grains.GetGrain<ISagaGrain>(Unique("saga"));
-        var view = await saga.RunAsync(definition);
+        var view = await UntilStoppedAsync(saga, saga.RunAsync(definition));
         Assert.Equal("CompensationFailed", view.Status);
         Assert.Equal(0, view.Step);
         Assert.Contains("injected compensation failure", view.LastError, StringComparison.Ordinal);
         Assert.Equal("CompensationFailed", (await saga.GetAsync()).Status);
 
         await participants[0].ScriptAsync(actionFailures: 0, compensationFailures: 0, refuse: false);
-        var retried = await saga.RetryCompensationAsync();
+        var retried = await UntilStoppedAsync(saga, saga.RetryCompensationAsync());
         Assert.Equal("Compensated", retried.Status);
         Assert.Equal(1, (await participants[0].GetAsync()).Calls.Count(c => c == "compensate s0"));
         Assert.Equal(1, (await participants[1].GetAsync()).Calls.Count(c => c == "compensate s1"));
@@ -115,8 +133,8 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
         var (definition, _) = Build();
         var (other, _) = Build();
         var saga = fixture.Grains.GetGrain<ISagaGrain>(Unique("saga"));
-        await saga.RunAsync(definition);
-        Assert.Equal("Completed", (await saga.RunAsync(definition)).Status);
+        await UntilStoppedAsync(saga, saga.RunAsync(definition));
+        Assert.Equal("Completed", (await UntilStoppedAsync(saga, saga.RunAsync(definition))).Status);
         await Assert.ThrowsAsync<TransactionConflictException>(() => saga.RunAsync(other));
     }
 }

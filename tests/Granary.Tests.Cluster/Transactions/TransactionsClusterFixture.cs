@@ -7,17 +7,17 @@ namespace Granary.Tests.Cluster.Transactions;
 public sealed class TransactionsClusterFixture : GranaryTestClusterFixture
 {
     /// <summary>The participants' prepared timeout configured here.</summary>
-    public static readonly TimeSpan PreparedTimeout = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan PreparedTimeout = TimeSpan.FromSeconds(4);
 
     /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Properties["Granary:Storage:Mode"] = "Memory";
-        builder.Properties["Granary:Transactions:PrepareTimeout"] = "00:00:01";
-        builder.Properties["Granary:Transactions:PreparedTimeout"] = "00:00:01";
+        builder.Properties["Granary:Transactions:PrepareTimeout"] = "00:00:04"; // generous: the test machine is shared
+        builder.Properties["Granary:Transactions:PreparedTimeout"] = "00:00:04";
         builder.Properties["Granary:Transactions:InquiryInterval"] = "00:00:00.200";
-        builder.Properties["Granary:Transactions:CallTimeout"] = "00:00:02";
+        builder.Properties["Granary:Transactions:CallTimeout"] = "00:00:05";
         builder.Properties["Granary:Transactions:RetryInitial"] = "00:00:00.020";
         builder.Properties["Granary:Transactions:RetryMax"] = "00:00:00.200";
         builder.Properties["Granary:Transactions:RecoveryScanInterval"] = "00:00:01";

@@ -35,7 +35,8 @@ public sealed class SagaScenario : IScenario
             new SagaStepDefinition("book-delivery", new ParticipantRef(ParticipantKind.Scripted, $"delivery-{run}"), new ScriptedStep("van")),
         ]);
 
-        var view = await grains.GetGrain<ISagaGrain>($"saga-{run}").RunAsync(definition);
+        var saga1 = grains.GetGrain<ISagaGrain>($"saga-{run}");
+        var view = await UntilStoppedAsync(saga1, await saga1.RunAsync(definition), cancellationToken);
         foreach (var line in view.Journal)
         {
             context.Say("  " + line);
@@ -55,14 +56,26 @@ public sealed class SagaScenario : IScenario
             new SagaStepDefinition("book-delivery", new ParticipantRef(ParticipantKind.Scripted, $"delivery-{run}"), new ScriptedStep("van-2")),
         ]);
         var saga2 = grains.GetGrain<ISagaGrain>($"saga2-{run}");
-        var parked = await saga2.RunAsync(definition2);
+        var parked = await UntilStoppedAsync(saga2, await saga2.RunAsync(definition2), cancellationToken);
         context.Say($"saga 2: {parked.Status} at step {parked.Step} (last error: {parked.LastError})");
         await refund.ScriptAsync(0, 0, false);
-        var retried = await saga2.RetryCompensationAsync();
+        var retried = await UntilStoppedAsync(saga2, await saga2.RetryCompensationAsync(), cancellationToken);
         var refunds = (await refund.GetAsync()).Calls.Count(c => c == "compensate card");
         context.Say($"operator fixes the refund path and retries ('granary tx saga retry saga2-{run}'): {retried.Status}; refund ran {refunds} time(s)");
         var ok = restored && parked.Status == nameof(SagaStatus.CompensationFailed) && retried.Status == nameof(SagaStatus.Compensated) && refunds == 1;
         context.Fact("compensationFailedRetried", ok, ok ? "CompensationFailed was visible, and the retry compensated exactly once" : "UNEXPECTED saga outcome");
         return ok;
+    }
+
+    /// <summary>A run call returns early while backoffs are long; follow the saga until it stops.</summary>
+    private static async Task<SagaView> UntilStoppedAsync(ISagaGrain saga, SagaView view, CancellationToken cancellationToken)
+    {
+        while (view.Status is nameof(SagaStatus.Running) or nameof(SagaStatus.Compensating))
+        {
+            await Task.Delay(100, cancellationToken);
+            view = await saga.GetAsync();
+        }
+
+        return view;
     }
 }

@@ -19,6 +19,7 @@ public sealed class SagaGrain(
     private readonly TransactionOptions _options = options.Value;
     private SagaRunner? _runner;
     private IGrainTimer? _resumeTimer;
+    private Task? _driving;
 
     private string SagaId => this.GetPrimaryKeyString();
 
@@ -39,7 +40,8 @@ public sealed class SagaGrain(
                     {
                         _resumeTimer?.Dispose();
                         _resumeTimer = null;
-                        await DriveAsync(ct);
+                        _driving ??= DriveAsync(ct);
+                        await _driving;
                     },
                     new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(50), Timeout.InfiniteTimeSpan) { KeepAlive = true });
             }
@@ -84,7 +86,7 @@ public sealed class SagaGrain(
             await PersistAsync();
         }
 
-        await DriveAsync(CancellationToken.None);
+        await DriveWithinBudgetAsync();
         return View();
     }
 
@@ -101,8 +103,27 @@ public sealed class SagaGrain(
 
         _runner.RetryCompensation();
         await PersistAsync();
-        await DriveAsync(CancellationToken.None);
+        await DriveWithinBudgetAsync();
         return View();
+    }
+
+    /// <summary>
+    /// Drives the saga, but returns after <see cref="TransactionOptions.PhaseTwoBudget"/> even if it
+    /// has not stopped (long backoffs must not outlive the caller's response timeout); the drive goes
+    /// on in the background and <see cref="GetAsync"/> shows its progress.
+    /// </summary>
+    private async Task DriveWithinBudgetAsync()
+    {
+        if (_driving is null || _driving.IsCompleted)
+        {
+            _driving = DriveAsync(CancellationToken.None);
+        }
+
+        var driving = _driving;
+        if (await Task.WhenAny(driving, Task.Delay(_options.PhaseTwoBudget, time)) == driving)
+        {
+            await driving;
+        }
     }
 
     private async Task DriveAsync(CancellationToken cancellationToken)
