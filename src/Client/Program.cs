@@ -13,6 +13,7 @@ root.Subcommands.Add(ShardsCommands.Create());
 root.Subcommands.Add(LockCommands.Create());
 root.Subcommands.Add(QueueCommands.Create());
 root.Subcommands.Add(ExchangeCommands.Create());
+root.Subcommands.Add(TxCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());

@@ -4,6 +4,7 @@ using Granary.Hosting.Caching;
 using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
 using Granary.Hosting.Storage;
+using Granary.Hosting.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -101,6 +102,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
         silo.AddGranaryQueues(configuration);
+        silo.AddGranaryTransactions(configuration);
         return silo;
     }
 

@@ -14,6 +14,10 @@ public static class ScenarioCatalog
         new Caching.CacheReshardingScenario(),
         new WorkQueueScenario(),
         new BrokerRoutingScenario(),
+        new Transactions.CheckoutScenario(),
+        new Transactions.BankTransfersScenario(),
+        new Transactions.SagaScenario(),
+        new Transactions.ThreePhaseCommitScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

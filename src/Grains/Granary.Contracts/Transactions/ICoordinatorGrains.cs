@@ -1,0 +1,69 @@
+using Orleans.Concurrency;
+
+namespace Granary.Transactions;
+
+/// <summary>
+/// Two-phase commit coordinator, one grain per transaction (key = transaction id). Prepares every
+/// participant in parallel with a timeout, persists the decision, then sends it until every
+/// participant acknowledged; a coordinator that lost its silo resumes when activated (by a prepared
+/// participant asking, or by the recovery registry). Presumed abort: no record means aborted.
+/// </summary>
+/// <example><code>
+/// var result = await grains.GetGrain&lt;ITwoPhaseCommitCoordinatorGrain&gt;("tx-42").ExecuteAsync(
+///     new TxRequest([new(ParticipantRef.Account("alice"), new Debit(100)), new(ParticipantRef.Account("bob"), new Credit(100))]));
+/// </code></example>
+[Alias("granary.tx.coordinator")]
+public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
+    [Alias("execute")]
+    Task<TransactionResult> ExecuteAsync(TxRequest request);
+
+    /// <summary>Cooperative termination: a prepared participant asks for the outcome. Answers without waiting for a running execution.</summary>
+    [Alias("inquire"), AlwaysInterleave]
+    Task<TxInquiryAnswer> InquireAsync();
+
+    /// <summary>The record (phase, decision, who has not acknowledged).</summary>
+    [Alias("status"), AlwaysInterleave]
+    Task<TransactionStatusView> GetStatusAsync();
+
+    /// <summary>Sends the decision again to participants that have not acknowledged.</summary>
+    [Alias("resume")]
+    Task<TransactionStatusView> ResumeAsync();
+}
+
+/// <summary>
+/// Durable list of transactions whose coordinator decided but has not finished phase two, split
+/// into buckets. Each bucket wakes unfinished coordinators on a timer, so a decision taken on a
+/// silo that then died is still delivered even if no participant asks.
+/// </summary>
+[Alias("granary.tx.recovery")]
+public interface ITransactionRecoveryGrain : IGrainWithIntegerKey
+{
+    /// <summary>Number of buckets.</summary>
+    const int Buckets = 8;
+
+    /// <summary>Adds an unfinished transaction (durable before it returns).</summary>
+    [Alias("add")]
+    Task AddAsync(string transactionId);
+
+    /// <summary>Removes a finished transaction.</summary>
+    [Alias("remove")]
+    Task RemoveAsync(string transactionId);
+
+    /// <summary>The unfinished transactions of this bucket and since when.</summary>
+    [Alias("list")]
+    Task<IReadOnlyDictionary<string, DateTimeOffset>> ListAsync();
+
+    /// <summary>Keeps the bucket active (its timer does the work).</summary>
+    [Alias("ping")]
+    Task PingAsync();
+}
+
+/// <summary>Bucket of a transaction id in <see cref="ITransactionRecoveryGrain"/>.</summary>
+public static class TransactionRecovery
+{
+    /// <summary>The bucket.</summary>
+    public static int BucketOf(string transactionId) =>
+        (int)(Granary.Hashing.StableHash.Hash64(transactionId) % (ulong)ITransactionRecoveryGrain.Buckets);
+}

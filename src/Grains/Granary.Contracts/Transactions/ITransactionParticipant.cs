@@ -1,0 +1,52 @@
+namespace Granary.Transactions;
+
+/// <summary>
+/// The contract of a grain that takes part in two-phase commit. Every method is idempotent:
+/// duplicates and reordered messages are absorbed (see <c>ParticipantLedger</c>). A yes vote is
+/// durable (the reservation is persisted before the vote returns). A participant prepared for
+/// longer than its timeout asks the coordinator and aborts when it has no record (presumed abort).
+/// </summary>
+/// <example><code>
+/// var vote = await account.PrepareAsync("tx-42", new Debit(100));
+/// if (vote.Yes) await account.CommitAsync("tx-42");
+/// </code></example>
+[Alias("granary.tx.participant")]
+public interface ITransactionParticipant : IGrainWithStringKey
+{
+    /// <summary>Phase one: validate and reserve, or refuse. The same id with another operation is a <see cref="TransactionConflictException"/>.</summary>
+    [Alias("prepare")]
+    Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation);
+
+    /// <summary>Phase two, commit: apply the reservation. Refused (<see cref="TransactionProtocolException"/>) for an unknown or aborted transaction.</summary>
+    [Alias("commit")]
+    Task CommitAsync(string transactionId);
+
+    /// <summary>Phase two, abort: release the reservation (or remember the abort if prepare has not arrived).</summary>
+    [Alias("abort")]
+    Task AbortAsync(string transactionId);
+
+    /// <summary>What this participant knows about a transaction (null when nothing).</summary>
+    [Alias("tx")]
+    Task<ParticipantTxView?> GetTransactionAsync(string transactionId);
+
+    /// <summary>Every transaction this participant remembers (prepared ones and recent outcomes).</summary>
+    [Alias("txs")]
+    Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync();
+}
+
+/// <summary>
+/// The contract of a saga participant, TCC style: each step is keyed (saga id + step); an action
+/// runs at most once, a compensation without its action is a no-op that leaves a barrier, and an
+/// action arriving after its compensation is refused.
+/// </summary>
+[Alias("granary.saga.participant")]
+public interface ISagaParticipant : IGrainWithStringKey
+{
+    /// <summary>Runs the action once. Returns null on success, else why it was refused (not worth retrying).</summary>
+    [Alias("saga-action")]
+    Task<string?> RunSagaActionAsync(string stepKey, TxOperation operation);
+
+    /// <summary>Undoes the action if it ran; returns true if something was undone.</summary>
+    [Alias("saga-compensate")]
+    Task<bool> CompensateSagaActionAsync(string stepKey, TxOperation operation);
+}

@@ -1,0 +1,105 @@
+using System.Globalization;
+using Granary.Errors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Transactions;
+
+/// <summary>
+/// A money account: prepared debits hold funds (available = balance - holds), prepared credits
+/// count against the maximum balance, so concurrent transactions never block each other and the
+/// balance can never go negative or overflow whatever the outcome.
+/// </summary>
+[GrainType("granary.transactions.account")]
+public sealed class AccountGrain(
+    [PersistentState("tx-account", GranaryStorage.Default)] IPersistentState<AccountState> state,
+    TimeProvider time,
+    IOptions<TransactionOptions> options,
+    ILogger<AccountGrain> logger)
+    : TransactionParticipantGrain<AccountState>(state, time, options, logger), IAccountGrain
+{
+    /// <inheritdoc/>
+    protected override string Describe => $"account '{this.GetPrimaryKeyString()}'";
+
+    private long Held => Reserved<Debit>().Sum(d => d.Amount);
+
+    private long PendingCredits => Reserved<Credit>().Sum(c => c.Amount);
+
+    /// <inheritdoc/>
+    public async Task<AccountSnapshot> OpenAsync(long initialBalance)
+    {
+        Guard.InRange(initialBalance, nameof(initialBalance), 0, IAccountGrain.MaxBalance);
+        if (State.Open)
+        {
+            if (State.Balance == initialBalance)
+            {
+                return Snapshot();
+            }
+
+            throw new InvalidRequestException(nameof(initialBalance), $"{Describe} is already open with balance {State.Balance}");
+        }
+
+        State.Open = true;
+        State.Balance = initialBalance;
+        await PersistAsync();
+        return Snapshot();
+    }
+
+    /// <inheritdoc/>
+    public Task<AccountSnapshot> GetAsync() => Task.FromResult(Snapshot());
+
+    /// <inheritdoc/>
+    protected override string? Missing() => State.Open ? null : $"{Describe} does not exist";
+
+    /// <inheritdoc/>
+    protected override void ValidateOperation(TxOperation operation)
+    {
+        var amount = operation switch
+        {
+            Debit d => d.Amount,
+            Credit c => c.Amount,
+            _ => throw new InvalidRequestException(nameof(operation), $"an account takes debit or credit, not '{operation.Describe()}'"),
+        };
+        Guard.InRange(amount, "amount", 1, IAccountGrain.MaxBalance);
+    }
+
+    /// <inheritdoc/>
+    protected override PrepareResponse CanReserve(TxOperation operation)
+    {
+        switch (operation)
+        {
+            case Debit d when State.Balance - Held < d.Amount:
+                return new PrepareResponse(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: balance {State.Balance}, held {Held}, cannot debit {d.Amount}"));
+            case Credit c when State.Balance + PendingCredits > IAccountGrain.MaxBalance - c.Amount:
+                return new PrepareResponse(false, TransactionErrorCodes.Overflow, string.Create(CultureInfo.InvariantCulture, $"{Describe}: crediting {c.Amount} could exceed the maximum balance {IAccountGrain.MaxBalance}"));
+            default:
+                return PrepareResponse.Granted;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Apply(TxOperation operation) => State.Balance += operation switch
+    {
+        Debit d => -d.Amount,
+        Credit c => c.Amount,
+        _ => 0,
+    };
+
+    /// <inheritdoc/>
+    protected override void Undo(TxOperation operation)
+    {
+        switch (operation)
+        {
+            case Debit d:
+                State.Balance += d.Amount;
+                break;
+            case Credit c when State.Balance - Held < c.Amount:
+                throw new GranaryException(TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: cannot take back credit {c.Amount}; only {State.Balance - Held} available"));
+            case Credit c:
+                State.Balance -= c.Amount;
+                break;
+        }
+    }
+
+    private AccountSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Open, State.Balance, Held, PendingCredits, PreparedCount);
+}

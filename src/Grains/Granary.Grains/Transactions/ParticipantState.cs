@@ -1,0 +1,103 @@
+namespace Granary.Transactions;
+
+/// <summary>Persisted part every transaction participant shares: its ledger, reservations and saga barriers.</summary>
+[GenerateSerializer, Alias("granary.tx.participant-state")]
+public class ParticipantState
+{
+    /// <summary>Remembered transactions (prepared ones and recent outcomes).</summary>
+    [Id(0)]
+    public List<ParticipantRecord> Transactions { get; set; } = [];
+
+    /// <summary>Reservation held by each prepared transaction.</summary>
+    [Id(1)]
+    public Dictionary<string, TxOperation> Reservations { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>TCC barrier per saga step key (<see cref="TccStepState"/> as a number).</summary>
+    [Id(2)]
+    public Dictionary<string, int> SagaSteps { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One <see cref="ParticipantEntry"/> as stored.</summary>
+[GenerateSerializer, Alias("granary.tx.participant-record")]
+public sealed class ParticipantRecord
+{
+    /// <summary>Transaction id.</summary>
+    [Id(0)]
+    public string TransactionId { get; set; } = string.Empty;
+
+    /// <summary>Content digest.</summary>
+    [Id(1)]
+    public string Fingerprint { get; set; } = string.Empty;
+
+    /// <summary>Status (<see cref="ParticipantStatus"/> as a number: stored state does not depend on enum codecs).</summary>
+    [Id(2)]
+    public int Status { get; set; }
+
+    /// <summary>Since when.</summary>
+    [Id(3)]
+    public DateTimeOffset Since { get; set; }
+
+    /// <summary>Last inquiry.</summary>
+    [Id(4)]
+    public DateTimeOffset? LastInquiry { get; set; }
+}
+
+/// <summary>State of <see cref="AccountGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.tx.account-state")]
+public sealed class AccountState : ParticipantState
+{
+    /// <summary>Opened.</summary>
+    [Id(0)]
+    public bool Open { get; set; }
+
+    /// <summary>Balance in minor units.</summary>
+    [Id(1)]
+    public long Balance { get; set; }
+}
+
+/// <summary>State of <see cref="InventoryGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.tx.inventory-state")]
+public sealed class InventoryState : ParticipantState
+{
+    /// <summary>Stock per SKU.</summary>
+    [Id(0)]
+    public Dictionary<string, int> Stock { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>State of <see cref="CouponGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.tx.coupon-state")]
+public sealed class CouponState : ParticipantState
+{
+    /// <summary>Issued.</summary>
+    [Id(0)]
+    public bool Issued { get; set; }
+
+    /// <summary>Discount in minor units.</summary>
+    [Id(1)]
+    public long Discount { get; set; }
+
+    /// <summary>Who redeemed it.</summary>
+    [Id(2)]
+    public string? RedeemedBy { get; set; }
+}
+
+/// <summary>State of <see cref="ScriptedParticipantGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.tx.scripted-state")]
+public sealed class ScriptedState : ParticipantState
+{
+    /// <summary>Calls seen, in order.</summary>
+    [Id(0)]
+    public List<string> Calls { get; set; } = [];
+
+    /// <summary>Actions still to fail.</summary>
+    [Id(1)]
+    public int ActionFailuresLeft { get; set; }
+
+    /// <summary>Compensations still to fail.</summary>
+    [Id(2)]
+    public int CompensationFailuresLeft { get; set; }
+
+    /// <summary>Refuse actions and prepares.</summary>
+    [Id(3)]
+    public bool Refuse { get; set; }
+}

@@ -1,0 +1,87 @@
+using Granary.Errors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Transactions;
+
+/// <summary>A participant that records every call and fails as scripted: used to show and test failure paths.</summary>
+[GrainType("granary.transactions.scripted-participant")]
+public sealed class ScriptedParticipantGrain(
+    [PersistentState("tx-scripted", GranaryStorage.Default)] IPersistentState<ScriptedState> state,
+    TimeProvider time,
+    IOptions<TransactionOptions> options,
+    ILogger<ScriptedParticipantGrain> logger)
+    : TransactionParticipantGrain<ScriptedState>(state, time, options, logger), IScriptedParticipantGrain
+{
+    /// <inheritdoc/>
+    protected override string Describe => $"scripted '{this.GetPrimaryKeyString()}'";
+
+    /// <inheritdoc/>
+    public async Task ScriptAsync(int actionFailures, int compensationFailures, bool refuse)
+    {
+        State.ActionFailuresLeft = (int)Guard.InRange(actionFailures, nameof(actionFailures), 0, 1000);
+        State.CompensationFailuresLeft = (int)Guard.InRange(compensationFailures, nameof(compensationFailures), 0, 1000);
+        State.Refuse = refuse;
+        await PersistAsync();
+    }
+
+    /// <inheritdoc/>
+    public Task<ScriptedSnapshot> GetAsync() =>
+        Task.FromResult(new ScriptedSnapshot(State.Calls.ToList(), State.ActionFailuresLeft, State.CompensationFailuresLeft, State.Refuse));
+
+    /// <inheritdoc/>
+    public override async Task<string?> RunSagaActionAsync(string stepKey, TxOperation operation)
+    {
+        if (State.ActionFailuresLeft > 0)
+        {
+            State.ActionFailuresLeft--;
+            State.Calls.Add("action-failed " + stepKey);
+            await PersistAsync();
+            throw new GranaryException(ErrorCodes.Internal, $"{Describe}: injected action failure at {stepKey}");
+        }
+
+        return await base.RunSagaActionAsync(stepKey, operation);
+    }
+
+    /// <inheritdoc/>
+    public override async Task<bool> CompensateSagaActionAsync(string stepKey, TxOperation operation)
+    {
+        if (State.CompensationFailuresLeft > 0)
+        {
+            State.CompensationFailuresLeft--;
+            State.Calls.Add("compensate-failed " + stepKey);
+            await PersistAsync();
+            throw new GranaryException(ErrorCodes.Internal, $"{Describe}: injected compensation failure at {stepKey}");
+        }
+
+        return await base.CompensateSagaActionAsync(stepKey, operation);
+    }
+
+    /// <inheritdoc/>
+    protected override string? Missing() => null;
+
+    /// <inheritdoc/>
+    protected override void ValidateOperation(TxOperation operation)
+    {
+        if (operation is not ScriptedStep step)
+        {
+            throw new InvalidRequestException(nameof(operation), $"a scripted participant takes scripted steps, not '{operation.Describe()}'");
+        }
+
+        Guard.Name(step.Label, "label");
+    }
+
+    /// <inheritdoc/>
+    protected override PrepareResponse CanReserve(TxOperation operation) =>
+        State.Refuse ? new PrepareResponse(false, TransactionErrorCodes.Insufficient, $"{Describe} refuses (scripted)") : PrepareResponse.Granted;
+
+    /// <inheritdoc/>
+    protected override void Apply(TxOperation operation) => State.Calls.Add("action " + ((ScriptedStep)operation).Label);
+
+    /// <inheritdoc/>
+    protected override void Undo(TxOperation operation) => State.Calls.Add("compensate " + ((ScriptedStep)operation).Label);
+
+    /// <inheritdoc/>
+    protected override void OnEmptyCompensation(string stepKey, TxOperation operation) =>
+        State.Calls.Add("compensate-noop " + ((ScriptedStep)operation).Label);
+}

@@ -1,0 +1,61 @@
+namespace Granary.Transactions;
+
+/// <summary>Timeouts and retention of the transaction family (<c>Granary:Transactions</c>).</summary>
+public sealed class TransactionOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Granary:Transactions";
+
+    /// <summary>How long the coordinator waits for votes before aborting. Default 5 s.</summary>
+    public TimeSpan PrepareTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Timeout of one commit/abort call in phase two (then retried). Default 5 s.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an execute call keeps retrying phase two before leaving the rest to a timer. Default 10 s.</summary>
+    public TimeSpan PhaseTwoBudget { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A participant prepared this long without a decision asks the coordinator. Default 10 s.</summary>
+    public TimeSpan PreparedTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a prepared participant checks, and re-asks a coordinator that answered "pending". Default 2 s.</summary>
+    public TimeSpan InquiryInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a participant remembers finished transactions (must exceed any message delay). Default 10 min.</summary>
+    public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>At most this many finished transactions are remembered per participant. Default 2,000.</summary>
+    public int MaxRememberedOutcomes { get; set; } = 2_000;
+
+    /// <summary>First retry delay (doubles up to <see cref="RetryMax"/>, with jitter). Default 100 ms.</summary>
+    public TimeSpan RetryInitial { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Largest retry delay. Default 5 s.</summary>
+    public TimeSpan RetryMax { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Keep unfinished decisions in the recovery registry so they finish even if nobody asks. Default true.</summary>
+    public bool UseRecoveryRegistry { get; set; } = true;
+
+    /// <summary>
+    /// Register every decision (in parallel with its write) instead of only those whose phase two
+    /// outlives the execute call. Closes the window where a coordinator and all its unacknowledged
+    /// participants die together and nobody touches them again, at the cost of two registry writes
+    /// per transaction. Default false: such participants resolve when next activated.
+    /// </summary>
+    public bool RegisterEveryDecision { get; set; }
+
+    /// <summary>How often each registry bucket wakes unfinished coordinators (and how old an entry must be). Default 5 s.</summary>
+    public TimeSpan RecoveryScanInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Attempts per saga action before compensating. Default 3.</summary>
+    public int SagaMaxActionAttempts { get; set; } = 3;
+
+    /// <summary>Attempts per saga compensation before CompensationFailed. Default 5.</summary>
+    public int SagaMaxCompensationAttempts { get; set; } = 5;
+
+    /// <summary>Enable Orleans.Transactions on the silo for the benchmark peer (<c>granary bench tx --peer orleans-transactions</c>). Default true.</summary>
+    public bool EnableOrleansTransactionsPeer { get; set; } = true;
+
+    /// <summary>The retry backoff these options describe.</summary>
+    public RetryBackoff Backoff => new(RetryInitial, RetryMax);
+}

@@ -1,0 +1,134 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Granary.Transactions;
+
+/// <summary>
+/// One bucket of the in-doubt registry: transactions whose decision is durable but whose phase two
+/// has not finished. Writes are group-committed (callers that arrive during a write share the next
+/// one). A timer wakes coordinators of entries older than the scan interval, so a decision taken
+/// on a silo that died is delivered even if no participant is active to ask. Every silo pings the
+/// buckets periodically, which keeps them (and their timers) alive after silo loss.
+/// </summary>
+[Reentrant]
+[GrainType("granary.transactions.transaction-recovery")]
+public sealed class TransactionRecoveryGrain(
+    [PersistentState("tx-recovery", GranaryStorage.Default)] IPersistentState<RecoveryState> state,
+    TimeProvider time,
+    IOptions<TransactionOptions> options,
+    ILogger<TransactionRecoveryGrain> logger) : Grain, ITransactionRecoveryGrain
+{
+    private readonly TransactionOptions _options = options.Value;
+    private TaskCompletionSource? _nextWrite;
+    private bool _writing;
+    private bool _scanning;
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        this.RegisterGrainTimer(ScanAsync, new GrainTimerCreationOptions(_options.RecoveryScanInterval, _options.RecoveryScanInterval) { KeepAlive = true, Interleave = true });
+        return base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task AddAsync(string transactionId)
+    {
+        state.State.Entries[transactionId] = time.GetUtcNow();
+        return WriteAsync();
+    }
+
+    /// <inheritdoc/>
+    public Task RemoveAsync(string transactionId) =>
+        state.State.Entries.Remove(transactionId) ? WriteAsync() : Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyDictionary<string, DateTimeOffset>> ListAsync() =>
+        Task.FromResult<IReadOnlyDictionary<string, DateTimeOffset>>(new Dictionary<string, DateTimeOffset>(state.State.Entries, StringComparer.Ordinal));
+
+    /// <inheritdoc/>
+    public Task PingAsync() => Task.CompletedTask;
+
+    private Task WriteAsync()
+    {
+        _nextWrite ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var mine = _nextWrite.Task;
+        if (!_writing)
+        {
+            _ = WriteLoopAsync();
+        }
+
+        return mine;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        _writing = true;
+        try
+        {
+            while (_nextWrite is { } batch)
+            {
+                _nextWrite = null;
+                try
+                {
+                    await state.WriteStateAsync();
+                    batch.SetResult();
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    batch.SetException(ex);
+                    // A stale ETag means another activation wrote: re-read before the next write.
+                    await state.ReadStateAsync();
+                }
+            }
+        }
+        finally
+        {
+            _writing = false;
+        }
+    }
+
+    private async Task ScanAsync(CancellationToken cancellationToken)
+    {
+        if (_scanning)
+        {
+            return;
+        }
+
+        _scanning = true;
+        try
+        {
+            var cutoff = time.GetUtcNow() - _options.RecoveryScanInterval;
+            var due = state.State.Entries.Where(e => e.Value <= cutoff).Select(e => e.Key).Take(64).ToList();
+            var finished = new List<string>();
+            await Task.WhenAll(due.Select(async transactionId =>
+            {
+                try
+                {
+                    var status = await GrainFactory.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId).ResumeAsync().WaitAsync(_options.CallTimeout + _options.CallTimeout, time, cancellationToken);
+                    if (status.Phase is nameof(CoordinatorPhase.Done) or "Unknown")
+                    {
+                        finished.Add(transactionId);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    TransactionLog.LogWarningRecoveryFailed(logger, this.GetPrimaryKeyLong(), transactionId, ex.Message);
+                }
+            }));
+            if (finished.Count > 0)
+            {
+                foreach (var id in finished)
+                {
+                    state.State.Entries.Remove(id);
+                }
+
+                await WriteAsync();
+            }
+        }
+        finally
+        {
+            _scanning = false;
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using Granary.Transactions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Hosting.Transactions;
+
+/// <summary>Registers the transaction family on a silo.</summary>
+/// <example><code>
+/// silo.AddGranaryTransactions(configuration);
+/// </code></example>
+public static class TransactionsSiloBuilderExtensions
+{
+    /// <summary>Binds and validates <c>Granary:Transactions</c> and starts the recovery-registry keeper.</summary>
+    public static ISiloBuilder AddGranaryTransactions(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (silo.Services.Any(d => d.ServiceType == typeof(TransactionRecoveryKeeper)))
+        {
+            return silo;
+        }
+
+        var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
+        silo.Services.AddSingleton<TransactionRecoveryKeeper>();
+        if (options.UseRecoveryRegistry)
+        {
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<TransactionRecoveryKeeper>());
+        }
+
+        if (options.EnableOrleansTransactionsPeer)
+        {
+            silo.UseTransactions();
+        }
+
+        return silo;
+    }
+}
+
+/// <summary>Fails start-up with one clear message per mistake in <c>Granary:Transactions</c>.</summary>
+public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, TransactionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        void Positive(string field, TimeSpan value)
+        {
+            if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+            {
+                errors.Add($"{TransactionOptions.SectionName}:{field} must be positive and at most a day (got {value}).");
+            }
+        }
+
+        Positive(nameof(options.PrepareTimeout), options.PrepareTimeout);
+        Positive(nameof(options.CallTimeout), options.CallTimeout);
+        Positive(nameof(options.PhaseTwoBudget), options.PhaseTwoBudget);
+        Positive(nameof(options.PreparedTimeout), options.PreparedTimeout);
+        Positive(nameof(options.InquiryInterval), options.InquiryInterval);
+        Positive(nameof(options.OutcomeRetention), options.OutcomeRetention);
+        Positive(nameof(options.RetryInitial), options.RetryInitial);
+        Positive(nameof(options.RetryMax), options.RetryMax);
+        Positive(nameof(options.RecoveryScanInterval), options.RecoveryScanInterval);
+        if (options.RetryMax < options.RetryInitial)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");
+        }
+
+        if (options.PreparedTimeout < options.PrepareTimeout)
+        {
+            // A participant must not give up on a coordinator that may still be collecting votes.
+            errors.Add($"{TransactionOptions.SectionName}:PreparedTimeout ({options.PreparedTimeout}) must be at least PrepareTimeout ({options.PrepareTimeout}).");
+        }
+
+        if (options.MaxRememberedOutcomes is < 16 or > 1_000_000)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:MaxRememberedOutcomes must be between 16 and 1,000,000.");
+        }
+
+        if (options.SagaMaxActionAttempts is < 1 or > 100 || options.SagaMaxCompensationAttempts is < 1 or > 1000)
+        {
+            errors.Add($"{TransactionOptions.SectionName}: SagaMaxActionAttempts must be 1-100 and SagaMaxCompensationAttempts 1-1000.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,87 @@
+using System.Globalization;
+using Granary.Errors;
+using Granary.Transactions;
+
+namespace Granary.Sdk.Transactions;
+
+/// <summary>
+/// Client helpers for the transaction family: transfers and checkouts as two-phase commits. An
+/// aborted transaction becomes a typed <see cref="TransactionAbortedException"/> (its code says
+/// why: NOT_FOUND, INSUFFICIENT, OVERFLOW, TX_ABORTED); a reused id with other content a
+/// <see cref="TransactionConflictException"/>. Retrying with the same id is always safe.
+/// </summary>
+/// <example><code>
+/// var tx = new TransactionClient(grains);
+/// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17");
+/// </code></example>
+public sealed class TransactionClient(IGrainFactory grains)
+{
+    /// <summary>A new unique transaction id.</summary>
+    public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
+
+    /// <summary>Moves <paramref name="amount"/> from one account to another atomically.</summary>
+    public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null)
+    {
+        Guard.Name(from, nameof(from));
+        Guard.Name(to, nameof(to));
+        Guard.InRange(amount, nameof(amount), 1, IAccountGrain.MaxBalance);
+        if (string.Equals(from, to, StringComparison.Ordinal))
+        {
+            throw new InvalidRequestException(nameof(to), "must differ from 'from'");
+        }
+
+        return RunAsync(transactionId ?? NewId(), TransferRequest(from, to, amount));
+    }
+
+    /// <summary>The request a transfer sends.</summary>
+    public static TxRequest TransferRequest(string from, string to, long amount) =>
+        new([new TxStep(ParticipantRef.Account(from), new Debit(amount)), new TxStep(ParticipantRef.Account(to), new Credit(amount))]);
+
+    /// <summary>
+    /// A grocery checkout: take stock of every line, debit the wallet (total minus the coupon's
+    /// discount) and redeem the coupon, all or nothing.
+    /// </summary>
+    public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null) =>
+        RunAsync(transactionId ?? NewId(), CheckoutRequest(wallet, shop, lines, total, coupon));
+
+    /// <summary>The request a checkout sends (several lines of one shop are one participant, so lines must name distinct SKUs of one inventory grain per SKU).</summary>
+    public static TxRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        if (lines.Count == 0)
+        {
+            throw new InvalidRequestException(nameof(lines), "a checkout needs at least one line");
+        }
+
+        // One inventory grain per (shop, SKU) keeps every participant distinct in the transaction.
+        var steps = lines.Select(l => new TxStep(ParticipantRef.Inventory(StockKey(shop, l.Sku)), new TakeStock(l.Sku, l.Quantity))).ToList();
+        steps.Add(new TxStep(ParticipantRef.Account(wallet), new Debit(total)));
+        if (coupon is not null)
+        {
+            steps.Add(new TxStep(ParticipantRef.Coupon(coupon), new RedeemCoupon(wallet)));
+        }
+
+        return new TxRequest(steps);
+    }
+
+    /// <summary>Inventory grain key for a SKU of a shop.</summary>
+    public static string StockKey(string shop, string sku) => string.Create(CultureInfo.InvariantCulture, $"{shop}/{sku}");
+
+    /// <summary>Runs a transaction; an abort becomes a typed error.</summary>
+    public async Task<TransactionResult> RunAsync(string transactionId, TxRequest request)
+    {
+        Guard.Name(transactionId, nameof(transactionId));
+        var result = await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request);
+        if (result.Outcome == TxOutcome.Aborted)
+        {
+            if (result.AbortCode == ErrorCodes.Conflict)
+            {
+                throw new TransactionConflictException(transactionId, result.AbortReason ?? "reused with different content");
+            }
+
+            throw new TransactionAbortedException(transactionId, result.AbortCode ?? TransactionErrorCodes.Aborted, result.AbortReason ?? "aborted");
+        }
+
+        return result;
+    }
+}
