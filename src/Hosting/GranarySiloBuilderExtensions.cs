@@ -1,5 +1,6 @@
 using System.Net;
 using Granary.Hosting.Options;
+using Granary.Hosting.Scheduling;
 using Granary.Hosting.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -93,6 +94,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.AddScheduling(configuration);
         return silo;
     }
 
