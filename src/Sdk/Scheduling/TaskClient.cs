@@ -35,6 +35,9 @@ public sealed class TaskClient(IGrainFactory grains)
     /// <summary>Submits a task; with an idempotency key a repeated submission returns the first task.</summary>
     public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(submission);
 
+    /// <summary>Submits under a caller-chosen id (retry a failed call with the same id: submission is idempotent by id).</summary>
+    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(submission);
+
     /// <summary>Submits a chain: each step runs after the previous one succeeded, with its result prepended to the arguments.</summary>
     public Task<TaskInfo> ChainAsync(IReadOnlyList<TaskSubmission> steps)
     {

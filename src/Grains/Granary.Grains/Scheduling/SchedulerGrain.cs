@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace Granary.Scheduling;
 
@@ -43,7 +44,18 @@ public sealed class SchedulerGrain(
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _commit = new GroupCommit(() => state.WriteStateAsync());
+        _commit = new GroupCommit(async () =>
+        {
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (InconsistentStateException ex)
+            {
+                DeactivateIfStale(ex);
+                throw;
+            }
+        });
         _settings = await GrainFactory.GetGrain<IQueueGrain>(Queue).GetSettingsAsync();
         _dispatcher = new WorkerDispatcher(_settings.Balancer);
         foreach (var task in state.State.Waiting.Values)
@@ -86,23 +98,14 @@ public sealed class SchedulerGrain(
     }
 
     /// <inheritdoc/>
-    public async Task WorkerDoneAsync(string taskId, long dispatchId, string workerId, TimeSpan elapsed, bool success)
+    public Task WorkerDoneAsync(string taskId, long dispatchId, string workerId, TimeSpan elapsed, bool success)
     {
+        // Frees the worker's slot only. The in-flight entry stays until the task grain reports the
+        // outcome (ForgetAsync or EnqueueAsync), so a task grain that dies between storing its new
+        // state and telling the queue is still found by the sweep.
         Release(dispatchId, success);
-        var changed = false;
-        if (state.State.InFlight.TryGetValue(taskId, out var flight) && flight.DispatchId == dispatchId)
-        {
-            // The task grain re-queues the task itself when it needs another run.
-            state.State.InFlight.Remove(taskId);
-            _lastChecked.Remove(taskId);
-            changed = true;
-        }
-
         Pump();
-        if (changed)
-        {
-            await _commit.SaveAsync();
-        }
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -350,6 +353,16 @@ public sealed class SchedulerGrain(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             SchedulingLog.LogWarningTickFailed(logger, this.GetPrimaryKeyString(), ex);
+            DeactivateIfStale(ex);
+        }
+    }
+
+    private void DeactivateIfStale(Exception ex)
+    {
+        if (ex is InconsistentStateException)
+        {
+            // Another activation wrote meanwhile: reload from storage rather than diverge from it.
+            this.DeactivateOnIdle();
         }
     }
 }

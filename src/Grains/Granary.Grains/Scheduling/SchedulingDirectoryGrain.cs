@@ -13,6 +13,10 @@ public sealed class SchedulingDirectoryGrain(
     [PersistentState("task-directory", GranaryStorage.Default)] IPersistentState<SchedulingDirectoryState> state,
     ILogger<SchedulingDirectoryGrain> logger) : Grain, ISchedulingDirectoryGrain
 {
+    private GroupCommit? _commit;
+
+    private GroupCommit Commit => _commit ??= new GroupCommit(() => state.WriteStateAsync());
+
     private static readonly TimeSpan TickTimeout = TimeSpan.FromSeconds(5);
     private bool _ticking;
 
@@ -21,7 +25,7 @@ public sealed class SchedulingDirectoryGrain(
     {
         if (state.State.Queues.Add(queue))
         {
-            await state.WriteStateAsync();
+            await Commit.SaveAsync();
         }
     }
 
@@ -30,7 +34,7 @@ public sealed class SchedulingDirectoryGrain(
     {
         if (present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name))
         {
-            await state.WriteStateAsync();
+            await Commit.SaveAsync();
         }
     }
 

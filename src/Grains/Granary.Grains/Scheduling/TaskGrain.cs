@@ -26,7 +26,9 @@ public sealed class TaskGrain(
     private readonly SchedulingOptions _options = options.Value;
     private DateTimeOffset _leaseExpiresAt;
     private IGrainTimer? _leaseTimer;
+    private static readonly TimeSpan FollowUpRetryPeriod = TimeSpan.FromSeconds(1);
     private bool _followUpsDone;
+    private IGrainTimer? _followUpRetry;
 
     private TaskGrainState S => state.State;
 
@@ -100,6 +102,12 @@ public sealed class TaskGrain(
     public async Task<TaskInfo> GetAsync()
     {
         await EnsureKnownAsync();
+        if (!_followUpsDone && S.State != TaskState.Running)
+        {
+            // First read after a reactivation: make sure the chain, workflow and queue heard of the outcome.
+            await FollowUpsAsync();
+        }
+
         return Info();
     }
 
@@ -290,7 +298,6 @@ public sealed class TaskGrain(
             }
             else if (TaskTransitions.IsTerminal(S.State))
             {
-                await Scheduler().ForgetAsync(Id);
                 if (S.State == TaskState.DeadLettered)
                 {
                     await GrainFactory.GetGrain<IDeadLetterGrain>(S.Queue).AddAsync(new DeadLetter(Id, S.FinishedAt ?? time.GetUtcNow(), S.Error));
@@ -311,15 +318,23 @@ public sealed class TaskGrain(
                 {
                     await GrainFactory.GetGrain<IWorkflowGrain>(workflow).MemberDoneAsync(S.WorkflowIndex, S.State, S.Result);
                 }
+
+                // Last, so that while anything above is unfinished the scheduler still sweeps this task.
+                await Scheduler().ForgetAsync(Id);
             }
 
             _followUpsDone = true;
+            _followUpRetry?.Dispose();
+            _followUpRetry = null;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The scheduler's sweep calls CheckAsync, which runs them again.
+            // Retried by a timer here, and after a reactivation by the next CheckAsync or GetAsync.
             _followUpsDone = false;
             SchedulingLog.LogWarningFollowUpFailed(logger, Id, ex);
+            _followUpRetry ??= this.RegisterGrainTimer(
+                _ => _followUpsDone ? Task.CompletedTask : FollowUpsAsync(),
+                new GrainTimerCreationOptions(FollowUpRetryPeriod, FollowUpRetryPeriod) { Interleave = false, KeepAlive = true });
         }
     }
 

@@ -14,6 +14,10 @@ namespace Granary.Scheduling;
 public sealed class WorkflowGrain(
     [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state) : Grain, IWorkflowGrain
 {
+    private GroupCommit? _commit;
+
+    private GroupCommit Commit => _commit ??= new GroupCommit(() => state.WriteStateAsync());
+
     private string Id => this.GetPrimaryKeyString();
 
     /// <summary>Task id of member <paramref name="index"/> of workflow <paramref name="workflowId"/>.</summary>
@@ -44,7 +48,7 @@ public sealed class WorkflowGrain(
                 Members = [.. request.Members],
                 Callback = request.Callback,
             };
-            await state.WriteStateAsync();
+            await Commit.SaveAsync();
         }
 
         // Idempotent by member id: a retried start submits nothing twice.
@@ -74,7 +78,7 @@ public sealed class WorkflowGrain(
             state.State.CallbackSubmitted = true;
         }
 
-        await state.WriteStateAsync();
+        await Commit.SaveAsync();
         await EnsureCallbackAsync();
     }
 
@@ -86,8 +90,56 @@ public sealed class WorkflowGrain(
             throw new TaskNotFoundException(Id);
         }
 
+        await ReconcileAsync();
         await EnsureCallbackAsync();
         return Info();
+    }
+
+    /// <summary>Asks members not yet reported done for their state (a notification may have died with a silo).</summary>
+    private async Task ReconcileAsync()
+    {
+        var pending = Enumerable.Range(0, state.State.Members.Count).Where(i => !state.State.Done.ContainsKey(i)).Take(Limits.MaxBatchSize).ToList();
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        var infos = await Task.WhenAll(pending.Select(async i =>
+        {
+            try
+            {
+                return await GrainFactory.GetGrain<ITaskGrain>(MemberId(Id, i)).GetAsync();
+            }
+            catch (TaskNotFoundException)
+            {
+                return null;
+            }
+        }));
+        var changed = false;
+        foreach (var info in infos.Where(i => i is { IsTerminal: true }))
+        {
+            var index = info!.Id.LastIndexOf('.');
+            var i = int.Parse(info.Id.AsSpan(index + 1), CultureInfo.InvariantCulture);
+            if (state.State.Done.TryAdd(i, info.State))
+            {
+                if (info.State == TaskState.Succeeded)
+                {
+                    state.State.Results[i] = info.Result;
+                }
+
+                changed = true;
+            }
+        }
+
+        if (changed)
+        {
+            if (state.State.Kind == WorkflowKind.Chord && AllSucceeded())
+            {
+                state.State.CallbackSubmitted = true;
+            }
+
+            await Commit.SaveAsync();
+        }
     }
 
     private bool AllSucceeded() =>
