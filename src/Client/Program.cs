@@ -13,6 +13,8 @@ root.Subcommands.Add(ShardsCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(TaskCommands.CreateTask());
+root.Subcommands.Add(TaskCommands.CreateWorker());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

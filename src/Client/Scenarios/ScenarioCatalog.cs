@@ -7,6 +7,8 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new ShardingScenario(),
+        new TasksScenario(),
+        new LoadBalancingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>
