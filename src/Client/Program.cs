@@ -18,6 +18,8 @@ root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(CacheCommands.Create());
+root.Subcommands.Add(TaskCommands.CreateTask());
+root.Subcommands.Add(TaskCommands.CreateWorker());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

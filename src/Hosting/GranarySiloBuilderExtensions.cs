@@ -3,6 +3,7 @@ using Granary.Hosting.Locks;
 using Granary.Hosting.Caching;
 using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
+using Granary.Hosting.Scheduling;
 using Granary.Hosting.Storage;
 using Granary.Hosting.Transactions;
 using Microsoft.Extensions.Configuration;
@@ -103,6 +104,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddGranaryCaching(configuration);
         silo.AddGranaryQueues(configuration);
         silo.AddGranaryTransactions(configuration);
+        silo.AddScheduling(configuration);
         return silo;
     }
 

@@ -18,6 +18,8 @@ public static class ScenarioCatalog
         new Transactions.BankTransfersScenario(),
         new Transactions.SagaScenario(),
         new Transactions.ThreePhaseCommitScenario(),
+        new TasksScenario(),
+        new LoadBalancingScenario(),
     ];
 
     /// <summary>Finds a scenario by name (case-insensitive), or null.</summary>

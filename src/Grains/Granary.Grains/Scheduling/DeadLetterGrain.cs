@@ -1,0 +1,51 @@
+using Orleans.Concurrency;
+
+namespace Granary.Scheduling;
+
+/// <summary>Implements <see cref="IDeadLetterGrain"/>: one queue's dead-letter list, bounded to the newest <see cref="MaxLetters"/>.</summary>
+[Reentrant]
+[GrainType("granary.scheduling.dead-letter")]
+public sealed class DeadLetterGrain(
+    [PersistentState("task-dead-letters", GranaryStorage.Default)] IPersistentState<DeadLetterState> state) : Grain, IDeadLetterGrain
+{
+    /// <summary>Most entries kept; older ones drop off the list (the task records stay).</summary>
+    public const int MaxLetters = 10_000;
+
+    private GroupCommit? _commit;
+
+    private GroupCommit Commit => _commit ??= new GroupCommit(() => state.WriteStateAsync());
+
+    /// <inheritdoc/>
+    public async Task AddAsync(DeadLetter letter)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        if (state.State.Letters.Exists(l => string.Equals(l.TaskId, letter.TaskId, StringComparison.Ordinal)))
+        {
+            return;
+        }
+
+        state.State.Letters.Add(letter);
+        if (state.State.Letters.Count > MaxLetters)
+        {
+            state.State.Letters.RemoveRange(0, state.State.Letters.Count - MaxLetters);
+        }
+
+        await Commit.SaveAsync();
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<DeadLetter>> ListAsync(int limit) =>
+        Task.FromResult<IReadOnlyList<DeadLetter>>([.. state.State.Letters.Take(Math.Clamp(limit, 1, MaxLetters))]);
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> RetryAsync(string taskId)
+    {
+        var info = await GrainFactory.GetGrain<ITaskGrain>(taskId).RetryFromDeadLetterAsync();
+        if (state.State.Letters.RemoveAll(l => string.Equals(l.TaskId, taskId, StringComparison.Ordinal)) > 0)
+        {
+            await Commit.SaveAsync();
+        }
+
+        return info;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Globalization;
+using Granary.Scheduling.Handlers;
+using Microsoft.Extensions.Logging;
+
+namespace Granary.Scheduling;
+
+/// <summary>
+/// Implements <see cref="IPeriodicTaskGrain"/>. Each due tick is stored as fired before the task is
+/// submitted, and the task id is derived from the tick, so a tick fires at most once even if two
+/// activations race or a silo dies mid-firing; after a reactivation the last fired tick is
+/// submitted again (idempotent), so a stored tick is never lost either.
+/// </summary>
+[GrainType("granary.scheduling.periodic-task")]
+public sealed class PeriodicTaskGrain(
+    [PersistentState("task-periodic", GranaryStorage.Default)] IPersistentState<PeriodicTaskState> state,
+    TaskHandlerRegistry registry,
+    TimeProvider time,
+    ILogger<PeriodicTaskGrain> logger) : Grain, IPeriodicTaskGrain
+{
+    private static readonly TimeSpan CheckPeriod = TimeSpan.FromMilliseconds(500);
+    private CronSchedule? _cron;
+    private bool _resubmitted;
+
+    private string Name => this.GetPrimaryKeyString();
+
+    /// <summary>Task id for one tick of a periodic task.</summary>
+    public static string TickTaskId(string name, DateTimeOffset tick) =>
+        string.Create(CultureInfo.InvariantCulture, $"periodic:{name}:{tick.UtcDateTime:yyyyMMddTHHmmss}");
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Enabled && state.State.Cron is { } cron)
+        {
+            _cron = CronSchedule.Parse(cron);
+            StartTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async Task<PeriodicTaskInfo> ScheduleAsync(string cron, TaskSubmission template)
+    {
+        Granary.Errors.Guard.Name(Name, "name", 100);
+        try
+        {
+            _cron = CronSchedule.Parse(cron);
+            ArgumentNullException.ThrowIfNull(template);
+            registry.Validate(template.Type, template.Args);
+        }
+        catch (TaskValidationException ex)
+        {
+            throw new TaskRejectedException(ex.Parameter, ex.Reason);
+        }
+
+        state.State = new PeriodicTaskState
+        {
+            Cron = _cron.Text,
+            Template = template,
+            CreatedAt = time.GetUtcNow(),
+            Enabled = true,
+            // Keep the last fired tick across a re-schedule so the current tick cannot fire twice.
+            LastFiredTick = state.State.LastFiredTick,
+            Fired = state.State.Fired,
+        };
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, true);
+        StartTimer();
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task RemoveAsync()
+    {
+        state.State.Enabled = false;
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, false);
+    }
+
+    /// <inheritdoc/>
+    public Task<PeriodicTaskInfo> GetAsync() =>
+        state.State.Cron is null ? throw new TaskNotFoundException(Name) : Task.FromResult(Info());
+
+    /// <inheritdoc/>
+    public Task TickAsync() => FireDueAsync();
+
+    private void StartTimer() =>
+        this.RegisterGrainTimer(_ => FireDueAsync(), new GrainTimerCreationOptions(CheckPeriod, CheckPeriod) { Interleave = false, KeepAlive = true });
+
+    private async Task FireDueAsync()
+    {
+        if (!state.State.Enabled || _cron is null || state.State.Template is not { } template)
+        {
+            return;
+        }
+
+        if (!_resubmitted && state.State.LastFiredTick is { } last)
+        {
+            // The previous activation may have stored the tick and died before submitting it.
+            await SubmitAsync(template, last);
+            _resubmitted = true;
+        }
+
+        var now = time.GetUtcNow();
+        var tick = _cron.DueTick(state.State.LastFiredTick ?? state.State.CreatedAt, now);
+        if (tick is null)
+        {
+            return;
+        }
+
+        state.State.LastFiredTick = tick;
+        state.State.Fired++;
+        await state.WriteStateAsync();
+        _resubmitted = true;
+        await SubmitAsync(template, tick.Value);
+    }
+
+    private async Task SubmitAsync(TaskSubmission template, DateTimeOffset tick)
+    {
+        var id = TickTaskId(Name, tick);
+        await GrainFactory.GetGrain<ITaskGrain>(id).SubmitAsync(template);
+        SchedulingLog.LogInformationPeriodicFired(logger, Name, tick, id);
+    }
+
+    private PeriodicTaskInfo Info() => new(
+        Name,
+        state.State.Cron ?? string.Empty,
+        state.State.Template!,
+        state.State.LastFiredTick,
+        state.State.Fired,
+        _cron?.NextAfter(state.State.LastFiredTick ?? time.GetUtcNow()),
+        state.State.Enabled);
+}

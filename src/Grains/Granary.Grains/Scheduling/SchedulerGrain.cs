@@ -1,0 +1,369 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+using Orleans.Storage;
+
+namespace Granary.Scheduling;
+
+/// <summary>
+/// Implements <see cref="ISchedulerGrain"/> for one partition (<c>queue/p</c>) of a queue. Waiting
+/// tasks are ordered by priority then arrival; tasks with an ETA wait in a time-ordered set and are
+/// never dispatched before it. Dispatch goes through a <see cref="WorkerDispatcher"/> (the queue's
+/// balancer, with per-worker capacity). State writes are group-committed. A sweep asks the task
+/// grains about tasks that are out with workers, which also re-activates task grains whose silo
+/// died so their leases can expire and re-dispatch them.
+/// </summary>
+[Reentrant]
+[GrainType("granary.scheduling.scheduler")]
+public sealed class SchedulerGrain(
+    [PersistentState("task-scheduler", GranaryStorage.Default)] IPersistentState<SchedulerState> state,
+    TimeProvider time,
+    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
+{
+    private static readonly TimeSpan PumpPeriod = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan WorkerRefreshPeriod = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan SweepAge = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan DispatchTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan SuspendFor = TimeSpan.FromSeconds(10);
+
+    private readonly SortedSet<(int NegPriority, long Seq, string Id)> _ready = [];
+    private readonly SortedSet<(DateTimeOffset Eta, long Seq, string Id)> _delayed = [];
+    private readonly Dictionary<string, long> _seqOf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _suspended = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, (string Worker, long Started)> _loads = [];
+    private readonly Dictionary<string, DateTimeOffset> _lastChecked = new(StringComparer.Ordinal);
+    private GroupCommit _commit = null!;
+    private WorkerDispatcher _dispatcher = null!;
+    private QueueSettings? _settings;
+    private DateTimeOffset _workersRefreshedAt = DateTimeOffset.MinValue;
+    private long _seq;
+    private bool _sweeping;
+    private bool _refreshing;
+
+    private string Queue => this.GetPrimaryKeyString().Split('/')[0];
+
+    /// <inheritdoc/>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _commit = new GroupCommit(async () =>
+        {
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (InconsistentStateException ex)
+            {
+                DeactivateIfStale(ex);
+                throw;
+            }
+        });
+        _settings = await GrainFactory.GetGrain<IQueueGrain>(Queue).GetSettingsAsync();
+        _dispatcher = new WorkerDispatcher(_settings.Balancer);
+        foreach (var task in state.State.Waiting.Values)
+        {
+            Index(task);
+        }
+
+        this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(PumpPeriod, PumpPeriod) { Interleave = true, KeepAlive = true });
+    }
+
+    /// <inheritdoc/>
+    public async Task EnqueueAsync(QueuedTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var changed = state.State.InFlight.Remove(task.TaskId);
+        if (!state.State.Waiting.TryGetValue(task.TaskId, out var existing) || existing != task)
+        {
+            state.State.Waiting[task.TaskId] = task;
+            Index(task);
+            changed = true;
+        }
+
+        Pump();
+        if (changed)
+        {
+            await _commit.SaveAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task ForgetAsync(string taskId)
+    {
+        var changed = state.State.Waiting.Remove(taskId) | state.State.InFlight.Remove(taskId);
+        _seqOf.Remove(taskId);
+        _lastChecked.Remove(taskId);
+        if (changed)
+        {
+            await _commit.SaveAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task WorkerDoneAsync(string taskId, long dispatchId, string workerId, TimeSpan elapsed, bool success)
+    {
+        // Frees the worker's slot only. The in-flight entry stays until the task grain reports the
+        // outcome (ForgetAsync or EnqueueAsync), so a task grain that dies between storing its new
+        // state and telling the queue is still found by the sweep.
+        Release(dispatchId, success);
+        Pump();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task TickAsync()
+    {
+        Pump();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<SchedulerSnapshot> GetSnapshotAsync()
+    {
+        var perWorker = _dispatcher.Workers.ToDictionary(w => w.Id, w => _dispatcher.Dispatched(w.Id), StringComparer.Ordinal);
+        return Task.FromResult(new SchedulerSnapshot(
+            this.GetPrimaryKeyString(),
+            _dispatcher.Strategy,
+            state.State.Waiting.Count,
+            state.State.InFlight.Count,
+            [.. state.State.Waiting.Keys.Take(100)],
+            [.. state.State.InFlight.Keys.Take(100)],
+            perWorker));
+    }
+
+    private async Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now - _workersRefreshedAt >= WorkerRefreshPeriod && !_refreshing)
+        {
+            _refreshing = true;
+            try
+            {
+                await RefreshWorkersAsync(now);
+            }
+            finally
+            {
+                _refreshing = false;
+            }
+        }
+
+        Pump();
+        if (!_sweeping && state.State.InFlight.Count > 0)
+        {
+            _sweeping = true;
+            try
+            {
+                await SweepAsync(now);
+            }
+            finally
+            {
+                _sweeping = false;
+            }
+        }
+    }
+
+    private async Task RefreshWorkersAsync(DateTimeOffset now)
+    {
+        var queue = GrainFactory.GetGrain<IQueueGrain>(Queue);
+        var settings = await queue.GetSettingsAsync();
+        if (!string.Equals(settings.Balancer, _dispatcher.Strategy, StringComparison.Ordinal))
+        {
+            // A new balancer starts with no history; in-flight dispatches are released by dispatch id as before.
+            _dispatcher = new WorkerDispatcher(settings.Balancer);
+            _loads.Clear();
+        }
+
+        _settings = settings;
+        foreach (var expired in _suspended.Where(kv => kv.Value <= now).Select(kv => kv.Key).ToList())
+        {
+            _suspended.Remove(expired);
+        }
+
+        var workers = await queue.GetWorkersAsync();
+        _dispatcher.SetWorkers([.. workers.Where(w => !_suspended.ContainsKey(w.Id)).Select(w => new WorkerSlot(w.Id, w.Weight, w.Capacity))]);
+        _workersRefreshedAt = now;
+    }
+
+    private void Pump()
+    {
+        if (_dispatcher is null)
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        while (_delayed.Count > 0 && _delayed.Min.Eta <= now)
+        {
+            var (_, seq, id) = _delayed.Min;
+            _delayed.Remove(_delayed.Min);
+            if (_seqOf.TryGetValue(id, out var current) && current == seq && state.State.Waiting.TryGetValue(id, out var task))
+            {
+                _ready.Add((-task.Priority, seq, id));
+            }
+        }
+
+        var dispatched = false;
+        while (_ready.Count > 0)
+        {
+            var (_, seq, id) = _ready.Min;
+            if (!_seqOf.TryGetValue(id, out var current) || current != seq || !state.State.Waiting.TryGetValue(id, out var task))
+            {
+                _ready.Remove(_ready.Min);
+                continue;
+            }
+
+            var worker = _dispatcher.Pick(task.Key ?? id);
+            if (worker is null)
+            {
+                break;
+            }
+
+            _ready.Remove(_ready.Min);
+            _seqOf.Remove(id);
+            state.State.Waiting.Remove(id);
+            var dispatchId = ++state.State.LastDispatchId;
+            state.State.InFlight[id] = new InFlightTask(task, worker, dispatchId, now);
+            _loads[dispatchId] = (worker, Stopwatch.GetTimestamp());
+            dispatched = true;
+            _ = DispatchAsync(task, worker, dispatchId);
+        }
+
+        if (dispatched)
+        {
+            _ = SaveQuietlyAsync();
+        }
+    }
+
+    private async Task DispatchAsync(QueuedTask task, string worker, long dispatchId)
+    {
+        try
+        {
+            var accepted = await GrainFactory.GetGrain<IWorkerGrain>(worker)
+                .ExecuteAsync(new TaskDispatch(task.TaskId, this.GetPrimaryKeyString(), dispatchId))
+                .WaitAsync(DispatchTimeout);
+            if (accepted)
+            {
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The worker is gone (its silo died) or not answering: stop sending it work for a while.
+            SchedulingLog.LogInformationDispatchFailed(logger, task.TaskId, worker, ex);
+            _suspended[worker] = time.GetUtcNow() + SuspendFor;
+            _dispatcher.Remove(worker);
+            if (ex is WorkerUnavailableException)
+            {
+                _ = GrainFactory.GetGrain<IQueueGrain>(Queue).UnregisterWorkerAsync(worker);
+            }
+        }
+
+        // Not taken: back to the queue (the task grain refuses a second claim if it did start).
+        Release(dispatchId, success: false);
+        if (state.State.InFlight.TryGetValue(task.TaskId, out var flight) && flight.DispatchId == dispatchId)
+        {
+            state.State.InFlight.Remove(task.TaskId);
+            state.State.Waiting[task.TaskId] = task;
+            Index(task);
+            await SaveQuietlyAsync();
+        }
+    }
+
+    private async Task SweepAsync(DateTimeOffset now)
+    {
+        var due = state.State.InFlight.Values
+            .Where(f => now - f.DispatchedAt >= SweepAge && (!_lastChecked.TryGetValue(f.Task.TaskId, out var at) || now - at >= SweepAge))
+            .Take(200)
+            .ToList();
+        if (due.Count == 0)
+        {
+            return;
+        }
+
+        var changed = false;
+        foreach (var batch in due.Chunk(50))
+        {
+            var checks = batch.Select(async f =>
+            {
+                _lastChecked[f.Task.TaskId] = now;
+                try
+                {
+                    return (f, State: await GrainFactory.GetGrain<ITaskGrain>(f.Task.TaskId).CheckAsync().WaitAsync(DispatchTimeout), Ok: true);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    return (f, State: (TaskState?)null, Ok: false);
+                }
+            }).ToList();
+            foreach (var (f, taskState, ok) in await Task.WhenAll(checks))
+            {
+                if (!ok || !state.State.InFlight.TryGetValue(f.Task.TaskId, out var current) || current.DispatchId != f.DispatchId)
+                {
+                    continue;
+                }
+
+                if (taskState is null || TaskTransitions.IsTerminal(taskState.Value))
+                {
+                    state.State.InFlight.Remove(f.Task.TaskId);
+                    changed = true;
+                }
+                else if (TaskTransitions.IsWaiting(taskState.Value))
+                {
+                    // The dispatch never reached the task (worker died before claiming): queue it again.
+                    state.State.InFlight.Remove(f.Task.TaskId);
+                    state.State.Waiting[f.Task.TaskId] = f.Task;
+                    Index(f.Task);
+                    changed = true;
+                }
+            }
+        }
+
+        if (changed)
+        {
+            await SaveQuietlyAsync();
+        }
+    }
+
+    private void Release(long dispatchId, bool success)
+    {
+        if (_loads.Remove(dispatchId, out var load))
+        {
+            _dispatcher.Release(load.Worker, Stopwatch.GetElapsedTime(load.Started), success);
+        }
+    }
+
+    private void Index(QueuedTask task)
+    {
+        var seq = ++_seq;
+        _seqOf[task.TaskId] = seq;
+        if (task.Eta is { } eta && eta > time.GetUtcNow())
+        {
+            _delayed.Add((eta, seq, task.TaskId));
+        }
+        else
+        {
+            _ready.Add((-task.Priority, seq, task.TaskId));
+        }
+    }
+
+    private async Task SaveQuietlyAsync()
+    {
+        try
+        {
+            await _commit.SaveAsync();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            SchedulingLog.LogWarningTickFailed(logger, this.GetPrimaryKeyString(), ex);
+            DeactivateIfStale(ex);
+        }
+    }
+
+    private void DeactivateIfStale(Exception ex)
+    {
+        if (ex is InconsistentStateException)
+        {
+            // Another activation wrote meanwhile: reload from storage rather than diverge from it.
+            this.DeactivateOnIdle();
+        }
+    }
+}

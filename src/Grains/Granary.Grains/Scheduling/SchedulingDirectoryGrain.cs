@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace Granary.Scheduling;
+
+/// <summary>
+/// Implements <see cref="ISchedulingDirectoryGrain"/>: the list every silo's keeper walks to keep
+/// queues, their scheduler partitions and the periodic tasks active, which is what brings them
+/// back on a surviving silo after the one hosting them dies.
+/// </summary>
+[Reentrant]
+[GrainType("granary.scheduling.scheduling-directory")]
+public sealed class SchedulingDirectoryGrain(
+    [PersistentState("task-directory", GranaryStorage.Default)] IPersistentState<SchedulingDirectoryState> state,
+    ILogger<SchedulingDirectoryGrain> logger) : Grain, ISchedulingDirectoryGrain
+{
+    private GroupCommit? _commit;
+
+    private GroupCommit Commit => _commit ??= new GroupCommit(() => state.WriteStateAsync());
+
+    private static readonly TimeSpan TickTimeout = TimeSpan.FromSeconds(5);
+    private bool _ticking;
+
+    /// <inheritdoc/>
+    public async Task AddQueueAsync(string queue)
+    {
+        if (state.State.Queues.Add(queue))
+        {
+            await Commit.SaveAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task SetPeriodicAsync(string name, bool present)
+    {
+        if (present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name))
+        {
+            await Commit.SaveAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> GetQueuesAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Queues.Order(StringComparer.Ordinal)]);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> GetPeriodicsAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Periodics.Order(StringComparer.Ordinal)]);
+
+    /// <inheritdoc/>
+    public async Task TickAsync()
+    {
+        if (_ticking)
+        {
+            return; // several silos tick; one walk at a time is enough
+        }
+
+        _ticking = true;
+        try
+        {
+            var targets = state.State.Queues.Select(q => (Name: "queue " + q, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IQueueGrain>(q).TickAsync())))
+                .Concat(state.State.Periodics.Select(p => (Name: "periodic " + p, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IPeriodicTaskGrain>(p).TickAsync()))))
+                .ToList();
+            await Task.WhenAll(targets.Select(async t =>
+            {
+                try
+                {
+                    await t.Tick().WaitAsync(TickTimeout);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    SchedulingLog.LogWarningTickFailed(logger, t.Name, ex);
+                }
+            }));
+        }
+        finally
+        {
+            _ticking = false;
+        }
+    }
+}

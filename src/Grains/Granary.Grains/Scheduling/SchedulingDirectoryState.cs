@@ -1,0 +1,12 @@
+namespace Granary.Scheduling;
+
+/// <summary>Persisted state of <see cref="SchedulingDirectoryGrain"/>.</summary>
+[GenerateSerializer, Alias("granary.scheduling.directory-state")]
+public sealed class SchedulingDirectoryState
+{
+    /// <summary>Known queues.</summary>
+    [Id(0)] public HashSet<string> Queues { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Active periodic tasks.</summary>
+    [Id(1)] public HashSet<string> Periodics { get; set; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,430 @@
+using Granary.Errors;
+using Granary.Scheduling.Handlers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Scheduling;
+
+/// <summary>
+/// Implements <see cref="ITaskGrain"/>: the durable task record, the claim that makes a run
+/// happen once per dispatch, the lease that a worker keeps alive by heartbeats (and whose expiry
+/// re-dispatches the task: late acknowledgement), the time limit, and the follow-ups after a
+/// state change (queue bookkeeping, dead-letter list, workflow, next link of a chain). Follow-ups
+/// are idempotent and re-run after a reactivation, so a crash between the state write and a
+/// follow-up only delays it.
+/// </summary>
+[CollectionAgeLimit(Minutes = 10)]
+[GrainType("granary.scheduling.task")]
+public sealed class TaskGrain(
+    [PersistentState("task-record", GranaryStorage.Default)] IPersistentState<TaskGrainState> state,
+    TaskHandlerRegistry registry,
+    IOptions<SchedulingOptions> options,
+    TimeProvider time,
+    ILogger<TaskGrain> logger) : Grain, ITaskGrain
+{
+    private static readonly TimeSpan LeaseCheckPeriod = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan TimeLimitGrace = TimeSpan.FromSeconds(2);
+    private readonly SchedulingOptions _options = options.Value;
+    private DateTimeOffset _leaseExpiresAt;
+    private IGrainTimer? _leaseTimer;
+    private static readonly TimeSpan FollowUpRetryPeriod = TimeSpan.FromSeconds(1);
+    private bool _followUpsDone;
+    private IGrainTimer? _followUpRetry;
+
+    private TaskGrainState S => state.State;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S.Submitted && S.State == TaskState.Running)
+        {
+            // A fresh activation cannot know when the worker last heartbeated: give it a full lease.
+            _leaseExpiresAt = time.GetUtcNow() + _options.LeaseTimeout;
+            StartLeaseTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> SubmitAsync(TaskSubmission submission)
+    {
+        if (submission is null)
+        {
+            throw new TaskRejectedException("submission", "must not be null");
+        }
+
+        Guard.Name(Id, "id");
+        if (S.Submitted && !Expired())
+        {
+            // Idempotent: the first submission wins. A waiting task is re-queued in case the
+            // first attempt stored the record but failed before reaching the scheduler.
+            if (TaskTransitions.IsWaiting(S.State))
+            {
+                await Scheduler().EnqueueAsync(Queued());
+            }
+
+            return Info();
+        }
+
+        var now = time.GetUtcNow();
+        var validated = Validate(submission, now);
+        var queue = submission.Queue ?? SchedulingOptions.DefaultQueue;
+        var settings = await GrainFactory.GetGrain<IQueueGrain>(queue).GetSettingsAsync();
+        var partition = (int)(Granary.Hashing.StableHash.Hash64(submission.Key ?? Id) % (ulong)settings.Partitions);
+
+        state.State = new TaskGrainState
+        {
+            Submitted = true,
+            Type = submission.Type,
+            Args = validated.Args,
+            Queue = queue,
+            Scheduler = $"{queue}/{partition}",
+            Priority = submission.Priority,
+            Key = submission.Key,
+            CreatedAt = now,
+            MaxRetries = submission.MaxRetries ?? _options.DefaultMaxRetries,
+            BackoffBaseMs = (long)(submission.BackoffBase ?? _options.DefaultBackoffBase).TotalMilliseconds,
+            BackoffCapMs = (long)(submission.BackoffCap ?? _options.DefaultBackoffCap).TotalMilliseconds,
+            TimeLimitMs = (long)(submission.TimeLimit ?? _options.DefaultTimeLimit).TotalMilliseconds,
+            WorkflowId = submission.WorkflowId,
+            WorkflowIndex = submission.WorkflowIndex,
+            Then = submission.Then is { Count: > 0 } then ? [.. then] : null,
+        };
+        TaskLifecycle.Submit(S, now, validated.Eta);
+        await state.WriteStateAsync();
+        await Scheduler().EnqueueAsync(Queued());
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> GetAsync()
+    {
+        await EnsureKnownAsync();
+        if (!_followUpsDone && S.State != TaskState.Running)
+        {
+            // First read after a reactivation: make sure the chain, workflow and queue heard of the outcome.
+            await FollowUpsAsync();
+        }
+
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> CancelAsync()
+    {
+        await EnsureKnownAsync();
+        if (TaskLifecycle.Cancel(S, time.GetUtcNow()))
+        {
+            await state.WriteStateAsync();
+            StopLeaseTimer();
+            await FollowUpsAsync();
+        }
+
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> RetryFromDeadLetterAsync()
+    {
+        await EnsureKnownAsync();
+        if (S.State != TaskState.DeadLettered)
+        {
+            throw new TaskStateException($"task '{Id}' is {TaskTransitions.ToName(S.State)}, not dead-lettered");
+        }
+
+        TaskLifecycle.RetryFromDeadLetter(S);
+        await state.WriteStateAsync();
+        await FollowUpsAsync();
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskExecution?> StartAsync(string workerId)
+    {
+        if (!S.Submitted)
+        {
+            return null;
+        }
+
+        if (TaskTransitions.IsTerminal(S.State))
+        {
+            await FollowUpsAsync();
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        if (!TaskLifecycle.IsDue(S, now))
+        {
+            // Never early: a dispatch before the ETA (or a duplicate of a running task) is refused.
+            if (TaskTransitions.IsWaiting(S.State))
+            {
+                await Scheduler().EnqueueAsync(Queued());
+            }
+
+            return null;
+        }
+
+        if (_options.RateLimits.ContainsKey(S.Type))
+        {
+            var wait = await GrainFactory.GetGrain<IRateLimitGrain>(S.Type).TryAcquireAsync();
+            if (wait > TimeSpan.Zero)
+            {
+                // Not a state change worth a write: the scheduler holds the task until the bucket refills.
+                await Scheduler().EnqueueAsync(Queued() with { Eta = now + wait });
+                return null;
+            }
+        }
+
+        var lease = Guid.NewGuid().ToString("N");
+        TaskLifecycle.TryClaim(S, now, lease, workerId);
+        await state.WriteStateAsync();
+        _leaseExpiresAt = now + _options.LeaseTimeout;
+        StartLeaseTimer();
+        return new TaskExecution(Id, S.Type, S.Args, S.Attempts, lease, TimeSpan.FromMilliseconds(S.TimeLimitMs));
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> HeartbeatAsync(string leaseId)
+    {
+        if (!TaskLifecycle.HoldsLease(S, leaseId))
+        {
+            return Task.FromResult(false);
+        }
+
+        _leaseExpiresAt = time.GetUtcNow() + _options.LeaseTimeout;
+        return Task.FromResult(true);
+    }
+
+    /// <inheritdoc/>
+    public async Task CompleteAsync(string leaseId, RunOutcome outcome, string? payload)
+    {
+        if (!TaskLifecycle.Complete(S, time.GetUtcNow(), leaseId, outcome, payload, Random.Shared))
+        {
+            return; // stale: the task was re-dispatched, cancelled or timed out meanwhile
+        }
+
+        await state.WriteStateAsync();
+        StopLeaseTimer();
+        await FollowUpsAsync();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskState?> CheckAsync()
+    {
+        if (!S.Submitted)
+        {
+            return null;
+        }
+
+        if (!_followUpsDone)
+        {
+            await FollowUpsAsync();
+        }
+
+        return S.State;
+    }
+
+    private (string Args, DateTimeOffset? Eta) Validate(TaskSubmission submission, DateTimeOffset now)
+    {
+        try
+        {
+            var args = registry.Validate(submission.Type, submission.Args);
+            Guard.Name(submission.Queue ?? SchedulingOptions.DefaultQueue, "queue", 100);
+            if (submission.Queue?.Contains('/', StringComparison.Ordinal) == true)
+            {
+                throw new TaskRejectedException("queue", "must not contain '/'");
+            }
+
+            if (submission.Priority is < 0 or > 9)
+            {
+                throw new TaskRejectedException("priority", $"is {submission.Priority}; it must be between 0 and 9");
+            }
+
+            if (submission.Delay is { } delay && (delay < TimeSpan.Zero || delay > TimeSpan.FromDays(365)))
+            {
+                throw new TaskRejectedException("delay", $"is {delay}; it must be between 0 and 365 days");
+            }
+
+            if (submission.TimeLimit is { } limit && (limit <= TimeSpan.Zero || limit > TimeSpan.FromDays(1)))
+            {
+                throw new TaskRejectedException("timeLimit", $"is {limit}; it must be positive and at most 1 day");
+            }
+
+            if (submission.MaxRetries is < 0 or > 100)
+            {
+                throw new TaskRejectedException("maxRetries", $"is {submission.MaxRetries}; it must be between 0 and 100");
+            }
+
+            _ = new BackoffPolicy(submission.BackoffBase ?? _options.DefaultBackoffBase, submission.BackoffCap ?? _options.DefaultBackoffCap);
+            if (submission.Key is { } key)
+            {
+                Guard.Name(key, "key");
+            }
+
+            foreach (var next in submission.Then ?? [])
+            {
+                registry.Get(next.Type);
+                TaskHandlerRegistry.Parse(next.Args);
+            }
+
+            DateTimeOffset? eta = submission.Eta;
+            if (submission.Delay is { } d && d > TimeSpan.Zero)
+            {
+                var byDelay = now + d;
+                eta = eta is { } e && e > byDelay ? e : byDelay;
+            }
+
+            return (args, eta);
+        }
+        catch (TaskValidationException ex)
+        {
+            throw new TaskRejectedException(ex.Parameter, ex.Reason);
+        }
+        catch (InvalidRequestException ex)
+        {
+            throw new TaskRejectedException(ex.Parameter, ex.Message);
+        }
+    }
+
+    private async Task FollowUpsAsync()
+    {
+        try
+        {
+            if (TaskTransitions.IsWaiting(S.State))
+            {
+                await Scheduler().EnqueueAsync(Queued());
+            }
+            else if (TaskTransitions.IsTerminal(S.State))
+            {
+                if (S.State == TaskState.DeadLettered)
+                {
+                    await GrainFactory.GetGrain<IDeadLetterGrain>(S.Queue).AddAsync(new DeadLetter(Id, S.FinishedAt ?? time.GetUtcNow(), S.Error));
+                }
+
+                if (S.State == TaskState.Succeeded && S.Then is { Count: > 0 } then)
+                {
+                    var next = then[0] with
+                    {
+                        Args = TaskHandlerRegistry.Prepend(S.Result ?? "null", then[0].Args),
+                        Then = then.Count > 1 ? then.Skip(1).ToList() : null,
+                        Queue = then[0].Queue ?? S.Queue,
+                    };
+                    await GrainFactory.GetGrain<ITaskGrain>(NextId()).SubmitAsync(next);
+                }
+
+                if (S.WorkflowId is { } workflow)
+                {
+                    await GrainFactory.GetGrain<IWorkflowGrain>(workflow).MemberDoneAsync(S.WorkflowIndex, S.State, S.Result);
+                }
+
+                // Last, so that while anything above is unfinished the scheduler still sweeps this task.
+                await Scheduler().ForgetAsync(Id);
+            }
+
+            _followUpsDone = true;
+            _followUpRetry?.Dispose();
+            _followUpRetry = null;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Retried by a timer here, and after a reactivation by the next CheckAsync or GetAsync.
+            _followUpsDone = false;
+            SchedulingLog.LogWarningFollowUpFailed(logger, Id, ex);
+            _followUpRetry ??= this.RegisterGrainTimer(
+                _ => _followUpsDone ? Task.CompletedTask : FollowUpsAsync(),
+                new GrainTimerCreationOptions(FollowUpRetryPeriod, FollowUpRetryPeriod) { Interleave = false, KeepAlive = true });
+        }
+    }
+
+    private void StartLeaseTimer()
+    {
+        _leaseTimer ??= this.RegisterGrainTimer(CheckLeaseAsync, new GrainTimerCreationOptions(LeaseCheckPeriod, LeaseCheckPeriod) { Interleave = false, KeepAlive = true });
+    }
+
+    private void StopLeaseTimer()
+    {
+        _leaseTimer?.Dispose();
+        _leaseTimer = null;
+    }
+
+    private async Task CheckLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (S.State != TaskState.Running)
+        {
+            StopLeaseTimer();
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        if (TaskLifecycle.IsOverTime(S, now, TimeLimitGrace))
+        {
+            // The worker should have reported the time limit itself; it is stuck or gone.
+            SchedulingLog.LogWarningTimeLimit(logger, Id, S.Worker);
+            TaskLifecycle.TimeLimitExceeded(S, now);
+        }
+        else if (now > _leaseExpiresAt)
+        {
+            SchedulingLog.LogInformationLeaseLost(logger, Id, S.Worker, S.Redeliveries + 1);
+            TaskLifecycle.LeaseLost(S, now);
+        }
+        else
+        {
+            return;
+        }
+
+        await state.WriteStateAsync();
+        StopLeaseTimer();
+        await FollowUpsAsync();
+    }
+
+    private async Task EnsureKnownAsync()
+    {
+        if (!S.Submitted)
+        {
+            throw new TaskNotFoundException(Id);
+        }
+
+        if (Expired())
+        {
+            await state.ClearStateAsync();
+            state.State = new TaskGrainState();
+            throw new TaskNotFoundException(Id);
+        }
+    }
+
+    private bool Expired() =>
+        TaskTransitions.IsTerminal(S.State) && S.FinishedAt is { } finished && finished + _options.ResultRetention < time.GetUtcNow();
+
+    private string NextId() => Id + ".next";
+
+    private ISchedulerGrain Scheduler() => GrainFactory.GetGrain<ISchedulerGrain>(S.Scheduler);
+
+    private QueuedTask Queued() => new(Id, S.Priority, S.Eta, S.Key);
+
+    private TaskInfo Info() => new()
+    {
+        Id = Id,
+        Type = S.Type,
+        Args = S.Args,
+        Queue = S.Queue,
+        State = S.State,
+        Priority = S.Priority,
+        Attempts = S.Attempts,
+        Retries = S.Retries,
+        MaxRetries = S.MaxRetries,
+        Redeliveries = S.Redeliveries,
+        CreatedAt = S.CreatedAt,
+        Eta = S.Eta,
+        StartedAt = S.StartedAt,
+        FinishedAt = S.FinishedAt,
+        Worker = S.Worker,
+        Result = S.Result,
+        Error = S.Error,
+        WorkflowId = S.WorkflowId,
+        NextTaskId = S.State == TaskState.Succeeded && S.Then is { Count: > 0 } ? NextId() : null,
+        TimeLimit = TimeSpan.FromMilliseconds(S.TimeLimitMs),
+    };
+}

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using Granary.Scheduling.Handlers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Orleans.Placement;
+
+namespace Granary.Scheduling;
+
+/// <summary>
+/// Implements <see cref="IWorkerGrain"/>: runs up to its capacity of tasks at once on the silo it
+/// was started on, heartbeats their leases and acknowledges each run only after the handler has
+/// finished (late acknowledgement). A worker grain reactivated anywhere else (its silo died) was
+/// never started there and refuses work, so the scheduler drops it.
+/// </summary>
+[Reentrant]
+[PreferLocalPlacement]
+[GrainType("granary.scheduling.worker")]
+public sealed class WorkerGrain(
+    TaskHandlerRegistry registry,
+    IOptions<SchedulingOptions> options,
+    TimeProvider time,
+    ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
+{
+    private static readonly TimeSpan RegisterPeriod = TimeSpan.FromSeconds(2);
+    private readonly Dictionary<string, (string? Lease, CancellationTokenSource Cancel)> _running = new(StringComparer.Ordinal);
+    private WorkerSettings? _settings;
+    private IGrainTimer? _heartbeat;
+    private IGrainTimer? _register;
+    private long _completed;
+    private long _failed;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    private string Queue => Id.Split('/')[0];
+
+    /// <inheritdoc/>
+    public async Task<WorkerInfo> StartAsync(WorkerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Capacity is < 1 or > 10_000 || settings.Weight is < 1 or > 1000)
+        {
+            throw new TaskRejectedException("settings", "capacity must be 1..10000 and weight 1..1000");
+        }
+
+        _settings = settings;
+        _heartbeat ??= this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions(options.Value.HeartbeatInterval, options.Value.HeartbeatInterval) { Interleave = true, KeepAlive = true });
+        _register ??= this.RegisterGrainTimer(_ => RegisterAsync(), new GrainTimerCreationOptions(RegisterPeriod, RegisterPeriod) { Interleave = true, KeepAlive = true });
+        await RegisterAsync();
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task StopAsync()
+    {
+        _settings = null;
+        _heartbeat?.Dispose();
+        _register?.Dispose();
+        _heartbeat = _register = null;
+        await GrainFactory.GetGrain<IQueueGrain>(Queue).UnregisterWorkerAsync(Id);
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> ExecuteAsync(TaskDispatch dispatch)
+    {
+        ArgumentNullException.ThrowIfNull(dispatch);
+        if (_settings is null)
+        {
+            throw new WorkerUnavailableException(Id);
+        }
+
+        if (_running.Count >= _settings.Capacity || _running.ContainsKey(dispatch.TaskId))
+        {
+            return Task.FromResult(false);
+        }
+
+        _running[dispatch.TaskId] = (null, new CancellationTokenSource());
+        _ = RunAsync(dispatch, _settings);
+        return Task.FromResult(true);
+    }
+
+    /// <inheritdoc/>
+    public Task<WorkerInfo> GetInfoAsync() => Task.FromResult(Info());
+
+    private async Task RunAsync(TaskDispatch dispatch, WorkerSettings settings)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var success = false;
+        var cancel = _running[dispatch.TaskId].Cancel;
+        var task = GrainFactory.GetGrain<ITaskGrain>(dispatch.TaskId);
+        try
+        {
+            var execution = await task.StartAsync(Id);
+            if (execution is not null)
+            {
+                _running[dispatch.TaskId] = (execution.LeaseId, cancel);
+                if (settings.ExtraLatency > TimeSpan.Zero)
+                {
+                    await Task.Delay(settings.ExtraLatency, time, cancel.Token);
+                }
+
+                var handler = registry.Get(execution.Type);
+                var run = new TaskRunContext(execution.TaskId, TaskHandlerRegistry.Parse(execution.Args), execution.Attempt, time, Random.Shared);
+                var result = await HandlerRunner.RunAsync(handler, run, execution.TimeLimit, cancel.Token);
+                success = result.Outcome == RunOutcome.Succeeded;
+                await AcknowledgeAsync(task, execution.LeaseId, result);
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // Cancelled by the task grain (lease no longer valid): nothing to acknowledge.
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            SchedulingLog.LogWarningRunFailed(logger, Id, dispatch.TaskId, ex);
+        }
+        finally
+        {
+            _running.Remove(dispatch.TaskId);
+            cancel.Dispose();
+            if (success)
+            {
+                _completed++;
+            }
+            else
+            {
+                _failed++;
+            }
+        }
+
+        try
+        {
+            await GrainFactory.GetGrain<ISchedulerGrain>(dispatch.Scheduler)
+                .WorkerDoneAsync(dispatch.TaskId, dispatch.DispatchId, Id, Stopwatch.GetElapsedTime(started), success);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            SchedulingLog.LogWarningRunFailed(logger, Id, dispatch.TaskId, ex);
+        }
+    }
+
+    private static async Task AcknowledgeAsync(ITaskGrain task, string leaseId, RunResult result)
+    {
+        // The acknowledgement is what makes the run count: retry it a few times, then let the
+        // lease expire and the task run again rather than lose it.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await task.CompleteAsync(leaseId, result.Outcome, result.Payload).WaitAsync(TimeSpan.FromSeconds(5));
+                return;
+            }
+            catch (Exception) when (attempt < 3)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+            }
+        }
+    }
+
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        var leased = _running.Where(kv => kv.Value.Lease is not null).ToList();
+        await Task.WhenAll(leased.Select(async kv =>
+        {
+            try
+            {
+                if (!await GrainFactory.GetGrain<ITaskGrain>(kv.Key).HeartbeatAsync(kv.Value.Lease!).WaitAsync(TimeSpan.FromSeconds(2)))
+                {
+                    await kv.Value.Cancel.CancelAsync();
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Finished meanwhile.
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansException)
+            {
+                // The task grain's silo may be recovering; the next heartbeat tries again.
+            }
+        }));
+    }
+
+    private async Task RegisterAsync()
+    {
+        if (_settings is not null)
+        {
+            await GrainFactory.GetGrain<IQueueGrain>(Queue).RegisterWorkerAsync(Info());
+        }
+    }
+
+    private WorkerInfo Info() => new(Id, Queue, RuntimeIdentity, _settings?.Capacity ?? 0, _settings?.Weight ?? 0, _running.Count, _completed, _failed);
+}

@@ -1,0 +1,56 @@
+using Granary.Scheduling;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+
+namespace Granary.Hosting.Scheduling;
+
+/// <summary>
+/// Runs on every silo: starts (and keeps registered) this silo's workers for each configured queue,
+/// and ticks the scheduling directory so queues, scheduler partitions and periodic tasks are
+/// active somewhere even after the silo that hosted them died.
+/// </summary>
+internal sealed partial class SchedulingKeeper(
+    IGrainFactory grains,
+    ILocalSiloDetails silo,
+    IOptions<SchedulingOptions> options,
+    ILogger<SchedulingKeeper> logger) : BackgroundService
+{
+    /// <inheritdoc/>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        var siloName = silo.SiloAddress.ToParsableString();
+        using var timer = new PeriodicTimer(o.KeeperInterval);
+        do
+        {
+            try
+            {
+                foreach (var queue in o.Queues)
+                {
+                    for (var i = 0; i < o.WorkersPerSilo; i++)
+                    {
+                        await grains.GetGrain<IWorkerGrain>($"{queue}/{siloName}#{i}")
+                            .StartAsync(new WorkerSettings(o.WorkerCapacity, o.WorkerWeight));
+                    }
+                }
+
+                await grains.GetGrain<ISchedulingDirectoryGrain>(0).TickAsync().WaitAsync(TimeSpan.FromSeconds(10), stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The silo may still be starting, or a silo just died: try again on the next tick.
+                LogDebugKeeperFailed(logger, ex);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    [LoggerMessage(EventId = 7100, Level = LogLevel.Debug, Message = "Scheduling keeper tick failed; retrying")]
+    private static partial void LogDebugKeeperFailed(ILogger logger, Exception exception);
+}

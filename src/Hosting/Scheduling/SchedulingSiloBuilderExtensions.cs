@@ -1,0 +1,33 @@
+using Granary.Scheduling;
+using Granary.Scheduling.Handlers;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Hosting.Scheduling;
+
+/// <summary>Registers the worker schedulers on a silo.</summary>
+/// <example><code>silo.AddScheduling(configuration);</code></example>
+public static class SchedulingSiloBuilderExtensions
+{
+    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry and the per-silo keeper.</summary>
+    public static ISiloBuilder AddScheduling(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        if (silo.Services.Any(d => d.ServiceType == typeof(TaskHandlerRegistry)))
+        {
+            return silo;
+        }
+
+        var options = GranarySiloBuilderExtensions.BindValidated<SchedulingOptions, SchedulingOptionsValidator>(silo.Services, configuration, SchedulingOptions.SectionName);
+        silo.Services.AddSingleton(_ => TaskHandlerRegistry.CreateDefault(new GroceryHandlerOptions
+        {
+            PickDuration = TimeSpan.FromMilliseconds(options.Grocery.PickDurationMs),
+            PickFailureRate = options.Grocery.PickFailureRate,
+            AssignDuration = TimeSpan.FromMilliseconds(options.Grocery.AssignDurationMs),
+            AssignFailureRate = options.Grocery.AssignFailureRate,
+        }));
+        silo.Services.AddHostedService<SchedulingKeeper>();
+        return silo;
+    }
+}

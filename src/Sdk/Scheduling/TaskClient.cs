@@ -1,0 +1,148 @@
+using Granary.Errors;
+using Granary.Scheduling;
+
+namespace Granary.Sdk.Scheduling;
+
+/// <summary>
+/// Client helpers for the worker schedulers: submit tasks, chains, groups and chords, wait for
+/// results, cancel, and inspect queues, workers and dead letters.
+/// </summary>
+/// <example><code>
+/// var tasks = new TaskClient(grains);
+/// var info = await tasks.SubmitAsync(new TaskSubmission("add", "[2, 3]"));
+/// var done = await tasks.WaitAsync(info.Id, TimeSpan.FromSeconds(10));   // done.Result == "5"
+/// </code></example>
+public sealed class TaskClient(IGrainFactory grains)
+{
+    /// <summary>Longest idempotency key.</summary>
+    public const int MaxIdempotencyKeyLength = 200;
+
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>The task id a submission gets: derived from its idempotency key (so resubmitting finds the first task), else new.</summary>
+    public static string IdFor(TaskSubmission submission)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        if (submission.IdempotencyKey is { } key)
+        {
+            Guard.Name(key, "idempotencyKey", MaxIdempotencyKeyLength);
+            return "key:" + key;
+        }
+
+        return NewId("t");
+    }
+
+    /// <summary>Submits a task; with an idempotency key a repeated submission returns the first task.</summary>
+    public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(submission);
+
+    /// <summary>Submits under a caller-chosen id (retry a failed call with the same id: submission is idempotent by id).</summary>
+    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(submission);
+
+    /// <summary>Submits a chain: each step runs after the previous one succeeded, with its result prepended to the arguments.</summary>
+    public Task<TaskInfo> ChainAsync(IReadOnlyList<TaskSubmission> steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        if (steps.Count == 0)
+        {
+            throw new TaskRejectedException("chain", "needs at least one task");
+        }
+
+        return SubmitAsync(steps[0] with { Then = steps.Count > 1 ? [.. steps.Skip(1)] : null });
+    }
+
+    /// <summary>Starts a group (parallel tasks).</summary>
+    public Task<WorkflowInfo> GroupAsync(IReadOnlyList<TaskSubmission> members, string? id = null) =>
+        grains.GetGrain<IWorkflowGrain>(id ?? NewId("group")).StartAsync(new WorkflowRequest(WorkflowKind.Group, members, null));
+
+    /// <summary>Starts a chord: a group, then <paramref name="callback"/> once with all results as its first argument.</summary>
+    public Task<WorkflowInfo> ChordAsync(IReadOnlyList<TaskSubmission> members, TaskSubmission callback, string? id = null) =>
+        grains.GetGrain<IWorkflowGrain>(id ?? NewId("chord")).StartAsync(new WorkflowRequest(WorkflowKind.Chord, members, callback));
+
+    /// <summary>A task's record.</summary>
+    public Task<TaskInfo> GetAsync(string id) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).GetAsync();
+
+    /// <summary>A workflow's progress.</summary>
+    public Task<WorkflowInfo> GetWorkflowAsync(string id) => grains.GetGrain<IWorkflowGrain>(Guard.Name(id, "id")).GetAsync();
+
+    /// <summary>Cancels a task.</summary>
+    public Task<TaskInfo> CancelAsync(string id) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).CancelAsync();
+
+    /// <summary>Polls until the task is terminal or <paramref name="timeout"/> passes (then returns its last record).</summary>
+    public async Task<TaskInfo> WaitAsync(string id, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var info = await GetAsync(id);
+        while (!info.IsTerminal && !deadline.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(PollInterval, deadline.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+
+            info = await GetAsync(id);
+        }
+
+        return info;
+    }
+
+    /// <summary>Waits for a chain's last task: follows each step to the next until one is terminal without a next.</summary>
+    public async Task<TaskInfo> WaitForChainAsync(string firstId, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var until = DateTimeOffset.UtcNow + timeout;
+        var info = await WaitAsync(firstId, timeout, cancellationToken);
+        while (info.State == TaskState.Succeeded && info.NextTaskId is { } next && DateTimeOffset.UtcNow < until)
+        {
+            info = await WaitForSubmissionAsync(next, until, cancellationToken);
+            info = await WaitAsync(info.Id, until - DateTimeOffset.UtcNow, cancellationToken);
+        }
+
+        return info;
+    }
+
+    /// <summary>Workers of a queue with their load.</summary>
+    public Task<IReadOnlyList<WorkerInfo>> WorkersAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(queue).GetWorkersAsync();
+
+    /// <summary>Scheduler partitions of a queue.</summary>
+    public Task<IReadOnlyList<SchedulerSnapshot>> QueueAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(queue).GetSnapshotsAsync();
+
+    /// <summary>Sets a queue's balancer and partition count.</summary>
+    public Task<QueueSettings> ConfigureQueueAsync(string queue, QueueSettings settings) => grains.GetGrain<IQueueGrain>(queue).ConfigureAsync(settings);
+
+    /// <summary>Dead letters of a queue.</summary>
+    public Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(string queue = SchedulingDefaults.Queue, int limit = 100) => grains.GetGrain<IDeadLetterGrain>(queue).ListAsync(limit);
+
+    /// <summary>Re-queues a dead-lettered task.</summary>
+    public Task<TaskInfo> RetryDeadLetterAsync(string id, string queue = SchedulingDefaults.Queue) => grains.GetGrain<IDeadLetterGrain>(queue).RetryAsync(id);
+
+    /// <summary>Creates or replaces a periodic task.</summary>
+    public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).ScheduleAsync(cron, template);
+
+    private static string NewId(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N");
+
+    private async Task<TaskInfo> WaitForSubmissionAsync(string id, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await GetAsync(id);
+            }
+            catch (TaskNotFoundException) when (DateTimeOffset.UtcNow < until)
+            {
+                await Task.Delay(PollInterval, cancellationToken);
+            }
+        }
+    }
+}
+
+/// <summary>Names shared by clients.</summary>
+public static class SchedulingDefaults
+{
+    /// <summary>The default queue.</summary>
+    public const string Queue = "default";
+}

@@ -1,0 +1,45 @@
+using Granary.Scheduling;
+
+namespace Granary.Tests.Unit.Scheduling;
+
+public sealed class CronScheduleTests
+{
+    private static readonly DateTimeOffset Noon = new(2026, 3, 2, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Next_fire_follows_the_expression()
+    {
+        var every5 = CronSchedule.Parse("*/5 * * * *");
+        Assert.Equal(Noon.AddMinutes(5), every5.NextAfter(Noon));
+        Assert.Equal(Noon.AddMinutes(5), every5.NextAfter(Noon.AddMinutes(2)));
+
+        var everySecond = CronSchedule.Parse("* * * * * *");
+        Assert.Equal(Noon.AddSeconds(1), everySecond.NextAfter(Noon));
+
+        var weekdays9 = CronSchedule.Parse("0 9 * * MON-FRI");
+        Assert.Equal(new DateTimeOffset(2026, 3, 3, 9, 0, 0, TimeSpan.Zero), weekdays9.NextAfter(Noon));
+    }
+
+    [Fact]
+    public void Due_tick_fires_once_per_tick_and_collapses_missed_ticks()
+    {
+        var cron = CronSchedule.Parse("* * * * *");
+        Assert.Null(cron.DueTick(Noon, Noon.AddSeconds(59)));
+        Assert.Equal(Noon.AddMinutes(1), cron.DueTick(Noon, Noon.AddSeconds(61)));
+        // Once that tick is recorded as fired, it is not due again.
+        Assert.Null(cron.DueTick(Noon.AddMinutes(1), Noon.AddSeconds(61)));
+        // After an outage, only the latest missed tick fires.
+        Assert.Equal(Noon.AddMinutes(10), cron.DueTick(Noon, Noon.AddMinutes(10).AddSeconds(5)));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not a cron")]
+    [InlineData("61 * * * *")]
+    [InlineData("* * * *")]
+    public void Invalid_expressions_are_typed_errors(string text)
+    {
+        var error = Assert.Throws<TaskValidationException>(() => CronSchedule.Parse(text));
+        Assert.Equal("cron", error.Parameter);
+    }
+}
