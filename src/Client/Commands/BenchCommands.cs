@@ -57,10 +57,11 @@ public static class BenchCommands
             return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
         });
 
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, LockBenchCommands.Create() };
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, CacheBenchCommand.Create() };
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, QueueBenchCommand.Create() };
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, TxBenchCommand.Create() };
+        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
+        {
+            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document,
+            LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(),
+        };
     }
 
     /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>
