@@ -92,8 +92,17 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
                 kills.Enqueue(history.Now);
                 output.WriteLine($"{history.Now.TotalSeconds:F2} s: SIGKILL {host} (hosts lock '{name}'), {history.Entries.Count} grants so far");
                 ProcessCluster.Kill(host!);
-                var replacement = await cluster.AddSiloAsync();
-                output.WriteLine($"{history.Now.TotalSeconds:F2} s: replacement {replacement} active");
+                try
+                {
+                    var replacement = await cluster.AddSiloAsync();
+                    output.WriteLine($"{history.Now.TotalSeconds:F2} s: replacement {replacement} active");
+                }
+                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+                {
+                    // On an overloaded machine the fast-failover profile can declare a starting silo
+                    // dead (it then stops itself); the lock must stay safe on the silos that remain.
+                    output.WriteLine($"{history.Now.TotalSeconds:F2} s: replacement silo did not become active: {ex.Message.Split('\n')[0]}");
+                }
             }
 
             var grantsAfter = history.Entries.Count;

@@ -153,6 +153,11 @@ public sealed class LockGrain(
             _pending[request.RequestId] = waiter;
         }
 
+        if (outcome.Status == AcquireStatus.Granted && outcome.Lease!.Arrival > 0 && outcome.Lease.GrantedAt == time.GetUtcNow())
+        {
+            LockMetrics.Grants.Add(1, new KeyValuePair<string, object?>("handoff", false));
+        }
+
         await CommitAsync(outcome.Changes, changed: outcome.Status == AcquireStatus.Granted);
         switch (outcome.Status)
         {
@@ -204,10 +209,12 @@ public sealed class LockGrain(
     {
         Check();
         var changes = Run(() => _table.Release(owner, token));
+        LockMetrics.Releases.Add(1);
         _version++;
         if (changes.Granted.Count == 0)
         {
             // Written lazily: a stale holder in storage only delays the next grant after a crash.
+            LockMetrics.Record(changes);
             CompleteWaiters(changes);
             Reschedule();
             return;
@@ -268,6 +275,7 @@ public sealed class LockGrain(
     /// <summary>Makes <paramref name="changes"/> durable (when they grant), then completes the waiting callers.</summary>
     private async Task CommitAsync(LeaseChanges changes, bool changed)
     {
+        LockMetrics.Record(changes);
         if (changed || !changes.IsEmpty)
         {
             _version++;
@@ -343,6 +351,7 @@ public sealed class LockGrain(
                 // The in-memory table is now ahead of storage (and maybe of another activation):
                 // nothing it holds may be promised. Start over from what is durable.
                 _broken = true;
+                LockMetrics.WriteFailures.Add(1);
                 LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
                 foreach (var pending in _pending.Values)
                 {
