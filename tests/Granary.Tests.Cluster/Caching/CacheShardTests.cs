@@ -132,4 +132,36 @@ public sealed class CacheShardTests(FastClusterFixture cluster, ITestOutputHelpe
         Assert.Equal(CacheReply.One, await cache.ExecuteAsync("DBSIZE"));
         await Assert.ThrowsAsync<InvalidRequestException>(() => CacheClient.ConnectAsync(cluster.Grains, "bad/name"));
     }
+
+    [Fact]
+    public async Task Hundred_concurrent_misses_cause_one_backing_load()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        var loads = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async Task<string?> LoadFromCatalogue(string key)
+        {
+            Interlocked.Increment(ref loads);
+            await gate.Task;
+            return "price-of-" + key;
+        }
+
+        var readers = Enumerable.Range(0, 100).Select(_ => cache.GetOrLoadAsync("sku:42", LoadFromCatalogue, TimeSpan.FromMinutes(5))).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref loads) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        gate.SetResult();
+        var values = await Task.WhenAll(readers);
+
+        output.WriteLine($"100 concurrent misses -> {loads} backing load(s)");
+        Assert.Equal(1, loads);
+        Assert.All(values, v => Assert.Equal("price-of-sku:42", v));
+        Assert.Equal("price-of-sku:42", await cache.GetAsync("sku:42"));
+        Assert.True(await cache.InvalidateAsync("sku:42"));
+        Assert.Equal("price-of-sku:42", await cache.GetOrLoadAsync("sku:42", LoadFromCatalogue));
+        Assert.Equal(2, loads);
+    }
 }
