@@ -24,6 +24,8 @@ public sealed class CacheClient : IAsyncDisposable
     private readonly IGrainFactory _grains;
     private readonly CacheClientOptions _options;
     private readonly SemaphoreSlim _refreshGate = new(1, 1);
+    private readonly SingleFlight<string, string?> _loads = new(StringComparer.Ordinal);
+    private long _backingLoads;
     private Routing _routing;
     private long _nextRefreshTicks;
 
@@ -105,6 +107,46 @@ public sealed class CacheClient : IAsyncDisposable
 
     /// <summary>DEL: true when the key existed.</summary>
     public async Task<bool> DeleteAsync(string key) => Unwrap(await ExecuteAsync("DEL", key)).Integer == 1;
+
+    /// <summary>Loads made by <see cref="GetOrLoadAsync"/> (after single-flight collapsing).</summary>
+    public long BackingLoads => Interlocked.Read(ref _backingLoads);
+
+    /// <summary>
+    /// Cache-aside read with single-flight: returns the cached value, or on a miss loads it once
+    /// for all concurrent callers of this client (others for the same key await that load),
+    /// stores it with <paramref name="ttl"/> and returns it. A null from the loader is not cached.
+    /// </summary>
+    public async Task<string?> GetOrLoadAsync(string key, Func<string, Task<string?>> load, TimeSpan? ttl = null)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        var cached = Unwrap(await ExecuteAsync("GET", key));
+        if (!cached.IsNil)
+        {
+            return cached.Text;
+        }
+
+        return await _loads.RunAsync(key, async k =>
+        {
+            // A load that finished just before this one started may already have filled the key.
+            var again = Unwrap(await ExecuteAsync("GET", k));
+            if (!again.IsNil)
+            {
+                return again.Text;
+            }
+
+            Interlocked.Increment(ref _backingLoads);
+            var loaded = await load(k);
+            if (loaded is not null)
+            {
+                await SetAsync(k, loaded, ttl);
+            }
+
+            return loaded;
+        });
+    }
+
+    /// <summary>Cache-aside invalidation after the backing store changed: deletes the key.</summary>
+    public Task<bool> InvalidateAsync(string key) => DeleteAsync(key);
 
     /// <summary>Counters summed over every shard.</summary>
     public async Task<CacheStatistics> GetStatisticsAsync()

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Granary.Caching;
+using Granary.Errors;
 using Granary.Sdk.Caching;
+using Orleans.Concurrency;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
@@ -104,5 +106,62 @@ public sealed class CacheShardTests(FastClusterFixture cluster, ITestOutputHelpe
         Assert.Equal(CacheReply.Bulk("1.5"), await cache.ExecuteAsync("ZSCORE", "r-zset", "a"));
         Assert.InRange((await cache.ExecuteAsync("TTL", "r0")).Integer, 3500, 3600);
         Assert.Equal(CacheReply.Int(Keys + 2), await cache.ExecuteAsync("DBSIZE"));
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_with_redis_style_errors_and_changes_nothing()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        await cache.SetAsync("kept", "value");
+
+        var longKey = await cache.ExecuteAsync("SET", new string('k', Limits.MaxKeyLength + 1), "v");
+        var bigValue = await cache.ExecuteAsync("SET", "kept", new string('x', (1024 * 1024) + 1));
+        var badNumber = await cache.ExecuteAsync("SET", "kept", "other", "EX", "ten");
+        var badOption = await cache.ExecuteAsync("SET", "kept", "other", "FOREVER");
+
+        Assert.Equal($"ERR key is {Limits.MaxKeyLength + 1} characters long; the limit is {Limits.MaxKeyLength}", longKey.Text);
+        Assert.Equal(RedisText.ValueTooLarge, bigValue.Text);
+        Assert.Equal(RedisText.NotInteger, badNumber.Text);
+        Assert.Equal(RedisText.Syntax, badOption.Text);
+        Assert.Equal("value", await cache.GetAsync("kept"));
+        Assert.Equal(CacheReply.One, await cache.ExecuteAsync("DBSIZE"));
+
+        var shard = cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(cache.Name, 0));
+        var tooMany = Enumerable.Range(0, Limits.MaxBatchSize + 1).Select(_ => new[] { "SET", "x", "y" }).ToArray();
+        await Assert.ThrowsAsync<InvalidRequestException>(() => shard.ExecuteAsync(tooMany.AsImmutable(), cache.Definition.Version));
+        Assert.Equal(CacheReply.One, await cache.ExecuteAsync("DBSIZE"));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => CacheClient.ConnectAsync(cluster.Grains, "bad/name"));
+    }
+
+    [Fact]
+    public async Task Hundred_concurrent_misses_cause_one_backing_load()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        var loads = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async Task<string?> LoadFromCatalogue(string key)
+        {
+            Interlocked.Increment(ref loads);
+            await gate.Task;
+            return "price-of-" + key;
+        }
+
+        var readers = Enumerable.Range(0, 100).Select(_ => cache.GetOrLoadAsync("sku:42", LoadFromCatalogue, TimeSpan.FromMinutes(5))).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref loads) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        gate.SetResult();
+        var values = await Task.WhenAll(readers);
+
+        output.WriteLine($"100 concurrent misses -> {loads} backing load(s)");
+        Assert.Equal(1, loads);
+        Assert.All(values, v => Assert.Equal("price-of-sku:42", v));
+        Assert.Equal("price-of-sku:42", await cache.GetAsync("sku:42"));
+        Assert.True(await cache.InvalidateAsync("sku:42"));
+        Assert.Equal("price-of-sku:42", await cache.GetOrLoadAsync("sku:42", LoadFromCatalogue));
+        Assert.Equal(2, loads);
     }
 }
