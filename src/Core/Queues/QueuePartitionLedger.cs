@@ -310,6 +310,7 @@ public sealed class QueuePartitionLedger
     /// <summary>Earliest moment something may become deliverable without a new enqueue (a lease end or a delay end), if any.</summary>
     public DateTimeOffset? NextWakeUp()
     {
+        Tick(_time.GetUtcNow());
         DateTimeOffset? next = null;
         if (_delayed.TryPeek(out _, out var visibleAt))
         {
@@ -418,20 +419,28 @@ public sealed class QueuePartitionLedger
 
     private void Tick(DateTimeOffset now)
     {
-        while (_leases.TryPeek(out var lease, out var expiresAt) && expiresAt <= now)
+        // Stale heap entries (settled, re-leased or extended since queued) are dropped as soon as they
+        // reach the head, so NextWakeUp never reports a time at which nothing happens.
+        while (_leases.TryPeek(out var lease, out var expiresAt))
         {
-            _leases.Dequeue();
-            if (!_messages.TryGetValue(lease.Sequence, out var message)
-                || message.Status != QueueMessageStatus.InFlight
-                || message.LeaseToken != lease.Token
-                || message.LeaseExpiresAt > now)
+            var live = _messages.TryGetValue(lease.Sequence, out var message)
+                && message.Status == QueueMessageStatus.InFlight
+                && message.LeaseToken == lease.Token
+                && message.LeaseExpiresAt == expiresAt;
+            if (live && expiresAt > now)
             {
-                continue; // settled, re-leased or extended since this entry was queued
+                break;
+            }
+
+            _leases.Dequeue();
+            if (!live)
+            {
+                continue;
             }
 
             _inFlight--;
-            ClearLease(message);
-            if (message.Deliveries >= Settings.MaxDeliveries)
+            ClearLease(message!);
+            if (message!.Deliveries >= Settings.MaxDeliveries)
             {
                 DeadLetter(message, $"not acked after {message.Deliveries} deliveries", now);
             }
@@ -442,12 +451,18 @@ public sealed class QueuePartitionLedger
             }
         }
 
-        while (_delayed.TryPeek(out var sequence, out var visibleAt) && visibleAt <= now)
+        while (_delayed.TryPeek(out var sequence, out var visibleAt))
         {
-            _delayed.Dequeue();
-            if (_messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Ready && message.VisibleAt <= now)
+            var live = _messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Ready && message.VisibleAt == visibleAt;
+            if (live && visibleAt > now)
             {
-                MakeAvailableIfHead(message);
+                break;
+            }
+
+            _delayed.Dequeue();
+            if (live)
+            {
+                MakeAvailableIfHead(message!);
             }
         }
 

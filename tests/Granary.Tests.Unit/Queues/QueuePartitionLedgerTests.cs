@@ -290,6 +290,20 @@ public sealed class QueuePartitionLedgerTests
     }
 
     [Fact]
+    public void SettledLeasesDoNotLeaveAWakeUpBehind()
+    {
+        var ledger = NewLedger();
+        Put(ledger, "a");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        Assert.Equal(lease.LeaseExpiresAt, ledger.NextWakeUp());
+
+        ledger.ExtendVisibility(lease.Sequence, lease.LeaseToken, TimeSpan.FromMinutes(5));
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromMinutes(5), ledger.NextWakeUp());
+        ledger.Ack(lease.Sequence, lease.LeaseToken);
+        Assert.Null(ledger.NextWakeUp());
+    }
+
+    [Fact]
     public void RateMeterAveragesOverItsWindow()
     {
         var meter = new RateMeter(_time, windowSeconds: 10);
