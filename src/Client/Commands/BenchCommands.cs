@@ -23,7 +23,7 @@ public static class BenchCommands
         public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
 
         /// <summary>Peer system.</summary>
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none, redis, postgres", DefaultValueFactory = _ => "none", Recursive = true };
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none, redis, postgres (document); none, hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
@@ -57,7 +57,7 @@ public static class BenchCommands
             return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
         });
 
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document };
+        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, TaskBenchCommand.Create() };
     }
 
     /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>
