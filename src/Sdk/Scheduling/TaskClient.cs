@@ -18,6 +18,7 @@ public sealed class TaskClient(IGrainFactory grains)
     public const int MaxIdempotencyKeyLength = 200;
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(20);
 
     /// <summary>The task id a submission gets: derived from its idempotency key (so resubmitting finds the first task), else new.</summary>
     public static string IdFor(TaskSubmission submission)
@@ -67,27 +68,21 @@ public sealed class TaskClient(IGrainFactory grains)
     /// <summary>Cancels a task.</summary>
     public Task<TaskInfo> CancelAsync(string id) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).CancelAsync();
 
-    /// <summary>Polls until the task is terminal or <paramref name="timeout"/> passes (then returns its last record).</summary>
+    /// <summary>Waits (long polls) until the task is terminal or <paramref name="timeout"/> passes (then returns its last record).</summary>
     public async Task<TaskInfo> WaitAsync(string id, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        var info = await GetAsync(id);
-        while (!info.IsTerminal && !deadline.IsCancellationRequested)
+        var grain = grains.GetGrain<ITaskGrain>(Guard.Name(id, "id"));
+        var until = DateTimeOffset.UtcNow + timeout;
+        while (true)
         {
-            try
+            cancellationToken.ThrowIfCancellationRequested();
+            var left = until - DateTimeOffset.UtcNow;
+            var info = await grain.WaitAsync(left <= TimeSpan.Zero ? TimeSpan.Zero : left < LongPoll ? left : LongPoll);
+            if (info.IsTerminal || DateTimeOffset.UtcNow >= until)
             {
-                await Task.Delay(PollInterval, deadline.Token);
+                return info;
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-
-            info = await GetAsync(id);
         }
-
-        return info;
     }
 
     /// <summary>Waits for a chain's last task: follows each step to the next until one is terminal without a next.</summary>

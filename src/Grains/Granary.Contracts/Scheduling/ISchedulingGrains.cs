@@ -18,6 +18,11 @@ public interface ITaskGrain : IGrainWithStringKey
     [Alias("get")]
     Task<TaskInfo> GetAsync();
 
+    /// <summary>Returns once the task is terminal, or after <paramref name="timeout"/> with its current record (long poll).</summary>
+    [Alias("wait")]
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<TaskInfo> WaitAsync(TimeSpan timeout);
+
     /// <summary>Cancels the task unless it is finished; a running handler is told to stop.</summary>
     [Alias("cancel")]
     Task<TaskInfo> CancelAsync();

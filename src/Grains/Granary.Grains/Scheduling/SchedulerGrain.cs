@@ -179,7 +179,10 @@ public sealed class SchedulerGrain(
         }
 
         var workers = await queue.GetWorkersAsync();
-        _dispatcher.SetWorkers([.. workers.Where(w => !_suspended.ContainsKey(w.Id)).Select(w => new WorkerSlot(w.Id, w.Weight, w.Capacity))]);
+        // Every partition of the queue dispatches to the same workers: each gets an equal share of a
+        // worker's slots, so together they do not overfill it (a full worker refuses the dispatch).
+        var partitions = Math.Max(1, settings.Partitions);
+        _dispatcher.SetWorkers([.. workers.Where(w => !_suspended.ContainsKey(w.Id)).Select(w => new WorkerSlot(w.Id, w.Weight, Math.Max(1, (w.Capacity + partitions - 1) / partitions)))]);
         _workersRefreshedAt = now;
     }
 

@@ -30,6 +30,7 @@ public sealed class TaskGrain(
     private static readonly TimeSpan FollowUpRetryPeriod = TimeSpan.FromSeconds(1);
     private bool _followUpsDone;
     private IGrainTimer? _followUpRetry;
+    private TaskCompletionSource? _terminal;
 
     private TaskGrainState S => state.State;
 
@@ -107,6 +108,26 @@ public sealed class TaskGrain(
         {
             // First read after a reactivation: make sure the chain, workflow and queue heard of the outcome.
             await FollowUpsAsync();
+        }
+
+        return Info();
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskInfo> WaitAsync(TimeSpan timeout)
+    {
+        await EnsureKnownAsync();
+        if (!TaskTransitions.IsTerminal(S.State))
+        {
+            _terminal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            try
+            {
+                await _terminal.Task.WaitAsync(Guard.InRange(timeout, nameof(timeout), TimeSpan.Zero, TimeSpan.FromMinutes(5)), time);
+            }
+            catch (TimeoutException)
+            {
+                // Long poll over: the caller asks again.
+            }
         }
 
         return Info();
@@ -291,6 +312,11 @@ public sealed class TaskGrain(
 
     private async Task FollowUpsAsync()
     {
+        if (TaskTransitions.IsTerminal(S.State))
+        {
+            _terminal?.TrySetResult();
+        }
+
         try
         {
             if (TaskTransitions.IsWaiting(S.State))

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using Granary.Scheduling;
+using Granary.Sdk.Scheduling;
+using Hangfire;
+using Hangfire.PostgreSql;
+using Hangfire.States;
+using Hangfire.Storage;
+using Npgsql;
+
+namespace Granary.Client.Bench;
+
+/// <summary>Granary tasks end to end: submit <c>add(1, 2)</c>, then wait (long poll) until its result is stored.</summary>
+public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBenchTarget
+{
+    private readonly TaskClient _tasks = new(grains);
+
+    /// <inheritdoc/>
+    public string System => "granary";
+
+    /// <inheritdoc/>
+    public string Configuration => $"task grains + partitioned schedulers + worker grains (late ack), storage {storage}; submit then long-poll the result";
+
+    /// <inheritdoc/>
+    public Task SetupAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
+    {
+        var info = await _tasks.SubmitAsync(new TaskSubmission("add", "[1, 2]"));
+        info = await _tasks.WaitAsync(info.Id, TimeSpan.FromSeconds(30), cancellationToken);
+        if (info.State != TaskState.Succeeded)
+        {
+            throw new InvalidOperationException($"task {info.Id} ended {TaskTransitions.ToName(info.State)}");
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+/// <summary>
+/// Hangfire 1.8 on PostgreSQL (Hangfire.PostgreSql), in-process server, set up as its docs
+/// recommend: recommended serializer settings, simple assembly names, QueuePollInterval at its
+/// 50 ms minimum, Npgsql auto-prepare on. A job counts as done when its Succeeded state is applied.
+/// </summary>
+public sealed class HangfireBenchTarget(string connectionString, int workers) : IBenchTarget
+{
+    private BackgroundJobServer? _server;
+    private BackgroundJobClient? _client;
+
+    /// <inheritdoc/>
+    public string System => "hangfire";
+
+    /// <inheritdoc/>
+    public string Configuration => $"Hangfire.Core 1.8.25 + Hangfire.PostgreSql 1.21.1, in-process server with {workers} workers, QueuePollInterval 50 ms, auto-prepare, same PostgreSQL";
+
+    /// <inheritdoc/>
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2, MaxPoolSize = 200 };
+        var options = new PostgreSqlStorageOptions
+        {
+            SchemaName = "hangfire_bench",
+            QueuePollInterval = TimeSpan.FromMilliseconds(50),
+            PrepareSchemaIfNecessary = true,
+        };
+        GlobalConfiguration.Configuration
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings()
+            .UsePostgreSqlStorage(c => c.UseNpgsqlConnection(csb.ConnectionString), options);
+        GlobalJobFilters.Filters.Add(new CompletionFilter());
+        _client = new BackgroundJobClient(JobStorage.Current);
+        _server = new BackgroundJobServer(new BackgroundJobServerOptions { WorkerCount = workers, SchedulePollingInterval = TimeSpan.FromSeconds(1) }, JobStorage.Current);
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // let the server register its workers
+    }
+
+    /// <inheritdoc/>
+    public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var token = Guid.NewGuid();
+        CompletionFilter.Waiting[token] = done;
+        try
+        {
+            _client!.Enqueue(() => HangfireBenchJobs.Add(1, 2, token));
+            await done.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        }
+        finally
+        {
+            CompletionFilter.Waiting.TryRemove(token, out _);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync()
+    {
+        _server?.SendStop();
+        _server?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Signals a waiting caller when Hangfire applies the Succeeded state to its job.</summary>
+    private sealed class CompletionFilter : IApplyStateFilter
+    {
+        public static readonly ConcurrentDictionary<Guid, TaskCompletionSource> Waiting = new();
+
+        public void OnStateApplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
+        {
+            if (context.NewState is SucceededState && context.BackgroundJob.Job.Args.Count == 3 && context.BackgroundJob.Job.Args[2] is Guid token
+                && Waiting.TryGetValue(token, out var done))
+            {
+                done.TrySetResult();
+            }
+        }
+
+        public void OnStateUnapplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
+        {
+        }
+    }
+}
+
+/// <summary>The trivial job Hangfire runs (public static so Hangfire can serialise the call).</summary>
+public static class HangfireBenchJobs
+{
+    /// <summary>add(x, y); the token only identifies the caller waiting for it.</summary>
+    public static int Add(int x, int y, Guid token) => token == Guid.Empty ? 0 : x + y;
+}

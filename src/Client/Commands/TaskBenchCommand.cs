@@ -1,0 +1,34 @@
+using System.CommandLine;
+using Granary.Client.Bench;
+using Granary.Client.Cli;
+
+namespace Granary.Client.Commands;
+
+/// <summary><c>granary bench tasks</c>: trivial tasks end to end (submit, then the stored result), beside Hangfire on PostgreSQL.</summary>
+public static class TaskBenchCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var workers = new Option<int>("--hangfire-workers") { Description = "Hangfire server worker count", DefaultValueFactory = _ => 64 };
+        var tasks = new Command("tasks", "Trivial tasks end to end (submit -> completed result), beside Hangfire.PostgreSql with --peer hangfire") { workers };
+        tasks.SetHandler(async (parse, output, ct) =>
+        {
+            var settings = BenchCommands.Common.Settings(parse, output);
+            var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
+            if (peerName is not ("none" or "hangfire"))
+            {
+                throw new UsageException($"--peer must be none or hangfire for tasks (got '{peerName}')");
+            }
+
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
+            await using var granary = new TaskBenchTarget(connection.Grains, storage);
+            await using var peer = peerName == "hangfire"
+                ? new HangfireBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), GlobalOptions.Require(parse.GetValue(workers), "--hangfire-workers", 1, 1000))
+                : null;
+            return await BenchCommands.CompareAsync("tasks", granary, peer, settings, output, ct);
+        });
+        return tasks;
+    }
+}
