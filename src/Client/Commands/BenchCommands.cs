@@ -23,8 +23,7 @@ public static class BenchCommands
         public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
 
         /// <summary>Peer system.</summary>
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none, redis, postgres (document); orleans-transactions (tx)", DefaultValueFactory = _ => "none", Recursive = true };
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none, redis, postgres (document); none, hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
@@ -61,9 +60,8 @@ public static class BenchCommands
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
             Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document,
-            LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(),
+            LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
-        return new Command("bench", "Closed-loop benchmarks, side by side with a peer system") { Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document, TaskBenchCommand.Create() };
     }
 
     /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>
