@@ -139,7 +139,12 @@ public sealed class SagaGrain(
                 case SagaCommandKind.Stop:
                     return;
                 case SagaCommandKind.Wait:
-                    await Task.Delay(command.NotBefore!.Value - time.GetUtcNow(), time, cancellationToken);
+                    // The clock moved on since Next() looked at it: never ask for a negative delay.
+                    var wait = command.NotBefore!.Value - time.GetUtcNow();
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait, time, cancellationToken);
+                    }
                     continue;
             }
 
