@@ -422,34 +422,8 @@ public sealed partial class CacheKeyspace
         return CacheReply.Int(added);
     }
 
-    private CacheReply SRem(IReadOnlyList<string> a)
-    {
-        var entry = Writable(a[1], CacheValueType.Set, out var wrong);
-        if (wrong)
-        {
-            return WrongTypeReply;
-        }
-
-        if (entry is null)
-        {
-            return CacheReply.Zero;
-        }
-
-        var removed = 0;
-        long delta = 0;
-        for (var i = 2; i < a.Count; i++)
-        {
-            if (entry.AsSet.Remove(a[i]))
-            {
-                removed++;
-                delta -= SetMemberOverhead + (2L * a[i].Length);
-            }
-        }
-
-        Written(entry, delta);
-        RemoveIfEmpty(entry, entry.AsSet.Count);
-        return CacheReply.Int(removed);
-    }
+    private CacheReply SRem(IReadOnlyList<string> a) =>
+        RemoveMembers(a, CacheValueType.Set, SetMemberOverhead, static (e, m) => e.AsSet.Remove(m), static e => e.AsSet.Count);
 
     private CacheReply SMembers(string key)
     {
@@ -616,9 +590,18 @@ public sealed partial class CacheKeyspace
         return CacheReply.Int(ch ? added + updated : added);
     }
 
-    private CacheReply ZRem(IReadOnlyList<string> a)
+    private CacheReply ZRem(IReadOnlyList<string> a) =>
+        RemoveMembers(a, CacheValueType.ZSet, ZSetMemberOverhead, static (e, m) => e.AsZSet.Remove(m), static e => e.AsZSet.Count);
+
+    /// <summary>SREM and ZREM: remove the members in a[2..], account their memory, drop the key when empty.</summary>
+    private CacheReply RemoveMembers(
+        IReadOnlyList<string> a,
+        CacheValueType type,
+        long memberOverhead,
+        Func<CacheEntry, string, bool> remove,
+        Func<CacheEntry, int> count)
     {
-        var entry = Writable(a[1], CacheValueType.ZSet, out var wrong);
+        var entry = Writable(a[1], type, out var wrong);
         if (wrong)
         {
             return WrongTypeReply;
@@ -633,15 +616,15 @@ public sealed partial class CacheKeyspace
         long delta = 0;
         for (var i = 2; i < a.Count; i++)
         {
-            if (entry.AsZSet.Remove(a[i]))
+            if (remove(entry, a[i]))
             {
                 removed++;
-                delta -= ZSetMemberOverhead + (2L * a[i].Length);
+                delta -= memberOverhead + (2L * a[i].Length);
             }
         }
 
         Written(entry, delta);
-        RemoveIfEmpty(entry, entry.AsZSet.Count);
+        RemoveIfEmpty(entry, count(entry));
         return CacheReply.Int(removed);
     }
 
