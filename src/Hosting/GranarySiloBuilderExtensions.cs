@@ -104,7 +104,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddGranaryCaching(configuration);
         silo.AddGranaryQueues(configuration);
         silo.AddGranaryTransactions(configuration);
-        silo.AddScheduling(configuration);
+        silo.AddGranaryScheduling(configuration);
         return silo;
     }
 

@@ -7,11 +7,11 @@ using Microsoft.Extensions.Options;
 namespace Granary.Hosting.Scheduling;
 
 /// <summary>Registers the worker schedulers on a silo.</summary>
-/// <example><code>silo.AddScheduling(configuration);</code></example>
+/// <example><code>silo.AddGranaryScheduling(configuration);</code></example>
 public static class SchedulingSiloBuilderExtensions
 {
     /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry and the per-silo keeper.</summary>
-    public static ISiloBuilder AddScheduling(this ISiloBuilder silo, IConfiguration configuration)
+    public static ISiloBuilder AddGranaryScheduling(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         if (silo.Services.Any(d => d.ServiceType == typeof(TaskHandlerRegistry)))
