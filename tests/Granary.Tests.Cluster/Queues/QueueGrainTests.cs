@@ -97,7 +97,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         var (client, queue) = await NewQueueAsync();
         var watch = Stopwatch.StartNew();
         var waiting = client.DequeueAsync(queue, "waiter", 1, Visibility, TimeSpan.FromSeconds(15));
-        await Task.Delay(300);
+        await Task.Delay(300); // the behaviour under test: an empty long poll is still waiting after 300 ms, not a timeout wait for a condition
         Assert.False(waiting.IsCompleted);
         await client.EnqueueAsync(queue, new QueueMessageInput(Body("wake"), "wake-up"));
 

@@ -139,7 +139,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         {
             while (confirmed.Count < threshold && clock.Elapsed < RunBound)
             {
-                await Task.Delay(50); // poll interval while watching progress
+                await Task.Delay(50); // poll interval; the loop is bounded by the RunBound deadline
             }
 
             var victim = await BusiestPartitionHostAsync(cluster, client, queue);
@@ -155,7 +155,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         var drainStarted = clock.Elapsed;
         while (clock.Elapsed < RunBound && !confirmed.Keys.All(acked.ContainsKey))
         {
-            await Task.Delay(100); // poll interval while consumers drain the queue
+            await Task.Delay(100); // poll interval while consumers drain; bounded by the RunBound deadline
         }
 
         await stop.CancelAsync();

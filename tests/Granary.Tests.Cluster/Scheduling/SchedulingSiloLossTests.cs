@@ -135,7 +135,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
             }
 
             Assert.True(deadline.Elapsed < Deadline, "work never got under way");
-            await Task.Delay(50); // poll interval
+            await Task.Delay(50); // poll interval; bounded by the deadline asserted above
         }
     }
 
@@ -173,7 +173,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
                 }
             });
             output.WriteLine($"  {deadline.Elapsed.TotalSeconds,5:F1} s: {ids.Count - open.Count} of {ids.Count} terminal");
-            await Task.Delay(500); // poll interval
+            await Task.Delay(500); // poll interval; the loop is bounded by its deadline
         }
     }
 
