@@ -150,7 +150,7 @@ public sealed class CacheShardTests(FastClusterFixture cluster, ITestOutputHelpe
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (Volatile.Read(ref loads) == 0 && DateTime.UtcNow < deadline)
         {
-            await Task.Delay(10);
+            await Task.Delay(10); // poll or retry pause; the loop is bounded by a deadline
         }
 
         gate.SetResult();

@@ -177,7 +177,7 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
         // The new holder renews itself well past its ttl (its grant came after a wait, so it confirms at once).
         var resource = fixture.Grains.GetGrain<IFencedResourceGrain>(name);
         await resource.WriteAsync(next.Token, "new holder");
-        await Task.Delay(ttl * 2.5); // outlive the ttl several times over: only renewal keeps the lease
+        await Task.Delay(ttl * 2.5); // poll or retry pause; the loop is bounded by a deadline
         var status = await renewing.StatusAsync(name);
 
         output.WriteLine($"hand-off after {handedOffAfter.TotalMilliseconds:F0} ms (ttl {ttl.TotalMilliseconds} ms); old token {holder.Token}, new token {next.Token}; renew error {renew.Code}");
@@ -241,7 +241,7 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
         while (!await condition())
         {
             Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
+            await Task.Delay(20); // poll or retry pause; the loop is bounded by a deadline
         }
     }
 

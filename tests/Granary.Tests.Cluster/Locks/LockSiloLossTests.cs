@@ -154,7 +154,7 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
             }
             catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException or OrleansMessageRejectionException)
             {
-                await Task.Delay(100);
+                await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
             }
         }
     }

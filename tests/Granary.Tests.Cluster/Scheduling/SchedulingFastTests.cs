@@ -188,7 +188,7 @@ public sealed class SchedulingFastTests(FastClusterFixture fixture, ITestOutputH
         while (!await condition())
         {
             Assert.True(DateTimeOffset.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(50); // poll interval
+            await Task.Delay(50); // poll or retry pause; the loop is bounded by a deadline
         }
     }
 }

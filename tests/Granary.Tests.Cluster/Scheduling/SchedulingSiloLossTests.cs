@@ -200,7 +200,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
             }
 
             Assert.True(deadline.Elapsed < Deadline, "the chord callback did not finish");
-            await Task.Delay(200); // poll interval
+            await Task.Delay(200); // poll or retry pause; the loop is bounded by a deadline
         }
     }
 
@@ -215,7 +215,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
             }
             catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException && deadline.Elapsed < Deadline)
             {
-                await Task.Delay(200); // back off while the cluster recovers
+                await Task.Delay(200); // poll or retry pause; the loop is bounded by a deadline
             }
         }
     }

@@ -124,7 +124,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                         // Unknown outcome: retry the same id with the same content (idempotent).
                         o.FailedAttempts++;
                         o.LastError = ex.GetType().Name + ": " + ex.Message;
-                        await Task.Delay(250);
+                        await Task.Delay(250); // poll or retry pause; the loop is bounded by a deadline
                     }
                 }
             }
@@ -252,7 +252,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                 // A silo is still being declared dead; try again.
             }
 
-            await Task.Delay(500);
+            await Task.Delay(500); // poll or retry pause; the loop is bounded by a deadline
         }
 
         output.WriteLine($"run: {plan.Count} transactions ({Transfers} transfers, {plan.Count(p => p.IsCheckout)} checkouts), {Concurrency} concurrent, {runSeconds:F1} s; recovery window used {recoveryClock.Elapsed.TotalSeconds:F1} s");

@@ -20,7 +20,7 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
         while (view.Status is "Running" or "Compensating")
         {
             Assert.True(DateTime.UtcNow < deadline, $"saga still {view.Status}");
-            await Task.Delay(100);
+            await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
             view = await saga.GetAsync();
         }
 

@@ -162,7 +162,7 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         while ((await account.GetAsync()).Held != 0)
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), "the prepared participant never resolved");
-            await Task.Delay(100);
+            await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
         }
 
         output.WriteLine($"participant resolved the orphan by inquiry after {clock.Elapsed.TotalSeconds:F1} s (prepared timeout {TransactionsClusterFixture.PreparedTimeout.TotalSeconds} s)");
