@@ -38,45 +38,19 @@ internal static class Args
     public static string Json(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary><c>add(x, y)</c>: the seed's first Celery task.</summary>
-public sealed class AddHandler : ITaskHandler
+/// <summary>A task of two numbers, <c>name(x, y)</c>; an overflow is a permanent failure (retrying cannot help).</summary>
+public abstract class BinaryNumberHandler(string name, string symbol, Func<decimal, decimal, decimal> apply) : ITaskHandler
 {
     /// <inheritdoc/>
-    public string Name => "add";
+    public string Name => name;
 
     /// <inheritdoc/>
-    public string Description => "add(x, y) -> x + y";
+    public string Description => $"{name}(x, y) -> x {symbol} y";
 
     /// <inheritdoc/>
     public void Validate(JsonElement args)
     {
-        Args.Count(args, 2, "add(x, y)");
-        Args.Number(args[0], "x");
-        Args.Number(args[1], "y");
-    }
-
-    /// <inheritdoc/>
-    public Task<string> ExecuteAsync(TaskRunContext run, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(run);
-        Validate(run.Args);
-        return Task.FromResult(Args.Json(Args.Number(run.Args[0], "x") + Args.Number(run.Args[1], "y")));
-    }
-}
-
-/// <summary><c>multiply(x, y)</c>.</summary>
-public sealed class MultiplyHandler : ITaskHandler
-{
-    /// <inheritdoc/>
-    public string Name => "multiply";
-
-    /// <inheritdoc/>
-    public string Description => "multiply(x, y) -> x * y";
-
-    /// <inheritdoc/>
-    public void Validate(JsonElement args)
-    {
-        Args.Count(args, 2, "multiply(x, y)");
+        Args.Count(args, 2, $"{name}(x, y)");
         Args.Number(args[0], "x");
         Args.Number(args[1], "y");
     }
@@ -88,14 +62,20 @@ public sealed class MultiplyHandler : ITaskHandler
         Validate(run.Args);
         try
         {
-            return Task.FromResult(Args.Json(Args.Number(run.Args[0], "x") * Args.Number(run.Args[1], "y")));
+            return Task.FromResult(Args.Json(apply(Args.Number(run.Args[0], "x"), Args.Number(run.Args[1], "y"))));
         }
         catch (OverflowException)
         {
-            throw new PermanentTaskException("multiply overflowed");
+            throw new PermanentTaskException($"{name} overflowed");
         }
     }
 }
+
+/// <summary><c>add(x, y)</c>: the seed's first Celery task.</summary>
+public sealed class AddHandler() : BinaryNumberHandler("add", "+", static (x, y) => x + y);
+
+/// <summary><c>multiply(x, y)</c>.</summary>
+public sealed class MultiplyHandler() : BinaryNumberHandler("multiply", "*", static (x, y) => x * y);
 
 /// <summary><c>xsum(numbers)</c>: sum of a list (the chord callback of the seed).</summary>
 public sealed class XsumHandler : ITaskHandler
