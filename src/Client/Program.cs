@@ -8,6 +8,7 @@ var root = new RootCommand("granary: drive a Granary cluster (locks, caches, que
     GlobalOptions.Embedded,
 };
 root.Subcommands.Add(ClusterCommands.Create());
+root.Subcommands.Add(StatsCommands.Create());
 root.Subcommands.Add(RingCommands.Create());
 root.Subcommands.Add(ShardsCommands.Create());
 root.Subcommands.Add(LockCommands.Create());

@@ -5,6 +5,7 @@ using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
 using Granary.Hosting.Scheduling;
 using Granary.Hosting.Storage;
+using Granary.Hosting.Telemetry;
 using Granary.Hosting.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -100,6 +101,7 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.AddGranaryTelemetry(configuration);
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
         silo.AddGranaryQueues(configuration);

@@ -86,6 +86,12 @@ public sealed class LeaseTable
     /// <summary>Queued waiters in grant order.</summary>
     public IReadOnlyList<LockWaiter> Waiters => _waiters.ToList();
 
+    /// <summary>How many leases are held (cheap; safe to read for metrics from another thread).</summary>
+    public int HolderCount => _holders.Count;
+
+    /// <summary>How many callers wait (cheap; safe to read for metrics from another thread).</summary>
+    public int WaiterCount => _waiters.Count;
+
     /// <summary>
     /// The next instant at which time alone changes the state (a lease expires, a wait runs out, the
     /// lock-delay ends), or null. The host arms a timer for it and then calls <see cref="Advance"/>.

@@ -325,6 +325,9 @@ public sealed class QueuePartitionLedger
         return next;
     }
 
+    /// <summary>Ready (including delayed), in-flight and dead-lettered counts without a scan: cheap enough for a metrics gauge.</summary>
+    public (int Ready, int InFlight, int DeadLettered) Depths => (_ready, _inFlight, _dead.Count);
+
     /// <summary>Current counts (delayed is counted by a scan: call it for stats, not per message).</summary>
     public QueuePartitionCounts Counts()
     {

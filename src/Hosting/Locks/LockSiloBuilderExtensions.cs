@@ -1,5 +1,6 @@
 using Granary.Locks;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Granary.Hosting.Locks;
 
@@ -18,6 +19,7 @@ public static class LockSiloBuilderExtensions
         }
 
         silo.Services.Add(new Microsoft.Extensions.DependencyInjection.ServiceDescriptor(typeof(LockSiloMarker), new LockSiloMarker()));
+        silo.Services.AddSingleton<LockMetrics>();
         GranarySiloBuilderExtensions.BindValidated<LockOptions, LockOptionsValidator>(silo.Services, configuration, LockOptions.SectionName);
         return silo;
     }

@@ -21,6 +21,7 @@ public static class QueueSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         var options = GranarySiloBuilderExtensions.BindValidated<QueueOptions, QueueOptionsValidator>(silo.Services, configuration, QueueOptions.SectionName);
+        silo.Services.TryAddSingleton<QueueMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         var usePostgres = options.Store == QueueStoreMode.Postgres

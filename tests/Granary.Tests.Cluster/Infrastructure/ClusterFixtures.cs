@@ -64,6 +64,7 @@ public sealed class FastClusterFixture : GranaryTestClusterFixture
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Properties["Granary:Storage:Mode"] = "Memory";
+        builder.Properties["Granary:Telemetry:StatsInterval"] = "00:00:00.250";
         return Task.CompletedTask;
     }
 }

@@ -25,6 +25,7 @@ public sealed class LockGrain(
     [PersistentState("lock-lease", GranaryStorage.Default)] IPersistentState<LockState> state,
     TimeProvider time,
     IOptions<LockOptions> options,
+    LockMetrics metrics,
     ILogger<LockGrain> logger) : Grain, ILockGrain
 {
     private readonly LockOptions _options = options.Value;
@@ -84,12 +85,15 @@ public sealed class LockGrain(
         _table = new LeaseTable(time, limits, lastToken, kind, Math.Max(1, s.Permits), holders, blockedUntil);
         _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
         LockLog.Activated(logger, _name, _options.Durability.ToString(), lastToken, s.Holders.Count, blockedUntil);
+        var table = _table;
+        metrics.Track(this, () => (table.HolderCount, table.WaiterCount));
         Reschedule();
     }
 
     /// <inheritdoc/>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        metrics.Untrack(this);
         foreach (var pending in _pending.Values)
         {
             pending.TrySetException(new LockUnavailableException(_name, "the lock's activation is shutting down; retry"));
@@ -138,6 +142,7 @@ public sealed class LockGrain(
         // (same request id) finds its place; a client that went away drops out soon after.
         var callWait = request.Wait < _options.MaxCallWait ? request.Wait : _options.MaxCallWait;
         var queueWait = request.Wait <= _options.MaxCallWait ? request.Wait : _options.MaxCallWait + _options.MaxCallWait;
+        var tokenBefore = _table.LastToken;
         var outcome = Run(() => _table.Acquire(
             request.Owner,
             request.RequestId,
@@ -153,9 +158,9 @@ public sealed class LockGrain(
             _pending[request.RequestId] = waiter;
         }
 
-        if (outcome.Status == AcquireStatus.Granted && outcome.Lease!.Arrival > 0 && outcome.Lease.GrantedAt == time.GetUtcNow())
+        if (outcome.Status == AcquireStatus.Granted && outcome.Lease!.Token > tokenBefore)
         {
-            LockMetrics.Grants.Add(1, new KeyValuePair<string, object?>("handoff", false));
+            metrics.Grants.Add(1, new KeyValuePair<string, object?>("handoff", false));
         }
 
         await CommitAsync(outcome.Changes, changed: outcome.Status == AcquireStatus.Granted);
@@ -209,12 +214,12 @@ public sealed class LockGrain(
     {
         Check();
         var changes = Run(() => _table.Release(owner, token));
-        LockMetrics.Releases.Add(1);
+        metrics.Releases.Add(1);
         _version++;
         if (changes.Granted.Count == 0)
         {
             // Written lazily: a stale holder in storage only delays the next grant after a crash.
-            LockMetrics.Record(changes);
+            metrics.Record(changes);
             CompleteWaiters(changes);
             Reschedule();
             return;
@@ -275,7 +280,7 @@ public sealed class LockGrain(
     /// <summary>Makes <paramref name="changes"/> durable (when they grant), then completes the waiting callers.</summary>
     private async Task CommitAsync(LeaseChanges changes, bool changed)
     {
-        LockMetrics.Record(changes);
+        metrics.Record(changes);
         if (changed || !changes.IsEmpty)
         {
             _version++;
@@ -351,7 +356,7 @@ public sealed class LockGrain(
                 // The in-memory table is now ahead of storage (and maybe of another activation):
                 // nothing it holds may be promised. Start over from what is durable.
                 _broken = true;
-                LockMetrics.WriteFailures.Add(1);
+                metrics.WriteFailures.Add(1);
                 LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
                 foreach (var pending in _pending.Values)
                 {

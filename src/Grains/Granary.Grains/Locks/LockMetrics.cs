@@ -1,33 +1,60 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
 namespace Granary.Locks;
 
-/// <summary>Metrics of the lock family (meter <c>Granary.Locks</c>), exportable with OpenTelemetry.</summary>
-internal static class LockMetrics
+/// <summary>
+/// Metrics of the lock family (meter <c>Granary.Locks</c>), exportable with OpenTelemetry. One
+/// instance per silo (created from the silo's <see cref="IMeterFactory"/>, so silos sharing a
+/// process keep separate figures).
+/// </summary>
+public sealed class LockMetrics
 {
     /// <summary>The meter name.</summary>
     public const string MeterName = "Granary.Locks";
 
-    private static readonly Meter Meter = new(MeterName);
+    // Active lock activations of this silo, read by the gauges.
+    private readonly ConcurrentDictionary<object, Func<(int Holders, int Waiters)>> _active = new();
+
+    /// <summary>Creates the instruments on the silo's meter factory.</summary>
+    public LockMetrics(IMeterFactory meters)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        var meter = meters.Create(MeterName);
+        Grants = meter.CreateCounter<long>("granary.locks.grants", description: "Leases granted");
+        Releases = meter.CreateCounter<long>("granary.locks.releases", description: "Leases released");
+        Expirations = meter.CreateCounter<long>("granary.locks.expirations", description: "Leases expired");
+        WaitTimeouts = meter.CreateCounter<long>("granary.locks.wait_timeouts", description: "Waits that ran out");
+        WriteFailures = meter.CreateCounter<long>("granary.locks.write_failures", description: "Failed lock state writes");
+        meter.CreateObservableGauge("granary.locks.holders", () => _active.Values.Sum(f => f().Holders), description: "Leases currently held");
+        meter.CreateObservableGauge("granary.locks.waiters", () => _active.Values.Sum(f => f().Waiters), description: "Callers waiting for a lease");
+    }
 
     /// <summary>Leases granted (tag <c>handoff</c>: true when granted to a waiter).</summary>
-    public static readonly Counter<long> Grants = Meter.CreateCounter<long>("granary.locks.grants", description: "Leases granted");
+    public Counter<long> Grants { get; }
 
     /// <summary>Leases released by their holder.</summary>
-    public static readonly Counter<long> Releases = Meter.CreateCounter<long>("granary.locks.releases", description: "Leases released");
+    public Counter<long> Releases { get; }
 
     /// <summary>Leases that ran out their ttl.</summary>
-    public static readonly Counter<long> Expirations = Meter.CreateCounter<long>("granary.locks.expirations", description: "Leases expired");
+    public Counter<long> Expirations { get; }
 
     /// <summary>Waiters whose wait ran out.</summary>
-    public static readonly Counter<long> WaitTimeouts = Meter.CreateCounter<long>("granary.locks.wait_timeouts", description: "Waits that ran out");
+    public Counter<long> WaitTimeouts { get; }
 
     /// <summary>Failed state writes (the activation then deactivates).</summary>
-    public static readonly Counter<long> WriteFailures = Meter.CreateCounter<long>("granary.locks.write_failures", description: "Failed lock state writes");
+    public Counter<long> WriteFailures { get; }
+
+    /// <summary>Counts an activation's holders and waiters in the gauges until <see cref="Untrack"/>.</summary>
+    public void Track(object activation, Func<(int Holders, int Waiters)> read) => _active[activation] = read;
+
+    /// <summary>Stops counting an activation.</summary>
+    public void Untrack(object activation) => _active.TryRemove(activation, out _);
 
     /// <summary>Records what a table mutation did.</summary>
-    public static void Record(LeaseChanges changes)
+    public void Record(LeaseChanges changes)
     {
+        ArgumentNullException.ThrowIfNull(changes);
         if (changes.Granted.Count > 0)
         {
             Grants.Add(changes.Granted.Count, new KeyValuePair<string, object?>("handoff", true));

@@ -17,6 +17,7 @@ namespace Granary.Queues;
 public sealed class QueuePartitionGrain(
     IQueueMessageStore store,
     IOptions<QueueOptions> options,
+    QueueMetrics metrics,
     TimeProvider time,
     ILogger<QueuePartitionGrain> logger) : Grain, IQueuePartitionGrain
 {
@@ -43,6 +44,13 @@ public sealed class QueuePartitionGrain(
         _enqueueRate = new RateMeter(time);
         _ackRate = new RateMeter(time);
         return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.Untrack(this);
+        return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -312,6 +320,7 @@ public sealed class QueuePartitionGrain(
         _epoch = snapshot.Epoch;
         _nextCleanup = time.GetUtcNow() + options.Value.CleanupInterval;
         _ledger = ledger;
+        metrics.Track(this, _queue, () => ledger.Depths);
         QueueLog.LogInformationRecovered(logger, Key, snapshot.Messages.Count, snapshot.Epoch, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         if (ledger.HasAvailable())
         {
