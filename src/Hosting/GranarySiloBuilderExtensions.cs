@@ -84,13 +84,19 @@ public static class GranarySiloBuilderExtensions
         }
 
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresShardInitializer>();
+        if (options.GroupCommit)
+        {
+            silo.Services.AddSingleton(sp => new GroupCommitWriters(options, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+        }
+
         var shardCount = options.Shards.Length;
         var vnodes = options.VirtualNodesPerShard;
         silo.Services.AddGrainStorage(StorageNames.Default, (sp, _) =>
         {
             var shards = Enumerable.Range(0, shardCount)
                 .ToDictionary(StorageNames.Shard, i => sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(i)), StringComparer.Ordinal);
-            return new ShardedGrainStorage(new ShardRouter(shardCount, vnodes), shards);
+            var writers = options.GroupCommit ? sp.GetRequiredService<GroupCommitWriters>().For(shards) : null;
+            return new ShardedGrainStorage(new ShardRouter(shardCount, vnodes), shards, writers);
         });
         return silo;
     }

@@ -111,6 +111,16 @@ public sealed class GranaryStorageOptionsValidator : IValidateOptions<GranarySto
             errors.Add($"{GranaryStorageOptions.SectionName}:VirtualNodesPerShard must be between 1 and {Granary.Hashing.ConsistentHashRing.MaxVirtualNodesPerWeight}.");
         }
 
+        if (options.WritesInFlightPerShard is < 1 or > 64)
+        {
+            errors.Add($"{GranaryStorageOptions.SectionName}:WritesInFlightPerShard must be between 1 and 64 (got {options.WritesInFlightPerShard}).");
+        }
+
+        if (options.MaxWritesPerBatch is < 1 or > 1000)
+        {
+            errors.Add($"{GranaryStorageOptions.SectionName}:MaxWritesPerBatch must be between 1 and 1000 (got {options.MaxWritesPerBatch}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

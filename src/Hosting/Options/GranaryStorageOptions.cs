@@ -30,4 +30,17 @@ public sealed class GranaryStorageOptions
 
     /// <summary>Create shard databases that do not exist yet (needs CREATEDB rights). Default true.</summary>
     public bool CreateDatabases { get; set; } = true;
+
+    /// <summary>
+    /// Group commit: state writes that arrive at one shard while earlier ones are in flight go to
+    /// PostgreSQL together, as one transaction in one round trip (each still version-checked on
+    /// its own). Default true; false sends every write alone through the AdoNet provider.
+    /// </summary>
+    public bool GroupCommit { get; set; } = true;
+
+    /// <summary>Group commit: transactions in flight per shard and silo (1..64). Default 4.</summary>
+    public int WritesInFlightPerShard { get; set; } = 4;
+
+    /// <summary>Group commit: most state writes in one transaction (1..1000). Default 256.</summary>
+    public int MaxWritesPerBatch { get; set; } = 256;
 }

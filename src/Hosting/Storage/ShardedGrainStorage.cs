@@ -12,9 +12,13 @@ public sealed class ShardedGrainStorage : IGrainStorage
 {
     private readonly ShardRouter _router;
     private readonly IReadOnlyDictionary<string, IGrainStorage> _shards;
+    private readonly IReadOnlyDictionary<string, GroupCommitStateWriter> _writers;
 
-    /// <summary>Creates the router over already-built inner providers keyed by shard name.</summary>
-    public ShardedGrainStorage(ShardRouter router, IReadOnlyDictionary<string, IGrainStorage> shards)
+    /// <summary>
+    /// Creates the router over already-built inner providers keyed by shard name; with
+    /// <paramref name="writers"/>, writes go through each shard's group-commit writer instead.
+    /// </summary>
+    public ShardedGrainStorage(ShardRouter router, IReadOnlyDictionary<string, IGrainStorage> shards, IReadOnlyDictionary<string, GroupCommitStateWriter>? writers = null)
     {
         ArgumentNullException.ThrowIfNull(router);
         ArgumentNullException.ThrowIfNull(shards);
@@ -28,6 +32,7 @@ public sealed class ShardedGrainStorage : IGrainStorage
 
         _router = router;
         _shards = shards;
+        _writers = writers ?? new Dictionary<string, GroupCommitStateWriter>(StringComparer.Ordinal);
     }
 
     /// <inheritdoc/>
@@ -35,8 +40,13 @@ public sealed class ShardedGrainStorage : IGrainStorage
         ShardOf(grainId).ReadStateAsync(stateName, grainId, grainState);
 
     /// <inheritdoc/>
-    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        ShardOf(grainId).WriteStateAsync(stateName, grainId, grainState);
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var shard = _router.ShardFor(grainId);
+        return _writers.TryGetValue(shard, out var writer) && GroupCommitStateWriter.Handles(stateName)
+            ? writer.WriteStateAsync(stateName, grainId, grainState)
+            : _shards[shard].WriteStateAsync(stateName, grainId, grainState);
+    }
 
     /// <inheritdoc/>
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>

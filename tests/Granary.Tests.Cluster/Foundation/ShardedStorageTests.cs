@@ -2,6 +2,9 @@ using System.Globalization;
 using Granary.Documents;
 using Granary.Hosting.Storage;
 using Granary.Tests.Cluster.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Foundation;
@@ -50,6 +53,54 @@ public sealed class ShardedStorageTests(SharedServersFixture servers, ITestOutpu
             Assert.Equal(1, read.Version);
         }
     }
+
+    [Fact]
+    public async Task Concurrent_writes_are_group_committed_and_a_stale_etag_fails_alone()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var storage = services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        var writers = services.GetRequiredService<GroupCommitWriters>();
+        var batchesBefore = TotalBatches(writers);
+        var writesBefore = TotalWrites(writers);
+
+        // One existing row whose ETag we then hold stale.
+        var contested = GrainId.Create("granary.test.group-commit", "contested-" + Guid.NewGuid().ToString("N"));
+        var first = new GrainState<string>("v1");
+        await storage.WriteStateAsync("group-commit", contested, first);
+        var stale = new GrainState<string>("stale") { ETag = first.ETag };
+        await storage.WriteStateAsync("group-commit", contested, first); // version 2: the ETag held by "stale" is now old
+
+        const int Count = 300;
+        var ids = Enumerable.Range(0, Count).Select(i => GrainId.Create("granary.test.group-commit", $"gc-{Guid.NewGuid():N}-{i}")).ToList();
+        var states = ids.Select((_, i) => new GrainState<string>("value-" + i.ToString(CultureInfo.InvariantCulture))).ToList();
+        var writes = ids.Select((id, i) => storage.WriteStateAsync("group-commit", id, states[i])).ToList();
+        var staleWrite = storage.WriteStateAsync("group-commit", contested, stale);
+        await Task.WhenAll(writes);
+        await Assert.ThrowsAsync<InconsistentStateException>(() => staleWrite);
+
+        var batches = TotalBatches(writers) - batchesBefore;
+        var written = TotalWrites(writers) - writesBefore;
+        output.WriteLine($"{written} writes in {batches} transactions ({(double)written / Math.Max(1, batches):F1} per transaction)");
+        Assert.True(batches < written, "concurrent writes share transactions");
+
+        for (var i = 0; i < Count; i++)
+        {
+            var read = new GrainState<string>();
+            await storage.ReadStateAsync("group-commit", ids[i], read);
+            Assert.True(read.RecordExists);
+            Assert.Equal(states[i].State, read.State);
+            Assert.Equal(states[i].ETag, read.ETag);
+        }
+
+        var contestedRead = new GrainState<string>();
+        await storage.ReadStateAsync("group-commit", contested, contestedRead);
+        Assert.Equal("v1", contestedRead.State);
+        Assert.NotEqual(stale.ETag, contestedRead.ETag);
+    }
+
+    private static long TotalBatches(GroupCommitWriters writers) => writers.Current.Values.Sum(w => w.Batches);
+
+    private static long TotalWrites(GroupCommitWriters writers) => writers.Current.Values.Sum(w => w.Writes);
 
     [Fact]
     public async Task Adding_a_shard_and_rebalancing_moves_only_states_whose_owner_changed()

@@ -1,0 +1,320 @@
+using System.Globalization;
+using System.Text;
+using System.Threading.Channels;
+using Npgsql;
+using NpgsqlTypes;
+using Orleans.Storage;
+
+namespace Granary.Hosting.Storage;
+
+/// <summary>
+/// Group commit of grain state writes to one PostgreSQL shard. Writes are queued; each of a few
+/// loops takes every write waiting (up to a batch limit) and sends them as one <see cref="NpgsqlBatch"/>,
+/// which PostgreSQL runs as one transaction: one round trip and one commit for the lot. Each write is
+/// still the schema's own version-checked <c>granary_write_grain_state</c>, so a write whose ETag is
+/// stale changes nothing and fails alone with <see cref="InconsistentStateException"/>, exactly as the
+/// AdoNet provider would report it. If a batch fails as a whole (nothing of it committed), its writes
+/// are retried one by one so that one bad write cannot fail the others.
+/// </summary>
+/// <remarks>
+/// Rows are keyed the way the shard's AdoNet provider keys them (its hash picker, the grain's
+/// numeric and string key parts, the state name, the service id) and payloads use its serializer,
+/// so the provider reads and clears what this writer wrote.
+/// </remarks>
+public sealed class GroupCommitStateWriter : IAsyncDisposable
+{
+    private const string WriteSql = "SELECT granary_write_grain_state($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    private readonly NpgsqlDataSource _source;
+    private readonly AdoNetGrainStorage _provider;
+    private readonly string _shardName;
+    private readonly string _serviceId;
+    private readonly int _maxBatch;
+    private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+    private readonly Task[] _loops;
+    private long _batches;
+    private long _writes;
+
+    /// <summary>Starts <paramref name="inFlight"/> writer loops for the shard.</summary>
+    public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        _source = NpgsqlDataSource.Create(connectionString);
+        _provider = provider;
+        _shardName = shardName;
+        _serviceId = serviceId;
+        _maxBatch = maxBatch;
+        _loops = Enumerable.Range(0, inFlight).Select(_ => Task.Run(LoopAsync)).ToArray();
+    }
+
+    /// <summary>Transactions sent so far.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>State writes sent so far.</summary>
+    public long Writes => Interlocked.Read(ref _writes);
+
+    /// <summary>True when this writer can store the state (a plain, non-generic state name).</summary>
+    public static bool Handles(string stateName) => !string.IsNullOrEmpty(stateName) && !stateName.Contains('`', StringComparison.Ordinal);
+
+    /// <summary>Writes the state, version-checked against its ETag; completes when committed.</summary>
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        ArgumentNullException.ThrowIfNull(grainState);
+        var key = RowKey.Of(grainId);
+        var hasher = _provider.HashPicker.PickHasher(_serviceId, _shardName, stateName, grainId, grainState)
+            ?? throw new InvalidOperationException($"The storage provider '{_shardName}' has no hasher for '{stateName}'.");
+        var expected = string.IsNullOrWhiteSpace(grainState.ETag) ? (int?)null : int.Parse(grainState.ETag, CultureInfo.InvariantCulture);
+        var pending = new PendingWrite(
+            hasher.Hash(key.HashBytes()),
+            key.N0,
+            key.N1,
+            hasher.Hash(Encoding.UTF8.GetBytes(stateName)),
+            stateName,
+            key.Extension,
+            expected,
+            _provider.Serializer.Serialize(grainState.State).ToArray());
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(GroupCommitStateWriter));
+        }
+
+        var version = await pending.Completion.Task.ConfigureAwait(false);
+        if (version is null || version == expected)
+        {
+            throw new InconsistentStateException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Version conflict (WriteState): ServiceId={_serviceId} ProviderName={_shardName} GrainType={stateName} GrainId={grainId} ETag={grainState.ETag}."));
+        }
+
+        grainState.ETag = version.Value.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Shutting down: writes still queued fail below.
+        }
+
+        while (_queue.Reader.TryRead(out var left))
+        {
+            left.Completion.TrySetException(new ObjectDisposedException(nameof(GroupCommitStateWriter)));
+        }
+
+        await _source.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task LoopAsync()
+    {
+        var batch = new List<PendingWrite>(_maxBatch);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var next))
+            {
+                batch.Add(next);
+            }
+
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ExecuteAsync(batch).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (batch.Count > 1 && ex is not OutOfMemoryException)
+            {
+                // Nothing of the batch committed: give every write its own transaction.
+                foreach (var write in batch)
+                {
+                    try
+                    {
+                        await ExecuteAsync([write]).ConfigureAwait(false);
+                    }
+                    catch (Exception single) when (single is not OutOfMemoryException)
+                    {
+                        write.Completion.TrySetException(single);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                batch[0].Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    private async Task ExecuteAsync(IReadOnlyList<PendingWrite> writes)
+    {
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var w in writes)
+        {
+            var command = new NpgsqlBatchCommand(WriteSql);
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = w.GrainIdHash });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = w.N0 });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = w.N1 });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = w.GrainTypeHash });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = w.StateName });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)w.Extension ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = w.ExpectedVersion is { } v ? v : DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = w.Payload });
+            batch.BatchCommands.Add(command);
+        }
+
+        var results = new int?[writes.Count];
+        await using (var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false))
+        {
+            var i = 0;
+            do
+            {
+                if (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    results[i] = reader.IsDBNull(0) ? null : reader.GetInt32(0);
+                }
+
+                i++;
+            }
+            while (await reader.NextResultAsync().ConfigureAwait(false));
+        }
+
+        // The reader is done: the implicit transaction has committed.
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _writes, writes.Count);
+        for (var i = 0; i < writes.Count; i++)
+        {
+            writes[i].Completion.TrySetResult(results[i]);
+        }
+    }
+
+    private sealed record PendingWrite(int GrainIdHash, long N0, long N1, int GrainTypeHash, string StateName, string? Extension, int? ExpectedVersion, byte[] Payload)
+    {
+        public TaskCompletionSource<int?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A grain id's key parts as the AdoNet provider stores them.</summary>
+    private readonly record struct RowKey(long N0, long N1, string? Extension, int Kind)
+    {
+        private const int LongKey = 1;
+        private const int GuidKey = 2;
+        private const int StringKey = 3;
+
+        public static RowKey Of(GrainId grainId)
+        {
+            if (grainId.TryGetGuidKey(out var guid, out var guidExtension))
+            {
+                var bytes = guid.ToByteArray();
+                return new RowKey(BitConverter.ToInt64(bytes, 0), BitConverter.ToInt64(bytes, 8), guidExtension, GuidKey);
+            }
+
+            if (grainId.TryGetIntegerKey(out var integer, out var integerExtension))
+            {
+                return new RowKey(0, integer, integerExtension, LongKey);
+            }
+
+            return new RowKey(0, 0, grainId.Key.ToString(), StringKey);
+        }
+
+        /// <summary>The bytes the provider hashes: numeric key (little-endian) then the UTF-8 string part, reversed on little-endian machines.</summary>
+        public byte[] HashBytes()
+        {
+            byte[] bytes;
+            if (Kind == LongKey)
+            {
+                bytes = BitConverter.GetBytes(N1);
+            }
+            else if (Kind == GuidKey)
+            {
+                bytes = GuidOf(N0, N1).ToByteArray();
+            }
+            else
+            {
+                bytes = [];
+            }
+
+            if (Extension is not null)
+            {
+                bytes = [.. bytes, .. Encoding.UTF8.GetBytes(Extension)];
+            }
+
+            if (BitConverter.IsLittleEndian)
+            {
+                Array.Reverse(bytes);
+            }
+
+            return bytes;
+        }
+
+        private static Guid GuidOf(long n0, long n1) =>
+            new((uint)(n0 & 0xffffffff), (ushort)(n0 >> 32), (ushort)(n0 >> 48), (byte)n1, (byte)(n1 >> 8), (byte)(n1 >> 16), (byte)(n1 >> 24), (byte)(n1 >> 32), (byte)(n1 >> 40), (byte)(n1 >> 48), (byte)(n1 >> 56));
+    }
+}
+
+/// <summary>The silo's group-commit writers, one per shard, disposed with the silo's services.</summary>
+public sealed class GroupCommitWriters(Options.GranaryStorageOptions options, string serviceId) : IAsyncDisposable
+{
+    private readonly Lock _gate = new();
+    private Dictionary<string, GroupCommitStateWriter>? _writers;
+
+    /// <summary>The writers created so far, by shard name.</summary>
+    public IReadOnlyDictionary<string, GroupCommitStateWriter> Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _writers ?? new Dictionary<string, GroupCommitStateWriter>(StringComparer.Ordinal);
+            }
+        }
+    }
+
+    /// <summary>The writers for the given inner providers (created once, on first use).</summary>
+    public IReadOnlyDictionary<string, GroupCommitStateWriter> For(IReadOnlyDictionary<string, IGrainStorage> shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        lock (_gate)
+        {
+            if (_writers is null)
+            {
+                var writers = new Dictionary<string, GroupCommitStateWriter>(StringComparer.Ordinal);
+                for (var i = 0; i < options.Shards.Length; i++)
+                {
+                    var name = StorageNames.Shard(i);
+                    if (shards.TryGetValue(name, out var inner) && inner is AdoNetGrainStorage provider)
+                    {
+                        writers[name] = new GroupCommitStateWriter(options.Shards[i], provider, name, serviceId, options.WritesInFlightPerShard, options.MaxWritesPerBatch);
+                    }
+                }
+
+                _writers = writers;
+            }
+
+            return _writers;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        Dictionary<string, GroupCommitStateWriter>? writers;
+        lock (_gate)
+        {
+            writers = _writers;
+            _writers = null;
+        }
+
+        foreach (var writer in writers?.Values ?? Enumerable.Empty<GroupCommitStateWriter>())
+        {
+            await writer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
