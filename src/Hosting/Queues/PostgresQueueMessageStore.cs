@@ -38,6 +38,11 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             ON granary_queue_messages (service_id, partition_key, settled_at) WHERE settled_at IS NOT NULL;
         """;
 
+    // Transactions in flight per shard; a partition write waits for a free one and shares it with
+    // every other partition write that is waiting at that moment.
+    private const int TransactionsInFlightPerShard = 4;
+    private const int MaxPartitionWritesPerTransaction = 64;
+
     private readonly ShardRouter _router;
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
@@ -114,11 +119,28 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     {
         ArgumentNullException.ThrowIfNull(changes);
         var shard = await ShardForAsync(partition, cancellationToken);
-        await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
+        var write = new PendingWrite(partition, epoch, BuildCommands(partition, epoch, changes, deleteSettledBefore));
+        if (!shard.Queue.Writer.TryWrite(write))
+        {
+            throw new ObjectDisposedException(nameof(PostgresQueueMessageStore));
+        }
 
-        // One round trip: the statements of a batch run in one implicit transaction, and the fence
-        // divides by zero when the epoch moved on, which rolls the whole batch back.
-        await using var batch = new NpgsqlBatch(connection);
+        shard.EnsureLoops(() => CombineLoopAsync(shard));
+        await write.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Transactions sent so far, and partition writes they carried (all shards).</summary>
+    public (long Transactions, long Writes) Counters =>
+        (_shards.Values.Sum(s => Interlocked.Read(ref s.Transactions)), _shards.Values.Sum(s => Interlocked.Read(ref s.Writes)));
+
+    /// <summary>
+    /// The statements of one partition write. The first is the fence: it bumps the head row only at
+    /// the writer's epoch and divides by the number of rows it updated, so a stale writer's
+    /// transaction fails (division by zero) and rolls back whole.
+    /// </summary>
+    private List<NpgsqlBatchCommand> BuildCommands(string partition, long epoch, IReadOnlyList<QueuePartitionChange> changes, DateTimeOffset? deleteSettledBefore)
+    {
+        var commands = new List<NpgsqlBatchCommand>(5);
         var fence = new NpgsqlBatchCommand(
             """
             WITH f AS (UPDATE granary_queue_partitions SET writes = writes + 1 WHERE service_id = @s AND partition_key = @p AND epoch = @e RETURNING 1)
@@ -126,7 +148,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             """);
         AddKey(fence, partition);
         fence.Parameters.AddWithValue("e", epoch);
-        batch.BatchCommands.Add(fence);
+        commands.Add(fence);
 
         var appends = changes.Where(c => c.Kind == QueueChangeKind.Append).ToList();
         if (appends.Count > 0)
@@ -145,7 +167,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             insert.Parameters.Add(new NpgsqlParameter("enq", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.EnqueuedAt.UtcDateTime).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = appends.Select(c => c.Deliveries).ToArray() });
-            batch.BatchCommands.Add(insert);
+            commands.Add(insert);
         }
 
         // Last change per message wins; updates run before settles so a purge after a dead-letter sticks.
@@ -163,7 +185,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             update.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = updates.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
             update.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = updates.Select(c => c.Deliveries).ToArray() });
             update.Parameters.Add(new NpgsqlParameter("sts", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = updates.Select(c => (short)c.Status).ToArray() });
-            batch.BatchCommands.Add(update);
+            commands.Add(update);
         }
 
         var settles = changes.Where(c => c.Kind == QueueChangeKind.Settle).ToList();
@@ -174,7 +196,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             AddKey(settle, partition);
             settle.Parameters.AddWithValue("at", settles.Max(c => c.At).UtcDateTime);
             settle.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = settles.Select(c => c.Sequence).ToArray() });
-            batch.BatchCommands.Add(settle);
+            commands.Add(settle);
         }
 
         if (deleteSettledBefore is { } cutoff)
@@ -182,17 +204,97 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             var delete = new NpgsqlBatchCommand("DELETE FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND settled_at < @cut");
             AddKey(delete, partition);
             delete.Parameters.AddWithValue("cut", cutoff.UtcDateTime);
-            batch.BatchCommands.Add(delete);
+            commands.Add(delete);
         }
 
-        try
+        return commands;
+    }
+
+    /// <summary>
+    /// Group commit across partitions: each loop takes every partition write waiting for this shard
+    /// and sends them as one <see cref="NpgsqlBatch"/>, which PostgreSQL runs as one transaction.
+    /// If that transaction fails (a fenced partition among them, or anything else), nothing of it
+    /// committed and each write is retried alone, so one partition's failure is reported to it only.
+    /// A partition has at most one write in flight (its flush loop waits), so two concurrent
+    /// transactions never touch the same partition's rows.
+    /// </summary>
+    private async Task CombineLoopAsync(Shard shard)
+    {
+        var pending = new List<PendingWrite>(MaxPartitionWritesPerTransaction);
+        while (await shard.Queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            await batch.ExecuteNonQueryAsync(cancellationToken);
+            pending.Clear();
+            while (pending.Count < MaxPartitionWritesPerTransaction && shard.Queue.Reader.TryRead(out var next))
+            {
+                pending.Add(next);
+            }
+
+            if (pending.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ExecuteAsync(shard, pending).ConfigureAwait(false);
+                foreach (var write in pending)
+                {
+                    write.Completion.TrySetResult();
+                }
+            }
+            catch (Exception combined) when (combined is not OutOfMemoryException)
+            {
+                foreach (var write in pending)
+                {
+                    try
+                    {
+                        if (pending.Count > 1)
+                        {
+                            await ExecuteAsync(shard, [write]).ConfigureAwait(false);
+                            write.Completion.TrySetResult();
+                        }
+                        else
+                        {
+                            throw combined is PostgresException { SqlState: PostgresErrorCodes.DivisionByZero }
+                                ? new QueuePartitionFencedException(write.Partition, write.Epoch)
+                                : combined;
+                        }
+                    }
+                    catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+                    {
+                        write.Completion.TrySetException(new QueuePartitionFencedException(write.Partition, write.Epoch));
+                    }
+                    catch (Exception single) when (single is not OutOfMemoryException)
+                    {
+                        write.Completion.TrySetException(single);
+                    }
+                }
+            }
         }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+    }
+
+    private static async Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
+    {
+        await using var connection = await shard.Source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var write in writes)
         {
-            throw new QueuePartitionFencedException(partition, epoch);
+            foreach (var command in write.Commands)
+            {
+                // A command belongs to one batch at a time: a retry alone gets fresh copies.
+                var copy = new NpgsqlBatchCommand(command.CommandText);
+                foreach (NpgsqlParameter parameter in command.Parameters)
+                {
+                    copy.Parameters.Add(parameter.Clone());
+                }
+
+                batch.BatchCommands.Add(copy);
+            }
         }
+
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+        Interlocked.Increment(ref shard.Transactions);
+        Interlocked.Add(ref shard.Writes, writes.Count);
     }
 
     /// <inheritdoc/>
@@ -200,6 +302,15 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     {
         foreach (var shard in _shards.Values)
         {
+            try
+            {
+                await shard.Stopped().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (TimeoutException)
+            {
+                // Shutting down: a write still in flight fails with the data source below.
+            }
+
             await shard.Source.DisposeAsync();
         }
     }
@@ -252,12 +363,45 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
 
     private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
+    private sealed record PendingWrite(string Partition, long Epoch, IReadOnlyList<NpgsqlBatchCommand> Commands)
+    {
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     private sealed class Shard(NpgsqlDataSource source)
     {
+#pragma warning disable SA1401, CA1051 // counters updated with Interlocked
+        public long Transactions;
+        public long Writes;
+#pragma warning restore SA1401, CA1051
+        private readonly Lock _gate = new();
+        private Task[]? _loops;
+
         public NpgsqlDataSource Source { get; } = source;
 
         public SemaphoreSlim Gate { get; } = new(1, 1);
 
         public bool SchemaReady { get; set; }
+
+        public System.Threading.Channels.Channel<PendingWrite> Queue { get; } = System.Threading.Channels.Channel.CreateUnbounded<PendingWrite>();
+
+        public void EnsureLoops(Func<Task> loop)
+        {
+            if (Volatile.Read(ref _loops) is not null)
+            {
+                return;
+            }
+
+            lock (_gate)
+            {
+                _loops ??= Enumerable.Range(0, TransactionsInFlightPerShard).Select(_ => Task.Run(loop)).ToArray();
+            }
+        }
+
+        public Task Stopped()
+        {
+            Queue.Writer.TryComplete();
+            return _loops is null ? Task.CompletedTask : Task.WhenAll(_loops);
+        }
     }
 }

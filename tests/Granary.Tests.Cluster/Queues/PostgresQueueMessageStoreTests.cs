@@ -59,4 +59,37 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers)
         var rows = (await store.OpenAsync("q/1", T0, CancellationToken.None)).Messages;
         Assert.Equal([2L], rows.Select(r => r.Sequence));
     }
+
+    [Fact]
+    public async Task Writes_of_many_partitions_share_transactions_and_a_fenced_one_fails_alone()
+    {
+        await using var store = await NewStoreAsync();
+        const int Partitions = 40;
+        var epochs = new long[Partitions];
+        for (var p = 0; p < Partitions; p++)
+        {
+            epochs[p] = (await store.OpenAsync($"g/{p}", T0, CancellationToken.None)).Epoch;
+        }
+
+        // Partition 7 gets a newer owner: its old epoch must be fenced inside a shared transaction.
+        var newer = await store.OpenAsync("g/7", T0, CancellationToken.None);
+        var before = store.Counters;
+        var writes = Enumerable.Range(0, Partitions)
+            .Select(p => store.WriteAsync($"g/{p}", epochs[p], [Change(QueueChangeKind.Append, 1), Change(QueueChangeKind.Append, 2)], null, CancellationToken.None))
+            .ToList();
+        await Assert.ThrowsAsync<QueuePartitionFencedException>(() => writes[7]);
+        await Task.WhenAll(writes.Where((_, p) => p != 7));
+        var after = store.Counters;
+
+        // Shared transactions plus the retries of the one that held the fenced write.
+        Assert.True(after.Writes - before.Writes >= Partitions - 1);
+        Assert.True(after.Transactions - before.Transactions < Partitions, $"{after.Transactions - before.Transactions} transactions for {Partitions} partition writes");
+        for (var p = 0; p < Partitions; p++)
+        {
+            var rows = (await store.OpenAsync($"g/{p}", T0, CancellationToken.None)).Messages;
+            Assert.Equal(p == 7 ? [] : new long[] { 1, 2 }, rows.Select(r => r.Sequence).Order().ToArray());
+        }
+
+        Assert.True(newer.Epoch > epochs[7]);
+    }
 }
