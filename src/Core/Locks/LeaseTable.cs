@@ -80,6 +80,25 @@ public sealed class LeaseTable
     /// <summary>No grant happens before this instant (the lock-delay after an unclean restart), if set.</summary>
     public DateTimeOffset? GrantsBlockedUntil { get; }
 
+    /// <summary>
+    /// No grant happens at or after this instant, if set: the end of the host's own right to grant
+    /// (fast mode's activation lease). <see cref="AllowGrantsUntil"/> moves it forward; waiters wait
+    /// meanwhile and are granted by the next <see cref="Advance"/> after it moved.
+    /// </summary>
+    public DateTimeOffset? GrantsAllowedUntil { get; private set; }
+
+    /// <summary>Sets or extends <see cref="GrantsAllowedUntil"/> (never moves it back).</summary>
+    public void AllowGrantsUntil(DateTimeOffset until)
+    {
+        if (GrantsAllowedUntil is null || until > GrantsAllowedUntil)
+        {
+            GrantsAllowedUntil = until;
+        }
+    }
+
+    /// <summary>True when grants (and renewals) are allowed at <paramref name="now"/>.</summary>
+    public bool MayGrantAt(DateTimeOffset now) => !Blocked(now);
+
     /// <summary>Current holders, oldest grant first.</summary>
     public IReadOnlyList<Lease> Holders => _holders.Values.OrderBy(l => l.Token).ToList();
 
@@ -414,7 +433,8 @@ public sealed class LeaseTable
         _waitersByRequest.Remove(node.Value.RequestId);
     }
 
-    private bool Blocked(DateTimeOffset now) => GrantsBlockedUntil is { } blocked && now < blocked;
+    private bool Blocked(DateTimeOffset now) =>
+        (GrantsBlockedUntil is { } blocked && now < blocked) || (GrantsAllowedUntil is { } allowed && now >= allowed);
 
     private int PositionOf(LinkedListNode<LockWaiter> node)
     {

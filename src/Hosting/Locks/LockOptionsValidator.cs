@@ -48,9 +48,14 @@ public sealed class LockOptionsValidator : IValidateOptions<LockOptions>
             errors.Add($"{section}:LockDelay must be between 0 and {MaxConfigurableTtl} (got {delay}).");
         }
 
-        if (options.Durability == LockDurability.Fast && options.LockDelay is { } d && d < options.MaxTtl)
+        if (options.ActivationLease < TimeSpan.FromMilliseconds(300) || options.ActivationLease > TimeSpan.FromMinutes(5))
         {
-            errors.Add($"{section}:LockDelay ({d}) is shorter than MaxTtl ({options.MaxTtl}): in Fast mode a lease granted by a lost activation could still be live when the new one grants.");
+            errors.Add($"{section}:ActivationLease must be between 300 ms and 5 minutes (got {options.ActivationLease}).");
+        }
+
+        if (options.Durability == LockDurability.Fast && options.LockDelay is { } d && d < options.MaxTtl + options.ActivationLease)
+        {
+            errors.Add($"{section}:LockDelay ({d}) is shorter than MaxTtl + ActivationLease ({options.MaxTtl + options.ActivationLease}): in Fast mode a lease granted by an older activation could still be live when the new one grants.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

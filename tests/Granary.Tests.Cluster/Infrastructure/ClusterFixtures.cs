@@ -81,6 +81,9 @@ public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : 
     /// <summary>The shard connection strings.</summary>
     public IReadOnlyList<string> Shards { get; private set; } = [];
 
+    /// <summary>Extra silo settings (configuration keys such as <c>Granary:Locks:Durability</c>), set before initialising.</summary>
+    public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)
     {
@@ -95,6 +98,11 @@ public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : 
         }
 
         builder.Properties["Granary:Cluster:RedisConnectionString"] = servers.Redis.ConnectionString;
+        foreach (var (key, value) in Settings)
+        {
+            builder.Properties[key] = value;
+        }
+
         builder.AddSiloBuilderConfigurator<RedisClusteringConfigurator>();
         builder.AddClientBuilderConfigurator<RedisClusteringConfigurator>();
         return Task.CompletedTask;

@@ -23,6 +23,28 @@ public sealed class LeaseTableTests
     }
 
     [Fact]
+    public void Nothing_is_granted_once_the_grant_window_ends_and_waiters_are_served_when_it_is_extended()
+    {
+        var table = new LeaseTable(_time);
+        table.AllowGrantsUntil(_time.GetUtcNow() + TimeSpan.FromSeconds(1));
+        Assert.Equal(AcquireStatus.Granted, table.Acquire("a", "r1", LeaseMode.Exclusive, Ttl, TimeSpan.Zero).Status);
+        table.Release("a", 1);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(table.MayGrantAt(_time.GetUtcNow()));
+        Assert.Equal(AcquireStatus.Unavailable, table.Acquire("b", "r2", LeaseMode.Exclusive, Ttl, TimeSpan.Zero).Status);
+        Assert.Equal(AcquireStatus.Queued, table.Acquire("c", "r3", LeaseMode.Exclusive, Ttl, Wait).Status);
+        Assert.True(table.Advance().Granted.Count == 0);
+
+        table.AllowGrantsUntil(_time.GetUtcNow() - TimeSpan.FromSeconds(5)); // never moves back
+        Assert.False(table.MayGrantAt(_time.GetUtcNow()));
+        table.AllowGrantsUntil(_time.GetUtcNow() + TimeSpan.FromSeconds(1));
+        var granted = Assert.Single(table.Advance().Granted);
+        Assert.Equal("c", granted.Owner);
+        Assert.Equal(2, granted.Token);
+    }
+
+    [Fact]
     public void Busy_lock_without_wait_is_unavailable_and_queues_nobody()
     {
         var table = new LeaseTable(_time);

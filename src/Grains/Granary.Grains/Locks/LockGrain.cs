@@ -2,6 +2,7 @@ using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace Granary.Locks;
 
@@ -33,6 +34,7 @@ public sealed class LockGrain(
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private LeaseTable _table = null!;
     private IGrainTimer? _timer;
+    private IGrainTimer? _leaseTimer;
     private long _version;
     private long _persistedVersion;
     private bool _broken;
@@ -60,6 +62,7 @@ public sealed class LockGrain(
         var s = state.State;
         var kind = (LockKind)s.Type;
         DateTimeOffset? blockedUntil = null;
+        DateTimeOffset? grantsUntil = null;
         long lastToken;
         IEnumerable<Lease> holders = [];
         if (Durable)
@@ -79,10 +82,19 @@ public sealed class LockGrain(
             }
 
             // One write per activation: a second activation that read the same epoch loses here.
+            var sent = time.GetUtcNow();
             await state.WriteStateAsync(cancellationToken);
+            grantsUntil = sent + _options.ActivationLease;
         }
 
         _table = new LeaseTable(time, limits, lastToken, kind, Math.Max(1, s.Permits), holders, blockedUntil);
+        if (grantsUntil is { } until)
+        {
+            _table.AllowGrantsUntil(until);
+            var period = _options.ActivationLease / 3;
+            _leaseTimer = this.RegisterGrainTimer(RenewActivationLeaseAsync, new GrainTimerCreationOptions(period, period) { Interleave = true, KeepAlive = false });
+        }
+
         _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
         LockLog.Activated(logger, _name, _options.Durability.ToString(), lastToken, s.Holders.Count, blockedUntil);
         var table = _table;
@@ -202,6 +214,11 @@ public sealed class LockGrain(
     public async Task<LockLease> RenewAsync(string owner, long token, TimeSpan ttl)
     {
         Check();
+        if (!_table.MayGrantAt(time.GetUtcNow()) && !Durable)
+        {
+            throw new LockUnavailableException(_name, "the lock's activation lease has run out (it is being replaced, or its storage is unreachable); retry");
+        }
+
         var renewed = Run(() => _table.Renew(owner, token, ttl));
         _version++;
         Reschedule();
@@ -258,6 +275,51 @@ public sealed class LockGrain(
             _options.Durability.ToString(),
             _table.GrantsBlockedUntil is { } b && b > time.GetUtcNow() ? b : null,
             RuntimeIdentity);
+    }
+
+    /// <summary>
+    /// Fast mode: renews this activation's right to grant with an ETag-checked write. If another
+    /// activation wrote since (it bumped the epoch), the write fails: this activation stops granting
+    /// at once, fails its waiters and deactivates. Grants and renewals stop by themselves when the
+    /// lease runs out unrenewed (storage unreachable), and resume when a renewal succeeds.
+    /// </summary>
+    private async Task RenewActivationLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (_broken)
+        {
+            return;
+        }
+
+        var sent = time.GetUtcNow();
+        try
+        {
+            await state.WriteStateAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is InconsistentStateException)
+        {
+            _broken = true;
+            _leaseTimer?.Dispose();
+            metrics.WriteFailures.Add(1);
+            LockLog.WriteFailed(logger, _name, "activation lease lost to a newer activation: " + ex.Message);
+            foreach (var pending in _pending.Values)
+            {
+                pending.TrySetException(new LockUnavailableException(_name, "the lock moved to a newer activation; retry"));
+            }
+
+            _pending.Clear();
+            this.DeactivateOnIdle();
+            return;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Storage unreachable: grants stop when the lease runs out; the next renewal may succeed.
+            metrics.WriteFailures.Add(1);
+            LockLog.WriteFailed(logger, _name, "activation lease renewal failed: " + ex.Message);
+            return;
+        }
+
+        _table.AllowGrantsUntil(sent + _options.ActivationLease);
+        await OnTimerAsync(cancellationToken);
     }
 
     private async Task OnTimerAsync(CancellationToken cancellationToken)

@@ -43,9 +43,20 @@ public sealed class LockOptions
     /// <summary>Most waiters queued on one lock. Default 10,000.</summary>
     public int MaxWaiters { get; set; } = 10_000;
 
-    /// <summary>Fast mode: how long a new activation grants nothing after an unclean restart. Default null = <see cref="MaxTtl"/>.</summary>
+    /// <summary>
+    /// Fast mode: how long a new activation grants nothing after an unclean restart. Default null =
+    /// <see cref="MaxTtl"/> + <see cref="ActivationLease"/> (the validator refuses less).
+    /// </summary>
     public TimeSpan? LockDelay { get; set; }
 
+    /// <summary>
+    /// Fast mode: an activation may grant and renew only while its activation lease runs; it renews
+    /// the lease with an ETag-checked write every third of it. A newer activation's epoch write
+    /// makes that renewal fail, and the older activation stops granting at the latest when its
+    /// lease runs out. Default 3 seconds.
+    /// </summary>
+    public TimeSpan ActivationLease { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>The lock-delay in effect.</summary>
-    public TimeSpan EffectiveLockDelay => LockDelay ?? MaxTtl;
+    public TimeSpan EffectiveLockDelay => LockDelay ?? (MaxTtl + ActivationLease);
 }

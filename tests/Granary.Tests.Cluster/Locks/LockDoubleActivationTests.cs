@@ -1,0 +1,111 @@
+using System.Globalization;
+using Granary.Hosting.Storage;
+using Granary.Locks;
+using Granary.Tests.Cluster.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Locks;
+
+/// <summary>
+/// Fast mode, two activations of one lock (what a membership change can briefly cause). The test
+/// plays the newer activation by writing the lock's row the way a new activation does (epoch + 1,
+/// not clean) while the older activation keeps serving. The older one must stop granting within its
+/// activation lease, and the lock's next grant must come after every lease the older one granted.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class LockDoubleActivationTests(SharedServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan MaxTtl = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ActivationLease = TimeSpan.FromSeconds(1);
+    private readonly RedisPostgresClusterFixture _cluster = new(servers);
+
+    public Task InitializeAsync()
+    {
+        _cluster.Settings["Granary:Locks:Durability"] = "Fast";
+        _cluster.Settings["Granary:Locks:MaxTtl"] = "00:00:02";
+        _cluster.Settings["Granary:Locks:ActivationLease"] = "00:00:01";
+        return _cluster.InitializeAsync();
+    }
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task An_older_activation_stops_granting_once_a_newer_one_has_written_its_epoch()
+    {
+        var name = "double-" + Guid.NewGuid().ToString("N")[..8];
+        var grain = _cluster.Grains.GetGrain<ILockGrain>(name);
+        var first = await Grant(grain, "warm-up");
+        Assert.NotNull(first);
+        await grain.ReleaseAsync(first.Owner, first.Token);
+        var oldEpoch = first.Token >> 32;
+
+        // The "newer activation": read the row and write it back as an activation does on start.
+        var storage = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        var id = GrainId.Create("granary.locks.lock", name);
+        var row = new GrainState<LockState>();
+        await storage.ReadStateAsync("lock-lease", id, row);
+        var stored = row.State ?? throw new InvalidOperationException("the lock has no stored row");
+        Assert.Equal(oldEpoch, stored.Epoch);
+        stored.Epoch++;
+        stored.CleanShutdown = false;
+        await storage.WriteStateAsync("lock-lease", id, row);
+        var rogueAt = DateTimeOffset.UtcNow;
+
+        // Keep asking (each lease is released at once) until a newer activation grants.
+        var grants = new List<LockLease>();
+        var refusals = 0;
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        LockLease? newer = null;
+        for (var i = 0; newer is null && DateTime.UtcNow < until; i++)
+        {
+            try
+            {
+                var lease = await Grant(grain, "client-" + i.ToString(CultureInfo.InvariantCulture));
+                if (lease is null)
+                {
+                    refusals++;
+                    await Task.Delay(50); // retry interval of the deadline-bounded loop above
+                    continue;
+                }
+
+                grants.Add(lease);
+                if (lease.Token >> 32 > oldEpoch)
+                {
+                    newer = lease;
+                }
+
+                try
+                {
+                    await grain.ReleaseAsync(lease.Owner, lease.Token);
+                }
+                catch (LeaseNotHeldException)
+                {
+                    // The activation that granted it is gone; the lease ends at its expiry.
+                }
+            }
+            catch (LockUnavailableException)
+            {
+                refusals++;
+                await Task.Delay(50); // retry interval of the deadline-bounded loop above
+            }
+        }
+
+        var old = grants.Where(g => g.Token >> 32 == oldEpoch).ToList();
+        output.WriteLine($"rogue epoch write at {rogueAt:HH:mm:ss.fff}; {old.Count} grants by the older activation after it, last at {(old.Count == 0 ? "-" : old.Max(g => g.GrantedAt).ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}; {refusals} refusals/unavailable");
+        Assert.NotNull(newer);
+        output.WriteLine($"first grant by a newer activation: token {newer.Token} (epoch {newer.Token >> 32}) at {newer.GrantedAt:HH:mm:ss.fff}");
+        Assert.All(old, g => Assert.True(g.GrantedAt < rogueAt + ActivationLease, $"older activation granted at {g.GrantedAt:O}, after its lease could have run out ({rogueAt + ActivationLease:O})"));
+        var lastOldExpiry = old.Count == 0 ? first.ExpiresAt : old.Max(g => g.ExpiresAt);
+        Assert.True(newer.GrantedAt >= lastOldExpiry, $"newer activation granted at {newer.GrantedAt:O}, before the older one's lease ended at {lastOldExpiry:O}");
+        Assert.True(newer.Token > grants.Where(g => g != newer).Select(g => g.Token).DefaultIfEmpty(first.Token).Max());
+    }
+
+    private static async Task<LockLease?> Grant(ILockGrain grain, string owner)
+    {
+        var result = await grain.AcquireAsync(new AcquireRequest(owner, Guid.NewGuid().ToString("N"), MaxTtl, TimeSpan.Zero));
+        return result.Lease;
+    }
+}
