@@ -121,8 +121,16 @@ public sealed class LockGrain(
         {
             if (!Durable && _table.Holders.Count == 0)
             {
-                state.State.CleanShutdown = true;
-                await state.WriteStateAsync(cancellationToken);
+                await _writeGate.WaitAsync(cancellationToken);
+                try
+                {
+                    state.State.CleanShutdown = true;
+                    await state.WriteStateAsync(cancellationToken);
+                }
+                finally
+                {
+                    _writeGate.Release();
+                }
             }
             else if (Durable && _version > _persistedVersion && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
             {
@@ -154,6 +162,8 @@ public sealed class LockGrain(
         // (same request id) finds its place; a client that went away drops out soon after.
         var callWait = request.Wait < _options.MaxCallWait ? request.Wait : _options.MaxCallWait;
         var queueWait = request.Wait <= _options.MaxCallWait ? request.Wait : _options.MaxCallWait + _options.MaxCallWait;
+        await EnsureActivationLeaseAsync();
+        Check();
         var tokenBefore = _table.LastToken;
         var outcome = Run(() => _table.Acquire(
             request.Owner,
@@ -278,48 +288,69 @@ public sealed class LockGrain(
     }
 
     /// <summary>
-    /// Fast mode: renews this activation's right to grant with an ETag-checked write. If another
-    /// activation wrote since (it bumped the epoch), the write fails: this activation stops granting
-    /// at once, fails its waiters and deactivates. Grants and renewals stop by themselves when the
-    /// lease runs out unrenewed (storage unreachable), and resume when a renewal succeeds.
+    /// Fast mode, every third of the activation lease: renews this activation's right to grant while
+    /// the lock has holders or waiters. An idle lock lets its lease lapse (no writes); its next
+    /// acquire renews it first (<see cref="EnsureActivationLeaseAsync"/>).
     /// </summary>
-    private async Task RenewActivationLeaseAsync(CancellationToken cancellationToken)
-    {
-        if (_broken)
-        {
-            return;
-        }
+    private Task RenewActivationLeaseAsync(CancellationToken cancellationToken) =>
+        _table.HolderCount == 0 && _table.WaiterCount == 0 ? Task.CompletedTask : RenewActivationLeaseCoreAsync(force: true);
 
-        var sent = time.GetUtcNow();
+    /// <summary>Fast mode: makes sure the activation lease runs before a grant (one write when it lapsed).</summary>
+    private Task EnsureActivationLeaseAsync() =>
+        Durable || _table.MayGrantAt(time.GetUtcNow()) ? Task.CompletedTask : RenewActivationLeaseCoreAsync(force: false);
+
+    /// <summary>
+    /// Renews the activation lease with an ETag-checked write. If another activation wrote since (it
+    /// bumped the epoch), the write fails: this activation stops granting at once, fails its waiters
+    /// and deactivates. If storage is unreachable, grants stop when the lease runs out and resume
+    /// after a renewal succeeds. Renewals are serialised (two concurrent writes of one activation
+    /// would conflict with each other).
+    /// </summary>
+    private async Task RenewActivationLeaseCoreAsync(bool force)
+    {
+        await _writeGate.WaitAsync();
         try
         {
-            await state.WriteStateAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is InconsistentStateException)
-        {
-            _broken = true;
-            _leaseTimer?.Dispose();
-            metrics.WriteFailures.Add(1);
-            LockLog.WriteFailed(logger, _name, "activation lease lost to a newer activation: " + ex.Message);
-            foreach (var pending in _pending.Values)
+            if (_broken || (!force && _table.MayGrantAt(time.GetUtcNow())))
             {
-                pending.TrySetException(new LockUnavailableException(_name, "the lock moved to a newer activation; retry"));
+                return;
             }
 
-            _pending.Clear();
-            this.DeactivateOnIdle();
-            return;
+            var sent = time.GetUtcNow();
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (Exception ex) when (ex is InconsistentStateException)
+            {
+                _broken = true;
+                _leaseTimer?.Dispose();
+                metrics.WriteFailures.Add(1);
+                LockLog.WriteFailed(logger, _name, "activation lease lost to a newer activation: " + ex.Message);
+                foreach (var pending in _pending.Values)
+                {
+                    pending.TrySetException(new LockUnavailableException(_name, "the lock moved to a newer activation; retry"));
+                }
+
+                _pending.Clear();
+                this.DeactivateOnIdle();
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                metrics.WriteFailures.Add(1);
+                LockLog.WriteFailed(logger, _name, "activation lease renewal failed: " + ex.Message);
+                return;
+            }
+
+            _table.AllowGrantsUntil(sent + _options.ActivationLease);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        finally
         {
-            // Storage unreachable: grants stop when the lease runs out; the next renewal may succeed.
-            metrics.WriteFailures.Add(1);
-            LockLog.WriteFailed(logger, _name, "activation lease renewal failed: " + ex.Message);
-            return;
+            _writeGate.Release();
         }
 
-        _table.AllowGrantsUntil(sent + _options.ActivationLease);
-        await OnTimerAsync(cancellationToken);
+        await OnTimerAsync(CancellationToken.None);
     }
 
     private async Task OnTimerAsync(CancellationToken cancellationToken)
