@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs `granary bench tasks --peer hangfire` against one real silo on private Redis + PostgreSQL
 # (two storage shards on one server; Hangfire uses the first shard's database).
-#   scripts/bench-tasks.sh [extra bench args, e.g. --warmup 3 --duration 15 --json]
+#   scripts/bench-tasks.sh [extra bench args, e.g. --warmup 3 --tasks 20000 --json]   (PEER=none: Granary only)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/servers.sh
@@ -44,4 +44,6 @@ dotnet "$root/src/Silo/bin/Release/net10.0/granary-silo.dll" >"$run/silo.log" 2>
 silo_pid=$!
 # The client retries until the gateway answers; `granary cluster` style readiness via the bench itself.
 wait_for "silo gateway" 90 _servers_port_listening "$Granary__Cluster__GatewayPort"
-"$root/src/Client/bin/Release/net10.0/granary" bench tasks --peer hangfire "$@"
+# A listening gateway is not yet an active silo: on a loaded machine the first connect can time out.
+wait_for "silo active" 180 "$root/src/Client/bin/Release/net10.0/granary" cluster status
+"$root/src/Client/bin/Release/net10.0/granary" bench tasks --peer "${PEER:-hangfire}" "$@"

@@ -4,7 +4,11 @@ using HdrHistogram;
 namespace Granary.Client.Bench;
 
 /// <summary>How a closed-loop run is shaped.</summary>
-public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, bool ShowProgress);
+public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, bool ShowProgress)
+{
+    /// <summary>When set, the measured window is exactly this many operations instead of <see cref="Duration"/>.</summary>
+    public int? Operations { get; init; }
+}
 
 /// <summary>One system's figures for one workload.</summary>
 public sealed record BenchResult
@@ -65,6 +69,11 @@ public static class BenchRunner
     {
         ArgumentNullException.ThrowIfNull(operation);
         ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Operations is { } count)
+        {
+            return await RunCountAsync(system, configuration, operation, settings, count, cancellationToken);
+        }
+
         var histograms = Enumerable.Range(0, settings.Concurrency).Select(_ => new LongHistogram(HighestTrackableMicros, 3)).ToArray();
         var operations = new long[settings.Concurrency];
         var errors = new long[settings.Concurrency];
@@ -139,6 +148,125 @@ public static class BenchRunner
             Concurrency = settings.Concurrency,
             FirstError = firstError,
         };
+    }
+
+    /// <summary>
+    /// Fixed-size run: after the warm-up, callers take operation numbers from a shared counter until
+    /// <paramref name="count"/> are taken; the window ends when the last measured one completes.
+    /// Operations in flight when measuring starts are not counted.
+    /// </summary>
+    private static async Task<BenchResult> RunCountAsync(
+        string system,
+        string configuration,
+        Func<int, CancellationToken, Task> operation,
+        BenchSettings settings,
+        int count,
+        CancellationToken cancellationToken)
+    {
+        var histograms = Enumerable.Range(0, settings.Concurrency).Select(_ => new LongHistogram(HighestTrackableMicros, 3)).ToArray();
+        var operations = new long[settings.Concurrency];
+        var errors = new long[settings.Concurrency];
+        string? firstError = null;
+        var measuring = 0;
+        long issued = 0;
+        using var stopWarmup = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        async Task Caller(int index)
+        {
+            await Task.Yield();
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var counted = Volatile.Read(ref measuring) == 1;
+                if (counted && Interlocked.Increment(ref issued) > count)
+                {
+                    return;
+                }
+
+                if (!counted && stopWarmup.IsCancellationRequested)
+                {
+                    continue; // warm-up ended between the two reads; take a number next round
+                }
+
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    await operation(index, cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    if (counted)
+                    {
+                        errors[index]++;
+                        Interlocked.CompareExchange(ref firstError, ex.GetType().Name + ": " + ex.Message, null);
+                    }
+
+                    continue;
+                }
+
+                if (counted)
+                {
+                    var micros = Math.Min((long)Stopwatch.GetElapsedTime(start).TotalMicroseconds, HighestTrackableMicros);
+                    histograms[index].RecordValue(Math.Max(1, micros));
+                    operations[index]++;
+                }
+            }
+        }
+
+        var callers = Enumerable.Range(0, settings.Concurrency).Select(Caller).ToArray();
+        await Task.Delay(settings.Warmup, cancellationToken);
+        var window = Stopwatch.StartNew();
+        Volatile.Write(ref measuring, 1);
+        await stopWarmup.CancelAsync();
+        using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var progress = settings.ShowProgress ? ReportCountProgressAsync(system, operations, count, stopProgress.Token) : Task.CompletedTask;
+        await Task.WhenAll(callers);
+        var seconds = window.Elapsed.TotalSeconds;
+        await stopProgress.CancelAsync();
+        await progress;
+
+        var merged = new LongHistogram(HighestTrackableMicros, 3);
+        foreach (var h in histograms)
+        {
+            merged.Add(h);
+        }
+
+        var total = merged.TotalCount;
+        return new BenchResult
+        {
+            System = system,
+            Configuration = configuration,
+            Operations = operations.Sum(),
+            Errors = errors.Sum(),
+            Seconds = seconds,
+            P50Ms = total == 0 ? 0 : merged.GetValueAtPercentile(50) / 1000.0,
+            P99Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99) / 1000.0,
+            P999Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99.9) / 1000.0,
+            MaxMs = total == 0 ? 0 : merged.GetMaxValue() / 1000.0,
+            Concurrency = settings.Concurrency,
+            FirstError = firstError,
+        };
+    }
+
+    private static async Task ReportCountProgressAsync(string system, long[] operations, int count, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var done = operations.Sum();
+                Cli.Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0} s  {done,9:N0}/{count:N0} done  {done / watch.Elapsed.TotalSeconds,9:N0} ops/s");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Run finished.
+        }
     }
 
     private static async Task ReportProgressAsync(string system, long[] operations, TimeSpan duration, CancellationToken ct)

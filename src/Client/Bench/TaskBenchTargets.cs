@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Granary.Scheduling;
 using Granary.Sdk.Scheduling;
 using Hangfire;
@@ -23,15 +24,49 @@ public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBen
     /// <inheritdoc/>
     public Task SetupAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    private readonly ConcurrentQueue<(double Submit, double Queued, double Run, double Notify)> _phases = new();
+
     /// <inheritdoc/>
     public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
     {
+        var start = DateTimeOffset.UtcNow;
         var info = await _tasks.SubmitAsync(new TaskSubmission("add", "[1, 2]"));
+        var submitted = DateTimeOffset.UtcNow;
         info = await _tasks.WaitAsync(info.Id, TimeSpan.FromSeconds(30), cancellationToken);
+        var seen = DateTimeOffset.UtcNow;
         if (info.State != TaskState.Succeeded)
         {
             throw new InvalidOperationException($"task {info.Id} ended {TaskTransitions.ToName(info.State)}");
         }
+
+        if (info.StartedAt is { } started && info.FinishedAt is { } finished)
+        {
+            _phases.Enqueue(((submitted - start).TotalMilliseconds, (started - info.CreatedAt).TotalMilliseconds, (finished - started).TotalMilliseconds, (seen - finished).TotalMilliseconds));
+        }
+    }
+
+    /// <summary>
+    /// Where a task's time went (medians over the run, client and silo on one clock): the submit call
+    /// (task record write + the scheduler's write), created -> claimed (scheduler queue, dispatch,
+    /// worker), claimed -> finished (claim write, handler, acknowledgement), finished -> result seen
+    /// (result write, long-poll wake-up).
+    /// </summary>
+    public string Breakdown()
+    {
+        var all = _phases.ToArray();
+        if (all.Length == 0)
+        {
+            return "no completed tasks";
+        }
+
+        static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted[sorted.Length / 2];
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"granary per-task medians over {all.Length} tasks: submit call {Median(all.Select(p => p.Submit)):F1} ms; created -> claimed {Median(all.Select(p => p.Queued)):F1} ms; claimed -> finished {Median(all.Select(p => p.Run)):F1} ms; finished -> result seen {Median(all.Select(p => p.Notify)):F1} ms");
     }
 
     /// <inheritdoc/>

@@ -74,7 +74,8 @@ public static class BenchCommands
         {
             Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
             await target.SetupAsync(ct);
-            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers");
+            var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
+            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers");
             results.Add(await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct));
         }
 

@@ -11,10 +11,12 @@ public static class TaskBenchCommand
     public static Command Create()
     {
         var workers = new Option<int>("--hangfire-workers") { Description = "Hangfire server worker count", DefaultValueFactory = _ => 64 };
-        var tasks = new Command("tasks", "Trivial tasks end to end (submit -> completed result), beside Hangfire.PostgreSql with --peer hangfire") { workers };
+        var count = new Option<int>("--tasks") { Description = "Tasks measured per system after the warm-up (0: run for --duration instead)", DefaultValueFactory = _ => 20_000 };
+        var tasks = new Command("tasks", "20,000 trivial tasks end to end (submit -> completed result) per system, beside Hangfire.PostgreSql with --peer hangfire") { workers, count };
         tasks.SetHandler(async (parse, output, ct) =>
         {
-            var settings = BenchCommands.Common.Settings(parse, output);
+            var measured = GlobalOptions.Require(parse.GetValue(count), "--tasks", 0, 10_000_000);
+            var settings = BenchCommands.Common.Settings(parse, output) with { Operations = measured == 0 ? null : measured };
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
             if (peerName is not ("none" or "hangfire"))
             {
@@ -27,7 +29,9 @@ public static class TaskBenchCommand
             await using var peer = peerName == "hangfire"
                 ? new HangfireBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), GlobalOptions.Require(parse.GetValue(workers), "--hangfire-workers", 1, 1000))
                 : null;
-            return await BenchCommands.CompareAsync("tasks", granary, peer, settings, output, ct);
+            var exit = await BenchCommands.CompareAsync("tasks", granary, peer, settings, output, ct);
+            Output.Progress(granary.Breakdown());
+            return exit;
         });
         return tasks;
     }

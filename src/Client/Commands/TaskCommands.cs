@@ -96,26 +96,34 @@ public static class TaskCommands
             return ExitCodes.Ok;
         });
 
-        var retry = new Option<string?>("--retry") { Description = "Re-queue this dead-lettered task" };
+        var retry = new Option<string?>("--retry") { Description = "Re-queue this dead-lettered task (same as 'dlq retry ID')" };
         var limit = new Option<int>("--limit") { Description = "Most entries shown", DefaultValueFactory = _ => 50 };
-        var dlq = new Command("dlq", "Dead-letter list of a queue (tasks that used up their retries); --retry ID re-queues one") { retry, limit };
-        dlq.SetHandler(async (parse, output, ct) =>
+        async Task<int> ListDeadLetters(ParseResult parse, Output output, CancellationToken ct)
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var tasks = new TaskClient(connection.Grains);
-            if (parse.GetValue(retry) is { } retryId)
-            {
-                Print(output, await tasks.RetryDeadLetterAsync(retryId, parse.GetValue(queue)!));
-                return ExitCodes.Ok;
-            }
-
-            var letters = await tasks.DeadLettersAsync(parse.GetValue(queue)!, GlobalOptions.Require(parse.GetValue(limit), "--limit", 1, 10_000));
+            var letters = await new TaskClient(connection.Grains).DeadLettersAsync(parse.GetValue(queue)!, GlobalOptions.Require(parse.GetValue(limit), "--limit", 1, 10_000));
             output.Document(letters);
             output.Table(["TASK", "AT", "ERROR"], letters.Select(l => (IReadOnlyList<string>)[l.TaskId, l.At.ToString("O", CultureInfo.InvariantCulture), l.Error ?? string.Empty]));
             return ExitCodes.Ok;
-        });
+        }
 
-        return new Command("task", "Submit and inspect tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq };
+        async Task<int> RetryDeadLetter(ParseResult parse, Output output, string taskId, CancellationToken ct)
+        {
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            Print(output, await new TaskClient(connection.Grains).RetryDeadLetterAsync(taskId, parse.GetValue(queue)!));
+            return ExitCodes.Ok;
+        }
+
+        var dlqList = new Command("list", "Dead-lettered tasks of the queue, oldest first") { limit };
+        dlqList.SetHandler(ListDeadLetters);
+        var dlqRetry = new Command("retry", "Put a dead-lettered task back in its queue with fresh retries") { id };
+        dlqRetry.SetHandler((parse, output, ct) => RetryDeadLetter(parse, output, parse.GetValue(id)!, ct));
+        var dlq = new Command("dlq", "Dead-letter list of a queue (tasks that used up their retries): list, retry ID") { retry, limit, dlqList, dlqRetry };
+        dlq.SetHandler((parse, output, ct) => parse.GetValue(retry) is { } retryId ? RetryDeadLetter(parse, output, retryId, ct) : ListDeadLetters(parse, output, ct));
+
+        var task = new Command("task", "Submit and inspect tasks, workflows and periodic tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq };
+        TaskWorkflowCommands.AddTo(task, queue);
+        return task;
     }
 
     /// <summary>Builds <c>granary worker</c>.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Client.Scenarios.Scheduling;
 using Granary.Scheduling;
 using Granary.Sdk.Scheduling;
 
@@ -7,8 +8,8 @@ namespace Granary.Client.Scenarios;
 
 /// <summary>
 /// Seed question 30 (distributed task scheduling, Celery): the Celery tour on Granary — add,
-/// multiply, xsum, a chain, a chord, retries with backoff, the dead-letter list, an ETA task and a
-/// time limit.
+/// multiply, xsum, a chain, a chord, retries with backoff, the dead-letter list, an ETA task, a
+/// time limit and a worker silo lost mid-run.
 /// </summary>
 public sealed class TasksScenario : IScenario
 {
@@ -18,7 +19,7 @@ public sealed class TasksScenario : IScenario
     public string Name => "tasks";
 
     /// <inheritdoc/>
-    public string Title => "Celery-style tasks: add/multiply/xsum, chain, chord, retries, dead letters, ETA, time limit";
+    public string Title => "Celery-style tasks: add/multiply/xsum, chain, chord, retries, dead letters, ETA, time limit, worker silo lost mid-run";
 
     /// <inheritdoc/>
     public async Task<bool> RunAsync(ScenarioContext context, CancellationToken cancellationToken)
@@ -67,8 +68,44 @@ public sealed class TasksScenario : IScenario
         context.Fact("etaEarly", early, $"ETA task: due {eta:HH:mm:ss.fff}, started {ran.StartedAt:HH:mm:ss.fff} ({(early ? "EARLY" : "not early")}), {ran.Attempts} run");
         context.Fact("timeLimit", TaskTransitions.ToName(cut.State), $"sleep(60 s) with a 300 ms time limit: {TaskTransitions.ToName(cut.State)} ({cut.Error})");
         ok &= !early && ran.Attempts == 1 && cut.State == TaskState.TimedOut;
-        context.Say("a worker silo SIGKILLed mid-run: see tests/Granary.Tests.Cluster/Scheduling/SchedulingSiloLossTests (real silo processes).");
+        ok &= await WorkerSiloLossAsync(context, cancellationToken);
         return ok;
+    }
+
+    /// <summary>
+    /// A worker silo dies mid-run. An in-process silo cannot be SIGKILLed, so this runs a private
+    /// two-silo cluster in this process, with workers on both, and stops silo B with no grace period
+    /// while its workers run tasks; the tasks' leases expire and they run again on silo A. (The
+    /// cluster tests SIGKILL real silo processes.)
+    /// </summary>
+    private static async Task<bool> WorkerSiloLossAsync(ScenarioContext context, CancellationToken cancellationToken)
+    {
+        const int Count = 16;
+        context.Say("worker silo lost mid-run: a private 2-silo cluster in this process (A and B, one worker of 8 slots each, a shared in-process store standing in for the database)");
+        await using var cluster = await InProcessTaskCluster.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Granary:Scheduling:WorkersPerSilo"] = "1",
+                ["Granary:Scheduling:WorkerCapacity"] = "8",
+                ["Granary:Scheduling:LeaseTimeout"] = "00:00:02",
+                ["Granary:Scheduling:HeartbeatInterval"] = "00:00:00.500",
+                ["Granary:Scheduling:KeeperInterval"] = "00:00:01",
+            },
+            cancellationToken);
+        var tasks = new TaskClient(cluster.Grains);
+        var clock = Stopwatch.StartNew();
+        await Until(async () => (await tasks.WorkersAsync()).Select(w => w.Silo).Distinct().Count() >= 2, cancellationToken);
+        var submitted = await Task.WhenAll(Enumerable.Range(0, Count).Select(i => tasks.SubmitAsync(new TaskSubmission("sleep", "[800]") { Key = "k" + i.ToString(CultureInfo.InvariantCulture) })));
+        var onB = 0;
+        await Until(async () => (onB = (await tasks.WorkersAsync()).Where(w => w.Silo.Contains(cluster.WorkerSiloPort, StringComparison.Ordinal)).Sum(w => w.InFlight)) > 0, cancellationToken);
+        await cluster.CrashWorkerSiloAsync();
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"{Count} sleep(800 ms) tasks submitted; silo B stopped abruptly at {clock.Elapsed.TotalSeconds:F1} s while its worker ran {onB} of them (no grace period: activations and running handlers dropped)"));
+        var done = await Task.WhenAll(submitted.Select(t => tasks.WaitAsync(t.Id, Wait, cancellationToken)));
+        var succeeded = done.Count(t => t.State == TaskState.Succeeded);
+        var redispatched = done.Sum(t => t.Redeliveries);
+        context.Fact("workerSiloLost", new { submitted = Count, succeeded, redispatched },
+            string.Create(CultureInfo.InvariantCulture, $"after the loss: {succeeded} of {Count} succeeded, {redispatched} re-dispatched when their lease expired (late ack), {done.Sum(t => t.Attempts)} runs started, all done at {clock.Elapsed.TotalSeconds:F1} s"));
+        return succeeded == Count && redispatched > 0 && done.All(t => t.Attempts == 1 + t.Redeliveries);
     }
 
     internal static async Task<bool> WaitForWorkersAsync(TaskClient tasks, ScenarioContext context, CancellationToken cancellationToken)

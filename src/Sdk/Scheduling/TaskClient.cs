@@ -117,6 +117,19 @@ public sealed class TaskClient(IGrainFactory grains)
     /// <summary>Creates or replaces a periodic task.</summary>
     public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).ScheduleAsync(cron, template);
 
+    /// <summary>A periodic task's schedule and firing counters.</summary>
+    public Task<PeriodicTaskInfo> GetPeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).GetAsync();
+
+    /// <summary>Stops a periodic task (<see cref="TaskNotFoundException"/> when it was never scheduled).</summary>
+    public Task RemovePeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).RemoveAsync();
+
+    /// <summary>Every scheduled periodic task, by name.</summary>
+    public async Task<IReadOnlyList<PeriodicTaskInfo>> ListPeriodicAsync()
+    {
+        var names = await grains.GetGrain<ISchedulingDirectoryGrain>(0).GetPeriodicsAsync();
+        return await Task.WhenAll(names.Select(GetPeriodicAsync));
+    }
+
     private static string NewId(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N");
 
     private async Task<TaskInfo> WaitForSubmissionAsync(string id, DateTimeOffset until, CancellationToken cancellationToken)

@@ -8,14 +8,14 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Scheduling;
 
 /// <summary>
-/// Real silo processes on PostgreSQL shards: a silo running workers is SIGKILLed while 570 tasks
-/// (500 with 20% random failures, 50 with idempotency keys, a chord of 20) are being submitted and run. Every task must still end in a terminal state
+/// Real silo processes on PostgreSQL shards: a silo running workers is SIGKILLed while 1,000 tasks
+/// (930 with 20% random failures, 50 with idempotency keys, a chord of 20) are being submitted and run. Every task must still end in a terminal state
 /// with its retries within the limit, keyed tasks must exist once, and the chord callback must run once.
 /// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
 {
-    private const int Tasks = 500;
+    private const int Tasks = 930;
     private const int KeyedTasks = 50;
     private const int ChordMembers = 20;
     private const int MaxRetries = 4;

@@ -73,6 +73,11 @@ public sealed class PeriodicTaskGrain(
     /// <inheritdoc/>
     public async Task RemoveAsync()
     {
+        if (state.State.Cron is null)
+        {
+            throw new TaskNotFoundException(Name);
+        }
+
         state.State.Enabled = false;
         await state.WriteStateAsync();
         await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, false);

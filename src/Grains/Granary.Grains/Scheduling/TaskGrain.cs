@@ -229,7 +229,17 @@ public sealed class TaskGrain(
 
         await state.WriteStateAsync();
         StopLeaseTimer();
-        await FollowUpsAsync();
+
+        // The outcome is durable: acknowledge now, so the worker frees its slot without waiting for the
+        // scheduler's next write. Follow-ups retry on their own timer, and the scheduler's sweep (and a
+        // reactivation's first read) finish them if this activation dies first.
+        _followUpsDone = false;
+        if (TaskTransitions.IsTerminal(S.State))
+        {
+            _terminal?.TrySetResult();
+        }
+
+        _ = FollowUpsAsync();
     }
 
     /// <inheritdoc/>
