@@ -71,6 +71,15 @@ public sealed record CacheStatistics
     /// <summary>Writes refused with the OOM error.</summary>
     public long OutOfMemoryRejections { get; init; }
 
+    /// <summary>Storage writes made by a persistent shard (one per group commit or snapshot).</summary>
+    public long StorageWrites { get; init; }
+
+    /// <summary>Key rows written or deleted by those storage writes.</summary>
+    public long KeysPersisted { get; init; }
+
+    /// <summary>Keys a persistent shard loaded from storage when it activated.</summary>
+    public long KeysLoaded { get; init; }
+
     /// <summary>Sums two sets of counters (shards of one cache).</summary>
     public CacheStatistics Add(CacheStatistics other)
     {
@@ -87,6 +96,9 @@ public sealed record CacheStatistics
             Expirations = Expirations + other.Expirations,
             Commands = Commands + other.Commands,
             OutOfMemoryRejections = OutOfMemoryRejections + other.OutOfMemoryRejections,
+            StorageWrites = StorageWrites + other.StorageWrites,
+            KeysPersisted = KeysPersisted + other.KeysPersisted,
+            KeysLoaded = KeysLoaded + other.KeysLoaded,
         };
     }
 }

@@ -1,18 +1,47 @@
 using Granary.Caching;
 using Microsoft.Extensions.Configuration;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Granary.Hosting.Caching;
 
 /// <summary>Registers the cache shards' silo-side settings.</summary>
 public static class CachingSiloBuilderExtensions
 {
-    /// <summary>Binds and validates <see cref="CacheShardOptions"/> from <c>Granary:Caching</c>.</summary>
+    /// <summary>
+    /// Binds and validates <see cref="CacheShardOptions"/> from <c>Granary:Caching</c> and registers the
+    /// row store of persistent caches: PostgreSQL shards (a table of the cache family in each) when grain
+    /// storage uses them or <c>Store</c> says so, otherwise process memory.
+    /// </summary>
     public static ISiloBuilder AddGranaryCaching(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        var options = GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        var storage = new GranaryStorageOptions();
+        configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
+        var usePostgres = options.Store == CacheStoreMode.Postgres
+            || (options.Store == CacheStoreMode.Auto && storage.Mode == StorageMode.PostgresShards);
+        if (usePostgres && storage.Shards.Length == 0)
+        {
+            throw new OptionsValidationException(CacheShardOptions.SectionName, typeof(CacheShardOptions), [$"{CacheShardOptions.SectionName}:Store is Postgres but {GranaryStorageOptions.SectionName}:Shards is empty."]);
+        }
+
+        if (usePostgres)
+        {
+            silo.Services.TryAddSingleton<ICacheShardStore>(sp => new PostgresCacheShardStore(
+                storage.Shards,
+                storage.VirtualNodesPerShard,
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+        }
+        else
+        {
+            silo.Services.TryAddSingleton<ICacheShardStore, MemoryCacheShardStore>();
+        }
+
         return silo;
     }
 }
@@ -44,6 +73,16 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
         if (options.MaxMemoryBytesPerShard < 0)
         {
             errors.Add($"{s}:MaxMemoryBytesPerShard must be 0 (unbounded) or positive (got {options.MaxMemoryBytesPerShard}).");
+        }
+
+        if (options.SnapshotInterval < TimeSpan.FromMilliseconds(10) || options.SnapshotInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:SnapshotInterval must be between 10 ms and 1 hour (got {options.SnapshotInterval}).");
+        }
+
+        if (!Enum.IsDefined(options.Store))
+        {
+            errors.Add($"{s}:Store must be Auto, Postgres or Memory.");
         }
 
         if (!Enum.IsDefined(options.EvictionPolicy))

@@ -67,8 +67,26 @@ public sealed class CacheClient : IAsyncDisposable
         options ??= new CacheClientOptions();
         Guard.InRange(options.MaxInFlightPerShard, nameof(options.MaxInFlightPerShard), 1, 1024);
         Guard.InRange(options.MaxBatchSize, nameof(options.MaxBatchSize), 1, Limits.MaxBatchSize);
+        Guard.InRange(options.CallTimeout, nameof(options.CallTimeout), TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10));
         var definition = await grains.GetGrain<ICacheDefinitionGrain>(cacheName).GetAsync();
         return new CacheClient(grains, cacheName, options, definition);
+    }
+
+    /// <summary>
+    /// Creates <paramref name="cacheName"/> with <paramref name="shards"/> shards and <paramref name="settings"/>
+    /// (idempotent for the same arguments) and connects to it.
+    /// </summary>
+    public static async Task<CacheClient> CreateAsync(IGrainFactory grains, string cacheName, int shards, CacheSettings settings, CacheClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        Guard.Name(cacheName, "cache");
+        if (cacheName.Contains('/', StringComparison.Ordinal))
+        {
+            throw new InvalidRequestException("cache", "must not contain '/'");
+        }
+
+        await grains.GetGrain<ICacheDefinitionGrain>(cacheName).CreateAsync(shards, settings);
+        return await ConnectAsync(grains, cacheName, options);
     }
 
     /// <summary>Runs one Redis command (name first) and returns Redis's reply; errors are replies, not exceptions.</summary>
@@ -361,7 +379,7 @@ public sealed class CacheClient : IAsyncDisposable
             _ring = definition.BuildRing();
             _indexById = Enumerable.Range(0, definition.Shards).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => i, StringComparer.Ordinal);
             Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
-            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize))];
+            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize, options.CallTimeout))];
         }
 
         public CacheDefinition Definition { get; }

@@ -11,4 +11,11 @@ public sealed record CacheClientOptions
 
     /// <summary>How often the ring version is checked in the background. Default 5 s.</summary>
     public TimeSpan RingRefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Longest wait for one shard call; its commands then fail with <see cref="TimeoutException"/> and the
+    /// call slot is freed. Without it, calls to a silo that died are answered only at Orleans' response
+    /// timeout (30 s), holding the shard's slots meanwhile. A timed-out call may still run later. Default 10 s.
+    /// </summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -72,6 +72,15 @@ public struct CacheStatisticsSurrogate
 
     /// <summary>OOM rejections.</summary>
     [Id(9)] public long OutOfMemoryRejections;
+
+    /// <summary>Storage writes.</summary>
+    [Id(10)] public long StorageWrites;
+
+    /// <summary>Key rows written.</summary>
+    [Id(11)] public long KeysPersisted;
+
+    /// <summary>Keys loaded at activation.</summary>
+    [Id(12)] public long KeysLoaded;
 }
 
 /// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
@@ -91,6 +100,9 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         Expirations = s.Expirations,
         Commands = s.Commands,
         OutOfMemoryRejections = s.OutOfMemoryRejections,
+        StorageWrites = s.StorageWrites,
+        KeysPersisted = s.KeysPersisted,
+        KeysLoaded = s.KeysLoaded,
     };
 
     /// <inheritdoc/>
@@ -106,5 +118,8 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         Expirations = value.Expirations,
         Commands = value.Commands,
         OutOfMemoryRejections = value.OutOfMemoryRejections,
+        StorageWrites = value.StorageWrites,
+        KeysPersisted = value.KeysPersisted,
+        KeysLoaded = value.KeysLoaded,
     };
 }

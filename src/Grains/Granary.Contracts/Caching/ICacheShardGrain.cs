@@ -52,6 +52,22 @@ public interface ICacheDefinitionGrain : IGrainWithStringKey
     /// </summary>
     [Alias("reshard")]
     Task<ReshardResult> ReshardAsync(int shards);
+
+    /// <summary>
+    /// Creates the cache with <paramref name="shards"/> shards and <paramref name="settings"/> (persistence,
+    /// eviction, memory bound). Idempotent for the same arguments; a cache that already exists with other
+    /// settings is refused with <see cref="Errors.InvalidRequestException"/>.
+    /// </summary>
+    [Alias("create")]
+    Task<CacheDefinition> CreateAsync(int shards, CacheSettings settings);
+
+    /// <summary>
+    /// The stored definition without creating it (null when the cache was never used). Interleaves with
+    /// a running reshard (shards call it when they activate, possibly on behalf of that reshard); during
+    /// a reshard <see cref="CacheDefinition.PendingVersion"/> is the version being built.
+    /// </summary>
+    [Alias("peek"), AlwaysInterleave]
+    Task<CacheDefinition?> PeekAsync();
 }
 
 /// <summary>A named cache's shard count and ring version.</summary>
@@ -60,8 +76,13 @@ public sealed record CacheDefinition(
     [property: Id(0)] string Name,
     [property: Id(1)] int Shards,
     [property: Id(2)] long Version,
-    [property: Id(3)] int VirtualNodesPerShard)
+    [property: Id(3)] int VirtualNodesPerShard,
+    [property: Id(4)] CacheSettings? Settings = null,
+    [property: Id(5)] long PendingVersion = 0)
 {
+    /// <summary>How shards of this cache persist (volatile when no settings were given).</summary>
+    public CachePersistence Persistence => Settings?.Persistence ?? CachePersistence.Volatile;
+
     /// <summary>The shard grain key for shard <paramref name="shard"/> of <paramref name="cache"/>.</summary>
     public static string ShardKey(string cache, int shard) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{cache}/{shard}");
 
