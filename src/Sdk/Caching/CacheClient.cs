@@ -26,6 +26,7 @@ public sealed class CacheClient : IAsyncDisposable
     private readonly SemaphoreSlim _refreshGate = new(1, 1);
     private readonly SingleFlight<string, string?> _loads = new(StringComparer.Ordinal);
     private long _backingLoads;
+    private long _movedReplies;
     private Routing _routing;
     private long _nextRefreshTicks;
 
@@ -108,6 +109,8 @@ public sealed class CacheClient : IAsyncDisposable
                 return reply;
             }
 
+            Interlocked.Increment(ref _movedReplies);
+
             await RefreshAsync(force: true);
             if (attempt > 0)
             {
@@ -125,6 +128,9 @@ public sealed class CacheClient : IAsyncDisposable
 
     /// <summary>DEL: true when the key existed.</summary>
     public async Task<bool> DeleteAsync(string key) => Unwrap(await ExecuteAsync("DEL", key)).Integer == 1;
+
+    /// <summary>MOVED replies received (a shard handed its keys over to a newer ring) and retried on the refreshed ring.</summary>
+    public long MovedReplies => Interlocked.Read(ref _movedReplies);
 
     /// <summary>Loads made by <see cref="GetOrLoadAsync"/> (after single-flight collapsing).</summary>
     public long BackingLoads => Interlocked.Read(ref _backingLoads);
