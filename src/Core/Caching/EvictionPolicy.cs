@@ -80,6 +80,15 @@ public sealed record CacheStatistics
     /// <summary>Keys a persistent shard loaded from storage when it activated.</summary>
     public long KeysLoaded { get; init; }
 
+    /// <summary>Loads from the backing table (read-through misses, after single-flight collapsing).</summary>
+    public long BackingLoads { get; init; }
+
+    /// <summary>Writes to the backing table (write-through, write-behind flushes).</summary>
+    public long BackingWrites { get; init; }
+
+    /// <summary>Near-caches subscribed to invalidations.</summary>
+    public long Subscribers { get; init; }
+
     /// <summary>Sums two sets of counters (shards of one cache).</summary>
     public CacheStatistics Add(CacheStatistics other)
     {
@@ -99,6 +108,9 @@ public sealed record CacheStatistics
             StorageWrites = StorageWrites + other.StorageWrites,
             KeysPersisted = KeysPersisted + other.KeysPersisted,
             KeysLoaded = KeysLoaded + other.KeysLoaded,
+            BackingLoads = BackingLoads + other.BackingLoads,
+            BackingWrites = BackingWrites + other.BackingWrites,
+            Subscribers = Subscribers + other.Subscribers,
         };
     }
 }

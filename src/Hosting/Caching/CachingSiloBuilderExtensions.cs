@@ -42,6 +42,15 @@ public static class CachingSiloBuilderExtensions
             silo.Services.TryAddSingleton<ICacheShardStore, MemoryCacheShardStore>();
         }
 
+        if (string.IsNullOrWhiteSpace(options.BackingConnectionString))
+        {
+            silo.Services.TryAddSingleton<ICacheBackingStore>(MemoryCacheBackingStore.Shared);
+        }
+        else
+        {
+            silo.Services.TryAddSingleton<ICacheBackingStore>(_ => new PostgresCacheBackingStore(options.BackingConnectionString));
+        }
+
         return silo;
     }
 }
@@ -78,6 +87,33 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
         if (options.SnapshotInterval < TimeSpan.FromMilliseconds(10) || options.SnapshotInterval > TimeSpan.FromHours(1))
         {
             errors.Add($"{s}:SnapshotInterval must be between 10 ms and 1 hour (got {options.SnapshotInterval}).");
+        }
+
+        if (options.ReadThroughTtl < TimeSpan.FromMilliseconds(1) || options.ReadThroughTtl > TimeSpan.FromDays(30))
+        {
+            errors.Add($"{s}:ReadThroughTtl must be between 1 ms and 30 days (got {options.ReadThroughTtl}).");
+        }
+
+        if (options.WriteBehindDelay < TimeSpan.FromMilliseconds(1) || options.WriteBehindDelay > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:WriteBehindDelay must be between 1 ms and 1 hour (got {options.WriteBehindDelay}).");
+        }
+
+        if (options.SubscriptionExpiry < TimeSpan.FromSeconds(1) || options.SubscriptionExpiry > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{s}:SubscriptionExpiry must be between 1 s and 1 day (got {options.SubscriptionExpiry}).");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.BackingConnectionString))
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.BackingConnectionString);
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add($"{s}:BackingConnectionString is not a valid PostgreSQL connection string ({ex.Message}).");
+            }
         }
 
         if (!Enum.IsDefined(options.Store))

@@ -18,4 +18,16 @@ public sealed record CacheClientOptions
     /// timeout (30 s), holding the shard's slots meanwhile. A timed-out call may still run later. Default 10 s.
     /// </summary>
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Keep a near-cache of read-through values in this client, invalidated by the shards' notices
+    /// (the client subscribes to every shard). Default false.
+    /// </summary>
+    public bool NearCache { get; init; }
+
+    /// <summary>Longest a near-cache entry is served without a fresh read. Default 10 s.</summary>
+    public TimeSpan NearCacheTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often near-cache subscriptions are renewed (and lapsed ones detected). Default 15 s.</summary>
+    public TimeSpan SubscriptionRenewal { get; init; } = TimeSpan.FromSeconds(15);
 }

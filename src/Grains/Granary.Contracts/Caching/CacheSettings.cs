@@ -31,7 +31,9 @@ public sealed record CacheSettings(
     [property: Id(0)] CachePersistence Persistence = CachePersistence.Volatile,
     [property: Id(1)] EvictionPolicy? EvictionPolicy = null,
     [property: Id(2)] long? MaxMemoryBytesPerShard = null,
-    [property: Id(3)] int? SnapshotIntervalMilliseconds = null)
+    [property: Id(3)] int? SnapshotIntervalMilliseconds = null,
+    [property: Id(4)] string? BackingTable = null,
+    [property: Id(5)] int? WriteBehindDelayMilliseconds = null)
 {
     /// <summary>Volatile, with the silo's eviction policy and memory bound.</summary>
     public static CacheSettings Default { get; } = new();
@@ -47,5 +49,5 @@ public sealed record CacheSettings(
         },
         EvictionPolicy?.ToString().ToLowerInvariant() ?? "default eviction",
         MaxMemoryBytesPerShard is { } bytes ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes} bytes/shard") : "default memory bound",
-    });
+    }.Concat(BackingTable is null ? [] : [$"fronts table '{BackingTable}'"]));
 }

@@ -81,6 +81,15 @@ public struct CacheStatisticsSurrogate
 
     /// <summary>Keys loaded at activation.</summary>
     [Id(12)] public long KeysLoaded;
+
+    /// <summary>Backing loads.</summary>
+    [Id(13)] public long BackingLoads;
+
+    /// <summary>Backing writes.</summary>
+    [Id(14)] public long BackingWrites;
+
+    /// <summary>Subscribers.</summary>
+    [Id(15)] public long Subscribers;
 }
 
 /// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
@@ -103,6 +112,9 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         StorageWrites = s.StorageWrites,
         KeysPersisted = s.KeysPersisted,
         KeysLoaded = s.KeysLoaded,
+        BackingLoads = s.BackingLoads,
+        BackingWrites = s.BackingWrites,
+        Subscribers = s.Subscribers,
     };
 
     /// <inheritdoc/>
@@ -121,5 +133,8 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         StorageWrites = value.StorageWrites,
         KeysPersisted = value.KeysPersisted,
         KeysLoaded = value.KeysLoaded,
+        BackingLoads = value.BackingLoads,
+        BackingWrites = value.BackingWrites,
+        Subscribers = value.Subscribers,
     };
 }

@@ -33,6 +33,43 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// <summary>Stores migrated entries (an existing key is overwritten by the migrated one).</summary>
     [Alias("import")]
     Task ImportAsync(CacheEntryExport[] entries);
+
+    /// <summary>
+    /// Read-through: the cached value of <paramref name="key"/>, or on a miss a load from the cache's backing
+    /// table, stored with the silo's read-through TTL. Concurrent misses for one key, from any client,
+    /// cause one load: this shard is the key's only owner and makes them wait for the load in progress.
+    /// </summary>
+    [Alias("read-through")]
+    Task<BackedRead> ReadThroughAsync(string key, long ringVersion);
+
+    /// <summary>
+    /// Write-through: writes <paramref name="value"/> (null deletes) at <paramref name="version"/> to the backing
+    /// table, refused when the table holds the same or a newer version, then to the cache; returns after both.
+    /// </summary>
+    [Alias("write-through")]
+    Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, long ringVersion);
+
+    /// <summary>
+    /// Write-behind: writes the cache now (refused when the cache knows the same or a newer version) and the
+    /// backing table within the cache's write-behind delay, or when the shard deactivates, whichever comes first.
+    /// </summary>
+    [Alias("write-behind")]
+    Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, long ringVersion);
+
+    /// <summary>Subscribes (or renews) <paramref name="observer"/> to invalidations of keys written on this shard; returns this activation's id.</summary>
+    [Alias("subscribe")]
+    Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer);
+
+    /// <summary>Cancels a subscription.</summary>
+    [Alias("unsubscribe")]
+    Task UnsubscribeAsync(ICacheInvalidationObserver observer);
+
+    /// <summary>
+    /// Maintenance: deactivates this shard; on the way out it writes what is pending (write-behind rows,
+    /// the last snapshot). A volatile shard's keys are gone afterwards.
+    /// </summary>
+    [Alias("deactivate")]
+    Task DeactivateAsync();
 }
 
 /// <summary>

@@ -47,6 +47,16 @@ public sealed partial class CacheDefinitionGrain(
             Guard.InRange(interval, nameof(settings.SnapshotIntervalMilliseconds), 10, 3_600_000);
         }
 
+        if (settings.BackingTable is { } table && !BackingTableName.IsValid(table))
+        {
+            throw new InvalidRequestException(nameof(settings.BackingTable), "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)");
+        }
+
+        if (settings.WriteBehindDelayMilliseconds is { } delay)
+        {
+            Guard.InRange(delay, nameof(settings.WriteBehindDelayMilliseconds), 1, 3_600_000);
+        }
+
         if (state.State.Shards == 0)
         {
             await DefineAsync(shards, settings);

@@ -27,6 +27,7 @@ namespace Granary.Caching;
 public sealed partial class CacheShardGrain(
     IOptions<CacheShardOptions> options,
     ICacheShardStore store,
+    ICacheBackingStore backing,
     TimeProvider time,
     ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
@@ -34,6 +35,7 @@ public sealed partial class CacheShardGrain(
     private const int VersionFloorShift = 40;
 
     private CacheKeyspace _keyspace = null!;
+    private CacheSettings _settings = CacheSettings.Default;
     private string _cache = "";
     private int _shard;
     private CachePersistence _persistence;
@@ -65,6 +67,7 @@ public sealed partial class CacheShardGrain(
 
         var definition = await GrainFactory.GetGrain<ICacheDefinitionGrain>(_cache).PeekAsync();
         var settings = definition?.Settings ?? CacheSettings.Default;
+        _settings = settings;
         _persistence = settings.Persistence;
         _minimumRingVersion = definition is null ? 0 : Math.Max(definition.Version, definition.PendingVersion);
 
@@ -120,6 +123,7 @@ public sealed partial class CacheShardGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
+        await FlushBehindAsync();
         // A snapshot cache writes what changed since the last snapshot before it goes away.
         if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || _flushing))
         {
@@ -159,6 +163,7 @@ public sealed partial class CacheShardGrain(
                     : CacheReply.Error("ERR empty command");
             }
 
+            AfterPlainWrites(commands);
             return Task.FromResult(replies.AsImmutable());
         }
 
@@ -170,6 +175,7 @@ public sealed partial class CacheShardGrain(
         }
 
         var wait = RunTracked(commands, replies);
+        AfterPlainWrites(commands);
         return wait && _persistence == CachePersistence.WriteThrough
             ? AfterFlushAsync(replies)
             : Task.FromResult(replies.AsImmutable());
@@ -181,6 +187,9 @@ public sealed partial class CacheShardGrain(
         StorageWrites = _storageWrites,
         KeysPersisted = _keysPersisted,
         KeysLoaded = _keysLoaded,
+        BackingLoads = _backingLoads,
+        BackingWrites = _backingWrites,
+        Subscribers = _observers.Count,
     });
 
     /// <inheritdoc/>
@@ -197,6 +206,8 @@ public sealed partial class CacheShardGrain(
             await FlushAsync();
         }
 
+        // Pending write-behind rows reach the table before their keys leave.
+        await FlushBehindAsync();
         var shard = _shard.ToString(CultureInfo.InvariantCulture);
         var moved = _keyspace.ExtractWhere(key => !string.Equals(ring.GetNode(key), shard, StringComparison.Ordinal));
         return [.. moved.Select(e => new CacheEntryExport(e.Key, (int)e.Type, e.Items, e.ExpiresAt))];

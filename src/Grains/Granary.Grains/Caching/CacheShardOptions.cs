@@ -39,6 +39,21 @@ public sealed class CacheShardOptions
     /// </summary>
     public CacheStoreMode Store { get; set; } = CacheStoreMode.Auto;
 
+    /// <summary>
+    /// PostgreSQL connection string of the database holding the tables caches front (read-through,
+    /// write-through, write-behind). Empty: a process-wide in-memory table stands in. Default empty.
+    /// </summary>
+    public string BackingConnectionString { get; set; } = "";
+
+    /// <summary>TTL of a value a read-through loaded from the backing table. Default 5 minutes.</summary>
+    public TimeSpan ReadThroughTtl { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Write-behind delay of a cache created without one: a write reaches the table within this. Default 500 ms.</summary>
+    public TimeSpan WriteBehindDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>A near-cache subscription not renewed within this is dropped. Default 1 minute.</summary>
+    public TimeSpan SubscriptionExpiry { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The keyspace settings these options give.</summary>
     public CacheKeyspaceOptions ToKeyspaceOptions() => new()
     {
