@@ -48,8 +48,12 @@ public sealed partial class CacheShardGrain
 
         if (!_loads.TryGetValue(key, out var load))
         {
+            // A store that answers synchronously finishes the load (and its clean-up) right here.
             load = LoadAsync(table, key);
-            _loads[key] = load;
+            if (!load.IsCompleted)
+            {
+                _loads[key] = load;
+            }
         }
 
         var record = await load;
