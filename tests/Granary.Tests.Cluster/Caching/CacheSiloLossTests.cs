@@ -235,7 +235,6 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
         Assert.True(volatileReads > 0);
         Assert.Equal(coldOnLost, coldOnLostNil);
         Assert.Equal(Shards + 1, emptied.Count + survivors.Count);
-        Assert.NotEmpty(survivors);
         Assert.Equal(lostVolatileShards.Count, oldRingRefusals);
     }
 
