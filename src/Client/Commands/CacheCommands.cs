@@ -132,9 +132,11 @@ public static class CacheCommands
         var eviction = new Option<string?>("--eviction") { Description = "noeviction, lru, lfu or ttl-first (default: the silo's Granary:Caching:EvictionPolicy)" };
         var maxMemory = new Option<long?>("--max-memory") { Description = "Memory bound per shard in estimated bytes, 0 = unbounded (default: the silo's)" };
         var snapshotInterval = new Option<int?>("--snapshot-interval-ms") { Description = "Snapshot period for --persistence snapshot (default: the silo's, 1000 ms)" };
-        var create = new Command("create", "Create a cache with its shard count, persistence, eviction policy and memory bound (persisted in its definition)")
+        var backingTable = new Option<string?>("--backing-table") { Description = "Table the cache fronts for read-through, write-through and write-behind (e.g. products)" };
+        var writeBehind = new Option<int?>("--write-behind-ms") { Description = "Write-behind delay: a write reaches the backing table within this (default: the silo's, 500 ms)" };
+        var create = new Command("create", "Create a cache with its shard count, persistence, eviction policy, memory bound and backing table (persisted in its definition)")
         {
-            name, shards, persistence, eviction, maxMemory, snapshotInterval,
+            name, shards, persistence, eviction, maxMemory, snapshotInterval, backingTable, writeBehind,
         };
         create.SetHandler(async (parse, output, ct) =>
         {
@@ -153,7 +155,7 @@ public static class CacheCommands
                 throw new UsageException("--max-memory must be 0 (unbounded) or positive");
             }
 
-            var settings = new CacheSettings(ParsePersistence(parse.GetValue(persistence)), policy, parse.GetValue(maxMemory), parse.GetValue(snapshotInterval));
+            var settings = new CacheSettings(ParsePersistence(parse.GetValue(persistence)), policy, parse.GetValue(maxMemory), parse.GetValue(snapshotInterval), parse.GetValue(backingTable), parse.GetValue(writeBehind));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var definition = await connection.Grains.GetGrain<ICacheDefinitionGrain>(parse.GetValue(name)!).CreateAsync(count, settings);
             output.Document(definition);

@@ -322,27 +322,33 @@ public sealed partial class CacheShardGrain
         var batch = _behind;
         _behind = new Dictionary<string, BackingRecord>(StringComparer.Ordinal);
         var failed = 0;
-        foreach (var (key, record) in batch)
+
+        // Rows of different keys are independent: up to 32 table writes in flight at once.
+        foreach (var chunk in batch.Chunk(32))
         {
-            try
+            await Task.WhenAll(chunk.Select(async pair =>
             {
-                _backingWrites++;
-                var result = await backing.WriteAsync(table, key, record.Value, record.Version, CancellationToken.None);
-                if (!result.Stored && _versions.GetValueOrDefault(key, -1) == record.Version)
+                var (key, record) = pair;
+                try
                 {
-                    // The table has something newer than this acknowledged write: the cache must not keep it.
-                    DropIfOlder(key, result.CurrentVersion);
+                    _backingWrites++;
+                    var result = await backing.WriteAsync(table, key, record.Value, record.Version, CancellationToken.None);
+                    if (!result.Stored && _versions.GetValueOrDefault(key, -1) == record.Version)
+                    {
+                        // The table has something newer than this acknowledged write: the cache must not keep it.
+                        DropIfOlder(key, result.CurrentVersion);
+                    }
                 }
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                failed++;
-                LogBehindWriteFailed(logger, ex, this.GetPrimaryKeyString(), key);
-                if (!(_behind.TryGetValue(key, out var newer) && newer.Version > record.Version))
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    _behind[key] = record;
+                    failed++;
+                    LogBehindWriteFailed(logger, ex, this.GetPrimaryKeyString(), key);
+                    if (!(_behind.TryGetValue(key, out var newer) && newer.Version > record.Version))
+                    {
+                        _behind[key] = record;
+                    }
                 }
-            }
+            }));
         }
 
         if (failed > 0)
