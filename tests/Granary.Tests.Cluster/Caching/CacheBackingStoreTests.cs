@@ -122,6 +122,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         await writer.WriteThroughAsync("sku:5", "kiwis v1", 1);
         Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
         Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
+        Assert.Equal(1, reader.NearCacheCounters.Hits);
         await UpsertAsync("sku:5", "kiwis v2", 2);
         Assert.True(await writer.InvalidateAsync("sku:5"));
         await PollAsync(() => reader.NewestInvalidatedVersion("sku:5") >= 0 && reader.NearCacheCounters.Invalidations >= 2, TimeSpan.FromSeconds(10));
@@ -162,7 +163,6 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         output.WriteLine($"near-cache under 298 writes: {reads} reads ({hits} near hits, {misses} misses), {invalidations} invalidations received, {refused} fills refused (read overtaken by an invalidation), violations={violations}; final read v{last.Version}");
         Assert.Equal(0, violations);
         Assert.Equal(300, last.Version);
-        Assert.True(hits > 0, "the near-cache served reads");
         Assert.True(invalidations >= 298, $"{invalidations} invalidations");
     }
 
