@@ -40,8 +40,16 @@ public sealed record CacheWorkload(CacheBenchOp Op, int Keys, int ValueSize)
 }
 
 /// <summary>Granary's sharded cache through <see cref="CacheClient"/> (coalescing per shard).</summary>
-public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload workload, string deployment, int? shards) : IBenchTarget
+public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload workload, string deployment, int? shards, CachePersistence persistence = CachePersistence.Volatile) : IBenchTarget
 {
+    private readonly string _name = persistence switch
+    {
+        CachePersistence.WriteThrough => "bench-write-through",
+        CachePersistence.Snapshot => "bench-snapshot",
+        _ => "bench",
+    };
+
+
     private CacheClient? _cache;
     private long _sequence;
 
@@ -49,17 +57,23 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
     public string System => "granary";
 
     /// <inheritdoc/>
-    public string Configuration => $"volatile cache '{_cache?.Name}', {_cache?.Definition.Shards} shard grains, CacheClient coalescing (2 calls in flight per shard), {deployment}";
+    public string Configuration => $"{(_cache?.Definition.Settings ?? CacheSettings.Default).Describe()} cache '{_cache?.Name}', {_cache?.Definition.Shards} shard grains, CacheClient coalescing (2 calls in flight per shard), {deployment}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
-        if (shards is { } count)
+        var definition = grains.GetGrain<ICacheDefinitionGrain>(_name);
+        if (persistence != CachePersistence.Volatile && await definition.PeekAsync() is null)
         {
-            await grains.GetGrain<ICacheDefinitionGrain>("bench").ReshardAsync(count);
+            await definition.CreateAsync(shards ?? 2, new CacheSettings(persistence));
         }
 
-        _cache = await CacheClient.ConnectAsync(grains, "bench");
+        if (shards is { } count)
+        {
+            await definition.ReshardAsync(count);
+        }
+
+        _cache = await CacheClient.ConnectAsync(grains, _name);
         await Preload(workload, (key, value) => _cache.ExecuteAsync("SET", key, value));
     }
 
@@ -94,6 +108,12 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
         {
             var (calls, commands) = _cache.BatchingCounters;
             Cli.Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {commands:N0} commands in {calls:N0} grain calls ({commands / Math.Max(1.0, calls):F1} per call)"));
+            if (persistence != CachePersistence.Volatile)
+            {
+                var stats = await _cache.GetStatisticsAsync();
+                Cli.Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {stats.KeysPersisted:N0} key rows in {stats.StorageWrites:N0} storage writes ({stats.KeysPersisted / Math.Max(1.0, stats.StorageWrites):F1} per write, since the shards activated)"));
+            }
+
             await _cache.DisposeAsync();
         }
     }

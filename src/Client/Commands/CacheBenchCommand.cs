@@ -15,7 +15,8 @@ public static class CacheBenchCommand
         var valueSize = new Option<int>("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
         var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString)" };
         var shards = new Option<int?>("--shards") { Description = "Reshard the 'bench' cache to this many shards first (default: keep)" };
-        var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards };
+        var persistence = new Option<string>("--persistence") { Description = "Bench a cache with this persistence: volatile (cache 'bench', default), write-through (cache 'bench-write-through') or snapshot (cache 'bench-snapshot')", DefaultValueFactory = _ => "volatile" };
+        var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards, persistence };
         cache.SetHandler(async (parse, output, ct) =>
         {
             var settings = BenchCommands.Common.Settings(parse, output);
@@ -29,7 +30,8 @@ public static class CacheBenchCommand
             var workload = new CacheWorkload(kind, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, 1024 * 1024));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var deployment = connection.Embedded ? "embedded silo (in-process client)" : "external client over TCP to the configured cluster";
-            await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null);
+            var mode = CacheCommands.ParsePersistence(parse.GetValue(persistence));
+            await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null, mode);
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
             IBenchTarget? peer = peerName switch
             {

@@ -42,6 +42,7 @@ public static class CacheCommands
         cache.Subcommands.Add(Verb("scan", "SCAN", "SCAN CURSOR [MATCH PATTERN] [COUNT N]", 1, 7));
         cache.Subcommands.Add(StatsVerb());
         cache.Subcommands.Add(ReshardVerb());
+        cache.Subcommands.Add(CreateVerb());
         return cache;
     }
 
@@ -98,9 +99,9 @@ public static class CacheCommands
             var shards = await client.GetShardStatisticsAsync();
             var total = shards.Aggregate(new CacheStatistics(), (sum, s) => sum.Add(s));
             output.Document(new { Cache = client.Name, client.Definition.Shards, RingVersion = client.Definition.Version, Total = total, PerShard = shards });
-            output.Line(string.Create(CultureInfo.InvariantCulture, $"cache '{client.Name}': {client.Definition.Shards} shards, ring version {client.Definition.Version}"));
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"cache '{client.Name}': {client.Definition.Shards} shards, {(client.Definition.Settings ?? CacheSettings.Default).Describe()}, ring version {client.Definition.Version}"));
             output.Table(
-                ["SHARD", "KEYS", "WITH TTL", "USED BYTES", "HITS", "MISSES", "EVICTIONS", "EXPIRED", "COMMANDS"],
+                ["SHARD", "KEYS", "WITH TTL", "USED BYTES", "HITS", "MISSES", "EVICTIONS", "EXPIRED", "COMMANDS", "STORE WRITES", "LOADED"],
                 shards.Select((s, i) => Row(i.ToString(CultureInfo.InvariantCulture), s)).Append(Row("total", total)));
             return ExitCodes.Ok;
         });
@@ -108,10 +109,60 @@ public static class CacheCommands
 
         static IReadOnlyList<string> Row(string name, CacheStatistics s) =>
         [
-            name, N(s.Keys), N(s.KeysWithTtl), N(s.UsedBytes), N(s.Hits), N(s.Misses), N(s.Evictions), N(s.Expirations), N(s.Commands),
+            name, N(s.Keys), N(s.KeysWithTtl), N(s.UsedBytes), N(s.Hits), N(s.Misses), N(s.Evictions), N(s.Expirations), N(s.Commands), N(s.StorageWrites), N(s.KeysLoaded),
         ];
 
         static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Parses a persistence name: volatile, write-through or snapshot.</summary>
+    public static CachePersistence ParsePersistence(string? text) => (text ?? "volatile").ToLowerInvariant() switch
+    {
+        "volatile" => CachePersistence.Volatile,
+        "write-through" or "writethrough" => CachePersistence.WriteThrough,
+        "snapshot" => CachePersistence.Snapshot,
+        var other => throw new UsageException($"--persistence must be volatile, write-through or snapshot (got '{other}')"),
+    };
+
+    private static Command CreateVerb()
+    {
+        var name = new Argument<string>("name") { Description = "Cache name" };
+        var shards = new Option<int>("--shards") { Description = "Shard count", DefaultValueFactory = _ => 8 };
+        var persistence = new Option<string>("--persistence") { Description = "volatile (default), write-through or snapshot", DefaultValueFactory = _ => "volatile" };
+        var eviction = new Option<string?>("--eviction") { Description = "noeviction, lru, lfu or ttl-first (default: the silo's Granary:Caching:EvictionPolicy)" };
+        var maxMemory = new Option<long?>("--max-memory") { Description = "Memory bound per shard in estimated bytes, 0 = unbounded (default: the silo's)" };
+        var snapshotInterval = new Option<int?>("--snapshot-interval-ms") { Description = "Snapshot period for --persistence snapshot (default: the silo's, 1000 ms)" };
+        var backingTable = new Option<string?>("--backing-table") { Description = "Table the cache fronts for read-through, write-through and write-behind (e.g. products)" };
+        var writeBehind = new Option<int?>("--write-behind-ms") { Description = "Write-behind delay: a write reaches the backing table within this (default: the silo's, 500 ms)" };
+        var create = new Command("create", "Create a cache with its shard count, persistence, eviction policy, memory bound and backing table (persisted in its definition)")
+        {
+            name, shards, persistence, eviction, maxMemory, snapshotInterval, backingTable, writeBehind,
+        };
+        create.SetHandler(async (parse, output, ct) =>
+        {
+            var count = GlobalOptions.Require(parse.GetValue(shards), "--shards", 1, 65_535);
+            var policy = parse.GetValue(eviction)?.ToLowerInvariant() switch
+            {
+                null => (EvictionPolicy?)null,
+                "noeviction" or "no-eviction" => EvictionPolicy.NoEviction,
+                "lru" => EvictionPolicy.Lru,
+                "lfu" => EvictionPolicy.Lfu,
+                "ttl-first" or "ttlfirst" => EvictionPolicy.TtlFirst,
+                var other => throw new UsageException($"--eviction must be noeviction, lru, lfu or ttl-first (got '{other}')"),
+            };
+            if (parse.GetValue(maxMemory) is < 0)
+            {
+                throw new UsageException("--max-memory must be 0 (unbounded) or positive");
+            }
+
+            var settings = new CacheSettings(ParsePersistence(parse.GetValue(persistence)), policy, parse.GetValue(maxMemory), parse.GetValue(snapshotInterval), parse.GetValue(backingTable), parse.GetValue(writeBehind));
+            await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            var definition = await connection.Grains.GetGrain<ICacheDefinitionGrain>(parse.GetValue(name)!).CreateAsync(count, settings);
+            output.Document(definition);
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"cache '{definition.Name}': {definition.Shards} shards, {(definition.Settings ?? CacheSettings.Default).Describe()}, ring version {definition.Version}"));
+            return ExitCodes.Ok;
+        });
+        return create;
     }
 
     private static Command ReshardVerb()

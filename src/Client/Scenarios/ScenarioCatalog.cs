@@ -12,6 +12,7 @@ public static class ScenarioCatalog
         new Caching.CacheBasicsScenario(),
         new Caching.MemcachedCasScenario(),
         new Caching.CacheReshardingScenario(),
+        new Caching.CacheConsistencyScenario(),
         new WorkQueueScenario(),
         new BrokerRoutingScenario(),
         new Transactions.CheckoutScenario(),

@@ -30,6 +30,23 @@ public sealed partial class CacheKeyspace
         return moved;
     }
 
+    /// <summary>The live entry of <paramref name="key"/> (null when absent or expired), without counting a hit or touching its access time.</summary>
+    public CacheEntryData? Snapshot(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _entries.TryGetValue(key, out var entry) && !IsExpired(entry)
+            ? new CacheEntryData(entry.Key, entry.Type, Flatten(entry), entry.ExpiresAt)
+            : null;
+    }
+
+    /// <summary>
+    /// Makes every later entry version larger than <paramref name="floor"/>: a reloaded shard passes a
+    /// floor above any version an earlier activation handed out, so a CAS with a version read before
+    /// the reload can never match a new entry by accident.
+    /// </summary>
+    public void SeedVersions(long floor) => _version = Math.Max(_version, floor);
+
     /// <summary>Stores entries (replacing existing keys), then applies the memory bound.</summary>
     public void Import(IEnumerable<CacheEntryData> entries)
     {

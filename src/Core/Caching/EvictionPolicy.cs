@@ -71,6 +71,24 @@ public sealed record CacheStatistics
     /// <summary>Writes refused with the OOM error.</summary>
     public long OutOfMemoryRejections { get; init; }
 
+    /// <summary>Storage writes made by a persistent shard (one per group commit or snapshot).</summary>
+    public long StorageWrites { get; init; }
+
+    /// <summary>Key rows written or deleted by those storage writes.</summary>
+    public long KeysPersisted { get; init; }
+
+    /// <summary>Keys a persistent shard loaded from storage when it activated.</summary>
+    public long KeysLoaded { get; init; }
+
+    /// <summary>Loads from the backing table (read-through misses, after single-flight collapsing).</summary>
+    public long BackingLoads { get; init; }
+
+    /// <summary>Writes to the backing table (write-through, write-behind flushes).</summary>
+    public long BackingWrites { get; init; }
+
+    /// <summary>Near-caches subscribed to invalidations.</summary>
+    public long Subscribers { get; init; }
+
     /// <summary>Sums two sets of counters (shards of one cache).</summary>
     public CacheStatistics Add(CacheStatistics other)
     {
@@ -87,6 +105,12 @@ public sealed record CacheStatistics
             Expirations = Expirations + other.Expirations,
             Commands = Commands + other.Commands,
             OutOfMemoryRejections = OutOfMemoryRejections + other.OutOfMemoryRejections,
+            StorageWrites = StorageWrites + other.StorageWrites,
+            KeysPersisted = KeysPersisted + other.KeysPersisted,
+            KeysLoaded = KeysLoaded + other.KeysLoaded,
+            BackingLoads = BackingLoads + other.BackingLoads,
+            BackingWrites = BackingWrites + other.BackingWrites,
+            Subscribers = Subscribers + other.Subscribers,
         };
     }
 }

@@ -1,18 +1,56 @@
 using Granary.Caching;
 using Microsoft.Extensions.Configuration;
+using Granary.Hosting.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Granary.Hosting.Caching;
 
 /// <summary>Registers the cache shards' silo-side settings.</summary>
 public static class CachingSiloBuilderExtensions
 {
-    /// <summary>Binds and validates <see cref="CacheShardOptions"/> from <c>Granary:Caching</c>.</summary>
+    /// <summary>
+    /// Binds and validates <see cref="CacheShardOptions"/> from <c>Granary:Caching</c> and registers the
+    /// row store of persistent caches: PostgreSQL shards (a table of the cache family in each) when grain
+    /// storage uses them or <c>Store</c> says so, otherwise process memory.
+    /// </summary>
     public static ISiloBuilder AddGranaryCaching(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        var options = GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        var storage = new GranaryStorageOptions();
+        configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
+        var usePostgres = options.Store == CacheStoreMode.Postgres
+            || (options.Store == CacheStoreMode.Auto && storage.Mode == StorageMode.PostgresShards);
+        if (usePostgres && storage.Shards.Length == 0)
+        {
+            throw new OptionsValidationException(CacheShardOptions.SectionName, typeof(CacheShardOptions), [$"{CacheShardOptions.SectionName}:Store is Postgres but {GranaryStorageOptions.SectionName}:Shards is empty."]);
+        }
+
+        if (usePostgres)
+        {
+            silo.Services.TryAddSingleton<ICacheShardStore>(sp => new PostgresCacheShardStore(
+                storage.Shards,
+                storage.VirtualNodesPerShard,
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+        }
+        else
+        {
+            silo.Services.TryAddSingleton<ICacheShardStore, MemoryCacheShardStore>();
+        }
+
+        if (string.IsNullOrWhiteSpace(options.BackingConnectionString))
+        {
+            silo.Services.TryAddSingleton<ICacheBackingStore>(MemoryCacheBackingStore.Shared);
+        }
+        else
+        {
+            silo.Services.TryAddSingleton<ICacheBackingStore>(_ => new PostgresCacheBackingStore(options.BackingConnectionString));
+        }
+
         return silo;
     }
 }
@@ -44,6 +82,43 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
         if (options.MaxMemoryBytesPerShard < 0)
         {
             errors.Add($"{s}:MaxMemoryBytesPerShard must be 0 (unbounded) or positive (got {options.MaxMemoryBytesPerShard}).");
+        }
+
+        if (options.SnapshotInterval < TimeSpan.FromMilliseconds(10) || options.SnapshotInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:SnapshotInterval must be between 10 ms and 1 hour (got {options.SnapshotInterval}).");
+        }
+
+        if (options.ReadThroughTtl < TimeSpan.FromMilliseconds(1) || options.ReadThroughTtl > TimeSpan.FromDays(30))
+        {
+            errors.Add($"{s}:ReadThroughTtl must be between 1 ms and 30 days (got {options.ReadThroughTtl}).");
+        }
+
+        if (options.WriteBehindDelay < TimeSpan.FromMilliseconds(1) || options.WriteBehindDelay > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:WriteBehindDelay must be between 1 ms and 1 hour (got {options.WriteBehindDelay}).");
+        }
+
+        if (options.SubscriptionExpiry < TimeSpan.FromSeconds(1) || options.SubscriptionExpiry > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{s}:SubscriptionExpiry must be between 1 s and 1 day (got {options.SubscriptionExpiry}).");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.BackingConnectionString))
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.BackingConnectionString);
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add($"{s}:BackingConnectionString is not a valid PostgreSQL connection string ({ex.Message}).");
+            }
+        }
+
+        if (!Enum.IsDefined(options.Store))
+        {
+            errors.Add($"{s}:Store must be Auto, Postgres or Memory.");
         }
 
         if (!Enum.IsDefined(options.EvictionPolicy))

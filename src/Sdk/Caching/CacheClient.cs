@@ -26,6 +26,13 @@ public sealed class CacheClient : IAsyncDisposable
     private readonly SemaphoreSlim _refreshGate = new(1, 1);
     private readonly SingleFlight<string, string?> _loads = new(StringComparer.Ordinal);
     private long _backingLoads;
+    private long _movedReplies;
+    private int _disposed;
+    private readonly NearCache? _near;
+    private readonly ICacheInvalidationObserver? _observer;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<int, Guid> _subscribedActivations = [];
+    private Task _renewals = Task.CompletedTask;
     private Routing _routing;
     private long _nextRefreshTicks;
 
@@ -36,7 +43,18 @@ public sealed class CacheClient : IAsyncDisposable
         _options = options;
         _routing = new Routing(definition, grains, options);
         _nextRefreshTicks = Environment.TickCount64 + (long)options.RingRefreshInterval.TotalMilliseconds;
+        if (options.NearCache)
+        {
+            _near = new NearCache(TimeProvider.System, options.NearCacheTtl);
+            _observer = grains.CreateObjectReference<ICacheInvalidationObserver>(_near);
+        }
     }
+
+    /// <summary>Near-cache hits, misses, invalidations received and fills refused (zeros without a near-cache).</summary>
+    public (long Hits, long Misses, long Invalidations, long RefusedFills) NearCacheCounters => _near?.Counters ?? default;
+
+    /// <summary>The newest backing version an invalidation received by the near-cache named for <paramref name="key"/>.</summary>
+    public long NewestInvalidatedVersion(string key) => _near?.NewestInvalidatedVersion(key) ?? 0;
 
     /// <summary>The cache name.</summary>
     public string Name { get; }
@@ -67,8 +85,146 @@ public sealed class CacheClient : IAsyncDisposable
         options ??= new CacheClientOptions();
         Guard.InRange(options.MaxInFlightPerShard, nameof(options.MaxInFlightPerShard), 1, 1024);
         Guard.InRange(options.MaxBatchSize, nameof(options.MaxBatchSize), 1, Limits.MaxBatchSize);
+        Guard.InRange(options.CallTimeout, nameof(options.CallTimeout), TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10));
+        Guard.InRange(options.NearCacheTtl, nameof(options.NearCacheTtl), TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1));
+        Guard.InRange(options.SubscriptionRenewal, nameof(options.SubscriptionRenewal), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         var definition = await grains.GetGrain<ICacheDefinitionGrain>(cacheName).GetAsync();
-        return new CacheClient(grains, cacheName, options, definition);
+        var client = new CacheClient(grains, cacheName, options, definition);
+        if (client._near is not null)
+        {
+            await client.SubscribeAllAsync(client._routing);
+            client._renewals = client.RenewSubscriptionsAsync();
+        }
+
+        return client;
+    }
+
+    /// <summary>
+    /// Read-through: the cached value, or on a miss the value the owning shard loads from the cache's
+    /// backing table (once for all concurrent misses of the key, from any client). With a near-cache,
+    /// served locally until an invalidation arrives or its TTL passes.
+    /// </summary>
+    public async Task<BackedRead> ReadThroughAsync(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        long token = 0;
+        if (_near is not null && _near.TryGet(key, out var near, out token))
+        {
+            return near!;
+        }
+
+        for (var attempt = 0; ; attempt++)
+        {
+            var routing = Volatile.Read(ref _routing);
+            var read = await routing.Shards[routing.ShardOf(key)].ReadThroughAsync(key, routing.Definition.Version).WaitAsync(_options.CallTimeout);
+            if (!read.Moved)
+            {
+                _near?.Fill(key, token, read);
+                return read;
+            }
+
+            await AfterMovedAsync(attempt);
+        }
+    }
+
+    /// <summary>Write-through: the backing table first (version-checked: refused when it holds this version or newer), then the cache.</summary>
+    public Task<BackedWrite> WriteThroughAsync(string key, string? value, long version) =>
+        WriteBackedAsync(key, (shard, ring) => shard.WriteThroughAsync(key, value, version, ring));
+
+    /// <summary>Write-behind: the cache now (refused when it knows this version or newer), the backing table within the cache's write-behind delay.</summary>
+    public Task<BackedWrite> WriteBehindAsync(string key, string? value, long version) =>
+        WriteBackedAsync(key, (shard, ring) => shard.WriteBehindAsync(key, value, version, ring));
+
+    private async Task<BackedWrite> WriteBackedAsync(string key, Func<ICacheShardGrain, long, Task<BackedWrite>> write)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        for (var attempt = 0; ; attempt++)
+        {
+            var routing = Volatile.Read(ref _routing);
+            var result = await write(routing.Shards[routing.ShardOf(key)], routing.Definition.Version).WaitAsync(_options.CallTimeout);
+            if (result.Outcome != BackedOutcome.Moved)
+            {
+                return result;
+            }
+
+            await AfterMovedAsync(attempt);
+        }
+    }
+
+    private async Task AfterMovedAsync(int attempt)
+    {
+        if (attempt >= MaxMovedRetries)
+        {
+            throw new CacheCommandException($"MOVED: cache '{Name}' kept refusing ring version {Definition.Version}");
+        }
+
+        Interlocked.Increment(ref _movedReplies);
+        await RefreshAsync(force: true);
+        if (attempt > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)));
+        }
+    }
+
+    private async Task SubscribeAllAsync(Routing routing)
+    {
+        var ids = await Task.WhenAll(routing.Shards.Select(s => s.SubscribeAsync(_observer!)));
+        var lapsed = false;
+        lock (_subscribedActivations)
+        {
+            for (var i = 0; i < ids.Length; i++)
+            {
+                // A shard that reactivated since the last renewal may have written keys unannounced to us.
+                lapsed |= _subscribedActivations.TryGetValue(i, out var known) && known != ids[i];
+                _subscribedActivations[i] = ids[i];
+            }
+        }
+
+        if (lapsed)
+        {
+            _near!.Clear();
+        }
+    }
+
+    private async Task RenewSubscriptionsAsync()
+    {
+        using var timer = new PeriodicTimer(_options.SubscriptionRenewal);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                try
+                {
+                    await SubscribeAllAsync(Volatile.Read(ref _routing));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Unreachable shard: its notices may be lost; do not serve what it might have invalidated.
+                    _near!.Clear();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+    }
+
+    /// <summary>
+    /// Creates <paramref name="cacheName"/> with <paramref name="shards"/> shards and <paramref name="settings"/>
+    /// (idempotent for the same arguments) and connects to it.
+    /// </summary>
+    public static async Task<CacheClient> CreateAsync(IGrainFactory grains, string cacheName, int shards, CacheSettings settings, CacheClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        Guard.Name(cacheName, "cache");
+        if (cacheName.Contains('/', StringComparison.Ordinal))
+        {
+            throw new InvalidRequestException("cache", "must not contain '/'");
+        }
+
+        await grains.GetGrain<ICacheDefinitionGrain>(cacheName).CreateAsync(shards, settings);
+        return await ConnectAsync(grains, cacheName, options);
     }
 
     /// <summary>Runs one Redis command (name first) and returns Redis's reply; errors are replies, not exceptions.</summary>
@@ -90,6 +246,8 @@ public sealed class CacheClient : IAsyncDisposable
                 return reply;
             }
 
+            Interlocked.Increment(ref _movedReplies);
+
             await RefreshAsync(force: true);
             if (attempt > 0)
             {
@@ -107,6 +265,9 @@ public sealed class CacheClient : IAsyncDisposable
 
     /// <summary>DEL: true when the key existed.</summary>
     public async Task<bool> DeleteAsync(string key) => Unwrap(await ExecuteAsync("DEL", key)).Integer == 1;
+
+    /// <summary>MOVED replies received (a shard handed its keys over to a newer ring) and retried on the refreshed ring.</summary>
+    public long MovedReplies => Interlocked.Read(ref _movedReplies);
 
     /// <summary>Loads made by <see cref="GetOrLoadAsync"/> (after single-flight collapsing).</summary>
     public long BackingLoads => Interlocked.Read(ref _backingLoads);
@@ -172,7 +333,19 @@ public sealed class CacheClient : IAsyncDisposable
             var definition = await _grains.GetGrain<ICacheDefinitionGrain>(Name).GetAsync();
             if (definition.Version != Volatile.Read(ref _routing).Definition.Version || force && definition.Version != _routing.Definition.Version)
             {
-                Volatile.Write(ref _routing, new Routing(definition, _grains, _options));
+                var routing = new Routing(definition, _grains, _options);
+                if (_near is not null)
+                {
+                    lock (_subscribedActivations)
+                    {
+                        _subscribedActivations.Clear();
+                    }
+
+                    await SubscribeAllAsync(routing);
+                    _near.Clear();
+                }
+
+                Volatile.Write(ref _routing, routing);
             }
 
             Interlocked.Exchange(ref _nextRefreshTicks, Environment.TickCount64 + (long)_options.RingRefreshInterval.TotalMilliseconds);
@@ -185,10 +358,31 @@ public sealed class CacheClient : IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        await _renewals;
+        if (_observer is not null)
+        {
+            try
+            {
+                await Task.WhenAll(Volatile.Read(ref _routing).Shards.Select(s => s.UnsubscribeAsync(_observer))).WaitAsync(_options.CallTimeout);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansException)
+            {
+                // The shards drop subscriptions that are not renewed.
+            }
+
+            _grains.DeleteObjectReference<ICacheInvalidationObserver>(_observer);
+        }
+
+        _stopping.Dispose();
         _refreshGate.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     private static bool IsMoved(CacheReply reply) =>
@@ -361,7 +555,7 @@ public sealed class CacheClient : IAsyncDisposable
             _ring = definition.BuildRing();
             _indexById = Enumerable.Range(0, definition.Shards).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => i, StringComparer.Ordinal);
             Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
-            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize))];
+            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize, options.CallTimeout))];
         }
 
         public CacheDefinition Definition { get; }

@@ -11,4 +11,23 @@ public sealed record CacheClientOptions
 
     /// <summary>How often the ring version is checked in the background. Default 5 s.</summary>
     public TimeSpan RingRefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Longest wait for one shard call; its commands then fail with <see cref="TimeoutException"/> and the
+    /// call slot is freed. Without it, calls to a silo that died are answered only at Orleans' response
+    /// timeout (30 s), holding the shard's slots meanwhile. A timed-out call may still run later. Default 10 s.
+    /// </summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Keep a near-cache of read-through values in this client, invalidated by the shards' notices
+    /// (the client subscribes to every shard). Default false.
+    /// </summary>
+    public bool NearCache { get; init; }
+
+    /// <summary>Longest a near-cache entry is served without a fresh read. Default 10 s.</summary>
+    public TimeSpan NearCacheTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often near-cache subscriptions are renewed (and lapsed ones detected). Default 15 s.</summary>
+    public TimeSpan SubscriptionRenewal { get; init; } = TimeSpan.FromSeconds(15);
 }

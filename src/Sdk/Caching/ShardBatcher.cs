@@ -9,7 +9,7 @@ namespace Granary.Sdk.Caching;
 /// Under load one grain call serves many callers, which is what lets a grain-based cache keep up
 /// with a pipelining Redis client.
 /// </summary>
-internal sealed class ShardBatcher(ICacheShardGrain shard, long ringVersion, int maxInFlight, int maxBatch)
+internal sealed class ShardBatcher(ICacheShardGrain shard, long ringVersion, int maxInFlight, int maxBatch, TimeSpan callTimeout)
 {
     private readonly Lock _gate = new();
     private List<Pending> _queue = [];
@@ -76,7 +76,7 @@ internal sealed class ShardBatcher(ICacheShardGrain shard, long ringVersion, int
             Interlocked.Add(ref _commands, batch.Count);
             try
             {
-                var replies = (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion)).Value;
+                var replies = (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion).WaitAsync(callTimeout)).Value;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(i < replies.Length ? replies[i] : CacheReply.Error("ERR missing reply"));

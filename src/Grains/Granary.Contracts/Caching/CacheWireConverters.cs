@@ -72,6 +72,24 @@ public struct CacheStatisticsSurrogate
 
     /// <summary>OOM rejections.</summary>
     [Id(9)] public long OutOfMemoryRejections;
+
+    /// <summary>Storage writes.</summary>
+    [Id(10)] public long StorageWrites;
+
+    /// <summary>Key rows written.</summary>
+    [Id(11)] public long KeysPersisted;
+
+    /// <summary>Keys loaded at activation.</summary>
+    [Id(12)] public long KeysLoaded;
+
+    /// <summary>Backing loads.</summary>
+    [Id(13)] public long BackingLoads;
+
+    /// <summary>Backing writes.</summary>
+    [Id(14)] public long BackingWrites;
+
+    /// <summary>Subscribers.</summary>
+    [Id(15)] public long Subscribers;
 }
 
 /// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
@@ -91,6 +109,12 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         Expirations = s.Expirations,
         Commands = s.Commands,
         OutOfMemoryRejections = s.OutOfMemoryRejections,
+        StorageWrites = s.StorageWrites,
+        KeysPersisted = s.KeysPersisted,
+        KeysLoaded = s.KeysLoaded,
+        BackingLoads = s.BackingLoads,
+        BackingWrites = s.BackingWrites,
+        Subscribers = s.Subscribers,
     };
 
     /// <inheritdoc/>
@@ -106,5 +130,11 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         Expirations = value.Expirations,
         Commands = value.Commands,
         OutOfMemoryRejections = value.OutOfMemoryRejections,
+        StorageWrites = value.StorageWrites,
+        KeysPersisted = value.KeysPersisted,
+        KeysLoaded = value.KeysLoaded,
+        BackingLoads = value.BackingLoads,
+        BackingWrites = value.BackingWrites,
+        Subscribers = value.Subscribers,
     };
 }

@@ -33,6 +33,43 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// <summary>Stores migrated entries (an existing key is overwritten by the migrated one).</summary>
     [Alias("import")]
     Task ImportAsync(CacheEntryExport[] entries);
+
+    /// <summary>
+    /// Read-through: the cached value of <paramref name="key"/>, or on a miss a load from the cache's backing
+    /// table, stored with the silo's read-through TTL. Concurrent misses for one key, from any client,
+    /// cause one load: this shard is the key's only owner and makes them wait for the load in progress.
+    /// </summary>
+    [Alias("read-through")]
+    Task<BackedRead> ReadThroughAsync(string key, long ringVersion);
+
+    /// <summary>
+    /// Write-through: writes <paramref name="value"/> (null deletes) at <paramref name="version"/> to the backing
+    /// table, refused when the table holds the same or a newer version, then to the cache; returns after both.
+    /// </summary>
+    [Alias("write-through")]
+    Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, long ringVersion);
+
+    /// <summary>
+    /// Write-behind: writes the cache now (refused when the cache knows the same or a newer version) and the
+    /// backing table within the cache's write-behind delay, or when the shard deactivates, whichever comes first.
+    /// </summary>
+    [Alias("write-behind")]
+    Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, long ringVersion);
+
+    /// <summary>Subscribes (or renews) <paramref name="observer"/> to invalidations of keys written on this shard; returns this activation's id.</summary>
+    [Alias("subscribe")]
+    Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer);
+
+    /// <summary>Cancels a subscription.</summary>
+    [Alias("unsubscribe")]
+    Task UnsubscribeAsync(ICacheInvalidationObserver observer);
+
+    /// <summary>
+    /// Maintenance: deactivates this shard; on the way out it writes what is pending (write-behind rows,
+    /// the last snapshot). A volatile shard's keys are gone afterwards.
+    /// </summary>
+    [Alias("deactivate")]
+    Task DeactivateAsync();
 }
 
 /// <summary>
@@ -52,6 +89,22 @@ public interface ICacheDefinitionGrain : IGrainWithStringKey
     /// </summary>
     [Alias("reshard")]
     Task<ReshardResult> ReshardAsync(int shards);
+
+    /// <summary>
+    /// Creates the cache with <paramref name="shards"/> shards and <paramref name="settings"/> (persistence,
+    /// eviction, memory bound). Idempotent for the same arguments; a cache that already exists with other
+    /// settings is refused with <see cref="Errors.InvalidRequestException"/>.
+    /// </summary>
+    [Alias("create")]
+    Task<CacheDefinition> CreateAsync(int shards, CacheSettings settings);
+
+    /// <summary>
+    /// The stored definition without creating it (null when the cache was never used). Interleaves with
+    /// a running reshard (shards call it when they activate, possibly on behalf of that reshard); during
+    /// a reshard <see cref="CacheDefinition.PendingVersion"/> is the version being built.
+    /// </summary>
+    [Alias("peek"), AlwaysInterleave]
+    Task<CacheDefinition?> PeekAsync();
 }
 
 /// <summary>A named cache's shard count and ring version.</summary>
@@ -60,8 +113,13 @@ public sealed record CacheDefinition(
     [property: Id(0)] string Name,
     [property: Id(1)] int Shards,
     [property: Id(2)] long Version,
-    [property: Id(3)] int VirtualNodesPerShard)
+    [property: Id(3)] int VirtualNodesPerShard,
+    [property: Id(4)] CacheSettings? Settings = null,
+    [property: Id(5)] long PendingVersion = 0)
 {
+    /// <summary>How shards of this cache persist (volatile when no settings were given).</summary>
+    public CachePersistence Persistence => Settings?.Persistence ?? CachePersistence.Volatile;
+
     /// <summary>The shard grain key for shard <paramref name="shard"/> of <paramref name="cache"/>.</summary>
     public static string ShardKey(string cache, int shard) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{cache}/{shard}");
 

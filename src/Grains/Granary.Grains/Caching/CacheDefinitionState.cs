@@ -15,4 +15,12 @@ public sealed class CacheDefinitionState
     /// <summary>Virtual nodes per shard.</summary>
     [Id(2)]
     public int VirtualNodesPerShard { get; set; }
+
+    /// <summary>Persistence, eviction and memory bound chosen at creation (null: volatile with silo defaults).</summary>
+    [Id(3)]
+    public CacheSettings? Settings { get; set; }
+
+    /// <summary>The ring version a running reshard is building (0 when none): shards activating meanwhile refuse older versions.</summary>
+    [Id(4)]
+    public long PendingVersion { get; set; }
 }

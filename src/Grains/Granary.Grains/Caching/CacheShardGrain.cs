@@ -1,30 +1,83 @@
-using Orleans.Concurrency;
+using System.Globalization;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 
 namespace Granary.Caching;
 
 /// <summary>
-/// Implements <see cref="ICacheShardGrain"/>: a volatile keyspace (Memcached semantics: a lost
-/// activation comes back empty, never stale) kept active while the silo lives, with an active
-/// expiry timer.
+/// Implements <see cref="ICacheShardGrain"/>: one shard's keyspace, kept active while the silo
+/// lives, with an active expiry timer. What survives a lost activation depends on the cache's
+/// <see cref="CachePersistence"/>:
+/// <list type="bullet">
+/// <item>Volatile: nothing; the next activation starts empty and refuses clients still routing by an
+/// older ring, so it never serves stale data.</item>
+/// <item>WriteThrough: commands run in memory, the keys they wrote are marked dirty, and one flush loop
+/// writes the dirty keys' current rows in a single storage write (group commit) while further calls
+/// keep arriving (the grain is reentrant). A call returns only after the write holding its keys is
+/// durable; a read of a key whose write is not yet durable waits for it too. Activation reloads the rows.</item>
+/// <item>Snapshot: the same rows, written by a timer every snapshot interval and on deactivation;
+/// calls do not wait.</item>
+/// </list>
 /// </summary>
+[Reentrant]
 [CollectionAgeLimit(AlwaysActive = true)]
 [GrainType("granary.caching.cache-shard")]
-public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options, TimeProvider time, ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
+public sealed partial class CacheShardGrain(
+    IOptions<CacheShardOptions> options,
+    ICacheShardStore store,
+    ICacheBackingStore backing,
+    TimeProvider time,
+    ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
-    private CacheKeyspace _keyspace = null!;
+    // Versions handed out by one activation stay below 2^40 above its floor: epoch << 40.
+    private const int VersionFloorShift = 40;
 
-    // Raised when this shard hands keys over during a reshard: clients still routing by an older
-    // ring get MOVED and refresh, so a moved key is never read or written here again.
+    private CacheKeyspace _keyspace = null!;
+    private CacheSettings _settings = CacheSettings.Default;
+    private string _cache = "";
+    private int _shard;
+    private CachePersistence _persistence;
+    private long _epoch;
+
+    // Raised when this shard hands keys over during a reshard (and set from the definition when the
+    // shard activates): clients still routing by an older ring get MOVED and refresh, so a moved key
+    // is never read or written here again.
     private long _minimumRingVersion;
 
+    // Keys written since the flush in progress started, and the keys that flush is writing.
+    private HashSet<string> _dirty = new(StringComparer.Ordinal);
+    private HashSet<string> _writing = new(StringComparer.Ordinal);
+    private bool _clearPending;
+    private List<TaskCompletionSource> _flushWaiters = [];
+    private bool _flushing;
+    private bool _broken;
+    private long _storageWrites;
+    private long _keysPersisted;
+    private long _keysLoaded;
+
     /// <inheritdoc/>
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var settings = options.Value;
-        _keyspace = new CacheKeyspace(settings.ToKeyspaceOptions(), time);
+        var self = this.GetPrimaryKeyString();
+        var slash = self.LastIndexOf('/');
+        _cache = self[..slash];
+        _shard = int.Parse(self[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture);
+
+        var definition = await GrainFactory.GetGrain<ICacheDefinitionGrain>(_cache).PeekAsync();
+        var settings = definition?.Settings ?? CacheSettings.Default;
+        _settings = settings;
+        _persistence = settings.Persistence;
+        _minimumRingVersion = definition is null ? 0 : Math.Max(definition.Version, definition.PendingVersion);
+
+        var silo = options.Value;
+        var keyspaceOptions = silo.ToKeyspaceOptions() with
+        {
+            EvictionPolicy = settings.EvictionPolicy ?? silo.EvictionPolicy,
+            MaxMemoryBytes = settings.MaxMemoryBytesPerShard ?? silo.MaxMemoryBytesPerShard,
+        };
+        _keyspace = new CacheKeyspace(keyspaceOptions, time);
         this.RegisterGrainTimer(
             static (grain, _) =>
             {
@@ -32,9 +85,57 @@ public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options,
                 return Task.CompletedTask;
             },
             this,
-            new GrainTimerCreationOptions(settings.ActiveExpiryInterval, settings.ActiveExpiryInterval) { KeepAlive = false });
-        LogActivated(logger, this.GetPrimaryKeyString());
-        return Task.CompletedTask;
+            new GrainTimerCreationOptions(silo.ActiveExpiryInterval, silo.ActiveExpiryInterval) { KeepAlive = false });
+
+        if (_persistence == CachePersistence.Volatile)
+        {
+            LogActivatedVolatile(logger, self, _minimumRingVersion);
+            return;
+        }
+
+        var started = time.GetTimestamp();
+        var snapshot = await store.OpenAsync(_cache, _shard, time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken);
+        _epoch = snapshot.Epoch;
+        _keyspace.SeedVersions(_epoch << VersionFloorShift);
+        _keyspace.Import(snapshot.Entries);
+        _keysLoaded = snapshot.Entries.Count;
+        LogActivatedPersistent(logger, self, _persistence, _keysLoaded, _epoch, time.GetElapsedTime(started).TotalMilliseconds);
+
+        if (_persistence == CachePersistence.Snapshot)
+        {
+            var interval = TimeSpan.FromMilliseconds(settings.SnapshotIntervalMilliseconds ?? (int)silo.SnapshotInterval.TotalMilliseconds);
+            this.RegisterGrainTimer(
+                static (grain, cancellation) =>
+                {
+                    if (!grain._broken && (grain._dirty.Count > 0 || grain._clearPending))
+                    {
+                        _ = grain.ObserveAsync(grain.FlushAsync());
+                    }
+
+                    return Task.CompletedTask;
+                },
+                this,
+                new GrainTimerCreationOptions(interval, interval) { KeepAlive = false });
+        }
+    }
+
+    /// <inheritdoc/>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
+        await FlushBehindAsync();
+        // A snapshot cache writes what changed since the last snapshot before it goes away.
+        if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || _flushing))
+        {
+            try
+            {
+                await FlushAsync();
+            }
+            catch (GranaryException ex)
+            {
+                LogFinalFlushFailed(logger, ex, this.GetPrimaryKeyString());
+            }
+        }
     }
 
     /// <inheritdoc/>
@@ -53,39 +154,255 @@ public sealed partial class CacheShardGrain(IOptions<CacheShardOptions> options,
             return Task.FromResult(replies.AsImmutable());
         }
 
-        for (var i = 0; i < commands.Length; i++)
+        if (_persistence == CachePersistence.Volatile)
         {
-            replies[i] = commands[i] is { Length: > 0 } command
-                ? _keyspace.Execute(command)
-                : CacheReply.Error("ERR empty command");
+            for (var i = 0; i < commands.Length; i++)
+            {
+                replies[i] = commands[i] is { Length: > 0 } command
+                    ? _keyspace.Execute(command)
+                    : CacheReply.Error("ERR empty command");
+            }
+
+            AfterPlainWrites(commands);
+            return Task.FromResult(replies.AsImmutable());
         }
 
-        return Task.FromResult(replies.AsImmutable());
+        if (_broken)
+        {
+            // Memory may hold writes that never became durable: nothing is served until the reload.
+            Array.Fill(replies, CacheReply.Error("TRYAGAIN shard storage write failed; the shard is reloading"));
+            return Task.FromResult(replies.AsImmutable());
+        }
+
+        var wait = RunTracked(commands, replies);
+        AfterPlainWrites(commands);
+        return wait && _persistence == CachePersistence.WriteThrough
+            ? AfterFlushAsync(replies)
+            : Task.FromResult(replies.AsImmutable());
     }
 
     /// <inheritdoc/>
-    public Task<CacheStatistics> GetStatisticsAsync() => Task.FromResult(_keyspace.Statistics);
+    public Task<CacheStatistics> GetStatisticsAsync() => Task.FromResult(_keyspace.Statistics with
+    {
+        StorageWrites = _storageWrites,
+        KeysPersisted = _keysPersisted,
+        KeysLoaded = _keysLoaded,
+        BackingLoads = _backingLoads,
+        BackingWrites = _backingWrites,
+        Subscribers = _observers.Count,
+    });
 
     /// <inheritdoc/>
-    public Task<CacheEntryExport[]> ExportMovedAsync(CacheDefinition target)
+    public async Task<CacheEntryExport[]> ExportMovedAsync(CacheDefinition target)
     {
         ArgumentNullException.ThrowIfNull(target);
         var ring = target.BuildRing();
         _minimumRingVersion = Math.Max(_minimumRingVersion, target.Version);
-        var self = this.GetPrimaryKeyString();
-        var shard = self[(self.LastIndexOf('/') + 1)..];
+
+        // Every write accepted so far must be durable before its key leaves: otherwise a late flush
+        // here could overwrite the row the new owner writes. No new writes arrive (old ring refused).
+        while (_persistence != CachePersistence.Volatile && (_dirty.Count > 0 || _clearPending || _flushing))
+        {
+            await FlushAsync();
+        }
+
+        // Pending write-behind rows reach the table before their keys leave.
+        await FlushBehindAsync();
+        var shard = _shard.ToString(CultureInfo.InvariantCulture);
         var moved = _keyspace.ExtractWhere(key => !string.Equals(ring.GetNode(key), shard, StringComparison.Ordinal));
-        return Task.FromResult(moved.Select(e => new CacheEntryExport(e.Key, (int)e.Type, e.Items, e.ExpiresAt)).ToArray());
+        return [.. moved.Select(e => new CacheEntryExport(e.Key, (int)e.Type, e.Items, e.ExpiresAt))];
     }
 
     /// <inheritdoc/>
-    public Task ImportAsync(CacheEntryExport[] entries)
+    public async Task ImportAsync(CacheEntryExport[] entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
         _keyspace.Import(entries.Select(e => new CacheEntryData(e.Key, (CacheValueType)e.Type, e.Items, e.ExpiresAt)));
-        return Task.CompletedTask;
+        if (_persistence != CachePersistence.Volatile)
+        {
+            // The rows are re-tagged with this shard before the reshard publishes the new ring.
+            foreach (var entry in entries)
+            {
+                _dirty.Add(entry.Key);
+            }
+
+            await FlushAsync();
+        }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Cache shard {Shard} activated (empty: volatile)")]
-    private static partial void LogActivated(ILogger logger, string shard);
+    /// <summary>Runs a batch on a persistent shard, marking written keys dirty; true when the caller must wait for a flush.</summary>
+    private bool RunTracked(string[][] commands, CacheReply[] replies)
+    {
+        var wait = false;
+        for (var i = 0; i < commands.Length; i++)
+        {
+            var command = commands[i];
+            if (command is not { Length: > 0 })
+            {
+                replies[i] = CacheReply.Error("ERR empty command");
+                continue;
+            }
+
+            replies[i] = _keyspace.Execute(command);
+            var info = CacheCommandTable.Find(command[0]);
+            if (info is null || !info.ArityFits(command.Length))
+            {
+                continue;
+            }
+
+            if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+            {
+                if ((info.Flags & CacheCommandFlags.Write) != 0)
+                {
+                    _clearPending = true;
+                    _dirty.Clear();
+                    wait = true;
+                }
+                else
+                {
+                    wait |= _dirty.Count > 0 || _writing.Count > 0 || _clearPending;
+                }
+
+                continue;
+            }
+
+            foreach (var k in info.KeyIndexes(command.Length))
+            {
+                if ((info.Flags & CacheCommandFlags.Write) != 0)
+                {
+                    _dirty.Add(command[k]);
+                    wait = true;
+                }
+                else
+                {
+                    // Never answer with a value that is not durable yet.
+                    wait |= _dirty.Contains(command[k]) || _writing.Contains(command[k]);
+                }
+            }
+        }
+
+        return wait;
+    }
+
+    private async Task<Immutable<CacheReply[]>> AfterFlushAsync(CacheReply[] replies)
+    {
+        await FlushAsync();
+        return replies.AsImmutable();
+    }
+
+    private Task FlushAsync()
+    {
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _flushWaiters.Add(waiter);
+        if (!_flushing)
+        {
+            _flushing = true;
+            _ = FlushLoopAsync();
+        }
+
+        return waiter.Task;
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        try
+        {
+            while (_flushWaiters.Count > 0)
+            {
+                var waiters = _flushWaiters;
+                _flushWaiters = [];
+                _writing = _dirty;
+                _dirty = new HashSet<string>(StringComparer.Ordinal);
+                var clear = _clearPending;
+                _clearPending = false;
+
+                // The rows carry each key's state now: several writes to a key since the last flush become one row.
+                var upserts = new List<CacheEntryData>(_writing.Count);
+                var deletes = new List<string>();
+                foreach (var key in _writing)
+                {
+                    if (_keyspace.Snapshot(key) is { } entry)
+                    {
+                        upserts.Add(entry);
+                    }
+                    else if (!clear)
+                    {
+                        deletes.Add(key);
+                    }
+                }
+
+                try
+                {
+                    if (upserts.Count > 0 || deletes.Count > 0 || clear)
+                    {
+                        await store.WriteAsync(_cache, _shard, _epoch, clear, upserts, deletes, CancellationToken.None);
+                        _storageWrites++;
+                        _keysPersisted += upserts.Count + deletes.Count;
+                    }
+
+                    foreach (var waiter in waiters)
+                    {
+                        waiter.TrySetResult();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    // Memory now holds writes storage does not (or another activation owns the shard): reload.
+                    _broken = true;
+                    DeactivateOnIdle();
+                    LogWriteFailed(logger, ex, this.GetPrimaryKeyString(), upserts.Count + deletes.Count);
+                    var error = new GranaryException(ErrorCodes.Internal, $"cache shard '{this.GetPrimaryKeyString()}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
+                    foreach (var waiter in waiters)
+                    {
+                        waiter.TrySetException(error);
+                    }
+
+                    foreach (var waiter in _flushWaiters)
+                    {
+                        waiter.TrySetException(error);
+                    }
+
+                    _flushWaiters = [];
+                }
+                finally
+                {
+                    _writing = new HashSet<string>(StringComparer.Ordinal);
+                }
+            }
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private async Task ObserveAsync(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (GranaryException ex)
+        {
+            LogSnapshotFailed(logger, ex, this.GetPrimaryKeyString());
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Cache shard {Shard} activated empty (volatile), refusing ring versions below {RingVersion}")]
+    private static partial void LogActivatedVolatile(ILogger logger, string shard, long ringVersion);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cache shard {Shard} ({Persistence}) loaded {Keys} keys at epoch {Epoch} in {Milliseconds:F0} ms")]
+    private static partial void LogActivatedPersistent(ILogger logger, string shard, CachePersistence persistence, long keys, long epoch, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: storage write of {Keys} keys failed; deactivating to reload")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, string shard, int keys);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: snapshot failed")]
+    private static partial void LogSnapshotFailed(ILogger logger, Exception exception, string shard);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cache shard {Shard} ({Persistence}) deactivating with {Keys} keys in memory: {ReasonCode} {Reason}")]
+    private static partial void LogDeactivating(ILogger logger, string shard, CachePersistence persistence, int keys, DeactivationReasonCode reasonCode, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: final flush on deactivation failed")]
+    private static partial void LogFinalFlushFailed(ILogger logger, Exception exception, string shard);
 }

@@ -30,6 +30,30 @@ public sealed class CacheShardOptions
     /// <summary>Period of the active expiry cycle. Default 100 ms.</summary>
     public TimeSpan ActiveExpiryInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>Snapshot period of a <see cref="CachePersistence.Snapshot"/> cache created without one. Default 1 s.</summary>
+    public TimeSpan SnapshotInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Where write-through and snapshot caches keep their rows: <c>Auto</c> (the PostgreSQL shards when grain
+    /// storage uses them, else process memory), <c>Postgres</c> or <c>Memory</c>. Default Auto.
+    /// </summary>
+    public CacheStoreMode Store { get; set; } = CacheStoreMode.Auto;
+
+    /// <summary>
+    /// PostgreSQL connection string of the database holding the tables caches front (read-through,
+    /// write-through, write-behind). Empty: a process-wide in-memory table stands in. Default empty.
+    /// </summary>
+    public string BackingConnectionString { get; set; } = "";
+
+    /// <summary>TTL of a value a read-through loaded from the backing table. Default 5 minutes.</summary>
+    public TimeSpan ReadThroughTtl { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Write-behind delay of a cache created without one: a write reaches the table within this. Default 500 ms.</summary>
+    public TimeSpan WriteBehindDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>A near-cache subscription not renewed within this is dropped. Default 1 minute.</summary>
+    public TimeSpan SubscriptionExpiry { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The keyspace settings these options give.</summary>
     public CacheKeyspaceOptions ToKeyspaceOptions() => new()
     {
@@ -39,4 +63,17 @@ public sealed class CacheShardOptions
         MaxKeyLength = Limits.MaxKeyLength,
         MaxValueLength = MaxValueLength,
     };
+}
+
+/// <summary>Where persistent cache shards keep their rows.</summary>
+public enum CacheStoreMode
+{
+    /// <summary>PostgreSQL shards when grain storage uses them, otherwise memory.</summary>
+    Auto,
+
+    /// <summary>The PostgreSQL shards of <c>Granary:Storage:Shards</c>.</summary>
+    Postgres,
+
+    /// <summary>Process memory (lost with the process: for tests and the embedded silo).</summary>
+    Memory,
 }

@@ -1,0 +1,415 @@
+using System.Globalization;
+using Granary.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace Granary.Caching;
+
+/// <summary>
+/// The backing-table side of a shard: read-through with single-flight loads, write-through,
+/// write-behind with a bounded flush delay, version checks, and invalidation notices to near-caches.
+/// The grain is reentrant, so a load or a table write in progress lets other calls run; what keeps
+/// the cache from going back in time meanwhile:
+/// <list type="bullet">
+/// <item>the backing version of each cached key is remembered, and a value older than the one cached
+/// is never stored;</item>
+/// <item>a load that a write (any command, including the DEL of a cache-aside invalidation) overtook
+/// is not cached;</item>
+/// <item>a write the table refused as older removes the cached copy if that is older than the table's.</item>
+/// </list>
+/// </summary>
+public sealed partial class CacheShardGrain
+{
+    private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Task<BackingRecord?>> _loads = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _overtakenLoads = new(StringComparer.Ordinal);
+    private readonly Dictionary<ICacheInvalidationObserver, DateTimeOffset> _observers = [];
+    private readonly Guid _activationId = Guid.NewGuid();
+    private Dictionary<string, BackingRecord> _behind = new(StringComparer.Ordinal);
+    private IGrainTimer? _behindTimer;
+    private bool _behindArmed;
+    private Task _behindFlush = Task.CompletedTask;
+    private long _backingLoads;
+    private long _backingWrites;
+
+    /// <inheritdoc/>
+    public async Task<BackedRead> ReadThroughAsync(string key, long ringVersion)
+    {
+        if (ringVersion < _minimumRingVersion)
+        {
+            return new BackedRead(null, 0, false, Moved: true);
+        }
+
+        var table = RequireTable(key);
+        var cached = Cached(key);
+        if (cached is not null)
+        {
+            return cached;
+        }
+
+        if (!_loads.TryGetValue(key, out var load))
+        {
+            // A store that answers synchronously finishes the load (and its clean-up) right here.
+            load = LoadAsync(table, key);
+            if (!load.IsCompleted)
+            {
+                _loads[key] = load;
+            }
+        }
+
+        var record = await load;
+        return new BackedRead(record?.Value, record?.Version ?? 0, LoadedFromStore: true);
+    }
+
+    /// <inheritdoc/>
+    public async Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, long ringVersion)
+    {
+        if (ringVersion < _minimumRingVersion)
+        {
+            return new BackedWrite(BackedOutcome.Moved, 0);
+        }
+
+        var table = RequireTable(key);
+        CheckValue(value, version);
+        _backingWrites++;
+        var result = await backing.WriteAsync(table, key, value, version, CancellationToken.None);
+        if (!result.Stored)
+        {
+            DropIfOlder(key, result.CurrentVersion);
+            return new BackedWrite(BackedOutcome.OlderVersion, result.CurrentVersion);
+        }
+
+        await ApplyAsync(key, value, version);
+        return new BackedWrite(BackedOutcome.Stored, version);
+    }
+
+    /// <inheritdoc/>
+    public async Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, long ringVersion)
+    {
+        if (ringVersion < _minimumRingVersion)
+        {
+            return new BackedWrite(BackedOutcome.Moved, 0);
+        }
+
+        RequireTable(key);
+        CheckValue(value, version);
+        if (_versions.TryGetValue(key, out var current) && current >= version)
+        {
+            return new BackedWrite(BackedOutcome.OlderVersion, current);
+        }
+
+        if (_behind.TryGetValue(key, out var pending) && pending.Version >= version)
+        {
+            return new BackedWrite(BackedOutcome.OlderVersion, pending.Version);
+        }
+
+        _behind[key] = new BackingRecord(value, version);
+        ArmBehindFlush();
+        await ApplyAsync(key, value, version);
+        return new BackedWrite(BackedOutcome.Stored, version);
+    }
+
+    /// <inheritdoc/>
+    public Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        _observers[observer] = time.GetUtcNow();
+        return Task.FromResult(_activationId);
+    }
+
+    /// <inheritdoc/>
+    public Task UnsubscribeAsync(ICacheInvalidationObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        _observers.Remove(observer);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task DeactivateAsync()
+    {
+        // The pending writes are flushed by OnDeactivateAsync, the same path a silo shutdown takes.
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Called after plain commands ran: their written keys lose their known version, overtake loads, and are announced.</summary>
+    private void AfterPlainWrites(string[][] commands)
+    {
+        if (_observers.Count == 0 && _loads.Count == 0 && _versions.Count == 0)
+        {
+            return;
+        }
+
+        List<string>? written = null;
+        var all = false;
+        foreach (var command in commands)
+        {
+            if (command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
+            {
+                continue;
+            }
+
+            if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+            {
+                all = true;
+                continue;
+            }
+
+            foreach (var k in info.KeyIndexes(command.Length))
+            {
+                (written ??= []).Add(command[k]);
+            }
+        }
+
+        if (all)
+        {
+            _versions.Clear();
+            _overtakenLoads.UnionWith(_loads.Keys);
+            Notify([], []);
+            return;
+        }
+
+        if (written is null)
+        {
+            return;
+        }
+
+        foreach (var key in written)
+        {
+            _versions.Remove(key);
+            if (_loads.ContainsKey(key))
+            {
+                _overtakenLoads.Add(key);
+            }
+        }
+
+        Notify([.. written.Distinct(StringComparer.Ordinal)], null);
+    }
+
+    private BackedRead? Cached(string key)
+    {
+        var reply = _keyspace.Execute("GET", key);
+        if (reply.IsError)
+        {
+            throw new InvalidRequestException(nameof(key), reply.Text!);
+        }
+
+        return reply.IsNil ? null : new BackedRead(reply.Text, _versions.GetValueOrDefault(key), LoadedFromStore: false);
+    }
+
+    private async Task<BackingRecord?> LoadAsync(string table, string key)
+    {
+        try
+        {
+            _backingLoads++;
+            var record = await backing.LoadAsync(table, key, CancellationToken.None);
+
+            // Cache it unless a write overtook the load or the cache already knows something at least as new.
+            if (record?.Value is { } value
+                && !_overtakenLoads.Contains(key)
+                && !(_versions.TryGetValue(key, out var known) && known >= record.Version)
+                && _keyspace.Execute("EXISTS", key).Integer == 0)
+            {
+                var reply = _keyspace.Execute("SET", key, value, "PX", TtlMilliseconds());
+                if (!reply.IsError)
+                {
+                    _versions[key] = record.Version;
+                    MarkDirty(key);
+                }
+            }
+
+            return record;
+        }
+        finally
+        {
+            _loads.Remove(key);
+            _overtakenLoads.Remove(key);
+        }
+    }
+
+    private async Task ApplyAsync(string key, string? value, long version)
+    {
+        // A concurrent write with a newer version may have been applied while this one was in the table.
+        if (!(_versions.TryGetValue(key, out var current) && current > version))
+        {
+            var reply = value is null ? _keyspace.Execute("DEL", key) : _keyspace.Execute("SET", key, value, "PX", TtlMilliseconds());
+            if (reply.IsError)
+            {
+                // E.g. OOM under no-eviction: the table has the write, the cache must not keep an older copy.
+                _keyspace.Execute("DEL", key);
+                _versions.Remove(key);
+            }
+            else
+            {
+                _versions[key] = version;
+            }
+        }
+
+        if (_loads.ContainsKey(key))
+        {
+            _overtakenLoads.Add(key);
+        }
+
+        Notify([key], [version]);
+        MarkDirty(key);
+        if (_persistence == CachePersistence.WriteThrough)
+        {
+            await FlushAsync();
+        }
+    }
+
+    private void DropIfOlder(string key, long tableVersion)
+    {
+        if (_versions.GetValueOrDefault(key, -1) < tableVersion && _keyspace.Execute("DEL", key).Integer > 0)
+        {
+            _versions.Remove(key);
+            Notify([key], [tableVersion]);
+            MarkDirty(key);
+        }
+    }
+
+    private void MarkDirty(string key)
+    {
+        if (_persistence != CachePersistence.Volatile)
+        {
+            _dirty.Add(key);
+        }
+    }
+
+    private void ArmBehindFlush()
+    {
+        if (_behindArmed)
+        {
+            return;
+        }
+
+        _behindArmed = true;
+        var delay = TimeSpan.FromMilliseconds(_settings.WriteBehindDelayMilliseconds ?? (int)options.Value.WriteBehindDelay.TotalMilliseconds);
+        _behindTimer ??= this.RegisterGrainTimer(
+            static (grain, cancellation) => grain.FlushBehindAsync(),
+            this,
+            new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { KeepAlive = true, Interleave = true });
+        _behindTimer.Change(delay, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Writes every pending write-behind row to the table (one flush at a time; callers wait for it).</summary>
+    private Task FlushBehindAsync()
+    {
+        if (!_behindFlush.IsCompleted)
+        {
+            return ChainAsync(_behindFlush);
+        }
+
+        _behindFlush = FlushBehindOnceAsync();
+        return _behindFlush;
+
+        async Task ChainAsync(Task running)
+        {
+            await running;
+            await FlushBehindAsync();
+        }
+    }
+
+    private async Task FlushBehindOnceAsync()
+    {
+        _behindArmed = false;
+        if (_behind.Count == 0)
+        {
+            return;
+        }
+
+        var table = _settings.BackingTable!;
+        var batch = _behind;
+        _behind = new Dictionary<string, BackingRecord>(StringComparer.Ordinal);
+        var failed = 0;
+
+        // Rows of different keys are independent: up to 32 table writes in flight at once.
+        foreach (var chunk in batch.Chunk(32))
+        {
+            await Task.WhenAll(chunk.Select(async pair =>
+            {
+                var (key, record) = pair;
+                try
+                {
+                    _backingWrites++;
+                    var result = await backing.WriteAsync(table, key, record.Value, record.Version, CancellationToken.None);
+                    if (!result.Stored && _versions.GetValueOrDefault(key, -1) == record.Version)
+                    {
+                        // The table has something newer than this acknowledged write: the cache must not keep it.
+                        DropIfOlder(key, result.CurrentVersion);
+                    }
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    failed++;
+                    LogBehindWriteFailed(logger, ex, this.GetPrimaryKeyString(), key);
+                    if (!(_behind.TryGetValue(key, out var newer) && newer.Version > record.Version))
+                    {
+                        _behind[key] = record;
+                    }
+                }
+            }));
+        }
+
+        if (failed > 0)
+        {
+            ArmBehindFlush();
+        }
+    }
+
+    private void Notify(string[] keys, long[]? versions)
+    {
+        if (_observers.Count == 0)
+        {
+            return;
+        }
+
+        var expiry = time.GetUtcNow() - options.Value.SubscriptionExpiry;
+        var notice = new CacheInvalidation(_cache, _shard, keys, versions ?? new long[keys.Length]);
+        foreach (var (observer, renewed) in _observers.ToList())
+        {
+            if (renewed < expiry)
+            {
+                _observers.Remove(observer);
+                continue;
+            }
+
+            try
+            {
+                _ = observer.InvalidatedAsync(notice);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _observers.Remove(observer);
+                LogNotifyFailed(logger, ex, this.GetPrimaryKeyString());
+            }
+        }
+    }
+
+    private string RequireTable(string key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Length > Limits.MaxKeyLength)
+        {
+            throw new InvalidRequestException(nameof(key), $"must be 1 to {Limits.MaxKeyLength} characters");
+        }
+
+        return _settings.BackingTable ?? throw new InvalidRequestException("cache", $"'{_cache}' fronts no backing table (create it with a backing table)");
+    }
+
+    private void CheckValue(string? value, long version)
+    {
+        Guard.InRange(version, nameof(version), 1, long.MaxValue);
+        if (value is not null && value.Length > _keyspace.Options.MaxValueLength)
+        {
+            throw new InvalidRequestException(nameof(value), $"is {value.Length} characters long; the limit is {_keyspace.Options.MaxValueLength}");
+        }
+    }
+
+    private string TtlMilliseconds() => ((long)options.Value.ReadThroughTtl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: write-behind of {Key} to the backing table failed; retrying at the next flush")]
+    private static partial void LogBehindWriteFailed(ILogger logger, Exception exception, string shard, string key);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Cache shard {Shard}: an invalidation could not be sent; subscription dropped")]
+    private static partial void LogNotifyFailed(ILogger logger, Exception exception, string shard);
+}

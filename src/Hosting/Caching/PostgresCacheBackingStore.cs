@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using Granary.Caching;
+using Npgsql;
+
+namespace Granary.Hosting.Caching;
+
+/// <summary>
+/// <see cref="ICacheBackingStore"/> on one PostgreSQL database: each backing table is
+/// <c>(key text PRIMARY KEY, value text NULL, version bigint NOT NULL)</c>, created on first use.
+/// A write is a single upsert whose <c>WHERE table.version &lt; excluded.version</c> makes the
+/// version check and the write one atomic statement.
+/// </summary>
+/// <example><code>
+/// var store = new PostgresCacheBackingStore("Host=127.0.0.1;Port=5432;Username=postgres;Database=catalogue");
+/// await store.WriteAsync("products", "sku:42", "apples", version: 7, CancellationToken.None);
+/// </code></example>
+public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDisposable
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly ConcurrentDictionary<string, Lazy<Task>> _tables = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the store over <paramref name="connectionString"/>.</summary>
+    public PostgresCacheBackingStore(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
+        Description = $"PostgreSQL {csb.Host}:{csb.Port}/{csb.Database}";
+        _source = NpgsqlDataSource.Create(csb.ConnectionString);
+    }
+
+    /// <inheritdoc/>
+    public string Description { get; }
+
+    /// <inheritdoc/>
+    public async Task<BackingRecord?> LoadAsync(string table, string key, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(table, cancellationToken);
+        await using var command = _source.CreateCommand($"SELECT value, version FROM {table} WHERE key = @k");
+        command.Parameters.AddWithValue("k", key);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new BackingRecord(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetInt64(1))
+            : null;
+    }
+
+    /// <inheritdoc/>
+    public async Task<BackingWriteResult> WriteAsync(string table, string key, string? value, long version, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(table, cancellationToken);
+        await using var command = _source.CreateCommand(
+            $"""
+            WITH w AS (
+                INSERT INTO {table} (key, value, version) VALUES (@k, @v, @ver)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version
+                WHERE {table}.version < excluded.version
+                RETURNING version)
+            SELECT true, version FROM w
+            UNION ALL
+            SELECT false, version FROM {table} WHERE key = @k AND NOT EXISTS (SELECT 1 FROM w)
+            """);
+        command.Parameters.AddWithValue("k", key);
+        command.Parameters.AddWithValue("v", (object?)value ?? DBNull.Value);
+        command.Parameters.AddWithValue("ver", version);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new BackingWriteResult(reader.GetBoolean(0), reader.GetInt64(1))
+            : new BackingWriteResult(false, 0);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
+
+    private Task EnsureTableAsync(string table, CancellationToken cancellationToken)
+    {
+        if (!BackingTableName.IsValid(table))
+        {
+            throw new ArgumentException($"backing table '{table}' must be a lower-case SQL identifier", nameof(table));
+        }
+
+        return _tables.GetOrAdd(table, t => new Lazy<Task>(() => CreateAsync(t, cancellationToken))).Value;
+    }
+
+    private async Task CreateAsync(string table, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var command = _source.CreateCommand($"CREATE TABLE IF NOT EXISTS {table} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL)");
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                return;
+            }
+            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
+            {
+                // Another silo created it at the same moment; IF NOT EXISTS is not atomic.
+            }
+        }
+    }
+}

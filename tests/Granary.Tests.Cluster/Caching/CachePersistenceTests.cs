@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Globalization;
+using Granary.Caching;
+using Granary.Errors;
+using Granary.Sdk.Caching;
+using Granary.Tests.Cluster.Foundation;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Caching;
+
+/// <summary>Per-cache settings chosen at creation, write-through group commit and periodic snapshots (in-process silos, memory row store).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutputHelper output)
+{
+    private static string NewCache() => "persist-" + Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task Settings_are_chosen_at_creation_persisted_and_enforced_per_cache()
+    {
+        var name = NewCache();
+        var settings = new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction, MaxMemoryBytesPerShard: 20_000);
+        await using var cache = await CacheClient.CreateAsync(cluster.Grains, name, 2, settings);
+        Assert.Equal(settings, cache.Definition.Settings);
+        Assert.Equal(2, cache.Definition.Shards);
+        Assert.Equal(CachePersistence.WriteThrough, cache.Definition.Persistence);
+
+        // Same arguments: idempotent. Other settings: refused, the definition unchanged.
+        var again = await cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).CreateAsync(2, settings);
+        Assert.Equal(settings, again.Settings);
+        await Assert.ThrowsAsync<InvalidRequestException>(() => cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).CreateAsync(2, settings with { Persistence = CachePersistence.Volatile }));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).CreateAsync(3, settings));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => cluster.Grains.GetGrain<ICacheDefinitionGrain>(NewCache()).CreateAsync(2, settings with { SnapshotIntervalMilliseconds = 1 }));
+        Assert.Equal(settings, (await cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).PeekAsync())!.Settings);
+
+        // This cache's no-eviction bound holds although the silos default to LRU with 64 MiB.
+        var value = new string('v', 500);
+        CacheReply? refused = null;
+        var stored = 0;
+        for (var i = 0; i < 200 && refused is null; i++)
+        {
+            var reply = await cache.ExecuteAsync("SET", "k" + i.ToString(CultureInfo.InvariantCulture), value);
+            if (reply.IsError)
+            {
+                refused = reply;
+            }
+            else
+            {
+                stored++;
+            }
+        }
+
+        output.WriteLine($"no-eviction cache with 20,000 bytes per shard: {stored} SETs stored, then '{refused?.Text}'");
+        Assert.NotNull(refused);
+        Assert.StartsWith("OOM", refused.Text, StringComparison.Ordinal);
+        Assert.Equal(stored, (await cache.GetStatisticsAsync()).Keys);
+        Assert.Equal(0, (await cache.GetStatisticsAsync()).Evictions);
+        Assert.Null(await cluster.Grains.GetGrain<ICacheDefinitionGrain>(NewCache()).PeekAsync());
+    }
+
+    [Fact]
+    public async Task Write_through_acknowledges_after_the_write_and_group_commits_concurrent_writes()
+    {
+        await using var cache = await CacheClient.CreateAsync(cluster.Grains, NewCache(), 2, new CacheSettings(CachePersistence.WriteThrough));
+        const int writes = 3000;
+        var replies = await Task.WhenAll(Enumerable.Range(0, writes).Select(i => cache.ExecuteAsync("SET", "k" + i.ToString(CultureInfo.InvariantCulture), "v" + i.ToString(CultureInfo.InvariantCulture))));
+        Assert.All(replies, r => Assert.Equal(CacheReply.Ok, r));
+        Assert.Equal(CacheReply.Int(1), await cache.ExecuteAsync("DEL", "k0"));
+        Assert.Equal(CacheReply.Int(5), await cache.ExecuteAsync("INCRBY", "counter", "5"));
+
+        var stats = await cache.GetStatisticsAsync();
+        output.WriteLine($"{writes} concurrent SETs + DEL + INCRBY: {stats.KeysPersisted} key rows in {stats.StorageWrites} storage writes ({stats.KeysPersisted / (double)stats.StorageWrites:F1} per write)");
+
+        // Every acknowledged write was in a storage write before its reply: all rows are accounted for.
+        Assert.Equal(writes + 2, stats.KeysPersisted);
+        Assert.True(stats.StorageWrites * 5 < writes, $"{stats.StorageWrites} storage writes for {writes} SETs: not group-committed");
+        Assert.Equal("v1", await cache.GetAsync("k1"));
+    }
+
+    [Fact]
+    public async Task Snapshot_writes_changed_keys_within_its_interval_without_making_writes_wait()
+    {
+        await using var cache = await CacheClient.CreateAsync(cluster.Grains, NewCache(), 2, new CacheSettings(CachePersistence.Snapshot, SnapshotIntervalMilliseconds: 200));
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(i => cache.SetAsync("s" + i.ToString(CultureInfo.InvariantCulture), "v")));
+        var acknowledged = clock.Elapsed;
+        var afterWrites = await cache.GetStatisticsAsync();
+        CacheStatistics stats;
+        do
+        {
+            await Task.Delay(20); // poll interval; bounded by the 10 s deadline below
+            stats = await cache.GetStatisticsAsync();
+        }
+        while (stats.KeysPersisted < 500 && clock.Elapsed < TimeSpan.FromSeconds(10));
+
+        output.WriteLine($"500 SETs acknowledged after {acknowledged.TotalMilliseconds:F0} ms with {afterWrites.KeysPersisted} rows written; all 500 rows written after {clock.Elapsed.TotalMilliseconds:F0} ms in {stats.StorageWrites} snapshot writes");
+        Assert.Equal(500, stats.KeysPersisted);
+        Assert.True(stats.StorageWrites <= 4, $"{stats.StorageWrites} snapshot writes");
+    }
+}
