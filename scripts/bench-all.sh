@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the benchmarks of docs/benchmarks.md back to back on this machine, each beside its peer in
+# the same run, and tees everything to $OUT (default .local/bench-<UTC time>.txt):
+#   1. scripts/cluster.sh up 1 (private Redis + PostgreSQL with fsync on, one silo, durable locks):
+#      document get/put, locks (durable), cache GET/SET at 256 callers, queue vs SKIP LOCKED and
+#      Redis, transfers vs Orleans.Transactions;
+#   2. the same with Granary__Locks__Durability=Fast: locks (fast);
+#   3. scripts/bench-tasks.sh: 20,000 tasks vs Hangfire.PostgreSql.
+#
+#   scripts/bench-all.sh                     # 3 s warm-up, 15 s measured per system
+#   WARMUP=1 DURATION=5 scripts/bench-all.sh # quick look
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+WARMUP=${WARMUP:-3}
+DURATION=${DURATION:-15}
+mkdir -p .local
+OUT=${OUT:-.local/bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
+granary="$root/src/Client/bin/Release/net10.0/granary"
+
+dotnet build src/Silo -c Release -nologo -v q >/dev/null
+dotnet build src/Client -c Release -nologo -v q >/dev/null
+
+exec > >(tee -a "$OUT") 2>&1
+echo "bench-all at $(date -u +%FT%TZ), load average: $(cut -d' ' -f1-3 /proc/loadavg), warm-up ${WARMUP} s, measured ${DURATION} s"
+run() {
+  echo
+  echo "+ granary $* --warmup $WARMUP --duration $DURATION   (load $(cut -d' ' -f1 /proc/loadavg))"
+  "$granary" "$@" --warmup "$WARMUP" --duration "$DURATION" || echo "(exit $?)"
+}
+trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
+
+scripts/cluster.sh down >/dev/null 2>&1 || true
+GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
+run bench document --op get --peer redis
+run bench document --op put --peer postgres
+run bench lock --mode uncontended --peer postgres
+run bench lock --mode contended --peer redis
+run bench cache --op get --concurrency 256 --keys 100000 --value-size 100 --peer redis
+run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer redis
+run bench queue --peer postgres
+run bench queue --peer redis
+run bench tx --peer orleans-transactions
+scripts/cluster.sh down
+
+Granary__Locks__Durability=Fast GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
+run bench lock --mode uncontended --peer redis
+run bench lock --mode contended --peer redis
+scripts/cluster.sh down
+
+echo
+echo "+ scripts/bench-tasks.sh --warmup $WARMUP --tasks 20000   (load $(cut -d' ' -f1 /proc/loadavg))"
+scripts/bench-tasks.sh --warmup "$WARMUP" --tasks 20000 || echo "(exit $?)"
+echo
+echo "results in $OUT"
