@@ -62,6 +62,11 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
         Positive(nameof(options.RetryInitial), options.RetryInitial);
         Positive(nameof(options.RetryMax), options.RetryMax);
         Positive(nameof(options.RecoveryScanInterval), options.RecoveryScanInterval);
+        if (options.ThreePhaseTimeout < ThreePhaseTerms.MinTimeout || options.ThreePhaseTimeout > ThreePhaseTerms.MaxTimeout)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:ThreePhaseTimeout must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout} (got {options.ThreePhaseTimeout}).");
+        }
+
         if (options.RetryMax < options.RetryInitial)
         {
             errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");

@@ -33,6 +33,28 @@ public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 }
 
 /// <summary>
+/// Three-phase commit coordinator, one grain per transaction (key = transaction id): can-commit,
+/// pre-commit, do-commit over the same participant grains as 2PC. Participants decide on their own
+/// when it falls silent (an uncertain one aborts unless a peer is pre-committed or committed; a
+/// pre-committed one commits), so a crashed coordinator blocks nobody. Correct only with message
+/// delays bounded well below the timeout and no network partitions; see docs/transactions.md.
+/// </summary>
+/// <example><code>
+/// var result = await grains.GetGrain&lt;IThreePhaseCommitCoordinatorGrain&gt;("tx-43").ExecuteAsync(request, new ThreePhaseRun());
+/// </code></example>
+[Alias("granary.tx.coordinator-3pc")]
+public interface IThreePhaseCommitCoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
+    [Alias("execute")]
+    Task<TransactionResult> ExecuteAsync(TxRequest request, ThreePhaseRun run);
+
+    /// <summary>The record (phase, decision).</summary>
+    [Alias("status"), AlwaysInterleave]
+    Task<TransactionStatusView> GetStatusAsync();
+}
+
+/// <summary>
 /// Durable list of transactions whose coordinator decided but has not finished phase two, split
 /// into buckets. Each bucket wakes unfinished coordinators on a timer, so a decision taken on a
 /// silo that then died is still delivered even if no participant asks.

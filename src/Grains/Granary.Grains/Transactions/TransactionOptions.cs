@@ -47,6 +47,13 @@ public sealed class TransactionOptions
     /// <summary>How often each registry bucket wakes unfinished coordinators (and how old an entry must be). Default 5 s.</summary>
     public TimeSpan RecoveryScanInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Three-phase commit: how long a participant waits in each state before deciding alone, when a
+    /// transaction does not name its own. The coordinator bounds each of its phases by a third of it,
+    /// so the bounded-delay assumption is: every message and its processing take less than that. Default 6 s.
+    /// </summary>
+    public TimeSpan ThreePhaseTimeout { get; set; } = TimeSpan.FromSeconds(6);
+
     /// <summary>Attempts per saga action before compensating. Default 3.</summary>
     public int SagaMaxActionAttempts { get; set; } = 3;
 

@@ -18,6 +18,8 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     private ParticipantLedger _ledger = new();
     private TccBarrier _barrier = new();
     private IGrainTimer? _inquiryTimer;
+    private IGrainTimer? _terminationTimer;
+    private TimeSpan _terminationPeriod;
 
     /// <summary>Creates the grain.</summary>
     protected TransactionParticipantGrain(IPersistentState<TState> state, TimeProvider time, IOptions<TransactionOptions> options, ILogger logger)
@@ -51,27 +53,78 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ledger = new ParticipantLedger(State.Transactions.Select(r =>
-            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry)));
+            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout)));
         _barrier = new TccBarrier(State.SagaSteps.Select(kv => KeyValuePair.Create(kv.Key, (TccStepState)kv.Value)));
         // Recovery of a participant whose silo died: its prepared records come back with it and it
         // starts asking coordinators again.
         EnsureInquiryTimer();
+        EnsureTerminationTimer();
         return base.OnActivateAsync(cancellationToken);
     }
 
     /// <inheritdoc/>
-    public async Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation)
+    public Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation) =>
+        PrepareCoreAsync(transactionId, operation, null);
+
+    /// <inheritdoc/>
+    public async Task<PrepareResponse> CanCommitAsync(string transactionId, TxOperation operation, ThreePhaseTerms terms)
+    {
+        if (terms?.Participants is null)
+        {
+            throw new InvalidRequestException(nameof(terms), "must name the participants and the timeout");
+        }
+
+        Participants.Validate(terms.Participants, "terms.participants");
+        if (terms.Timeout < ThreePhaseTerms.MinTimeout || terms.Timeout > ThreePhaseTerms.MaxTimeout)
+        {
+            throw new InvalidRequestException("terms.timeout", $"must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout}");
+        }
+
+        var response = await PrepareCoreAsync(transactionId, operation, terms);
+        if (response.Yes)
+        {
+            OnThreePhaseVoted(transactionId);
+        }
+
+        return response;
+    }
+
+    /// <inheritdoc/>
+    public async Task PreCommitAsync(string transactionId)
+    {
+        Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
+        switch (_ledger.PreCommit(transactionId, Time.GetUtcNow()))
+        {
+            case PreCommitVerdict.Apply:
+                await PersistAsync();
+                return;
+            case PreCommitVerdict.AlreadyPreCommitted:
+            case PreCommitVerdict.AlreadyCommitted:
+                return;
+            case PreCommitVerdict.RefusedAborted:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it was aborted here");
+            case PreCommitVerdict.RefusedTwoPhase:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it is a two-phase commit transaction");
+            default:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it never voted here");
+        }
+    }
+
+    private async Task<PrepareResponse> PrepareCoreAsync(string transactionId, TxOperation operation, ThreePhaseTerms? terms)
     {
         Guard.Name(transactionId, nameof(transactionId));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
-        var fingerprint = operation.Describe();
+
+        // The protocol is part of the content: the same id under the other protocol is a conflict.
+        var fingerprint = terms is null ? operation.Describe() : "3pc " + operation.Describe();
         switch (_ledger.CheckPrepare(transactionId, fingerprint))
         {
             case PrepareVerdict.AlreadyPrepared:
             case PrepareVerdict.AlreadyCommitted:
-                return PrepareResponse.Granted;
+                return PrepareResponse.Granted with { Known = _ledger.Find(transactionId)!.Status.ToString() };
             case PrepareVerdict.AlreadyAborted:
-                return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here");
+                return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here", nameof(ParticipantStatus.Aborted));
             case PrepareVerdict.Conflict:
                 throw new TransactionConflictException(transactionId, $"{Describe} prepared it as '{_ledger.Find(transactionId)!.Fingerprint}', not '{fingerprint}'");
         }
@@ -90,10 +143,26 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             return verdict;
         }
 
-        _ledger.RecordPrepared(transactionId, fingerprint, Time.GetUtcNow());
+        _ledger.RecordPrepared(transactionId, fingerprint, Time.GetUtcNow(), terms?.Timeout);
         State.Reservations[transactionId] = operation;
+        if (terms is not null)
+        {
+            var self = this.GetGrainId();
+            State.ThreePhasePeers[transactionId] = terms.Participants
+                .Where(p => Participants.Transactional(GrainFactory, p).GetGrainId() != self)
+                .ToList();
+        }
+
         await PersistAsync();
-        EnsureInquiryTimer();
+        if (terms is null)
+        {
+            EnsureInquiryTimer();
+        }
+        else
+        {
+            EnsureTerminationTimer();
+        }
+
         return PrepareResponse.Granted;
     }
 
@@ -101,6 +170,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public async Task CommitAsync(string transactionId)
     {
         Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
         if (await CommitLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -111,6 +181,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public async Task AbortAsync(string transactionId)
     {
         Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
         if (await AbortLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -118,8 +189,11 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     }
 
     /// <inheritdoc/>
-    public Task<ParticipantTxView?> GetTransactionAsync(string transactionId) =>
-        Task.FromResult(_ledger.Find(transactionId) is { } e ? View(e) : null);
+    public Task<ParticipantTxView?> GetTransactionAsync(string transactionId)
+    {
+        ThrowIfUnreachable();
+        return Task.FromResult(_ledger.Find(transactionId) is { } e ? View(e) : null);
+    }
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync() =>
@@ -196,6 +270,19 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     /// <summary>Undoes an applied operation (saga compensation); throws when it cannot.</summary>
     protected abstract void Undo(TxOperation operation);
 
+    /// <summary>Hook: a transaction committed or aborted here.</summary>
+    protected virtual void OnResolved(string transactionId, ParticipantStatus status)
+    {
+    }
+
+    /// <summary>Hook: this participant just voted yes in a three-phase commit.</summary>
+    protected virtual void OnThreePhaseVoted(string transactionId)
+    {
+    }
+
+    /// <summary>Simulated partition (fault injection): while true, protocol messages to this participant fail and it cannot reach its peers.</summary>
+    protected virtual bool Unreachable => false;
+
     /// <summary>Hook: a compensation arrived without its action.</summary>
     protected virtual void OnEmptyCompensation(string stepKey, TxOperation operation)
     {
@@ -217,7 +304,12 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             Status = (int)e.Status,
             Since = e.Since,
             LastInquiry = e.LastInquiry,
+            ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
+        foreach (var id in State.ThreePhasePeers.Keys.Where(id => _ledger.Find(id) is not { IsOpen: true }).ToList())
+        {
+            State.ThreePhasePeers.Remove(id);
+        }
         State.SagaSteps = _barrier.Steps.ToDictionary(kv => kv.Key, kv => (int)kv.Value, StringComparer.Ordinal);
         try
         {
@@ -241,6 +333,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                     Apply(operation);
                 }
 
+                OnResolved(transactionId, ParticipantStatus.Committed);
                 await PersistAsync();
                 return null;
             case CommitVerdict.AlreadyCommitted:
@@ -258,6 +351,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             case AbortVerdict.Release:
                 State.Reservations.Remove(transactionId);
+                OnResolved(transactionId, ParticipantStatus.Aborted);
                 await PersistAsync();
                 return null;
             case AbortVerdict.RecordedUnknown:
@@ -330,6 +424,102 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             _inquiryTimer = null;
         }
     }
+
+    private void ThrowIfUnreachable()
+    {
+        if (Unreachable)
+        {
+            throw new GranaryException(TransactionErrorCodes.Unreachable, $"{Describe} is unreachable (simulated network partition)");
+        }
+    }
+
+    private void EnsureTerminationTimer()
+    {
+        var open = _ledger.Prepared.Where(e => e.IsThreePhase).ToList();
+        if (open.Count == 0)
+        {
+            _terminationTimer?.Dispose();
+            _terminationTimer = null;
+            return;
+        }
+
+        // Check often enough that a timeout is acted on within a quarter of itself.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, open.Min(e => e.ThreePhaseTimeout!.Value.Ticks) / 4));
+        if (_terminationTimer is not null && period >= _terminationPeriod)
+        {
+            return;
+        }
+
+        _terminationTimer?.Dispose();
+        _terminationPeriod = period;
+        _terminationTimer = this.RegisterGrainTimer(
+            TerminateAsync,
+            new GrainTimerCreationOptions(period, period) { KeepAlive = true });
+    }
+
+    /// <summary>Three-phase commit termination: decide alone on every transaction whose timeout expired.</summary>
+    private async Task TerminateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var entry in _ledger.DueForTermination(Time.GetUtcNow()).Take(32))
+        {
+            var peers = State.ThreePhasePeers.GetValueOrDefault(entry.TransactionId) ?? [];
+            var statuses = new List<ParticipantStatus?>();
+            var unreachable = 0;
+            if (entry.Status == ParticipantStatus.Prepared)
+            {
+                var timeout = entry.ThreePhaseTimeout!.Value;
+                var answers = await Task.WhenAll(peers.Select(async p =>
+                {
+                    if (Unreachable)
+                    {
+                        return (Reached: false, Status: (ParticipantStatus?)null);
+                    }
+
+                    try
+                    {
+                        var view = await Participants.Transactional(GrainFactory, p).GetTransactionAsync(entry.TransactionId).WaitAsync(Min(Options.CallTimeout, timeout), Time, cancellationToken);
+                        return (Reached: true, Status: view is null ? null : Enum.Parse<ParticipantStatus>(view.Status));
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        TransactionLog.LogDebugInquiryFailed(Logger, Describe, entry.TransactionId, ex.Message);
+                        return (Reached: false, Status: null);
+                    }
+                }));
+                statuses.AddRange(answers.Where(a => a.Reached).Select(a => a.Status));
+                unreachable = answers.Count(a => !a.Reached);
+            }
+
+            // A peer silent for a second full timeout is presumed crashed (the no-partition assumption).
+            var presumeCrashed = Time.GetUtcNow() - entry.Since >= 2 * entry.ThreePhaseTimeout!.Value;
+            var decision = ThreePhaseTermination.Decide(entry.Status, statuses, unreachable, presumeCrashed);
+            switch (decision)
+            {
+                case TerminationDecision.Commit:
+                    await CommitLocallyAsync(entry.TransactionId);
+                    break;
+                case TerminationDecision.Abort:
+                    await AbortLocallyAsync(entry.TransactionId);
+
+                    // Tell the peers that have not decided, so that one that never got can-commit refuses it if it comes late.
+                    foreach (var p in Unreachable ? [] : peers)
+                    {
+                        _ = Participants.Transactional(GrainFactory, p).AbortAsync(entry.TransactionId).ContinueWith(t => t.Exception, TaskScheduler.Default);
+                    }
+
+                    break;
+                default:
+                    _ledger.MarkInquired(entry.TransactionId, Time.GetUtcNow());
+                    continue;
+            }
+
+            TransactionLog.LogInformationTerminated(Logger, Describe, entry.TransactionId, entry.Status.ToString(), decision.ToString(), statuses.Count, unreachable);
+        }
+
+        EnsureTerminationTimer();
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private ParticipantTxView View(ParticipantEntry e) =>
         new(e.TransactionId, e.Status.ToString(), e.Since, State.Reservations.TryGetValue(e.TransactionId, out var op) ? op.Describe() : null);
