@@ -67,6 +67,11 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
             errors.Add($"{TransactionOptions.SectionName}:ThreePhaseTimeout must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout} (got {options.ThreePhaseTimeout}).");
         }
 
+        if (options.OutcomeFlushDelay < TimeSpan.Zero || options.OutcomeFlushDelay > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{TransactionOptions.SectionName}:OutcomeFlushDelay must be between 0 and 1 minute (got {options.OutcomeFlushDelay}).");
+        }
+
         if (options.RetryMax < options.RetryInitial)
         {
             errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");

@@ -79,7 +79,7 @@ public sealed class TransactionClient(IGrainFactory grains)
         Guard.Name(transactionId, nameof(transactionId));
         var result = protocol switch
         {
-            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request),
+            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request),
             TxProtocol.ThreePhase => await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request, threePhase ?? new ThreePhaseRun()),
             _ => throw new InvalidRequestException(nameof(protocol), $"unknown protocol {protocol}"),
         };

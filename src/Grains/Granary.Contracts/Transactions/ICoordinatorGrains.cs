@@ -89,3 +89,18 @@ public static class TransactionRecovery
     public static int BucketOf(string transactionId) =>
         (int)(Granary.Hashing.StableHash.Hash64(transactionId) % (ulong)ITransactionRecoveryGrain.Buckets);
 }
+
+/// <summary>
+/// The fast path of two-phase commit: a stateless, reentrant executor local to the calling silo runs
+/// the protocol for many transactions at once, writing each decision straight into the row of that
+/// transaction's <see cref="ITwoPhaseCommitCoordinatorGrain"/> (insert-if-absent, before phase two).
+/// No grain is activated per transaction; the per-transaction coordinator grain is activated only
+/// when someone needs it (a participant's inquiry, a replay of the id, recovery).
+/// </summary>
+[Alias("granary.tx.executor")]
+public interface ITwoPhaseCommitExecutorGrain : IGrainWithIntegerKey
+{
+    /// <summary>Runs the transaction, or hands it to its coordinator grain when a record already exists (replay, recovery, conflict).</summary>
+    [Alias("execute")]
+    Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request);
+}

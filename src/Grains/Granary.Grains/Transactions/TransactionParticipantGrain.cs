@@ -19,6 +19,9 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     private TccBarrier _barrier = new();
     private IGrainTimer? _inquiryTimer;
     private IGrainTimer? _terminationTimer;
+    private IGrainTimer? _flushTimer;
+    private bool _outcomeUnsaved;
+    private bool _writeFailed;
     private TimeSpan _terminationPeriod;
 
     /// <summary>Creates the grain.</summary>
@@ -60,6 +63,27 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         EnsureInquiryTimer();
         EnsureTerminationTimer();
         return base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Not while the silo shuts down (storage may already be gone): the stored prepared records
+        // resolve by inquiry on the next activation.
+        if (_outcomeUnsaved && !_writeFailed && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            try
+            {
+                await PersistAsync();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The prepared records are still stored: the next activation asks the coordinators.
+                TransactionLog.LogDebugInquiryFailed(Logger, Describe, "(outcome flush on deactivation)", ex.Message);
+            }
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -311,6 +335,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             State.ThreePhasePeers.Remove(id);
         }
         State.SagaSteps = _barrier.Steps.ToDictionary(kv => kv.Key, kv => (int)kv.Value, StringComparer.Ordinal);
+        _outcomeUnsaved = false;
         try
         {
             await _state.WriteStateAsync();
@@ -318,6 +343,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         catch
         {
             // Memory is now ahead of storage: start again from storage on the next call.
+            _writeFailed = true;
             DeactivateOnIdle();
             throw;
         }
@@ -334,7 +360,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                 }
 
                 OnResolved(transactionId, ParticipantStatus.Committed);
-                await PersistAsync();
+                await PersistOutcomeAsync();
                 return null;
             case CommitVerdict.AlreadyCommitted:
                 return null;
@@ -352,7 +378,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             case AbortVerdict.Release:
                 State.Reservations.Remove(transactionId);
                 OnResolved(transactionId, ParticipantStatus.Aborted);
-                await PersistAsync();
+                await PersistOutcomeAsync();
                 return null;
             case AbortVerdict.RecordedUnknown:
                 if (Missing() is null)
@@ -422,6 +448,40 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             _inquiryTimer.Dispose();
             _inquiryTimer = null;
+        }
+    }
+
+    /// <summary>
+    /// Persists a commit or abort. With <see cref="TransactionOptions.OutcomeFlushDelay"/> above zero the
+    /// outcome is applied in memory and acknowledged at once, and written with the participant's next
+    /// write, at the latest after the delay or on deactivation (group commit). This is safe because the
+    /// outcome is already durable elsewhere: the prepared record is on disk, and the decision that
+    /// produced this outcome is on disk at its coordinator (2PC keeps its outcome record; 3PC
+    /// pre-commit is durable at every participant). A participant that dies before the write reloads
+    /// the transaction as prepared and resolves it again by inquiry or termination, exactly as after
+    /// a crash between prepare and commit.
+    /// </summary>
+    private async Task PersistOutcomeAsync()
+    {
+        if (Options.OutcomeFlushDelay <= TimeSpan.Zero)
+        {
+            await PersistAsync();
+            return;
+        }
+
+        _outcomeUnsaved = true;
+        _flushTimer ??= this.RegisterGrainTimer(
+            FlushOutcomesAsync,
+            new GrainTimerCreationOptions(Options.OutcomeFlushDelay, System.Threading.Timeout.InfiniteTimeSpan) { KeepAlive = true });
+    }
+
+    private async Task FlushOutcomesAsync(CancellationToken cancellationToken)
+    {
+        _flushTimer?.Dispose();
+        _flushTimer = null;
+        if (_outcomeUnsaved)
+        {
+            await PersistAsync();
         }
     }
 
