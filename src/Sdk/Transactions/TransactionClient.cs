@@ -31,7 +31,9 @@ public sealed class TransactionClient(IGrainFactory grains)
             throw new InvalidRequestException(nameof(to), "must differ from 'from'");
         }
 
-        return RunAsync(transactionId ?? NewId(), TransferRequest(from, to, amount), protocol);
+        return transactionId is null
+            ? RunFreshAsync(TransferRequest(from, to, amount), protocol)
+            : RunAsync(transactionId, TransferRequest(from, to, amount), protocol);
     }
 
     /// <summary>The request a transfer sends.</summary>
@@ -43,7 +45,9 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// discount) and redeem the coupon, all or nothing.
     /// </summary>
     public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase) =>
-        RunAsync(transactionId ?? NewId(), CheckoutRequest(wallet, shop, lines, total, coupon), protocol);
+        transactionId is null
+            ? RunFreshAsync(CheckoutRequest(wallet, shop, lines, total, coupon), protocol)
+            : RunAsync(transactionId, CheckoutRequest(wallet, shop, lines, total, coupon), protocol);
 
     /// <summary>The request a checkout sends (several lines of one shop are one participant, so lines must name distinct SKUs of one inventory grain per SKU).</summary>
     public static TxRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
@@ -74,12 +78,19 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// unreachable; three-phase commit (<paramref name="threePhase"/> sets its timeout) never waits for
     /// a crashed coordinator but is only correct with bounded delays and no network partitions.
     /// </summary>
-    public async Task<TransactionResult> RunAsync(string transactionId, TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, ThreePhaseRun? threePhase = null)
+    public Task<TransactionResult> RunAsync(string transactionId, TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, ThreePhaseRun? threePhase = null) =>
+        RunCoreAsync(transactionId, request, protocol, threePhase, freshId: false);
+
+    /// <summary>Runs a transaction under a new id (no earlier run to look for). Retry a failed call with <see cref="RunAsync"/> and the id from the error or result.</summary>
+    public Task<TransactionResult> RunFreshAsync(TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase) =>
+        RunCoreAsync(NewId(), request, protocol, null, freshId: true);
+
+    private async Task<TransactionResult> RunCoreAsync(string transactionId, TxRequest request, TxProtocol protocol, ThreePhaseRun? threePhase, bool freshId)
     {
         Guard.Name(transactionId, nameof(transactionId));
         var result = protocol switch
         {
-            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request),
+            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request, freshId),
             TxProtocol.ThreePhase => await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request, threePhase ?? new ThreePhaseRun()),
             _ => throw new InvalidRequestException(nameof(protocol), $"unknown protocol {protocol}"),
         };

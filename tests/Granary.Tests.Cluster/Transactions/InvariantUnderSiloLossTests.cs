@@ -126,7 +126,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                         // Both entry points: the executor (the SDK's path, no grain per transaction)
                         // for even-numbered plans, the per-transaction coordinator grain for the rest.
                         var result = p.ViaExecutor
-                            ? await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(p.Id, p.Request).WaitAsync(CallTimeout)
+                            ? await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(p.Id, p.Request, freshId: o.FailedAttempts == 0).WaitAsync(CallTimeout)
                             : await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(p.Id).ExecuteAsync(p.Request).WaitAsync(CallTimeout);
                         o.Outcome = result.Outcome;
                     }

@@ -100,7 +100,12 @@ public static class TransactionRecovery
 [Alias("granary.tx.executor")]
 public interface ITwoPhaseCommitExecutorGrain : IGrainWithIntegerKey
 {
-    /// <summary>Runs the transaction, or hands it to its coordinator grain when a record already exists (replay, recovery, conflict).</summary>
+    /// <summary>
+    /// Runs the transaction, or hands it to its coordinator grain when a record already exists (replay,
+    /// recovery, conflict). <paramref name="freshId"/>: the caller generated the id just now (a random
+    /// GUID, never used before), so the read that looks for an earlier run is skipped. A caller that
+    /// retries must pass false.
+    /// </summary>
     [Alias("execute")]
-    Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request);
+    Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request, bool freshId);
 }

@@ -58,9 +58,10 @@ public sealed class TransactionOptions
     /// Group commit of participant outcomes: a commit or abort is applied and acknowledged at once and
     /// written with the participant's next write, at the latest after this delay (or on deactivation).
     /// Safe because the outcome is recoverable from the durable prepared record plus the coordinator's
-    /// durable decision; zero writes every outcome before acknowledging. Default 1 s.
+    /// durable decision; zero writes every outcome before acknowledging. Default 10 s, the default
+    /// <see cref="PreparedTimeout"/>: an outcome lost in a crash is resolved by inquiry after about that long anyway.
     /// </summary>
-    public TimeSpan OutcomeFlushDelay { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan OutcomeFlushDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Attempts per saga action before compensating. Default 3.</summary>
     public int SagaMaxActionAttempts { get; set; } = 3;

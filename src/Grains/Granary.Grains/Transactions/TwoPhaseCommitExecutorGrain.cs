@@ -43,7 +43,7 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
     }
 
     /// <inheritdoc/>
-    public async Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request)
+    public async Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request, bool freshId)
     {
         Guard.Name(transactionId, nameof(transactionId));
         if (request?.Steps is null)
@@ -60,7 +60,15 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
         var coordinatorGrain = GrainFactory.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId);
         var grainId = coordinatorGrain.GetGrainId();
         var record = new GrainState<CoordinatorState>(new CoordinatorState());
-        await _storage.ReadStateAsync(CoordinatorStateName, grainId, record);
+
+        // A replayed id must not be prepared again: a participant that already forgot the outcome
+        // would reserve anew. A fresh id cannot have been run, and the insert below still refuses
+        // to overwrite a tombstone or another decision.
+        if (!freshId)
+        {
+            await _storage.ReadStateAsync(CoordinatorStateName, grainId, record);
+        }
+
         if (record.RecordExists && record.State?.Fingerprint is not null)
         {
             // Seen before (replay, conflict, presumed abort, unfinished phase two): the coordinator grain owns it.
