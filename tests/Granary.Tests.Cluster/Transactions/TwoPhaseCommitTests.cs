@@ -237,4 +237,21 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         Assert.All(balances, b => Assert.True(b.Balance >= 0 && b.Held == 0 && b.PendingCredits == 0));
         Assert.Contains(true, outcomes);
     }
+
+    [Fact]
+    public async Task Executor_decision_loses_to_a_presumed_abort_tombstone_and_releases_what_it_prepared()
+    {
+        // A participant's inquiry reached the coordinator grain first: it wrote a presumed-abort
+        // tombstone. The executor, even told the id is fresh, must not overwrite it (insert-if-absent).
+        var (a, b) = await TwoAccountsAsync(1_000, 0);
+        var id = TransactionClient.NewId();
+        Assert.Equal(TxInquiryAnswer.Unknown, await fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
+
+        var result = await fixture.Grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(id, TransactionClient.TransferRequest(a, b, 100), freshId: true);
+
+        Assert.Equal(TxOutcome.Aborted, result.Outcome);
+        Assert.Equal((1_000, 0L), ((await Account(a)).Balance, (await Account(a)).Held));
+        Assert.Equal((0, 0L), ((await Account(b)).Balance, (await Account(b)).PendingCredits));
+        Assert.Equal("Aborted", (await fixture.Grains.GetGrain<IAccountGrain>(a).GetTransactionAsync(id))!.Status);
+    }
 }

@@ -133,8 +133,17 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
         }
         catch (InconsistentStateException)
         {
-            // Someone decided first (a presumed-abort tombstone, or another run of this id): follow its record.
-            return await coordinatorGrain.ExecuteAsync(request);
+            // Someone decided first (a presumed-abort tombstone, or another run of this id): follow
+            // its record. If that is an abort, release what this run prepared now rather than leave
+            // the participants to find out by inquiry (the abort is durable, so this is safe).
+            var decided = await coordinatorGrain.ExecuteAsync(request);
+            if (decided.Outcome == TxOutcome.Aborted)
+            {
+                await Task.WhenAll(coordinator.Votes.Where(v => v.Value == Vote.Yes)
+                    .Select(v => SendDecisionAsync(transactionId, coordinator, participants[v.Key], v.Key, commit: false)));
+            }
+
+            return decided;
         }
 
         await registry;
