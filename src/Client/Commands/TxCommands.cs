@@ -25,6 +25,19 @@ public static class TxCommands
 
     private static Option<string> IdOption() => new("--id") { Description = "Transaction id (default: a new one). Retrying with the same id is safe." };
 
+    private static Option<string> ProtocolOption() => new("--protocol")
+    {
+        Description = "2pc (default: durable decision, presumed abort; may wait for its coordinator, never splits) or 3pc (participants decide on timeouts; assumes bounded delays and no partitions)",
+        DefaultValueFactory = _ => "2pc",
+    };
+
+    private static TxProtocol ParseProtocol(string? text) => (text ?? "2pc").ToLowerInvariant() switch
+    {
+        "2pc" => TxProtocol.TwoPhase,
+        "3pc" => TxProtocol.ThreePhase,
+        _ => throw new UsageException($"--protocol must be 2pc or 3pc (got '{text}')"),
+    };
+
     private static Command Open()
     {
         var account = new Argument<string>("account") { Description = "Account name" };
@@ -71,11 +84,13 @@ public static class TxCommands
         var to = new Option<string>("--to") { Description = "Account to credit", Required = true };
         var amount = new Option<long>("--amount") { Description = "Amount in minor units", Required = true };
         var id = IdOption();
-        var cmd = new Command("transfer", "Move money between two accounts atomically (two-phase commit)") { from, to, amount, id };
+        var protocol = ProtocolOption();
+        var cmd = new Command("transfer", "Move money between two accounts atomically (two-phase commit, or three-phase with --protocol 3pc)") { from, to, amount, id, protocol };
         cmd.SetHandler(async (parse, output, ct) =>
         {
+            var chosen = ParseProtocol(parse.GetValue(protocol));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var result = await new TransactionClient(connection.Grains).TransferAsync(parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(amount), parse.GetValue(id));
+            var result = await new TransactionClient(connection.Grains).TransferAsync(parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(amount), parse.GetValue(id), chosen);
             Print(output, result);
             return ExitCodes.Ok;
         });
@@ -90,12 +105,14 @@ public static class TxCommands
         var total = new Option<long>("--total") { Description = "Amount to debit in minor units", Required = true };
         var coupon = new Option<string?>("--coupon") { Description = "Single-use coupon to redeem" };
         var id = IdOption();
-        var cmd = new Command("checkout", "Take stock, debit the wallet and redeem a coupon, all or nothing") { wallet, shop, items, total, coupon, id };
+        var protocol = ProtocolOption();
+        var cmd = new Command("checkout", "Take stock, debit the wallet and redeem a coupon, all or nothing") { wallet, shop, items, total, coupon, id, protocol };
         cmd.SetHandler(async (parse, output, ct) =>
         {
             var lines = (parse.GetValue(items) ?? []).Select(ParseItem).ToList();
+            var chosen = ParseProtocol(parse.GetValue(protocol));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var result = await new TransactionClient(connection.Grains).CheckoutAsync(parse.GetValue(wallet)!, parse.GetValue(shop)!, lines, parse.GetValue(total), parse.GetValue(coupon), parse.GetValue(id));
+            var result = await new TransactionClient(connection.Grains).CheckoutAsync(parse.GetValue(wallet)!, parse.GetValue(shop)!, lines, parse.GetValue(total), parse.GetValue(coupon), parse.GetValue(id), chosen);
             Print(output, result);
             return ExitCodes.Ok;
         });
@@ -105,11 +122,15 @@ public static class TxCommands
     private static Command Status()
     {
         var id = new Argument<string>("id") { Description = "Transaction id" };
-        var cmd = new Command("status", "A coordinator's record: phase, decision, who has not acknowledged") { id };
+        var protocol = ProtocolOption();
+        var cmd = new Command("status", "A coordinator's record: phase, decision, who has not acknowledged") { id, protocol };
         cmd.SetHandler(async (parse, output, ct) =>
         {
+            var chosen = ParseProtocol(parse.GetValue(protocol));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var s = await connection.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(parse.GetValue(id)!).GetStatusAsync();
+            var s = chosen == TxProtocol.ThreePhase
+                ? await connection.Grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(parse.GetValue(id)!).GetStatusAsync()
+                : await connection.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(parse.GetValue(id)!).GetStatusAsync();
             output.Document(s);
             output.Line($"transaction {s.TransactionId}: phase {s.Phase}, decision {s.Decision}{(s.AbortReason is null ? string.Empty : " (" + s.AbortReason + ")")}");
             output.Line($"  participants: {string.Join(", ", s.Participants)}");

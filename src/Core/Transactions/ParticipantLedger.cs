@@ -11,15 +11,32 @@ public enum ParticipantStatus
 
     /// <summary>Released (or refused). Remembered so a late prepare or commit is refused.</summary>
     Aborted = 3,
+
+    /// <summary>Three-phase commit only: every participant voted yes and the coordinator said pre-commit; commits on timeout.</summary>
+    PreCommitted = 4,
 }
 
 /// <summary>One transaction as a participant remembers it.</summary>
+/// <param name="TransactionId">Transaction id.</param>
+/// <param name="Fingerprint">Content digest.</param>
+/// <param name="Status">Where it is.</param>
+/// <param name="Since">When it entered <paramref name="Status"/>.</param>
+/// <param name="LastInquiry">When the coordinator (2PC) or the peers (3PC) were last asked.</param>
+/// <param name="ThreePhaseTimeout">Null for two-phase commit; for three-phase commit, how long the participant waits in a state before deciding alone.</param>
 public sealed record ParticipantEntry(
     string TransactionId,
     string Fingerprint,
     ParticipantStatus Status,
     DateTimeOffset Since,
-    DateTimeOffset? LastInquiry);
+    DateTimeOffset? LastInquiry,
+    TimeSpan? ThreePhaseTimeout = null)
+{
+    /// <summary>True while the entry holds a reservation (prepared, or pre-committed in 3PC).</summary>
+    public bool IsOpen => Status is ParticipantStatus.Prepared or ParticipantStatus.PreCommitted;
+
+    /// <summary>True for a three-phase commit transaction.</summary>
+    public bool IsThreePhase => ThreePhaseTimeout is not null;
+}
 
 /// <summary>What the participant must do with a prepare request.</summary>
 public enum PrepareVerdict
@@ -72,6 +89,28 @@ public enum AbortVerdict
     RefusedCommitted = 4,
 }
 
+/// <summary>What a three-phase commit participant must do with a pre-commit.</summary>
+public enum PreCommitVerdict
+{
+    /// <summary>Uncertain -> pre-committed (the ledger already says so): persist, acknowledge.</summary>
+    Apply = 1,
+
+    /// <summary>Duplicate: acknowledge.</summary>
+    AlreadyPreCommitted = 2,
+
+    /// <summary>Already committed (e.g. on its own timeout): acknowledge.</summary>
+    AlreadyCommitted = 3,
+
+    /// <summary>Never voted here: refuse.</summary>
+    RefusedUnknown = 4,
+
+    /// <summary>Aborted here (e.g. terminated on its own): refuse, the coordinator must not commit.</summary>
+    RefusedAborted = 5,
+
+    /// <summary>A two-phase commit transaction has no pre-commit: refuse.</summary>
+    RefusedTwoPhase = 6,
+}
+
 /// <summary>
 /// The participant side of two-phase commit as a pure state machine: Idle -> Prepared(reservation)
 /// -> Committed | Aborted, idempotent under duplicated and reordered messages. The host keeps the
@@ -93,8 +132,8 @@ public sealed class ParticipantLedger
     /// <summary>Every remembered transaction.</summary>
     public IReadOnlyCollection<ParticipantEntry> Entries => _entries.Values;
 
-    /// <summary>Transactions prepared and not yet decided here.</summary>
-    public IEnumerable<ParticipantEntry> Prepared => _entries.Values.Where(e => e.Status == ParticipantStatus.Prepared);
+    /// <summary>Transactions prepared (or pre-committed) and not yet decided here: each holds a reservation.</summary>
+    public IEnumerable<ParticipantEntry> Prepared => _entries.Values.Where(e => e.IsOpen);
 
     /// <summary>The entry for a transaction, or null.</summary>
     public ParticipantEntry? Find(string transactionId) => _entries.GetValueOrDefault(transactionId);
@@ -118,19 +157,56 @@ public sealed class ParticipantLedger
             return PrepareVerdict.Conflict;
         }
 
-        return e.Status == ParticipantStatus.Prepared ? PrepareVerdict.AlreadyPrepared : PrepareVerdict.AlreadyCommitted;
+        return e.IsOpen ? PrepareVerdict.AlreadyPrepared : PrepareVerdict.AlreadyCommitted;
     }
 
-    /// <summary>Records a yes vote (after the reservation was made).</summary>
-    public void RecordPrepared(string transactionId, string fingerprint, DateTimeOffset now)
+    /// <summary>Records a yes vote (after the reservation was made); <paramref name="threePhaseTimeout"/> makes it a 3PC entry.</summary>
+    public void RecordPrepared(string transactionId, string fingerprint, DateTimeOffset now, TimeSpan? threePhaseTimeout = null)
     {
         if (_entries.ContainsKey(transactionId))
         {
             throw new InvalidOperationException($"{transactionId} is already known here");
         }
 
-        _entries[transactionId] = new ParticipantEntry(transactionId, fingerprint, ParticipantStatus.Prepared, now, null);
+        _entries[transactionId] = new ParticipantEntry(transactionId, fingerprint, ParticipantStatus.Prepared, now, null, threePhaseTimeout);
     }
+
+    /// <summary>Three-phase commit: classifies and applies a pre-commit (uncertain -> pre-committed; its timeout restarts).</summary>
+    public PreCommitVerdict PreCommit(string transactionId, DateTimeOffset now)
+    {
+        if (!_entries.TryGetValue(transactionId, out var e))
+        {
+            return PreCommitVerdict.RefusedUnknown;
+        }
+
+        switch (e.Status)
+        {
+            case ParticipantStatus.PreCommitted:
+                return PreCommitVerdict.AlreadyPreCommitted;
+            case ParticipantStatus.Committed:
+                return PreCommitVerdict.AlreadyCommitted;
+            case ParticipantStatus.Aborted:
+                return PreCommitVerdict.RefusedAborted;
+            default:
+                if (!e.IsThreePhase)
+                {
+                    return PreCommitVerdict.RefusedTwoPhase;
+                }
+
+                _entries[transactionId] = e with { Status = ParticipantStatus.PreCommitted, Since = now, LastInquiry = null };
+                return PreCommitVerdict.Apply;
+        }
+    }
+
+    /// <summary>
+    /// Three-phase commit entries whose state has lasted their timeout (and, when the peers were asked
+    /// already, a quarter of it since): the participant must decide on its own (<see cref="ThreePhaseTermination"/>).
+    /// </summary>
+    public IReadOnlyList<ParticipantEntry> DueForTermination(DateTimeOffset now) =>
+        _entries.Values
+            .Where(e => e.IsOpen && e.ThreePhaseTimeout is { } t && now - e.Since >= t && (e.LastInquiry is null || now - e.LastInquiry.Value >= t / 4))
+            .OrderBy(e => e.Since)
+            .ToList();
 
     /// <summary>Records a no vote: the participant aborts on its own and remembers it.</summary>
     public void RecordRefused(string transactionId, string fingerprint, DateTimeOffset now) =>
@@ -179,7 +255,7 @@ public sealed class ParticipantLedger
 
     /// <summary>Forgets a transaction that was never prepared (e.g. an abort recorded by a participant that does not exist).</summary>
     public bool Forget(string transactionId) =>
-        _entries.TryGetValue(transactionId, out var e) && e.Status != ParticipantStatus.Prepared && _entries.Remove(transactionId);
+        _entries.TryGetValue(transactionId, out var e) && !e.IsOpen && _entries.Remove(transactionId);
 
     /// <summary>
     /// Prepared transactions that have waited at least <paramref name="preparedTimeout"/> and were not
@@ -187,7 +263,7 @@ public sealed class ParticipantLedger
     /// </summary>
     public IReadOnlyList<string> DueForInquiry(DateTimeOffset now, TimeSpan preparedTimeout, TimeSpan inquiryInterval) =>
         Prepared
-            .Where(e => now - e.Since >= preparedTimeout && (e.LastInquiry is null || now - e.LastInquiry.Value >= inquiryInterval))
+            .Where(e => !e.IsThreePhase && now - e.Since >= preparedTimeout && (e.LastInquiry is null || now - e.LastInquiry.Value >= inquiryInterval))
             .OrderBy(e => e.Since)
             .Select(e => e.TransactionId)
             .ToList();
@@ -195,7 +271,7 @@ public sealed class ParticipantLedger
     /// <summary>Notes that the coordinator was asked.</summary>
     public void MarkInquired(string transactionId, DateTimeOffset now)
     {
-        if (_entries.TryGetValue(transactionId, out var e) && e.Status == ParticipantStatus.Prepared)
+        if (_entries.TryGetValue(transactionId, out var e) && e.IsOpen)
         {
             _entries[transactionId] = e with { LastInquiry = now };
         }
@@ -207,7 +283,7 @@ public sealed class ParticipantLedger
     /// </summary>
     public int Prune(DateTimeOffset now, TimeSpan retention, int maxFinished)
     {
-        var finished = _entries.Values.Where(e => e.Status != ParticipantStatus.Prepared).OrderBy(e => e.Since).ToList();
+        var finished = _entries.Values.Where(e => !e.IsOpen).OrderBy(e => e.Since).ToList();
         var drop = finished.Where(e => now - e.Since > retention).Select(e => e.TransactionId).ToHashSet(StringComparer.Ordinal);
         var excess = finished.Count - drop.Count - maxFinished;
         foreach (var e in finished.Where(e => !drop.Contains(e.TransactionId)).Take(Math.Max(0, excess)))

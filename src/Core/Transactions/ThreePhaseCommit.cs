@@ -219,3 +219,66 @@ public sealed class ThreePhaseCommitParticipant(string name, TimeSpan timeout)
         return State;
     }
 }
+
+/// <summary>What a three-phase commit participant whose timeout expired does.</summary>
+public enum TerminationDecision
+{
+    /// <summary>Not enough known yet (a peer did not answer and the participant has not waited a second timeout): ask again later.</summary>
+    Wait = 0,
+
+    /// <summary>Commit on its own.</summary>
+    Commit = 1,
+
+    /// <summary>Abort on its own.</summary>
+    Abort = 2,
+}
+
+/// <summary>
+/// The termination rule of a three-phase commit participant that heard nothing from its coordinator
+/// for its timeout (Skeen's termination protocol, run by the participant that timed out):
+/// <list type="bullet">
+/// <item>pre-committed: commit (pre-commit is only sent after every participant voted yes);</item>
+/// <item>uncertain (voted yes): ask the other participants. Any committed or pre-committed: commit
+/// (everyone voted yes). Any aborted, or one that never voted: abort (the coordinator cannot have
+/// sent pre-commit). All uncertain: abort (the coordinator died before any pre-commit). A peer that
+/// does not answer is presumed crashed once the participant has waited a second timeout.</item>
+/// </list>
+/// This is correct only under 3PC's assumptions: message delays bounded well below the timeout (so no
+/// pre-commit is still in flight when the timeout fires) and no network partitions (so a silent peer
+/// really is down). Under a partition an uncertain participant that cannot reach a pre-committed one
+/// aborts while that one commits: the outcome splits.
+/// </summary>
+public static class ThreePhaseTermination
+{
+    /// <summary>Decides. <paramref name="peers"/>: each reachable peer's status (null = it has no record); <paramref name="unreachable"/>: peers that did not answer.</summary>
+    public static TerminationDecision Decide(ParticipantStatus self, IReadOnlyCollection<ParticipantStatus?> peers, int unreachable, bool presumeUnreachableCrashed)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        switch (self)
+        {
+            case ParticipantStatus.PreCommitted:
+                return TerminationDecision.Commit;
+            case ParticipantStatus.Prepared:
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(self), self, "only an open (prepared or pre-committed) participant terminates");
+        }
+
+        if (peers.Any(p => p is ParticipantStatus.Committed))
+        {
+            return TerminationDecision.Commit;
+        }
+
+        if (peers.Any(p => p is null or ParticipantStatus.Aborted))
+        {
+            return TerminationDecision.Abort;
+        }
+
+        if (peers.Any(p => p is ParticipantStatus.PreCommitted))
+        {
+            return TerminationDecision.Commit;
+        }
+
+        return unreachable > 0 && !presumeUnreachableCrashed ? TerminationDecision.Wait : TerminationDecision.Abort;
+    }
+}

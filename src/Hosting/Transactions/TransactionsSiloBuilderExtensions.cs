@@ -62,6 +62,16 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
         Positive(nameof(options.RetryInitial), options.RetryInitial);
         Positive(nameof(options.RetryMax), options.RetryMax);
         Positive(nameof(options.RecoveryScanInterval), options.RecoveryScanInterval);
+        if (options.ThreePhaseTimeout < ThreePhaseTerms.MinTimeout || options.ThreePhaseTimeout > ThreePhaseTerms.MaxTimeout)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:ThreePhaseTimeout must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout} (got {options.ThreePhaseTimeout}).");
+        }
+
+        if (options.OutcomeFlushDelay < TimeSpan.Zero || options.OutcomeFlushDelay > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{TransactionOptions.SectionName}:OutcomeFlushDelay must be between 0 and 1 minute (got {options.OutcomeFlushDelay}).");
+        }
+
         if (options.RetryMax < options.RetryInitial)
         {
             errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");

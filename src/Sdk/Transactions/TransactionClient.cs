@@ -13,6 +13,7 @@ namespace Granary.Sdk.Transactions;
 /// <example><code>
 /// var tx = new TransactionClient(grains);
 /// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17");
+/// await tx.TransferAsync("alice", "bob", 500, protocol: TxProtocol.ThreePhase);
 /// </code></example>
 public sealed class TransactionClient(IGrainFactory grains)
 {
@@ -20,7 +21,7 @@ public sealed class TransactionClient(IGrainFactory grains)
     public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
 
     /// <summary>Moves <paramref name="amount"/> from one account to another atomically.</summary>
-    public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null)
+    public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase)
     {
         Guard.Name(from, nameof(from));
         Guard.Name(to, nameof(to));
@@ -30,7 +31,9 @@ public sealed class TransactionClient(IGrainFactory grains)
             throw new InvalidRequestException(nameof(to), "must differ from 'from'");
         }
 
-        return RunAsync(transactionId ?? NewId(), TransferRequest(from, to, amount));
+        return transactionId is null
+            ? RunFreshAsync(TransferRequest(from, to, amount), protocol)
+            : RunAsync(transactionId, TransferRequest(from, to, amount), protocol);
     }
 
     /// <summary>The request a transfer sends.</summary>
@@ -41,8 +44,10 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// A grocery checkout: take stock of every line, debit the wallet (total minus the coupon's
     /// discount) and redeem the coupon, all or nothing.
     /// </summary>
-    public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null) =>
-        RunAsync(transactionId ?? NewId(), CheckoutRequest(wallet, shop, lines, total, coupon));
+    public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase) =>
+        transactionId is null
+            ? RunFreshAsync(CheckoutRequest(wallet, shop, lines, total, coupon), protocol)
+            : RunAsync(transactionId, CheckoutRequest(wallet, shop, lines, total, coupon), protocol);
 
     /// <summary>The request a checkout sends (several lines of one shop are one participant, so lines must name distinct SKUs of one inventory grain per SKU).</summary>
     public static TxRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
@@ -67,11 +72,28 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// <summary>Inventory grain key for a SKU of a shop.</summary>
     public static string StockKey(string shop, string sku) => string.Create(CultureInfo.InvariantCulture, $"{shop}/{sku}");
 
-    /// <summary>Runs a transaction; an abort becomes a typed error.</summary>
-    public async Task<TransactionResult> RunAsync(string transactionId, TxRequest request)
+    /// <summary>
+    /// Runs a transaction under the chosen protocol; an abort becomes a typed error. Two-phase commit
+    /// (default) never lets participants disagree but may hold reservations while its coordinator is
+    /// unreachable; three-phase commit (<paramref name="threePhase"/> sets its timeout) never waits for
+    /// a crashed coordinator but is only correct with bounded delays and no network partitions.
+    /// </summary>
+    public Task<TransactionResult> RunAsync(string transactionId, TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, ThreePhaseRun? threePhase = null) =>
+        RunCoreAsync(transactionId, request, protocol, threePhase, freshId: false);
+
+    /// <summary>Runs a transaction under a new id (no earlier run to look for). Retry a failed call with <see cref="RunAsync"/> and the id from the error or result.</summary>
+    public Task<TransactionResult> RunFreshAsync(TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase) =>
+        RunCoreAsync(NewId(), request, protocol, null, freshId: true);
+
+    private async Task<TransactionResult> RunCoreAsync(string transactionId, TxRequest request, TxProtocol protocol, ThreePhaseRun? threePhase, bool freshId)
     {
         Guard.Name(transactionId, nameof(transactionId));
-        var result = await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request);
+        var result = protocol switch
+        {
+            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request, freshId),
+            TxProtocol.ThreePhase => await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request, threePhase ?? new ThreePhaseRun()),
+            _ => throw new InvalidRequestException(nameof(protocol), $"unknown protocol {protocol}"),
+        };
         if (result.Outcome == TxOutcome.Aborted)
         {
             if (result.AbortCode == ErrorCodes.Conflict)

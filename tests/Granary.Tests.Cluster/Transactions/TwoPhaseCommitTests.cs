@@ -36,10 +36,22 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         Assert.Equal(700, (await Account(a)).Balance);
         Assert.Equal(300, (await Account(b)).Balance);
         Assert.Equal(0, (await Account(a)).Held);
-        var status = await fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).GetStatusAsync();
-        Assert.Equal("Done", status.Phase);
-        Assert.Equal("Commit", status.Decision);
         Assert.Equal("Committed", (await fixture.Grains.GetGrain<IAccountGrain>(b).GetTransactionAsync(id))!.Status);
+
+        // The executor wrote the decision into the coordinator grain's row and never activated it; the
+        // grain, activated by this status read, finds the decision and confirms it (lazy clean-up).
+        var coordinator = fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id);
+        var status = await coordinator.GetStatusAsync();
+        Assert.Equal("Commit", status.Decision);
+        var clock = Stopwatch.StartNew();
+        while (status.Phase != "Done" && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50); // poll pause; the loop is bounded by a deadline
+            status = await coordinator.GetStatusAsync();
+        }
+
+        Assert.Equal("Done", status.Phase);
+        Assert.Equal(700, (await Account(a)).Balance);
     }
 
     [Fact]
@@ -224,5 +236,22 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         Assert.Equal(800, balances.Sum(b => b.Balance));
         Assert.All(balances, b => Assert.True(b.Balance >= 0 && b.Held == 0 && b.PendingCredits == 0));
         Assert.Contains(true, outcomes);
+    }
+
+    [Fact]
+    public async Task Executor_decision_loses_to_a_presumed_abort_tombstone_and_releases_what_it_prepared()
+    {
+        // A participant's inquiry reached the coordinator grain first: it wrote a presumed-abort
+        // tombstone. The executor, even told the id is fresh, must not overwrite it (insert-if-absent).
+        var (a, b) = await TwoAccountsAsync(1_000, 0);
+        var id = TransactionClient.NewId();
+        Assert.Equal(TxInquiryAnswer.Unknown, await fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
+
+        var result = await fixture.Grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(id, TransactionClient.TransferRequest(a, b, 100), freshId: true);
+
+        Assert.Equal(TxOutcome.Aborted, result.Outcome);
+        Assert.Equal((1_000, 0L), ((await Account(a)).Balance, (await Account(a)).Held));
+        Assert.Equal((0, 0L), ((await Account(b)).Balance, (await Account(b)).PendingCredits));
+        Assert.Equal("Aborted", (await fixture.Grains.GetGrain<IAccountGrain>(a).GetTransactionAsync(id))!.Status);
     }
 }

@@ -24,7 +24,7 @@ public sealed record TransferWorkload(int Accounts, long OpeningBalance)
     }
 }
 
-/// <summary>Granary: one two-phase commit per transfer (coordinator grain + two account grains).</summary>
+/// <summary>Granary: one two-phase commit per transfer through the SDK (the stateless executor, two account grains).</summary>
 public sealed class GranaryTransferBenchTarget(IGrainFactory grains, TransferWorkload workload, string storage) : IBenchTarget
 {
     private readonly TransactionClient _client = new(grains);
@@ -33,7 +33,7 @@ public sealed class GranaryTransferBenchTarget(IGrainFactory grains, TransferWor
     public string System => "granary";
 
     /// <inheritdoc/>
-    public string Configuration => $"2PC coordinator grain per transfer, {workload.Accounts} account grains, presumed abort, durable decision, storage {storage}";
+    public string Configuration => $"2PC via the SDK (stateless executor, decision inserted in the coordinator's row before phase two, presumed abort), {workload.Accounts} account grains (durable prepare, group-committed outcomes), storage {storage}";
 
     /// <inheritdoc/>
     public Task SetupAsync(CancellationToken cancellationToken) =>

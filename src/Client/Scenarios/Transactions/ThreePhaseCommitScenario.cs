@@ -1,15 +1,19 @@
+using System.Diagnostics;
+using System.Globalization;
 using Granary.Transactions;
 
 namespace Granary.Client.Scenarios.Transactions;
 
 /// <summary>
 /// Where two-phase commit blocks and three-phase commit does not, and where 3PC goes wrong under a
-/// network partition. Runs the protocol state machines (the same code the unit tests drive) with a
-/// simulated clock and hand-delivered messages, so every interleaving is exact.
+/// network partition, on the real account and participant grains: the 3PC coordinator grain is
+/// crashed on purpose (fault injection) after the votes and after pre-commit, and a participant is cut
+/// off by a simulated partition (it refuses every message and cannot reach its peers).
 /// </summary>
 public sealed class ThreePhaseCommitScenario : IScenario
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    // Short so the demo stays short; each coordinator phase gets a third of it.
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2.4);
 
     /// <inheritdoc/>
     public string Name => "3pc";
@@ -18,67 +22,112 @@ public sealed class ThreePhaseCommitScenario : IScenario
     public string Title => "2PC blocks when the coordinator dies after the votes; 3PC does not, but splits under a partition";
 
     /// <inheritdoc/>
-    public Task<bool> RunAsync(ScenarioContext context, CancellationToken cancellationToken)
+    public async Task<bool> RunAsync(ScenarioContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var now = new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
+        var grains = context.Grains;
+        var run = Guid.NewGuid().ToString("N")[..6];
+        string Key(string name) => $"3pc-{run}-{name}";
+        foreach (var name in new[] { "a2", "b2", "a3", "b3", "c3", "d3", "p" })
+        {
+            await grains.GetGrain<IAccountGrain>(Key(name)).OpenAsync(name.StartsWith('a') || name.StartsWith('c') || name == "p" ? 1_000 : 0);
+        }
 
-        // 1. 2PC: both vote yes, the coordinator dies before telling anyone (and before writing).
-        var a = new ParticipantLedger();
-        var b = new ParticipantLedger();
-        var coordinator = new TwoPhaseCommitCoordinator("t1", "fp", ["a", "b"]);
-        coordinator.BeginPrepare(now, Timeout);
-        a.RecordPrepared("t1", "fp", now);
-        b.RecordPrepared("t1", "fp", now);
-        coordinator.OnVote("a", Vote.Yes, null, now);
-        coordinator.OnVote("b", Vote.Yes, null, now); // decided commit in memory... then the process dies before the write
-        var later = now + TimeSpan.FromMinutes(10);
-        var asking = a.DueForInquiry(later, Timeout, Timeout).Count + b.DueForInquiry(later, Timeout, Timeout).Count;
-        context.Say("2PC, coordinator dies after both voted yes, before its decision is durable:");
-        context.Say($"  10 minutes later both participants are still prepared and holding their reservations ({asking} inquiries due);");
-        context.Say("  they cannot decide alone: the other may have committed. Granary's participants ask the");
-        context.Say("  coordinator: while it is down they block; once it is back with no record they abort (presumed abort).");
-        var twoPcBlocks = a.Find("t1")!.Status == ParticipantStatus.Prepared && b.Find("t1")!.Status == ParticipantStatus.Prepared;
+        var cutOff = grains.GetGrain<IScriptedParticipantGrain>(Key("cut-off"));
+        await cutOff.GetAsync();
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"accounts opened; 3PC participants wait {Timeout.TotalSeconds:0.#} s in a state before deciding alone"));
 
-        // 2. 3PC, same crash: the participants are uncertain, time out and abort, consistently.
-        var p1 = new ThreePhaseCommitParticipant("a", Timeout);
-        var p2 = new ThreePhaseCommitParticipant("b", Timeout);
-        p1.OnCanCommit(true, now);
-        p2.OnCanCommit(true, now);
-        p1.OnTick(now + Timeout);
-        p2.OnTick(now + Timeout);
-        context.Say($"3PC, same crash after the votes: a -> {p1.State}, b -> {p2.State} (uncertain participants abort on timeout: nobody can have committed)");
-        var threePcAborts = p1.State == ThreePhaseState.Aborted && p2.State == ThreePhaseState.Aborted;
+        static TxRequest Transfer(string from, string to) =>
+            new([new TxStep(ParticipantRef.Account(from), new Debit(100)), new TxStep(ParticipantRef.Account(to), new Credit(100))]);
 
-        // 3. 3PC, crash after pre-commit reached both: both commit on timeout.
-        var q1 = new ThreePhaseCommitParticipant("a", Timeout);
-        var q2 = new ThreePhaseCommitParticipant("b", Timeout);
-        var c3 = new ThreePhaseCommitCoordinator(["a", "b"], Timeout);
-        c3.Start(now);
-        c3.OnVote("a", q1.OnCanCommit(true, now), now);
-        c3.OnVote("b", q2.OnCanCommit(true, now), now);
-        q1.OnPreCommit(now);
-        q2.OnPreCommit(now);
-        q1.OnTick(now + Timeout);
-        q2.OnTick(now + Timeout);
-        context.Say($"3PC, coordinator dies after pre-commit reached both: a -> {q1.State}, b -> {q2.State} (no blocking)");
-        var threePcCommits = q1.State == ThreePhaseState.Committed && q2.State == ThreePhaseState.Committed;
+        // 1. 2PC: both participants vote yes, then the coordinator is gone (here the scenario plays
+        //    the coordinator and simply stops after collecting the votes).
+        var tx2 = Key("tx-2pc");
+        await grains.GetGrain<IAccountGrain>(Key("a2")).PrepareAsync(tx2, new Debit(100));
+        await grains.GetGrain<IAccountGrain>(Key("b2")).PrepareAsync(tx2, new Credit(100));
+        var clock = Stopwatch.StartNew();
 
-        // 4. 3PC under a partition: pre-commit reaches a, b is cut off (alive, not crashed).
-        var r1 = new ThreePhaseCommitParticipant("a", Timeout);
-        var r2 = new ThreePhaseCommitParticipant("b", Timeout);
-        r1.OnCanCommit(true, now);
-        r2.OnCanCommit(true, now);
-        r1.OnPreCommit(now);
-        r1.OnTick(now + Timeout);
-        r2.OnTick(now + Timeout);
-        var split = r1.State != r2.State;
-        context.Say($"3PC under a partition (pre-commit reached a only; b is alive but cut off): a -> {r1.State}, b -> {r2.State}");
-        context.Say("  the timeout rules assume a silent node has crashed; under a partition that is false and the outcome splits.");
-        context.Say("  Granary therefore runs 2PC with durable decisions and presumed abort for its grains: it may wait, it never splits.");
+        // 2 and 3. 3PC coordinator grains crashed (injected) after the votes and after pre-commit.
+        var txVotes = Key("tx-3pc-votes");
+        var txPre = Key("tx-3pc-precommit");
+        var crashVotes = await CrashAsync(grains, txVotes, Transfer(Key("a3"), Key("b3")), ThreePhaseCrashPoint.AfterVotes);
+        var crashPre = await CrashAsync(grains, txPre, Transfer(Key("c3"), Key("d3")), ThreePhaseCrashPoint.AfterPreCommit);
+        context.Say($"3PC coordinator of {txVotes}: {crashVotes}");
+        context.Say($"3PC coordinator of {txPre}: {crashPre}");
+
+        // 4. 3PC under a (simulated) partition: the scripted participant is cut off right after its
+        //    yes vote. The coordinator pre-commits the account, gets no answer from the cut-off one,
+        //    presumes it crashed, and commits.
+        var txSplit = Key("tx-3pc-partition");
+        await cutOff.PartitionAfterVoteAsync();
+        var splitResult = await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(txSplit).ExecuteAsync(
+            new TxRequest([new TxStep(ParticipantRef.Account(Key("p")), new Debit(100)), new TxStep(new ParticipantRef(ParticipantKind.Scripted, Key("cut-off")), new ScriptedStep("partitioned"))]),
+            new ThreePhaseRun(Timeout));
+        context.Say($"3PC with a participant cut off after its vote (SIMULATED partition: it refuses messages and cannot reach its peers): coordinator says {splitResult.Outcome}");
+
+        // Wait for the 3PC participants to decide alone (bounded).
+        var deadline = clock.Elapsed + (3 * Timeout) + TimeSpan.FromSeconds(3);
+        string a3 = "?", b3 = "?", c3 = "?", d3 = "?", cut = "?";
+        while (clock.Elapsed < deadline)
+        {
+            a3 = await StatusAsync(grains, Key("a3"), txVotes);
+            b3 = await StatusAsync(grains, Key("b3"), txVotes);
+            c3 = await StatusAsync(grains, Key("c3"), txPre);
+            d3 = await StatusAsync(grains, Key("d3"), txPre);
+            var calls = (await cutOff.GetAsync()).Calls;
+            cut = calls.Contains("committed " + txSplit) ? "Committed" : calls.Contains("aborted " + txSplit) ? "Aborted" : "Prepared";
+            if (new[] { a3, b3, c3, d3, cut }.All(s => s is "Committed" or "Aborted"))
+            {
+                break;
+            }
+
+            await Task.Delay(100, cancellationToken); // poll pause; bounded by the deadline
+        }
+
+        var decidedIn = clock.Elapsed;
+        var a2 = await grains.GetGrain<IAccountGrain>(Key("a2")).GetAsync();
+        var a2Status = await StatusAsync(grains, Key("a2"), tx2);
+        var b2Status = await StatusAsync(grains, Key("b2"), tx2);
+        var p = await StatusAsync(grains, Key("p"), txSplit);
+
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"after {decidedIn.TotalSeconds:0.0} s without a coordinator:"));
+        context.Say($"  2PC {tx2}: a2 {a2Status}, b2 {b2Status}; a2 still holds {a2.Held} (balance {a2.Balance}). A prepared 2PC participant cannot decide");
+        context.Say("    alone (the other may have committed): it waits until its coordinator answers (it asks after PreparedTimeout).");
+        context.Say($"  3PC crashed after the votes: a3 {a3}, b3 {b3} (uncertain everywhere: abort, nobody can have committed)");
+        context.Say($"  3PC crashed after pre-commit: c3 {c3}, d3 {d3} (pre-committed: commit, everyone voted yes)");
+        context.Say($"  3PC under the partition: account {p}, cut-off participant {cut}: the cut-off one could not reach its pre-committed");
+        context.Say("    peer, presumed it crashed (the no-partition assumption) and aborted while the other side committed. The outcome split.");
+
+        // The 2PC coordinator comes back without a record: presumed abort releases the holds. The
+        // scenario sends what it would send rather than wait for the participants' PreparedTimeout.
+        await grains.GetGrain<IAccountGrain>(Key("a2")).AbortAsync(tx2);
+        await grains.GetGrain<IAccountGrain>(Key("b2")).AbortAsync(tx2);
+        await cutOff.HealAsync();
+        context.Say("2PC: its coordinator returned with no record (presumed abort); both released. Granary defaults to 2PC: it may wait, it never splits.");
+
+        var twoPcBlocks = a2Status == "Prepared" && b2Status == "Prepared" && a2.Held == 100;
+        var threePcAborts = a3 == "Aborted" && b3 == "Aborted";
+        var threePcCommits = c3 == "Committed" && d3 == "Committed";
+        var split = p != cut && (p is "Committed" or "Aborted") && (cut is "Committed" or "Aborted");
         context.Fact("twoPhaseBlocks", twoPcBlocks, $"2PC blocked without its coordinator: {twoPcBlocks}");
-        context.Fact("threePhaseNonBlocking", threePcAborts && threePcCommits, $"3PC decided without its coordinator (crash-stop): {threePcAborts && threePcCommits}");
-        context.Fact("threePhaseSplitsUnderPartition", split, $"3PC split under a partition: {split}");
-        return Task.FromResult(twoPcBlocks && threePcAborts && threePcCommits && split);
+        context.Fact("threePhaseNonBlocking", threePcAborts && threePcCommits, $"3PC participants decided without their coordinator (abort after votes, commit after pre-commit): {threePcAborts && threePcCommits}");
+        context.Fact("threePhaseSplitsUnderPartition", split, $"3PC split under the simulated partition: {split}");
+        return twoPcBlocks && threePcAborts && threePcCommits && split;
     }
+
+    private static async Task<string> CrashAsync(IGrainFactory grains, string id, TxRequest request, ThreePhaseCrashPoint point)
+    {
+        try
+        {
+            var result = await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(id).ExecuteAsync(request, new ThreePhaseRun(Timeout, point));
+            return "finished " + result.Outcome + " (the crash was not reached)";
+        }
+        catch (Errors.GranaryException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static async Task<string> StatusAsync(IGrainFactory grains, string account, string transactionId) =>
+        (await grains.GetGrain<IAccountGrain>(account).GetTransactionAsync(transactionId))?.Status ?? "unknown";
 }

@@ -33,6 +33,28 @@ public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 }
 
 /// <summary>
+/// Three-phase commit coordinator, one grain per transaction (key = transaction id): can-commit,
+/// pre-commit, do-commit over the same participant grains as 2PC. Participants decide on their own
+/// when it falls silent (an uncertain one aborts unless a peer is pre-committed or committed; a
+/// pre-committed one commits), so a crashed coordinator blocks nobody. Correct only with message
+/// delays bounded well below the timeout and no network partitions; see docs/transactions.md.
+/// </summary>
+/// <example><code>
+/// var result = await grains.GetGrain&lt;IThreePhaseCommitCoordinatorGrain&gt;("tx-43").ExecuteAsync(request, new ThreePhaseRun());
+/// </code></example>
+[Alias("granary.tx.coordinator-3pc")]
+public interface IThreePhaseCommitCoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
+    [Alias("execute")]
+    Task<TransactionResult> ExecuteAsync(TxRequest request, ThreePhaseRun run);
+
+    /// <summary>The record (phase, decision).</summary>
+    [Alias("status"), AlwaysInterleave]
+    Task<TransactionStatusView> GetStatusAsync();
+}
+
+/// <summary>
 /// Durable list of transactions whose coordinator decided but has not finished phase two, split
 /// into buckets. Each bucket wakes unfinished coordinators on a timer, so a decision taken on a
 /// silo that then died is still delivered even if no participant asks.
@@ -66,4 +88,24 @@ public static class TransactionRecovery
     /// <summary>The bucket.</summary>
     public static int BucketOf(string transactionId) =>
         (int)(Granary.Hashing.StableHash.Hash64(transactionId) % (ulong)ITransactionRecoveryGrain.Buckets);
+}
+
+/// <summary>
+/// The fast path of two-phase commit: a stateless, reentrant executor local to the calling silo runs
+/// the protocol for many transactions at once, writing each decision straight into the row of that
+/// transaction's <see cref="ITwoPhaseCommitCoordinatorGrain"/> (insert-if-absent, before phase two).
+/// No grain is activated per transaction; the per-transaction coordinator grain is activated only
+/// when someone needs it (a participant's inquiry, a replay of the id, recovery).
+/// </summary>
+[Alias("granary.tx.executor")]
+public interface ITwoPhaseCommitExecutorGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// Runs the transaction, or hands it to its coordinator grain when a record already exists (replay,
+    /// recovery, conflict). <paramref name="freshId"/>: the caller generated the id just now (a random
+    /// GUID, never used before), so the read that looks for an earlier run is skipped. A caller that
+    /// retries must pass false.
+    /// </summary>
+    [Alias("execute")]
+    Task<TransactionResult> ExecuteAsync(string transactionId, TxRequest request, bool freshId);
 }

@@ -25,6 +25,18 @@ public interface ITransactionParticipant : IGrainWithStringKey
     [Alias("abort")]
     Task AbortAsync(string transactionId);
 
+    /// <summary>
+    /// Three-phase commit, phase one: validate and reserve (durably), or refuse. The participant
+    /// then waits at most <see cref="ThreePhaseTerms.Timeout"/> for pre-commit before deciding alone
+    /// with the other participants named in <paramref name="terms"/> (see <c>ThreePhaseTermination</c>).
+    /// </summary>
+    [Alias("can-commit")]
+    Task<PrepareResponse> CanCommitAsync(string transactionId, TxOperation operation, ThreePhaseTerms terms);
+
+    /// <summary>Three-phase commit, phase two: every participant voted yes. Durable before it returns; refused (<see cref="TransactionProtocolException"/>) if the participant already aborted.</summary>
+    [Alias("pre-commit")]
+    Task PreCommitAsync(string transactionId);
+
     /// <summary>What this participant knows about a transaction (null when nothing).</summary>
     [Alias("tx")]
     Task<ParticipantTxView?> GetTransactionAsync(string transactionId);

@@ -97,4 +97,16 @@ public interface IScriptedParticipantGrain : ITransactionParticipant, ISagaParti
     /// <summary>Calls seen.</summary>
     [Alias("get")]
     Task<ScriptedSnapshot> GetAsync();
+
+    /// <summary>
+    /// Simulated network partition: right after its next three-phase commit vote the participant is
+    /// cut off (protocol messages to it fail, and it cannot reach its peers) while it keeps running
+    /// its own timers. <see cref="GetAsync"/> stays reachable for observation.
+    /// </summary>
+    [Alias("partition-after-vote")]
+    Task PartitionAfterVoteAsync();
+
+    /// <summary>Ends the simulated partition.</summary>
+    [Alias("heal")]
+    Task HealAsync();
 }

@@ -111,6 +111,50 @@ public enum TxOutcome
     Aborted = 2,
 }
 
+/// <summary>Which atomic commitment protocol runs a transaction.</summary>
+[GenerateSerializer, Alias("granary.tx.protocol")]
+public enum TxProtocol
+{
+    /// <summary>Two-phase commit with a durable decision and presumed abort (default): may wait for its coordinator, never splits.</summary>
+    TwoPhase = 2,
+
+    /// <summary>Three-phase commit: participants decide alone on timeouts; assumes bounded delays and no partitions.</summary>
+    ThreePhase = 3,
+}
+
+/// <summary>What a three-phase commit participant is told at can-commit: who else takes part and how long to wait in each state.</summary>
+[GenerateSerializer, Alias("granary.tx.3pc-terms")]
+public sealed record ThreePhaseTerms(
+    [property: Id(0)] IReadOnlyList<ParticipantRef> Participants,
+    [property: Id(1)] TimeSpan Timeout)
+{
+    /// <summary>Shortest timeout accepted.</summary>
+    public static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Longest timeout accepted.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
+}
+
+/// <summary>Where a three-phase commit coordinator stops as if its silo died (fault injection for demonstrations and tests).</summary>
+[GenerateSerializer, Alias("granary.tx.3pc-crash")]
+public enum ThreePhaseCrashPoint
+{
+    /// <summary>No crash.</summary>
+    None = 0,
+
+    /// <summary>After every participant voted yes, before any pre-commit.</summary>
+    AfterVotes = 1,
+
+    /// <summary>After every participant acknowledged pre-commit, before any do-commit.</summary>
+    AfterPreCommit = 2,
+}
+
+/// <summary>How a three-phase commit runs: the participants' timeout (null = the silo's <c>ThreePhaseTimeout</c>) and an optional injected crash.</summary>
+[GenerateSerializer, Alias("granary.tx.3pc-run")]
+public sealed record ThreePhaseRun(
+    [property: Id(0)] TimeSpan? Timeout = null,
+    [property: Id(1)] ThreePhaseCrashPoint CrashAfter = ThreePhaseCrashPoint.None);
+
 /// <summary>What the coordinator answers.</summary>
 [GenerateSerializer, Alias("granary.tx.result")]
 public sealed record TransactionResult(
@@ -121,12 +165,13 @@ public sealed record TransactionResult(
     [property: Id(4)] int Unacknowledged,
     [property: Id(5)] bool Replayed);
 
-/// <summary>A participant's vote.</summary>
+/// <summary>A participant's vote. <see cref="Known"/> is set when the participant already knew the transaction (a repeated vote): its status then.</summary>
 [GenerateSerializer, Alias("granary.tx.vote")]
 public sealed record PrepareResponse(
     [property: Id(0)] bool Yes,
     [property: Id(1)] string? Code,
-    [property: Id(2)] string? Reason)
+    [property: Id(2)] string? Reason,
+    [property: Id(3)] string? Known = null)
 {
     /// <summary>Yes.</summary>
     public static PrepareResponse Granted { get; } = new(true, null, null);
@@ -183,6 +228,9 @@ public static class TransactionErrorCodes
 
     /// <summary>A message that the protocol forbids (commit of an aborted or unknown transaction).</summary>
     public const string Protocol = "TX_PROTOCOL";
+
+    /// <summary>A participant cannot be reached (a simulated network partition).</summary>
+    public const string Unreachable = "UNREACHABLE";
 
     /// <summary>Operation not valid in the current state (e.g. retrying a saga that is not parked).</summary>
     public const string State = "TX_STATE";

@@ -86,3 +86,40 @@ public sealed class SagaState
     [Id(7)]
     public List<string> Journal { get; set; } = [];
 }
+
+/// <summary>Persisted outcome of <see cref="ThreePhaseCommitCoordinatorGrain"/>: written once the transaction is decided and sent, for replays and status (3PC's safety does not rest on it).</summary>
+[GenerateSerializer, Alias("granary.tx.coordinator-3pc-state")]
+public sealed class ThreePhaseCoordinatorState
+{
+    /// <summary>Fingerprint of the request.</summary>
+    [Id(0)]
+    public string? Fingerprint { get; set; }
+
+    /// <summary>Participants.</summary>
+    [Id(1)]
+    public List<ParticipantRef> Participants { get; set; } = [];
+
+    /// <summary><see cref="TransactionDecision"/> as a number.</summary>
+    [Id(2)]
+    public int Decision { get; set; }
+
+    /// <summary>Why it aborted.</summary>
+    [Id(3)]
+    public string? AbortReason { get; set; }
+
+    /// <summary>Machine-readable abort cause.</summary>
+    [Id(4)]
+    public string? AbortCode { get; set; }
+
+    /// <summary>When decided.</summary>
+    [Id(5)]
+    public DateTimeOffset? DecidedAt { get; set; }
+
+    /// <summary>Participants that did not acknowledge the last message (they finish by their own timeout).</summary>
+    [Id(6)]
+    public List<string> Unacknowledged { get; set; } = [];
+
+    /// <summary>True when this run found the participants already voted (a retry after a coordinator crash) and finished from their states.</summary>
+    [Id(7)]
+    public bool Resumed { get; set; }
+}

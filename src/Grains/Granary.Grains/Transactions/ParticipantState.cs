@@ -15,6 +15,10 @@ public class ParticipantState
     /// <summary>TCC barrier per saga step key (<see cref="TccStepState"/> as a number).</summary>
     [Id(2)]
     public Dictionary<string, int> SagaSteps { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Three-phase commit: the other participants of each open transaction (asked when the timeout expires).</summary>
+    [Id(3)]
+    public Dictionary<string, List<ParticipantRef>> ThreePhasePeers { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One <see cref="ParticipantEntry"/> as stored.</summary>
@@ -40,6 +44,10 @@ public sealed class ParticipantRecord
     /// <summary>Last inquiry.</summary>
     [Id(4)]
     public DateTimeOffset? LastInquiry { get; set; }
+
+    /// <summary>Three-phase commit timeout (null for two-phase commit).</summary>
+    [Id(5)]
+    public TimeSpan? ThreePhaseTimeout { get; set; }
 }
 
 /// <summary>State of <see cref="AccountGrain"/>.</summary>

@@ -13,8 +13,30 @@ public sealed class ScriptedParticipantGrain(
     ILogger<ScriptedParticipantGrain> logger)
     : TransactionParticipantGrain<ScriptedState>(state, time, options, logger), IScriptedParticipantGrain
 {
+    // The simulated partition lives in memory only: a partition is a property of the network, not of the stored state.
+    private bool _partitionAfterVote;
+    private bool _partitioned;
+
     /// <inheritdoc/>
     protected override string Describe => $"scripted '{this.GetPrimaryKeyString()}'";
+
+    /// <inheritdoc/>
+    protected override bool Unreachable => _partitioned;
+
+    /// <inheritdoc/>
+    public Task PartitionAfterVoteAsync()
+    {
+        _partitionAfterVote = true;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task HealAsync()
+    {
+        _partitionAfterVote = false;
+        _partitioned = false;
+        return Task.CompletedTask;
+    }
 
     /// <inheritdoc/>
     public async Task ScriptAsync(int actionFailures, int compensationFailures, bool refuse)
@@ -55,6 +77,20 @@ public sealed class ScriptedParticipantGrain(
         }
 
         return await base.CompensateSagaActionAsync(stepKey, operation);
+    }
+
+    /// <inheritdoc/>
+    protected override void OnResolved(string transactionId, ParticipantStatus status) =>
+        State.Calls.Add((status == ParticipantStatus.Committed ? "committed " : "aborted ") + transactionId);
+
+    /// <inheritdoc/>
+    protected override void OnThreePhaseVoted(string transactionId)
+    {
+        if (_partitionAfterVote)
+        {
+            _partitionAfterVote = false;
+            _partitioned = true;
+        }
     }
 
     /// <inheritdoc/>

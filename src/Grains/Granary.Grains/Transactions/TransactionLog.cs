@@ -29,6 +29,12 @@ internal static partial class TransactionLog
     [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "Transaction {TransactionId}: compacting the finished record failed (the next activation will redo it): {Error}")]
     public static partial void LogWarningCompactFailed(ILogger logger, string transactionId, string error);
 
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Information, Message = "Participant {Participant}: 3PC transaction {TransactionId} timed out {State} and terminated alone: {Decision} ({Reached} peer(s) answered, {Unreachable} did not)")]
+    public static partial void LogInformationTerminated(ILogger logger, string participant, string transactionId, string state, string decision, int reached, int unreachable);
+
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "Transaction {TransactionId} (3PC): {Message}")]
+    public static partial void LogWarningThreePhase(ILogger logger, string transactionId, string message);
+
     [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "Saga {SagaId}: {Error}")]
     public static partial void LogWarningSaga(ILogger logger, string sagaId, string error);
 }

@@ -47,6 +47,22 @@ public sealed class TransactionOptions
     /// <summary>How often each registry bucket wakes unfinished coordinators (and how old an entry must be). Default 5 s.</summary>
     public TimeSpan RecoveryScanInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Three-phase commit: how long a participant waits in each state before deciding alone, when a
+    /// transaction does not name its own. The coordinator bounds each of its phases by a third of it,
+    /// so the bounded-delay assumption is: every message and its processing take less than that. Default 6 s.
+    /// </summary>
+    public TimeSpan ThreePhaseTimeout { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>
+    /// Group commit of participant outcomes: a commit or abort is applied and acknowledged at once and
+    /// written with the participant's next write, at the latest after this delay (or on deactivation).
+    /// Safe because the outcome is recoverable from the durable prepared record plus the coordinator's
+    /// durable decision; zero writes every outcome before acknowledging. Default 10 s, the default
+    /// <see cref="PreparedTimeout"/>: an outcome lost in a crash is resolved by inquiry after about that long anyway.
+    /// </summary>
+    public TimeSpan OutcomeFlushDelay { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Attempts per saga action before compensating. Default 3.</summary>
     public int SagaMaxActionAttempts { get; set; } = 3;
 

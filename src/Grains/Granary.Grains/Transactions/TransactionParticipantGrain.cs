@@ -18,6 +18,11 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     private ParticipantLedger _ledger = new();
     private TccBarrier _barrier = new();
     private IGrainTimer? _inquiryTimer;
+    private IGrainTimer? _terminationTimer;
+    private IGrainTimer? _flushTimer;
+    private bool _outcomeUnsaved;
+    private bool _writeFailed;
+    private TimeSpan _terminationPeriod;
 
     /// <summary>Creates the grain.</summary>
     protected TransactionParticipantGrain(IPersistentState<TState> state, TimeProvider time, IOptions<TransactionOptions> options, ILogger logger)
@@ -51,27 +56,99 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ledger = new ParticipantLedger(State.Transactions.Select(r =>
-            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry)));
+            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout)));
         _barrier = new TccBarrier(State.SagaSteps.Select(kv => KeyValuePair.Create(kv.Key, (TccStepState)kv.Value)));
         // Recovery of a participant whose silo died: its prepared records come back with it and it
         // starts asking coordinators again.
         EnsureInquiryTimer();
+        EnsureTerminationTimer();
         return base.OnActivateAsync(cancellationToken);
     }
 
     /// <inheritdoc/>
-    public async Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Not while the silo shuts down (storage may already be gone): the stored prepared records
+        // resolve by inquiry on the next activation.
+        if (_outcomeUnsaved && !_writeFailed && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            try
+            {
+                await PersistAsync();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The prepared records are still stored: the next activation asks the coordinators.
+                TransactionLog.LogDebugInquiryFailed(Logger, Describe, "(outcome flush on deactivation)", ex.Message);
+            }
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation) =>
+        PrepareCoreAsync(transactionId, operation, null);
+
+    /// <inheritdoc/>
+    public async Task<PrepareResponse> CanCommitAsync(string transactionId, TxOperation operation, ThreePhaseTerms terms)
+    {
+        if (terms?.Participants is null)
+        {
+            throw new InvalidRequestException(nameof(terms), "must name the participants and the timeout");
+        }
+
+        Participants.Validate(terms.Participants, "terms.participants");
+        if (terms.Timeout < ThreePhaseTerms.MinTimeout || terms.Timeout > ThreePhaseTerms.MaxTimeout)
+        {
+            throw new InvalidRequestException("terms.timeout", $"must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout}");
+        }
+
+        var response = await PrepareCoreAsync(transactionId, operation, terms);
+        if (response.Yes)
+        {
+            OnThreePhaseVoted(transactionId);
+        }
+
+        return response;
+    }
+
+    /// <inheritdoc/>
+    public async Task PreCommitAsync(string transactionId)
+    {
+        Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
+        switch (_ledger.PreCommit(transactionId, Time.GetUtcNow()))
+        {
+            case PreCommitVerdict.Apply:
+                await PersistAsync();
+                return;
+            case PreCommitVerdict.AlreadyPreCommitted:
+            case PreCommitVerdict.AlreadyCommitted:
+                return;
+            case PreCommitVerdict.RefusedAborted:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it was aborted here");
+            case PreCommitVerdict.RefusedTwoPhase:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it is a two-phase commit transaction");
+            default:
+                throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it never voted here");
+        }
+    }
+
+    private async Task<PrepareResponse> PrepareCoreAsync(string transactionId, TxOperation operation, ThreePhaseTerms? terms)
     {
         Guard.Name(transactionId, nameof(transactionId));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
-        var fingerprint = operation.Describe();
+
+        // The protocol is part of the content: the same id under the other protocol is a conflict.
+        var fingerprint = terms is null ? operation.Describe() : "3pc " + operation.Describe();
         switch (_ledger.CheckPrepare(transactionId, fingerprint))
         {
             case PrepareVerdict.AlreadyPrepared:
             case PrepareVerdict.AlreadyCommitted:
-                return PrepareResponse.Granted;
+                return PrepareResponse.Granted with { Known = _ledger.Find(transactionId)!.Status.ToString() };
             case PrepareVerdict.AlreadyAborted:
-                return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here");
+                return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here", nameof(ParticipantStatus.Aborted));
             case PrepareVerdict.Conflict:
                 throw new TransactionConflictException(transactionId, $"{Describe} prepared it as '{_ledger.Find(transactionId)!.Fingerprint}', not '{fingerprint}'");
         }
@@ -90,10 +167,26 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             return verdict;
         }
 
-        _ledger.RecordPrepared(transactionId, fingerprint, Time.GetUtcNow());
+        _ledger.RecordPrepared(transactionId, fingerprint, Time.GetUtcNow(), terms?.Timeout);
         State.Reservations[transactionId] = operation;
+        if (terms is not null)
+        {
+            var self = this.GetGrainId();
+            State.ThreePhasePeers[transactionId] = terms.Participants
+                .Where(p => Participants.Transactional(GrainFactory, p).GetGrainId() != self)
+                .ToList();
+        }
+
         await PersistAsync();
-        EnsureInquiryTimer();
+        if (terms is null)
+        {
+            EnsureInquiryTimer();
+        }
+        else
+        {
+            EnsureTerminationTimer();
+        }
+
         return PrepareResponse.Granted;
     }
 
@@ -101,6 +194,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public async Task CommitAsync(string transactionId)
     {
         Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
         if (await CommitLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -111,6 +205,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     public async Task AbortAsync(string transactionId)
     {
         Guard.Name(transactionId, nameof(transactionId));
+        ThrowIfUnreachable();
         if (await AbortLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -118,8 +213,11 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     }
 
     /// <inheritdoc/>
-    public Task<ParticipantTxView?> GetTransactionAsync(string transactionId) =>
-        Task.FromResult(_ledger.Find(transactionId) is { } e ? View(e) : null);
+    public Task<ParticipantTxView?> GetTransactionAsync(string transactionId)
+    {
+        ThrowIfUnreachable();
+        return Task.FromResult(_ledger.Find(transactionId) is { } e ? View(e) : null);
+    }
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync() =>
@@ -196,6 +294,19 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     /// <summary>Undoes an applied operation (saga compensation); throws when it cannot.</summary>
     protected abstract void Undo(TxOperation operation);
 
+    /// <summary>Hook: a transaction committed or aborted here.</summary>
+    protected virtual void OnResolved(string transactionId, ParticipantStatus status)
+    {
+    }
+
+    /// <summary>Hook: this participant just voted yes in a three-phase commit.</summary>
+    protected virtual void OnThreePhaseVoted(string transactionId)
+    {
+    }
+
+    /// <summary>Simulated partition (fault injection): while true, protocol messages to this participant fail and it cannot reach its peers.</summary>
+    protected virtual bool Unreachable => false;
+
     /// <summary>Hook: a compensation arrived without its action.</summary>
     protected virtual void OnEmptyCompensation(string stepKey, TxOperation operation)
     {
@@ -217,8 +328,14 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             Status = (int)e.Status,
             Since = e.Since,
             LastInquiry = e.LastInquiry,
+            ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
+        foreach (var id in State.ThreePhasePeers.Keys.Where(id => _ledger.Find(id) is not { IsOpen: true }).ToList())
+        {
+            State.ThreePhasePeers.Remove(id);
+        }
         State.SagaSteps = _barrier.Steps.ToDictionary(kv => kv.Key, kv => (int)kv.Value, StringComparer.Ordinal);
+        _outcomeUnsaved = false;
         try
         {
             await _state.WriteStateAsync();
@@ -226,6 +343,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         catch
         {
             // Memory is now ahead of storage: start again from storage on the next call.
+            _writeFailed = true;
             DeactivateOnIdle();
             throw;
         }
@@ -241,7 +359,8 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                     Apply(operation);
                 }
 
-                await PersistAsync();
+                OnResolved(transactionId, ParticipantStatus.Committed);
+                await PersistOutcomeAsync();
                 return null;
             case CommitVerdict.AlreadyCommitted:
                 return null;
@@ -258,7 +377,8 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             case AbortVerdict.Release:
                 State.Reservations.Remove(transactionId);
-                await PersistAsync();
+                OnResolved(transactionId, ParticipantStatus.Aborted);
+                await PersistOutcomeAsync();
                 return null;
             case AbortVerdict.RecordedUnknown:
                 if (Missing() is null)
@@ -330,6 +450,136 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             _inquiryTimer = null;
         }
     }
+
+    /// <summary>
+    /// Persists a commit or abort. With <see cref="TransactionOptions.OutcomeFlushDelay"/> above zero the
+    /// outcome is applied in memory and acknowledged at once, and written with the participant's next
+    /// write, at the latest after the delay or on deactivation (group commit). This is safe because the
+    /// outcome is already durable elsewhere: the prepared record is on disk, and the decision that
+    /// produced this outcome is on disk at its coordinator (2PC keeps its outcome record; 3PC
+    /// pre-commit is durable at every participant). A participant that dies before the write reloads
+    /// the transaction as prepared and resolves it again by inquiry or termination, exactly as after
+    /// a crash between prepare and commit.
+    /// </summary>
+    private async Task PersistOutcomeAsync()
+    {
+        if (Options.OutcomeFlushDelay <= TimeSpan.Zero)
+        {
+            await PersistAsync();
+            return;
+        }
+
+        _outcomeUnsaved = true;
+        _flushTimer ??= this.RegisterGrainTimer(
+            FlushOutcomesAsync,
+            new GrainTimerCreationOptions(Options.OutcomeFlushDelay, System.Threading.Timeout.InfiniteTimeSpan) { KeepAlive = true });
+    }
+
+    private async Task FlushOutcomesAsync(CancellationToken cancellationToken)
+    {
+        _flushTimer?.Dispose();
+        _flushTimer = null;
+        if (_outcomeUnsaved)
+        {
+            await PersistAsync();
+        }
+    }
+
+    private void ThrowIfUnreachable()
+    {
+        if (Unreachable)
+        {
+            throw new GranaryException(TransactionErrorCodes.Unreachable, $"{Describe} is unreachable (simulated network partition)");
+        }
+    }
+
+    private void EnsureTerminationTimer()
+    {
+        var open = _ledger.Prepared.Where(e => e.IsThreePhase).ToList();
+        if (open.Count == 0)
+        {
+            _terminationTimer?.Dispose();
+            _terminationTimer = null;
+            return;
+        }
+
+        // Check often enough that a timeout is acted on within a quarter of itself.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, open.Min(e => e.ThreePhaseTimeout!.Value.Ticks) / 4));
+        if (_terminationTimer is not null && period >= _terminationPeriod)
+        {
+            return;
+        }
+
+        _terminationTimer?.Dispose();
+        _terminationPeriod = period;
+        _terminationTimer = this.RegisterGrainTimer(
+            TerminateAsync,
+            new GrainTimerCreationOptions(period, period) { KeepAlive = true });
+    }
+
+    /// <summary>Three-phase commit termination: decide alone on every transaction whose timeout expired.</summary>
+    private async Task TerminateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var entry in _ledger.DueForTermination(Time.GetUtcNow()).Take(32))
+        {
+            var peers = State.ThreePhasePeers.GetValueOrDefault(entry.TransactionId) ?? [];
+            var statuses = new List<ParticipantStatus?>();
+            var unreachable = 0;
+            if (entry.Status == ParticipantStatus.Prepared)
+            {
+                var timeout = entry.ThreePhaseTimeout!.Value;
+                var answers = await Task.WhenAll(peers.Select(async p =>
+                {
+                    if (Unreachable)
+                    {
+                        return (Reached: false, Status: (ParticipantStatus?)null);
+                    }
+
+                    try
+                    {
+                        var view = await Participants.Transactional(GrainFactory, p).GetTransactionAsync(entry.TransactionId).WaitAsync(Min(Options.CallTimeout, timeout), Time, cancellationToken);
+                        return (Reached: true, Status: view is null ? null : Enum.Parse<ParticipantStatus>(view.Status));
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        TransactionLog.LogDebugInquiryFailed(Logger, Describe, entry.TransactionId, ex.Message);
+                        return (Reached: false, Status: null);
+                    }
+                }));
+                statuses.AddRange(answers.Where(a => a.Reached).Select(a => a.Status));
+                unreachable = answers.Count(a => !a.Reached);
+            }
+
+            // A peer silent for a second full timeout is presumed crashed (the no-partition assumption).
+            var presumeCrashed = Time.GetUtcNow() - entry.Since >= 2 * entry.ThreePhaseTimeout!.Value;
+            var decision = ThreePhaseTermination.Decide(entry.Status, statuses, unreachable, presumeCrashed);
+            switch (decision)
+            {
+                case TerminationDecision.Commit:
+                    await CommitLocallyAsync(entry.TransactionId);
+                    break;
+                case TerminationDecision.Abort:
+                    await AbortLocallyAsync(entry.TransactionId);
+
+                    // Tell the peers that have not decided, so that one that never got can-commit refuses it if it comes late.
+                    foreach (var p in Unreachable ? [] : peers)
+                    {
+                        _ = Participants.Transactional(GrainFactory, p).AbortAsync(entry.TransactionId).ContinueWith(t => t.Exception, TaskScheduler.Default);
+                    }
+
+                    break;
+                default:
+                    _ledger.MarkInquired(entry.TransactionId, Time.GetUtcNow());
+                    continue;
+            }
+
+            TransactionLog.LogInformationTerminated(Logger, Describe, entry.TransactionId, entry.Status.ToString(), decision.ToString(), statuses.Count, unreachable);
+        }
+
+        EnsureTerminationTimer();
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private ParticipantTxView View(ParticipantEntry e) =>
         new(e.TransactionId, e.Status.ToString(), e.Since, State.Reservations.TryGetValue(e.TransactionId, out var op) ? op.Describe() : null);

@@ -26,6 +26,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     private IGrainTimer? _resumeTimer;
     private InvalidRequestException? _participantRejection;
     private bool _registered;
+    private bool _compactionPending;
 
     private string TransactionId => this.GetPrimaryKeyString();
 
@@ -66,6 +67,22 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         }
 
         return base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Lazy clean-up: the record is reduced to its outcome when the activation goes away, not on
+        // every transaction's path. If this write never happens (the silo dies first), the record
+        // still says "decided, not all acknowledged": the next activation resends the decision
+        // (participants absorb duplicates) and compacts then.
+        if (_compactionPending && _coordinator is { Phase: CoordinatorPhase.Done } done && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            _compactionPending = false;
+            await CompactAsync(done);
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -306,10 +323,8 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
             _resumeTimer = null;
 
             // Everyone knows: reduce the record to its outcome (kept so a replay of the same id
-            // answers the same and a reuse with other content is refused). Off the caller's
-            // path: if this write is lost, the next activation resends the decision (duplicates
-            // are absorbed) and writes it then.
-            _ = CompactAsync(coordinator);
+            // answers the same and a reuse with other content is refused), lazily on deactivation.
+            _compactionPending = true;
             if (_options.UseRecoveryRegistry && (_registered || _options.RegisterEveryDecision))
             {
                 _ = GrainFactory.GetGrain<ITransactionRecoveryGrain>(TransactionRecovery.BucketOf(TransactionId)).RemoveAsync(TransactionId)
