@@ -121,8 +121,16 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         // Cache-aside: the application updates the table, then invalidates.
         await writer.WriteThroughAsync("sku:5", "kiwis v1", 1);
         Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
-        Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
-        Assert.Equal(1, reader.NearCacheCounters.Hits);
+
+        // The write's own notice may reach the reader after its first read and drop that fill;
+        // a later read fills the near-cache and the one after it is served from there.
+        var nearHit = Stopwatch.StartNew();
+        while (reader.NearCacheCounters.Hits == 0 && nearHit.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
+        }
+
+        Assert.True(reader.NearCacheCounters.Hits >= 1, "no read was served by the near-cache");
         await UpsertAsync("sku:5", "kiwis v2", 2);
         Assert.True(await writer.InvalidateAsync("sku:5"));
         await PollAsync(() => reader.NewestInvalidatedVersion("sku:5") >= 0 && reader.NearCacheCounters.Invalidations >= 2, TimeSpan.FromSeconds(10));
