@@ -40,7 +40,10 @@ run bench cache --op get --concurrency 256 --keys 100000 --value-size 100 --peer
 run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench queue --peer postgres
 run bench queue --peer redis
-run bench tx --peer orleans-transactions
+# Transactions: 10 s of warm-up (the first seconds after a silo starts are JIT and activation time).
+echo
+echo "+ granary bench tx --peer orleans-transactions --warmup 10 --duration $DURATION   (load $(cut -d' ' -f1 /proc/loadavg))"
+"$granary" bench tx --peer orleans-transactions --warmup 10 --duration "$DURATION" || echo "(exit $?)"
 scripts/cluster.sh down
 
 Granary__Locks__Durability=Fast GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
