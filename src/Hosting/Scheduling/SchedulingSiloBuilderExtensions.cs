@@ -28,6 +28,7 @@ public static class SchedulingSiloBuilderExtensions
             AssignFailureRate = options.Grocery.AssignFailureRate,
         }));
         silo.Services.AddHostedService<SchedulingKeeper>();
+        silo.Services.AddSingleton<SchedulingMetrics>();
         return silo;
     }
 }

@@ -20,6 +20,7 @@ public sealed class WorkerGrain(
     TaskHandlerRegistry registry,
     IOptions<SchedulingOptions> options,
     TimeProvider time,
+    SchedulingMetrics metrics,
     ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
     private static readonly TimeSpan RegisterPeriod = TimeSpan.FromSeconds(2);
@@ -44,6 +45,8 @@ public sealed class WorkerGrain(
         }
 
         _settings = settings;
+        var running = _running;
+        metrics.Track(this, Queue, () => running.Count);
         _heartbeat ??= this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions(options.Value.HeartbeatInterval, options.Value.HeartbeatInterval) { Interleave = true, KeepAlive = true });
         _register ??= this.RegisterGrainTimer(_ => RegisterAsync(), new GrainTimerCreationOptions(RegisterPeriod, RegisterPeriod) { Interleave = true, KeepAlive = true });
         await RegisterAsync();
@@ -51,9 +54,17 @@ public sealed class WorkerGrain(
     }
 
     /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.Untrack(this);
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public async Task StopAsync()
     {
         _settings = null;
+        metrics.Untrack(this);
         _heartbeat?.Dispose();
         _register?.Dispose();
         _heartbeat = _register = null;
@@ -126,6 +137,8 @@ public sealed class WorkerGrain(
             {
                 _failed++;
             }
+
+            metrics.Runs.Add(1, new KeyValuePair<string, object?>("queue", Queue), new KeyValuePair<string, object?>("outcome", success ? "succeeded" : "failed"));
         }
 
         try
