@@ -96,8 +96,11 @@ public sealed class LeaseTable
         }
     }
 
-    /// <summary>True when grants (and renewals) are allowed at <paramref name="now"/>.</summary>
+    /// <summary>True when grants are allowed at <paramref name="now"/> (no lock-delay, grant window open).</summary>
     public bool MayGrantAt(DateTimeOffset now) => !Blocked(now);
+
+    /// <summary>True when <see cref="GrantsAllowedUntil"/> is unset or still ahead of <paramref name="now"/>.</summary>
+    public bool GrantWindowOpenAt(DateTimeOffset now) => GrantsAllowedUntil is not { } allowed || now < allowed;
 
     /// <summary>Current holders, oldest grant first.</summary>
     public IReadOnlyList<Lease> Holders => _holders.Values.OrderBy(l => l.Token).ToList();

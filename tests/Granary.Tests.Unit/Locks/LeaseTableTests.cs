@@ -32,6 +32,7 @@ public sealed class LeaseTableTests
 
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.False(table.MayGrantAt(_time.GetUtcNow()));
+        Assert.False(table.GrantWindowOpenAt(_time.GetUtcNow()));
         Assert.Equal(AcquireStatus.Unavailable, table.Acquire("b", "r2", LeaseMode.Exclusive, Ttl, TimeSpan.Zero).Status);
         Assert.Equal(AcquireStatus.Queued, table.Acquire("c", "r3", LeaseMode.Exclusive, Ttl, Wait).Status);
         Assert.True(table.Advance().Granted.Count == 0);
@@ -39,6 +40,7 @@ public sealed class LeaseTableTests
         table.AllowGrantsUntil(_time.GetUtcNow() - TimeSpan.FromSeconds(5)); // never moves back
         Assert.False(table.MayGrantAt(_time.GetUtcNow()));
         table.AllowGrantsUntil(_time.GetUtcNow() + TimeSpan.FromSeconds(1));
+        Assert.True(table.GrantWindowOpenAt(_time.GetUtcNow()));
         var granted = Assert.Single(table.Advance().Granted);
         Assert.Equal("c", granted.Owner);
         Assert.Equal(2, granted.Token);

@@ -224,7 +224,7 @@ public sealed class LockGrain(
     public async Task<LockLease> RenewAsync(string owner, long token, TimeSpan ttl)
     {
         Check();
-        if (!_table.MayGrantAt(time.GetUtcNow()) && !Durable)
+        if (!_table.GrantWindowOpenAt(time.GetUtcNow()) && !Durable)
         {
             throw new LockUnavailableException(_name, "the lock's activation lease has run out (it is being replaced, or its storage is unreachable); retry");
         }
@@ -297,7 +297,7 @@ public sealed class LockGrain(
 
     /// <summary>Fast mode: makes sure the activation lease runs before a grant (one write when it lapsed).</summary>
     private Task EnsureActivationLeaseAsync() =>
-        Durable || _table.MayGrantAt(time.GetUtcNow()) ? Task.CompletedTask : RenewActivationLeaseCoreAsync(force: false);
+        Durable || _table.GrantWindowOpenAt(time.GetUtcNow()) ? Task.CompletedTask : RenewActivationLeaseCoreAsync(force: false);
 
     /// <summary>
     /// Renews the activation lease with an ETag-checked write. If another activation wrote since (it
@@ -311,7 +311,7 @@ public sealed class LockGrain(
         await _writeGate.WaitAsync();
         try
         {
-            if (_broken || (!force && _table.MayGrantAt(time.GetUtcNow())))
+            if (_broken || (!force && _table.GrantWindowOpenAt(time.GetUtcNow())))
             {
                 return;
             }
