@@ -127,27 +127,7 @@ public static class BenchRunner
         await Task.WhenAll(callers);
         await progress;
 
-        var merged = new LongHistogram(HighestTrackableMicros, 3);
-        foreach (var h in histograms)
-        {
-            merged.Add(h);
-        }
-
-        var total = merged.TotalCount;
-        return new BenchResult
-        {
-            System = system,
-            Configuration = configuration,
-            Operations = operations.Sum(),
-            Errors = errors.Sum(),
-            Seconds = seconds,
-            P50Ms = total == 0 ? 0 : merged.GetValueAtPercentile(50) / 1000.0,
-            P99Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99) / 1000.0,
-            P999Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99.9) / 1000.0,
-            MaxMs = total == 0 ? 0 : merged.GetMaxValue() / 1000.0,
-            Concurrency = settings.Concurrency,
-            FirstError = firstError,
-        };
+        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError);
     }
 
     /// <summary>
@@ -228,6 +208,12 @@ public static class BenchRunner
         await stopProgress.CancelAsync();
         await progress;
 
+        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError);
+    }
+
+    /// <summary>Merges the callers' histograms and counts into one result.</summary>
+    private static BenchResult Result(string system, string configuration, LongHistogram[] histograms, long[] operations, long[] errors, double seconds, int concurrency, string? firstError)
+    {
         var merged = new LongHistogram(HighestTrackableMicros, 3);
         foreach (var h in histograms)
         {
@@ -246,7 +232,7 @@ public static class BenchRunner
             P99Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99) / 1000.0,
             P999Ms = total == 0 ? 0 : merged.GetValueAtPercentile(99.9) / 1000.0,
             MaxMs = total == 0 ? 0 : merged.GetMaxValue() / 1000.0,
-            Concurrency = settings.Concurrency,
+            Concurrency = concurrency,
             FirstError = firstError,
         };
     }

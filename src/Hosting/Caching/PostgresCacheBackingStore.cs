@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Granary.Caching;
+using Granary.Hosting.Storage;
 using Npgsql;
 
 namespace Granary.Hosting.Caching;
@@ -80,20 +81,6 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
         return _tables.GetOrAdd(table, t => new Lazy<Task>(() => CreateAsync(t, cancellationToken))).Value;
     }
 
-    private async Task CreateAsync(string table, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await using var command = _source.CreateCommand($"CREATE TABLE IF NOT EXISTS {table} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL)");
-                await command.ExecuteNonQueryAsync(cancellationToken);
-                return;
-            }
-            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
-            {
-                // Another silo created it at the same moment; IF NOT EXISTS is not atomic.
-            }
-        }
-    }
+    private Task CreateAsync(string table, CancellationToken cancellationToken) =>
+        FamilyDatabase.ApplyDdlAsync(_source, $"CREATE TABLE IF NOT EXISTS {table} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL)", cancellationToken);
 }

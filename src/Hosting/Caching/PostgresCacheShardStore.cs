@@ -38,7 +38,7 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         """;
 
     private readonly ShardRouter _router;
-    private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FamilyDatabase> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
 
     /// <summary>Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>).</summary>
@@ -51,7 +51,7 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         {
             // Auto-prepare: the same few statements run on every flush.
             var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
-            _shards.Add(StorageNames.Shard(i), new Shard(NpgsqlDataSource.Create(csb.ConnectionString)));
+            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(NpgsqlDataSource.Create(csb.ConnectionString), Schema));
         }
 
         _serviceId = serviceId;
@@ -158,7 +158,7 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
     {
         foreach (var shard in _shards.Values)
         {
-            await shard.Source.DisposeAsync();
+            await shard.DisposeAsync();
         }
     }
 
@@ -205,52 +205,6 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         parameters.AddWithValue("n", shard);
     }
 
-    private async Task<Shard> DatabaseForAsync(string cache, CancellationToken cancellationToken)
-    {
-        var database = _shards[_router.Ring.GetNode("cache:" + cache)];
-        if (!database.SchemaReady)
-        {
-            await database.Gate.WaitAsync(cancellationToken);
-            try
-            {
-                if (!database.SchemaReady)
-                {
-                    await ApplySchemaAsync(database.Source, cancellationToken);
-                    database.SchemaReady = true;
-                }
-            }
-            finally
-            {
-                database.Gate.Release();
-            }
-        }
-
-        return database;
-    }
-
-    private static async Task ApplySchemaAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await using var command = source.CreateCommand(Schema);
-                await command.ExecuteNonQueryAsync(cancellationToken);
-                return;
-            }
-            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
-            {
-                // Another silo created the same objects at the same moment; IF NOT EXISTS is not atomic.
-            }
-        }
-    }
-
-    private sealed class Shard(NpgsqlDataSource source)
-    {
-        public NpgsqlDataSource Source { get; } = source;
-
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public bool SchemaReady { get; set; }
-    }
+    private Task<FamilyDatabase> DatabaseForAsync(string cache, CancellationToken cancellationToken) =>
+        _shards[_router.Ring.GetNode("cache:" + cache)].ReadyAsync(cancellationToken);
 }

@@ -57,7 +57,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         {
             // Auto-prepare: the same few statements run on every flush.
             var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
-            _shards.Add(StorageNames.Shard(i), new Shard(NpgsqlDataSource.Create(csb.ConnectionString)));
+            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(NpgsqlDataSource.Create(csb.ConnectionString), Schema)));
         }
 
         _serviceId = serviceId;
@@ -311,7 +311,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
                 // Shutting down: a write still in flight fails with the data source below.
             }
 
-            await shard.Source.DisposeAsync();
+            await shard.Database.DisposeAsync();
         }
     }
 
@@ -324,41 +324,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     private async Task<Shard> ShardForAsync(string partition, CancellationToken cancellationToken)
     {
         var shard = _shards[_router.Ring.GetNode("queue-partition:" + partition)];
-        if (!shard.SchemaReady)
-        {
-            await shard.Gate.WaitAsync(cancellationToken);
-            try
-            {
-                if (!shard.SchemaReady)
-                {
-                    await ApplySchemaAsync(shard.Source, cancellationToken);
-                    shard.SchemaReady = true;
-                }
-            }
-            finally
-            {
-                shard.Gate.Release();
-            }
-        }
-
+        await shard.Database.ReadyAsync(cancellationToken);
         return shard;
-    }
-
-    private static async Task ApplySchemaAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await using var command = source.CreateCommand(Schema);
-                await command.ExecuteNonQueryAsync(cancellationToken);
-                return;
-            }
-            catch (PostgresException ex) when (attempt < 3 && ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
-            {
-                // Another silo created the same objects at the same moment; IF NOT EXISTS is not atomic.
-            }
-        }
     }
 
     private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
@@ -368,7 +335,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Shard(NpgsqlDataSource source)
+    private sealed class Shard(FamilyDatabase database)
     {
 #pragma warning disable SA1401, CA1051 // counters updated with Interlocked
         public long Transactions;
@@ -377,11 +344,9 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         private readonly Lock _gate = new();
         private Task[]? _loops;
 
-        public NpgsqlDataSource Source { get; } = source;
+        public FamilyDatabase Database { get; } = database;
 
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public bool SchemaReady { get; set; }
+        public NpgsqlDataSource Source => Database.Source;
 
         public System.Threading.Channels.Channel<PendingWrite> Queue { get; } = System.Threading.Channels.Channel.CreateUnbounded<PendingWrite>();
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Granary.Errors;
@@ -18,6 +19,9 @@ public sealed class GrainCallMetricsFilter : IIncomingGrainCallFilter
     private readonly Counter<long> _calls;
     private readonly Histogram<double> _duration;
 
+    // Family and grain names by grain type, parsed once; null for types that are not measured.
+    private readonly ConcurrentDictionary<GrainType, (string Family, string Grain)?> _names = new();
+
     /// <summary>Creates the instruments on the silo's meter factory.</summary>
     public GrainCallMetricsFilter(IMeterFactory meters)
     {
@@ -31,8 +35,8 @@ public sealed class GrainCallMetricsFilter : IIncomingGrainCallFilter
     public async Task Invoke(IIncomingGrainCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var type = context.TargetId.Type.ToString();
-        if (type is null || !type.StartsWith("granary.", StringComparison.Ordinal) || type.StartsWith("granary.diagnostics.", StringComparison.Ordinal))
+        var names = _names.GetOrAdd(context.TargetId.Type, Describe);
+        if (names is null)
         {
             await context.Invoke();
             return;
@@ -56,18 +60,29 @@ public sealed class GrainCallMetricsFilter : IIncomingGrainCallFilter
         }
         finally
         {
-            var dot = type.IndexOf('.', 8);
-            var family = dot < 0 ? type[8..] : type[8..dot];
-            var grain = dot < 0 ? family : type[(dot + 1)..];
             var tags = new TagList
             {
-                { "family", family },
-                { "grain", grain },
+                { "family", names.Value.Family },
+                { "grain", names.Value.Grain },
                 { "method", context.MethodName },
                 { "outcome", outcome },
             };
             _calls.Add(1, tags);
             _duration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);
         }
+    }
+
+    /// <summary>"granary.&lt;family&gt;.&lt;name&gt;" -> (family, name); null for other types and for the stats grain itself.</summary>
+    private static (string Family, string Grain)? Describe(GrainType grainType)
+    {
+        var type = grainType.ToString();
+        if (type is null || !type.StartsWith("granary.", StringComparison.Ordinal) || type.StartsWith("granary.diagnostics.", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var dot = type.IndexOf('.', 8);
+        var family = dot < 0 ? type[8..] : type[8..dot];
+        return (family, dot < 0 ? family : type[(dot + 1)..]);
     }
 }

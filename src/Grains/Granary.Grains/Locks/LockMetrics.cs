@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Granary.Diagnostics;
 
 namespace Granary.Locks;
 
@@ -14,7 +14,7 @@ public sealed class LockMetrics
     public const string MeterName = "Granary.Locks";
 
     // Active lock activations of this silo, read by the gauges.
-    private readonly ConcurrentDictionary<object, Func<(int Holders, int Waiters)>> _active = new();
+    private readonly ActiveSet<(int Holders, int Waiters)> _active = new();
 
     /// <summary>Creates the instruments on the silo's meter factory.</summary>
     public LockMetrics(IMeterFactory meters)
@@ -26,8 +26,8 @@ public sealed class LockMetrics
         Expirations = meter.CreateCounter<long>("granary.locks.expirations", description: "Leases expired");
         WaitTimeouts = meter.CreateCounter<long>("granary.locks.wait_timeouts", description: "Waits that ran out");
         WriteFailures = meter.CreateCounter<long>("granary.locks.write_failures", description: "Failed lock state writes");
-        meter.CreateObservableGauge("granary.locks.holders", () => _active.Values.Sum(f => f().Holders), description: "Leases currently held");
-        meter.CreateObservableGauge("granary.locks.waiters", () => _active.Values.Sum(f => f().Waiters), description: "Callers waiting for a lease");
+        meter.CreateObservableGauge("granary.locks.holders", () => _active.Sum(x => x.Holders), description: "Leases currently held");
+        meter.CreateObservableGauge("granary.locks.waiters", () => _active.Sum(x => x.Waiters), description: "Callers waiting for a lease");
     }
 
     /// <summary>Leases granted (tag <c>handoff</c>: true when granted to a waiter).</summary>
@@ -46,10 +46,10 @@ public sealed class LockMetrics
     public Counter<long> WriteFailures { get; }
 
     /// <summary>Counts an activation's holders and waiters in the gauges until <see cref="Untrack"/>.</summary>
-    public void Track(object activation, Func<(int Holders, int Waiters)> read) => _active[activation] = read;
+    public void Track(object activation, Func<(int Holders, int Waiters)> read) => _active.Add(activation, null, read);
 
     /// <summary>Stops counting an activation.</summary>
-    public void Untrack(object activation) => _active.TryRemove(activation, out _);
+    public void Untrack(object activation) => _active.Remove(activation);
 
     /// <summary>Records what a table mutation did.</summary>
     public void Record(LeaseChanges changes)

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Granary.Diagnostics;
 
 namespace Granary.Queues;
 
@@ -12,7 +12,7 @@ public sealed class QueueMetrics
     /// <summary>The meter name.</summary>
     public const string MeterName = "Granary.Queues";
 
-    private readonly ConcurrentDictionary<object, (string Queue, Func<(int Ready, int InFlight, int DeadLettered)> Read)> _active = new();
+    private readonly ActiveSet<(int Ready, int InFlight, int DeadLettered)> _active = new();
 
     /// <summary>Creates the instruments on the silo's meter factory.</summary>
     public QueueMetrics(IMeterFactory meters)
@@ -25,14 +25,11 @@ public sealed class QueueMetrics
     }
 
     /// <summary>Counts a partition's depths until <see cref="Untrack"/>.</summary>
-    public void Track(object activation, string queue, Func<(int Ready, int InFlight, int DeadLettered)> read) => _active[activation] = (queue, read);
+    public void Track(object activation, string queue, Func<(int Ready, int InFlight, int DeadLettered)> read) => _active.Add(activation, queue, read);
 
     /// <summary>Stops counting a partition.</summary>
-    public void Untrack(object activation) => _active.TryRemove(activation, out _);
+    public void Untrack(object activation) => _active.Remove(activation);
 
     private List<Measurement<int>> Measure(Func<(int Ready, int InFlight, int DeadLettered), int> pick) =>
-        _active.Values
-            .GroupBy(a => a.Queue, StringComparer.Ordinal)
-            .Select(g => new Measurement<int>(g.Sum(a => pick(a.Read())), new KeyValuePair<string, object?>("queue", g.Key)))
-            .ToList();
+        _active.SumByTag("queue", partitions => partitions.Sum(pick));
 }

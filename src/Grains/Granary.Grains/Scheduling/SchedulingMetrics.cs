@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Granary.Diagnostics;
 
 namespace Granary.Scheduling;
 
@@ -12,7 +12,7 @@ public sealed class SchedulingMetrics
     /// <summary>The meter name.</summary>
     public const string MeterName = "Granary.Scheduling";
 
-    private readonly ConcurrentDictionary<object, (string Queue, Func<int> Running)> _workers = new();
+    private readonly ActiveSet<int> _workers = new();
 
     /// <summary>Creates the instruments on the silo's meter factory.</summary>
     public SchedulingMetrics(IMeterFactory meters)
@@ -20,22 +20,16 @@ public sealed class SchedulingMetrics
         ArgumentNullException.ThrowIfNull(meters);
         var meter = meters.Create(MeterName);
         Runs = meter.CreateCounter<long>("granary.scheduling.runs", description: "Task runs finished by this silo's workers (tag outcome)");
-        meter.CreateObservableGauge("granary.scheduling.in_flight", () => Measure(w => w.Sum(x => x.Running())), description: "Tasks running on this silo's workers");
-        meter.CreateObservableGauge("granary.scheduling.workers", () => Measure(w => w.Count()), description: "Started workers on this silo");
+        meter.CreateObservableGauge("granary.scheduling.in_flight", () => _workers.SumByTag("queue", running => running.Sum()), description: "Tasks running on this silo's workers");
+        meter.CreateObservableGauge("granary.scheduling.workers", () => _workers.SumByTag("queue", running => running.Count()), description: "Started workers on this silo");
     }
 
     /// <summary>Runs finished (tags <c>queue</c>, <c>outcome</c> = succeeded or failed).</summary>
     public Counter<long> Runs { get; }
 
     /// <summary>Counts a started worker until <see cref="Untrack"/>.</summary>
-    public void Track(object worker, string queue, Func<int> running) => _workers[worker] = (queue, running);
+    public void Track(object worker, string queue, Func<int> running) => _workers.Add(worker, queue, running);
 
     /// <summary>Stops counting a worker.</summary>
-    public void Untrack(object worker) => _workers.TryRemove(worker, out _);
-
-    private List<Measurement<int>> Measure(Func<IEnumerable<(string Queue, Func<int> Running)>, int> pick) =>
-        _workers.Values
-            .GroupBy(w => w.Queue, StringComparer.Ordinal)
-            .Select(g => new Measurement<int>(pick(g), new KeyValuePair<string, object?>("queue", g.Key)))
-            .ToList();
+    public void Untrack(object worker) => _workers.Remove(worker);
 }
