@@ -2,6 +2,8 @@ using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
 using Granary.Hashing;
+using Granary.Sdk.Batching;
+using Orleans.Concurrency;
 
 namespace Granary.Sdk.Caching;
 
@@ -68,7 +70,7 @@ public sealed class CacheClient : IAsyncDisposable
         get
         {
             var routing = Volatile.Read(ref _routing);
-            return (routing.Batchers.Sum(b => b.Calls), routing.Batchers.Sum(b => b.Commands));
+            return (routing.Batchers.Sum(b => b.Calls), routing.Batchers.Sum(b => b.Items));
         }
     }
 
@@ -555,16 +557,22 @@ public sealed class CacheClient : IAsyncDisposable
             _ring = definition.BuildRing();
             _indexById = Enumerable.Range(0, definition.Shards).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => i, StringComparer.Ordinal);
             Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
-            Batchers = [.. Shards.Select(s => new ShardBatcher(s, definition.Version, options.MaxInFlightPerShard, options.MaxBatchSize, options.CallTimeout))];
+            Batchers = [.. Shards.Select(s => NewBatcher(s, definition.Version, options))];
         }
 
         public CacheDefinition Definition { get; }
 
         public ICacheShardGrain[] Shards { get; }
 
-        public ShardBatcher[] Batchers { get; }
+        public CallBatcher<string[], CacheReply>[] Batchers { get; }
 
         public int ShardOf(string key) => _indexById[_ring.GetNode(key)];
+
+        private static CallBatcher<string[], CacheReply> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
+            new(
+                async commands => (await shard.ExecuteAsync((commands as string[][] ?? [.. commands]).AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
+                options.MaxInFlightPerShard,
+                options.MaxBatchSize);
     }
 }
 

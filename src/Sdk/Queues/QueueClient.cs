@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Granary.Errors;
 using Granary.Queues;
+using Granary.Sdk.Batching;
 
 namespace Granary.Sdk.Queues;
 
@@ -9,6 +10,15 @@ namespace Granary.Sdk.Queues;
 /// id), dequeues through the queue grain, and sends acks, nacks and extensions straight to the
 /// partition named in the receipt.
 /// </summary>
+/// <remarks>
+/// Single enqueues and acks from concurrent callers of one client are coalesced: while a call to a
+/// partition is outstanding, further requests for it queue and the next call carries all of them
+/// (one grain call and one storage write for the lot). Each caller still gets its own answer only
+/// once its message or ack is durable, and a request is validated before it joins a batch, so a bad
+/// request fails alone. A message with neither key nor id may go to any partition: such messages
+/// share batches that rotate over the partitions. Share one <see cref="QueueClient"/> per process
+/// to get the most out of this.
+/// </remarks>
 /// <example><code>
 /// var queues = new QueueClient(grains);
 /// await queues.CreateAsync("orders", new QueueDefinition(Partitions: 8));
@@ -20,7 +30,16 @@ namespace Granary.Sdk.Queues;
 /// </code></example>
 public sealed class QueueClient(IGrainFactory grains)
 {
+    // Calls in flight per partition for keyed or identified messages and for acks (the partition
+    // writes one batch at a time anyway), and per queue for messages that may go anywhere.
+    private const int PartitionCallsInFlight = 1;
+    private const int FreeCallsInFlight = 2;
+
     private readonly ConcurrentDictionary<string, QueueInfo> _infos = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueMessageInput, EnqueueResult>> _enqueuers = new();
+    private readonly ConcurrentDictionary<string, CallBatcher<QueueMessageInput, EnqueueResult>> _freeEnqueuers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueReceipt, ReceiptProblem?>> _ackers = new();
+    private int _rotation;
 
     /// <summary>The queue grain.</summary>
     public IQueueGrain Queue(string queue) => grains.GetGrain<IQueueGrain>(queue);
@@ -50,12 +69,26 @@ public sealed class QueueClient(IGrainFactory grains)
         return info;
     }
 
-    /// <summary>Enqueues one message; durable when it returns.</summary>
+    /// <summary>Enqueues one message; durable when it returns (concurrent calls share grain calls and storage writes).</summary>
     public async Task<EnqueueResult> EnqueueAsync(string queue, QueueMessageInput message)
     {
-        ArgumentNullException.ThrowIfNull(message);
-        var results = await EnqueueBatchAsync(queue, [message]);
-        return results[0];
+        QueueLimits.Validate(message);
+        var info = await InfoAsync(queue);
+        if (message.Key is null && message.Id is null)
+        {
+            var free = _freeEnqueuers.GetOrAdd(queue, q => new CallBatcher<QueueMessageInput, EnqueueResult>(
+                batch => Partition(q, (int)((uint)Interlocked.Increment(ref _rotation) % (uint)info.Partitions)).EnqueueAsync(batch),
+                FreeCallsInFlight,
+                QueueLimits.MaxBatch));
+            return await free.EnqueueAsync(message);
+        }
+
+        var partition = QueuePlacement.PartitionFor(message.Key, message.Id ?? Guid.NewGuid().ToString("N"), info.Partitions);
+        var homed = _enqueuers.GetOrAdd((queue, partition), k => new CallBatcher<QueueMessageInput, EnqueueResult>(
+            batch => Partition(k.Queue, k.Partition).EnqueueAsync(batch),
+            PartitionCallsInFlight,
+            QueueLimits.MaxBatch));
+        return await homed.EnqueueAsync(message.Id is null ? message with { Id = Guid.NewGuid().ToString("N") } : message);
     }
 
     /// <summary>Enqueues a batch split by partition (each partition's part is one call and one storage write); results in input order.</summary>
@@ -90,31 +123,32 @@ public sealed class QueueClient(IGrainFactory grains)
     public Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string queue, string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait) =>
         Queue(queue).DequeueAsync(consumer, max, visibilityTimeout, wait);
 
-    /// <summary>Acks a delivery; durable when it returns.</summary>
-    public Task AckAsync(string queue, string receipt)
+    /// <summary>Acks a delivery; durable when it returns (concurrent acks for one partition share grain calls and storage writes).</summary>
+    public async Task AckAsync(string queue, string receipt)
     {
         var r = QueueReceipt.Parse(receipt);
-        return Partition(queue, r.Partition).AckAsync(r);
+        if (await Acker(queue, r.Partition).EnqueueAsync(r) is { } problem)
+        {
+            throw new ReceiptInvalidException(receipt, problem);
+        }
     }
 
-    /// <summary>Acks many deliveries, one call and one storage write per partition; returns the receipts refused and why.</summary>
+    /// <summary>Acks many deliveries, batched per partition with other acks in flight; durable when it returns; returns the receipts refused and why.</summary>
     public async Task<IReadOnlyList<(string Receipt, ReceiptProblem Problem)>> AckManyAsync(string queue, IEnumerable<string> receipts)
     {
         ArgumentNullException.ThrowIfNull(receipts);
         var parsed = receipts.Select(QueueReceipt.Parse).ToList();
-        var problems = new ConcurrentBag<(string, ReceiptProblem)>();
-        await Task.WhenAll(parsed.GroupBy(r => r.Partition).SelectMany(g => g.Chunk(QueueLimits.MaxBatch).Select(async chunk =>
+        var answers = await Task.WhenAll(parsed.Select(r => Acker(queue, r.Partition).EnqueueAsync(r)));
+        var problems = new List<(string, ReceiptProblem)>();
+        for (var i = 0; i < parsed.Count; i++)
         {
-            var answers = await Partition(queue, g.Key).AckManyAsync(chunk);
-            for (var i = 0; i < chunk.Length; i++)
+            if (answers[i] is { } problem)
             {
-                if (answers[i] is { } problem)
-                {
-                    problems.Add((chunk[i].ToString(), problem));
-                }
+                problems.Add((parsed[i].ToString(), problem));
             }
-        })));
-        return problems.ToList();
+        }
+
+        return problems;
     }
 
     /// <summary>Returns a delivery to the queue after <paramref name="delay"/>, or dead-letters it.</summary>
@@ -130,6 +164,12 @@ public sealed class QueueClient(IGrainFactory grains)
         var r = QueueReceipt.Parse(receipt);
         return Partition(queue, r.Partition).ExtendVisibilityAsync(r, visibilityTimeout);
     }
+
+    private CallBatcher<QueueReceipt, ReceiptProblem?> Acker(string queue, int partition) =>
+        _ackers.GetOrAdd((queue, partition), k => new CallBatcher<QueueReceipt, ReceiptProblem?>(
+            batch => Partition(k.Queue, k.Partition).AckManyAsync(batch),
+            PartitionCallsInFlight,
+            QueueLimits.MaxBatch));
 
     /// <summary>Stats of every partition.</summary>
     public Task<QueueStats> StatsAsync(string queue) => Queue(queue).GetStatsAsync();

@@ -163,6 +163,58 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task Concurrent_single_enqueues_and_acks_share_calls_and_a_bad_request_fails_alone()
+    {
+        const int Messages = 300;
+        var (client, queue) = await NewQueueAsync(partitions: 2);
+
+        // Free messages (no key, no id), one keyed message per 10 and one oversize message, all at once.
+        var enqueues = Enumerable.Range(0, Messages)
+            .Select(i => client.EnqueueAsync(queue, new QueueMessageInput(Body("m-" + i), Key: i % 10 == 0 ? "k-" + i : null)))
+            .ToList();
+        var oversize = client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1]));
+        var confirmed = await Task.WhenAll(enqueues);
+        Assert.Equal("body", (await Assert.ThrowsAsync<InvalidRequestException>(() => oversize)).Parameter);
+        Assert.Equal(Messages, confirmed.Select(r => r.Id).Distinct().Count());
+        Assert.DoesNotContain(confirmed, r => r.Duplicate);
+
+        var stats = await client.StatsAsync(queue);
+        var writes = stats.Partitions.Sum(p => p.StorageWrites);
+        output.WriteLine($"{Messages} concurrent enqueues: {writes} partition writes, {stats.Depth} messages stored");
+        Assert.Equal(Messages, stats.Depth);
+        Assert.True(writes <= Messages / 10, $"{writes} writes for {Messages} concurrent enqueues: they were not coalesced");
+
+        var deliveries = new List<QueueDelivery>();
+        while (deliveries.Count < Messages)
+        {
+            var batch = await client.DequeueAsync(queue, "c", 100, Visibility, TimeSpan.FromSeconds(2));
+            Assert.NotEmpty(batch);
+            deliveries.AddRange(batch);
+        }
+
+        // Every receipt acked concurrently, one of them twice: only the second ack of it is refused.
+        var acks = deliveries.Select(d => client.AckAsync(queue, d.Receipt)).Append(client.AckAsync(queue, deliveries[7].Receipt)).ToList();
+        var refused = new List<ReceiptInvalidException>();
+        foreach (var ack in acks)
+        {
+            try
+            {
+                await ack;
+            }
+            catch (ReceiptInvalidException ex)
+            {
+                refused.Add(ex);
+            }
+        }
+
+        Assert.Equal(ReceiptProblem.AlreadySettled, Assert.Single(refused).Problem);
+        stats = await client.StatsAsync(queue);
+        output.WriteLine($"{acks.Count} concurrent acks: {stats.Partitions.Sum(p => p.StorageWrites) - writes} partition writes");
+        Assert.Equal(0, stats.Depth);
+        Assert.Equal(Messages, stats.Partitions.Sum(p => p.Acked));
+    }
+
+    [Fact]
     public async Task Topic_exchange_routes_confirms_and_reports_unroutable()
     {
         var (client, eu) = await NewQueueAsync(partitions: 2);

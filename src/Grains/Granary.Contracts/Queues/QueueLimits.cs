@@ -1,3 +1,5 @@
+using Granary.Errors;
+
 namespace Granary.Queues;
 
 /// <summary>Documented limits of the queue family (docs/queues.md, "Limits").</summary>
@@ -29,4 +31,35 @@ public static class QueueLimits
 
     /// <summary>Most deliveries allowed before dead-lettering: 1,000.</summary>
     public const int MaxDeliveries = 1_000;
+
+    /// <summary>Checks one message against these limits: a null message or body, an oversize body, an empty or over-long id or key, or a delay outside [0, <see cref="MaxDelay"/>] is an <see cref="InvalidRequestException"/>.</summary>
+    public static void Validate(QueueMessageInput? message)
+    {
+        if (message is null)
+        {
+            throw new InvalidRequestException("message", "must not be null");
+        }
+
+        if (message.Body is null)
+        {
+            throw new InvalidRequestException("body", "must not be null");
+        }
+
+        if (message.Body.Length > MaxMessageBytes)
+        {
+            throw new InvalidRequestException("body", $"is {message.Body.Length} bytes; the limit is {MaxMessageBytes}");
+        }
+
+        if (message.Id is not null)
+        {
+            Guard.Name(message.Id, "id", MaxNameLength);
+        }
+
+        if (message.Key is not null)
+        {
+            Guard.Name(message.Key, "key", MaxNameLength);
+        }
+
+        Guard.InRange(message.Delay, "delay", TimeSpan.Zero, MaxDelay);
+    }
 }

@@ -64,7 +64,7 @@ public sealed class QueuePartitionGrain(
         Guard.InRange(messages.Count, nameof(messages), 1, QueueLimits.MaxBatch);
         foreach (var message in messages)
         {
-            Validate(message);
+            QueueLimits.Validate(message);
         }
 
         var ledger = await LedgerAsync();
@@ -209,36 +209,6 @@ public sealed class QueuePartitionGrain(
         var moved = ledger.Redrive(max);
         await FlushAsync();
         return moved;
-    }
-
-    private static void Validate(QueueMessageInput message)
-    {
-        if (message is null)
-        {
-            throw new InvalidRequestException("message", "must not be null");
-        }
-
-        if (message.Body is null)
-        {
-            throw new InvalidRequestException("body", "must not be null");
-        }
-
-        if (message.Body.Length > QueueLimits.MaxMessageBytes)
-        {
-            throw new InvalidRequestException("body", $"is {message.Body.Length} bytes; the limit is {QueueLimits.MaxMessageBytes}");
-        }
-
-        if (message.Id is not null)
-        {
-            Guard.Name(message.Id, "id", QueueLimits.MaxNameLength);
-        }
-
-        if (message.Key is not null)
-        {
-            Guard.Name(message.Key, "key", QueueLimits.MaxNameLength);
-        }
-
-        Guard.InRange(message.Delay, "delay", TimeSpan.Zero, QueueLimits.MaxDelay);
     }
 
     private void CheckPartition(QueueReceipt receipt)

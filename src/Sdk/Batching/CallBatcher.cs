@@ -1,0 +1,113 @@
+namespace Granary.Sdk.Batching;
+
+/// <summary>
+/// Coalesces concurrent requests bound for one grain: while <c>maxInFlight</c> calls are
+/// outstanding, new items queue, and the next call carries all of them (up to <c>maxBatch</c>), in
+/// arrival order. Under load one grain call serves many callers. A call that fails fails every item
+/// it carried (none of them is known to have been applied); items still queued are unaffected.
+/// </summary>
+/// <typeparam name="TItem">One caller's request.</typeparam>
+/// <typeparam name="TResult">One caller's answer; the send delegate returns one per item, in order.</typeparam>
+internal sealed class CallBatcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> send, int maxInFlight, int maxBatch)
+{
+    private readonly Lock _gate = new();
+    private List<Pending> _queue = [];
+    private int _inFlight;
+    private long _calls;
+    private long _items;
+
+    /// <summary>Grain calls made.</summary>
+    public long Calls => Interlocked.Read(ref _calls);
+
+    /// <summary>Items sent.</summary>
+    public long Items => Interlocked.Read(ref _items);
+
+    /// <summary>Queues one item; completes with its answer (or the failure of the call that carried it).</summary>
+    public Task<TResult> EnqueueAsync(TItem item)
+    {
+        // Continuations run inline when a batch completes: the callers' next requests are queued
+        // while this batch's call slot is still held, so they form the next batch without a
+        // thread-pool hop per request (measured on the cache: about 2x the throughput of
+        // asynchronous continuations).
+        var pending = new Pending(item, new TaskCompletionSource<TResult>());
+        List<Pending>? batch = null;
+        lock (_gate)
+        {
+            _queue.Add(pending);
+            if (_inFlight < maxInFlight)
+            {
+                _inFlight++;
+                batch = TakeBatch();
+            }
+        }
+
+        if (batch is not null)
+        {
+            _ = SendAsync(batch);
+        }
+
+        return pending.Completion.Task;
+    }
+
+    private List<Pending> TakeBatch()
+    {
+        if (_queue.Count <= maxBatch)
+        {
+            var all = _queue;
+            _queue = [];
+            return all;
+        }
+
+        var first = _queue.GetRange(0, maxBatch);
+        _queue.RemoveRange(0, maxBatch);
+        return first;
+    }
+
+    private async Task SendAsync(List<Pending> batch)
+    {
+        while (true)
+        {
+            var items = new TItem[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                items[i] = batch[i].Item;
+            }
+
+            Interlocked.Increment(ref _calls);
+            Interlocked.Add(ref _items, batch.Count);
+            try
+            {
+                var results = await send(items);
+                if (results.Count != batch.Count)
+                {
+                    throw new InvalidOperationException($"a batch of {batch.Count} got {results.Count} answers");
+                }
+
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Completion.TrySetResult(results[i]);
+                }
+            }
+            catch (Exception ex)
+            {
+                foreach (var pending in batch)
+                {
+                    pending.Completion.TrySetException(ex);
+                }
+            }
+
+            lock (_gate)
+            {
+                if (_queue.Count == 0)
+                {
+                    _inFlight--;
+                    return;
+                }
+
+                batch = TakeBatch();
+            }
+        }
+    }
+
+    private sealed record Pending(TItem Item, TaskCompletionSource<TResult> Completion);
+}
