@@ -11,6 +11,9 @@ public enum QueueChangeKind
 
     /// <summary>Status, delivery count or visibility changed (nack with delay, dead-letter, redrive).</summary>
     Update,
+
+    /// <summary>The message was acked or purged and needs no deduplication record: remove its row.</summary>
+    Delete,
 }
 
 /// <summary>One durable change. <see cref="Message"/> is the message's state when the change was made.</summary>

@@ -74,9 +74,11 @@ public sealed class QueuePartitionLedger
     /// <summary>
     /// Adds a message as <see cref="QueueMessageStatus.Pending"/> (not deliverable until
     /// <see cref="Commit"/>) and journals its append; a message id seen inside the deduplication
-    /// window returns the original sequence and changes nothing.
+    /// window returns the original sequence and changes nothing. With <paramref name="deduplicate"/>
+    /// false (an id the partition generated, which no producer can repeat) the id is not remembered
+    /// and the message's row is deleted when it is acked instead of being kept for the window.
     /// </summary>
-    public EnqueueOutcome Enqueue(string id, string? key, byte[] body, TimeSpan delay)
+    public EnqueueOutcome Enqueue(string id, string? key, byte[] body, TimeSpan delay, bool deduplicate = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentNullException.ThrowIfNull(body);
@@ -88,7 +90,7 @@ public sealed class QueuePartitionLedger
             return new EnqueueOutcome(seen.Sequence, Duplicate: true);
         }
 
-        var message = new QueuedMessage(_nextSequence++, id, key, body, now, now + delay) { Status = QueueMessageStatus.Pending };
+        var message = new QueuedMessage(_nextSequence++, id, key, body, now, now + delay) { Status = QueueMessageStatus.Pending, Deduplicated = deduplicate };
         _messages.Add(message.Sequence, message);
         _pending++;
         if (key is not null)
@@ -96,7 +98,11 @@ public sealed class QueuePartitionLedger
             KeyList(key).Add(message.Sequence);
         }
 
-        Remember(id, message.Sequence, now + Settings.DeduplicationWindow);
+        if (deduplicate)
+        {
+            Remember(id, message.Sequence, now + Settings.DeduplicationWindow);
+        }
+
         Journal(QueueChangeKind.Append, message, now);
         return new EnqueueOutcome(message.Sequence, Duplicate: false);
     }
@@ -179,7 +185,7 @@ public sealed class QueuePartitionLedger
         _inFlight--;
         _acked++;
         Forget(message!, now);
-        Journal(QueueChangeKind.Settle, message!, now);
+        Journal(SettleKind(message!), message!, now);
         return SettleOutcome.Ok;
     }
 
@@ -259,7 +265,7 @@ public sealed class QueuePartitionLedger
         {
             var message = _messages[sequence];
             Forget(message, now);
-            Journal(QueueChangeKind.Settle, message, now);
+            Journal(SettleKind(message), message, now);
         }
 
         return purged.Count;
@@ -279,8 +285,8 @@ public sealed class QueuePartitionLedger
         {
             var old = _messages[sequence];
             Forget(old, now);
-            Journal(QueueChangeKind.Settle, old, now);
-            var message = new QueuedMessage(_nextSequence++, old.Id, old.Key, old.Body, old.EnqueuedAt, now) { Status = QueueMessageStatus.Pending };
+            Journal(SettleKind(old), old, now);
+            var message = new QueuedMessage(_nextSequence++, old.Id, old.Key, old.Body, old.EnqueuedAt, now) { Status = QueueMessageStatus.Pending, Deduplicated = old.Deduplicated };
             _messages.Add(message.Sequence, message);
             _pending++;
             if (message.Key is not null)
@@ -288,7 +294,10 @@ public sealed class QueuePartitionLedger
                 KeyList(message.Key).Add(message.Sequence);
             }
 
-            Remember(message.Id, message.Sequence, now + Settings.DeduplicationWindow);
+            if (message.Deduplicated)
+            {
+                Remember(message.Id, message.Sequence, now + Settings.DeduplicationWindow);
+            }
             Journal(QueueChangeKind.Append, message, now);
         }
 
@@ -581,6 +590,8 @@ public sealed class QueuePartitionLedger
             }
         }
     }
+
+    private static QueueChangeKind SettleKind(QueuedMessage message) => message.Deduplicated ? QueueChangeKind.Settle : QueueChangeKind.Delete;
 
     private void Journal(QueueChangeKind kind, QueuedMessage message, DateTimeOffset now) =>
         _changes.Add(new QueuePartitionChange(

@@ -46,6 +46,9 @@ public sealed class QueuedMessage
     /// <summary>When the current lease ends.</summary>
     public DateTimeOffset LeaseExpiresAt { get; internal set; }
 
+    /// <summary>Whether its id is remembered for deduplication (false for ids the partition generated).</summary>
+    public bool Deduplicated { get; internal set; } = true;
+
     /// <summary>Why it was dead-lettered.</summary>
     public string? DeadLetterReason { get; internal set; }
 }

@@ -140,7 +140,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     /// </summary>
     private List<NpgsqlBatchCommand> BuildCommands(string partition, long epoch, IReadOnlyList<QueuePartitionChange> changes, DateTimeOffset? deleteSettledBefore)
     {
-        var commands = new List<NpgsqlBatchCommand>(5);
+        var commands = new List<NpgsqlBatchCommand>(6);
         var fence = new NpgsqlBatchCommand(
             """
             WITH f AS (UPDATE granary_queue_partitions SET writes = writes + 1 WHERE service_id = @s AND partition_key = @p AND epoch = @e RETURNING 1)
@@ -197,6 +197,15 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             settle.Parameters.AddWithValue("at", settles.Max(c => c.At).UtcDateTime);
             settle.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = settles.Select(c => c.Sequence).ToArray() });
             commands.Add(settle);
+        }
+
+        var deletes = changes.Where(c => c.Kind == QueueChangeKind.Delete).ToList();
+        if (deletes.Count > 0)
+        {
+            var delete = new NpgsqlBatchCommand("DELETE FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND seq = ANY(@seqs)");
+            AddKey(delete, partition);
+            delete.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = deletes.Select(c => c.Sequence).ToArray() });
+            commands.Add(delete);
         }
 
         if (deleteSettledBefore is { } cutoff)

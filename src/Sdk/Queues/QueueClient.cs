@@ -101,12 +101,17 @@ public sealed class QueueClient(IGrainFactory grains)
         }
 
         var info = await InfoAsync(queue);
-        var withIds = messages.Select(m => m is null ? throw new InvalidRequestException("message", "must not be null") : m.Id is null ? m with { Id = Guid.NewGuid().ToString("N") } : m).ToList();
-        var groups = withIds
-            .Select((m, index) => (Message: m, Index: index, Partition: QueuePlacement.PartitionFor(m.Key, m.Id!, info.Partitions)))
+        foreach (var message in messages)
+        {
+            QueueLimits.Validate(message);
+        }
+
+        // A message without key or id may go anywhere (the partition gives it an id): spread by a fresh hash.
+        var groups = messages
+            .Select((m, index) => (Message: m, Index: index, Partition: QueuePlacement.PartitionFor(m.Key, m.Id ?? Guid.NewGuid().ToString("N"), info.Partitions)))
             .GroupBy(x => x.Partition)
             .ToList();
-        var results = new EnqueueResult[withIds.Count];
+        var results = new EnqueueResult[messages.Count];
         await Task.WhenAll(groups.Select(async g =>
         {
             var items = g.ToList();

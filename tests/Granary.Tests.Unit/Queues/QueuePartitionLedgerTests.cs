@@ -157,6 +157,29 @@ public sealed class QueuePartitionLedgerTests
     }
 
     [Fact]
+    public void GeneratedIdsAreNotDeduplicatedAndTheirAckDeletesTheRow()
+    {
+        var ledger = NewLedger();
+        var first = ledger.Enqueue("generated", null, [1], TimeSpan.Zero, deduplicate: false);
+        ledger.Commit([first.Sequence]);
+        Assert.False(ledger.Enqueue("generated", null, [2], TimeSpan.Zero, deduplicate: false).Duplicate);
+        ledger.Commit(ledger.PendingSequences());
+        Put(ledger, "producer-id");
+        ledger.DrainChanges();
+
+        foreach (var lease in ledger.Dequeue("c", 10, Visibility))
+        {
+            Assert.Equal(SettleOutcome.Ok, ledger.Ack(lease.Sequence, lease.LeaseToken));
+        }
+
+        var changes = ledger.DrainChanges();
+        Assert.Equal(2, changes.Count(c => c.Kind == QueueChangeKind.Delete && c.Id == "generated"));
+        Assert.Single(changes, c => c.Kind == QueueChangeKind.Settle && c.Id == "producer-id");
+        Assert.True(ledger.Enqueue("producer-id", null, [3], TimeSpan.Zero).Duplicate);
+        Assert.Equal(SettleOutcome.AlreadySettled, ledger.Ack(first.Sequence, 1));
+    }
+
+    [Fact]
     public void RedriveReturnsDeadLettersAsFreshMessagesAndPurgeDeletesThem()
     {
         var ledger = NewLedger(maxDeliveries: 1);

@@ -50,6 +50,9 @@ public sealed class MemoryQueueMessageStore : IQueueMessageStore
                     case QueueChangeKind.Update when p.Rows.TryGetValue(change.Sequence, out var row):
                         p.Rows[change.Sequence] = row with { VisibleAt = change.VisibleAt, Deliveries = change.Deliveries, Status = change.Status };
                         break;
+                    case QueueChangeKind.Delete:
+                        p.Rows.Remove(change.Sequence);
+                        break;
                 }
             }
 

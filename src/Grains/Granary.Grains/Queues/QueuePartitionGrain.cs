@@ -83,7 +83,7 @@ public sealed class QueuePartitionGrain(
         var results = new List<EnqueueResult>(messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {
-            var outcome = ledger.Enqueue(ids[i], messages[i].Key, messages[i].Body, messages[i].Delay);
+            var outcome = ledger.Enqueue(ids[i], messages[i].Key, messages[i].Body, messages[i].Delay, deduplicate: messages[i].Id is not null);
             results.Add(new EnqueueResult(ids[i], _partition, outcome.Sequence, outcome.Duplicate));
         }
 
