@@ -10,11 +10,15 @@ namespace Granary.Hosting.Storage;
 /// <summary>
 /// Group commit of grain state writes to one PostgreSQL shard. Writes are queued; each of a few
 /// loops takes every write waiting (up to a batch limit) and sends them as one <see cref="NpgsqlBatch"/>,
-/// which PostgreSQL runs as one transaction: one round trip and one commit for the lot. Each write is
-/// still the schema's own version-checked <c>granary_write_grain_state</c>, so a write whose ETag is
-/// stale changes nothing and fails alone with <see cref="InconsistentStateException"/>, exactly as the
-/// AdoNet provider would report it. If a batch fails as a whole (nothing of it committed), its writes
-/// are retried one by one so that one bad write cannot fail the others.
+/// which PostgreSQL runs as one transaction: one round trip and one commit for the lot. A batch is
+/// one set-based statement: an <c>UPDATE ... FROM unnest(...)</c> that matches each row only at its
+/// expected version, and an <c>INSERT ... ON CONFLICT DO NOTHING</c> for states never stored, with
+/// the same rules as the schema's <c>granary_write_grain_state</c>; so a write whose ETag is stale
+/// changes nothing and fails alone with <see cref="InconsistentStateException"/>, exactly as the
+/// AdoNet provider would report it. A batch holding two writes of the same row uses one
+/// <c>granary_write_grain_state</c> call per write instead (in order). If a batch fails as a whole
+/// (nothing of it committed), its writes are retried one by one so that one bad write cannot fail
+/// the others.
 /// </summary>
 /// <remarks>
 /// Rows are keyed the way the shard's AdoNet provider keys them (its hash picker, the grain's
@@ -24,6 +28,42 @@ namespace Granary.Hosting.Storage;
 public sealed class GroupCommitStateWriter : IAsyncDisposable
 {
     private const string WriteSql = "SELECT granary_write_grain_state($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+    // One statement for a batch without repeated rows: each input row carries its position (i);
+    // the result lists the positions written and their new versions (a missing position matched
+    // nothing: stale version, or a row that already existed for an insert).
+    private const string BatchWriteSql = """
+        WITH input AS (
+            SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::integer[], $8::bytea[], $9::integer[])
+                AS t(h, n0, n1, th, tn, ext, ver, p, i)),
+        updated AS (
+            UPDATE granary_grain_state AS s
+               SET payload = input.p, version = s.version + 1, modified_on = now()
+              FROM input
+             WHERE input.ver IS NOT NULL
+               AND s.grain_id_hash = input.h AND s.grain_type_hash = input.th
+               AND s.grain_id_n0 = input.n0 AND s.grain_id_n1 = input.n1
+               AND s.grain_type = input.tn AND s.service_id = $10
+               AND s.grain_id_extension IS NOT DISTINCT FROM input.ext
+               AND s.version = input.ver
+            RETURNING input.i, s.version),
+        inserted AS (
+            INSERT INTO granary_grain_state AS s
+                (service_id, grain_id_hash, grain_id_n0, grain_id_n1, grain_id_extension, grain_type_hash, grain_type, payload, version, modified_on)
+            SELECT $10, h, n0, n1, ext, th, tn, p, 1, now() FROM input WHERE ver IS NULL
+            ON CONFLICT DO NOTHING
+            RETURNING s.grain_id_hash, s.grain_type_hash, s.grain_id_n0, s.grain_id_n1, s.grain_type, s.grain_id_extension, s.version)
+        SELECT i, version FROM updated
+        UNION ALL
+        SELECT input.i, inserted.version
+          FROM inserted JOIN input
+            ON input.ver IS NULL
+           AND inserted.grain_id_hash = input.h AND inserted.grain_type_hash = input.th
+           AND inserted.grain_id_n0 = input.n0 AND inserted.grain_id_n1 = input.n1
+           AND inserted.grain_type = input.tn
+           AND inserted.grain_id_extension IS NOT DISTINCT FROM input.ext
+        """;
+
     private readonly NpgsqlDataSource _source;
     private readonly AdoNetGrainStorage _provider;
     private readonly string _shardName;
@@ -38,7 +78,8 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        _source = NpgsqlDataSource.Create(connectionString);
+        // Auto-prepare: the same one or two statements run on every batch.
+        _source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 8, AutoPrepareMinUsages = 2 }.ConnectionString);
         _provider = provider;
         _shardName = shardName;
         _serviceId = serviceId;
@@ -152,7 +193,53 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
         }
     }
 
-    private async Task ExecuteAsync(IReadOnlyList<PendingWrite> writes)
+    private Task ExecuteAsync(IReadOnlyList<PendingWrite> writes) =>
+        writes.Count > 1 && !HasRepeatedRow(writes) ? ExecuteSetAsync(writes) : ExecuteEachAsync(writes);
+
+    private static bool HasRepeatedRow(IReadOnlyList<PendingWrite> writes)
+    {
+        var seen = new HashSet<(int, long, long, int, string, string?)>();
+        foreach (var w in writes)
+        {
+            if (!seen.Add((w.GrainIdHash, w.N0, w.N1, w.GrainTypeHash, w.StateName, w.Extension)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async Task ExecuteSetAsync(IReadOnlyList<PendingWrite> writes)
+    {
+        var count = writes.Count;
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(BatchWriteSql, connection);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainIdHash).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N0).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N1).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainTypeHash).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.StateName).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.Extension).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.ExpectedVersion).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, Value = writes.Select(w => w.Payload).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = Enumerable.Range(0, count).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
+
+        var results = new int?[count];
+        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync().ConfigureAwait(false))
+            {
+                results[reader.GetInt32(0)] = reader.GetInt32(1);
+            }
+        }
+
+        // The reader is done: the statement's implicit transaction has committed.
+        Complete(writes, results);
+    }
+
+    private async Task ExecuteEachAsync(IReadOnlyList<PendingWrite> writes)
     {
         await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
@@ -188,6 +275,11 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
         }
 
         // The reader is done: the implicit transaction has committed.
+        Complete(writes, results);
+    }
+
+    private void Complete(IReadOnlyList<PendingWrite> writes, int?[] results)
+    {
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _writes, writes.Count);
         for (var i = 0; i < writes.Count; i++)

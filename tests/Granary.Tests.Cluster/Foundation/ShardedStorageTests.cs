@@ -96,6 +96,45 @@ public sealed class ShardedStorageTests(SharedServersFixture servers, ITestOutpu
         await storage.ReadStateAsync("group-commit", contested, contestedRead);
         Assert.Equal("v1", contestedRead.State);
         Assert.NotEqual(stale.ETag, contestedRead.ETag);
+
+        // Second round, all at once: every row updated at its version; two writers of one row holding
+        // the same ETag (exactly one wins); a "create" of a row that exists (refused).
+        var updates = ids.Select((id, i) =>
+        {
+            states[i].State = "updated-" + i.ToString(CultureInfo.InvariantCulture);
+            return storage.WriteStateAsync("group-commit", id, states[i]);
+        }).ToList();
+        var twinA = new GrainState<string>("twin-a") { ETag = contestedRead.ETag };
+        var twinB = new GrainState<string>("twin-b") { ETag = contestedRead.ETag };
+        var twins = new[] { storage.WriteStateAsync("group-commit", contested, twinA), storage.WriteStateAsync("group-commit", contested, twinB) };
+        var recreate = storage.WriteStateAsync("group-commit", ids[0], new GrainState<string>("recreated"));
+        await Task.WhenAll(updates);
+        await Assert.ThrowsAsync<InconsistentStateException>(() => recreate);
+        var twinOutcomes = await Task.WhenAll(twins.Select(async t =>
+        {
+            try
+            {
+                await t;
+                return true;
+            }
+            catch (InconsistentStateException)
+            {
+                return false;
+            }
+        }));
+        Assert.Single(twinOutcomes, won => won);
+
+        for (var i = 0; i < Count; i++)
+        {
+            var read = new GrainState<string>();
+            await storage.ReadStateAsync("group-commit", ids[i], read);
+            Assert.Equal(states[i].State, read.State);
+            Assert.Equal(states[i].ETag, read.ETag);
+        }
+
+        var twinRead = new GrainState<string>();
+        await storage.ReadStateAsync("group-commit", contested, twinRead);
+        Assert.Equal(twinOutcomes[0] ? "twin-a" : "twin-b", twinRead.State);
     }
 
     private static long TotalBatches(GroupCommitWriters writers) => writers.Current.Values.Sum(w => w.Batches);
