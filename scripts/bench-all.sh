@@ -2,8 +2,9 @@
 # Runs the benchmarks of docs/benchmarks.md back to back on this machine, each beside its peer in
 # the same run, and tees everything to $OUT (default .local/bench-<UTC time>.txt):
 #   1. scripts/cluster.sh up 1 (private Redis + PostgreSQL with fsync on, one silo, durable locks):
-#      document get/put, locks (durable), cache GET/SET at 256 callers, queue vs SKIP LOCKED and
-#      Redis, transfers vs Orleans.Transactions;
+#      document get/put, locks (durable), cache GET/SET at 256 callers, queue vs SKIP LOCKED, vs
+#      Redis and vs a second Redis with AOF appendfsync always (acknowledged after fsync, like
+#      Granary), transfers vs Orleans.Transactions;
 #   2. the same with Granary__Locks__Durability=Fast: locks (fast);
 #   3. scripts/bench-tasks.sh: 20,000 tasks vs Hangfire.PostgreSql.
 #
@@ -12,6 +13,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=lib/servers.sh
+source "$root/scripts/lib/servers.sh"
 WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-15}
 mkdir -p .local
@@ -28,7 +31,8 @@ run() {
   echo "+ granary $* --warmup $WARMUP --duration $DURATION   (load $(cut -d' ' -f1 /proc/loadavg))"
   "$granary" "$@" --warmup "$WARMUP" --duration "$DURATION" || echo "(exit $?)"
 }
-trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
+aof_dir="$root/.local/bench-redis-aof"
+trap 'scripts/cluster.sh down >/dev/null 2>&1 || true; stop_redis "$aof_dir" >/dev/null 2>&1 || true' EXIT
 
 scripts/cluster.sh down >/dev/null 2>&1 || true
 GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
@@ -40,6 +44,12 @@ run bench cache --op get --concurrency 256 --keys 100000 --value-size 100 --peer
 run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench queue --peer postgres
 run bench queue --peer redis
+aof_port=$(free_port)
+start_redis "$aof_dir" "$aof_port"
+redis-cli -h 127.0.0.1 -p "$aof_port" CONFIG SET appendonly yes >/dev/null
+redis-cli -h 127.0.0.1 -p "$aof_port" CONFIG SET appendfsync always >/dev/null
+run bench queue --peer redis --redis "127.0.0.1:$aof_port"
+stop_redis "$aof_dir"
 # Transactions: 10 s of warm-up (the first seconds after a silo starts are JIT and activation time).
 echo
 echo "+ granary bench tx --peer orleans-transactions --warmup 10 --duration $DURATION   (load $(cut -d' ' -f1 /proc/loadavg))"

@@ -193,20 +193,34 @@ public sealed class RedisQueueBenchTarget(string connectionString) : IQueueBench
     private readonly RedisKey _queue = "bench:queue:" + Guid.NewGuid().ToString("N");
     private ConnectionMultiplexer? _redis;
     private long _sequence;
+    private string _persistence = "persistence not read yet";
 
     /// <inheritdoc/>
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {connectionString} (durability: the server's own appendfsync setting, not fsync per message)";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {connectionString} ({_persistence})";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
         var options = ConfigurationOptions.Parse(connectionString);
         options.AbortOnConnectFail = false;
+        options.AllowAdmin = true;
         _redis = await ConnectionMultiplexer.ConnectAsync(options);
         await _redis.GetDatabase().KeyDeleteAsync([_queue, Processing(0)]);
+        try
+        {
+            var server = _redis.GetServer(_redis.GetEndPoints()[0]);
+            var settings = (await server.ConfigGetAsync("append*")).Concat(await server.ConfigGetAsync("save")).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+            _persistence = settings.GetValueOrDefault("appendonly") == "yes"
+                ? $"AOF on, appendfsync {settings.GetValueOrDefault("appendfsync")}" + (settings.GetValueOrDefault("appendfsync") == "always" ? ": acknowledged after fsync, like Granary" : ": not fsynced per message")
+                : $"AOF off, save '{settings.GetValueOrDefault("save")}': not durable per message";
+        }
+        catch (RedisException ex)
+        {
+            _persistence = "persistence settings unreadable: " + ex.Message;
+        }
     }
 
     /// <inheritdoc/>
