@@ -19,6 +19,10 @@ namespace Granary.Sdk.Locks;
 /// </code></example>
 public sealed class DistributedLocks
 {
+    // Grain references by lock name: creating one resolves the interface type by reflection,
+    // which cost more than the rest of an acquire on the client. Bounded; cleared when full.
+    private const int MaxCachedReferences = 4_096;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ILockGrain> _references = new(StringComparer.Ordinal);
     private readonly IGrainFactory _grains;
 
     /// <summary>Creates the client.</summary>
@@ -161,7 +165,22 @@ public sealed class DistributedLocks
         }
     }
 
-    private ILockGrain Grain(string name) => _grains.GetGrain<ILockGrain>(Guard.Name(name, "name"));
+    private ILockGrain Grain(string name)
+    {
+        if (_references.TryGetValue(name, out var cached))
+        {
+            return cached;
+        }
+
+        var grain = _grains.GetGrain<ILockGrain>(Guard.Name(name, "name"));
+        if (_references.Count >= MaxCachedReferences)
+        {
+            _references.Clear();
+        }
+
+        _references.TryAdd(name, grain);
+        return grain;
+    }
 
     private static LockTimeoutException Timeout(string name, TimeSpan wait) =>
         new(name, string.Create(CultureInfo.InvariantCulture, $"not granted within {wait.TotalSeconds:0.###} s"));

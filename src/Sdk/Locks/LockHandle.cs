@@ -140,7 +140,15 @@ public sealed class LockHandle : IAsyncDisposable
                 }
 
                 var delay = _owner.Options.AutoRenew && interval < untilExpiry ? interval : untilExpiry;
-                await Task.Delay(delay, time, _stop.Token);
+
+                // Disposal cancels this wait: end quietly instead of throwing (most leases are
+                // released long before their first renewal, and an exception per lease is costly).
+                await Task.Delay(delay, time, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+                if (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 if (!_owner.Options.AutoRenew)
                 {
                     continue;
