@@ -55,8 +55,8 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _ledger = new ParticipantLedger(State.Transactions.Select(r =>
-            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout)));
+        _ledger = new ParticipantLedger(State.Outcomes.Select(ParticipantOutcomeCodec.Decode).Concat(State.Transactions.Select(r =>
+            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout))));
         _barrier = new TccBarrier(State.SagaSteps.Select(kv => KeyValuePair.Create(kv.Key, (TccStepState)kv.Value)));
         // Recovery of a participant whose silo died: its prepared records come back with it and it
         // starts asking coordinators again.
@@ -321,7 +321,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         var now = Time.GetUtcNow();
         _ledger.Prune(now, Options.OutcomeRetention, Options.MaxRememberedOutcomes);
-        State.Transactions = _ledger.Entries.Select(e => new ParticipantRecord
+        State.Transactions = _ledger.Entries.Where(e => e.IsOpen).Select(e => new ParticipantRecord
         {
             TransactionId = e.TransactionId,
             Fingerprint = e.Fingerprint,
@@ -330,6 +330,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             LastInquiry = e.LastInquiry,
             ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
+        State.Outcomes = _ledger.Entries.Where(e => !e.IsOpen).Select(ParticipantOutcomeCodec.Encode).ToList();
         foreach (var id in State.ThreePhasePeers.Keys.Where(id => _ledger.Find(id) is not { IsOpen: true }).ToList())
         {
             State.ThreePhasePeers.Remove(id);
