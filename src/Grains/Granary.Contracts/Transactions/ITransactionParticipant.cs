@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Granary.Transactions;
 
 /// <summary>
@@ -5,6 +7,9 @@ namespace Granary.Transactions;
 /// duplicates and reordered messages are absorbed (see <c>ParticipantLedger</c>). A yes vote is
 /// durable (the reservation is persisted before the vote returns). A participant prepared for
 /// longer than its timeout asks the coordinator and aborts when it has no record (presumed abort).
+/// Prepare, commit and abort interleave with each other and with the participant's other calls,
+/// so that concurrent transactions on one participant share its state writes (group commit);
+/// each still changes the state atomically and answers only once its change is durable.
 /// </summary>
 /// <example><code>
 /// var vote = await account.PrepareAsync("tx-42", new Debit(100));
@@ -15,14 +20,17 @@ public interface ITransactionParticipant : IGrainWithStringKey
 {
     /// <summary>Phase one: validate and reserve, or refuse. The same id with another operation is a <see cref="TransactionConflictException"/>.</summary>
     [Alias("prepare")]
+    [AlwaysInterleave]
     Task<PrepareResponse> PrepareAsync(string transactionId, TxOperation operation);
 
     /// <summary>Phase two, commit: apply the reservation. Refused (<see cref="TransactionProtocolException"/>) for an unknown or aborted transaction.</summary>
     [Alias("commit")]
+    [AlwaysInterleave]
     Task CommitAsync(string transactionId);
 
     /// <summary>Phase two, abort: release the reservation (or remember the abort if prepare has not arrived).</summary>
     [Alias("abort")]
+    [AlwaysInterleave]
     Task AbortAsync(string transactionId);
 
     /// <summary>

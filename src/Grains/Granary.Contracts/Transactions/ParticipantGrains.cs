@@ -8,7 +8,12 @@ public sealed record AccountSnapshot(
     [property: Id(2)] long Balance,
     [property: Id(3)] long Held,
     [property: Id(4)] long PendingCredits,
-    [property: Id(5)] int Prepared);
+    [property: Id(5)] int Prepared)
+{
+    /// <summary>State writes this activation of the account made (each may hold the changes of several concurrent calls: group commit).</summary>
+    [Id(6)]
+    public long StateWrites { get; init; }
+}
 
 /// <summary>
 /// A money account in minor units (cents): balance, holds by prepared debits, pending credits.

@@ -29,10 +29,13 @@ public sealed class AccountGrain(
     public async Task<AccountSnapshot> OpenAsync(long initialBalance)
     {
         Guard.InRange(initialBalance, nameof(initialBalance), 0, IAccountGrain.MaxBalance);
+        ThrowIfBroken();
         if (State.Open)
         {
             if (State.Balance == initialBalance)
             {
+                // The opening write may still be in flight (prepares interleave): answer once durable.
+                await WhenDurableAsync();
                 return Snapshot();
             }
 
@@ -101,5 +104,5 @@ public sealed class AccountGrain(
         }
     }
 
-    private AccountSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Open, State.Balance, Held, PendingCredits, PreparedCount);
+    private AccountSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Open, State.Balance, Held, PendingCredits, PreparedCount) { StateWrites = StateWrites };
 }

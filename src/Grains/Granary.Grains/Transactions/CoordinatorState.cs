@@ -39,6 +39,9 @@ public sealed class CoordinatorState
     /// <summary>How many times an activation resumed phase two from this record.</summary>
     [Id(8)]
     public int Recoveries { get; set; }
+
+    /// <summary>Json.NET: leave <see cref="Acknowledged"/> out when empty (restores to the same empty list; see <see cref="ParticipantState"/>).</summary>
+    public bool ShouldSerializeAcknowledged() => Acknowledged.Count > 0;
 }
 
 /// <summary>Persisted state of <see cref="TransactionRecoveryGrain"/>.</summary>

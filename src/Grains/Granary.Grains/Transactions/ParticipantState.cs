@@ -4,7 +4,7 @@ namespace Granary.Transactions;
 [GenerateSerializer, Alias("granary.tx.participant-state")]
 public class ParticipantState
 {
-    /// <summary>Remembered transactions (prepared ones and recent outcomes).</summary>
+    /// <summary>Open (prepared or pre-committed) transactions; rows written before <see cref="Outcomes"/> existed may also hold finished ones.</summary>
     [Id(0)]
     public List<ParticipantRecord> Transactions { get; set; } = [];
 
@@ -19,6 +19,29 @@ public class ParticipantState
     /// <summary>Three-phase commit: the other participants of each open transaction (asked when the timeout expires).</summary>
     [Id(3)]
     public Dictionary<string, List<ParticipantRef>> ThreePhasePeers { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Recent outcomes (committed or aborted transactions), one <see cref="ParticipantOutcomeCodec"/> string each.</summary>
+    [Id(4)]
+    public List<string> Outcomes { get; set; } = [];
+
+    // Grain state is stored as JSON with a full type name on every collection: an empty collection
+    // costs about 150 bytes on every write and restores to the same empty value when left out, so
+    // it is left out (Json.NET's ShouldSerialize{Property} convention; the binary codec ignores these).
+
+    /// <summary>Json.NET: leave <see cref="Transactions"/> out when empty.</summary>
+    public bool ShouldSerializeTransactions() => Transactions.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="Reservations"/> out when empty.</summary>
+    public bool ShouldSerializeReservations() => Reservations.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="SagaSteps"/> out when empty.</summary>
+    public bool ShouldSerializeSagaSteps() => SagaSteps.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="ThreePhasePeers"/> out when empty.</summary>
+    public bool ShouldSerializeThreePhasePeers() => ThreePhasePeers.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="Outcomes"/> out when empty.</summary>
+    public bool ShouldSerializeOutcomes() => Outcomes.Count > 0;
 }
 
 /// <summary>One <see cref="ParticipantEntry"/> as stored.</summary>

@@ -35,6 +35,9 @@ internal static partial class TransactionLog
     [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "Transaction {TransactionId} (3PC): {Message}")]
     public static partial void LogWarningThreePhase(ILogger logger, string transactionId, string message);
 
+    [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "Participant {Participant}: state write failed, every caller waiting on it fails and the grain reloads from storage: {Error}")]
+    public static partial void LogWarningParticipantWriteFailed(ILogger logger, string participant, string error);
+
     [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "Saga {SagaId}: {Error}")]
     public static partial void LogWarningSaga(ILogger logger, string sagaId, string error);
 }

@@ -1,6 +1,8 @@
 using Granary.Errors;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Granary.Transactions;
 
@@ -10,32 +12,51 @@ namespace Granary.Transactions;
 /// (over <see cref="TccBarrier"/>). Subclasses say what exists, what can be reserved and how an
 /// operation is applied and undone. Every state change is persisted before the call returns; a
 /// failed write deactivates the grain so the next call starts again from what is stored.
+/// <para>
+/// Group commit: prepare, commit and abort interleave (<c>[AlwaysInterleave]</c> on
+/// <see cref="ITransactionParticipant"/>), so concurrent transactions on one participant change its
+/// state in memory, each atomically (no await between its checks and its change), and share one
+/// write through a <see cref="GroupCommitGate"/>. A caller is answered only after a write that
+/// started after its change is durable, and an answer that rests on earlier changes (a duplicate
+/// prepare, a status read) waits until those are durable. Each write stores a copy of the state
+/// taken before it starts, so calls that interleave with the write never change what is being
+/// stored. A failed write fails every caller waiting on it and every later call until the grain has
+/// reloaded from storage, so no vote is ever given for a hold that is not durable.
+/// </para>
 /// </summary>
 public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionParticipant, ISagaParticipant
     where TState : ParticipantState, new()
 {
     private readonly IPersistentState<TState> _state;
+    private readonly GroupCommitGate _gate;
+    private DeepCopier? _copier;
+    private TState _live;
     private ParticipantLedger _ledger = new();
     private TccBarrier _barrier = new();
     private IGrainTimer? _inquiryTimer;
     private IGrainTimer? _terminationTimer;
     private IGrainTimer? _flushTimer;
     private bool _outcomeUnsaved;
-    private bool _writeFailed;
     private TimeSpan _terminationPeriod;
 
     /// <summary>Creates the grain.</summary>
     protected TransactionParticipantGrain(IPersistentState<TState> state, TimeProvider time, IOptions<TransactionOptions> options, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(state);
         _state = state;
+        _live = state.State;
+        _gate = new GroupCommitGate(WriteSnapshotAsync);
         Time = time;
         Options = options.Value;
         Logger = logger;
     }
 
-    /// <summary>The persisted state.</summary>
-    protected TState State => _state.State;
+    /// <summary>The state (in memory; persisted by <see cref="PersistAsync"/>).</summary>
+    protected TState State => _live;
+
+    /// <summary>Storage writes this activation started (each may hold the changes of several calls).</summary>
+    protected long StateWrites => _gate.Writes;
 
     /// <summary>Clock.</summary>
     protected TimeProvider Time { get; }
@@ -55,8 +76,12 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _ledger = new ParticipantLedger(State.Transactions.Select(r =>
-            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout)));
+        // The stored state is loaded by now; from here on it is the working copy, and every write
+        // stores a fresh copy of it (see WriteSnapshotAsync).
+        _live = _state.State;
+        _copier = ServiceProvider.GetRequiredService<DeepCopier>();
+        _ledger = new ParticipantLedger(State.Outcomes.Select(ParticipantOutcomeCodec.Decode).Concat(State.Transactions.Select(r =>
+            new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout))));
         _barrier = new TccBarrier(State.SagaSteps.Select(kv => KeyValuePair.Create(kv.Key, (TccStepState)kv.Value)));
         // Recovery of a participant whose silo died: its prepared records come back with it and it
         // starts asking coordinators again.
@@ -70,7 +95,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         // Not while the silo shuts down (storage may already be gone): the stored prepared records
         // resolve by inquiry on the next activation.
-        if (_outcomeUnsaved && !_writeFailed && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        if (_outcomeUnsaved && _gate.Failure is null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
             try
             {
@@ -118,6 +143,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         Guard.Name(transactionId, nameof(transactionId));
         ThrowIfUnreachable();
+        ThrowIfBroken();
         switch (_ledger.PreCommit(transactionId, Time.GetUtcNow()))
         {
             case PreCommitVerdict.Apply:
@@ -125,6 +151,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                 return;
             case PreCommitVerdict.AlreadyPreCommitted:
             case PreCommitVerdict.AlreadyCommitted:
+                await _gate.DurableAsync();
                 return;
             case PreCommitVerdict.RefusedAborted:
                 throw new TransactionProtocolException($"{Describe}: pre-commit of '{transactionId}' refused: it was aborted here");
@@ -139,6 +166,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         Guard.Name(transactionId, nameof(transactionId));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
+        ThrowIfBroken();
 
         // The protocol is part of the content: the same id under the other protocol is a conflict.
         var fingerprint = terms is null ? operation.Describe() : "3pc " + operation.Describe();
@@ -146,8 +174,12 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             case PrepareVerdict.AlreadyPrepared:
             case PrepareVerdict.AlreadyCommitted:
-                return PrepareResponse.Granted with { Known = _ledger.Find(transactionId)!.Status.ToString() };
+                // The first prepare's write may still be in flight: vote yes only once it is durable.
+                var known = _ledger.Find(transactionId)!.Status.ToString();
+                await _gate.DurableAsync();
+                return PrepareResponse.Granted with { Known = known };
             case PrepareVerdict.AlreadyAborted:
+                await _gate.DurableAsync();
                 return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here", nameof(ParticipantStatus.Aborted));
             case PrepareVerdict.Conflict:
                 throw new TransactionConflictException(transactionId, $"{Describe} prepared it as '{_ledger.Find(transactionId)!.Fingerprint}', not '{fingerprint}'");
@@ -195,6 +227,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         Guard.Name(transactionId, nameof(transactionId));
         ThrowIfUnreachable();
+        ThrowIfBroken();
         if (await CommitLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -206,6 +239,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         Guard.Name(transactionId, nameof(transactionId));
         ThrowIfUnreachable();
+        ThrowIfBroken();
         if (await AbortLocallyAsync(transactionId) is { } refusal)
         {
             throw new TransactionProtocolException(refusal);
@@ -213,26 +247,37 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     }
 
     /// <inheritdoc/>
-    public Task<ParticipantTxView?> GetTransactionAsync(string transactionId)
+    public async Task<ParticipantTxView?> GetTransactionAsync(string transactionId)
     {
         ThrowIfUnreachable();
-        return Task.FromResult(_ledger.Find(transactionId) is { } e ? View(e) : null);
+        ThrowIfBroken();
+        var view = _ledger.Find(transactionId) is { } e ? View(e) : null;
+        await _gate.DurableAsync();
+        return view;
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync() =>
-        Task.FromResult<IReadOnlyList<ParticipantTxView>>(_ledger.Entries.OrderBy(e => e.Since).Select(View).ToList());
+    public async Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync()
+    {
+        ThrowIfBroken();
+        var views = _ledger.Entries.OrderBy(e => e.Since).Select(View).ToList();
+        await _gate.DurableAsync();
+        return views;
+    }
 
     /// <inheritdoc/>
     public virtual async Task<string?> RunSagaActionAsync(string stepKey, TxOperation operation)
     {
         Guard.Name(stepKey, nameof(stepKey));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
+        ThrowIfBroken();
         switch (_barrier.CheckAction(stepKey))
         {
             case TccActionVerdict.AlreadyDone:
+                await _gate.DurableAsync();
                 return null;
             case TccActionVerdict.RefusedAfterCompensation:
+                await _gate.DurableAsync();
                 return $"{Describe}: step {stepKey} was already compensated; the late action is refused";
         }
 
@@ -258,6 +303,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         Guard.Name(stepKey, nameof(stepKey));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
+        ThrowIfBroken();
         switch (_barrier.CheckCompensation(stepKey))
         {
             case TccCompensationVerdict.Run:
@@ -275,6 +321,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
 
                 return false;
             default:
+                await _gate.DurableAsync();
                 return false;
         }
     }
@@ -316,12 +363,30 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     protected IEnumerable<T> Reserved<T>()
         where T : TxOperation => State.Reservations.Values.OfType<T>();
 
-    /// <summary>Persists the state (ledger and barriers included); on failure deactivates and rethrows.</summary>
-    protected async Task PersistAsync()
+    /// <summary>
+    /// Persists the state (ledger and barriers included): completes once a write that holds every
+    /// change made so far is durable (shared with the other callers waiting at that moment). On
+    /// failure the grain deactivates and this and every later call fails until it has reloaded.
+    /// </summary>
+    protected Task PersistAsync() => _gate.ChangedAsync();
+
+    /// <summary>Completes when every change made so far is durable (at once when none is pending): for answers that rest on earlier changes.</summary>
+    protected Task WhenDurableAsync() => _gate.DurableAsync();
+
+    /// <summary>Throws when a write failed: memory is ahead of storage until the grain reloads.</summary>
+    protected void ThrowIfBroken()
+    {
+        if (_gate.Failure is { } failure)
+        {
+            throw new GranaryException(ErrorCodes.Internal, $"{Describe}: a state write failed ({failure.GetType().Name}); reloading from storage, retry");
+        }
+    }
+
+    private async Task WriteSnapshotAsync()
     {
         var now = Time.GetUtcNow();
         _ledger.Prune(now, Options.OutcomeRetention, Options.MaxRememberedOutcomes);
-        State.Transactions = _ledger.Entries.Select(e => new ParticipantRecord
+        State.Transactions = _ledger.Entries.Where(e => e.IsOpen).Select(e => new ParticipantRecord
         {
             TransactionId = e.TransactionId,
             Fingerprint = e.Fingerprint,
@@ -330,20 +395,25 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
             LastInquiry = e.LastInquiry,
             ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
+        State.Outcomes = _ledger.Entries.Where(e => !e.IsOpen).Select(ParticipantOutcomeCodec.Encode).ToList();
         foreach (var id in State.ThreePhasePeers.Keys.Where(id => _ledger.Find(id) is not { IsOpen: true }).ToList())
         {
             State.ThreePhasePeers.Remove(id);
         }
         State.SagaSteps = _barrier.Steps.ToDictionary(kv => kv.Key, kv => (int)kv.Value, StringComparer.Ordinal);
         _outcomeUnsaved = false;
+
+        // Calls interleave while the write is in flight: it stores a copy taken now, so they can
+        // neither change what is being stored nor see their change counted as durable too early.
+        _state.State = _copier is { } copier ? copier.Copy(_live) : _live;
         try
         {
             await _state.WriteStateAsync();
         }
-        catch
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Memory is now ahead of storage: start again from storage on the next call.
-            _writeFailed = true;
+            // Memory is now ahead of storage: start again from storage on the next activation.
+            TransactionLog.LogWarningParticipantWriteFailed(Logger, Describe, ex.Message);
             DeactivateOnIdle();
             throw;
         }

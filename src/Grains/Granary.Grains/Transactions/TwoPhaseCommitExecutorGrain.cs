@@ -76,6 +76,9 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
         }
 
         var participants = request.Steps.ToDictionary(s => s.Participant.ToString(), s => s.Participant, StringComparer.Ordinal);
+
+        // One grain reference per participant for both phases.
+        var grains = participants.ToDictionary(p => p.Key, p => Participants.Transactional(GrainFactory, p.Value), StringComparer.Ordinal);
         var coordinator = new TwoPhaseCommitCoordinator(transactionId, request.Fingerprint(), participants.Keys);
         coordinator.BeginPrepare(_time.GetUtcNow(), _options.PrepareTimeout);
         string? abortCode = null;
@@ -86,7 +89,7 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
             var name = step.Participant.ToString();
             try
             {
-                var vote = await Participants.Transactional(GrainFactory, step.Participant)
+                var vote = await grains[name]
                     .PrepareAsync(transactionId, step.Operation)
                     .WaitAsync(_options.PrepareTimeout, _time);
                 if (coordinator.OnVote(name, vote.Yes ? Vote.Yes : Vote.No, vote.Reason, _time.GetUtcNow()) == TransactionDecision.Abort)
@@ -140,7 +143,7 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
             if (decided.Outcome == TxOutcome.Aborted)
             {
                 await Task.WhenAll(coordinator.Votes.Where(v => v.Value == Vote.Yes)
-                    .Select(v => SendDecisionAsync(transactionId, coordinator, participants[v.Key], v.Key, commit: false)));
+                    .Select(v => SendDecisionAsync(transactionId, coordinator, grains[v.Key], v.Key, commit: false)));
             }
 
             return decided;
@@ -153,7 +156,7 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
         var deadline = _time.GetUtcNow() + _options.PhaseTwoBudget;
         for (var attempt = 1; coordinator.Phase != CoordinatorPhase.Done; attempt++)
         {
-            await Task.WhenAll(coordinator.Unacknowledged.Select(name => SendDecisionAsync(transactionId, coordinator, participants[name], name, commit)));
+            await Task.WhenAll(coordinator.Unacknowledged.Select(name => SendDecisionAsync(transactionId, coordinator, grains[name], name, commit)));
             if (coordinator.Phase == CoordinatorPhase.Done)
             {
                 break;
@@ -184,9 +187,8 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
             : new TransactionResult(transactionId, TxOutcome.Aborted, record.State.AbortCode, coordinator.AbortReason, unacknowledged, Replayed: false);
     }
 
-    private async Task SendDecisionAsync(string transactionId, TwoPhaseCommitCoordinator coordinator, ParticipantRef participant, string name, bool commit)
+    private async Task SendDecisionAsync(string transactionId, TwoPhaseCommitCoordinator coordinator, ITransactionParticipant grain, string name, bool commit)
     {
-        var grain = Participants.Transactional(GrainFactory, participant);
         try
         {
             await (commit ? grain.CommitAsync(transactionId) : grain.AbortAsync(transactionId)).WaitAsync(_options.CallTimeout, _time);

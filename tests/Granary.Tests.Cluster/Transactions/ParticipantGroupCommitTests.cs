@@ -1,0 +1,83 @@
+using Granary.Sdk.Transactions;
+using Granary.Transactions;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Transactions;
+
+/// <summary>Group commit at a participant: concurrent prepares on one account share state writes and every hold is kept.</summary>
+[Collection(TransactionsClusterCollection.Name)]
+public sealed class ParticipantGroupCommitTests(TransactionsClusterFixture fixture, ITestOutputHelper output)
+{
+    private const int Prepares = 40;
+
+    [Fact]
+    public async Task Concurrent_prepares_on_one_account_share_writes_and_every_hold_is_kept()
+    {
+        var key = "gc-" + Guid.NewGuid().ToString("N")[..8];
+        var account = fixture.Grains.GetGrain<IAccountGrain>(key);
+        var opened = await account.OpenAsync(100);
+        var ids = Enumerable.Range(0, Prepares).Select(_ => TransactionClient.NewId()).ToList();
+
+        // 40 prepares of 2 each, all at once: 80 of the 100 held.
+        var votes = await Task.WhenAll(ids.Select(id => account.PrepareAsync(id, new Debit(2))));
+        var prepared = await account.GetAsync();
+        var writes = prepared.StateWrites - opened.StateWrites;
+        output.WriteLine($"{Prepares} concurrent prepares: {votes.Count(v => v.Yes)} yes, {writes} state writes, held {prepared.Held}");
+
+        Assert.All(votes, v => Assert.True(v.Yes, v.Reason));
+        Assert.Equal(80, prepared.Held);
+        Assert.Equal(Prepares, prepared.Prepared);
+        Assert.InRange(writes, 1, Prepares - 1);
+
+        // Holds are counted across the interleaved prepares: 30 more cannot be held, 20 can.
+        Assert.False((await account.PrepareAsync(TransactionClient.NewId(), new Debit(30))).Yes);
+        var duplicate = await account.PrepareAsync(ids[0], new Debit(2));
+        Assert.True(duplicate.Yes);
+        Assert.Equal(nameof(ParticipantStatus.Prepared), duplicate.Known);
+
+        // Commit half and abort half, concurrently: 40 paid, the rest released, nothing left held.
+        await Task.WhenAll(ids.Select((id, i) => i % 2 == 0 ? account.CommitAsync(id) : account.AbortAsync(id)));
+        var done = await account.GetAsync();
+        output.WriteLine($"after 20 commits and 20 aborts: balance {done.Balance}, held {done.Held}, prepared {done.Prepared}");
+        Assert.Equal(60, done.Balance);
+        Assert.Equal(0, done.Held);
+        Assert.Equal(0, done.Prepared);
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            Assert.Equal(i % 2 == 0 ? "Committed" : "Aborted", (await account.GetTransactionAsync(id))!.Status);
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_transfers_through_one_hot_account_conserve_money()
+    {
+        var hot = "hot-" + Guid.NewGuid().ToString("N")[..8];
+        var others = Enumerable.Range(0, 8).Select(i => $"{hot}-{i}").ToList();
+        await fixture.Grains.GetGrain<IAccountGrain>(hot).OpenAsync(1_000);
+        foreach (var o in others)
+        {
+            await fixture.Grains.GetGrain<IAccountGrain>(o).OpenAsync(100);
+        }
+
+        var tx = new TransactionClient(fixture.Grains);
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(async i =>
+        {
+            var other = others[i % others.Count];
+            try
+            {
+                await (i % 2 == 0 ? tx.TransferAsync(hot, other, 7) : tx.TransferAsync(other, hot, 5));
+                return true;
+            }
+            catch (TransactionAbortedException)
+            {
+                return false;
+            }
+        }));
+
+        var balances = await Task.WhenAll(others.Append(hot).Select(k => fixture.Grains.GetGrain<IAccountGrain>(k).GetAsync()));
+        output.WriteLine($"64 transfers through one account: {results.Count(r => r)} committed; hot account made {balances[^1].StateWrites} state writes");
+        Assert.Equal(1_000 + (others.Count * 100), balances.Sum(b => b.Balance));
+        Assert.All(balances, b => Assert.True(b.Balance >= 0 && b.Held == 0 && b.Prepared == 0, $"{b.Key}: balance {b.Balance}, held {b.Held}, prepared {b.Prepared}"));
+        Assert.True(results.Count(r => r) > 0);
+    }
+}
