@@ -83,12 +83,13 @@ public sealed class QueueClient(IGrainFactory grains)
             return await free.EnqueueAsync(message);
         }
 
-        var partition = QueuePlacement.PartitionFor(message.Key, message.Id ?? Guid.NewGuid().ToString("N"), info.Partitions);
+        // Keyed by key when there is one (the partition gives an id-less message a fresh id), else by id.
+        var partition = QueuePlacement.PartitionFor(message.Key, message.Id ?? "", info.Partitions);
         var homed = _enqueuers.GetOrAdd((queue, partition), k => new CallBatcher<QueueMessageInput, EnqueueResult>(
             batch => Partition(k.Queue, k.Partition).EnqueueAsync(batch),
             PartitionCallsInFlight,
             QueueLimits.MaxBatch));
-        return await homed.EnqueueAsync(message.Id is null ? message with { Id = Guid.NewGuid().ToString("N") } : message);
+        return await homed.EnqueueAsync(message);
     }
 
     /// <summary>Enqueues a batch split by partition (each partition's part is one call and one storage write); results in input order.</summary>
