@@ -8,7 +8,7 @@ namespace Granary.Sdk.Batching;
 /// </summary>
 /// <typeparam name="TItem">One caller's request.</typeparam>
 /// <typeparam name="TResult">One caller's answer; the send delegate returns one per item, in order.</typeparam>
-internal sealed class CallBatcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> send, int maxInFlight, int maxBatch)
+internal sealed class CallBatcher<TItem, TResult>(Func<TItem[], Task<IReadOnlyList<TResult>>> send, int maxInFlight, int maxBatch)
 {
     private readonly Lock _gate = new();
     private List<Pending> _queue = [];

@@ -570,7 +570,7 @@ public sealed class CacheClient : IAsyncDisposable
 
         private static CallBatcher<string[], CacheReply> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
             new(
-                async commands => (await shard.ExecuteAsync((commands as string[][] ?? [.. commands]).AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
+                async commands => (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
                 options.MaxInFlightPerShard,
                 options.MaxBatchSize);
     }

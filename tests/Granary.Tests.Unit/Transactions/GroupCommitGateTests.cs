@@ -96,7 +96,7 @@ public sealed class GroupCommitGateTests
         while (!condition())
         {
             Assert.True(DateTime.UtcNow < deadline, "condition not met within 5 s");
-            await Task.Delay(1);
+            await Task.Delay(1); // poll interval; bounded by the 5 s deadline above
         }
     }
 }
