@@ -25,6 +25,7 @@ public sealed partial class SiloStatsCollector(
 {
     private static readonly TimeSpan ReportTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<FastKey, Series> _byFastKey = new();
     private readonly CancellationTokenSource _stop = new();
     private MeterListener? _listener;
     private Task? _loop;
@@ -137,6 +138,28 @@ public sealed partial class SiloStatsCollector(
 
     private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        // Hot path (every grain call records here): look the series up by the tags as given, without
+        // building the canonical key; the first sight of a tag order resolves it through that key.
+        Series? series;
+        if (tags.Length <= FastKey.MaxTags)
+        {
+            var fast = new FastKey(instrument, tags);
+            if (!_byFastKey.TryGetValue(fast, out series))
+            {
+                series = Resolve(instrument, tags);
+                _byFastKey.TryAdd(fast, series);
+            }
+        }
+        else
+        {
+            series = Resolve(instrument, tags);
+        }
+
+        series.Add(value, Volatile.Read(ref _cycle));
+    }
+
+    private Series Resolve(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
         var key = KeyOf(instrument, tags);
         if (!_series.TryGetValue(key, out var series))
         {
@@ -144,7 +167,7 @@ public sealed partial class SiloStatsCollector(
             series = _series.GetOrAdd(key, created);
         }
 
-        series.Add(value, Volatile.Read(ref _cycle));
+        return series;
     }
 
     private static string KeyOf(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
@@ -166,6 +189,42 @@ public sealed partial class SiloStatsCollector(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Stats report failed ({Type}): {Message}")]
     private static partial void LogReportFailed(ILogger logger, string type, string message);
+
+    /// <summary>An instrument and up to four tags in the order given (tag values compared with Equals).</summary>
+    private readonly record struct FastKey
+    {
+        public const int MaxTags = 4;
+
+        public FastKey(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            Instrument = instrument;
+            Count = tags.Length;
+            (K0, V0) = tags.Length > 0 ? (tags[0].Key, tags[0].Value) : (null, null);
+            (K1, V1) = tags.Length > 1 ? (tags[1].Key, tags[1].Value) : (null, null);
+            (K2, V2) = tags.Length > 2 ? (tags[2].Key, tags[2].Value) : (null, null);
+            (K3, V3) = tags.Length > 3 ? (tags[3].Key, tags[3].Value) : (null, null);
+        }
+
+        public Instrument Instrument { get; }
+
+        public int Count { get; }
+
+        public string? K0 { get; }
+
+        public object? V0 { get; }
+
+        public string? K1 { get; }
+
+        public object? V1 { get; }
+
+        public string? K2 { get; }
+
+        public object? V2 { get; }
+
+        public string? K3 { get; }
+
+        public object? V3 { get; }
+    }
 
     private sealed class Series
     {

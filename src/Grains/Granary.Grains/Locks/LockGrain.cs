@@ -35,6 +35,7 @@ public sealed class LockGrain(
     private LeaseTable _table = null!;
     private IGrainTimer? _timer;
     private IGrainTimer? _leaseTimer;
+    private DateTimeOffset? _armedFor;
     private long _version;
     private long _persistedVersion;
     private bool _broken;
@@ -95,7 +96,7 @@ public sealed class LockGrain(
             _leaseTimer = this.RegisterGrainTimer(RenewActivationLeaseAsync, new GrainTimerCreationOptions(period, period) { Interleave = true, KeepAlive = false });
         }
 
-        _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+        _timer = this.RegisterGrainTimer(OnDeadlineAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
         LockLog.Activated(logger, _name, _options.Durability.ToString(), lastToken, s.Holders.Count, blockedUntil);
         var table = _table;
         metrics.Track(this, () => (table.HolderCount, table.WaiterCount));
@@ -353,6 +354,12 @@ public sealed class LockGrain(
         await OnTimerAsync(CancellationToken.None);
     }
 
+    private Task OnDeadlineAsync(CancellationToken cancellationToken)
+    {
+        _armedFor = null;
+        return OnTimerAsync(cancellationToken);
+    }
+
     private async Task OnTimerAsync(CancellationToken cancellationToken)
     {
         if (_broken)
@@ -469,6 +476,12 @@ public sealed class LockGrain(
         }
     }
 
+    /// <summary>
+    /// Arms the deadline timer for the table's next deadline. A timer already armed no later than
+    /// that is left alone: firing early is harmless (the tick applies nothing and re-arms), and
+    /// leaving it saves a timer update on nearly every call (a grant's expiry is always later than
+    /// the one armed by the previous grant). A timer left armed on an idle lock fires once for nothing.
+    /// </summary>
     private void Reschedule()
     {
         if (_timer is null)
@@ -478,13 +491,17 @@ public sealed class LockGrain(
 
         if (_table.NextDeadline is { } next)
         {
+            if (_armedFor is { } armed && armed <= next)
+            {
+                return;
+            }
+
             var due = next - time.GetUtcNow();
             _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+            _armedFor = next;
         }
-        else
-        {
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
+
+        // No deadline: a timer still armed fires once for nothing (the tick re-arms nothing).
     }
 
     private void Check()
