@@ -8,6 +8,9 @@
 #   2. the same with Granary__Locks__Durability=Fast: locks (fast), after one unmeasured pass;
 #   3. scripts/bench-tasks.sh: 20,000 tasks vs Hangfire.PostgreSql.
 #
+# Lock and transaction comparisons run ROUNDS times in turn (default 3) and quote the median of the
+# rounds' ratios: on this shared 2-core machine one system's window can land on a slow spell.
+#
 #   scripts/bench-all.sh                     # 3 s warm-up, 15 s measured per system
 #   WARMUP=1 DURATION=5 scripts/bench-all.sh # quick look
 set -euo pipefail
@@ -17,6 +20,7 @@ cd "$root"
 source "$root/scripts/lib/servers.sh"
 WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-15}
+ROUNDS=${ROUNDS:-3}
 mkdir -p .local
 OUT=${OUT:-.local/bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
 granary="$root/src/Client/bin/Release/net10.0/granary"
@@ -38,8 +42,8 @@ scripts/cluster.sh down >/dev/null 2>&1 || true
 GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
 run bench document --op get --peer redis
 run bench document --op put --peer postgres
-run bench lock --mode uncontended --peer postgres
-run bench lock --mode contended --peer redis
+run bench lock --mode uncontended --peer postgres --rounds "$ROUNDS"
+run bench lock --mode contended --peer redis --rounds "$ROUNDS"
 run bench cache --op get --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench queue --peer postgres
@@ -52,8 +56,8 @@ run bench queue --peer redis --redis "127.0.0.1:$aof_port"
 stop_redis "$aof_dir"
 # Transactions: 10 s of warm-up (the first seconds after a silo starts are JIT and activation time).
 echo
-echo "+ granary bench tx --peer orleans-transactions --warmup 10 --duration $DURATION   (load $(cut -d' ' -f1 /proc/loadavg))"
-"$granary" bench tx --peer orleans-transactions --warmup 10 --duration "$DURATION" || echo "(exit $?)"
+echo "+ granary bench tx --peer orleans-transactions --warmup 10 --duration $DURATION --rounds $ROUNDS   (load $(cut -d' ' -f1 /proc/loadavg))"
+"$granary" bench tx --peer orleans-transactions --warmup 10 --duration "$DURATION" --rounds "$ROUNDS" || echo "(exit $?)"
 scripts/cluster.sh down
 
 Granary__Locks__Durability=Fast GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
@@ -62,8 +66,8 @@ Granary__Locks__Durability=Fast GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
 echo
 echo "+ granary bench lock --mode uncontended --peer none --warmup 5 --duration 15   (unmeasured silo warm-up)"
 "$granary" bench lock --mode uncontended --peer none --warmup 5 --duration 15 >/dev/null 2>&1 || echo "(exit $?)"
-run bench lock --mode uncontended --peer redis
-run bench lock --mode contended --peer redis
+run bench lock --mode uncontended --peer redis --rounds "$ROUNDS"
+run bench lock --mode contended --peer redis --rounds "$ROUNDS"
 scripts/cluster.sh down
 
 echo

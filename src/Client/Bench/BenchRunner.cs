@@ -8,6 +8,30 @@ public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Du
 {
     /// <summary>When set, the measured window is exactly this many operations instead of <see cref="Duration"/>.</summary>
     public int? Operations { get; init; }
+
+    /// <summary>
+    /// Rounds of a side-by-side comparison: Granary and the peer run in turn this many times (each
+    /// with its warm-up and measured window), and the ratio quoted is the median of the rounds'
+    /// ratios, so that a drift of the machine during one system's window does not decide it.
+    /// </summary>
+    public int Rounds { get; init; } = 1;
+}
+
+/// <summary>Medians of per-round figures.</summary>
+public static class BenchMath
+{
+    /// <summary>The median (mean of the middle two for an even count); 0 for none.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            return 0;
+        }
+
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
 }
 
 /// <summary>One system's figures for one workload.</summary>
@@ -48,6 +72,9 @@ public sealed record BenchResult
 
     /// <summary>The first error message seen, if any.</summary>
     public string? FirstError { get; init; }
+
+    /// <summary>Which round of a comparison this is (1 when there is one).</summary>
+    public int Round { get; init; } = 1;
 }
 
 /// <summary>

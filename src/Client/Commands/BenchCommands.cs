@@ -25,12 +25,18 @@ public static class BenchCommands
         /// <summary>Peer system.</summary>
         public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
+        /// <summary><c>--rounds</c>.</summary>
+        public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median of the rounds' ratios (document, lock, cache, tx, tasks)", DefaultValueFactory = _ => 1, Recursive = true };
+
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
             GlobalOptions.Require(parse.GetValue(Concurrency), "--concurrency", 1, 4096),
             TimeSpan.FromSeconds(GlobalOptions.Require(parse.GetValue(Warmup), "--warmup", 0, 600)),
             TimeSpan.FromSeconds(GlobalOptions.Require(parse.GetValue(Duration), "--duration", 1, 3600)),
-            ShowProgress: true);
+            ShowProgress: true)
+        {
+            Rounds = GlobalOptions.Require(parse.GetValue(Rounds), "--rounds", 1, 20),
+        };
     }
 
     /// <summary>Builds the command tree.</summary>
@@ -59,33 +65,50 @@ public static class BenchCommands
 
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
-            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, document,
+            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, document,
             LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
     }
 
-    /// <summary>Runs Granary, then the peer (if any), and prints both with the throughput ratio.</summary>
+    /// <summary>
+    /// Runs Granary, then the peer (if any), <see cref="BenchSettings.Rounds"/> times in turn, and
+    /// prints every run with the throughput ratio (the median of the rounds' ratios).
+    /// </summary>
     public static async Task<int> CompareAsync(string workload, IBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(granary);
         ArgumentNullException.ThrowIfNull(output);
-        var results = new List<BenchResult>();
-        foreach (var target in peer is null ? [granary] : new[] { granary, peer })
+        ArgumentNullException.ThrowIfNull(settings);
+        var targets = peer is null ? [granary] : new[] { granary, peer };
+        foreach (var target in targets)
         {
             Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
             await target.SetupAsync(ct);
-            var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
-            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers");
-            results.Add(await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct));
         }
 
-        double? ratio = results.Count == 2 && results[1].Throughput > 0 ? results[0].Throughput / results[1].Throughput : null;
-        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, Results = results, ThroughputRatio = ratio });
+        var results = new List<BenchResult>();
+        var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
+        for (var round = 1; round <= settings.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers");
+                var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
+                results.Add(result with { Round = round });
+            }
+        }
+
+        var ratios = peer is null
+            ? []
+            : results.Chunk(2).Where(pair => pair[1].Throughput > 0).Select(pair => pair[0].Throughput / pair[1].Throughput).ToList();
+        double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
+        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios });
         output.Table(
-            ["SYSTEM", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "ERRORS", "CONFIGURATION"],
+            ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "ERRORS", "CONFIGURATION"],
             results.Select(r => (IReadOnlyList<string>)
             [
                 r.System,
+                r.Round.ToString(CultureInfo.InvariantCulture),
                 r.Throughput.ToString("N0", CultureInfo.InvariantCulture),
                 r.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
@@ -95,7 +118,7 @@ public static class BenchCommands
             ]));
         if (ratio is { } x)
         {
-            output.Line(string.Create(CultureInfo.InvariantCulture, $"throughput ratio granary/{results[1].System}: {x:F2}x"));
+            output.Line($"throughput ratio granary/{peer!.System}: {RatioText(x, ratios)}");
         }
 
         foreach (var r in results.Where(r => r.FirstError is not null))
@@ -104,6 +127,19 @@ public static class BenchCommands
         }
 
         return results.All(r => r.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>" (round 2/3)" when there are several rounds.</summary>
+    public static string RoundLabel(int round, int rounds) =>
+        rounds == 1 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" (round {round}/{rounds})");
+
+    /// <summary>"1.05x", or "median 1.05x of 3 rounds (0.98x, 1.05x, 1.12x)".</summary>
+    public static string RatioText(double median, IReadOnlyList<double> ratios)
+    {
+        ArgumentNullException.ThrowIfNull(ratios);
+        return ratios.Count <= 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{median:F2}x")
+            : string.Create(CultureInfo.InvariantCulture, $"median {median:F2}x of {ratios.Count} rounds ({string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture) + "x"))})");
     }
 
     /// <summary>The peer named by <c>--peer</c>, pointed at the servers in configuration.</summary>

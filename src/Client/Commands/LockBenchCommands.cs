@@ -47,37 +47,52 @@ public static class LockBenchCommands
 
     private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
     {
-        var rows = new List<(BenchResult Result, GrantAnalysis Analysis)>();
-        foreach (var target in peer is null ? [granary] : new[] { granary, peer })
+        var targets = peer is null ? [granary] : new[] { granary, peer };
+        foreach (var target in targets)
         {
             Output.Progress($"{workload}: {target.System} setting up");
             await target.SetupAsync(ct);
-            Output.Progress($"{workload}: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers ({target.Configuration})");
-            var log = target switch
+        }
+
+        var rows = new List<(BenchResult Result, GrantAnalysis Analysis)>();
+        for (var round = 1; round <= settings.Rounds; round++)
+        {
+            foreach (var target in targets)
             {
-                GranaryLockBenchTarget g => g.Log,
-                PostgresLockBenchTarget p => p.Log,
-                RedisLockBenchTarget r => r.Log,
-                _ => new GrantLog(),
-            };
-            var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-            var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
-            await startMeasuring;
-            rows.Add((result, log.Analyse()));
+                Output.Progress($"{workload}: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers ({target.Configuration})");
+                var log = target switch
+                {
+                    GranaryLockBenchTarget g => g.Log,
+                    PostgresLockBenchTarget p => p.Log,
+                    RedisLockBenchTarget r => r.Log,
+                    _ => new GrantLog(),
+                };
+
+                // Each round analyses only its own measured window (the log keeps earlier rounds' grants).
+                var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
+                await startMeasuring;
+                rows.Add((result with { Round = round }, log.Analyse()));
+            }
         }
 
         var contended = workload == "lock-contended";
         double Rate((BenchResult R, GrantAnalysis A) row) => contended ? row.A.HandOffs / row.R.Seconds : row.R.Throughput;
-        double? ratio = rows.Count == 2 && Rate(rows[1]) > 0 ? Rate(rows[0]) / Rate(rows[1]) : null;
+        var ratios = peer is null
+            ? []
+            : rows.Chunk(2).Where(pair => Rate(pair[1]) > 0).Select(pair => Rate(pair[0]) / Rate(pair[1])).ToList();
+        double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
         output.Document(new
         {
             Workload = workload,
             settings.Concurrency,
             WarmupSeconds = settings.Warmup.TotalSeconds,
+            settings.Rounds,
             RatioOf = contended ? "hand-offs/s" : "acquire+release pairs/s",
             Results = rows.Select(r => new
             {
                 r.Result.System,
+                r.Result.Round,
                 r.Result.Configuration,
                 PairsPerSecond = r.Result.Throughput,
                 HandOffsPerSecond = contended ? r.Analysis.HandOffs / r.Result.Seconds : (double?)null,
@@ -89,12 +104,14 @@ public static class LockBenchCommands
                 Grants = contended ? r.Analysis : null,
             }),
             Ratio = ratio,
+            RoundRatios = ratios,
         });
         output.Table(
-            ["SYSTEM", "PAIRS/S", "HAND-OFFS/S", "P50 MS", "P99 MS", "P99.9 MS", "WAIT P99.9", "OUT-OF-ORDER", "FIFO(SERVER)", "ERRORS"],
+            ["SYSTEM", "ROUND", "PAIRS/S", "HAND-OFFS/S", "P50 MS", "P99 MS", "P99.9 MS", "WAIT P99.9", "OUT-OF-ORDER", "FIFO(SERVER)", "ERRORS"],
             rows.Select(r => (IReadOnlyList<string>)
             [
                 r.Result.System,
+                r.Result.Round.ToString(CultureInfo.InvariantCulture),
                 r.Result.Throughput.ToString("N0", CultureInfo.InvariantCulture),
                 contended ? (r.Analysis.HandOffs / r.Result.Seconds).ToString("N0", CultureInfo.InvariantCulture) : "-",
                 r.Result.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
@@ -107,7 +124,7 @@ public static class LockBenchCommands
             ]));
         foreach (var r in rows)
         {
-            output.Line($"  {r.Result.System}: {r.Result.Configuration}");
+            output.Line($"  {r.Result.System}{BenchCommands.RoundLabel(r.Result.Round, settings.Rounds)}: {r.Result.Configuration}");
             if (contended)
             {
                 output.Line(string.Create(CultureInfo.InvariantCulture, $"    grants per caller {r.Analysis.FewestGrantsPerWorker}..{r.Analysis.MostGrantsPerWorker}, wait p50 {r.Analysis.WaitP50Ms:F1} ms p99 {r.Analysis.WaitP99Ms:F1} ms max {r.Analysis.WaitMaxMs:F1} ms"));
@@ -121,7 +138,7 @@ public static class LockBenchCommands
 
         if (ratio is { } x)
         {
-            output.Line(string.Create(CultureInfo.InvariantCulture, $"{(contended ? "hand-offs/s" : "pairs/s")} ratio granary/{rows[1].Result.System}: {x:F2}x"));
+            output.Line($"{(contended ? "hand-offs/s" : "pairs/s")} ratio granary/{rows[1].Result.System}: {BenchCommands.RatioText(x, ratios)}");
         }
 
         return rows.All(r => r.Result.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
