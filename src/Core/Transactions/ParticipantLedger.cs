@@ -279,14 +279,17 @@ public sealed class ParticipantLedger
 
     /// <summary>
     /// Forgets finished transactions older than <paramref name="retention"/>, and the oldest beyond
-    /// <paramref name="maxFinished"/>. Prepared ones are never forgotten. Returns how many were dropped.
+    /// <paramref name="maxFinished"/> among those older than <paramref name="keepAtLeast"/> (younger
+    /// ones are kept whatever their number: a late duplicate prepare must still find them) and not
+    /// <paramref name="exempt"/> from the count (those stay for the whole retention). Prepared ones
+    /// are never forgotten. Returns how many were dropped.
     /// </summary>
-    public int Prune(DateTimeOffset now, TimeSpan retention, int maxFinished)
+    public int Prune(DateTimeOffset now, TimeSpan retention, int maxFinished, TimeSpan keepAtLeast = default, Func<ParticipantEntry, bool>? exempt = null)
     {
         var finished = _entries.Values.Where(e => !e.IsOpen).OrderBy(e => e.Since).ToList();
         var drop = finished.Where(e => now - e.Since > retention).Select(e => e.TransactionId).ToHashSet(StringComparer.Ordinal);
         var excess = finished.Count - drop.Count - maxFinished;
-        foreach (var e in finished.Where(e => !drop.Contains(e.TransactionId)).Take(Math.Max(0, excess)))
+        foreach (var e in finished.Where(e => !drop.Contains(e.TransactionId) && now - e.Since > keepAtLeast && exempt?.Invoke(e) != true).Take(Math.Max(0, excess)))
         {
             drop.Add(e.TransactionId);
         }

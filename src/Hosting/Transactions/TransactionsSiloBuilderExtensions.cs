@@ -72,6 +72,16 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
             errors.Add($"{TransactionOptions.SectionName}:OutcomeFlushDelay must be between 0 and 1 minute (got {options.OutcomeFlushDelay}).");
         }
 
+        if (options.MaxClockSkew < TimeSpan.Zero)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:MaxClockSkew must not be negative (got {options.MaxClockSkew}).");
+        }
+
+        if (options.OutcomeRetention < options.OutcomeRetentionFloor)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:OutcomeRetention ({options.OutcomeRetention}) must be at least PrepareTimeout + MaxClockSkew ({options.OutcomeRetentionFloor}): a late duplicate prepare must find the outcome.");
+        }
+
         if (options.RetryMax < options.RetryInitial)
         {
             errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");

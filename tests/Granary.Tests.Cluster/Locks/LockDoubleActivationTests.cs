@@ -103,6 +103,32 @@ public sealed class LockDoubleActivationTests(SharedServersFixture servers, ITes
         Assert.True(newer.Token > grants.Where(g => g != newer).Select(g => g.Token).DefaultIfEmpty(first.Token).Max());
     }
 
+    [Fact]
+    public async Task A_fast_activation_of_a_lock_with_durable_holders_waits_them_out_and_takes_a_higher_epoch()
+    {
+        // The row as durable mode leaves it (the cluster then switched to fast): a recorded holder
+        // whose lease runs another MaxTtl, last token 5, and no fast epoch yet.
+        var name = "from-durable-" + Guid.NewGuid().ToString("N")[..8];
+        var storage = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        var now = DateTimeOffset.UtcNow;
+        var holder = new LeaseRecord { Owner = "durable-holder", RequestId = "r1", Token = 5, GrantedAt = now, ExpiresAt = now + MaxTtl, Ttl = MaxTtl };
+        var row = new GrainState<LockState>(new LockState { LastToken = 5, CleanShutdown = true, Holders = [holder] });
+        await storage.WriteStateAsync("lock-lease", GrainId.Create("granary.locks.lock", name), row);
+
+        var grain = _cluster.Grains.GetGrain<ILockGrain>(name);
+        var status = await grain.GetStatusAsync();
+        Assert.Equal("Fast", status.Durability);
+        Assert.NotNull(status.GrantsBlockedUntil);
+        Assert.Null(await Grant(grain, "too-early"));
+        var result = await grain.AcquireAsync(new AcquireRequest("next", Guid.NewGuid().ToString("N"), MaxTtl, TimeSpan.FromSeconds(20)));
+        var lease = result.Lease;
+        Assert.NotNull(lease);
+        output.WriteLine($"durable holder's lease ended {holder.ExpiresAt:HH:mm:ss.fff}; grants blocked until {status.GrantsBlockedUntil:HH:mm:ss.fff}; first fast grant {lease.GrantedAt:HH:mm:ss.fff}, token {lease.Token} (epoch {lease.Token >> 32})");
+        Assert.True(lease.GrantedAt >= holder.ExpiresAt, $"granted at {lease.GrantedAt:O}, before the durable holder's lease ended at {holder.ExpiresAt:O}");
+        Assert.True(lease.Token >> 32 >= 1 && lease.Token > holder.Token);
+        await grain.ReleaseAsync(lease.Owner, lease.Token);
+    }
+
     private static async Task<LockLease?> Grant(ILockGrain grain, string owner)
     {
         var result = await grain.AcquireAsync(new AcquireRequest(owner, Guid.NewGuid().ToString("N"), MaxTtl, TimeSpan.Zero));

@@ -1,8 +1,12 @@
 using Granary.Errors;
+using Granary.Hosting.Storage;
 using Granary.Locks;
 using Granary.Sdk.Locks;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Locks;
@@ -243,6 +247,37 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
             Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
             await Task.Delay(20); // poll or retry pause; the loop is bounded by a deadline
         }
+    }
+
+    [Fact]
+    public async Task A_durable_activation_of_a_lock_last_served_in_fast_mode_grants_above_that_epoch_and_waits_out_an_unclean_end()
+    {
+        // Rows as a fast-mode activation leaves them (the cluster then switched to durable): epoch 7,
+        // whose tokens 7 << 32 + n were never recorded, and an older durable last token.
+        var storage = ((InProcessSiloHandle)fixture.Cluster.Silos[0]).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        async Task<ILockGrain> LeftByFastMode(bool clean)
+        {
+            var name = NewName();
+            var row = new GrainState<LockState>(new LockState { Epoch = 7, LastToken = 12, CleanShutdown = clean });
+            await storage.WriteStateAsync("lock-lease", GrainId.Create("granary.locks.lock", name), row);
+            return fixture.Grains.GetGrain<ILockGrain>(name);
+        }
+
+        var afterClean = await LeftByFastMode(clean: true);
+        Assert.Equal("Durable", (await afterClean.GetStatusAsync()).Durability);
+        var lease = (await afterClean.AcquireAsync(new AcquireRequest("after-fast", Guid.NewGuid().ToString("N"), Ttl, TimeSpan.Zero))).Lease;
+        Assert.NotNull(lease);
+        output.WriteLine($"after a clean fast end: first durable token {lease.Token} (epoch {lease.Token >> 32}); the fast epoch was 7");
+        Assert.True(lease.Token > (7L << 32) + uint.MaxValue, $"token {lease.Token} is not above every token of fast epoch 7");
+        await afterClean.ReleaseAsync(lease.Owner, lease.Token);
+
+        // An unclean end: a lease of epoch 7 may still be held, so nothing is granted for the lock-delay.
+        var afterCrash = await LeftByFastMode(clean: false);
+        var status = await afterCrash.GetStatusAsync();
+        output.WriteLine($"after an unclean fast end: grants blocked until {status.GrantsBlockedUntil:O}");
+        Assert.NotNull(status.GrantsBlockedUntil);
+        var refused = await afterCrash.AcquireAsync(new AcquireRequest("after-crash", Guid.NewGuid().ToString("N"), Ttl, TimeSpan.Zero));
+        Assert.Null(refused.Lease);
     }
 
     private static string NewName() => "lock-test-" + Guid.NewGuid().ToString("N");

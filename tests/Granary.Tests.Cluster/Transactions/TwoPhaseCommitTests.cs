@@ -204,6 +204,45 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
     }
 
     [Fact]
+    public async Task A_prepare_received_after_its_deadline_is_refused_and_reserves_nothing()
+    {
+        var (a, _) = await TwoAccountsAsync(500, 0);
+        var account = fixture.Grains.GetGrain<IAccountGrain>(a);
+
+        // What a coordinator sends (the deadline rides in the request context), but delivered late.
+        PrepareDeadline.Set(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1));
+        PrepareResponse late;
+        try
+        {
+            late = await account.PrepareAsync(TransactionClient.NewId(), new Debit(10));
+        }
+        finally
+        {
+            Orleans.Runtime.RequestContext.Remove(PrepareDeadline.Key);
+        }
+
+        output.WriteLine($"late prepare: yes={late.Yes} code={late.Code} reason={late.Reason}");
+        Assert.False(late.Yes);
+        Assert.Equal(0, (await account.GetAsync()).Held);
+
+        // On time, the same kind of prepare is granted.
+        PrepareDeadline.Set(DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30));
+        var id = TransactionClient.NewId();
+        try
+        {
+            Assert.True((await account.PrepareAsync(id, new Debit(10))).Yes);
+        }
+        finally
+        {
+            Orleans.Runtime.RequestContext.Remove(PrepareDeadline.Key);
+        }
+
+        Assert.Equal(10, (await account.GetAsync()).Held);
+        await account.AbortAsync(id);
+        Assert.Equal(0, (await account.GetAsync()).Held);
+    }
+
+    [Fact]
     public async Task Concurrent_transfers_conserve_money_and_never_go_negative()
     {
         var accounts = Enumerable.Range(0, 8).Select(_ => Unique("c")).ToList();

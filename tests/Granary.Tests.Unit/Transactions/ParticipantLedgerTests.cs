@@ -143,4 +143,30 @@ public sealed class ParticipantLedgerTests
         Assert.Equal(3, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 3));
         Assert.Equal(ParticipantStatus.Prepared, Assert.Single(_ledger.Entries).Status);
     }
+
+    [Fact]
+    public void Pruning_by_count_keeps_entries_younger_than_the_floor()
+    {
+        for (var i = 0; i < 6; i++)
+        {
+            _ledger.RecordPrepared("c" + i, "fp", Now);
+            _ledger.Commit("c" + i, Now);
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        // Finished 6, 5, 4, 3, 2 and 1 s ago: over the cap of 2, but only those older than the
+        // 3.5 s floor may go (c0, c1, c2); c3..c5 stay although that leaves 3.
+        Assert.Equal(3, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 2, keepAtLeast: TimeSpan.FromSeconds(3.5)));
+        Assert.Equal(new[] { "c3", "c4", "c5" }, _ledger.Entries.Select(e => e.TransactionId).Order(StringComparer.Ordinal));
+
+        // Once they age past the floor the cap applies to them too.
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 2, keepAtLeast: TimeSpan.FromSeconds(3.5)));
+        Assert.Null(_ledger.Find("c3"));
+
+        // Entries exempt from the count (three-phase ones) stay for the whole retention.
+        Assert.Equal(0, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 0, exempt: e => true));
+        Assert.Equal(1, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 1, exempt: e => e.TransactionId == "c5"));
+        Assert.Equal("c5", Assert.Single(_ledger.Entries).TransactionId);
+    }
 }

@@ -68,14 +68,28 @@ public sealed class LockGrain(
         IEnumerable<Lease> holders = [];
         if (Durable)
         {
-            lastToken = Math.Max(s.LastToken, s.Epoch << 32);
+            // A lock last served in fast mode (the cluster switched modes) handed out tokens
+            // (Epoch << 32) + n without recording them or their holders: start above that whole
+            // epoch, and if that activation did not end cleanly, grant nothing for the lock-delay,
+            // as a fast activation would. A durable grant since then (a last token above the next
+            // epoch's base) shows the delay was already served.
+            var fastEpochBase = s.Epoch == 0 ? 0 : (s.Epoch + 1) << 32;
+            lastToken = Math.Max(s.LastToken, fastEpochBase);
+            if (s.Epoch > 0 && !s.CleanShutdown && s.LastToken <= fastEpochBase)
+            {
+                blockedUntil = time.GetUtcNow() + _options.EffectiveLockDelay;
+            }
+
             holders = s.Holders.Select(h => new Lease(h.Owner, h.RequestId, h.Token, (LeaseMode)h.Access, h.GrantedAt, h.ExpiresAt, h.Ttl)).ToList();
         }
         else
         {
-            var unclean = state.RecordExists && !s.CleanShutdown;
+            // Holders recorded by durable mode (the cluster switched modes) may still hold their
+            // leases: wait them out like an unclean restart. Fast mode records none.
+            var unclean = state.RecordExists && (!s.CleanShutdown || s.Holders.Count > 0);
             s.Epoch = Math.Max(s.Epoch + 1, (s.LastToken >> 32) + 1);
             s.CleanShutdown = false;
+            s.Holders = [];
             lastToken = s.Epoch << 32;
             if (unclean)
             {

@@ -21,11 +21,30 @@ public sealed class TransactionOptions
     /// <summary>How often a prepared participant checks, and re-asks a coordinator that answered "pending". Default 2 s.</summary>
     public TimeSpan InquiryInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long a participant remembers finished transactions (must exceed any message delay). Default 10 min.</summary>
+    /// <summary>How long a participant remembers finished transactions at most. Default 10 min.</summary>
     public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>At most this many finished transactions are remembered per participant. Default 2,000.</summary>
-    public int MaxRememberedOutcomes { get; set; } = 2_000;
+    /// <summary>
+    /// At most this many finished transactions are remembered per participant, beyond those younger
+    /// than <see cref="OutcomeRetentionFloor"/> (always kept). They are written with every state
+    /// change of the participant, so this bounds the cost of its writes. Default 24.
+    /// </summary>
+    public int MaxRememberedOutcomes { get; set; } = 24;
+
+    /// <summary>
+    /// Largest difference between two silos' clocks that the protocol tolerates: a prepare carries
+    /// the time after which its coordinator no longer waits for it (sent time plus
+    /// <see cref="PrepareTimeout"/>, by the coordinator's clock) and a participant refuses it after
+    /// that (by its own). Default 5 s.
+    /// </summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Finished transactions younger than this are remembered whatever their number:
+    /// <see cref="PrepareTimeout"/> + <see cref="MaxClockSkew"/>, the longest a duplicate prepare
+    /// can still be accepted after its transaction finished here.
+    /// </summary>
+    public TimeSpan OutcomeRetentionFloor => PrepareTimeout + MaxClockSkew;
 
     /// <summary>First retry delay (doubles up to <see cref="RetryMax"/>, with jitter). Default 100 ms.</summary>
     public TimeSpan RetryInitial { get; set; } = TimeSpan.FromMilliseconds(100);

@@ -27,6 +27,7 @@ namespace Granary.Transactions;
 public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionParticipant, ISagaParticipant
     where TState : ParticipantState, new()
 {
+    private const string ThreePhasePrefix = "3pc ";
     private readonly IPersistentState<TState> _state;
     private readonly GroupCommitGate _gate;
     private DeepCopier? _copier;
@@ -169,7 +170,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         ThrowIfBroken();
 
         // The protocol is part of the content: the same id under the other protocol is a conflict.
-        var fingerprint = terms is null ? operation.Describe() : "3pc " + operation.Describe();
+        var fingerprint = terms is null ? operation.Describe() : ThreePhasePrefix + operation.Describe();
         switch (_ledger.CheckPrepare(transactionId, fingerprint))
         {
             case PrepareVerdict.AlreadyPrepared:
@@ -183,6 +184,13 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                 return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: transaction already aborted here", nameof(ParticipantStatus.Aborted));
             case PrepareVerdict.Conflict:
                 throw new TransactionConflictException(transactionId, $"{Describe} prepared it as '{_ledger.Find(transactionId)!.Fingerprint}', not '{fingerprint}'");
+        }
+
+        // Its coordinator stopped waiting for this vote (and may have finished the transaction, which
+        // this participant may already have forgotten): reserving now could apply it twice.
+        if (terms is null && PrepareDeadline.Current is { } deadline && Time.GetUtcNow() > deadline)
+        {
+            return new PrepareResponse(false, TransactionErrorCodes.Aborted, $"{Describe}: prepare of '{transactionId}' arrived after its deadline {deadline:O}");
         }
 
         if (Missing() is { } missing)
@@ -382,10 +390,13 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         }
     }
 
+    private static bool IsThreePhaseEntry(ParticipantEntry entry) => entry.Fingerprint.StartsWith(ThreePhasePrefix, StringComparison.Ordinal);
+
     private async Task WriteSnapshotAsync()
     {
         var now = Time.GetUtcNow();
-        _ledger.Prune(now, Options.OutcomeRetention, Options.MaxRememberedOutcomes);
+        // Three-phase transactions carry no prepare deadline: they keep the whole retention.
+        _ledger.Prune(now, Options.OutcomeRetention, Options.MaxRememberedOutcomes, Options.OutcomeRetentionFloor, IsThreePhaseEntry);
         State.Transactions = _ledger.Entries.Where(e => e.IsOpen).Select(e => new ParticipantRecord
         {
             TransactionId = e.TransactionId,

@@ -212,6 +212,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         var name = step.Participant.ToString();
         try
         {
+            PrepareDeadline.Set(time.GetUtcNow() + _options.PrepareTimeout);
             var vote = await Participants.Transactional(GrainFactory, step.Participant)
                 .PrepareAsync(TransactionId, step.Operation)
                 .WaitAsync(_options.PrepareTimeout, time);

@@ -89,6 +89,7 @@ public sealed class TwoPhaseCommitExecutorGrain : Grain, ITwoPhaseCommitExecutor
             var name = step.Participant.ToString();
             try
             {
+                PrepareDeadline.Set(_time.GetUtcNow() + _options.PrepareTimeout);
                 var vote = await grains[name]
                     .PrepareAsync(transactionId, step.Operation)
                     .WaitAsync(_options.PrepareTimeout, _time);
