@@ -80,18 +80,20 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(settings);
         var targets = peer is null ? [granary] : new[] { granary, peer };
-        foreach (var target in targets)
-        {
-            Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
-            await target.SetupAsync(ct);
-        }
-
         var results = new List<BenchResult>();
         var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
         for (var round = 1; round <= settings.Rounds; round++)
         {
             foreach (var target in targets)
             {
+                // Each system is set up right before its first run, not before the other's: a peer
+                // with background work (Hangfire's polling server) must not run during Granary's window.
+                if (round == 1)
+                {
+                    Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
+                    await target.SetupAsync(ct);
+                }
+
                 Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers");
                 var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
                 results.Add(result with { Round = round });

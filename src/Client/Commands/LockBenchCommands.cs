@@ -48,17 +48,17 @@ public static class LockBenchCommands
     private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
     {
         var targets = peer is null ? [granary] : new[] { granary, peer };
-        foreach (var target in targets)
-        {
-            Output.Progress($"{workload}: {target.System} setting up");
-            await target.SetupAsync(ct);
-        }
-
         var rows = new List<(BenchResult Result, GrantAnalysis Analysis)>();
         for (var round = 1; round <= settings.Rounds; round++)
         {
             foreach (var target in targets)
             {
+                if (round == 1)
+                {
+                    Output.Progress($"{workload}: {target.System} setting up");
+                    await target.SetupAsync(ct);
+                }
+
                 Output.Progress($"{workload}: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers ({target.Configuration})");
                 var log = target switch
                 {
