@@ -80,29 +80,9 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(settings);
         var targets = peer is null ? [granary] : new[] { granary, peer };
-        var results = new List<BenchResult>();
-        var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
-        for (var round = 1; round <= settings.Rounds; round++)
-        {
-            foreach (var target in targets)
-            {
-                // Each system is set up right before its first run, not before the other's: a peer
-                // with background work (Hangfire's polling server) must not run during Granary's window.
-                if (round == 1)
-                {
-                    Output.Progress($"{workload}: {target.System} setting up ({target.Configuration})");
-                    await target.SetupAsync(ct);
-                }
-
-                Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers");
-                var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
-                results.Add(result with { Round = round });
-            }
-        }
-
-        var ratios = peer is null
-            ? []
-            : results.Chunk(2).Where(pair => pair[1].Throughput > 0).Select(pair => pair[0].Throughput / pair[1].Throughput).ToList();
+        var results = await RunInTurnAsync(workload, targets, settings, async (target, round) =>
+            (await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct)) with { Round = round }, ct);
+        var ratios = RoundRatios(results, peer is not null, r => r.Throughput);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
         output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios });
         output.Table(
@@ -129,6 +109,49 @@ public static class BenchCommands
         }
 
         return results.All(r => r.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>
+    /// Runs every target <see cref="BenchSettings.Rounds"/> times in turn (round 1: Granary, peer;
+    /// round 2: ...) and returns one row per run in that order. Each target is set up right before
+    /// its first run, not before the other's: a peer with background work (Hangfire's polling
+    /// server) must not run during Granary's window.
+    /// </summary>
+    public static async Task<List<TRow>> RunInTurnAsync<TRow>(string workload, IReadOnlyList<IBenchTarget> targets, BenchSettings settings, Func<IBenchTarget, int, Task<TRow>> runOnce, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(runOnce);
+        var rows = new List<TRow>();
+        var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
+        for (var round = 1; round <= settings.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                if (round == 1)
+                {
+                    Output.Progress($"{workload}: {target.System} setting up");
+                    await target.SetupAsync(ct);
+                }
+
+                // The configuration once, after set-up (some targets learn part of it there).
+                var configuration = round == 1 ? $" ({target.Configuration})" : string.Empty;
+                Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers{configuration}");
+                rows.Add(await runOnce(target, round));
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>Granary's rate over the peer's, per round, from rows in <see cref="RunInTurnAsync{TRow}"/> order (none without a peer).</summary>
+    public static List<double> RoundRatios<TRow>(IReadOnlyList<TRow> rows, bool withPeer, Func<TRow, double> rate)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(rate);
+        return !withPeer
+            ? []
+            : rows.Chunk(2).Where(pair => rate(pair[1]) > 0).Select(pair => rate(pair[0]) / rate(pair[1])).ToList();
     }
 
     /// <summary>" (round 2/3)" when there are several rounds.</summary>

@@ -48,39 +48,26 @@ public static class LockBenchCommands
     private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
     {
         var targets = peer is null ? [granary] : new[] { granary, peer };
-        var rows = new List<(BenchResult Result, GrantAnalysis Analysis)>();
-        for (var round = 1; round <= settings.Rounds; round++)
+        var rows = await BenchCommands.RunInTurnAsync(workload, targets, settings, async (target, round) =>
         {
-            foreach (var target in targets)
+            var log = target switch
             {
-                if (round == 1)
-                {
-                    Output.Progress($"{workload}: {target.System} setting up");
-                    await target.SetupAsync(ct);
-                }
+                GranaryLockBenchTarget g => g.Log,
+                PostgresLockBenchTarget p => p.Log,
+                RedisLockBenchTarget r => r.Log,
+                _ => new GrantLog(),
+            };
 
-                Output.Progress($"{workload}: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {settings.Concurrency} callers ({target.Configuration})");
-                var log = target switch
-                {
-                    GranaryLockBenchTarget g => g.Log,
-                    PostgresLockBenchTarget p => p.Log,
-                    RedisLockBenchTarget r => r.Log,
-                    _ => new GrantLog(),
-                };
-
-                // Each round analyses only its own measured window (the log keeps earlier rounds' grants).
-                var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-                var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
-                await startMeasuring;
-                rows.Add((result with { Round = round }, log.Analyse()));
-            }
-        }
+            // Each round analyses only its own measured window (the log keeps earlier rounds' grants).
+            var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
+            await startMeasuring;
+            return (Result: result with { Round = round }, Analysis: log.Analyse());
+        }, ct);
 
         var contended = workload == "lock-contended";
         double Rate((BenchResult R, GrantAnalysis A) row) => contended ? row.A.HandOffs / row.R.Seconds : row.R.Throughput;
-        var ratios = peer is null
-            ? []
-            : rows.Chunk(2).Where(pair => Rate(pair[1]) > 0).Select(pair => Rate(pair[0]) / Rate(pair[1])).ToList();
+        var ratios = BenchCommands.RoundRatios(rows, peer is not null, Rate);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
         output.Document(new
         {
