@@ -121,12 +121,13 @@ public sealed class PostgresBenchTarget(string connectionString, KeyValueWorkloa
     public string System => "postgres";
 
     /// <inheritdoc/>
-    public string Configuration => "Npgsql pooled data source, auto-prepare, synchronous_commit on, table bench_kv(k text primary key, v text)";
+    public string Configuration => "Npgsql pooled data source, auto-prepare, no reset on close, synchronous_commit on, table bench_kv(k text primary key, v text)";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
-        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, MaxPoolSize = 300 };
+        // Tuned like Granary's own stores: auto-prepare, and no reset on close (no session state).
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, MaxPoolSize = 300, NoResetOnClose = true };
         _source = NpgsqlDataSource.Create(csb.ConnectionString);
         await using var create = _source.CreateCommand("CREATE TABLE IF NOT EXISTS bench_kv (k text PRIMARY KEY, v text NOT NULL)");
         await create.ExecuteNonQueryAsync(cancellationToken);

@@ -24,7 +24,8 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     public PostgresCacheBackingStore(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
+        // No reset on close: the store's statements never change session state.
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true };
         Description = $"PostgreSQL {csb.Host}:{csb.Port}/{csb.Database}";
         _source = NpgsqlDataSource.Create(csb.ConnectionString);
     }

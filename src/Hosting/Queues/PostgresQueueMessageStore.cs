@@ -55,8 +55,10 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            // Auto-prepare: the same few statements run on every flush.
-            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2 };
+            // Auto-prepare: the same few statements run on every flush. No reset on close: these
+            // connections never change session state, and the reset Npgsql would otherwise send
+            // before a pooled connection's next use costs a round of statements per flush.
+            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true };
             _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(NpgsqlDataSource.Create(csb.ConnectionString), Schema)));
         }
 
@@ -178,9 +180,10 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
                 """
                 UPDATE granary_queue_messages m SET visible_at = u.v, deliveries = u.d, status = u.st
                 FROM unnest(@seqs, @vis, @dels, @sts) AS u(seq, v, d, st)
-                WHERE m.service_id = @s AND m.partition_key = @p AND m.seq = u.seq
+                WHERE m.service_id = @s AND m.partition_key = @p AND m.seq = u.seq AND m.seq BETWEEN @lo AND @hi
                 """);
             AddKey(update, partition);
+            AddRange(update, updates);
             update.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = updates.Select(c => c.Sequence).ToArray() });
             update.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = updates.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
             update.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = updates.Select(c => c.Deliveries).ToArray() });
@@ -192,8 +195,9 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         if (settles.Count > 0)
         {
             var settle = new NpgsqlBatchCommand(
-                "UPDATE granary_queue_messages SET body = NULL, settled_at = @at WHERE service_id = @s AND partition_key = @p AND seq = ANY(@seqs)");
+                "UPDATE granary_queue_messages SET body = NULL, settled_at = @at WHERE service_id = @s AND partition_key = @p AND seq BETWEEN @lo AND @hi AND seq = ANY(@seqs)");
             AddKey(settle, partition);
+            AddRange(settle, settles);
             settle.Parameters.AddWithValue("at", settles.Max(c => c.At).UtcDateTime);
             settle.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = settles.Select(c => c.Sequence).ToArray() });
             commands.Add(settle);
@@ -202,8 +206,9 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         var deletes = changes.Where(c => c.Kind == QueueChangeKind.Delete).ToList();
         if (deletes.Count > 0)
         {
-            var delete = new NpgsqlBatchCommand("DELETE FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND seq = ANY(@seqs)");
+            var delete = new NpgsqlBatchCommand("DELETE FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND seq BETWEEN @lo AND @hi AND seq = ANY(@seqs)");
             AddKey(delete, partition);
+            AddRange(delete, deletes);
             delete.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = deletes.Select(c => c.Sequence).ToArray() });
             commands.Add(delete);
         }
@@ -322,6 +327,26 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
 
             await shard.Database.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// The lowest and highest sequence of the rows a statement touches, as index conditions beside
+    /// <c>seq = ANY(..)</c>. Without them PostgreSQL's plan (its statistics count live rows only)
+    /// walks every index entry of the partition, dead ones included, and filters by the array: a
+    /// cost that grew with the partition's churn and depth (seen as heap page scans dominating the
+    /// server's profile under load). With them it reads only the key range being written.
+    /// </summary>
+    private static void AddRange(NpgsqlBatchCommand command, List<QueuePartitionChange> changes)
+    {
+        long lo = long.MaxValue, hi = long.MinValue;
+        foreach (var change in changes)
+        {
+            lo = Math.Min(lo, change.Sequence);
+            hi = Math.Max(hi, change.Sequence);
+        }
+
+        command.Parameters.AddWithValue("lo", lo);
+        command.Parameters.AddWithValue("hi", hi);
     }
 
     private void AddKey(NpgsqlBatchCommand command, string partition)
