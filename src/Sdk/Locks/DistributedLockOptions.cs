@@ -15,8 +15,16 @@ public sealed record DistributedLockOptions
     /// </summary>
     public TimeSpan TransientRetryWindow { get; init; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Bound on one grain call (acquire calls answer within the server's per-call wait). Default 25 seconds.</summary>
-    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(25);
+    /// <summary>
+    /// Bound on one grain call (acquire calls answer within the server's per-call wait). Default
+    /// 30 seconds, the response timeout the lock grain interface declares for acquire, renew and
+    /// release (<see cref="Granary.Locks.ILockGrain.ResponseTimeout"/>), which Orleans enforces
+    /// without a timer per call; a shorter bound is enforced by this client on top of it.
+    /// </summary>
+    public TimeSpan CallTimeout { get; init; } = DeclaredCallTimeout;
+
+    /// <summary>The lock grain interface's declared response timeout for acquire, renew and release.</summary>
+    internal static readonly TimeSpan DeclaredCallTimeout = TimeSpan.Parse(Granary.Locks.ILockGrain.ResponseTimeout, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Clock used for renewals and local expiry. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

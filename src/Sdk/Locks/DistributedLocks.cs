@@ -33,7 +33,11 @@ public sealed class DistributedLocks
         Options = options ?? new DistributedLockOptions();
         Owner = Options.Owner ?? string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}");
         Guard.Name(Owner, "owner");
+        Renewals = new LeaseRenewals(Options.TimeProvider);
     }
+
+    /// <summary>The timer that renews this client's held leases.</summary>
+    internal LeaseRenewals Renewals { get; }
 
     /// <summary>The owner name this client acquires as.</summary>
     public string Owner { get; }
@@ -121,8 +125,7 @@ public sealed class DistributedLocks
             AcquireResult result;
             try
             {
-                result = await grain.AcquireAsync(new AcquireRequest(Owner, requestId, ttl, remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining, type, access, permits))
-                    .WaitAsync(Options.CallTimeout, time, cancellationToken);
+                result = await Bounded(grain.AcquireAsync(new AcquireRequest(Owner, requestId, ttl, remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining, type, access, permits)), cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -147,6 +150,32 @@ public sealed class DistributedLocks
                 return null;
             }
         }
+    }
+
+    /// <summary>
+    /// A call bounded by <see cref="DistributedLockOptions.CallTimeout"/> and cancellable by
+    /// <paramref name="cancellationToken"/>. At the default bound the interface's declared response
+    /// timeout already applies, so no timer is made per call.
+    /// </summary>
+    internal Task<T> Bounded<T>(Task<T> call, CancellationToken cancellationToken)
+    {
+        if (Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System)
+        {
+            return call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken);
+        }
+
+        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
+    }
+
+    /// <inheritdoc cref="Bounded{T}(Task{T}, CancellationToken)"/>
+    internal Task Bounded(Task call, CancellationToken cancellationToken)
+    {
+        if (Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System)
+        {
+            return call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken);
+        }
+
+        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
     }
 
     internal static bool IsTransient(Exception ex) =>

@@ -3,9 +3,10 @@ using Granary.Locks;
 namespace Granary.Sdk.Locks;
 
 /// <summary>
-/// A held lease. Renews itself in the background at a third of its ttl; <see cref="LeaseLost"/>
-/// fires when the lease can no longer be trusted (the server refused a renewal, or renewals failed
-/// until the ttl counted from the moment the request was sent ran out). Disposing releases it.
+/// A held lease. Renewed in the background at a third of its ttl (by one timer shared by all the
+/// leases of a <see cref="DistributedLocks"/>); <see cref="LeaseLost"/> fires when the lease can no
+/// longer be trusted (the server refused a renewal, or renewals failed until the ttl counted from
+/// the moment the request was sent ran out). Disposing releases it.
 /// </summary>
 /// <example><code>
 /// await using var lease = await locks.AcquireAsync("orders/42", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
@@ -15,25 +16,33 @@ public sealed class LockHandle : IAsyncDisposable
 {
     private readonly ILockGrain _grain;
     private readonly DistributedLocks _owner;
-    private readonly CancellationTokenSource _lost = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _renewal;
+    private readonly TimeSpan _interval;
+    private CancellationTokenSource? _lost;
+    private int _lostFlag;
     private long _localExpiry;
+    private long _renewAt;
+    private long _retryTicks;
     private int _disposed;
-    private bool _confirmFirst;
+    private Task? _renewing;
 
     internal LockHandle(ILockGrain grain, LockLease lease, long sentAt, DistributedLocks owner)
     {
         _grain = grain;
         _owner = owner;
         Lease = lease;
+        var time = owner.Options.TimeProvider;
+        _interval = lease.Ttl / 3;
+        _retryTicks = ToTicks(_interval, time);
         // Count the ttl from when the request was sent: the server's clock may run ahead of ours.
-        _localExpiry = sentAt + (long)(lease.Ttl.TotalSeconds * owner.Options.TimeProvider.TimestampFrequency);
+        _localExpiry = sentAt + ToTicks(lease.Ttl, time);
+        _renewAt = sentAt + _retryTicks;
+        owner.Renewals.Add(this, lease.Ttl);
         // A grant that came after a long wait may have been made long after the request was sent:
         // the bound above is then too early, so renew at once to get a fresh one.
-        _confirmFirst = owner.Options.TimeProvider.GetElapsedTime(sentAt) > lease.Ttl / 4;
-        LeaseLost = _lost.Token;
-        _renewal = RenewLoopAsync();
+        if (time.GetElapsedTime(sentAt) > lease.Ttl / 4)
+        {
+            _renewing = RenewInBackgroundAsync(confirming: true);
+        }
     }
 
     /// <summary>The lease as last granted or renewed.</summary>
@@ -46,21 +55,43 @@ public sealed class LockHandle : IAsyncDisposable
     public long Token => Lease.Token;
 
     /// <summary>Fires when the lease is lost (or released).</summary>
-    public CancellationToken LeaseLost { get; }
+    public CancellationToken LeaseLost
+    {
+        get
+        {
+            // Made on first use: most leases are released without anyone asking for it.
+            var lost = Volatile.Read(ref _lost);
+            if (lost is null)
+            {
+                var created = new CancellationTokenSource();
+                lost = Interlocked.CompareExchange(ref _lost, created, null) ?? created;
+                if (!ReferenceEquals(lost, created))
+                {
+                    created.Dispose();
+                }
+                else if (Volatile.Read(ref _lostFlag) == 1)
+                {
+                    lost.Cancel();
+                }
+            }
+
+            return lost.Token;
+        }
+    }
 
     /// <summary>True once <see cref="LeaseLost"/> has fired.</summary>
-    public bool IsLost => _lost.IsCancellationRequested;
+    public bool IsLost => Volatile.Read(ref _lostFlag) == 1;
 
-    /// <summary>Renews now (the background loop does this on its own).</summary>
+    /// <summary>Renews now (the background renewal does this on its own).</summary>
     public async Task<LockLease> RenewAsync()
     {
         var time = _owner.Options.TimeProvider;
         var sentAt = time.GetTimestamp();
         try
         {
-            var renewed = await _grain.RenewAsync(Lease.Owner, Lease.Token, Lease.Ttl).WaitAsync(_owner.Options.CallTimeout, time);
+            var renewed = await _owner.Bounded(_grain.RenewAsync(Lease.Owner, Lease.Token, Lease.Ttl), CancellationToken.None);
             Lease = renewed;
-            Volatile.Write(ref _localExpiry, sentAt + (long)(renewed.Ttl.TotalSeconds * time.TimestampFrequency));
+            Volatile.Write(ref _localExpiry, sentAt + ToTicks(renewed.Ttl, time));
             return renewed;
         }
         catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
@@ -78,8 +109,12 @@ public sealed class LockHandle : IAsyncDisposable
             return;
         }
 
-        await _stop.CancelAsync();
-        await _renewal;
+        _owner.Renewals.Remove(this);
+        if (Volatile.Read(ref _renewing) is { } renewing)
+        {
+            await renewing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         // Retry through transient failures (silo loss) while the lease can still be ours: a release
         // that never arrives leaves the lock held until its expiry.
         var time = _owner.Options.TimeProvider;
@@ -88,7 +123,7 @@ public sealed class LockHandle : IAsyncDisposable
         {
             try
             {
-                await _grain.ReleaseAsync(Lease.Owner, Lease.Token).WaitAsync(_owner.Options.CallTimeout, time);
+                await _owner.Bounded(_grain.ReleaseAsync(Lease.Owner, Lease.Token), CancellationToken.None);
                 break;
             }
             catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
@@ -103,83 +138,71 @@ public sealed class LockHandle : IAsyncDisposable
         }
 
         MarkLost();
-        _stop.Dispose();
     }
 
-    private async Task RenewLoopAsync()
+    /// <summary>Called by the shared renewal timer: renews when due, gives up at the local expiry.</summary>
+    internal void OnTick(long now)
+    {
+        if (Volatile.Read(ref _disposed) == 1 || IsLost || Volatile.Read(ref _renewing) is { IsCompleted: false })
+        {
+            return;
+        }
+
+        if (now >= Volatile.Read(ref _localExpiry))
+        {
+            MarkLost();
+            _owner.Renewals.Remove(this);
+            return;
+        }
+
+        if (_owner.Options.AutoRenew && now >= Volatile.Read(ref _renewAt))
+        {
+            Volatile.Write(ref _renewing, RenewInBackgroundAsync(confirming: false));
+        }
+    }
+
+    private async Task RenewInBackgroundAsync(bool confirming)
     {
         var time = _owner.Options.TimeProvider;
-        var interval = Lease.Ttl / 3;
         try
         {
-            while (_confirmFirst && !_stop.IsCancellationRequested)
-            {
-                try
-                {
-                    await RenewAsync();
-                    _confirmFirst = false;
-                }
-                catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
-                {
-                    return;
-                }
-                catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
-                {
-                    MarkLost();
-                    return;
-                }
-            }
-
-            while (!_stop.IsCancellationRequested)
-            {
-                var untilExpiry = TimeSpan.FromSeconds((double)(Volatile.Read(ref _localExpiry) - time.GetTimestamp()) / time.TimestampFrequency);
-                if (untilExpiry <= TimeSpan.Zero)
-                {
-                    MarkLost();
-                    return;
-                }
-
-                var delay = _owner.Options.AutoRenew && interval < untilExpiry ? interval : untilExpiry;
-
-                // Disposal cancels this wait: end quietly instead of throwing (most leases are
-                // released long before their first renewal, and an exception per lease is costly).
-                await Task.Delay(delay, time, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
-                if (_stop.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                if (!_owner.Options.AutoRenew)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    await RenewAsync();
-                }
-                catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
-                {
-                    return;
-                }
-                catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
-                {
-                    // Try again at the next interval while the local expiry has not passed.
-                    interval = TimeSpan.FromMilliseconds(Math.Max(50, interval.TotalMilliseconds / 2));
-                }
-            }
+            await RenewAsync();
+            Volatile.Write(ref _retryTicks, ToTicks(_interval, time));
+            Volatile.Write(ref _renewAt, time.GetTimestamp() + ToTicks(_interval, time));
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
         {
-            // Disposed.
+            _owner.Renewals.Remove(this);
+        }
+        catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
+        {
+            if (confirming)
+            {
+                // The grant could not be confirmed: its lease may have started long ago.
+                MarkLost();
+                _owner.Renewals.Remove(this);
+                return;
+            }
+
+            // Try again sooner while the local expiry has not passed (the timer checks that).
+            var retry = Math.Max(ToTicks(TimeSpan.FromMilliseconds(50), time), Volatile.Read(ref _retryTicks) / 2);
+            Volatile.Write(ref _retryTicks, retry);
+            Volatile.Write(ref _renewAt, time.GetTimestamp() + retry);
         }
     }
+
+    private static long ToTicks(TimeSpan span, TimeProvider time) => (long)(span.TotalSeconds * time.TimestampFrequency);
 
     private void MarkLost()
     {
+        if (Interlocked.Exchange(ref _lostFlag, 1) == 1)
+        {
+            return;
+        }
+
         try
         {
-            _lost.Cancel();
+            Volatile.Read(ref _lost)?.Cancel();
         }
         catch (ObjectDisposedException)
         {

@@ -17,19 +17,29 @@ namespace Granary.Locks;
 public interface ILockGrain : IGrainWithStringKey
 {
     /// <summary>
+    /// The response timeout of acquire, renew and release, whatever the caller's Orleans default:
+    /// above the longest per-call wait a silo may be configured with (25 s), so a waiting acquire
+    /// is answered before it times out.
+    /// </summary>
+    public const string ResponseTimeout = "00:00:30";
+
+    /// <summary>
     /// Acquires a lease, waiting up to <see cref="AcquireRequest.Wait"/>. In the default durable
     /// mode the grant is written to storage before it is returned. Retrying with the same request id
     /// returns the same lease (or the same queue place).
     /// </summary>
     [Alias("acquire")]
+    [ResponseTimeout(ResponseTimeout)]
     Task<AcquireResult> AcquireAsync(AcquireRequest request);
 
     /// <summary>Extends a held lease to <paramref name="ttl"/> from now; only its holder, only before it expires.</summary>
     [Alias("renew")]
+    [ResponseTimeout(ResponseTimeout)]
     Task<LockLease> RenewAsync(string owner, long token, TimeSpan ttl);
 
     /// <summary>Releases a held lease and hands the lock to the next waiter. Wrong owner or token is an error.</summary>
     [Alias("release")]
+    [ResponseTimeout(ResponseTimeout)]
     Task ReleaseAsync(string owner, long token);
 
     /// <summary>The caller of <paramref name="requestId"/> gave up: leaves the queue, or releases what it was granted meanwhile.</summary>
