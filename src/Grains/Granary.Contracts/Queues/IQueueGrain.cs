@@ -61,8 +61,11 @@ public interface IQueuePartitionGrain : IGrainWithStringKey
     [Alias("enqueue")]
     Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages);
 
-    /// <summary>Leases up to <paramref name="max"/> messages without waiting.</summary>
-    [Alias("try-dequeue")]
+    /// <summary>
+    /// Leases up to <paramref name="max"/> messages without waiting. Answered at once, so a call that
+    /// takes 5 s has met a dead silo: the queue grain then serves the other partitions.
+    /// </summary>
+    [Alias("try-dequeue"), ResponseTimeout("00:00:05")]
     Task<PartitionDequeueResult> TryDequeueAsync(string consumer, int max, TimeSpan visibilityTimeout);
 
     /// <summary>Deletes the message (durable when it returns).</summary>

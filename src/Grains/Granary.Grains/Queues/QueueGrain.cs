@@ -18,7 +18,6 @@ public sealed class QueueGrain(
     TimeProvider time,
     ILogger<QueueGrain> logger) : Grain, IQueueGrain
 {
-    private static readonly TimeSpan PartitionCallTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(10);
 
     private bool[] _empty = [];
@@ -214,8 +213,7 @@ public sealed class QueueGrain(
             try
             {
                 var result = await GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(info.Name, p))
-                    .TryDequeueAsync(consumer, max - leased.Count, visibilityTimeout)
-                    .WaitAsync(PartitionCallTimeout);
+                    .TryDequeueAsync(consumer, max - leased.Count, visibilityTimeout); // bounded by the method's 5 s response timeout
                 leased.AddRange(result.Deliveries);
                 _wakeUp[p] = result.NextWakeUp;
                 if (_notifications[p] == seen)
