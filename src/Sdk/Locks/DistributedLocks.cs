@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Errors;
+using Granary.Identity;
 using Granary.Locks;
 
 namespace Granary.Sdk.Locks;
@@ -112,7 +113,7 @@ public sealed class DistributedLocks
             throw new InvalidRequestException(nameof(wait), $"is {wait}; it must not be negative");
         }
 
-        var requestId = Guid.NewGuid().ToString("N");
+        var requestId = UniqueIds.Next();
         var time = Options.TimeProvider;
         var started = time.GetTimestamp();
         var attempt = 0;

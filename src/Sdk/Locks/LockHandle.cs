@@ -36,13 +36,15 @@ public sealed class LockHandle : IAsyncDisposable
         // Count the ttl from when the request was sent: the server's clock may run ahead of ours.
         _localExpiry = sentAt + ToTicks(lease.Ttl, time);
         _renewAt = sentAt + _retryTicks;
-        owner.Renewals.Add(this, lease.Ttl);
         // A grant that came after a long wait may have been made long after the request was sent:
-        // the bound above is then too early, so renew at once to get a fresh one.
+        // the bound above is then too early, so renew at once to get a fresh one (before the timer
+        // sees this lease, so that it does not start a second renewal).
         if (time.GetElapsedTime(sentAt) > lease.Ttl / 4)
         {
             _renewing = RenewInBackgroundAsync(confirming: true);
         }
+
+        owner.Renewals.Add(this, lease.Ttl);
     }
 
     /// <summary>The lease as last granted or renewed.</summary>
@@ -143,7 +145,14 @@ public sealed class LockHandle : IAsyncDisposable
     /// <summary>Called by the shared renewal timer: renews when due, gives up at the local expiry.</summary>
     internal void OnTick(long now)
     {
-        if (Volatile.Read(ref _disposed) == 1 || IsLost || Volatile.Read(ref _renewing) is { IsCompleted: false })
+        if (Volatile.Read(ref _disposed) == 1 || IsLost)
+        {
+            // Lost and never disposed: nothing more to watch.
+            _owner.Renewals.Remove(this);
+            return;
+        }
+
+        if (Volatile.Read(ref _renewing) is { IsCompleted: false })
         {
             return;
         }

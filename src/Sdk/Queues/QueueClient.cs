@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Granary.Errors;
+using Granary.Identity;
 using Granary.Queues;
 using Granary.Sdk.Batching;
 
@@ -109,7 +110,7 @@ public sealed class QueueClient(IGrainFactory grains)
 
         // A message without key or id may go anywhere (the partition gives it an id): spread by a fresh hash.
         var groups = messages
-            .Select((m, index) => (Message: m, Index: index, Partition: QueuePlacement.PartitionFor(m.Key, m.Id ?? Guid.NewGuid().ToString("N"), info.Partitions)))
+            .Select((m, index) => (Message: m, Index: index, Partition: QueuePlacement.PartitionFor(m.Key, m.Id ?? UniqueIds.Next(), info.Partitions)))
             .GroupBy(x => x.Partition)
             .ToList();
         var results = new EnqueueResult[messages.Count];

@@ -1,4 +1,5 @@
 using Granary.Errors;
+using Granary.Identity;
 
 namespace Granary.Queues;
 
@@ -78,7 +79,7 @@ public sealed class ExchangeGrain(
         }
 
         // Same id in every routed queue: a retried publish is deduplicated per queue.
-        var id = message.Id ?? Guid.NewGuid().ToString("N");
+        var id = message.Id ?? UniqueIds.Next();
         var routed = state.State.Bindings
             .Where(b => kind switch
             {

@@ -1,4 +1,5 @@
 using Granary.Errors;
+using Granary.Identity;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -69,7 +70,7 @@ public sealed class QueuePartitionGrain(
 
         var ledger = await LedgerAsync();
         var info = await InfoAsync();
-        var ids = messages.Select(m => m.Id ?? Guid.NewGuid().ToString("N")).ToList();
+        var ids = messages.Select(m => m.Id ?? UniqueIds.Next()).ToList();
         for (var i = 0; i < messages.Count; i++)
         {
             // Keyed messages and messages with a caller-chosen id have exactly one home partition.
