@@ -19,7 +19,9 @@ public sealed record DistributedLockOptions
     /// Bound on one grain call (acquire calls answer within the server's per-call wait). Default
     /// 30 seconds, the response timeout the lock grain interface declares for acquire, renew and
     /// release (<see cref="Granary.Locks.ILockGrain.ResponseTimeout"/>), which Orleans enforces
-    /// without a timer per call; a shorter bound is enforced by this client on top of it.
+    /// without a timer per call (and which overrides the client's Orleans-wide response timeout for
+    /// these calls); a shorter bound is enforced by this client on top of it, a longer one has no
+    /// effect.
     /// </summary>
     public TimeSpan CallTimeout { get; init; } = DeclaredCallTimeout;
 
