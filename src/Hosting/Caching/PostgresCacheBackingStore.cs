@@ -24,10 +24,9 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     public PostgresCacheBackingStore(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        // No reset on close: the store's statements never change session state.
-        var csb = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true };
+        var csb = new NpgsqlConnectionStringBuilder(connectionString);
         Description = $"PostgreSQL {csb.Host}:{csb.Port}/{csb.Database}";
-        _source = NpgsqlDataSource.Create(csb.ConnectionString);
+        _source = StoreDataSources.Create(connectionString);
     }
 
     /// <inheritdoc/>

@@ -49,9 +49,7 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            // Auto-prepare: the same few statements run on every flush; no reset on close (no session state).
-            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i]) { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true };
-            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(NpgsqlDataSource.Create(csb.ConnectionString), Schema));
+            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(StoreDataSources.Create(shardConnectionStrings[i]), Schema));
         }
 
         _serviceId = serviceId;

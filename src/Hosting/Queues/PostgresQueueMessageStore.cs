@@ -55,21 +55,12 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            // Auto-prepare: the same few statements run on every flush. No reset on close: these
-            // connections never change session state, and the reset Npgsql would otherwise send
-            // before a pooled connection's next use costs a round of statements per flush.
             // No sequential scans: every statement here reads by primary key (or the settled
             // index), but the message table churns (rows live for milliseconds), so between
             // autovacuum runs it holds megabytes of dead rows while its statistics say it is
             // nearly empty, and the planner would pick a scan of the whole table for each write.
-            var csb = new NpgsqlConnectionStringBuilder(shardConnectionStrings[i])
-            {
-                MaxAutoPrepare = 16,
-                AutoPrepareMinUsages = 2,
-                NoResetOnClose = true,
-                Options = "-c enable_seqscan=off",
-            };
-            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(NpgsqlDataSource.Create(csb.ConnectionString), Schema)));
+            var source = StoreDataSources.Create(shardConnectionStrings[i], options: "-c enable_seqscan=off");
+            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema)));
         }
 
         _serviceId = serviceId;

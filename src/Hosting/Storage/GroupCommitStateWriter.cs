@@ -78,10 +78,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        // Auto-prepare: the same one or two statements run on every batch. No reset on close: these
-        // connections never change session state, so the reset statements Npgsql would send before
-        // each reuse of a pooled connection are pure overhead.
-        _source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 8, AutoPrepareMinUsages = 2, NoResetOnClose = true }.ConnectionString);
+        _source = StoreDataSources.Create(connectionString, maxAutoPrepare: 8);
         _provider = provider;
         _shardName = shardName;
         _serviceId = serviceId;

@@ -158,26 +158,21 @@ public sealed class DistributedLocks
     /// <paramref name="cancellationToken"/>. At the default bound the interface's declared response
     /// timeout already applies, so no timer is made per call.
     /// </summary>
-    internal Task<T> Bounded<T>(Task<T> call, CancellationToken cancellationToken)
-    {
-        if (Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System)
-        {
-            return call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken);
-        }
-
-        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
-    }
+    internal Task<T> Bounded<T>(Task<T> call, CancellationToken cancellationToken) =>
+        NeedsOwnTimeout ? call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken)
+        : cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken)
+        : call;
 
     /// <inheritdoc cref="Bounded{T}(Task{T}, CancellationToken)"/>
-    internal Task Bounded(Task call, CancellationToken cancellationToken)
-    {
-        if (Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System)
-        {
-            return call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken);
-        }
+    internal Task Bounded(Task call, CancellationToken cancellationToken) =>
+        NeedsOwnTimeout ? call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken)
+        : cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken)
+        : call;
 
-        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
-    }
+    // A bound shorter than the interface's declared one, or a clock other than the system's (tests),
+    // needs a timer of this client's own.
+    private bool NeedsOwnTimeout =>
+        Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System;
 
     internal static bool IsTransient(Exception ex) =>
         ex is LockUnavailableException or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException

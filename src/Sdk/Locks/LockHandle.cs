@@ -16,7 +16,7 @@ public sealed class LockHandle : IAsyncDisposable
 {
     private readonly ILockGrain _grain;
     private readonly DistributedLocks _owner;
-    private readonly TimeSpan _interval;
+    private readonly long _intervalTicks;
     private CancellationTokenSource? _lost;
     private int _lostFlag;
     private long _localExpiry;
@@ -31,8 +31,8 @@ public sealed class LockHandle : IAsyncDisposable
         _owner = owner;
         Lease = lease;
         var time = owner.Options.TimeProvider;
-        _interval = lease.Ttl / 3;
-        _retryTicks = ToTicks(_interval, time);
+        _intervalTicks = ToTicks(lease.Ttl / 3, time);
+        _retryTicks = _intervalTicks;
         // Count the ttl from when the request was sent: the server's clock may run ahead of ours.
         _localExpiry = sentAt + ToTicks(lease.Ttl, time);
         _renewAt = sentAt + _retryTicks;
@@ -147,7 +147,7 @@ public sealed class LockHandle : IAsyncDisposable
     {
         if (Volatile.Read(ref _disposed) == 1 || IsLost)
         {
-            // Lost and never disposed: nothing more to watch.
+            // Lost before the timer first saw it (a confirming renewal that failed at once).
             _owner.Renewals.Remove(this);
             return;
         }
@@ -160,7 +160,6 @@ public sealed class LockHandle : IAsyncDisposable
         if (now >= Volatile.Read(ref _localExpiry))
         {
             MarkLost();
-            _owner.Renewals.Remove(this);
             return;
         }
 
@@ -176,12 +175,12 @@ public sealed class LockHandle : IAsyncDisposable
         try
         {
             await RenewAsync();
-            Volatile.Write(ref _retryTicks, ToTicks(_interval, time));
-            Volatile.Write(ref _renewAt, time.GetTimestamp() + ToTicks(_interval, time));
+            Volatile.Write(ref _retryTicks, _intervalTicks);
+            Volatile.Write(ref _renewAt, time.GetTimestamp() + _intervalTicks);
         }
         catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
         {
-            _owner.Renewals.Remove(this);
+            // RenewAsync marked the lease lost.
         }
         catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
         {
@@ -189,7 +188,6 @@ public sealed class LockHandle : IAsyncDisposable
             {
                 // The grant could not be confirmed: its lease may have started long ago.
                 MarkLost();
-                _owner.Renewals.Remove(this);
                 return;
             }
 
@@ -208,6 +206,8 @@ public sealed class LockHandle : IAsyncDisposable
         {
             return;
         }
+
+        _owner.Renewals.Remove(this);
 
         try
         {

@@ -258,7 +258,7 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
         }
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await Task.Delay(shortTtl * 3); // pacing: hold the leases for three short ttls
+        await Task.Delay(shortTtl * 3); // pacing, and the behaviour under test: the leases must outlive three short ttls by renewal
         var held = await Task.WhenAll(leases.Select(l => locks.StatusAsync(l.Name)));
 
         // Release the first half; the rest keep being renewed.
@@ -267,7 +267,7 @@ public sealed class LockGrainTests(FastClusterFixture fixture, ITestOutputHelper
             await lease.DisposeAsync();
         }
 
-        await Task.Delay(shortTtl * 2); // pacing: two more short ttls with fewer leases held
+        await Task.Delay(shortTtl * 2); // pacing, and the behaviour under test: two more short ttls with fewer leases held
         var after = await Task.WhenAll(leases.Select(l => locks.StatusAsync(l.Name)));
         output.WriteLine($"{leases.Count} leases held {clock.Elapsed.TotalSeconds:F1} s; lost: {leases.Skip(7).Count(l => l.IsLost)} of those still held");
 
