@@ -126,10 +126,11 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
 
         if (upserts.Count > 0)
         {
+            // unnest in the select list, not in FROM (no tuplestore allocated and freed per execution).
             var upsert = new NpgsqlBatchCommand(
                 """
                 INSERT INTO granary_cache_entries (service_id, cache, entry_key, shard, entry_type, items, expires_at)
-                SELECT @s, @c, u.k, @n, u.t, u.i, u.x FROM unnest(@keys, @types, @items, @expires) AS u(k, t, i, x)
+                SELECT @s, @c, unnest(@keys), @n, unnest(@types), unnest(@items), unnest(@expires)
                 ON CONFLICT (service_id, cache, entry_key) DO UPDATE
                 SET shard = excluded.shard, entry_type = excluded.entry_type, items = excluded.items, expires_at = excluded.expires_at
                 """);

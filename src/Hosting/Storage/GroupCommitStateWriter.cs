@@ -32,10 +32,13 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     // One statement for a batch without repeated rows: each input row carries its position (i);
     // the result lists the positions written and their new versions (a missing position matched
     // nothing: stale version, or a row that already existed for an insert).
+    // The arrays are expanded by unnest in the select list, not in FROM, where PostgreSQL would
+    // materialize them in a tuplestore that allocates and frees memory from the OS per execution.
     private const string BatchWriteSql = """
         WITH input AS (
-            SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::integer[], $8::bytea[], $9::integer[])
-                AS t(h, n0, n1, th, tn, ext, ver, p, i)),
+            SELECT unnest($1::integer[]) AS h, unnest($2::bigint[]) AS n0, unnest($3::bigint[]) AS n1,
+                   unnest($4::integer[]) AS th, unnest($5::text[]) AS tn, unnest($6::text[]) AS ext,
+                   unnest($7::integer[]) AS ver, unnest($8::bytea[]) AS p, unnest($9::integer[]) AS i),
         updated AS (
             UPDATE granary_grain_state AS s
                SET payload = input.p, version = s.version + 1, modified_on = now()
