@@ -31,6 +31,11 @@ public sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>
             errors.Add($"{QueueOptions.SectionName}:CleanupInterval must be positive.");
         }
 
+        if (options.StoreTransactionsPerShard is < 1 or > 16)
+        {
+            errors.Add($"{QueueOptions.SectionName}:StoreTransactionsPerShard must be between 1 and 16.");
+        }
+
         if (!Enum.IsDefined(options.Store))
         {
             errors.Add($"{QueueOptions.SectionName}:Store must be Auto, Memory or Postgres.");

@@ -36,7 +36,8 @@ public static class QueueSiloBuilderExtensions
             silo.Services.TryAddSingleton<IQueueMessageStore>(sp => new PostgresQueueMessageStore(
                 storage.Shards,
                 storage.VirtualNodesPerShard,
-                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard));
         }
         else
         {

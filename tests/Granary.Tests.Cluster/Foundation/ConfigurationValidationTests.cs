@@ -1,5 +1,7 @@
 using Granary.Hosting;
 using Granary.Hosting.Options;
+using Granary.Hosting.Queues;
+using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Orleans.Hosting;
@@ -39,10 +41,23 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
+    public void Queue_store_transactions_per_shard_must_be_between_1_and_16()
+    {
+        var zero = new QueueOptionsValidator().Validate(null, new QueueOptions { StoreTransactionsPerShard = 0 });
+        var many = new QueueOptionsValidator().Validate(null, new QueueOptions { StoreTransactionsPerShard = 17 });
+        var sixteen = new QueueOptionsValidator().Validate(null, new QueueOptions { StoreTransactionsPerShard = 16 });
+
+        Assert.Contains("Granary:Queues:StoreTransactionsPerShard must be between 1 and 16", zero.FailureMessage, StringComparison.Ordinal);
+        Assert.True(many.Failed);
+        Assert.True(sixteen.Succeeded);
+    }
+
+    [Fact]
     public void Defaults_are_valid()
     {
         Assert.True(new GranaryClusterOptionsValidator().Validate(null, new GranaryClusterOptions()).Succeeded);
         Assert.True(new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions()).Succeeded);
+        Assert.True(new QueueOptionsValidator().Validate(null, new QueueOptions()).Succeeded);
     }
 
     [Fact]

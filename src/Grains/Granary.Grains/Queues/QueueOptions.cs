@@ -23,6 +23,13 @@ public sealed class QueueOptions
     /// otherwise process memory), <c>Memory</c> or <c>Postgres</c>. Default Auto.
     /// </summary>
     public QueueStoreMode Store { get; set; } = QueueStoreMode.Auto;
+
+    /// <summary>
+    /// PostgreSQL store: transactions in flight per shard. Every partition write waiting when one
+    /// starts joins it (group commit), so one is usually enough; more overlap round trips to a
+    /// distant server. Default 1, at most 16.
+    /// </summary>
+    public int StoreTransactionsPerShard { get; set; } = 1;
 }
 
 /// <summary>Message store choice.</summary>
