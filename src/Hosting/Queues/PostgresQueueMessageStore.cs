@@ -46,7 +46,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
 
     // Transactions in flight per shard; a partition write waits for a free one and shares it with
     // every other partition write that is waiting at that moment. One measured best on the
-    // one-server benchmark machine (every pair of 1 vs 2 or 4 runs: 5-15% more acked messages per
+    // one-server benchmark machine (every pair of 1 vs 2 or 4 runs: 2-20% more acked messages per
     // second, since the shards' commits then queue less on the shared WAL fsync).
     private readonly int _transactionsInFlightPerShard;
 
