@@ -49,12 +49,14 @@ public sealed class WorkflowGrain(
                 Members = [.. request.Members],
                 Callback = request.Callback,
             };
+            await Commit.SaveAsync();
         }
-
-        // A retried start is answered only after a write of the whole state that started after it:
-        // the first start's write may still be in flight, or may have failed with memory already
-        // changed, and this write stores the workflow either way.
-        await Commit.SaveAsync();
+        else
+        {
+            // A retried start: the first start's write may still be in flight, or may have failed
+            // with memory already changed. Answer only once the workflow is stored.
+            await Commit.StoredAsync();
+        }
 
         // Idempotent by member id: a retried start submits nothing twice.
         await Task.WhenAll(state.State.Members.Select((m, i) =>
