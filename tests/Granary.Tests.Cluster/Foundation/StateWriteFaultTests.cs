@@ -15,7 +15,6 @@ namespace Granary.Tests.Cluster.Foundation;
 public sealed class StateWriteFaultTests(FaultInjectionClusterFixture fixture, ITestOutputHelper output)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(20);
 
     private StorageFaults Faults => fixture.Faults;
 
@@ -87,20 +86,5 @@ public sealed class StateWriteFaultTests(FaultInjectionClusterFixture fixture, I
         Assert.Equal(1, Faults.StateWritesOf("tx-account", key));
     }
 
-    /// <summary>Retries as a client would, until the call succeeds or the deadline passes (then its last error fails the test).</summary>
-    private static async Task<T> RetryAsync<T>(Func<Task<T>> call)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(Deadline);
-            }
-            catch (Exception) when (DateTime.UtcNow < until)
-            {
-                await Task.Delay(RetryInterval);
-            }
-        }
-    }
+    private static Task<T> RetryAsync<T>(Func<Task<T>> call) => ClientRetry.UntilSuccessAsync(call, Deadline);
 }

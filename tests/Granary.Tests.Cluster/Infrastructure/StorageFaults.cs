@@ -255,3 +255,28 @@ public sealed class FaultInjectionCollection : ICollectionFixture<FaultInjection
     /// <summary>Collection name.</summary>
     public const string Name = "fault-injection-cluster";
 }
+
+/// <summary>A client that retries a call on any error, as the producers and lock holders of these tests would.</summary>
+public static class ClientRetry
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Calls until one call succeeds; once <paramref name="deadline"/> has passed, the last error fails the test.</summary>
+    public static async Task<T> UntilSuccessAsync<T>(Func<Task<T>> call, TimeSpan deadline)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        var until = DateTime.UtcNow + deadline;
+        while (true)
+        {
+            try
+            {
+                return await call().WaitAsync(deadline);
+            }
+            catch (Exception) when (DateTime.UtcNow < until)
+            {
+                // E.g. the grain is reloading after a failed write: try again shortly.
+                await Task.Delay(Interval);
+            }
+        }
+    }
+}

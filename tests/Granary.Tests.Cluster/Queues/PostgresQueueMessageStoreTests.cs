@@ -30,6 +30,18 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         return new PostgresQueueMessageStore([connection], 16, "svc");
     }
 
+    /// <summary>Opens partitions <c>prefix/0..count-1</c>; returns their epochs.</summary>
+    private static async Task<long[]> OpenAllAsync(PostgresQueueMessageStore store, string prefix, int count)
+    {
+        var epochs = new long[count];
+        for (var p = 0; p < count; p++)
+        {
+            epochs[p] = (await store.OpenAsync($"{prefix}/{p}", T0, CancellationToken.None)).Epoch;
+        }
+
+        return epochs;
+    }
+
     [Fact]
     public async Task Changes_round_trip_and_settled_rows_keep_only_their_id()
     {
@@ -73,11 +85,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
     {
         await using var store = await NewStoreAsync();
         const int Partitions = 40;
-        var epochs = new long[Partitions];
-        for (var p = 0; p < Partitions; p++)
-        {
-            epochs[p] = (await store.OpenAsync($"g/{p}", T0, CancellationToken.None)).Epoch;
-        }
+        var epochs = await OpenAllAsync(store, "g", Partitions);
 
         // Partition 7 gets a newer owner: its old epoch must be fenced inside a shared transaction.
         var newer = await store.OpenAsync("g/7", T0, CancellationToken.None);
@@ -106,11 +114,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
     {
         await using var store = await NewStoreAsync();
         const int Partitions = 24;
-        var epochs = new long[Partitions];
-        for (var p = 0; p < Partitions; p++)
-        {
-            epochs[p] = (await store.OpenAsync($"a/{p}", T0, CancellationToken.None)).Epoch;
-        }
+        var epochs = await OpenAllAsync(store, "a", Partitions);
 
         // The first transaction that carries several partition writes commits, then its answer is lost.
         var lost = 0;

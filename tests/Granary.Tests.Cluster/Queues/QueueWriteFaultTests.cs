@@ -16,7 +16,6 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(20);
 
     private StorageFaults Faults => fixture.Faults;
 
@@ -119,22 +118,8 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         Assert.Equal(1, Faults.StateWritesOf("queue-definition", queue));
     }
 
-    private static async Task<EnqueueResult> RetryUntilConfirmedAsync(Func<Task<IReadOnlyList<EnqueueResult>>> enqueue)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (true)
-        {
-            try
-            {
-                return (await enqueue().WaitAsync(Deadline))[0];
-            }
-            catch (GranaryException) when (DateTime.UtcNow < until)
-            {
-                // The partition is reloading after the failed write: retry, as a producer would.
-                await Task.Delay(RetryInterval);
-            }
-        }
-    }
+    private static async Task<EnqueueResult> RetryUntilConfirmedAsync(Func<Task<IReadOnlyList<EnqueueResult>>> enqueue) =>
+        (await ClientRetry.UntilSuccessAsync(enqueue, Deadline))[0];
 
     /// <summary>Every message the partition can deliver now, acked (read from the partition itself: no notification race).</summary>
     private static async Task<List<string>> DrainAsync(QueueClient client, string queue)
