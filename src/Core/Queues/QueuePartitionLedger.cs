@@ -68,13 +68,25 @@ public sealed class QueuePartitionLedger
         _nextToken = Math.Max(_nextToken, firstToken);
     }
 
+    /// <summary>
+    /// Makes new messages number above <paramref name="highest"/>: storage may still hold rows the
+    /// ledger did not load (settled messages older than the deduplication window, until their
+    /// cleanup), and a new message must never take the sequence of such a row.
+    /// </summary>
+    public void ReserveSequencesThrough(long highest)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(highest);
+        _nextSequence = Math.Max(_nextSequence, highest + 1);
+    }
+
     /// <summary>Changes not yet handed to storage.</summary>
     public int PendingChangeCount => _changes.Count;
 
     /// <summary>
     /// Adds a message as <see cref="QueueMessageStatus.Pending"/> (not deliverable until
     /// <see cref="Commit"/>) and journals its append; a message id seen inside the deduplication
-    /// window returns the original sequence and changes nothing. With <paramref name="deduplicate"/>
+    /// window returns the original sequence and changes nothing (if the original is still
+    /// <see cref="IsPending">pending</see>, the duplicate is only as stored as the original's write). With <paramref name="deduplicate"/>
     /// false (an id the partition generated, which no producer can repeat) the id is not remembered
     /// and the message's row is deleted when it is acked instead of being kept for the window.
     /// </summary>
@@ -303,6 +315,12 @@ public sealed class QueuePartitionLedger
 
         return moved.Count;
     }
+
+    /// <summary>
+    /// True while the message is <see cref="QueueMessageStatus.Pending"/>: its append is journaled or
+    /// being written, and a duplicate of it must wait for that write's outcome before it is answered.
+    /// </summary>
+    public bool IsPending(long sequence) => _messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Pending;
 
     /// <summary>Sequences still <see cref="QueueMessageStatus.Pending"/> (redriven messages wait for the same commit as enqueues).</summary>
     public IReadOnlyList<long> PendingSequences() =>

@@ -12,6 +12,14 @@ namespace Granary.Hosting.Queues;
 /// stale activation) and whose other statements touch only the rows of the changed messages
 /// (multi-row insert/update by primary key), so its cost does not depend on the partition's depth.
 /// </summary>
+/// <remarks>
+/// A write whose commit outcome the client does not learn (the connection is lost after COMMIT was
+/// sent) throws, whether or not it committed. Re-running a write is safe: its inserts skip rows
+/// already in place (a row at one of its sequences can only be its
+/// own, since a partition numbers new messages above every row it holds) and its updates and
+/// deletes set the same values again. A shared transaction that fails is re-run that way, one
+/// partition write at a time, so a write that did commit reports success.
+/// </remarks>
 public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDisposable
 {
     private const string Schema = """
@@ -39,6 +47,19 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         """;
 
     private const int MaxPartitionWritesPerTransaction = 64;
+
+    // Arrays are expanded by unnest in the select list, not in FROM: a function in FROM is
+    // materialized in a tuplestore whose memory PostgreSQL takes from and returns to the OS on
+    // every execution (brk, page faults and TLB shootdowns: about 0.7 system calls per
+    // transaction under the queue benchmark, gone with this form).
+    private const string InsertSql = """
+        INSERT INTO granary_queue_messages (service_id, partition_key, seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status)
+        SELECT @s, @p, unnest(@seqs), unnest(@ids), unnest(@keys), unnest(@bodies), unnest(@enq), unnest(@vis), unnest(@dels), 1
+        """;
+
+    // The insert of a write run again (its first run may have committed): rows already in place are
+    // its own. Only re-runs pay for the conflict check.
+    private const string ReplayInsertSql = InsertSql + " ON CONFLICT (service_id, partition_key, seq) DO NOTHING";
 
     private readonly ShardRouter _router;
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
@@ -80,17 +101,21 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         var shard = await ShardForAsync(partition, cancellationToken);
         await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
         long epoch;
+        long highest;
         await using (var bump = new NpgsqlCommand(
             """
             INSERT INTO granary_queue_partitions (service_id, partition_key, epoch, writes) VALUES (@s, @p, 1, 0)
             ON CONFLICT (service_id, partition_key) DO UPDATE SET epoch = granary_queue_partitions.epoch + 1
-            RETURNING epoch
+            RETURNING epoch, (SELECT coalesce(max(seq), 0) FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p)
             """,
             connection))
         {
             bump.Parameters.AddWithValue("s", _serviceId);
             bump.Parameters.AddWithValue("p", partition);
-            epoch = (long)(await bump.ExecuteScalarAsync(cancellationToken))!;
+            await using var bumped = await bump.ExecuteReaderAsync(cancellationToken);
+            await bumped.ReadAsync(cancellationToken);
+            epoch = bumped.GetInt64(0);
+            highest = bumped.GetInt64(1);
         }
 
         var rows = new List<StoredQueueMessage>();
@@ -122,7 +147,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
                 settled ? Utc(reader.GetDateTime(8)) : default));
         }
 
-        return new QueuePartitionSnapshot(epoch, rows);
+        return new QueuePartitionSnapshot(epoch, rows, highest);
     }
 
     /// <inheritdoc/>
@@ -161,18 +186,10 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         fence.Parameters.AddWithValue("e", epoch);
         commands.Add(fence);
 
-        // Arrays are expanded by unnest in the select list, not in FROM: a function in FROM is
-        // materialized in a tuplestore whose memory PostgreSQL takes from and returns to the OS on
-        // every execution (brk, page faults and TLB shootdowns: about 0.7 system calls per
-        // transaction under the queue benchmark, gone with this form).
         var appends = changes.Where(c => c.Kind == QueueChangeKind.Append).ToList();
         if (appends.Count > 0)
         {
-            var insert = new NpgsqlBatchCommand(
-                """
-                INSERT INTO granary_queue_messages (service_id, partition_key, seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status)
-                SELECT @s, @p, unnest(@seqs), unnest(@ids), unnest(@keys), unnest(@bodies), unnest(@enq), unnest(@vis), unnest(@dels), 1
-                """);
+            var insert = new NpgsqlBatchCommand(InsertSql);
             AddKey(insert, partition);
             insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = appends.Select(c => c.Sequence).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = appends.Select(c => c.Id).ToArray() });
@@ -239,10 +256,12 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     /// <summary>
     /// Group commit across partitions: each loop takes every partition write waiting for this shard
     /// and sends them as one <see cref="NpgsqlBatch"/>, which PostgreSQL runs as one transaction.
-    /// If that transaction fails (a fenced partition among them, or anything else), nothing of it
-    /// committed and each write is retried alone, so one partition's failure is reported to it only.
-    /// A partition has at most one write in flight (its flush loop waits), so two concurrent
-    /// transactions never touch the same partition's rows.
+    /// If that transaction fails (a fenced partition among them, a lost connection, anything), each
+    /// write is run again alone, so one partition's failure is reported to it only, and a write
+    /// whose shared transaction did commit although it reported an error reports success. A
+    /// partition has at most one write in flight (its flush loop waits), so two concurrent
+    /// transactions never touch the same partition's rows. Whatever an attempt throws fails only the
+    /// writes it carried: the loop goes on, or every later write to the shard would wait forever.
     /// </summary>
     private async Task CombineLoopAsync(Shard shard)
     {
@@ -262,44 +281,41 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
 
             try
             {
-                await ExecuteAsync(shard, pending).ConfigureAwait(false);
+                await ExecuteAsync(shard, pending, replay: false).ConfigureAwait(false);
                 foreach (var write in pending)
                 {
                     write.Completion.TrySetResult();
                 }
             }
-            catch (Exception combined) when (combined is not OutOfMemoryException)
+            catch (Exception combined)
             {
                 foreach (var write in pending)
                 {
                     try
                     {
-                        if (pending.Count > 1)
+                        if (pending.Count == 1)
                         {
-                            await ExecuteAsync(shard, [write]).ConfigureAwait(false);
-                            write.Completion.TrySetResult();
+                            // Alone already: the outcome is the caller's to handle (it may have committed).
+                            write.Completion.TrySetException(Fenced(combined, write) ?? combined);
+                            continue;
                         }
-                        else
-                        {
-                            throw combined is PostgresException { SqlState: PostgresErrorCodes.DivisionByZero }
-                                ? new QueuePartitionFencedException(write.Partition, write.Epoch)
-                                : combined;
-                        }
+
+                        await ExecuteAsync(shard, [write], replay: true).ConfigureAwait(false);
+                        write.Completion.TrySetResult();
                     }
-                    catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+                    catch (Exception single)
                     {
-                        write.Completion.TrySetException(new QueuePartitionFencedException(write.Partition, write.Epoch));
-                    }
-                    catch (Exception single) when (single is not OutOfMemoryException)
-                    {
-                        write.Completion.TrySetException(single);
+                        write.Completion.TrySetException(Fenced(single, write) ?? single);
                     }
                 }
             }
         }
     }
 
-    private static async Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
+    private static QueuePartitionFencedException? Fenced(Exception ex, PendingWrite write) =>
+        ex is PostgresException { SqlState: PostgresErrorCodes.DivisionByZero } ? new QueuePartitionFencedException(write.Partition, write.Epoch) : null;
+
+    private async Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes, bool replay)
     {
         await using var connection = await shard.Source.OpenConnectionAsync().ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
@@ -307,8 +323,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         {
             foreach (var command in write.Commands)
             {
-                // A command belongs to one batch at a time: a retry alone gets fresh copies.
-                var copy = new NpgsqlBatchCommand(command.CommandText);
+                // A command belongs to one batch at a time: a re-run gets fresh copies.
+                var copy = new NpgsqlBatchCommand(replay && command.CommandText == InsertSql ? ReplayInsertSql : command.CommandText);
                 foreach (NpgsqlParameter parameter in command.Parameters)
                 {
                     copy.Parameters.Add(parameter.Clone());
@@ -321,7 +337,18 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
         Interlocked.Increment(ref shard.Transactions);
         Interlocked.Add(ref shard.Writes, writes.Count);
+        if (AfterCommit is { } hook)
+        {
+            await hook(writes.Count).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>
+    /// Fault injection for tests: runs after each transaction of this store has committed and before
+    /// its writes are reported, with the number of writes it carried. An exception thrown here
+    /// reaches the writer exactly like a commit whose answer was lost.
+    /// </summary>
+    internal Func<int, ValueTask>? AfterCommit { get; set; }
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()

@@ -16,14 +16,30 @@ namespace Granary.Hosting.Storage;
 /// the same rules as the schema's <c>granary_write_grain_state</c>; so a write whose ETag is stale
 /// changes nothing and fails alone with <see cref="InconsistentStateException"/>, exactly as the
 /// AdoNet provider would report it. A batch holding two writes of the same row uses one
-/// <c>granary_write_grain_state</c> call per write instead (in order). If a batch fails as a whole
-/// (nothing of it committed), its writes are retried one by one so that one bad write cannot fail
-/// the others.
+/// <c>granary_write_grain_state</c> call per write instead (in order). If a batch fails as a whole,
+/// its writes are run again one by one so that one bad write cannot fail the others.
 /// </summary>
 /// <remarks>
+/// <para>
+/// A batch can fail although it committed (the connection was lost after COMMIT was sent). Running
+/// a write again is safe: a write that matches nothing but finds its row exactly as it would have
+/// left it (its payload, at the version after its ETag) is that write, already applied, and reports
+/// success with that version. So a write whose shared batch committed unseen reports success, and
+/// a grain that writes the same state again after an unknown outcome is not told "conflict" for its
+/// own write. A write alone in a failed batch reports the error: its outcome is unknown, and the
+/// grain's next write (ETag still the old one) either succeeds or, if the first did commit with
+/// other content, fails with <see cref="InconsistentStateException"/>, which deactivates the grain
+/// so that it reloads what is stored. Nothing is stored twice or lost without an error.
+/// </para>
+/// <para>
+/// Whatever an attempt throws (an out-of-memory too) fails only the writes it carried; the loops
+/// go on, or every later write to the shard would wait forever.
+/// </para>
+/// <para>
 /// Rows are keyed the way the shard's AdoNet provider keys them (its hash picker, the grain's
 /// numeric and string key parts, the state name, the service id) and payloads use its serializer,
 /// so the provider reads and clears what this writer wrote.
+/// </para>
 /// </remarks>
 public sealed class GroupCommitStateWriter : IAsyncDisposable
 {
@@ -65,6 +81,22 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
            AND inserted.grain_id_n0 = input.n0 AND inserted.grain_id_n1 = input.n1
            AND inserted.grain_type = input.tn
            AND inserted.grain_id_extension IS NOT DISTINCT FROM input.ext
+        """;
+
+    // The writes among $1-$9 whose row already holds their payload at the version they would set.
+    private const string AppliedSql = """
+        WITH input AS (
+            SELECT unnest($1::integer[]) AS h, unnest($2::bigint[]) AS n0, unnest($3::bigint[]) AS n1,
+                   unnest($4::integer[]) AS th, unnest($5::text[]) AS tn, unnest($6::text[]) AS ext,
+                   unnest($7::integer[]) AS ver, unnest($8::bytea[]) AS p, unnest($9::integer[]) AS i)
+        SELECT input.i, s.version
+          FROM input JOIN granary_grain_state AS s
+            ON s.grain_id_hash = input.h AND s.grain_type_hash = input.th
+           AND s.grain_id_n0 = input.n0 AND s.grain_id_n1 = input.n1
+           AND s.grain_type = input.tn AND s.service_id = $10
+           AND s.grain_id_extension IS NOT DISTINCT FROM input.ext
+           AND s.version = COALESCE(input.ver, 0) + 1
+           AND s.payload = input.p
         """;
 
     private readonly NpgsqlDataSource _source;
@@ -173,30 +205,61 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
             {
                 await ExecuteAsync(batch).ConfigureAwait(false);
             }
-            catch (Exception ex) when (batch.Count > 1 && ex is not OutOfMemoryException)
+            catch (Exception) when (batch.Count > 1)
             {
-                // Nothing of the batch committed: give every write its own transaction.
+                // Nothing of the batch committed, or the client cannot tell: give every write its
+                // own transaction (one that did commit finds itself applied and reports success).
                 foreach (var write in batch)
                 {
                     try
                     {
                         await ExecuteAsync([write]).ConfigureAwait(false);
                     }
-                    catch (Exception single) when (single is not OutOfMemoryException)
+                    catch (Exception single)
                     {
                         write.Completion.TrySetException(single);
                     }
                 }
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
+            catch (Exception ex)
             {
                 batch[0].Completion.TrySetException(ex);
             }
         }
     }
 
-    private Task ExecuteAsync(IReadOnlyList<PendingWrite> writes) =>
-        writes.Count > 1 && !HasRepeatedRow(writes) ? ExecuteSetAsync(writes) : ExecuteEachAsync(writes);
+    /// <summary>
+    /// Fault injection for tests: runs after each transaction of this writer has committed and before
+    /// its writes are reported, with the number of writes it carried. An exception thrown here
+    /// reaches the writer exactly like a commit whose answer was lost.
+    /// </summary>
+    internal Func<int, ValueTask>? AfterCommit { get; set; }
+
+    private async Task ExecuteAsync(IReadOnlyList<PendingWrite> writes)
+    {
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        var results = writes.Count > 1 && !HasRepeatedRow(writes)
+            ? await ExecuteSetAsync(connection, writes).ConfigureAwait(false)
+            : await ExecuteEachAsync(connection, writes).ConfigureAwait(false);
+
+        // The reader is done: the implicit transaction has committed.
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _writes, writes.Count);
+        if (AfterCommit is { } hook)
+        {
+            await hook(writes.Count).ConfigureAwait(false);
+        }
+
+        if (Array.IndexOf(results, null) >= 0)
+        {
+            await FindAppliedAsync(connection, writes, results).ConfigureAwait(false);
+        }
+
+        for (var i = 0; i < writes.Count; i++)
+        {
+            writes[i].Completion.TrySetResult(results[i]);
+        }
+    }
 
     private static bool HasRepeatedRow(IReadOnlyList<PendingWrite> writes)
     {
@@ -212,38 +275,22 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
         return false;
     }
 
-    private async Task ExecuteSetAsync(IReadOnlyList<PendingWrite> writes)
+    private async Task<int?[]> ExecuteSetAsync(NpgsqlConnection connection, IReadOnlyList<PendingWrite> writes)
     {
-        var count = writes.Count;
-        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
         await using var command = new NpgsqlCommand(BatchWriteSql, connection);
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainIdHash).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N0).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N1).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainTypeHash).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.StateName).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.Extension).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.ExpectedVersion).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, Value = writes.Select(w => w.Payload).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = Enumerable.Range(0, count).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
-
-        var results = new int?[count];
-        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
+        AddRows(command, writes, [.. Enumerable.Range(0, writes.Count)]);
+        var results = new int?[writes.Count];
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false))
         {
-            while (await reader.ReadAsync().ConfigureAwait(false))
-            {
-                results[reader.GetInt32(0)] = reader.GetInt32(1);
-            }
+            results[reader.GetInt32(0)] = reader.GetInt32(1);
         }
 
-        // The reader is done: the statement's implicit transaction has committed.
-        Complete(writes, results);
+        return results;
     }
 
-    private async Task ExecuteEachAsync(IReadOnlyList<PendingWrite> writes)
+    private async Task<int?[]> ExecuteEachAsync(NpgsqlConnection connection, IReadOnlyList<PendingWrite> writes)
     {
-        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
         foreach (var w in writes)
         {
@@ -261,33 +308,51 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
         }
 
         var results = new int?[writes.Count];
-        await using (var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false))
+        await using var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+        var i = 0;
+        do
         {
-            var i = 0;
-            do
+            if (await reader.ReadAsync().ConfigureAwait(false))
             {
-                if (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    results[i] = reader.IsDBNull(0) ? null : reader.GetInt32(0);
-                }
-
-                i++;
+                results[i] = reader.IsDBNull(0) ? null : reader.GetInt32(0);
             }
-            while (await reader.NextResultAsync().ConfigureAwait(false));
-        }
 
-        // The reader is done: the implicit transaction has committed.
-        Complete(writes, results);
+            i++;
+        }
+        while (await reader.NextResultAsync().ConfigureAwait(false));
+        return results;
     }
 
-    private void Complete(IReadOnlyList<PendingWrite> writes, int?[] results)
+    /// <summary>
+    /// For writes that matched nothing: a row holding exactly the write's payload at the version the
+    /// write would have set is that write, applied by an earlier run (a commit whose answer was
+    /// lost), so it reports that version instead of a conflict.
+    /// </summary>
+    private async Task FindAppliedAsync(NpgsqlConnection connection, IReadOnlyList<PendingWrite> writes, int?[] results)
     {
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _writes, writes.Count);
-        for (var i = 0; i < writes.Count; i++)
+        var unmatched = Enumerable.Range(0, writes.Count).Where(i => results[i] is null).ToArray();
+        await using var command = new NpgsqlCommand(AppliedSql, connection);
+        AddRows(command, [.. unmatched.Select(i => writes[i])], unmatched);
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false))
         {
-            writes[i].Completion.TrySetResult(results[i]);
+            results[reader.GetInt32(0)] = reader.GetInt32(1);
         }
+    }
+
+    /// <summary>The rows of <see cref="BatchWriteSql"/> and <see cref="AppliedSql"/>: $1-$9 one array per column, $10 the service id.</summary>
+    private void AddRows(NpgsqlCommand command, IReadOnlyList<PendingWrite> writes, int[] positions)
+    {
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainIdHash).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N0).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = writes.Select(w => w.N1).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.GrainTypeHash).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.StateName).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = writes.Select(w => w.Extension).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = writes.Select(w => w.ExpectedVersion).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, Value = writes.Select(w => w.Payload).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = positions });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
     }
 
     private sealed record PendingWrite(int GrainIdHash, long N0, long N1, int GrainTypeHash, string StateName, string? Extension, int? ExpectedVersion, byte[] Payload)

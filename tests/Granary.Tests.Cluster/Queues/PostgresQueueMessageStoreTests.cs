@@ -3,14 +3,21 @@ using Granary.Hosting.Storage;
 using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Queues;
 
-/// <summary>The PostgreSQL message store on a real server: round trip of every change kind, and epoch fencing.</summary>
+/// <summary>
+/// The PostgreSQL message store on a real server: round trip of every change kind, epoch fencing,
+/// commits whose answer is lost, and a writer loop that survives any exception.
+/// </summary>
 [Collection(ServersCollection.Name)]
-public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers)
+public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers, ITestOutputHelper output)
 {
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private static QueuePartitionChange Change(QueueChangeKind kind, long seq, QueueMessageStatus status = QueueMessageStatus.Ready, int deliveries = 0, string? key = null) =>
         new(kind, seq, "id-" + seq, key, kind == QueueChangeKind.Append ? [1, 2, 3] : null, T0, T0.AddSeconds(seq), deliveries, status, T0.AddMinutes(1));
@@ -21,6 +28,18 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers)
         var connection = servers.Postgres.ConnectionString(db);
         await PostgresShardInitializer.EnsureShardsAsync([connection], createDatabases: true, NullLogger.Instance, CancellationToken.None);
         return new PostgresQueueMessageStore([connection], 16, "svc");
+    }
+
+    /// <summary>Opens partitions <c>prefix/0..count-1</c>; returns their epochs.</summary>
+    private static async Task<long[]> OpenAllAsync(PostgresQueueMessageStore store, string prefix, int count)
+    {
+        var epochs = new long[count];
+        for (var p = 0; p < count; p++)
+        {
+            epochs[p] = (await store.OpenAsync($"{prefix}/{p}", T0, CancellationToken.None)).Epoch;
+        }
+
+        return epochs;
     }
 
     [Fact]
@@ -66,11 +85,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers)
     {
         await using var store = await NewStoreAsync();
         const int Partitions = 40;
-        var epochs = new long[Partitions];
-        for (var p = 0; p < Partitions; p++)
-        {
-            epochs[p] = (await store.OpenAsync($"g/{p}", T0, CancellationToken.None)).Epoch;
-        }
+        var epochs = await OpenAllAsync(store, "g", Partitions);
 
         // Partition 7 gets a newer owner: its old epoch must be fenced inside a shared transaction.
         var newer = await store.OpenAsync("g/7", T0, CancellationToken.None);
@@ -92,5 +107,77 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers)
         }
 
         Assert.True(newer.Epoch > epochs[7]);
+    }
+
+    [Fact]
+    public async Task A_shared_transaction_that_committed_unseen_reports_every_write_done_and_stores_each_row_once()
+    {
+        await using var store = await NewStoreAsync();
+        const int Partitions = 24;
+        var epochs = await OpenAllAsync(store, "a", Partitions);
+
+        // The first transaction that carries several partition writes commits, then its answer is lost.
+        var lost = 0;
+        store.AfterCommit = writes => writes > 1 && Interlocked.Exchange(ref lost, 1) == 0
+            ? throw new NpgsqlException("injected: connection lost after COMMIT was sent", new IOException("reset"))
+            : ValueTask.CompletedTask;
+        var before = store.Counters;
+        var writes = Enumerable.Range(0, Partitions)
+            .Select(p => store.WriteAsync($"a/{p}", epochs[p], [Change(QueueChangeKind.Append, 1), Change(QueueChangeKind.Append, 2), Change(QueueChangeKind.Update, 1, deliveries: 1)], null, CancellationToken.None))
+            .ToList();
+        await Task.WhenAll(writes).WaitAsync(Deadline);
+        var after = store.Counters;
+        output.WriteLine($"{after.Writes - before.Writes} partition writes in {after.Transactions - before.Transactions} transactions, one shared commit lost");
+
+        Assert.Equal(1, lost);
+        for (var p = 0; p < Partitions; p++)
+        {
+            var rows = (await store.OpenAsync($"a/{p}", T0, CancellationToken.None)).Messages;
+            Assert.Equal([1L, 2L], rows.Select(r => r.Sequence).Order());
+            Assert.Equal(1, rows.Single(r => r.Sequence == 1).Deliveries);
+        }
+    }
+
+    [Fact]
+    public async Task Any_exception_in_the_writer_fails_that_write_and_the_next_write_completes()
+    {
+        await using var store = await NewStoreAsync();
+        var epoch = (await store.OpenAsync("o/0", T0, CancellationToken.None)).Epoch;
+        var thrown = 0;
+        store.AfterCommit = _ => Interlocked.Exchange(ref thrown, 1) == 0 ? throw new OutOfMemoryException("injected") : ValueTask.CompletedTask;
+
+        // Its commit went through but the writer could not say so: the caller gets the error.
+        await Assert.ThrowsAsync<OutOfMemoryException>(() => store.WriteAsync("o/0", epoch, [Change(QueueChangeKind.Append, 1)], null, CancellationToken.None).WaitAsync(Deadline));
+        await store.WriteAsync("o/0", epoch, [Change(QueueChangeKind.Append, 2)], null, CancellationToken.None).WaitAsync(Deadline);
+
+        var rows = (await store.OpenAsync("o/0", T0, CancellationToken.None)).Messages;
+        Assert.Equal([1L, 2L], rows.Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public async Task New_messages_number_above_settled_rows_too_old_to_be_read_back()
+    {
+        await using var store = await NewStoreAsync();
+        var first = await store.OpenAsync("s/0", T0, CancellationToken.None);
+        await store.WriteAsync("s/0", first.Epoch, [Change(QueueChangeKind.Append, 1), Change(QueueChangeKind.Append, 2), Change(QueueChangeKind.Append, 3)], null, CancellationToken.None);
+        await store.WriteAsync("s/0", first.Epoch, [Change(QueueChangeKind.Settle, 1), Change(QueueChangeKind.Settle, 2), Change(QueueChangeKind.Settle, 3)], null, CancellationToken.None);
+
+        // A later owner reads only settled rows inside the deduplication window: none of these.
+        var clock = new FakeTimeProvider(T0.AddHours(1));
+        var settings = new QueuePartitionSettings(5, TimeSpan.FromMinutes(5));
+        var later = await store.OpenAsync("s/0", clock.GetUtcNow() - settings.DeduplicationWindow, CancellationToken.None);
+        Assert.Empty(later.Messages);
+        Assert.Equal(3, later.HighestSequence);
+
+        var ledger = new QueuePartitionLedger(settings, clock);
+        ledger.Restore(later.Messages);
+        ledger.ReserveSequencesThrough(later.HighestSequence);
+        var outcome = ledger.Enqueue("fresh", null, [7], TimeSpan.Zero);
+        await store.WriteAsync("s/0", later.Epoch, ledger.DrainChanges(), null, CancellationToken.None);
+
+        Assert.Equal(4, outcome.Sequence);
+        var rows = (await store.OpenAsync("s/0", T0, CancellationToken.None)).Messages;
+        Assert.Equal("fresh", rows.Single(r => !r.Settled).Id);
+        Assert.Equal(3, rows.Count(r => r.Settled));
     }
 }

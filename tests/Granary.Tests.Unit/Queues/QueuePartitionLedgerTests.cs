@@ -32,6 +32,33 @@ public sealed class QueuePartitionLedgerTests
     }
 
     [Fact]
+    public void ADuplicateOfAPendingMessageSeesItPendingUntilCommitted()
+    {
+        var ledger = NewLedger();
+        var original = ledger.Enqueue("a", null, [1], TimeSpan.Zero);
+        var duplicate = ledger.Enqueue("a", null, [2], TimeSpan.Zero);
+
+        Assert.True(duplicate.Duplicate);
+        Assert.Equal(original.Sequence, duplicate.Sequence);
+        Assert.True(ledger.IsPending(duplicate.Sequence));
+        ledger.Commit([original.Sequence]);
+        Assert.False(ledger.IsPending(duplicate.Sequence));
+    }
+
+    [Fact]
+    public void NewMessagesNumberAboveReservedSequences()
+    {
+        var ledger = NewLedger();
+        ledger.Restore([]);
+        ledger.ReserveSequencesThrough(41);
+        Assert.Equal(42, ledger.Enqueue("a", null, [1], TimeSpan.Zero).Sequence);
+
+        // Reserving below what is in use changes nothing.
+        ledger.ReserveSequencesThrough(7);
+        Assert.Equal(43, ledger.Enqueue("b", null, [1], TimeSpan.Zero).Sequence);
+    }
+
+    [Fact]
     public void AbortedEnqueueIsForgottenIncludingItsId()
     {
         var ledger = NewLedger();

@@ -465,10 +465,14 @@ public sealed class LockGrain(
             {
                 await state.WriteStateAsync();
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
+            catch (Exception ex)
             {
                 // The in-memory table is now ahead of storage (and maybe of another activation):
-                // nothing it holds may be promised. Start over from what is durable.
+                // nothing it holds may be promised. Start over from what is durable. Any exception
+                // (an out-of-memory too): one that escaped would leave the waiters it granted
+                // waiting and the table's grants unwritten but promised by the next write.
+                // The write may also have been applied (a commit whose answer was lost): a retry
+                // with the same request id then finds its lease in the reloaded table.
                 _broken = true;
                 metrics.WriteFailures.Add(1);
                 LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
@@ -479,7 +483,7 @@ public sealed class LockGrain(
 
                 _pending.Clear();
                 this.DeactivateOnIdle();
-                throw new LockUnavailableException(_name, $"state write failed ({ex.GetType().Name}); the request was not applied, retry");
+                throw new LockUnavailableException(_name, $"state write failed ({ex.GetType().Name}); the request may or may not have been applied, retry with the same request id");
             }
 
             _persistedVersion = target;

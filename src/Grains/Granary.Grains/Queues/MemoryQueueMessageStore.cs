@@ -22,7 +22,7 @@ public sealed class MemoryQueueMessageStore : IQueueMessageStore
 
             p.Epoch++;
             var rows = p.Rows.Values.Where(r => !r.Settled || r.SettledAt >= settledSince).ToList();
-            return Task.FromResult(new QueuePartitionSnapshot(p.Epoch, rows));
+            return Task.FromResult(new QueuePartitionSnapshot(p.Epoch, rows, p.Rows.Count == 0 ? 0 : p.Rows.Keys.Last()));
         }
     }
 

@@ -20,6 +20,7 @@ public sealed class QueueGrain(
 {
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(10);
 
+    private Task? _creating;
     private bool[] _empty = [];
     private DateTimeOffset?[] _wakeUp = [];
     private long[] _notifications = [];
@@ -50,11 +51,41 @@ public sealed class QueueGrain(
                 throw new InvalidRequestException("definition", $"queue '{name}' already exists with {existing.Partitions} partitions, max deliveries {existing.MaxDeliveries}, dedup window {existing.DeduplicationWindow}");
             }
 
+            // A create whose write is still in flight: this answer is only as good as that write.
+            await (_creating ?? Task.CompletedTask);
             return existing;
         }
 
         var info = new QueueInfo(name, partitions, maxDeliveries, window, time.GetUtcNow());
         state.State.Info = info;
+        var creating = _creating = WriteDefinitionAsync();
+        try
+        {
+            await creating;
+        }
+        finally
+        {
+            _creating = null;
+        }
+
+        QueueLog.LogInformationCreated(logger, name, partitions);
+        return info;
+    }
+
+    /// <inheritdoc/>
+    public async Task<QueueInfo> GetInfoAsync()
+    {
+        // Never hand out a definition that is not stored yet (its write may still fail).
+        if (_creating is { } creating)
+        {
+            await Task.WhenAny(creating);
+        }
+
+        return RequireInfo();
+    }
+
+    private async Task WriteDefinitionAsync()
+    {
         try
         {
             await state.WriteStateAsync();
@@ -64,13 +95,7 @@ public sealed class QueueGrain(
             state.State.Info = null;
             throw;
         }
-
-        QueueLog.LogInformationCreated(logger, name, partitions);
-        return info;
     }
-
-    /// <inheritdoc/>
-    public Task<QueueInfo> GetInfoAsync() => Task.FromResult(RequireInfo());
 
     /// <inheritdoc/>
     public async Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait)

@@ -11,7 +11,11 @@ namespace Granary.Queues;
 /// <see cref="IQueueMessageStore"/>. Mutations journal their changes in the ledger; one flush loop
 /// writes whatever has accumulated in a single storage write (group commit) while further calls
 /// keep arriving (the grain is reentrant), and completes each caller only after the write that
-/// holds its change is durable. Enqueued messages become deliverable only then.
+/// holds its change is durable. Enqueued messages become deliverable only then. A duplicate of a
+/// message whose write is still in flight gets that write's outcome. A failed write fails every
+/// caller it carried or that waits on it, and the activation then confirms nothing more: the write
+/// may have been applied even though it reported an error (a connection lost around the commit), so
+/// memory may disagree with storage, and the next activation reloads what is stored.
 /// </summary>
 [Reentrant]
 [GrainType("granary.queues.queue-partition")]
@@ -27,7 +31,9 @@ public sealed class QueuePartitionGrain(
     private string _queue = "";
     private int _partition;
     private long _epoch;
-    private List<TaskCompletionSource> _flushWaiters = [];
+    private TaskCompletionSource? _nextFlush;
+    private HashSet<long>? _inFlightAppends;
+    private Task? _inFlightWrite;
     private bool _flushing;
     private bool _broken;
     private bool _queueThinksEmpty = true;
@@ -68,8 +74,8 @@ public sealed class QueuePartitionGrain(
             QueueLimits.Validate(message);
         }
 
-        var ledger = await LedgerAsync();
         var info = await InfoAsync();
+        var ledger = await LedgerAsync();
         var ids = messages.Select(m => m.Id ?? UniqueIds.Next()).ToList();
         for (var i = 0; i < messages.Count; i++)
         {
@@ -82,13 +88,22 @@ public sealed class QueuePartitionGrain(
         }
 
         var results = new List<EnqueueResult>(messages.Count);
+        Task? original = null;
         for (var i = 0; i < messages.Count; i++)
         {
             var outcome = ledger.Enqueue(ids[i], messages[i].Key, messages[i].Body, messages[i].Delay, deduplicate: messages[i].Id is not null);
+            if (outcome.Duplicate && ledger.IsPending(outcome.Sequence) && _inFlightAppends?.Contains(outcome.Sequence) == true)
+            {
+                // The original is in the write now in flight: this answer is only as good as that
+                // write. (An original still in the journal goes out with the flush awaited below.)
+                original = _inFlightWrite;
+            }
+
             results.Add(new EnqueueResult(ids[i], _partition, outcome.Sequence, outcome.Duplicate));
         }
 
-        await FlushAsync();
+        var flushed = FlushAsync();
+        await (original is null ? flushed : Task.WhenAll(original, flushed));
         return results;
     }
 
@@ -256,11 +271,7 @@ public sealed class QueuePartitionGrain(
 
     private async Task<QueuePartitionLedger> LedgerAsync()
     {
-        if (_broken)
-        {
-            throw new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}' is reloading after a failed storage write; retry");
-        }
-
+        ThrowIfBroken();
         if (_ledger is not null)
         {
             return _ledger;
@@ -277,7 +288,17 @@ public sealed class QueuePartitionGrain(
             throw;
         }
 
+        // A write may have failed while this call waited for the load.
+        ThrowIfBroken();
         return _ledger!;
+    }
+
+    private void ThrowIfBroken()
+    {
+        if (_broken)
+        {
+            throw new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}' is reloading after a failed storage write; retry");
+        }
     }
 
     private async Task LoadAsync()
@@ -287,6 +308,7 @@ public sealed class QueuePartitionGrain(
         var ledger = new QueuePartitionLedger(new QueuePartitionSettings(info.MaxDeliveries, info.DeduplicationWindow), time);
         var snapshot = await store.OpenAsync(Key, time.GetUtcNow() - info.DeduplicationWindow, CancellationToken.None);
         ledger.Restore(snapshot.Messages);
+        ledger.ReserveSequencesThrough(snapshot.HighestSequence);
         ledger.StartTokensAt(snapshot.Epoch << 32);
         _epoch = snapshot.Epoch;
         _nextCleanup = time.GetUtcNow() + options.Value.CleanupInterval;
@@ -299,32 +321,43 @@ public sealed class QueuePartitionGrain(
         }
     }
 
+    /// <summary>Completes when a write that holds every change journaled so far is durable.</summary>
     private Task FlushAsync()
     {
-        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _flushWaiters.Add(waiter);
+        _nextFlush ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var flushed = _nextFlush.Task;
         if (!_flushing)
         {
             _flushing = true;
             _ = FlushLoopAsync();
         }
 
-        return waiter.Task;
+        return flushed;
     }
 
+    /// <summary>
+    /// Writes the journal while callers wait for it. Whatever a write throws (a storage error, an
+    /// out-of-memory, a bug), its callers fail and the loop carries on with the next batch, so no
+    /// caller is left waiting on a loop that ended.
+    /// </summary>
     private async Task FlushLoopAsync()
     {
         try
         {
-            while (_flushWaiters.Count > 0)
+            while (_nextFlush is { } batch)
             {
-                var waiters = _flushWaiters;
-                _flushWaiters = [];
-                var ledger = _ledger!;
-                var changes = ledger.DrainChanges();
-                var appended = changes.Where(c => c.Kind == QueueChangeKind.Append).Select(c => c.Sequence).ToList();
+                _nextFlush = null;
+                _inFlightWrite = batch.Task;
+                var changeCount = 0;
                 try
                 {
+                    // A broken activation confirms nothing: memory may be ahead of storage.
+                    ThrowIfBroken();
+                    var ledger = _ledger!;
+                    var changes = ledger.DrainChanges();
+                    changeCount = changes.Count;
+                    var appended = changes.Where(c => c.Kind == QueueChangeKind.Append).Select(c => c.Sequence).ToHashSet();
+                    _inFlightAppends = appended;
                     if (changes.Count > 0)
                     {
                         DateTimeOffset? cleanup = null;
@@ -347,27 +380,28 @@ public sealed class QueuePartitionGrain(
                         _ = ObserveAsync(GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition));
                     }
 
-                    foreach (var waiter in waiters)
-                    {
-                        waiter.TrySetResult();
-                    }
+                    batch.TrySetResult();
                 }
                 catch (Exception ex)
                 {
-                    ledger.Abort(appended);
-                    if (changes.Any(c => c.Kind != QueueChangeKind.Append) || ex is QueuePartitionFencedException)
+                    // The write may have been applied although it failed (the connection was lost
+                    // around the commit), or not at all: memory and storage may now disagree. Stop
+                    // confirming anything and let the next activation reload what is stored. A
+                    // producer that retries with the same message id then gets either a duplicate of
+                    // the stored message or a fresh append, never a message stored twice or not at all.
+                    var first = !_broken;
+                    _broken = true;
+                    batch.TrySetException(new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed (it may or may not be stored): retry with the same message ids"));
+                    if (first)
                     {
-                        // Memory now disagrees with storage (or another owner exists): reload from storage.
-                        _broken = true;
+                        QueueLog.LogWarningWriteFailed(logger, ex, Key, changeCount);
                         DeactivateOnIdle();
                     }
-
-                    QueueLog.LogWarningWriteFailed(logger, ex, Key, changes.Count);
-                    var error = new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed");
-                    foreach (var waiter in waiters)
-                    {
-                        waiter.TrySetException(error);
-                    }
+                }
+                finally
+                {
+                    _inFlightAppends = null;
+                    _inFlightWrite = null;
                 }
             }
         }

@@ -21,6 +21,8 @@ public sealed class DeadLetterGrain(
         ArgumentNullException.ThrowIfNull(letter);
         if (state.State.Letters.Exists(l => string.Equals(l.TaskId, letter.TaskId, StringComparison.Ordinal)))
         {
+            // A repeat: its first write may be in flight or may have failed.
+            await Commit.StoredAsync();
             return;
         }
 

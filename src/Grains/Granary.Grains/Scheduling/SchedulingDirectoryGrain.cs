@@ -24,19 +24,14 @@ public sealed class SchedulingDirectoryGrain(
     /// <inheritdoc/>
     public async Task AddQueueAsync(string queue)
     {
-        if (state.State.Queues.Add(queue))
-        {
-            await Commit.SaveAsync();
-        }
+        // A repeat is answered once stored too: its first write may be in flight or may have failed.
+        await (state.State.Queues.Add(queue) ? Commit.SaveAsync() : Commit.StoredAsync());
     }
 
     /// <inheritdoc/>
     public async Task SetPeriodicAsync(string name, bool present)
     {
-        if (present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name))
-        {
-            await Commit.SaveAsync();
-        }
+        await ((present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name)) ? Commit.SaveAsync() : Commit.StoredAsync());
     }
 
     /// <inheritdoc/>

@@ -76,6 +76,7 @@ public sealed class TaskGrain(
         var settings = await GrainFactory.GetGrain<IQueueGrain>(queue).GetSettingsAsync();
         var partition = (int)(Granary.Hashing.StableHash.Hash64(submission.Key ?? Id) % (ulong)settings.Partitions);
 
+        var unsubmitted = state.State;
         state.State = new TaskGrainState
         {
             Submitted = true,
@@ -95,7 +96,20 @@ public sealed class TaskGrain(
             Then = submission.Then is { Count: > 0 } then ? [.. then] : null,
         };
         TaskLifecycle.Submit(S, now, validated.Eta);
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // A retried submission must not be answered "already submitted" from memory: the record
+            // may not be stored. Forget it, and let a fresh activation read what storage holds (the
+            // write may also have been applied although it reported an error).
+            state.State = unsubmitted;
+            DeactivateOnIdle();
+            throw;
+        }
+
         await Scheduler().EnqueueAsync(Queued());
         return Info();
     }

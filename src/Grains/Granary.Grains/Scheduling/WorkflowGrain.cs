@@ -51,6 +51,12 @@ public sealed class WorkflowGrain(
             };
             await Commit.SaveAsync();
         }
+        else
+        {
+            // A retried start: the first start's write may still be in flight, or may have failed
+            // with memory already changed. Answer only once the workflow is stored.
+            await Commit.StoredAsync();
+        }
 
         // Idempotent by member id: a retried start submits nothing twice.
         await Task.WhenAll(state.State.Members.Select((m, i) =>

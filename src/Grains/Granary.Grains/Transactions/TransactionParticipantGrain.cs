@@ -421,9 +421,11 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             await _state.WriteStateAsync();
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (Exception ex)
         {
             // Memory is now ahead of storage: start again from storage on the next activation.
+            // Any exception: the gate fails every later call until then, so an activation that
+            // did not deactivate here would refuse calls for as long as they keep it alive.
             TransactionLog.LogWarningParticipantWriteFailed(Logger, Describe, ex.Message);
             DeactivateOnIdle();
             throw;
