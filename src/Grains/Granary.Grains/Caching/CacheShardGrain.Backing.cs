@@ -132,8 +132,11 @@ public sealed partial class CacheShardGrain
         return Task.CompletedTask;
     }
 
-    /// <summary>Called after plain commands ran: their written keys lose their known version, overtake loads, and are announced.</summary>
-    private void AfterPlainWrites(string[][] commands)
+    /// <summary>
+    /// Called after plain commands ran: the keys of writes that were not refused with an error lose their
+    /// known version, overtake loads (even a no-op DEL: it may be a cache-aside invalidation), and are announced.
+    /// </summary>
+    private void AfterPlainWrites(string[][] commands, CacheReply[] replies)
     {
         if (_observers.Count == 0 && _loads.Count == 0 && _versions.Count == 0)
         {
@@ -142,9 +145,10 @@ public sealed partial class CacheShardGrain
 
         List<string>? written = null;
         var all = false;
-        foreach (var command in commands)
+        for (var i = 0; i < commands.Length; i++)
         {
-            if (command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
+            var command = commands[i];
+            if (replies[i].IsError || command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
             {
                 continue;
             }
