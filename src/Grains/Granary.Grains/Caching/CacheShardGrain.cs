@@ -29,6 +29,7 @@ public sealed partial class CacheShardGrain(
     ICacheShardStore store,
     ICacheBackingStore backing,
     TimeProvider time,
+    CacheMetrics metrics,
     ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
     // Versions handed out by one activation stay below 2^40 above its floor: epoch << 40.
@@ -123,7 +124,7 @@ public sealed partial class CacheShardGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
-        await FlushBehindAsync();
+        await DrainBehindAsync(cancellationToken);
         // A snapshot cache writes what changed since the last snapshot before it goes away.
         if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || _flushing))
         {
@@ -179,6 +180,9 @@ public sealed partial class CacheShardGrain(
         BackingLoads = _backingLoads,
         BackingWrites = _backingWrites,
         Subscribers = _observers.Count,
+        WriteBehindPending = _behindQueue?.Count ?? 0,
+        WriteBehindFailedWrites = _behindQueue?.FailedWrites ?? 0,
+        WriteBehindRefused = _behindQueue?.Refused ?? 0,
     });
 
     /// <inheritdoc/>
@@ -241,6 +245,7 @@ public sealed partial class CacheShardGrain(
             replies[i] = _keyspace.Execute(command);
             if (_keyspace.Faults != faults)
             {
+                metrics.CommandFaults.Add(1, new KeyValuePair<string, object?>("cache", _cache));
                 LogCommandFault(logger, _keyspace.LastFault, this.GetPrimaryKeyString(), command[0]);
             }
 
