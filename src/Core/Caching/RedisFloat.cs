@@ -195,80 +195,20 @@ internal static class RedisFloat
     {
         value = default;
         rangeError = false;
-        var digits = new System.Text.StringBuilder();
-        var sticky = false;
-        long exponent = 0;
-        var seenDigit = false;
-        var i = 0;
-        for (var afterPoint = false; i < s.Length; i++)
-        {
-            var c = s[i];
-            if (c == '.' && !afterPoint)
-            {
-                afterPoint = true;
-                continue;
-            }
-
-            if (c is < '0' or > '9')
-            {
-                break;
-            }
-
-            seenDigit = true;
-            if (digits.Length == 0 && c == '0')
-            {
-                exponent -= afterPoint ? 1 : 0;
-                continue;
-            }
-
-            if (digits.Length < MaxExactDigits)
-            {
-                digits.Append(c);
-                exponent -= afterPoint ? 1 : 0;
-            }
-            else
-            {
-                sticky |= c != '0';
-                exponent += afterPoint ? 0 : 1;
-            }
-        }
-
-        if (!seenDigit)
+        var end = ScanDigits(s, 10, out var mantissa, out var exponent, out var seenDigit);
+        if (!seenDigit || !TryParseTail(s, end, 'e', ref exponent))
         {
             return false;
         }
 
-        if (i < s.Length && s[i] is 'e' or 'E')
-        {
-            if (!TryParseExponent(s[(i + 1)..], out var written))
-            {
-                return false;
-            }
-
-            exponent += written;
-            i = s.Length;
-        }
-
-        if (i != s.Length)
-        {
-            return false;
-        }
-
-        if (digits.Length == 0)
+        if (mantissa.IsZero)
         {
             value = ExactFloat.Zero(negative);
             return true;
         }
 
-        if (sticky)
-        {
-            // Something non-zero below the kept digits: a trailing 1 keeps the value strictly between its neighbours.
-            digits.Append('1');
-            exponent--;
-        }
-
         // Far outside both formats (long doubles reach about 1.2e4932 and 3.6e-4951): no exact arithmetic needed.
-        var magnitude = digits.Length + exponent;
+        var magnitude = (long)(mantissa.GetBitLength() * 0.30103) + exponent;
         if (magnitude > 5_000 || magnitude < -5_000)
         {
             rangeError = true;
@@ -276,7 +216,6 @@ internal static class RedisFloat
             return true;
         }
 
-        var mantissa = BigInteger.Parse(digits.ToString(), NumberStyles.None, CultureInfo.InvariantCulture);
         value = exponent >= 0
             ? Round(mantissa * BigInteger.Pow(10, (int)exponent), BigInteger.One, 0, negative, format, out rangeError)
             : Round(mantissa, BigInteger.Pow(10, (int)-exponent), 0, negative, format, out rangeError);
@@ -287,57 +226,11 @@ internal static class RedisFloat
     {
         value = default;
         rangeError = false;
-        var mantissa = BigInteger.Zero;
-        long exponent = 0;
-        var seenDigit = false;
-        var i = 0;
-        for (var afterPoint = false; i < s.Length; i++)
-        {
-            var c = s[i];
-            if (c == '.' && !afterPoint)
-            {
-                afterPoint = true;
-                continue;
-            }
+        var end = ScanDigits(s, 16, out var mantissa, out var hexExponent, out var seenDigit);
+        var exponent = 4 * hexExponent;
 
-            if (!char.IsAsciiHexDigit(c))
-            {
-                break;
-            }
-
-            seenDigit = true;
-            var digit = char.IsAsciiDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10;
-            if (mantissa.GetBitLength() < 4 * MaxExactDigits)
-            {
-                mantissa = (mantissa << 4) + digit;
-                exponent -= afterPoint ? 4 : 0;
-            }
-            else
-            {
-                // Beyond any significand: keep a sticky bit, count whole digits in the exponent.
-                mantissa |= digit != 0 ? BigInteger.One : BigInteger.Zero;
-                exponent += afterPoint ? 0 : 4;
-            }
-        }
-
-        if (!seenDigit)
-        {
-            // "0x" without hex digits: strtod reads the 0 and stops at the x.
-            return false;
-        }
-
-        if (i < s.Length && s[i] is 'p' or 'P')
-        {
-            if (!TryParseExponent(s[(i + 1)..], out var written))
-            {
-                return false;
-            }
-
-            exponent += written;
-            i = s.Length;
-        }
-
-        if (i != s.Length)
+        // "0x" without hex digits: strtod reads the 0 and stops at the x.
+        if (!seenDigit || !TryParseTail(s, end, 'p', ref exponent))
         {
             return false;
         }
@@ -357,6 +250,79 @@ internal static class RedisFloat
         }
 
         value = Round(mantissa, BigInteger.One, (int)exponent, negative, format, out rangeError);
+        return true;
+    }
+
+    /// <summary>
+    /// Reads digits in base <paramref name="radix"/> (10 or 16) with at most one point; the value is
+    /// <paramref name="mantissa"/> * radix^<paramref name="exponent"/>. Digits past the first
+    /// <see cref="MaxExactDigits"/> significant ones only move the exponent, and if any of them is not 0
+    /// a trailing 1 digit keeps the value strictly between its neighbours (rounding stays exact).
+    /// Returns where the digits end.
+    /// </summary>
+    private static int ScanDigits(ReadOnlySpan<char> s, int radix, out BigInteger mantissa, out long exponent, out bool seenDigit)
+    {
+        mantissa = BigInteger.Zero;
+        exponent = 0;
+        seenDigit = false;
+        var kept = 0;
+        var sticky = false;
+        var i = 0;
+        for (var afterPoint = false; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '.' && !afterPoint)
+            {
+                afterPoint = true;
+                continue;
+            }
+
+            var digit = char.IsAsciiDigit(c) ? c - '0' : radix == 16 && char.IsAsciiHexDigit(c) ? (c | 0x20) - 'a' + 10 : -1;
+            if (digit < 0)
+            {
+                break;
+            }
+
+            seenDigit = true;
+            if (kept < MaxExactDigits)
+            {
+                mantissa = (mantissa * radix) + digit;
+                kept += mantissa.IsZero ? 0 : 1;
+                exponent -= afterPoint ? 1 : 0;
+            }
+            else
+            {
+                sticky |= digit != 0;
+                exponent += afterPoint ? 0 : 1;
+            }
+        }
+
+        if (sticky)
+        {
+            mantissa = (mantissa * radix) + 1;
+            exponent--;
+        }
+
+        return i;
+    }
+
+    /// <summary>
+    /// What follows the digits (from <paramref name="i"/>) must be nothing, or <paramref name="marker"/>
+    /// (either case) and an exponent, which is added to <paramref name="exponent"/>.
+    /// </summary>
+    private static bool TryParseTail(ReadOnlySpan<char> s, int i, char marker, ref long exponent)
+    {
+        if (i == s.Length)
+        {
+            return true;
+        }
+
+        if (char.ToLowerInvariant(s[i]) != marker || !TryParseExponent(s[(i + 1)..], out var written))
+        {
+            return false;
+        }
+
+        exponent += written;
         return true;
     }
 
