@@ -105,8 +105,12 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        Written(entry, delta);
-        RemoveIfEmpty(entry, hash.Count);
+        if (removed > 0)
+        {
+            Written(entry, delta);
+            RemoveIfEmpty(entry, hash.Count);
+        }
+
         return CacheReply.Int(removed);
     }
 
@@ -375,7 +379,8 @@ public sealed partial class CacheKeyspace
         var n = list.Count;
         var remove = new bool[n];
         long removed = 0;
-        var limit = count == 0 ? long.MaxValue : Math.Abs(count);
+        // Redis negates a negative count in C, where -LLONG_MIN stays negative and then removes every match.
+        var limit = count is 0 or long.MinValue ? long.MaxValue : Math.Abs(count);
         for (var k = 0; k < n && removed < limit; k++)
         {
             var i = count < 0 ? n - 1 - k : k;
@@ -577,7 +582,11 @@ public sealed partial class CacheKeyspace
                 }
             }
 
-            Written(entry, delta);
+            if (added + updated > 0)
+            {
+                Written(entry, delta);
+            }
+
             RemoveIfEmpty(entry, zset.Count);
         }
 
@@ -623,8 +632,12 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        Written(entry, delta);
-        RemoveIfEmpty(entry, count(entry));
+        if (removed > 0)
+        {
+            Written(entry, delta);
+            RemoveIfEmpty(entry, count(entry));
+        }
+
         return CacheReply.Int(removed);
     }
 
@@ -807,7 +820,7 @@ public sealed partial class CacheKeyspace
         public static bool TryParse(string text, out ScoreBound bound)
         {
             var exclusive = text.StartsWith('(');
-            var ok = RedisText.TryParseDouble(exclusive ? text[1..] : text, out var value);
+            var ok = RedisText.TryParseRangeDouble(exclusive ? text[1..] : text, out var value);
             bound = new ScoreBound(value, exclusive);
             return ok;
         }

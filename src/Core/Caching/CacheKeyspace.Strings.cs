@@ -295,19 +295,11 @@ public sealed partial class CacheKeyspace
             return WrongTypeReply;
         }
 
-        double value = 0;
-        if ((existing is not null && !RedisText.TryParseDouble(existing.AsString, out value)) || !RedisText.TryParseDouble(amount, out var by))
+        if (RedisText.IncrementFloat(existing?.AsString, amount, out var error) is not { } text)
         {
-            return NotFloatReply;
+            return error == RedisText.NotFloat ? NotFloatReply : CacheReply.Error(error!);
         }
 
-        var result = value + by;
-        if (double.IsNaN(result) || double.IsInfinity(result))
-        {
-            return CacheReply.Error("ERR increment would produce NaN or Infinity");
-        }
-
-        var text = RedisText.FormatFloat(result);
         StoreString(key, text, existing);
         return CacheReply.Bulk(text);
     }
@@ -597,6 +589,7 @@ public sealed partial class CacheKeyspace
         _volatile.Clear();
         _used = 0;
         _structureVersion++;
+        _changes++;
         return CacheReply.Ok;
     }
 }

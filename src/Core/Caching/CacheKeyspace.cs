@@ -31,6 +31,8 @@ public sealed partial class CacheKeyspace
     private long _expirations;
     private long _commands;
     private long _oomRejections;
+    private long _changes;
+    private long _faults;
 
     /// <summary>Creates an empty keyspace.</summary>
     public CacheKeyspace(CacheKeyspaceOptions options, TimeProvider time)
@@ -82,6 +84,7 @@ public sealed partial class CacheKeyspace
     public CacheReply Execute(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        LastCommandChanged = false;
         if (args.Count == 0 || args[0] is null)
         {
             return CacheReply.Error("ERR empty command");
@@ -127,8 +130,37 @@ public sealed partial class CacheKeyspace
             return CacheReply.Error(RedisText.OutOfMemory);
         }
 
-        return Dispatch(info.Name, args);
+        var changesBefore = _changes;
+        try
+        {
+            return Dispatch(info.Name, args);
+        }
+        catch (Exception ex)
+        {
+            // A fault in one command (a bug, or an allocation that failed) is that command's error reply:
+            // it must never fail the other commands of the batch it arrived in.
+            _faults++;
+            LastFault = ex;
+            return CacheReply.Error($"ERR internal error in '{info.Name.ToLowerInvariant()}': {ex.GetType().Name}");
+        }
+        finally
+        {
+            LastCommandChanged = _changes != changesBefore;
+        }
     }
+
+    /// <summary>
+    /// True when the last <see cref="Execute(IReadOnlyList{string})"/> changed keys or TTLs (a write that
+    /// did something, or a lazily reclaimed expired key); false for reads, no-op writes and error replies,
+    /// which are checked before anything is changed.
+    /// </summary>
+    public bool LastCommandChanged { get; private set; }
+
+    /// <summary>Commands that failed inside the engine and were answered with an internal-error reply.</summary>
+    public long Faults => _faults;
+
+    /// <summary>The exception of the last such command, for logs.</summary>
+    public Exception? LastFault { get; private set; }
 
     /// <summary>Convenience overload.</summary>
     public CacheReply Execute(params string[] args) => Execute((IReadOnlyList<string>)args);
@@ -247,6 +279,7 @@ public sealed partial class CacheKeyspace
         _all.Add(entry);
         _used += entry.Size;
         _structureVersion++;
+        _changes++;
         return entry;
     }
 
@@ -261,6 +294,7 @@ public sealed partial class CacheKeyspace
 
         _used -= entry.Size;
         _structureVersion++;
+        _changes++;
     }
 
     private static void RemoveSlot(List<CacheEntry> index, CacheEntry entry, bool volatileIndex)
@@ -284,6 +318,7 @@ public sealed partial class CacheKeyspace
 
     private void SetExpiry(CacheEntry entry, long expiresAt)
     {
+        _changes++;
         entry.ExpiresAt = expiresAt;
         if (expiresAt >= 0 && entry.VolatileSlot < 0)
         {
@@ -300,6 +335,7 @@ public sealed partial class CacheKeyspace
     private void Written(CacheEntry entry, long sizeDelta = 0)
     {
         entry.Version = ++_version;
+        _changes++;
         entry.Size += sizeDelta;
         _used += sizeDelta;
     }

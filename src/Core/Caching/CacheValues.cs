@@ -157,6 +157,8 @@ internal sealed class SortedSetValue
 
     public void Set(string member, double score)
     {
+        // Redis keeps small sorted sets in listpacks, whose score text loses the sign of -0.
+        score = score == 0 ? 0.0 : score;
         if (Scores.TryGetValue(member, out var old))
         {
             Order.Remove((old, member));

@@ -89,6 +89,15 @@ public sealed record CacheStatistics
     /// <summary>Near-caches subscribed to invalidations.</summary>
     public long Subscribers { get; init; }
 
+    /// <summary>Write-behind rows acknowledged but not yet in the backing table.</summary>
+    public long WriteBehindPending { get; init; }
+
+    /// <summary>Write-behind row writes that failed and were queued again.</summary>
+    public long WriteBehindFailedWrites { get; init; }
+
+    /// <summary>Write-behind writes refused because the shard's queue was full.</summary>
+    public long WriteBehindRefused { get; init; }
+
     /// <summary>Sums two sets of counters (shards of one cache).</summary>
     public CacheStatistics Add(CacheStatistics other)
     {
@@ -111,6 +120,9 @@ public sealed record CacheStatistics
             BackingLoads = BackingLoads + other.BackingLoads,
             BackingWrites = BackingWrites + other.BackingWrites,
             Subscribers = Subscribers + other.Subscribers,
+            WriteBehindPending = WriteBehindPending + other.WriteBehindPending,
+            WriteBehindFailedWrites = WriteBehindFailedWrites + other.WriteBehindFailedWrites,
+            WriteBehindRefused = WriteBehindRefused + other.WriteBehindRefused,
         };
     }
 }

@@ -109,98 +109,79 @@ public static class RedisText
         return true;
     }
 
-    /// <summary>Parses like <c>strtod</c> as Redis uses it: no spaces, inf accepted, NaN refused.</summary>
+    /// <summary>
+    /// Parses a double as Redis reads scores and increments (<c>strtod</c>, the whole text, no leading
+    /// space, inf accepted, NaN refused, and refused when the number overflows to infinity or a non-zero
+    /// number underflows to zero: <c>1e400</c> is not a valid float).
+    /// </summary>
     public static bool TryParseDouble(string text, out double value)
     {
         value = 0;
-        if (string.IsNullOrEmpty(text) || char.IsWhiteSpace(text[0]) || char.IsWhiteSpace(text[^1]))
+        if (string.IsNullOrEmpty(text) || !RedisFloat.TryParse(text, RedisFloat.Double, skipLeadingSpace: false, out var exact, out var rangeError) || rangeError)
         {
             return false;
         }
 
-        var body = text[0] is '+' or '-' ? text[1..] : text;
-        if (body.Equals("inf", StringComparison.OrdinalIgnoreCase) || body.Equals("infinity", StringComparison.OrdinalIgnoreCase))
+        value = exact.ToDouble();
+        return true;
+    }
+
+    /// <summary>
+    /// Parses a score range bound as Redis does (<c>strtod</c> alone: leading space skipped, the empty text
+    /// is 0, overflow gives inf and underflow 0, only NaN and trailing characters refused).
+    /// </summary>
+    public static bool TryParseRangeDouble(string text, out double value)
+    {
+        value = 0;
+        if (string.IsNullOrEmpty(text))
         {
-            value = text[0] == '-' ? double.NegativeInfinity : double.PositiveInfinity;
             return true;
         }
 
-        if (!double.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out value))
+        if (!RedisFloat.TryParse(text, RedisFloat.Double, skipLeadingSpace: true, out var exact, out _))
         {
             return false;
         }
 
-        return !double.IsNaN(value);
+        value = exact.ToDouble();
+        return true;
     }
 
-    /// <summary>Formats a score the way Redis 7.0 replies with a double (<c>%.17g</c>).</summary>
-    public static string FormatScore(double value)
+    /// <summary>Formats a score the way Redis 7.0 replies with a double (<c>%.17g</c>, exact, ties to even).</summary>
+    public static string FormatScore(double value) => RedisFloat.FormatG17(value);
+
+    /// <summary>
+    /// INCRBYFLOAT's arithmetic: <paramref name="current"/> (null: absent) plus <paramref name="increment"/>
+    /// in x86-64 <c>long double</c> precision, printed as Redis prints it (<c>%.17Lf</c> without trailing
+    /// zeros). Null with <paramref name="error"/> set when an operand is not a valid float or the sum is
+    /// not finite.
+    /// </summary>
+    public static string? IncrementFloat(string? current, string increment, out string? error)
     {
-        if (double.IsPositiveInfinity(value))
+        ArgumentNullException.ThrowIfNull(increment);
+        error = NotFloat;
+        var value = ExactFloat.Zero(negative: false);
+        if ((current is not null && !TryParseLongDouble(current, out value)) || !TryParseLongDouble(increment, out var by))
         {
-            return "inf";
+            return null;
         }
 
-        if (double.IsNegativeInfinity(value))
+        if (RedisFloat.Add(value, by, RedisFloat.Extended) is not { IsInfinity: false } sum)
         {
-            return "-inf";
+            error = "ERR increment would produce NaN or Infinity";
+            return null;
         }
 
-        if (value == 0)
-        {
-            return double.IsNegative(value) ? "-0" : "0";
-        }
-
-        var text = value.ToString("G17", CultureInfo.InvariantCulture);
-        var e = text.IndexOf('E', StringComparison.Ordinal);
-        if (e < 0)
-        {
-            return text;
-        }
-
-        // C prints at least two exponent digits with an explicit sign: 1e+20, 1e-05.
-        var mantissa = text[..e];
-        var sign = text[e + 1];
-        var digits = text[(e + 2)..].TrimStart('0');
-        return mantissa + "e" + sign + digits.PadLeft(2, '0');
+        error = null;
+        return RedisFloat.FormatFixed17(sum);
     }
 
-    /// <summary>Formats an INCRBYFLOAT result as Redis does (plain decimal, trailing zeros removed).</summary>
-    public static string FormatFloat(double value)
+    private static bool TryParseLongDouble(string text, out ExactFloat value)
     {
-        if (value == 0)
-        {
-            return "0";
-        }
-
-        var text = value.ToString("R", CultureInfo.InvariantCulture);
-        var e = text.IndexOf('E', StringComparison.Ordinal);
-        if (e < 0)
-        {
-            return text;
-        }
-
-        var negative = text[0] == '-';
-        var mantissa = text[(negative ? 1 : 0)..e];
-        var exponent = int.Parse(text[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-        var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
-        var digits = dot < 0 ? mantissa : mantissa.Remove(dot, 1);
-        var pointAt = (dot < 0 ? mantissa.Length : dot) + exponent;
-        string plain;
-        if (pointAt <= 0)
-        {
-            plain = "0." + new string('0', -pointAt) + digits;
-        }
-        else if (pointAt >= digits.Length)
-        {
-            plain = digits + new string('0', pointAt - digits.Length);
-        }
-        else
-        {
-            plain = digits[..pointAt] + "." + digits[pointAt..];
-        }
-
-        return negative ? "-" + plain : plain;
+        value = default;
+        return text.Length is > 0 and < RedisFloat.MaxLongDoubleChars
+            && RedisFloat.TryParse(text, RedisFloat.Extended, skipLeadingSpace: false, out value, out var rangeError)
+            && !rangeError;
     }
 
     /// <summary>Formats an integer.</summary>

@@ -21,6 +21,7 @@ public static class CachingSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         var options = GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        silo.Services.TryAddSingleton<CacheMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         var usePostgres = options.Store == CacheStoreMode.Postgres
@@ -97,6 +98,21 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
         if (options.WriteBehindDelay < TimeSpan.FromMilliseconds(1) || options.WriteBehindDelay > TimeSpan.FromHours(1))
         {
             errors.Add($"{s}:WriteBehindDelay must be between 1 ms and 1 hour (got {options.WriteBehindDelay}).");
+        }
+
+        if (options.WriteBehindMaxPendingRows < 1 || options.WriteBehindMaxPendingRows > 10_000_000)
+        {
+            errors.Add($"{s}:WriteBehindMaxPendingRows must be between 1 and 10000000 (got {options.WriteBehindMaxPendingRows}).");
+        }
+
+        if (options.WriteBehindMaxRetryDelay < TimeSpan.FromMilliseconds(1) || options.WriteBehindMaxRetryDelay > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:WriteBehindMaxRetryDelay must be between 1 ms and 1 hour (got {options.WriteBehindMaxRetryDelay}).");
+        }
+
+        if (options.WriteBehindDrainTimeout < TimeSpan.FromMilliseconds(10) || options.WriteBehindDrainTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{s}:WriteBehindDrainTimeout must be between 10 ms and 10 minutes (got {options.WriteBehindDrainTimeout}).");
         }
 
         if (options.SubscriptionExpiry < TimeSpan.FromSeconds(1) || options.SubscriptionExpiry > TimeSpan.FromDays(1))

@@ -71,14 +71,25 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _source.DisposeAsync();
 
-    private Task EnsureTableAsync(string table, CancellationToken cancellationToken)
+    private async Task EnsureTableAsync(string table, CancellationToken cancellationToken)
     {
         if (!BackingTableName.IsValid(table))
         {
             throw new ArgumentException($"backing table '{table}' must be a lower-case SQL identifier", nameof(table));
         }
 
-        return _tables.GetOrAdd(table, t => new Lazy<Task>(() => CreateAsync(t, cancellationToken))).Value;
+        // One creation per table for all callers, not tied to any caller's cancellation; a creation that
+        // failed is forgotten, so the next call tries again instead of failing forever.
+        var creation = _tables.GetOrAdd(table, t => new Lazy<Task>(() => CreateAsync(t, CancellationToken.None)));
+        try
+        {
+            await creation.Value.WaitAsync(cancellationToken);
+        }
+        catch (Exception) when (creation.Value.IsFaulted || creation.Value.IsCanceled)
+        {
+            _tables.TryRemove(new KeyValuePair<string, Lazy<Task>>(table, creation));
+            throw;
+        }
     }
 
     private Task CreateAsync(string table, CancellationToken cancellationToken) =>

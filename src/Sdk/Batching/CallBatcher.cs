@@ -3,8 +3,10 @@ namespace Granary.Sdk.Batching;
 /// <summary>
 /// Coalesces concurrent requests bound for one grain: while <c>maxInFlight</c> calls are
 /// outstanding, new items queue, and the next call carries all of them (up to <c>maxBatch</c>), in
-/// arrival order. Under load one grain call serves many callers. A call that fails fails every item
-/// it carried (none of them is known to have been applied); items still queued are unaffected.
+/// arrival order. Under load one grain call serves many callers, so the grain must answer each item
+/// on its own (one item's error is that item's answer, never the call's). A call that fails as a whole
+/// (timeout, lost silo, failed group commit) fails every item it carried, whose effect is then
+/// unknown unless the grain says otherwise; items still queued are unaffected.
 /// </summary>
 /// <typeparam name="TItem">One caller's request.</typeparam>
 /// <typeparam name="TResult">One caller's answer; the send delegate returns one per item, in order.</typeparam>

@@ -77,6 +77,64 @@ public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutpu
         Assert.Equal("v1", await cache.GetAsync("k1"));
     }
 
+    [Theory]
+    [InlineData(CachePersistence.WriteThrough)]
+    [InlineData(CachePersistence.Snapshot)]
+    public async Task Error_replies_and_no_op_writes_mark_nothing_dirty_and_cost_no_storage_write(CachePersistence persistence)
+    {
+        var name = NewCache();
+        await using var cache = await CacheClient.CreateAsync(cluster.Grains, name, 1, new CacheSettings(persistence, SnapshotIntervalMilliseconds: persistence == CachePersistence.Snapshot ? 50 : null));
+        string[][] seed = [["SET", "s", "text"], ["SET", "n", "5"], ["RPUSH", "l", "a", "b"], ["ZADD", "z", "1", "m"], ["HSET", "h", "f", "v"]];
+        foreach (var command in seed)
+        {
+            Assert.False((await cache.ExecuteAsync(command)).IsError);
+        }
+
+        await WaitForPersistedAsync(cache, seed.Length);
+        var before = await cache.GetStatisticsAsync();
+
+        string[][] refused =
+        [
+            ["LPUSH", "s", "x"], ["INCR", "s"], ["SET", "s", "v", "EX", "0"], ["SET", "s", "v", "BOGUS"], ["INCRBY", "n", "9223372036854775807"],
+            ["INCRBYFLOAT", "n", "abc"], ["ZADD", "z", "1e400", "m"], ["ZINCRBY", "z", "nan", "m"], ["LREM", "l", "x", "a"], ["LPOP", "l", "-1"],
+            ["HINCRBY", "h", "f", "q"], ["EXPIRE", "s", "abc"], ["FLUSHALL", "BOGUS"], ["NOSUCHCOMMAND", "s"], ["GET"],
+        ];
+        string[][] noOps =
+        [
+            ["DEL", "missing"], ["SET", "s", "other", "NX"], ["LREM", "l", "0", "zz"], ["HDEL", "h", "nofield"], ["ZREM", "z", "nomember"],
+            ["ZADD", "z", "NX", "5", "m"], ["PERSIST", "s"], ["EXPIRE", "s", "100", "XX"], ["EXPIRE", "missing", "10"], ["SREM", "missing", "x"],
+        ];
+        var replies = await Task.WhenAll(refused.Concat(noOps).Select(c => cache.ExecuteAsync(c)));
+        Assert.All(replies.Take(refused.Length), r => Assert.True(r.IsError, r.ToString()));
+        Assert.All(replies.Skip(refused.Length), r => Assert.False(r.IsError, r.ToString()));
+
+        // One real write: once it is stored, every write the commands above could have caused would be too.
+        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync("SET", "marker", "1"));
+        await WaitForPersistedAsync(cache, before.KeysPersisted + 1);
+        var after = await cache.GetStatisticsAsync();
+        output.WriteLine($"{persistence}: {refused.Length} error replies and {noOps.Length} no-op writes, then one SET: {after.StorageWrites - before.StorageWrites} storage write, {after.KeysPersisted - before.KeysPersisted} key row");
+        Assert.Equal(1, after.KeysPersisted - before.KeysPersisted);
+        Assert.Equal(1, after.StorageWrites - before.StorageWrites);
+
+        // Storage holds everything (FLUSHALL BOGUS cleared nothing): a reloaded shard serves the same data.
+        await cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        var reloaded = await cache.GetStatisticsAsync();
+        Assert.Equal(seed.Length + 1, reloaded.KeysLoaded);
+        Assert.Equal("text", await cache.GetAsync("s"));
+        Assert.Equal(CacheReply.BulkArray(["a", "b"]), await cache.ExecuteAsync("LRANGE", "l", "0", "-1"));
+        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync("ZSCORE", "z", "m"));
+    }
+
+    private static async Task WaitForPersistedAsync(CacheClient cache, long keys)
+    {
+        var clock = Stopwatch.StartNew();
+        while ((await cache.GetStatisticsAsync()).KeysPersisted < keys)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{keys} key rows were not written within 10 s");
+            await Task.Delay(20); // poll interval; bounded by the 10 s deadline above
+        }
+    }
+
     [Fact]
     public async Task Snapshot_writes_changed_keys_within_its_interval_without_making_writes_wait()
     {

@@ -128,10 +128,12 @@ public sealed class CacheReshardingUnderLoadTests(FastClusterFixture cluster, IT
 
     private static async Task WaitForWritesAsync(Func<long> writes, long more)
     {
-        var target = writes() + more;
+        var start = writes();
+        var target = start + more;
         var deadline = Stopwatch.StartNew();
-        while (writes() < target && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        while (writes() < target)
         {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(20), $"only {writes() - start} of {more} writes were acknowledged within 20 s: the load stalled");
             await Task.Delay(20); // poll interval; bounded by the 20 s deadline
         }
     }

@@ -12,7 +12,7 @@ namespace Granary.Tests.Cluster.Caching;
 public static class RedisDifferential
 {
     private static readonly string[] Values = ["a", "b", "hello", "1", "2", "10", "-3", "0", "x y", "1.5", "abc", "99"];
-    private static readonly string[] Scores = ["1", "2", "-1", "0", "1.5", "2.5", "3", "+inf", "-inf", "abc", "10", "0.5"];
+    private static readonly string[] Scores = ["1", "2", "-1", "0", "1.5", "2.5", "3", "+inf", "-inf", "abc", "10", "0.5", "1e400", "0x10", "-0", "1e-310"];
     private static readonly string[] Fields = ["f1", "f2", "f3", "n"];
     private static readonly string[] Members = ["m1", "m2", "m3", "m4", "m5"];
     private static readonly string[] Counts = ["0", "1", "2", "3", "-1", "x"];
@@ -64,7 +64,7 @@ public static class RedisDifferential
                 15 => ["DECR", k],
                 16 => ["INCRBY", k, random.Next(4) == 0 ? "x1" : Num(-50, 50)],
                 17 => ["DECRBY", k, Num(-50, 50)],
-                18 => ["INCRBYFLOAT", k, random.Next(5) == 0 ? "nope" : Half()],
+                18 => ["INCRBYFLOAT", k, random.Next(5) switch { 0 => "nope", 1 => Pick(["0.1", "1e-20", "0.3333333333333333333", "1e400", "-1e20"]), _ => Half() }],
                 19 => ["APPEND", k, Pick(Values)],
                 20 => ["STRLEN", k],
                 21 => ["MGET", k, Key(), Key()],
@@ -91,7 +91,7 @@ public static class RedisDifferential
                 44 => ["LRANGE", k, Pick(Indexes), Pick(Indexes)],
                 45 => ["LLEN", k],
                 46 => ["LINDEX", k, Pick(Indexes)],
-                47 => ["LREM", k, Pick(["0", "1", "-1", "2", "-2"]), Pick(Values)],
+                47 => ["LREM", k, Pick(["0", "1", "-1", "2", "-2", "-9223372036854775808", "9223372036854775807"]), Pick(Values)],
                 48 or 49 => ["SADD", k, Pick(Values), Pick(Values)],
                 50 => ["SREM", k, Pick(Values)],
                 51 => ["SMEMBERS", k],
@@ -119,6 +119,62 @@ public static class RedisDifferential
             commands.Add(command);
         }
 
+        return commands;
+    }
+
+    /// <summary>
+    /// Fixed commands at the edges of Redis's number rules (64-bit extremes, float overflow and
+    /// underflow, hexadecimal input, long double sums and their printing), run in order on keys
+    /// under <paramref name="prefix"/>.
+    /// </summary>
+    public static List<string[]> EdgeCases(string prefix = "edge:")
+    {
+        const string Min = "-9223372036854775808";
+        const string Max = "9223372036854775807";
+        string l = prefix + "l", s = prefix + "s", n = prefix + "n", h = prefix + "h", f = prefix + "f", z = prefix + "z";
+        List<string[]> commands =
+        [
+            ["RPUSH", l, "a", "b", "a", "c", "a"], ["LREM", l, Min, "a"], ["LRANGE", l, "0", "-1"],
+            ["RPUSH", l, "a", "b", "a"], ["LREM", l, Max, "a"], ["LREM", l, Min, "zz"],
+            ["LRANGE", l, Min, Max], ["LRANGE", l, Max, Min], ["LINDEX", l, Min], ["LINDEX", l, Max],
+            ["LPOP", l, Min], ["RPOP", l, Max], ["RPUSH", l, "x"],
+            ["EXPIRE", l, Min], ["EXPIRE", l, Max], ["EXPIRE", l, "9223372036854775"], ["PEXPIRE", l, Max], ["PEXPIRE", l, Min], ["EXISTS", l],
+            ["SET", s, "v", "EXAT", Max], ["SET", s, "v", "EX", Max], ["SET", s, "v", "PX", Max], ["SET", s, "v", "EX", Min], ["SET", s, "v", "PXAT", Max],
+            ["INCRBY", n, Max], ["INCRBY", n, "1"], ["DECRBY", n, Min], ["INCRBY", n, Min], ["DECRBY", n, Max], ["DECR", n], ["INCRBY", n, "9223372036854775808"],
+            ["HINCRBY", h, "f", Max], ["HINCRBY", h, "f", "1"], ["HINCRBY", h, "g", Min], ["HINCRBY", h, "g", "-1"],
+            ["SCAN", "0", "COUNT", Min], ["SCAN", "0", "COUNT", "0"],
+        ];
+
+        foreach (var increment in new[] { "0.1", "0.2", "1e-20", "1e20", "0x10", "0x1.8p1", "-.5e1", "3.0e3", "-0.0", "1e-400", "0.333333333333333333333333", "123456789.123456789", "0.000003814697265625", "1.7976931348623157e308", "1.7976931348623157e308", "1e400", "1.2e4932", "1e-5000", " 1", "5e-1 ", "0x", "1e", ".", "nan", "infinity", "-1e4000" })
+        {
+            commands.Add(["INCRBYFLOAT", f, increment]);
+        }
+
+        commands.Add(["SET", f, "99999999999999999999"]);
+        commands.Add(["INCRBYFLOAT", f, "1"]);
+        commands.Add(["SET", f, "10"]);
+        commands.Add(["INCRBYFLOAT", f, "5.0e3"]);
+
+        var member = 0;
+        foreach (var score in new[] { "1e400", "-1e400", "1e-400", "1e-310", "0x1p-1074", "-1e-320", "0x10", " 5", "5 ", ".5", "5.", "+5", "inf", "Infinity", "-INF", "nan", "", "1.00000762939453125", "1e-05", "2.5e-5", "0.0001", "1e16", "12345678901234567", "1e17", "123456789012345678", "-0", "0.1", "1e308" })
+        {
+            var name = "m" + (member++).ToString(CultureInfo.InvariantCulture);
+            commands.Add(["ZADD", z, score, name]);
+            commands.Add(["ZSCORE", z, name]);
+            commands.Add(["ZINCRBY", z + "i", score, name]);
+            commands.Add(["ZADD", z + "x", "INCR", score, name]);
+        }
+
+        commands.AddRange(
+        [
+            ["ZINCRBY", z, "1e308", "m27"], ["ZINCRBY", z, "-inf", "m27"], ["ZADD", z, "INCR", "nan", "m0"],
+            ["ZRANGE", z, "0", "-1", "WITHSCORES"], ["ZRANGE", z, Min, Max, "WITHSCORES"], ["ZRANGE", z, "-3", Max, "REV", "WITHSCORES"],
+            ["ZRANGEBYSCORE", z, " 5", "1e400", "WITHSCORES"], ["ZRANGEBYSCORE", z, "", "(1e400"], ["ZRANGEBYSCORE", z, "nan", "1"],
+            ["ZRANGEBYSCORE", z, "(nan", "1"], ["ZRANGEBYSCORE", z, "((1", "1"], ["ZRANGEBYSCORE", z, "(", "("], ["ZRANGEBYSCORE", z, "-", "+"],
+            ["ZRANGEBYSCORE", z, " ", "1"], ["ZRANGEBYSCORE", z, "0x1", "2"], ["ZRANGEBYSCORE", z, "1e-400", "2", "WITHSCORES"],
+            ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", Min, Min], ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", Max, Max],
+            ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", "1", Min], ["ZRANGE", z, "(1", "+inf", "BYSCORE", "LIMIT", "0", Max, "WITHSCORES"],
+        ]);
         return commands;
     }
 

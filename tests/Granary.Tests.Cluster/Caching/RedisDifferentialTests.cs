@@ -34,6 +34,121 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         await CompareAsync("cache grains", db, command => cache.ExecuteAsync(command), seed: 20260202);
     }
 
+    [Fact]
+    public async Task Engine_and_cache_grains_match_redis_at_the_edges_of_number_rules()
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+        var db = redis.GetDatabase(RedisDatabase);
+        var engine = new CacheKeyspace(new CacheKeyspaceOptions(), TimeProvider.System);
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, "differential-edges-" + Guid.NewGuid().ToString("N"));
+        foreach (var (system, execute) in new (string, Func<string[], Task<CacheReply>>)[] { ("engine", c => Task.FromResult(engine.Execute(c))), ("cache grains", c => cache.ExecuteAsync(c)) })
+        {
+            await db.ExecuteAsync("FLUSHDB");
+            var commands = RedisDifferential.EdgeCases();
+            var mismatches = new List<string>();
+            var errors = 0;
+            foreach (var command in commands)
+            {
+                var ours = await execute(command);
+                var theirs = await RedisDifferential.ExecuteOnRedisAsync(db, command);
+                errors += theirs.IsError ? 1 : 0;
+                if (RedisDifferential.Difference(command, ours, theirs) is { } difference)
+                {
+                    mismatches.Add($"{string.Join(' ', command)} => {difference}");
+                }
+            }
+
+            var keysOurs = (await execute(["KEYS", "*"])).Items!.Select(r => r.Text!).Order(StringComparer.Ordinal).ToList();
+            var keysTheirs = ((RedisResult[])(await db.ExecuteAsync("KEYS", "*"))!).Select(r => (string)r!).Order(StringComparer.Ordinal).ToList();
+            output.WriteLine($"{system}: compared {commands.Count} edge-case operations with redis-server ({errors} of them error replies), {mismatches.Count} mismatches; final keyspace {keysOurs.Count} keys vs {keysTheirs.Count}");
+            foreach (var mismatch in mismatches.Take(25))
+            {
+                output.WriteLine(mismatch);
+            }
+
+            Assert.Empty(mismatches);
+            Assert.Equal(keysTheirs, keysOurs);
+            Assert.Equal(0, engine.Faults);
+        }
+    }
+
+    /// <summary>
+    /// Coalesced-batch isolation: bad commands sent at the same moment as other callers' writes travel
+    /// in the same grain calls, and must fail (or succeed) alone: every SET is acknowledged and stored,
+    /// and each bad command gets the answer redis-server gives it.
+    /// </summary>
+    [Theory]
+    [InlineData(CachePersistence.Volatile)]
+    [InlineData(CachePersistence.WriteThrough)]
+    public async Task Coalesced_batch_isolation_one_callers_bad_command_fails_no_other_callers_write(CachePersistence persistence)
+    {
+        const int Sets = 400;
+        const int BadCommands = 8;
+        const string Min = "-9223372036854775808";
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+        var db = redis.GetDatabase(RedisDatabase);
+        await db.ExecuteAsync("FLUSHDB");
+        await using var cache = await CacheClient.CreateAsync(cluster.Grains, "isolation-" + Guid.NewGuid().ToString("N"), 2, new CacheSettings(persistence));
+        static string List(int i) => "iso:list:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        static string Key(int i) => "iso:key:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        static string Value(int i) => "value-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var expected = new CacheReply[BadCommands];
+        for (var i = 0; i < BadCommands; i++)
+        {
+            string[] push = ["RPUSH", List(i), "a", "b", "a"];
+            Assert.Equal(await RedisDifferential.ExecuteOnRedisAsync(db, push), await cache.ExecuteAsync(push));
+            expected[i] = await RedisDifferential.ExecuteOnRedisAsync(db, ["LREM", List(i), Min, "a"]);
+        }
+
+        // Everything is sent before any answer arrives: the client coalesces each shard's commands into
+        // a few grain calls, and the bad commands (every 50th) share those calls with the SETs.
+        var (callsBefore, commandsBefore) = cache.BatchingCounters;
+        var sets = new List<Task<(CacheReply? Reply, Exception? Error)>>();
+        var bad = new List<Task<(CacheReply? Reply, Exception? Error)>>();
+        for (var i = 0; i < Sets; i++)
+        {
+            if (i % 50 == 25)
+            {
+                bad.Add(OutcomeAsync(cache.ExecuteAsync("LREM", List(i / 50), Min, "a")));
+            }
+
+            sets.Add(OutcomeAsync(cache.ExecuteAsync("SET", Key(i), Value(i))));
+        }
+
+        var setOutcomes = await Task.WhenAll(sets);
+        var badOutcomes = await Task.WhenAll(bad);
+        var (callsAfter, commandsAfter) = cache.BatchingCounters;
+        var stored = (await cache.ExecuteAsync(["MGET", .. Enumerable.Range(0, Sets).Select(Key)])).Items!;
+        var storedCount = Enumerable.Range(0, Sets).Count(i => stored[i].Text == Value(i));
+        var acknowledged = setOutcomes.Count(o => o.Reply == CacheReply.Ok);
+        var failed = setOutcomes.Where(o => o.Reply != CacheReply.Ok).ToList();
+        var answers = badOutcomes.Select(o => o.Reply?.ToString() ?? o.Error!.GetType().Name).ToList();
+        output.WriteLine($"{persistence}: {Sets} SETs and {BadCommands} 'LREM list {Min} a' sent at once to 2 shards in {callsAfter - callsBefore} grain calls ({commandsAfter - commandsBefore} commands, {(commandsAfter - commandsBefore) / (double)(callsAfter - callsBefore):F1} per call)");
+        output.WriteLine($"SETs acknowledged {acknowledged} of {Sets}, failed {failed.Count} ({string.Join(", ", failed.Select(o => o.Error?.GetType().Name ?? o.Reply!.ToString()).Distinct().Take(3))}), stored {storedCount} of {Sets}");
+        output.WriteLine($"LREM answers: {string.Join(", ", answers.GroupBy(a => a).Select(g => $"{g.Key} x{g.Count()}"))}; redis-server: {string.Join(", ", expected.Select(e => e.ToString()).GroupBy(a => a).Select(g => $"{g.Key} x{g.Count()}"))}");
+
+        Assert.True(callsAfter - callsBefore <= (commandsAfter - commandsBefore) / 10, "the commands were not coalesced, so the test proves nothing");
+        Assert.Equal(Sets, acknowledged);
+        Assert.Equal(Sets, storedCount);
+        Assert.Equal(expected, badOutcomes.Select(o => o.Reply).ToArray());
+        for (var i = 0; i < BadCommands; i++)
+        {
+            Assert.Equal(await RedisDifferential.ExecuteOnRedisAsync(db, ["LRANGE", List(i), "0", "-1"]), await cache.ExecuteAsync("LRANGE", List(i), "0", "-1"));
+        }
+    }
+
+    private static async Task<(CacheReply? Reply, Exception? Error)> OutcomeAsync(Task<CacheReply> reply)
+    {
+        try
+        {
+            return (await reply, null);
+        }
+        catch (Exception ex)
+        {
+            return (null, ex);
+        }
+    }
+
     private async Task CompareAsync(string system, IDatabase db, Func<string[], Task<CacheReply>> execute, int seed)
     {
         var commands = RedisDifferential.Generate(seed, Operations);

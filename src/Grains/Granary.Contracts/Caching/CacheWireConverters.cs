@@ -90,6 +90,15 @@ public struct CacheStatisticsSurrogate
 
     /// <summary>Subscribers.</summary>
     [Id(15)] public long Subscribers;
+
+    /// <summary>Write-behind rows pending.</summary>
+    [Id(16)] public long WriteBehindPending;
+
+    /// <summary>Write-behind row writes failed.</summary>
+    [Id(17)] public long WriteBehindFailedWrites;
+
+    /// <summary>Write-behind writes refused.</summary>
+    [Id(18)] public long WriteBehindRefused;
 }
 
 /// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
@@ -115,6 +124,9 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         BackingLoads = s.BackingLoads,
         BackingWrites = s.BackingWrites,
         Subscribers = s.Subscribers,
+        WriteBehindPending = s.WriteBehindPending,
+        WriteBehindFailedWrites = s.WriteBehindFailedWrites,
+        WriteBehindRefused = s.WriteBehindRefused,
     };
 
     /// <inheritdoc/>
@@ -136,5 +148,8 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         BackingLoads = value.BackingLoads,
         BackingWrites = value.BackingWrites,
         Subscribers = value.Subscribers,
+        WriteBehindPending = value.WriteBehindPending,
+        WriteBehindFailedWrites = value.WriteBehindFailedWrites,
+        WriteBehindRefused = value.WriteBehindRefused,
     };
 }

@@ -9,6 +9,9 @@ public static class ErrorCodes
     /// <summary>A conditional write expected another version.</summary>
     public const string Conflict = "CONFLICT";
 
+    /// <summary>A bounded resource (a queue, a buffer) is full; nothing was changed, the request may succeed later.</summary>
+    public const string ResourceExhausted = "RESOURCE_EXHAUSTED";
+
     /// <summary>The named thing does not exist.</summary>
     public const string NotFound = "NOT_FOUND";
 

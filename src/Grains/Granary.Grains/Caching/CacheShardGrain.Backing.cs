@@ -1,5 +1,6 @@
 using System.Globalization;
 using Granary.Errors;
+using Granary.Scheduling;
 using Microsoft.Extensions.Logging;
 
 namespace Granary.Caching;
@@ -24,9 +25,10 @@ public sealed partial class CacheShardGrain
     private readonly HashSet<string> _overtakenLoads = new(StringComparer.Ordinal);
     private readonly Dictionary<ICacheInvalidationObserver, DateTimeOffset> _observers = [];
     private readonly Guid _activationId = Guid.NewGuid();
-    private Dictionary<string, BackingRecord> _behind = new(StringComparer.Ordinal);
+    private static readonly TimeSpan DrainRetryDelay = TimeSpan.FromMilliseconds(50);
+    private WriteBehindQueue? _behindQueue;
     private IGrainTimer? _behindTimer;
-    private bool _behindArmed;
+    private DateTimeOffset? _behindArmedFor;
     private Task _behindFlush = Task.CompletedTask;
     private long _backingLoads;
     private long _backingWrites;
@@ -97,12 +99,21 @@ public sealed partial class CacheShardGrain
             return new BackedWrite(BackedOutcome.OlderVersion, current);
         }
 
-        if (_behind.TryGetValue(key, out var pending) && pending.Version >= version)
+        var queue = Behind;
+        if (queue.TryGetPending(key, out var pending) && pending.Version >= version)
         {
             return new BackedWrite(BackedOutcome.OlderVersion, pending.Version);
         }
 
-        _behind[key] = new BackingRecord(value, version);
+        if (!queue.TryAdd(key, new WriteBehindRow(value, version)))
+        {
+            // Bounded: while the table is down, memory does not grow without limit; the cache is unchanged.
+            metrics.WriteBehindRefused.Add(1, new KeyValuePair<string, object?>("cache", _cache));
+            throw new GranaryException(
+                ErrorCodes.ResourceExhausted,
+                $"cache shard '{this.GetPrimaryKeyString()}': {queue.Count} write-behind rows are waiting for backing table '{_settings.BackingTable}' (the limit, {options.Value.WriteBehindMaxPendingRows}); the write was not applied, send it again later");
+        }
+
         ArmBehindFlush();
         await ApplyAsync(key, value, version);
         return new BackedWrite(BackedOutcome.Stored, version);
@@ -132,8 +143,11 @@ public sealed partial class CacheShardGrain
         return Task.CompletedTask;
     }
 
-    /// <summary>Called after plain commands ran: their written keys lose their known version, overtake loads, and are announced.</summary>
-    private void AfterPlainWrites(string[][] commands)
+    /// <summary>
+    /// Called after plain commands ran: the keys of writes that were not refused with an error lose their
+    /// known version, overtake loads (even a no-op DEL: it may be a cache-aside invalidation), and are announced.
+    /// </summary>
+    private void AfterPlainWrites(string[][] commands, CacheReply[] replies)
     {
         if (_observers.Count == 0 && _loads.Count == 0 && _versions.Count == 0)
         {
@@ -142,9 +156,10 @@ public sealed partial class CacheShardGrain
 
         List<string>? written = null;
         var all = false;
-        foreach (var command in commands)
+        for (var i = 0; i < commands.Length; i++)
         {
-            if (command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
+            var command = commands[i];
+            if (replies[i].IsError || command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
             {
                 continue;
             }
@@ -276,84 +291,144 @@ public sealed partial class CacheShardGrain
         }
     }
 
+    private WriteBehindQueue Behind => _behindQueue ??= new WriteBehindQueue(
+        TimeSpan.FromMilliseconds(_settings.WriteBehindDelayMilliseconds ?? (int)options.Value.WriteBehindDelay.TotalMilliseconds),
+        options.Value.WriteBehindMaxRetryDelay,
+        options.Value.WriteBehindMaxPendingRows,
+        time);
+
+    /// <summary>Sets the flush timer to the queue's due time (a row's delay, or the backoff after failed flushes).</summary>
     private void ArmBehindFlush()
     {
-        if (_behindArmed)
+        if (_behindQueue?.DueAt is not { } due || due == _behindArmedFor)
         {
             return;
         }
 
-        _behindArmed = true;
-        var delay = TimeSpan.FromMilliseconds(_settings.WriteBehindDelayMilliseconds ?? (int)options.Value.WriteBehindDelay.TotalMilliseconds);
+        _behindArmedFor = due;
         _behindTimer ??= this.RegisterGrainTimer(
-            static (grain, cancellation) => grain.FlushBehindAsync(),
+            static (grain, cancellation) => grain.FlushBehindAsync(CancellationToken.None),
             this,
             new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { KeepAlive = true, Interleave = true });
-        _behindTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        _behindTimer.Change(_behindQueue.TimeUntilDue, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Writes every pending write-behind row to the table (one flush at a time; callers wait for it).</summary>
-    private Task FlushBehindAsync()
+    private Task FlushBehindAsync(CancellationToken cancellationToken = default)
     {
         if (!_behindFlush.IsCompleted)
         {
             return ChainAsync(_behindFlush);
         }
 
-        _behindFlush = FlushBehindOnceAsync();
+        _behindFlush = FlushBehindOnceAsync(cancellationToken);
         return _behindFlush;
 
         async Task ChainAsync(Task running)
         {
             await running;
-            await FlushBehindAsync();
+            await FlushBehindAsync(cancellationToken);
         }
     }
 
-    private async Task FlushBehindOnceAsync()
+    private async Task FlushBehindOnceAsync(CancellationToken cancellationToken)
     {
-        _behindArmed = false;
-        if (_behind.Count == 0)
+        _behindArmedFor = null;
+        if (_behindQueue is not { Pending: > 0 } queue)
         {
             return;
         }
 
         var table = _settings.BackingTable!;
-        var batch = _behind;
-        _behind = new Dictionary<string, BackingRecord>(StringComparer.Ordinal);
-        var failed = 0;
-
-        // Rows of different keys are independent: up to 32 table writes in flight at once.
-        foreach (var chunk in batch.Chunk(32))
+        var rows = queue.Take();
+        var written = new bool[rows.Count];
+        try
         {
-            await Task.WhenAll(chunk.Select(async pair =>
+            // Rows of different keys are independent: up to 32 table writes in flight at once.
+            for (var start = 0; start < rows.Count; start += 32)
             {
-                var (key, record) = pair;
-                try
-                {
-                    _backingWrites++;
-                    var result = await backing.WriteAsync(table, key, record.Value, record.Version, CancellationToken.None);
-                    if (!result.Stored && _versions.GetValueOrDefault(key, -1) == record.Version)
-                    {
-                        // The table has something newer than this acknowledged write: the cache must not keep it.
-                        DropIfOlder(key, result.CurrentVersion);
-                    }
-                }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
-                {
-                    failed++;
-                    LogBehindWriteFailed(logger, ex, this.GetPrimaryKeyString(), key);
-                    if (!(_behind.TryGetValue(key, out var newer) && newer.Version > record.Version))
-                    {
-                        _behind[key] = record;
-                    }
-                }
-            }));
+                var end = Math.Min(rows.Count, start + 32);
+                await Task.WhenAll(Enumerable.Range(start, end - start).Select(i => WriteBehindRowAsync(table, rows[i], written, i, cancellationToken)));
+            }
+        }
+        catch (Exception ex)
+        {
+            // Whatever failed, the rows not confirmed by the table stay queued: the loop goes on.
+            LogBehindFlushFailed(logger, ex, this.GetPrimaryKeyString());
+        }
+        finally
+        {
+            var failed = rows.Where((_, i) => !written[i]).ToList();
+            queue.Complete(rows.Count, failed);
+            if (failed.Count > 0)
+            {
+                metrics.WriteBehindFailedWrites.Add(failed.Count, new KeyValuePair<string, object?>("cache", _cache));
+            }
+
+            ArmBehindFlush();
+        }
+    }
+
+    private async Task WriteBehindRowAsync(string table, KeyValuePair<string, WriteBehindRow> row, bool[] written, int index, CancellationToken cancellationToken)
+    {
+        var (key, pending) = row;
+        BackingWriteResult result;
+        try
+        {
+            _backingWrites++;
+            result = await backing.WriteAsync(table, key, pending.Value, pending.Version, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // Any failure, OutOfMemoryException included: the row stays queued and is retried after the backoff.
+            LogBehindWriteFailed(logger, ex, this.GetPrimaryKeyString(), key);
+            return;
         }
 
-        if (failed > 0)
+        written[index] = true;
+        if (!result.Stored && _versions.GetValueOrDefault(key, -1) == pending.Version)
         {
-            ArmBehindFlush();
+            // The table has something newer than this acknowledged write: the cache must not keep it.
+            DropIfOlder(key, result.CurrentVersion);
+        }
+    }
+
+    /// <summary>
+    /// On deactivation: writes the pending rows, retrying failed ones with a short backoff for at most
+    /// <see cref="CacheShardOptions.WriteBehindDrainTimeout"/> (or until the deactivation is cut short);
+    /// rows the table still has not taken are given up, logged and counted as dropped.
+    /// </summary>
+    private async Task DrainBehindAsync(CancellationToken cancellationToken)
+    {
+        if (_behindQueue is not { } queue)
+        {
+            return;
+        }
+
+        // The shard is going away: retry soon and often within the drain time (not after the write-behind delay).
+        var budget = options.Value.WriteBehindDrainTimeout;
+        var retry = new BackoffPolicy(DrainRetryDelay, budget > DrainRetryDelay * 4 ? budget / 4 : DrainRetryDelay, jitter: false);
+        using var limit = new CancellationTokenSource(budget, time);
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, limit.Token);
+        try
+        {
+            await FlushBehindAsync(drain.Token);
+            for (var attempt = 1; queue.Pending > 0; attempt++)
+            {
+                await Task.Delay(retry.DelayFor(attempt, Random.Shared), time, drain.Token);
+                await FlushBehindAsync(drain.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time: what is left is reported below.
+        }
+
+        var dropped = queue.DropAll();
+        if (dropped.Count > 0)
+        {
+            metrics.WriteBehindDropped.Add(dropped.Count, new KeyValuePair<string, object?>("cache", _cache));
+            LogBehindRowsDropped(logger, this.GetPrimaryKeyString(), dropped.Count, _settings.BackingTable, queue.ConsecutiveFailedFlushes, string.Join(", ", dropped.Take(10)));
         }
     }
 
@@ -409,6 +484,12 @@ public sealed partial class CacheShardGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: write-behind of {Key} to the backing table failed; retrying at the next flush")]
     private static partial void LogBehindWriteFailed(ILogger logger, Exception exception, string shard, string key);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cache shard {Shard}: a write-behind flush failed; its unwritten rows stay queued")]
+    private static partial void LogBehindFlushFailed(ILogger logger, Exception exception, string shard);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cache shard {Shard}: deactivating with {Rows} acknowledged write-behind rows that backing table {Table} did not take after {FailedFlushes} failed flushes; they are dropped (first keys: {Keys})")]
+    private static partial void LogBehindRowsDropped(ILogger logger, string shard, int rows, string? table, int failedFlushes, string keys);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Cache shard {Shard}: an invalidation could not be sent; subscription dropped")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception, string shard);

@@ -29,6 +29,7 @@ public sealed partial class CacheShardGrain(
     ICacheShardStore store,
     ICacheBackingStore backing,
     TimeProvider time,
+    CacheMetrics metrics,
     ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
     // Versions handed out by one activation stay below 2^40 above its floor: epoch << 40.
@@ -123,7 +124,7 @@ public sealed partial class CacheShardGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
-        await FlushBehindAsync();
+        await DrainBehindAsync(cancellationToken);
         // A snapshot cache writes what changed since the last snapshot before it goes away.
         if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || _flushing))
         {
@@ -154,19 +155,6 @@ public sealed partial class CacheShardGrain(
             return Task.FromResult(replies.AsImmutable());
         }
 
-        if (_persistence == CachePersistence.Volatile)
-        {
-            for (var i = 0; i < commands.Length; i++)
-            {
-                replies[i] = commands[i] is { Length: > 0 } command
-                    ? _keyspace.Execute(command)
-                    : CacheReply.Error("ERR empty command");
-            }
-
-            AfterPlainWrites(commands);
-            return Task.FromResult(replies.AsImmutable());
-        }
-
         if (_broken)
         {
             // Memory may hold writes that never became durable: nothing is served until the reload.
@@ -174,8 +162,10 @@ public sealed partial class CacheShardGrain(
             return Task.FromResult(replies.AsImmutable());
         }
 
-        var wait = RunTracked(commands, replies);
-        AfterPlainWrites(commands);
+        // Each command gets its own reply, error replies included: one caller's bad command never fails
+        // the other callers' commands that were coalesced into this call.
+        var wait = Run(commands, replies);
+        AfterPlainWrites(commands, replies);
         return wait && _persistence == CachePersistence.WriteThrough
             ? AfterFlushAsync(replies)
             : Task.FromResult(replies.AsImmutable());
@@ -190,6 +180,9 @@ public sealed partial class CacheShardGrain(
         BackingLoads = _backingLoads,
         BackingWrites = _backingWrites,
         Subscribers = _observers.Count,
+        WriteBehindPending = _behindQueue?.Count ?? 0,
+        WriteBehindFailedWrites = _behindQueue?.FailedWrites ?? 0,
+        WriteBehindRefused = _behindQueue?.Refused ?? 0,
     });
 
     /// <inheritdoc/>
@@ -230,9 +223,14 @@ public sealed partial class CacheShardGrain(
         }
     }
 
-    /// <summary>Runs a batch on a persistent shard, marking written keys dirty; true when the caller must wait for a flush.</summary>
-    private bool RunTracked(string[][] commands, CacheReply[] replies)
+    /// <summary>
+    /// Runs a batch. On a persistent shard a write that changed something marks its keys dirty; a command
+    /// that changed nothing (an error reply, a no-op write) marks nothing and costs no storage write, but
+    /// like a read it waits for keys whose writes are not durable yet. True when the caller must wait for a flush.
+    /// </summary>
+    private bool Run(string[][] commands, CacheReply[] replies)
     {
+        var tracked = _persistence != CachePersistence.Volatile;
         var wait = false;
         for (var i = 0; i < commands.Length; i++)
         {
@@ -243,16 +241,23 @@ public sealed partial class CacheShardGrain(
                 continue;
             }
 
+            var faults = _keyspace.Faults;
             replies[i] = _keyspace.Execute(command);
-            var info = CacheCommandTable.Find(command[0]);
-            if (info is null || !info.ArityFits(command.Length))
+            if (_keyspace.Faults != faults)
+            {
+                metrics.CommandFaults.Add(1, new KeyValuePair<string, object?>("cache", _cache));
+                LogCommandFault(logger, _keyspace.LastFault, this.GetPrimaryKeyString(), command[0]);
+            }
+
+            if (!tracked || CacheCommandTable.Find(command[0]) is not { } info || !info.ArityFits(command.Length))
             {
                 continue;
             }
 
+            var write = (info.Flags & CacheCommandFlags.Write) != 0;
             if ((info.Flags & CacheCommandFlags.AllShards) != 0)
             {
-                if ((info.Flags & CacheCommandFlags.Write) != 0)
+                if (write && !replies[i].IsError)
                 {
                     _clearPending = true;
                     _dirty.Clear();
@@ -266,9 +271,10 @@ public sealed partial class CacheShardGrain(
                 continue;
             }
 
+            var changed = write && _keyspace.LastCommandChanged;
             foreach (var k in info.KeyIndexes(command.Length))
             {
-                if ((info.Flags & CacheCommandFlags.Write) != 0)
+                if (changed)
                 {
                     _dirty.Add(command[k]);
                     wait = true;
@@ -311,33 +317,35 @@ public sealed partial class CacheShardGrain(
             {
                 var waiters = _flushWaiters;
                 _flushWaiters = [];
-                _writing = _dirty;
-                _dirty = new HashSet<string>(StringComparer.Ordinal);
-                var clear = _clearPending;
-                _clearPending = false;
-
-                // The rows carry each key's state now: several writes to a key since the last flush become one row.
-                var upserts = new List<CacheEntryData>(_writing.Count);
-                var deletes = new List<string>();
-                foreach (var key in _writing)
-                {
-                    if (_keyspace.Snapshot(key) is { } entry)
-                    {
-                        upserts.Add(entry);
-                    }
-                    else if (!clear)
-                    {
-                        deletes.Add(key);
-                    }
-                }
-
+                var keys = 0;
                 try
                 {
-                    if (upserts.Count > 0 || deletes.Count > 0 || clear)
+                    _writing = _dirty;
+                    _dirty = new HashSet<string>(StringComparer.Ordinal);
+                    var clear = _clearPending;
+                    _clearPending = false;
+
+                    // The rows carry each key's state now: several writes to a key since the last flush become one row.
+                    var upserts = new List<CacheEntryData>(_writing.Count);
+                    var deletes = new List<string>();
+                    foreach (var key in _writing)
+                    {
+                        if (_keyspace.Snapshot(key) is { } entry)
+                        {
+                            upserts.Add(entry);
+                        }
+                        else if (!clear)
+                        {
+                            deletes.Add(key);
+                        }
+                    }
+
+                    keys = upserts.Count + deletes.Count;
+                    if (keys > 0 || clear)
                     {
                         await store.WriteAsync(_cache, _shard, _epoch, clear, upserts, deletes, CancellationToken.None);
                         _storageWrites++;
-                        _keysPersisted += upserts.Count + deletes.Count;
+                        _keysPersisted += keys;
                     }
 
                     foreach (var waiter in waiters)
@@ -347,22 +355,10 @@ public sealed partial class CacheShardGrain(
                 }
                 catch (Exception ex)
                 {
-                    // Memory now holds writes storage does not (or another activation owns the shard): reload.
-                    _broken = true;
-                    DeactivateOnIdle();
-                    LogWriteFailed(logger, ex, this.GetPrimaryKeyString(), upserts.Count + deletes.Count);
-                    var error = new GranaryException(ErrorCodes.Internal, $"cache shard '{this.GetPrimaryKeyString()}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
-                    foreach (var waiter in waiters)
-                    {
-                        waiter.TrySetException(error);
-                    }
-
-                    foreach (var waiter in _flushWaiters)
-                    {
-                        waiter.TrySetException(error);
-                    }
-
-                    _flushWaiters = [];
+                    // Any failure, in the store or while building the rows (even OutOfMemoryException), fails
+                    // this batch and every waiter, never the loop: memory now holds writes storage may not
+                    // (or another activation owns the shard), so the shard reloads.
+                    FailFlush(ex, waiters, keys);
                 }
                 finally
                 {
@@ -373,6 +369,29 @@ public sealed partial class CacheShardGrain(
         finally
         {
             _flushing = false;
+        }
+    }
+
+    private void FailFlush(Exception ex, List<TaskCompletionSource> waiters, int keys)
+    {
+        _broken = true;
+        var shard = this.GetPrimaryKeyString();
+        var error = new GranaryException(ErrorCodes.Internal, $"cache shard '{shard}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
+        foreach (var waiter in waiters.Concat(_flushWaiters))
+        {
+            waiter.TrySetException(error);
+        }
+
+        _flushWaiters = [];
+        try
+        {
+            LogWriteFailed(logger, ex, shard, keys);
+            DeactivateOnIdle();
+        }
+        catch (Exception secondary)
+        {
+            // The waiters already have their answer; _broken refuses everything until the reload.
+            LogWriteFailed(logger, secondary, shard, keys);
         }
     }
 
@@ -402,6 +421,9 @@ public sealed partial class CacheShardGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cache shard {Shard} ({Persistence}) deactivating with {Keys} keys in memory: {ReasonCode} {Reason}")]
     private static partial void LogDeactivating(ILogger logger, string shard, CachePersistence persistence, int keys, DeactivationReasonCode reasonCode, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cache shard {Shard}: command {Command} failed inside the engine and was answered with an error reply")]
+    private static partial void LogCommandFault(ILogger logger, Exception? exception, string shard, string command);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: final flush on deactivation failed")]
     private static partial void LogFinalFlushFailed(ILogger logger, Exception exception, string shard);

@@ -51,6 +51,21 @@ public sealed class CacheShardOptions
     /// <summary>Write-behind delay of a cache created without one: a write reaches the table within this. Default 500 ms.</summary>
     public TimeSpan WriteBehindDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Most write-behind rows a shard holds for its backing table (acknowledged, not yet written); a
+    /// write-behind of another key beyond this is refused with <c>RESOURCE_EXHAUSTED</c>. Default 10,000.
+    /// </summary>
+    public int WriteBehindMaxPendingRows { get; set; } = 10_000;
+
+    /// <summary>Longest wait between write-behind flushes while the backing table keeps failing (the waits double from the write-behind delay up to this). Default 30 s.</summary>
+    public TimeSpan WriteBehindMaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a deactivating shard keeps retrying write-behind rows the backing table refuses before it
+    /// gives them up (logged, and counted in <c>granary.caching.write_behind.dropped</c>). Default 10 s.
+    /// </summary>
+    public TimeSpan WriteBehindDrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>A near-cache subscription not renewed within this is dropped. Default 1 minute.</summary>
     public TimeSpan SubscriptionExpiry { get; set; } = TimeSpan.FromMinutes(1);
 
