@@ -11,6 +11,9 @@ namespace Granary.Hosting.Queues;
 /// use). A write is one transaction whose first statement checks the partition's epoch (fencing a
 /// stale activation) and whose other statements touch only the rows of the changed messages
 /// (multi-row insert/update by primary key), so its cost does not depend on the partition's depth.
+/// Opens and transactions go through the stores' <see cref="StorageRetryPolicy"/>: a repeated open
+/// only bumps the epoch again, and a repeated transaction after an unseen commit fails whole on the
+/// appended rows' primary keys (acks, lease updates and deletes set values and are idempotent).
 /// </summary>
 public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDisposable
 {
@@ -43,6 +46,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     private readonly ShardRouter _router;
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
+    private readonly StorageRetryPolicy _retry;
 
     // Transactions in flight per shard; a partition write waits for a free one and shares it with
     // every other partition write that is waiting at that moment. One measured best on the
@@ -54,8 +58,9 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     /// Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>),
     /// with <paramref name="transactionsInFlightPerShard"/> group-commit transactions at a time per shard.
     /// </summary>
-    public PostgresQueueMessageStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId, int transactionsInFlightPerShard = 1)
+    public PostgresQueueMessageStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId, int transactionsInFlightPerShard = 1, StorageRetryPolicy? retry = null)
     {
+        _retry = retry ?? StorageRetryPolicy.Default;
         ArgumentNullException.ThrowIfNull(shardConnectionStrings);
         ArgumentOutOfRangeException.ThrowIfZero(shardConnectionStrings.Count);
         ArgumentOutOfRangeException.ThrowIfLessThan(transactionsInFlightPerShard, 1);
@@ -68,7 +73,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             // autovacuum runs it holds megabytes of dead rows while its statistics say it is
             // nearly empty, and the planner would pick a scan of the whole table for each write.
             var source = StoreDataSources.Create(shardConnectionStrings[i], options: "-c enable_seqscan=off");
-            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema)));
+            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema, _retry), "queue transaction on " + StorageNames.Shard(i)));
         }
 
         _serviceId = serviceId;
@@ -78,6 +83,11 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     public async Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
     {
         var shard = await ShardForAsync(partition, cancellationToken);
+        return await _retry.ExecuteAsync("queue partition open " + partition, ct => new ValueTask<QueuePartitionSnapshot>(OpenOnceAsync(shard, partition, settledSince, ct)), shard.Source.Clear, cancellationToken);
+    }
+
+    private async Task<QueuePartitionSnapshot> OpenOnceAsync(Shard shard, string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
+    {
         await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
         long epoch;
         await using (var bump = new NpgsqlCommand(
@@ -274,7 +284,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
                 {
                     try
                     {
-                        if (pending.Count > 1)
+                        // Unavailable: the shard failed through every retry; alone would only wait longer.
+                        if (pending.Count > 1 && combined is not Errors.ServiceUnavailableException)
                         {
                             await ExecuteAsync(shard, [write]).ConfigureAwait(false);
                             write.Completion.TrySetResult();
@@ -299,7 +310,10 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         }
     }
 
-    private static async Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
+    private Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes) =>
+        _retry.ExecuteAsync(shard.Operation, _ => new ValueTask(ExecuteOnceAsync(shard, writes)), shard.Source.Clear, CancellationToken.None);
+
+    private static async Task ExecuteOnceAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
     {
         await using var connection = await shard.Source.OpenConnectionAsync().ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
@@ -381,7 +395,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Shard(FamilyDatabase database)
+    private sealed class Shard(FamilyDatabase database, string operation)
     {
 #pragma warning disable SA1401, CA1051 // counters updated with Interlocked
         public long Transactions;
@@ -391,6 +405,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         private Task[]? _loops;
 
         public FamilyDatabase Database { get; } = database;
+
+        public string Operation { get; } = operation;
 
         public NpgsqlDataSource Source => Database.Source;
 

@@ -1,4 +1,5 @@
 using Granary.Hosting.Options;
+using Granary.Hosting.Storage;
 using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +38,8 @@ public static class QueueSiloBuilderExtensions
                 storage.Shards,
                 storage.VirtualNodesPerShard,
                 sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
-                sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard));
+                sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard,
+                sp.GetService<StorageRetryPolicy>()));
         }
         else
         {
