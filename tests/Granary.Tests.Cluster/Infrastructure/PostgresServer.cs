@@ -148,6 +148,94 @@ public sealed class PostgresServer : IAsyncDisposable
         await command.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Terminates every client connection of <paramref name="database"/> (all databases when null)
+    /// with <c>pg_terminate_backend</c>, from an admin connection of its own that is not pooled: each
+    /// one's statement in progress fails with 57P01 and rolls back, unless its commit had already
+    /// happened. Returns how many were terminated.
+    /// </summary>
+    public async Task<int> TerminateBackendsAsync(string? database = null, CancellationToken ct = default)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(ConnectionString("postgres")) { Pooling = false, Timeout = 5 };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int FROM pg_stat_activity
+            WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND (@db::text IS NULL OR datname = @db)
+            """,
+            connection);
+        command.Parameters.AddWithValue("db", (object?)database ?? DBNull.Value);
+        return (int)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Crashes the server: SIGKILL to the postmaster and to every process it started, as when the
+    /// machine loses power (what the server wrote but did not fsync is up to the OS; with
+    /// <see cref="Durable"/> every commit it acknowledged was fsynced). <see cref="RestartAsync"/>
+    /// starts it again on the same data directory and port.
+    /// </summary>
+    public void Crash()
+    {
+        var postmaster = PostmasterPid(DataDirectory) ?? throw new InvalidOperationException("The server is not running (no postmaster.pid).");
+        var children = ChildrenOf(postmaster);
+        foreach (var pid in children.Prepend(postmaster))
+        {
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill();
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+
+        foreach (var pid in children.Prepend(postmaster))
+        {
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.WaitForExit(StopTimeout);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts the server again on its data directory and port after <see cref="Crash"/> (it runs crash
+    /// recovery from its WAL first) and returns once it answers <c>SELECT 1</c>; returns how long that took.
+    /// </summary>
+    public async Task<TimeSpan> RestartAsync(CancellationToken ct = default)
+    {
+        var logFile = LogFile;
+        var started = Stopwatch.StartNew();
+        var result = await ChildProcess.RunAsync(
+            _pgCtl,
+            [
+                "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+                "-D", DataDirectory,
+                "-l", logFile,
+                "-o", ServerOptions(_directory, Port, Durable),
+            ],
+            StartTimeout + TimeSpan.FromSeconds(10),
+            ct,
+            runAs: SuperUser);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"PostgreSQL did not restart on port {Port}: {result.CommandLine} exited with code {result.ExitCode}.{Environment.NewLine}" +
+                $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log:{Environment.NewLine}{OutputTail.OfFile(logFile, LogTailLines)}");
+        }
+
+        await WaitUntilReadyAsync(Port, logFile, ct);
+        return started.Elapsed;
+    }
+
     /// <summary>Stops the server (<c>pg_ctl stop -m immediate</c>, its data is thrown away) and deletes its directory.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -281,6 +369,43 @@ public sealed class PostgresServer : IAsyncDisposable
         catch (DirectoryNotFoundException)
         {
         }
+    }
+
+    private static int? PostmasterPid(string dataDirectory)
+    {
+        var pidFile = Path.Combine(dataDirectory, "postmaster.pid");
+        var firstLine = File.Exists(pidFile) ? File.ReadLines(pidFile).FirstOrDefault() : null;
+        return int.TryParse(firstLine, NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+    }
+
+    /// <summary>The processes whose parent is <paramref name="parent"/> (from /proc).</summary>
+    private static List<int> ChildrenOf(int parent)
+    {
+        var children = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so read after its ')'.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == parent)
+                {
+                    children.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended meanwhile.
+            }
+        }
+
+        return children;
     }
 
     /// <summary>Last resort when pg_ctl cannot stop the server: kill the postmaster named in its pid file.</summary>
