@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Text;
 using Granary.Caching;
 using Granary.Errors;
+using Granary.Hosting.Options;
+using Granary.Hosting.Storage;
 using Granary.Locks;
 using Granary.Queues;
 using Granary.Scheduling;
@@ -14,6 +16,8 @@ using Granary.Sdk.Scheduling;
 using Granary.Sdk.Transactions;
 using Granary.Tests.Cluster.Locks;
 using Granary.Transactions;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Faults;
@@ -155,6 +159,28 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         Assert.Contains("storage unavailable", typed.Message, StringComparison.Ordinal);
         Assert.IsType<ServiceUnavailableException>(lockFailure);
         Assert.Equal(5, account.Balance);
+    }
+
+    [Fact]
+    public async Task Shard_initialisation_waits_for_a_restarting_server_instead_of_failing()
+    {
+        // What a silo does at start-up: create its shard database and apply the schema, here while
+        // the server is down and comes back a second later.
+        var database = Prefix("init");
+        var retry = new StorageRetryPolicy(new StorageRetryOptions { MaxRetries = 20, BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromMilliseconds(500) });
+        fixture.Postgres.Crash();
+        var clock = Stopwatch.StartNew();
+        var initialising = PostgresShardInitializer.EnsureShardsAsync([fixture.Postgres.ConnectionString(database)], createDatabases: true, NullLogger.Instance, retry, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // how long the server stays down is the fault under test
+        Assert.False(initialising.IsCompleted, "initialisation ended while the server was down");
+        var restart = await fixture.Postgres.RestartAsync();
+        await initialising.WaitAsync(PhaseBound);
+        output.WriteLine($"faults injected: 1 crash; server restarted in {restart.TotalSeconds:F1} s; shard {database} initialised after {clock.Elapsed.TotalSeconds:F1} s");
+
+        await using var connection = new NpgsqlConnection(fixture.Postgres.ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM granary_grain_state", connection);
+        Assert.Equal(0L, await command.ExecuteScalarAsync());
     }
 
     [Fact]
