@@ -12,8 +12,8 @@ namespace Granary.Hosting.Queues;
 /// stale activation) and whose other statements touch only the rows of the changed messages
 /// (multi-row insert/update by primary key), so its cost does not depend on the partition's depth.
 /// Opens and transactions go through the stores' <see cref="StorageRetryPolicy"/>: a repeated open
-/// only bumps the epoch again, and a repeated transaction after an unseen commit fails whole on the
-/// appended rows' primary keys (acks, lease updates and deletes set values and are idempotent).
+/// only bumps the epoch again, and a repeated transaction cannot store a message twice (rows are
+/// keyed by partition and sequence; acks, lease updates and deletes set values and are idempotent).
 /// </summary>
 public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDisposable
 {

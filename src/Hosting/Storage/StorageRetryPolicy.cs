@@ -23,8 +23,8 @@ namespace Granary.Hosting.Storage;
 /// Only operations that are safe to run twice go through it. A transient error can come after the
 /// server committed (the connection dropped before the answer arrived), so every write the stores
 /// retry is guarded: grain state writes carry the version they read, so a repeat after a commit
-/// changes nothing and reports a version conflict; queue appends insert by primary key, so a repeat
-/// fails whole on the duplicate key; everything else (acks, lease updates, cache rows, epoch bumps)
+/// changes nothing and reports a version conflict; queue messages are rows keyed by partition and
+/// sequence, so a repeat cannot store a message twice; everything else (acks, lease updates, cache rows, epoch bumps)
 /// sets values and is idempotent. A retry therefore never applies a change twice; at worst it turns
 /// a lost answer into an error for a change that did happen, which the caller's own retry then sees.
 /// On a broken connection the store's idle pooled connections are dropped before the next attempt
