@@ -32,9 +32,6 @@ namespace Granary.Tests.Cluster.Faults;
 /// </summary>
 public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutputHelper output) : IClassFixture<PostgresFaultFixture>
 {
-    private static readonly TimeSpan TerminationPeriod = TimeSpan.FromMilliseconds(400);
-    private static readonly TimeSpan TerminationPhase = TimeSpan.FromSeconds(6);
-    private static readonly TimeSpan CrashDowntime = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PhaseBound = TimeSpan.FromSeconds(60);
 
@@ -100,7 +97,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         }
 
         // Much faster than the other tests' period, so that some calls outlast the stores' retries.
-        await faults.TerminateBackendsAsync(TimeSpan.FromMilliseconds(10), TerminationPhase);
+        await faults.TerminateBackendsAsync(TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(6));
         await stop.CancelAsync();
         await Task.WhenAll(load);
 
@@ -208,29 +205,16 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
             for (var b = 0; !stopProducing.IsCancellationRequested; b++)
             {
                 var batch = Enumerable.Range(0, Batch).Select(i => new QueueMessageInput(Encoding.UTF8.GetBytes("m"), string.Create(CultureInfo.InvariantCulture, $"p{producer}-{b}-{i}"))).ToList();
-                var failedBefore = false;
-                while (true)
-                {
-                    try
-                    {
-                        // A retry resends the same ids: the dedup window makes it idempotent.
-                        var results = await client.EnqueueBatchAsync(queue, batch).WaitAsync(CallTimeout);
-                        foreach (var r in results)
-                        {
-                            confirmed[r.Id] = true;
-                            if (failedBefore && r.Duplicate)
-                            {
-                                Interlocked.Increment(ref storedDespiteError);
-                            }
-                        }
 
-                        break;
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException)
+                // A retry resends the same ids: the dedup window makes it idempotent.
+                var sent = await errors.UntilSuccessAsync(() => client.EnqueueBatchAsync(queue, batch), () => true, CallTimeout);
+                Interlocked.Add(ref failedEnqueueMessages, sent.Failures * batch.Count);
+                foreach (var r in sent.Result!)
+                {
+                    confirmed[r.Id] = true;
+                    if (sent.Failures > 0 && r.Duplicate)
                     {
-                        errors.Record(ex);
-                        failedBefore = true;
-                        Interlocked.Add(ref failedEnqueueMessages, batch.Count);
+                        Interlocked.Increment(ref storedDespiteError);
                     }
                 }
             }
@@ -283,11 +267,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
 
         var producers = Enumerable.Range(0, Producers).Select(p => Task.Run(() => ProduceAsync(p))).ToList();
         var consumers = Enumerable.Range(0, Consumers).Select(c => Task.Run(() => ConsumeAsync(c))).ToList();
-        await PostgresFaults.WaitUntilAsync(() => acked.Count >= 200, PhaseBound, "200 acks before the faults");
-        await faults.TerminateBackendsAsync(TerminationPeriod, TerminationPhase);
-        await faults.CrashAndRestartAsync(CrashDowntime);
-        var afterRestart = confirmed.Count;
-        await PostgresFaults.WaitUntilAsync(() => confirmed.Count >= afterRestart + 200, PhaseBound, "200 confirmed enqueues after the restart");
+        await faults.RunScheduleAsync(() => acked.Count, 200, "acked messages", PhaseBound);
         await stopProducing.CancelAsync();
         await Task.WhenAll(producers);
         await PostgresFaults.WaitUntilAsync(() => confirmed.Keys.All(acked.ContainsKey), PhaseBound, "every confirmed message acked");
@@ -372,14 +352,9 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         }
 
         var clients = Enumerable.Range(0, 4).Select(c => Task.Run(() => ClientAsync(c))).ToList();
-        await PostgresFaults.WaitUntilAsync(() => history.Entries.Count >= 20, PhaseBound, "20 grants before the faults");
-        var before = history.Entries.Count;
-        await faults.TerminateBackendsAsync(TerminationPeriod, TerminationPhase);
-        var duringTerminations = history.Entries.Count - before;
-        await faults.CrashAndRestartAsync(CrashDowntime);
-        var restartedAt = history.Now;
-        var afterRestart = history.Entries.Count;
-        await PostgresFaults.WaitUntilAsync(() => history.Entries.Count >= afterRestart + 20, PhaseBound, "20 grants after the restart");
+        var restartedAt = TimeSpan.Zero;
+        var schedule = await faults.RunScheduleAsync(() => history.Entries.Count, 20, "grants", PhaseBound, () => restartedAt = history.Now);
+        var duringTerminations = schedule.DuringTerminations;
         await stop.CancelAsync();
         await Task.WhenAll(clients).WaitAsync(PhaseBound);
 
@@ -418,30 +393,27 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
             {
                 var key = string.Create(CultureInfo.InvariantCulture, $"w{writer}-{seq}");
                 var value = "value-" + key;
-                while (!stop.IsCancellationRequested)
+
+                // A retry writes the same key and value: idempotent.
+                var set = await errors.UntilSuccessAsync(async () =>
+                    {
+                        await cache.SetAsync(key, value);
+                        return true;
+                    }, () => !stop.IsCancellationRequested, CallTimeout);
+                if (set.Failures > 0)
                 {
-                    try
-                    {
-                        // A retry writes the same key and value: idempotent.
-                        await cache.SetAsync(key, value).WaitAsync(CallTimeout);
-                        acked[key] = value;
-                        break;
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException)
-                    {
-                        errors.Record(ex);
-                        failedCalls[key] = value;
-                    }
+                    failedCalls[key] = value;
+                }
+
+                if (set.Succeeded)
+                {
+                    acked[key] = value;
                 }
             }
         }
 
         var writers = Enumerable.Range(0, 6).Select(w => Task.Run(() => WriteAsync(w))).ToList();
-        await PostgresFaults.WaitUntilAsync(() => acked.Count >= 300, PhaseBound, "300 acknowledged writes before the faults");
-        await faults.TerminateBackendsAsync(TerminationPeriod, TerminationPhase);
-        await faults.CrashAndRestartAsync(CrashDowntime);
-        var afterRestart = acked.Count;
-        await PostgresFaults.WaitUntilAsync(() => acked.Count >= afterRestart + 300, PhaseBound, "300 acknowledged writes after the restart");
+        await faults.RunScheduleAsync(() => acked.Count, 300, "acknowledged writes", PhaseBound);
         await stop.CancelAsync();
         await Task.WhenAll(writers);
 
@@ -506,32 +478,23 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
                 }
 
                 Interlocked.Increment(ref started);
-                var failed = 0;
                 var deadline = Stopwatch.StartNew();
-                while (deadline.Elapsed < PhaseBound)
+                var attempt = 0;
+
+                // Unknown outcome: retry the same id with the same content (idempotent).
+                var run = await errors.UntilSuccessAsync(
+                    () => grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(id, request, freshId: attempt++ == 0),
+                    () => deadline.Elapsed < PhaseBound,
+                    CallTimeout);
+                if (run.Succeeded)
                 {
-                    try
-                    {
-                        // Unknown outcome: retry the same id with the same content (idempotent).
-                        var result = await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(id, request, freshId: failed == 0).WaitAsync(CallTimeout);
-                        outcomes[id] = (request, result.Outcome, failed);
-                        break;
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException)
-                    {
-                        errors.Record(ex);
-                        failed++;
-                    }
+                    outcomes[id] = (request, run.Result!.Outcome, run.Failures);
                 }
             }
         }
 
         var clients = Enumerable.Range(0, 12).Select(c => Task.Run(() => ClientAsync(c))).ToList();
-        await PostgresFaults.WaitUntilAsync(() => outcomes.Count >= 60, PhaseBound, "60 transactions before the faults");
-        await faults.TerminateBackendsAsync(TerminationPeriod, TerminationPhase);
-        await faults.CrashAndRestartAsync(CrashDowntime);
-        var afterRestart = outcomes.Count;
-        await PostgresFaults.WaitUntilAsync(() => outcomes.Count >= afterRestart + 60, PhaseBound, "60 transactions after the restart");
+        await faults.RunScheduleAsync(() => outcomes.Count, 60, "transactions", PhaseBound);
         await stop.CancelAsync();
         await Task.WhenAll(clients);
 
@@ -618,19 +581,11 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
                 var id = string.Create(CultureInfo.InvariantCulture, $"{prefix}-{submitter}-{n}");
                 var submission = new TaskSubmission("sleep", "[200]") { MaxRetries = 4, BackoffBase = TimeSpan.FromMilliseconds(100), BackoffCap = TimeSpan.FromSeconds(1) };
                 var deadline = Stopwatch.StartNew();
-                while (deadline.Elapsed < PhaseBound)
+                var submit = await errors.UntilSuccessAsync(() => client.SubmitWithIdAsync(id, submission), () => deadline.Elapsed < PhaseBound, CallTimeout);
+                Interlocked.Add(ref submitErrors, submit.Failures);
+                if (submit.Succeeded)
                 {
-                    try
-                    {
-                        await client.SubmitWithIdAsync(id, submission).WaitAsync(CallTimeout);
-                        submitted[id] = true;
-                        break;
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException)
-                    {
-                        errors.Record(ex);
-                        Interlocked.Increment(ref submitErrors);
-                    }
+                    submitted[id] = true;
                 }
 
                 await Task.Delay(50); // paces the submitters so that runs, not submissions, fill the worker slots
@@ -638,11 +593,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         }
 
         var submitters = Enumerable.Range(0, Submitters).Select(s => Task.Run(() => SubmitAsync(s))).ToList();
-        await PostgresFaults.WaitUntilAsync(() => submitted.Count >= 50, PhaseBound, "50 tasks submitted before the faults");
-        await faults.TerminateBackendsAsync(TerminationPeriod, TerminationPhase);
-        await faults.CrashAndRestartAsync(CrashDowntime);
-        var afterRestart = submitted.Count;
-        await PostgresFaults.WaitUntilAsync(() => submitted.Count >= afterRestart + 50, PhaseBound, "50 tasks submitted after the restart");
+        await faults.RunScheduleAsync(() => submitted.Count, 50, "tasks submitted", PhaseBound);
         await stop.CancelAsync();
         await Task.WhenAll(submitters);
 

@@ -32,6 +32,30 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
     /// <summary>Time since this injector was made.</summary>
     public TimeSpan Now => _clock.Elapsed;
 
+    /// <summary>
+    /// The fault schedule of the history tests, under load: waits for <paramref name="steps"/> of
+    /// <paramref name="progress"/>, terminates every backend of the shard databases every 400 ms for
+    /// 6 s, crashes the server and restarts it after 1 s, then waits for <paramref name="steps"/> more.
+    /// </summary>
+    /// <param name="progress">The workload's count of completed operations.</param>
+    /// <param name="steps">Operations to see before the faults and after the restart.</param>
+    /// <param name="what">What <paramref name="progress"/> counts, for failure messages.</param>
+    /// <param name="bound">How long each wait for progress may take.</param>
+    /// <param name="restarted">Called once the server answers again.</param>
+    public async Task<FaultSchedule> RunScheduleAsync(Func<int> progress, int steps, string what, TimeSpan bound, Action? restarted = null)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        await WaitUntilAsync(() => progress() >= steps, bound, $"{steps} {what} before the faults");
+        var before = progress();
+        await TerminateBackendsAsync(TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(6));
+        var afterTerminations = progress();
+        await CrashAndRestartAsync(TimeSpan.FromSeconds(1));
+        restarted?.Invoke();
+        var afterRestart = progress();
+        await WaitUntilAsync(() => progress() >= afterRestart + steps, bound, $"{steps} {what} after the restart");
+        return new FaultSchedule(before, afterTerminations, afterRestart);
+    }
+
     /// <summary>Terminates every client backend of the shard databases every <paramref name="period"/> for <paramref name="duration"/>.</summary>
     public async Task TerminateBackendsAsync(TimeSpan period, TimeSpan duration)
     {
@@ -102,6 +126,41 @@ public sealed class ClientErrors
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="call"/> again after each failure (recording it) until it succeeds or
+    /// <paramref name="keepTrying"/> says stop: what a client does with a call whose outcome it does not know.
+    /// </summary>
+    public async Task<Attempts<T>> UntilSuccessAsync<T>(Func<Task<T>> call, Func<bool> keepTrying, TimeSpan callTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(keepTrying);
+        var failures = 0;
+        while (keepTrying())
+        {
+            try
+            {
+                return new Attempts<T>(true, await call().WaitAsync(callTimeout), failures);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Record(ex);
+                failures++;
+            }
+        }
+
+        return new Attempts<T>(false, default, failures);
+    }
+
     /// <summary>"ServiceUnavailableException(UNAVAILABLE)=12, ..." or "none".</summary>
     public string Describe() => _byType.IsEmpty ? "none" : string.Join(", ", _byType.OrderByDescending(p => p.Value).Select(p => $"{p.Key}={p.Value}"));
 }
+
+/// <summary>The workload's progress count when the terminations began, when they ended, and when the server was back.</summary>
+public readonly record struct FaultSchedule(int BeforeTerminations, int AfterTerminations, int AfterRestart)
+{
+    /// <summary>Operations completed while backends were being terminated.</summary>
+    public int DuringTerminations => AfterTerminations - BeforeTerminations;
+}
+
+/// <summary>How <see cref="ClientErrors.UntilSuccessAsync{T}"/> ended: the result if it succeeded, and the failed attempts before.</summary>
+public readonly record struct Attempts<T>(bool Succeeded, T? Result, int Failures);

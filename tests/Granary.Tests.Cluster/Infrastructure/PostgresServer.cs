@@ -87,17 +87,7 @@ public sealed class PostgresServer : IAsyncDisposable
                 var logFile = Path.Combine(directory, "postgres.log");
                 File.Delete(logFile);
                 var started = Stopwatch.StartNew();
-                var result = await ChildProcess.RunAsync(
-                    pgCtl,
-                    [
-                        "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
-                        "-D", Path.Combine(directory, "data"),
-                        "-l", logFile,
-                        "-o", ServerOptions(directory, port, durable),
-                    ],
-                    StartTimeout + TimeSpan.FromSeconds(10),
-                    ct,
-                    runAs: SuperUser);
+                var result = await PgCtlStartAsync(pgCtl, directory, port, durable, logFile, ct);
                 if (result.ExitCode != 0)
                 {
                     var log = OutputTail.OfFile(logFile, LogTailLines);
@@ -214,17 +204,7 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         var logFile = LogFile;
         var started = Stopwatch.StartNew();
-        var result = await ChildProcess.RunAsync(
-            _pgCtl,
-            [
-                "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
-                "-D", DataDirectory,
-                "-l", logFile,
-                "-o", ServerOptions(_directory, Port, Durable),
-            ],
-            StartTimeout + TimeSpan.FromSeconds(10),
-            ct,
-            runAs: SuperUser);
+        var result = await PgCtlStartAsync(_pgCtl, _directory, Port, Durable, logFile, ct);
         if (result.ExitCode != 0)
         {
             throw new InvalidOperationException(
@@ -295,6 +275,19 @@ public sealed class PostgresServer : IAsyncDisposable
 
         return timer.Elapsed;
     }
+
+    private static Task<CommandResult> PgCtlStartAsync(string pgCtl, string directory, int port, bool durable, string logFile, CancellationToken ct) =>
+        ChildProcess.RunAsync(
+            pgCtl,
+            [
+                "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+                "-D", Path.Combine(directory, "data"),
+                "-l", logFile,
+                "-o", ServerOptions(directory, port, durable),
+            ],
+            StartTimeout + TimeSpan.FromSeconds(10),
+            ct,
+            runAs: SuperUser);
 
     private static string ServerOptions(string directory, int port, bool durable) =>
         string.Join(
