@@ -91,7 +91,7 @@ public static class GranarySiloBuilderExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresShardInitializer>();
         if (options.GroupCommit)
         {
-            silo.Services.AddSingleton(sp => new GroupCommitWriters(options, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, sp.GetRequiredService<StorageRetryPolicy>()));
+            silo.Services.AddSingleton(sp => new GroupCommitWriters(options, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
 
         var shardCount = options.Shards.Length;

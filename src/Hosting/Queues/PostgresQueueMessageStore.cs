@@ -11,9 +11,6 @@ namespace Granary.Hosting.Queues;
 /// use). A write is one transaction whose first statement checks the partition's epoch (fencing a
 /// stale activation) and whose other statements touch only the rows of the changed messages
 /// (multi-row insert/update by primary key), so its cost does not depend on the partition's depth.
-/// Opens and transactions go through the stores' <see cref="StorageRetryPolicy"/>: a repeated open
-/// only bumps the epoch again, and a repeated transaction cannot store a message twice (rows are
-/// keyed by partition and sequence; acks, lease updates and deletes set values and are idempotent).
 /// </summary>
 public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDisposable
 {
@@ -46,7 +43,6 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     private readonly ShardRouter _router;
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
-    private readonly StorageRetryPolicy _retry;
 
     // Transactions in flight per shard; a partition write waits for a free one and shares it with
     // every other partition write that is waiting at that moment. One measured best on the
@@ -58,9 +54,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     /// Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>),
     /// with <paramref name="transactionsInFlightPerShard"/> group-commit transactions at a time per shard.
     /// </summary>
-    public PostgresQueueMessageStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId, int transactionsInFlightPerShard = 1, StorageRetryPolicy? retry = null)
+    public PostgresQueueMessageStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId, int transactionsInFlightPerShard = 1)
     {
-        _retry = retry ?? StorageRetryPolicy.Default;
         ArgumentNullException.ThrowIfNull(shardConnectionStrings);
         ArgumentOutOfRangeException.ThrowIfZero(shardConnectionStrings.Count);
         ArgumentOutOfRangeException.ThrowIfLessThan(transactionsInFlightPerShard, 1);
@@ -73,21 +68,25 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             // autovacuum runs it holds megabytes of dead rows while its statistics say it is
             // nearly empty, and the planner would pick a scan of the whole table for each write.
             var source = StoreDataSources.Create(shardConnectionStrings[i], options: "-c enable_seqscan=off");
-            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema, _retry), "queue transaction on " + StorageNames.Shard(i)));
+            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema)));
         }
 
         _serviceId = serviceId;
+    }
+
+    /// <summary>Drops the idle pooled connections of every shard (after a server restart all of them are dead).</summary>
+    internal void ClearIdleConnections()
+    {
+        foreach (var shard in _shards.Values)
+        {
+            shard.Source.Clear();
+        }
     }
 
     /// <inheritdoc/>
     public async Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
     {
         var shard = await ShardForAsync(partition, cancellationToken);
-        return await _retry.ExecuteAsync("queue partition open " + partition, ct => new ValueTask<QueuePartitionSnapshot>(OpenOnceAsync(shard, partition, settledSince, ct)), shard.Source.Clear, cancellationToken);
-    }
-
-    private async Task<QueuePartitionSnapshot> OpenOnceAsync(Shard shard, string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
-    {
         await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
         long epoch;
         await using (var bump = new NpgsqlCommand(
@@ -284,8 +283,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
                 {
                     try
                     {
-                        // Unavailable: the shard failed through every retry; alone would only wait longer.
-                        if (pending.Count > 1 && combined is not Errors.ServiceUnavailableException)
+                        if (pending.Count > 1)
                         {
                             await ExecuteAsync(shard, [write]).ConfigureAwait(false);
                             write.Completion.TrySetResult();
@@ -310,10 +308,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         }
     }
 
-    private Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes) =>
-        _retry.ExecuteAsync(shard.Operation, _ => new ValueTask(ExecuteOnceAsync(shard, writes)), shard.Source.Clear, CancellationToken.None);
-
-    private static async Task ExecuteOnceAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
+    private static async Task ExecuteAsync(Shard shard, IReadOnlyList<PendingWrite> writes)
     {
         await using var connection = await shard.Source.OpenConnectionAsync().ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
@@ -395,7 +390,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Shard(FamilyDatabase database, string operation)
+    private sealed class Shard(FamilyDatabase database)
     {
 #pragma warning disable SA1401, CA1051 // counters updated with Interlocked
         public long Transactions;
@@ -405,8 +400,6 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         private Task[]? _loops;
 
         public FamilyDatabase Database { get; } = database;
-
-        public string Operation { get; } = operation;
 
         public NpgsqlDataSource Source => Database.Source;
 

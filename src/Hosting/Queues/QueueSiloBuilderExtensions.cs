@@ -34,12 +34,13 @@ public static class QueueSiloBuilderExtensions
 
         if (usePostgres)
         {
-            silo.Services.TryAddSingleton<IQueueMessageStore>(sp => new PostgresQueueMessageStore(
-                storage.Shards,
-                storage.VirtualNodesPerShard,
-                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
-                sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard,
-                sp.GetService<StorageRetryPolicy>()));
+            silo.Services.TryAddSingleton<IQueueMessageStore>(sp => new RetryingQueueMessageStore(
+                new PostgresQueueMessageStore(
+                    storage.Shards,
+                    storage.VirtualNodesPerShard,
+                    sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                    sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard),
+                sp.GetService<StorageRetryPolicy>() ?? StorageRetryPolicy.Default));
         }
         else
         {

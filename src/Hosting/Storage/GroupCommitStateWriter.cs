@@ -16,12 +16,9 @@ namespace Granary.Hosting.Storage;
 /// the same rules as the schema's <c>granary_write_grain_state</c>; so a write whose ETag is stale
 /// changes nothing and fails alone with <see cref="InconsistentStateException"/>, exactly as the
 /// AdoNet provider would report it. A batch holding two writes of the same row uses one
-/// <c>granary_write_grain_state</c> call per write instead (in order). A transaction that fails with
-/// a transient error is sent again by the stores' <see cref="StorageRetryPolicy"/> (safe: a repeat
-/// after a commit matches no row at the old versions and reports conflicts, never a second write);
-/// when the retries run out, every write of the batch fails with <c>UNAVAILABLE</c>. If a batch
-/// fails as a whole for another reason (nothing of it committed), its writes are retried one by one
-/// so that one bad write cannot fail the others.
+/// <c>granary_write_grain_state</c> call per write instead (in order). If a batch fails as a whole
+/// (nothing of it committed), its writes are retried one by one so that one bad write cannot fail
+/// the others.
 /// </summary>
 /// <remarks>
 /// Rows are keyed the way the shard's AdoNet provider keys them (its hash picker, the grain's
@@ -77,17 +74,13 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
     private readonly Task[] _loops;
-    private readonly StorageRetryPolicy _retry;
-    private readonly string _operation;
     private long _batches;
     private long _writes;
 
-    /// <summary>Starts <paramref name="inFlight"/> writer loops for the shard; <paramref name="retry"/> defaults to <see cref="StorageRetryPolicy.Default"/>.</summary>
-    public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch, StorageRetryPolicy? retry = null)
+    /// <summary>Starts <paramref name="inFlight"/> writer loops for the shard.</summary>
+    public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        _retry = retry ?? StorageRetryPolicy.Default;
-        _operation = "grain state group commit on " + shardName;
         _source = StoreDataSources.Create(connectionString, maxAutoPrepare: 8);
         _provider = provider;
         _shardName = shardName;
@@ -104,6 +97,9 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
 
     /// <summary>True when this writer can store the state (a plain, non-generic state name).</summary>
     public static bool Handles(string stateName) => !string.IsNullOrEmpty(stateName) && !stateName.Contains('`', StringComparison.Ordinal);
+
+    /// <summary>Drops the writer's idle pooled connections (after a server restart all of them are dead).</summary>
+    internal void ClearIdleConnections() => _source.Clear();
 
     /// <summary>Writes the state, version-checked against its ETag; completes when committed.</summary>
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
@@ -178,15 +174,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
 
             try
             {
-                await _retry.ExecuteAsync(_operation, _ => new ValueTask(ExecuteAsync(batch)), _source.Clear, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Errors.ServiceUnavailableException unavailable)
-            {
-                // The shard stayed unreachable through every retry: one by one would only wait longer.
-                foreach (var write in batch)
-                {
-                    write.Completion.TrySetException(unavailable);
-                }
+                await ExecuteAsync(batch).ConfigureAwait(false);
             }
             catch (Exception ex) when (batch.Count > 1 && ex is not OutOfMemoryException)
             {
@@ -195,7 +183,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
                 {
                     try
                     {
-                        await _retry.ExecuteAsync(_operation, _ => new ValueTask(ExecuteAsync([write])), _source.Clear, CancellationToken.None).ConfigureAwait(false);
+                        await ExecuteAsync([write]).ConfigureAwait(false);
                     }
                     catch (Exception single) when (single is not OutOfMemoryException)
                     {
@@ -369,7 +357,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
 }
 
 /// <summary>The silo's group-commit writers, one per shard, disposed with the silo's services.</summary>
-public sealed class GroupCommitWriters(Options.GranaryStorageOptions options, string serviceId, StorageRetryPolicy? retry = null) : IAsyncDisposable
+public sealed class GroupCommitWriters(Options.GranaryStorageOptions options, string serviceId) : IAsyncDisposable
 {
     private readonly Lock _gate = new();
     private Dictionary<string, GroupCommitStateWriter>? _writers;
@@ -400,7 +388,7 @@ public sealed class GroupCommitWriters(Options.GranaryStorageOptions options, st
                     var name = StorageNames.Shard(i);
                     if (shards.TryGetValue(name, out var inner) && inner is AdoNetGrainStorage provider)
                     {
-                        writers[name] = new GroupCommitStateWriter(options.Shards[i], provider, name, serviceId, options.WritesInFlightPerShard, options.MaxWritesPerBatch, retry);
+                        writers[name] = new GroupCommitStateWriter(options.Shards[i], provider, name, serviceId, options.WritesInFlightPerShard, options.MaxWritesPerBatch);
                     }
                 }
 

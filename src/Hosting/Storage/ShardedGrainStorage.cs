@@ -69,8 +69,8 @@ public sealed class ShardedGrainStorage : IGrainStorage
         var shard = _router.ShardFor(grainId);
         if (_writers.TryGetValue(shard, out var writer) && GroupCommitStateWriter.Handles(stateName))
         {
-            // The writer retries its own transactions with the same policy.
-            return writer.WriteStateAsync(stateName, grainId, grainState);
+            // A write that failed is queued again and goes out with the writes waiting then.
+            return _retry.ExecuteAsync(_names[shard].Write, _ => new ValueTask(writer.WriteStateAsync(stateName, grainId, grainState)), writer.ClearIdleConnections, CancellationToken.None);
         }
 
         var inner = _shards[shard];

@@ -258,7 +258,7 @@ public sealed class QueuePartitionGrain(
     {
         if (_broken)
         {
-            throw new ServiceUnavailableException($"queue partition '{Key}' is reloading after a failed storage write; retry");
+            throw new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}' is reloading after a failed storage write; retry");
         }
 
         if (_ledger is not null)
@@ -363,7 +363,7 @@ public sealed class QueuePartitionGrain(
                     }
 
                     QueueLog.LogWarningWriteFailed(logger, ex, Key, changes.Count);
-                    var error = new ServiceUnavailableException($"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed");
+                    var error = new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed");
                     foreach (var waiter in waiters)
                     {
                         waiter.TrySetException(error);
