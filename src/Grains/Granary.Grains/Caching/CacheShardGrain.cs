@@ -351,7 +351,7 @@ public sealed partial class CacheShardGrain(
                     _broken = true;
                     DeactivateOnIdle();
                     LogWriteFailed(logger, ex, this.GetPrimaryKeyString(), upserts.Count + deletes.Count);
-                    var error = new ServiceUnavailableException($"cache shard '{this.GetPrimaryKeyString()}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
+                    var error = new GranaryException(ErrorCodes.Internal, $"cache shard '{this.GetPrimaryKeyString()}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
                     foreach (var waiter in waiters)
                     {
                         waiter.TrySetException(error);
