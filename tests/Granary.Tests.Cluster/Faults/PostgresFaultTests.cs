@@ -36,7 +36,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
     private static readonly TimeSpan PhaseBound = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Clients_see_only_granary_errors_while_backends_are_terminated()
+    public async Task Clients_see_only_granary_errors_while_backends_are_terminated_and_postgres_crashes()
     {
         var grains = fixture.Cluster.Grains;
         var faults = new PostgresFaults(fixture.Postgres, output);
@@ -96,19 +96,25 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
             load.Add(LoopAsync(i => tasks.SubmitWithIdAsync($"{prefix}-{worker}-{i}", new TaskSubmission("add", "[1, 2]"))));
         }
 
-        // Much faster than the other tests' period, so that some calls outlast the stores' retries.
+        // Much faster than the other tests' period, so that some calls outlast the stores' retries;
+        // then a crash, which every call in flight outlasts.
         await faults.TerminateBackendsAsync(TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(6));
+        var duringTerminations = errors.Count;
+        await faults.CrashAndRestartAsync(TimeSpan.FromSeconds(1));
+        var progress = calls;
+        await PostgresFaults.WaitUntilAsync(() => calls >= progress + 200, PhaseBound, "200 calls after the restart");
         await stop.CancelAsync();
         await Task.WhenAll(load);
 
         output.WriteLine(faults.Describe());
-        output.WriteLine($"client calls {calls}, errors {errors.Count}: {errors.Describe()}");
+        output.WriteLine($"client calls {calls}, errors {errors.Count} ({duringTerminations} while backends were terminated): {errors.Describe()}");
         foreach (var foreign in errors.Foreign)
         {
             output.WriteLine("  not a GranaryException: " + foreign);
         }
 
         Assert.True(faults.BackendsTerminated > 0, "no backend was terminated");
+        Assert.True(errors.Count > 0, "no call failed, so no error type was checked");
         Assert.Empty(errors.Foreign);
     }
 
