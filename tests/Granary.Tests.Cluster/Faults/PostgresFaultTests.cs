@@ -126,7 +126,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
 
         // Activations that must read their state first, while the server is down for longer than
         // the stores retry.
-        fixture.Postgres.Crash();
+        await fixture.Postgres.CrashAsync();
         var clock = Stopwatch.StartNew();
         Exception? failure = null;
         try
@@ -171,7 +171,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         // the server is down and comes back a second later.
         var database = Prefix("init");
         var retry = new StorageRetryPolicy(new StorageRetryOptions { MaxRetries = 20, BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromMilliseconds(500) });
-        fixture.Postgres.Crash();
+        await fixture.Postgres.CrashAsync();
         var clock = Stopwatch.StartNew();
         var initialising = PostgresShardInitializer.EnsureShardsAsync([fixture.Postgres.ConnectionString(database)], createDatabases: true, NullLogger.Instance, retry, CancellationToken.None);
         await Task.Delay(TimeSpan.FromSeconds(1)); // how long the server stays down is the fault under test

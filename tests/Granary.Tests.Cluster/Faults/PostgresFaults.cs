@@ -78,7 +78,7 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
     public async Task<TimeSpan> CrashAndRestartAsync(TimeSpan down)
     {
         var crashedAt = _clock.Elapsed;
-        postgres.Crash();
+        await postgres.CrashAsync();
         Interlocked.Increment(ref _crashes);
         await Task.Delay(down); // how long the server stays down is the fault under test
         var restart = await postgres.RestartAsync();

@@ -165,29 +165,25 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <see cref="Durable"/> every commit it acknowledged was fsynced). <see cref="RestartAsync"/>
     /// starts it again on the same data directory and port.
     /// </summary>
-    public void Crash()
+    /// <param name="ct">Cancels the crash.</param>
+    public async Task CrashAsync(CancellationToken ct = default)
     {
         var postmaster = PostmasterPid(DataDirectory) ?? throw new InvalidOperationException("The server is not running (no postmaster.pid).");
-        var children = ChildrenOf(postmaster);
-        foreach (var pid in children.Prepend(postmaster))
-        {
-            try
-            {
-                using var process = Process.GetProcessById(pid);
-                process.Kill();
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-            {
-                // Already gone.
-            }
-        }
 
-        foreach (var pid in children.Prepend(postmaster))
+        // Freeze the postmaster first: under load it forks a backend for every new connection, and
+        // one forked between listing its children and killing it would survive, holding the shared
+        // memory, and the restart would refuse to start.
+        var kill = ChildProcess.FindExecutable("kill", "/usr/bin", "/bin") ?? throw new InvalidOperationException("kill (procps) is needed to crash the server.");
+        var pid = postmaster.ToString(CultureInfo.InvariantCulture);
+        (await ChildProcess.RunAsync(kill, ["-STOP", pid], StopTimeout, ct)).EnsureSuccess();
+        var victims = ChildrenOf(postmaster).Prepend(postmaster).ToList();
+        await ChildProcess.RunAsync(kill, ["-KILL", .. victims.Select(v => v.ToString(CultureInfo.InvariantCulture))], StopTimeout, ct);
+        foreach (var victim in victims)
         {
             try
             {
-                using var process = Process.GetProcessById(pid);
-                process.WaitForExit(StopTimeout);
+                using var process = Process.GetProcessById(victim);
+                await process.WaitForExitAsync(ct).WaitAsync(StopTimeout, ct);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
@@ -197,7 +193,7 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts the server again on its data directory and port after <see cref="Crash"/> (it runs crash
+    /// Starts the server again on its data directory and port after <see cref="CrashAsync"/> (it runs crash
     /// recovery from its WAL first) and returns once it answers <c>SELECT 1</c>; returns how long that took.
     /// </summary>
     public async Task<TimeSpan> RestartAsync(CancellationToken ct = default)
@@ -207,9 +203,11 @@ public sealed class PostgresServer : IAsyncDisposable
         var result = await PgCtlStartAsync(_pgCtl, _directory, Port, Durable, logFile, ct);
         if (result.ExitCode != 0)
         {
+            // The log is full of the terminations that preceded the crash: show the other lines.
+            var log = string.Join(Environment.NewLine, OutputTail.OfFile(logFile, 400).Split('\n').Where(l => !l.Contains("terminating connection due to administrator command", StringComparison.Ordinal)).TakeLast(LogTailLines));
             throw new InvalidOperationException(
                 $"PostgreSQL did not restart on port {Port}: {result.CommandLine} exited with code {result.ExitCode}.{Environment.NewLine}" +
-                $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log:{Environment.NewLine}{OutputTail.OfFile(logFile, LogTailLines)}");
+                $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log:{Environment.NewLine}{log}");
         }
 
         await WaitUntilReadyAsync(Port, logFile, ct);
