@@ -108,6 +108,11 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
 
         output.WriteLine(faults.Describe());
         output.WriteLine($"client calls {calls}, errors {errors.Count} ({duringTerminations} while backends were terminated): {errors.Describe()}");
+        foreach (var sample in errors.Samples())
+        {
+            output.WriteLine("  for example " + sample);
+        }
+
         foreach (var foreign in errors.Foreign)
         {
             output.WriteLine("  not a GranaryException: " + foreign);

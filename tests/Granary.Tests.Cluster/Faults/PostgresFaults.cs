@@ -107,6 +107,7 @@ public sealed class ClientErrors
 {
     private readonly ConcurrentDictionary<string, int> _byType = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _foreign = new();
+    private readonly ConcurrentDictionary<string, string> _samples = new(StringComparer.Ordinal);
 
     /// <summary>Errors of types other than <see cref="GranaryException"/> and its subclasses.</summary>
     public IReadOnlyList<string> Foreign => [.. _foreign];
@@ -120,6 +121,7 @@ public sealed class ClientErrors
         ArgumentNullException.ThrowIfNull(exception);
         var key = exception is GranaryException g ? $"{exception.GetType().Name}({g.Code})" : exception.GetType().FullName!;
         _byType.AddOrUpdate(key, 1, (_, n) => n + 1);
+        _samples.TryAdd(key, exception.Message.Split('\n')[0]);
         if (exception is not GranaryException && _foreign.Count < 20)
         {
             _foreign.Enqueue($"{exception.GetType().FullName}: {exception.Message.Split('\n')[0]}");
@@ -150,6 +152,9 @@ public sealed class ClientErrors
 
         return new Attempts<T>(false, default, failures);
     }
+
+    /// <summary>The first message seen of each type, one line each.</summary>
+    public IEnumerable<string> Samples() => _samples.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}: {p.Value}");
 
     /// <summary>"ServiceUnavailableException(UNAVAILABLE)=12, ..." or "none".</summary>
     public string Describe() => _byType.IsEmpty ? "none" : string.Join(", ", _byType.OrderByDescending(p => p.Value).Select(p => $"{p.Key}={p.Value}"));
