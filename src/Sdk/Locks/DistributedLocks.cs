@@ -175,7 +175,7 @@ public sealed class DistributedLocks
         Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System;
 
     internal static bool IsTransient(Exception ex) =>
-        ex is LockUnavailableException or GranaryException { IsRetryable: true } or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException
+        ex is LockUnavailableException or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException
         || (ex is Orleans.Runtime.OrleansException && ex is not GranaryException);
 
     private async Task AbandonQuietlyAsync(ILockGrain grain, string requestId)
