@@ -1,6 +1,7 @@
 using System.Net;
 using Granary.Hosting.Locks;
 using Granary.Hosting.Caching;
+using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
 using Granary.Hosting.Scheduling;
@@ -9,7 +10,9 @@ using Granary.Hosting.Telemetry;
 using Granary.Hosting.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
@@ -67,6 +70,8 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         var options = BindValidated<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
+        silo.Services.TryAddSingleton(sp => new StorageRetryPolicy(options.Retry, sp.GetRequiredService<ILoggerFactory>().CreateLogger<StorageRetryPolicy>(), sp.GetService<TimeProvider>()));
+        silo.Services.AddSingleton<IPersistentStateFactory, GranaryPersistentStateFactory>();
         if (options.Mode == StorageMode.Memory)
         {
             silo.AddMemoryGrainStorage(StorageNames.Default);
@@ -96,7 +101,7 @@ public static class GranarySiloBuilderExtensions
             var shards = Enumerable.Range(0, shardCount)
                 .ToDictionary(StorageNames.Shard, i => sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(i)), StringComparer.Ordinal);
             var writers = options.GroupCommit ? sp.GetRequiredService<GroupCommitWriters>().For(shards) : null;
-            return new ShardedGrainStorage(new ShardRouter(shardCount, vnodes), shards, writers);
+            return new ShardedGrainStorage(new ShardRouter(shardCount, vnodes), shards, writers, sp.GetRequiredService<StorageRetryPolicy>(), options.Shards);
         });
         return silo;
     }
@@ -107,6 +112,12 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        if (!silo.Services.Any(d => d.ImplementationType == typeof(WireErrorFilter)))
+        {
+            // First, so that it is the outermost filter: the others (metrics) see the original exception.
+            silo.AddIncomingGrainCallFilter<WireErrorFilter>();
+        }
+
         silo.AddGranaryTelemetry(configuration);
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);

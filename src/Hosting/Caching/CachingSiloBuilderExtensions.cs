@@ -1,6 +1,7 @@
 using Granary.Caching;
 using Microsoft.Extensions.Configuration;
 using Granary.Hosting.Options;
+using Granary.Hosting.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -36,7 +37,8 @@ public static class CachingSiloBuilderExtensions
             silo.Services.TryAddSingleton<ICacheShardStore>(sp => new PostgresCacheShardStore(
                 storage.Shards,
                 storage.VirtualNodesPerShard,
-                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                sp.GetService<StorageRetryPolicy>()));
         }
         else
         {
@@ -49,7 +51,7 @@ public static class CachingSiloBuilderExtensions
         }
         else
         {
-            silo.Services.TryAddSingleton<ICacheBackingStore>(_ => new PostgresCacheBackingStore(options.BackingConnectionString));
+            silo.Services.TryAddSingleton<ICacheBackingStore>(sp => new PostgresCacheBackingStore(options.BackingConnectionString, sp.GetService<StorageRetryPolicy>()));
         }
 
         return silo;

@@ -9,7 +9,9 @@ namespace Granary.Hosting.Caching;
 /// <see cref="ICacheBackingStore"/> on one PostgreSQL database: each backing table is
 /// <c>(key text PRIMARY KEY, value text NULL, version bigint NOT NULL)</c>, created on first use.
 /// A write is a single upsert whose <c>WHERE table.version &lt; excluded.version</c> makes the
-/// version check and the write one atomic statement.
+/// version check and the write one atomic statement. Reads and writes go through the stores'
+/// <see cref="StorageRetryPolicy"/>; a write repeated after an unseen commit finds its own version
+/// stored and reports it as not applied, never writes twice.
 /// </summary>
 /// <example><code>
 /// var store = new PostgresCacheBackingStore("Host=127.0.0.1;Port=5432;Username=postgres;Database=catalogue");
@@ -19,10 +21,12 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
 {
     private readonly NpgsqlDataSource _source;
     private readonly ConcurrentDictionary<string, Lazy<Task>> _tables = new(StringComparer.Ordinal);
+    private readonly StorageRetryPolicy _retry;
 
     /// <summary>Creates the store over <paramref name="connectionString"/>.</summary>
-    public PostgresCacheBackingStore(string connectionString)
+    public PostgresCacheBackingStore(string connectionString, StorageRetryPolicy? retry = null)
     {
+        _retry = retry ?? StorageRetryPolicy.Default;
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var csb = new NpgsqlConnectionStringBuilder(connectionString);
         Description = $"PostgreSQL {csb.Host}:{csb.Port}/{csb.Database}";
@@ -36,6 +40,18 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     public async Task<BackingRecord?> LoadAsync(string table, string key, CancellationToken cancellationToken)
     {
         await EnsureTableAsync(table, cancellationToken);
+        return await _retry.ExecuteAsync("backing table read " + table, ct => new ValueTask<BackingRecord?>(LoadOnceAsync(table, key, ct)), _source.Clear, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<BackingWriteResult> WriteAsync(string table, string key, string? value, long version, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(table, cancellationToken);
+        return await _retry.ExecuteAsync("backing table write " + table, ct => new ValueTask<BackingWriteResult>(WriteOnceAsync(table, key, value, version, ct)), _source.Clear, cancellationToken);
+    }
+
+    private async Task<BackingRecord?> LoadOnceAsync(string table, string key, CancellationToken cancellationToken)
+    {
         await using var command = _source.CreateCommand($"SELECT value, version FROM {table} WHERE key = @k");
         command.Parameters.AddWithValue("k", key);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -44,10 +60,8 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
             : null;
     }
 
-    /// <inheritdoc/>
-    public async Task<BackingWriteResult> WriteAsync(string table, string key, string? value, long version, CancellationToken cancellationToken)
+    private async Task<BackingWriteResult> WriteOnceAsync(string table, string key, string? value, long version, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(table, cancellationToken);
         await using var command = _source.CreateCommand(
             $"""
             WITH w AS (

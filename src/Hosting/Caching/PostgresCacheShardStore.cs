@@ -13,7 +13,9 @@ namespace Granary.Hosting.Caching;
 /// on first use): one row per key, tagged with its owning cache shard, and one head row per cache shard
 /// with its fencing epoch. A write is one round trip (an <see cref="NpgsqlBatch"/>, one implicit
 /// transaction): the epoch check, then a multi-row delete and a multi-row upsert by primary key, so
-/// its cost grows with the keys it changes, not with the shard's size.
+/// its cost grows with the keys it changes, not with the shard's size. Opens and writes go through
+/// the stores' <see cref="StorageRetryPolicy"/>: both are safe to repeat (an open bumps the epoch
+/// again; a write sets rows to the same values and deletes the same keys).
 /// </summary>
 public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
 {
@@ -40,16 +42,18 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
     private readonly ShardRouter _router;
     private readonly Dictionary<string, FamilyDatabase> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
+    private readonly StorageRetryPolicy _retry;
 
     /// <summary>Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>).</summary>
-    public PostgresCacheShardStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId)
+    public PostgresCacheShardStore(IReadOnlyList<string> shardConnectionStrings, int virtualNodesPerShard, string serviceId, StorageRetryPolicy? retry = null)
     {
+        _retry = retry ?? StorageRetryPolicy.Default;
         ArgumentNullException.ThrowIfNull(shardConnectionStrings);
         ArgumentOutOfRangeException.ThrowIfZero(shardConnectionStrings.Count);
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(StoreDataSources.Create(shardConnectionStrings[i]), Schema));
+            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(StoreDataSources.Create(shardConnectionStrings[i]), Schema, _retry));
         }
 
         _serviceId = serviceId;
@@ -59,6 +63,20 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
     public async Task<CacheShardSnapshot> OpenAsync(string cache, int shard, long nowUnixMilliseconds, CancellationToken cancellationToken)
     {
         var database = await DatabaseForAsync(cache, cancellationToken);
+        return await _retry.ExecuteAsync("cache shard open " + cache + "/" + shard, ct => new ValueTask<CacheShardSnapshot>(OpenOnceAsync(database, cache, shard, nowUnixMilliseconds, ct)), database.Source.Clear, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task WriteAsync(string cache, int shard, long epoch, bool clear, IReadOnlyList<CacheEntryData> upserts, IReadOnlyList<string> deletes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(upserts);
+        ArgumentNullException.ThrowIfNull(deletes);
+        var database = await DatabaseForAsync(cache, cancellationToken);
+        await _retry.ExecuteAsync("cache shard write " + cache, ct => new ValueTask(WriteOnceAsync(database, cache, shard, epoch, clear, upserts, deletes, ct)), database.Source.Clear, cancellationToken);
+    }
+
+    private async Task<CacheShardSnapshot> OpenOnceAsync(FamilyDatabase database, string cache, int shard, long nowUnixMilliseconds, CancellationToken cancellationToken)
+    {
         await using var connection = await database.Source.OpenConnectionAsync(cancellationToken);
         long epoch;
         await using (var bump = new NpgsqlCommand(
@@ -88,12 +106,8 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         return new CacheShardSnapshot(epoch, entries);
     }
 
-    /// <inheritdoc/>
-    public async Task WriteAsync(string cache, int shard, long epoch, bool clear, IReadOnlyList<CacheEntryData> upserts, IReadOnlyList<string> deletes, CancellationToken cancellationToken)
+    private async Task WriteOnceAsync(FamilyDatabase database, string cache, int shard, long epoch, bool clear, IReadOnlyList<CacheEntryData> upserts, IReadOnlyList<string> deletes, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(upserts);
-        ArgumentNullException.ThrowIfNull(deletes);
-        var database = await DatabaseForAsync(cache, cancellationToken);
         await using var connection = await database.Source.OpenConnectionAsync(cancellationToken);
 
         // One round trip: the statements of a batch run in one implicit transaction, and the fence

@@ -10,4 +10,13 @@ internal static partial class HostingLog
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Granary silo active: clustering {Clustering}, storage {Storage} with {ShardCount} shard(s), membership profile {Profile}, silo port {SiloPort}, gateway port {GatewayPort}")]
     public static partial void SiloConfigured(ILogger logger, string clustering, string storage, int shardCount, string profile, int siloPort, int gatewayPort);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Storage: {Operation} failed (attempt {Attempt}), retrying in {DelayMs:F0} ms: {Error}")]
+    public static partial void StorageRetry(ILogger logger, string operation, int attempt, double delayMs, string error);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Storage: {Operation} gave up after {Attempts} attempt(s) over {ElapsedMs:F0} ms; callers get UNAVAILABLE")]
+    public static partial void StorageUnavailable(ILogger logger, Exception exception, string operation, int attempts, double elapsedMs);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Unexpected error in {Grain}.{Method}; the caller gets INTERNAL")]
+    public static partial void UnexpectedGrainError(ILogger logger, Exception exception, string grain, string method);
 }

@@ -121,6 +121,22 @@ public sealed class GranaryStorageOptionsValidator : IValidateOptions<GranarySto
             errors.Add($"{GranaryStorageOptions.SectionName}:MaxWritesPerBatch must be between 1 and 1000 (got {options.MaxWritesPerBatch}).");
         }
 
+        var retry = options.Retry ?? new StorageRetryOptions();
+        if (retry.MaxRetries is < 0 or > 20)
+        {
+            errors.Add($"{GranaryStorageOptions.SectionName}:Retry:MaxRetries must be between 0 and 20 (got {retry.MaxRetries}).");
+        }
+
+        if (retry.BaseDelay < TimeSpan.FromMilliseconds(1) || retry.BaseDelay > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"{GranaryStorageOptions.SectionName}:Retry:BaseDelay must be between 00:00:00.001 and 00:00:10 (got {retry.BaseDelay}).");
+        }
+
+        if (retry.MaxDelay < retry.BaseDelay || retry.MaxDelay > TimeSpan.FromSeconds(30))
+        {
+            errors.Add($"{GranaryStorageOptions.SectionName}:Retry:MaxDelay must be at least BaseDelay and at most 00:00:30 (got {retry.MaxDelay}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -48,4 +48,27 @@ public sealed class GranaryStorageOptions
 
     /// <summary>Group commit: most state writes in one transaction (1..1000). Default 256.</summary>
     public int MaxWritesPerBatch { get; set; } = 256;
+
+    /// <summary>Section <c>Granary:Storage:Retry</c>: how the PostgreSQL stores retry transient failures.</summary>
+    public StorageRetryOptions Retry { get; set; } = new();
+}
+
+/// <summary>
+/// Section <c>Granary:Storage:Retry</c>: the one retry policy of Granary's PostgreSQL stores (grain
+/// state, queue and cache rows, start-up schema). A statement that fails with a transient error (a
+/// terminated or refused connection, a server shutting down or restarting, a serialization
+/// failure or deadlock) is sent again after an exponential, jittered delay, at most
+/// <see cref="MaxRetries"/> times; then the call fails with <c>UNAVAILABLE</c>. With the defaults a
+/// store gives up after about 4.5 s of waiting, well inside a client's call timeout.
+/// </summary>
+public sealed class StorageRetryOptions
+{
+    /// <summary>Retries after the first attempt (0..20; 0 turns retrying off). Default 8.</summary>
+    public int MaxRetries { get; set; } = 8;
+
+    /// <summary>Delay before the first retry, doubled for each next one (1 ms..10 s). Default 50 ms.</summary>
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Longest delay between two attempts (at least <see cref="BaseDelay"/>, at most 30 s). Default 1 s.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(1);
 }

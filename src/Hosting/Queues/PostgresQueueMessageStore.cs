@@ -95,6 +95,15 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         _serviceId = serviceId;
     }
 
+    /// <summary>Drops the idle pooled connections of every shard (after a server restart all of them are dead).</summary>
+    internal void ClearIdleConnections()
+    {
+        foreach (var shard in _shards.Values)
+        {
+            shard.Source.Clear();
+        }
+    }
+
     /// <inheritdoc/>
     public async Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
     {

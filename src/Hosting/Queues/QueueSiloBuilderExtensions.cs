@@ -1,4 +1,5 @@
 using Granary.Hosting.Options;
+using Granary.Hosting.Storage;
 using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,11 +34,13 @@ public static class QueueSiloBuilderExtensions
 
         if (usePostgres)
         {
-            silo.Services.TryAddSingleton<IQueueMessageStore>(sp => new PostgresQueueMessageStore(
-                storage.Shards,
-                storage.VirtualNodesPerShard,
-                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
-                sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard));
+            silo.Services.TryAddSingleton<IQueueMessageStore>(sp => new RetryingQueueMessageStore(
+                new PostgresQueueMessageStore(
+                    storage.Shards,
+                    storage.VirtualNodesPerShard,
+                    sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                    sp.GetRequiredService<IOptions<QueueOptions>>().Value.StoreTransactionsPerShard),
+                sp.GetService<StorageRetryPolicy>() ?? StorageRetryPolicy.Default));
         }
         else
         {

@@ -4,15 +4,19 @@ namespace Granary.Hosting.Storage;
 
 /// <summary>
 /// A PostgreSQL shard database in which a family keeps tables of its own: the data source, and the
-/// family's idempotent schema applied once, on first use.
+/// family's idempotent schema applied once, on first use (through <paramref name="retry"/>, by
+/// default <see cref="StorageRetryPolicy.Default"/>, so a dropped connection does not fail it).
 /// </summary>
-internal sealed class FamilyDatabase(NpgsqlDataSource source, string schema) : IAsyncDisposable
+internal sealed class FamilyDatabase(NpgsqlDataSource source, string schema, StorageRetryPolicy? retry = null) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile bool _ready;
 
     /// <summary>The data source (pooled connections to this database).</summary>
     public NpgsqlDataSource Source { get; } = source;
+
+    /// <summary>The retry policy of the store that owns this database.</summary>
+    public StorageRetryPolicy Retry { get; } = retry ?? StorageRetryPolicy.Default;
 
     /// <summary>Applies the schema if this process has not yet done so; returns this database.</summary>
     public async Task<FamilyDatabase> ReadyAsync(CancellationToken cancellationToken)
@@ -24,7 +28,7 @@ internal sealed class FamilyDatabase(NpgsqlDataSource source, string schema) : I
             {
                 if (!_ready)
                 {
-                    await ApplyDdlAsync(Source, schema, cancellationToken);
+                    await Retry.ExecuteAsync("family schema in database " + new NpgsqlConnectionStringBuilder(Source.ConnectionString).Database, ct => new ValueTask(ApplyDdlAsync(Source, schema, ct)), Source.Clear, cancellationToken);
                     _ready = true;
                 }
             }
@@ -62,3 +66,4 @@ internal sealed class FamilyDatabase(NpgsqlDataSource source, string schema) : I
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => Source.DisposeAsync();
 }
+

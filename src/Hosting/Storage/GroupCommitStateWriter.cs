@@ -130,6 +130,9 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     /// <summary>True when this writer can store the state (a plain, non-generic state name).</summary>
     public static bool Handles(string stateName) => !string.IsNullOrEmpty(stateName) && !stateName.Contains('`', StringComparison.Ordinal);
 
+    /// <summary>Drops the writer's idle pooled connections (after a server restart all of them are dead).</summary>
+    internal void ClearIdleConnections() => _source.Clear();
+
     /// <summary>Writes the state, version-checked against its ETag; completes when committed.</summary>
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {

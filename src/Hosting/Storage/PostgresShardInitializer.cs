@@ -9,7 +9,9 @@ namespace Granary.Hosting.Storage;
 
 /// <summary>
 /// Creates missing shard databases and applies the grain-storage schema to each shard before the
-/// storage providers start. The script is idempotent, so every silo runs it on every start.
+/// storage providers start. The script is idempotent, so every silo runs it on every start, and each
+/// shard's work goes through the stores' <see cref="StorageRetryPolicy"/>: a silo started while
+/// PostgreSQL drops connections or restarts waits and tries again instead of exiting.
 /// </summary>
 public sealed class PostgresShardInitializer : ILifecycleParticipant<ISiloLifecycle>
 {
@@ -18,13 +20,15 @@ public sealed class PostgresShardInitializer : ILifecycleParticipant<ISiloLifecy
 
     private readonly GranaryStorageOptions _options;
     private readonly ILogger<PostgresShardInitializer> _logger;
+    private readonly StorageRetryPolicy _retry;
 
     /// <summary>Created by DI.</summary>
-    public PostgresShardInitializer(IOptions<GranaryStorageOptions> options, ILogger<PostgresShardInitializer> logger)
+    public PostgresShardInitializer(IOptions<GranaryStorageOptions> options, ILogger<PostgresShardInitializer> logger, StorageRetryPolicy retry)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _logger = logger;
+        _retry = retry;
     }
 
     /// <inheritdoc/>
@@ -37,30 +41,48 @@ public sealed class PostgresShardInitializer : ILifecycleParticipant<ISiloLifecy
 
     /// <summary>Ensures every configured shard exists and has the schema.</summary>
     public Task InitializeAsync(CancellationToken cancellationToken) =>
-        EnsureShardsAsync(_options.Shards, _options.CreateDatabases, _logger, cancellationToken);
+        EnsureShardsAsync(_options.Shards, _options.CreateDatabases, _logger, _retry, cancellationToken);
 
-    /// <summary>Ensures each database exists (when allowed) and applies the schema script to it.</summary>
+    /// <summary>Ensures each database exists (when allowed) and applies the schema script to it, with the default retry policy.</summary>
+    public static Task EnsureShardsAsync(IReadOnlyList<string> connectionStrings, bool createDatabases, ILogger logger, CancellationToken cancellationToken) =>
+        EnsureShardsAsync(connectionStrings, createDatabases, logger, StorageRetryPolicy.Default, cancellationToken);
+
+    /// <summary>
+    /// Ensures each database exists (when allowed) and applies the schema script to it, retrying
+    /// transient failures with <paramref name="retry"/>.
+    /// </summary>
     public static async Task EnsureShardsAsync(
         IReadOnlyList<string> connectionStrings,
         bool createDatabases,
         ILogger logger,
+        StorageRetryPolicy retry,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connectionStrings);
+        ArgumentNullException.ThrowIfNull(retry);
         var script = LoadSchemaScript();
         for (var i = 0; i < connectionStrings.Count; i++)
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (createDatabases)
-            {
-                await CreateDatabaseIfMissingAsync(connectionStrings[i], cancellationToken);
-            }
+            var connectionString = connectionStrings[i];
+            var database = await retry.ExecuteAsync(
+                "schema of " + StorageNames.Shard(i),
+                async ct =>
+                {
+                    if (createDatabases)
+                    {
+                        await CreateDatabaseIfMissingAsync(connectionString, ct);
+                    }
 
-            await using var connection = new NpgsqlConnection(connectionStrings[i]);
-            await connection.OpenAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(script, connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-            HostingLog.ShardSchemaApplied(logger, StorageNames.Shard(i), connection.Database, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    await using var connection = new NpgsqlConnection(connectionString);
+                    await connection.OpenAsync(ct);
+                    await using var command = new NpgsqlCommand(script, connection);
+                    await command.ExecuteNonQueryAsync(ct);
+                    return connection.Database;
+                },
+                StorageRetryPolicy.ClearPoolOf(connectionString),
+                cancellationToken);
+            HostingLog.ShardSchemaApplied(logger, StorageNames.Shard(i), database, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
     }
 

@@ -9,7 +9,7 @@ namespace Granary.Hosting.Telemetry;
 /// Measures every call into a Granary grain on this silo (grain types <c>granary.&lt;family&gt;.&lt;name&gt;</c>):
 /// <c>granary.grain.calls</c> (counter) and <c>granary.grain.call.duration</c> (histogram, ms), tagged
 /// with family, grain, method and outcome (<c>ok</c>; <c>rejected</c> for a typed Granary error
-/// such as bad input or a conflict; <c>error</c> for anything else). Meter <c>Granary</c>.
+/// such as bad input or a conflict; <c>error</c> for anything else, <c>UNAVAILABLE</c> included). Meter <c>Granary</c>.
 /// </summary>
 public sealed class GrainCallMetricsFilter : IIncomingGrainCallFilter
 {
@@ -48,7 +48,7 @@ public sealed class GrainCallMetricsFilter : IIncomingGrainCallFilter
         {
             await context.Invoke();
         }
-        catch (GranaryException)
+        catch (GranaryException ex) when (!ex.IsRetryable)
         {
             outcome = "rejected";
             throw;

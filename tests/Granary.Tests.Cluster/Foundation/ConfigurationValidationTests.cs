@@ -41,6 +41,18 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
+    public void Storage_retry_must_be_bounded()
+    {
+        var many = new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions { Retry = new StorageRetryOptions { MaxRetries = 21 } });
+        var inverted = new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions { Retry = new StorageRetryOptions { BaseDelay = TimeSpan.FromSeconds(2), MaxDelay = TimeSpan.FromSeconds(1) } });
+        var off = new GranaryStorageOptionsValidator().Validate(null, new GranaryStorageOptions { Retry = new StorageRetryOptions { MaxRetries = 0 } });
+
+        Assert.Contains("Granary:Storage:Retry:MaxRetries must be between 0 and 20", many.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Granary:Storage:Retry:MaxDelay must be at least BaseDelay", inverted.FailureMessage, StringComparison.Ordinal);
+        Assert.True(off.Succeeded);
+    }
+
+    [Fact]
     public void Queue_store_transactions_per_shard_must_be_between_1_and_16()
     {
         var zero = new QueueOptionsValidator().Validate(null, new QueueOptions { StoreTransactionsPerShard = 0 });

@@ -87,17 +87,7 @@ public sealed class PostgresServer : IAsyncDisposable
                 var logFile = Path.Combine(directory, "postgres.log");
                 File.Delete(logFile);
                 var started = Stopwatch.StartNew();
-                var result = await ChildProcess.RunAsync(
-                    pgCtl,
-                    [
-                        "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
-                        "-D", Path.Combine(directory, "data"),
-                        "-l", logFile,
-                        "-o", ServerOptions(directory, port, durable),
-                    ],
-                    StartTimeout + TimeSpan.FromSeconds(10),
-                    ct,
-                    runAs: SuperUser);
+                var result = await PgCtlStartAsync(pgCtl, directory, port, durable, logFile, ct);
                 if (result.ExitCode != 0)
                 {
                     var log = OutputTail.OfFile(logFile, LogTailLines);
@@ -146,6 +136,82 @@ public sealed class PostgresServer : IAsyncDisposable
         await using var command = connection.CreateCommand();
         command.CommandText = $"CREATE DATABASE \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
         await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Terminates every client connection of <paramref name="database"/> (all databases when null)
+    /// with <c>pg_terminate_backend</c>, from an admin connection of its own that is not pooled: each
+    /// one's statement in progress fails with 57P01 and rolls back, unless its commit had already
+    /// happened. Returns how many were terminated.
+    /// </summary>
+    public async Task<int> TerminateBackendsAsync(string? database = null, CancellationToken ct = default)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(ConnectionString("postgres")) { Pooling = false, Timeout = 5 };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int FROM pg_stat_activity
+            WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND (@db::text IS NULL OR datname = @db)
+            """,
+            connection);
+        command.Parameters.AddWithValue("db", (object?)database ?? DBNull.Value);
+        return (int)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Crashes the server: SIGKILL to the postmaster and to every process it started, as when the
+    /// machine loses power (what the server wrote but did not fsync is up to the OS; with
+    /// <see cref="Durable"/> every commit it acknowledged was fsynced). <see cref="RestartAsync"/>
+    /// starts it again on the same data directory and port.
+    /// </summary>
+    /// <param name="ct">Cancels the crash.</param>
+    public async Task CrashAsync(CancellationToken ct = default)
+    {
+        var postmaster = PostmasterPid(DataDirectory) ?? throw new InvalidOperationException("The server is not running (no postmaster.pid).");
+
+        // Freeze the postmaster first: under load it forks a backend for every new connection, and
+        // one forked between listing its children and killing it would survive, holding the shared
+        // memory, and the restart would refuse to start.
+        var kill = ChildProcess.FindExecutable("kill", "/usr/bin", "/bin") ?? throw new InvalidOperationException("kill (procps) is needed to crash the server.");
+        var pid = postmaster.ToString(CultureInfo.InvariantCulture);
+        (await ChildProcess.RunAsync(kill, ["-STOP", pid], StopTimeout, ct)).EnsureSuccess();
+        var victims = ChildrenOf(postmaster).Prepend(postmaster).ToList();
+        await ChildProcess.RunAsync(kill, ["-KILL", .. victims.Select(v => v.ToString(CultureInfo.InvariantCulture))], StopTimeout, ct);
+        foreach (var victim in victims)
+        {
+            try
+            {
+                using var process = Process.GetProcessById(victim);
+                await process.WaitForExitAsync(ct).WaitAsync(StopTimeout, ct);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts the server again on its data directory and port after <see cref="CrashAsync"/> (it runs crash
+    /// recovery from its WAL first) and returns once it answers <c>SELECT 1</c>; returns how long that took.
+    /// </summary>
+    public async Task<TimeSpan> RestartAsync(CancellationToken ct = default)
+    {
+        var logFile = LogFile;
+        var started = Stopwatch.StartNew();
+        var result = await PgCtlStartAsync(_pgCtl, _directory, Port, Durable, logFile, ct);
+        if (result.ExitCode != 0)
+        {
+            // The log is full of the terminations that preceded the crash: show the other lines.
+            var log = string.Join(Environment.NewLine, OutputTail.OfFile(logFile, 400).Split('\n').Where(l => !l.Contains("terminating connection due to administrator command", StringComparison.Ordinal)).TakeLast(LogTailLines));
+            throw new InvalidOperationException(
+                $"PostgreSQL did not restart on port {Port}: {result.CommandLine} exited with code {result.ExitCode}.{Environment.NewLine}" +
+                $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log:{Environment.NewLine}{log}");
+        }
+
+        await WaitUntilReadyAsync(Port, logFile, ct);
+        return started.Elapsed;
     }
 
     /// <summary>Stops the server (<c>pg_ctl stop -m immediate</c>, its data is thrown away) and deletes its directory.</summary>
@@ -207,6 +273,19 @@ public sealed class PostgresServer : IAsyncDisposable
 
         return timer.Elapsed;
     }
+
+    private static Task<CommandResult> PgCtlStartAsync(string pgCtl, string directory, int port, bool durable, string logFile, CancellationToken ct) =>
+        ChildProcess.RunAsync(
+            pgCtl,
+            [
+                "start", "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+                "-D", Path.Combine(directory, "data"),
+                "-l", logFile,
+                "-o", ServerOptions(directory, port, durable),
+            ],
+            StartTimeout + TimeSpan.FromSeconds(10),
+            ct,
+            runAs: SuperUser);
 
     private static string ServerOptions(string directory, int port, bool durable) =>
         string.Join(
@@ -281,6 +360,43 @@ public sealed class PostgresServer : IAsyncDisposable
         catch (DirectoryNotFoundException)
         {
         }
+    }
+
+    private static int? PostmasterPid(string dataDirectory)
+    {
+        var pidFile = Path.Combine(dataDirectory, "postmaster.pid");
+        var firstLine = File.Exists(pidFile) ? File.ReadLines(pidFile).FirstOrDefault() : null;
+        return int.TryParse(firstLine, NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+    }
+
+    /// <summary>The processes whose parent is <paramref name="parent"/> (from /proc).</summary>
+    private static List<int> ChildrenOf(int parent)
+    {
+        var children = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so read after its ')'.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == parent)
+                {
+                    children.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended meanwhile.
+            }
+        }
+
+        return children;
     }
 
     /// <summary>Last resort when pg_ctl cannot stop the server: kill the postmaster named in its pid file.</summary>

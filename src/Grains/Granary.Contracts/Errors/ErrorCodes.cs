@@ -17,4 +17,14 @@ public static class ErrorCodes
 
     /// <summary>Anything unexpected.</summary>
     public const string Internal = "INTERNAL";
+
+    /// <summary>
+    /// A dependency (a storage shard, another silo) failed for a while or did not answer in time;
+    /// the message names the cause. Retryable: Granary's operations take request ids or are
+    /// idempotent, so sending the same request again is safe.
+    /// </summary>
+    public const string Unavailable = "UNAVAILABLE";
+
+    /// <summary>True for codes whose request may succeed if sent again unchanged.</summary>
+    public static bool IsRetryable(string? code) => code == Unavailable;
 }

@@ -42,6 +42,33 @@ public class GranaryException : Exception
     /// <summary>Stable error code.</summary>
     [Id(0)]
     public string Code { get; private set; }
+
+    /// <summary>True when sending the same request again may succeed (see <see cref="ErrorCodes.IsRetryable"/>).</summary>
+    public bool IsRetryable => ErrorCodes.IsRetryable(Code);
+}
+
+/// <summary>
+/// A dependency of the request (a storage shard, another silo) failed for longer than Granary's own
+/// retries cover, or did not answer in time (code <c>UNAVAILABLE</c>, retryable). The message names
+/// the cause. Whether the request took effect is unknown only where the message says so; either way
+/// sending it again is safe, because Granary's operations take request ids or are idempotent. It
+/// carries no inner exception: the cause's type (a database driver's, say) may have no codec, so
+/// the cause travels in the message.
+/// </summary>
+[GenerateSerializer, Alias("granary.error.unavailable")]
+public sealed class ServiceUnavailableException : GranaryException
+{
+    /// <summary>Creates the error; <paramref name="message"/> says what failed and why.</summary>
+    public ServiceUnavailableException(string message)
+        : base(ErrorCodes.Unavailable, message)
+    {
+    }
+
+    /// <summary>Required by serializers.</summary>
+    public ServiceUnavailableException()
+        : this("service unavailable")
+    {
+    }
 }
 
 /// <summary>A request was refused because an argument is out of bounds; nothing was changed.</summary>

@@ -186,9 +186,9 @@ public sealed class WorkerGrain(
             {
                 // Finished meanwhile.
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException)
+            catch (Exception ex) when (ex is TimeoutException or OrleansException or Granary.Errors.GranaryException { IsRetryable: true })
             {
-                // The task grain's silo may be recovering; the next heartbeat tries again.
+                // The task grain's silo or storage may be recovering; the next heartbeat tries again.
             }
         }));
     }

@@ -386,7 +386,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     {
         if (_gate.Failure is { } failure)
         {
-            throw new GranaryException(ErrorCodes.Internal, $"{Describe}: a state write failed ({failure.GetType().Name}); reloading from storage, retry");
+            throw new ServiceUnavailableException($"{Describe}: a state write failed ({failure.GetType().Name}); reloading from storage, retry");
         }
     }
 
