@@ -12,12 +12,18 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Scheduling;
 
 /// <summary>
-/// A task record's write fails (storage injects the error a lost database connection gives). The
-/// task grain must not go on from a change storage does not hold: a failed claim must not leave the
-/// task "running" with no one running it, and a failed acknowledgement must not let a client read a
-/// result that storage does not have.
+/// Faults a silo loss brings to the survivors, injected one at a time on a one-silo cluster:
+/// <list type="bullet">
+/// <item>A task record's write fails (the error a lost database connection gives). The task grain
+/// must not go on from a change storage does not hold: a failed claim must not leave the task
+/// "running" with no one running it, and a failed acknowledgement must not let a client read a
+/// result that storage does not have.</item>
+/// <item>A worker's "done" notice to the scheduler is lost (while a dead silo's grain directory
+/// partition is being taken over, calls fail for a few seconds). The scheduler must not keep
+/// counting those runs against the worker's slots, or the partition stops dispatching for good.</item>
+/// </list>
 /// </summary>
-public sealed class TaskRecordWriteFailureTests(TaskRecordWriteFailureTests.Fixture fixture, ITestOutputHelper output) : IClassFixture<TaskRecordWriteFailureTests.Fixture>
+public sealed class SchedulingFaultInjectionTests(SchedulingFaultInjectionTests.Fixture fixture, ITestOutputHelper output) : IClassFixture<SchedulingFaultInjectionTests.Fixture>
 {
     private const string StateName = "task-record";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
@@ -62,6 +68,44 @@ public sealed class TaskRecordWriteFailureTests(TaskRecordWriteFailureTests.Fixt
         Assert.Equal(1, row.Attempts);
     }
 
+    [Fact]
+    public async Task Runs_whose_done_notice_was_lost_do_not_keep_holding_the_workers_slots()
+    {
+        const int Slots = 2;
+        var queue = "lost-done-" + Guid.NewGuid().ToString("N")[..8];
+        await _tasks.ConfigureQueueAsync(queue, new QueueSettings("least-connections", 1));
+        var worker = fixture.Grains.GetGrain<IWorkerGrain>(queue + "/only");
+        await worker.StartAsync(new WorkerSettings(Slots, 1));
+        try
+        {
+            // Fill every slot with runs whose "done" notice never reaches the scheduler.
+            fixture.Calls.Drop(nameof(ISchedulerGrain.WorkerDoneAsync));
+            var first = await Task.WhenAll(Enumerable.Range(0, Slots).Select(i => _tasks.SubmitAsync(new TaskSubmission("add", $"[{i}, 1]") { Queue = queue })));
+            var firstDone = await Task.WhenAll(first.Select(t => _tasks.WaitAsync(t.Id, Wait)));
+            Assert.All(firstDone, t => Assert.Equal(TaskState.Succeeded, t.State));
+            var clock = Stopwatch.StartNew();
+            while (fixture.Calls.Dropped < Slots)
+            {
+                // The notice follows the acknowledgement that made the task terminal.
+                Assert.True(clock.Elapsed < Wait, $"only {fixture.Calls.Dropped} done notices were sent");
+                await Task.Delay(20); // poll interval; bounded by the deadline asserted above
+            }
+
+            fixture.Calls.Drop(null);
+
+            // The worker is idle: the next tasks must run.
+            var second = await Task.WhenAll(Enumerable.Range(0, Slots).Select(i => _tasks.SubmitAsync(new TaskSubmission("add", $"[{i}, 2]") { Queue = queue })));
+            var secondDone = await Task.WhenAll(second.Select(t => _tasks.WaitAsync(t.Id, Wait)));
+            output.WriteLine($"after {fixture.Calls.Dropped} lost done notices: {string.Join(", ", secondDone.Select(t => $"{t.Id} {TaskTransitions.ToName(t.State)}"))}");
+            Assert.All(secondDone, t => Assert.Equal(TaskState.Succeeded, t.State));
+        }
+        finally
+        {
+            fixture.Calls.Drop(null);
+            await worker.StopAsync();
+        }
+    }
+
     private static GrainId IdOf(string taskId) => GrainId.Create("granary.scheduling.task", taskId);
 
     private async Task<TaskGrainState> ReadRowAsync(string taskId)
@@ -71,11 +115,14 @@ public sealed class TaskRecordWriteFailureTests(TaskRecordWriteFailureTests.Fixt
         return row.State ?? throw new InvalidOperationException($"task {taskId} has no stored row");
     }
 
-    /// <summary>One in-process silo whose default grain storage can be told to fail a grain's next write.</summary>
+    /// <summary>One in-process silo whose default grain storage can be told to fail a grain's next write, and whose grains' calls of a given method can be made to fail.</summary>
     public sealed class Fixture : GranaryTestClusterFixture
     {
         /// <summary>The silo's default storage.</summary>
         public FaultInjectingStorage Storage => ((InProcessSiloHandle)Cluster.Silos[0]).SiloHost.Services.GetRequiredService<FaultInjectingStorage>();
+
+        /// <summary>The silo's outgoing grain calls.</summary>
+        public CallDropper Calls => ((InProcessSiloHandle)Cluster.Silos[0]).SiloHost.Services.GetRequiredService<CallDropper>();
 
         /// <inheritdoc/>
         protected override Task ConfigureAsync(TestClusterBuilder builder)
@@ -84,6 +131,7 @@ public sealed class TaskRecordWriteFailureTests(TaskRecordWriteFailureTests.Fixt
             builder.Options.InitialSilosCount = 1;
             builder.Properties["Granary:Storage:Mode"] = "Memory";
             builder.AddSiloBuilderConfigurator<FaultInjectingStorage.Configurator>();
+            builder.AddSiloBuilderConfigurator<CallDropper.Configurator>();
             return Task.CompletedTask;
         }
     }
@@ -132,6 +180,35 @@ public sealed class TaskRecordWriteFailureTests(TaskRecordWriteFailureTests.Fixt
                 siloBuilder.AddMemoryGrainStorage(InnerName);
                 siloBuilder.Services.AddSingleton(sp => new FaultInjectingStorage(sp.GetRequiredKeyedService<IGrainStorage>(InnerName)));
                 siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Default, (sp, _) => sp.GetRequiredService<FaultInjectingStorage>());
+            }
+        }
+    }
+
+    /// <summary>Fails every grain call a silo's grains make to the method it is told to drop, as a call to an unreachable silo fails.</summary>
+    public sealed class CallDropper
+    {
+        private volatile string? _method;
+        private int _dropped;
+
+        /// <summary>Calls dropped so far.</summary>
+        public int Dropped => Volatile.Read(ref _dropped);
+
+        /// <summary>Drops calls of <paramref name="method"/> from now on; null drops none.</summary>
+        public void Drop(string? method) => _method = method;
+
+        /// <summary>Installs the dropper as an outgoing grain call filter.</summary>
+        public sealed class Configurator : ISiloConfigurator
+        {
+            /// <inheritdoc/>
+            public void Configure(ISiloBuilder siloBuilder)
+            {
+                ArgumentNullException.ThrowIfNull(siloBuilder);
+                var dropper = new CallDropper();
+                siloBuilder.Services.AddSingleton(dropper);
+                siloBuilder.AddOutgoingGrainCallFilter(context =>
+                    string.Equals(context.InterfaceMethod.Name, dropper._method, StringComparison.Ordinal)
+                        ? Task.FromException(new SiloUnavailableException($"injected: {context.InterfaceMethod.Name} did not reach its grain ({Interlocked.Increment(ref dropper._dropped)} dropped)"))
+                        : context.Invoke());
             }
         }
     }
