@@ -1,6 +1,6 @@
 namespace Granary.Tests.Cluster.Infrastructure;
 
-/// <summary>Locates the repository and the built silo executable from the test assembly.</summary>
+/// <summary>Locates the repository and the built silo and console executables from the test assembly.</summary>
 public static class RepositoryPaths
 {
     /// <summary>The repository root (the folder holding Orleans.sln).</summary>
@@ -19,6 +19,18 @@ public static class RepositoryPaths
             return File.Exists(path)
                 ? path
                 : throw new FileNotFoundException($"The silo was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
+        }
+    }
+
+    /// <summary>The console's entry assembly (<c>granary.dll</c>), built by the test project's reference to src/Client.</summary>
+    public static string ConsoleAssembly
+    {
+        get
+        {
+            var path = Path.Combine(Root, "src", "Client", "bin", Configuration, "net10.0", "granary.dll");
+            return File.Exists(path)
+                ? path
+                : throw new FileNotFoundException($"The console was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
         }
     }
 
