@@ -11,27 +11,17 @@ public static class RepositoryPaths
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
 
     /// <summary>The silo's entry assembly, built by the test project's reference to src/Silo.</summary>
-    public static string SiloAssembly
-    {
-        get
-        {
-            var path = Path.Combine(Root, "src", "Silo", "bin", Configuration, "net10.0", "granary-silo.dll");
-            return File.Exists(path)
-                ? path
-                : throw new FileNotFoundException($"The silo was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
-        }
-    }
+    public static string SiloAssembly => BuiltAssembly("Silo", "granary-silo.dll");
 
     /// <summary>The console's entry assembly (<c>granary.dll</c>), built by the test project's reference to src/Client.</summary>
-    public static string ConsoleAssembly
+    public static string ConsoleAssembly => BuiltAssembly("Client", "granary.dll");
+
+    private static string BuiltAssembly(string project, string file)
     {
-        get
-        {
-            var path = Path.Combine(Root, "src", "Client", "bin", Configuration, "net10.0", "granary.dll");
-            return File.Exists(path)
-                ? path
-                : throw new FileNotFoundException($"The console was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
-        }
+        var path = Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file);
+        return File.Exists(path)
+            ? path
+            : throw new FileNotFoundException($"{file} was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
     }
 
     private static string FindRoot()
