@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # A real local Granary cluster on this machine: a private Redis (membership), a private
-# PostgreSQL (grain state, one database per shard) and N silo processes.
+# PostgreSQL (grain state, one database per shard, plus the caches' backing tables) and N silo
+# processes.
 #
-#   scripts/cluster.sh up [N]   start Redis, PostgreSQL and N silos (default 3); waits until
-#                               all N silos are active; writes .local/cluster.json so that
-#                               `granary ...` run from the repository root finds this cluster
-#   scripts/cluster.sh status   what is running
-#   scripts/cluster.sh down     stop exactly the processes `up` started, remove .local/cluster.json
+#   scripts/cluster.sh up [N]     start Redis, PostgreSQL and N silos (default 3); waits until all
+#                                 N silos are active; writes .local/cluster.json so that
+#                                 `granary ...` run from the repository root finds this cluster
+#   scripts/cluster.sh add        start one more silo and wait until it is active
+#   scripts/cluster.sh restart I  stop silo I (SIGTERM, SIGKILL after 30 s), start it again on the
+#                                 same ports, and wait until its new incarnation is active
+#   scripts/cluster.sh status     what is running
+#   scripts/cluster.sh down       stop exactly the processes `up` and `add` started and remove
+#                                 .local/cluster.json; the logs stay until the next `up`
+#
+# What is where (all under .local/cluster/, kept after `down` until the next `up`):
+#   silos.json        every silo started: index, pid, silo and gateway ports, log file (JSON array)
+#   silo-I.json       the same for silo I alone; silo-I.pid its pid while it runs; silo-I.log its output
+#   servers.json      Redis and PostgreSQL: pid, port, log file
+#   redis/redis.log, pg/postgres.log   the servers' logs
+# `add` and `restart` start silos with the current environment (Granary__Section__Key=value
+# variables given to `up` are not remembered).
 #
 # Environment: GRANARY_SHARDS (default 3), GRANARY_CONFIGURATION (Release), PG_FSYNC (on),
 # GRANARY_NO_BUILD=1 to skip building the silo.
@@ -22,24 +35,140 @@ configuration=${GRANARY_CONFIGURATION:-Release}
 shards=${GRANARY_SHARDS:-3}
 cluster_id=granary-local
 service_id=granary
+backing_database=granary_backing
 silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
 
 usage() {
-  echo "usage: scripts/cluster.sh up [N] | status | down" >&2
+  echo "usage: scripts/cluster.sh up [N] | add | restart I | status | down" >&2
   exit 2
 }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# Counts silos whose membership entry in Redis says Active (status 3).
-active_silos() {
-  local port
-  port=$(cat "$state/redis/port")
-  redis-cli -h 127.0.0.1 -p "$port" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null |
-    grep -c '"Status":3\|"Status":"Active"' || true
+redis_port() { cat "$state/redis/port"; }
+
+# Prints the membership entries in Redis, one JSON object per line.
+membership() {
+  redis-cli -h 127.0.0.1 -p "$(redis_port)" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null
 }
 
+is_active() { grep -q '"Status":3\|"Status":"Active"'; }
+
+# Counts silos whose membership entry in Redis says Active (status 3).
+active_silos() { membership | grep -c '"Status":3\|"Status":"Active"' || true; }
+
 silos_active_at_least() { (($(active_silos) >= $1)); }
+
+# True when an Active membership entry has silo port <port> and a generation other than <old>
+# (empty: any generation), i.e. a new incarnation of the silo on that port is active.
+silo_port_active() {
+  local port=$1 old=${2:-} line generation
+  while IFS= read -r line; do
+    [[ "$line" == *"127.0.0.1:$port@"* || "$line" == *"127.0.0.1:$port:"* ]] || continue
+    printf '%s' "$line" | is_active || continue
+    generation=$(generation_in "$line" "$port")
+    [[ -z "$old" || "$generation" != "$old" ]] && return 0
+  done < <(membership)
+  return 1
+}
+
+# The generation of the silo on <port> in membership entry <line> (SiloAddress "S127.0.0.1:PORT:GEN"
+# or "127.0.0.1:PORT@GEN", depending on the serializer).
+generation_in() {
+  local line=$1 port=$2
+  if [[ "$line" =~ 127\.0\.0\.1:$port[:@]([0-9]+) ]]; then
+    echo "${BASH_REMATCH[1]}"
+  fi
+}
+
+# The generation of the active silo on <port>, or nothing.
+active_generation() {
+  local port=$1 line
+  while IFS= read -r line; do
+    if printf '%s' "$line" | is_active && [[ -n "$(generation_in "$line" "$port")" ]]; then
+      generation_in "$line" "$port"
+      return 0
+    fi
+  done < <(membership)
+}
+
+# JSON of one silo from its files.
+silo_json() {
+  local i=$1
+  local pid silo_port gateway_port
+  pid=$(cat "$state/silo-$i.pid")
+  read -r silo_port gateway_port <"$state/silo-$i.ports"
+  printf '{ "index": %d, "pid": %d, "siloPort": %d, "gatewayPort": %d, "log": ".local/cluster/silo-%d.log" }' \
+    "$i" "$pid" "$silo_port" "$gateway_port" "$i"
+}
+
+# Rewrites silo-I.json for every silo and silos.json with all of them.
+write_silo_files() {
+  local i first=1
+  {
+    echo '['
+    for ports in "$state"/silo-*.ports; do
+      [[ -f "$ports" ]] || continue
+      i=${ports##*/silo-}
+      i=${i%.ports}
+      silo_json "$i" >"$state/silo-$i.json.tmp"
+      echo >>"$state/silo-$i.json.tmp"
+      mv "$state/silo-$i.json.tmp" "$state/silo-$i.json"
+      ((first)) || echo ','
+      first=0
+      printf '  %s' "$(silo_json "$i")"
+    done
+    echo
+    echo ']'
+  } >"$state/silos.json.tmp"
+  mv "$state/silos.json.tmp" "$state/silos.json"
+}
+
+# start_silo <index> <silo-port> <gateway-port>: starts the silo process in the background.
+start_silo() {
+  local i=$1 silo_port=$2 gateway_port=$3
+  (
+    cd "$root"
+    Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
+      nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
+    echo $! >"$state/silo-$i.pid"
+  )
+  echo "$silo_port $gateway_port" >"$state/silo-$i.ports"
+  write_silo_files
+  echo "silo $i: pid $(cat "$state/silo-$i.pid"), silo port $silo_port, gateway $gateway_port, log .local/cluster/silo-$i.log"
+}
+
+# stop_silo <index>: SIGTERM (graceful: the silo leaves the membership table), SIGKILL after 30 s.
+stop_silo() {
+  local i=$1 pid
+  [[ -f "$state/silo-$i.pid" ]] || return 0
+  pid=$(cat "$state/silo-$i.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for "silo $i (pid $pid) to stop" 30 _servers_process_gone "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_for "silo $i (pid $pid) to exit after SIGKILL" 10 _servers_process_gone "$pid" || true
+    fi
+  fi
+}
+
+silo_failed() {
+  local i=$1
+  echo "cluster.sh: silo $i did not become active; last lines of .local/cluster/silo-$i.log:" >&2
+  tail -n 20 "$state/silo-$i.log" >&2
+  exit 1
+}
+
+require_cluster() {
+  if ! pid_alive "$state/redis/redis.pid" || [[ ! -f "$override" ]]; then
+    echo "cluster.sh: no local cluster is running (scripts/cluster.sh up)" >&2
+    exit 1
+  fi
+  [[ -f "$silo_dll" ]] || {
+    echo "cluster.sh: $silo_dll is missing (build src/Silo first)" >&2
+    exit 1
+  }
+}
 
 cmd_up() {
   local count=${1:-3}
@@ -55,7 +184,6 @@ cmd_up() {
       fi
     done
   fi
-  mkdir -p "$state"
   command -v redis-server >/dev/null || {
     echo "cluster.sh: redis-server is missing: apt-get install -y redis-server (scripts/test.sh does it)" >&2
     exit 1
@@ -70,11 +198,23 @@ cmd_up() {
     exit 1
   }
 
+  # The previous cluster's logs and data go now, not at `down`.
+  rm -rf "$state"
+  mkdir -p "$state"
   local redis_port pg_port
   redis_port=$(free_port)
   pg_port=$(free_port)
   start_redis "$state/redis" "$redis_port"
   start_postgres "$state/pg" "$pg_port"
+  # The caches' backing tables (cache-aside, write-through) live in their own database; the silos
+  # create the tables, not the database.
+  psql_at "$pg_port" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
+  cat >"$state/servers.json" <<EOF
+{
+  "redis": { "pid": $(cat "$state/redis/redis.pid"), "port": $redis_port, "log": ".local/cluster/redis/redis.log" },
+  "postgres": { "pid": $(head -n 1 "$state/pg/data/postmaster.pid"), "port": $pg_port, "log": ".local/cluster/pg/postgres.log" }
+}
+EOF
 
   # The override file the silos and the console read (after appsettings.json).
   {
@@ -82,6 +222,7 @@ cmd_up() {
     echo "  \"Orleans\": { \"ClusterId\": \"$cluster_id\", \"ServiceId\": \"$service_id\" },"
     echo '  "Granary": {'
     echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port\", \"MembershipProfile\": \"FastFailover\" },"
+    echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database\" },"
     echo '    "Storage": { "Mode": "PostgresShards", "Shards": ['
     for ((i = 0; i < shards; i++)); do
       sep=","
@@ -95,16 +236,7 @@ cmd_up() {
   mv "$override.tmp" "$override"
 
   for ((i = 0; i < count; i++)); do
-    local silo_port gateway_port
-    silo_port=$(free_port)
-    gateway_port=$(free_port)
-    (
-      cd "$root"
-      Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
-        nohup dotnet "$silo_dll" >"$state/silo-$i.log" 2>&1 &
-      echo $! >"$state/silo-$i.pid"
-    )
-    echo "silo $i: pid $(cat "$state/silo-$i.pid"), silo port $silo_port, gateway $gateway_port, log .local/cluster/silo-$i.log"
+    start_silo "$i" "$(free_port)" "$(free_port)"
   done
 
   if ! wait_for "$count active silos" 120 silos_active_at_least "$count"; then
@@ -112,9 +244,50 @@ cmd_up() {
     for log in "$state"/silo-*.log; do tail -n 5 "$log" >&2; done
     exit 1
   fi
-  echo "cluster up: $count silo(s), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases)"
+  echo "cluster up: $count silo(s), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases, backing tables in $backing_database)"
+  echo "silos, pids and ports: .local/cluster/silos.json"
   echo "try: dotnet run --project src/Client -c $configuration -- cluster status"
 }
+
+cmd_add() {
+  require_cluster
+  local i=0
+  while [[ -f "$state/silo-$i.ports" ]]; do i=$((i + 1)); done
+  local silo_port
+  silo_port=$(free_port)
+  start_silo "$i" "$silo_port" "$(free_port)"
+  wait_for "silo $i (port $silo_port) active" 120 silo_port_active "$silo_port" || silo_failed "$i"
+  echo "silo $i added: $(active_silos) active silos"
+}
+
+cmd_restart() {
+  local i=${1:-}
+  [[ "$i" =~ ^[0-9]+$ ]] || {
+    echo "cluster.sh: restart needs a silo index (see scripts/cluster.sh status)" >&2
+    exit 2
+  }
+  require_cluster
+  [[ -f "$state/silo-$i.ports" ]] || {
+    echo "cluster.sh: there is no silo $i (see scripts/cluster.sh status)" >&2
+    exit 2
+  }
+  local silo_port gateway_port old
+  read -r silo_port gateway_port <"$state/silo-$i.ports"
+  old=$(active_generation "$silo_port")
+  stop_silo "$i"
+  for port in "$silo_port" "$gateway_port"; do
+    wait_for "port $port to be free" 30 _cluster_port_free "$port" || {
+      echo "cluster.sh: port $port is still in use; silo $i stays stopped" >&2
+      exit 1
+    }
+  done
+  echo "--- restarted $(date -u +%Y-%m-%dT%H:%M:%SZ) ---" >>"$state/silo-$i.log"
+  start_silo "$i" "$silo_port" "$gateway_port"
+  wait_for "silo $i (port $silo_port) active again" 120 silo_port_active "$silo_port" "$old" || silo_failed "$i"
+  echo "silo $i restarted: $(active_silos) active silos"
+}
+
+_cluster_port_free() { ! _servers_port_listening "$1"; }
 
 cmd_status() {
   if [[ ! -d "$state" ]]; then
@@ -123,23 +296,28 @@ cmd_status() {
   fi
   local any=0
   if pid_alive "$state/redis/redis.pid"; then
-    echo "redis:      pid $(cat "$state/redis/redis.pid"), 127.0.0.1:$(cat "$state/redis/port"), active silos in membership: $(active_silos)"
+    echo "redis:      pid $(cat "$state/redis/redis.pid"), 127.0.0.1:$(redis_port), active silos in membership: $(active_silos)"
     any=1
   fi
   if [[ -f "$state/pg/data/postmaster.pid" ]] && kill -0 "$(head -n 1 "$state/pg/data/postmaster.pid")" 2>/dev/null; then
     echo "postgresql: pid $(head -n 1 "$state/pg/data/postmaster.pid"), 127.0.0.1:$(cat "$state/pg/port" 2>/dev/null || echo '?')"
     any=1
   fi
-  for pidfile in "$state"/silo-*.pid; do
-    [[ -f "$pidfile" ]] || continue
-    if pid_alive "$pidfile"; then
-      echo "$(basename "$pidfile" .pid):     pid $(cat "$pidfile") running"
+  for ports in "$state"/silo-*.ports; do
+    [[ -f "$ports" ]] || continue
+    local i silo_port gateway_port pid
+    i=${ports##*/silo-}
+    i=${i%.ports}
+    read -r silo_port gateway_port <"$ports"
+    if pid_alive "$state/silo-$i.pid"; then
+      pid=$(cat "$state/silo-$i.pid")
+      echo "silo $i:     pid $pid running, silo port $silo_port, gateway $gateway_port, log .local/cluster/silo-$i.log"
       any=1
     else
-      echo "$(basename "$pidfile" .pid):     pid $(cat "$pidfile") not running"
+      echo "silo $i:     stopped (silo port $silo_port, gateway $gateway_port), log .local/cluster/silo-$i.log"
     fi
   done
-  ((any)) || echo "nothing running"
+  ((any)) || echo "nothing running (logs of the last cluster: .local/cluster/)"
 }
 
 cmd_down() {
@@ -149,26 +327,22 @@ cmd_down() {
   }
   for pidfile in "$state"/silo-*.pid; do
     [[ -f "$pidfile" ]] || continue
-    local pid
-    pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      if ! wait_for "silo pid $pid to stop" 30 _servers_process_gone "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_for "silo pid $pid to exit after SIGKILL" 10 _servers_process_gone "$pid" || true
-      fi
-    fi
+    local i=${pidfile##*/silo-}
+    stop_silo "${i%.pid}"
     rm -f "$pidfile"
   done
   stop_redis "$state/redis" || true
   stop_postgres "$state/pg" || true
   rm -f "$override"
-  rm -rf "$state"
-  echo "cluster down"
+  # The data goes; the logs (silo-*.log, redis/redis.log, pg/postgres.log) and silos.json stay until the next `up`.
+  rm -rf "$state/pg/data" "$state/pg/sock"
+  echo "cluster down (logs kept in .local/cluster/ until the next up)"
 }
 
 case "${1:-}" in
   up) shift; cmd_up "$@" ;;
+  add) cmd_add ;;
+  restart) shift; cmd_restart "$@" ;;
   status) cmd_status ;;
   down) cmd_down ;;
   *) usage ;;

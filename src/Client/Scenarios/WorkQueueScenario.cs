@@ -38,9 +38,10 @@ public sealed class WorkQueueScenario : IScenario
         jobs.Add(new QueueMessageInput(Encoding.UTF8.GetBytes("corrupt payload"), "poison"));
         await client.EnqueueBatchAsync(queue, jobs);
         var again = await client.EnqueueAsync(queue, jobs[0]);
-        context.Fact("enqueued", jobs.Count, $"enqueued {Jobs} jobs + 1 poison message (durable on return); re-sending job-1 -> duplicate={again.Duplicate}");
+        context.Check("enqueued", jobs.Count, again.Duplicate, $"enqueued {Jobs} jobs + 1 poison message; re-sending job-1 is answered as a duplicate: {again.Duplicate}");
 
         var crashed = await client.DequeueAsync(queue, "worker-crashing", 5, Visibility, TimeSpan.FromSeconds(1));
+        ScenarioContext.Require(crashed.Count > 0, "worker-crashing leased no message: there is nothing for a crash to strand");
         context.Fact("heldByCrashedWorker", crashed.Count, $"worker-crashing leased {crashed.Count} messages ({string.Join(", ", crashed.Select(c => c.Id))}) and dies without acking");
 
         var done = new ConcurrentDictionary<string, string>();
@@ -68,32 +69,33 @@ public sealed class WorkQueueScenario : IScenario
 
         await Task.WhenAll(WorkAsync("worker-a"), WorkAsync("worker-b"));
         var redelivered = crashed.Where(c => c.Id != "poison").Select(c => done.GetValueOrDefault(c.Id, "NOT DONE")).ToList();
-        context.Fact("jobsDone", done.Count, string.Create(CultureInfo.InvariantCulture, $"workers a and b finished {done.Count}/{Jobs} jobs in {watch.Elapsed.TotalSeconds:F1} s"));
-        context.Say("the crashed worker's messages came back after the visibility timeout: " + string.Join("; ", crashed.Where(c => c.Id != "poison").Select(c => c.Id + " -> " + done.GetValueOrDefault(c.Id, "NOT DONE"))));
+        context.Check("jobsDone", done.Count, done.Count == Jobs, string.Create(CultureInfo.InvariantCulture, $"workers a and b finished {done.Count}/{Jobs} jobs in {watch.Elapsed.TotalSeconds:F1} s"));
+        context.Check(redelivered.All(r => r.Contains("(delivery 2)", StringComparison.Ordinal)),
+            "the crashed worker's messages came back after the visibility timeout and were done on their second delivery: "
+            + string.Join("; ", crashed.Where(c => c.Id != "poison").Select(c => c.Id + " -> " + done.GetValueOrDefault(c.Id, "NOT DONE"))));
 
         var dead = await client.Queue(queue).GetDeadLettersAsync(10);
         var poison = dead.FirstOrDefault(d => d.Id == "poison");
-        context.Fact("deadLetters", dead.Count, poison is null ? "poison message NOT in the dead-letter list" : $"dead-letter list: {poison.Id} after {poison.Deliveries} deliveries ({poison.Reason})");
+        context.Check("deadLetters", dead.Count, poison is { Deliveries: MaxDeliveries },
+            poison is null ? "poison message NOT in the dead-letter list" : $"dead-letter list: {poison.Id} after {poison.Deliveries} deliveries, the most allowed ({poison.Reason})");
 
+        string staleAck;
         try
         {
             await client.AckAsync(queue, crashed[0].Receipt);
-            context.Say("the crashed worker's stale receipt was accepted: WRONG");
-            return false;
+            staleAck = "accepted";
         }
         catch (ReceiptInvalidException ex)
         {
-            context.Say("the crashed worker's stale receipt is refused: " + ex.Message);
+            staleAck = "refused: " + ex.Message;
         }
 
+        context.Check(staleAck.StartsWith("refused", StringComparison.Ordinal), "the crashed worker's stale receipt is " + staleAck);
         var stats = await client.StatsAsync(queue);
         QueueCommands.PrintStats(context.Output, stats);
+        context.Check(stats.Depth == 0, string.Create(CultureInfo.InvariantCulture, $"nothing left waiting: depth {stats.Depth}"));
         var purged = await client.Queue(queue).PurgeDeadLettersAsync();
         context.Say(string.Create(CultureInfo.InvariantCulture, $"dlq purge removed {purged}"));
-        return done.Count == Jobs
-            && redelivered.All(r => r.Contains("delivery 2", StringComparison.Ordinal))
-            && poison is { Deliveries: MaxDeliveries }
-            && stats.Depth == 0
-            && again.Duplicate;
+        return context.AllHeld;
     }
 }

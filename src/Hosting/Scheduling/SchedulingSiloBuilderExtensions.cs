@@ -2,6 +2,7 @@ using Granary.Scheduling;
 using Granary.Scheduling.Handlers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Hosting.Scheduling;
@@ -10,7 +11,7 @@ namespace Granary.Hosting.Scheduling;
 /// <example><code>silo.AddGranaryScheduling(configuration);</code></example>
 public static class SchedulingSiloBuilderExtensions
 {
-    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry and the per-silo keeper.</summary>
+    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry, the run journal (unless one is registered already) and the per-silo keeper.</summary>
     public static ISiloBuilder AddGranaryScheduling(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -27,6 +28,9 @@ public static class SchedulingSiloBuilderExtensions
             AssignDuration = TimeSpan.FromMilliseconds(options.Grocery.AssignDurationMs),
             AssignFailureRate = options.Grocery.AssignFailureRate,
         }));
+        silo.Services.TryAddSingleton<ITaskRunJournal>(sp => string.IsNullOrWhiteSpace(options.RunJournalDirectory)
+            ? NoTaskRunJournal.Instance
+            : new FileTaskRunJournal(options.RunJournalDirectory, sp.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString()));
         silo.Services.AddHostedService<SchedulingKeeper>();
         silo.Services.AddSingleton<SchedulingMetrics>();
         return silo;

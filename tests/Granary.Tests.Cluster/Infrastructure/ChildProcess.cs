@@ -33,15 +33,17 @@ internal static class ChildProcess
 
     /// <summary>
     /// Runs a program to completion and returns its exit code with its stdout and stderr
-    /// interleaved. When <paramref name="runAs"/> is given and this process is root, the
-    /// program runs as that user through <c>runuser</c>.
+    /// interleaved (the last <paramref name="keepLines"/> lines). When <paramref name="runAs"/> is
+    /// given and this process is root, the program runs as that user through <c>runuser</c>.
     /// </summary>
     public static async Task<CommandResult> RunAsync(
         string fileName,
         IReadOnlyList<string> arguments,
         TimeSpan timeout,
         CancellationToken cancellationToken,
-        string? runAs = null)
+        string? runAs = null,
+        string? workingDirectory = null,
+        int keepLines = 400)
     {
         var startInfo = new ProcessStartInfo
         {
@@ -49,6 +51,7 @@ internal static class ChildProcess
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
         if (runAs is not null && IsRoot)
         {
@@ -69,7 +72,7 @@ internal static class ChildProcess
             startInfo.ArgumentList.Add(argument);
         }
 
-        var output = new OutputTail(maxLines: 400);
+        var output = new OutputTail(keepLines);
         using var process = new Process { StartInfo = startInfo };
         process.OutputDataReceived += (_, e) => output.Add(e.Data);
         process.ErrorDataReceived += (_, e) => output.Add(e.Data);

@@ -1,6 +1,6 @@
 namespace Granary.Tests.Cluster.Infrastructure;
 
-/// <summary>Locates the repository and the built silo executable from the test assembly.</summary>
+/// <summary>Locates the repository and the built silo and console executables from the test assembly.</summary>
 public static class RepositoryPaths
 {
     /// <summary>The repository root (the folder holding Orleans.sln).</summary>
@@ -11,15 +11,17 @@ public static class RepositoryPaths
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
 
     /// <summary>The silo's entry assembly, built by the test project's reference to src/Silo.</summary>
-    public static string SiloAssembly
+    public static string SiloAssembly => BuiltAssembly("Silo", "granary-silo.dll");
+
+    /// <summary>The console's entry assembly (<c>granary.dll</c>), built by the test project's reference to src/Client.</summary>
+    public static string ConsoleAssembly => BuiltAssembly("Client", "granary.dll");
+
+    private static string BuiltAssembly(string project, string file)
     {
-        get
-        {
-            var path = Path.Combine(Root, "src", "Silo", "bin", Configuration, "net10.0", "granary-silo.dll");
-            return File.Exists(path)
-                ? path
-                : throw new FileNotFoundException($"The silo was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
-        }
+        var path = Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file);
+        return File.Exists(path)
+            ? path
+            : throw new FileNotFoundException($"{file} was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);
     }
 
     private static string FindRoot()

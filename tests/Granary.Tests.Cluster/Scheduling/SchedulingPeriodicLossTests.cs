@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Hosting.Scheduling;
 using Granary.Scheduling;
 using Granary.Sdk.Scheduling;
 using Granary.Tests.Cluster.Infrastructure;
@@ -9,7 +10,8 @@ namespace Granary.Tests.Cluster.Scheduling;
 
 /// <summary>
 /// Three real silo processes on PostgreSQL shards. A cron task firing every second keeps going
-/// when the silo hosting it is SIGKILLed, and no tick fires twice; a per-type rate limit holds
+/// when the silo hosting it is SIGKILLed, and no tick fires twice (its handler's runs are counted in
+/// the silos' run journals); a per-type rate limit holds
 /// across the whole cluster while several silos dispatch; ETA tasks never start before their ETA
 /// and run once, including those whose ETA falls during the silo loss.
 /// </summary>
@@ -28,6 +30,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
     public async Task Cron_ticks_fire_once_across_silo_loss_rate_limits_hold_cluster_wide_and_eta_tasks_never_run_early()
     {
         var prefix = "cron" + Guid.NewGuid().ToString("N")[..8];
+        var journal = Directory.CreateTempSubdirectory("granary-runs-");
         await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
@@ -39,6 +42,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
                 ["Granary__Scheduling__RateLimits__multiply__Burst"] = Burst.ToString(CultureInfo.InvariantCulture),
                 ["Granary__Scheduling__LeaseTimeout"] = "00:00:04",
                 ["Granary__Scheduling__KeeperInterval"] = "00:00:01",
+                ["Granary__Scheduling__RunJournalDirectory"] = journal.FullName,
                 ["Logging__LogLevel__Granary"] = "Warning",
             },
         });
@@ -106,7 +110,16 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
         Assert.True(fired.Count(t => t.CreatedAt > killedAt) >= TicksAfterKill - 1, "periodic firing did not resume after the kill");
         Assert.All(firedTerminal, t => Assert.Equal(TaskState.Succeeded, t.State));
         Assert.All(firedTerminal, t => Assert.Equal(1 + t.Redeliveries, t.Attempts));
-        Assert.Equal(fired.Select(t => t.Id), fired.Select(t => t.Id).Distinct());
+
+        // No tick fired twice, counted where the work happens: each tick's handler (the silos' run
+        // journals) finished once, or once more per run lost with the killed silo, and never ran
+        // without a claim.
+        var runs = FileTaskRunJournal.ReadDirectory(journal.FullName);
+        var tickStarts = runs.Where(r => r.Kind == TaskRunEventKind.Started).ToLookup(r => r.TaskId, StringComparer.Ordinal);
+        var tickFinishes = runs.Where(r => r.Kind == TaskRunEventKind.Finished && r.Outcome == RunOutcome.Succeeded).ToLookup(r => r.TaskId, StringComparer.Ordinal);
+        output.WriteLine($"tick handler runs (run journals): {firedTerminal.Sum(t => tickStarts[t.Id].Count())} started, {firedTerminal.Sum(t => tickFinishes[t.Id].Count())} finished, for {firedTerminal.Count} ticks and {firedTerminal.Sum(t => t.Attempts)} claims");
+        Assert.All(firedTerminal, t => Assert.InRange(tickFinishes[t.Id].Count(), 1, 1 + t.Redeliveries));
+        Assert.All(firedTerminal, t => Assert.InRange(tickStarts[t.Id].Count(), t.Attempts - t.Redeliveries, t.Attempts));
 
         // Rate limit: never more than the bucket allows, cluster-wide.
         Assert.All(limited, t => Assert.Equal("multiply", t.Type));
@@ -129,6 +142,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
         Assert.All(eta, t => Assert.Equal(0, t.Retries));
         Assert.Equal(name, scheduled.Name);
         Assert.Equal(EtaTasks, eta.Count);
+        journal.Delete(recursive: true);
     }
 
     private static async Task<PeriodicTaskInfo> WaitForFiredAsync(TaskClient tasks, string name, long fired)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Hosting.Scheduling;
 using Granary.Scheduling;
 using Granary.Sdk.Scheduling;
 using Granary.Tests.Cluster.Infrastructure;
@@ -11,6 +12,9 @@ namespace Granary.Tests.Cluster.Scheduling;
 /// Real silo processes on PostgreSQL shards: a silo running workers is SIGKILLed while 1,000 tasks
 /// (930 with 20% random failures, 50 with idempotency keys, a chord of 20) are being submitted and run. Every task must still end in a terminal state
 /// with its retries within the limit, keyed tasks must exist once, and the chord callback must run once.
+/// Runs are counted where they happen, in the silos' run journals (a line per handler start and
+/// finish, written before the worker goes on, so a killed silo's lines are there too), not only in
+/// the task records' own bookkeeping, which cannot show a handler that ran twice.
 /// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
@@ -26,6 +30,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
     public async Task Every_task_reaches_a_terminal_state_when_a_worker_silo_is_killed_mid_run()
     {
         var prefix = "tasks" + Guid.NewGuid().ToString("N")[..8];
+        var journal = Directory.CreateTempSubdirectory("granary-runs-");
         await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
@@ -36,6 +41,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
                 ["Granary__Scheduling__WorkerCapacity"] = "16",
                 ["Granary__Scheduling__LeaseTimeout"] = "00:00:04",
                 ["Granary__Scheduling__KeeperInterval"] = "00:00:01",
+                ["Granary__Scheduling__RunJournalDirectory"] = journal.FullName,
                 ["Logging__LogLevel__Granary"] = "Warning",
             },
         });
@@ -108,6 +114,22 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
         Assert.True(workflow.CallbackSubmitted);
         Assert.Equal(ChordMembers, workflow.Succeeded);
         Assert.True(DateTimeOffset.UtcNow - killedAt < Deadline);
+
+        // What the handlers really did. Every claim that was not lost with a worker ran its
+        // handler once; no handler ran without a claim; every task ended on a run that finished
+        // under its last claim (so none was completed without running).
+        var everything = final.Append(callback).ToList();
+        var runs = FileTaskRunJournal.ReadDirectory(journal.FullName);
+        var started = runs.Where(r => r.Kind == TaskRunEventKind.Started).ToLookup(r => r.TaskId, StringComparer.Ordinal);
+        var finished = runs.Where(r => r.Kind == TaskRunEventKind.Finished).ToLookup(r => r.TaskId, StringComparer.Ordinal);
+        output.WriteLine($"run journals of {Directory.GetFiles(journal.FullName).Length} silos: {started.Sum(g => g.Count())} handler runs started, {finished.Sum(g => g.Count())} finished, for {everything.Sum(t => t.Attempts)} claims; " +
+            $"tasks whose handler ran more often than it was claimed: {everything.Count(t => started[t.Id].Count() > t.Attempts)}");
+        Assert.All(everything, t => Assert.True(started[t.Id].Count() <= t.Attempts, $"{t.Id}: {started[t.Id].Count()} handler runs for {t.Attempts} claims"));
+        Assert.All(everything, t => Assert.True(started[t.Id].Count() >= t.Attempts - t.Redeliveries,
+            $"{t.Id}: {started[t.Id].Count()} handler runs for {t.Attempts} claims of which only {t.Redeliveries} were lost with a worker"));
+        Assert.All(everything, t => Assert.Contains(finished[t.Id], r => r.Attempt == t.Attempts
+            && (t.State == TaskState.Succeeded ? r.Outcome == RunOutcome.Succeeded : r.Outcome != RunOutcome.Succeeded)));
+        journal.Delete(recursive: true);
     }
 
     private static async Task<List<string>> SubmitAllAsync(TaskClient tasks, IReadOnlyList<TaskSubmission> submissions)

@@ -5,6 +5,7 @@ using Granary.Client.Cli;
 using Granary.Hosting;
 using Granary.Hosting.Configuration;
 using Granary.Hosting.Storage;
+using Granary.Scheduling;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -19,37 +20,56 @@ namespace Granary.Client.Scenarios.Scheduling;
 /// <summary>
 /// A private two-silo cluster inside this process for the worker-loss part of the tasks tour:
 /// silo A (primary, hosts the development membership table) and silo B, both running workers,
-/// sharing one <see cref="SharedProcessStorage"/> in place of the database. <see cref="CrashWorkerSiloAsync"/>
-/// stops B with no grace period: its activations and running handlers are dropped without handing
-/// anything over, and the cluster learns of it by failed probes.
+/// sharing one <see cref="SharedProcessStorage"/> in place of the database, each recording its
+/// handler runs in a <see cref="RecordedRuns"/>.
 /// </summary>
+/// <remarks>
+/// <see cref="CrashWorkerSiloAsync"/> makes B's grains behave as a killed process's would. Stopping
+/// an in-process silo, even with no grace period, is not enough: its grains' code goes on running
+/// in this process, so a handler that was running on B finishes afterwards and its worker tries to
+/// acknowledge the run (measured: every handler running on B at the stop finished about 800 ms
+/// later), and its grains' timers go on writing state. So the crash first cuts B off: from that
+/// instant no grain call made by B's grains leaves B, calls into B's grains are refused, B's storage
+/// calls fail and its run journal records nothing more. B's runtime still tells the others that it
+/// is leaving (a killed process is found by failed probes instead, which the process-cluster tests
+/// exercise); cutting that off too left the survivor waiting up to 20 s on a silo half there.
+/// </remarks>
 internal sealed class InProcessTaskCluster : IAsyncDisposable
 {
+    /// <summary>Label of silo A in the run journal.</summary>
+    public const string PrimarySilo = "A";
+
+    /// <summary>Label of silo B in the run journal.</summary>
+    public const string WorkerSilo = "B";
+
     private readonly IHost _primary;
+    private readonly RecordedRuns _runs;
+    private readonly CrashSwitch _workerCrash;
     private IHost? _worker;
 
-    private InProcessTaskCluster(IHost primary, IHost worker)
+    private InProcessTaskCluster(IHost primary, IHost worker, RecordedRuns runs, CrashSwitch workerCrash)
     {
         _primary = primary;
         _worker = worker;
+        _runs = runs;
+        _workerCrash = workerCrash;
     }
 
     /// <summary>Grain factory of silo A.</summary>
     public IGrainFactory Grains => _primary.Services.GetRequiredService<IGrainFactory>();
 
-    /// <summary><c>:port</c> of silo B, as it appears in the silo address its workers report.</summary>
-    public string WorkerSiloPort { get; private set; } = string.Empty;
-
-    /// <summary>Starts both silos.</summary>
-    public static async Task<InProcessTaskCluster> StartAsync(IReadOnlyDictionary<string, string?> scheduling, CancellationToken cancellationToken)
+    /// <summary>Starts both silos; their workers record every handler run in <paramref name="runs"/> (tagged <c>A</c> and <c>B</c>).</summary>
+    public static async Task<InProcessTaskCluster> StartAsync(IReadOnlyDictionary<string, string?> scheduling, RecordedRuns runs, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(runs);
         var rows = new ConcurrentDictionary<(string State, GrainId Grain), (byte[] Data, string ETag)>();
         var clusterId = "granary-tour-" + Guid.NewGuid().ToString("N")[..8];
         var primaryPort = FreePort();
-        var primary = Build(clusterId, primaryPort, null, rows, scheduling);
+        var primary = Build(clusterId, primaryPort, null, rows, scheduling, runs.For(PrimarySilo), crash: null);
         await primary.StartAsync(cancellationToken);
         var workerPort = FreePort();
-        var worker = Build(clusterId, workerPort, new IPEndPoint(IPAddress.Loopback, primaryPort), rows, scheduling);
+        var crash = new CrashSwitch();
+        var worker = Build(clusterId, workerPort, new IPEndPoint(IPAddress.Loopback, primaryPort), rows, scheduling, runs.For(WorkerSilo), crash);
         try
         {
             await worker.StartAsync(cancellationToken);
@@ -62,28 +82,35 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
             throw;
         }
 
-        return new InProcessTaskCluster(primary, worker) { WorkerSiloPort = ":" + workerPort.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        return new InProcessTaskCluster(primary, worker, runs, crash);
     }
 
-    /// <summary>Stops silo B abruptly (no grace period).</summary>
+    /// <summary>
+    /// Kills silo B: cuts its grains off (no calls out or in, no storage, no journal), then stops it
+    /// with no grace period.
+    /// </summary>
     public async Task CrashWorkerSiloAsync()
     {
-        if (_worker is { } worker)
+        if (_worker is not { } worker)
         {
-            _worker = null;
-            using var none = new CancellationTokenSource();
-            await none.CancelAsync();
-            try
-            {
-                await worker.StopAsync(none.Token);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // A crash: whatever did not stop is abandoned.
-            }
-
-            worker.Dispose();
+            return;
         }
+
+        _worker = null;
+        _workerCrash.Crashed = true;
+        _runs.Silence(WorkerSilo);
+        using var none = new CancellationTokenSource();
+        await none.CancelAsync();
+        try
+        {
+            await worker.StopAsync(none.Token);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A crash: whatever did not stop is abandoned.
+        }
+
+        worker.Dispose();
     }
 
     /// <inheritdoc/>
@@ -108,7 +135,9 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         int siloPort,
         IPEndPoint? primary,
         ConcurrentDictionary<(string State, GrainId Grain), (byte[] Data, string ETag)> rows,
-        IReadOnlyDictionary<string, string?> scheduling)
+        IReadOnlyDictionary<string, string?> scheduling,
+        ITaskRunJournal journal,
+        CrashSwitch? crash)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(GranaryConfiguration.Build());
@@ -126,7 +155,15 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
                 m.NumVotesForDeathDeclaration = 1;
                 m.TableRefreshTimeout = TimeSpan.FromSeconds(1);
             });
-            silo.Services.AddGrainStorage(StorageNames.Default, (sp, _) => new SharedProcessStorage(sp.GetRequiredService<Serializer>(), rows));
+            silo.Services.AddGrainStorage(StorageNames.Default, (sp, _) => new SharedProcessStorage(sp.GetRequiredService<Serializer>(), rows, () => crash?.Crashed == true));
+            silo.Services.AddSingleton(journal);
+            if (crash is not null)
+            {
+                // Grain calls only: the runtime's own messages (membership, directory) still flow.
+                silo.AddOutgoingGrainCallFilter(context => crash.Crashed && !context.TargetId.IsSystemTarget() ? throw CrashSwitch.Dead() : context.Invoke());
+                silo.AddIncomingGrainCallFilter(context => crash.Crashed ? throw CrashSwitch.Dead() : context.Invoke());
+            }
+
             silo.AddGranaryServices(builder.Configuration);
         });
         return builder.Build();
@@ -137,5 +174,19 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Set when silo B is killed; read by its grain call filters.</summary>
+    private sealed class CrashSwitch
+    {
+        private volatile bool _crashed;
+
+        public bool Crashed
+        {
+            get => _crashed;
+            set => _crashed = value;
+        }
+
+        public static SiloUnavailableException Dead() => new("silo B was killed");
     }
 }

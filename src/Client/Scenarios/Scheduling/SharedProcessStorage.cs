@@ -7,14 +7,16 @@ namespace Granary.Client.Scenarios.Scheduling;
 /// <summary>
 /// Grain storage shared by the silos of one process, standing in for the PostgreSQL shards of a
 /// real cluster: state survives the loss of the silo that wrote it. States are stored serialized
-/// (no object is shared between silos) and writes are ETag-checked like the real storage.
+/// (no object is shared between silos) and writes are ETag-checked like the real storage. Once
+/// <paramref name="cutOff"/> says the silo is dead, every call fails: a killed process reaches no database.
 /// </summary>
-internal sealed class SharedProcessStorage(Serializer serializer, ConcurrentDictionary<(string State, GrainId Grain), (byte[] Data, string ETag)> rows) : IGrainStorage
+internal sealed class SharedProcessStorage(Serializer serializer, ConcurrentDictionary<(string State, GrainId Grain), (byte[] Data, string ETag)> rows, Func<bool> cutOff) : IGrainStorage
 {
     /// <inheritdoc/>
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
+        ThrowIfCutOff();
         if (rows.TryGetValue((stateName, grainId), out var row))
         {
             grainState.State = serializer.Deserialize<T>(row.Data);
@@ -29,6 +31,7 @@ internal sealed class SharedProcessStorage(Serializer serializer, ConcurrentDict
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
+        ThrowIfCutOff();
         var data = serializer.SerializeToArray(grainState.State);
         var etag = Guid.NewGuid().ToString("N");
         var key = (stateName, grainId);
@@ -61,6 +64,7 @@ internal sealed class SharedProcessStorage(Serializer serializer, ConcurrentDict
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
+        ThrowIfCutOff();
         if (rows.TryGetValue((stateName, grainId), out var current))
         {
             Check(current.ETag, grainState.ETag);
@@ -70,6 +74,14 @@ internal sealed class SharedProcessStorage(Serializer serializer, ConcurrentDict
         grainState.ETag = null;
         grainState.RecordExists = false;
         return Task.CompletedTask;
+    }
+
+    private void ThrowIfCutOff()
+    {
+        if (cutOff())
+        {
+            throw new IOException("this silo was killed: it reaches no storage");
+        }
     }
 
     private static void Check(string? stored, string? expected)

@@ -52,8 +52,10 @@ public sealed class ThreePhaseCommitScenario : IScenario
         var txPre = Key("tx-3pc-precommit");
         var crashVotes = await CrashAsync(grains, txVotes, Transfer(Key("a3"), Key("b3")), ThreePhaseCrashPoint.AfterVotes);
         var crashPre = await CrashAsync(grains, txPre, Transfer(Key("c3"), Key("d3")), ThreePhaseCrashPoint.AfterPreCommit);
-        context.Say($"3PC coordinator of {txVotes}: {crashVotes}");
-        context.Say($"3PC coordinator of {txPre}: {crashPre}");
+        ScenarioContext.Require(crashVotes.Crashed, $"the 3PC coordinator of {txVotes} was to crash after the votes but {crashVotes.Text}");
+        ScenarioContext.Require(crashPre.Crashed, $"the 3PC coordinator of {txPre} was to crash after pre-commit but {crashPre.Text}");
+        context.Say($"3PC coordinator of {txVotes}: {crashVotes.Text}");
+        context.Say($"3PC coordinator of {txPre}: {crashPre.Text}");
 
         // 4. 3PC under a (simulated) partition: the scripted participant is cut off right after its
         //    yes vote. The coordinator pre-commits the account, gets no answer from the cut-off one,
@@ -90,41 +92,42 @@ public sealed class ThreePhaseCommitScenario : IScenario
         var b2Status = await StatusAsync(grains, Key("b2"), tx2);
         var p = await StatusAsync(grains, Key("p"), txSplit);
 
+        var twoPcBlocks = a2Status == "Prepared" && b2Status == "Prepared" && a2.Held == 100;
+        var threePcAborts = a3 == "Aborted" && b3 == "Aborted";
+        var threePcCommits = c3 == "Committed" && d3 == "Committed";
+        var split = p != cut && (p is "Committed" or "Aborted") && (cut is "Committed" or "Aborted");
         context.Say(string.Create(CultureInfo.InvariantCulture, $"after {decidedIn.TotalSeconds:0.0} s without a coordinator:"));
-        context.Say($"  2PC {tx2}: a2 {a2Status}, b2 {b2Status}; a2 still holds {a2.Held} (balance {a2.Balance}). A prepared 2PC participant cannot decide");
-        context.Say("    alone (the other may have committed): it waits until its coordinator answers (it asks after PreparedTimeout).");
-        context.Say($"  3PC crashed after the votes: a3 {a3}, b3 {b3} (uncertain everywhere: abort, nobody can have committed)");
-        context.Say($"  3PC crashed after pre-commit: c3 {c3}, d3 {d3} (pre-committed: commit, everyone voted yes)");
-        context.Say($"  3PC under the partition: account {p}, cut-off participant {cut}: the cut-off one could not reach its pre-committed");
-        context.Say("    peer, presumed it crashed (the no-partition assumption) and aborted while the other side committed. The outcome split.");
+        context.Check("twoPhaseBlocks", twoPcBlocks, twoPcBlocks,
+            $"  2PC {tx2}: a2 {a2Status}, b2 {b2Status}; a2 still holds {a2.Held} (balance {a2.Balance}). A prepared 2PC participant cannot decide alone (the other may have committed): it waits for its coordinator");
+        context.Check(threePcAborts, $"  3PC crashed after the votes: a3 {a3}, b3 {b3} (uncertain everywhere: abort, nobody can have committed)");
+        context.Check(threePcCommits, $"  3PC crashed after pre-commit: c3 {c3}, d3 {d3} (pre-committed: commit, everyone voted yes)");
+        context.Facts["threePhaseNonBlocking"] = threePcAborts && threePcCommits;
+        context.Check("threePhaseSplitsUnderPartition", split, split,
+            $"  3PC under the partition: account {p}, cut-off participant {cut}: the cut-off one could not reach its pre-committed peer, presumed it crashed (the no-partition assumption) and decided otherwise than the other side. The outcome split.");
 
         // The 2PC coordinator comes back without a record: presumed abort releases the holds. The
         // scenario sends what it would send rather than wait for the participants' PreparedTimeout.
         await grains.GetGrain<IAccountGrain>(Key("a2")).AbortAsync(tx2);
         await grains.GetGrain<IAccountGrain>(Key("b2")).AbortAsync(tx2);
         await cutOff.HealAsync();
-        context.Say("2PC: its coordinator returned with no record (presumed abort); both released. Granary defaults to 2PC: it may wait, it never splits.");
-
-        var twoPcBlocks = a2Status == "Prepared" && b2Status == "Prepared" && a2.Held == 100;
-        var threePcAborts = a3 == "Aborted" && b3 == "Aborted";
-        var threePcCommits = c3 == "Committed" && d3 == "Committed";
-        var split = p != cut && (p is "Committed" or "Aborted") && (cut is "Committed" or "Aborted");
-        context.Fact("twoPhaseBlocks", twoPcBlocks, $"2PC blocked without its coordinator: {twoPcBlocks}");
-        context.Fact("threePhaseNonBlocking", threePcAborts && threePcCommits, $"3PC participants decided without their coordinator (abort after votes, commit after pre-commit): {threePcAborts && threePcCommits}");
-        context.Fact("threePhaseSplitsUnderPartition", split, $"3PC split under the simulated partition: {split}");
-        return twoPcBlocks && threePcAborts && threePcCommits && split;
+        var a2After = await grains.GetGrain<IAccountGrain>(Key("a2")).GetAsync();
+        var a2Final = await StatusAsync(grains, Key("a2"), tx2);
+        var b2Final = await StatusAsync(grains, Key("b2"), tx2);
+        context.Check(a2After.Held == 0 && a2Final == "Aborted" && b2Final == "Aborted",
+            $"2PC: its coordinator returned with no record (presumed abort): a2 {a2Final}, b2 {b2Final}, a2 holds {a2After.Held} (balance {a2After.Balance})");
+        return context.AllHeld;
     }
 
-    private static async Task<string> CrashAsync(IGrainFactory grains, string id, TxRequest request, ThreePhaseCrashPoint point)
+    private static async Task<(bool Crashed, string Text)> CrashAsync(IGrainFactory grains, string id, TxRequest request, ThreePhaseCrashPoint point)
     {
         try
         {
             var result = await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(id).ExecuteAsync(request, new ThreePhaseRun(Timeout, point));
-            return "finished " + result.Outcome + " (the crash was not reached)";
+            return (false, "finished " + result.Outcome + " (the crash was not reached)");
         }
         catch (Errors.GranaryException ex)
         {
-            return ex.Message;
+            return (true, ex.Message);
         }
     }
 

@@ -71,7 +71,7 @@ public sealed class SchedulerGrain(
     public async Task EnqueueAsync(QueuedTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
-        var changed = state.State.InFlight.Remove(task.TaskId);
+        var changed = Land(task.TaskId, success: false);
         if (!state.State.Waiting.TryGetValue(task.TaskId, out var existing) || existing != task)
         {
             state.State.Waiting[task.TaskId] = task;
@@ -89,7 +89,7 @@ public sealed class SchedulerGrain(
     /// <inheritdoc/>
     public async Task ForgetAsync(string taskId)
     {
-        var changed = state.State.Waiting.Remove(taskId) | state.State.InFlight.Remove(taskId);
+        var changed = state.State.Waiting.Remove(taskId) | Land(taskId, success: true);
         _seqOf.Remove(taskId);
         _lastChecked.Remove(taskId);
         if (changed)
@@ -103,7 +103,9 @@ public sealed class SchedulerGrain(
     {
         // Frees the worker's slot only. The in-flight entry stays until the task grain reports the
         // outcome (ForgetAsync or EnqueueAsync), so a task grain that dies between storing its new
-        // state and telling the queue is still found by the sweep.
+        // state and telling the queue is still found by the sweep. This notice is the early release:
+        // when it is lost (a call failing while a dead silo's directory is taken over), the slot is
+        // freed when the in-flight entry lands (Land).
         Release(dispatchId, success);
         Pump();
         return Task.CompletedTask;
@@ -306,13 +308,13 @@ public sealed class SchedulerGrain(
 
                 if (taskState is null || TaskTransitions.IsTerminal(taskState.Value))
                 {
-                    state.State.InFlight.Remove(f.Task.TaskId);
+                    Land(f.Task.TaskId, success: taskState == TaskState.Succeeded);
                     changed = true;
                 }
                 else if (TaskTransitions.IsWaiting(taskState.Value))
                 {
                     // The dispatch never reached the task (worker died before claiming): queue it again.
-                    state.State.InFlight.Remove(f.Task.TaskId);
+                    Land(f.Task.TaskId, success: false);
                     state.State.Waiting[f.Task.TaskId] = f.Task;
                     Index(f.Task);
                     changed = true;
@@ -324,6 +326,22 @@ public sealed class SchedulerGrain(
         {
             await SaveQuietlyAsync();
         }
+    }
+
+    /// <summary>
+    /// The task's dispatch is over (its run ended, or never started): removes the in-flight entry and
+    /// frees the worker slot it held, if the worker's done notice has not already. Returns false when
+    /// the task was not in flight.
+    /// </summary>
+    private bool Land(string taskId, bool success)
+    {
+        if (!state.State.InFlight.Remove(taskId, out var flight))
+        {
+            return false;
+        }
+
+        Release(flight.DispatchId, success);
+        return true;
     }
 
     private void Release(long dispatchId, bool success)

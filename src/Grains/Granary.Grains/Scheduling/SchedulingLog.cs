@@ -25,4 +25,7 @@ internal static partial class SchedulingLog
 
     [LoggerMessage(EventId = 7007, Level = LogLevel.Warning, Message = "Scheduling tick of {Target} failed")]
     public static partial void LogWarningTickFailed(ILogger logger, string target, Exception exception);
+
+    [LoggerMessage(EventId = 7008, Level = LogLevel.Warning, Message = "Task {TaskId}: a write failed and reading the record back failed too; the activation is dropped")]
+    public static partial void LogWarningRecordReloadFailed(ILogger logger, string taskId, Exception exception);
 }

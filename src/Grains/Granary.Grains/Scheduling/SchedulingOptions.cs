@@ -51,6 +51,13 @@ public sealed class SchedulingOptions
     /// <summary>How often every silo ticks the queues and periodic tasks (re-activating them after silo loss). Default 2 s.</summary>
     public TimeSpan KeeperInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// When set, every worker of this silo appends one JSON line per handler run start and finish to
+    /// <c>runs-SILO.jsonl</c> in this directory (an audit of how often task code really ran; the
+    /// silo-loss tests count runs with it). Default empty: no journal.
+    /// </summary>
+    public string RunJournalDirectory { get; set; } = string.Empty;
+
     /// <summary>Simulated grocery work.</summary>
     public GroceryOptions Grocery { get; set; } = new();
 

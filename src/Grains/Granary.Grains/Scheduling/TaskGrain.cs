@@ -39,13 +39,7 @@ public sealed class TaskGrain(
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (S.Submitted && S.State == TaskState.Running)
-        {
-            // A fresh activation cannot know when the worker last heartbeated: give it a full lease.
-            _leaseExpiresAt = time.GetUtcNow() + _options.LeaseTimeout;
-            StartLeaseTimer();
-        }
-
+        WatchStoredRun();
         return Task.CompletedTask;
     }
 
@@ -76,7 +70,6 @@ public sealed class TaskGrain(
         var settings = await GrainFactory.GetGrain<IQueueGrain>(queue).GetSettingsAsync();
         var partition = (int)(Granary.Hashing.StableHash.Hash64(submission.Key ?? Id) % (ulong)settings.Partitions);
 
-        var unsubmitted = state.State;
         state.State = new TaskGrainState
         {
             Submitted = true,
@@ -96,20 +89,7 @@ public sealed class TaskGrain(
             Then = submission.Then is { Count: > 0 } then ? [.. then] : null,
         };
         TaskLifecycle.Submit(S, now, validated.Eta);
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            // A retried submission must not be answered "already submitted" from memory: the record
-            // may not be stored. Forget it, and let a fresh activation read what storage holds (the
-            // write may also have been applied although it reported an error).
-            state.State = unsubmitted;
-            DeactivateOnIdle();
-            throw;
-        }
-
+        await SaveAsync();
         await Scheduler().EnqueueAsync(Queued());
         return Info();
     }
@@ -153,7 +133,7 @@ public sealed class TaskGrain(
         await EnsureKnownAsync();
         if (TaskLifecycle.Cancel(S, time.GetUtcNow()))
         {
-            await state.WriteStateAsync();
+            await SaveAsync();
             StopLeaseTimer();
             await FollowUpsAsync();
         }
@@ -171,7 +151,7 @@ public sealed class TaskGrain(
         }
 
         TaskLifecycle.RetryFromDeadLetter(S);
-        await state.WriteStateAsync();
+        await SaveAsync();
         await FollowUpsAsync();
         return Info();
     }
@@ -215,7 +195,7 @@ public sealed class TaskGrain(
 
         var lease = Guid.NewGuid().ToString("N");
         TaskLifecycle.TryClaim(S, now, lease, workerId);
-        await state.WriteStateAsync();
+        await SaveAsync();
         _leaseExpiresAt = now + _options.LeaseTimeout;
         StartLeaseTimer();
         return new TaskExecution(Id, S.Type, S.Args, S.Attempts, lease, TimeSpan.FromMilliseconds(S.TimeLimitMs));
@@ -241,7 +221,7 @@ public sealed class TaskGrain(
             return; // stale: the task was re-dispatched, cancelled or timed out meanwhile
         }
 
-        await state.WriteStateAsync();
+        await SaveAsync();
         StopLeaseTimer();
 
         // The outcome is durable: acknowledge now, so the worker frees its slot without waiting for the
@@ -389,6 +369,50 @@ public sealed class TaskGrain(
         }
     }
 
+    /// <summary>
+    /// Stores the record. When the write fails, the record is read back before the error goes to
+    /// the caller, so this activation never acts on a change that storage does not hold (a claim
+    /// that left the task "running" with no one running it, or a result a client could read but
+    /// storage lost); the caller's retry starts from what is stored. When even the read fails, the
+    /// activation is dropped and the next call starts from storage.
+    /// </summary>
+    private async Task SaveAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception)
+        {
+            try
+            {
+                await state.ReadStateAsync();
+                WatchStoredRun();
+            }
+            catch (Exception reload)
+            {
+                SchedulingLog.LogWarningRecordReloadFailed(logger, Id, reload);
+                this.DeactivateOnIdle();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A run the stored record says is going on, which this activation is not watching (it was just
+    /// activated, or a write it was told failed had been stored): it gets a full lease, since when
+    /// its worker last heartbeated is unknown here.
+    /// </summary>
+    private void WatchStoredRun()
+    {
+        if (S.Submitted && S.State == TaskState.Running && _leaseTimer is null)
+        {
+            _leaseExpiresAt = time.GetUtcNow() + _options.LeaseTimeout;
+            StartLeaseTimer();
+        }
+    }
+
     private void StartLeaseTimer()
     {
         _leaseTimer ??= this.RegisterGrainTimer(CheckLeaseAsync, new GrainTimerCreationOptions(LeaseCheckPeriod, LeaseCheckPeriod) { Interleave = false, KeepAlive = true });
@@ -425,7 +449,7 @@ public sealed class TaskGrain(
             return;
         }
 
-        await state.WriteStateAsync();
+        await SaveAsync();
         StopLeaseTimer();
         await FollowUpsAsync();
     }

@@ -21,6 +21,7 @@ public sealed class WorkerGrain(
     IOptions<SchedulingOptions> options,
     TimeProvider time,
     SchedulingMetrics metrics,
+    ITaskRunJournal journal,
     ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
     private static readonly TimeSpan RegisterPeriod = TimeSpan.FromSeconds(2);
@@ -97,6 +98,7 @@ public sealed class WorkerGrain(
     {
         var started = Stopwatch.GetTimestamp();
         var success = false;
+        int? runningAttempt = null;
         var cancel = _running[dispatch.TaskId].Cancel;
         var task = GrainFactory.GetGrain<ITaskGrain>(dispatch.TaskId);
         try
@@ -112,7 +114,10 @@ public sealed class WorkerGrain(
 
                 var handler = registry.Get(execution.Type);
                 var run = new TaskRunContext(execution.TaskId, TaskHandlerRegistry.Parse(execution.Args), execution.Attempt, time, Random.Shared);
+                journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Started, execution.TaskId, execution.Attempt, Id));
+                runningAttempt = execution.Attempt;
                 var result = await HandlerRunner.RunAsync(handler, run, execution.TimeLimit, cancel.Token);
+                journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Finished, execution.TaskId, execution.Attempt, Id, result.Outcome));
                 success = result.Outcome == RunOutcome.Succeeded;
                 await AcknowledgeAsync(task, execution.LeaseId, result);
             }
@@ -120,6 +125,10 @@ public sealed class WorkerGrain(
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             // Cancelled by the task grain (lease no longer valid): nothing to acknowledge.
+            if (runningAttempt is { } attempt)
+            {
+                journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Abandoned, dispatch.TaskId, attempt, Id));
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
