@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Granary.Client.Locks;
 using Granary.Locks;
@@ -59,50 +60,112 @@ public sealed class LockFencingScenario : IScenario
 
     private static async Task<bool> RunFencedLeasesAsync(ScenarioContext context, CancellationToken cancellationToken)
     {
-        context.Say("2. Granary fenced leases: same story, real lock and resource grains, ttl 1 s.");
+        // Long enough that A can acquire and write, and B can queue, before A's lease runs out on a
+        // busy machine; the SDK promises A learns of the loss within the ttl plus one renewal
+        // interval (a third of the ttl) of sending its request, by its own clock.
+        var ttl = TimeSpan.FromSeconds(2);
+        var lossBound = ttl + (ttl / 3);
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"2. Granary fenced leases: same story, real lock and resource grains, ttl {ttl.TotalSeconds:0.#} s."));
         var name = "fencing-demo-" + Guid.NewGuid().ToString("N")[..8];
         var resource = context.Grains.GetGrain<IFencedResourceGrain>(name);
         var paused = new DistributedLocks(context.Grains, new DistributedLockOptions { Owner = "A", AutoRenew = false });
         var other = new DistributedLocks(context.Grains, new DistributedLockOptions { Owner = "B" });
-        var ttl = TimeSpan.FromSeconds(1);
 
+        // The first calls of a fresh process (code loading, grain activation, storage rows) can take
+        // longer than the whole ttl on a busy machine: warm up on another lock and resource first.
+        await using (await paused.AcquireAsync(name + "-warm-up", ttl, TimeSpan.Zero, cancellationToken))
+        await using (await other.AcquireAsync(name + "-warm-up-b", ttl, TimeSpan.Zero, cancellationToken))
+        {
+            await context.Grains.GetGrain<IFencedResourceGrain>(name + "-warm-up").WriteAsync(1, "warm-up");
+            await other.StatusAsync(name + "-warm-up");
+        }
+
+        // Started before A's request: A's lease cannot end earlier than ttl on this clock, and the
+        // SDK's loss signal is due no later than lossBound after A's acquire returned.
+        var clock = Stopwatch.StartNew();
         await using var a = await paused.AcquireAsync(name, ttl, TimeSpan.Zero, cancellationToken);
+        var aAcquiredAt = clock.Elapsed;
+        var aLost = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onLost = a.LeaseLost.Register(() => aLost.TrySetResult(clock.Elapsed));
         await resource.WriteAsync(a.Token, "balance=100");
+        var aWroteAt = clock.Elapsed;
+        Require(aWroteAt < ttl / 2, string.Create(CultureInfo.InvariantCulture, $"A's acquire and first write took {aWroteAt.TotalMilliseconds:F0} ms, too close to its {ttl.TotalSeconds:0.#} s ttl for B to queue behind it (the machine is overloaded)"));
         context.Say(string.Create(CultureInfo.InvariantCulture, $"A acquires with fencing token {a.Token}, writes balance=100, then pauses (stops renewing)"));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        await using var b = await other.AcquireAsync(name, ttl, TimeSpan.FromSeconds(10), cancellationToken);
-        context.Say(string.Create(CultureInfo.InvariantCulture, $"A's lease expires; B was queued and is handed the lock by push after {clock.Elapsed.TotalSeconds:F2} s with token {b.Token}"));
+
+        var bAcquire = other.AcquireAsync(name, ttl, TimeSpan.FromSeconds(10), cancellationToken);
+        var bQueued = await SeenWaitingAsync(other, name, "B", bAcquire, ttl, cancellationToken);
+        Require(bQueued, "B was never seen in the lock's queue behind A");
+        await using var b = await bAcquire;
+        var bGrantedAt = clock.Elapsed;
+        var afterExpiry = b.Lease.GrantedAt - a.Lease.ExpiresAt;
+        Require(b.Token > a.Token, $"B's token {b.Token} is not above A's {a.Token}");
+        Require(afterExpiry >= TimeSpan.Zero, string.Create(CultureInfo.InvariantCulture, $"B was granted {-afterExpiry.TotalMilliseconds:F0} ms before A's lease expired"));
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"B queues behind A; A's lease expires and B is handed the lock {afterExpiry.TotalMilliseconds:F0} ms later (lock's clock) with token {b.Token}"));
         await resource.WriteAsync(b.Token, "balance=150");
         context.Say("B writes balance=150");
 
-        var staleRejected = false;
-        try
-        {
-            await resource.WriteAsync(a.Token, "balance=90");
-        }
-        catch (StaleTokenException ex)
-        {
-            staleRejected = true;
-            context.Say($"A resumes and writes balance=90 with token {a.Token}: REJECTED ({ex.Code}: highest token seen is {ex.Highest})");
-        }
+        var stale = await TryAsync<StaleTokenException>(() => resource.WriteAsync(a.Token, "balance=90"));
+        Require(stale is not null, $"A's write with stale token {a.Token} was accepted");
+        Require(stale!.Highest == b.Token, $"the resource's highest token is {stale.Highest}, not B's {b.Token}");
+        context.Say($"A resumes and writes balance=90 with token {a.Token}: REJECTED ({stale.Code}: highest token seen is {stale.Highest})");
 
-        var releaseRefused = false;
-        try
-        {
-            await context.Grains.GetGrain<ILockGrain>(name).ReleaseAsync("A", a.Token);
-        }
-        catch (LeaseExpiredException ex)
-        {
-            releaseRefused = true;
-            context.Say($"A releases: refused ({ex.Code}); B's lease is untouched");
-        }
-
+        var refused = await TryAsync<LeaseExpiredException>(() => context.Grains.GetGrain<ILockGrain>(name).ReleaseAsync("A", a.Token));
+        Require(refused is not null, "A's release of its expired lease was not refused");
         var status = await other.StatusAsync(name);
+        Require(status.Holders.Count == 1 && status.Holders[0].Token == b.Token, $"after A's release the holders are [{string.Join(", ", status.Holders.Select(h => $"{h.Owner}:{h.Token}"))}], not B alone");
+        context.Say($"A releases: refused ({refused!.Code}); B's lease is untouched");
+
+        // Wait for the signal up to the SDK's bound rather than sampling it: the bound is what the
+        // handle promises, and B's grant may reach us before A's renewal timer next ticks.
+        var due = aAcquiredAt + lossBound - clock.Elapsed;
+        var lostAt = await aLost.Task.WaitAsync(due > TimeSpan.Zero ? due : TimeSpan.Zero, cancellationToken).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : (TimeSpan?)null, TaskScheduler.Default);
+        Require(lostAt is not null, string.Create(CultureInfo.InvariantCulture, $"A's handle did not signal LeaseLost within {lossBound.TotalMilliseconds:F0} ms of its acquire (the ttl plus one renewal interval)"));
+        Require(lostAt >= ttl, string.Create(CultureInfo.InvariantCulture, $"A's handle signalled LeaseLost at {lostAt!.Value.TotalMilliseconds:F0} ms, before its lease could have expired"));
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"A's SDK handle signals LeaseLost {(lostAt.Value - ttl).TotalMilliseconds:F0} ms after its lease's earliest expiry, {(lostAt.Value - bGrantedAt).TotalMilliseconds:F0} ms from B's grant reaching B (bound: one renewal interval, {(ttl / 3).TotalMilliseconds:F0} ms)"));
+
         var value = (await resource.ReadAsync()).Value;
-        var bStillHolds = status.Holders.Count == 1 && status.Holders[0].Owner == "B";
-        context.Say($"A's SDK handle reports the loss: LeaseLost fired = {a.IsLost}");
-        context.Fact("staleWriteRejected", staleRejected, $"fenced leases: stale write rejected = {staleRejected}; value = {value}; A's release refused = {releaseRefused}; B still the only holder = {bStillHolds}");
-        return staleRejected && releaseRefused && bStillHolds && value == "balance=150" && a.IsLost;
+        Require(value == "balance=150", $"the resource holds {value}, not B's balance=150");
+        context.Fact("staleWriteRejected", true, $"fenced leases: stale write rejected = True; value = {value}; A's release refused = True; B still the only holder = True; A's LeaseLost fired = {a.IsLost}");
+        return true;
+    }
+
+    /// <summary>Polls the lock until <paramref name="owner"/> is seen waiting, or its acquire completes, or <paramref name="within"/> passes.</summary>
+    private static async Task<bool> SeenWaitingAsync(DistributedLocks locks, string name, string owner, Task acquire, TimeSpan within, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!acquire.IsCompleted && clock.Elapsed < within)
+        {
+            if ((await locks.StatusAsync(name)).Waiters.Any(w => w.Owner == owner))
+            {
+                return true;
+            }
+
+            await Task.Delay(10, cancellationToken); // poll interval; the loop is bounded by `within`
+        }
+
+        return false;
+    }
+
+    private static async Task<TException?> TryAsync<TException>(Func<Task> call)
+        where TException : Exception
+    {
+        try
+        {
+            await call();
+            return null;
+        }
+        catch (TException ex)
+        {
+            return ex;
+        }
+    }
+
+    private static void Require(bool condition, string reason)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException("lock-fencing: " + reason);
+        }
     }
 
     private static string At(ExpiringStore redis, string text) =>

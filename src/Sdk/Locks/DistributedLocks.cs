@@ -10,8 +10,10 @@ namespace Granary.Sdk.Locks;
 /// Distributed locks over Granary's lock grains for any .NET application with an
 /// <see cref="IGrainFactory"/> (an <c>IClusterClient</c> or a grain). Waits of any length are
 /// handled here: the server answers each call within its per-call bound and this class re-issues
-/// it with the same request id, keeping the caller's place in the FIFO queue. Transient failures
-/// (silo loss) are retried with the same request id, which the server treats idempotently.
+/// it with the same request id, keeping the caller's place in the FIFO queue. Each call is bounded
+/// (<see cref="DistributedLockOptions.CallTimeout"/>); failed or unanswered calls (a silo or gateway
+/// lost) are retried with the same request id, which the server treats idempotently, through a live
+/// gateway.
 /// </summary>
 /// <example><code>
 /// var locks = new DistributedLocks(client);
@@ -34,11 +36,19 @@ public sealed class DistributedLocks
         Options = options ?? new DistributedLockOptions();
         Owner = Options.Owner ?? string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}");
         Guard.Name(Owner, "owner");
+        ArgumentNullException.ThrowIfNull(Options.TimeProvider);
+        Guard.InRange(Options.CallTimeout, nameof(Options.CallTimeout), TimeSpan.FromMilliseconds(10), DistributedLockOptions.DeclaredCallTimeout);
+        Guard.InRange(Options.TransientRetryWindow, nameof(Options.TransientRetryWindow), TimeSpan.Zero, TimeSpan.FromHours(1));
+        Guard.InRange(Options.ReleaseWait, nameof(Options.ReleaseWait), TimeSpan.Zero, TimeSpan.FromMinutes(5));
         Renewals = new LeaseRenewals(Options.TimeProvider);
+        Calls = new LockCallPolicy(Options.TimeProvider);
     }
 
     /// <summary>The timer that renews this client's held leases.</summary>
     internal LeaseRenewals Renewals { get; }
+
+    /// <summary>Bounded attempts and retries of this client's lock calls.</summary>
+    internal LockCallPolicy Calls { get; }
 
     /// <summary>The owner name this client acquires as.</summary>
     public string Owner { get; }
@@ -113,37 +123,59 @@ public sealed class DistributedLocks
             throw new InvalidRequestException(nameof(wait), $"is {wait}; it must not be negative");
         }
 
-        var requestId = UniqueIds.Next();
         var time = Options.TimeProvider;
-        var started = time.GetTimestamp();
-        var attempt = 0;
+        var call = new AcquireCall(this, grain, new AcquireRequest(Owner, UniqueIds.Next(), ttl, wait, type, access, permits, Options.CallTimeout), time.GetTimestamp(), wait);
+        var retryUntil = call.Started + Ticks(wait + Options.TransientRetryWindow, time);
         while (true)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var elapsed = time.GetElapsedTime(started);
-            var remaining = wait - elapsed;
-            var sentAt = time.GetTimestamp();
             AcquireResult result;
             try
             {
-                result = await Bounded(grain.AcquireAsync(new AcquireRequest(Owner, requestId, ttl, remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining, type, access, permits)), cancellationToken);
+                result = await Calls.RunAsync(static (call, token) => call.AttemptAsync(token), call, retryUntil, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 // Leave the queue (or give back what was granted meanwhile), without waiting for it.
-                _ = AbandonQuietlyAsync(grain, requestId);
+                _ = AbandonQuietlyAsync(grain, call.RequestId, ttl);
                 throw;
             }
-            catch (Exception ex) when (IsTransient(ex) && time.GetElapsedTime(started) < wait + Options.TransientRetryWindow)
+            catch (LeaseExpiredException)
             {
-                attempt++;
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * attempt)), time, cancellationToken);
+                // An attempt whose answer never reached us (its gateway died) was granted, and that
+                // lease has ended since: nobody holds it for us. Ask again as a new request.
+                call.Renew();
                 continue;
+            }
+            catch (Exception ex) when (LockCallPolicy.IsRetryable(ex))
+            {
+                // Retries ran out. An unanswered attempt may have been granted: give it back.
+                _ = AbandonQuietlyAsync(grain, call.RequestId, ttl);
+                throw new LockUnavailableException(name, string.Create(CultureInfo.InvariantCulture, $"no answer within {time.GetElapsedTime(call.Started).TotalSeconds:0.#} s ({call.Attempts} attempts; last: {ex.GetType().Name}: {ex.Message}); retry"));
             }
 
             if (result.Lease is { } lease)
             {
-                return new LockHandle(grain, lease, sentAt, this);
+                var handle = new LockHandle(grain, lease, call.SentAt, result.Remaining, this);
+                bool started;
+                try
+                {
+                    started = await handle.StartAsync();
+                }
+                catch (LockUnavailableException)
+                {
+                    _ = AbandonQuietlyAsync(grain, call.RequestId, ttl);
+                    throw;
+                }
+
+                if (started)
+                {
+                    return handle;
+                }
+
+                // The lease ended before it could be confirmed: nobody holds it for us. Keep waiting
+                // as a new request.
+                call.Renew();
+                continue;
             }
 
             if (!result.StillWaiting)
@@ -153,40 +185,34 @@ public sealed class DistributedLocks
         }
     }
 
+    /// <summary>A call bounded by <paramref name="timeout"/> on this client's clock (and by the caller's token).</summary>
+    internal Task<T> Bounded<T>(Task<T> call, TimeSpan timeout, CancellationToken cancellationToken) =>
+        call.WaitAsync(timeout, Options.TimeProvider, cancellationToken);
+
+    /// <inheritdoc cref="Bounded{T}(Task{T}, TimeSpan, CancellationToken)"/>
+    internal Task Bounded(Task call, TimeSpan timeout, CancellationToken cancellationToken) =>
+        call.WaitAsync(timeout, Options.TimeProvider, cancellationToken);
+
+    /// <summary><paramref name="span"/> in ticks of <paramref name="time"/>'s timestamps.</summary>
+    internal static long Ticks(TimeSpan span, TimeProvider time) => (long)(span.TotalSeconds * time.TimestampFrequency);
+
     /// <summary>
-    /// A call bounded by <see cref="DistributedLockOptions.CallTimeout"/> and cancellable by
-    /// <paramref name="cancellationToken"/>. At the default bound the interface's declared response
-    /// timeout already applies, so no timer is made per call.
+    /// Tells the lock that <paramref name="requestId"/> was given up (leave the queue, or release what
+    /// it was granted), retried until a lease granted now would have expired anyway.
     /// </summary>
-    internal Task<T> Bounded<T>(Task<T> call, CancellationToken cancellationToken) =>
-        NeedsOwnTimeout ? call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken)
-        : cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken)
-        : call;
-
-    /// <inheritdoc cref="Bounded{T}(Task{T}, CancellationToken)"/>
-    internal Task Bounded(Task call, CancellationToken cancellationToken) =>
-        NeedsOwnTimeout ? call.WaitAsync(Options.CallTimeout, Options.TimeProvider, cancellationToken)
-        : cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken)
-        : call;
-
-    // A bound shorter than the interface's declared one, or a clock other than the system's (tests),
-    // needs a timer of this client's own.
-    private bool NeedsOwnTimeout =>
-        Options.CallTimeout < DistributedLockOptions.DeclaredCallTimeout || Options.TimeProvider != TimeProvider.System;
-
-    internal static bool IsTransient(Exception ex) =>
-        ex is LockUnavailableException or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException
-        || (ex is Orleans.Runtime.OrleansException && ex is not GranaryException);
-
-    private async Task AbandonQuietlyAsync(ILockGrain grain, string requestId)
+    private async Task AbandonQuietlyAsync(ILockGrain grain, string requestId, TimeSpan ttl)
     {
         try
         {
-            await grain.AbandonAsync(Owner, requestId).WaitAsync(TimeSpan.FromSeconds(5));
+            await Calls.RunAsync(
+                static (call, token) => call.Locks.Bounded(call.Grain.AbandonAsync(call.Locks.Owner, call.RequestId), call.Locks.Options.CallTimeout, token),
+                (Locks: this, Grain: grain, RequestId: requestId),
+                Options.TimeProvider.GetTimestamp() + Ticks(ttl, Options.TimeProvider),
+                CancellationToken.None);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Best effort: an abandoned waiter also drops out when its wait runs out.
+            // Best effort: an abandoned waiter also drops out when its wait runs out, a lease at its expiry.
         }
     }
 
@@ -205,6 +231,48 @@ public sealed class DistributedLocks
 
         _references.TryAdd(name, grain);
         return grain;
+    }
+
+    /// <summary>
+    /// One acquire and its attempts. The request id stays the same across attempts and re-issues, so
+    /// the lock treats them as one request (one place in the queue, at most one lease); it changes
+    /// only when that request's lease has ended.
+    /// </summary>
+    private sealed class AcquireCall(DistributedLocks locks, ILockGrain grain, AcquireRequest request, long started, TimeSpan wait)
+    {
+        private AcquireRequest _request = request;
+
+        /// <summary>When the acquire started (a timestamp of the client's clock).</summary>
+        public long Started { get; } = started;
+
+        /// <summary>When the latest attempt was sent: a lease it was granted cannot have started earlier.</summary>
+        public long SentAt { get; private set; }
+
+        /// <summary>Attempts sent so far.</summary>
+        public int Attempts { get; private set; }
+
+        /// <summary>The current request id.</summary>
+        public string RequestId => _request.RequestId;
+
+        /// <summary>Continues as a new request (the old one's lease has ended).</summary>
+        public void Renew() => _request = _request with { RequestId = UniqueIds.Next() };
+
+        /// <summary>
+        /// Sends the request with the wait that remains. The lock answers a waiting call within
+        /// <see cref="DistributedLockOptions.CallTimeout"/>, so the attempt is bounded by that wait
+        /// plus another <see cref="DistributedLockOptions.CallTimeout"/> for everything else.
+        /// </summary>
+        public Task<AcquireResult> AttemptAsync(CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var time = locks.Options.TimeProvider;
+            var remaining = wait - time.GetElapsedTime(Started);
+            remaining = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
+            var callWait = remaining < locks.Options.CallTimeout ? remaining : locks.Options.CallTimeout;
+            Attempts++;
+            SentAt = time.GetTimestamp();
+            return locks.Bounded(grain.AcquireAsync(_request with { Wait = remaining }), callWait + locks.Options.CallTimeout, cancellationToken);
+        }
     }
 
     private static LockTimeoutException Timeout(string name, TimeSpan wait) =>

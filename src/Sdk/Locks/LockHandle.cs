@@ -4,9 +4,11 @@ namespace Granary.Sdk.Locks;
 
 /// <summary>
 /// A held lease. Renewed in the background at a third of its ttl (by one timer shared by all the
-/// leases of a <see cref="DistributedLocks"/>); <see cref="LeaseLost"/> fires when the lease can no
-/// longer be trusted (the server refused a renewal, or renewals failed until the ttl counted from
-/// the moment the request was sent ran out). Disposing releases it.
+/// leases of a <see cref="DistributedLocks"/>). <see cref="LeaseLost"/> fires when the lease can no
+/// longer be trusted: the lock refused a renewal, or the ttl counted from the moment the last
+/// successful request was sent ran out on this client's own clock — whatever a renewal in flight is
+/// doing — so a holder learns of a loss no later than one renewal interval after the lease's expiry
+/// (at most a twelfth of the ttl after it, when the timer is on time). Disposing releases it.
 /// </summary>
 /// <example><code>
 /// await using var lease = await locks.AcquireAsync("orders/42", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
@@ -17,34 +19,33 @@ public sealed class LockHandle : IAsyncDisposable
     private readonly ILockGrain _grain;
     private readonly DistributedLocks _owner;
     private readonly long _intervalTicks;
+    private readonly long _latestExpiry;
     private CancellationTokenSource? _lost;
     private int _lostFlag;
+    private int _ended;
     private long _localExpiry;
     private long _renewAt;
-    private long _retryTicks;
-    private int _disposed;
     private Task? _renewing;
+    private TaskCompletionSource<LockReleaseOutcome>? _release;
 
-    internal LockHandle(ILockGrain grain, LockLease lease, long sentAt, DistributedLocks owner)
+    /// <summary>
+    /// A lease the lock returned to an attempt sent at <paramref name="sentAt"/> with
+    /// <paramref name="remaining"/> left on it when the lock answered (see
+    /// <see cref="AcquireResult.Remaining"/>). Counting that from the send, never from the answer,
+    /// keeps the local expiry no later than the lock's, whatever the clocks' offset, also for a lease
+    /// granted during an earlier attempt whose answer was lost. <see cref="StartAsync"/> then makes
+    /// it usable.
+    /// </summary>
+    internal LockHandle(ILockGrain grain, LockLease lease, long sentAt, TimeSpan remaining, DistributedLocks owner)
     {
         _grain = grain;
         _owner = owner;
         Lease = lease;
         var time = owner.Options.TimeProvider;
-        _intervalTicks = ToTicks(lease.Ttl / 3, time);
-        _retryTicks = _intervalTicks;
-        // Count the ttl from when the request was sent: the server's clock may run ahead of ours.
-        _localExpiry = sentAt + ToTicks(lease.Ttl, time);
-        _renewAt = sentAt + _retryTicks;
-        // A grant that came after a long wait may have been made long after the request was sent:
-        // the bound above is then too early, so renew at once to get a fresh one (before the timer
-        // sees this lease, so that it does not start a second renewal).
-        if (time.GetElapsedTime(sentAt) > lease.Ttl / 4)
-        {
-            _renewing = RenewInBackgroundAsync(confirming: true);
-        }
-
-        owner.Renewals.Add(this, lease.Ttl);
+        _intervalTicks = DistributedLocks.Ticks(lease.Ttl / 3, time);
+        _localExpiry = sentAt + DistributedLocks.Ticks(remaining < lease.Ttl ? remaining : lease.Ttl, time);
+        _renewAt = _localExpiry - DistributedLocks.Ticks(lease.Ttl - (lease.Ttl / 3), time);
+        _latestExpiry = time.GetTimestamp() + DistributedLocks.Ticks(remaining, time);
     }
 
     /// <summary>The lease as last granted or renewed.</summary>
@@ -71,7 +72,7 @@ public sealed class LockHandle : IAsyncDisposable
                 {
                     created.Dispose();
                 }
-                else if (Volatile.Read(ref _lostFlag) == 1)
+                else if (IsLost)
                 {
                     lost.Cancel();
                 }
@@ -81,74 +82,122 @@ public sealed class LockHandle : IAsyncDisposable
         }
     }
 
-    /// <summary>True once <see cref="LeaseLost"/> has fired.</summary>
-    public bool IsLost => Volatile.Read(ref _lostFlag) == 1;
-
-    /// <summary>Renews now (the background renewal does this on its own).</summary>
-    public async Task<LockLease> RenewAsync()
+    /// <summary>
+    /// True once <see cref="LeaseLost"/> has fired, or (checked on this client's clock when read)
+    /// once the lease's local expiry has passed without a successful renewal.
+    /// </summary>
+    public bool IsLost
     {
-        var time = _owner.Options.TimeProvider;
-        var sentAt = time.GetTimestamp();
-        try
+        get
         {
-            var renewed = await _owner.Bounded(_grain.RenewAsync(Lease.Owner, Lease.Token, Lease.Ttl), CancellationToken.None);
-            Lease = renewed;
-            Volatile.Write(ref _localExpiry, sentAt + ToTicks(renewed.Ttl, time));
-            return renewed;
-        }
-        catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
-        {
+            if (Volatile.Read(ref _lostFlag) == 1)
+            {
+                return true;
+            }
+
+            if (_owner.Options.TimeProvider.GetTimestamp() < Volatile.Read(ref _localExpiry))
+            {
+                return false;
+            }
+
             MarkLost();
-            throw;
+            return true;
         }
     }
 
-    /// <summary>Stops renewing and releases the lease (a lease already lost is not released again).</summary>
+    /// <summary>
+    /// Renews now (the background renewal does this on its own), retrying unanswered or failed
+    /// attempts until the lease's local expiry. <see cref="LeaseExpiredException"/> or
+    /// <see cref="LeaseNotHeldException"/>: the lease is lost. <see cref="LockUnavailableException"/>:
+    /// no attempt was answered before the lease's local expiry.
+    /// </summary>
+    public Task<LockLease> RenewAsync() => RenewCoreAsync(Volatile.Read(ref _localExpiry));
+
+    /// <summary>
+    /// Releases the lease (once; later calls return the same task) and stops renewing it;
+    /// <see cref="LeaseLost"/> fires at once. Attempts that fail or go unanswered (a lost silo or
+    /// gateway, a storage failure) are retried until the lease's local expiry: after that the lock
+    /// frees itself. Never throws; the outcome says what happened.
+    /// </summary>
+    public Task<LockReleaseOutcome> ReleaseAsync()
+    {
+        var release = Volatile.Read(ref _release);
+        if (release is null)
+        {
+            var created = new TaskCompletionSource<LockReleaseOutcome>();
+            release = Interlocked.CompareExchange(ref _release, created, null) ?? created;
+            if (ReferenceEquals(release, created))
+            {
+                _ = ReleaseCoreAsync(created);
+            }
+        }
+
+        return release.Task;
+    }
+
+    /// <summary>
+    /// <see cref="ReleaseAsync"/>, waiting up to <see cref="DistributedLockOptions.ReleaseWait"/> for
+    /// the outcome; a release still unconfirmed by then goes on in the background. Never throws.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        var release = ReleaseAsync();
+        if (release.IsCompleted)
         {
             return;
         }
 
-        _owner.Renewals.Remove(this);
-        if (Volatile.Read(ref _renewing) is { } renewing)
+        try
         {
-            await renewing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await release.WaitAsync(_owner.Options.ReleaseWait, _owner.Options.TimeProvider);
         }
+        catch (TimeoutException)
+        {
+            // Still retrying in the background, until the lease's local expiry.
+        }
+    }
 
-        // Retry through transient failures (silo loss) while the lease can still be ours: a release
-        // that never arrives leaves the lock held until its expiry.
+    /// <summary>
+    /// Before the handle is handed out. A lease answered long after its attempt was sent (granted at
+    /// the end of a long wait, or during an earlier attempt) has a local expiry too close to be of use:
+    /// renew it at once, retrying while the lease may still run (the lock answered before we received
+    /// it, so it ends by then plus what it had left). Then starts renewing. False when the lease ended
+    /// before it could be confirmed; <see cref="LockUnavailableException"/> when no renewal was answered.
+    /// </summary>
+    internal async ValueTask<bool> StartAsync()
+    {
         var time = _owner.Options.TimeProvider;
-        var attempt = 0;
-        while (!IsLost && time.GetTimestamp() < Volatile.Read(ref _localExpiry))
+        var ttlTicks = DistributedLocks.Ticks(Lease.Ttl, time);
+        if (Volatile.Read(ref _localExpiry) - time.GetTimestamp() < ttlTicks - (ttlTicks / 4))
         {
             try
             {
-                await _owner.Bounded(_grain.ReleaseAsync(Lease.Owner, Lease.Token), CancellationToken.None);
-                break;
+                await RenewCoreAsync(_latestExpiry);
             }
             catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
             {
-                break;
-            }
-            catch (Exception ex) when (DistributedLocks.IsTransient(ex))
-            {
-                attempt++;
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 50 * attempt)), time);
+                return false;
             }
         }
 
-        MarkLost();
+        _owner.Renewals.Add(this, Lease.Ttl);
+        return true;
     }
 
-    /// <summary>Called by the shared renewal timer: renews when due, gives up at the local expiry.</summary>
+    /// <summary>Called by the shared renewal timer: gives up at the local expiry, renews when due.</summary>
     internal void OnTick(long now)
     {
-        if (Volatile.Read(ref _disposed) == 1 || IsLost)
+        if (Volatile.Read(ref _release) is not null || Volatile.Read(ref _lostFlag) == 1)
         {
-            // Lost before the timer first saw it (a confirming renewal that failed at once).
             _owner.Renewals.Remove(this);
+            return;
+        }
+
+        // By this client's clock alone: a renewal that hangs (its gateway died) or keeps failing
+        // does not postpone the loss.
+        if (now >= Volatile.Read(ref _localExpiry))
+        {
+            MarkLost();
             return;
         }
 
@@ -157,48 +206,91 @@ public sealed class LockHandle : IAsyncDisposable
             return;
         }
 
-        if (now >= Volatile.Read(ref _localExpiry))
-        {
-            MarkLost();
-            return;
-        }
-
         if (_owner.Options.AutoRenew && now >= Volatile.Read(ref _renewAt))
         {
-            Volatile.Write(ref _renewing, RenewInBackgroundAsync(confirming: false));
+            Volatile.Write(ref _renewing, RenewInBackgroundAsync());
         }
     }
 
-    private async Task RenewInBackgroundAsync(bool confirming)
+    private async Task RenewInBackgroundAsync()
     {
-        var time = _owner.Options.TimeProvider;
         try
         {
-            await RenewAsync();
-            Volatile.Write(ref _retryTicks, _intervalTicks);
+            await RenewCoreAsync(Volatile.Read(ref _localExpiry));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Refused: the lease was marked lost. Unanswered: the timer marks it lost at its local expiry.
+        }
+    }
+
+    private async Task<LockLease> RenewCoreAsync(long retryUntil)
+    {
+        var time = _owner.Options.TimeProvider;
+        var renewal = new Renewal(this);
+        try
+        {
+            var renewed = await _owner.Calls.RunAsync(static (renewal, token) => renewal.SendAsync(token), renewal, retryUntil, CancellationToken.None);
+            Lease = renewed;
+            ExtendLocalExpiry(renewal.SentAt + DistributedLocks.Ticks(renewed.Ttl, time));
             Volatile.Write(ref _renewAt, time.GetTimestamp() + _intervalTicks);
+            return renewed;
         }
         catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
         {
-            // RenewAsync marked the lease lost.
+            Volatile.Write(ref _ended, 1);
+            MarkLost();
+            throw;
         }
-        catch (Exception ex) when (DistributedLocks.IsTransient(ex) || ex is Granary.Errors.GranaryException)
+        catch (Exception ex) when (LockCallPolicy.IsRetryable(ex))
         {
-            if (confirming)
-            {
-                // The grant could not be confirmed: its lease may have started long ago.
-                MarkLost();
-                return;
-            }
-
-            // Try again sooner while the local expiry has not passed (the timer checks that).
-            var retry = Math.Max(ToTicks(TimeSpan.FromMilliseconds(50), time), Volatile.Read(ref _retryTicks) / 2);
-            Volatile.Write(ref _retryTicks, retry);
-            Volatile.Write(ref _renewAt, time.GetTimestamp() + retry);
+            throw new LockUnavailableException(Name, $"no renewal answered before the lease's expiry ({renewal.Attempts} attempts; last: {ex.GetType().Name}: {ex.Message})");
         }
     }
 
-    private static long ToTicks(TimeSpan span, TimeProvider time) => (long)(span.TotalSeconds * time.TimestampFrequency);
+    private async Task ReleaseCoreAsync(TaskCompletionSource<LockReleaseOutcome> done)
+    {
+        _owner.Renewals.Remove(this);
+        MarkLost();
+        var outcome = LockReleaseOutcome.AlreadyEnded;
+        if (Volatile.Read(ref _ended) == 0)
+        {
+            try
+            {
+                await _owner.Calls.RunAsync(
+                    static (handle, token) => handle._owner.Bounded(handle._grain.ReleaseAsync(handle.Lease.Owner, handle.Lease.Token), handle._owner.Options.CallTimeout, token),
+                    this,
+                    Volatile.Read(ref _localExpiry),
+                    CancellationToken.None);
+                outcome = LockReleaseOutcome.Released;
+            }
+            catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
+            {
+                outcome = LockReleaseOutcome.AlreadyEnded;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                outcome = LockReleaseOutcome.LeftToExpire;
+            }
+        }
+
+        done.TrySetResult(outcome);
+    }
+
+    private void ExtendLocalExpiry(long until)
+    {
+        var current = Volatile.Read(ref _localExpiry);
+        while (until > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _localExpiry, until, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
 
     private void MarkLost()
     {
@@ -218,6 +310,39 @@ public sealed class LockHandle : IAsyncDisposable
             // Already finished.
         }
     }
+
+    /// <summary>One renewal and its attempts, each bounded by the call timeout or a renewal interval, whichever is shorter.</summary>
+    private sealed class Renewal(LockHandle handle)
+    {
+        /// <summary>When the latest attempt was sent: a renewal it got cannot have started earlier.</summary>
+        public long SentAt { get; private set; }
+
+        /// <summary>Attempts sent so far.</summary>
+        public int Attempts { get; private set; }
+
+        public Task<LockLease> SendAsync(CancellationToken cancellationToken)
+        {
+            var options = handle._owner.Options;
+            var interval = handle.Lease.Ttl / 3;
+            Attempts++;
+            SentAt = options.TimeProvider.GetTimestamp();
+            var lease = handle.Lease;
+            return handle._owner.Bounded(handle._grain.RenewAsync(lease.Owner, lease.Token, lease.Ttl), interval < options.CallTimeout ? interval : options.CallTimeout, cancellationToken);
+        }
+    }
+}
+
+/// <summary>How a <see cref="LockHandle.ReleaseAsync"/> ended.</summary>
+public enum LockReleaseOutcome
+{
+    /// <summary>The lock confirmed the release: it is free, or handed to the next waiter.</summary>
+    Released,
+
+    /// <summary>The lease had already ended (expired, or its renewal was refused) before the release; nothing was held.</summary>
+    AlreadyEnded,
+
+    /// <summary>No attempt was confirmed before the lease's local expiry (the cluster was unreachable): the lock frees itself when the lease expires.</summary>
+    LeftToExpire,
 }
 
 /// <summary>Several leases acquired all-or-nothing; disposing releases them all (in reverse order).</summary>

@@ -286,7 +286,38 @@ public sealed class ProcessCluster : IAsyncDisposable
         return silo;
     }
 
+    /// <summary>
+    /// Starts another client of the cluster whose gateways come from <paramref name="clustering"/>
+    /// instead of Redis membership (for example a gateway list provider that pins one gateway), with
+    /// the same settings otherwise. The caller disposes the host.
+    /// </summary>
+    public async Task<IHost> StartClientAsync(Action<IClientBuilder> clustering, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(clustering);
+        var host = BuildClient(clustering);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(90));
+        await host.StartAsync(timeout.Token);
+        return host;
+    }
+
+    /// <summary>Sends SIGSTOP (<paramref name="frozen"/>) or SIGCONT to the silo: a frozen silo keeps its sockets open but answers nothing, like an unreachable machine.</summary>
+    public static void Freeze(SiloProcess silo, bool frozen = true)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        using var signal = Process.Start("kill", [frozen ? "-STOP" : "-CONT", silo.Process.Id.ToString(CultureInfo.InvariantCulture)]);
+        signal.WaitForExit(10_000);
+    }
+
     private async Task ConnectClientAsync(CancellationToken ct)
+    {
+        _clientHost = BuildClient(null);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(90));
+        await _clientHost.StartAsync(timeout.Token);
+    }
+
+    private IHost BuildClient(Action<IClientBuilder>? clustering)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -299,7 +330,16 @@ public sealed class ProcessCluster : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Critical);
         builder.UseOrleansClient(client =>
         {
-            client.UseGranaryClustering(builder.Configuration);
+            if (clustering is null)
+            {
+                client.UseGranaryClustering(builder.Configuration);
+            }
+            else
+            {
+                client.Configure<ClusterOptions>(builder.Configuration.GetSection("Orleans"));
+                clustering(client);
+            }
+
             client.Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
             // The client retries its first connection until a gateway is up.
             client.UseConnectionRetryFilter(async (_, token) =>
@@ -308,9 +348,6 @@ public sealed class ProcessCluster : IAsyncDisposable
                 return true;
             });
         });
-        _clientHost = builder.Build();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(90));
-        await _clientHost.StartAsync(timeout.Token);
+        return builder.Build();
     }
 }

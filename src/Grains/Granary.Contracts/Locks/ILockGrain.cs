@@ -76,7 +76,12 @@ public enum LockAccess
     Shared = 1,
 }
 
-/// <summary>An acquire request. <see cref="RequestId"/> makes retries idempotent.</summary>
+/// <summary>
+/// An acquire request. <see cref="RequestId"/> makes retries idempotent. <see cref="CallWait"/>, when
+/// positive, asks the lock to answer a waiting call within that long (at most its own per-call bound)
+/// with <see cref="AcquireResult.StillWaiting"/>, so that a caller can bound each call tightly and
+/// tell a lost call from a long wait.
+/// </summary>
 [GenerateSerializer, Alias("granary.locks.acquire-request")]
 public sealed record AcquireRequest(
     [property: Id(0)] string Owner,
@@ -85,17 +90,23 @@ public sealed record AcquireRequest(
     [property: Id(3)] TimeSpan Wait,
     [property: Id(4)] LockType Type = LockType.Mutex,
     [property: Id(5)] LockAccess Access = LockAccess.Exclusive,
-    [property: Id(6)] int Permits = 1);
+    [property: Id(6)] int Permits = 1,
+    [property: Id(7)] TimeSpan CallWait = default);
 
 /// <summary>
 /// The answer to an acquire: a lease, or (lease null) <see cref="StillWaiting"/> = the call's
 /// bound passed while still queued (re-issue with the same request id), otherwise the wait ran out.
+/// <see cref="Remaining"/> is how long the lease had left when the lock answered, by the lock's
+/// clock: a lease returned to a repeated request may have been granted during an earlier attempt,
+/// so a caller that counts <see cref="Remaining"/> from when it sent this attempt never trusts the
+/// lease longer than the lock does (whatever the clocks' offset, as long as they run at one rate).
 /// </summary>
 [GenerateSerializer, Alias("granary.locks.acquire-result")]
 public sealed record AcquireResult(
     [property: Id(0)] LockLease? Lease,
     [property: Id(1)] bool StillWaiting,
-    [property: Id(2)] int QueuePosition);
+    [property: Id(2)] int QueuePosition,
+    [property: Id(3)] TimeSpan Remaining = default);
 
 /// <summary>
 /// A granted lease. <see cref="Token"/> is the fencing token to pass to protected resources.

@@ -175,8 +175,9 @@ public sealed class LockGrain(
 
         // A queued request stays queued a little beyond this call so that the client's re-issue
         // (same request id) finds its place; a client that went away drops out soon after.
-        var callWait = request.Wait < _options.MaxCallWait ? request.Wait : _options.MaxCallWait;
-        var queueWait = request.Wait <= _options.MaxCallWait ? request.Wait : _options.MaxCallWait + _options.MaxCallWait;
+        var maxCallWait = request.CallWait > TimeSpan.Zero && request.CallWait < _options.MaxCallWait ? request.CallWait : _options.MaxCallWait;
+        var callWait = request.Wait < maxCallWait ? request.Wait : maxCallWait;
+        var queueWait = request.Wait <= maxCallWait ? request.Wait : maxCallWait + _options.MaxCallWait;
         await EnsureActivationLeaseAsync();
         Check();
         var tokenBefore = _table.LastToken;
@@ -205,7 +206,7 @@ public sealed class LockGrain(
         {
             case AcquireStatus.Granted:
                 await PersistAsync(_version);
-                return new AcquireResult(ToWire(outcome.Lease!), false, 0);
+                return Answer(ToWire(outcome.Lease!));
             case AcquireStatus.Unavailable:
                 return new AcquireResult(null, false, 0);
         }
@@ -213,7 +214,7 @@ public sealed class LockGrain(
         try
         {
             var lease = await waiter!.Task.WaitAsync(callWait);
-            return new AcquireResult(lease, false, 0);
+            return Answer(lease);
         }
         catch (TimeoutException)
         {
@@ -228,7 +229,7 @@ public sealed class LockGrain(
             if (held is not null)
             {
                 await PersistAsync(_version);
-                return new AcquireResult(ToWire(held), false, 0);
+                return Answer(ToWire(held));
             }
 
             return new AcquireResult(null, stillQueued.w is not null, stillQueued.w is null ? 0 : stillQueued.i + 1);
@@ -558,6 +559,10 @@ public sealed class LockGrain(
             };
         }
     }
+
+    /// <summary>A final answer, with how long the lease has left now (by this silo's clock).</summary>
+    private AcquireResult Answer(LockLease? lease) =>
+        new(lease, false, 0, lease is null ? TimeSpan.Zero : lease.ExpiresAt - time.GetUtcNow());
 
     private LockLease ToWire(Lease lease) =>
         new(_name, lease.Owner, lease.Token, lease.GrantedAt, lease.ExpiresAt, lease.Ttl, (LockAccess)lease.Mode, lease.RequestId, lease.Arrival);
