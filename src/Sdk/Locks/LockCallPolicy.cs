@@ -82,11 +82,8 @@ internal sealed class LockCallPolicy
     public static bool IsRetryable(Exception ex) => ex switch
     {
         LockUnavailableException => true,
-        GranaryException granary => granary.Code is ErrorCodes.Internal or UnavailableCode,
+        GranaryException granary => granary.Code == ErrorCodes.Internal || ErrorCodes.IsRetryable(granary.Code),
         OperationCanceledException or OutOfMemoryException => false,
         _ => true,
     };
-
-    // The code a silo gives an error when a dependency (storage, another silo) failed for a while.
-    private const string UnavailableCode = "UNAVAILABLE";
 }

@@ -376,7 +376,7 @@ public sealed partial class CacheShardGrain(
     {
         _broken = true;
         var shard = this.GetPrimaryKeyString();
-        var error = new GranaryException(ErrorCodes.Internal, $"cache shard '{shard}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
+        var error = new ServiceUnavailableException($"cache shard '{shard}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
         foreach (var waiter in waiters.Concat(_flushWaiters))
         {
             waiter.TrySetException(error);

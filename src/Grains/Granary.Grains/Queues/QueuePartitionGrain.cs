@@ -297,7 +297,7 @@ public sealed class QueuePartitionGrain(
     {
         if (_broken)
         {
-            throw new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}' is reloading after a failed storage write; retry");
+            throw new ServiceUnavailableException($"queue partition '{Key}' is reloading after a failed storage write; retry");
         }
     }
 
@@ -391,7 +391,7 @@ public sealed class QueuePartitionGrain(
                     // the stored message or a fresh append, never a message stored twice or not at all.
                     var first = !_broken;
                     _broken = true;
-                    batch.TrySetException(new GranaryException(ErrorCodes.Internal, $"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed (it may or may not be stored): retry with the same message ids"));
+                    batch.TrySetException(new ServiceUnavailableException($"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed (it may or may not be stored): retry with the same message ids"));
                     if (first)
                     {
                         QueueLog.LogWarningWriteFailed(logger, ex, Key, changeCount);
