@@ -89,61 +89,47 @@ public sealed class LockFencingScenario : IScenario
         using var onLost = a.LeaseLost.Register(() => aLost.TrySetResult(clock.Elapsed));
         await resource.WriteAsync(a.Token, "balance=100");
         var aWroteAt = clock.Elapsed;
-        Require(aWroteAt < ttl / 2, string.Create(CultureInfo.InvariantCulture, $"A's acquire and first write took {aWroteAt.TotalMilliseconds:F0} ms, too close to its {ttl.TotalSeconds:0.#} s ttl for B to queue behind it (the machine is overloaded)"));
+        ScenarioContext.Require(aWroteAt < ttl / 2, string.Create(CultureInfo.InvariantCulture, $"A's acquire and first write took {aWroteAt.TotalMilliseconds:F0} ms, too close to its {ttl.TotalSeconds:0.#} s ttl for B to queue behind it (the machine is overloaded)"));
         context.Say(string.Create(CultureInfo.InvariantCulture, $"A acquires with fencing token {a.Token}, writes balance=100, then pauses (stops renewing)"));
 
         var bAcquire = other.AcquireAsync(name, ttl, TimeSpan.FromSeconds(10), cancellationToken);
-        var bQueued = await SeenWaitingAsync(other, name, "B", bAcquire, ttl, cancellationToken);
-        Require(bQueued, "B was never seen in the lock's queue behind A");
+        await ScenarioContext.WaitUntilAsync("B queueing behind A", ttl, async () =>
+        {
+            ScenarioContext.Require(!bAcquire.IsCompleted, "B's acquire ended before B was seen in the lock's queue behind A");
+            return (await other.StatusAsync(name)).Waiters.Any(w => w.Owner == "B");
+        }, cancellationToken);
         await using var b = await bAcquire;
         var bGrantedAt = clock.Elapsed;
         var afterExpiry = b.Lease.GrantedAt - a.Lease.ExpiresAt;
-        Require(b.Token > a.Token, $"B's token {b.Token} is not above A's {a.Token}");
-        Require(afterExpiry >= TimeSpan.Zero, string.Create(CultureInfo.InvariantCulture, $"B was granted {-afterExpiry.TotalMilliseconds:F0} ms before A's lease expired"));
+        ScenarioContext.Require(b.Token > a.Token, $"B's token {b.Token} is not above A's {a.Token}");
+        ScenarioContext.Require(afterExpiry >= TimeSpan.Zero, string.Create(CultureInfo.InvariantCulture, $"B was granted {-afterExpiry.TotalMilliseconds:F0} ms before A's lease expired"));
         context.Say(string.Create(CultureInfo.InvariantCulture, $"B queues behind A; A's lease expires and B is handed the lock {afterExpiry.TotalMilliseconds:F0} ms later (lock's clock) with token {b.Token}"));
         await resource.WriteAsync(b.Token, "balance=150");
         context.Say("B writes balance=150");
 
         var stale = await TryAsync<StaleTokenException>(() => resource.WriteAsync(a.Token, "balance=90"));
-        Require(stale is not null, $"A's write with stale token {a.Token} was accepted");
-        Require(stale!.Highest == b.Token, $"the resource's highest token is {stale.Highest}, not B's {b.Token}");
+        ScenarioContext.Require(stale is not null, $"A's write with stale token {a.Token} was accepted");
+        ScenarioContext.Require(stale!.Highest == b.Token, $"the resource's highest token is {stale.Highest}, not B's {b.Token}");
         context.Say($"A resumes and writes balance=90 with token {a.Token}: REJECTED ({stale.Code}: highest token seen is {stale.Highest})");
 
         var refused = await TryAsync<LeaseExpiredException>(() => context.Grains.GetGrain<ILockGrain>(name).ReleaseAsync("A", a.Token));
-        Require(refused is not null, "A's release of its expired lease was not refused");
+        ScenarioContext.Require(refused is not null, "A's release of its expired lease was not refused");
         var status = await other.StatusAsync(name);
-        Require(status.Holders.Count == 1 && status.Holders[0].Token == b.Token, $"after A's release the holders are [{string.Join(", ", status.Holders.Select(h => $"{h.Owner}:{h.Token}"))}], not B alone");
+        ScenarioContext.Require(status.Holders.Count == 1 && status.Holders[0].Token == b.Token, $"after A's release the holders are [{string.Join(", ", status.Holders.Select(h => $"{h.Owner}:{h.Token}"))}], not B alone");
         context.Say($"A releases: refused ({refused!.Code}); B's lease is untouched");
 
         // Wait for the signal up to the SDK's bound rather than sampling it: the bound is what the
         // handle promises, and B's grant may reach us before A's renewal timer next ticks.
         var due = aAcquiredAt + lossBound - clock.Elapsed;
         var lostAt = await aLost.Task.WaitAsync(due > TimeSpan.Zero ? due : TimeSpan.Zero, cancellationToken).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : (TimeSpan?)null, TaskScheduler.Default);
-        Require(lostAt is not null, string.Create(CultureInfo.InvariantCulture, $"A's handle did not signal LeaseLost within {lossBound.TotalMilliseconds:F0} ms of its acquire (the ttl plus one renewal interval)"));
-        Require(lostAt >= ttl, string.Create(CultureInfo.InvariantCulture, $"A's handle signalled LeaseLost at {lostAt!.Value.TotalMilliseconds:F0} ms, before its lease could have expired"));
+        ScenarioContext.Require(lostAt is not null, string.Create(CultureInfo.InvariantCulture, $"A's handle did not signal LeaseLost within {lossBound.TotalMilliseconds:F0} ms of its acquire (the ttl plus one renewal interval)"));
+        ScenarioContext.Require(lostAt >= ttl, string.Create(CultureInfo.InvariantCulture, $"A's handle signalled LeaseLost at {lostAt!.Value.TotalMilliseconds:F0} ms, before its lease could have expired"));
         context.Say(string.Create(CultureInfo.InvariantCulture, $"A's SDK handle signals LeaseLost {(lostAt.Value - ttl).TotalMilliseconds:F0} ms after its lease's earliest expiry, {(lostAt.Value - bGrantedAt).TotalMilliseconds:F0} ms from B's grant reaching B (bound: one renewal interval, {(ttl / 3).TotalMilliseconds:F0} ms)"));
 
         var value = (await resource.ReadAsync()).Value;
-        Require(value == "balance=150", $"the resource holds {value}, not B's balance=150");
+        ScenarioContext.Require(value == "balance=150", $"the resource holds {value}, not B's balance=150");
         context.Fact("staleWriteRejected", true, $"fenced leases: stale write rejected = True; value = {value}; A's release refused = True; B still the only holder = True; A's LeaseLost fired = {a.IsLost}");
         return true;
-    }
-
-    /// <summary>Polls the lock until <paramref name="owner"/> is seen waiting, or its acquire completes, or <paramref name="within"/> passes.</summary>
-    private static async Task<bool> SeenWaitingAsync(DistributedLocks locks, string name, string owner, Task acquire, TimeSpan within, CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!acquire.IsCompleted && clock.Elapsed < within)
-        {
-            if ((await locks.StatusAsync(name)).Waiters.Any(w => w.Owner == owner))
-            {
-                return true;
-            }
-
-            await Task.Delay(10, cancellationToken); // poll interval; the loop is bounded by `within`
-        }
-
-        return false;
     }
 
     private static async Task<TException?> TryAsync<TException>(Func<Task> call)
@@ -157,14 +143,6 @@ public sealed class LockFencingScenario : IScenario
         catch (TException ex)
         {
             return ex;
-        }
-    }
-
-    private static void Require(bool condition, string reason)
-    {
-        if (!condition)
-        {
-            throw new InvalidOperationException("lock-fencing: " + reason);
         }
     }
 

@@ -141,7 +141,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
         await using var cache = await CacheClient.CreateAsync(fixture.Grains, name, 1, new CacheSettings(CachePersistence.WriteThrough));
         Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync("SET", "before", "1"));
         Faults.FailShardWrites(1, () => new OutOfMemoryException("injected by the test"));
-        var failed = await Assert.ThrowsAsync<GranaryException>(() => cache.ExecuteAsync("SET", "lost", "1"));
+        var failed = await Assert.ThrowsAsync<ServiceUnavailableException>(() => cache.ExecuteAsync("SET", "lost", "1"));
         output.WriteLine($"{name}: the SET whose storage write threw got {failed.Code}: {failed.Message}");
 
         // The shard reloads from storage; writes succeed again and the unconfirmed one is not there.

@@ -44,8 +44,8 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         await arrived.WaitAsync(Deadline);
         held.Fail(new OutOfMemoryException("injected: the write holding the original fails"));
 
-        var originalError = await Assert.ThrowsAsync<GranaryException>(() => original.WaitAsync(Deadline));
-        var duplicateError = await Assert.ThrowsAsync<GranaryException>(() => duplicate.WaitAsync(Deadline));
+        var originalError = await Assert.ThrowsAsync<ServiceUnavailableException>(() => original.WaitAsync(Deadline));
+        var duplicateError = await Assert.ThrowsAsync<ServiceUnavailableException>(() => duplicate.WaitAsync(Deadline));
         output.WriteLine($"original: {originalError.Message}");
         output.WriteLine($"duplicate: {duplicateError.Message}");
         Assert.Equal(0, Faults.AppendsOf("m-1"));
@@ -65,7 +65,7 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         var partition = client.Partition(queue, 0);
         Faults.FailAfter(StorageFaults.QueueTarget, queue, new IOException("injected: connection lost after COMMIT was sent"));
 
-        var error = await Assert.ThrowsAsync<GranaryException>(() => partition.EnqueueAsync([Message("m-2"), Message("m-3")]).WaitAsync(Deadline));
+        var error = await Assert.ThrowsAsync<ServiceUnavailableException>(() => partition.EnqueueAsync([Message("m-2"), Message("m-3")]).WaitAsync(Deadline));
         output.WriteLine($"first attempt: {error.Message}");
         Assert.Equal(1, Faults.AppendsOf("m-2"));
 
@@ -89,7 +89,7 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         var partition = client.Partition(queue, 0);
         Faults.FailBefore(StorageFaults.QueueTarget, queue, new OutOfMemoryException("injected"));
 
-        await Assert.ThrowsAsync<GranaryException>(() => partition.EnqueueAsync([Message("m-4")]).WaitAsync(Deadline));
+        await Assert.ThrowsAsync<ServiceUnavailableException>(() => partition.EnqueueAsync([Message("m-4")]).WaitAsync(Deadline));
         var next = await RetryUntilConfirmedAsync(() => partition.EnqueueAsync([Message("m-5")]));
         Assert.False(next.Duplicate);
         Assert.Equal(["m-5"], await DrainAsync(client, queue));
