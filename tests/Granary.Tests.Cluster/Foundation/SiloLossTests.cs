@@ -40,7 +40,7 @@ public sealed class SiloLossTests(SharedServersFixture servers, ITestOutputHelpe
             {
                 read = await doc.GetAsync().WaitAsync(TimeSpan.FromSeconds(3));
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException or OrleansMessageRejectionException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
                 last = ex;
             }

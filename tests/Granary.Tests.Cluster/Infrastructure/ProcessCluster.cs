@@ -164,7 +164,7 @@ public sealed class ProcessCluster : IAsyncDisposable
                     return;
                 }
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
                 last = ex;
             }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Granary.Errors;
 using Granary.Hosting.Storage;
 using Granary.Queues;
 using Microsoft.Extensions.DependencyInjection;
@@ -260,6 +261,14 @@ public sealed class FaultInjectionCollection : ICollectionFixture<FaultInjection
 public static class ClientRetry
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// True for an error a client sees while a silo, a gateway or storage is lost and which it should
+    /// answer by sending the same request again: a timeout, an Orleans messaging error, or a Granary
+    /// error whose code is retryable (<see cref="ErrorCodes.IsRetryable"/>).
+    /// </summary>
+    public static bool IsTransient(Exception exception) =>
+        exception is TimeoutException or OrleansException || exception is GranaryException granary && ErrorCodes.IsRetryable(granary.Code);
 
     /// <summary>Calls until one call succeeds; once <paramref name="deadline"/> has passed, the last error fails the test.</summary>
     public static async Task<T> UntilSuccessAsync<T>(Func<Task<T>> call, TimeSpan deadline)

@@ -152,7 +152,7 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
                 onStale();
                 return;
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException or OrleansMessageRejectionException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
                 await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
             }

@@ -158,7 +158,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
                     return info;
                 }
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
                 // Being recovered on another silo.
             }
@@ -234,7 +234,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
                         latest[id] = info;
                     }
                 }
-                catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException)
+                catch (Exception ex) when (ClientRetry.IsTransient(ex))
                 {
                     // Its grain is being recovered on another silo; asked again next round.
                 }
@@ -252,7 +252,7 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
             {
                 return await call().WaitAsync(CallTimeout);
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException && deadline.Elapsed < Deadline)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex) && deadline.Elapsed < Deadline)
             {
                 await Task.Delay(200); // retry pause; the loop is bounded by a deadline
             }

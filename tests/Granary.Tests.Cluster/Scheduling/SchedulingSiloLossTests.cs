@@ -189,7 +189,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
                         latest[id] = info;
                     }
                 }
-                catch (Exception ex) when (ex is TimeoutException or OrleansException or TaskNotFoundException)
+                catch (Exception ex) when (ClientRetry.IsTransient(ex) || ex is TaskNotFoundException)
                 {
                     // Its grain is being recovered on another silo; asked again next round.
                 }
@@ -216,7 +216,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
                     }
                 }
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or TaskNotFoundException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex) || ex is TaskNotFoundException)
             {
                 // Not there yet, or being recovered.
             }
@@ -235,7 +235,7 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
             {
                 return await call().WaitAsync(CallTimeout);
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException && deadline.Elapsed < Deadline)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex) && deadline.Elapsed < Deadline)
             {
                 await Task.Delay(200); // poll or retry pause; the loop is bounded by a deadline
             }

@@ -224,7 +224,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                     var s = await grains.GetGrain<IInventoryGrain>(TransactionClient.StockKey(shop, skus[0])).GetAsync().WaitAsync(TimeSpan.FromSeconds(2));
                     stockLow = Math.Min(stockLow, s.Stock[skus[0]]);
                 }
-                catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException)
+                catch (Exception ex) when (ClientRetry.IsTransient(ex))
                 {
                     // Sampling is best effort while silos die.
                 }
@@ -258,7 +258,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                     break;
                 }
             }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or SiloUnavailableException)
+            catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
                 // A silo is still being declared dead; try again.
             }
