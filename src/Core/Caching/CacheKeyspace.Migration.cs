@@ -40,6 +40,14 @@ public sealed partial class CacheKeyspace
             : null;
     }
 
+    /// <summary>True when <paramref name="key"/> holds a live value (no hit counted, access time untouched, nothing reclaimed).</summary>
+    public bool Contains(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _entries.TryGetValue(key, out var entry) && !IsExpired(entry);
+    }
+
     /// <summary>
     /// Makes every later entry version larger than <paramref name="floor"/>: a reloaded shard passes a
     /// floor above any version an earlier activation handed out, so a CAS with a version read before
@@ -75,10 +83,7 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        if (Options.MaxMemoryBytes > 0)
-        {
-            FreeMemoryIfNeeded();
-        }
+        FreeMemoryIfNeeded();
     }
 
     private static string[] ZAddArgs(string key, string[] items)
