@@ -1,10 +1,10 @@
-using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
 using Granary.Hosting.Caching;
 using Granary.Sdk.Caching;
 using Granary.Tests.Cluster.Infrastructure;
+using Granary.Tests.Cluster.Locks;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
 
@@ -153,7 +153,9 @@ public sealed class CacheBoundsTests(CacheBoundsClusterFixture cluster, ITestOut
             var live = await cache.GetStatisticsAsync();
             Assert.True(live.BackingVersions > 0, "the written keys' versions are remembered while they are cached");
 
-            var expired = await WaitForStatisticsAsync(cache, s => s.Keys == 0, $"round {round}: every key expired");
+            // Active expiry runs every 100 ms: the keys are reclaimed well within the wait's 10 s.
+            var expired = live;
+            await LockGrainTests.WaitUntilAsync(async () => (expired = await cache.GetStatisticsAsync()).Keys == 0);
             remembered.Add(expired.BackingVersions);
         }
 
@@ -186,20 +188,40 @@ public sealed class CacheBoundsTests(CacheBoundsClusterFixture cluster, ITestOut
         Assert.Equal(new BackedWrite(BackedOutcome.OlderVersion, 2), await cache.WriteThroughAsync(deletes[0], "late", 1));
     }
 
-    private static async Task<CacheStatistics> WaitForStatisticsAsync(CacheClient cache, Func<CacheStatistics, bool> condition, string what)
+    [Fact]
+    public async Task A_shard_serves_at_most_the_limit_of_near_caches_and_refuses_more_with_a_typed_error()
     {
-        // Active expiry runs every 100 ms; 10 s is far beyond what reclaiming a few hundred keys takes.
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        var shard = cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(NewCache(), 0));
+        var observers = Enumerable.Range(0, Limits.Caching.MaxSubscribersPerShard + 1).Select(_ => new SilentObserver()).ToList();
+        var references = observers.Select(o => cluster.Grains.CreateObjectReference<ICacheInvalidationObserver>(o)).ToList();
+        try
         {
-            var statistics = await cache.GetStatisticsAsync();
-            if (condition(statistics))
+            foreach (var chunk in references.Take(Limits.Caching.MaxSubscribersPerShard).Chunk(500))
             {
-                return statistics;
+                await Task.WhenAll(chunk.Select(shard.SubscribeAsync));
             }
 
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), $"{what} not reached within 10 s: {statistics}");
-            await Task.Delay(50); // poll interval; bounded by the deadline asserted above
+            var refused = await Assert.ThrowsAsync<GranaryException>(() => shard.SubscribeAsync(references[^1]));
+            output.WriteLine($"subscription {references.Count}: {refused.Code}: {refused.Message}");
+
+            Assert.Equal(ErrorCodes.ResourceExhausted, refused.Code);
+            await shard.SubscribeAsync(references[0]); // a renewal is not a new subscription
+            await shard.UnsubscribeAsync(references[0]);
+            await shard.SubscribeAsync(references[^1]);
         }
+        finally
+        {
+            foreach (var reference in references)
+            {
+                cluster.Grains.DeleteObjectReference<ICacheInvalidationObserver>(reference);
+            }
+
+            GC.KeepAlive(observers); // observer references are weak: the objects must outlive the test
+        }
+    }
+
+    private sealed class SilentObserver : ICacheInvalidationObserver
+    {
+        public Task InvalidatedAsync(CacheInvalidation notice) => Task.CompletedTask;
     }
 }
