@@ -40,12 +40,15 @@ public sealed partial class CacheKeyspace
             : null;
     }
 
-    /// <summary>True when <paramref name="key"/> holds a live value (no hit counted, access time untouched, nothing reclaimed).</summary>
+    /// <summary>
+    /// True when <paramref name="key"/> holds a live value (no hit counted, access time untouched, nothing
+    /// reclaimed). Safe to call from <see cref="KeyRemoved"/> while a command runs: it leaves that command's clock alone.
+    /// </summary>
     public bool Contains(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        return _entries.TryGetValue(key, out var entry) && !IsExpired(entry);
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _entries.TryGetValue(key, out var entry) && !(entry.ExpiresAt >= 0 && entry.ExpiresAt < now);
     }
 
     /// <summary>
