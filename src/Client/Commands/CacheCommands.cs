@@ -130,7 +130,7 @@ public static class CacheCommands
         var shards = new Option<int>("--shards") { Description = "Shard count", DefaultValueFactory = _ => 8 };
         var persistence = new Option<string>("--persistence") { Description = "volatile (default), write-through or snapshot", DefaultValueFactory = _ => "volatile" };
         var eviction = new Option<string?>("--eviction") { Description = "noeviction, lru, lfu or ttl-first (default: the silo's Granary:Caching:EvictionPolicy)" };
-        var maxMemory = new Option<long?>("--max-memory") { Description = "Memory bound per shard in estimated bytes, 0 = unbounded (default: the silo's)" };
+        var maxMemory = new Option<long?>("--max-memory") { Description = "Memory bound per shard in estimated bytes, 1 up to the silo's Granary:Caching:MemoryCeilingBytesPerShard (default: the silo's MaxMemoryBytesPerShard)" };
         var snapshotInterval = new Option<int?>("--snapshot-interval-ms") { Description = "Snapshot period for --persistence snapshot (default: the silo's, 1000 ms)" };
         var backingTable = new Option<string?>("--backing-table") { Description = "Table the cache fronts for read-through, write-through and write-behind (e.g. products)" };
         var writeBehind = new Option<int?>("--write-behind-ms") { Description = "Write-behind delay: a write reaches the backing table within this (default: the silo's, 500 ms)" };
@@ -150,9 +150,9 @@ public static class CacheCommands
                 "ttl-first" or "ttlfirst" => EvictionPolicy.TtlFirst,
                 var other => throw new UsageException($"--eviction must be noeviction, lru, lfu or ttl-first (got '{other}')"),
             };
-            if (parse.GetValue(maxMemory) is < 0)
+            if (parse.GetValue(maxMemory) is < 1)
             {
-                throw new UsageException("--max-memory must be 0 (unbounded) or positive");
+                throw new UsageException("--max-memory must be positive (a cache is never unbounded; the silo's ceiling is the upper limit)");
             }
 
             var settings = new CacheSettings(ParsePersistence(parse.GetValue(persistence)), policy, parse.GetValue(maxMemory), parse.GetValue(snapshotInterval), parse.GetValue(backingTable), parse.GetValue(writeBehind));

@@ -41,6 +41,17 @@ public sealed partial class CacheKeyspace
     }
 
     /// <summary>
+    /// True when <paramref name="key"/> holds a live value (no hit counted, access time untouched, nothing
+    /// reclaimed). Safe to call from <see cref="KeyRemoved"/> while a command runs: it leaves that command's clock alone.
+    /// </summary>
+    public bool Contains(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _entries.TryGetValue(key, out var entry) && !(entry.ExpiresAt >= 0 && entry.ExpiresAt < now);
+    }
+
+    /// <summary>
     /// Makes every later entry version larger than <paramref name="floor"/>: a reloaded shard passes a
     /// floor above any version an earlier activation handed out, so a CAS with a version read before
     /// the reload can never match a new entry by accident.
@@ -75,10 +86,7 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        if (Options.MaxMemoryBytes > 0)
-        {
-            FreeMemoryIfNeeded();
-        }
+        FreeMemoryIfNeeded();
     }
 
     private static string[] ZAddArgs(string key, string[] items)

@@ -584,12 +584,18 @@ public sealed partial class CacheKeyspace
             return SyntaxReply;
         }
 
+        List<string> removed = KeyRemoved is null ? [] : [.. _entries.Keys];
         _entries.Clear();
         _all.Clear();
         _volatile.Clear();
+        _scanIndex?.Clear();
         _used = 0;
-        _structureVersion++;
         _changes++;
+        foreach (var key in removed)
+        {
+            KeyRemoved?.Invoke(key);
+        }
+
         return CacheReply.Ok;
     }
 }

@@ -39,10 +39,14 @@ public sealed partial class CacheKeyspace
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
-        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxMemoryBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMemoryBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.EvictionSamples, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxKeyLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxValueLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPatternLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPatternWildcards, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxScanCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxKeysPerKeysCommand, 1);
         Options = options;
         _time = time;
         _random = new Random(options.RandomSeed);
@@ -77,6 +81,7 @@ public sealed partial class CacheKeyspace
     public void Reconfigure(CacheKeyspaceOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMemoryBytes, 1);
         Options = options;
     }
 
@@ -124,7 +129,7 @@ public sealed partial class CacheKeyspace
 
         _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _commands++;
-        if ((info.Flags & CacheCommandFlags.DenyOom) != 0 && Options.MaxMemoryBytes > 0 && !FreeMemoryIfNeeded())
+        if ((info.Flags & CacheCommandFlags.DenyOom) != 0 && !FreeMemoryIfNeeded())
         {
             _oomRejections++;
             return CacheReply.Error(RedisText.OutOfMemory);
@@ -155,6 +160,13 @@ public sealed partial class CacheKeyspace
     /// which are checked before anything is changed.
     /// </summary>
     public bool LastCommandChanged { get; private set; }
+
+    /// <summary>
+    /// Called with each key that leaves the keyspace, however it leaves: expiry (lazy or active), eviction,
+    /// DEL, FLUSHALL, replacement by a value of another type, or a hand-over to another shard. The owner uses
+    /// it to forget what it keeps per key, so that nothing it keeps outlives the keys.
+    /// </summary>
+    public Action<string>? KeyRemoved { get; set; }
 
     /// <summary>Commands that failed inside the engine and were answered with an internal-error reply.</summary>
     public long Faults => _faults;
@@ -278,7 +290,7 @@ public sealed partial class CacheKeyspace
         _entries.Add(key, entry);
         _all.Add(entry);
         _used += entry.Size;
-        _structureVersion++;
+        IndexAdded(key);
         _changes++;
         return entry;
     }
@@ -293,8 +305,9 @@ public sealed partial class CacheKeyspace
         }
 
         _used -= entry.Size;
-        _structureVersion++;
+        IndexRemoved(entry.Key);
         _changes++;
+        KeyRemoved?.Invoke(entry.Key);
     }
 
     private static void RemoveSlot(List<CacheEntry> index, CacheEntry entry, bool volatileIndex)

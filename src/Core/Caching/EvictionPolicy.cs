@@ -19,8 +19,8 @@ public enum EvictionPolicy
 /// <summary>Settings of one <see cref="CacheKeyspace"/> (one shard).</summary>
 public sealed record CacheKeyspaceOptions
 {
-    /// <summary>Memory bound in estimated bytes; 0 = unbounded. Default 0.</summary>
-    public long MaxMemoryBytes { get; init; }
+    /// <summary>Memory bound in estimated bytes, at least 1 (a keyspace is never unbounded). Default 64 MiB.</summary>
+    public long MaxMemoryBytes { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>Eviction policy when <see cref="MaxMemoryBytes"/> is reached. Default <see cref="EvictionPolicy.Lru"/>.</summary>
     public EvictionPolicy EvictionPolicy { get; init; } = EvictionPolicy.Lru;
@@ -33,6 +33,18 @@ public sealed record CacheKeyspaceOptions
 
     /// <summary>Longest string value or element in characters. Default 1 MiB.</summary>
     public int MaxValueLength { get; init; } = 1024 * 1024;
+
+    /// <summary>Longest KEYS or SCAN MATCH pattern in characters. Default 512 (<c>Limits.Caching.MaxPatternLength</c>).</summary>
+    public int MaxPatternLength { get; init; } = 512;
+
+    /// <summary>Most wildcards (<c>*</c> runs, <c>?</c>, classes) in a pattern. Default 64 (<c>Limits.Caching.MaxPatternWildcards</c>).</summary>
+    public int MaxPatternWildcards { get; init; } = 64;
+
+    /// <summary>Most keys SCAN visits in one call, whatever COUNT asks. Default 1,000 (<c>Limits.Caching.MaxScanCount</c>).</summary>
+    public int MaxScanCount { get; init; } = 1_000;
+
+    /// <summary>Largest shard KEYS examines; on a larger one it is refused (use SCAN). Default 100,000 (<c>Limits.Caching.MaxKeysPerKeysCommand</c>).</summary>
+    public int MaxKeysPerKeysCommand { get; init; } = 100_000;
 
     /// <summary>Seed of the sampling random source (eviction and active expiry), for reproducible tests.</summary>
     public int RandomSeed { get; init; } = 12345;
@@ -50,7 +62,7 @@ public sealed record CacheStatistics
     /// <summary>Estimated bytes used.</summary>
     public long UsedBytes { get; init; }
 
-    /// <summary>Memory bound (0 = none).</summary>
+    /// <summary>Memory bound.</summary>
     public long MaxMemoryBytes { get; init; }
 
     /// <summary>Read lookups that found the key.</summary>
@@ -98,6 +110,9 @@ public sealed record CacheStatistics
     /// <summary>Write-behind writes refused because the shard's queue was full.</summary>
     public long WriteBehindRefused { get; init; }
 
+    /// <summary>Backing versions the shard remembers (cached keys of a backing table, and keys with table writes in flight or queued).</summary>
+    public long BackingVersions { get; init; }
+
     /// <summary>Sums two sets of counters (shards of one cache).</summary>
     public CacheStatistics Add(CacheStatistics other)
     {
@@ -123,6 +138,7 @@ public sealed record CacheStatistics
             WriteBehindPending = WriteBehindPending + other.WriteBehindPending,
             WriteBehindFailedWrites = WriteBehindFailedWrites + other.WriteBehindFailedWrites,
             WriteBehindRefused = WriteBehindRefused + other.WriteBehindRefused,
+            BackingVersions = BackingVersions + other.BackingVersions,
         };
     }
 }

@@ -42,6 +42,18 @@ public static class RedisText
     public static string KeyTooLong(int length, int limit) =>
         string.Create(CultureInfo.InvariantCulture, $"ERR key is {length} characters long; the limit is {limit}");
 
+    /// <summary>A KEYS or SCAN MATCH pattern longer than the limit (Granary's own bound; Redis has none).</summary>
+    public static string PatternTooLong(int length, int limit) =>
+        string.Create(CultureInfo.InvariantCulture, $"ERR pattern is {length} characters long; the limit is {limit}");
+
+    /// <summary>A KEYS or SCAN MATCH pattern with more wildcards than the limit (Granary's own bound).</summary>
+    public static string PatternTooManyWildcards(int wildcards, int limit) =>
+        string.Create(CultureInfo.InvariantCulture, $"ERR pattern has {wildcards} wildcards; the limit is {limit}");
+
+    /// <summary>KEYS on a shard holding more keys than one KEYS may examine (Granary's own bound).</summary>
+    public static string KeysOverLimit(int keys, int limit) =>
+        string.Create(CultureInfo.InvariantCulture, $"ERR KEYS would examine {keys} keys; the limit is {limit} per shard (use SCAN)");
+
     /// <summary>Unknown command, as Redis words it.</summary>
     public static string UnknownCommand(IReadOnlyList<string> args)
     {

@@ -26,6 +26,7 @@ public sealed class WriteBehindQueue
 {
     private readonly TimeProvider _time;
     private readonly BackoffPolicy _backoff;
+    private readonly Dictionary<string, WriteBehindRow> _writing = new(StringComparer.Ordinal);
     private Dictionary<string, WriteBehindRow> _pending = new(StringComparer.Ordinal);
     private int _inFlight;
 
@@ -86,6 +87,9 @@ public sealed class WriteBehindQueue
     /// <summary>The pending row of <paramref name="key"/>, if any (rows being written are not pending).</summary>
     public bool TryGetPending(string key, out WriteBehindRow row) => _pending.TryGetValue(key, out row);
 
+    /// <summary>The newest row of <paramref name="key"/> the table has not confirmed yet: pending, or else being written.</summary>
+    public bool TryGetQueued(string key, out WriteBehindRow row) => _pending.TryGetValue(key, out row) || _writing.TryGetValue(key, out row);
+
     /// <summary>
     /// Queues <paramref name="row"/> for <paramref name="key"/>, replacing its pending row. False (and
     /// nothing changes) when the key has no pending row and the queue already holds <see cref="Capacity"/> rows.
@@ -110,6 +114,11 @@ public sealed class WriteBehindQueue
         var rows = _pending.ToList();
         _pending = new Dictionary<string, WriteBehindRow>(StringComparer.Ordinal);
         _inFlight += rows.Count;
+        foreach (var (key, row) in rows)
+        {
+            _writing[key] = row;
+        }
+
         DueAt = null;
         return rows;
     }
@@ -123,6 +132,10 @@ public sealed class WriteBehindQueue
     {
         ArgumentNullException.ThrowIfNull(failed);
         _inFlight -= taken;
+        if (_inFlight == 0)
+        {
+            _writing.Clear();
+        }
         foreach (var (key, row) in failed)
         {
             FailedWrites++;

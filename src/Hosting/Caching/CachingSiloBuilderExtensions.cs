@@ -61,6 +61,9 @@ public static class CachingSiloBuilderExtensions
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Caching</c>.</summary>
 public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOptions>
 {
+    // 1 TiB per shard: beyond any machine this runs on, small enough that sums over shards cannot overflow.
+    private const long MaxMemoryCeiling = 1L << 40;
+
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, CacheShardOptions options)
     {
@@ -82,9 +85,14 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
             errors.Add($"{s}:VirtualNodesPerShard must be between 1 and {Hashing.ConsistentHashRing.MaxVirtualNodesPerWeight} (got {options.VirtualNodesPerShard}).");
         }
 
-        if (options.MaxMemoryBytesPerShard < 0)
+        if (options.MemoryCeilingBytesPerShard < 1 || options.MemoryCeilingBytesPerShard > MaxMemoryCeiling)
         {
-            errors.Add($"{s}:MaxMemoryBytesPerShard must be 0 (unbounded) or positive (got {options.MaxMemoryBytesPerShard}).");
+            errors.Add($"{s}:MemoryCeilingBytesPerShard must be between 1 and {MaxMemoryCeiling} (got {options.MemoryCeilingBytesPerShard}).");
+        }
+
+        if (options.MaxMemoryBytesPerShard < 1 || options.MaxMemoryBytesPerShard > options.MemoryCeilingBytesPerShard)
+        {
+            errors.Add($"{s}:MaxMemoryBytesPerShard must be between 1 and MemoryCeilingBytesPerShard ({options.MemoryCeilingBytesPerShard}); a cache is never unbounded (got {options.MaxMemoryBytesPerShard}).");
         }
 
         if (options.SnapshotInterval < TimeSpan.FromMilliseconds(10) || options.SnapshotInterval > TimeSpan.FromHours(1))

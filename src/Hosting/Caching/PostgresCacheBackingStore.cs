@@ -7,8 +7,10 @@ namespace Granary.Hosting.Caching;
 
 /// <summary>
 /// <see cref="ICacheBackingStore"/> on one PostgreSQL database: each backing table is
-/// <c>(key text PRIMARY KEY, value text NULL, version bigint NOT NULL)</c>, created on first use.
-/// A write is a single upsert whose <c>WHERE table.version &lt; excluded.version</c> makes the
+/// <c>(key text PRIMARY KEY, value text NULL, version bigint NOT NULL)</c>, created on first use in the
+/// schema <see cref="Schema"/> (created too), so a cache can only ever name a table of its own, never a
+/// system catalog or another application's table. Names are checked (<see cref="BackingTableName"/>) and
+/// quoted as identifiers in every statement. A write is a single upsert whose <c>WHERE table.version &lt; excluded.version</c> makes the
 /// version check and the write one atomic statement. Reads and writes go through the stores'
 /// <see cref="StorageRetryPolicy"/>; a write repeated after an unseen commit finds its own version
 /// stored and reports it as not applied, never writes twice.
@@ -19,6 +21,10 @@ namespace Granary.Hosting.Caching;
 /// </code></example>
 public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDisposable
 {
+    /// <summary>The schema holding every backing table.</summary>
+    public const string Schema = "granary_cache";
+
+    private static readonly NpgsqlCommandBuilder Quoting = new();
     private readonly NpgsqlDataSource _source;
     private readonly ConcurrentDictionary<string, Lazy<Task>> _tables = new(StringComparer.Ordinal);
     private readonly StorageRetryPolicy _retry;
@@ -39,15 +45,22 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     /// <inheritdoc/>
     public async Task<BackingRecord?> LoadAsync(string table, string key, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(table, cancellationToken);
-        return await _retry.ExecuteAsync("backing table read " + table, ct => new ValueTask<BackingRecord?>(LoadOnceAsync(table, key, ct)), _source.Clear, cancellationToken);
+        var name = await EnsureTableAsync(table, cancellationToken);
+        return await _retry.ExecuteAsync("backing table read " + table, ct => new ValueTask<BackingRecord?>(LoadOnceAsync(name, key, ct)), _source.Clear, cancellationToken);
     }
 
     /// <inheritdoc/>
     public async Task<BackingWriteResult> WriteAsync(string table, string key, string? value, long version, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(table, cancellationToken);
-        return await _retry.ExecuteAsync("backing table write " + table, ct => new ValueTask<BackingWriteResult>(WriteOnceAsync(table, key, value, version, ct)), _source.Clear, cancellationToken);
+        var name = await EnsureTableAsync(table, cancellationToken);
+        return await _retry.ExecuteAsync("backing table write " + table, ct => new ValueTask<BackingWriteResult>(WriteOnceAsync(name, key, value, version, ct)), _source.Clear, cancellationToken);
+    }
+
+    /// <summary>The schema-qualified, quoted name of backing table <paramref name="table"/>, e.g. <c>"granary_cache"."products"</c>.</summary>
+    public static string QualifiedName(string table)
+    {
+        BackingTableName.Require(table);
+        return Quoting.QuoteIdentifier(Schema) + "." + Quoting.QuoteIdentifier(table);
     }
 
     private async Task<BackingRecord?> LoadOnceAsync(string table, string key, CancellationToken cancellationToken)
@@ -85,27 +98,30 @@ public sealed class PostgresCacheBackingStore : ICacheBackingStore, IAsyncDispos
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _source.DisposeAsync();
 
-    private async Task EnsureTableAsync(string table, CancellationToken cancellationToken)
+    /// <summary>Checks the name, creates the table once, and returns its qualified name.</summary>
+    private async Task<string> EnsureTableAsync(string table, CancellationToken cancellationToken)
     {
-        if (!BackingTableName.IsValid(table))
-        {
-            throw new ArgumentException($"backing table '{table}' must be a lower-case SQL identifier", nameof(table));
-        }
+        var name = QualifiedName(table);
 
         // One creation per table for all callers, not tied to any caller's cancellation; a creation that
         // failed is forgotten, so the next call tries again instead of failing forever.
-        var creation = _tables.GetOrAdd(table, t => new Lazy<Task>(() => CreateAsync(t, CancellationToken.None)));
+        var creation = _tables.GetOrAdd(name, n => new Lazy<Task>(() => CreateAsync(n, CancellationToken.None)));
         try
         {
             await creation.Value.WaitAsync(cancellationToken);
         }
         catch (Exception) when (creation.Value.IsFaulted || creation.Value.IsCanceled)
         {
-            _tables.TryRemove(new KeyValuePair<string, Lazy<Task>>(table, creation));
+            _tables.TryRemove(new KeyValuePair<string, Lazy<Task>>(name, creation));
             throw;
         }
+
+        return name;
     }
 
-    private Task CreateAsync(string table, CancellationToken cancellationToken) =>
-        FamilyDatabase.ApplyDdlAsync(_source, $"CREATE TABLE IF NOT EXISTS {table} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL)", cancellationToken);
+    private Task CreateAsync(string qualifiedName, CancellationToken cancellationToken) =>
+        FamilyDatabase.ApplyDdlAsync(
+            _source,
+            $"CREATE SCHEMA IF NOT EXISTS {Quoting.QuoteIdentifier(Schema)}; CREATE TABLE IF NOT EXISTS {qualifiedName} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL)",
+            cancellationToken);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
+using Granary.Hosting.Caching;
 using Granary.Sdk.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Npgsql;
@@ -36,6 +37,11 @@ public sealed class BackedCacheClusterFixture(SharedServersFixture servers) : Gr
 public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Table = "products";
+
+    // The table as the silos' backing store names it (in its own schema), for the test's own SQL.
+    private static readonly string QualifiedTable = PostgresCacheBackingStore.QualifiedName(Table);
+    private static readonly string CreateTable =
+        $"CREATE SCHEMA IF NOT EXISTS {PostgresCacheBackingStore.Schema}; CREATE TABLE IF NOT EXISTS {QualifiedTable} (key text PRIMARY KEY, value text NULL, version bigint NOT NULL); ";
     private readonly BackedCacheClusterFixture _cluster = new(servers);
 
     public Task InitializeAsync() => _cluster.InitializeAsync();
@@ -208,8 +214,8 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         await using var connection = new NpgsqlConnection(_cluster.Database);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "CREATE TABLE IF NOT EXISTS products (key text PRIMARY KEY, value text NULL, version bigint NOT NULL); " +
-            "INSERT INTO products (key, value, version) VALUES (@k, @v, @n) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
+            CreateTable +
+            $"INSERT INTO {QualifiedTable} (key, value, version) VALUES (@k, @v, @n) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
             connection);
         command.Parameters.AddWithValue("k", key);
         command.Parameters.AddWithValue("v", value);
@@ -221,7 +227,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
     {
         await using var connection = new NpgsqlConnection(_cluster.Database);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS products (key text PRIMARY KEY, value text NULL, version bigint NOT NULL); SELECT value, version FROM products WHERE key = @k", connection);
+        await using var command = new NpgsqlCommand(CreateTable + $"SELECT value, version FROM {QualifiedTable} WHERE key = @k", connection);
         command.Parameters.AddWithValue("k", key);
         await using var reader = await command.ExecuteReaderAsync();
         return await reader.ReadAsync() ? (reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetInt64(1)) : null;

@@ -178,6 +178,28 @@ public static class RedisDifferential
         return commands;
     }
 
+    /// <summary>
+    /// Keys and KEYS patterns for comparing glob matching with Redis: short strings over an alphabet rich in
+    /// the characters that matter to the matcher (<c>* ? [ ] ^ - \</c>), with a two-byte UTF-8 character, so
+    /// that escapes, classes, ranges, unterminated classes and byte-wise matching all occur.
+    /// </summary>
+    public static (List<string> Keys, List<string> Patterns) GlobCases(int seed, int keys, int patterns)
+    {
+        var random = new Random(seed);
+        string[] keyAlphabet = ["a", "b", "c", "x", "Z", "-", "]", "[", "^", "*", "?", "\\", "é", ":"];
+        string[] patternAlphabet = ["a", "b", "c", "x", "Z", "-", "]", "[", "^", "*", "*", "*", "?", "\\", "é", ":", "[a-c]", "[^a]", "[b-", "\\*", "[]", "**"];
+        string Build(string[] alphabet, int min, int max)
+        {
+            var length = random.Next(min, max + 1);
+            return string.Concat(Enumerable.Range(0, length).Select(_ => alphabet[random.Next(alphabet.Length)]));
+        }
+
+        var keyList = Enumerable.Range(0, keys).Select(_ => Build(keyAlphabet, 1, 8)).Distinct(StringComparer.Ordinal).ToList();
+        var patternList = Enumerable.Range(0, patterns).Select(_ => Build(patternAlphabet, 0, 7)).ToList();
+        patternList.AddRange(["*", "**", "", "[", "[^", "\\", "a\\", "[a-]", "[a-]x", "[\\]]", "[]a]", "?", "??", "[a-é]", "[é-a]", "*é", "[^é]*", "*a*a*a*a*b"]);
+        return (keyList, patternList);
+    }
+
     private static string[] ZAdd(Random random, string key, Func<string[], string> pick, string[] scores, string[] members)
     {
         var command = new List<string> { "ZADD", key };

@@ -73,6 +73,68 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
     }
 
     /// <summary>
+    /// KEYS and SCAN MATCH select the same keys as redis-server for seeded random patterns full of stars,
+    /// classes, ranges, escapes, unterminated classes and a two-byte character (matching is byte-wise).
+    /// </summary>
+    [Fact]
+    public async Task Engine_and_cache_grains_match_keys_patterns_like_redis()
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+        var db = redis.GetDatabase(RedisDatabase);
+        await db.ExecuteAsync("FLUSHDB");
+        var (keys, patterns) = RedisDifferential.GlobCases(seed: 20260316, keys: 300, patterns: 1500);
+        var engine = new CacheKeyspace(new CacheKeyspaceOptions(), TimeProvider.System);
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, "differential-glob-" + Guid.NewGuid().ToString("N"));
+        foreach (var key in keys)
+        {
+            await db.ExecuteAsync("SET", key, "v");
+            engine.Execute("SET", key, "v");
+            await cache.ExecuteAsync("SET", key, "v");
+        }
+
+        foreach (var (system, execute) in new (string, Func<string[], Task<CacheReply>>)[] { ("engine", c => Task.FromResult(engine.Execute(c))), ("cache grains", c => cache.ExecuteAsync(c)) })
+        {
+            var mismatches = new List<string>();
+            var matched = 0L;
+            foreach (var pattern in patterns)
+            {
+                var theirs = ((RedisResult[])(await db.ExecuteAsync("KEYS", pattern))!).Select(r => (string)r!).Order(StringComparer.Ordinal).ToList();
+                var ours = (await execute(["KEYS", pattern])).Items!.Select(r => r.Text!).Order(StringComparer.Ordinal).ToList();
+                var scanned = await ScanAllAsync(execute, pattern);
+                matched += theirs.Count;
+                if (!theirs.SequenceEqual(ours, StringComparer.Ordinal) || !theirs.SequenceEqual(scanned, StringComparer.Ordinal))
+                {
+                    mismatches.Add($"KEYS {pattern}: redis [{string.Join(' ', theirs)}] granary KEYS [{string.Join(' ', ours)}] SCAN [{string.Join(' ', scanned)}]");
+                }
+            }
+
+            output.WriteLine($"{system}: {patterns.Count} patterns over {keys.Count} keys compared with redis-server ({matched} keys selected in all), {mismatches.Count} mismatches");
+            foreach (var mismatch in mismatches.Take(25))
+            {
+                output.WriteLine(mismatch);
+            }
+
+            Assert.Empty(mismatches);
+            Assert.True(matched > keys.Count, "the patterns should select keys");
+        }
+    }
+
+    private static async Task<List<string>> ScanAllAsync(Func<string[], Task<CacheReply>> execute, string pattern)
+    {
+        var found = new List<string>();
+        var cursor = "0";
+        do
+        {
+            var reply = await execute(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]);
+            cursor = reply.Items![0].Text!;
+            found.AddRange(reply.Items[1].Items!.Select(r => r.Text!));
+        }
+        while (cursor != "0");
+
+        return [.. found.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
     /// Coalesced-batch isolation: bad commands sent at the same moment as other callers' writes travel
     /// in the same grain calls, and must fail (or succeed) alone: every SET is acknowledged and stored,
     /// and each bad command gets the answer redis-server gives it.

@@ -99,6 +99,9 @@ public struct CacheStatisticsSurrogate
 
     /// <summary>Write-behind writes refused.</summary>
     [Id(18)] public long WriteBehindRefused;
+
+    /// <summary>Backing versions remembered.</summary>
+    [Id(19)] public long BackingVersions;
 }
 
 /// <summary>Converts <see cref="CacheStatistics"/> to and from its wire form.</summary>
@@ -127,6 +130,7 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         WriteBehindPending = s.WriteBehindPending,
         WriteBehindFailedWrites = s.WriteBehindFailedWrites,
         WriteBehindRefused = s.WriteBehindRefused,
+        BackingVersions = s.BackingVersions,
     };
 
     /// <inheritdoc/>
@@ -151,5 +155,6 @@ public sealed class CacheStatisticsSurrogateConverter : IConverter<CacheStatisti
         WriteBehindPending = value.WriteBehindPending,
         WriteBehindFailedWrites = value.WriteBehindFailedWrites,
         WriteBehindRefused = value.WriteBehindRefused,
+        BackingVersions = value.BackingVersions,
     };
 }

@@ -39,7 +39,8 @@ public sealed partial class CacheDefinitionGrain(
 
         if (settings.MaxMemoryBytesPerShard is { } bytes)
         {
-            Guard.InRange(bytes, nameof(settings.MaxMemoryBytesPerShard), 0, long.MaxValue);
+            // Never unbounded: 1 up to the silo's configured ceiling.
+            Guard.InRange(bytes, nameof(settings.MaxMemoryBytesPerShard), 1, options.Value.MemoryCeilingBytesPerShard);
         }
 
         if (settings.SnapshotIntervalMilliseconds is { } interval)
@@ -47,9 +48,9 @@ public sealed partial class CacheDefinitionGrain(
             Guard.InRange(interval, nameof(settings.SnapshotIntervalMilliseconds), 10, 3_600_000);
         }
 
-        if (settings.BackingTable is { } table && !BackingTableName.IsValid(table))
+        if (settings.BackingTable is { } table)
         {
-            throw new InvalidRequestException(nameof(settings.BackingTable), "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)");
+            BackingTableName.Require(table, nameof(settings.BackingTable));
         }
 
         if (settings.WriteBehindDelayMilliseconds is { } delay)

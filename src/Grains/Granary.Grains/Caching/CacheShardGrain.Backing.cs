@@ -20,7 +20,10 @@ namespace Granary.Caching;
 /// </summary>
 public sealed partial class CacheShardGrain
 {
+    // The backing version of each cached key, kept only while it matters (ForgetVersionIfUnused): so it is
+    // bounded by the keys cached plus the writes and loads in flight plus the write-behind rows queued.
     private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _writesInFlight = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task<BackingRecord?>> _loads = new(StringComparer.Ordinal);
     private readonly HashSet<string> _overtakenLoads = new(StringComparer.Ordinal);
     private readonly Dictionary<ICacheInvalidationObserver, DateTimeOffset> _observers = [];
@@ -30,6 +33,7 @@ public sealed partial class CacheShardGrain
     private IGrainTimer? _behindTimer;
     private DateTimeOffset? _behindArmedFor;
     private Task _behindFlush = Task.CompletedTask;
+    private DateTimeOffset _subscriptionsSweptAt;
     private long _backingLoads;
     private long _backingWrites;
 
@@ -46,6 +50,12 @@ public sealed partial class CacheShardGrain
         if (cached is not null)
         {
             return cached;
+        }
+
+        if (_behindQueue is { } queue && queue.TryGetQueued(key, out var queued))
+        {
+            // Acknowledged but not in the table yet (its cached copy was evicted or expired): the table is older.
+            return new BackedRead(queued.Value, queued.Version, LoadedFromStore: false);
         }
 
         if (!_loads.TryGetValue(key, out var load))
@@ -73,15 +83,28 @@ public sealed partial class CacheShardGrain
         var table = RequireTable(key);
         CheckValue(value, version);
         _backingWrites++;
-        var result = await backing.WriteAsync(table, key, value, version, CancellationToken.None);
-        if (!result.Stored)
+        _writesInFlight[key] = _writesInFlight.GetValueOrDefault(key) + 1;
+        try
         {
-            DropIfOlder(key, result.CurrentVersion);
-            return new BackedWrite(BackedOutcome.OlderVersion, result.CurrentVersion);
-        }
+            var result = await backing.WriteAsync(table, key, value, version, CancellationToken.None);
+            if (!result.Stored)
+            {
+                DropIfOlder(key, result.CurrentVersion);
+                return new BackedWrite(BackedOutcome.OlderVersion, result.CurrentVersion);
+            }
 
-        await ApplyAsync(key, value, version);
-        return new BackedWrite(BackedOutcome.Stored, version);
+            await ApplyAsync(key, value, version);
+            return new BackedWrite(BackedOutcome.Stored, version);
+        }
+        finally
+        {
+            if (--_writesInFlight[key] == 0)
+            {
+                _writesInFlight.Remove(key);
+            }
+
+            ForgetVersionIfUnused(key);
+        }
     }
 
     /// <inheritdoc/>
@@ -123,6 +146,17 @@ public sealed partial class CacheShardGrain
     public Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer)
     {
         ArgumentNullException.ThrowIfNull(observer);
+        if (!_observers.ContainsKey(observer) && _observers.Count >= Limits.Caching.MaxSubscribersPerShard)
+        {
+            DropLapsedSubscriptions();
+            if (_observers.Count >= Limits.Caching.MaxSubscribersPerShard)
+            {
+                throw new GranaryException(
+                    ErrorCodes.ResourceExhausted,
+                    $"cache shard '{this.GetPrimaryKeyString()}' already serves {_observers.Count} near-caches (the limit, {Limits.Caching.MaxSubscribersPerShard}); subscriptions not renewed within {options.Value.SubscriptionExpiry} are dropped");
+            }
+        }
+
         _observers[observer] = time.GetUtcNow();
         return Task.FromResult(_activationId);
     }
@@ -239,6 +273,57 @@ public sealed partial class CacheShardGrain
         {
             _loads.Remove(key);
             _overtakenLoads.Remove(key);
+            ForgetVersionIfUnused(key);
+        }
+    }
+
+    /// <summary>The keyspace dropped <paramref name="key"/> (expired, evicted, deleted, moved): its version may go too.</summary>
+    private void OnKeyRemoved(string key)
+    {
+        if (_versions.Count > 0)
+        {
+            ForgetVersionIfUnused(key);
+        }
+    }
+
+    /// <summary>
+    /// Forgets the backing version of <paramref name="key"/> unless something still relies on it: the key is
+    /// cached, a table write or load of it is in flight (a late, older one must not be applied), or a
+    /// write-behind row of it is queued.
+    /// </summary>
+    private void ForgetVersionIfUnused(string key)
+    {
+        if (!_writesInFlight.ContainsKey(key)
+            && !_loads.ContainsKey(key)
+            && !(_behindQueue is { } queue && queue.TryGetQueued(key, out _))
+            && !_keyspace.Contains(key))
+        {
+            _versions.Remove(key);
+        }
+    }
+
+    /// <summary>The active expiry cycle; also drops lapsed subscriptions once per subscription expiry, written to or not.</summary>
+    private void ActiveExpiryTick()
+    {
+        _keyspace.ExpireCycle();
+        var now = time.GetUtcNow();
+        if (_observers.Count > 0 && now - _subscriptionsSweptAt >= options.Value.SubscriptionExpiry)
+        {
+            _subscriptionsSweptAt = now;
+            DropLapsedSubscriptions();
+        }
+    }
+
+    /// <summary>Drops near-cache subscriptions not renewed within <see cref="CacheShardOptions.SubscriptionExpiry"/>.</summary>
+    private void DropLapsedSubscriptions()
+    {
+        var expiry = time.GetUtcNow() - options.Value.SubscriptionExpiry;
+        foreach (var (observer, renewed) in _observers.ToList())
+        {
+            if (renewed < expiry)
+            {
+                _observers.Remove(observer);
+            }
         }
     }
 
@@ -365,6 +450,12 @@ public sealed partial class CacheShardGrain
                 metrics.WriteBehindFailedWrites.Add(failed.Count, new KeyValuePair<string, object?>("cache", _cache));
             }
 
+            // The versions of rows now in the table (e.g. deletes, or keys evicted meanwhile) need not stay.
+            foreach (var (key, _) in rows)
+            {
+                ForgetVersionIfUnused(key);
+            }
+
             ArmBehindFlush();
         }
     }
@@ -439,16 +530,10 @@ public sealed partial class CacheShardGrain
             return;
         }
 
-        var expiry = time.GetUtcNow() - options.Value.SubscriptionExpiry;
+        DropLapsedSubscriptions();
         var notice = new CacheInvalidation(_cache, _shard, keys, versions ?? new long[keys.Length]);
-        foreach (var (observer, renewed) in _observers.ToList())
+        foreach (var observer in _observers.Keys.ToList())
         {
-            if (renewed < expiry)
-            {
-                _observers.Remove(observer);
-                continue;
-            }
-
             try
             {
                 _ = observer.InvalidatedAsync(notice);

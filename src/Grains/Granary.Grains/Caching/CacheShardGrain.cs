@@ -76,13 +76,19 @@ public sealed partial class CacheShardGrain(
         var keyspaceOptions = silo.ToKeyspaceOptions() with
         {
             EvictionPolicy = settings.EvictionPolicy ?? silo.EvictionPolicy,
-            MaxMemoryBytes = settings.MaxMemoryBytesPerShard ?? silo.MaxMemoryBytesPerShard,
+            MaxMemoryBytes = silo.EffectiveMaxMemoryBytes(settings.MaxMemoryBytesPerShard),
         };
-        _keyspace = new CacheKeyspace(keyspaceOptions, time);
+        if (settings.MaxMemoryBytesPerShard is { } asked && asked != keyspaceOptions.MaxMemoryBytes)
+        {
+            // Stored before the ceiling existed (0 meant unbounded) or above a ceiling lowered since.
+            LogMemoryBoundCapped(logger, self, asked, keyspaceOptions.MaxMemoryBytes);
+        }
+
+        _keyspace = new CacheKeyspace(keyspaceOptions, time) { KeyRemoved = OnKeyRemoved };
         this.RegisterGrainTimer(
             static (grain, _) =>
             {
-                grain._keyspace.ExpireCycle();
+                grain.ActiveExpiryTick();
                 return Task.CompletedTask;
             },
             this,
@@ -183,6 +189,7 @@ public sealed partial class CacheShardGrain(
         WriteBehindPending = _behindQueue?.Count ?? 0,
         WriteBehindFailedWrites = _behindQueue?.FailedWrites ?? 0,
         WriteBehindRefused = _behindQueue?.Refused ?? 0,
+        BackingVersions = _versions.Count,
     });
 
     /// <inheritdoc/>
@@ -424,6 +431,9 @@ public sealed partial class CacheShardGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cache shard {Shard}: command {Command} failed inside the engine and was answered with an error reply")]
     private static partial void LogCommandFault(ILogger logger, Exception? exception, string shard, string command);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: the cache's memory bound of {Asked} bytes per shard is 0 or above Granary:Caching:MemoryCeilingBytesPerShard; using {Applied} bytes")]
+    private static partial void LogMemoryBoundCapped(ILogger logger, string shard, long asked, long applied);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cache shard {Shard}: final flush on deactivation failed")]
     private static partial void LogFinalFlushFailed(ILogger logger, Exception exception, string shard);

@@ -15,8 +15,22 @@ public sealed class CacheShardOptions
     /// <summary>Virtual nodes per shard on the placement ring. Default 160.</summary>
     public int VirtualNodesPerShard { get; set; } = 160;
 
-    /// <summary>Memory bound per shard in estimated bytes; 0 = unbounded. Default 64 MiB.</summary>
+    /// <summary>
+    /// Memory bound per shard, in estimated bytes, of a cache created without one: 1 up to
+    /// <see cref="MemoryCeilingBytesPerShard"/> (a cache is never unbounded). Default 64 MiB.
+    /// </summary>
     public long MaxMemoryBytesPerShard { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// The largest memory bound per shard a cache may have, in estimated bytes: creating a cache with a larger
+    /// one (or 0) is refused, and a cache whose stored bound is larger (or 0, from before the ceiling) gets
+    /// this one. Default 256 MiB.
+    /// </summary>
+    public long MemoryCeilingBytesPerShard { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>The memory bound a shard applies for a cache that asked for <paramref name="requested"/> (null: the default).</summary>
+    public long EffectiveMaxMemoryBytes(long? requested) =>
+        (requested ?? MaxMemoryBytesPerShard) is var bytes && bytes >= 1 && bytes <= MemoryCeilingBytesPerShard ? bytes : MemoryCeilingBytesPerShard;
 
     /// <summary>Eviction policy: NoEviction, Lru, Lfu or TtlFirst. Default Lru.</summary>
     public EvictionPolicy EvictionPolicy { get; set; } = EvictionPolicy.Lru;
@@ -72,11 +86,15 @@ public sealed class CacheShardOptions
     /// <summary>The keyspace settings these options give.</summary>
     public CacheKeyspaceOptions ToKeyspaceOptions() => new()
     {
-        MaxMemoryBytes = MaxMemoryBytesPerShard,
+        MaxMemoryBytes = EffectiveMaxMemoryBytes(null),
         EvictionPolicy = EvictionPolicy,
         EvictionSamples = EvictionSamples,
         MaxKeyLength = Limits.MaxKeyLength,
         MaxValueLength = MaxValueLength,
+        MaxPatternLength = Limits.Caching.MaxPatternLength,
+        MaxPatternWildcards = Limits.Caching.MaxPatternWildcards,
+        MaxScanCount = Limits.Caching.MaxScanCount,
+        MaxKeysPerKeysCommand = Limits.Caching.MaxKeysPerKeysCommand,
     };
 }
 

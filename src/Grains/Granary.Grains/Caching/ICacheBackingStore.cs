@@ -27,11 +27,24 @@ public sealed record BackingRecord([property: Id(0)] string? Value, [property: I
 /// <summary>Outcome of a version-checked write: stored, or refused with the version the row holds.</summary>
 public sealed record BackingWriteResult(bool Stored, long CurrentVersion);
 
-/// <summary>Checks backing table names (they become SQL identifiers).</summary>
+/// <summary>
+/// Checks backing table names. They become SQL identifiers (always quoted, in a schema of the cache's own),
+/// so only plain lower-case identifiers are taken: <c>[a-z_][a-z0-9_]*</c>, at most 63 characters (PostgreSQL's
+/// identifier limit), not starting with <c>pg_</c> (the prefix of system catalogs). Reserved words such as
+/// <c>select</c> are fine, being quoted.
+/// </summary>
 public static partial class BackingTableName
 {
-    /// <summary>True for a lower-case SQL identifier of at most 63 characters.</summary>
-    public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
+    /// <summary>What a valid name looks like, for error messages.</summary>
+    public const string Rule = "a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters, not starting with 'pg_')";
+
+    /// <summary>True for a valid backing table name.</summary>
+    public static bool IsValid(string? name) =>
+        name is not null && Pattern().IsMatch(name) && !name.StartsWith("pg_", StringComparison.Ordinal);
+
+    /// <summary>Returns <paramref name="name"/>, or throws <see cref="Errors.InvalidRequestException"/> when it is not valid.</summary>
+    public static string Require(string? name, string parameter = "backingTable") =>
+        IsValid(name) ? name! : throw new Errors.InvalidRequestException(parameter, $"'{name}' is not {Rule}");
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
