@@ -57,9 +57,29 @@ public interface IQueueGrain : IGrainWithStringKey
 [Alias("granary.queues.partition")]
 public interface IQueuePartitionGrain : IGrainWithStringKey
 {
-    /// <summary>Enqueues a batch (durable when it returns); ids seen inside the dedup window are reported as duplicates and not added again.</summary>
+    /// <summary>
+    /// Enqueues a batch (durable when it returns); ids seen inside the dedup window are reported as
+    /// duplicates and not added again. A batch that does not fit under the partition's share of the
+    /// queue's max depth is refused whole with <see cref="QueueFullException"/>.
+    /// </summary>
     [Alias("enqueue")]
     Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages);
+
+    /// <summary>
+    /// Sets room for one message aside for a short while (an exchange publish routed to several
+    /// queues reserves in each before it enqueues in any); returns the reservation, or throws
+    /// <see cref="QueueFullException"/>. A message id seen inside the dedup window needs no room.
+    /// </summary>
+    [Alias("reserve")]
+    Task<long> ReserveAsync(string messageId);
+
+    /// <summary>Gives a reservation back (the publish it was for will not happen).</summary>
+    [Alias("release"), OneWay]
+    Task ReleaseAsync(long reservation);
+
+    /// <summary>Enqueues one message into room set aside by <see cref="ReserveAsync"/> (an unknown or expired reservation: as <see cref="EnqueueAsync"/>).</summary>
+    [Alias("enqueue-reserved")]
+    Task<EnqueueResult> EnqueueReservedAsync(QueueMessageInput message, long reservation);
 
     /// <summary>
     /// Leases up to <paramref name="max"/> messages without waiting. Answered at once, so a call that
