@@ -48,17 +48,24 @@ public static class QueueCommands
         var partitions = new Option<int>("--partitions") { Description = "Partitions (0 = the cluster default)" };
         var maxDeliveries = new Option<int>("--max-deliveries") { Description = "Deliveries before dead-lettering (0 = default)" };
         var dedup = Seconds("--dedup-window", "Idempotent-enqueue window, -1 = default", -1);
-        var command = new Command("create", "Create a queue (idempotent for the same definition)") { queue, partitions, maxDeliveries, dedup };
+        var maxDepth = new Option<long>("--max-depth") { Description = "Most messages held, not acked or purged (0 = default; at most the cluster's ceiling)" };
+        var command = new Command("create", "Create a queue (idempotent for the same definition)") { queue, partitions, maxDeliveries, dedup, maxDepth };
         command.SetHandler(async (parse, output, ct) =>
         {
             var p = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 0, QueueLimits.MaxPartitions);
             var m = GlobalOptions.Require(parse.GetValue(maxDeliveries), "--max-deliveries", 0, QueueLimits.MaxDeliveries);
             var d = parse.GetValue(dedup);
             TimeSpan? window = d < 0 ? null : RequireSeconds(d, "--dedup-window", 0, QueueLimits.MaxDeduplicationWindow.TotalSeconds);
+            var depth = parse.GetValue(maxDepth);
+            if (depth is < 0 or > QueueLimits.MaxDepth)
+            {
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--max-depth must be between 0 and {QueueLimits.MaxDepth} (got {depth})"));
+            }
+
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var info = await new QueueClient(connection.Grains).CreateAsync(parse.GetValue(queue)!, new QueueDefinition(p, m, window));
+            var info = await new QueueClient(connection.Grains).CreateAsync(parse.GetValue(queue)!, new QueueDefinition(p, m, window, depth));
             output.Document(info);
-            output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{info.Name}': {info.Partitions} partitions, max deliveries {info.MaxDeliveries}, dedup window {info.DeduplicationWindow}"));
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{info.Name}': {info.Partitions} partitions, max deliveries {info.MaxDeliveries}, dedup window {info.DeduplicationWindow}, max depth {info.MaxDepth}"));
             return ExitCodes.Ok;
         });
         return command;

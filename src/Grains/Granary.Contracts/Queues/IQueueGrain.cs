@@ -66,20 +66,22 @@ public interface IQueuePartitionGrain : IGrainWithStringKey
     Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages);
 
     /// <summary>
-    /// Sets room for one message aside for a short while (an exchange publish routed to several
-    /// queues reserves in each before it enqueues in any); returns the reservation, or throws
-    /// <see cref="QueueFullException"/>. A message id seen inside the dedup window needs no room.
+    /// Sets room aside for a short while for the messages with these ids (null: an id-less message;
+    /// an id seen inside the dedup window needs no room), so an enqueue into several partitions can
+    /// find out that every one has room before it stores anything (see
+    /// <see cref="QueueEnqueues.AllOrNothingAsync"/>); returns the reservation, or throws
+    /// <see cref="QueueFullException"/>.
     /// </summary>
     [Alias("reserve")]
-    Task<long> ReserveAsync(string messageId);
+    Task<long> ReserveAsync(IReadOnlyList<string?> messageIds);
 
-    /// <summary>Gives a reservation back (the publish it was for will not happen).</summary>
+    /// <summary>Gives a reservation back (the enqueue it was for will not happen).</summary>
     [Alias("release"), OneWay]
     Task ReleaseAsync(long reservation);
 
-    /// <summary>Enqueues one message into room set aside by <see cref="ReserveAsync"/> (an unknown or expired reservation: as <see cref="EnqueueAsync"/>).</summary>
+    /// <summary>Enqueues a batch into room set aside by <see cref="ReserveAsync"/> (an unknown or expired reservation: as <see cref="EnqueueAsync"/>).</summary>
     [Alias("enqueue-reserved")]
-    Task<EnqueueResult> EnqueueReservedAsync(QueueMessageInput message, long reservation);
+    Task<IReadOnlyList<EnqueueResult>> EnqueueReservedAsync(IReadOnlyList<QueueMessageInput> messages, long reservation);
 
     /// <summary>
     /// Leases up to <paramref name="max"/> messages without waiting. Answered at once, so a call that

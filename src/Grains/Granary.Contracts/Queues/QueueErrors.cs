@@ -81,10 +81,11 @@ public sealed class ReceiptInvalidException : GranaryException
 /// <summary>
 /// A queue is at its max depth (code <c>RESOURCE_EXHAUSTED</c>): the enqueue, batch or publish was
 /// refused whole and nothing was stored. It may succeed once consumers have acked messages or dead
-/// letters were purged. For an exchange publish, <see cref="RefusedQueues"/> names every routed queue
-/// that had no room; the publish is all-or-nothing, so <see cref="StoredIn"/> is empty unless a
-/// partition lost its reservation in between (it restarted): then it lists the queues that did store
-/// the message, and a retry with the same message id is deduplicated there.
+/// letters were purged. For an exchange publish or a batch that spans partitions,
+/// <see cref="RefusedQueues"/> names every queue that had no room; these are all-or-nothing, so
+/// <see cref="StoredIn"/> is empty unless a partition lost its reservation in between (it restarted):
+/// then it lists the queues that did store their part, and a retry with the same message ids is
+/// deduplicated there.
 /// </summary>
 [GenerateSerializer, Alias("granary.queues.error.full")]
 public sealed class QueueFullException : GranaryException
@@ -101,9 +102,12 @@ public sealed class QueueFullException : GranaryException
         Limit = limit;
     }
 
-    /// <summary>An exchange publish was refused because these routed queues are full.</summary>
-    public QueueFullException(string exchange, string messageId, IReadOnlyList<string> refused, IReadOnlyList<string> storedIn)
-        : base(ErrorCodes.ResourceExhausted, Describe(exchange, messageId, refused, storedIn))
+    /// <summary>An enqueue into several partitions (an exchange publish, a batch) was refused because these queues are full.</summary>
+    /// <param name="what">What was enqueued (e.g. "exchange 'x': message 'm'").</param>
+    /// <param name="refused">The full queues.</param>
+    /// <param name="storedIn">Queues that stored their part anyway (a partition lost its reservation).</param>
+    public QueueFullException(string what, IReadOnlyList<string> refused, IReadOnlyList<string> storedIn)
+        : base(ErrorCodes.ResourceExhausted, Describe(what, refused, storedIn))
     {
         ArgumentNullException.ThrowIfNull(refused);
         ArgumentNullException.ThrowIfNull(storedIn);
@@ -143,8 +147,8 @@ public sealed class QueueFullException : GranaryException
     [Id(5)]
     public long Limit { get; private set; }
 
-    private static string Describe(string exchange, string messageId, IReadOnlyList<string> refused, IReadOnlyList<string> storedIn) =>
+    private static string Describe(string what, IReadOnlyList<string> refused, IReadOnlyList<string> storedIn) =>
         storedIn.Count == 0
-            ? $"exchange '{exchange}': message '{messageId}' was not published: queue(s) {string.Join(", ", refused.Select(q => $"'{q}'"))} are full; nothing was stored"
-            : $"exchange '{exchange}': message '{messageId}' was refused by full queue(s) {string.Join(", ", refused.Select(q => $"'{q}'"))} but stored in {string.Join(", ", storedIn.Select(q => $"'{q}'"))}; retry with the same message id";
+            ? $"{what} was refused whole: queue(s) {string.Join(", ", refused.Select(q => $"'{q}'"))} are full; nothing was stored"
+            : $"{what} was refused by full queue(s) {string.Join(", ", refused.Select(q => $"'{q}'"))} but stored in {string.Join(", ", storedIn.Select(q => $"'{q}'"))}; retry with the same message ids";
 }

@@ -97,72 +97,16 @@ public sealed class ExchangeGrain(
 
         var withId = message with { Id = id };
         QueueLimits.Validate(withId);
-        var partitions = await Task.WhenAll(routed.Select(async queue =>
+        var parts = await Task.WhenAll(routed.Select(async queue =>
         {
             var info = await QueueInfoAsync(queue);
             var partition = QueuePlacement.PartitionFor(withId.Key, id, info.Partitions);
-            return GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, partition));
+            return new QueueEnqueuePart(queue, GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, partition)), [withId]);
         }));
-        if (partitions.Length == 1)
-        {
-            // One queue: its partition checks room and appends in one step.
-            return new PublishResult(id, routed, await partitions[0].EnqueueAsync([withId]), Unroutable: false);
-        }
 
-        // Several queues: all or nothing when one is full. Room is set aside in every routed
-        // partition first, and the message is enqueued only if all of them had room.
-        var reservations = await Task.WhenAll(partitions.Select(p => Attempt(() => p.ReserveAsync(id))));
-        var refused = Refused(routed, reservations);
-        var failure = reservations.Select(r => r.Error).FirstOrDefault(e => e is not null and not QueueFullException);
-        if (refused.Count > 0 || failure is not null)
-        {
-            for (var i = 0; i < partitions.Length; i++)
-            {
-                if (reservations[i].Error is null)
-                {
-                    await partitions[i].ReleaseAsync(reservations[i].Value);
-                }
-            }
-
-            throw refused.Count > 0 ? new QueueFullException(this.GetPrimaryKeyString(), id, refused, []) : Rethrow(failure!);
-        }
-
-        var enqueued = await Task.WhenAll(partitions.Select((p, i) => Attempt(() => p.EnqueueReservedAsync(withId, reservations[i].Value))));
-        refused = Refused(routed, enqueued);
-        if (refused.Count > 0)
-        {
-            // A partition lost its reservation (it was reactivated in between) and is full now.
-            var stored = routed.Where((_, i) => enqueued[i].Error is null).ToList();
-            throw new QueueFullException(this.GetPrimaryKeyString(), id, refused, stored);
-        }
-
-        if (enqueued.Select(r => r.Error).FirstOrDefault(e => e is not null) is { } failed)
-        {
-            throw Rethrow(failed);
-        }
-
-        return new PublishResult(id, routed, enqueued.Select(r => r.Value!).ToList(), Unroutable: false);
-    }
-
-    private static async Task<(T? Value, Exception? Error)> Attempt<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return (await call(), null);
-        }
-        catch (Exception ex)
-        {
-            return (default, ex);
-        }
-    }
-
-    private static List<string> Refused<T>(IReadOnlyList<string> queues, IReadOnlyList<(T? Value, Exception? Error)> outcomes) =>
-        queues.Where((_, i) => outcomes[i].Error is QueueFullException).ToList();
-
-    private static Exception Rethrow(Exception error)
-    {
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
-        return error;
+        // All or nothing when a routed queue is full: nothing is stored anywhere.
+        var enqueued = await QueueEnqueues.AllOrNothingAsync(parts, $"exchange '{this.GetPrimaryKeyString()}': message '{id}'");
+        return new PublishResult(id, routed, enqueued.Select(r => r[0]).ToList(), Unroutable: false);
     }
 
     private static void ValidateKey(string key, string parameter)

@@ -20,10 +20,10 @@ public sealed class QueueOptions
     /// (ready, delayed, in flight, dead-lettered); each partition holds at most its share. Default
     /// 1,000,000.
     /// </summary>
-    public long DefaultMaxDepth { get; set; } = 1_000_000;
+    public long DefaultMaxDepth { get; set; } = QueueLimits.DefaultMaxDepth;
 
     /// <summary>Largest max depth a queue may be created with. Default 10,000,000 (at most <see cref="QueueLimits.MaxDepth"/>).</summary>
-    public long MaxDepthCeiling { get; set; } = 10_000_000;
+    public long MaxDepthCeiling { get; set; } = QueueLimits.DefaultMaxDepthCeiling;
 
     /// <summary>
     /// Ready messages per partition held in memory with their bodies (the oldest first); later

@@ -78,12 +78,21 @@ public sealed class QueuePartitionGrain(
     public Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages) => EnqueueCoreAsync(messages, reservation: 0);
 
     /// <inheritdoc/>
-    public async Task<long> ReserveAsync(string messageId)
+    public async Task<long> ReserveAsync(IReadOnlyList<string?> messageIds)
     {
-        Guard.Name(messageId, "id", QueueLimits.MaxNameLength);
+        ArgumentNullException.ThrowIfNull(messageIds);
+        Guard.InRange(messageIds.Count, nameof(messageIds), 1, QueueLimits.MaxBatch);
+        foreach (var id in messageIds)
+        {
+            if (id is not null)
+            {
+                Guard.Name(id, "id", QueueLimits.MaxNameLength);
+            }
+        }
+
         await InfoAsync();
         var ledger = await LedgerAsync();
-        var reservation = ledger.Reserve(ledger.IsDuplicate(messageId) ? 0 : 1, ReservationHold);
+        var reservation = ledger.Reserve(NewMessages(ledger, messageIds), ReservationHold);
         return reservation != 0 ? reservation : throw Full(ledger);
     }
 
@@ -95,8 +104,8 @@ public sealed class QueuePartitionGrain(
     }
 
     /// <inheritdoc/>
-    public async Task<EnqueueResult> EnqueueReservedAsync(QueueMessageInput message, long reservation) =>
-        (await EnqueueCoreAsync([message], reservation))[0];
+    public Task<IReadOnlyList<EnqueueResult>> EnqueueReservedAsync(IReadOnlyList<QueueMessageInput> messages, long reservation) =>
+        EnqueueCoreAsync(messages, reservation);
 
     private async Task<IReadOnlyList<EnqueueResult>> EnqueueCoreAsync(IReadOnlyList<QueueMessageInput> messages, long reservation)
     {
@@ -126,7 +135,7 @@ public sealed class QueuePartitionGrain(
 
         // Room is checked and taken in the same turn as the appends below (no await in between).
         ledger.Release(reservation);
-        if (!ledger.HasRoomFor(NewMessages(ledger, messages, ids)))
+        if (!ledger.HasRoomFor(NewMessages(ledger, messages.Select(m => m.Id).ToList())))
         {
             throw Full(ledger);
         }
@@ -151,14 +160,14 @@ public sealed class QueuePartitionGrain(
         return results;
     }
 
-    /// <summary>Messages of a batch that would be stored: not seen inside the dedup window, each id once.</summary>
-    private static int NewMessages(QueuePartitionLedger ledger, IReadOnlyList<QueueMessageInput> messages, IReadOnlyList<string> ids)
+    /// <summary>Messages of a batch that would be stored (by the ids their callers gave): id-less ones, and ids not seen inside the dedup window, each once.</summary>
+    private static int NewMessages(QueuePartitionLedger ledger, IReadOnlyList<string?> callerIds)
     {
         var fresh = 0;
         HashSet<string>? seen = null;
-        for (var i = 0; i < messages.Count; i++)
+        foreach (var id in callerIds)
         {
-            if (messages[i].Id is null || (!ledger.IsDuplicate(ids[i]) && (seen ??= new(StringComparer.Ordinal)).Add(ids[i])))
+            if (id is null || (!ledger.IsDuplicate(id) && (seen ??= new(StringComparer.Ordinal)).Add(id)))
             {
                 fresh++;
             }
