@@ -192,7 +192,7 @@ public static class QueueCommands
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var stats = await new QueueClient(connection.Grains).StatsAsync(parse.GetValue(queue)!);
-            output.Document(new { stats.Queue, stats.Depth, stats.Ready, stats.Delayed, stats.InFlight, stats.DeadLettered, stats.EnqueuePerSecond, stats.AckPerSecond, stats.Partitions });
+            output.Document(new { stats.Queue, stats.Depth, stats.Ready, stats.Delayed, stats.Stored, stats.InFlight, stats.DeadLettered, stats.EnqueuePerSecond, stats.AckPerSecond, stats.Partitions });
             PrintStats(output, stats);
             return ExitCodes.Ok;
         });
@@ -206,11 +206,11 @@ public static class QueueCommands
         ArgumentNullException.ThrowIfNull(stats);
         static string N(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
         output.Table(
-            ["PARTITION", "READY", "DELAYED", "IN-FLIGHT", "DLQ", "ENQUEUED", "ACKED", "REDELIVERED", "ENQ/S", "ACK/S", "WRITES", "HOST"],
+            ["PARTITION", "READY", "DELAYED", "STORED", "BODIES", "MAX-DEPTH", "IN-FLIGHT", "DLQ", "ENQUEUED", "ACKED", "REDELIVERED", "ENQ/S", "ACK/S", "WRITES", "HOST"],
             stats.Partitions.Select(p => (IReadOnlyList<string>)[
-                p.Partition.ToString(CultureInfo.InvariantCulture), N(p.Ready), N(p.Delayed), N(p.InFlight), N(p.DeadLettered),
+                p.Partition.ToString(CultureInfo.InvariantCulture), N(p.Ready), N(p.Delayed), N(p.Stored), N(p.BodiesInMemory), N(p.MaxDepth), N(p.InFlight), N(p.DeadLettered),
                 N(p.Enqueued), N(p.Acked), N(p.Redelivered), N(p.EnqueuePerSecond), N(p.AckPerSecond), N(p.StorageWrites), p.HostedBy]));
-        output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{stats.Queue}': depth {stats.Depth} (ready {stats.Ready}, delayed {stats.Delayed}, in flight {stats.InFlight}), dead letters {stats.DeadLettered}, {stats.EnqueuePerSecond:F1} enq/s, {stats.AckPerSecond:F1} ack/s"));
+        output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{stats.Queue}': depth {stats.Depth} (ready {stats.Ready}, delayed {stats.Delayed}, in the store only {stats.Stored}, in flight {stats.InFlight}), dead letters {stats.DeadLettered}, {stats.EnqueuePerSecond:F1} enq/s, {stats.AckPerSecond:F1} ack/s"));
     }
 
     private static Command CreateDlq()
