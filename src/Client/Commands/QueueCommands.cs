@@ -48,17 +48,24 @@ public static class QueueCommands
         var partitions = new Option<int>("--partitions") { Description = "Partitions (0 = the cluster default)" };
         var maxDeliveries = new Option<int>("--max-deliveries") { Description = "Deliveries before dead-lettering (0 = default)" };
         var dedup = Seconds("--dedup-window", "Idempotent-enqueue window, -1 = default", -1);
-        var command = new Command("create", "Create a queue (idempotent for the same definition)") { queue, partitions, maxDeliveries, dedup };
+        var maxDepth = new Option<long>("--max-depth") { Description = "Most messages held, not acked or purged (0 = default; at most the cluster's ceiling)" };
+        var command = new Command("create", "Create a queue (idempotent for the same definition)") { queue, partitions, maxDeliveries, dedup, maxDepth };
         command.SetHandler(async (parse, output, ct) =>
         {
             var p = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 0, QueueLimits.MaxPartitions);
             var m = GlobalOptions.Require(parse.GetValue(maxDeliveries), "--max-deliveries", 0, QueueLimits.MaxDeliveries);
             var d = parse.GetValue(dedup);
             TimeSpan? window = d < 0 ? null : RequireSeconds(d, "--dedup-window", 0, QueueLimits.MaxDeduplicationWindow.TotalSeconds);
+            var depth = parse.GetValue(maxDepth);
+            if (depth is < 0 or > QueueLimits.MaxDepth)
+            {
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--max-depth must be between 0 and {QueueLimits.MaxDepth} (got {depth})"));
+            }
+
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var info = await new QueueClient(connection.Grains).CreateAsync(parse.GetValue(queue)!, new QueueDefinition(p, m, window));
+            var info = await new QueueClient(connection.Grains).CreateAsync(parse.GetValue(queue)!, new QueueDefinition(p, m, window, depth));
             output.Document(info);
-            output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{info.Name}': {info.Partitions} partitions, max deliveries {info.MaxDeliveries}, dedup window {info.DeduplicationWindow}"));
+            output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{info.Name}': {info.Partitions} partitions, max deliveries {info.MaxDeliveries}, dedup window {info.DeduplicationWindow}, max depth {info.MaxDepth}"));
             return ExitCodes.Ok;
         });
         return command;
@@ -185,7 +192,7 @@ public static class QueueCommands
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var stats = await new QueueClient(connection.Grains).StatsAsync(parse.GetValue(queue)!);
-            output.Document(new { stats.Queue, stats.Depth, stats.Ready, stats.Delayed, stats.InFlight, stats.DeadLettered, stats.EnqueuePerSecond, stats.AckPerSecond, stats.Partitions });
+            output.Document(new { stats.Queue, stats.Depth, stats.Ready, stats.Delayed, stats.Stored, stats.InFlight, stats.DeadLettered, stats.EnqueuePerSecond, stats.AckPerSecond, stats.Partitions });
             PrintStats(output, stats);
             return ExitCodes.Ok;
         });
@@ -199,11 +206,11 @@ public static class QueueCommands
         ArgumentNullException.ThrowIfNull(stats);
         static string N(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
         output.Table(
-            ["PARTITION", "READY", "DELAYED", "IN-FLIGHT", "DLQ", "ENQUEUED", "ACKED", "REDELIVERED", "ENQ/S", "ACK/S", "WRITES", "HOST"],
+            ["PARTITION", "READY", "DELAYED", "STORED", "BODIES", "MAX-DEPTH", "IN-FLIGHT", "DLQ", "ENQUEUED", "ACKED", "REDELIVERED", "ENQ/S", "ACK/S", "WRITES", "HOST"],
             stats.Partitions.Select(p => (IReadOnlyList<string>)[
-                p.Partition.ToString(CultureInfo.InvariantCulture), N(p.Ready), N(p.Delayed), N(p.InFlight), N(p.DeadLettered),
+                p.Partition.ToString(CultureInfo.InvariantCulture), N(p.Ready), N(p.Delayed), N(p.Stored), N(p.BodiesInMemory), N(p.MaxDepth), N(p.InFlight), N(p.DeadLettered),
                 N(p.Enqueued), N(p.Acked), N(p.Redelivered), N(p.EnqueuePerSecond), N(p.AckPerSecond), N(p.StorageWrites), p.HostedBy]));
-        output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{stats.Queue}': depth {stats.Depth} (ready {stats.Ready}, delayed {stats.Delayed}, in flight {stats.InFlight}), dead letters {stats.DeadLettered}, {stats.EnqueuePerSecond:F1} enq/s, {stats.AckPerSecond:F1} ack/s"));
+        output.Line(string.Create(CultureInfo.InvariantCulture, $"queue '{stats.Queue}': depth {stats.Depth} (ready {stats.Ready}, delayed {stats.Delayed}, in the store only {stats.Stored}, in flight {stats.InFlight}), dead letters {stats.DeadLettered}, {stats.EnqueuePerSecond:F1} enq/s, {stats.AckPerSecond:F1} ack/s"));
     }
 
     private static Command CreateDlq()

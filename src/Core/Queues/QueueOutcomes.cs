@@ -1,12 +1,16 @@
 namespace Granary.Queues;
 
-/// <summary>A delivered message and the receipt (sequence + lease token) that settles it.</summary>
+/// <summary>
+/// A delivered message and the receipt (sequence + lease token) that settles it. <see cref="Body"/>
+/// is null when the partition no longer holds it in memory (a redelivery: bodies are dropped once
+/// leased): the owner reads it from storage by <see cref="Sequence"/>.
+/// </summary>
 public sealed record QueueLease(
     long Sequence,
     long LeaseToken,
     string Id,
     string? Key,
-    byte[] Body,
+    byte[]? Body,
     DateTimeOffset EnqueuedAt,
     int Deliveries,
     DateTimeOffset LeaseExpiresAt);
@@ -33,4 +37,14 @@ public enum SettleOutcome
 }
 
 /// <summary>Counts at one moment.</summary>
-public readonly record struct QueuePartitionCounts(int Ready, int Delayed, int InFlight, int DeadLettered, int Pending, long Enqueued, long Acked, long Redelivered);
+/// <param name="Ready">Deliverable now or behind an earlier message of their key, held in memory.</param>
+/// <param name="Delayed">Held in memory, not visible before their delay ends.</param>
+/// <param name="InFlight">Leased.</param>
+/// <param name="DeadLettered">In the dead-letter list.</param>
+/// <param name="Pending">Accepted, their storage write not finished.</param>
+/// <param name="Enqueued">Confirmed enqueues since the partition was opened.</param>
+/// <param name="Acked">Acks since the partition was opened.</param>
+/// <param name="Redelivered">Leases that ended without an ack since the partition was opened.</param>
+/// <param name="Stored">Confirmed messages held only in storage, beyond the memory window (ready or delayed).</param>
+/// <param name="Bodies">Message bodies held in memory.</param>
+public readonly record struct QueuePartitionCounts(int Ready, int Delayed, int InFlight, int DeadLettered, int Pending, long Enqueued, long Acked, long Redelivered, long Stored, int Bodies);

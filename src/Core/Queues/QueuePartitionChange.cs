@@ -17,6 +17,7 @@ public enum QueueChangeKind
 }
 
 /// <summary>One durable change. <see cref="Message"/> is the message's state when the change was made.</summary>
+/// <param name="Deduplicated">False for an id the partition generated (nobody can repeat it): not remembered after a restart.</param>
 public sealed record QueuePartitionChange(
     QueueChangeKind Kind,
     long Sequence,
@@ -27,9 +28,14 @@ public sealed record QueuePartitionChange(
     DateTimeOffset VisibleAt,
     int Deliveries,
     QueueMessageStatus Status,
-    DateTimeOffset At);
+    DateTimeOffset At,
+    bool Deduplicated = true);
 
-/// <summary>A message row as read back from storage when a partition is recovered.</summary>
+/// <summary>
+/// A message row as read back from storage (when a partition is opened, or a page of it is read
+/// into memory). <see cref="Body"/> is null for settled rows and in reads that leave bodies out;
+/// <see cref="Deduplicated"/> is false for ids the partition generated.
+/// </summary>
 public sealed record StoredQueueMessage(
     long Sequence,
     string Id,
@@ -40,4 +46,5 @@ public sealed record StoredQueueMessage(
     int Deliveries,
     QueueMessageStatus Status,
     bool Settled,
-    DateTimeOffset SettledAt);
+    DateTimeOffset SettledAt,
+    bool Deduplicated = true);

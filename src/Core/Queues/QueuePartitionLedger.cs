@@ -9,6 +9,24 @@ namespace Granary.Queues;
 /// change journal (<see cref="DrainChanges"/>) that the owner writes in one batch. Time comes only
 /// from the injected <see cref="TimeProvider"/>. Not thread-safe: one owner (a grain) drives it.
 /// </summary>
+/// <remarks>
+/// <para>
+/// <b>Memory window.</b> Only the oldest <see cref="QueuePartitionSettings.MemoryWindow"/> ready
+/// messages are held in memory, with their bodies. A message accepted while the window is full (or
+/// while older messages wait in storage) is written like any other and then held only in storage;
+/// <see cref="NextPage"/> tells the owner which rows to read back, in sequence order, once the
+/// window has drained to half, and <see cref="AddPage"/> takes them. Because storage is read in
+/// sequence order and every message in memory is older than every message held only in storage,
+/// per-key order, delays, redelivery and dead letters work as if everything were in memory. Bodies
+/// of leased and dead-lettered messages are dropped (storage has them): a redelivered message's
+/// lease comes without a body, which the owner reads by sequence. Message ids stay in memory for
+/// the deduplication window whether or not the body does.
+/// </para>
+/// <para>
+/// <b>Depth.</b> <see cref="HasRoomFor"/> and <see cref="Reserve"/> bound the messages held
+/// (<see cref="Held"/>) by <see cref="QueuePartitionSettings.MaxMessages"/>.
+/// </para>
+/// </remarks>
 /// <example><code>
 /// var ledger = new QueuePartitionLedger(QueuePartitionSettings.Default, TimeProvider.System);
 /// var seq = ledger.Enqueue("m-1", key: null, body, delay: TimeSpan.Zero).Sequence;
@@ -32,11 +50,19 @@ public sealed class QueuePartitionLedger
     private readonly HashSet<long> _settled = [];
     private readonly Queue<long> _settledOrder = new();
     private readonly List<QueuePartitionChange> _changes = [];
+    private readonly Dictionary<long, (int Count, DateTimeOffset ExpiresAt)> _reservations = [];
     private long _nextSequence = 1;
     private long _nextToken = 1;
+    private long _nextReservation = 1;
     private int _ready;
     private int _inFlight;
     private int _pending;
+    private int _pendingInMemory;
+    private int _pendingSpilled;
+    private int _bodies;
+    private long _stored;
+    private long _storedThrough;
+    private long _horizon;
     private long _enqueued;
     private long _acked;
     private long _redelivered;
@@ -47,6 +73,8 @@ public sealed class QueuePartitionLedger
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxDeliveries, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MemoryWindow, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxMessages, 1);
         Settings = settings;
         _time = time;
     }
@@ -56,6 +84,12 @@ public sealed class QueuePartitionLedger
 
     /// <summary>The sequence the next enqueue gets.</summary>
     public long NextSequence => _nextSequence;
+
+    /// <summary>
+    /// Messages held and not acked or purged: ready, delayed, in flight, dead-lettered, held only in
+    /// storage, or being written. <see cref="QueuePartitionSettings.MaxMessages"/> bounds it.
+    /// </summary>
+    public long Held => _ready + _inFlight + _dead.Count + _pending + _stored;
 
     /// <summary>
     /// Makes lease tokens of this incarnation start above <paramref name="firstToken"/> (e.g. the
@@ -82,6 +116,46 @@ public sealed class QueuePartitionLedger
     /// <summary>Changes not yet handed to storage.</summary>
     public int PendingChangeCount => _changes.Count;
 
+    /// <summary>True when <paramref name="id"/> was seen inside the deduplication window: enqueuing it again adds nothing.</summary>
+    public bool IsDuplicate(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        PruneDedup(_time.GetUtcNow());
+        return _dedup.ContainsKey(id);
+    }
+
+    /// <summary>
+    /// True when <paramref name="count"/> more messages fit under <see cref="QueuePartitionSettings.MaxMessages"/>
+    /// besides those held and those reserved (<see cref="Reserve"/>); zero always fits.
+    /// </summary>
+    public bool HasRoomFor(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return count == 0 || Held + Reserved(_time.GetUtcNow()) + count <= Settings.MaxMessages;
+    }
+
+    /// <summary>
+    /// Sets room for <paramref name="count"/> messages aside for <paramref name="hold"/> (an enqueue
+    /// that is to happen only if other partitions have room too); returns its token, or 0 when it
+    /// does not fit. <see cref="Release"/> gives it back; so does the clock.
+    /// </summary>
+    public long Reserve(int count, TimeSpan hold)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(hold, TimeSpan.Zero);
+        if (!HasRoomFor(count))
+        {
+            return 0;
+        }
+
+        var token = _nextReservation++;
+        _reservations.Add(token, (count, _time.GetUtcNow() + hold));
+        return token;
+    }
+
+    /// <summary>Gives back a reservation (no-op for an unknown or expired token).</summary>
+    public void Release(long reservation) => _reservations.Remove(reservation);
+
     /// <summary>
     /// Adds a message as <see cref="QueueMessageStatus.Pending"/> (not deliverable until
     /// <see cref="Commit"/>) and journals its append; a message id seen inside the deduplication
@@ -89,6 +163,7 @@ public sealed class QueuePartitionLedger
     /// <see cref="IsPending">pending</see>, the duplicate is only as stored as the original's write). With <paramref name="deduplicate"/>
     /// false (an id the partition generated, which no producer can repeat) the id is not remembered
     /// and the message's row is deleted when it is acked instead of being kept for the window.
+    /// Depth is the owner's to check first (<see cref="HasRoomFor"/>).
     /// </summary>
     public EnqueueOutcome Enqueue(string id, string? key, byte[] body, TimeSpan delay, bool deduplicate = true)
     {
@@ -102,24 +177,11 @@ public sealed class QueuePartitionLedger
             return new EnqueueOutcome(seen.Sequence, Duplicate: true);
         }
 
-        var message = new QueuedMessage(_nextSequence++, id, key, body, now, now + delay) { Status = QueueMessageStatus.Pending, Deduplicated = deduplicate };
-        _messages.Add(message.Sequence, message);
-        _pending++;
-        if (key is not null)
-        {
-            KeyList(key).Add(message.Sequence);
-        }
-
-        if (deduplicate)
-        {
-            Remember(id, message.Sequence, now + Settings.DeduplicationWindow);
-        }
-
-        Journal(QueueChangeKind.Append, message, now);
+        var message = Append(id, key, body, now, now + delay, deduplicate, now);
         return new EnqueueOutcome(message.Sequence, Duplicate: false);
     }
 
-    /// <summary>The storage write that contained these appends is durable: make them deliverable.</summary>
+    /// <summary>The storage write that contained these appends is durable: make them deliverable (or, beyond the memory window, leave them to storage).</summary>
     public void Commit(IEnumerable<long> sequences)
     {
         ArgumentNullException.ThrowIfNull(sequences);
@@ -130,6 +192,17 @@ public sealed class QueuePartitionLedger
             {
                 _pending--;
                 _enqueued++;
+                if (message.Spilled)
+                {
+                    _pendingSpilled--;
+                    DropBody(message);
+                    _messages.Remove(sequence);
+                    _stored++;
+                    _storedThrough = Math.Max(_storedThrough, sequence);
+                    continue;
+                }
+
+                _pendingInMemory--;
                 SetReady(message, now);
             }
         }
@@ -145,6 +218,16 @@ public sealed class QueuePartitionLedger
             if (_messages.TryGetValue(sequence, out var message) && message.Status == QueueMessageStatus.Pending)
             {
                 _pending--;
+                if (message.Spilled)
+                {
+                    _pendingSpilled--;
+                }
+                else
+                {
+                    _pendingInMemory--;
+                }
+
+                DropBody(message);
                 _messages.Remove(sequence);
                 _dedup.Remove(message.Id);
                 RemoveFromKey(message, now);
@@ -154,7 +237,8 @@ public sealed class QueuePartitionLedger
 
     /// <summary>
     /// Leases up to <paramref name="max"/> deliverable messages in sequence order, skipping any
-    /// whose key has an earlier message not yet settled.
+    /// whose key has an earlier message not yet settled. A leased message's body leaves memory
+    /// (storage has it); a lease of a redelivered message comes without a body.
     /// </summary>
     public IReadOnlyList<QueueLease> Dequeue(string consumer, int max, TimeSpan visibilityTimeout)
     {
@@ -178,6 +262,7 @@ public sealed class QueuePartitionLedger
             message.LeaseExpiresAt = now + visibilityTimeout;
             _leases.Enqueue((sequence, message.LeaseToken), message.LeaseExpiresAt);
             leases.Add(new QueueLease(sequence, message.LeaseToken, message.Id, message.Key, message.Body, message.EnqueuedAt, message.Deliveries, message.LeaseExpiresAt));
+            DropBody(message);
         }
 
         return leases;
@@ -253,13 +338,15 @@ public sealed class QueuePartitionLedger
         return SettleOutcome.Ok;
     }
 
+
     /// <summary>
     /// Applies the clock: expired leases are redelivered (or dead-lettered after the last delivery),
-    /// delayed messages whose time came become deliverable, old message ids leave the dedup window.
+    /// delayed messages whose time came become deliverable, old message ids leave the dedup window,
+    /// expired reservations end.
     /// </summary>
     public void Tick() => Tick(_time.GetUtcNow());
 
-    /// <summary>The dead-letter list in sequence order (at most <paramref name="limit"/>).</summary>
+    /// <summary>The dead-letter list in sequence order (at most <paramref name="limit"/>), without bodies (storage holds them).</summary>
     public IReadOnlyList<QueuedMessage> DeadLetters(int limit)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 0);
@@ -284,36 +371,32 @@ public sealed class QueuePartitionLedger
     }
 
     /// <summary>
-    /// Moves up to <paramref name="max"/> dead-lettered messages back to the queue as fresh messages
-    /// at its tail (new sequence, delivery count 0, same id, key and body); returns how many.
+    /// Moves the dead-lettered messages named in <paramref name="bodies"/> (sequence to body, read
+    /// from storage; see <see cref="DeadLetters"/>) back to the queue as fresh messages at its tail
+    /// (new sequence, delivery count 0, same id, key and body), in sequence order; a sequence that
+    /// is no longer dead-lettered is skipped. Returns how many moved. Moving a message does not
+    /// change <see cref="Held"/>, so it needs no room.
     /// </summary>
-    public int Redrive(int max)
+    public int Redrive(IReadOnlyDictionary<long, byte[]> bodies)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, 0);
+        ArgumentNullException.ThrowIfNull(bodies);
         var now = _time.GetUtcNow();
         Tick(now);
-        var moved = _dead.Take(max).ToList();
-        foreach (var sequence in moved)
+        var moved = 0;
+        foreach (var (sequence, body) in bodies.OrderBy(b => b.Key))
         {
-            var old = _messages[sequence];
+            if (!_messages.TryGetValue(sequence, out var old) || old.Status != QueueMessageStatus.DeadLettered)
+            {
+                continue;
+            }
+
             Forget(old, now);
             Journal(SettleKind(old), old, now);
-            var message = new QueuedMessage(_nextSequence++, old.Id, old.Key, old.Body, old.EnqueuedAt, now) { Status = QueueMessageStatus.Pending, Deduplicated = old.Deduplicated };
-            _messages.Add(message.Sequence, message);
-            _pending++;
-            if (message.Key is not null)
-            {
-                KeyList(message.Key).Add(message.Sequence);
-            }
-
-            if (message.Deduplicated)
-            {
-                Remember(message.Id, message.Sequence, now + Settings.DeduplicationWindow);
-            }
-            Journal(QueueChangeKind.Append, message, now);
+            Append(old.Id, old.Key, body, old.EnqueuedAt, now, old.Deduplicated, now);
+            moved++;
         }
 
-        return moved.Count;
+        return moved;
     }
 
     /// <summary>
@@ -352,10 +435,10 @@ public sealed class QueuePartitionLedger
         return next;
     }
 
-    /// <summary>Ready (including delayed), in-flight and dead-lettered counts without a scan: cheap enough for a metrics gauge.</summary>
-    public (int Ready, int InFlight, int DeadLettered) Depths => (_ready, _inFlight, _dead.Count);
+    /// <summary>Ready (including delayed and held only in storage), in-flight and dead-lettered counts without a scan: cheap enough for a metrics gauge.</summary>
+    public (int Ready, int InFlight, int DeadLettered) Depths => ((int)Math.Min(int.MaxValue, _ready + _stored), _inFlight, _dead.Count);
 
-    /// <summary>Current counts (delayed is counted by a scan: call it for stats, not per message).</summary>
+    /// <summary>Current counts (delayed is counted by a scan of the messages in memory: call it for stats, not per message).</summary>
     public QueuePartitionCounts Counts()
     {
         var now = _time.GetUtcNow();
@@ -369,7 +452,7 @@ public sealed class QueuePartitionLedger
             }
         }
 
-        return new QueuePartitionCounts(_ready - delayed, delayed, _inFlight, _dead.Count, _pending, _enqueued, _acked, _redelivered);
+        return new QueuePartitionCounts(_ready - delayed, delayed, _inFlight, _dead.Count, _pending, _enqueued, _acked, _redelivered, _stored, _bodies);
     }
 
     /// <summary>True when at least one message can be leased right now.</summary>
@@ -379,12 +462,18 @@ public sealed class QueuePartitionLedger
         return _available.Count > 0;
     }
 
-    /// <summary>Rebuilds the partition from stored rows (after activation or a crash). Leases do not survive: in-flight rows come back ready.</summary>
+    /// <summary>
+    /// Rebuilds the partition's index from stored rows (after activation or a crash; call it once per
+    /// page of rows, bodies are not needed): settled rows' ids for deduplication, the dead-letter
+    /// list (without bodies), and ready rows as messages held only in storage, which
+    /// <see cref="NextPage"/> then brings into memory. Leases do not survive: rows that were in
+    /// flight come back ready.
+    /// </summary>
     public void Restore(IEnumerable<StoredQueueMessage> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var now = _time.GetUtcNow();
-        foreach (var row in rows.OrderBy(r => r.Sequence))
+        foreach (var row in rows)
         {
             _nextSequence = Math.Max(_nextSequence, row.Sequence + 1);
             if (row.Settled)
@@ -398,28 +487,187 @@ public sealed class QueuePartitionLedger
                 continue;
             }
 
-            var message = new QueuedMessage(row.Sequence, row.Id, row.Key, row.Body ?? [], row.EnqueuedAt, row.VisibleAt)
+            if (_messages.ContainsKey(row.Sequence))
             {
-                Deliveries = row.Deliveries,
-                Status = QueueMessageStatus.Pending,
-            };
-            _messages.Add(message.Sequence, message);
-            _dedup.Remove(row.Id);
-            Remember(row.Id, row.Sequence, row.EnqueuedAt + Settings.DeduplicationWindow);
+                continue;
+            }
+
+            if (row.Deduplicated)
+            {
+                _dedup.Remove(row.Id);
+                Remember(row.Id, row.Sequence, row.EnqueuedAt + Settings.DeduplicationWindow);
+            }
+
             if (row.Status == QueueMessageStatus.DeadLettered)
             {
-                message.Status = QueueMessageStatus.DeadLettered;
-                message.DeadLetterReason = "dead-lettered before recovery";
+                var message = new QueuedMessage(row.Sequence, row.Id, row.Key, null, row.EnqueuedAt, row.VisibleAt)
+                {
+                    Deliveries = row.Deliveries,
+                    Status = QueueMessageStatus.DeadLettered,
+                    Deduplicated = row.Deduplicated,
+                    DeadLetterReason = "dead-lettered before recovery",
+                };
+                _messages.Add(message.Sequence, message);
                 _dead.Add(message.Sequence);
                 continue;
             }
 
+            if (row.Sequence > _horizon)
+            {
+                _stored++;
+                _storedThrough = Math.Max(_storedThrough, row.Sequence);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The rows to read into memory next, when the memory window has drained to half while messages
+    /// wait in storage: ready rows with sequences in (<see cref="QueuePage.After"/>,
+    /// <see cref="QueuePage.Through"/>], at most <see cref="QueuePage.Limit"/>, in sequence order,
+    /// with bodies. Null when nothing is to be read.
+    /// </summary>
+    public QueuePage? NextPage()
+    {
+        var inWindow = _ready + _pendingInMemory;
+        var window = Settings.MemoryWindow;
+        if (_stored == 0 || inWindow > window / 2)
+        {
+            return null;
+        }
+
+        return new QueuePage(_horizon, _storedThrough, window - inWindow);
+    }
+
+    /// <summary>
+    /// Takes the rows read for <paramref name="page"/> (see <see cref="NextPage"/>) into memory as
+    /// ready messages; returns how many. A page that no longer starts at the window's end (another
+    /// page was taken meanwhile) is ignored.
+    /// </summary>
+    public int AddPage(QueuePage page, IReadOnlyList<StoredQueueMessage> rows)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (page.After != _horizon)
+        {
+            return 0;
+        }
+
+        var now = _time.GetUtcNow();
+        var added = 0;
+        var last = _horizon;
+        foreach (var row in rows.OrderBy(r => r.Sequence))
+        {
+            if (row.Sequence <= page.After || row.Sequence > page.Through || row.Settled || row.Status != QueueMessageStatus.Ready || row.Body is null)
+            {
+                throw new ArgumentException($"row {row.Sequence} is not a ready row with a body in ({page.After}, {page.Through}]", nameof(rows));
+            }
+
+            last = row.Sequence;
+            if (_messages.ContainsKey(row.Sequence))
+            {
+                continue;
+            }
+
+            var message = new QueuedMessage(row.Sequence, row.Id, row.Key, null, row.EnqueuedAt, row.VisibleAt)
+            {
+                Deliveries = row.Deliveries,
+                Deduplicated = row.Deduplicated,
+            };
+            HoldBody(message, row.Body);
+            _messages.Add(message.Sequence, message);
             if (message.Key is not null)
             {
                 KeyList(message.Key).Add(message.Sequence);
             }
 
+            _stored--;
+            added++;
             SetReady(message, now);
+        }
+
+        // A short page read every ready row through its end.
+        _horizon = rows.Count < page.Limit ? page.Through : last;
+        if (_horizon >= _storedThrough || _stored < 0)
+        {
+            _stored = 0;
+        }
+
+        return added;
+    }
+
+    private QueuedMessage Append(string id, string? key, byte[] body, DateTimeOffset enqueuedAt, DateTimeOffset visibleAt, bool deduplicate, DateTimeOffset now)
+    {
+        var message = new QueuedMessage(_nextSequence++, id, key, null, enqueuedAt, visibleAt) { Status = QueueMessageStatus.Pending, Deduplicated = deduplicate };
+        HoldBody(message, body);
+        _messages.Add(message.Sequence, message);
+        _pending++;
+
+        // Beyond the window, or behind messages that wait in storage (which must come first):
+        // written like any other, then held only in storage.
+        message.Spilled = _stored > 0 || _pendingSpilled > 0 || _ready + _pendingInMemory >= Settings.MemoryWindow;
+        if (message.Spilled)
+        {
+            _pendingSpilled++;
+        }
+        else
+        {
+            _pendingInMemory++;
+            _horizon = message.Sequence;
+            if (key is not null)
+            {
+                KeyList(key).Add(message.Sequence);
+            }
+        }
+
+        if (deduplicate)
+        {
+            Remember(id, message.Sequence, now + Settings.DeduplicationWindow);
+        }
+
+        Journal(QueueChangeKind.Append, message, now);
+        return message;
+    }
+
+    private long Reserved(DateTimeOffset now)
+    {
+        long reserved = 0;
+        List<long>? expired = null;
+        foreach (var (token, reservation) in _reservations)
+        {
+            if (reservation.ExpiresAt <= now)
+            {
+                (expired ??= []).Add(token);
+            }
+            else
+            {
+                reserved += reservation.Count;
+            }
+        }
+
+        foreach (var token in expired ?? [])
+        {
+            _reservations.Remove(token);
+        }
+
+        return reserved;
+    }
+
+    private void HoldBody(QueuedMessage message, byte[] body)
+    {
+        if (message.Body is null)
+        {
+            _bodies++;
+        }
+
+        message.Body = body;
+    }
+
+    private void DropBody(QueuedMessage message)
+    {
+        if (message.Body is not null)
+        {
+            _bodies--;
+            message.Body = null;
         }
     }
 
@@ -427,6 +675,12 @@ public sealed class QueuePartitionLedger
     {
         if (!_messages.TryGetValue(sequence, out message))
         {
+            // Held only in storage: a receipt from an earlier incarnation, whose lease ended with it.
+            if (sequence > _horizon && sequence <= _storedThrough && _stored > 0)
+            {
+                return SettleOutcome.LeaseLost;
+            }
+
             return _settled.Contains(sequence) ? SettleOutcome.AlreadySettled
                 : sequence > 0 && sequence < _nextSequence && leaseToken > 0 && leaseToken < _nextToken ? SettleOutcome.AlreadySettled
                 : SettleOutcome.UnknownReceipt;
@@ -523,6 +777,7 @@ public sealed class QueuePartitionLedger
 
     private void DeadLetter(QueuedMessage message, string reason, DateTimeOffset now)
     {
+        DropBody(message);
         message.Status = QueueMessageStatus.DeadLettered;
         message.DeadLetterReason = reason;
         _dead.Add(message.Sequence);
@@ -538,6 +793,7 @@ public sealed class QueuePartitionLedger
         }
 
         ClearLease(message);
+        DropBody(message);
         _messages.Remove(message.Sequence);
         _settled.Add(message.Sequence);
         _settledOrder.Enqueue(message.Sequence);
@@ -622,5 +878,9 @@ public sealed class QueuePartitionLedger
             message.VisibleAt,
             message.Deliveries,
             message.Status,
-            now));
+            now,
+            message.Deduplicated));
 }
+
+/// <summary>Ready rows to read from storage into a partition's memory window: sequences in (<paramref name="After"/>, <paramref name="Through"/>], at most <paramref name="Limit"/>, in order.</summary>
+public sealed record QueuePage(long After, long Through, int Limit);

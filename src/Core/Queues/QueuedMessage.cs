@@ -3,7 +3,7 @@ namespace Granary.Queues;
 /// <summary>One message held by a <see cref="QueuePartitionLedger"/>.</summary>
 public sealed class QueuedMessage
 {
-    internal QueuedMessage(long sequence, string id, string? key, byte[] body, DateTimeOffset enqueuedAt, DateTimeOffset visibleAt)
+    internal QueuedMessage(long sequence, string id, string? key, byte[]? body, DateTimeOffset enqueuedAt, DateTimeOffset visibleAt)
     {
         Sequence = sequence;
         Id = id;
@@ -22,8 +22,8 @@ public sealed class QueuedMessage
     /// <summary>Ordering key: messages with the same key are delivered one at a time, in order.</summary>
     public string? Key { get; }
 
-    /// <summary>Payload.</summary>
-    public byte[] Body { get; }
+    /// <summary>Payload, or null while only storage holds it (leased, dead-lettered, or redelivered and not leased again yet).</summary>
+    public byte[]? Body { get; internal set; }
 
     /// <summary>When it was accepted.</summary>
     public DateTimeOffset EnqueuedAt { get; }
@@ -48,6 +48,9 @@ public sealed class QueuedMessage
 
     /// <summary>Whether its id is remembered for deduplication (false for ids the partition generated).</summary>
     public bool Deduplicated { get; internal set; } = true;
+
+    /// <summary>Accepted beyond the memory window: once its write is durable it is held only in storage.</summary>
+    internal bool Spilled { get; set; }
 
     /// <summary>Why it was dead-lettered.</summary>
     public string? DeadLetterReason { get; internal set; }

@@ -44,7 +44,10 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             PRIMARY KEY (service_id, partition_key, seq));
         CREATE INDEX IF NOT EXISTS granary_queue_messages_settled
             ON granary_queue_messages (service_id, partition_key, settled_at) WHERE settled_at IS NOT NULL;
+        ALTER TABLE granary_queue_messages ADD COLUMN IF NOT EXISTS deduplicated boolean NOT NULL DEFAULT true;
         """;
+
+    private const string RowColumns = "seq, message_id, message_key, enqueued_at, visible_at, deliveries, status, settled_at, deduplicated";
 
     private const int MaxPartitionWritesPerTransaction = 64;
 
@@ -53,8 +56,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     // every execution (brk, page faults and TLB shootdowns: about 0.7 system calls per
     // transaction under the queue benchmark, gone with this form).
     private const string InsertSql = """
-        INSERT INTO granary_queue_messages (service_id, partition_key, seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status)
-        SELECT @s, @p, unnest(@seqs), unnest(@ids), unnest(@keys), unnest(@bodies), unnest(@enq), unnest(@vis), unnest(@dels), 1
+        INSERT INTO granary_queue_messages (service_id, partition_key, seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status, deduplicated)
+        SELECT @s, @p, unnest(@seqs), unnest(@ids), unnest(@keys), unnest(@bodies), unnest(@enq), unnest(@vis), unnest(@dels), 1, unnest(@dedup)
         """;
 
     // The insert of a write run again (its first run may have committed): rows already in place are
@@ -105,58 +108,121 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     }
 
     /// <inheritdoc/>
-    public async Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken)
+    public async Task<QueuePartitionSnapshot> OpenAsync(string partition, CancellationToken cancellationToken)
     {
         var shard = await ShardForAsync(partition, cancellationToken);
         await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
-        long epoch;
-        long highest;
-        await using (var bump = new NpgsqlCommand(
+        await using var bump = new NpgsqlCommand(
             """
             INSERT INTO granary_queue_partitions (service_id, partition_key, epoch, writes) VALUES (@s, @p, 1, 0)
             ON CONFLICT (service_id, partition_key) DO UPDATE SET epoch = granary_queue_partitions.epoch + 1
             RETURNING epoch, (SELECT coalesce(max(seq), 0) FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p)
             """,
-            connection))
+            connection);
+        bump.Parameters.AddWithValue("s", _serviceId);
+        bump.Parameters.AddWithValue("p", partition);
+        await using var bumped = await bump.ExecuteReaderAsync(cancellationToken);
+        await bumped.ReadAsync(cancellationToken);
+        return new QueuePartitionSnapshot(bumped.GetInt64(0), bumped.GetInt64(1));
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<StoredQueueMessage>> ReadIndexAsync(string partition, long afterSequence, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return await ReadRowsAsync(
+            partition,
+            $"SELECT {RowColumns}, NULL::bytea FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND seq > @after ORDER BY seq LIMIT @limit",
+            command =>
+            {
+                command.Parameters.AddWithValue("after", afterSequence);
+                command.Parameters.AddWithValue("limit", limit);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<StoredQueueMessage>> ReadPageAsync(string partition, QueuePage page, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        ArgumentOutOfRangeException.ThrowIfLessThan(page.Limit, 1);
+        return await ReadRowsAsync(
+            partition,
+            $"""
+            SELECT {RowColumns}, body FROM granary_queue_messages
+            WHERE service_id = @s AND partition_key = @p AND seq > @after AND seq <= @through AND settled_at IS NULL AND status <> {(short)QueueMessageStatus.DeadLettered}
+            ORDER BY seq LIMIT @limit
+            """,
+            command =>
+            {
+                command.Parameters.AddWithValue("after", page.After);
+                command.Parameters.AddWithValue("through", page.Through);
+                command.Parameters.AddWithValue("limit", page.Limit);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<long, byte[]>> ReadBodiesAsync(string partition, IReadOnlyCollection<long> sequences, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        var bodies = new Dictionary<long, byte[]>(sequences.Count);
+        if (sequences.Count == 0)
         {
-            bump.Parameters.AddWithValue("s", _serviceId);
-            bump.Parameters.AddWithValue("p", partition);
-            await using var bumped = await bump.ExecuteReaderAsync(cancellationToken);
-            await bumped.ReadAsync(cancellationToken);
-            epoch = bumped.GetInt64(0);
-            highest = bumped.GetInt64(1);
+            return bodies;
         }
 
-        var rows = new List<StoredQueueMessage>();
+        var shard = await ShardForAsync(partition, cancellationToken);
+        await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
         await using var read = new NpgsqlCommand(
-            """
-            SELECT seq, message_id, message_key, body, enqueued_at, visible_at, deliveries, status, settled_at
-            FROM granary_queue_messages
-            WHERE service_id = @s AND partition_key = @p AND (settled_at IS NULL OR settled_at >= @since)
-            ORDER BY seq
-            """,
+            "SELECT seq, body FROM granary_queue_messages WHERE service_id = @s AND partition_key = @p AND seq BETWEEN @lo AND @hi AND seq = ANY(@seqs) AND settled_at IS NULL",
             connection);
         read.Parameters.AddWithValue("s", _serviceId);
         read.Parameters.AddWithValue("p", partition);
-        read.Parameters.AddWithValue("since", settledSince.UtcDateTime);
+        read.Parameters.AddWithValue("lo", sequences.Min());
+        read.Parameters.AddWithValue("hi", sequences.Max());
+        read.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = sequences.ToArray() });
         await using var reader = await read.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var settled = !reader.IsDBNull(8);
+            if (!reader.IsDBNull(1))
+            {
+                bodies[reader.GetInt64(0)] = (byte[])reader.GetValue(1);
+            }
+        }
+
+        return bodies;
+    }
+
+    /// <summary>Runs a read of message rows whose columns are <see cref="RowColumns"/> then the body (or NULL).</summary>
+    private async Task<IReadOnlyList<StoredQueueMessage>> ReadRowsAsync(string partition, string sql, Action<NpgsqlCommand> parameters, CancellationToken cancellationToken)
+    {
+        var shard = await ShardForAsync(partition, cancellationToken);
+        await using var connection = await shard.Source.OpenConnectionAsync(cancellationToken);
+        await using var read = new NpgsqlCommand(sql, connection);
+        read.Parameters.AddWithValue("s", _serviceId);
+        read.Parameters.AddWithValue("p", partition);
+        parameters(read);
+        var rows = new List<StoredQueueMessage>();
+        await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var settled = !reader.IsDBNull(7);
             rows.Add(new StoredQueueMessage(
                 reader.GetInt64(0),
                 reader.GetString(1),
                 reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.IsDBNull(3) ? null : (byte[])reader.GetValue(3),
+                reader.IsDBNull(9) ? null : (byte[])reader.GetValue(9),
+                Utc(reader.GetDateTime(3)),
                 Utc(reader.GetDateTime(4)),
-                Utc(reader.GetDateTime(5)),
-                reader.GetInt32(6),
-                (QueueMessageStatus)reader.GetInt16(7),
+                reader.GetInt32(5),
+                (QueueMessageStatus)reader.GetInt16(6),
                 settled,
-                settled ? Utc(reader.GetDateTime(8)) : default));
+                settled ? Utc(reader.GetDateTime(7)) : default,
+                reader.GetBoolean(8)));
         }
 
-        return new QueuePartitionSnapshot(epoch, rows, highest);
+        return rows;
     }
 
     /// <inheritdoc/>
@@ -207,6 +273,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             insert.Parameters.Add(new NpgsqlParameter("enq", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.EnqueuedAt.UtcDateTime).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter("vis", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = appends.Select(c => c.VisibleAt.UtcDateTime).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter("dels", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = appends.Select(c => c.Deliveries).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter("dedup", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { Value = appends.Select(c => c.Deduplicated).ToArray() });
             commands.Add(insert);
         }
 

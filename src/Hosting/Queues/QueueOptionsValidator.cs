@@ -26,6 +26,21 @@ public sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>
             errors.Add($"{QueueOptions.SectionName}:DefaultDeduplicationWindow must be between 0 and {QueueLimits.MaxDeduplicationWindow}.");
         }
 
+        if (options.MaxDepthCeiling is < 1 or > QueueLimits.MaxDepth)
+        {
+            errors.Add($"{QueueOptions.SectionName}:MaxDepthCeiling must be between 1 and {QueueLimits.MaxDepth}.");
+        }
+
+        if (options.DefaultMaxDepth < 1 || options.DefaultMaxDepth > Math.Min(options.MaxDepthCeiling, QueueLimits.MaxDepth))
+        {
+            errors.Add($"{QueueOptions.SectionName}:DefaultMaxDepth must be between 1 and MaxDepthCeiling ({options.MaxDepthCeiling}).");
+        }
+
+        if (options.MemoryWindow is < 1 or > QueueLimits.MaxMemoryWindow)
+        {
+            errors.Add($"{QueueOptions.SectionName}:MemoryWindow must be between 1 and {QueueLimits.MaxMemoryWindow}.");
+        }
+
         if (options.CleanupInterval <= TimeSpan.Zero)
         {
             errors.Add($"{QueueOptions.SectionName}:CleanupInterval must be positive.");

@@ -93,7 +93,10 @@ public sealed class QueueClient(IGrainFactory grains)
         return await homed.EnqueueAsync(message);
     }
 
-    /// <summary>Enqueues a batch split by partition (each partition's part is one call and one storage write); results in input order.</summary>
+    /// <summary>
+    /// Enqueues a batch split by partition (each partition's part is one call and one storage write);
+    /// results in input order. All or nothing when a partition is full (<see cref="QueueFullException"/>, nothing stored).
+    /// </summary>
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueBatchAsync(string queue, IReadOnlyList<QueueMessageInput> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -113,16 +116,20 @@ public sealed class QueueClient(IGrainFactory grains)
             .Select((m, index) => (Message: m, Index: index, Partition: QueuePlacement.PartitionFor(m.Key, m.Id ?? UniqueIds.Next(), info.Partitions)))
             .GroupBy(x => x.Partition)
             .ToList();
+        // All or nothing when a partition is full: room is reserved in each before any stores.
+        var stored = await QueueEnqueues.AllOrNothingAsync(
+            groups.Select(g => new QueueEnqueuePart(queue, Partition(queue, g.Key), g.Select(x => x.Message).ToList())).ToList(),
+            $"queue '{queue}': batch of {messages.Count} messages");
         var results = new EnqueueResult[messages.Count];
-        await Task.WhenAll(groups.Select(async g =>
+        for (var g = 0; g < groups.Count; g++)
         {
-            var items = g.ToList();
-            var stored = await Partition(queue, g.Key).EnqueueAsync(items.Select(x => x.Message).ToList());
+            var items = groups[g].ToList();
             for (var i = 0; i < items.Count; i++)
             {
-                results[items[i].Index] = stored[i];
+                results[items[i].Index] = stored[g][i];
             }
-        }));
+        }
+
         return results;
     }
 

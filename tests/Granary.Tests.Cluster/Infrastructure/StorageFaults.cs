@@ -171,8 +171,20 @@ public sealed class HeldWrite
 public sealed class FaultInjectingQueueMessageStore(IQueueMessageStore inner, StorageFaults faults) : IQueueMessageStore
 {
     /// <inheritdoc/>
-    public Task<QueuePartitionSnapshot> OpenAsync(string partition, DateTimeOffset settledSince, CancellationToken cancellationToken) =>
-        inner.OpenAsync(partition, settledSince, cancellationToken);
+    public Task<QueuePartitionSnapshot> OpenAsync(string partition, CancellationToken cancellationToken) =>
+        inner.OpenAsync(partition, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<StoredQueueMessage>> ReadIndexAsync(string partition, long afterSequence, int limit, CancellationToken cancellationToken) =>
+        inner.ReadIndexAsync(partition, afterSequence, limit, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<StoredQueueMessage>> ReadPageAsync(string partition, QueuePage page, CancellationToken cancellationToken) =>
+        inner.ReadPageAsync(partition, page, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyDictionary<long, byte[]>> ReadBodiesAsync(string partition, IReadOnlyCollection<long> sequences, CancellationToken cancellationToken) =>
+        inner.ReadBodiesAsync(partition, sequences, cancellationToken);
 
     /// <inheritdoc/>
     public Task WriteAsync(string partition, long epoch, IReadOnlyList<QueuePartitionChange> changes, DateTimeOffset? deleteSettledBefore, CancellationToken cancellationToken) =>

@@ -36,21 +36,30 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         var epochs = new long[count];
         for (var p = 0; p < count; p++)
         {
-            epochs[p] = (await store.OpenAsync($"{prefix}/{p}", T0, CancellationToken.None)).Epoch;
+            epochs[p] = (await store.OpenAsync($"{prefix}/{p}", CancellationToken.None)).Epoch;
         }
 
         return epochs;
+    }
+
+    /// <summary>Every row of a partition, with the bodies of unsettled ones (an index read, then the bodies by sequence).</summary>
+    private static async Task<IReadOnlyList<StoredQueueMessage>> RowsAsync(PostgresQueueMessageStore store, string partition)
+    {
+        var rows = await store.ReadIndexAsync(partition, 0, 10_000, CancellationToken.None);
+        Assert.All(rows, r => Assert.Null(r.Body));
+        var bodies = await store.ReadBodiesAsync(partition, rows.Select(r => r.Sequence).ToList(), CancellationToken.None);
+        return rows.Select(r => r with { Body = bodies.GetValueOrDefault(r.Sequence) }).ToList();
     }
 
     [Fact]
     public async Task Changes_round_trip_and_settled_rows_keep_only_their_id()
     {
         await using var store = await NewStoreAsync();
-        var opened = await store.OpenAsync("q/0", T0, CancellationToken.None);
+        var opened = await store.OpenAsync("q/0", CancellationToken.None);
         await store.WriteAsync("q/0", opened.Epoch, [Change(QueueChangeKind.Append, 1, key: "k"), Change(QueueChangeKind.Append, 2), Change(QueueChangeKind.Append, 3)], null, CancellationToken.None);
         await store.WriteAsync("q/0", opened.Epoch, [Change(QueueChangeKind.Settle, 1), Change(QueueChangeKind.Update, 2, QueueMessageStatus.DeadLettered, 4)], null, CancellationToken.None);
 
-        var rows = (await store.OpenAsync("q/0", T0, CancellationToken.None)).Messages.ToDictionary(r => r.Sequence);
+        var rows = (await RowsAsync(store, "q/0")).ToDictionary(r => r.Sequence);
 
         Assert.True(rows[1].Settled);
         Assert.Null(rows[1].Body);
@@ -59,9 +68,9 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         Assert.Equal([1, 2, 3], rows[3].Body);
         Assert.Equal(T0.AddSeconds(3), rows[3].VisibleAt);
 
-        var later = await store.OpenAsync("q/0", T0, CancellationToken.None);
+        var later = await store.OpenAsync("q/0", CancellationToken.None);
         await store.WriteAsync("q/0", later.Epoch, [Change(QueueChangeKind.Append, 4), Change(QueueChangeKind.Delete, 3)], deleteSettledBefore: T0.AddHours(1), CancellationToken.None);
-        var remaining = (await store.OpenAsync("q/0", T0, CancellationToken.None)).Messages.Select(r => r.Sequence).ToList();
+        var remaining = (await RowsAsync(store, "q/0")).Select(r => r.Sequence).ToList();
         Assert.Equal([2, 4], remaining);
     }
 
@@ -69,14 +78,14 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
     public async Task A_write_from_an_older_epoch_is_fenced_and_changes_nothing()
     {
         await using var store = await NewStoreAsync();
-        var first = await store.OpenAsync("q/1", T0, CancellationToken.None);
-        var second = await store.OpenAsync("q/1", T0, CancellationToken.None);
+        var first = await store.OpenAsync("q/1", CancellationToken.None);
+        var second = await store.OpenAsync("q/1", CancellationToken.None);
         Assert.True(second.Epoch > first.Epoch);
 
         await Assert.ThrowsAsync<QueuePartitionFencedException>(() => store.WriteAsync("q/1", first.Epoch, [Change(QueueChangeKind.Append, 1)], null, CancellationToken.None));
         await store.WriteAsync("q/1", second.Epoch, [Change(QueueChangeKind.Append, 2)], null, CancellationToken.None);
 
-        var rows = (await store.OpenAsync("q/1", T0, CancellationToken.None)).Messages;
+        var rows = await RowsAsync(store, "q/1");
         Assert.Equal([2L], rows.Select(r => r.Sequence));
     }
 
@@ -88,7 +97,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         var epochs = await OpenAllAsync(store, "g", Partitions);
 
         // Partition 7 gets a newer owner: its old epoch must be fenced inside a shared transaction.
-        var newer = await store.OpenAsync("g/7", T0, CancellationToken.None);
+        var newer = await store.OpenAsync("g/7", CancellationToken.None);
         var before = store.Counters;
         var writes = Enumerable.Range(0, Partitions)
             .Select(p => store.WriteAsync($"g/{p}", epochs[p], [Change(QueueChangeKind.Append, 1), Change(QueueChangeKind.Append, 2)], null, CancellationToken.None))
@@ -102,7 +111,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         Assert.True(after.Transactions - before.Transactions < Partitions, $"{after.Transactions - before.Transactions} transactions for {Partitions} partition writes");
         for (var p = 0; p < Partitions; p++)
         {
-            var rows = (await store.OpenAsync($"g/{p}", T0, CancellationToken.None)).Messages;
+            var rows = await RowsAsync(store, $"g/{p}");
             Assert.Equal(p == 7 ? [] : new long[] { 1, 2 }, rows.Select(r => r.Sequence).Order().ToArray());
         }
 
@@ -132,7 +141,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         Assert.Equal(1, lost);
         for (var p = 0; p < Partitions; p++)
         {
-            var rows = (await store.OpenAsync($"a/{p}", T0, CancellationToken.None)).Messages;
+            var rows = await RowsAsync(store, $"a/{p}");
             Assert.Equal([1L, 2L], rows.Select(r => r.Sequence).Order());
             Assert.Equal(1, rows.Single(r => r.Sequence == 1).Deliveries);
         }
@@ -142,7 +151,7 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
     public async Task Any_exception_in_the_writer_fails_that_write_and_the_next_write_completes()
     {
         await using var store = await NewStoreAsync();
-        var epoch = (await store.OpenAsync("o/0", T0, CancellationToken.None)).Epoch;
+        var epoch = (await store.OpenAsync("o/0", CancellationToken.None)).Epoch;
         var thrown = 0;
         store.AfterCommit = _ => Interlocked.Exchange(ref thrown, 1) == 0 ? throw new OutOfMemoryException("injected") : ValueTask.CompletedTask;
 
@@ -150,34 +159,54 @@ public sealed class PostgresQueueMessageStoreTests(SharedServersFixture servers,
         await Assert.ThrowsAsync<OutOfMemoryException>(() => store.WriteAsync("o/0", epoch, [Change(QueueChangeKind.Append, 1)], null, CancellationToken.None).WaitAsync(Deadline));
         await store.WriteAsync("o/0", epoch, [Change(QueueChangeKind.Append, 2)], null, CancellationToken.None).WaitAsync(Deadline);
 
-        var rows = (await store.OpenAsync("o/0", T0, CancellationToken.None)).Messages;
+        var rows = await RowsAsync(store, "o/0");
         Assert.Equal([1L, 2L], rows.Select(r => r.Sequence));
     }
 
     [Fact]
-    public async Task New_messages_number_above_settled_rows_too_old_to_be_read_back()
+    public async Task New_messages_number_above_settled_rows_too_old_to_be_remembered()
     {
         await using var store = await NewStoreAsync();
-        var first = await store.OpenAsync("s/0", T0, CancellationToken.None);
+        var first = await store.OpenAsync("s/0", CancellationToken.None);
         await store.WriteAsync("s/0", first.Epoch, [Change(QueueChangeKind.Append, 1), Change(QueueChangeKind.Append, 2), Change(QueueChangeKind.Append, 3)], null, CancellationToken.None);
         await store.WriteAsync("s/0", first.Epoch, [Change(QueueChangeKind.Settle, 1), Change(QueueChangeKind.Settle, 2), Change(QueueChangeKind.Settle, 3)], null, CancellationToken.None);
 
-        // A later owner reads only settled rows inside the deduplication window: none of these.
+        // A later owner an hour on: these settled rows are outside the deduplication window.
         var clock = new FakeTimeProvider(T0.AddHours(1));
         var settings = new QueuePartitionSettings(5, TimeSpan.FromMinutes(5));
-        var later = await store.OpenAsync("s/0", clock.GetUtcNow() - settings.DeduplicationWindow, CancellationToken.None);
-        Assert.Empty(later.Messages);
+        var later = await store.OpenAsync("s/0", CancellationToken.None);
         Assert.Equal(3, later.HighestSequence);
 
         var ledger = new QueuePartitionLedger(settings, clock);
-        ledger.Restore(later.Messages);
+        ledger.Restore(await store.ReadIndexAsync("s/0", 0, 100, CancellationToken.None));
         ledger.ReserveSequencesThrough(later.HighestSequence);
+        Assert.False(ledger.IsDuplicate("id-1"));
         var outcome = ledger.Enqueue("fresh", null, [7], TimeSpan.Zero);
         await store.WriteAsync("s/0", later.Epoch, ledger.DrainChanges(), null, CancellationToken.None);
 
         Assert.Equal(4, outcome.Sequence);
-        var rows = (await store.OpenAsync("s/0", T0, CancellationToken.None)).Messages;
+        var rows = await RowsAsync(store, "s/0");
         Assert.Equal("fresh", rows.Single(r => !r.Settled).Id);
         Assert.Equal(3, rows.Count(r => r.Settled));
+    }
+
+    [Fact]
+    public async Task Pages_read_ready_rows_in_order_with_bodies_and_skip_settled_and_dead_letters()
+    {
+        await using var store = await NewStoreAsync();
+        var opened = await store.OpenAsync("pg/0", CancellationToken.None);
+        await store.WriteAsync("pg/0", opened.Epoch, [.. Enumerable.Range(1, 10).Select(s => Change(QueueChangeKind.Append, s))], null, CancellationToken.None);
+        await store.WriteAsync("pg/0", opened.Epoch, [Change(QueueChangeKind.Settle, 2), Change(QueueChangeKind.Update, 3, QueueMessageStatus.DeadLettered, 5)], null, CancellationToken.None);
+
+        var page = await store.ReadPageAsync("pg/0", new QueuePage(0, 8, 4), CancellationToken.None);
+        Assert.Equal([1L, 4L, 5L, 6L], page.Select(r => r.Sequence));
+        Assert.All(page, r => Assert.Equal([1, 2, 3], r.Body));
+
+        var rest = await store.ReadPageAsync("pg/0", new QueuePage(6, 8, 100), CancellationToken.None);
+        Assert.Equal([7L, 8L], rest.Select(r => r.Sequence));
+
+        var index = await store.ReadIndexAsync("pg/0", 4, 3, CancellationToken.None);
+        Assert.Equal([5L, 6L, 7L], index.Select(r => r.Sequence));
+        Assert.All(index, r => Assert.Null(r.Body));
     }
 }

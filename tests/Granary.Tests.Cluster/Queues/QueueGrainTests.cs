@@ -236,4 +236,129 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         Assert.Equal(1, (await client.StatsAsync(eu)).Ready);
         Assert.Equal(2, (await client.StatsAsync(all)).Ready);
     }
+
+    [Fact]
+    public async Task A_backlog_beyond_the_memory_window_is_paged_in_order_with_redeliveries_and_dead_letters_read_from_the_store()
+    {
+        // The silo's default window is 1,000 messages per partition: 2,500 in one partition spill.
+        const int Messages = 2_500;
+        const int Window = 1_000;
+        var (client, queue) = await NewQueueAsync(partitions: 1, maxDeliveries: 5);
+        foreach (var chunk in Enumerable.Range(0, Messages).Chunk(QueueLimits.MaxBatch))
+        {
+            await client.EnqueueBatchAsync(queue, chunk.Select(i => new QueueMessageInput(Body("m-" + i), "m-" + i)).ToList());
+        }
+
+        var stats = await client.StatsAsync(queue);
+        var partition = Assert.Single(stats.Partitions);
+        output.WriteLine($"after enqueue: ready {partition.Ready}, stored only {partition.Stored}, bodies in memory {partition.BodiesInMemory}");
+        Assert.Equal(Messages, stats.Depth);
+        Assert.True(partition.BodiesInMemory <= Window, $"{partition.BodiesInMemory} bodies in memory");
+        Assert.True(partition.Stored >= Messages - Window, $"{partition.Stored} messages left to the store");
+
+        // m-5 is nacked once (redelivered: its body comes from the store), m-7 is dead-lettered.
+        var firstSeen = new List<string>();
+        var maxBodies = 0;
+        var settled = 0;
+        while (settled < Messages - 1)
+        {
+            var batch = await client.DequeueAsync(queue, "c", 200, Visibility, TimeSpan.FromSeconds(2));
+            Assert.NotEmpty(batch);
+            foreach (var m in batch)
+            {
+                Assert.Equal(Body(m.Id), m.Body);
+                if (m.Deliveries == 1)
+                {
+                    firstSeen.Add(m.Id);
+                }
+
+                if (m.Id == "m-5" && m.Deliveries == 1)
+                {
+                    await client.NackAsync(queue, m.Receipt, TimeSpan.Zero);
+                }
+                else if (m.Id == "m-7")
+                {
+                    await client.NackAsync(queue, m.Receipt, TimeSpan.Zero, deadLetter: true);
+                }
+                else
+                {
+                    await client.AckAsync(queue, m.Receipt);
+                    settled++;
+                }
+            }
+
+            maxBodies = Math.Max(maxBodies, (await client.StatsAsync(queue)).Partitions[0].BodiesInMemory);
+        }
+
+        output.WriteLine($"drained {Messages} with at most {maxBodies} bodies in memory");
+        Assert.Equal(Enumerable.Range(0, Messages).Select(i => "m-" + i), firstSeen);
+        Assert.True(maxBodies <= Window, $"{maxBodies} bodies in memory while draining");
+
+        var dead = Assert.Single(await client.Queue(queue).GetDeadLettersAsync(10));
+        Assert.Equal("m-7", dead.Id);
+        Assert.Equal(Body("m-7"), dead.Body);
+        Assert.Equal(1, await client.Queue(queue).RedriveAsync(10));
+        var redriven = Assert.Single(await client.DequeueAsync(queue, "c", 10, Visibility, TimeSpan.FromSeconds(2)));
+        Assert.Equal(Body("m-7"), redriven.Body);
+        await client.AckAsync(queue, redriven.Receipt);
+        Assert.Equal(0, (await client.StatsAsync(queue)).Depth);
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_enqueues_batches_and_publishes_whole_and_stores_nothing()
+    {
+        var client = new QueueClient(fixture.Grains);
+        var small = "full-" + Guid.NewGuid().ToString("N");
+        var wide = "wide-" + Guid.NewGuid().ToString("N");
+        var split = "split-" + Guid.NewGuid().ToString("N");
+        await client.CreateAsync(small, new QueueDefinition(Partitions: 1, MaxDepth: 3));
+        await client.CreateAsync(wide, new QueueDefinition(Partitions: 2, MaxDepth: 100));
+        await client.CreateAsync(split, new QueueDefinition(Partitions: 2, MaxDepth: 4));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => client.CreateAsync("huge-" + Guid.NewGuid().ToString("N"), new QueueDefinition(MaxDepth: QueueLimits.MaxDepth + 1)));
+
+        // Three fit; a fourth is refused with a typed, retryable-later error, and a duplicate needs no room.
+        for (var i = 0; i < 3; i++)
+        {
+            await client.EnqueueAsync(small, new QueueMessageInput(Body("s" + i), "s" + i));
+        }
+
+        var full = await Assert.ThrowsAsync<QueueFullException>(() => client.EnqueueAsync(small, new QueueMessageInput(Body("s3"), "s3")));
+        output.WriteLine(full.Message);
+        Assert.Equal(ErrorCodes.ResourceExhausted, full.Code);
+        Assert.Equal(3, full.Limit);
+        Assert.True((await client.EnqueueAsync(small, new QueueMessageInput(Body("s0"), "s0"))).Duplicate);
+        Assert.Equal(3, (await client.StatsAsync(small)).Depth);
+
+        // A publish routed to a full queue and a queue with room stores nothing in either.
+        var exchange = fixture.Grains.GetGrain<IExchangeGrain>("x-" + Guid.NewGuid().ToString("N"));
+        await exchange.DeclareAsync(ExchangeKind.Fanout);
+        await exchange.BindAsync(small, "");
+        await exchange.BindAsync(wide, "");
+        var refused = await Assert.ThrowsAsync<QueueFullException>(() => exchange.PublishAsync("any", new QueueMessageInput(Body("p1"), "p1")));
+        output.WriteLine(refused.Message);
+        Assert.Equal([small], refused.RefusedQueues);
+        Assert.Empty(refused.StoredIn);
+        Assert.Equal(0, (await client.StatsAsync(wide)).Depth);
+        Assert.Equal(3, (await client.StatsAsync(small)).Depth);
+
+        // Room again after an ack: the same publish reaches both; the reservations it left are gone.
+        var one = Assert.Single(await client.DequeueAsync(small, "c", 1, Visibility, TimeSpan.FromSeconds(2)));
+        await client.AckAsync(small, one.Receipt);
+        var published = await exchange.PublishAsync("any", new QueueMessageInput(Body("p1"), "p1"));
+        Assert.Equal(2, published.Queues.Count);
+        Assert.Equal(1, (await client.StatsAsync(wide)).Depth);
+        Assert.Equal(3, (await client.StatsAsync(small)).Depth);
+
+        // A batch over two partitions (2 messages each at most) where one partition is full: nothing stored.
+        var keys = Enumerable.Range(0, 100).Select(i => "k" + i).ToList();
+        var onZero = keys.Where(k => QueuePlacement.PartitionFor(k, "", 2) == 0).Take(3).ToList();
+        var onOne = keys.First(k => QueuePlacement.PartitionFor(k, "", 2) == 1);
+        await client.EnqueueBatchAsync(split, onZero.Take(2).Select(k => new QueueMessageInput(Body(k), Key: k)).ToList());
+        var batchRefused = await Assert.ThrowsAsync<QueueFullException>(() => client.EnqueueBatchAsync(split,
+            [new QueueMessageInput(Body(onOne), Key: onOne), new QueueMessageInput(Body(onZero[2]), Key: onZero[2])]));
+        Assert.Empty(batchRefused.StoredIn);
+        var splitStats = await client.StatsAsync(split);
+        Assert.Equal(2, splitStats.Depth);
+        Assert.Equal(0, splitStats.Partitions.Single(p => p.Partition == 1).Depth);
+    }
 }

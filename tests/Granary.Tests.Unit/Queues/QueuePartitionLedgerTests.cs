@@ -19,6 +19,24 @@ public sealed class QueuePartitionLedgerTests
         return outcome.Sequence;
     }
 
+    /// <summary>Recovers as a partition does: the index without bodies, then pages of ready rows (with bodies) from <paramref name="rows"/>.</summary>
+    private static void Recover(QueuePartitionLedger ledger, IReadOnlyList<StoredQueueMessage> rows)
+    {
+        ledger.Restore(rows.Select(r => r with { Body = null }));
+        var added = 1;
+        while (added > 0 && ledger.NextPage() is { } page)
+        {
+            added = ledger.AddPage(page, ReadPage(rows, page));
+        }
+    }
+
+    /// <summary>What a store answers for <paramref name="page"/>: unsettled rows not dead-lettered, in order.</summary>
+    private static List<StoredQueueMessage> ReadPage(IEnumerable<StoredQueueMessage> rows, QueuePage page) =>
+        rows.Where(r => r.Sequence > page.After && r.Sequence <= page.Through && !r.Settled && r.Status != QueueMessageStatus.DeadLettered)
+            .OrderBy(r => r.Sequence)
+            .Take(page.Limit)
+            .ToList();
+
     [Fact]
     public void PendingMessagesAreNotDeliveredUntilCommitted()
     {
@@ -212,13 +230,18 @@ public sealed class QueuePartitionLedgerTests
         var ledger = NewLedger(maxDeliveries: 1);
         Put(ledger, "a");
         Put(ledger, "b");
+        var bodies = new Dictionary<long, byte[]>();
         foreach (var lease in ledger.Dequeue("c", 2, Visibility))
         {
+            bodies[lease.Sequence] = lease.Body!;
             ledger.Nack(lease.Sequence, lease.LeaseToken, TimeSpan.Zero, deadLetter: true);
         }
 
+        // Dead letters' bodies left memory: the owner reads them from storage and hands them in.
+        Assert.All(ledger.DeadLetters(10), m => Assert.Null(m.Body));
         ledger.DrainChanges();
-        Assert.Equal(1, ledger.Redrive(1));
+        var first = bodies.Keys.Min();
+        Assert.Equal(1, ledger.Redrive(new Dictionary<long, byte[]> { [first] = bodies[first] }));
         var changes = ledger.DrainChanges();
         Assert.Contains(changes, c => c.Kind == QueueChangeKind.Settle && c.Id == "a");
         Assert.Contains(changes, c => c.Kind == QueueChangeKind.Append && c.Id == "a");
@@ -304,7 +327,7 @@ public sealed class QueuePartitionLedgerTests
     {
         var now = _time.GetUtcNow();
         var ledger = NewLedger();
-        ledger.Restore(
+        Recover(ledger,
         [
             new StoredQueueMessage(1, "acked", null, null, now, now, 1, QueueMessageStatus.Ready, Settled: true, now),
             new StoredQueueMessage(2, "k-first", "k", [1], now, now, 2, QueueMessageStatus.Ready, Settled: false, default),
@@ -330,7 +353,7 @@ public sealed class QueuePartitionLedgerTests
         var old = before.Dequeue("c", 1, Visibility)[0];
 
         var after = NewLedger();
-        after.Restore([new StoredQueueMessage(old.Sequence, "a", null, [1], now, now, 0, QueueMessageStatus.Ready, Settled: false, default)]);
+        Recover(after, [new StoredQueueMessage(old.Sequence, "a", null, [1], now, now, 0, QueueMessageStatus.Ready, Settled: false, default)]);
         after.StartTokensAt(2L << 32);
         var fresh = after.Dequeue("c2", 1, Visibility)[0];
 
@@ -363,5 +386,155 @@ public sealed class QueuePartitionLedgerTests
         Assert.Equal(10, meter.PerSecond());
         _time.Advance(TimeSpan.FromSeconds(20));
         Assert.Equal(0, meter.PerSecond());
+    }
+
+    /// <summary>Stored rows as a store keeps them: the ledger's journal applied (appends with bodies, updates, settles, deletes).</summary>
+    private static void Apply(SortedDictionary<long, StoredQueueMessage> rows, IEnumerable<QueuePartitionChange> changes)
+    {
+        foreach (var c in changes)
+        {
+            switch (c.Kind)
+            {
+                case QueueChangeKind.Append:
+                    rows[c.Sequence] = new StoredQueueMessage(c.Sequence, c.Id, c.Key, c.Body, c.EnqueuedAt, c.VisibleAt, c.Deliveries, QueueMessageStatus.Ready, false, default, c.Deduplicated);
+                    break;
+                case QueueChangeKind.Update:
+                    rows[c.Sequence] = rows[c.Sequence] with { VisibleAt = c.VisibleAt, Deliveries = c.Deliveries, Status = c.Status };
+                    break;
+                case QueueChangeKind.Settle:
+                    rows[c.Sequence] = rows[c.Sequence] with { Body = null, Settled = true, SettledAt = c.At };
+                    break;
+                default:
+                    rows.Remove(c.Sequence);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Enqueues and commits one message, storing its append; pages stored messages in when the ledger asks.</summary>
+    private static void PutStored(QueuePartitionLedger ledger, SortedDictionary<long, StoredQueueMessage> rows, string id, string? key = null)
+    {
+        var outcome = ledger.Enqueue(id, key, Encoding.UTF8.GetBytes("body-" + id), TimeSpan.Zero);
+        Apply(rows, ledger.DrainChanges());
+        ledger.Commit([outcome.Sequence]);
+        PageIn(ledger, rows);
+    }
+
+    private static void PageIn(QueuePartitionLedger ledger, SortedDictionary<long, StoredQueueMessage> rows)
+    {
+        var added = 1;
+        while (added > 0 && ledger.NextPage() is { } page)
+        {
+            added = ledger.AddPage(page, ReadPage(rows.Values, page));
+        }
+    }
+
+    [Fact]
+    public void OnlyTheMemoryWindowHoldsBodiesAndStoredMessagesComeBackInOrder()
+    {
+        const int Window = 8;
+        var ledger = new QueuePartitionLedger(new QueuePartitionSettings(5, TimeSpan.FromMinutes(5)) { MemoryWindow = Window }, _time);
+        var rows = new SortedDictionary<long, StoredQueueMessage>();
+        for (var i = 0; i < 100; i++)
+        {
+            PutStored(ledger, rows, "m" + i, key: i % 3 == 0 ? "k" : null);
+        }
+
+        var counts = ledger.Counts();
+        Assert.Equal(Window, counts.Bodies);
+        Assert.Equal(100 - Window, counts.Stored);
+        Assert.Equal(100, ledger.Held);
+
+        var delivered = new List<string>();
+        var maxBodies = 0;
+        while (delivered.Count < 100)
+        {
+            var leases = ledger.Dequeue("c", 3, Visibility);
+            Assert.True(leases.Count > 0, $"stalled after {delivered.Count} deliveries with {ledger.Counts()}");
+            foreach (var lease in leases)
+            {
+                Assert.Equal(Encoding.UTF8.GetBytes("body-" + lease.Id), lease.Body);
+                delivered.Add(lease.Id);
+                Assert.Equal(SettleOutcome.Ok, ledger.Ack(lease.Sequence, lease.LeaseToken));
+            }
+
+            Apply(rows, ledger.DrainChanges());
+            PageIn(ledger, rows);
+            maxBodies = Math.Max(maxBodies, ledger.Counts().Bodies);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => "m" + i), delivered);
+        Assert.True(maxBodies <= Window, $"{maxBodies} bodies in memory with a window of {Window}");
+        Assert.Equal(0, ledger.Held);
+    }
+
+    [Fact]
+    public void KeyOrderHoldsAcrossTheWindowWhenTheHeadIsRedelivered()
+    {
+        var ledger = new QueuePartitionLedger(new QueuePartitionSettings(5, TimeSpan.FromMinutes(5)) { MemoryWindow = 2 }, _time);
+        var rows = new SortedDictionary<long, StoredQueueMessage>();
+        for (var i = 0; i < 6; i++)
+        {
+            PutStored(ledger, rows, "k" + i, key: "k");
+        }
+
+        // The head is leased and its lease runs out: it comes back without a body (storage has it).
+        var first = Assert.Single(ledger.Dequeue("crashing", 10, Visibility));
+        Assert.Equal("k0", first.Id);
+        _time.Advance(Visibility);
+        var again = Assert.Single(ledger.Dequeue("c", 10, Visibility));
+        Assert.Equal("k0", again.Id);
+        Assert.Null(again.Body);
+        Assert.Equal(2, again.Deliveries);
+
+        var order = new List<string> { again.Id };
+        var lease = again;
+        while (true)
+        {
+            Assert.Equal(SettleOutcome.Ok, ledger.Ack(lease.Sequence, lease.LeaseToken));
+            Apply(rows, ledger.DrainChanges());
+            PageIn(ledger, rows);
+            var next = ledger.Dequeue("c", 10, Visibility);
+            if (next.Count == 0)
+            {
+                break;
+            }
+
+            lease = Assert.Single(next);
+            order.Add(lease.Id);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => "k" + i), order);
+    }
+
+    [Fact]
+    public void DepthCountsEveryHeldMessageAndReservationsTakeRoom()
+    {
+        var ledger = new QueuePartitionLedger(new QueuePartitionSettings(1, TimeSpan.FromMinutes(5)) { MaxMessages = 3 }, _time);
+        Put(ledger, "a");
+        Put(ledger, "b");
+        var lease = ledger.Dequeue("c", 1, Visibility)[0];
+        ledger.Nack(lease.Sequence, lease.LeaseToken, TimeSpan.Zero, deadLetter: true);
+
+        // One ready, one dead-lettered: room for one more, and a reservation takes it.
+        Assert.True(ledger.HasRoomFor(1));
+        Assert.False(ledger.HasRoomFor(2));
+        var reservation = ledger.Reserve(1, TimeSpan.FromSeconds(10));
+        Assert.NotEqual(0, reservation);
+        Assert.False(ledger.HasRoomFor(1));
+        Assert.Equal(0, ledger.Reserve(1, TimeSpan.FromSeconds(10)));
+
+        // Given back, or run out by the clock: the room is free again.
+        ledger.Release(reservation);
+        Assert.True(ledger.HasRoomFor(1));
+        Assert.NotEqual(0, ledger.Reserve(1, TimeSpan.FromSeconds(10)));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(ledger.HasRoomFor(1));
+
+        // Purging dead letters frees room.
+        Put(ledger, "c");
+        Assert.False(ledger.HasRoomFor(1));
+        Assert.Equal(1, ledger.PurgeDeadLetters());
+        Assert.True(ledger.HasRoomFor(1));
     }
 }

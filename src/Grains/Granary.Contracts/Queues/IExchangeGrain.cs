@@ -67,7 +67,11 @@ public interface IExchangeGrain : IGrainWithStringKey
     [Alias("unbind")]
     Task<ExchangeInfo> UnbindAsync(string queue, string bindingKey);
 
-    /// <summary>Routes and enqueues; returns once durable in every routed queue.</summary>
+    /// <summary>
+    /// Routes and enqueues; returns once durable in every routed queue. All or nothing when a routed
+    /// queue is full: room is reserved in every routed queue before the message is enqueued in any,
+    /// and a <see cref="QueueFullException"/> names the queues that had none (nothing stored).
+    /// </summary>
     [Alias("publish"), AlwaysInterleave]
     Task<PublishResult> PublishAsync(string routingKey, QueueMessageInput message);
 }

@@ -57,9 +57,31 @@ public interface IQueueGrain : IGrainWithStringKey
 [Alias("granary.queues.partition")]
 public interface IQueuePartitionGrain : IGrainWithStringKey
 {
-    /// <summary>Enqueues a batch (durable when it returns); ids seen inside the dedup window are reported as duplicates and not added again.</summary>
+    /// <summary>
+    /// Enqueues a batch (durable when it returns); ids seen inside the dedup window are reported as
+    /// duplicates and not added again. A batch that does not fit under the partition's share of the
+    /// queue's max depth is refused whole with <see cref="QueueFullException"/>.
+    /// </summary>
     [Alias("enqueue")]
     Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages);
+
+    /// <summary>
+    /// Sets room aside for a short while for the messages with these ids (null: an id-less message;
+    /// an id seen inside the dedup window needs no room), so an enqueue into several partitions can
+    /// find out that every one has room before it stores anything (see
+    /// <see cref="QueueEnqueues.AllOrNothingAsync"/>); returns the reservation, or throws
+    /// <see cref="QueueFullException"/>.
+    /// </summary>
+    [Alias("reserve")]
+    Task<long> ReserveAsync(IReadOnlyList<string?> messageIds);
+
+    /// <summary>Gives a reservation back (the enqueue it was for will not happen).</summary>
+    [Alias("release"), OneWay]
+    Task ReleaseAsync(long reservation);
+
+    /// <summary>Enqueues a batch into room set aside by <see cref="ReserveAsync"/> (an unknown or expired reservation: as <see cref="EnqueueAsync"/>).</summary>
+    [Alias("enqueue-reserved")]
+    Task<IReadOnlyList<EnqueueResult>> EnqueueReservedAsync(IReadOnlyList<QueueMessageInput> messages, long reservation);
 
     /// <summary>
     /// Leases up to <paramref name="max"/> messages without waiting. Answered at once, so a call that

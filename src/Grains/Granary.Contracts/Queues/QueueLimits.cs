@@ -32,6 +32,18 @@ public static class QueueLimits
     /// <summary>Most deliveries allowed before dead-lettering: 1,000.</summary>
     public const int MaxDeliveries = 1_000;
 
+    /// <summary>Largest max depth of a queue, and of the configured ceiling: 1,000,000,000 messages.</summary>
+    public const long MaxDepth = 1_000_000_000;
+
+    /// <summary>Max depth of a queue created without one, unless configured (<c>Granary:Queues:DefaultMaxDepth</c>): 1,000,000 messages.</summary>
+    public const long DefaultMaxDepth = 1_000_000;
+
+    /// <summary>Largest max depth a queue may be created with, unless configured (<c>Granary:Queues:MaxDepthCeiling</c>): 10,000,000 messages.</summary>
+    public const long DefaultMaxDepthCeiling = 10_000_000;
+
+    /// <summary>Largest memory window of a partition: 1,000,000 messages.</summary>
+    public const int MaxMemoryWindow = 1_000_000;
+
     /// <summary>Checks one message against these limits: a null message or body, an oversize body, an empty or over-long id or key, or a delay outside [0, <see cref="MaxDelay"/>] is an <see cref="InvalidRequestException"/>.</summary>
     public static void Validate(QueueMessageInput? message)
     {

@@ -1,20 +1,35 @@
 namespace Granary.Queues;
 
 /// <summary>How a queue is made. Zero/null fields take the cluster's defaults (<c>Granary:Queues</c>).</summary>
+/// <param name="Partitions">Partitions (0: <c>DefaultPartitions</c>).</param>
+/// <param name="MaxDeliveries">Deliveries before dead-lettering (0: <c>DefaultMaxDeliveries</c>).</param>
+/// <param name="DeduplicationWindow">How long message ids are remembered (null: <c>DefaultDeduplicationWindow</c>).</param>
+/// <param name="MaxDepth">
+/// Most messages the queue holds that are not acked or purged (ready, delayed, in flight and
+/// dead-lettered), at most the configured <c>MaxDepthCeiling</c>; each partition holds at most its
+/// share (rounded up). 0: <c>DefaultMaxDepth</c>.
+/// </param>
 [GenerateSerializer, Alias("granary.queues.definition")]
 public sealed record QueueDefinition(
     [property: Id(0)] int Partitions = 0,
     [property: Id(1)] int MaxDeliveries = 0,
-    [property: Id(2)] TimeSpan? DeduplicationWindow = null);
+    [property: Id(2)] TimeSpan? DeduplicationWindow = null,
+    [property: Id(3)] long MaxDepth = 0);
 
 /// <summary>A queue as created.</summary>
+/// <param name="MaxDepth">Most messages the queue holds that are not acked or purged (see <see cref="QueueDefinition.MaxDepth"/>).</param>
 [GenerateSerializer, Alias("granary.queues.info")]
 public sealed record QueueInfo(
     [property: Id(0)] string Name,
     [property: Id(1)] int Partitions,
     [property: Id(2)] int MaxDeliveries,
     [property: Id(3)] TimeSpan DeduplicationWindow,
-    [property: Id(4)] DateTimeOffset CreatedAt);
+    [property: Id(4)] DateTimeOffset CreatedAt,
+    [property: Id(5)] long MaxDepth = 0)
+{
+    /// <summary>Messages one partition may hold: its share of <see cref="MaxDepth"/>, rounded up.</summary>
+    public long PartitionMaxDepth => (MaxDepth + Partitions - 1) / Partitions;
+}
 
 /// <summary>A message to enqueue. A null id gets a fresh one (and no deduplication).</summary>
 [GenerateSerializer, Alias("granary.queues.message-input")]
@@ -63,7 +78,12 @@ public sealed record DeadLetterMessage(
     [property: Id(6)] string Reason,
     [property: Id(7)] DateTimeOffset EnqueuedAt);
 
-/// <summary>Counts and rates of one partition.</summary>
+/// <summary>
+/// Counts and rates of one partition. <see cref="Ready"/> and <see cref="Delayed"/> count the
+/// messages in its memory window; <see cref="Stored"/> those beyond it, held only in storage (ready
+/// or delayed: their delays are read when they come into memory). <see cref="BodiesInMemory"/> is
+/// what the window costs; <see cref="MaxDepth"/> is the partition's share of the queue's max depth.
+/// </summary>
 [GenerateSerializer, Alias("granary.queues.partition-stats")]
 public sealed record PartitionStats(
     [property: Id(0)] int Partition,
@@ -77,10 +97,13 @@ public sealed record PartitionStats(
     [property: Id(8)] double EnqueuePerSecond,
     [property: Id(9)] double AckPerSecond,
     [property: Id(10)] long StorageWrites,
-    [property: Id(11)] string HostedBy)
+    [property: Id(11)] string HostedBy,
+    [property: Id(12)] long Stored = 0,
+    [property: Id(13)] int BodiesInMemory = 0,
+    [property: Id(14)] long MaxDepth = 0)
 {
-    /// <summary>Messages not yet acked or dead-lettered: ready + delayed + in flight.</summary>
-    public long Depth => Ready + Delayed + InFlight;
+    /// <summary>Messages not yet acked or dead-lettered: ready + delayed + in flight + held only in storage.</summary>
+    public long Depth => Ready + Delayed + InFlight + Stored;
 }
 
 /// <summary>A queue's stats: totals and one row per partition.</summary>
@@ -89,7 +112,7 @@ public sealed record QueueStats(
     [property: Id(0)] string Queue,
     [property: Id(1)] IReadOnlyList<PartitionStats> Partitions)
 {
-    /// <summary>Sum over partitions of ready + delayed + in flight.</summary>
+    /// <summary>Sum over partitions of ready + delayed + in flight + held only in storage.</summary>
     public long Depth => Partitions.Sum(p => p.Depth);
 
     /// <summary>Sum of ready.</summary>
@@ -97,6 +120,9 @@ public sealed record QueueStats(
 
     /// <summary>Sum of delayed.</summary>
     public long Delayed => Partitions.Sum(p => (long)p.Delayed);
+
+    /// <summary>Sum of messages held only in storage, beyond the partitions' memory windows.</summary>
+    public long Stored => Partitions.Sum(p => p.Stored);
 
     /// <summary>Sum of in flight.</summary>
     public long InFlight => Partitions.Sum(p => (long)p.InFlight);

@@ -96,14 +96,17 @@ public sealed class ExchangeGrain(
         }
 
         var withId = message with { Id = id };
-        var enqueued = await Task.WhenAll(routed.Select(async queue =>
+        QueueLimits.Validate(withId);
+        var parts = await Task.WhenAll(routed.Select(async queue =>
         {
             var info = await QueueInfoAsync(queue);
             var partition = QueuePlacement.PartitionFor(withId.Key, id, info.Partitions);
-            var results = await GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, partition)).EnqueueAsync([withId]);
-            return results[0];
+            return new QueueEnqueuePart(queue, GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, partition)), [withId]);
         }));
-        return new PublishResult(id, routed, enqueued, Unroutable: false);
+
+        // All or nothing when a routed queue is full: nothing is stored anywhere.
+        var enqueued = await QueueEnqueues.AllOrNothingAsync(parts, $"exchange '{this.GetPrimaryKeyString()}': message '{id}'");
+        return new PublishResult(id, routed, enqueued.Select(r => r[0]).ToList(), Unroutable: false);
     }
 
     private static void ValidateKey(string key, string parameter)

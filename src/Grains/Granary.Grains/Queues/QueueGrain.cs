@@ -40,15 +40,18 @@ public sealed class QueueGrain(
         var partitions = definition.Partitions == 0 ? defaults.DefaultPartitions : definition.Partitions;
         var maxDeliveries = definition.MaxDeliveries == 0 ? defaults.DefaultMaxDeliveries : definition.MaxDeliveries;
         var window = definition.DeduplicationWindow ?? defaults.DefaultDeduplicationWindow;
+        var maxDepth = definition.MaxDepth == 0 ? defaults.DefaultMaxDepth : definition.MaxDepth;
         Guard.InRange(partitions, "partitions", 1, QueueLimits.MaxPartitions);
         Guard.InRange(maxDeliveries, "maxDeliveries", 1, QueueLimits.MaxDeliveries);
         Guard.InRange(window, "deduplicationWindow", TimeSpan.Zero, QueueLimits.MaxDeduplicationWindow);
+        Guard.InRange(maxDepth, "maxDepth", 1, defaults.MaxDepthCeiling);
 
-        if (state.State.Info is { } existing)
+        if (state.State.Info is not null)
         {
-            if (existing.Partitions != partitions || existing.MaxDeliveries != maxDeliveries || existing.DeduplicationWindow != window)
+            var existing = WithDefaults(state.State.Info);
+            if (existing.Partitions != partitions || existing.MaxDeliveries != maxDeliveries || existing.DeduplicationWindow != window || existing.MaxDepth != maxDepth)
             {
-                throw new InvalidRequestException("definition", $"queue '{name}' already exists with {existing.Partitions} partitions, max deliveries {existing.MaxDeliveries}, dedup window {existing.DeduplicationWindow}");
+                throw new InvalidRequestException("definition", $"queue '{name}' already exists with {existing.Partitions} partitions, max deliveries {existing.MaxDeliveries}, dedup window {existing.DeduplicationWindow}, max depth {existing.MaxDepth}");
             }
 
             // A create whose write is still in flight: this answer is only as good as that write.
@@ -56,7 +59,7 @@ public sealed class QueueGrain(
             return existing;
         }
 
-        var info = new QueueInfo(name, partitions, maxDeliveries, window, time.GetUtcNow());
+        var info = new QueueInfo(name, partitions, maxDeliveries, window, time.GetUtcNow(), maxDepth);
         state.State.Info = info;
         var creating = _creating = WriteDefinitionAsync();
         try
@@ -270,7 +273,11 @@ public sealed class QueueGrain(
         Enumerable.Range(0, info.Partitions).Select(p => GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(info.Name, p)));
 
     private QueueInfo RequireInfo() =>
-        state.State.Info ?? throw new QueueNotFoundException(this.GetPrimaryKeyString());
+        WithDefaults(state.State.Info ?? throw new QueueNotFoundException(this.GetPrimaryKeyString()));
+
+    /// <summary>A queue stored before it had a max depth gets today's default.</summary>
+    private QueueInfo WithDefaults(QueueInfo info) =>
+        info.MaxDepth > 0 ? info : info with { MaxDepth = options.Value.DefaultMaxDepth };
 
     /// <summary>Queue names: a non-empty name of at most <see cref="QueueLimits.MaxNameLength"/> characters without '/'.</summary>
     internal static string ValidateName(string name)

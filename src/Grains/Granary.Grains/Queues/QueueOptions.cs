@@ -15,6 +15,23 @@ public sealed class QueueOptions
     /// <summary>How long message ids are remembered for idempotent enqueue, by default. Default 5 minutes.</summary>
     public TimeSpan DefaultDeduplicationWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Max depth of a queue created without one: messages it holds that are not acked or purged
+    /// (ready, delayed, in flight, dead-lettered); each partition holds at most its share. Default
+    /// 1,000,000.
+    /// </summary>
+    public long DefaultMaxDepth { get; set; } = QueueLimits.DefaultMaxDepth;
+
+    /// <summary>Largest max depth a queue may be created with. Default 10,000,000 (at most <see cref="QueueLimits.MaxDepth"/>).</summary>
+    public long MaxDepthCeiling { get; set; } = QueueLimits.DefaultMaxDepthCeiling;
+
+    /// <summary>
+    /// Ready messages per partition held in memory with their bodies (the oldest first); later
+    /// ones wait in the message store and are read back in pages as the window drains. Default
+    /// 1,000, at most <see cref="QueueLimits.MaxMemoryWindow"/>.
+    /// </summary>
+    public int MemoryWindow { get; set; } = 1_000;
+
     /// <summary>How often a partition deletes settled rows older than its dedup window. Default 30 s.</summary>
     public TimeSpan CleanupInterval { get; set; } = TimeSpan.FromSeconds(30);
 

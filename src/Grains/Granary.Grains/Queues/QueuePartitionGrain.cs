@@ -17,6 +17,13 @@ namespace Granary.Queues;
 /// may have been applied even though it reported an error (a connection lost around the commit), so
 /// memory may disagree with storage, and the next activation reloads what is stored.
 /// </summary>
+/// <remarks>
+/// Memory is bounded by the ledger's window: an activation reads the partition's index in pages
+/// (no bodies) and one page of bodies; further pages are read, in sequence order, when dequeues
+/// have drained the window to half. A redelivered or dead-lettered message's body is read by
+/// sequence when it is delivered or listed. An enqueue that does not fit under the partition's share
+/// of the queue's max depth is refused whole (<see cref="QueueFullException"/>).
+/// </remarks>
 [Reentrant]
 [GrainType("granary.queues.queue-partition")]
 public sealed class QueuePartitionGrain(
@@ -41,6 +48,13 @@ public sealed class QueuePartitionGrain(
     private DateTimeOffset _nextCleanup;
     private RateMeter? _enqueueRate;
     private RateMeter? _ackRate;
+    private Task? _paging;
+
+    // Rows per read of the index on activation (no bodies: ids, keys, states).
+    private const int IndexPageRows = 5_000;
+
+    // How long room set aside for an exchange publish is kept (the publish's next call comes at once).
+    private static readonly TimeSpan ReservationHold = TimeSpan.FromSeconds(30);
 
     private string Key => this.GetPrimaryKeyString();
 
@@ -61,7 +75,39 @@ public sealed class QueuePartitionGrain(
     }
 
     /// <inheritdoc/>
-    public async Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages)
+    public Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<QueueMessageInput> messages) => EnqueueCoreAsync(messages, reservation: 0);
+
+    /// <inheritdoc/>
+    public async Task<long> ReserveAsync(IReadOnlyList<string?> messageIds)
+    {
+        ArgumentNullException.ThrowIfNull(messageIds);
+        Guard.InRange(messageIds.Count, nameof(messageIds), 1, QueueLimits.MaxBatch);
+        foreach (var id in messageIds)
+        {
+            if (id is not null)
+            {
+                Guard.Name(id, "id", QueueLimits.MaxNameLength);
+            }
+        }
+
+        await InfoAsync();
+        var ledger = await LedgerAsync();
+        var reservation = ledger.Reserve(NewMessages(ledger, messageIds), ReservationHold);
+        return reservation != 0 ? reservation : throw Full(ledger);
+    }
+
+    /// <inheritdoc/>
+    public Task ReleaseAsync(long reservation)
+    {
+        _ledger?.Release(reservation);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<EnqueueResult>> EnqueueReservedAsync(IReadOnlyList<QueueMessageInput> messages, long reservation) =>
+        EnqueueCoreAsync(messages, reservation);
+
+    private async Task<IReadOnlyList<EnqueueResult>> EnqueueCoreAsync(IReadOnlyList<QueueMessageInput> messages, long reservation)
     {
         if (messages is null || messages.Count == 0)
         {
@@ -87,6 +133,13 @@ public sealed class QueuePartitionGrain(
             }
         }
 
+        // Room is checked and taken in the same turn as the appends below (no await in between).
+        ledger.Release(reservation);
+        if (!ledger.HasRoomFor(NewMessages(ledger, messages.Select(m => m.Id).ToList())))
+        {
+            throw Full(ledger);
+        }
+
         var results = new List<EnqueueResult>(messages.Count);
         Task? original = null;
         for (var i = 0; i < messages.Count; i++)
@@ -107,6 +160,24 @@ public sealed class QueuePartitionGrain(
         return results;
     }
 
+    /// <summary>Messages of a batch that would be stored (by the ids their callers gave): id-less ones, and ids not seen inside the dedup window, each once.</summary>
+    private static int NewMessages(QueuePartitionLedger ledger, IReadOnlyList<string?> callerIds)
+    {
+        var fresh = 0;
+        HashSet<string>? seen = null;
+        foreach (var id in callerIds)
+        {
+            if (id is null || (!ledger.IsDuplicate(id) && (seen ??= new(StringComparer.Ordinal)).Add(id)))
+            {
+                fresh++;
+            }
+        }
+
+        return fresh;
+    }
+
+    private QueueFullException Full(QueuePartitionLedger ledger) => new(_queue, _partition, ledger.Held, ledger.Settings.MaxMessages);
+
     /// <inheritdoc/>
     public async Task<PartitionDequeueResult> TryDequeueAsync(string consumer, int max, TimeSpan visibilityTimeout)
     {
@@ -114,25 +185,101 @@ public sealed class QueuePartitionGrain(
         Guard.InRange(max, nameof(max), 1, QueueLimits.MaxBatch);
         Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
-        var leases = ledger.Dequeue(consumer, max, visibilityTimeout);
+        var leases = ledger.Dequeue(consumer, max, visibilityTimeout).ToList();
+        if (leases.Count < max && (_paging is not null || ledger.NextPage() is not null))
+        {
+            // The window ran dry while messages wait in storage: read them before answering.
+            await PageInAsync();
+            leases.AddRange(ledger.Dequeue(consumer, max - leases.Count, visibilityTimeout));
+        }
+
         if (ledger.PendingChangeCount > 0)
         {
             // Leases that ran out of deliveries were dead-lettered by the clock: store that too.
             _ = ObserveAsync(FlushAsync());
         }
 
+        if (ledger.NextPage() is not null)
+        {
+            _ = PageInAsync();
+        }
+
+        var bodies = await BodiesAsync(leases.Where(l => l.Body is null).Select(l => l.Sequence).ToList());
         var more = ledger.HasAvailable();
         _queueThinksEmpty = !more;
-        var deliveries = leases.Select(l => new QueueDelivery(
-            new QueueReceipt(_partition, l.Sequence, l.LeaseToken).ToString(),
-            l.Id,
-            l.Key,
-            l.Body,
-            l.EnqueuedAt,
-            l.Deliveries,
-            l.LeaseExpiresAt,
-            _partition)).ToList();
+        var deliveries = new List<QueueDelivery>(leases.Count);
+        foreach (var l in leases)
+        {
+            if ((l.Body ?? bodies.GetValueOrDefault(l.Sequence)) is not { } body)
+            {
+                // Storage no longer holds it: nothing to deliver (its lease ends on its own).
+                QueueLog.LogWarningBodyMissing(logger, Key, l.Sequence);
+                continue;
+            }
+
+            deliveries.Add(new QueueDelivery(
+                new QueueReceipt(_partition, l.Sequence, l.LeaseToken).ToString(),
+                l.Id,
+                l.Key,
+                body,
+                l.EnqueuedAt,
+                l.Deliveries,
+                l.LeaseExpiresAt,
+                _partition));
+        }
+
         return new PartitionDequeueResult(deliveries, more, ledger.NextWakeUp());
+    }
+
+    /// <summary>Bodies the ledger no longer holds (redeliveries, dead letters), read from storage by sequence.</summary>
+    private async Task<IReadOnlyDictionary<long, byte[]>> BodiesAsync(IReadOnlyCollection<long> sequences) =>
+        sequences.Count == 0 ? new Dictionary<long, byte[]>() : await store.ReadBodiesAsync(Key, sequences, CancellationToken.None);
+
+    /// <summary>Reads stored messages into the memory window until it is full or storage has no more (one reader at a time).</summary>
+    private Task PageInAsync()
+    {
+        if (_paging is { } running)
+        {
+            return running;
+        }
+
+        var paging = PageLoopAsync();
+        if (!paging.IsCompleted)
+        {
+            _paging = paging;
+        }
+
+        return paging;
+    }
+
+    private async Task PageLoopAsync()
+    {
+        try
+        {
+            while (!_broken && _ledger is { } ledger && ledger.NextPage() is { } page)
+            {
+                var rows = await store.ReadPageAsync(Key, page, CancellationToken.None);
+                if (ledger.AddPage(page, rows) == 0 && rows.Count == 0)
+                {
+                    break;
+                }
+            }
+
+            if (_queueThinksEmpty && _ledger?.HasAvailable() == true)
+            {
+                _queueThinksEmpty = false;
+                _ = ObserveAsync(GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition));
+            }
+        }
+        catch (Exception ex)
+        {
+            // Reads change nothing: the next dequeue that finds the window dry tries again.
+            QueueLog.LogWarningPageFailed(logger, ex, Key);
+        }
+        finally
+        {
+            _paging = null;
+        }
     }
 
     /// <inheritdoc/>
@@ -195,7 +342,7 @@ public sealed class QueuePartitionGrain(
     {
         var ledger = await LedgerAsync();
         var c = ledger.Counts();
-        return new PartitionStats(_partition, c.Ready, c.Delayed, c.InFlight, c.DeadLettered, c.Enqueued, c.Acked, c.Redelivered, _enqueueRate!.PerSecond(), _ackRate!.PerSecond(), _writes, RuntimeIdentity);
+        return new PartitionStats(_partition, c.Ready, c.Delayed, c.InFlight, c.DeadLettered, c.Enqueued, c.Acked, c.Redelivered, _enqueueRate!.PerSecond(), _ackRate!.PerSecond(), _writes, RuntimeIdentity, c.Stored, c.Bodies, ledger.Settings.MaxMessages);
     }
 
     /// <inheritdoc/>
@@ -203,8 +350,11 @@ public sealed class QueuePartitionGrain(
     {
         Guard.InRange(limit, nameof(limit), 0, QueueLimits.MaxBatch);
         var ledger = await LedgerAsync();
-        return ledger.DeadLetters(limit)
-            .Select(m => new DeadLetterMessage(_partition, m.Sequence, m.Id, m.Key, m.Body, m.Deliveries, m.DeadLetterReason ?? "", m.EnqueuedAt))
+        var dead = ledger.DeadLetters(limit);
+        var bodies = await BodiesAsync(dead.Select(m => m.Sequence).ToList());
+        return dead
+            .Where(m => bodies.ContainsKey(m.Sequence)) // purged or redriven while the bodies were read
+            .Select(m => new DeadLetterMessage(_partition, m.Sequence, m.Id, m.Key, bodies[m.Sequence], m.Deliveries, m.DeadLetterReason ?? "", m.EnqueuedAt))
             .ToList();
     }
 
@@ -222,7 +372,20 @@ public sealed class QueuePartitionGrain(
     {
         Guard.InRange(max, nameof(max), 0, int.MaxValue);
         var ledger = await LedgerAsync();
-        var moved = ledger.Redrive(max);
+        var moved = 0;
+        while (moved < max)
+        {
+            // Dead letters' bodies are in storage only: read a batch of them, then move those.
+            var batch = ledger.DeadLetters(Math.Min(max - moved, QueueLimits.MaxBatch)).Select(m => m.Sequence).ToList();
+            var redriven = batch.Count == 0 ? 0 : ledger.Redrive(await BodiesAsync(batch));
+            if (redriven == 0)
+            {
+                break;
+            }
+
+            moved += redriven;
+        }
+
         await FlushAsync();
         return moved;
     }
@@ -305,16 +468,42 @@ public sealed class QueuePartitionGrain(
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var info = await InfoAsync();
-        var ledger = new QueuePartitionLedger(new QueuePartitionSettings(info.MaxDeliveries, info.DeduplicationWindow), time);
-        var snapshot = await store.OpenAsync(Key, time.GetUtcNow() - info.DeduplicationWindow, CancellationToken.None);
-        ledger.Restore(snapshot.Messages);
+        var settings = new QueuePartitionSettings(info.MaxDeliveries, info.DeduplicationWindow)
+        {
+            MemoryWindow = options.Value.MemoryWindow,
+            MaxMessages = info.PartitionMaxDepth,
+        };
+        var ledger = new QueuePartitionLedger(settings, time);
+        var snapshot = await store.OpenAsync(Key, CancellationToken.None);
+
+        // The index in bounded pages without bodies, then one window of bodies.
+        long rows = 0;
+        for (var after = 0L; ;)
+        {
+            var page = await store.ReadIndexAsync(Key, after, IndexPageRows, CancellationToken.None);
+            ledger.Restore(page);
+            rows += page.Count;
+            if (page.Count < IndexPageRows)
+            {
+                break;
+            }
+
+            after = page[^1].Sequence;
+        }
+
         ledger.ReserveSequencesThrough(snapshot.HighestSequence);
         ledger.StartTokensAt(snapshot.Epoch << 32);
+        if (ledger.NextPage() is { } first)
+        {
+            ledger.AddPage(first, await store.ReadPageAsync(Key, first, CancellationToken.None));
+        }
+
         _epoch = snapshot.Epoch;
         _nextCleanup = time.GetUtcNow() + options.Value.CleanupInterval;
         _ledger = ledger;
         metrics.Track(this, _queue, () => ledger.Depths);
-        QueueLog.LogInformationRecovered(logger, Key, snapshot.Messages.Count, snapshot.Epoch, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        var counts = ledger.Counts();
+        QueueLog.LogInformationRecovered(logger, Key, snapshot.Epoch, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, rows, counts.Bodies, counts.Stored);
         if (ledger.HasAvailable())
         {
             await GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition);
@@ -374,6 +563,11 @@ public sealed class QueuePartitionGrain(
 
                     ledger.Commit(appended);
                     _enqueueRate!.Add(appended.Count);
+                    if (ledger.NextPage() is not null)
+                    {
+                        _ = PageInAsync(); // committed beyond an empty window: bring them in
+                    }
+
                     if (_queueThinksEmpty && ledger.HasAvailable())
                     {
                         _queueThinksEmpty = false;
