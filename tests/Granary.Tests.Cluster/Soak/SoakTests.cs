@@ -64,8 +64,8 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
     private const double GrowthRatio = 0.25;
     private const int ActivationFloor = 60;
     private const int RowFloor = 3;
-    private const long LargestRowFloor = 4_096;
-    private const long HeapFloor = 8L * 1024 * 1024;
+    private const long LargestRowFloor = 1_536;
+    private const long HeapFloor = 4L * 1024 * 1024;
 
     private readonly RedisPostgresClusterFixture _cluster = new(servers) { Silos = 1 };
     private readonly string _run = Guid.NewGuid().ToString("N")[..8];
@@ -78,6 +78,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         _cluster.Settings["Granary:Cluster:CollectionAge"] = "00:00:05";
         _cluster.Settings["Granary:Caching:BackingConnectionString"] = servers.Postgres.ConnectionString(backing);
         _cluster.Settings["Granary:Caching:ReadThroughTtl"] = "00:00:03";
+        _cluster.Settings["Granary:Queues:CleanupInterval"] = "00:00:02";
         _cluster.Settings["Granary:Telemetry:StatsInterval"] = "00:00:01";
         _cluster.Settings["Granary:Transactions:CallTimeout"] = "00:00:02";
         _cluster.Settings["Granary:Transactions:MaxClockSkew"] = "00:00:01";
@@ -100,7 +101,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         var tasks = new TaskClient(grains);
         await using var cache = await CacheClient.CreateAsync(grains, "soak-cache-" + _run, 4, new CacheSettings(BackingTable: "soak_" + _run));
         var backlog = "soak-backlog-" + _run;
-        await queues.CreateAsync(backlog, new QueueDefinition(Partitions: 1));
+        await queues.CreateAsync(backlog, new QueueDefinition(Partitions: 1, DeduplicationWindow: TimeSpan.FromSeconds(5)));
         var hot = "soak-hot-" + _run;
         var sagaHot = "soak-saga-hot-" + _run;
         await grains.GetGrain<IAccountGrain>(hot).OpenAsync(1_000_000_000);
@@ -121,9 +122,9 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
             // Caches: new keys with a TTL, written behind to the backing table (a version each) and set plainly.
             Drive("caches", stop.Token, TimeSpan.Zero, async n =>
             {
-                await cache.WriteBehindAsync(Name("wb", n) + pad, "value-" + n.ToString(CultureInfo.InvariantCulture), 1);
+                await Task.WhenAll(Enumerable.Range(0, 4).Select(i => cache.WriteBehindAsync(Name("wb", (n * 4) + i) + pad, "value", 1)));
                 Expect((await cache.ExecuteAsync("SET", Name("set", n) + pad, "value", "PX", "3000")).IsError is false, "SET failed");
-            }),
+            }, lanes: 2),
 
             // Queues: a new queue each time (create, enqueue, dequeue, ack) ...
             Drive("queues", stop.Token, TimeSpan.Zero, async n =>
@@ -135,9 +136,9 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
                 await queues.AckManyAsync(queue, deliveries.Select(d => d.Receipt));
             }),
 
-            // ... and one queue whose backlog grows (8 KiB bodies nobody consumes).
-            Drive("backlog", stop.Token, TimeSpan.FromMilliseconds(20), async _ =>
-                await queues.EnqueueAsync(backlog, new QueueMessageInput(body))),
+            // ... and one queue whose backlog grows (8 KiB bodies nobody consumes, 8 per call).
+            Drive("backlog", stop.Token, TimeSpan.FromMilliseconds(100), async n =>
+                await queues.EnqueueBatchAsync(backlog, [.. Enumerable.Range(0, 8).Select(i => new QueueMessageInput(body))])),
 
             // Transactions: a new account each time and a transfer from the hot account to it (a new transaction id).
             Drive("transfers", stop.Token, TimeSpan.Zero, async n =>
@@ -171,7 +172,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
 
             // Tasks sent to a queue name nobody declared: a typed refusal (counted as rejected), or,
             // where such names are still accepted, a queue and its schedulers that nothing serves.
-            Drive("task-queues", stop.Token, TimeSpan.FromMilliseconds(500), async n =>
+            Drive("task-queues", stop.Token, TimeSpan.FromMilliseconds(250), async n =>
                 await tasks.SubmitAsync(new TaskSubmission("add", "[1, 1]") { Queue = Name("tq", n) })),
 
             // Periodic tasks: added, re-scheduled, removed, under a new name each time.
@@ -245,27 +246,30 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         }
     }
 
-    /// <summary>Runs <paramref name="iteration"/> until stopped, counting successes, typed refusals and failures.</summary>
-    private Task Drive(string family, CancellationToken stop, TimeSpan pause, Func<long, Task> iteration)
+    /// <summary>
+    /// Runs <paramref name="iteration"/> in <paramref name="lanes"/> loops until stopped (each with a
+    /// number of its own: lane, lane + lanes, ...), counting successes, typed refusals and failures.
+    /// </summary>
+    private Task Drive(string family, CancellationToken stop, TimeSpan pause, Func<long, Task> iteration, int lanes = 1)
     {
         var counts = _families[family] = new FamilyCounts();
-        return Task.Run(async () =>
+        return Task.WhenAll(Enumerable.Range(0, lanes).Select(lane => Task.Run(async () =>
         {
-            for (long n = 0; !stop.IsCancellationRequested; n++)
+            for (long n = lane; !stop.IsCancellationRequested; n += lanes)
             {
                 try
                 {
                     await iteration(n);
-                    counts.Ok++;
+                    Interlocked.Increment(ref counts.Ok);
                 }
                 catch (GranaryException ex)
                 {
-                    counts.Rejected++;
+                    Interlocked.Increment(ref counts.Rejected);
                     counts.LastProblem = $"{ex.Code}: {ex.Message}";
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    counts.Failed++;
+                    Interlocked.Increment(ref counts.Failed);
                     counts.LastProblem = $"{ex.GetType().Name}: {ex.Message}";
                 }
 
@@ -281,7 +285,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
                     }
                 }
             }
-        });
+        })));
     }
 
     private async Task<Sample> SampleAsync(TimeSpan at)
@@ -296,7 +300,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
             .SelectMany(r => r.ByState)
             .GroupBy(s => s.StateName, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (Rows: g.Sum(s => s.Rows), LargestBytes: g.Max(s => s.LargestBytes)), StringComparer.Ordinal);
-        var ops = _families.ToDictionary(f => f.Key, f => f.Value.Ok + f.Value.Rejected, StringComparer.Ordinal);
+        var ops = _families.ToDictionary(f => f.Key, f => Interlocked.Read(ref f.Value.Ok) + Interlocked.Read(ref f.Value.Rejected), StringComparer.Ordinal);
         return new Sample(at, byType.Values.Sum(), byType, rows, HeapAfterFullCollection(), ops);
     }
 
@@ -366,11 +370,9 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
 
     private sealed class FamilyCounts
     {
-        public long Ok { get; set; }
-
-        public long Rejected { get; set; }
-
-        public long Failed { get; set; }
+        public long Ok;
+        public long Rejected;
+        public long Failed;
 
         public string LastProblem { get; set; } = "";
     }
