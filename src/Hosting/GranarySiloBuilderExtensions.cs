@@ -118,12 +118,51 @@ public static class GranarySiloBuilderExtensions
             silo.AddIncomingGrainCallFilter<WireErrorFilter>();
         }
 
+        silo.AddGranaryActivationCollection(configuration);
         silo.AddGranaryTelemetry(configuration);
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
         silo.AddGranaryQueues(configuration);
         silo.AddGranaryTransactions(configuration);
         silo.AddGranaryScheduling(configuration);
+        return silo;
+    }
+
+    /// <summary>Longest idle time of a task record's activation (shorter when <see cref="GranaryClusterOptions.CollectionAge"/> is).</summary>
+    public static readonly TimeSpan TaskCollectionAge = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Idle activations: <see cref="GranaryClusterOptions.CollectionAge"/> for every grain type without
+    /// its own limit, and task records after <see cref="TaskCollectionAge"/> or that age, whichever is
+    /// shorter (there is one per task, so they go sooner than Orleans' default). Configured here rather
+    /// than by attributes so that a short age for tests reaches every type.
+    /// </summary>
+    public static ISiloBuilder AddGranaryActivationCollection(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = new GranaryClusterOptions();
+        configuration.GetSection(GranaryClusterOptions.SectionName).Bind(options);
+        var result = new GranaryClusterOptionsValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
+        if (result.Failed)
+        {
+            throw new OptionsValidationException(GranaryClusterOptions.SectionName, typeof(GranaryClusterOptions), result.Failures);
+        }
+
+        silo.Services.Configure<GrainCollectionOptions>(collection =>
+        {
+            if (options.CollectionAge is { } age)
+            {
+                collection.CollectionAge = age;
+
+                // Orleans collects in rounds of this period and requires the age to exceed it.
+                var quarter = age / 4;
+                collection.CollectionQuantum = quarter < collection.CollectionQuantum ? quarter : collection.CollectionQuantum;
+            }
+
+            var task = collection.CollectionAge < TaskCollectionAge ? collection.CollectionAge : TaskCollectionAge;
+            collection.ClassSpecificCollectionAge[typeof(Granary.Scheduling.TaskGrain).FullName!] = task;
+        });
         return silo;
     }
 

@@ -64,4 +64,13 @@ public sealed class GranaryClusterOptions
 
     /// <summary>Optional override of how often the membership table is re-read.</summary>
     public TimeSpan? TableRefreshTimeout { get; set; }
+
+    /// <summary>
+    /// How long an activation may stay idle before the silo collects it (its state is reloaded from
+    /// storage by the next call). Unset: Orleans' default (15 minutes); task records are collected
+    /// after 10 minutes or this, whichever is shorter, and cache shards never. Short values keep the
+    /// activations of many short-lived names (locks, sagas, tasks) few, at the cost of reloading
+    /// the ones that come back; tests use seconds. Between 1 second and 1 day.
+    /// </summary>
+    public TimeSpan? CollectionAge { get; set; }
 }

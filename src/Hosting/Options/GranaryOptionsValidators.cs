@@ -49,6 +49,11 @@ public sealed class GranaryClusterOptionsValidator : IValidateOptions<GranaryClu
             errors.Add($"{GranaryClusterOptions.SectionName}: NumMissedProbesLimit and NumVotesForDeathDeclaration must be at least 1.");
         }
 
+        if (options.CollectionAge is { } age && (age < TimeSpan.FromSeconds(1) || age > TimeSpan.FromDays(1)))
+        {
+            errors.Add($"{GranaryClusterOptions.SectionName}:CollectionAge must be between 00:00:01 and 1.00:00:00 (got {age}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -2,8 +2,8 @@ using Npgsql;
 
 namespace Granary.Hosting.Storage;
 
-/// <summary>Rows of one state name on one shard.</summary>
-public sealed record ShardStateCount(string StateName, long Rows);
+/// <summary>Rows of one state name on one shard: how many, their payload bytes in all, and the largest payload.</summary>
+public sealed record ShardStateCount(string StateName, long Rows, long Bytes = 0, long LargestBytes = 0);
 
 /// <summary>What one shard holds.</summary>
 public sealed record ShardReport(string Shard, string Database, string Host, int Port, long Rows, IReadOnlyList<ShardStateCount> ByState, string? Error);
@@ -27,7 +27,7 @@ public static class ShardInspector
                 await using var connection = new NpgsqlConnection(shards[i]);
                 await connection.OpenAsync(cancellationToken);
                 await using var command = new NpgsqlCommand(
-                    $"SELECT grain_type, count(*) FROM {StateTable} WHERE service_id = @service AND payload IS NOT NULL GROUP BY grain_type ORDER BY grain_type",
+                    $"SELECT grain_type, count(*), coalesce(sum(octet_length(payload)), 0)::bigint, coalesce(max(octet_length(payload)), 0)::bigint FROM {StateTable} WHERE service_id = @service AND payload IS NOT NULL GROUP BY grain_type ORDER BY grain_type",
                     connection);
                 command.Parameters.AddWithValue("service", serviceId);
                 var byState = new List<ShardStateCount>();
@@ -35,7 +35,7 @@ public static class ShardInspector
                 {
                     while (await reader.ReadAsync(cancellationToken))
                     {
-                        byState.Add(new ShardStateCount(reader.GetString(0), reader.GetInt64(1)));
+                        byState.Add(new ShardStateCount(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
                     }
                 }
 

@@ -52,18 +52,31 @@ public sealed partial class SiloStatsCollector(
         var window = _lastReport == default ? options.Value.StatsInterval : now - _lastReport;
         _lastReport = now;
         var list = new List<MetricSeries>(_series.Count);
-        foreach (var series in _series.Values)
+        List<string>? gone = null;
+        foreach (var (key, series) in _series)
         {
             if (series.Observed && series.Cycle != cycle)
             {
-                continue; // an observable that did not report this time (its grain is gone)
+                // An observable that did not report this time: the grains it measured are gone (e.g.
+                // the last partition of a queue was collected). It holds no running total, so it is
+                // forgotten; otherwise every queue name ever seen would keep its series for good.
+                (gone ??= []).Add(key);
+                continue;
             }
 
             list.Add(series.Take());
         }
 
+        if (gone is not null)
+        {
+            Forget(gone);
+        }
+
         return new SiloStatsSnapshot(silo.SiloAddress.ToString(), now, window, list);
     }
+
+    /// <summary>Keys of the series currently held, <c>instrument|tag=value,...</c> (exposed for tests).</summary>
+    public IReadOnlyCollection<string> SeriesKeys => [.. _series.Keys];
 
     /// <inheritdoc/>
     public void Dispose()
@@ -168,6 +181,30 @@ public sealed partial class SiloStatsCollector(
         }
 
         return series;
+    }
+
+    /// <summary>
+    /// Drops series by key. Only observable series are dropped, and those are recorded only from
+    /// <see cref="TakeSnapshot"/> (<c>RecordObservableInstruments</c>), so no measurement races the removal.
+    /// </summary>
+    private void Forget(List<string> keys)
+    {
+        var dropped = new HashSet<Series>(ReferenceEqualityComparer.Instance);
+        foreach (var key in keys)
+        {
+            if (_series.TryRemove(key, out var series))
+            {
+                dropped.Add(series);
+            }
+        }
+
+        foreach (var entry in _byFastKey)
+        {
+            if (dropped.Contains(entry.Value))
+            {
+                _byFastKey.TryRemove(entry);
+            }
+        }
     }
 
     private static string KeyOf(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)

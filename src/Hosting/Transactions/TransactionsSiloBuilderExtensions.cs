@@ -82,6 +82,11 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
             errors.Add($"{TransactionOptions.SectionName}:OutcomeRetention ({options.OutcomeRetention}) must be at least PrepareTimeout + MaxClockSkew ({options.OutcomeRetentionFloor}): a late duplicate prepare must find the outcome.");
         }
 
+        if (options.OutcomeRetention < options.SagaStepWindow)
+        {
+            errors.Add($"{TransactionOptions.SectionName}:OutcomeRetention ({options.OutcomeRetention}) must be at least CallTimeout + MaxClockSkew ({options.SagaStepWindow}): saga steps are remembered at least that long.");
+        }
+
         if (options.RetryMax < options.RetryInitial)
         {
             errors.Add($"{TransactionOptions.SectionName}:RetryMax must be at least RetryInitial.");

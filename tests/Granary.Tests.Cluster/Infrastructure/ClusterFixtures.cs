@@ -22,7 +22,7 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
     /// <inheritdoc/>
     public virtual async Task InitializeAsync()
     {
-        var builder = new TestClusterBuilder(3);
+        var builder = new TestClusterBuilder(InitialSilos);
         builder.Options.ServiceId = "granary-test";
         builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
@@ -40,6 +40,9 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
             await _cluster.DisposeAsync();
         }
     }
+
+    /// <summary>Silos deployed at start (3 unless a fixture says otherwise).</summary>
+    protected virtual short InitialSilos => 3;
 
     /// <summary>Adds settings (as <c>builder.Properties</c>, which silos see as configuration) and configurators.</summary>
     protected abstract Task ConfigureAsync(TestClusterBuilder builder);
@@ -83,6 +86,12 @@ public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : 
 
     /// <summary>Extra silo settings (configuration keys such as <c>Granary:Locks:Durability</c>), set before initialising.</summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Silos to deploy (3 by default), set before initialising.</summary>
+    public short Silos { get; init; } = 3;
+
+    /// <inheritdoc/>
+    protected override short InitialSilos => Silos;
 
     /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)

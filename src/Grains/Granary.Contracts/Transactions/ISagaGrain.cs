@@ -38,8 +38,12 @@ public interface ISagaGrain : IGrainWithStringKey
     [Alias("run")]
     Task<SagaView> RunAsync(SagaDefinition definition);
 
-    /// <summary>The saga.</summary>
+    /// <summary>
+    /// The saga. Answered even while the saga is running a step: its participants ask it whether it
+    /// has finished (to forget its steps), and they must not wait behind a step that waits for them.
+    /// </summary>
     [Alias("get")]
+    [Orleans.Concurrency.AlwaysInterleave]
     Task<SagaView> GetAsync();
 
     /// <summary>Operator action for a saga in CompensationFailed: retry the compensations.</summary>

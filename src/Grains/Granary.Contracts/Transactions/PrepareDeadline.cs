@@ -3,11 +3,12 @@ using Orleans.Runtime;
 namespace Granary.Transactions;
 
 /// <summary>
-/// The time after which a prepare's coordinator no longer waits for its vote, carried beside the
-/// call in Orleans' request context (so the participant contract is unchanged). A participant
-/// refuses a prepare received after it: a prepare delayed past its coordinator's decision can then
-/// never reserve again for a transaction the participant has already finished and forgotten. A
-/// prepare without one (an older coordinator, a test) is taken as before.
+/// The time after which a prepare's coordinator (or a saga, for a step's action) no longer waits for
+/// the answer, carried beside the call in Orleans' request context (so the participant contract is
+/// unchanged). A participant refuses a prepare or a saga action received after it: a message delayed
+/// past its sender's decision can then never act again for a transaction or saga step the
+/// participant has already finished and forgotten. A message without one (an older coordinator, a
+/// test) is taken as before.
 /// </summary>
 public static class PrepareDeadline
 {

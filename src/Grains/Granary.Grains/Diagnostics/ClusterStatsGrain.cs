@@ -19,6 +19,9 @@ public sealed class ClusterStatsGrain(TimeProvider time) : Grain, IClusterStatsG
             _latest[snapshot.Silo] = snapshot;
         }
 
+        // Also here, not only when read: silos that stopped (each restart is a new address) must not
+        // pile up when nobody asks for the stats.
+        DropStale(time.GetUtcNow());
         return Task.CompletedTask;
     }
 
@@ -26,12 +29,16 @@ public sealed class ClusterStatsGrain(TimeProvider time) : Grain, IClusterStatsG
     public Task<ClusterStats> GetAsync()
     {
         var now = time.GetUtcNow();
+        DropStale(now);
+        return Task.FromResult(new ClusterStats(now, _latest.Values.OrderBy(s => s.Silo, StringComparer.Ordinal).ToList()));
+    }
+
+    private void DropStale(DateTimeOffset now)
+    {
         foreach (var stale in _latest.Values.Where(s => now - s.TakenAt > Freshness(s)).Select(s => s.Silo).ToList())
         {
             _latest.Remove(stale);
         }
-
-        return Task.FromResult(new ClusterStats(now, _latest.Values.OrderBy(s => s.Silo, StringComparer.Ordinal).ToList()));
     }
 
     private static TimeSpan Freshness(SiloStatsSnapshot snapshot)

@@ -11,9 +11,9 @@ namespace Granary.Scheduling;
 /// re-dispatches the task: late acknowledgement), the time limit, and the follow-ups after a
 /// state change (queue bookkeeping, dead-letter list, workflow, next link of a chain). Follow-ups
 /// are idempotent and re-run after a reactivation, so a crash between the state write and a
-/// follow-up only delays it.
+/// follow-up only delays it. Collected after 10 minutes idle or the silo's collection age, whichever
+/// is shorter (<c>AddGranaryActivationCollection</c>).
 /// </summary>
-[CollectionAgeLimit(Minutes = 10)]
 [GrainType("granary.scheduling.task")]
 public sealed class TaskGrain(
     [PersistentState("task-record", GranaryStorage.Default)] IPersistentState<TaskGrainState> state,

@@ -12,7 +12,7 @@ public class ParticipantState
     [Id(1)]
     public Dictionary<string, TxOperation> Reservations { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>TCC barrier per saga step key (<see cref="TccStepState"/> as a number).</summary>
+    /// <summary>TCC barrier per saga step key (<see cref="TccStepState"/> as a number), as rows written before <see cref="SagaBarriers"/> existed hold it; read, then written as <see cref="SagaBarriers"/>.</summary>
     [Id(2)]
     public Dictionary<string, int> SagaSteps { get; set; } = new(StringComparer.Ordinal);
 
@@ -23,6 +23,10 @@ public class ParticipantState
     /// <summary>Recent outcomes (committed or aborted transactions), one <see cref="ParticipantOutcomeCodec"/> string each.</summary>
     [Id(4)]
     public List<string> Outcomes { get; set; } = [];
+
+    /// <summary>Saga steps still remembered (TCC barriers), one <see cref="TccStepCodec"/> string each.</summary>
+    [Id(5)]
+    public List<string> SagaBarriers { get; set; } = [];
 
     // Grain state is stored as JSON with a full type name on every collection: an empty collection
     // costs about 150 bytes on every write and restores to the same empty value when left out, so
@@ -42,6 +46,9 @@ public class ParticipantState
 
     /// <summary>Json.NET: leave <see cref="Outcomes"/> out when empty.</summary>
     public bool ShouldSerializeOutcomes() => Outcomes.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="SagaBarriers"/> out when empty.</summary>
+    public bool ShouldSerializeSagaBarriers() => SagaBarriers.Count > 0;
 }
 
 /// <summary>One <see cref="ParticipantEntry"/> as stored.</summary>

@@ -151,6 +151,11 @@ public sealed class SagaGrain(
             var step = steps[command.Step];
             var participant = Participants.Saga(GrainFactory, step.Participant);
             var key = $"{SagaId}/{command.Step}:{step.Name}";
+
+            // The participant refuses the action after the time this call waits for it, and remembers
+            // the step until this saga says it has finished (TccBarrier): both bound what it keeps.
+            PrepareDeadline.Set(time.GetUtcNow() + _options.CallTimeout);
+            SagaOrigin.Set(SagaId);
             if (command.Kind == SagaCommandKind.RunAction)
             {
                 try

@@ -46,6 +46,17 @@ public sealed class TransactionOptions
     /// </summary>
     public TimeSpan OutcomeRetentionFloor => PrepareTimeout + MaxClockSkew;
 
+    /// <summary>
+    /// How long a saga step a participant no longer needs is still remembered:
+    /// <see cref="CallTimeout"/> + <see cref="MaxClockSkew"/>. A saga's action carries a deadline (its
+    /// send time plus <see cref="CallTimeout"/>, the saga's wait for the answer) and is refused after it,
+    /// so no copy of an action can arrive later than this after the saga stopped sending it: after its
+    /// compensation arrived, or after the saga said it has finished. Also the age at which a participant
+    /// first asks a saga whether it has finished (then backing off up to <see cref="OutcomeRetention"/>).
+    /// Steps sent by callers other than a saga grain are kept for <see cref="OutcomeRetention"/>.
+    /// </summary>
+    public TimeSpan SagaStepWindow => CallTimeout + MaxClockSkew;
+
     /// <summary>First retry delay (doubles up to <see cref="RetryMax"/>, with jitter). Default 100 ms.</summary>
     public TimeSpan RetryInitial { get; set; } = TimeSpan.FromMilliseconds(100);
 

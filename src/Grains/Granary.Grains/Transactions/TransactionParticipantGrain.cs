@@ -37,6 +37,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     private IGrainTimer? _inquiryTimer;
     private IGrainTimer? _terminationTimer;
     private IGrainTimer? _flushTimer;
+    private IGrainTimer? _sagaTimer;
     private bool _outcomeUnsaved;
     private TimeSpan _terminationPeriod;
 
@@ -83,11 +84,15 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         _copier = ServiceProvider.GetRequiredService<DeepCopier>();
         _ledger = new ParticipantLedger(State.Outcomes.Select(ParticipantOutcomeCodec.Decode).Concat(State.Transactions.Select(r =>
             new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout))));
-        _barrier = new TccBarrier(State.SagaSteps.Select(kv => KeyValuePair.Create(kv.Key, (TccStepState)kv.Value)));
+        // Rows written before steps carried their time and saga: dated now, the saga read from the key.
+        var loaded = Time.GetUtcNow();
+        _barrier = new TccBarrier(State.SagaBarriers.Select(TccStepCodec.Decode).Concat(State.SagaSteps.Select(kv =>
+            KeyValuePair.Create(kv.Key, new TccStep((TccStepState)kv.Value, loaded, TccBarrier.SagaIdOfLegacyKey(kv.Key))))));
         // Recovery of a participant whose silo died: its prepared records come back with it and it
         // starts asking coordinators again.
         EnsureInquiryTimer();
         EnsureTerminationTimer();
+        EnsureSagaTimer();
         return base.OnActivateAsync(cancellationToken);
     }
 
@@ -289,6 +294,13 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
                 return $"{Describe}: step {stepKey} was already compensated; the late action is refused";
         }
 
+        // Its saga stopped waiting for this copy (and may have compensated the step, which this
+        // participant may already have forgotten): running it now could apply it after its compensation.
+        if (PrepareDeadline.Current is { } deadline && Time.GetUtcNow() > deadline)
+        {
+            throw new TransactionProtocolException($"{Describe}: action of step {stepKey} arrived after its deadline {deadline:O}; retry");
+        }
+
         if (Missing() is { } missing)
         {
             return missing;
@@ -301,8 +313,9 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         }
 
         Apply(operation);
-        _barrier.ActionDone(stepKey);
+        _barrier.ActionDone(stepKey, Time.GetUtcNow(), SagaOrigin.Current);
         await PersistAsync();
+        EnsureSagaTimer();
         return null;
     }
 
@@ -312,11 +325,11 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         Guard.Name(stepKey, nameof(stepKey));
         ValidateOperation(operation ?? throw new InvalidRequestException(nameof(operation), "must not be null"));
         ThrowIfBroken();
-        switch (_barrier.CheckCompensation(stepKey))
+        switch (_barrier.CheckCompensation(stepKey, Time.GetUtcNow(), SagaOrigin.Current))
         {
             case TccCompensationVerdict.Run:
                 Undo(operation);
-                _barrier.Compensated(stepKey);
+                _barrier.Compensated(stepKey, Time.GetUtcNow());
                 await PersistAsync();
                 return true;
             case TccCompensationVerdict.NoOpWithoutAction:
@@ -411,7 +424,9 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         {
             State.ThreePhasePeers.Remove(id);
         }
-        State.SagaSteps = _barrier.Steps.ToDictionary(kv => kv.Key, kv => (int)kv.Value, StringComparer.Ordinal);
+        _barrier.Prune(now, Options.SagaStepWindow, Options.OutcomeRetention);
+        State.SagaBarriers = _barrier.Steps.Select(kv => TccStepCodec.Encode(kv.Key, kv.Value)).ToList();
+        State.SagaSteps = new(StringComparer.Ordinal);
         _outcomeUnsaved = false;
 
         // Calls interleave while the write is in flight: it stores a copy taken now, so they can
@@ -565,6 +580,61 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         if (_outcomeUnsaved)
         {
             await PersistAsync();
+        }
+    }
+
+    /// <summary>While saga steps are remembered for sagas that may still send them, asks those sagas now and then whether they have finished.</summary>
+    private void EnsureSagaTimer()
+    {
+        if (_sagaTimer is null && _barrier.AwaitsSagas)
+        {
+            // Not kept alive by it: an idle participant may be collected, its stored steps are asked about again on the next activation.
+            _sagaTimer = this.RegisterGrainTimer(
+                AskSagasAsync,
+                new GrainTimerCreationOptions(Options.InquiryInterval, Options.InquiryInterval) { KeepAlive = false });
+        }
+    }
+
+    /// <summary>
+    /// Asks each saga whose steps here are done (and old enough) whether it has finished. A finished
+    /// saga (or one with no record: no saga grain can send its steps) sends nothing more for them, so
+    /// they are released and dropped a <see cref="TransactionOptions.SagaStepWindow"/> later; an
+    /// unfinished one is asked again later, backing off up to <see cref="TransactionOptions.OutcomeRetention"/>.
+    /// </summary>
+    private async Task AskSagasAsync(CancellationToken cancellationToken)
+    {
+        var window = Options.SagaStepWindow;
+        var due = _barrier.DueForInquiry(Time.GetUtcNow(), window, 32);
+        var answers = await Task.WhenAll(due.Select(async sagaId =>
+        {
+            try
+            {
+                var view = await GrainFactory.GetGrain<ISagaGrain>(sagaId).GetAsync().WaitAsync(Options.CallTimeout, Time, cancellationToken);
+                return (SagaId: sagaId, Finished: view.Status is nameof(SagaStatus.Completed) or nameof(SagaStatus.Compensated) or "Unknown");
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                TransactionLog.LogDebugInquiryFailed(Logger, Describe, "saga " + sagaId, ex.Message);
+                return (SagaId: sagaId, Finished: false);
+            }
+        }));
+        foreach (var (sagaId, finished) in answers)
+        {
+            if (finished)
+            {
+                // Written with the participant's next write; a reactivation before that asks again.
+                _barrier.SagaFinished(sagaId, Time.GetUtcNow());
+            }
+            else
+            {
+                _barrier.SagaPending(sagaId, Time.GetUtcNow(), window, Options.OutcomeRetention);
+            }
+        }
+
+        if (!_barrier.AwaitsSagas)
+        {
+            _sagaTimer?.Dispose();
+            _sagaTimer = null;
         }
     }
 

@@ -1,0 +1,44 @@
+using Granary.Hosting.Telemetry;
+using Granary.Queues;
+using Granary.Sdk.Queues;
+using Granary.Tests.Cluster.Infrastructure;
+using Granary.Tests.Cluster.Locks;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Foundation;
+
+/// <summary>Metric series tagged by a name do not outlive what they measure.</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class StatsSeriesBoundsTests(FastClusterFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_queue_gauge_is_forgotten_once_the_queues_partitions_are_collected()
+    {
+        var queue = "series-" + Guid.NewGuid().ToString("N")[..8];
+        var queues = new QueueClient(fixture.Grains);
+        await queues.CreateAsync(queue, new QueueDefinition(Partitions: 2));
+        await queues.EnqueueBatchAsync(queue, [new QueueMessageInput([1]), new QueueMessageInput([2])]);
+        var collectors = fixture.Cluster.Silos.Cast<InProcessSiloHandle>().Select(s => s.SiloHost.Services.GetRequiredService<SiloStatsCollector>()).ToList();
+        var depth = "granary.queues.depth|queue=" + queue;
+
+        // Silos report every 250 ms here: the gauge shows up on the silos hosting the partitions.
+        await LockGrainTests.WaitUntilAsync(() => Task.FromResult(collectors.Any(c => c.SeriesKeys.Contains(depth))), 20);
+        var before = collectors.Sum(c => c.SeriesKeys.Count);
+
+        var management = fixture.Grains.GetGrain<IManagementGrain>(0);
+        var partitions = (await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition")))
+            .Where(id => QueuePlacement.ParsePartitionKey(id.Key.ToString()!).Queue == queue)
+            .ToList();
+        Assert.Equal(2, partitions.Count);
+        foreach (var partition in partitions)
+        {
+            await management.DeactivateGrain(partition, CancellationToken.None);
+        }
+
+        // Without forgetting, every queue name ever seen would keep three series on every silo that hosted it.
+        await LockGrainTests.WaitUntilAsync(() => Task.FromResult(collectors.All(c => !c.SeriesKeys.Any(k => k.EndsWith("|queue=" + queue, StringComparison.Ordinal)))), 20);
+        output.WriteLine($"series on the silos: {before} with the queue's partitions active, {collectors.Sum(c => c.SeriesKeys.Count)} after they were collected");
+    }
+}

@@ -1,0 +1,387 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Granary.Caching;
+using Granary.Errors;
+using Granary.Hosting.Storage;
+using Granary.Queues;
+using Granary.Scheduling;
+using Granary.Sdk.Caching;
+using Granary.Sdk.Locks;
+using Granary.Sdk.Queues;
+using Granary.Sdk.Scheduling;
+using Granary.Sdk.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
+using Granary.Transactions;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Soak;
+
+/// <summary>
+/// The soak: every family driven at once for a bounded time with names that keep changing (new lock
+/// names, cache keys with TTLs, new queues and a queue whose backlog grows, new accounts and
+/// transactions, new sagas through one hot account, new tasks, tasks sent to queue names nobody
+/// declared, periodic tasks added, re-scheduled and removed), on one silo over PostgreSQL shards with
+/// a short activation collection age. Every window it prints the silo's activations, the stored rows
+/// per state name (count and largest payload) and the managed heap after a full GC, and at the end
+/// it asserts that each of them levels off: the growth in the second half of the run must be a small
+/// fraction of the growth in the first half (which holds the ramp-up), or below a small floor.
+/// <para>
+/// What may grow, and why (not asserted, printed): rows that exist once per distinct name by design
+/// (<see cref="GrowsWithNames"/>): a lock keeps its row so that its fencing tokens keep increasing if
+/// the name is used again, an account or a queue exists until deleted, a transaction's and a saga's
+/// outcome answer replays of their id, a task's record is kept for the result retention (a day by
+/// default), a removed periodic task keeps its disabled record so that adding it again cannot fire the
+/// current tick twice. Their count grows; their largest payload must not. The rows of the queue
+/// messages themselves (the backlog) and of the cache's backing table are the user's data and are
+/// not grain state.
+/// </para>
+/// <para>
+/// What must level off: activations (idle ones are collected), every other state's row count, every
+/// state's largest row (a participant's saga barrier keys, the scheduling directory), and the heap
+/// (queue bodies held in memory, cache versions of expired keys, removed periodic tasks and
+/// invented task queues pinned with their timers, metric series of collected queues).
+/// </para>
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    /// <summary>State names that get one row per distinct name, and why that is kept.</summary>
+    public static readonly IReadOnlyDictionary<string, string> GrowsWithNames = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["lock-lease"] = "one per lock name: the fencing token must keep increasing if the name is used again",
+        ["queue-definition"] = "one per queue created: a queue exists until it is deleted",
+        ["tx-account"] = "one per account opened",
+        ["tx-coordinator"] = "one per transaction: its outcome answers a replay of the id",
+        ["tx-saga"] = "one per saga: its outcome answers a replay of the id and its participants' questions",
+        ["task-record"] = "one per task, kept for the result retention (a day by default)",
+        ["task-periodic"] = "one per periodic task name; a removed one stays disabled so a re-add cannot fire the current tick twice",
+    };
+
+    private const string ServiceId = "granary-test";
+    private static readonly TimeSpan DriveTime = TimeSpan.FromSeconds(80);
+    private static readonly TimeSpan Window = TimeSpan.FromSeconds(5);
+    private const double GrowthRatio = 0.25;
+    private const int ActivationFloor = 60;
+    private const int RowFloor = 3;
+    private const long LargestRowFloor = 1_536;
+    private const long HeapFloor = 4L * 1024 * 1024;
+
+    private readonly RedisPostgresClusterFixture _cluster = new(servers) { Silos = 1 };
+    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+    private readonly Dictionary<string, FamilyCounts> _families = new(StringComparer.Ordinal);
+
+    public async Task InitializeAsync()
+    {
+        var backing = "soak_backing_" + _run;
+        await servers.Postgres.CreateDatabaseAsync(backing);
+        _cluster.Settings["Granary:Cluster:CollectionAge"] = "00:00:05";
+        _cluster.Settings["Granary:Caching:BackingConnectionString"] = servers.Postgres.ConnectionString(backing);
+        _cluster.Settings["Granary:Caching:ReadThroughTtl"] = "00:00:03";
+        _cluster.Settings["Granary:Queues:CleanupInterval"] = "00:00:02";
+        _cluster.Settings["Granary:Telemetry:StatsInterval"] = "00:00:01";
+        _cluster.Settings["Granary:Transactions:CallTimeout"] = "00:00:02";
+        _cluster.Settings["Granary:Transactions:MaxClockSkew"] = "00:00:01";
+        _cluster.Settings["Granary:Transactions:PrepareTimeout"] = "00:00:02";
+        _cluster.Settings["Granary:Transactions:PreparedTimeout"] = "00:00:02";
+        _cluster.Settings["Granary:Transactions:InquiryInterval"] = "00:00:00.500";
+        _cluster.Settings["Granary:Transactions:OutcomeFlushDelay"] = "00:00:01";
+        await _cluster.InitializeAsync();
+    }
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Activations_rows_and_memory_level_off_while_every_family_churns_names()
+    {
+        var grains = _cluster.Grains;
+        var locks = new DistributedLocks(grains);
+        var queues = new QueueClient(grains);
+        var transactions = new TransactionClient(grains);
+        var tasks = new TaskClient(grains);
+        await using var cache = await CacheClient.CreateAsync(grains, "soak-cache-" + _run, 4, new CacheSettings(BackingTable: "soak_" + _run));
+        var backlog = "soak-backlog-" + _run;
+        await queues.CreateAsync(backlog, new QueueDefinition(Partitions: 1, DeduplicationWindow: TimeSpan.FromSeconds(5)));
+        var hot = "soak-hot-" + _run;
+        var sagaHot = "soak-saga-hot-" + _run;
+        await grains.GetGrain<IAccountGrain>(hot).OpenAsync(1_000_000_000);
+        await grains.GetGrain<IAccountGrain>(sagaHot).OpenAsync(1_000_000_000);
+        var body = new byte[8 * 1024];
+        Random.Shared.NextBytes(body);
+        var pad = new string('k', 200);
+
+        using var stop = new CancellationTokenSource(DriveTime);
+        var drivers = new List<Task>
+        {
+            // Locks: a new name every time, acquired and released.
+            Drive("locks", stop.Token, TimeSpan.Zero, async n =>
+            {
+                await using var lease = await locks.AcquireAsync(Name("lock", n), TimeSpan.FromSeconds(10), TimeSpan.Zero);
+            }),
+
+            // Caches: new keys with a TTL, written behind to the backing table (a version each) and set plainly.
+            Drive("caches", stop.Token, TimeSpan.Zero, async n =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 4).Select(i => cache.WriteBehindAsync(Name("wb", (n * 4) + i) + pad, "value", 1)));
+                Expect((await cache.ExecuteAsync("SET", Name("set", n) + pad, "value", "PX", "3000")).IsError is false, "SET failed");
+            }, lanes: 2),
+
+            // Queues: a new queue each time (create, enqueue, dequeue, ack) ...
+            Drive("queues", stop.Token, TimeSpan.Zero, async n =>
+            {
+                var queue = Name("q", n);
+                await queues.CreateAsync(queue, new QueueDefinition(Partitions: 1));
+                await queues.EnqueueBatchAsync(queue, [new QueueMessageInput([1]), new QueueMessageInput([2]), new QueueMessageInput([3])]);
+                var deliveries = await queues.DequeueAsync(queue, "soak", 3, TimeSpan.FromSeconds(30), TimeSpan.Zero);
+                await queues.AckManyAsync(queue, deliveries.Select(d => d.Receipt));
+            }),
+
+            // ... and one queue whose backlog grows (8 KiB bodies nobody consumes, 8 per call).
+            Drive("backlog", stop.Token, TimeSpan.FromMilliseconds(100), async n =>
+                await queues.EnqueueBatchAsync(backlog, [.. Enumerable.Range(0, 8).Select(i => new QueueMessageInput(body))])),
+
+            // Transactions: a new account each time and a transfer from the hot account to it (a new transaction id).
+            Drive("transfers", stop.Token, TimeSpan.Zero, async n =>
+            {
+                var account = Name("acct", n);
+                await grains.GetGrain<IAccountGrain>(account).OpenAsync(0);
+                var result = await transactions.TransferAsync(hot, account, 1);
+                Expect(result.Outcome == TxOutcome.Committed, $"transfer {result.Outcome} {result.AbortReason}");
+            }),
+
+            // Sagas: a new saga each time, one step on the hot saga account, one on a new account.
+            Drive("sagas", stop.Token, TimeSpan.Zero, async n =>
+            {
+                var account = Name("saga-acct", n);
+                await grains.GetGrain<IAccountGrain>(account).OpenAsync(0);
+                var view = await grains.GetGrain<ISagaGrain>(Name("saga", n)).RunAsync(new SagaDefinition(
+                [
+                    new SagaStepDefinition("debit", ParticipantRef.Account(sagaHot), new Debit(1)),
+                    new SagaStepDefinition("credit", ParticipantRef.Account(account), new Credit(1)),
+                ]));
+                Expect(view.Status == "Completed", $"saga {view.Status}: {view.LastError}");
+            }),
+
+            // Tasks: new task ids on the default queue, waiting for each result.
+            Drive("tasks", stop.Token, TimeSpan.Zero, async n =>
+            {
+                var info = await tasks.SubmitWithIdAsync(Name("task", n), new TaskSubmission("add", "[1, 2]"));
+                var done = await tasks.WaitAsync(info.Id, TimeSpan.FromSeconds(20));
+                Expect(done.State == TaskState.Succeeded, $"task {done.State}");
+            }),
+
+            // Tasks sent to a queue name nobody declared: a typed refusal (counted as rejected), or,
+            // where such names are still accepted, a queue and its schedulers that nothing serves.
+            Drive("task-queues", stop.Token, TimeSpan.FromMilliseconds(250), async n =>
+                await tasks.SubmitAsync(new TaskSubmission("add", "[1, 1]") { Queue = Name("tq", n) })),
+
+            // Periodic tasks: added, re-scheduled, removed, under a new name each time.
+            Drive("periodic", stop.Token, TimeSpan.FromMilliseconds(200), async n =>
+            {
+                var name = Name("every", n);
+                await tasks.ScheduleAsync(name, "* * * * *", new TaskSubmission("add", "[2, 2]"));
+                await tasks.ScheduleAsync(name, "*/2 * * * *", new TaskSubmission("add", "[3, 3]"));
+                await tasks.RemovePeriodicAsync(name);
+            }),
+        };
+
+        var samples = new List<Sample> { await SampleAsync(TimeSpan.Zero) };
+        var clock = Stopwatch.StartNew();
+        output.WriteLine($"soak {_run}: {DriveTime.TotalSeconds:F0} s, one silo, collection age 5 s, a sample every {Window.TotalSeconds:F0} s");
+        output.WriteLine(Header());
+        output.WriteLine(Describe(samples[0], null));
+        while (!stop.IsCancellationRequested)
+        {
+            var next = Window * samples.Count;
+            var wait = next - clock.Elapsed;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, CancellationToken.None); // sampling period of the bounded drive
+            }
+
+            samples.Add(await SampleAsync(clock.Elapsed));
+            output.WriteLine(Describe(samples[^1], samples[^2]));
+        }
+
+        await Task.WhenAll(drivers);
+        PrintDetail(samples);
+
+        var failures = new List<string>();
+        foreach (var (family, counts) in _families.OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            output.WriteLine($"{family,-12} ok {counts.Ok,6}  rejected {counts.Rejected,6}  failed {counts.Failed,4}  {counts.LastProblem}");
+            if (counts.Ok + counts.Rejected < 10)
+            {
+                failures.Add($"{family}: only {counts.Ok + counts.Rejected} operations completed ({counts.LastProblem})");
+            }
+        }
+
+        CheckLevels(failures, "activations", samples.Select(s => (double)s.Activations).ToList(), ActivationFloor);
+        CheckLevels(failures, "heap after GC (bytes)", samples.Select(s => (double)s.HeapBytes).ToList(), HeapFloor);
+        foreach (var state in samples.SelectMany(s => s.Rows.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            if (!GrowsWithNames.ContainsKey(state))
+            {
+                CheckLevels(failures, $"rows of '{state}'", samples.Select(s => (double)s.Rows.GetValueOrDefault(state).Rows).ToList(), RowFloor);
+            }
+
+            CheckLevels(failures, $"largest '{state}' row (bytes)", samples.Select(s => (double)s.Rows.GetValueOrDefault(state).LargestBytes).ToList(), LargestRowFloor);
+        }
+
+        foreach (var failure in failures)
+        {
+            output.WriteLine("DOES NOT LEVEL OFF: " + failure);
+        }
+
+        Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
+    }
+
+    private string Name(string kind, long n) => string.Create(CultureInfo.InvariantCulture, $"soak-{kind}-{_run}-{n}");
+
+    private static void Expect(bool condition, string problem)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException(problem);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="iteration"/> in <paramref name="lanes"/> loops until stopped (each with a
+    /// number of its own: lane, lane + lanes, ...), counting successes, typed refusals and failures.
+    /// </summary>
+    private Task Drive(string family, CancellationToken stop, TimeSpan pause, Func<long, Task> iteration, int lanes = 1)
+    {
+        var counts = _families[family] = new FamilyCounts();
+        return Task.WhenAll(Enumerable.Range(0, lanes).Select(lane => Task.Run(async () =>
+        {
+            for (long n = lane; !stop.IsCancellationRequested; n += lanes)
+            {
+                try
+                {
+                    await iteration(n);
+                    Interlocked.Increment(ref counts.Ok);
+                }
+                catch (GranaryException ex)
+                {
+                    Interlocked.Increment(ref counts.Rejected);
+                    counts.LastProblem = $"{ex.Code}: {ex.Message}";
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Increment(ref counts.Failed);
+                    counts.LastProblem = $"{ex.GetType().Name}: {ex.Message}";
+                }
+
+                if (pause > TimeSpan.Zero)
+                {
+                    try
+                    {
+                        await Task.Delay(pause, stop); // the family's pace
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            }
+        })));
+    }
+
+    private async Task<Sample> SampleAsync(TimeSpan at)
+    {
+        var statistics = await _cluster.Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+        var byType = statistics
+            .GroupBy(s => s.GrainType, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount), StringComparer.Ordinal);
+        var reports = await ShardInspector.CountAsync(_cluster.Shards, ServiceId, CancellationToken.None);
+        Assert.All(reports, r => Assert.Null(r.Error));
+        var rows = reports
+            .SelectMany(r => r.ByState)
+            .GroupBy(s => s.StateName, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (Rows: g.Sum(s => s.Rows), LargestBytes: g.Max(s => s.LargestBytes)), StringComparer.Ordinal);
+        var ops = _families.ToDictionary(f => f.Key, f => Interlocked.Read(ref f.Value.Ok) + Interlocked.Read(ref f.Value.Rejected), StringComparer.Ordinal);
+        return new Sample(at, byType.Values.Sum(), byType, rows, HeapAfterFullCollection(), ops);
+    }
+
+    /// <summary>
+    /// The managed heap of this process after a full, compacting collection: the silo runs in it
+    /// (with the test's client, which keeps nothing per operation), so what the silo retains shows here.
+    /// </summary>
+    private static long HeapAfterFullCollection()
+    {
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return GC.GetTotalMemory(forceFullCollection: false);
+    }
+
+    /// <summary>
+    /// Levels off: the growth from the middle to the end (means of three samples) is at most
+    /// <see cref="GrowthRatio"/> of the growth from the start to the middle, or below <paramref name="floor"/>.
+    /// </summary>
+    private void CheckLevels(List<string> failures, string what, IReadOnlyList<double> values, double floor)
+    {
+        var mid = values.Count / 2;
+        double Around(int i) => values.Skip(Math.Max(0, i - 1)).Take(3).Average();
+        var middle = Around(mid);
+        var end = values.Skip(values.Count - 3).Average();
+        var first = middle - values[0];
+        var second = end - middle;
+        var allowed = Math.Max(GrowthRatio * Math.Max(first, 0), floor);
+        if (second > allowed)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{what}: +{second:N0} in the second half (allowed {allowed:N0}; +{first:N0} in the first half; {values[0]:N0} -> {middle:N0} -> {end:N0})"));
+        }
+    }
+
+    private static string Header() =>
+        "    t   activations   heap MB  rows (all)  largest row  ops in window";
+
+    private static string Describe(Sample s, Sample? previous)
+    {
+        var ops = previous is null ? "" : string.Join(" ", s.Ops.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key}={o.Value - previous.Ops.GetValueOrDefault(o.Key)}"));
+        var top = s.Rows.OrderByDescending(r => r.Value.LargestBytes).FirstOrDefault();
+        var largest = top.Key is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{top.Value.LargestBytes:N0} ({top.Key})");
+        return string.Create(CultureInfo.InvariantCulture, $"{s.At.TotalSeconds,5:F0} s {s.Activations,11:N0} {s.HeapBytes / 1048576.0,9:F1} {s.Rows.Values.Sum(r => r.Rows),11:N0}  {largest}  {ops}");
+    }
+
+    private void PrintDetail(List<Sample> samples)
+    {
+        var first = samples[0];
+        var mid = samples[samples.Count / 2];
+        var last = samples[^1];
+        var text = new StringBuilder();
+        text.AppendLine("activations by grain type (start -> middle -> end):");
+        foreach (var type in last.ByType.Keys.Union(mid.ByType.Keys).Order(StringComparer.Ordinal))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {type,-60} {first.ByType.GetValueOrDefault(type),6} -> {mid.ByType.GetValueOrDefault(type),6} -> {last.ByType.GetValueOrDefault(type),6}");
+        }
+
+        text.AppendLine("stored rows by state (count; largest payload in bytes) (start -> middle -> end):");
+        foreach (var state in last.Rows.Keys.Order(StringComparer.Ordinal))
+        {
+            var why = GrowsWithNames.TryGetValue(state, out var reason) ? "  [grows with names: " + reason + "]" : "";
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {state,-20} {first.Rows.GetValueOrDefault(state).Rows,7:N0} -> {mid.Rows.GetValueOrDefault(state).Rows,7:N0} -> {last.Rows[state].Rows,7:N0};  largest {first.Rows.GetValueOrDefault(state).LargestBytes,7:N0} -> {mid.Rows.GetValueOrDefault(state).LargestBytes,7:N0} -> {last.Rows[state].LargestBytes,7:N0}{why}");
+        }
+
+        output.WriteLine(text.ToString());
+    }
+
+    private sealed class FamilyCounts
+    {
+        public long Ok;
+        public long Rejected;
+        public long Failed;
+
+        public string LastProblem { get; set; } = "";
+    }
+
+    private sealed record Sample(
+        TimeSpan At,
+        int Activations,
+        IReadOnlyDictionary<string, int> ByType,
+        IReadOnlyDictionary<string, (long Rows, long LargestBytes)> Rows,
+        long HeapBytes,
+        IReadOnlyDictionary<string, long> Ops);
+}
