@@ -1,4 +1,5 @@
 using System.Net;
+using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Options;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,23 @@ public static class GranaryClientBuilderExtensions
         {
             var ports = options.ClientGatewayPorts.Length > 0 ? options.ClientGatewayPorts : [options.GatewayPort];
             client.UseStaticClustering(ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToArray());
+        }
+
+        return client.AddGranaryClientLimits();
+    }
+
+    /// <summary>
+    /// The client's side of the limits: Orleans' message size set to <see cref="Limits.MaxMessageBytes"/>
+    /// (an oversize request fails before it is sent) and that failure made <c>INVALID_ARGUMENT</c>.
+    /// Idempotent.
+    /// </summary>
+    public static IClientBuilder AddGranaryClientLimits(this IClientBuilder client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        if (!client.Services.Any(d => d.ImplementationType == typeof(MessageSizeClientFilter)))
+        {
+            client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
+            client.AddOutgoingGrainCallFilter<MessageSizeClientFilter>();
         }
 
         return client;

@@ -572,7 +572,21 @@ public sealed class CacheClient : IAsyncDisposable
             new(
                 async commands => (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
                 options.MaxInFlightPerShard,
-                options.MaxBatchSize);
+                options.MaxBatchSize,
+                WireBytes,
+                CallBatcher<string[], CacheReply>.RequestBudget);
+
+        /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
+        private static long WireBytes(string[] command)
+        {
+            long bytes = 0;
+            foreach (var arg in command)
+            {
+                bytes += (3L * (arg?.Length ?? 0)) + 8;
+            }
+
+            return bytes;
+        }
     }
 }
 

@@ -14,9 +14,6 @@ namespace Granary.Sdk.Scheduling;
 /// </code></example>
 public sealed class TaskClient(IGrainFactory grains)
 {
-    /// <summary>Longest idempotency key.</summary>
-    public const int MaxIdempotencyKeyLength = 200;
-
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(20);
 
@@ -26,7 +23,7 @@ public sealed class TaskClient(IGrainFactory grains)
         ArgumentNullException.ThrowIfNull(submission);
         if (submission.IdempotencyKey is { } key)
         {
-            Guard.Name(key, "idempotencyKey", MaxIdempotencyKeyLength);
+            Guard.Name(key, "idempotencyKey", Limits.Scheduling.MaxIdempotencyKeyLength);
             return "key:" + key;
         }
 
@@ -115,13 +112,13 @@ public sealed class TaskClient(IGrainFactory grains)
     public Task<TaskInfo> RetryDeadLetterAsync(string id, string queue = SchedulingDefaults.Queue) => grains.GetGrain<IDeadLetterGrain>(queue).RetryAsync(id);
 
     /// <summary>Creates or replaces a periodic task.</summary>
-    public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).ScheduleAsync(cron, template);
+    public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).ScheduleAsync(cron, template);
 
     /// <summary>A periodic task's schedule and firing counters.</summary>
-    public Task<PeriodicTaskInfo> GetPeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).GetAsync();
+    public Task<PeriodicTaskInfo> GetPeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).GetAsync();
 
     /// <summary>Stops a periodic task (<see cref="TaskNotFoundException"/> when it was never scheduled).</summary>
-    public Task RemovePeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).RemoveAsync();
+    public Task RemovePeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).RemoveAsync();
 
     /// <summary>Every scheduled periodic task, by name.</summary>
     public async Task<IReadOnlyList<PeriodicTaskInfo>> ListPeriodicAsync()

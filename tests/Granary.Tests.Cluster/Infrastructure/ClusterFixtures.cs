@@ -26,6 +26,7 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
         builder.Options.ServiceId = "granary-test";
         builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
+        builder.AddClientBuilderConfigurator<GranaryClientConfigurator>();
         await ConfigureAsync(builder);
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -54,6 +55,13 @@ public sealed class GranarySiloConfigurator : ISiloConfigurator
         ArgumentNullException.ThrowIfNull(siloBuilder);
         siloBuilder.AddGranaryStorage(siloBuilder.Configuration).AddGranaryServices(siloBuilder.Configuration);
     }
+}
+
+/// <summary>The client side of Granary's limits (message size, typed oversize errors), as production clients have it.</summary>
+public sealed class GranaryClientConfigurator : IClientBuilderConfigurator
+{
+    /// <inheritdoc/>
+    public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => clientBuilder.AddGranaryClientLimits();
 }
 
 /// <summary>(a) Three in-process silos with memory storage: fast, for behaviour that needs no crash.</summary>

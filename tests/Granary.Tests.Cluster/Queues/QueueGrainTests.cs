@@ -142,7 +142,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         await client.EnqueueAsync(queue, new QueueMessageInput(Body("kept"), "kept"));
 
         await Assert.ThrowsAsync<QueueNotFoundException>(() => client.EnqueueAsync("no-such-queue-" + Guid.NewGuid().ToString("N"), new QueueMessageInput(Body("x"))));
-        var oversize = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1], "big")));
+        var oversize = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(new byte[Limits.Queues.MaxBodyBytes + 1], "big")));
         Assert.Equal("body", oversize.Parameter);
         var negative = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(Body("x"), "neg", Delay: TimeSpan.FromSeconds(-1))));
         Assert.Equal("delay", negative.Parameter);
@@ -172,7 +172,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         var enqueues = Enumerable.Range(0, Messages)
             .Select(i => client.EnqueueAsync(queue, new QueueMessageInput(Body("m-" + i), Key: i % 10 == 0 ? "k-" + i : null)))
             .ToList();
-        var oversize = client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1]));
+        var oversize = client.EnqueueAsync(queue, new QueueMessageInput(new byte[Limits.Queues.MaxBodyBytes + 1]));
         var confirmed = await Task.WhenAll(enqueues);
         Assert.Equal("body", (await Assert.ThrowsAsync<InvalidRequestException>(() => oversize)).Parameter);
         Assert.Equal(Messages, confirmed.Select(r => r.Id).Distinct().Count());

@@ -68,7 +68,7 @@ public sealed class QueuePartitionGrain(
             throw new InvalidRequestException(nameof(messages), "must hold at least one message");
         }
 
-        Guard.InRange(messages.Count, nameof(messages), 1, QueueLimits.MaxBatch);
+        Guard.InRange(messages.Count, nameof(messages), 1, Limits.MaxBatchSize);
         foreach (var message in messages)
         {
             QueueLimits.Validate(message);
@@ -110,9 +110,9 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task<PartitionDequeueResult> TryDequeueAsync(string consumer, int max, TimeSpan visibilityTimeout)
     {
-        Guard.Name(consumer, nameof(consumer), QueueLimits.MaxNameLength);
-        Guard.InRange(max, nameof(max), 1, QueueLimits.MaxBatch);
-        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        Guard.Name(consumer, nameof(consumer), Limits.MaxKeyLength);
+        Guard.InRange(max, nameof(max), 1, Limits.MaxBatchSize);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
         var leases = ledger.Dequeue(consumer, max, visibilityTimeout);
         if (ledger.PendingChangeCount > 0)
@@ -149,7 +149,7 @@ public sealed class QueuePartitionGrain(
     public async Task<IReadOnlyList<ReceiptProblem?>> AckManyAsync(IReadOnlyList<QueueReceipt> receipts)
     {
         ArgumentNullException.ThrowIfNull(receipts);
-        Guard.InRange(receipts.Count, nameof(receipts), 1, QueueLimits.MaxBatch);
+        Guard.InRange(receipts.Count, nameof(receipts), 1, Limits.MaxBatchSize);
         foreach (var receipt in receipts)
         {
             CheckPartition(receipt);
@@ -174,7 +174,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task NackAsync(QueueReceipt receipt, TimeSpan delay, bool deadLetter)
     {
-        Guard.InRange(delay, nameof(delay), TimeSpan.Zero, QueueLimits.MaxDelay);
+        Guard.InRange(delay, nameof(delay), TimeSpan.Zero, Limits.Queues.MaxDelay);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
         Raise(receipt, ledger.Nack(receipt.Sequence, receipt.LeaseToken, delay, deadLetter));
@@ -184,7 +184,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task ExtendVisibilityAsync(QueueReceipt receipt, TimeSpan visibilityTimeout)
     {
-        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
         Raise(receipt, ledger.ExtendVisibility(receipt.Sequence, receipt.LeaseToken, visibilityTimeout));
@@ -201,7 +201,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task<IReadOnlyList<DeadLetterMessage>> GetDeadLettersAsync(int limit)
     {
-        Guard.InRange(limit, nameof(limit), 0, QueueLimits.MaxBatch);
+        Guard.InRange(limit, nameof(limit), 0, Limits.MaxBatchSize);
         var ledger = await LedgerAsync();
         return ledger.DeadLetters(limit)
             .Select(m => new DeadLetterMessage(_partition, m.Sequence, m.Id, m.Key, m.Body, m.Deliveries, m.DeadLetterReason ?? "", m.EnqueuedAt))
