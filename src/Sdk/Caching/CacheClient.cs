@@ -238,6 +238,16 @@ public sealed class CacheClient : IAsyncDisposable
             return CacheReply.Error("ERR empty command");
         }
 
+        // Checked here as the shard checks it: an unpaired surrogate would not even reach the shard
+        // intact (Orleans sends strings as UTF-8, which replaces it), so the value would change silently.
+        for (var i = 1; i < command.Length; i++)
+        {
+            if (Granary.Text.StorableText.Problem(command[i]) is { } problem)
+            {
+                return CacheReply.Error(RedisText.NotStorable(i, problem));
+            }
+        }
+
         MaybeRefreshInBackground();
         for (var attempt = 0; ; attempt++)
         {
@@ -590,9 +600,23 @@ public sealed class CacheClient : IAsyncDisposable
     }
 }
 
-/// <summary>A cache command answered with an error reply (its text is Redis's, e.g. <c>WRONGTYPE ...</c>).</summary>
-public sealed class CacheCommandException(string message) : Exception(message)
+/// <summary>
+/// A cache command answered with an error reply (its text is Redis's, e.g. <c>WRONGTYPE ...</c>). A
+/// typed error like every other: <see cref="GranaryException.Code"/> is <c>INVALID_ARGUMENT</c> when
+/// the reply refuses the command's arguments (a limit, a syntax or arity error:
+/// <see cref="RedisText.IsArgumentError"/>), else <see cref="CommandFailed"/>.
+/// </summary>
+public sealed class CacheCommandException : GranaryException
 {
+    /// <summary>The code of an error reply that is not about the arguments (wrong type, out of memory, ...).</summary>
+    public const string CommandFailed = "CACHE_COMMAND_FAILED";
+
+    /// <summary>Creates the exception for an error reply's text.</summary>
+    public CacheCommandException(string message)
+        : base(RedisText.IsArgumentError(message) ? ErrorCodes.InvalidArgument : CommandFailed, message)
+    {
+    }
+
     /// <summary>Creates the exception.</summary>
     public CacheCommandException()
         : this("cache command failed")

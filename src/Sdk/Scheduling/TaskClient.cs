@@ -31,10 +31,10 @@ public sealed class TaskClient(IGrainFactory grains)
     }
 
     /// <summary>Submits a task; with an idempotency key a repeated submission returns the first task.</summary>
-    public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(submission);
+    public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(Storable(submission));
 
     /// <summary>Submits under a caller-chosen id (retry a failed call with the same id: submission is idempotent by id).</summary>
-    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(submission);
+    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(Storable(submission));
 
     /// <summary>Submits a chain: each step runs after the previous one succeeded, with its result prepended to the arguments.</summary>
     public Task<TaskInfo> ChainAsync(IReadOnlyList<TaskSubmission> steps)
@@ -125,6 +125,17 @@ public sealed class TaskClient(IGrainFactory grains)
     {
         var names = await grains.GetGrain<ISchedulingDirectoryGrain>(0).GetPeriodicsAsync();
         return await Task.WhenAll(names.Select(GetPeriodicAsync));
+    }
+
+    /// <summary>
+    /// Refuses arguments that are not storable text before sending: an unpaired surrogate would not
+    /// reach the task grain intact (Orleans sends strings as UTF-8, which replaces it).
+    /// </summary>
+    private static TaskSubmission Storable(TaskSubmission submission)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        Guard.Storable(submission.Args, "args");
+        return submission;
     }
 
     private static string NewId(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N");

@@ -257,6 +257,7 @@ public sealed class TaskGrain(
     {
         try
         {
+            Guard.Storable(submission.Args, "args");
             var args = registry.Validate(submission.Type, submission.Args);
             Guard.Name(submission.Queue ?? SchedulingOptions.DefaultQueue, "queue", Limits.Scheduling.MaxQueueNameLength);
             if (submission.Queue?.Contains('/', StringComparison.Ordinal) == true)

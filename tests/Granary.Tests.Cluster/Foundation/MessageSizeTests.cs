@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using Granary.Caching;
+using Granary.Errors;
+using Granary.Sdk.Caching;
+using Granary.Tests.Cluster.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Concurrency;
+using Orleans.Configuration;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Foundation;
+
+/// <summary>
+/// Orleans' message size limit is <see cref="Limits.MaxMessageBytes"/> on silos and clients: a
+/// larger request fails at once with <c>INVALID_ARGUMENT</c> on a Granary client, a silo refuses a
+/// larger frame from a peer configured otherwise before it deserialises it, and it keeps serving.
+/// </summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class MessageSizeTests(FastClusterFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task An_oversize_request_is_refused_before_it_is_sent_and_changes_nothing()
+    {
+        await using var cache = await CacheClient.ConnectAsync(fixture.Grains, "oversize-" + Guid.NewGuid().ToString("N")[..8]);
+        await cache.SetAsync("kept", "before");
+        var shard = fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(cache.Name, ShardOf(cache.Definition, "kept")));
+        var clock = Stopwatch.StartNew();
+
+        var error = await Assert.ThrowsAsync<InvalidRequestException>(() => shard.ExecuteAsync(OversizeBatch("kept").AsImmutable(), cache.Definition.Version));
+
+        output.WriteLine($"refused in {clock.ElapsedMilliseconds} ms: {error.Message}");
+        Assert.Contains("too large", error.Message, StringComparison.Ordinal);
+        Assert.Equal("before", await cache.GetAsync("kept"));
+    }
+
+    [Fact]
+    public async Task A_silo_refuses_an_oversize_frame_from_a_peer_and_keeps_serving()
+    {
+        await using var cache = await CacheClient.ConnectAsync(fixture.Grains, "oversize-" + Guid.NewGuid().ToString("N")[..8]);
+        await cache.SetAsync("kept", "before");
+        var gateway = (fixture.Cluster.Primary?.GatewayAddress ?? throw new InvalidOperationException("the primary silo has no gateway")).Endpoint;
+
+        // A client whose own limit is far above the silo's: nothing stops the frame on its side.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(gateway);
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = fixture.Cluster.Options.ClusterId;
+                o.ServiceId = fixture.Cluster.Options.ServiceId;
+            });
+            client.Configure<ClientMessagingOptions>(o =>
+            {
+                o.MaxMessageBodySize = 4 * Limits.MaxMessageBytes;
+                o.ResponseTimeout = TimeSpan.FromSeconds(10);
+            });
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var foreign = host.Services.GetRequiredService<IClusterClient>();
+        var definition = cache.Definition;
+        var shard = foreign.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(cache.Name, ShardOf(definition, "kept")));
+        var clock = Stopwatch.StartNew();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => shard.ExecuteAsync(OversizeBatch("kept").AsImmutable(), definition.Version));
+
+        output.WriteLine($"the foreign client's call failed after {clock.ElapsedMilliseconds} ms: {error.GetType().Name}: {error.Message}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the call took {clock.Elapsed}");
+        Assert.Equal("before", await cache.GetAsync("kept"));
+        await cache.SetAsync("kept", "after");
+        Assert.Equal("after", await cache.GetAsync("kept"));
+        await host.StopAsync();
+    }
+
+    private static int ShardOf(CacheDefinition definition, string key) =>
+        int.Parse(definition.BuildRing().GetNode(key), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A batch whose every command is within the per-item limits, and which is still larger than one
+    /// message may be: 1,000 values of 26,000 three-byte characters (about 78 MB as UTF-8).
+    /// </summary>
+    private static string[][] OversizeBatch(string key) =>
+        [.. Enumerable.Range(0, Limits.MaxBatchSize).Select(i => new[] { "SET", key, new string((char)('\u4e00' + (i % 1000)), 26_000) })];
+}
