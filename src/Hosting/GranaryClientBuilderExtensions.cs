@@ -36,19 +36,13 @@ public static class GranaryClientBuilderExtensions
     }
 
     /// <summary>
-    /// The client's side of the limits: Orleans' message size set to <see cref="Limits.MaxMessageBytes"/>
-    /// (an oversize request fails before it is sent) and that failure made <c>INVALID_ARGUMENT</c>.
-    /// Idempotent.
+    /// The client's side of the limits: Orleans' message size set to <see cref="Limits.MaxMessageBytes"/>,
+    /// as on the silos. Idempotent.
     /// </summary>
     public static IClientBuilder AddGranaryClientLimits(this IClientBuilder client)
     {
         ArgumentNullException.ThrowIfNull(client);
-        if (!client.Services.Any(d => d.ImplementationType == typeof(MessageSizeClientFilter)))
-        {
-            client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
-            client.AddOutgoingGrainCallFilter<MessageSizeClientFilter>();
-        }
-
+        client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
         return client;
     }
 }

@@ -1,11 +1,10 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using System.Globalization;
 
 namespace Granary.Client.Cli;
 
 /// <summary>
-/// <c>granary script [FILE]</c>: runs one console command per line (shell quoting; blank lines and
+/// <c>granary script [FILE]</c>: runs one console command per line (shell quoting, <see cref="ShellWords"/>; blank lines and
 /// lines starting with <c>#</c> are skipped) against one connection opened once, so that
 /// <c>--embedded</c> starts one in-process silo for all of them. After each command it writes
 /// <c>granary: exit N</c> on stdout and on stderr (so a program driving it through pipes knows
@@ -51,7 +50,9 @@ public static class ScriptCommand
                         continue;
                     }
 
-                    var code = await ConsoleApp.RunAsync(root, [.. CommandLineParser.SplitCommandLine(text)], ct);
+                    var code = ShellWords.TrySplit(text, out var words, out var error)
+                        ? await ConsoleApp.RunAsync(root, words, ct)
+                        : await UsageErrorAsync(error);
                     await Console.Out.WriteLineAsync(ExitMarker(code));
                     await Console.Out.FlushAsync(ct);
                     await Console.Error.WriteLineAsync(ExitMarker(code));
@@ -67,6 +68,101 @@ public static class ScriptCommand
             }
         });
         return script;
+    }
+
+    private static async Task<int> UsageErrorAsync(string error)
+    {
+        await Console.Error.WriteLineAsync($"granary: {error} (see 'granary --help')");
+        return ExitCodes.Usage;
+    }
+}
+
+/// <summary>
+/// Splits a script line into words as a POSIX shell does for plain words: <c>'...'</c> keeps
+/// everything literally, <c>"..."</c> keeps everything but <c>\"</c> and <c>\\</c>, a backslash outside
+/// quotes escapes the next character, and <c>''</c> is an empty word. So a command copied from the
+/// documentation runs as it would in a shell.
+/// </summary>
+internal static class ShellWords
+{
+    /// <summary>The words of <paramref name="line"/>, or false with the reason (an unclosed quote).</summary>
+    public static bool TrySplit(string line, out string[] words, out string error)
+    {
+        var result = new List<string>();
+        var word = new System.Text.StringBuilder();
+        var inWord = false;
+        char? quote = null;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            if (quote == '\'')
+            {
+                if (c == '\'')
+                {
+                    quote = null;
+                }
+                else
+                {
+                    word.Append(c);
+                }
+            }
+            else if (quote == '"')
+            {
+                if (c == '"')
+                {
+                    quote = null;
+                }
+                else if (c == '\\' && i + 1 < line.Length && line[i + 1] is '"' or '\\')
+                {
+                    word.Append(line[++i]);
+                }
+                else
+                {
+                    word.Append(c);
+                }
+            }
+            else if (char.IsWhiteSpace(c))
+            {
+                if (inWord)
+                {
+                    result.Add(word.ToString());
+                    word.Clear();
+                    inWord = false;
+                }
+            }
+            else
+            {
+                inWord = true;
+                if (c is '\'' or '"')
+                {
+                    quote = c;
+                }
+                else if (c == '\\' && i + 1 < line.Length)
+                {
+                    word.Append(line[++i]);
+                }
+                else
+                {
+                    word.Append(c);
+                }
+            }
+        }
+
+        if (quote is { } open)
+        {
+            words = [];
+            error = $"unclosed {open} quote";
+            return false;
+        }
+
+        if (inWord)
+        {
+            result.Add(word.ToString());
+        }
+
+        words = [.. result];
+        error = string.Empty;
+        return true;
     }
 }
 

@@ -38,10 +38,10 @@ public static class Limits
 
     /// <summary>
     /// Largest serialised body of one Orleans message (request or reply), in bytes: 72 MiB. Set as
-    /// Orleans' <c>MaxMessageBodySize</c> on silos and clients, so a larger request is refused before it
-    /// is sent, and a silo refuses a larger frame from any peer before it deserialises it. It fits a
-    /// full batch: <see cref="MaxBatchSize"/> values of <see cref="MaxValueLength"/> bytes with their
-    /// keys. The SDK splits coalesced batches to stay below it.
+    /// Orleans' <c>MaxMessageBodySize</c> on silos and clients: a silo refuses a larger frame from any
+    /// peer before it deserialises it, and a larger message is never sent. It fits a full batch of
+    /// <see cref="MaxBatchSize"/> bodies of <see cref="MaxValueLength"/> bytes with their keys; values
+    /// in multi-byte characters can make a batch larger, so the SDK splits coalesced batches by size.
     /// </summary>
     public const int MaxMessageBytes = 72 * 1024 * 1024;
 

@@ -72,7 +72,6 @@ public sealed class WireErrorFilter(ILogger<WireErrorFilter> logger) : IIncoming
 
         return exception switch
         {
-            _ when MessageSizeLimit.ToInvalidRequest(exception) is { } oversize => oversize,
             _ when StorageRetryPolicy.IsTransient(exception) =>
                 new ServiceUnavailableException($"{where}: storage unavailable: {StorageRetryPolicy.Describe(exception)}"),
             InconsistentStateException =>

@@ -159,8 +159,11 @@ public sealed class BadInputPropertyTests(FastClusterFixture fixture, ITestOutpu
             var queue = Unique("prop-queue");
             var client = new QueueClient(fixture.Grains);
             await client.CreateAsync(queue, new QueueDefinition(Partitions: 2));
-            var ready = 0;
-            var leased = new List<string>();
+            // The model: messages with a key are delivered one at a time per key, in order.
+            var readyUnkeyed = 0;
+            var readyByKey = new Dictionary<string, int>(StringComparer.Ordinal);
+            var inFlightKeys = new HashSet<string>(StringComparer.Ordinal);
+            var leased = new List<(string Receipt, string? Key)>();
             foreach (var op in ops)
             {
                 switch (op)
@@ -168,18 +171,45 @@ public sealed class BadInputPropertyTests(FastClusterFixture fixture, ITestOutpu
                     case QueueOp.Enqueue e:
                         var result = await client.EnqueueAsync(queue, new QueueMessageInput(new byte[e.BodyBytes], Unique("m"), e.Key));
                         Assert.False(result.Duplicate);
-                        ready++;
+                        if (e.Key is null)
+                        {
+                            readyUnkeyed++;
+                        }
+                        else
+                        {
+                            readyByKey[e.Key] = readyByKey.GetValueOrDefault(e.Key) + 1;
+                        }
+
                         tally.Valid++;
                         break;
                     case QueueOp.Dequeue d:
+                        var eligible = readyUnkeyed + readyByKey.Count(k => k.Value > 0 && !inFlightKeys.Contains(k.Key));
                         var got = await client.DequeueAsync(queue, "c1", d.Max, TimeSpan.FromMinutes(5), TimeSpan.Zero);
-                        Assert.Equal(Math.Min(d.Max, ready), got.Count);
-                        ready -= got.Count;
-                        leased.AddRange(got.Select(g => g.Receipt));
+                        Assert.Equal(Math.Min(d.Max, eligible), got.Count);
+                        foreach (var delivery in got)
+                        {
+                            if (delivery.Key is null)
+                            {
+                                readyUnkeyed--;
+                            }
+                            else
+                            {
+                                Assert.True(inFlightKeys.Add(delivery.Key), $"two messages of key {delivery.Key} in flight");
+                                readyByKey[delivery.Key]--;
+                            }
+
+                            leased.Add((delivery.Receipt, delivery.Key));
+                        }
+
                         tally.Valid++;
                         break;
                     case QueueOp.Ack when leased.Count > 0:
-                        await client.AckAsync(queue, leased[^1]);
+                        await client.AckAsync(queue, leased[^1].Receipt);
+                        if (leased[^1].Key is { } acked)
+                        {
+                            inFlightKeys.Remove(acked);
+                        }
+
                         leased.RemoveAt(leased.Count - 1);
                         tally.Valid++;
                         break;
@@ -201,7 +231,7 @@ public sealed class BadInputPropertyTests(FastClusterFixture fixture, ITestOutpu
                 }
 
                 var stats = await client.StatsAsync(queue);
-                Assert.Equal(ready, stats.Ready);
+                Assert.Equal(readyUnkeyed + readyByKey.Values.Sum(), stats.Ready);
                 Assert.Equal(leased.Count, stats.InFlight);
             }
         });

@@ -64,6 +64,19 @@ public sealed class GranaryClientConfigurator : IClientBuilderConfigurator
     public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => clientBuilder.AddGranaryClientLimits();
 }
 
+/// <summary>Three in-process silos with memory storage that talk over TCP sockets, as production does (the default test transport is in memory).</summary>
+public sealed class TcpClusterFixture : GranaryTestClusterFixture
+{
+    /// <inheritdoc/>
+    protected override Task ConfigureAsync(TestClusterBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.Properties["Granary:Storage:Mode"] = "Memory";
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>(a) Three in-process silos with memory storage: fast, for behaviour that needs no crash.</summary>
 public sealed class FastClusterFixture : GranaryTestClusterFixture
 {
