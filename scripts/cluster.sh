@@ -21,7 +21,8 @@
 # `add` and `restart` start silos with the current environment (Granary__Section__Key=value
 # variables given to `up` are not remembered).
 #
-# Environment: GRANARY_SHARDS (default 3), GRANARY_CONFIGURATION (Release), PG_FSYNC (on),
+# Environment (each checked before use; a bad value stops the script with exit code 2):
+# GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
 # GRANARY_NO_BUILD=1 to skip building the silo.
 set -euo pipefail
 
@@ -33,6 +34,13 @@ state="$root/.local/cluster"
 override="$root/.local/cluster.json"
 configuration=${GRANARY_CONFIGURATION:-Release}
 shards=${GRANARY_SHARDS:-3}
+# Checked as text before any use: $shards goes through bash arithmetic (which would run a command
+# in an array subscript such as 'a[$(cmd)]') and $configuration into paths and dotnet's arguments.
+require_one_of GRANARY_CONFIGURATION "$configuration" Release Debug || exit 2
+require_int GRANARY_SHARDS "$shards" 1 64 || exit 2
+shards=$((10#$shards))
+require_one_of GRANARY_NO_BUILD "${GRANARY_NO_BUILD:-0}" 0 1 || exit 2
+require_one_of PG_FSYNC "${PG_FSYNC:-on}" on off || exit 2
 cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
@@ -172,10 +180,8 @@ require_cluster() {
 
 cmd_up() {
   local count=${1:-3}
-  [[ "$count" =~ ^[0-9]+$ ]] && ((count >= 1 && count <= 16)) || {
-    echo "cluster.sh: N must be between 1 and 16 (got '$count')" >&2
-    exit 2
-  }
+  require_int N "$count" 1 16 || exit 2
+  count=$((10#$count))
   if [[ -d "$state" ]] && compgen -G "$state/silo-*.pid" >/dev/null; then
     for pidfile in "$state"/silo-*.pid; do
       if pid_alive "$pidfile"; then
@@ -262,10 +268,11 @@ cmd_add() {
 
 cmd_restart() {
   local i=${1:-}
-  [[ "$i" =~ ^[0-9]+$ ]] || {
+  require_int "silo index" "$i" 0 1000 || {
     echo "cluster.sh: restart needs a silo index (see scripts/cluster.sh status)" >&2
     exit 2
   }
+  i=$((10#$i))
   require_cluster
   [[ -f "$state/silo-$i.ports" ]] || {
     echo "cluster.sh: there is no silo $i (see scripts/cluster.sh status)" >&2

@@ -20,6 +20,35 @@
 #   PG_FSYNC            "off" starts PostgreSQL with fsync=off (fast, not crash-safe);
 #                       default "on".
 #   SERVERS_START_TIMEOUT  seconds to wait for a server to become ready (default 60).
+# Every value from the environment is checked as text before it is used: bash evaluates array
+# subscripts inside $((...)), so an unchecked 'a[$(cmd)]' in arithmetic would run cmd, and a value
+# pasted into `pg_ctl -o` would become PostgreSQL options.
+
+# require_int <name> <value> <min> <max>: fails (status 2, one line on stderr) unless <value> is a
+# decimal whole number in [min, max]; safe to use in arithmetic afterwards.
+require_int() {
+  local name=$1 value=$2 min=$3 max=$4
+  if [[ ! "$value" =~ ^[0-9]{1,9}$ ]] || ((10#$value < min || 10#$value > max)); then
+    echo "$name must be a whole number between $min and $max (got '$value')" >&2
+    return 2
+  fi
+}
+
+# require_one_of <name> <value> <allowed...>: fails (status 2) unless <value> is one of <allowed>.
+require_one_of() {
+  local name=$1 value=$2 allowed
+  shift 2
+  for allowed in "$@"; do
+    [[ "$value" == "$allowed" ]] && return 0
+  done
+  echo "$name must be one of: $* (got '$value')" >&2
+  return 2
+}
+
+# The start timeout, checked.
+_servers_start_timeout() {
+  require_int SERVERS_START_TIMEOUT "${SERVERS_START_TIMEOUT:-60}" 1 3600 && echo "$((10#${SERVERS_START_TIMEOUT:-60}))"
+}
 
 # Prints a TCP port that nothing listens on at 127.0.0.1.
 free_port() {
@@ -59,6 +88,8 @@ s.close()' 2>/dev/null) || port=""
 wait_for() {
   local description=$1 timeout=$2
   shift 2
+  require_int "wait_for timeout" "$timeout" 0 86400 || return 2
+  timeout=$((10#$timeout))
   local start now deadline
   start=$(date +%s%N)
   deadline=$((start + timeout * 1000000000))
@@ -79,7 +110,9 @@ wait_for() {
 
 # start_redis <dir> <port>
 start_redis() {
-  local dir=$1 port=$2 bin
+  local dir=$1 port=$2 bin timeout
+  timeout=$(_servers_start_timeout) || return 2
+  require_int "redis port" "$port" 1 65535 || return 2
   bin=$(_servers_find redis-server) || {
     echo "start_redis: redis-server not found (PATH, /usr/bin, /usr/local/bin); run scripts/test.sh or: apt-get install -y redis-server" >&2
     return 1
@@ -105,7 +138,7 @@ start_redis() {
   fi
   # The daemonising parent exits 0 even when the server then fails to bind, so readiness
   # also requires the server's own pid file and process, not just a PONG on the port.
-  if ! wait_for "redis on 127.0.0.1:$port" "${SERVERS_START_TIMEOUT:-60}" _servers_redis_ready "$dir" "$port"; then
+  if ! wait_for "redis on 127.0.0.1:$port" "$timeout" _servers_redis_ready "$dir" "$port"; then
     tail -n 20 "$dir/redis.log" >&2
     return 1
   fi
@@ -136,7 +169,10 @@ stop_redis() {
 # server on 127.0.0.1:<port> with its socket in <dir>/sock. Runs as the postgres user
 # when called as root (initdb and postgres refuse to run as root).
 start_postgres() {
-  local dir=$1 port=$2 initdb pg_ctl fsync=${PG_FSYNC:-on}
+  local dir=$1 port=$2 initdb pg_ctl fsync=${PG_FSYNC:-on} timeout
+  timeout=$(_servers_start_timeout) || return 2
+  require_one_of PG_FSYNC "$fsync" on off || return 2
+  require_int "postgres port" "$port" 1 65535 || return 2
   if ! initdb=$(_servers_find initdb) || ! pg_ctl=$(_servers_find pg_ctl); then
     echo "start_postgres: initdb/pg_ctl not found (PATH, /usr/local/bin, /usr/lib/postgresql/*/bin); run scripts/test.sh or: apt-get install -y postgresql" >&2
     return 1
@@ -167,14 +203,20 @@ start_postgres() {
     echo "initdb: $dir/data ($(((t1 - t0) / 1000000)) ms)" >&2
   fi
   echo "$port" >"$dir/port"
+  # The options reach PostgreSQL as one string that pg_ctl splits at spaces: allow no characters
+  # that could end an option or start another one.
+  if [[ ! "$dir" =~ ^[A-Za-z0-9_./-]+$ ]]; then
+    echo "start_postgres: the directory '$dir' may hold only letters, digits and _ . / -" >&2
+    return 2
+  fi
   local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/sock -c max_connections=300 -c fsync=$fsync"
-  if ! _servers_as_postgres "$pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "${SERVERS_START_TIMEOUT:-60}" \
+  if ! _servers_as_postgres "$pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$timeout" \
     -o "$options" start >/dev/null; then
     echo "start_postgres: pg_ctl start failed; log:" >&2
     tail -n 20 "$dir/postgres.log" >&2
     return 1
   fi
-  if ! wait_for "postgres on 127.0.0.1:$port" "${SERVERS_START_TIMEOUT:-60}" _servers_postgres_select1 "$port"; then
+  if ! wait_for "postgres on 127.0.0.1:$port" "$timeout" _servers_postgres_select1 "$port"; then
     tail -n 20 "$dir/postgres.log" >&2
     return 1
   fi

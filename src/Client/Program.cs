@@ -22,14 +22,7 @@ root.Subcommands.Add(CacheCommands.Create());
 root.Subcommands.Add(TaskCommands.CreateTask());
 root.Subcommands.Add(TaskCommands.CreateWorker());
 
-var parse = root.Parse(args);
-if (parse.Errors.Count > 0)
-{
-    // One clear line, exit 2: the usual contract for a bad command line.
-    var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
-    await Console.Error.WriteLineAsync($"granary: {error.Message} (see 'granary --help')");
-    return ExitCodes.Usage;
-}
+root.Subcommands.Add(ScriptCommand.Create(root));
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -37,4 +30,4 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     cancel.Cancel();
 };
-return await parse.InvokeAsync(cancellationToken: cancel.Token);
+return await ConsoleApp.RunAsync(root, args, cancel.Token);

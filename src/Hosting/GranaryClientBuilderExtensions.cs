@@ -1,4 +1,5 @@
 using System.Net;
+using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Options;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,17 @@ public static class GranaryClientBuilderExtensions
             client.UseStaticClustering(ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToArray());
         }
 
+        return client.AddGranaryClientLimits();
+    }
+
+    /// <summary>
+    /// The client's side of the limits: Orleans' message size set to <see cref="Limits.MaxMessageBytes"/>,
+    /// as on the silos. Idempotent.
+    /// </summary>
+    public static IClientBuilder AddGranaryClientLimits(this IClientBuilder client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
         return client;
     }
 }

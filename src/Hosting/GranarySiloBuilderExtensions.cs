@@ -112,10 +112,12 @@ public static class GranarySiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.TryAddSingletonTimeProvider();
+        silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
         if (!silo.Services.Any(d => d.ImplementationType == typeof(WireErrorFilter)))
         {
             // First, so that it is the outermost filter: the others (metrics) see the original exception.
             silo.AddIncomingGrainCallFilter<WireErrorFilter>();
+            silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
         }
 
         silo.AddGranaryActivationCollection(configuration);

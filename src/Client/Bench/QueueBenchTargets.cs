@@ -54,7 +54,7 @@ public sealed class GranaryQueueBenchTarget(IGrainFactory grains, int partitions
     /// <inheritdoc/>
     public async Task PreloadAsync(int count, byte[] body, CancellationToken cancellationToken)
     {
-        var chunks = Enumerable.Range(0, count).Chunk(QueueLimits.MaxBatch).ToList();
+        var chunks = Enumerable.Range(0, count).Chunk(Limits.MaxBatchSize).ToList();
         await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, _) =>
             await _client.EnqueueBatchAsync(_queue, chunk.Select(_ => new QueueMessageInput(body)).ToList()));
     }

@@ -18,10 +18,12 @@ public sealed class ClusterConnection : IAsyncDisposable
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
 
     private readonly IHost _host;
+    private readonly bool _owned;
 
-    private ClusterConnection(IHost host, bool embedded, IConfiguration configuration)
+    private ClusterConnection(IHost host, bool embedded, IConfiguration configuration, bool owned = true)
     {
         _host = host;
+        _owned = owned;
         Embedded = embedded;
         Configuration = configuration;
         Grains = host.Services.GetRequiredService<IGrainFactory>();
@@ -93,9 +95,17 @@ public sealed class ClusterConnection : IAsyncDisposable
         return new ClusterConnection(host, embedded, configuration);
     }
 
+    /// <summary>A handle on the same cluster whose disposal leaves it running (for the commands of a <c>granary script</c>).</summary>
+    public ClusterConnection Borrow() => new(_host, Embedded, Configuration, owned: false);
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (!_owned)
+        {
+            return;
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {

@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using Granary.Errors;
+using Granary.Scheduling;
 
 namespace Granary.Client.Cli;
 
@@ -32,13 +35,19 @@ public static class GlobalOptions
             }
             catch (UsageException ex)
             {
-                await Console.Error.WriteLineAsync("granary: " + ex.Message);
+                await Console.Error.WriteLineAsync("granary: " + OneLine(ex.Message));
                 return ExitCodes.Usage;
             }
-            catch (Granary.Errors.GranaryException ex)
+            catch (GranaryException ex)
             {
-                await Console.Error.WriteLineAsync($"granary: {ex.Code}: {ex.Message}");
-                return ExitCodes.Failure;
+                await Console.Error.WriteLineAsync($"granary: {ex.Code}: {OneLine(ex.Message)}");
+                return IsInvalidArgument(ex.Code) ? ExitCodes.Usage : ExitCodes.Failure;
+            }
+            catch (ArgumentException ex)
+            {
+                // An argument the client libraries refused before any request (an empty grain key, say).
+                await Console.Error.WriteLineAsync($"granary: {ErrorCodes.InvalidArgument}: {OneLine(ex.Message)}");
+                return ExitCodes.Usage;
             }
             catch (ClusterUnavailableException ex)
             {
@@ -58,12 +67,74 @@ public static class GlobalOptions
         });
     }
 
-    /// <summary>Opens the cluster connection the command line asks for.</summary>
+    /// <summary>
+    /// Opens the cluster connection the command line asks for; inside <c>granary script</c> a handle
+    /// on the script's one connection.
+    /// </summary>
     public static Task<ClusterConnection> ConnectAsync(ParseResult parse, CancellationToken ct, bool embeddedByDefault = false)
     {
         ArgumentNullException.ThrowIfNull(parse);
-        return ClusterConnection.OpenAsync(embeddedByDefault || parse.GetValue(Embedded), ct);
+        var embedded = embeddedByDefault || parse.GetValue(Embedded);
+        return ScriptCommand.Shared is { } shared ? shared.ConnectAsync(embedded, ct) : ClusterConnection.OpenAsync(embedded, ct);
     }
+
+    /// <summary>True for the codes of a request refused for its arguments: the console exits with <see cref="ExitCodes.Usage"/>.</summary>
+    public static bool IsInvalidArgument(string? code) =>
+        code is ErrorCodes.InvalidArgument or SchedulingErrorCodes.TaskRejected;
+
+    /// <summary>
+    /// Applies the name rule (<see cref="Guard.Name"/>: not blank, at most <paramref name="maxLength"/>
+    /// characters, storable text) to an argument while parsing: a bad name is a usage error (exit
+    /// code 2) before anything connects.
+    /// </summary>
+    public static Argument<string> Named(this Argument<string> argument, int maxLength = Limits.MaxKeyLength)
+    {
+        ArgumentNullException.ThrowIfNull(argument);
+        argument.Validators.Add(result => CheckName(result, argument.Name, result.GetValueOrDefault<string>(), maxLength));
+        return argument;
+    }
+
+    /// <summary>The name rule for an option (see <see cref="Named(Argument{string}, int)"/>); an option left out is not checked here.</summary>
+    public static Option<string> Named(this Option<string> option, int maxLength = Limits.MaxKeyLength)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } value)
+            {
+                CheckName(result, option.Name, value, maxLength);
+            }
+        });
+        return option;
+    }
+
+    /// <summary>The name rule for an optional option: absent is fine, given it must be a valid name.</summary>
+    public static Option<string?> NamedIfGiven(this Option<string?> option, int maxLength = Limits.MaxKeyLength)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } value)
+            {
+                CheckName(result, option.Name, value, maxLength);
+            }
+        });
+        return option;
+    }
+
+    private static void CheckName(SymbolResult result, string name, string? value, int maxLength)
+    {
+        try
+        {
+            Guard.Name(value, name, maxLength);
+        }
+        catch (InvalidRequestException ex)
+        {
+            result.AddError(OneLine(ex.Message));
+        }
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>Throws a usage error when <paramref name="value"/> is outside [min, max].</summary>
     public static int Require(int value, string option, int min, int max)

@@ -27,7 +27,7 @@ public static class CacheBenchCommand
                 "mix" => CacheBenchOp.Mix,
                 var other => throw new UsageException($"--op must be get, set or mix (got '{other}')"),
             };
-            var workload = new CacheWorkload(kind, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, 1024 * 1024));
+            var workload = new CacheWorkload(kind, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, Limits.Caching.MaxValueLength));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var deployment = connection.Embedded ? "embedded silo (in-process client)" : "external client over TCP to the configured cluster";
             var mode = CacheCommands.ParsePersistence(parse.GetValue(persistence));

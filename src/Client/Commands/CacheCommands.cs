@@ -9,12 +9,12 @@ namespace Granary.Client.Commands;
 /// <summary><c>granary cache ...</c>: Redis commands against a named cache (<c>exec</c>) and everyday verbs mapped onto them.</summary>
 public static class CacheCommands
 {
-    private static readonly Option<string> CacheName = new("--cache")
+    private static readonly Option<string> CacheName = new Option<string>("--cache")
     {
         Description = "Cache name",
         DefaultValueFactory = _ => "default",
         Recursive = true,
-    };
+    }.Named();
 
     /// <summary>Builds the command tree.</summary>
     public static Command Create()
@@ -48,7 +48,16 @@ public static class CacheCommands
 
     private static Command Verb(string name, string redis, string description, int min, int max, Func<string[], string[]>? map = null)
     {
-        var args = new Argument<string[]>("args") { Description = description, Arity = new ArgumentArity(min, max == int.MaxValue ? 100_000 : max) };
+        // An array argument whose arity allows one value is parsed as a scalar and refused
+        // ("Cannot parse argument 'k1' ... as expected type 'System.String[]'"): take any count and check it.
+        var args = new Argument<string[]>("args") { Description = description, Arity = new ArgumentArity(min, 100_000) };
+        args.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > max)
+            {
+                result.AddError($"'{name}' takes at most {max} argument(s): {description}");
+            }
+        });
         var command = new Command(name, description) { args };
         command.SetHandler((parse, output, ct) =>
         {
@@ -126,7 +135,7 @@ public static class CacheCommands
 
     private static Command CreateVerb()
     {
-        var name = new Argument<string>("name") { Description = "Cache name" };
+        var name = new Argument<string>("name") { Description = "Cache name" }.Named();
         var shards = new Option<int>("--shards") { Description = "Shard count", DefaultValueFactory = _ => 8 };
         var persistence = new Option<string>("--persistence") { Description = "volatile (default), write-through or snapshot", DefaultValueFactory = _ => "volatile" };
         var eviction = new Option<string?>("--eviction") { Description = "noeviction, lru, lfu or ttl-first (default: the silo's Granary:Caching:EvictionPolicy)" };
@@ -140,7 +149,7 @@ public static class CacheCommands
         };
         create.SetHandler(async (parse, output, ct) =>
         {
-            var count = GlobalOptions.Require(parse.GetValue(shards), "--shards", 1, 65_535);
+            var count = GlobalOptions.Require(parse.GetValue(shards), "--shards", 1, Limits.Caching.MaxConfigurableShards);
             var policy = parse.GetValue(eviction)?.ToLowerInvariant() switch
             {
                 null => (EvictionPolicy?)null,
@@ -171,7 +180,7 @@ public static class CacheCommands
         var reshard = new Command("reshard", "Change the shard count; only keys whose shard changed move") { shards };
         reshard.SetHandler(async (parse, output, ct) =>
         {
-            var count = GlobalOptions.Require(parse.GetValue(shards), "shards", 1, 65_535);
+            var count = GlobalOptions.Require(parse.GetValue(shards), "shards", 1, Limits.Caching.MaxConfigurableShards);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var result = await connection.Grains.GetGrain<ICacheDefinitionGrain>(parse.GetValue(CacheName)!).ReshardAsync(count);
             output.Document(result);
@@ -190,7 +199,7 @@ public static class CacheCommands
         if (reply.IsError)
         {
             await Console.Error.WriteLineAsync("(error) " + reply.Text);
-            return ExitCodes.Failure;
+            return RedisText.IsArgumentError(reply.Text) ? ExitCodes.Usage : ExitCodes.Failure;
         }
 
         output.Line(reply.ToString());

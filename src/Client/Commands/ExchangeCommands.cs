@@ -13,7 +13,7 @@ public static class ExchangeCommands
     {
         var root = new Command("exchange", "Exchanges (direct, topic, fanout): declare, bind, unbind, publish, show");
 
-        var declareName = new Argument<string>("exchange") { Description = "Exchange name" };
+        var declareName = new Argument<string>("exchange") { Description = "Exchange name" }.Named();
         var kind = new Option<string>("--type") { Description = "direct, topic or fanout", DefaultValueFactory = _ => "direct" };
         var declare = new Command("declare", "Create an exchange") { declareName, kind };
         declare.SetHandler(async (parse, output, ct) =>
@@ -32,8 +32,8 @@ public static class ExchangeCommands
             return ExitCodes.Ok;
         });
 
-        var bindName = new Argument<string>("exchange") { Description = "Exchange name" };
-        var bindQueue = new Argument<string>("queue") { Description = "Existing queue" };
+        var bindName = new Argument<string>("exchange") { Description = "Exchange name" }.Named();
+        var bindQueue = new Argument<string>("queue") { Description = "Existing queue" }.Named();
         var bindKey = new Option<string>("--key") { Description = "Binding key (direct) or pattern with * and # (topic); ignored by fanout", DefaultValueFactory = _ => "" };
         var unbind = new Option<bool>("--remove") { Description = "Remove the binding instead" };
         var bind = new Command("bind", "Bind a queue to an exchange") { bindName, bindQueue, bindKey, unbind };
@@ -49,10 +49,10 @@ public static class ExchangeCommands
             return ExitCodes.Ok;
         });
 
-        var publishName = new Argument<string>("exchange") { Description = "Exchange name" };
+        var publishName = new Argument<string>("exchange") { Description = "Exchange name" }.Named();
         var routingKey = new Argument<string>("routing-key") { Description = "Routing key" };
         var body = new Argument<string>("body") { Description = "Message body (UTF-8 text)" };
-        var id = new Option<string?>("--id") { Description = "Message id (deduplicated per queue)" };
+        var id = new Option<string?>("--id") { Description = "Message id (deduplicated per queue)" }.NamedIfGiven();
         var publish = new Command("publish", "Publish; returns once the message is durable in every routed queue") { publishName, routingKey, body, id };
         publish.SetHandler(async (parse, output, ct) =>
         {

@@ -12,11 +12,11 @@ public static class LockCommands
     /// <summary>Builds the command tree.</summary>
     public static Command Create()
     {
-        var name = new Argument<string>("name") { Description = "Lock name (1-256 characters)" };
-        var owner = new Option<string>("--owner") { Description = "Owner name", DefaultValueFactory = _ => "cli-" + Environment.MachineName };
+        var name = new Argument<string>("name") { Description = "Lock name (1-256 characters)" }.Named();
+        var owner = new Option<string>("--owner") { Description = "Owner name", DefaultValueFactory = _ => "cli-" + Environment.MachineName }.Named();
         var ttl = new Option<double>("--ttl") { Description = "Lease ttl in seconds", DefaultValueFactory = _ => 30 };
         var wait = new Option<double>("--wait") { Description = "Seconds to wait for the lock (0 = try once)", DefaultValueFactory = _ => 0 };
-        var requestId = new Option<string?>("--request-id") { Description = "Request id for idempotent retries (default: a new one)" };
+        var requestId = new Option<string?>("--request-id") { Description = "Request id for idempotent retries (default: a new one)" }.NamedIfGiven();
         var type = new Option<string>("--type") { Description = "mutex, semaphore or rw", DefaultValueFactory = _ => "mutex" };
         var permits = new Option<int>("--permits") { Description = "Semaphore permits", DefaultValueFactory = _ => 1 };
         var read = new Option<bool>("--read") { Description = "Reader-writer lock: acquire as a reader" };

@@ -27,10 +27,10 @@ public static class QueueBenchCommand
             var settings = BenchCommands.Common.Settings(parse, output);
             var p = GlobalOptions.Require(parse.GetValue(producers), "--producers", 1, 1024);
             var c = GlobalOptions.Require(parse.GetValue(consumers), "--consumers", 0, 1024);
-            var body = new byte[GlobalOptions.Require(parse.GetValue(size), "--message-size", 1, Granary.Queues.QueueLimits.MaxMessageBytes)];
+            var body = new byte[GlobalOptions.Require(parse.GetValue(size), "--message-size", 1, Limits.Queues.MaxBodyBytes)];
             Random.Shared.NextBytes(body);
-            var parts = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 1, Granary.Queues.QueueLimits.MaxPartitions);
-            var b = GlobalOptions.Require(parse.GetValue(batch), "--batch", 1, Granary.Queues.QueueLimits.MaxBatch);
+            var parts = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 1, Limits.Queues.MaxPartitions);
+            var b = GlobalOptions.Require(parse.GetValue(batch), "--batch", 1, Limits.MaxBatchSize);
             var d = GlobalOptions.Require(parse.GetValue(depth), "--depth", 0, 10_000_000);
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);

@@ -25,7 +25,7 @@ public static class QueueCommands
         return root;
     }
 
-    private static Argument<string> QueueArgument() => new("queue") { Description = "Queue name" };
+    private static Argument<string> QueueArgument() => new Argument<string>("queue") { Description = "Queue name" }.Named();
 
     private static Argument<string> ReceiptArgument() => new("receipt") { Description = "Receipt printed by dequeue (partition.sequence.token)" };
 
@@ -52,14 +52,14 @@ public static class QueueCommands
         var command = new Command("create", "Create a queue (idempotent for the same definition)") { queue, partitions, maxDeliveries, dedup, maxDepth };
         command.SetHandler(async (parse, output, ct) =>
         {
-            var p = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 0, QueueLimits.MaxPartitions);
-            var m = GlobalOptions.Require(parse.GetValue(maxDeliveries), "--max-deliveries", 0, QueueLimits.MaxDeliveries);
+            var p = GlobalOptions.Require(parse.GetValue(partitions), "--partitions", 0, Limits.Queues.MaxPartitions);
+            var m = GlobalOptions.Require(parse.GetValue(maxDeliveries), "--max-deliveries", 0, Limits.Queues.MaxDeliveries);
             var d = parse.GetValue(dedup);
-            TimeSpan? window = d < 0 ? null : RequireSeconds(d, "--dedup-window", 0, QueueLimits.MaxDeduplicationWindow.TotalSeconds);
+            TimeSpan? window = d < 0 ? null : RequireSeconds(d, "--dedup-window", 0, Limits.Queues.MaxDeduplicationWindow.TotalSeconds);
             var depth = parse.GetValue(maxDepth);
-            if (depth is < 0 or > QueueLimits.MaxDepth)
+            if (depth is < 0 or > Limits.Queues.MaxDepth)
             {
-                throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--max-depth must be between 0 and {QueueLimits.MaxDepth} (got {depth})"));
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--max-depth must be between 0 and {Limits.Queues.MaxDepth} (got {depth})"));
             }
 
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
@@ -75,15 +75,15 @@ public static class QueueCommands
     {
         var queue = QueueArgument();
         var body = new Argument<string>("body") { Description = "Message body (UTF-8 text)" };
-        var id = new Option<string?>("--id") { Description = "Message id (idempotency key); default: a new id" };
-        var key = new Option<string?>("--key") { Description = "Ordering key: same key, same partition, delivered in order" };
+        var id = new Option<string?>("--id") { Description = "Message id (idempotency key); default: a new id" }.NamedIfGiven();
+        var key = new Option<string?>("--key") { Description = "Ordering key: same key, same partition, delivered in order" }.NamedIfGiven();
         var delay = Seconds("--delay", "Invisible for this long", 0);
         var count = new Option<int>("--count") { Description = "Enqueue this many copies (ids get -1, -2, ... when --id is given)", DefaultValueFactory = _ => 1 };
         var command = new Command("enqueue", "Enqueue a message; returns once it is durable") { queue, body, id, key, delay, count };
         command.SetHandler(async (parse, output, ct) =>
         {
-            var n = GlobalOptions.Require(parse.GetValue(count), "--count", 1, QueueLimits.MaxBatch);
-            var wait = RequireSeconds(parse.GetValue(delay), "--delay", 0, QueueLimits.MaxDelay.TotalSeconds);
+            var n = GlobalOptions.Require(parse.GetValue(count), "--count", 1, Limits.MaxBatchSize);
+            var wait = RequireSeconds(parse.GetValue(delay), "--delay", 0, Limits.Queues.MaxDelay.TotalSeconds);
             var bytes = Encoding.UTF8.GetBytes(parse.GetValue(body) ?? "");
             var baseId = parse.GetValue(id);
             var messages = Enumerable.Range(1, n)
@@ -105,16 +105,16 @@ public static class QueueCommands
     private static Command CreateDequeue()
     {
         var queue = QueueArgument();
-        var consumer = new Option<string>("--consumer") { Description = "Consumer id", DefaultValueFactory = _ => "cli-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) };
+        var consumer = new Option<string>("--consumer") { Description = "Consumer id", DefaultValueFactory = _ => "cli-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) }.Named();
         var max = new Option<int>("--max") { Description = "Most messages to lease", DefaultValueFactory = _ => 1 };
         var visibility = Seconds("--visibility", "Lease length", 30);
         var wait = Seconds("--wait", "Long-poll wait when nothing is ready", 0);
         var command = new Command("dequeue", "Lease messages (print their receipts)") { queue, consumer, max, visibility, wait };
         command.SetHandler(async (parse, output, ct) =>
         {
-            var m = GlobalOptions.Require(parse.GetValue(max), "--max", 1, QueueLimits.MaxBatch);
-            var v = RequireSeconds(parse.GetValue(visibility), "--visibility", 0.001, QueueLimits.MaxVisibilityTimeout.TotalSeconds);
-            var w = RequireSeconds(parse.GetValue(wait), "--wait", 0, QueueLimits.MaxWait.TotalSeconds);
+            var m = GlobalOptions.Require(parse.GetValue(max), "--max", 1, Limits.MaxBatchSize);
+            var v = RequireSeconds(parse.GetValue(visibility), "--visibility", 0.001, Limits.Queues.MaxVisibilityTimeout.TotalSeconds);
+            var w = RequireSeconds(parse.GetValue(wait), "--wait", 0, Limits.Queues.MaxWait.TotalSeconds);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var got = await new QueueClient(connection.Grains).DequeueAsync(parse.GetValue(queue)!, parse.GetValue(consumer)!, m, v, w);
             output.Document(got.Select(d => new { d.Receipt, d.Id, d.Key, Body = Encoding.UTF8.GetString(d.Body), d.Deliveries, d.Partition, d.LeaseExpiresAt }));
@@ -156,7 +156,7 @@ public static class QueueCommands
         var command = new Command("nack", "Return a leased message to the queue (after a delay) or dead-letter it") { queue, receipt, delay, dead };
         command.SetHandler(async (parse, output, ct) =>
         {
-            var d = RequireSeconds(parse.GetValue(delay), "--delay", 0, QueueLimits.MaxDelay.TotalSeconds);
+            var d = RequireSeconds(parse.GetValue(delay), "--delay", 0, Limits.Queues.MaxDelay.TotalSeconds);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             await new QueueClient(connection.Grains).NackAsync(parse.GetValue(queue)!, parse.GetValue(receipt)!, d, parse.GetValue(dead));
             output.Document(new { Nacked = parse.GetValue(receipt), DeadLettered = parse.GetValue(dead) });
@@ -174,7 +174,7 @@ public static class QueueCommands
         var command = new Command("extend", "Extend a lease") { queue, receipt, visibility };
         command.SetHandler(async (parse, output, ct) =>
         {
-            var v = RequireSeconds(parse.GetValue(visibility), "--visibility", 0.001, QueueLimits.MaxVisibilityTimeout.TotalSeconds);
+            var v = RequireSeconds(parse.GetValue(visibility), "--visibility", 0.001, Limits.Queues.MaxVisibilityTimeout.TotalSeconds);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             await new QueueClient(connection.Grains).ExtendAsync(parse.GetValue(queue)!, parse.GetValue(receipt)!, v);
             output.Document(new { Extended = parse.GetValue(receipt) });
@@ -221,7 +221,7 @@ public static class QueueCommands
         var list = new Command("list", "Show dead-lettered messages") { listQueue, limit };
         list.SetHandler(async (parse, output, ct) =>
         {
-            var l = GlobalOptions.Require(parse.GetValue(limit), "--limit", 0, QueueLimits.MaxBatch);
+            var l = GlobalOptions.Require(parse.GetValue(limit), "--limit", 0, Limits.MaxBatchSize);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var dead = await new QueueClient(connection.Grains).Queue(parse.GetValue(listQueue)!).GetDeadLettersAsync(l);
             output.Document(dead.Select(d => new { d.Partition, d.Sequence, d.Id, d.Key, Body = Encoding.UTF8.GetString(d.Body), d.Deliveries, d.Reason }));
@@ -243,7 +243,7 @@ public static class QueueCommands
         });
 
         var redriveQueue = QueueArgument();
-        var max = new Option<int>("--max") { Description = "Most messages to move back", DefaultValueFactory = _ => QueueLimits.MaxBatch };
+        var max = new Option<int>("--max") { Description = "Most messages to move back", DefaultValueFactory = _ => Limits.MaxBatchSize };
         var redrive = new Command("redrive", "Move dead-lettered messages back to the queue") { redriveQueue, max };
         redrive.SetHandler(async (parse, output, ct) =>
         {

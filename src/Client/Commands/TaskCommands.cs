@@ -12,17 +12,17 @@ public static class TaskCommands
     /// <summary>Builds <c>granary task</c>.</summary>
     public static Command CreateTask()
     {
-        var queue = new Option<string>("--queue") { Description = "Queue", DefaultValueFactory = _ => SchedulingDefaults.Queue, Recursive = true };
+        var queue = new Option<string>("--queue") { Description = "Queue", DefaultValueFactory = _ => SchedulingDefaults.Queue, Recursive = true }.Named(Limits.Scheduling.MaxQueueNameLength);
 
-        var type = new Argument<string>("type") { Description = "Task type (add, multiply, xsum, pick-order, assign-rider, sleep, flaky, chaos)" };
+        var type = new Argument<string>("type") { Description = "Task type (add, multiply, xsum, pick-order, assign-rider, sleep, flaky, chaos)" }.Named();
         var args = new Argument<string>("args") { Description = "Arguments as a JSON array, e.g. '[2, 3]'", DefaultValueFactory = _ => "[]" };
         var priority = new Option<int>("--priority") { Description = "0 (lowest) to 9" };
         var delay = new Option<string?>("--delay") { Description = "Run no earlier than this from now (500ms, 10s, 5m)" };
         var eta = new Option<string?>("--eta") { Description = "Run no earlier than this instant (ISO 8601)" };
         var timeLimit = new Option<string?>("--time-limit") { Description = "Hard time limit of one run (e.g. 30s)" };
         var maxRetries = new Option<int?>("--max-retries") { Description = "Retries after failures before dead-lettering" };
-        var key = new Option<string?>("--key") { Description = "Affinity key (partition; worker under source-hash)" };
-        var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second submission with this key returns the first task" };
+        var key = new Option<string?>("--key") { Description = "Affinity key (partition; worker under source-hash)" }.NamedIfGiven();
+        var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second submission with this key returns the first task" }.NamedIfGiven(Limits.Scheduling.MaxIdempotencyKeyLength);
         var wait = new Option<bool>("--wait") { Description = "Wait for the result" };
         var submit = new Command("submit", "Submit a task") { type, args, priority, delay, eta, timeLimit, maxRetries, key, idempotencyKey, wait };
         submit.SetHandler(async (parse, output, ct) =>
@@ -50,7 +50,7 @@ public static class TaskCommands
             return ExitCodes.Ok;
         });
 
-        var id = new Argument<string>("id") { Description = "Task id" };
+        var id = new Argument<string>("id") { Description = "Task id" }.Named();
         var status = new Command("status", "A task's state and counters") { id };
         status.SetHandler(async (parse, output, ct) =>
         {
@@ -96,12 +96,12 @@ public static class TaskCommands
             return ExitCodes.Ok;
         });
 
-        var retry = new Option<string?>("--retry") { Description = "Re-queue this dead-lettered task (same as 'dlq retry ID')" };
+        var retry = new Option<string?>("--retry") { Description = "Re-queue this dead-lettered task (same as 'dlq retry ID')" }.NamedIfGiven();
         var limit = new Option<int>("--limit") { Description = "Most entries shown", DefaultValueFactory = _ => 50 };
         async Task<int> ListDeadLetters(ParseResult parse, Output output, CancellationToken ct)
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var letters = await new TaskClient(connection.Grains).DeadLettersAsync(parse.GetValue(queue)!, GlobalOptions.Require(parse.GetValue(limit), "--limit", 1, 10_000));
+            var letters = await new TaskClient(connection.Grains).DeadLettersAsync(parse.GetValue(queue)!, GlobalOptions.Require(parse.GetValue(limit), "--limit", 1, Limits.Scheduling.MaxDeadLetters));
             output.Document(letters);
             output.Table(["TASK", "AT", "ERROR"], letters.Select(l => (IReadOnlyList<string>)[l.TaskId, l.At.ToString("O", CultureInfo.InvariantCulture), l.Error ?? string.Empty]));
             return ExitCodes.Ok;
@@ -129,7 +129,7 @@ public static class TaskCommands
     /// <summary>Builds <c>granary worker</c>.</summary>
     public static Command CreateWorker()
     {
-        var queue = new Option<string>("--queue") { Description = "Queue", DefaultValueFactory = _ => SchedulingDefaults.Queue, Recursive = true };
+        var queue = new Option<string>("--queue") { Description = "Queue", DefaultValueFactory = _ => SchedulingDefaults.Queue, Recursive = true }.Named(Limits.Scheduling.MaxQueueNameLength);
         var list = new Command("list", "Workers of a queue with capacity, weight and load");
         list.SetHandler(async (parse, output, ct) =>
         {

@@ -22,7 +22,7 @@ public static class TaskWorkflowCommands
         var maxRetries = new Option<int?>("--max-retries") { Description = "Retries of every task after failures" };
         var timeLimit = new Option<string?>("--time-limit") { Description = "Hard time limit of one run of every task (e.g. 30s)" };
         var wait = new Option<bool>("--wait") { Description = "Wait for the final result" };
-        var id = new Option<string?>("--id") { Description = "Workflow id (retrying with the same id starts nothing twice)" };
+        var id = new Option<string?>("--id") { Description = "Workflow id (retrying with the same id starts nothing twice)" }.NamedIfGiven(Limits.Scheduling.MaxWorkflowIdLength);
 
         TaskSubmission Step(ParseResult parse, string text) =>
             ParseStep(text) with
@@ -97,7 +97,7 @@ public static class TaskWorkflowCommands
             return done?.State == TaskState.Succeeded ? ExitCodes.Ok : ExitCodes.Failure;
         });
 
-        var workflowId = new Argument<string>("id") { Description = "Group or chord id" };
+        var workflowId = new Argument<string>("id") { Description = "Group or chord id" }.Named(Limits.Scheduling.MaxWorkflowIdLength);
         var show = new Command("workflow", "Progress of a group or chord") { workflowId };
         show.SetHandler(async (parse, output, ct) =>
         {
@@ -133,7 +133,7 @@ public static class TaskWorkflowCommands
 
     private static Command CreatePeriodic(Option<string> queue, Option<int?> maxRetries, Option<string?> timeLimit)
     {
-        var name = new Argument<string>("name") { Description = "Periodic task name" };
+        var name = new Argument<string>("name") { Description = "Periodic task name" }.Named(Limits.Scheduling.MaxPeriodicNameLength);
         var cron = new Argument<string>("cron") { Description = "Cron expression in UTC: 5 fields, or 6 with seconds first ('*/10 * * * * *')" };
         var step = new Argument<string>("task") { Description = "Task fired at each tick, as TYPE[ARGS], e.g. 'add[1,2]'" };
         var add = new Command("add", "Create or replace a periodic task (fires at most once per tick, across silo loss)") { name, cron, step, maxRetries, timeLimit };

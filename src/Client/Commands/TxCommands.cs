@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Client.Cli;
+using Granary.Errors;
 using Granary.Sdk.Transactions;
 using Granary.Transactions;
 
@@ -23,7 +24,7 @@ public static class TxCommands
         return tx;
     }
 
-    private static Option<string> IdOption() => new("--id") { Description = "Transaction id (default: a new one). Retrying with the same id is safe." };
+    private static Option<string> IdOption() => new Option<string>("--id") { Description = "Transaction id (default: a new one). Retrying with the same id is safe." }.Named();
 
     private static Option<string> ProtocolOption() => new("--protocol")
     {
@@ -40,7 +41,7 @@ public static class TxCommands
 
     private static Command Open()
     {
-        var account = new Argument<string>("account") { Description = "Account name" };
+        var account = new Argument<string>("account") { Description = "Account name" }.Named();
         var balance = new Option<long>("--balance") { Description = "Initial balance in minor units", DefaultValueFactory = _ => 0 };
         var cmd = new Command("open", "Open an account") { account, balance };
         cmd.SetHandler(async (parse, output, ct) =>
@@ -56,7 +57,7 @@ public static class TxCommands
 
     private static Command Balance()
     {
-        var account = new Argument<string>("account") { Description = "Account name" };
+        var account = new Argument<string>("account") { Description = "Account name" }.Named();
         var cmd = new Command("balance", "Show an account: balance, holds, pending credits, prepared transactions") { account };
         cmd.SetHandler(async (parse, output, ct) =>
         {
@@ -80,8 +81,8 @@ public static class TxCommands
 
     private static Command Transfer()
     {
-        var from = new Option<string>("--from") { Description = "Account to debit", Required = true };
-        var to = new Option<string>("--to") { Description = "Account to credit", Required = true };
+        var from = new Option<string>("--from") { Description = "Account to debit", Required = true }.Named();
+        var to = new Option<string>("--to") { Description = "Account to credit", Required = true }.Named();
         var amount = new Option<long>("--amount") { Description = "Amount in minor units", Required = true };
         var id = IdOption();
         var protocol = ProtocolOption();
@@ -99,11 +100,11 @@ public static class TxCommands
 
     private static Command Checkout()
     {
-        var wallet = new Option<string>("--wallet") { Description = "Account paying", Required = true };
-        var shop = new Option<string>("--shop") { Description = "Shop whose stock is taken", Required = true };
+        var wallet = new Option<string>("--wallet") { Description = "Account paying", Required = true }.Named();
+        var shop = new Option<string>("--shop") { Description = "Shop whose stock is taken", Required = true }.Named();
         var items = new Option<string[]>("--item") { Description = "SKU=QUANTITY (repeatable)", Required = true, AllowMultipleArgumentsPerToken = true };
         var total = new Option<long>("--total") { Description = "Amount to debit in minor units", Required = true };
-        var coupon = new Option<string?>("--coupon") { Description = "Single-use coupon to redeem" };
+        var coupon = new Option<string?>("--coupon") { Description = "Single-use coupon to redeem" }.NamedIfGiven();
         var id = IdOption();
         var protocol = ProtocolOption();
         var cmd = new Command("checkout", "Take stock, debit the wallet and redeem a coupon, all or nothing") { wallet, shop, items, total, coupon, id, protocol };
@@ -121,7 +122,7 @@ public static class TxCommands
 
     private static Command Status()
     {
-        var id = new Argument<string>("id") { Description = "Transaction id" };
+        var id = new Argument<string>("id") { Description = "Transaction id" }.Named();
         var protocol = ProtocolOption();
         var cmd = new Command("status", "A coordinator's record: phase, decision, who has not acknowledged") { id, protocol };
         cmd.SetHandler(async (parse, output, ct) =>
@@ -171,15 +172,21 @@ public static class TxCommands
 
     private static Command Saga()
     {
-        var id = new Argument<string>("id") { Description = "Saga id" };
+        var id = new Argument<string>("id") { Description = "Saga id" }.Named();
         var status = new Command("status", "A saga's status and journal") { id };
         status.SetHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            PrintSaga(output, await connection.Grains.GetGrain<ISagaGrain>(parse.GetValue(id)!).GetAsync());
+            var view = await connection.Grains.GetGrain<ISagaGrain>(parse.GetValue(id)!).GetAsync();
+            if (view.Status == SagaView.UnknownStatus)
+            {
+                throw new GranaryException(ErrorCodes.NotFound, $"no saga '{view.SagaId}' (never started)");
+            }
+
+            PrintSaga(output, view);
             return ExitCodes.Ok;
         });
-        var retryId = new Argument<string>("id") { Description = "Saga id" };
+        var retryId = new Argument<string>("id") { Description = "Saga id" }.Named();
         var retry = new Command("retry", "Retry the compensations of a saga in CompensationFailed") { retryId };
         retry.SetHandler(async (parse, output, ct) =>
         {

@@ -117,6 +117,11 @@ public sealed partial class CacheKeyspace
             {
                 return CacheReply.Error(RedisText.ValueTooLarge);
             }
+
+            if (Granary.Text.StorableText.Problem(args[i]) is { } problem)
+            {
+                return CacheReply.Error(RedisText.NotStorable(i, problem));
+            }
         }
 
         foreach (var k in info.KeyIndexes(args.Count))

@@ -31,8 +31,8 @@ public sealed record CacheKeyspaceOptions
     /// <summary>Longest key in characters. Default 256 (<c>Limits.MaxKeyLength</c>).</summary>
     public int MaxKeyLength { get; init; } = 256;
 
-    /// <summary>Longest string value or element in characters. Default 1 MiB.</summary>
-    public int MaxValueLength { get; init; } = 1024 * 1024;
+    /// <summary>Longest string value or element in characters. Default 64 Ki (<c>Limits.MaxValueLength</c>).</summary>
+    public int MaxValueLength { get; init; } = 64 * 1024;
 
     /// <summary>Longest KEYS or SCAN MATCH pattern in characters. Default 512 (<c>Limits.Caching.MaxPatternLength</c>).</summary>
     public int MaxPatternLength { get; init; } = 512;

@@ -54,6 +54,22 @@ public static class RedisText
     public static string KeysOverLimit(int keys, int limit) =>
         string.Create(CultureInfo.InvariantCulture, $"ERR KEYS would examine {keys} keys; the limit is {limit} per shard (use SCAN)");
 
+    /// <summary>
+    /// True for an error reply that refuses the command's arguments (a limit, a syntax or arity
+    /// error, an unknown command) rather than the data it met: the console exits with code 2.
+    /// </summary>
+    public static bool IsArgumentError(string? text) =>
+        text is not null
+        && (text == ValueTooLarge || text == Syntax
+            || text.StartsWith("ERR key is ", StringComparison.Ordinal)
+            || text.StartsWith("ERR argument ", StringComparison.Ordinal)
+            || text.StartsWith("ERR wrong number of arguments", StringComparison.Ordinal)
+            || text.StartsWith("ERR unknown command", StringComparison.Ordinal));
+
+    /// <summary>An argument that is not storable text (U+0000 or an unpaired surrogate; see <c>StorableText</c>).</summary>
+    public static string NotStorable(int index, string problem) =>
+        string.Create(CultureInfo.InvariantCulture, $"ERR argument {index} {problem}");
+
     /// <summary>Unknown command, as Redis words it.</summary>
     public static string UnknownCommand(IReadOnlyList<string> args)
     {

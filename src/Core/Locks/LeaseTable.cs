@@ -181,6 +181,11 @@ public sealed class LeaseTable
             throw Invalid(nameof(permits), $"is {permits}; it must be between 1 and {Limits.MaxPermits}");
         }
 
+        if (kind != LockKind.Semaphore && permits != 1)
+        {
+            throw Invalid(nameof(permits), string.Create(CultureInfo.InvariantCulture, $"is {permits}; only a semaphore takes permits, a {kind} has one holder (or many readers)"));
+        }
+
         var now = _time.GetUtcNow();
         var changes = AdvanceCore(now);
 
@@ -460,6 +465,11 @@ public sealed class LeaseTable
         if (value.Length > Limits.MaxOwnerLength)
         {
             throw Invalid(parameter, string.Create(CultureInfo.InvariantCulture, $"is {value.Length} characters long; the limit is {Limits.MaxOwnerLength}"));
+        }
+
+        if (Granary.Text.StorableText.Problem(value) is { } problem)
+        {
+            throw Invalid(parameter, problem);
         }
     }
 

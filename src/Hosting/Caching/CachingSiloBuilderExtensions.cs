@@ -70,9 +70,9 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
         ArgumentNullException.ThrowIfNull(options);
         var s = CacheShardOptions.SectionName;
         var errors = new List<string>();
-        if (options.MaxShards < 1 || options.MaxShards > 65_535)
+        if (options.MaxShards < 1 || options.MaxShards > Limits.Caching.MaxConfigurableShards)
         {
-            errors.Add($"{s}:MaxShards must be between 1 and 65535 (got {options.MaxShards}).");
+            errors.Add($"{s}:MaxShards must be between 1 and {Limits.Caching.MaxConfigurableShards} (got {options.MaxShards}).");
         }
 
         if (options.DefaultShards < 1 || options.DefaultShards > options.MaxShards)
@@ -157,9 +157,9 @@ public sealed class CacheShardOptionsValidator : IValidateOptions<CacheShardOpti
             errors.Add($"{s}:EvictionSamples must be between 1 and 1000 (got {options.EvictionSamples}).");
         }
 
-        if (options.MaxValueLength < 1 || options.MaxValueLength > 64 * 1024 * 1024)
+        if (options.MaxValueLength < 1 || options.MaxValueLength > Limits.Caching.MaxValueLength)
         {
-            errors.Add($"{s}:MaxValueLength must be between 1 and 67108864 (got {options.MaxValueLength}).");
+            errors.Add($"{s}:MaxValueLength must be between 1 and {Limits.Caching.MaxValueLength} (got {options.MaxValueLength}).");
         }
 
         if (options.ActiveExpiryInterval < TimeSpan.FromMilliseconds(10) || options.ActiveExpiryInterval > TimeSpan.FromMinutes(10))

@@ -88,6 +88,7 @@ public sealed class WireErrorFilter(ILogger<WireErrorFilter> logger) : IIncoming
     internal static void MarkOwnStateConflict(InconsistentStateException conflict, IGrainContext activation) =>
         OwnStateConflicts.AddOrUpdate(conflict, activation);
 
-    private static bool IsGranaryGrain(GrainId id) =>
+    /// <summary>True for the grains of Granary's families (grain types <c>granary.*</c>).</summary>
+    internal static bool IsGranaryGrain(GrainId id) =>
         id.Type.ToString()?.StartsWith("granary.", StringComparison.Ordinal) == true;
 }

@@ -6,12 +6,6 @@ namespace Granary.Hosting.Locks;
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Locks</c>.</summary>
 public sealed class LockOptionsValidator : IValidateOptions<LockOptions>
 {
-    /// <summary>Longest ttl a configuration may allow: one day.</summary>
-    public static readonly TimeSpan MaxConfigurableTtl = TimeSpan.FromDays(1);
-
-    /// <summary>Orleans' default response timeout; a call's wait must end well before it.</summary>
-    public static readonly TimeSpan MaxConfigurableCallWait = TimeSpan.FromSeconds(25);
-
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, LockOptions options)
     {
@@ -23,29 +17,29 @@ public sealed class LockOptionsValidator : IValidateOptions<LockOptions>
             errors.Add($"{section}:Durability must be Durable or Fast.");
         }
 
-        if (options.MaxTtl <= TimeSpan.Zero || options.MaxTtl > MaxConfigurableTtl)
+        if (options.MaxTtl <= TimeSpan.Zero || options.MaxTtl > Limits.Locks.MaxConfigurableTtl)
         {
-            errors.Add($"{section}:MaxTtl must be above 0 and at most {MaxConfigurableTtl} (got {options.MaxTtl}).");
+            errors.Add($"{section}:MaxTtl must be above 0 and at most {Limits.Locks.MaxConfigurableTtl} (got {options.MaxTtl}).");
         }
 
-        if (options.MaxWait < TimeSpan.Zero || options.MaxWait > TimeSpan.FromDays(1))
+        if (options.MaxWait < TimeSpan.Zero || options.MaxWait > Limits.Locks.MaxConfigurableWait)
         {
-            errors.Add($"{section}:MaxWait must be between 0 and 1 day (got {options.MaxWait}).");
+            errors.Add($"{section}:MaxWait must be between 0 and {Limits.Locks.MaxConfigurableWait} (got {options.MaxWait}).");
         }
 
-        if (options.MaxCallWait < TimeSpan.FromMilliseconds(100) || options.MaxCallWait > MaxConfigurableCallWait)
+        if (options.MaxCallWait < TimeSpan.FromMilliseconds(100) || options.MaxCallWait > Limits.Locks.MaxConfigurableCallWait)
         {
-            errors.Add($"{section}:MaxCallWait must be between 100 ms and {MaxConfigurableCallWait.TotalSeconds:F0} s, below the Orleans response timeout (got {options.MaxCallWait}).");
+            errors.Add($"{section}:MaxCallWait must be between 100 ms and {Limits.Locks.MaxConfigurableCallWait.TotalSeconds:F0} s, below the Orleans response timeout (got {options.MaxCallWait}).");
         }
 
-        if (options.MaxWaiters is < 1 or > 1_000_000)
+        if (options.MaxWaiters is < 1 or > Limits.Locks.MaxConfigurableWaiters)
         {
-            errors.Add($"{section}:MaxWaiters must be between 1 and 1,000,000 (got {options.MaxWaiters}).");
+            errors.Add($"{section}:MaxWaiters must be between 1 and {Limits.Locks.MaxConfigurableWaiters:N0} (got {options.MaxWaiters}).");
         }
 
-        if (options.LockDelay is { } delay && (delay < TimeSpan.Zero || delay > MaxConfigurableTtl))
+        if (options.LockDelay is { } delay && (delay < TimeSpan.Zero || delay > Limits.Locks.MaxConfigurableTtl))
         {
-            errors.Add($"{section}:LockDelay must be between 0 and {MaxConfigurableTtl} (got {delay}).");
+            errors.Add($"{section}:LockDelay must be between 0 and {Limits.Locks.MaxConfigurableTtl} (got {delay}).");
         }
 
         if (options.ActivationLease < TimeSpan.FromMilliseconds(300) || options.ActivationLease > TimeSpan.FromMinutes(5))

@@ -11,34 +11,34 @@ public sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        if (options.DefaultPartitions is < 1 or > QueueLimits.MaxPartitions)
+        if (options.DefaultPartitions is < 1 or > Limits.Queues.MaxPartitions)
         {
-            errors.Add($"{QueueOptions.SectionName}:DefaultPartitions must be between 1 and {QueueLimits.MaxPartitions}.");
+            errors.Add($"{QueueOptions.SectionName}:DefaultPartitions must be between 1 and {Limits.Queues.MaxPartitions}.");
         }
 
-        if (options.DefaultMaxDeliveries is < 1 or > QueueLimits.MaxDeliveries)
+        if (options.DefaultMaxDeliveries is < 1 or > Limits.Queues.MaxDeliveries)
         {
-            errors.Add($"{QueueOptions.SectionName}:DefaultMaxDeliveries must be between 1 and {QueueLimits.MaxDeliveries}.");
+            errors.Add($"{QueueOptions.SectionName}:DefaultMaxDeliveries must be between 1 and {Limits.Queues.MaxDeliveries}.");
         }
 
-        if (options.DefaultDeduplicationWindow < TimeSpan.Zero || options.DefaultDeduplicationWindow > QueueLimits.MaxDeduplicationWindow)
+        if (options.DefaultDeduplicationWindow < TimeSpan.Zero || options.DefaultDeduplicationWindow > Limits.Queues.MaxDeduplicationWindow)
         {
-            errors.Add($"{QueueOptions.SectionName}:DefaultDeduplicationWindow must be between 0 and {QueueLimits.MaxDeduplicationWindow}.");
+            errors.Add($"{QueueOptions.SectionName}:DefaultDeduplicationWindow must be between 0 and {Limits.Queues.MaxDeduplicationWindow}.");
         }
 
-        if (options.MaxDepthCeiling is < 1 or > QueueLimits.MaxDepth)
+        if (options.MaxDepthCeiling is < 1 or > Limits.Queues.MaxDepth)
         {
-            errors.Add($"{QueueOptions.SectionName}:MaxDepthCeiling must be between 1 and {QueueLimits.MaxDepth}.");
+            errors.Add($"{QueueOptions.SectionName}:MaxDepthCeiling must be between 1 and {Limits.Queues.MaxDepth}.");
         }
 
-        if (options.DefaultMaxDepth < 1 || options.DefaultMaxDepth > Math.Min(options.MaxDepthCeiling, QueueLimits.MaxDepth))
+        if (options.DefaultMaxDepth < 1 || options.DefaultMaxDepth > Math.Min(options.MaxDepthCeiling, Limits.Queues.MaxDepth))
         {
             errors.Add($"{QueueOptions.SectionName}:DefaultMaxDepth must be between 1 and MaxDepthCeiling ({options.MaxDepthCeiling}).");
         }
 
-        if (options.MemoryWindow is < 1 or > QueueLimits.MaxMemoryWindow)
+        if (options.MemoryWindow is < 1 or > Limits.Queues.MaxMemoryWindow)
         {
-            errors.Add($"{QueueOptions.SectionName}:MemoryWindow must be between 1 and {QueueLimits.MaxMemoryWindow}.");
+            errors.Add($"{QueueOptions.SectionName}:MemoryWindow must be between 1 and {Limits.Queues.MaxMemoryWindow}.");
         }
 
         if (options.CleanupInterval <= TimeSpan.Zero)

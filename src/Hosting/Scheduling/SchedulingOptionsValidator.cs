@@ -33,9 +33,9 @@ public sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOpti
             errors.Add($"{S}:DefaultBalancer '{options.DefaultBalancer}' is not one of {string.Join(", ", LoadBalancerFactory.Names)}.");
         }
 
-        if (options.DefaultPartitions is < 1 or > QueueGrain.MaxPartitions)
+        if (options.DefaultPartitions is < 1 or > Limits.Scheduling.MaxPartitions)
         {
-            errors.Add($"{S}:DefaultPartitions must be between 1 and {QueueGrain.MaxPartitions}.");
+            errors.Add($"{S}:DefaultPartitions must be between 1 and {Limits.Scheduling.MaxPartitions}.");
         }
 
         if (options.DefaultMaxRetries is < 0 or > 100)

@@ -1,3 +1,5 @@
+using Granary.Errors;
+using Granary.Text;
 using Orleans.Storage;
 
 namespace Granary.Hosting.Storage;
@@ -8,7 +10,10 @@ namespace Granary.Hosting.Storage;
 /// providers keep their own ETag checks, so a stale second activation still gets
 /// <see cref="InconsistentStateException"/>. Every read, write and clear goes through the stores'
 /// <see cref="StorageRetryPolicy"/> (all three are version-checked, so a repeat never applies twice),
-/// and a shard that stays unreachable fails the call with <c>UNAVAILABLE</c>.
+/// and a shard that stays unreachable fails the call with <c>UNAVAILABLE</c>. A grain key that is
+/// not storable text (U+0000: the key column is PostgreSQL <c>text</c>) is refused with
+/// <c>INVALID_ARGUMENT</c> before any statement, so it can never fail a group-commit batch that
+/// carries other grains' writes.
 /// </summary>
 public sealed class ShardedGrainStorage : IGrainStorage
 {
@@ -58,6 +63,7 @@ public sealed class ShardedGrainStorage : IGrainStorage
     /// <inheritdoc/>
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        RequireStorableKey(grainId);
         var shard = _router.ShardFor(grainId);
         var inner = _shards[shard];
         return _retry.ExecuteAsync(_names[shard].Read, _ => new ValueTask(inner.ReadStateAsync(stateName, grainId, grainState)), _clearPools[shard], CancellationToken.None);
@@ -66,6 +72,7 @@ public sealed class ShardedGrainStorage : IGrainStorage
     /// <inheritdoc/>
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        RequireStorableKey(grainId);
         var shard = _router.ShardFor(grainId);
         if (_writers.TryGetValue(shard, out var writer) && GroupCommitStateWriter.Handles(stateName))
         {
@@ -80,8 +87,17 @@ public sealed class ShardedGrainStorage : IGrainStorage
     /// <inheritdoc/>
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        RequireStorableKey(grainId);
         var shard = _router.ShardFor(grainId);
         var inner = _shards[shard];
         return _retry.ExecuteAsync(_names[shard].Clear, _ => new ValueTask(inner.ClearStateAsync(stateName, grainId, grainState)), _clearPools[shard], CancellationToken.None);
+    }
+
+    private static void RequireStorableKey(GrainId grainId)
+    {
+        if (StorableText.Problem(grainId.Key.ToString()) is { } problem)
+        {
+            throw new InvalidRequestException("key", $"the key of {grainId.Type} {problem}");
+        }
     }
 }

@@ -62,9 +62,9 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
         Positive(nameof(options.RetryInitial), options.RetryInitial);
         Positive(nameof(options.RetryMax), options.RetryMax);
         Positive(nameof(options.RecoveryScanInterval), options.RecoveryScanInterval);
-        if (options.ThreePhaseTimeout < ThreePhaseTerms.MinTimeout || options.ThreePhaseTimeout > ThreePhaseTerms.MaxTimeout)
+        if (options.ThreePhaseTimeout < Limits.Transactions.MinThreePhaseTimeout || options.ThreePhaseTimeout > Limits.Transactions.MaxThreePhaseTimeout)
         {
-            errors.Add($"{TransactionOptions.SectionName}:ThreePhaseTimeout must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout} (got {options.ThreePhaseTimeout}).");
+            errors.Add($"{TransactionOptions.SectionName}:ThreePhaseTimeout must be between {Limits.Transactions.MinThreePhaseTimeout} and {Limits.Transactions.MaxThreePhaseTimeout} (got {options.ThreePhaseTimeout}).");
         }
 
         if (options.OutcomeFlushDelay < TimeSpan.Zero || options.OutcomeFlushDelay > TimeSpan.FromMinutes(1))

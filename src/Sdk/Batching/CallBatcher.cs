@@ -6,11 +6,19 @@ namespace Granary.Sdk.Batching;
 /// arrival order. Under load one grain call serves many callers, so the grain must answer each item
 /// on its own (one item's error is that item's answer, never the call's). A call that fails as a whole
 /// (timeout, lost silo, failed group commit) fails every item it carried, whose effect is then
-/// unknown unless the grain says otherwise; items still queued are unaffected.
+/// unknown unless the grain says otherwise; items still queued are unaffected. With a
+/// <c>weigh</c> function a batch also stops before its items weigh more than <c>maxBatchWeight</c>
+/// (a single heavier item still goes alone): the request stays below Orleans' message size limit
+/// (<see cref="Limits.MaxMessageBytes"/>), so one caller's large items never fail the others'.
 /// </summary>
 /// <typeparam name="TItem">One caller's request.</typeparam>
 /// <typeparam name="TResult">One caller's answer; the send delegate returns one per item, in order.</typeparam>
-internal sealed class CallBatcher<TItem, TResult>(Func<TItem[], Task<IReadOnlyList<TResult>>> send, int maxInFlight, int maxBatch)
+internal sealed class CallBatcher<TItem, TResult>(
+    Func<TItem[], Task<IReadOnlyList<TResult>>> send,
+    int maxInFlight,
+    int maxBatch,
+    Func<TItem, long>? weigh = null,
+    long maxBatchWeight = long.MaxValue)
 {
     private readonly Lock _gate = new();
     private List<Pending> _queue = [];
@@ -51,8 +59,31 @@ internal sealed class CallBatcher<TItem, TResult>(Func<TItem[], Task<IReadOnlyLi
         return pending.Completion.Task;
     }
 
+    /// <summary>The budget for the serialised items of one request: the message limit less room for headers and framing.</summary>
+    public static long RequestBudget => Limits.MaxMessageBytes - (4L * 1024 * 1024);
+
     private List<Pending> TakeBatch()
     {
+        if (weigh is not null)
+        {
+            var count = 0;
+            long weight = 0;
+            while (count < _queue.Count && count < maxBatch)
+            {
+                weight += weigh(_queue[count].Item);
+                if (count > 0 && weight > maxBatchWeight)
+                {
+                    break;
+                }
+
+                count++;
+            }
+
+            var taken = _queue.GetRange(0, count);
+            _queue.RemoveRange(0, count);
+            return taken;
+        }
+
         if (_queue.Count <= maxBatch)
         {
             var all = _queue;

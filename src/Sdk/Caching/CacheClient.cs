@@ -238,6 +238,16 @@ public sealed class CacheClient : IAsyncDisposable
             return CacheReply.Error("ERR empty command");
         }
 
+        // Checked here as the shard checks it: an unpaired surrogate would not even reach the shard
+        // intact (Orleans sends strings as UTF-8, which replaces it), so the value would change silently.
+        for (var i = 1; i < command.Length; i++)
+        {
+            if (Granary.Text.StorableText.Problem(command[i]) is { } problem)
+            {
+                return CacheReply.Error(RedisText.NotStorable(i, problem));
+            }
+        }
+
         MaybeRefreshInBackground();
         for (var attempt = 0; ; attempt++)
         {
@@ -572,13 +582,41 @@ public sealed class CacheClient : IAsyncDisposable
             new(
                 async commands => (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
                 options.MaxInFlightPerShard,
-                options.MaxBatchSize);
+                options.MaxBatchSize,
+                WireBytes,
+                CallBatcher<string[], CacheReply>.RequestBudget);
+
+        /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
+        private static long WireBytes(string[] command)
+        {
+            long bytes = 0;
+            foreach (var arg in command)
+            {
+                bytes += (3L * (arg?.Length ?? 0)) + 8;
+            }
+
+            return bytes;
+        }
     }
 }
 
-/// <summary>A cache command answered with an error reply (its text is Redis's, e.g. <c>WRONGTYPE ...</c>).</summary>
-public sealed class CacheCommandException(string message) : Exception(message)
+/// <summary>
+/// A cache command answered with an error reply (its text is Redis's, e.g. <c>WRONGTYPE ...</c>). A
+/// typed error like every other: <see cref="GranaryException.Code"/> is <c>INVALID_ARGUMENT</c> when
+/// the reply refuses the command's arguments (a limit, a syntax or arity error:
+/// <see cref="RedisText.IsArgumentError"/>), else <see cref="CommandFailed"/>.
+/// </summary>
+public sealed class CacheCommandException : GranaryException
 {
+    /// <summary>The code of an error reply that is not about the arguments (wrong type, out of memory, ...).</summary>
+    public const string CommandFailed = "CACHE_COMMAND_FAILED";
+
+    /// <summary>Creates the exception for an error reply's text.</summary>
+    public CacheCommandException(string message)
+        : base(RedisText.IsArgumentError(message) ? ErrorCodes.InvalidArgument : CommandFailed, message)
+    {
+    }
+
     /// <summary>Creates the exception.</summary>
     public CacheCommandException()
         : this("cache command failed")

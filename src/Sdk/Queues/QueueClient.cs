@@ -80,7 +80,7 @@ public sealed class QueueClient(IGrainFactory grains)
             var free = _freeEnqueuers.GetOrAdd(queue, q => new CallBatcher<QueueMessageInput, EnqueueResult>(
                 batch => Partition(q, (int)((uint)Interlocked.Increment(ref _rotation) % (uint)info.Partitions)).EnqueueAsync(batch),
                 FreeCallsInFlight,
-                QueueLimits.MaxBatch));
+                Limits.MaxBatchSize));
             return await free.EnqueueAsync(message);
         }
 
@@ -89,7 +89,7 @@ public sealed class QueueClient(IGrainFactory grains)
         var homed = _enqueuers.GetOrAdd((queue, partition), k => new CallBatcher<QueueMessageInput, EnqueueResult>(
             batch => Partition(k.Queue, k.Partition).EnqueueAsync(batch),
             PartitionCallsInFlight,
-            QueueLimits.MaxBatch));
+            Limits.MaxBatchSize));
         return await homed.EnqueueAsync(message);
     }
 
@@ -183,7 +183,7 @@ public sealed class QueueClient(IGrainFactory grains)
         _ackers.GetOrAdd((queue, partition), k => new CallBatcher<QueueReceipt, ReceiptProblem?>(
             batch => Partition(k.Queue, k.Partition).AckManyAsync(batch),
             PartitionCallsInFlight,
-            QueueLimits.MaxBatch));
+            Limits.MaxBatchSize));
 
     /// <summary>Stats of every partition.</summary>
     public Task<QueueStats> StatsAsync(string queue) => Queue(queue).GetStatsAsync();

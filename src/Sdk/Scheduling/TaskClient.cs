@@ -14,9 +14,6 @@ namespace Granary.Sdk.Scheduling;
 /// </code></example>
 public sealed class TaskClient(IGrainFactory grains)
 {
-    /// <summary>Longest idempotency key.</summary>
-    public const int MaxIdempotencyKeyLength = 200;
-
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(20);
 
@@ -26,7 +23,7 @@ public sealed class TaskClient(IGrainFactory grains)
         ArgumentNullException.ThrowIfNull(submission);
         if (submission.IdempotencyKey is { } key)
         {
-            Guard.Name(key, "idempotencyKey", MaxIdempotencyKeyLength);
+            Guard.Name(key, "idempotencyKey", Limits.Scheduling.MaxIdempotencyKeyLength);
             return "key:" + key;
         }
 
@@ -34,10 +31,10 @@ public sealed class TaskClient(IGrainFactory grains)
     }
 
     /// <summary>Submits a task; with an idempotency key a repeated submission returns the first task.</summary>
-    public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(submission);
+    public Task<TaskInfo> SubmitAsync(TaskSubmission submission) => grains.GetGrain<ITaskGrain>(IdFor(submission)).SubmitAsync(Storable(submission));
 
     /// <summary>Submits under a caller-chosen id (retry a failed call with the same id: submission is idempotent by id).</summary>
-    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(submission);
+    public Task<TaskInfo> SubmitWithIdAsync(string id, TaskSubmission submission) => grains.GetGrain<ITaskGrain>(Guard.Name(id, "id")).SubmitAsync(Storable(submission));
 
     /// <summary>Submits a chain: each step runs after the previous one succeeded, with its result prepended to the arguments.</summary>
     public Task<TaskInfo> ChainAsync(IReadOnlyList<TaskSubmission> steps)
@@ -115,19 +112,30 @@ public sealed class TaskClient(IGrainFactory grains)
     public Task<TaskInfo> RetryDeadLetterAsync(string id, string queue = SchedulingDefaults.Queue) => grains.GetGrain<IDeadLetterGrain>(queue).RetryAsync(id);
 
     /// <summary>Creates or replaces a periodic task.</summary>
-    public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).ScheduleAsync(cron, template);
+    public Task<PeriodicTaskInfo> ScheduleAsync(string name, string cron, TaskSubmission template) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).ScheduleAsync(cron, template);
 
     /// <summary>A periodic task's schedule and firing counters.</summary>
-    public Task<PeriodicTaskInfo> GetPeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).GetAsync();
+    public Task<PeriodicTaskInfo> GetPeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).GetAsync();
 
     /// <summary>Stops a periodic task (<see cref="TaskNotFoundException"/> when it was never scheduled).</summary>
-    public Task RemovePeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", 100)).RemoveAsync();
+    public Task RemovePeriodicAsync(string name) => grains.GetGrain<IPeriodicTaskGrain>(Guard.Name(name, "name", Limits.Scheduling.MaxPeriodicNameLength)).RemoveAsync();
 
     /// <summary>Every scheduled periodic task, by name.</summary>
     public async Task<IReadOnlyList<PeriodicTaskInfo>> ListPeriodicAsync()
     {
         var names = await grains.GetGrain<ISchedulingDirectoryGrain>(0).GetPeriodicsAsync();
         return await Task.WhenAll(names.Select(GetPeriodicAsync));
+    }
+
+    /// <summary>
+    /// Refuses arguments that are not storable text before sending: an unpaired surrogate would not
+    /// reach the task grain intact (Orleans sends strings as UTF-8, which replaces it).
+    /// </summary>
+    private static TaskSubmission Storable(TaskSubmission submission)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        Guard.Storable(submission.Args, "args");
+        return submission;
     }
 
     private static string NewId(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N");

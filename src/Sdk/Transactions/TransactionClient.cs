@@ -25,7 +25,7 @@ public sealed class TransactionClient(IGrainFactory grains)
     {
         Guard.Name(from, nameof(from));
         Guard.Name(to, nameof(to));
-        Guard.InRange(amount, nameof(amount), 1, IAccountGrain.MaxBalance);
+        Guard.InRange(amount, nameof(amount), 1, Limits.Transactions.MaxAmount);
         if (string.Equals(from, to, StringComparison.Ordinal))
         {
             throw new InvalidRequestException(nameof(to), "must differ from 'from'");

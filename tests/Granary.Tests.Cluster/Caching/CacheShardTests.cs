@@ -115,7 +115,7 @@ public sealed class CacheShardTests(FastClusterFixture cluster, ITestOutputHelpe
         await cache.SetAsync("kept", "value");
 
         var longKey = await cache.ExecuteAsync("SET", new string('k', Limits.MaxKeyLength + 1), "v");
-        var bigValue = await cache.ExecuteAsync("SET", "kept", new string('x', (1024 * 1024) + 1));
+        var bigValue = await cache.ExecuteAsync("SET", "kept", new string('x', Limits.Caching.MaxValueLength + 1));
         var badNumber = await cache.ExecuteAsync("SET", "kept", "other", "EX", "ten");
         var badOption = await cache.ExecuteAsync("SET", "kept", "other", "FOREVER");
 

@@ -68,10 +68,10 @@ public sealed class ConfigurationValidationTests
     public void Queue_depth_and_memory_window_must_be_bounded()
     {
         var validator = new QueueOptionsValidator();
-        var ceiling = validator.Validate(null, new QueueOptions { MaxDepthCeiling = QueueLimits.MaxDepth + 1 });
+        var ceiling = validator.Validate(null, new QueueOptions { MaxDepthCeiling = Limits.Queues.MaxDepth + 1 });
         var overCeiling = validator.Validate(null, new QueueOptions { MaxDepthCeiling = 100, DefaultMaxDepth = 101 });
         var window = validator.Validate(null, new QueueOptions { MemoryWindow = 0 });
-        var fits = validator.Validate(null, new QueueOptions { MaxDepthCeiling = 100, DefaultMaxDepth = 100, MemoryWindow = QueueLimits.MaxMemoryWindow });
+        var fits = validator.Validate(null, new QueueOptions { MaxDepthCeiling = 100, DefaultMaxDepth = 100, MemoryWindow = Limits.Queues.MaxMemoryWindow });
 
         Assert.Contains("Granary:Queues:MaxDepthCeiling must be between 1 and", ceiling.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Granary:Queues:DefaultMaxDepth must be between 1 and MaxDepthCeiling (100)", overCeiling.FailureMessage, StringComparison.Ordinal);

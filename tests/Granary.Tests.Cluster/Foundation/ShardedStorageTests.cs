@@ -55,6 +55,29 @@ public sealed class ShardedStorageTests(SharedServersFixture servers, ITestOutpu
     }
 
     [Fact]
+    public async Task A_grain_key_with_nul_is_refused_typed_and_fails_no_other_write_in_its_batch()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var storage = services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        var ids = Enumerable.Range(0, 50).Select(i => GrainId.Create("granary.test.group-commit", $"ok-{Guid.NewGuid():N}-{i}")).ToList();
+        var bad = GrainId.Create("granary.test.group-commit", "bad\0key-" + Guid.NewGuid().ToString("N"));
+
+        // All at once, so that the bad key would share a group-commit batch with the others.
+        var writes = ids.Select(id => storage.WriteStateAsync("group-commit", id, new GrainState<string>("v-" + id.Key))).ToList();
+        var error = await Assert.ThrowsAnyAsync<Granary.Errors.GranaryException>(() => storage.WriteStateAsync("group-commit", bad, new GrainState<string>("never")));
+        Assert.Equal(Granary.Errors.ErrorCodes.InvalidArgument, error.Code);
+        await Task.WhenAll(writes);
+        foreach (var id in ids)
+        {
+            var read = new GrainState<string>();
+            await storage.ReadStateAsync("group-commit", id, read);
+            Assert.Equal("v-" + id.Key, read.State);
+        }
+
+        await Assert.ThrowsAnyAsync<Granary.Errors.GranaryException>(() => storage.ReadStateAsync("group-commit", bad, new GrainState<string>()));
+    }
+
+    [Fact]
     public async Task Concurrent_writes_are_group_committed_and_a_stale_etag_fails_alone()
     {
         var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;

@@ -43,7 +43,8 @@ internal static class ChildProcess
         CancellationToken cancellationToken,
         string? runAs = null,
         string? workingDirectory = null,
-        int keepLines = 400)
+        int keepLines = 400,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var startInfo = new ProcessStartInfo
         {
@@ -70,6 +71,11 @@ internal static class ChildProcess
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[name] = value;
         }
 
         var output = new OutputTail(keepLines);

@@ -26,6 +26,7 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
         builder.Options.ServiceId = "granary-test";
         builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
+        builder.AddClientBuilderConfigurator<GranaryClientConfigurator>();
         await ConfigureAsync(builder);
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -56,6 +57,26 @@ public sealed class GranarySiloConfigurator : ISiloConfigurator
     {
         ArgumentNullException.ThrowIfNull(siloBuilder);
         siloBuilder.AddGranaryStorage(siloBuilder.Configuration).AddGranaryServices(siloBuilder.Configuration);
+    }
+}
+
+/// <summary>The client side of Granary's limits (message size, typed oversize errors), as production clients have it.</summary>
+public sealed class GranaryClientConfigurator : IClientBuilderConfigurator
+{
+    /// <inheritdoc/>
+    public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => clientBuilder.AddGranaryClientLimits();
+}
+
+/// <summary>Three in-process silos with memory storage that talk over TCP sockets, as production does (the default test transport is in memory).</summary>
+public sealed class TcpClusterFixture : GranaryTestClusterFixture
+{
+    /// <inheritdoc/>
+    protected override Task ConfigureAsync(TestClusterBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.Properties["Granary:Storage:Mode"] = "Memory";
+        return Task.CompletedTask;
     }
 }
 

@@ -40,7 +40,7 @@ public sealed class QueueDeepBacklogMemoryTests(SharedServersFixture servers, IT
         var idle = Rss(cluster.Silos[0]);
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var chunks = Enumerable.Range(0, Messages).Chunk(QueueLimits.MaxBatch).ToList();
+        var chunks = Enumerable.Range(0, Messages).Chunk(Limits.MaxBatchSize).ToList();
         await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, _) =>
             await client.EnqueueBatchAsync("deep", chunk.Select(_ => new QueueMessageInput(Body())).ToList()));
         var enqueued = Rss(cluster.Silos[0]);

@@ -142,7 +142,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         await client.EnqueueAsync(queue, new QueueMessageInput(Body("kept"), "kept"));
 
         await Assert.ThrowsAsync<QueueNotFoundException>(() => client.EnqueueAsync("no-such-queue-" + Guid.NewGuid().ToString("N"), new QueueMessageInput(Body("x"))));
-        var oversize = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1], "big")));
+        var oversize = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(new byte[Limits.Queues.MaxBodyBytes + 1], "big")));
         Assert.Equal("body", oversize.Parameter);
         var negative = await Assert.ThrowsAsync<InvalidRequestException>(() => client.EnqueueAsync(queue, new QueueMessageInput(Body("x"), "neg", Delay: TimeSpan.FromSeconds(-1))));
         Assert.Equal("delay", negative.Parameter);
@@ -172,7 +172,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         var enqueues = Enumerable.Range(0, Messages)
             .Select(i => client.EnqueueAsync(queue, new QueueMessageInput(Body("m-" + i), Key: i % 10 == 0 ? "k-" + i : null)))
             .ToList();
-        var oversize = client.EnqueueAsync(queue, new QueueMessageInput(new byte[QueueLimits.MaxMessageBytes + 1]));
+        var oversize = client.EnqueueAsync(queue, new QueueMessageInput(new byte[Limits.Queues.MaxBodyBytes + 1]));
         var confirmed = await Task.WhenAll(enqueues);
         Assert.Equal("body", (await Assert.ThrowsAsync<InvalidRequestException>(() => oversize)).Parameter);
         Assert.Equal(Messages, confirmed.Select(r => r.Id).Distinct().Count());
@@ -244,7 +244,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         const int Messages = 2_500;
         const int Window = 1_000;
         var (client, queue) = await NewQueueAsync(partitions: 1, maxDeliveries: 5);
-        foreach (var chunk in Enumerable.Range(0, Messages).Chunk(QueueLimits.MaxBatch))
+        foreach (var chunk in Enumerable.Range(0, Messages).Chunk(Limits.MaxBatchSize))
         {
             await client.EnqueueBatchAsync(queue, chunk.Select(i => new QueueMessageInput(Body("m-" + i), "m-" + i)).ToList());
         }
@@ -314,7 +314,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         await client.CreateAsync(small, new QueueDefinition(Partitions: 1, MaxDepth: 3));
         await client.CreateAsync(wide, new QueueDefinition(Partitions: 2, MaxDepth: 100));
         await client.CreateAsync(split, new QueueDefinition(Partitions: 2, MaxDepth: 4));
-        await Assert.ThrowsAsync<InvalidRequestException>(() => client.CreateAsync("huge-" + Guid.NewGuid().ToString("N"), new QueueDefinition(MaxDepth: QueueLimits.MaxDepth + 1)));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => client.CreateAsync("huge-" + Guid.NewGuid().ToString("N"), new QueueDefinition(MaxDepth: Limits.Queues.MaxDepth + 1)));
 
         // Three fit; a fourth is refused with a typed, retryable-later error, and a duplicate needs no room.
         for (var i = 0; i < 3; i++)

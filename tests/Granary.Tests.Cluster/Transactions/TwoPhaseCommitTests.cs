@@ -107,7 +107,7 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
     [Fact]
     public async Task Overflowing_credit_aborts_with_overflow()
     {
-        var (a, b) = await TwoAccountsAsync(10, IAccountGrain.MaxBalance - 5);
+        var (a, b) = await TwoAccountsAsync(10, Limits.Transactions.MaxAmount - 5);
         var error = await Assert.ThrowsAsync<TransactionAbortedException>(() => _tx.TransferAsync(a, b, 10));
         Assert.Equal(TransactionErrorCodes.Overflow, error.Code);
         Assert.Equal(10, (await Account(a)).Balance);

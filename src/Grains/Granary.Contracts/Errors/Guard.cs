@@ -1,9 +1,16 @@
+using System.Diagnostics.CodeAnalysis;
+using Granary.Text;
+
 namespace Granary.Errors;
 
-/// <summary>Argument checks that raise <see cref="InvalidRequestException"/> (never a NullReferenceException deep inside).</summary>
+/// <summary>
+/// Argument checks that raise <see cref="InvalidRequestException"/> (never a NullReferenceException
+/// deep inside), against the one table of <see cref="Limits"/>. Names and values must also be
+/// storable text (<see cref="StorableText"/>: no U+0000, no unpaired surrogate).
+/// </summary>
 public static class Guard
 {
-    /// <summary>Rejects null, empty or whitespace names and names longer than <paramref name="maxLength"/>.</summary>
+    /// <summary>Rejects null, empty or whitespace names, names longer than <paramref name="maxLength"/>, and names that are not storable text.</summary>
     public static string Name(string? value, string parameter, int maxLength = Limits.MaxKeyLength)
     {
         if (string.IsNullOrWhiteSpace(value))
@@ -16,10 +23,10 @@ public static class Guard
             throw new InvalidRequestException(parameter, $"is {value.Length} characters long; the limit is {maxLength}");
         }
 
-        return value;
+        return Storable(value, parameter);
     }
 
-    /// <summary>Rejects null values and values longer than <paramref name="maxLength"/> characters.</summary>
+    /// <summary>Rejects null values, values longer than <paramref name="maxLength"/> characters, and values that are not storable text.</summary>
     public static string Value(string? value, string parameter, int maxLength = Limits.MaxValueLength)
     {
         if (value is null)
@@ -30,6 +37,18 @@ public static class Guard
         if (value.Length > maxLength)
         {
             throw new InvalidRequestException(parameter, $"is {value.Length} characters long; the limit is {maxLength}");
+        }
+
+        return Storable(value, parameter);
+    }
+
+    /// <summary>Rejects text with U+0000 or an unpaired surrogate (see <see cref="StorableText"/>); null passes.</summary>
+    [return: NotNullIfNotNull(nameof(value))]
+    public static string? Storable(string? value, string parameter)
+    {
+        if (value is not null && StorableText.Problem(value) is { } problem)
+        {
+            throw new InvalidRequestException(parameter, problem);
         }
 
         return value;

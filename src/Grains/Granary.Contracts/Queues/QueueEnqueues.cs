@@ -83,5 +83,5 @@ public static class QueueEnqueues
 /// <summary>The messages for one partition of an <see cref="QueueEnqueues.AllOrNothingAsync"/>.</summary>
 /// <param name="Queue">The partition's queue (named in errors).</param>
 /// <param name="Partition">The partition.</param>
-/// <param name="Messages">Its messages, 1 to <see cref="QueueLimits.MaxBatch"/>.</param>
+/// <param name="Messages">Its messages, 1 to <see cref="Limits.MaxBatchSize"/>.</param>
 public sealed record QueueEnqueuePart(string Queue, IQueuePartitionGrain Partition, IReadOnlyList<QueueMessageInput> Messages);

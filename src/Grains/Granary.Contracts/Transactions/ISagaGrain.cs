@@ -24,7 +24,11 @@ public sealed record SagaView(
     [property: Id(3)] int Attempt,
     [property: Id(4)] string? LastError,
     [property: Id(5)] int? FailedStep,
-    [property: Id(6)] IReadOnlyList<string> Journal);
+    [property: Id(6)] IReadOnlyList<string> Journal)
+{
+    /// <summary>The <see cref="Status"/> of a saga that was never started under this id.</summary>
+    public const string UnknownStatus = "Unknown";
+}
 
 /// <summary>
 /// Runs a saga: actions in order with retries (exponential backoff + jitter), compensation in

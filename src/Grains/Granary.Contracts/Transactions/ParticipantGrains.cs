@@ -17,7 +17,7 @@ public sealed record AccountSnapshot(
 
 /// <summary>
 /// A money account in minor units (cents): balance, holds by prepared debits, pending credits.
-/// Never negative, never above <see cref="MaxBalance"/>.
+/// Never negative, never above <see cref="Limits.Transactions.MaxAmount"/>.
 /// </summary>
 /// <example><code>
 /// await grains.GetGrain&lt;IAccountGrain&gt;("alice").OpenAsync(10_000);
@@ -25,9 +25,6 @@ public sealed record AccountSnapshot(
 [Alias("granary.tx.account")]
 public interface IAccountGrain : ITransactionParticipant, ISagaParticipant
 {
-    /// <summary>Largest balance: 10^15 minor units.</summary>
-    const long MaxBalance = 1_000_000_000_000_000;
-
     /// <summary>Opens the account with an initial balance (idempotent when opened with the same balance and untouched).</summary>
     [Alias("open")]
     Task<AccountSnapshot> OpenAsync(long initialBalance);
@@ -49,9 +46,6 @@ public sealed record InventorySnapshot(
 [Alias("granary.tx.inventory")]
 public interface IInventoryGrain : ITransactionParticipant, ISagaParticipant
 {
-    /// <summary>Largest stock of one SKU.</summary>
-    const int MaxStock = 1_000_000_000;
-
     /// <summary>Sets the stock of a SKU (refused while it has reservations).</summary>
     [Alias("restock")]
     Task<InventorySnapshot> SetStockAsync(string sku, int quantity);

@@ -126,14 +126,7 @@ public enum TxProtocol
 [GenerateSerializer, Alias("granary.tx.3pc-terms")]
 public sealed record ThreePhaseTerms(
     [property: Id(0)] IReadOnlyList<ParticipantRef> Participants,
-    [property: Id(1)] TimeSpan Timeout)
-{
-    /// <summary>Shortest timeout accepted.</summary>
-    public static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(300);
-
-    /// <summary>Longest timeout accepted.</summary>
-    public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
-}
+    [property: Id(1)] TimeSpan Timeout);
 
 /// <summary>Where a three-phase commit coordinator stops as if its silo died (fault injection for demonstrations and tests).</summary>
 [GenerateSerializer, Alias("granary.tx.3pc-crash")]

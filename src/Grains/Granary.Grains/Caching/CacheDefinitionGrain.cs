@@ -6,6 +6,7 @@ namespace Granary.Caching;
 
 /// <summary>Implements <see cref="ICacheDefinitionGrain"/>: the shard count, ring version and settings of one named cache.</summary>
 [GrainType("granary.caching.cache-definition")]
+[KeyIsName("cache")]
 public sealed partial class CacheDefinitionGrain(
     [PersistentState("cache-definition", GranaryStorage.Default)] IPersistentState<CacheDefinitionState> state,
     IOptions<CacheShardOptions> options,

@@ -553,6 +553,7 @@ public sealed partial class CacheShardGrain
             throw new InvalidRequestException(nameof(key), $"must be 1 to {Limits.MaxKeyLength} characters");
         }
 
+        Guard.Storable(key, nameof(key));
         return _settings.BackingTable ?? throw new InvalidRequestException("cache", $"'{_cache}' fronts no backing table (create it with a backing table)");
     }
 
@@ -563,6 +564,8 @@ public sealed partial class CacheShardGrain
         {
             throw new InvalidRequestException(nameof(value), $"is {value.Length} characters long; the limit is {_keyspace.Options.MaxValueLength}");
         }
+
+        Guard.Storable(value, nameof(value));
     }
 
     private string TtlMilliseconds() => ((long)options.Value.ReadThroughTtl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);

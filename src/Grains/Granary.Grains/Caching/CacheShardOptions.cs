@@ -38,8 +38,8 @@ public sealed class CacheShardOptions
     /// <summary>Keys sampled per eviction. Default 5.</summary>
     public int EvictionSamples { get; set; } = 5;
 
-    /// <summary>Longest value or element, in characters. Default 1 MiB.</summary>
-    public int MaxValueLength { get; set; } = 1024 * 1024;
+    /// <summary>Longest value or element, in characters: 1..<see cref="Limits.Caching.MaxValueLength"/> (64 Ki, the default).</summary>
+    public int MaxValueLength { get; set; } = Limits.Caching.MaxValueLength;
 
     /// <summary>Period of the active expiry cycle. Default 100 ms.</summary>
     public TimeSpan ActiveExpiryInterval { get; set; } = TimeSpan.FromMilliseconds(100);

@@ -5,6 +5,7 @@ namespace Granary.Documents;
 
 /// <summary>Implements <see cref="IDocumentGrain"/> over one persisted state row.</summary>
 [GrainType("granary.documents.document")]
+[KeyIsName("key")]
 public sealed class DocumentGrain(
     [PersistentState("document", GranaryStorage.Default)] IPersistentState<DocumentState> state,
     TimeProvider time) : Grain, IDocumentGrain

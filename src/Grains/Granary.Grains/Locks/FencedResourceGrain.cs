@@ -4,6 +4,7 @@ namespace Granary.Locks;
 
 /// <summary>Implements <see cref="IFencedResourceGrain"/>: one persisted value guarded by the highest token seen.</summary>
 [GrainType("granary.locks.fenced-resource")]
+[KeyIsName("name")]
 public sealed class FencedResourceGrain(
     [PersistentState("lock-fenced-resource", GranaryStorage.Default)] IPersistentState<FencedResourceState> state) : Grain, IFencedResourceGrain
 {

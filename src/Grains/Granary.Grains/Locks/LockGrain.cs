@@ -22,6 +22,7 @@ namespace Granary.Locks;
 /// </remarks>
 [Reentrant]
 [GrainType("granary.locks.lock")]
+[KeyIsName("name")]
 public sealed class LockGrain(
     [PersistentState("lock-lease", GranaryStorage.Default)] IPersistentState<LockState> state,
     TimeProvider time,
@@ -59,7 +60,7 @@ public sealed class LockGrain(
             return;
         }
 
-        var limits = new LeaseTableLimits { MaxTtl = _options.MaxTtl, MaxWait = _options.MaxWait, MaxWaiters = _options.MaxWaiters };
+        var limits = new LeaseTableLimits { MaxTtl = _options.MaxTtl, MaxWait = _options.MaxWait, MaxWaiters = _options.MaxWaiters, MaxPermits = Limits.Locks.MaxPermits, MaxOwnerLength = Limits.MaxKeyLength };
         var s = state.State;
         var kind = (LockKind)s.Type;
         DateTimeOffset? blockedUntil = null;

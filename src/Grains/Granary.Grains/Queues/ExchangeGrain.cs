@@ -5,6 +5,7 @@ namespace Granary.Queues;
 
 /// <summary>Implements <see cref="IExchangeGrain"/>: persisted kind and bindings; publish fans out to partition grains.</summary>
 [GrainType("granary.queues.exchange")]
+[KeyIsName("exchange")]
 public sealed class ExchangeGrain(
     [PersistentState("queue-exchange", GranaryStorage.Default)] IPersistentState<ExchangeState> state) : Grain, IExchangeGrain
 {
@@ -116,9 +117,9 @@ public sealed class ExchangeGrain(
             throw new InvalidRequestException(parameter, "must not be null");
         }
 
-        if (key.Length > QueueLimits.MaxNameLength)
+        if (key.Length > Limits.MaxKeyLength)
         {
-            throw new InvalidRequestException(parameter, $"is {key.Length} characters long; the limit is {QueueLimits.MaxNameLength}");
+            throw new InvalidRequestException(parameter, $"is {key.Length} characters long; the limit is {Limits.MaxKeyLength}");
         }
     }
 

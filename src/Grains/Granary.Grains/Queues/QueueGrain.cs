@@ -12,6 +12,7 @@ namespace Granary.Queues;
 /// </summary>
 [Reentrant]
 [GrainType("granary.queues.queue")]
+[KeyIsName("queue")]
 public sealed class QueueGrain(
     [PersistentState("queue-definition", GranaryStorage.Default)] IPersistentState<QueueDefinitionState> state,
     IOptions<QueueOptions> options,
@@ -41,9 +42,9 @@ public sealed class QueueGrain(
         var maxDeliveries = definition.MaxDeliveries == 0 ? defaults.DefaultMaxDeliveries : definition.MaxDeliveries;
         var window = definition.DeduplicationWindow ?? defaults.DefaultDeduplicationWindow;
         var maxDepth = definition.MaxDepth == 0 ? defaults.DefaultMaxDepth : definition.MaxDepth;
-        Guard.InRange(partitions, "partitions", 1, QueueLimits.MaxPartitions);
-        Guard.InRange(maxDeliveries, "maxDeliveries", 1, QueueLimits.MaxDeliveries);
-        Guard.InRange(window, "deduplicationWindow", TimeSpan.Zero, QueueLimits.MaxDeduplicationWindow);
+        Guard.InRange(partitions, "partitions", 1, Limits.Queues.MaxPartitions);
+        Guard.InRange(maxDeliveries, "maxDeliveries", 1, Limits.Queues.MaxDeliveries);
+        Guard.InRange(window, "deduplicationWindow", TimeSpan.Zero, Limits.Queues.MaxDeduplicationWindow);
         Guard.InRange(maxDepth, "maxDepth", 1, defaults.MaxDepthCeiling);
 
         if (state.State.Info is not null)
@@ -103,10 +104,10 @@ public sealed class QueueGrain(
     /// <inheritdoc/>
     public async Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait)
     {
-        Guard.Name(consumer, nameof(consumer), QueueLimits.MaxNameLength);
-        Guard.InRange(max, nameof(max), 1, QueueLimits.MaxBatch);
-        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
-        Guard.InRange(wait, nameof(wait), TimeSpan.Zero, QueueLimits.MaxWait);
+        Guard.Name(consumer, nameof(consumer), Limits.MaxKeyLength);
+        Guard.InRange(max, nameof(max), 1, Limits.MaxBatchSize);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
+        Guard.InRange(wait, nameof(wait), TimeSpan.Zero, Limits.Queues.MaxWait);
         var info = RequireInfo();
         var deadline = time.GetUtcNow() + wait;
         while (true)
@@ -188,7 +189,7 @@ public sealed class QueueGrain(
     /// <inheritdoc/>
     public async Task<IReadOnlyList<DeadLetterMessage>> GetDeadLettersAsync(int limit)
     {
-        Guard.InRange(limit, nameof(limit), 0, QueueLimits.MaxBatch);
+        Guard.InRange(limit, nameof(limit), 0, Limits.MaxBatchSize);
         var info = RequireInfo();
         var lists = await Task.WhenAll(Partitions(info).Select(p => p.GetDeadLettersAsync(limit)));
         return lists.SelectMany(l => l).OrderBy(m => m.EnqueuedAt).Take(limit).ToList();
@@ -279,10 +280,10 @@ public sealed class QueueGrain(
     private QueueInfo WithDefaults(QueueInfo info) =>
         info.MaxDepth > 0 ? info : info with { MaxDepth = options.Value.DefaultMaxDepth };
 
-    /// <summary>Queue names: a non-empty name of at most <see cref="QueueLimits.MaxNameLength"/> characters without '/'.</summary>
+    /// <summary>Queue names: a non-empty name of at most <see cref="Limits.MaxKeyLength"/> characters without '/'.</summary>
     internal static string ValidateName(string name)
     {
-        Guard.Name(name, "queue", QueueLimits.MaxNameLength);
+        Guard.Name(name, "queue", Limits.MaxKeyLength);
         if (name.Contains('/', StringComparison.Ordinal))
         {
             throw new InvalidRequestException("queue", $"'{name}' must not contain '/'");

@@ -20,15 +20,15 @@ public sealed class QueueOptions
     /// (ready, delayed, in flight, dead-lettered); each partition holds at most its share. Default
     /// 1,000,000.
     /// </summary>
-    public long DefaultMaxDepth { get; set; } = QueueLimits.DefaultMaxDepth;
+    public long DefaultMaxDepth { get; set; } = Limits.Queues.DefaultMaxDepth;
 
-    /// <summary>Largest max depth a queue may be created with. Default 10,000,000 (at most <see cref="QueueLimits.MaxDepth"/>).</summary>
-    public long MaxDepthCeiling { get; set; } = QueueLimits.DefaultMaxDepthCeiling;
+    /// <summary>Largest max depth a queue may be created with. Default 10,000,000 (at most <see cref="Limits.Queues.MaxDepth"/>).</summary>
+    public long MaxDepthCeiling { get; set; } = Limits.Queues.DefaultMaxDepthCeiling;
 
     /// <summary>
     /// Ready messages per partition held in memory with their bodies (the oldest first); later
     /// ones wait in the message store and are read back in pages as the window drains. Default
-    /// 1,000, at most <see cref="QueueLimits.MaxMemoryWindow"/>.
+    /// 1,000, at most <see cref="Limits.Queues.MaxMemoryWindow"/>.
     /// </summary>
     public int MemoryWindow { get; set; } = 1_000;
 

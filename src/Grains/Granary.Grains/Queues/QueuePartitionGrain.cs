@@ -81,12 +81,12 @@ public sealed class QueuePartitionGrain(
     public async Task<long> ReserveAsync(IReadOnlyList<string?> messageIds)
     {
         ArgumentNullException.ThrowIfNull(messageIds);
-        Guard.InRange(messageIds.Count, nameof(messageIds), 1, QueueLimits.MaxBatch);
+        Guard.InRange(messageIds.Count, nameof(messageIds), 1, Limits.MaxBatchSize);
         foreach (var id in messageIds)
         {
             if (id is not null)
             {
-                Guard.Name(id, "id", QueueLimits.MaxNameLength);
+                Guard.Name(id, "id", Limits.MaxKeyLength);
             }
         }
 
@@ -114,7 +114,7 @@ public sealed class QueuePartitionGrain(
             throw new InvalidRequestException(nameof(messages), "must hold at least one message");
         }
 
-        Guard.InRange(messages.Count, nameof(messages), 1, QueueLimits.MaxBatch);
+        Guard.InRange(messages.Count, nameof(messages), 1, Limits.MaxBatchSize);
         foreach (var message in messages)
         {
             QueueLimits.Validate(message);
@@ -181,9 +181,9 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task<PartitionDequeueResult> TryDequeueAsync(string consumer, int max, TimeSpan visibilityTimeout)
     {
-        Guard.Name(consumer, nameof(consumer), QueueLimits.MaxNameLength);
-        Guard.InRange(max, nameof(max), 1, QueueLimits.MaxBatch);
-        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        Guard.Name(consumer, nameof(consumer), Limits.MaxKeyLength);
+        Guard.InRange(max, nameof(max), 1, Limits.MaxBatchSize);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
         var leases = ledger.Dequeue(consumer, max, visibilityTimeout).ToList();
         if (leases.Count < max && (_paging is not null || ledger.NextPage() is not null))
@@ -296,7 +296,7 @@ public sealed class QueuePartitionGrain(
     public async Task<IReadOnlyList<ReceiptProblem?>> AckManyAsync(IReadOnlyList<QueueReceipt> receipts)
     {
         ArgumentNullException.ThrowIfNull(receipts);
-        Guard.InRange(receipts.Count, nameof(receipts), 1, QueueLimits.MaxBatch);
+        Guard.InRange(receipts.Count, nameof(receipts), 1, Limits.MaxBatchSize);
         foreach (var receipt in receipts)
         {
             CheckPartition(receipt);
@@ -321,7 +321,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task NackAsync(QueueReceipt receipt, TimeSpan delay, bool deadLetter)
     {
-        Guard.InRange(delay, nameof(delay), TimeSpan.Zero, QueueLimits.MaxDelay);
+        Guard.InRange(delay, nameof(delay), TimeSpan.Zero, Limits.Queues.MaxDelay);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
         Raise(receipt, ledger.Nack(receipt.Sequence, receipt.LeaseToken, delay, deadLetter));
@@ -331,7 +331,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task ExtendVisibilityAsync(QueueReceipt receipt, TimeSpan visibilityTimeout)
     {
-        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), QueueLimits.MaxVisibilityTimeout);
+        Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
         Raise(receipt, ledger.ExtendVisibility(receipt.Sequence, receipt.LeaseToken, visibilityTimeout));
@@ -348,7 +348,7 @@ public sealed class QueuePartitionGrain(
     /// <inheritdoc/>
     public async Task<IReadOnlyList<DeadLetterMessage>> GetDeadLettersAsync(int limit)
     {
-        Guard.InRange(limit, nameof(limit), 0, QueueLimits.MaxBatch);
+        Guard.InRange(limit, nameof(limit), 0, Limits.MaxBatchSize);
         var ledger = await LedgerAsync();
         var dead = ledger.DeadLetters(limit);
         var bodies = await BodiesAsync(dead.Select(m => m.Sequence).ToList());
@@ -376,7 +376,7 @@ public sealed class QueuePartitionGrain(
         while (moved < max)
         {
             // Dead letters' bodies are in storage only: read a batch of them, then move those.
-            var batch = ledger.DeadLetters(Math.Min(max - moved, QueueLimits.MaxBatch)).Select(m => m.Sequence).ToList();
+            var batch = ledger.DeadLetters(Math.Min(max - moved, Limits.MaxBatchSize)).Select(m => m.Sequence).ToList();
             var redriven = batch.Count == 0 ? 0 : ledger.Redrive(await BodiesAsync(batch));
             if (redriven == 0)
             {

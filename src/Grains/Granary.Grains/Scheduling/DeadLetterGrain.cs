@@ -2,15 +2,13 @@ using Orleans.Concurrency;
 
 namespace Granary.Scheduling;
 
-/// <summary>Implements <see cref="IDeadLetterGrain"/>: one queue's dead-letter list, bounded to the newest <see cref="MaxLetters"/>.</summary>
+/// <summary>Implements <see cref="IDeadLetterGrain"/>: one queue's dead-letter list, bounded to the newest <see cref="Limits.Scheduling.MaxDeadLetters"/>.</summary>
 [Reentrant]
 [GrainType("granary.scheduling.dead-letter")]
+[KeyIsName("queue", MaxLength = Limits.Scheduling.MaxQueueNameLength)]
 public sealed class DeadLetterGrain(
     [PersistentState("task-dead-letters", GranaryStorage.Default)] IPersistentState<DeadLetterState> state) : Grain, IDeadLetterGrain
 {
-    /// <summary>Most entries kept; older ones drop off the list (the task records stay).</summary>
-    public const int MaxLetters = 10_000;
-
     private GroupCommit? _commit;
 
     private GroupCommit Commit => _commit ??= new GroupCommit(() => state.WriteStateAsync());
@@ -27,9 +25,9 @@ public sealed class DeadLetterGrain(
         }
 
         state.State.Letters.Add(letter);
-        if (state.State.Letters.Count > MaxLetters)
+        if (state.State.Letters.Count > Limits.Scheduling.MaxDeadLetters)
         {
-            state.State.Letters.RemoveRange(0, state.State.Letters.Count - MaxLetters);
+            state.State.Letters.RemoveRange(0, state.State.Letters.Count - Limits.Scheduling.MaxDeadLetters);
         }
 
         await Commit.SaveAsync();
@@ -37,7 +35,7 @@ public sealed class DeadLetterGrain(
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<DeadLetter>> ListAsync(int limit) =>
-        Task.FromResult<IReadOnlyList<DeadLetter>>([.. state.State.Letters.Take(Math.Clamp(limit, 1, MaxLetters))]);
+        Task.FromResult<IReadOnlyList<DeadLetter>>([.. state.State.Letters.Take(Math.Clamp(limit, 1, Limits.Scheduling.MaxDeadLetters))]);
 
     /// <inheritdoc/>
     public async Task<TaskInfo> RetryAsync(string taskId)

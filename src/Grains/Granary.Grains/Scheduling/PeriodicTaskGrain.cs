@@ -11,6 +11,7 @@ namespace Granary.Scheduling;
 /// submitted again (idempotent), so a stored tick is never lost either.
 /// </summary>
 [GrainType("granary.scheduling.periodic-task")]
+[KeyIsName("name", MaxLength = Limits.Scheduling.MaxPeriodicNameLength)]
 public sealed class PeriodicTaskGrain(
     [PersistentState("task-periodic", GranaryStorage.Default)] IPersistentState<PeriodicTaskState> state,
     TaskHandlerRegistry registry,
@@ -42,7 +43,7 @@ public sealed class PeriodicTaskGrain(
     /// <inheritdoc/>
     public async Task<PeriodicTaskInfo> ScheduleAsync(string cron, TaskSubmission template)
     {
-        Granary.Errors.Guard.Name(Name, "name", 100);
+        Granary.Errors.Guard.Name(Name, "name", Limits.Scheduling.MaxPeriodicNameLength);
         try
         {
             _cron = CronSchedule.Parse(cron);

@@ -10,14 +10,12 @@ namespace Granary.Scheduling;
 /// </summary>
 [Reentrant]
 [GrainType("granary.scheduling.queue")]
+[KeyIsName("queue", MaxLength = Limits.Scheduling.MaxQueueNameLength)]
 public sealed class QueueGrain(
     [PersistentState("task-queue", GranaryStorage.Default)] IPersistentState<QueueState> state,
     IOptions<SchedulingOptions> options,
     TimeProvider time) : Grain, IQueueGrain
 {
-    /// <summary>Most partitions per queue.</summary>
-    public const int MaxPartitions = 64;
-
     private static readonly TimeSpan WorkerExpiry = TimeSpan.FromSeconds(6);
     private readonly Dictionary<string, (WorkerInfo Info, DateTimeOffset Seen)> _workers = new(StringComparer.Ordinal);
     private bool _registered;
@@ -52,9 +50,9 @@ public sealed class QueueGrain(
 
         var current = Current();
         var least = state.State.InUse ? current.Partitions : 1;
-        if (settings.Partitions < least || settings.Partitions > MaxPartitions)
+        if (settings.Partitions < least || settings.Partitions > Limits.Scheduling.MaxPartitions)
         {
-            throw new TaskRejectedException("partitions", $"is {settings.Partitions}; it must be between {least} and {MaxPartitions} (partitions in use never shrink: waiting tasks live in them)");
+            throw new TaskRejectedException("partitions", $"is {settings.Partitions}; it must be between {least} and {Limits.Scheduling.MaxPartitions} (partitions in use never shrink: waiting tasks live in them)");
         }
 
         state.State.Balancer = LoadBalancerFactory.GetName(strategy);

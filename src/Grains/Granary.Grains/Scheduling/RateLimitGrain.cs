@@ -8,6 +8,7 @@ namespace Granary.Scheduling;
 /// which can allow one extra burst.
 /// </summary>
 [GrainType("granary.scheduling.rate-limit")]
+[KeyIsName("type")]
 public sealed class RateLimitGrain(IOptions<SchedulingOptions> options, TimeProvider time) : Grain, IRateLimitGrain
 {
     private TokenBucket? _bucket;

@@ -15,6 +15,7 @@ namespace Granary.Scheduling;
 /// is shorter (<c>AddGranaryActivationCollection</c>).
 /// </summary>
 [GrainType("granary.scheduling.task")]
+[KeyIsName("id")]
 public sealed class TaskGrain(
     [PersistentState("task-record", GranaryStorage.Default)] IPersistentState<TaskGrainState> state,
     TaskHandlerRegistry registry,
@@ -256,31 +257,32 @@ public sealed class TaskGrain(
     {
         try
         {
+            Guard.Storable(submission.Args, "args");
             var args = registry.Validate(submission.Type, submission.Args);
-            Guard.Name(submission.Queue ?? SchedulingOptions.DefaultQueue, "queue", 100);
+            Guard.Name(submission.Queue ?? SchedulingOptions.DefaultQueue, "queue", Limits.Scheduling.MaxQueueNameLength);
             if (submission.Queue?.Contains('/', StringComparison.Ordinal) == true)
             {
                 throw new TaskRejectedException("queue", "must not contain '/'");
             }
 
-            if (submission.Priority is < 0 or > 9)
+            if (submission.Priority is < 0 or > Limits.Scheduling.MaxPriority)
             {
-                throw new TaskRejectedException("priority", $"is {submission.Priority}; it must be between 0 and 9");
+                throw new TaskRejectedException("priority", $"is {submission.Priority}; it must be between 0 and {Limits.Scheduling.MaxPriority}");
             }
 
-            if (submission.Delay is { } delay && (delay < TimeSpan.Zero || delay > TimeSpan.FromDays(365)))
+            if (submission.Delay is { } delay && (delay < TimeSpan.Zero || delay > Limits.Scheduling.MaxDelay))
             {
-                throw new TaskRejectedException("delay", $"is {delay}; it must be between 0 and 365 days");
+                throw new TaskRejectedException("delay", $"is {delay}; it must be between 0 and {Limits.Scheduling.MaxDelay.TotalDays} days");
             }
 
-            if (submission.TimeLimit is { } limit && (limit <= TimeSpan.Zero || limit > TimeSpan.FromDays(1)))
+            if (submission.TimeLimit is { } limit && (limit <= TimeSpan.Zero || limit > Limits.Scheduling.MaxTimeLimit))
             {
-                throw new TaskRejectedException("timeLimit", $"is {limit}; it must be positive and at most 1 day");
+                throw new TaskRejectedException("timeLimit", $"is {limit}; it must be positive and at most {Limits.Scheduling.MaxTimeLimit}");
             }
 
-            if (submission.MaxRetries is < 0 or > 100)
+            if (submission.MaxRetries is < 0 or > Limits.Scheduling.MaxRetries)
             {
-                throw new TaskRejectedException("maxRetries", $"is {submission.MaxRetries}; it must be between 0 and 100");
+                throw new TaskRejectedException("maxRetries", $"is {submission.MaxRetries}; it must be between 0 and {Limits.Scheduling.MaxRetries}");
             }
 
             _ = new BackoffPolicy(submission.BackoffBase ?? _options.DefaultBackoffBase, submission.BackoffCap ?? _options.DefaultBackoffCap);

@@ -12,6 +12,7 @@ namespace Granary.Scheduling;
 /// </summary>
 [Reentrant]
 [GrainType("granary.scheduling.workflow")]
+[KeyIsName("id", MaxLength = Limits.Scheduling.MaxWorkflowIdLength)]
 public sealed class WorkflowGrain(
     [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state) : Grain, IWorkflowGrain
 {
@@ -30,9 +31,9 @@ public sealed class WorkflowGrain(
     /// <inheritdoc/>
     public async Task<WorkflowInfo> StartAsync(WorkflowRequest request)
     {
-        if (request is null || request.Members is null || request.Members.Count == 0 || request.Members.Count > Limits.MaxBatchSize)
+        if (request is null || request.Members is null || request.Members.Count == 0 || request.Members.Count > Limits.Scheduling.MaxWorkflowMembers)
         {
-            throw new TaskRejectedException("members", $"a workflow needs 1 to {Limits.MaxBatchSize} tasks");
+            throw new TaskRejectedException("members", $"a workflow needs 1 to {Limits.Scheduling.MaxWorkflowMembers} tasks");
         }
 
         if (request.Kind == WorkflowKind.Chord && request.Callback is null)

@@ -11,6 +11,7 @@ namespace Granary.Transactions;
 /// balance can never go negative or overflow whatever the outcome.
 /// </summary>
 [GrainType("granary.transactions.account")]
+[KeyIsName("account")]
 public sealed class AccountGrain(
     [PersistentState("tx-account", GranaryStorage.Default)] IPersistentState<AccountState> state,
     TimeProvider time,
@@ -28,7 +29,7 @@ public sealed class AccountGrain(
     /// <inheritdoc/>
     public async Task<AccountSnapshot> OpenAsync(long initialBalance)
     {
-        Guard.InRange(initialBalance, nameof(initialBalance), 0, IAccountGrain.MaxBalance);
+        Guard.InRange(initialBalance, nameof(initialBalance), 0, Limits.Transactions.MaxAmount);
         ThrowIfBroken();
         if (State.Open)
         {
@@ -63,7 +64,7 @@ public sealed class AccountGrain(
             Credit c => c.Amount,
             _ => throw new InvalidRequestException(nameof(operation), $"an account takes debit or credit, not '{operation.Describe()}'"),
         };
-        Guard.InRange(amount, "amount", 1, IAccountGrain.MaxBalance);
+        Guard.InRange(amount, "amount", 1, Limits.Transactions.MaxAmount);
     }
 
     /// <inheritdoc/>
@@ -73,8 +74,8 @@ public sealed class AccountGrain(
         {
             case Debit d when State.Balance - Held < d.Amount:
                 return new PrepareResponse(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: balance {State.Balance}, held {Held}, cannot debit {d.Amount}"));
-            case Credit c when State.Balance + PendingCredits > IAccountGrain.MaxBalance - c.Amount:
-                return new PrepareResponse(false, TransactionErrorCodes.Overflow, string.Create(CultureInfo.InvariantCulture, $"{Describe}: crediting {c.Amount} could exceed the maximum balance {IAccountGrain.MaxBalance}"));
+            case Credit c when State.Balance + PendingCredits > Limits.Transactions.MaxAmount - c.Amount:
+                return new PrepareResponse(false, TransactionErrorCodes.Overflow, string.Create(CultureInfo.InvariantCulture, $"{Describe}: crediting {c.Amount} could exceed the maximum balance {Limits.Transactions.MaxAmount}"));
             default:
                 return PrepareResponse.Granted;
         }

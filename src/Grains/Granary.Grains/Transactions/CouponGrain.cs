@@ -6,6 +6,7 @@ namespace Granary.Transactions;
 
 /// <summary>A single-use coupon: one prepared redemption at a time, redeemed at most once.</summary>
 [GrainType("granary.transactions.coupon")]
+[KeyIsName("coupon")]
 public sealed class CouponGrain(
     [PersistentState("tx-coupon", GranaryStorage.Default)] IPersistentState<CouponState> state,
     TimeProvider time,
@@ -19,7 +20,7 @@ public sealed class CouponGrain(
     /// <inheritdoc/>
     public async Task<CouponSnapshot> IssueAsync(long discount)
     {
-        Guard.InRange(discount, nameof(discount), 1, IAccountGrain.MaxBalance);
+        Guard.InRange(discount, nameof(discount), 1, Limits.Transactions.MaxAmount);
         if (State.Issued)
         {
             if (State.Discount == discount)

@@ -7,6 +7,7 @@ namespace Granary.Transactions;
 
 /// <summary>Stock per SKU; prepared takes reserve units so that stock never goes negative.</summary>
 [GrainType("granary.transactions.inventory")]
+[KeyIsName("shop")]
 public sealed class InventoryGrain(
     [PersistentState("tx-inventory", GranaryStorage.Default)] IPersistentState<InventoryState> state,
     TimeProvider time,
@@ -21,7 +22,7 @@ public sealed class InventoryGrain(
     public async Task<InventorySnapshot> SetStockAsync(string sku, int quantity)
     {
         Guard.Name(sku, nameof(sku));
-        Guard.InRange(quantity, nameof(quantity), 0, IInventoryGrain.MaxStock);
+        Guard.InRange(quantity, nameof(quantity), 0, Limits.Transactions.MaxStock);
         if (ReservedOf(sku) > 0)
         {
             throw new InvalidRequestException(nameof(sku), $"{Describe}: {sku} has reservations by prepared transactions; restock later");
@@ -47,7 +48,7 @@ public sealed class InventoryGrain(
         }
 
         Guard.Name(take.Sku, "sku");
-        Guard.InRange(take.Quantity, "quantity", 1, IInventoryGrain.MaxStock);
+        Guard.InRange(take.Quantity, "quantity", 1, Limits.Transactions.MaxStock);
     }
 
     /// <inheritdoc/>
@@ -77,7 +78,7 @@ public sealed class InventoryGrain(
     {
         var take = (TakeStock)operation;
         var current = State.Stock.GetValueOrDefault(take.Sku);
-        if (current > IInventoryGrain.MaxStock - take.Quantity)
+        if (current > Limits.Transactions.MaxStock - take.Quantity)
         {
             throw new GranaryException(TransactionErrorCodes.Overflow, $"{Describe}: returning {take.Quantity} {take.Sku} would exceed the maximum stock");
         }

@@ -5,9 +5,6 @@ namespace Granary.Transactions;
 /// <summary>Resolves a <see cref="ParticipantRef"/> to its grain.</summary>
 public static class Participants
 {
-    /// <summary>Most participants in one transaction or saga.</summary>
-    public const int MaxPerTransaction = 32;
-
     /// <summary>The 2PC face of the participant.</summary>
     public static ITransactionParticipant Transactional(IGrainFactory grains, ParticipantRef participant)
     {
@@ -35,9 +32,9 @@ public static class Participants
             throw new InvalidRequestException(parameter, "must name at least one participant");
         }
 
-        if (participants.Count > MaxPerTransaction)
+        if (participants.Count > Limits.Transactions.MaxParticipants)
         {
-            throw new InvalidRequestException(parameter, $"names {participants.Count} participants; the limit is {MaxPerTransaction}");
+            throw new InvalidRequestException(parameter, $"names {participants.Count} participants; the limit is {Limits.Transactions.MaxParticipants}");
         }
 
         foreach (var p in participants)
@@ -64,14 +61,14 @@ public static class Participants
         switch (participant.Kind, operation)
         {
             case (ParticipantKind.Account, Debit d):
-                Guard.InRange(d.Amount, parameter + ".amount", 1, IAccountGrain.MaxBalance);
+                Guard.InRange(d.Amount, parameter + ".amount", 1, Limits.Transactions.MaxAmount);
                 break;
             case (ParticipantKind.Account, Credit c):
-                Guard.InRange(c.Amount, parameter + ".amount", 1, IAccountGrain.MaxBalance);
+                Guard.InRange(c.Amount, parameter + ".amount", 1, Limits.Transactions.MaxAmount);
                 break;
             case (ParticipantKind.Inventory, TakeStock t):
                 Guard.Name(t.Sku, parameter + ".sku");
-                Guard.InRange(t.Quantity, parameter + ".quantity", 1, IInventoryGrain.MaxStock);
+                Guard.InRange(t.Quantity, parameter + ".quantity", 1, Limits.Transactions.MaxStock);
                 break;
             case (ParticipantKind.Coupon, RedeemCoupon r):
                 Guard.Name(r.Customer, parameter + ".customer");

@@ -11,6 +11,7 @@ namespace Granary.Transactions;
 /// activation that finds an unfinished saga (its silo died) resumes it on a timer.
 /// </summary>
 [GrainType("granary.transactions.saga")]
+[KeyIsName("sagaId")]
 public sealed class SagaGrain(
     [PersistentState("tx-saga", GranaryStorage.Default)] IPersistentState<SagaState> state,
     TimeProvider time,
@@ -60,9 +61,9 @@ public sealed class SagaGrain(
             throw new InvalidRequestException(nameof(definition), "must list steps");
         }
 
-        if (definition.Steps.Count is 0 or > Participants.MaxPerTransaction)
+        if (definition.Steps.Count is 0 or > Limits.Transactions.MaxParticipants)
         {
-            throw new InvalidRequestException(nameof(definition), $"has {definition.Steps.Count} steps; 1 to {Participants.MaxPerTransaction} are allowed");
+            throw new InvalidRequestException(nameof(definition), $"has {definition.Steps.Count} steps; 1 to {Limits.Transactions.MaxParticipants} are allowed");
         }
 
         for (var i = 0; i < definition.Steps.Count; i++)
@@ -216,5 +217,5 @@ public sealed class SagaGrain(
 
     private SagaView View() => _runner is { } r
         ? new SagaView(SagaId, r.Status.ToString(), r.Step, r.Attempt, r.LastError, r.FailedStep, r.Journal)
-        : new SagaView(SagaId, "Unknown", 0, 0, null, null, []);
+        : new SagaView(SagaId, SagaView.UnknownStatus, 0, 0, null, null, []);
 }

@@ -6,6 +6,7 @@ namespace Granary.Transactions;
 
 /// <summary>A participant that records every call and fails as scripted: used to show and test failure paths.</summary>
 [GrainType("granary.transactions.scripted-participant")]
+[KeyIsName("participant")]
 public sealed class ScriptedParticipantGrain(
     [PersistentState("tx-scripted", GranaryStorage.Default)] IPersistentState<ScriptedState> state,
     TimeProvider time,

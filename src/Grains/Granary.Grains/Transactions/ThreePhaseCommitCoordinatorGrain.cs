@@ -15,6 +15,7 @@ namespace Granary.Transactions;
 /// pre-committed or committed, else abort.
 /// </summary>
 [GrainType("granary.transactions.three-phase-commit-coordinator")]
+[KeyIsName("transactionId")]
 public sealed class ThreePhaseCommitCoordinatorGrain(
     [PersistentState("tx-coordinator-3pc", GranaryStorage.Default)] IPersistentState<ThreePhaseCoordinatorState> state,
     TimeProvider time,
@@ -45,9 +46,9 @@ public sealed class ThreePhaseCommitCoordinatorGrain(
         }
 
         var timeout = run.Timeout ?? _options.ThreePhaseTimeout;
-        if (timeout < ThreePhaseTerms.MinTimeout || timeout > ThreePhaseTerms.MaxTimeout)
+        if (timeout < Limits.Transactions.MinThreePhaseTimeout || timeout > Limits.Transactions.MaxThreePhaseTimeout)
         {
-            throw new InvalidRequestException("timeout", $"must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout}");
+            throw new InvalidRequestException("timeout", $"must be between {Limits.Transactions.MinThreePhaseTimeout} and {Limits.Transactions.MaxThreePhaseTimeout}");
         }
 
         var fingerprint = "3pc " + request.Fingerprint();

@@ -130,9 +130,9 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         }
 
         Participants.Validate(terms.Participants, "terms.participants");
-        if (terms.Timeout < ThreePhaseTerms.MinTimeout || terms.Timeout > ThreePhaseTerms.MaxTimeout)
+        if (terms.Timeout < Limits.Transactions.MinThreePhaseTimeout || terms.Timeout > Limits.Transactions.MaxThreePhaseTimeout)
         {
-            throw new InvalidRequestException("terms.timeout", $"must be between {ThreePhaseTerms.MinTimeout} and {ThreePhaseTerms.MaxTimeout}");
+            throw new InvalidRequestException("terms.timeout", $"must be between {Limits.Transactions.MinThreePhaseTimeout} and {Limits.Transactions.MaxThreePhaseTimeout}");
         }
 
         var response = await PrepareCoreAsync(transactionId, operation, terms);

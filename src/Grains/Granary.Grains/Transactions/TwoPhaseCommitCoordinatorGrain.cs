@@ -11,6 +11,7 @@ namespace Granary.Transactions;
 /// to its outcome. An activation that finds an unfinished decision resumes phase two at once.
 /// </summary>
 [GrainType("granary.transactions.two-phase-commit-coordinator")]
+[KeyIsName("transactionId")]
 public sealed class TwoPhaseCommitCoordinatorGrain(
     [PersistentState("tx-coordinator", GranaryStorage.Default)] IPersistentState<CoordinatorState> state,
     TimeProvider time,
