@@ -41,13 +41,22 @@ public static class TaskCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var info = await tasks.SubmitAsync(submission);
-            if (parse.GetValue(wait) || connection.Embedded)
+            var waiting = parse.GetValue(wait) || connection.Embedded;
+            if (!info.IsTerminal && await TaskQueueCommands.WorkersServingAsync(tasks, info.Queue, ct) == 0)
+            {
+                // Accepted and stored, but nothing can run it yet: say so, and do not wait for a result that cannot come.
+                Print(output, info);
+                Output.Progress("granary: " + TaskQueueCommands.Unserved(info.Queue));
+                return waiting ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
+            if (waiting)
             {
                 info = await tasks.WaitAsync(info.Id, TimeSpan.FromMinutes(5), ct);
             }
 
             Print(output, info);
-            return ExitCodes.Ok;
+            return !waiting || info.State == TaskState.Succeeded ? ExitCodes.Ok : ExitCodes.Failure;
         });
 
         var id = new Argument<string>("id") { Description = "Task id" };
@@ -55,7 +64,14 @@ public static class TaskCommands
         status.SetHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            Print(output, await new TaskClient(connection.Grains).GetAsync(parse.GetValue(id)!));
+            var tasks = new TaskClient(connection.Grains);
+            var info = await tasks.GetAsync(parse.GetValue(id)!);
+            Print(output, info);
+            if (TaskTransitions.IsWaiting(info.State) && (await tasks.GetQueueAsync(info.Queue)).Workers.Count == 0)
+            {
+                output.Line("  " + TaskQueueCommands.Unserved(info.Queue));
+            }
+
             return ExitCodes.Ok;
         });
 
@@ -121,7 +137,7 @@ public static class TaskCommands
         var dlq = new Command("dlq", "Dead-letter list of a queue (tasks that used up their retries): list, retry ID") { retry, limit, dlqList, dlqRetry };
         dlq.SetHandler((parse, output, ct) => parse.GetValue(retry) is { } retryId ? RetryDeadLetter(parse, output, retryId, ct) : ListDeadLetters(parse, output, ct));
 
-        var task = new Command("task", "Submit and inspect tasks, workflows and periodic tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq };
+        var task = new Command("task", "Submit and inspect tasks, workflows and periodic tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq, TaskQueueCommands.Create() };
         TaskWorkflowCommands.AddTo(task, queue);
         return task;
     }
@@ -136,6 +152,12 @@ public static class TaskCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var workers = await new TaskClient(connection.Grains).WorkersAsync(parse.GetValue(queue)!);
             output.Document(workers);
+            if (workers.Count == 0)
+            {
+                output.Line(TaskQueueCommands.Unserved(parse.GetValue(queue)!));
+                return ExitCodes.Ok;
+            }
+
             output.Table(
                 ["WORKER", "SILO", "CAPACITY", "WEIGHT", "IN-FLIGHT", "COMPLETED", "FAILED"],
                 workers.Select(w => (IReadOnlyList<string>)

@@ -39,6 +39,13 @@ public static class TaskWorkflowCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var first = await tasks.ChainAsync(submissions);
+            if (await UnservedAsync(tasks, first.Queue, ct))
+            {
+                output.Document(new { FirstTaskId = first.Id, Steps = submissions.Count, State = TaskTransitions.ToName(first.State) });
+                output.Line($"chain of {submissions.Count} submitted; first task {first.Id} waits");
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (!parse.GetValue(wait) && !connection.Embedded)
             {
                 output.Document(new { FirstTaskId = first.Id, Steps = submissions.Count, State = TaskTransitions.ToName(first.State) });
@@ -60,6 +67,12 @@ public static class TaskWorkflowCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var workflow = await tasks.GroupAsync(members, WorkflowId(parse.GetValue(id)));
+            if (await UnservedAsync(tasks, members[0].Queue!, ct))
+            {
+                PrintWorkflow(output, workflow);
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (parse.GetValue(wait) || connection.Embedded)
             {
                 await Task.WhenAll(workflow.MemberIds.Select(m => tasks.WaitAsync(m, WaitLimit, ct)));
@@ -79,6 +92,12 @@ public static class TaskWorkflowCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var workflow = await tasks.ChordAsync(members, then, WorkflowId(parse.GetValue(id)));
+            if (await UnservedAsync(tasks, members[0].Queue!, ct))
+            {
+                PrintWorkflow(output, workflow);
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (!parse.GetValue(wait) && !connection.Embedded)
             {
                 PrintWorkflow(output, workflow);
@@ -146,8 +165,10 @@ public static class TaskWorkflowCommands
                 TimeLimit = TaskCommands.ParseDuration(parse.GetValue(timeLimit), "--time-limit"),
             };
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var info = await new TaskClient(connection.Grains).ScheduleAsync(parse.GetValue(name)!, parse.GetValue(cron)!, template);
+            var tasks = new TaskClient(connection.Grains);
+            var info = await tasks.ScheduleAsync(parse.GetValue(name)!, parse.GetValue(cron)!, template);
             PrintPeriodic(output, [info]);
+            await UnservedAsync(tasks, template.Queue!, ct);
             return ExitCodes.Ok;
         });
 
@@ -172,6 +193,18 @@ public static class TaskWorkflowCommands
         });
 
         return new Command("periodic", "Periodic tasks driven by cron expressions") { add, list, remove };
+    }
+
+    /// <summary>True (and a note on stderr) when no worker serves <paramref name="queue"/> within the grace period: its tasks wait.</summary>
+    private static async Task<bool> UnservedAsync(TaskClient tasks, string queue, CancellationToken ct)
+    {
+        if (await TaskQueueCommands.WorkersServingAsync(tasks, queue, ct) > 0)
+        {
+            return false;
+        }
+
+        Output.Progress("granary: " + TaskQueueCommands.Unserved(queue));
+        return true;
     }
 
     private static string? WorkflowId(string? id) => id is null ? null : Granary.Errors.Guard.Name(id, "--id", 200);

@@ -1,12 +1,14 @@
+using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 
 namespace Granary.Scheduling;
 
 /// <summary>
-/// Implements <see cref="ISchedulingDirectoryGrain"/>: the list every silo's keeper walks to keep
-/// queues, their scheduler partitions and the periodic tasks active, which is what brings them
-/// back on a surviving silo after the one hosting them dies.
+/// Implements <see cref="ISchedulingDirectoryGrain"/>: the durable registry of declared task queues
+/// and of periodic tasks, both bounded, which every silo's keeper walks to keep queues, their
+/// partitions that hold work and the periodic tasks active; that is what brings them back on a
+/// surviving silo after the one hosting them dies.
 /// </summary>
 [Reentrant]
 [GrainType("granary.scheduling.scheduling-directory")]
@@ -29,8 +31,26 @@ public sealed class SchedulingDirectoryGrain(
     }
 
     /// <inheritdoc/>
+    public Task DeclareQueueAsync(string queue)
+    {
+        Admit(state.State.Queues, queue, Limits.Scheduling.MaxDeclaredQueues, "task queues");
+        return AddQueueAsync(queue);
+    }
+
+    /// <inheritdoc/>
+    public async Task RemoveQueueAsync(string queue)
+    {
+        await (state.State.Queues.Remove(queue) ? Commit.SaveAsync() : Commit.StoredAsync());
+    }
+
+    /// <inheritdoc/>
     public async Task SetPeriodicAsync(string name, bool present)
     {
+        if (present)
+        {
+            Admit(state.State.Periodics, name, Limits.Scheduling.MaxPeriodicTasks, "periodic tasks");
+        }
+
         await ((present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name)) ? Commit.SaveAsync() : Commit.StoredAsync());
     }
 
@@ -39,6 +59,14 @@ public sealed class SchedulingDirectoryGrain(
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<string>> GetPeriodicsAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Periodics.Order(StringComparer.Ordinal)]);
+
+    private static void Admit(HashSet<string> names, string name, int limit, string what)
+    {
+        if (!names.Contains(name) && names.Count >= limit)
+        {
+            throw new GranaryException(ErrorCodes.ResourceExhausted, $"{names.Count} {what} exist, the limit is {limit}; remove one first");
+        }
+    }
 
     /// <inheritdoc/>
     public async Task TickAsync()

@@ -13,7 +13,9 @@ namespace Granary.Scheduling;
 [Reentrant]
 [GrainType("granary.scheduling.workflow")]
 public sealed class WorkflowGrain(
-    [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state) : Grain, IWorkflowGrain
+    [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state,
+    TaskSubmissionValidator validator,
+    TimeProvider time) : Grain, IWorkflowGrain
 {
     private GroupCommit? _commit;
 
@@ -42,6 +44,15 @@ public sealed class WorkflowGrain(
 
         if (!state.State.Started)
         {
+            // Every task checked before the workflow is stored: a bad member must not leave a workflow half submitted.
+            var now = time.GetUtcNow();
+            var tasks = request.Callback is { } callback ? request.Members.Append(callback).ToList() : [.. request.Members];
+            foreach (var task in tasks)
+            {
+                validator.Validate(task, now);
+            }
+
+            await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, tasks.SelectMany(TaskSubmissionValidator.QueuesOf));
             state.State = new WorkflowState
             {
                 Started = true,
