@@ -1,5 +1,6 @@
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Granary.Scheduling;
@@ -14,6 +15,7 @@ namespace Granary.Scheduling;
 [GrainType("granary.scheduling.scheduling-directory")]
 public sealed class SchedulingDirectoryGrain(
     [PersistentState("task-directory", GranaryStorage.Default)] IPersistentState<SchedulingDirectoryState> state,
+    IOptions<SchedulingOptions> options,
     ILogger<SchedulingDirectoryGrain> logger) : Grain, ISchedulingDirectoryGrain
 {
     private GroupCommit? _commit;
@@ -55,10 +57,13 @@ public sealed class SchedulingDirectoryGrain(
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<string>> GetQueuesAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Queues.Order(StringComparer.Ordinal)]);
+    public Task<IReadOnlyList<string>> GetQueuesAsync() => Task.FromResult<IReadOnlyList<string>>([.. Queues().Order(StringComparer.Ordinal)]);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<string>> GetPeriodicsAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Periodics.Order(StringComparer.Ordinal)]);
+
+    /// <summary>The stored names, and the queues this silo's configuration lists (declared by it even before its keeper stored them).</summary>
+    private IEnumerable<string> Queues() => state.State.Queues.Union(options.Value.Queues, StringComparer.Ordinal);
 
     private static void Admit(HashSet<string> names, string name, int limit, string what)
     {
@@ -79,7 +84,7 @@ public sealed class SchedulingDirectoryGrain(
         _ticking = true;
         try
         {
-            var targets = state.State.Queues.Select(q => (Name: "queue " + q, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IQueueGrain>(q).TickAsync())))
+            var targets = Queues().Select(q => (Name: "queue " + q, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IQueueGrain>(q).TickAsync())))
                 .Concat(state.State.Periodics.Select(p => (Name: "periodic " + p, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IPeriodicTaskGrain>(p).TickAsync()))))
                 .ToList();
             await Task.WhenAll(targets.Select(async t =>

@@ -33,7 +33,7 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
             throw new TaskRejectedException("submission", "must not be null");
         }
 
-        var validated = ValidateOne(submission, now);
+        var validated = ValidateOne(submission, now, partial: false);
         foreach (var step in submission.Then ?? [])
         {
             if (step is null)
@@ -41,12 +41,21 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
                 throw new TaskRejectedException("then", "a chain step must not be null");
             }
 
-            // Each step is submitted as a task of its own later: the same rules, now.
-            ValidateOne(step with { Queue = step.Queue ?? validated.Queue }, now);
+            // Each step is submitted as a task of its own later: the same rules, now (its arguments
+            // get the previous result in front, so only their form is checked here).
+            ValidateOne(step with { Queue = step.Queue ?? validated.Queue }, now, partial: true);
         }
 
         return validated;
     }
+
+    /// <summary>
+    /// <see cref="Validate"/> for a task whose arguments get a result put in front of them before it
+    /// runs (a chord's callback): its arguments must be a JSON array, and the handler judges them
+    /// once they are complete.
+    /// </summary>
+    public ValidatedSubmission ValidatePartial(TaskSubmission? submission, DateTimeOffset now) =>
+        submission is null ? throw new TaskRejectedException("submission", "must not be null") : ValidateOne(submission, now, partial: true);
 
     /// <summary>
     /// <see cref="Validate"/>, then every queue the request will use must be declared. For requests
@@ -81,11 +90,11 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
         }
     }
 
-    private ValidatedSubmission ValidateOne(TaskSubmission submission, DateTimeOffset now)
+    private ValidatedSubmission ValidateOne(TaskSubmission submission, DateTimeOffset now, bool partial)
     {
         try
         {
-            var args = registry.Validate(submission.Type, submission.Args);
+            var args = partial ? Partial(submission) : registry.Validate(submission.Type, submission.Args);
             var queue = TaskQueueName.Check(submission.Queue ?? SchedulingOptions.DefaultQueue);
             if (submission.Priority is < 0 or > Limits.Scheduling.MaxPriority)
             {
@@ -137,6 +146,12 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
             var prefix = ex.Parameter + ": ";
             throw new TaskRejectedException(ex.Parameter, ex.Message.StartsWith(prefix, StringComparison.Ordinal) ? ex.Message[prefix.Length..] : ex.Message);
         }
+    }
+
+    private string Partial(TaskSubmission submission)
+    {
+        registry.Get(submission.Type);
+        return TaskHandlerRegistry.Parse(submission.Args).GetRawText();
     }
 }
 

@@ -46,10 +46,17 @@ public sealed class WorkflowGrain(
         {
             // Every task checked before the workflow is stored: a bad member must not leave a workflow half submitted.
             var now = time.GetUtcNow();
-            var tasks = request.Callback is { } callback ? request.Members.Append(callback).ToList() : [.. request.Members];
+            List<TaskSubmission> tasks = [.. request.Members];
             foreach (var task in tasks)
             {
                 validator.Validate(task, now);
+            }
+
+            if (request.Callback is { } callback)
+            {
+                // Its first argument, the members' results, is added when it is submitted.
+                validator.ValidatePartial(callback, now);
+                tasks.Add(callback);
             }
 
             await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, tasks.SelectMany(TaskSubmissionValidator.QueuesOf));
