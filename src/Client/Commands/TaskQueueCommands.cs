@@ -23,7 +23,7 @@ public static class TaskQueueCommands
         var partitions = new Option<int?>("--partitions") { Description = $"Scheduler partitions (1 to {Limits.Scheduling.MaxPartitions}; partitions in use never shrink)" };
         var balancer = new Option<string?>("--balancer") { Description = "Balancer: round-robin, smooth-weighted, least-connections, weighted-least-connections, source-hash, p2c, ewma" };
         var declare = new Command("declare", "Declare a task queue (idempotent): tasks may be sent to it from now on") { name, partitions, balancer };
-        declare.SetHandler(async (parse, output, ct) =>
+        declare.SetTaskHandler(async (parse, output, ct) =>
         {
             var count = parse.GetValue(partitions) is { } p ? GlobalOptions.Require(p, "--partitions", 1, Limits.Scheduling.MaxPartitions) : (int?)null;
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
@@ -39,7 +39,7 @@ public static class TaskQueueCommands
         });
 
         var list = new Command("list", "Declared task queues: origin, settings, live workers, waiting and running tasks");
-        list.SetHandler(async (parse, output, ct) =>
+        list.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
@@ -61,7 +61,7 @@ public static class TaskQueueCommands
         });
 
         var remove = new Command("remove", "Remove a task queue declared at run time (refused while a worker serves it, tasks wait or run in it, or a periodic task submits to it)") { name };
-        remove.SetHandler(async (parse, output, ct) =>
+        remove.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             await new TaskClient(connection.Grains).RemoveQueueAsync(parse.GetValue(name)!);
@@ -71,6 +71,27 @@ public static class TaskQueueCommands
         });
 
         return new Command("queue", "Task queues: declare, list, remove (tasks can only be sent to a declared queue)") { declare, list, remove };
+    }
+
+    /// <summary>
+    /// <see cref="GlobalOptions.SetHandler"/> for the task and worker commands: a queue that is not
+    /// declared is a bad <c>--queue</c> argument, so <see cref="TaskQueueNotFoundException"/> is
+    /// printed as <c>granary: NOT_FOUND: ...</c> with exit code 2 (nothing was stored).
+    /// </summary>
+    public static void SetTaskHandler(this Command command, Func<ParseResult, Output, CancellationToken, Task<int>> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        command.SetHandler(async (parse, output, ct) =>
+        {
+            try
+            {
+                return await action(parse, output, ct);
+            }
+            catch (TaskQueueNotFoundException ex)
+            {
+                throw new UsageException($"{ex.Code}: {ex.Message}");
+            }
+        });
     }
 
     /// <summary>

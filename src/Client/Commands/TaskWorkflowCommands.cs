@@ -33,7 +33,7 @@ public static class TaskWorkflowCommands
             };
 
         var chain = new Command("chain", "Run tasks one after another; each result is prepended to the next task's arguments") { steps, maxRetries, timeLimit, wait };
-        chain.SetHandler(async (parse, output, ct) =>
+        chain.SetTaskHandler(async (parse, output, ct) =>
         {
             var submissions = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
@@ -61,7 +61,7 @@ public static class TaskWorkflowCommands
         });
 
         var group = new Command("group", "Run tasks in parallel as one workflow") { steps, id, maxRetries, timeLimit, wait };
-        group.SetHandler(async (parse, output, ct) =>
+        group.SetTaskHandler(async (parse, output, ct) =>
         {
             var members = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
@@ -85,7 +85,7 @@ public static class TaskWorkflowCommands
 
         var callback = new Option<string>("--callback") { Description = "Task run once with all results as its first argument, e.g. 'xsum'", Required = true };
         var chord = new Command("chord", "A group, then a callback once with all the group's results") { steps, callback, id, maxRetries, timeLimit, wait };
-        chord.SetHandler(async (parse, output, ct) =>
+        chord.SetTaskHandler(async (parse, output, ct) =>
         {
             var members = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             var then = Step(parse, parse.GetValue(callback)!);
@@ -118,7 +118,7 @@ public static class TaskWorkflowCommands
 
         var workflowId = new Argument<string>("id") { Description = "Group or chord id" };
         var show = new Command("workflow", "Progress of a group or chord") { workflowId };
-        show.SetHandler(async (parse, output, ct) =>
+        show.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
@@ -156,7 +156,7 @@ public static class TaskWorkflowCommands
         var cron = new Argument<string>("cron") { Description = "Cron expression in UTC: 5 fields, or 6 with seconds first ('*/10 * * * * *')" };
         var step = new Argument<string>("task") { Description = "Task fired at each tick, as TYPE[ARGS], e.g. 'add[1,2]'" };
         var add = new Command("add", "Create or replace a periodic task (fires at most once per tick, across silo loss)") { name, cron, step, maxRetries, timeLimit };
-        add.SetHandler(async (parse, output, ct) =>
+        add.SetTaskHandler(async (parse, output, ct) =>
         {
             var template = ParseStep(parse.GetValue(step)!) with
             {
@@ -173,7 +173,7 @@ public static class TaskWorkflowCommands
         });
 
         var list = new Command("list", "Periodic tasks with their schedule and last fired tick");
-        list.SetHandler(async (parse, output, ct) =>
+        list.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             PrintPeriodic(output, await new TaskClient(connection.Grains).ListPeriodicAsync());
@@ -181,7 +181,7 @@ public static class TaskWorkflowCommands
         });
 
         var remove = new Command("remove", "Stop a periodic task") { name };
-        remove.SetHandler(async (parse, output, ct) =>
+        remove.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);

@@ -14,11 +14,15 @@ public sealed class TaskQueueConsoleTests(ITestOutputHelper output)
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
 
     [Fact]
-    public async Task A_task_for_an_undeclared_queue_exits_1_with_the_typed_error_and_a_bad_command_line_exits_2()
+    public async Task A_task_for_an_undeclared_queue_exits_2_with_the_typed_error_as_does_a_bad_command_line()
     {
         var undeclared = await RunAsync("task", "submit", "add", "[1, 2]", "--queue", "nobody-declared", "--embedded");
-        Assert.Equal(1, undeclared.ExitCode);
+        Assert.Equal(2, undeclared.ExitCode);
         Assert.Contains("granary: NOT_FOUND: task queue 'nobody-declared' is not declared", undeclared.Output, StringComparison.Ordinal);
+
+        var chain = await RunAsync("task", "chain", "add[1,1]", "multiply[2]", "--queue", "nobody-declared", "--embedded");
+        Assert.Equal(2, chain.ExitCode);
+        Assert.Contains("NOT_FOUND: task queue 'nobody-declared' is not declared", chain.Output, StringComparison.Ordinal);
 
         var badPartitions = await RunAsync("task", "queue", "declare", "emails", "--partitions", "0", "--embedded");
         Assert.Equal(2, badPartitions.ExitCode);
