@@ -24,40 +24,16 @@ internal sealed class GrainActivityProbe : IDisposable
     }
 
     /// <summary>Activations created since the probe started whose grain id matches.</summary>
-    public int ActivationsCreated(Func<GrainId, bool> match)
-    {
-        lock (_lock)
-        {
-            return _activationsCreated.Count(match);
-        }
-    }
+    public int ActivationsCreated(Func<GrainId, bool> match) => Count(_activationsCreated, match);
 
     /// <summary>Activations alive now (created since the probe started, not yet deactivated) whose grain id matches.</summary>
-    public int LiveActivations(Func<GrainId, bool> match)
-    {
-        lock (_lock)
-        {
-            return _liveActivations.Values.Count(match);
-        }
-    }
+    public int LiveActivations(Func<GrainId, bool> match) => Count(_liveActivations.Values, match);
 
     /// <summary>Timers created since the probe started by grains whose id matches.</summary>
-    public int TimersCreated(Func<GrainId, bool> match)
-    {
-        lock (_lock)
-        {
-            return _timersCreated.Count(match);
-        }
-    }
+    public int TimersCreated(Func<GrainId, bool> match) => Count(_timersCreated, match);
 
     /// <summary>Timers alive now (created since the probe started, not disposed) of grains whose id matches.</summary>
-    public int LiveTimers(Func<GrainId, bool> match)
-    {
-        lock (_lock)
-        {
-            return _liveTimers.Values.Count(match);
-        }
-    }
+    public int LiveTimers(Func<GrainId, bool> match) => Count(_liveTimers.Values, match);
 
     /// <summary>Matches grains of <paramref name="grainType"/> whose key satisfies <paramref name="key"/>.</summary>
     public static Func<GrainId, bool> Grain(string grainType, Func<string, bool> key) =>
@@ -67,6 +43,14 @@ internal sealed class GrainActivityProbe : IDisposable
     {
         _lifecycle.Dispose();
         _timers.Dispose();
+    }
+
+    private int Count(IEnumerable<GrainId> ids, Func<GrainId, bool> match)
+    {
+        lock (_lock)
+        {
+            return ids.Count(match);
+        }
     }
 
     private void OnLifecycle(GrainLifecycleEvents.LifecycleEvent e)

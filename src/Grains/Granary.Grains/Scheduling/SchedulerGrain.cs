@@ -73,8 +73,10 @@ public sealed class SchedulerGrain(
                 throw;
             }
         });
-        _settings = (await GrainFactory.GetGrain<IQueueGrain>(Queue).GetViewAsync()).Settings;
-        _dispatcher = new WorkerDispatcher(_settings.Balancer);
+        // Woken by its first task: it dispatches to the queue's live workers from the start.
+        var view = await GrainFactory.GetGrain<IQueueGrain>(Queue).GetViewAsync();
+        _dispatcher = new WorkerDispatcher(view.Settings.Balancer);
+        UseWorkers(view, time.GetUtcNow());
         foreach (var task in state.State.Waiting.Values)
         {
             Index(task);
@@ -246,8 +248,11 @@ public sealed class SchedulerGrain(
 
     private async Task RefreshWorkersAsync(DateTimeOffset now)
     {
-        var queue = GrainFactory.GetGrain<IQueueGrain>(Queue);
-        var view = await queue.GetViewAsync();
+        UseWorkers(await GrainFactory.GetGrain<IQueueGrain>(Queue).GetViewAsync(), now);
+    }
+
+    private void UseWorkers(QueueView view, DateTimeOffset now)
+    {
         var settings = view.Settings;
         if (!string.Equals(settings.Balancer, _dispatcher.Strategy, StringComparison.Ordinal))
         {
