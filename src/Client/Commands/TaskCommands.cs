@@ -25,7 +25,7 @@ public static class TaskCommands
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second submission with this key returns the first task" }.NamedIfGiven(Limits.Scheduling.MaxIdempotencyKeyLength);
         var wait = new Option<bool>("--wait") { Description = "Wait for the result" };
         var submit = new Command("submit", "Submit a task") { type, args, priority, delay, eta, timeLimit, maxRetries, key, idempotencyKey, wait };
-        submit.SetHandler(async (parse, output, ct) =>
+        submit.SetTaskHandler(async (parse, output, ct) =>
         {
             var submission = new TaskSubmission(parse.GetValue(type)!, parse.GetValue(args) ?? "[]")
             {
@@ -41,27 +41,43 @@ public static class TaskCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var info = await tasks.SubmitAsync(submission);
-            if (parse.GetValue(wait) || connection.Embedded)
+            var waiting = parse.GetValue(wait) || connection.Embedded;
+            if (!info.IsTerminal && await TaskQueueCommands.WorkersServingAsync(tasks, info.Queue, ct) == 0)
+            {
+                // Accepted and stored, but nothing can run it yet: say so, and do not wait for a result that cannot come.
+                Print(output, info);
+                Output.Progress("granary: " + TaskQueueCommands.Unserved(info.Queue));
+                return waiting ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
+            if (waiting)
             {
                 info = await tasks.WaitAsync(info.Id, TimeSpan.FromMinutes(5), ct);
             }
 
             Print(output, info);
-            return ExitCodes.Ok;
+            return !waiting || info.State == TaskState.Succeeded ? ExitCodes.Ok : ExitCodes.Failure;
         });
 
         var id = new Argument<string>("id") { Description = "Task id" }.Named();
         var status = new Command("status", "A task's state and counters") { id };
-        status.SetHandler(async (parse, output, ct) =>
+        status.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            Print(output, await new TaskClient(connection.Grains).GetAsync(parse.GetValue(id)!));
+            var tasks = new TaskClient(connection.Grains);
+            var info = await tasks.GetAsync(parse.GetValue(id)!);
+            Print(output, info);
+            if (TaskTransitions.IsWaiting(info.State) && (await tasks.GetQueueAsync(info.Queue)).Workers.Count == 0)
+            {
+                output.Line("  " + TaskQueueCommands.Unserved(info.Queue));
+            }
+
             return ExitCodes.Ok;
         });
 
         var waitSeconds = new Option<int>("--wait") { Description = "Seconds to wait for a terminal state", DefaultValueFactory = _ => 0 };
         var result = new Command("result", "A task's result (exit 1 unless it succeeded)") { id, waitSeconds };
-        result.SetHandler(async (parse, output, ct) =>
+        result.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
@@ -73,7 +89,7 @@ public static class TaskCommands
         });
 
         var cancel = new Command("cancel", "Cancel a task (a running handler is told to stop)") { id };
-        cancel.SetHandler(async (parse, output, ct) =>
+        cancel.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             Print(output, await new TaskClient(connection.Grains).CancelAsync(parse.GetValue(id)!));
@@ -81,7 +97,7 @@ public static class TaskCommands
         });
 
         var list = new Command("list", "Waiting and in-flight tasks per scheduler partition of a queue");
-        list.SetHandler(async (parse, output, ct) =>
+        list.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var snapshots = await new TaskClient(connection.Grains).QueueAsync(parse.GetValue(queue)!);
@@ -115,13 +131,13 @@ public static class TaskCommands
         }
 
         var dlqList = new Command("list", "Dead-lettered tasks of the queue, oldest first") { limit };
-        dlqList.SetHandler(ListDeadLetters);
+        dlqList.SetTaskHandler(ListDeadLetters);
         var dlqRetry = new Command("retry", "Put a dead-lettered task back in its queue with fresh retries") { id };
-        dlqRetry.SetHandler((parse, output, ct) => RetryDeadLetter(parse, output, parse.GetValue(id)!, ct));
+        dlqRetry.SetTaskHandler((parse, output, ct) => RetryDeadLetter(parse, output, parse.GetValue(id)!, ct));
         var dlq = new Command("dlq", "Dead-letter list of a queue (tasks that used up their retries): list, retry ID") { retry, limit, dlqList, dlqRetry };
-        dlq.SetHandler((parse, output, ct) => parse.GetValue(retry) is { } retryId ? RetryDeadLetter(parse, output, retryId, ct) : ListDeadLetters(parse, output, ct));
+        dlq.SetTaskHandler((parse, output, ct) => parse.GetValue(retry) is { } retryId ? RetryDeadLetter(parse, output, retryId, ct) : ListDeadLetters(parse, output, ct));
 
-        var task = new Command("task", "Submit and inspect tasks, workflows and periodic tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq };
+        var task = new Command("task", "Submit and inspect tasks, workflows and periodic tasks (worker schedulers)") { queue, submit, status, result, cancel, list, dlq, TaskQueueCommands.Create() };
         TaskWorkflowCommands.AddTo(task, queue);
         return task;
     }
@@ -131,11 +147,17 @@ public static class TaskCommands
     {
         var queue = new Option<string>("--queue") { Description = "Queue", DefaultValueFactory = _ => SchedulingDefaults.Queue, Recursive = true }.Named(Limits.Scheduling.MaxQueueNameLength);
         var list = new Command("list", "Workers of a queue with capacity, weight and load");
-        list.SetHandler(async (parse, output, ct) =>
+        list.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var workers = await new TaskClient(connection.Grains).WorkersAsync(parse.GetValue(queue)!);
             output.Document(workers);
+            if (workers.Count == 0)
+            {
+                output.Line(TaskQueueCommands.Unserved(parse.GetValue(queue)!));
+                return ExitCodes.Ok;
+            }
+
             output.Table(
                 ["WORKER", "SILO", "CAPACITY", "WEIGHT", "IN-FLIGHT", "COMPLETED", "FAILED"],
                 workers.Select(w => (IReadOnlyList<string>)

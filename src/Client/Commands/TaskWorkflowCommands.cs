@@ -33,12 +33,19 @@ public static class TaskWorkflowCommands
             };
 
         var chain = new Command("chain", "Run tasks one after another; each result is prepended to the next task's arguments") { steps, maxRetries, timeLimit, wait };
-        chain.SetHandler(async (parse, output, ct) =>
+        chain.SetTaskHandler(async (parse, output, ct) =>
         {
             var submissions = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var first = await tasks.ChainAsync(submissions);
+            if (await UnservedAsync(tasks, first.Queue, ct))
+            {
+                output.Document(new { FirstTaskId = first.Id, Steps = submissions.Count, State = TaskTransitions.ToName(first.State) });
+                output.Line($"chain of {submissions.Count} submitted; first task {first.Id} waits");
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (!parse.GetValue(wait) && !connection.Embedded)
             {
                 output.Document(new { FirstTaskId = first.Id, Steps = submissions.Count, State = TaskTransitions.ToName(first.State) });
@@ -54,12 +61,18 @@ public static class TaskWorkflowCommands
         });
 
         var group = new Command("group", "Run tasks in parallel as one workflow") { steps, id, maxRetries, timeLimit, wait };
-        group.SetHandler(async (parse, output, ct) =>
+        group.SetTaskHandler(async (parse, output, ct) =>
         {
             var members = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var workflow = await tasks.GroupAsync(members, WorkflowId(parse.GetValue(id)));
+            if (await UnservedAsync(tasks, members[0].Queue!, ct))
+            {
+                PrintWorkflow(output, workflow);
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (parse.GetValue(wait) || connection.Embedded)
             {
                 await Task.WhenAll(workflow.MemberIds.Select(m => tasks.WaitAsync(m, WaitLimit, ct)));
@@ -72,13 +85,19 @@ public static class TaskWorkflowCommands
 
         var callback = new Option<string>("--callback") { Description = "Task run once with all results as its first argument, e.g. 'xsum'", Required = true };
         var chord = new Command("chord", "A group, then a callback once with all the group's results") { steps, callback, id, maxRetries, timeLimit, wait };
-        chord.SetHandler(async (parse, output, ct) =>
+        chord.SetTaskHandler(async (parse, output, ct) =>
         {
             var members = parse.GetValue(steps)!.Select(s => Step(parse, s)).ToList();
             var then = Step(parse, parse.GetValue(callback)!);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
             var workflow = await tasks.ChordAsync(members, then, WorkflowId(parse.GetValue(id)));
+            if (await UnservedAsync(tasks, members[0].Queue!, ct))
+            {
+                PrintWorkflow(output, workflow);
+                return parse.GetValue(wait) || connection.Embedded ? ExitCodes.Failure : ExitCodes.Ok;
+            }
+
             if (!parse.GetValue(wait) && !connection.Embedded)
             {
                 PrintWorkflow(output, workflow);
@@ -99,7 +118,7 @@ public static class TaskWorkflowCommands
 
         var workflowId = new Argument<string>("id") { Description = "Group or chord id" }.Named(Limits.Scheduling.MaxWorkflowIdLength);
         var show = new Command("workflow", "Progress of a group or chord") { workflowId };
-        show.SetHandler(async (parse, output, ct) =>
+        show.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
@@ -137,7 +156,7 @@ public static class TaskWorkflowCommands
         var cron = new Argument<string>("cron") { Description = "Cron expression in UTC: 5 fields, or 6 with seconds first ('*/10 * * * * *')" };
         var step = new Argument<string>("task") { Description = "Task fired at each tick, as TYPE[ARGS], e.g. 'add[1,2]'" };
         var add = new Command("add", "Create or replace a periodic task (fires at most once per tick, across silo loss)") { name, cron, step, maxRetries, timeLimit };
-        add.SetHandler(async (parse, output, ct) =>
+        add.SetTaskHandler(async (parse, output, ct) =>
         {
             var template = ParseStep(parse.GetValue(step)!) with
             {
@@ -146,13 +165,15 @@ public static class TaskWorkflowCommands
                 TimeLimit = TaskCommands.ParseDuration(parse.GetValue(timeLimit), "--time-limit"),
             };
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
-            var info = await new TaskClient(connection.Grains).ScheduleAsync(parse.GetValue(name)!, parse.GetValue(cron)!, template);
+            var tasks = new TaskClient(connection.Grains);
+            var info = await tasks.ScheduleAsync(parse.GetValue(name)!, parse.GetValue(cron)!, template);
             PrintPeriodic(output, [info]);
+            await UnservedAsync(tasks, template.Queue!, ct);
             return ExitCodes.Ok;
         });
 
         var list = new Command("list", "Periodic tasks with their schedule and last fired tick");
-        list.SetHandler(async (parse, output, ct) =>
+        list.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             PrintPeriodic(output, await new TaskClient(connection.Grains).ListPeriodicAsync());
@@ -160,7 +181,7 @@ public static class TaskWorkflowCommands
         });
 
         var remove = new Command("remove", "Stop a periodic task") { name };
-        remove.SetHandler(async (parse, output, ct) =>
+        remove.SetTaskHandler(async (parse, output, ct) =>
         {
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var tasks = new TaskClient(connection.Grains);
@@ -172,6 +193,18 @@ public static class TaskWorkflowCommands
         });
 
         return new Command("periodic", "Periodic tasks driven by cron expressions") { add, list, remove };
+    }
+
+    /// <summary>True (and a note on stderr) when no worker serves <paramref name="queue"/> within the grace period: its tasks wait.</summary>
+    private static async Task<bool> UnservedAsync(TaskClient tasks, string queue, CancellationToken ct)
+    {
+        if (await TaskQueueCommands.WorkersServingAsync(tasks, queue, ct) > 0)
+        {
+            return false;
+        }
+
+        Output.Progress("granary: " + TaskQueueCommands.Unserved(queue));
+        return true;
     }
 
     private static string? WorkflowId(string? id) => id is null ? null : Granary.Errors.Guard.Name(id, "--id", 200);

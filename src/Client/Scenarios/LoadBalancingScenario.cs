@@ -52,9 +52,14 @@ public sealed class LoadBalancingScenario : IScenario
                     await context.Grains.GetGrain<IWorkerGrain>($"{queue}/{name}").StartAsync(new WorkerSettings(1000, weight) { ExtraLatency = TimeSpan.FromMilliseconds(slowMs) });
                 }
 
-                // The scheduler must know all three before the first task, or the first ones all go to whoever registered first.
-                await ScenarioContext.WaitUntilAsync($"the '{queue}' scheduler seeing workers a, b and c", Wait, async () =>
-                    (await tasks.QueueAsync(queue)).All(p => ids.All(p.DispatchedPerWorker.ContainsKey)), cancellationToken);
+                // The scheduler must know all three before the first task, or the first ones all go to whoever registered first:
+                // the queue lists them (a partition woken by a task takes that list), and a partition still awake from an earlier run sees them.
+                await ScenarioContext.WaitUntilAsync($"the '{queue}' queue and its awake schedulers seeing workers a, b and c", Wait, async () =>
+                {
+                    var view = await tasks.GetQueueAsync(queue);
+                    var awake = (await tasks.QueueAsync(queue)).Where((_, partition) => view.ActivePartitions.Contains(partition));
+                    return ids.All(view.Workers.Select(w => w.Id).Contains) && awake.All(p => ids.All(p.DispatchedPerWorker.ContainsKey));
+                }, cancellationToken);
                 var done = await RunWorkloadAsync(tasks, queue, cancellationToken);
                 var split = ids.Select(id => done.Count(d => d.Task.Worker == id)).ToArray();
                 var failed = done.Count(d => d.Task.State != TaskState.Succeeded);

@@ -46,6 +46,23 @@ public sealed class CronSchedule
         }
     }
 
+    /// <summary>
+    /// The next tick after <paramref name="now"/>, which must come within <paramref name="horizon"/>:
+    /// an expression that never fires (<c>0 0 30 2 *</c>, February 30th) or not for longer is refused
+    /// rather than kept as a schedule that does nothing.
+    /// </summary>
+    /// <exception cref="TaskValidationException">No tick within the horizon.</exception>
+    public DateTimeOffset RequireNextWithin(DateTimeOffset now, TimeSpan horizon)
+    {
+        var next = NextAfter(now);
+        if (next is null || next.Value - now > horizon)
+        {
+            throw new TaskValidationException("cron", $"'{Text}' has no tick within {horizon.TotalDays:0} days of {now:yyyy-MM-dd HH:mm:ss}Z" + (next is null ? " (it names no date that exists)" : $" (next {next:yyyy-MM-dd HH:mm:ss}Z)"));
+        }
+
+        return next.Value;
+    }
+
     /// <summary>The first occurrence strictly after <paramref name="after"/>, or null when there is none.</summary>
     public DateTimeOffset? NextAfter(DateTimeOffset after) =>
         _expression.GetNextOccurrence(after.ToUniversalTime(), TimeZoneInfo.Utc, inclusive: false);

@@ -151,6 +151,15 @@ public static class Limits
         /// <summary>Longest task queue name: 100 characters (without <c>/</c>); worker and scheduler ids are built from it.</summary>
         public const int MaxQueueNameLength = 100;
 
+        /// <summary>Most task queues declared at run time: 1,000 (queues named in configuration are not counted).</summary>
+        public const int MaxDeclaredQueues = 1_000;
+
+        /// <summary>Most periodic tasks: 1,000.</summary>
+        public const int MaxPeriodicTasks = 1_000;
+
+        /// <summary>A cron expression must fire within this long from now: 5 years (leap-day schedules fire every 4).</summary>
+        public static readonly TimeSpan MaxCronHorizon = TimeSpan.FromDays(5 * 365 + 2);
+
         /// <summary>Longest periodic task name: 100 characters; the ids of its ticks are built from it.</summary>
         public const int MaxPeriodicNameLength = 100;
 
@@ -169,7 +178,7 @@ public static class Limits
         /// <summary>Most retries of one task: 100.</summary>
         public const int MaxRetries = 100;
 
-        /// <summary>Longest delay of a task: 365 days.</summary>
+        /// <summary>Longest wait before a task may run, by <c>Delay</c> or by <c>Eta</c> (ETA minus now): 365 days.</summary>
         public static readonly TimeSpan MaxDelay = TimeSpan.FromDays(365);
 
         /// <summary>Longest time limit of one run: 1 day.</summary>

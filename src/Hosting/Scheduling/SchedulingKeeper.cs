@@ -7,8 +7,8 @@ using Orleans.Runtime;
 namespace Granary.Hosting.Scheduling;
 
 /// <summary>
-/// Runs on every silo: starts (and keeps registered) this silo's workers for each configured queue,
-/// and ticks the scheduling directory so queues, scheduler partitions and periodic tasks are
+/// Runs on every silo: declares the configured queues, starts (and keeps registered) this silo's
+/// workers for each of them, and ticks the scheduling directory so queues, scheduler partitions and periodic tasks are
 /// active somewhere even after the silo that hosted them died.
 /// </summary>
 internal sealed partial class SchedulingKeeper(
@@ -22,11 +22,23 @@ internal sealed partial class SchedulingKeeper(
     {
         var o = options.Value;
         var siloName = silo.SiloAddress.ToParsableString();
+        var declared = false;
         using var timer = new PeriodicTimer(o.KeeperInterval);
         do
         {
             try
             {
+                if (!declared)
+                {
+                    // Listed in the registry (so every silo accepts tasks for them, whatever its own configuration says) before any worker serves them.
+                    foreach (var queue in o.Queues)
+                    {
+                        await grains.GetGrain<IQueueGrain>(queue).DeclareAsync(new QueueDeclaration { FromConfiguration = true });
+                    }
+
+                    declared = true;
+                }
+
                 foreach (var queue in o.Queues)
                 {
                     for (var i = 0; i < o.WorkersPerSilo; i++)

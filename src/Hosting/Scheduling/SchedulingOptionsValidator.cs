@@ -13,9 +13,9 @@ public sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOpti
         ArgumentNullException.ThrowIfNull(options);
         const string S = SchedulingOptions.SectionName;
         var errors = new List<string>();
-        if (options.Queues.Any(q => string.IsNullOrWhiteSpace(q) || q.Contains('/', StringComparison.Ordinal)))
+        foreach (var problem in options.Queues.Select(TaskQueueName.Problem).OfType<string>().Distinct(StringComparer.Ordinal))
         {
-            errors.Add($"{S}:Queues must be non-empty names without '/'.");
+            errors.Add($"{S}:Queues: {problem} (names of 1 to {Limits.Scheduling.MaxQueueNameLength} characters without '/').");
         }
 
         if (options.WorkersPerSilo is < 0 or > 64)
@@ -44,9 +44,9 @@ public sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOpti
         }
 
         if (options.DefaultTimeLimit <= TimeSpan.Zero || options.LeaseTimeout <= TimeSpan.Zero || options.HeartbeatInterval <= TimeSpan.Zero
-            || options.KeeperInterval <= TimeSpan.Zero || options.ResultRetention <= TimeSpan.Zero)
+            || options.KeeperInterval <= TimeSpan.Zero || options.ResultRetention <= TimeSpan.Zero || options.SchedulerIdleTimeout <= TimeSpan.Zero)
         {
-            errors.Add($"{S}: DefaultTimeLimit, LeaseTimeout, HeartbeatInterval, KeeperInterval and ResultRetention must be positive.");
+            errors.Add($"{S}: DefaultTimeLimit, LeaseTimeout, HeartbeatInterval, KeeperInterval, ResultRetention and SchedulerIdleTimeout must be positive.");
         }
 
         if (options.HeartbeatInterval * 2 > options.LeaseTimeout)

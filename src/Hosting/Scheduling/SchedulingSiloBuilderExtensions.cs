@@ -11,7 +11,7 @@ namespace Granary.Hosting.Scheduling;
 /// <example><code>silo.AddGranaryScheduling(configuration);</code></example>
 public static class SchedulingSiloBuilderExtensions
 {
-    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry, the run journal (unless one is registered already) and the per-silo keeper.</summary>
+    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry, the submission rules, the run journal (unless one is registered already) and the per-silo keeper.</summary>
     public static ISiloBuilder AddGranaryScheduling(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -31,6 +31,7 @@ public static class SchedulingSiloBuilderExtensions
         silo.Services.TryAddSingleton<ITaskRunJournal>(sp => string.IsNullOrWhiteSpace(options.RunJournalDirectory)
             ? NoTaskRunJournal.Instance
             : new FileTaskRunJournal(options.RunJournalDirectory, sp.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString()));
+        silo.Services.AddSingleton<TaskSubmissionValidator>();
         silo.Services.AddHostedService<SchedulingKeeper>();
         silo.Services.AddSingleton<SchedulingMetrics>();
         return silo;

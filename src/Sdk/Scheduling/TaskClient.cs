@@ -96,14 +96,40 @@ public sealed class TaskClient(IGrainFactory grains)
         return info;
     }
 
-    /// <summary>Workers of a queue with their load.</summary>
-    public Task<IReadOnlyList<WorkerInfo>> WorkersAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(queue).GetWorkersAsync();
+    /// <summary>Workers of a queue with their load (none: its tasks wait until one registers).</summary>
+    public Task<IReadOnlyList<WorkerInfo>> WorkersAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).GetWorkersAsync();
 
     /// <summary>Scheduler partitions of a queue.</summary>
-    public Task<IReadOnlyList<SchedulerSnapshot>> QueueAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(queue).GetSnapshotsAsync();
+    public Task<IReadOnlyList<SchedulerSnapshot>> QueueAsync(string queue = SchedulingDefaults.Queue) => grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).GetSnapshotsAsync();
 
-    /// <summary>Sets a queue's balancer and partition count.</summary>
-    public Task<QueueSettings> ConfigureQueueAsync(string queue, QueueSettings settings) => grains.GetGrain<IQueueGrain>(queue).ConfigureAsync(settings);
+    /// <summary>Declares a queue (if it was not) with this balancer and partition count.</summary>
+    public Task<QueueSettings> ConfigureQueueAsync(string queue, QueueSettings settings) => grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).ConfigureAsync(settings);
+
+    /// <summary>
+    /// Declares a task queue, so tasks can be sent to it (idempotent; null settings keep their current
+    /// value, the configured defaults at first). Tasks wait in it until a worker serves it.
+    /// </summary>
+    /// <example><code>await tasks.DeclareQueueAsync("emails", partitions: 8);</code></example>
+    public Task<QueueView> DeclareQueueAsync(string queue, string? balancer = null, int? partitions = null) =>
+        grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).DeclareAsync(new QueueDeclaration { Balancer = balancer, Partitions = partitions });
+
+    /// <summary>A declared queue: settings, live workers (none means its tasks wait), partitions holding work; <see cref="TaskQueueNotFoundException"/> otherwise.</summary>
+    public async Task<QueueView> GetQueueAsync(string queue)
+    {
+        var view = await grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).GetViewAsync();
+        return view.Declared ? view : throw new TaskQueueNotFoundException(queue);
+    }
+
+    /// <summary>Every queue in the registry (declared, or still holding tasks after a removal), by name.</summary>
+    public async Task<IReadOnlyList<QueueView>> ListQueuesAsync()
+    {
+        var names = await grains.GetGrain<ISchedulingDirectoryGrain>(0).GetQueuesAsync();
+        var views = await Task.WhenAll(names.Select(n => grains.GetGrain<IQueueGrain>(n).GetViewAsync()));
+        return [.. views.Where(v => v.Declared || v.ActivePartitions.Count > 0)];
+    }
+
+    /// <summary>Removes a queue declared at run time; <see cref="TaskQueueInUseException"/> while a worker serves it, tasks wait or run in it, or a periodic task submits to it.</summary>
+    public Task RemoveQueueAsync(string queue) => grains.GetGrain<IQueueGrain>(TaskQueueName.Check(queue)).RemoveAsync();
 
     /// <summary>Dead letters of a queue.</summary>
     public Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(string queue = SchedulingDefaults.Queue, int limit = 100) => grains.GetGrain<IDeadLetterGrain>(queue).ListAsync(limit);
@@ -124,7 +150,18 @@ public sealed class TaskClient(IGrainFactory grains)
     public async Task<IReadOnlyList<PeriodicTaskInfo>> ListPeriodicAsync()
     {
         var names = await grains.GetGrain<ISchedulingDirectoryGrain>(0).GetPeriodicsAsync();
-        return await Task.WhenAll(names.Select(GetPeriodicAsync));
+        var infos = await Task.WhenAll(names.Select(async name =>
+        {
+            try
+            {
+                return await GetPeriodicAsync(name);
+            }
+            catch (TaskNotFoundException)
+            {
+                return null; // listed while it was being added or removed
+            }
+        }));
+        return [.. infos.OfType<PeriodicTaskInfo>()];
     }
 
     /// <summary>

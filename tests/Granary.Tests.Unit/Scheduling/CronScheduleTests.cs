@@ -33,6 +33,29 @@ public sealed class CronScheduleTests
     }
 
     [Theory]
+    [InlineData("0 0 30 2 *")]
+    [InlineData("0 0 31 4 *")]
+    [InlineData("0 0 0 30 2 *")]
+    public void An_expression_naming_no_date_that_exists_is_refused(string text)
+    {
+        var cron = CronSchedule.Parse(text);
+        var error = Assert.Throws<TaskValidationException>(() => cron.RequireNextWithin(Noon, TimeSpan.FromDays(5 * 365)));
+        Assert.Equal("cron", error.Parameter);
+    }
+
+    [Fact]
+    public void The_next_tick_must_come_within_the_horizon()
+    {
+        var leapDay = CronSchedule.Parse("0 0 29 2 *");
+        Assert.Equal(new DateTimeOffset(2028, 2, 29, 0, 0, 0, TimeSpan.Zero), leapDay.RequireNextWithin(Noon, TimeSpan.FromDays(5 * 365)));
+        Assert.Equal("cron", Assert.Throws<TaskValidationException>(() => leapDay.RequireNextWithin(Noon, TimeSpan.FromDays(365))).Parameter);
+
+        var yearly = CronSchedule.Parse("0 0 1 1 *");
+        Assert.Equal(new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero), yearly.RequireNextWithin(Noon, TimeSpan.FromDays(366)));
+        Assert.Throws<TaskValidationException>(() => yearly.RequireNextWithin(Noon, TimeSpan.FromDays(30)));
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("not a cron")]
     [InlineData("61 * * * *")]

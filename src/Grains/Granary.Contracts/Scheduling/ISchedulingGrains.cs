@@ -64,7 +64,7 @@ public interface ISchedulerGrain : IGrainWithStringKey
     [Alias("worker-done")]
     Task WorkerDoneAsync(string taskId, long dispatchId, string workerId, TimeSpan elapsed, bool success);
 
-    /// <summary>Keeps the partition active and dispatching (called periodically by every silo).</summary>
+    /// <summary>Keeps a partition that holds work active and dispatching (called periodically through the keeper).</summary>
     [Alias("tick")]
     Task TickAsync();
 
@@ -77,15 +77,42 @@ public interface ISchedulerGrain : IGrainWithStringKey
 [Alias("granary.scheduling.queue")]
 public interface IQueueGrain : IGrainWithStringKey
 {
-    /// <summary>Settings (defaults from configuration until configured).</summary>
+    /// <summary>
+    /// Settings for placing a task (defaults from configuration until configured); from the first
+    /// call on, the partition count can only grow. <see cref="TaskQueueNotFoundException"/> when the
+    /// queue is not declared.
+    /// </summary>
     [Alias("settings")]
     Task<QueueSettings> GetSettingsAsync();
 
-    /// <summary>Changes the balancer or grows the partition count (partitions never shrink).</summary>
+    /// <summary>Declares the queue (if it was not) with this balancer and partition count (partitions in use never shrink).</summary>
     [Alias("configure")]
     Task<QueueSettings> ConfigureAsync(QueueSettings settings);
 
-    /// <summary>Worker heartbeat with its load.</summary>
+    /// <summary>
+    /// Declares the queue (idempotent): tasks may be submitted to it from then on. Settings left
+    /// null keep their current value (the configuration's default at first).
+    /// </summary>
+    [Alias("declare")]
+    Task<QueueView> DeclareAsync(QueueDeclaration declaration);
+
+    /// <summary>
+    /// Removes a queue declared at run time; refused (<see cref="TaskQueueInUseException"/>) while a
+    /// worker serves it, a task waits or runs in it, a periodic task submits to it, or this silo's
+    /// configuration lists it.
+    /// </summary>
+    [Alias("remove")]
+    Task RemoveAsync();
+
+    /// <summary>The queue as it is: declared or not (never throws for an unknown name), settings, live workers, partitions holding work.</summary>
+    [Alias("view")]
+    Task<QueueView> GetViewAsync();
+
+    /// <summary>Scheduler side: partition <paramref name="partition"/> holds work (true), or went idle and is retiring (false).</summary>
+    [Alias("partition-active")]
+    Task SetPartitionActiveAsync(int partition, bool active);
+
+    /// <summary>Worker heartbeat with its load; <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
     [Alias("register-worker")]
     Task RegisterWorkerAsync(WorkerInfo worker);
 
@@ -93,15 +120,15 @@ public interface IQueueGrain : IGrainWithStringKey
     [Alias("unregister-worker")]
     Task UnregisterWorkerAsync(string workerId);
 
-    /// <summary>Workers heard from recently.</summary>
+    /// <summary>Workers heard from recently; <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
     [Alias("workers")]
     Task<IReadOnlyList<WorkerInfo>> GetWorkersAsync();
 
-    /// <summary>Ticks every partition ever used.</summary>
+    /// <summary>Ticks the partitions that hold work (re-activating them after their silo died); idle partitions are not woken.</summary>
     [Alias("tick")]
     Task TickAsync();
 
-    /// <summary>Snapshots of every partition.</summary>
+    /// <summary>Snapshots of every partition (idle ones are reported empty without being woken); <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
     [Alias("snapshots")]
     Task<IReadOnlyList<SchedulerSnapshot>> GetSnapshotsAsync();
 }
@@ -174,11 +201,16 @@ public interface IRateLimitGrain : IGrainWithStringKey
 [Alias("granary.scheduling.periodic")]
 public interface IPeriodicTaskGrain : IGrainWithStringKey
 {
-    /// <summary>Creates or replaces the schedule.</summary>
+    /// <summary>
+    /// Creates or replaces the schedule. The template is checked by the rules of a submission (and
+    /// its queue must be declared), and the expression must fire within
+    /// <see cref="Limits.Scheduling.MaxCronHorizon"/>; otherwise <see cref="TaskRejectedException"/>
+    /// or <see cref="TaskQueueNotFoundException"/>, and nothing is stored.
+    /// </summary>
     [Alias("schedule")]
     Task<PeriodicTaskInfo> ScheduleAsync(string cron, TaskSubmission template);
 
-    /// <summary>Stops it.</summary>
+    /// <summary>Stops it: its timer stops and the activation is let go.</summary>
     [Alias("remove")]
     Task RemoveAsync();
 
@@ -191,15 +223,26 @@ public interface IPeriodicTaskGrain : IGrainWithStringKey
     Task TickAsync();
 }
 
-/// <summary>Known queues and periodic tasks, so every silo can keep them active.</summary>
+/// <summary>
+/// The registry of declared task queues and of periodic tasks (durable), so every silo can list
+/// them and keep them active.
+/// </summary>
 [Alias("granary.scheduling.directory")]
 public interface ISchedulingDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Adds a queue name.</summary>
+    /// <summary>Adds a queue name (a queue named in configuration, or one whose partitions hold work); no limit.</summary>
     [Alias("add-queue")]
     Task AddQueueAsync(string queue);
 
-    /// <summary>Adds or removes a periodic task name.</summary>
+    /// <summary>Adds a queue declared at run time; refused (<c>RESOURCE_EXHAUSTED</c>) beyond <see cref="Limits.Scheduling.MaxDeclaredQueues"/>.</summary>
+    [Alias("declare-queue")]
+    Task DeclareQueueAsync(string queue);
+
+    /// <summary>Drops a queue name.</summary>
+    [Alias("remove-queue")]
+    Task RemoveQueueAsync(string queue);
+
+    /// <summary>Adds or removes a periodic task name; adding is refused (<c>RESOURCE_EXHAUSTED</c>) beyond <see cref="Limits.Scheduling.MaxPeriodicTasks"/>.</summary>
     [Alias("set-periodic")]
     Task SetPeriodicAsync(string name, bool present);
 

@@ -16,6 +16,9 @@ public static class SchedulingErrorCodes
 
     /// <summary>A worker grain was called but its worker is not running (its silo is gone).</summary>
     public const string WorkerUnavailable = "WORKER_UNAVAILABLE";
+
+    /// <summary>A task queue cannot be removed now (a worker serves it, tasks wait in it, or a periodic task targets it).</summary>
+    public const string QueueInUse = "QUEUE_IN_USE";
 }
 
 /// <summary>A task request was refused at submit time; nothing was queued.</summary>
@@ -92,6 +95,49 @@ public sealed class WorkerUnavailableException : GranaryException
     /// <summary>Required by serializers.</summary>
     public WorkerUnavailableException()
         : this("?")
+    {
+    }
+}
+
+/// <summary>
+/// The task queue is not declared (code <c>NOT_FOUND</c>): declare it at run time
+/// (<c>granary task queue declare NAME</c>, <c>TaskClient.DeclareQueueAsync</c>) or list it in
+/// <c>Granary:Scheduling:Queues</c>. Nothing was stored and no scheduler was started.
+/// </summary>
+[GenerateSerializer, Alias("granary.scheduling.error.queue-not-found")]
+public sealed class TaskQueueNotFoundException : GranaryException
+{
+    /// <summary>Creates the error.</summary>
+    public TaskQueueNotFoundException(string queue)
+        : base(ErrorCodes.NotFound, $"task queue '{queue}' is not declared: declare it with 'granary task queue declare {queue}' or list it in Granary:Scheduling:Queues")
+    {
+        Queue = queue;
+    }
+
+    /// <summary>Required by serializers.</summary>
+    public TaskQueueNotFoundException()
+        : this("?")
+    {
+    }
+
+    /// <summary>The queue asked for.</summary>
+    [Id(0)]
+    public string Queue { get; private set; }
+}
+
+/// <summary>A task queue was not removed because removing it now could strand work; nothing was changed.</summary>
+[GenerateSerializer, Alias("granary.scheduling.error.queue-in-use")]
+public sealed class TaskQueueInUseException : GranaryException
+{
+    /// <summary>Creates the error; <paramref name="reason"/> says what still uses the queue.</summary>
+    public TaskQueueInUseException(string queue, string reason)
+        : base(SchedulingErrorCodes.QueueInUse, $"task queue '{queue}' is in use: {reason}")
+    {
+    }
+
+    /// <summary>Required by serializers.</summary>
+    public TaskQueueInUseException()
+        : this("?", "in use")
     {
     }
 }

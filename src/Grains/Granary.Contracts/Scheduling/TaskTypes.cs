@@ -185,6 +185,34 @@ public sealed record QueueSettings(
     [property: Id(0)] string Balancer,
     [property: Id(1)] int Partitions);
 
+/// <summary>What declaring a task queue sets; a null setting keeps its current value.</summary>
+/// <example><code>await grains.GetGrain&lt;IQueueGrain&gt;("emails").DeclareAsync(new QueueDeclaration { Partitions = 8 });</code></example>
+[GenerateSerializer, Alias("granary.scheduling.queue-declaration")]
+public sealed record QueueDeclaration
+{
+    /// <summary>Balancer name (null: keep; the configured default at first).</summary>
+    [Id(0)]
+    public string? Balancer { get; init; }
+
+    /// <summary>Partition count (null: keep; the configured default at first).</summary>
+    [Id(1)]
+    public int? Partitions { get; init; }
+
+    /// <summary>Set by a silo declaring the queues its configuration lists: not counted against <see cref="Limits.Scheduling.MaxDeclaredQueues"/>.</summary>
+    [Id(2)]
+    public bool FromConfiguration { get; init; }
+}
+
+/// <summary>A task queue as its queue grain sees it.</summary>
+[GenerateSerializer, Alias("granary.scheduling.queue-view")]
+public sealed record QueueView(
+    [property: Id(0)] string Name,
+    [property: Id(1)] bool Declared,
+    [property: Id(2)] bool Configured,
+    [property: Id(3)] QueueSettings Settings,
+    [property: Id(4)] IReadOnlyList<WorkerInfo> Workers,
+    [property: Id(5)] IReadOnlyList<int> ActivePartitions);
+
 /// <summary>A scheduler partition's view.</summary>
 [GenerateSerializer, Alias("granary.scheduling.scheduler-snapshot")]
 public sealed record SchedulerSnapshot(

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Granary.Scheduling.Handlers;
 using Microsoft.Extensions.Logging;
 
 namespace Granary.Scheduling;
@@ -14,12 +13,13 @@ namespace Granary.Scheduling;
 [KeyIsName("name", MaxLength = Limits.Scheduling.MaxPeriodicNameLength)]
 public sealed class PeriodicTaskGrain(
     [PersistentState("task-periodic", GranaryStorage.Default)] IPersistentState<PeriodicTaskState> state,
-    TaskHandlerRegistry registry,
+    TaskSubmissionValidator validator,
     TimeProvider time,
     ILogger<PeriodicTaskGrain> logger) : Grain, IPeriodicTaskGrain
 {
     private static readonly TimeSpan CheckPeriod = TimeSpan.FromMilliseconds(500);
     private CronSchedule? _cron;
+    private IGrainTimer? _timer;
     private bool _resubmitted;
 
     private string Name => this.GetPrimaryKeyString();
@@ -44,29 +44,35 @@ public sealed class PeriodicTaskGrain(
     public async Task<PeriodicTaskInfo> ScheduleAsync(string cron, TaskSubmission template)
     {
         Granary.Errors.Guard.Name(Name, "name", Limits.Scheduling.MaxPeriodicNameLength);
+        var now = time.GetUtcNow();
+        CronSchedule schedule;
         try
         {
-            _cron = CronSchedule.Parse(cron);
-            ArgumentNullException.ThrowIfNull(template);
-            registry.Validate(template.Type, template.Args);
+            schedule = CronSchedule.Parse(cron);
+            schedule.RequireNextWithin(now, Limits.Scheduling.MaxCronHorizon);
         }
         catch (TaskValidationException ex)
         {
             throw new TaskRejectedException(ex.Parameter, ex.Reason);
         }
 
+        // The rules of a submission, checked now rather than refused on every tick.
+        await validator.ValidateAsync(template, now, GrainFactory);
+
+        // The directory first: it enforces the limit on periodic tasks before anything is stored here.
+        await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, true);
         state.State = new PeriodicTaskState
         {
-            Cron = _cron.Text,
+            Cron = schedule.Text,
             Template = template,
-            CreatedAt = time.GetUtcNow(),
+            CreatedAt = now,
             Enabled = true,
             // Keep the last fired tick across a re-schedule so the current tick cannot fire twice.
             LastFiredTick = state.State.LastFiredTick,
             Fired = state.State.Fired,
         };
         await state.WriteStateAsync();
-        await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, true);
+        _cron = schedule;
         StartTimer();
         return Info();
     }
@@ -82,6 +88,10 @@ public sealed class PeriodicTaskGrain(
         state.State.Enabled = false;
         await state.WriteStateAsync();
         await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, false);
+
+        // Nothing left to fire: no timer keeps the activation, which is let go now.
+        StopTimer();
+        DeactivateOnIdle();
     }
 
     /// <inheritdoc/>
@@ -89,10 +99,29 @@ public sealed class PeriodicTaskGrain(
         state.State.Cron is null ? throw new TaskNotFoundException(Name) : Task.FromResult(Info());
 
     /// <inheritdoc/>
-    public Task TickAsync() => FireDueAsync();
+    public async Task TickAsync()
+    {
+        if (!state.State.Enabled)
+        {
+            // Listed but removed (or never stored: the write after the directory's failed): drop the entry.
+            await GrainFactory.GetGrain<ISchedulingDirectoryGrain>(0).SetPeriodicAsync(Name, false);
+            StopTimer();
+            DeactivateOnIdle();
+            return;
+        }
 
+        await FireDueAsync();
+    }
+
+    /// <summary>One timer per activation, however often the schedule is replaced.</summary>
     private void StartTimer() =>
-        this.RegisterGrainTimer(_ => FireDueAsync(), new GrainTimerCreationOptions(CheckPeriod, CheckPeriod) { Interleave = false, KeepAlive = true });
+        _timer ??= this.RegisterGrainTimer(_ => FireDueAsync(), new GrainTimerCreationOptions(CheckPeriod, CheckPeriod) { Interleave = false, KeepAlive = true });
+
+    private void StopTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
+    }
 
     private async Task FireDueAsync()
     {

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Storage;
 
@@ -13,10 +15,17 @@ namespace Granary.Scheduling;
 /// grains about tasks that are out with workers, which also re-activates task grains whose silo
 /// died so their leases can expire and re-dispatch them.
 /// </summary>
+/// <remarks>
+/// A partition holding work is marked active in its queue grain (stored before the first enqueue of
+/// an activation is answered), which is how the keeper finds it again after its silo dies. A
+/// partition that has held nothing for <see cref="SchedulingOptions.SchedulerIdleTimeout"/> clears
+/// the mark and deactivates, so its timer stops: idle queues cost no timers.
+/// </remarks>
 [Reentrant]
 [GrainType("granary.scheduling.scheduler")]
 public sealed class SchedulerGrain(
     [PersistentState("task-scheduler", GranaryStorage.Default)] IPersistentState<SchedulerState> state,
+    IOptions<SchedulingOptions> options,
     TimeProvider time,
     ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
 {
@@ -39,8 +48,15 @@ public sealed class SchedulerGrain(
     private long _seq;
     private bool _sweeping;
     private bool _refreshing;
+    private Task? _marked;
+    private Task? _retiring;
+    private DateTimeOffset? _idleSince;
 
     private string Queue => this.GetPrimaryKeyString().Split('/')[0];
+
+    private int Partition => int.Parse(this.GetPrimaryKeyString().Split('/')[1], CultureInfo.InvariantCulture);
+
+    private bool HoldsWork => state.State.Waiting.Count > 0 || state.State.InFlight.Count > 0;
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -57,11 +73,18 @@ public sealed class SchedulerGrain(
                 throw;
             }
         });
-        _settings = await GrainFactory.GetGrain<IQueueGrain>(Queue).GetSettingsAsync();
-        _dispatcher = new WorkerDispatcher(_settings.Balancer);
+        // Woken by its first task: it dispatches to the queue's live workers from the start.
+        var view = await GrainFactory.GetGrain<IQueueGrain>(Queue).GetViewAsync();
+        _dispatcher = new WorkerDispatcher(view.Settings.Balancer);
+        UseWorkers(view, time.GetUtcNow());
         foreach (var task in state.State.Waiting.Values)
         {
             Index(task);
+        }
+
+        if (HoldsWork)
+        {
+            await MarkActiveAsync();
         }
 
         this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(PumpPeriod, PumpPeriod) { Interleave = true, KeepAlive = true });
@@ -80,10 +103,9 @@ public sealed class SchedulerGrain(
         }
 
         Pump();
-        if (changed)
-        {
-            await _commit.SaveAsync();
-        }
+
+        // Answered once the task is stored here and the queue knows this partition holds work.
+        await Task.WhenAll(changed ? _commit.SaveAsync() : Task.CompletedTask, MarkActiveAsync());
     }
 
     /// <inheritdoc/>
@@ -161,12 +183,77 @@ public sealed class SchedulerGrain(
                 _sweeping = false;
             }
         }
+
+        if (HoldsWork)
+        {
+            _idleSince = null;
+        }
+        else if (_retiring is null && now - (_idleSince ??= now) >= options.Value.SchedulerIdleTimeout)
+        {
+            var retiring = RetireAsync();
+            _retiring = retiring;
+            await retiring;
+            _retiring = null;
+        }
+    }
+
+    /// <summary>
+    /// Stores (once per activation) that this partition holds work, so the keeper re-activates it
+    /// after its silo dies. After a retirement began, waits for it to finish first, so the queue
+    /// hears "idle" and "active" in that order.
+    /// </summary>
+    private Task MarkActiveAsync()
+    {
+        if (_marked is { IsFaulted: false } marked)
+        {
+            return marked;
+        }
+
+        return _marked = MarkAsync(_retiring);
+
+        async Task MarkAsync(Task? retiring)
+        {
+            if (retiring is not null)
+            {
+                await retiring;
+            }
+
+            await GrainFactory.GetGrain<IQueueGrain>(Queue).SetPartitionActiveAsync(Partition, true);
+        }
+    }
+
+    /// <summary>Idle for the idle timeout: clears the active mark and lets the activation (and its timer) go, unless work arrived meanwhile.</summary>
+    private async Task RetireAsync()
+    {
+        _marked = null;
+        try
+        {
+            await _commit.StoredAsync();
+            await GrainFactory.GetGrain<IQueueGrain>(Queue).SetPartitionActiveAsync(Partition, false);
+            if (!HoldsWork && _marked is null)
+            {
+                SchedulingLog.LogDebugSchedulerRetired(logger, this.GetPrimaryKeyString());
+                DeactivateOnIdle();
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            SchedulingLog.LogWarningSchedulerRetireFailed(logger, this.GetPrimaryKeyString(), ex);
+        }
+        finally
+        {
+            _idleSince = null;
+        }
     }
 
     private async Task RefreshWorkersAsync(DateTimeOffset now)
     {
-        var queue = GrainFactory.GetGrain<IQueueGrain>(Queue);
-        var settings = await queue.GetSettingsAsync();
+        UseWorkers(await GrainFactory.GetGrain<IQueueGrain>(Queue).GetViewAsync(), now);
+    }
+
+    private void UseWorkers(QueueView view, DateTimeOffset now)
+    {
+        var settings = view.Settings;
         if (!string.Equals(settings.Balancer, _dispatcher.Strategy, StringComparison.Ordinal))
         {
             // A new balancer starts with no history; in-flight dispatches are released by dispatch id as before.
@@ -180,7 +267,7 @@ public sealed class SchedulerGrain(
             _suspended.Remove(expired);
         }
 
-        var workers = await queue.GetWorkersAsync();
+        var workers = view.Workers;
         // Every partition of the queue dispatches to the same workers: each gets an equal share of a
         // worker's slots, so together they do not overfill it (a full worker refuses the dispatch).
         var partitions = Math.Max(1, settings.Partitions);

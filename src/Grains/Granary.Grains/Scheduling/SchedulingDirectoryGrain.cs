@@ -1,17 +1,21 @@
+using Granary.Errors;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Granary.Scheduling;
 
 /// <summary>
-/// Implements <see cref="ISchedulingDirectoryGrain"/>: the list every silo's keeper walks to keep
-/// queues, their scheduler partitions and the periodic tasks active, which is what brings them
-/// back on a surviving silo after the one hosting them dies.
+/// Implements <see cref="ISchedulingDirectoryGrain"/>: the durable registry of declared task queues
+/// and of periodic tasks, both bounded, which every silo's keeper walks to keep queues, their
+/// partitions that hold work and the periodic tasks active; that is what brings them back on a
+/// surviving silo after the one hosting them dies.
 /// </summary>
 [Reentrant]
 [GrainType("granary.scheduling.scheduling-directory")]
 public sealed class SchedulingDirectoryGrain(
     [PersistentState("task-directory", GranaryStorage.Default)] IPersistentState<SchedulingDirectoryState> state,
+    IOptions<SchedulingOptions> options,
     ILogger<SchedulingDirectoryGrain> logger) : Grain, ISchedulingDirectoryGrain
 {
     private GroupCommit? _commit;
@@ -29,16 +33,45 @@ public sealed class SchedulingDirectoryGrain(
     }
 
     /// <inheritdoc/>
+    public Task DeclareQueueAsync(string queue)
+    {
+        Admit(state.State.Queues, queue, Limits.Scheduling.MaxDeclaredQueues, "task queues");
+        return AddQueueAsync(queue);
+    }
+
+    /// <inheritdoc/>
+    public async Task RemoveQueueAsync(string queue)
+    {
+        await (state.State.Queues.Remove(queue) ? Commit.SaveAsync() : Commit.StoredAsync());
+    }
+
+    /// <inheritdoc/>
     public async Task SetPeriodicAsync(string name, bool present)
     {
+        if (present)
+        {
+            Admit(state.State.Periodics, name, Limits.Scheduling.MaxPeriodicTasks, "periodic tasks");
+        }
+
         await ((present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name)) ? Commit.SaveAsync() : Commit.StoredAsync());
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<string>> GetQueuesAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Queues.Order(StringComparer.Ordinal)]);
+    public Task<IReadOnlyList<string>> GetQueuesAsync() => Task.FromResult<IReadOnlyList<string>>([.. Queues().Order(StringComparer.Ordinal)]);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<string>> GetPeriodicsAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Periodics.Order(StringComparer.Ordinal)]);
+
+    /// <summary>The stored names, and the queues this silo's configuration lists (declared by it even before its keeper stored them).</summary>
+    private IEnumerable<string> Queues() => state.State.Queues.Union(options.Value.Queues, StringComparer.Ordinal);
+
+    private static void Admit(HashSet<string> names, string name, int limit, string what)
+    {
+        if (!names.Contains(name) && names.Count >= limit)
+        {
+            throw new GranaryException(ErrorCodes.ResourceExhausted, $"{names.Count} {what} exist, the limit is {limit}; remove one first");
+        }
+    }
 
     /// <inheritdoc/>
     public async Task TickAsync()
@@ -51,7 +84,7 @@ public sealed class SchedulingDirectoryGrain(
         _ticking = true;
         try
         {
-            var targets = state.State.Queues.Select(q => (Name: "queue " + q, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IQueueGrain>(q).TickAsync())))
+            var targets = Queues().Select(q => (Name: "queue " + q, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IQueueGrain>(q).TickAsync())))
                 .Concat(state.State.Periodics.Select(p => (Name: "periodic " + p, Tick: (Func<Task>)(() => GrainFactory.GetGrain<IPeriodicTaskGrain>(p).TickAsync()))))
                 .ToList();
             await Task.WhenAll(targets.Select(async t =>

@@ -4,7 +4,7 @@ namespace Granary.Scheduling;
 [GenerateSerializer, Alias("granary.scheduling.directory-state")]
 public sealed class SchedulingDirectoryState
 {
-    /// <summary>Known queues.</summary>
+    /// <summary>Declared queues (and queues whose partitions still hold work).</summary>
     [Id(0)] public HashSet<string> Queues { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Active periodic tasks.</summary>

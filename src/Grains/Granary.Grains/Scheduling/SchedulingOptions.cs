@@ -9,7 +9,10 @@ public sealed class SchedulingOptions
     /// <summary>Queue used when a submission names none.</summary>
     public const string DefaultQueue = "default";
 
-    /// <summary>Queues every silo runs workers for. Default: <c>default</c>.</summary>
+    /// <summary>
+    /// Queues every silo runs workers for; each is declared by the silo's keeper (other queues must be
+    /// declared at run time before tasks can be sent to them). Default: <c>default</c>.
+    /// </summary>
     public string[] Queues { get; set; } = [DefaultQueue];
 
     /// <summary>Worker grains each silo starts per queue. Default 2.</summary>
@@ -50,6 +53,9 @@ public sealed class SchedulingOptions
 
     /// <summary>How often every silo ticks the queues and periodic tasks (re-activating them after silo loss). Default 2 s.</summary>
     public TimeSpan KeeperInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A scheduler partition that has held no task for this long deactivates (its timer stops) until a task reaches it. Default 30 s.</summary>
+    public TimeSpan SchedulerIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// When set, every worker of this silo appends one JSON line per handler run start and finish to

@@ -18,7 +18,7 @@ namespace Granary.Scheduling;
 [KeyIsName("id")]
 public sealed class TaskGrain(
     [PersistentState("task-record", GranaryStorage.Default)] IPersistentState<TaskGrainState> state,
-    TaskHandlerRegistry registry,
+    TaskSubmissionValidator validator,
     IOptions<SchedulingOptions> options,
     TimeProvider time,
     ILogger<TaskGrain> logger) : Grain, ITaskGrain
@@ -66,9 +66,16 @@ public sealed class TaskGrain(
         }
 
         var now = time.GetUtcNow();
-        var validated = Validate(submission, now);
-        var queue = submission.Queue ?? SchedulingOptions.DefaultQueue;
+        var validated = validator.Validate(submission, now);
+        var queue = validated.Queue;
+
+        // Declared, or TaskQueueNotFoundException before anything is stored or any scheduler is woken.
         var settings = await GrainFactory.GetGrain<IQueueGrain>(queue).GetSettingsAsync();
+        if (submission.Then is { Count: > 0 })
+        {
+            await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, TaskSubmissionValidator.QueuesOf(submission).Skip(1));
+        }
+
         var partition = (int)(Granary.Hashing.StableHash.Hash64(submission.Key ?? Id) % (ulong)settings.Partitions);
 
         state.State = new TaskGrainState
@@ -151,6 +158,8 @@ public sealed class TaskGrain(
             throw new TaskStateException($"task '{Id}' is {TaskTransitions.ToName(S.State)}, not dead-lettered");
         }
 
+        // Its queue may have been removed since: then it stays dead-lettered (declare the queue again first).
+        await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, [S.Queue]);
         TaskLifecycle.RetryFromDeadLetter(S);
         await SaveAsync();
         await FollowUpsAsync();
@@ -253,69 +262,6 @@ public sealed class TaskGrain(
         return S.State;
     }
 
-    private (string Args, DateTimeOffset? Eta) Validate(TaskSubmission submission, DateTimeOffset now)
-    {
-        try
-        {
-            Guard.Storable(submission.Args, "args");
-            var args = registry.Validate(submission.Type, submission.Args);
-            Guard.Name(submission.Queue ?? SchedulingOptions.DefaultQueue, "queue", Limits.Scheduling.MaxQueueNameLength);
-            if (submission.Queue?.Contains('/', StringComparison.Ordinal) == true)
-            {
-                throw new TaskRejectedException("queue", "must not contain '/'");
-            }
-
-            if (submission.Priority is < 0 or > Limits.Scheduling.MaxPriority)
-            {
-                throw new TaskRejectedException("priority", $"is {submission.Priority}; it must be between 0 and {Limits.Scheduling.MaxPriority}");
-            }
-
-            if (submission.Delay is { } delay && (delay < TimeSpan.Zero || delay > Limits.Scheduling.MaxDelay))
-            {
-                throw new TaskRejectedException("delay", $"is {delay}; it must be between 0 and {Limits.Scheduling.MaxDelay.TotalDays} days");
-            }
-
-            if (submission.TimeLimit is { } limit && (limit <= TimeSpan.Zero || limit > Limits.Scheduling.MaxTimeLimit))
-            {
-                throw new TaskRejectedException("timeLimit", $"is {limit}; it must be positive and at most {Limits.Scheduling.MaxTimeLimit}");
-            }
-
-            if (submission.MaxRetries is < 0 or > Limits.Scheduling.MaxRetries)
-            {
-                throw new TaskRejectedException("maxRetries", $"is {submission.MaxRetries}; it must be between 0 and {Limits.Scheduling.MaxRetries}");
-            }
-
-            _ = new BackoffPolicy(submission.BackoffBase ?? _options.DefaultBackoffBase, submission.BackoffCap ?? _options.DefaultBackoffCap);
-            if (submission.Key is { } key)
-            {
-                Guard.Name(key, "key");
-            }
-
-            foreach (var next in submission.Then ?? [])
-            {
-                registry.Get(next.Type);
-                TaskHandlerRegistry.Parse(next.Args);
-            }
-
-            DateTimeOffset? eta = submission.Eta;
-            if (submission.Delay is { } d && d > TimeSpan.Zero)
-            {
-                var byDelay = now + d;
-                eta = eta is { } e && e > byDelay ? e : byDelay;
-            }
-
-            return (args, eta);
-        }
-        catch (TaskValidationException ex)
-        {
-            throw new TaskRejectedException(ex.Parameter, ex.Reason);
-        }
-        catch (InvalidRequestException ex)
-        {
-            throw new TaskRejectedException(ex.Parameter, ex.Message);
-        }
-    }
-
     private async Task FollowUpsAsync()
     {
         if (TaskTransitions.IsTerminal(S.State))
@@ -344,7 +290,16 @@ public sealed class TaskGrain(
                         Then = then.Count > 1 ? then.Skip(1).ToList() : null,
                         Queue = then[0].Queue ?? S.Queue,
                     };
-                    await GrainFactory.GetGrain<ITaskGrain>(NextId()).SubmitAsync(next);
+                    try
+                    {
+                        await GrainFactory.GetGrain<ITaskGrain>(NextId()).SubmitAsync(next);
+                    }
+                    catch (GranaryException ex) when (!ex.IsRetryable)
+                    {
+                        // Refused for good (its queue was removed since the chain was checked): retrying
+                        // would keep this grain and its timer alive forever.
+                        SchedulingLog.LogWarningChainStepRefused(logger, Id, ex.Code, ex);
+                    }
                 }
 
                 if (S.WorkflowId is { } workflow)

@@ -45,12 +45,23 @@ public sealed class WorkerGrain(
             throw new TaskRejectedException("settings", "capacity must be 1..10000 and weight 1..1000");
         }
 
+        var previous = _settings;
         _settings = settings;
+        try
+        {
+            // Registered first: a worker for a queue that is not declared is refused (TaskQueueNotFoundException) and starts nothing.
+            await RegisterAsync();
+        }
+        catch (TaskQueueNotFoundException)
+        {
+            _settings = previous;
+            throw;
+        }
+
         var running = _running;
         metrics.Track(this, Queue, () => running.Count);
         _heartbeat ??= this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions(options.Value.HeartbeatInterval, options.Value.HeartbeatInterval) { Interleave = true, KeepAlive = true });
         _register ??= this.RegisterGrainTimer(_ => RegisterAsync(), new GrainTimerCreationOptions(RegisterPeriod, RegisterPeriod) { Interleave = true, KeepAlive = true });
-        await RegisterAsync();
         return Info();
     }
 

@@ -14,7 +14,9 @@ namespace Granary.Scheduling;
 [GrainType("granary.scheduling.workflow")]
 [KeyIsName("id", MaxLength = Limits.Scheduling.MaxWorkflowIdLength)]
 public sealed class WorkflowGrain(
-    [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state) : Grain, IWorkflowGrain
+    [PersistentState("task-workflow", GranaryStorage.Default)] IPersistentState<WorkflowState> state,
+    TaskSubmissionValidator validator,
+    TimeProvider time) : Grain, IWorkflowGrain
 {
     private GroupCommit? _commit;
 
@@ -43,6 +45,22 @@ public sealed class WorkflowGrain(
 
         if (!state.State.Started)
         {
+            // Every task checked before the workflow is stored: a bad member must not leave a workflow half submitted.
+            var now = time.GetUtcNow();
+            List<TaskSubmission> tasks = [.. request.Members];
+            foreach (var task in tasks)
+            {
+                validator.Validate(task, now);
+            }
+
+            if (request.Callback is { } callback)
+            {
+                // Its first argument, the members' results, is added when it is submitted.
+                validator.ValidatePartial(callback, now);
+                tasks.Add(callback);
+            }
+
+            await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, tasks.SelectMany(TaskSubmissionValidator.QueuesOf));
             state.State = new WorkflowState
             {
                 Started = true,
