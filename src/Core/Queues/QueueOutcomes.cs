@@ -34,6 +34,14 @@ public enum SettleOutcome
 
     /// <summary>The lease ended (expired and the message was redelivered or is waiting to be); the receipt is stale.</summary>
     LeaseLost,
+
+    /// <summary>
+    /// A receipt from an earlier incarnation for a sequence in the range held only in storage (beyond
+    /// the memory window): nothing was changed, and only storage knows whether the message is still
+    /// there (the lease ended with that incarnation: <see cref="LeaseLost"/>) or was settled before it
+    /// ended (<see cref="AlreadySettled"/>, an ack whose answer was lost). The owner asks storage.
+    /// </summary>
+    StoredOnly,
 }
 
 /// <summary>Counts at one moment.</summary>

@@ -675,10 +675,12 @@ public sealed class QueuePartitionLedger
     {
         if (!_messages.TryGetValue(sequence, out message))
         {
-            // Held only in storage: a receipt from an earlier incarnation, whose lease ended with it.
+            // In the range held only in storage: a receipt from an earlier incarnation. Its lease ended
+            // with it, but the message may also have been settled then (an ack whose answer was lost):
+            // only storage can tell, and the range keeps no per-message record.
             if (sequence > _horizon && sequence <= _storedThrough && _stored > 0)
             {
-                return SettleOutcome.LeaseLost;
+                return SettleOutcome.StoredOnly;
             }
 
             return _settled.Contains(sequence) ? SettleOutcome.AlreadySettled

@@ -5,6 +5,8 @@ using Granary.Queues;
 using Granary.Sdk.Queues;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
+using Orleans.Runtime;
+using Granary.Tests.Cluster.Locks;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Queues;
@@ -235,6 +237,54 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         Assert.True(none.Unroutable);
         Assert.Equal(1, (await client.StatsAsync(eu)).Ready);
         Assert.Equal(2, (await client.StatsAsync(all)).Ready);
+    }
+
+    [Fact]
+    public async Task A_repeated_ack_of_a_message_settled_beyond_the_memory_window_is_already_settled_after_reactivation()
+    {
+        // An ack whose answer was lost is sent again, and the partition was reactivated in between
+        // (its silo died). After reactivation the window holds the first 1,000 unsettled messages;
+        // the acked message's sequence lies in the range held only in storage. The repeat must say
+        // AlreadySettled (the ack landed), not LeaseLost (which promises a redelivery that never comes),
+        // and a stale receipt of a message still stored must say LeaseLost.
+        const int Messages = 2_500;
+        var (client, queue) = await NewQueueAsync(partitions: 1);
+        foreach (var chunk in Enumerable.Range(0, Messages).Chunk(Limits.MaxBatchSize))
+        {
+            await client.EnqueueBatchAsync(queue, chunk.Select(i => new QueueMessageInput(Body("m-" + i), "m-" + i)).ToList());
+        }
+
+        var leased = new List<QueueDelivery>();
+        while (leased.Count < 1_500)
+        {
+            var batch = await client.DequeueAsync(queue, "c", 500, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
+            Assert.NotEmpty(batch);
+            leased.AddRange(batch);
+        }
+
+        var acked = leased.Single(m => m.Id == "m-1400");
+        var stale = leased.Single(m => m.Id == "m-1300");
+        await client.AckAsync(queue, acked.Receipt);
+
+        var management = fixture.Grains.GetGrain<IManagementGrain>(0);
+        var partitionGrains = (await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition")))
+            .Where(id => QueuePlacement.ParsePartitionKey(id.Key.ToString()!).Queue == queue)
+            .ToList();
+        var partitionGrain = Assert.Single(partitionGrains);
+        await management.DeactivateGrain(partitionGrain, CancellationToken.None);
+        await LockGrainTests.WaitUntilAsync(async () => !(await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition"))).Contains(partitionGrain), 20);
+
+        var stats = (await client.StatsAsync(queue)).Partitions[0];
+        output.WriteLine($"after reactivation: ready {stats.Ready}, stored only {stats.Stored}, depth {Messages - 1}");
+        Assert.True(stats.Stored > 0, "the reactivated partition holds part of the backlog only in storage");
+
+        var repeat = Assert.Single(await client.AckManyAsync(queue, [acked.Receipt]));
+        Assert.Equal(ReceiptProblem.AlreadySettled, repeat.Problem);
+        var single = await Assert.ThrowsAsync<ReceiptInvalidException>(() => client.AckAsync(queue, acked.Receipt));
+        Assert.Equal(ReceiptProblem.AlreadySettled, single.Problem);
+        var lost = await Assert.ThrowsAsync<ReceiptInvalidException>(() => client.AckAsync(queue, stale.Receipt));
+        Assert.Equal(ReceiptProblem.LeaseLost, lost.Problem);
+        Assert.Equal(Messages - 1, (await client.StatsAsync(queue)).Depth);
     }
 
     [Fact]

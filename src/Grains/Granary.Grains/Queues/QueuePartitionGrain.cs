@@ -287,7 +287,7 @@ public sealed class QueuePartitionGrain(
     {
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
-        Raise(receipt, ledger.Ack(receipt.Sequence, receipt.LeaseToken));
+        Raise(receipt, await ResolveAsync(receipt, ledger.Ack(receipt.Sequence, receipt.LeaseToken)));
         _ackRate!.Add();
         await FlushAsync();
     }
@@ -303,17 +303,19 @@ public sealed class QueuePartitionGrain(
         }
 
         var ledger = await LedgerAsync();
-        var problems = new List<ReceiptProblem?>(receipts.Count);
-        foreach (var receipt in receipts)
+        var outcomes = new SettleOutcome[receipts.Count];
+        for (var i = 0; i < receipts.Count; i++)
         {
-            var outcome = ledger.Ack(receipt.Sequence, receipt.LeaseToken);
-            problems.Add(ToProblem(outcome));
-            if (outcome == SettleOutcome.Ok)
+            outcomes[i] = ledger.Ack(receipts[i].Sequence, receipts[i].LeaseToken);
+            if (outcomes[i] == SettleOutcome.Ok)
             {
                 _ackRate!.Add();
             }
         }
 
+        var storedOnly = receipts.Where((_, i) => outcomes[i] == SettleOutcome.StoredOnly).Select(r => r.Sequence).ToList();
+        var unsettled = await BodiesAsync(storedOnly);
+        var problems = outcomes.Select((o, i) => ToProblem(o == SettleOutcome.StoredOnly ? StoredOnlyOutcome(receipts[i].Sequence, unsettled) : o)).ToList();
         await FlushAsync();
         return problems;
     }
@@ -324,7 +326,7 @@ public sealed class QueuePartitionGrain(
         Guard.InRange(delay, nameof(delay), TimeSpan.Zero, Limits.Queues.MaxDelay);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
-        Raise(receipt, ledger.Nack(receipt.Sequence, receipt.LeaseToken, delay, deadLetter));
+        Raise(receipt, await ResolveAsync(receipt, ledger.Nack(receipt.Sequence, receipt.LeaseToken, delay, deadLetter)));
         await FlushAsync();
     }
 
@@ -334,7 +336,7 @@ public sealed class QueuePartitionGrain(
         Guard.InRange(visibilityTimeout, nameof(visibilityTimeout), TimeSpan.FromMilliseconds(1), Limits.Queues.MaxVisibilityTimeout);
         var ledger = await LedgerAsync();
         CheckPartition(receipt);
-        Raise(receipt, ledger.ExtendVisibility(receipt.Sequence, receipt.LeaseToken, visibilityTimeout));
+        Raise(receipt, await ResolveAsync(receipt, ledger.ExtendVisibility(receipt.Sequence, receipt.LeaseToken, visibilityTimeout)));
     }
 
     /// <inheritdoc/>
@@ -397,6 +399,18 @@ public sealed class QueuePartitionGrain(
             throw new ReceiptInvalidException(receipt.ToString(), ReceiptProblem.Unknown);
         }
     }
+
+    /// <summary>
+    /// Answers a <see cref="SettleOutcome.StoredOnly"/> receipt from storage: a message still stored
+    /// unsettled lost its lease with the incarnation that issued the receipt (it will be delivered
+    /// again); one no longer there was settled (an earlier ack whose answer was lost). Every other
+    /// outcome is returned as it is.
+    /// </summary>
+    private async Task<SettleOutcome> ResolveAsync(QueueReceipt receipt, SettleOutcome outcome) =>
+        outcome == SettleOutcome.StoredOnly ? StoredOnlyOutcome(receipt.Sequence, await BodiesAsync([receipt.Sequence])) : outcome;
+
+    private static SettleOutcome StoredOnlyOutcome(long sequence, IReadOnlyDictionary<long, byte[]> unsettled) =>
+        unsettled.ContainsKey(sequence) ? SettleOutcome.LeaseLost : SettleOutcome.AlreadySettled;
 
     private static void Raise(QueueReceipt receipt, SettleOutcome outcome)
     {
