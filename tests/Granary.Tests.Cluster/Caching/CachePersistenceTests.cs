@@ -117,8 +117,18 @@ public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutpu
         Assert.Equal(1, after.StorageWrites - before.StorageWrites);
 
         // Storage holds everything (FLUSHALL BOGUS cleared nothing): a reloaded shard serves the same data.
+        // DeactivateAsync only asks the shard to deactivate when idle: a call sent right after it may
+        // still reach the old activation (which loaded nothing), so wait for the new one's load.
         await cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        var clock = Stopwatch.StartNew();
         var reloaded = await cache.GetStatisticsAsync();
+        while (reloaded.KeysLoaded == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"no new activation of the shard loaded any key within 10 s: {reloaded} DEF {await cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).PeekAsync()} SETTINGS {(await cluster.Grains.GetGrain<ICacheDefinitionGrain>(name).PeekAsync())?.Settings}");
+            await Task.Delay(20); // poll interval; bounded by the 10 s deadline above
+            reloaded = await cache.GetStatisticsAsync();
+        }
+
         Assert.Equal(seed.Length + 1, reloaded.KeysLoaded);
         Assert.Equal("text", await cache.GetAsync("s"));
         Assert.Equal(CacheReply.BulkArray(["a", "b"]), await cache.ExecuteAsync("LRANGE", "l", "0", "-1"));

@@ -1,5 +1,7 @@
+using Granary.Caching;
 using Granary.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.TestingHost;
 
@@ -89,7 +91,25 @@ public sealed class FastClusterFixture : GranaryTestClusterFixture
         ArgumentNullException.ThrowIfNull(builder);
         builder.Properties["Granary:Storage:Mode"] = "Memory";
         builder.Properties["Granary:Telemetry:StatsInterval"] = "00:00:00.250";
+        builder.AddSiloBuilderConfigurator<SharedMemoryCacheShardStoreConfigurator>();
         return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// One <see cref="MemoryCacheShardStore"/> for every in-process silo, as one PostgreSQL database is
+/// for silo processes: a cache shard reactivated on another silo then reads what the first one
+/// wrote (each silo's own memory store would hand it an empty shard).
+/// </summary>
+public sealed class SharedMemoryCacheShardStoreConfigurator : ISiloConfigurator
+{
+    private static readonly MemoryCacheShardStore Shared = new();
+
+    /// <inheritdoc/>
+    public void Configure(ISiloBuilder siloBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(siloBuilder);
+        siloBuilder.Services.AddSingleton<ICacheShardStore>(Shared);
     }
 }
 
