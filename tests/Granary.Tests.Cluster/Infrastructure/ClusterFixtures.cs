@@ -99,7 +99,8 @@ public sealed class FastClusterFixture : GranaryTestClusterFixture
 /// <summary>
 /// One <see cref="MemoryCacheShardStore"/> for every in-process silo, as one PostgreSQL database is
 /// for silo processes: a cache shard reactivated on another silo then reads what the first one
-/// wrote (each silo's own memory store would hand it an empty shard).
+/// wrote (each silo's own memory store would hand it an empty shard). The store is shared by every
+/// fast cluster in the test process; their tests name caches uniquely, so they never meet in it.
 /// </summary>
 public sealed class SharedMemoryCacheShardStoreConfigurator : ISiloConfigurator
 {
