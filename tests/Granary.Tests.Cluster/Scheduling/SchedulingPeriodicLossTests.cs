@@ -51,8 +51,10 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
 
         // 1. A periodic task every second, and ETA tasks due over the next 6-16 seconds (across the kill).
         var name = prefix + "-every-second";
-        var scheduled = await Retry(() => tasks.ScheduleAsync(name, "* * * * * *", new TaskSubmission("add", "[1, 1]")));
+        // Taken before the call: the grain may fire its first tick before the answer arrives, and that
+        // tick must be inside the range of ticks checked below.
         var scheduledAt = DateTimeOffset.UtcNow;
+        var scheduled = await Retry(() => tasks.ScheduleAsync(name, "* * * * * *", new TaskSubmission("add", "[1, 1]")));
         var etaStart = DateTimeOffset.UtcNow.AddSeconds(6);
         var etaOf = Enumerable.Range(0, EtaTasks).Select(i => etaStart.AddMilliseconds(250 * i)).ToList();
         var etaIds = await SubmitAllAsync(tasks, [.. etaOf.Select((at, i) =>
