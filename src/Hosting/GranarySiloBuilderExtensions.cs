@@ -35,6 +35,11 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranary)))
+        {
+            return silo;
+        }
+
         silo.UseGranaryClustering(configuration).AddGranaryStorage(configuration).AddGranaryServices(configuration);
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Diagnostics.SiloStartupReporter>();
         return silo;
@@ -44,6 +49,12 @@ public static class GranarySiloBuilderExtensions
     public static ISiloBuilder UseGranaryClustering(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(UseGranaryClustering)))
+        {
+            return silo;
+        }
+
         var options = BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(silo.Services, configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
         var address = IPAddress.Parse(options.AdvertisedAddress);
@@ -69,6 +80,12 @@ public static class GranarySiloBuilderExtensions
     public static ISiloBuilder AddGranaryStorage(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryStorage)))
+        {
+            return silo;
+        }
+
         var options = BindValidated<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
         silo.Services.TryAddSingleton(sp => new StorageRetryPolicy(options.Retry, sp.GetRequiredService<ILoggerFactory>().CreateLogger<StorageRetryPolicy>(), sp.GetService<TimeProvider>()));
         silo.Services.AddSingleton<IPersistentStateFactory, GranaryPersistentStateFactory>();
@@ -111,14 +128,18 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        silo.Services.TryAddSingletonTimeProvider();
-        silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
-        if (!silo.Services.Any(d => d.ImplementationType == typeof(WireErrorFilter)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryServices)))
         {
-            // First, so that it is the outermost filter: the others (metrics) see the original exception.
-            silo.AddIncomingGrainCallFilter<WireErrorFilter>();
-            silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
+            return silo;
         }
+
+        // A host (or a test with a fake clock) may register its own clock first.
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
+
+        // First, so that it is the outermost filter: the others (metrics) see the original exception.
+        silo.AddIncomingGrainCallFilter<WireErrorFilter>();
+        silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
 
         silo.AddGranaryActivationCollection(configuration);
         silo.AddGranaryTelemetry(configuration);
@@ -143,6 +164,11 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryActivationCollection)))
+        {
+            return silo;
+        }
+
         var options = new GranaryClusterOptions();
         configuration.GetSection(GranaryClusterOptions.SectionName).Bind(options);
         var result = new GranaryClusterOptionsValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
@@ -238,13 +264,5 @@ public static class GranarySiloBuilderExtensions
         services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
         return options;
-    }
-
-    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
-    {
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
     }
 }

@@ -16,7 +16,7 @@ public static class TransactionsSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (silo.Services.Any(d => d.ServiceType == typeof(TransactionRecoveryKeeper)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryTransactions)))
         {
             return silo;
         }
