@@ -15,6 +15,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
@@ -142,6 +143,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
 
         silo.AddGranaryActivationCollection(configuration);
+        silo.AddGranaryReminders(configuration);
         silo.AddGranaryTelemetry(configuration);
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
@@ -169,14 +171,7 @@ public static class GranarySiloBuilderExtensions
             return silo;
         }
 
-        var options = new GranaryClusterOptions();
-        configuration.GetSection(GranaryClusterOptions.SectionName).Bind(options);
-        var result = new GranaryClusterOptionsValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
-        if (result.Failed)
-        {
-            throw new OptionsValidationException(GranaryClusterOptions.SectionName, typeof(GranaryClusterOptions), result.Failures);
-        }
-
+        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<GrainCollectionOptions>(collection =>
         {
             if (options.CollectionAge is { } age)
@@ -191,6 +186,43 @@ public static class GranarySiloBuilderExtensions
             var task = collection.CollectionAge < TaskCollectionAge ? collection.CollectionAge : TaskCollectionAge;
             collection.ClassSpecificCollectionAge[typeof(Granary.Scheduling.TaskGrain).FullName!] = task;
         });
+        return silo;
+    }
+
+    /// <summary>Shortest reminder period under <see cref="MembershipProfile.FastFailover"/> when <see cref="GranaryClusterOptions.MinimumReminderPeriod"/> is unset.</summary>
+    public static readonly TimeSpan FastFailoverReminderPeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The reminder service, which re-activates grains that own periodic work on a surviving silo
+    /// after the silo hosting them dies: kept in Redis when <c>Granary:Cluster:Mode</c> is Redis (the
+    /// membership connection string), in silo memory otherwise (one machine, embedded mode, tests),
+    /// with <see cref="GranaryClusterOptions.MinimumReminderPeriod"/> as the shortest period.
+    /// </summary>
+    public static ISiloBuilder AddGranaryReminders(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryReminders)))
+        {
+            return silo;
+        }
+
+        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
+        if (options.Mode == ClusteringMode.Redis)
+        {
+            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString));
+        }
+        else
+        {
+            silo.UseInMemoryReminderService();
+        }
+
+        var period = options.MinimumReminderPeriod ?? (options.MembershipProfile == MembershipProfile.FastFailover ? FastFailoverReminderPeriod : null);
+        if (period is { } p)
+        {
+            silo.Services.Configure<ReminderOptions>(reminders => reminders.MinimumReminderPeriod = p);
+        }
+
         return silo;
     }
 
@@ -242,6 +274,17 @@ public static class GranarySiloBuilderExtensions
         where TOptions : class, new()
         where TValidator : class, IValidateOptions<TOptions>, new()
     {
+        var options = ReadValidated<TOptions, TValidator>(configuration, section);
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return options;
+    }
+
+    /// <summary>Binds and validates a section for wiring decisions, without registering the options (the method that owns them does).</summary>
+    private static TOptions ReadValidated<TOptions, TValidator>(IConfiguration configuration, string section)
+        where TOptions : class, new()
+        where TValidator : class, IValidateOptions<TOptions>, new()
+    {
         var options = new TOptions();
         try
         {
@@ -261,8 +304,6 @@ public static class GranarySiloBuilderExtensions
             throw new OptionsValidationException(section, typeof(TOptions), result.Failures);
         }
 
-        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
         return options;
     }
 }

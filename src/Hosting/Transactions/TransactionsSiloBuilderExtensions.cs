@@ -1,6 +1,5 @@
 using Granary.Transactions;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Hosting.Transactions;
@@ -11,7 +10,10 @@ namespace Granary.Hosting.Transactions;
 /// </code></example>
 public static class TransactionsSiloBuilderExtensions
 {
-    /// <summary>Binds and validates <c>Granary:Transactions</c> and starts the recovery-registry keeper.</summary>
+    /// <summary>
+    /// Binds and validates <c>Granary:Transactions</c>. The recovery registry's buckets keep
+    /// themselves awake with reminders (<see cref="GranarySiloBuilderExtensions.AddGranaryReminders"/>).
+    /// </summary>
     public static ISiloBuilder AddGranaryTransactions(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -22,12 +24,6 @@ public static class TransactionsSiloBuilderExtensions
         }
 
         var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
-        silo.Services.AddSingleton<TransactionRecoveryKeeper>();
-        if (options.UseRecoveryRegistry)
-        {
-            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<TransactionRecoveryKeeper>());
-        }
-
         if (options.EnableOrleansTransactionsPeer)
         {
             silo.UseTransactions();
