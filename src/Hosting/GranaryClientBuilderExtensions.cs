@@ -19,6 +19,11 @@ public static class GranaryClientBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!client.Services.AddOnce(nameof(UseGranaryClustering)))
+        {
+            return client;
+        }
+
         var options = GranarySiloBuilderExtensions.BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(
             client.Services, configuration, GranaryClusterOptions.SectionName);
         client.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
@@ -42,6 +47,11 @@ public static class GranaryClientBuilderExtensions
     public static IClientBuilder AddGranaryClientLimits(this IClientBuilder client)
     {
         ArgumentNullException.ThrowIfNull(client);
+        if (!client.Services.AddOnce(nameof(AddGranaryClientLimits)))
+        {
+            return client;
+        }
+
         client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
         return client;
     }

@@ -15,6 +15,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
@@ -35,6 +36,11 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranary)))
+        {
+            return silo;
+        }
+
         silo.UseGranaryClustering(configuration).AddGranaryStorage(configuration).AddGranaryServices(configuration);
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Diagnostics.SiloStartupReporter>();
         return silo;
@@ -44,6 +50,12 @@ public static class GranarySiloBuilderExtensions
     public static ISiloBuilder UseGranaryClustering(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(UseGranaryClustering)))
+        {
+            return silo;
+        }
+
         var options = BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(silo.Services, configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
         var address = IPAddress.Parse(options.AdvertisedAddress);
@@ -69,6 +81,12 @@ public static class GranarySiloBuilderExtensions
     public static ISiloBuilder AddGranaryStorage(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryStorage)))
+        {
+            return silo;
+        }
+
         var options = BindValidated<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
         silo.Services.TryAddSingleton(sp => new StorageRetryPolicy(options.Retry, sp.GetRequiredService<ILoggerFactory>().CreateLogger<StorageRetryPolicy>(), sp.GetService<TimeProvider>()));
         silo.Services.AddSingleton<IPersistentStateFactory, GranaryPersistentStateFactory>();
@@ -111,16 +129,21 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        silo.Services.TryAddSingletonTimeProvider();
-        silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
-        if (!silo.Services.Any(d => d.ImplementationType == typeof(WireErrorFilter)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryServices)))
         {
-            // First, so that it is the outermost filter: the others (metrics) see the original exception.
-            silo.AddIncomingGrainCallFilter<WireErrorFilter>();
-            silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
+            return silo;
         }
 
+        // A host (or a test with a fake clock) may register its own clock first.
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
+
+        // First, so that it is the outermost filter: the others (metrics) see the original exception.
+        silo.AddIncomingGrainCallFilter<WireErrorFilter>();
+        silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
+
         silo.AddGranaryActivationCollection(configuration);
+        silo.AddGranaryReminders(configuration);
         silo.AddGranaryTelemetry(configuration);
         silo.AddGranaryLocks(configuration);
         silo.AddGranaryCaching(configuration);
@@ -143,14 +166,12 @@ public static class GranarySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        var options = new GranaryClusterOptions();
-        configuration.GetSection(GranaryClusterOptions.SectionName).Bind(options);
-        var result = new GranaryClusterOptionsValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
-        if (result.Failed)
+        if (!silo.Services.AddOnce(nameof(AddGranaryActivationCollection)))
         {
-            throw new OptionsValidationException(GranaryClusterOptions.SectionName, typeof(GranaryClusterOptions), result.Failures);
+            return silo;
         }
 
+        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<GrainCollectionOptions>(collection =>
         {
             if (options.CollectionAge is { } age)
@@ -165,6 +186,43 @@ public static class GranarySiloBuilderExtensions
             var task = collection.CollectionAge < TaskCollectionAge ? collection.CollectionAge : TaskCollectionAge;
             collection.ClassSpecificCollectionAge[typeof(Granary.Scheduling.TaskGrain).FullName!] = task;
         });
+        return silo;
+    }
+
+    /// <summary>Shortest reminder period under <see cref="MembershipProfile.FastFailover"/> when <see cref="GranaryClusterOptions.MinimumReminderPeriod"/> is unset.</summary>
+    public static readonly TimeSpan FastFailoverReminderPeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The reminder service, which re-activates grains that own periodic work on a surviving silo
+    /// after the silo hosting them dies: kept in Redis when <c>Granary:Cluster:Mode</c> is Redis (the
+    /// membership connection string), in silo memory otherwise (one machine, embedded mode, tests),
+    /// with <see cref="GranaryClusterOptions.MinimumReminderPeriod"/> as the shortest period.
+    /// </summary>
+    public static ISiloBuilder AddGranaryReminders(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryReminders)))
+        {
+            return silo;
+        }
+
+        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
+        if (options.Mode == ClusteringMode.Redis)
+        {
+            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString));
+        }
+        else
+        {
+            silo.UseInMemoryReminderService();
+        }
+
+        var period = options.MinimumReminderPeriod ?? (options.MembershipProfile == MembershipProfile.FastFailover ? FastFailoverReminderPeriod : null);
+        if (period is { } p)
+        {
+            silo.Services.Configure<ReminderOptions>(reminders => reminders.MinimumReminderPeriod = p);
+        }
+
         return silo;
     }
 
@@ -216,6 +274,17 @@ public static class GranarySiloBuilderExtensions
         where TOptions : class, new()
         where TValidator : class, IValidateOptions<TOptions>, new()
     {
+        var options = ReadValidated<TOptions, TValidator>(configuration, section);
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return options;
+    }
+
+    /// <summary>Binds and validates a section for wiring decisions, without registering the options (the method that owns them does).</summary>
+    private static TOptions ReadValidated<TOptions, TValidator>(IConfiguration configuration, string section)
+        where TOptions : class, new()
+        where TValidator : class, IValidateOptions<TOptions>, new()
+    {
         var options = new TOptions();
         try
         {
@@ -235,16 +304,6 @@ public static class GranarySiloBuilderExtensions
             throw new OptionsValidationException(section, typeof(TOptions), result.Failures);
         }
 
-        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
         return options;
-    }
-
-    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
-    {
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
     }
 }

@@ -21,8 +21,13 @@ public static class CachingSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryCaching)))
+        {
+            return silo;
+        }
+
         var options = GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
-        silo.Services.TryAddSingleton<CacheMetrics>();
+        silo.Services.AddSingleton<CacheMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         var usePostgres = options.Store == CacheStoreMode.Postgres

@@ -13,16 +13,13 @@ public static class LockSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (silo.Services.Any(d => d.ServiceType == typeof(LockSiloMarker)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryLocks)))
         {
             return silo;
         }
 
-        silo.Services.Add(new Microsoft.Extensions.DependencyInjection.ServiceDescriptor(typeof(LockSiloMarker), new LockSiloMarker()));
         silo.Services.AddSingleton<LockMetrics>();
         GranarySiloBuilderExtensions.BindValidated<LockOptions, LockOptionsValidator>(silo.Services, configuration, LockOptions.SectionName);
         return silo;
     }
-
-    private sealed class LockSiloMarker;
 }

@@ -66,6 +66,17 @@ public sealed class GranaryClusterOptions
     public TimeSpan? TableRefreshTimeout { get; set; }
 
     /// <summary>
+    /// Shortest period a reminder may have (Orleans' <c>ReminderOptions.MinimumReminderPeriod</c>).
+    /// Reminders re-activate the grains that own periodic work (the transaction recovery buckets) on
+    /// a surviving silo after the silo hosting them dies, so this bounds how long such work waits
+    /// after a silo is declared dead. Unset: 1 minute (Orleans' default), or 5 seconds with the
+    /// <see cref="MembershipProfile.FastFailover"/> profile. Between 1 second and 1 hour. Reminders
+    /// are kept in Redis when <see cref="Mode"/> is Redis (same <see cref="RedisConnectionString"/>),
+    /// in silo memory otherwise.
+    /// </summary>
+    public TimeSpan? MinimumReminderPeriod { get; set; }
+
+    /// <summary>
     /// How long an activation may stay idle before the silo collects it (its state is reloaded from
     /// storage by the next call). Unset: Orleans' default (15 minutes); task records are collected
     /// after 10 minutes or this, whichever is shorter, and cache shards never. Short values keep the

@@ -54,6 +54,11 @@ public sealed class GranaryClusterOptionsValidator : IValidateOptions<GranaryClu
             errors.Add($"{GranaryClusterOptions.SectionName}:CollectionAge must be between 00:00:01 and 1.00:00:00 (got {age}).");
         }
 
+        if (options.MinimumReminderPeriod is { } reminder && (reminder < TimeSpan.FromSeconds(1) || reminder > TimeSpan.FromHours(1)))
+        {
+            errors.Add($"{GranaryClusterOptions.SectionName}:MinimumReminderPeriod must be between 00:00:01 and 01:00:00 (got {reminder}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

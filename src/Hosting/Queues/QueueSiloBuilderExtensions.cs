@@ -21,8 +21,13 @@ public static class QueueSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryQueues)))
+        {
+            return silo;
+        }
+
         var options = GranarySiloBuilderExtensions.BindValidated<QueueOptions, QueueOptionsValidator>(silo.Services, configuration, QueueOptions.SectionName);
-        silo.Services.TryAddSingleton<QueueMetrics>();
+        silo.Services.AddSingleton<QueueMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         var usePostgres = options.Store == QueueStoreMode.Postgres

@@ -15,7 +15,8 @@ public static class SchedulingSiloBuilderExtensions
     public static ISiloBuilder AddGranaryScheduling(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        if (silo.Services.Any(d => d.ServiceType == typeof(TaskHandlerRegistry)))
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryScheduling)))
         {
             return silo;
         }

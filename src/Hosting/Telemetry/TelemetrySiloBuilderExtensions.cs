@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 
@@ -19,7 +18,7 @@ public static class TelemetrySiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (silo.Services.Any(d => d.ServiceType == typeof(SiloStatsCollector)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryTelemetry)))
         {
             return silo;
         }
@@ -28,7 +27,7 @@ public static class TelemetrySiloBuilderExtensions
         silo.Services.AddMetrics();
         silo.AddIncomingGrainCallFilter<GrainCallMetricsFilter>();
         silo.Services.AddSingleton<SiloStatsCollector>();
-        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SiloStatsCollector>(sp => sp.GetRequiredService<SiloStatsCollector>()));
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStatsCollector>());
 
         var otlp = string.IsNullOrWhiteSpace(options.OtlpEndpoint) ? null : new Uri(options.OtlpEndpoint);
         if (otlp is null && !options.ConsoleExporter)

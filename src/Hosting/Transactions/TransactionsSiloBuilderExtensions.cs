@@ -1,6 +1,5 @@
 using Granary.Transactions;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Hosting.Transactions;
@@ -11,23 +10,20 @@ namespace Granary.Hosting.Transactions;
 /// </code></example>
 public static class TransactionsSiloBuilderExtensions
 {
-    /// <summary>Binds and validates <c>Granary:Transactions</c> and starts the recovery-registry keeper.</summary>
+    /// <summary>
+    /// Binds and validates <c>Granary:Transactions</c>. The recovery registry's buckets keep
+    /// themselves awake with reminders (<see cref="GranarySiloBuilderExtensions.AddGranaryReminders"/>).
+    /// </summary>
     public static ISiloBuilder AddGranaryTransactions(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (silo.Services.Any(d => d.ServiceType == typeof(TransactionRecoveryKeeper)))
+        if (!silo.Services.AddOnce(nameof(AddGranaryTransactions)))
         {
             return silo;
         }
 
         var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
-        silo.Services.AddSingleton<TransactionRecoveryKeeper>();
-        if (options.UseRecoveryRegistry)
-        {
-            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<TransactionRecoveryKeeper>());
-        }
-
         if (options.EnableOrleansTransactionsPeer)
         {
             silo.UseTransactions();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Hosting;
 
 namespace Granary.Transactions;
 
@@ -8,8 +9,10 @@ namespace Granary.Transactions;
 /// One bucket of the in-doubt registry: transactions whose decision is durable but whose phase two
 /// has not finished. Writes are group-committed (callers that arrive during a write share the next
 /// one). A timer wakes coordinators of entries older than the scan interval, so a decision taken
-/// on a silo that died is delivered even if no participant is active to ask. Every silo pings the
-/// buckets periodically, which keeps them (and their timers) alive after silo loss.
+/// on a silo that died is delivered even if no participant is active to ask. A bucket that has held
+/// an entry keeps a reminder (one per bucket, never one per transaction): the reminder service fires
+/// it on a surviving silo after the silo hosting the bucket dies, which re-activates the bucket and
+/// its timer; the timer, not the reminder, sets the scan pace.
 /// </summary>
 [Reentrant]
 [GrainType("granary.transactions.transaction-recovery")]
@@ -17,25 +20,58 @@ public sealed class TransactionRecoveryGrain(
     [PersistentState("tx-recovery", GranaryStorage.Default)] IPersistentState<RecoveryState> state,
     TimeProvider time,
     IOptions<TransactionOptions> options,
-    ILogger<TransactionRecoveryGrain> logger) : Grain, ITransactionRecoveryGrain
+    ILogger<TransactionRecoveryGrain> logger,
+    IOptions<ReminderOptions> reminders) : Grain, ITransactionRecoveryGrain, IRemindable
 {
+    /// <summary>The reminder that brings a bucket back after silo loss.</summary>
+    public const string WakeReminder = "recovery-wake";
+
     private readonly TransactionOptions _options = options.Value;
+    private Task? _wake;
     private TaskCompletionSource? _nextWrite;
     private bool _writing;
     private bool _scanning;
 
     /// <inheritdoc/>
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         this.RegisterGrainTimer(ScanAsync, new GrainTimerCreationOptions(_options.RecoveryScanInterval, _options.RecoveryScanInterval) { KeepAlive = true, Interleave = true });
-        return base.OnActivateAsync(cancellationToken);
+        if (state.State.Entries.Count > 0)
+        {
+            await EnsureWakeReminderAsync();
+        }
+
+        await base.OnActivateAsync(cancellationToken);
     }
 
     /// <inheritdoc/>
     public Task AddAsync(string transactionId)
     {
         state.State.Entries[transactionId] = time.GetUtcNow();
-        return WriteAsync();
+
+        // Answered once the entry is stored and the bucket is sure to be woken after silo loss.
+        var reminder = EnsureWakeReminderAsync();
+        return reminder.IsCompletedSuccessfully ? WriteAsync() : Task.WhenAll(WriteAsync(), reminder);
+    }
+
+    /// <inheritdoc/>
+    public Task ReceiveReminder(string reminderName, TickStatus status) => ScanAsync(CancellationToken.None);
+
+    /// <summary>
+    /// Registers the bucket's reminder once per activation (again after a failed attempt). It is
+    /// never removed: an idle bucket costs one activation per reminder period, and removing it could
+    /// race with an entry being added.
+    /// </summary>
+    private Task EnsureWakeReminderAsync()
+    {
+        if (_wake is null || _wake.IsFaulted || _wake.IsCanceled)
+        {
+            var floor = reminders.Value.MinimumReminderPeriod;
+            var period = _options.RecoveryScanInterval > floor ? _options.RecoveryScanInterval : floor;
+            _wake = this.RegisterOrUpdateReminder(WakeReminder, period, period);
+        }
+
+        return _wake;
     }
 
     /// <inheritdoc/>
