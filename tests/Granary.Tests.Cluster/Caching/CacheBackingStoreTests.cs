@@ -158,7 +158,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
                     violations++;
                 }
 
-                await Task.Delay(1); // pacing: about a thousand reads a second, not a busy loop
+                await Task.Delay(1); // the behaviour under test: a reader running alongside the writes, at about a thousand reads a second
             }
         });
         for (var version = 3; version <= 300; version++)
@@ -182,31 +182,13 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
 
     private static string NewCache() => "backed-" + Guid.NewGuid().ToString("N");
 
-    private static async Task PollAsync(Func<bool> condition, TimeSpan bound)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition() && clock.Elapsed < bound)
-        {
-            await Task.Delay(10); // poll interval; bounded by the deadline
-        }
-
-        Assert.True(condition(), "condition not reached within " + bound);
-    }
+    private static Task PollAsync(Func<bool> condition, TimeSpan bound) => Eventually.TrueAsync("the reader's invalidations", condition, bound);
 
     private async Task<TimeSpan> PollRowAsync(string key, long version, TimeSpan bound)
     {
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < bound)
-        {
-            if (await RowAsync(key) is { } row && row.Version >= version)
-            {
-                return clock.Elapsed;
-            }
-
-            await Task.Delay(20); // poll interval; bounded by the deadline
-        }
-
-        throw new TimeoutException($"{key} v{version} not in the table within {bound}");
+        await Eventually.TrueAsync($"{key} v{version} in the table", async () => await RowAsync(key) is { } row && row.Version >= version, bound);
+        return clock.Elapsed;
     }
 
     private async Task UpsertAsync(string key, string value, long version)
