@@ -181,7 +181,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         await fixture.Postgres.CrashAsync();
         var clock = Stopwatch.StartNew();
         var initialising = PostgresShardInitializer.EnsureShardsAsync([fixture.Postgres.ConnectionString(database)], createDatabases: true, NullLogger.Instance, retry, CancellationToken.None);
-        await Task.Delay(TimeSpan.FromSeconds(1)); // how long the server stays down is the fault under test
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the fault under test: how long the server stays down
         Assert.False(initialising.IsCompleted, "initialisation ended while the server was down");
         var restart = await fixture.Postgres.RestartAsync();
         await initialising.WaitAsync(PhaseBound);

@@ -80,7 +80,7 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
         var crashedAt = _clock.Elapsed;
         await postgres.CrashAsync();
         Interlocked.Increment(ref _crashes);
-        await Task.Delay(down); // how long the server stays down is the fault under test
+        await Task.Delay(down); // the fault under test: how long the server stays down
         var restart = await postgres.RestartAsync();
         var outage = _clock.Elapsed - crashedAt;
         output.WriteLine($"[{Now.TotalSeconds:F1} s] PostgreSQL crashed (SIGKILL) at {crashedAt.TotalSeconds:F1} s, restarted with crash recovery in {restart.TotalSeconds:F1} s: unreachable {outage.TotalSeconds:F1} s");
