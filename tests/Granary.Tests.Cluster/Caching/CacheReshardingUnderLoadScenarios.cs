@@ -14,9 +14,10 @@ namespace Granary.Tests.Cluster.Caching;
 /// that writes increasing numbers one at a time; a read must return a number between the last one
 /// acknowledged before the read started and the last one attempted when it ended (never older:
 /// no stale read), and at the end every key holds its last acknowledged number (no lost write).
+/// Written once and run on every storage backend (<see cref="CacheReshardingUnderLoadScenariosOnMemory"/>,
+/// <see cref="CacheReshardingUnderLoadScenariosOnPostgres"/>).
 /// </summary>
-[Collection(FastClusterCollection.Name)]
-public sealed class CacheReshardingUnderLoadTests(FastClusterFixture cluster, ITestOutputHelper output)
+public abstract class CacheReshardingUnderLoadScenarios(GranaryTestClusterFixture cluster, ITestOutputHelper output)
 {
     private const int Keys = 3000;
     private const int Writers = 8;
@@ -134,3 +135,11 @@ public sealed class CacheReshardingUnderLoadTests(FastClusterFixture cluster, IT
 
     private static string Key(int i) => string.Create(CultureInfo.InvariantCulture, $"r:{i}");
 }
+
+/// <summary>The resharding-under-load scenario on memory storage (the fast cluster).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class CacheReshardingUnderLoadScenariosOnMemory(FastClusterFixture cluster, ITestOutputHelper output) : CacheReshardingUnderLoadScenarios(cluster, output);
+
+/// <summary>The resharding-under-load scenario on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class CacheReshardingUnderLoadScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : CacheReshardingUnderLoadScenarios(cluster, output);
