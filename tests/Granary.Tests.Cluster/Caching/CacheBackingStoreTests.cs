@@ -130,13 +130,11 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
 
         // The write's own notice may reach the reader after its first read and drop that fill;
         // a later read fills the near-cache and the one after it is served from there.
-        var nearHit = Stopwatch.StartNew();
-        while (reader.NearCacheCounters.Hits == 0 && nearHit.Elapsed < TimeSpan.FromSeconds(10))
+        await Eventually.TrueAsync("a read served by the near-cache", async () =>
         {
             Assert.Equal("kiwis v1", (await reader.ReadThroughAsync("sku:5")).Value);
-        }
-
-        Assert.True(reader.NearCacheCounters.Hits >= 1, "no read was served by the near-cache");
+            return reader.NearCacheCounters.Hits >= 1;
+        }, TimeSpan.FromSeconds(10));
         await UpsertAsync("sku:5", "kiwis v2", 2);
         Assert.True(await writer.InvalidateAsync("sku:5"));
         await PollAsync(() => reader.NewestInvalidatedVersion("sku:5") >= 0 && reader.NearCacheCounters.Invalidations >= 2, TimeSpan.FromSeconds(10));
@@ -158,7 +156,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
                     violations++;
                 }
 
-                await Task.Delay(1); // pacing: about a thousand reads a second, not a busy loop
+                await Task.Delay(1); // the behaviour under test: a reader running alongside the writes, at about a thousand reads a second
             }
         });
         for (var version = 3; version <= 300; version++)
@@ -182,31 +180,13 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
 
     private static string NewCache() => "backed-" + Guid.NewGuid().ToString("N");
 
-    private static async Task PollAsync(Func<bool> condition, TimeSpan bound)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition() && clock.Elapsed < bound)
-        {
-            await Task.Delay(10); // poll interval; bounded by the deadline
-        }
-
-        Assert.True(condition(), "condition not reached within " + bound);
-    }
+    private static Task PollAsync(Func<bool> condition, TimeSpan bound) => Eventually.TrueAsync("the reader's invalidations", condition, bound);
 
     private async Task<TimeSpan> PollRowAsync(string key, long version, TimeSpan bound)
     {
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < bound)
-        {
-            if (await RowAsync(key) is { } row && row.Version >= version)
-            {
-                return clock.Elapsed;
-            }
-
-            await Task.Delay(20); // poll interval; bounded by the deadline
-        }
-
-        throw new TimeoutException($"{key} v{version} not in the table within {bound}");
+        await Eventually.TrueAsync($"{key} v{version} in the table", async () => await RowAsync(key) is { } row && row.Version >= version, bound);
+        return clock.Elapsed;
     }
 
     private async Task UpsertAsync(string key, string value, long version)

@@ -5,6 +5,7 @@ using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
 using Granary.Sdk.Caching;
+using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Caching;
@@ -146,12 +147,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
 
         // The shard reloads from storage; writes succeed again and the unconfirmed one is not there.
         var clock = Stopwatch.StartNew();
-        CacheReply reply;
-        do
-        {
-            reply = await cache.ExecuteAsync("SET", "after", "1");
-        }
-        while (reply.IsError && reply.Text!.StartsWith("TRYAGAIN", StringComparison.Ordinal) && clock.Elapsed < Deadline);
+        var reply = await Eventually.ValueAsync("a SET accepted after the reload", () => cache.ExecuteAsync("SET", "after", "1"), r => !(r.IsError && r.Text!.StartsWith("TRYAGAIN", StringComparison.Ordinal)), Deadline);
 
         output.WriteLine($"{name}: the next SET succeeded {clock.Elapsed.TotalMilliseconds:F0} ms later: {reply}");
         Assert.Equal(CacheReply.Ok, reply);
@@ -202,15 +198,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
         return row!;
     }
 
-    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(what, condition, Deadline);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(clock.Elapsed < Deadline, $"gave up waiting {Deadline.TotalSeconds:F0} s for {what}");
-            await Task.Delay(20); // poll interval; bounded by the deadline above
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(what, condition, Deadline);
 }

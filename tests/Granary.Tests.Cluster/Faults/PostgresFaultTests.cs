@@ -14,6 +14,7 @@ using Granary.Sdk.Locks;
 using Granary.Sdk.Queues;
 using Granary.Sdk.Scheduling;
 using Granary.Sdk.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
 using Granary.Tests.Cluster.Locks;
 using Granary.Transactions;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,6 +35,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PhaseBound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(200);
 
     [Fact]
     public async Task Clients_see_only_granary_errors_while_backends_are_terminated_and_postgres_crashes()
@@ -50,9 +52,9 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var queues = new QueueClient(grains);
         var tasks = new TaskClient(grains);
         var locks = new DistributedLocks(grains, new DistributedLockOptions { Owner = prefix, CallTimeout = CallTimeout, TransientRetryWindow = TimeSpan.Zero });
-        await Eventually(() => queues.CreateAsync(prefix, new QueueDefinition(4, MaxDeliveries: 100, DeduplicationWindow: TimeSpan.FromMinutes(10))));
-        await using var cache = await Eventually(() => CacheClient.CreateAsync(grains, prefix, 4, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction)));
-        await Eventually(() => Task.WhenAll(Enumerable.Range(0, 20).Select(i => grains.GetGrain<IAccountGrain>($"{prefix}-a{i}").OpenAsync(1_000))));
+        await RetriedAsync(() => queues.CreateAsync(prefix, new QueueDefinition(4, MaxDeliveries: 100, DeduplicationWindow: TimeSpan.FromMinutes(10))));
+        await using var cache = await RetriedAsync(() => CacheClient.CreateAsync(grains, prefix, 4, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction)));
+        await RetriedAsync(() => Task.WhenAll(Enumerable.Range(0, 20).Select(i => grains.GetGrain<IAccountGrain>($"{prefix}-a{i}").OpenAsync(1_000))));
 
         async Task LoopAsync(Func<int, Task> call)
         {
@@ -102,7 +104,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var duringTerminations = errors.Count;
         await faults.CrashAndRestartAsync(TimeSpan.FromSeconds(1));
         var progress = calls;
-        await PostgresFaults.WaitUntilAsync(() => calls >= progress + 200, PhaseBound, "200 calls after the restart");
+        await Eventually.TrueAsync("200 calls after the restart", () => calls >= progress + 200, PhaseBound);
         await stop.CancelAsync();
         await Task.WhenAll(load);
 
@@ -158,7 +160,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         output.WriteLine($"PostgreSQL down; account read failed after {failedAfter.TotalSeconds:F1} s with {failure?.GetType().FullName}: {failure?.Message}");
         output.WriteLine($"lock status failed with {lockFailure?.GetType().FullName}: {lockFailure?.Message}");
 
-        var account = await Eventually(() => grains.GetGrain<IAccountGrain>(prefix + "-account").OpenAsync(5));
+        var account = await RetriedAsync(() => grains.GetGrain<IAccountGrain>(prefix + "-account").OpenAsync(5));
         output.WriteLine($"faults injected: 1 crash; restarted in {restart.TotalSeconds:F1} s; then the account opened with balance {account.Balance}");
 
         var typed = Assert.IsType<ServiceUnavailableException>(failure);
@@ -179,7 +181,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         await fixture.Postgres.CrashAsync();
         var clock = Stopwatch.StartNew();
         var initialising = PostgresShardInitializer.EnsureShardsAsync([fixture.Postgres.ConnectionString(database)], createDatabases: true, NullLogger.Instance, retry, CancellationToken.None);
-        await Task.Delay(TimeSpan.FromSeconds(1)); // how long the server stays down is the fault under test
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the fault under test: how long the server stays down
         Assert.False(initialising.IsCompleted, "initialisation ended while the server was down");
         var restart = await fixture.Postgres.RestartAsync();
         await initialising.WaitAsync(PhaseBound);
@@ -202,7 +204,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var errors = new ClientErrors();
         var client = new QueueClient(grains);
         var queue = Prefix("queue");
-        await Eventually(() => client.CreateAsync(queue, new QueueDefinition(4, MaxDeliveries: 100, DeduplicationWindow: TimeSpan.FromMinutes(10))));
+        await RetriedAsync(() => client.CreateAsync(queue, new QueueDefinition(4, MaxDeliveries: 100, DeduplicationWindow: TimeSpan.FromMinutes(10))));
 
         var confirmed = new ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         var deliveries = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
@@ -281,11 +283,11 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         await faults.RunScheduleAsync(() => acked.Count, 200, "acked messages", PhaseBound);
         await stopProducing.CancelAsync();
         await Task.WhenAll(producers);
-        await PostgresFaults.WaitUntilAsync(() => confirmed.Keys.All(acked.ContainsKey), PhaseBound, "every confirmed message acked");
+        await Eventually.TrueAsync("every confirmed message acked", () => confirmed.Keys.All(acked.ContainsKey), PhaseBound);
         await stopConsuming.CancelAsync();
         await Task.WhenAll(consumers);
 
-        var stats = await Eventually(() => client.StatsAsync(queue));
+        var stats = await RetriedAsync(() => client.StatsAsync(queue));
         var lost = confirmed.Keys.Count(id => !acked.ContainsKey(id));
         var duplicates = deliveries.Values.Sum() - deliveries.Count;
         var atRisk = ackAtRisk + (failedDequeueCalls * Batch);
@@ -405,7 +407,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var grains = fixture.Cluster.Grains;
         var faults = new PostgresFaults(fixture.Postgres, output);
         var errors = new ClientErrors();
-        await using var cache = await Eventually(() => CacheClient.CreateAsync(grains, Prefix("orders"), 4, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction)));
+        await using var cache = await RetriedAsync(() => CacheClient.CreateAsync(grains, Prefix("orders"), 4, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction)));
         var acked = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
         var failedCalls = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
         using var stop = new CancellationTokenSource();
@@ -444,7 +446,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var lost = new List<string>();
         foreach (var chunk in acked.Keys.Chunk(500))
         {
-            var values = await Eventually(() => cache.ExecuteAsync(["MGET", .. chunk]));
+            var values = await RetriedAsync(() => cache.ExecuteAsync(["MGET", .. chunk]));
             lost.AddRange(chunk.Where((key, i) => values.Items![i].Text != acked[key]).Select(key => $"{key}: read {values.Items![Array.IndexOf(chunk, key)].Text ?? "(nil)"}"));
         }
 
@@ -452,7 +454,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var storedUnacknowledged = 0;
         if (unacknowledged.Length > 0)
         {
-            var values = await Eventually(() => cache.ExecuteAsync(["MGET", .. unacknowledged]));
+            var values = await RetriedAsync(() => cache.ExecuteAsync(["MGET", .. unacknowledged]));
             storedUnacknowledged = values.Items!.Count(v => !v.IsNil);
         }
 
@@ -480,7 +482,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         var errors = new ClientErrors();
         var prefix = Prefix("tx");
         var accounts = Enumerable.Range(0, Accounts).Select(i => string.Create(CultureInfo.InvariantCulture, $"{prefix}-a{i}")).ToList();
-        await Eventually(() => Task.WhenAll(accounts.Select(a => grains.GetGrain<IAccountGrain>(a).OpenAsync(Opening))));
+        await RetriedAsync(() => Task.WhenAll(accounts.Select(a => grains.GetGrain<IAccountGrain>(a).OpenAsync(Opening))));
 
         var outcomes = new ConcurrentDictionary<string, (TxRequest Request, TxOutcome Outcome, int FailedAttempts)>(StringComparer.Ordinal);
         var started = 0;
@@ -523,26 +525,21 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
 
         // Recovery window: nothing may stay prepared.
         var participants = accounts.Select(a => grains.GetGrain<IAccountGrain>(a)).ToList();
-        var ledgers = new List<ParticipantTxView>();
-        var prepared = int.MaxValue;
-        var recovery = Stopwatch.StartNew();
-        while (prepared > 0 && recovery.Elapsed < PhaseBound)
+        async Task<List<ParticipantTxView>?> LedgersAsync()
         {
             try
             {
-                ledgers = [.. (await Task.WhenAll(participants.Select(p => p.GetTransactionsAsync()))).SelectMany(l => l)];
-                prepared = ledgers.Count(t => t.Status == "Prepared");
+                return [.. (await Task.WhenAll(participants.Select(p => p.GetTransactionsAsync()))).SelectMany(l => l)];
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 errors.Record(ex);
-            }
-
-            if (prepared > 0)
-            {
-                await Task.Delay(500); // poll interval; bounded by the recovery deadline
+                return null;
             }
         }
+
+        var ledgers = (await Eventually.ValueAsync("no transaction left prepared", LedgersAsync, l => l is not null && !l.Any(t => t.Status == "Prepared"), PhaseBound, TimeSpan.FromMilliseconds(500)))!;
+        var prepared = ledgers.Count(t => t.Status == "Prepared");
 
         var byTx = ledgers.GroupBy(t => t.TransactionId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(t => t.Status).ToList(), StringComparer.Ordinal);
         var expected = accounts.ToDictionary(a => a, _ => Opening, StringComparer.Ordinal);
@@ -564,7 +561,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
             }
         }
 
-        var balances = await Eventually(() => Task.WhenAll(participants.Select(p => p.GetAsync())));
+        var balances = await RetriedAsync(() => Task.WhenAll(participants.Select(p => p.GetAsync())));
         var total = balances.Sum(b => b.Balance);
         var wrong = balances.Count(b => b.Balance != expected[b.Key]);
         output.WriteLine(faults.Describe());
@@ -611,7 +608,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
                     submitted[id] = true;
                 }
 
-                await Task.Delay(50); // paces the submitters so that runs, not submissions, fill the worker slots
+                await Task.Delay(50); // the load under test: a steady stream of submissions, paced so that runs, not submissions, fill the worker slots
             }
         }
 
@@ -621,8 +618,7 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
         await Task.WhenAll(submitters);
 
         var latest = new ConcurrentDictionary<string, TaskInfo>(StringComparer.Ordinal);
-        var terminal = Stopwatch.StartNew();
-        while (latest.Count(t => t.Value.IsTerminal) < submitted.Count && terminal.Elapsed < PhaseBound * 2)
+        async Task<int> TerminalAsync()
         {
             await Parallel.ForEachAsync(submitted.Keys.Where(id => !latest.TryGetValue(id, out var t) || !t.IsTerminal), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (id, _) =>
             {
@@ -635,8 +631,10 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
                     errors.Record(ex);
                 }
             });
-            await Task.Delay(500); // poll interval; bounded by the deadline
+            return latest.Count(t => t.Value.IsTerminal);
         }
+
+        await Eventually.ValueAsync("every submitted task terminal", TerminalAsync, n => n >= submitted.Count, PhaseBound * 2, TimeSpan.FromMilliseconds(500));
 
         var final = latest.Values.ToList();
         var redelivered = final.Sum(t => t.Redeliveries);
@@ -658,25 +656,12 @@ public sealed class PostgresFaultTests(PostgresFaultFixture fixture, ITestOutput
     private static string Prefix(string what) => what + Guid.NewGuid().ToString("N")[..8];
 
     /// <summary>Set-up and read-back calls: retried on retryable errors until they succeed (bounded).</summary>
-    private static async Task<T> Eventually<T>(Func<Task<T>> call)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(CallTimeout);
-            }
-            catch (Exception ex) when (deadline.Elapsed < PhaseBound && ex is GranaryException { IsRetryable: true } or TimeoutException or OrleansException)
-            {
-                await Task.Delay(200); // retry pause; bounded by the deadline
-            }
-        }
-    }
+    private static Task<T> RetriedAsync<T>(Func<Task<T>> call)
+        => Eventually.SucceedsAsync("a set-up or read-back call", () => call().WaitAsync(CallTimeout), PhaseBound, IsRetryable, RetryPause);
 
-    private static async Task Eventually(Func<Task> call) => await Eventually(async () =>
-    {
-        await call();
-        return true;
-    });
+    /// <inheritdoc cref="RetriedAsync{T}(Func{Task{T}})"/>
+    private static Task RetriedAsync(Func<Task> call)
+        => Eventually.SucceedsAsync("a set-up or read-back call", () => call().WaitAsync(CallTimeout), PhaseBound, IsRetryable, RetryPause);
+
+    private static bool IsRetryable(Exception ex) => ex is GranaryException { IsRetryable: true } or TimeoutException or OrleansException;
 }

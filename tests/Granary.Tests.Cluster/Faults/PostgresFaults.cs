@@ -45,14 +45,14 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
     public async Task<FaultSchedule> RunScheduleAsync(Func<int> progress, int steps, string what, TimeSpan bound, Action? restarted = null)
     {
         ArgumentNullException.ThrowIfNull(progress);
-        await WaitUntilAsync(() => progress() >= steps, bound, $"{steps} {what} before the faults");
+        await Eventually.TrueAsync($"{steps} {what} before the faults", () => progress() >= steps, bound);
         var before = progress();
         await TerminateBackendsAsync(TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(6));
         var afterTerminations = progress();
         await CrashAndRestartAsync(TimeSpan.FromSeconds(1));
         restarted?.Invoke();
         var afterRestart = progress();
-        await WaitUntilAsync(() => progress() >= afterRestart + steps, bound, $"{steps} {what} after the restart");
+        await Eventually.TrueAsync($"{steps} {what} after the restart", () => progress() >= afterRestart + steps, bound);
         return new FaultSchedule(before, afterTerminations, afterRestart);
     }
 
@@ -80,7 +80,7 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
         var crashedAt = _clock.Elapsed;
         await postgres.CrashAsync();
         Interlocked.Increment(ref _crashes);
-        await Task.Delay(down); // how long the server stays down is the fault under test
+        await Task.Delay(down); // the fault under test: how long the server stays down
         var restart = await postgres.RestartAsync();
         var outage = _clock.Elapsed - crashedAt;
         output.WriteLine($"[{Now.TotalSeconds:F1} s] PostgreSQL crashed (SIGKILL) at {crashedAt.TotalSeconds:F1} s, restarted with crash recovery in {restart.TotalSeconds:F1} s: unreachable {outage.TotalSeconds:F1} s");
@@ -90,16 +90,6 @@ public sealed class PostgresFaults(PostgresServer postgres, ITestOutputHelper ou
     /// <summary>The figures, for the test output.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture, $"faults injected: {TerminationRounds} rounds of pg_terminate_backend ({BackendsTerminated} backends terminated), {Crashes} crash(es) and restart(s)");
 
-    /// <summary>Waits for <paramref name="condition"/>, failing the test with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < timeout, $"{what} not reached within {timeout.TotalSeconds:F0} s");
-            await Task.Delay(50); // poll interval; bounded by the deadline asserted above
-        }
-    }
 }
 
 /// <summary>The errors clients saw, by type (and code for Granary errors).</summary>

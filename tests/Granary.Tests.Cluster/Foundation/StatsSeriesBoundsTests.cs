@@ -2,7 +2,6 @@ using Granary.Hosting.Telemetry;
 using Granary.Queues;
 using Granary.Sdk.Queues;
 using Granary.Tests.Cluster.Infrastructure;
-using Granary.Tests.Cluster.Locks;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
@@ -24,7 +23,7 @@ public sealed class StatsSeriesBoundsTests(FastClusterFixture fixture, ITestOutp
         var depth = "granary.queues.depth|queue=" + queue;
 
         // Silos report every 250 ms here: the gauge shows up on the silo hosting the partition.
-        await LockGrainTests.WaitUntilAsync(() => Task.FromResult(collectors.Any(c => c.SeriesKeys.Contains(depth))), 20);
+        await Eventually.TrueAsync("the depth gauge reported", () => collectors.Any(c => c.SeriesKeys.Contains(depth)), TimeSpan.FromSeconds(20));
         var before = collectors.Sum(c => c.SeriesKeys.Count);
 
         var management = fixture.Grains.GetGrain<IManagementGrain>(0);
@@ -38,7 +37,7 @@ public sealed class StatsSeriesBoundsTests(FastClusterFixture fixture, ITestOutp
         }
 
         // Without forgetting, every queue name ever seen would keep three series on every silo that hosted it.
-        await LockGrainTests.WaitUntilAsync(() => Task.FromResult(collectors.All(c => !c.SeriesKeys.Any(k => k.EndsWith("|queue=" + queue, StringComparison.Ordinal)))), 20);
+        await Eventually.TrueAsync("the queue's series forgotten", () => collectors.All(c => !c.SeriesKeys.Any(k => k.EndsWith("|queue=" + queue, StringComparison.Ordinal))), TimeSpan.FromSeconds(20));
         output.WriteLine($"series on the silos: {before} with the queue's partitions active, {collectors.Sum(c => c.SeriesKeys.Count)} after they were collected");
     }
 }

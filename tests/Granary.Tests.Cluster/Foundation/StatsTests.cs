@@ -46,21 +46,13 @@ public sealed class StatsTests(FastClusterFixture fixture, ITestOutputHelper out
         try
         {
             // Silos report every 250 ms in this cluster: wait (bounded) until the reports show all of it.
-            StatsSummary summary;
-            var until = DateTime.UtcNow + Deadline;
-            while (true)
-            {
-                summary = await stats.GetAsync();
-                var documentCalls = summary.Calls.Where(c => c.Family == "documents").Sum(c => c.Total);
-                var depth = summary.Gauges.Where(g => g.Instrument == "granary.queues.depth" && g.Tags == "queue=" + queue).Sum(g => g.Value);
-                var holders = summary.Gauges.Where(g => g.Instrument == "granary.locks.holders").Sum(g => g.Value);
-                if ((documentCalls - callsBefore >= Puts + 1 && depth == 5 && holders >= 3) || DateTime.UtcNow > until)
-                {
-                    break;
-                }
-
-                await Task.Delay(100); // poll interval of the deadline-bounded wait above
-            }
+            var summary = await Eventually.ValueAsync(
+                "the silos' reports to show the calls, the queue depth and the holders",
+                () => stats.GetAsync(),
+                s => s.Calls.Where(c => c.Family == "documents").Sum(c => c.Total) - callsBefore >= Puts + 1
+                    && s.Gauges.Where(g => g.Instrument == "granary.queues.depth" && g.Tags == "queue=" + queue).Sum(g => g.Value) == 5
+                    && s.Gauges.Where(g => g.Instrument == "granary.locks.holders").Sum(g => g.Value) >= 3,
+                Deadline);
 
             foreach (var row in summary.Calls)
             {

@@ -138,25 +138,35 @@ public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : 
     /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        var prefix = "tc" + Guid.NewGuid().ToString("N")[..8];
-        Shards = Enumerable.Range(0, ShardCount).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        builder.Options.UseTestClusterMembership = false;
-        builder.Properties["Granary:Storage:Mode"] = "PostgresShards";
-        for (var i = 0; i < Shards.Count; i++)
-        {
-            builder.Properties[$"Granary:Storage:Shards:{i}"] = Shards[i];
-        }
-
-        builder.Properties["Granary:Cluster:RedisConnectionString"] = servers.Redis.ConnectionString;
+        Shards = UseRedisAndPostgresShards(builder, servers);
         foreach (var (key, value) in Settings)
         {
             builder.Properties[key] = value;
         }
 
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Clusters the TestCluster's silos and client through <paramref name="servers"/>' Redis and gives
+    /// them <see cref="ShardCount"/> fresh PostgreSQL shard databases; returns the shard connection strings.
+    /// </summary>
+    internal static IReadOnlyList<string> UseRedisAndPostgresShards(TestClusterBuilder builder, SharedServersFixture servers)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var prefix = "tc" + Guid.NewGuid().ToString("N")[..8];
+        var shards = Enumerable.Range(0, ShardCount).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
+        builder.Options.UseTestClusterMembership = false;
+        builder.Properties["Granary:Storage:Mode"] = "PostgresShards";
+        for (var i = 0; i < shards.Count; i++)
+        {
+            builder.Properties[$"Granary:Storage:Shards:{i}"] = shards[i];
+        }
+
+        builder.Properties["Granary:Cluster:RedisConnectionString"] = servers.Redis.ConnectionString;
         builder.AddSiloBuilderConfigurator<RedisClusteringConfigurator>();
         builder.AddClientBuilderConfigurator<RedisClusteringConfigurator>();
-        return Task.CompletedTask;
+        return shards;
     }
 }
 

@@ -308,9 +308,8 @@ public sealed class PostgresServer : IAsyncDisposable
             Pooling = false,
             Timeout = 5,
         };
-        var deadline = Stopwatch.StartNew();
         Exception? lastError = null;
-        while (deadline.Elapsed < StartTimeout)
+        async Task<bool> AnswersAsync()
         {
             ct.ThrowIfCancellationRequested();
             try
@@ -318,22 +317,25 @@ public sealed class PostgresServer : IAsyncDisposable
                 await using var connection = new NpgsqlConnection(builder.ConnectionString);
                 await connection.OpenAsync(ct);
                 await using var command = new NpgsqlCommand("SELECT 1", connection);
-                if (await command.ExecuteScalarAsync(ct) is 1)
-                {
-                    return;
-                }
+                return await command.ExecuteScalarAsync(ct) is 1;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
                 lastError = e;
+                return false;
             }
-
-            await Task.Delay(PollInterval, ct); // readiness poll, bounded by the deadline above
         }
 
-        throw new InvalidOperationException(
-            $"PostgreSQL on port {port} did not answer SELECT 1 within {StartTimeout.TotalSeconds:0} s " +
-            $"(last error: {lastError?.Message ?? "none"}). Server log:{Environment.NewLine}{OutputTail.OfFile(logFile, LogTailLines)}");
+        try
+        {
+            await Eventually.TrueAsync($"PostgreSQL on port {port} answers SELECT 1", AnswersAsync, StartTimeout, PollInterval);
+        }
+        catch (TimeoutException e)
+        {
+            throw new InvalidOperationException(
+                $"PostgreSQL on port {port} did not answer SELECT 1 within {StartTimeout.TotalSeconds:0} s " +
+                $"(last error: {lastError?.Message ?? "none"}). Server log:{Environment.NewLine}{OutputTail.OfFile(logFile, LogTailLines)}", e);
+        }
     }
 
     private static async Task StopAndDeleteAsync(string pgCtl, string directory)

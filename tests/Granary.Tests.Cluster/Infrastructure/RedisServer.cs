@@ -127,9 +127,8 @@ public sealed class RedisServer : IAsyncDisposable
 
     private static async Task WaitUntilReadyAsync(Process process, int port, OutputTail output, CancellationToken ct)
     {
-        var deadline = Stopwatch.StartNew();
         Exception? lastError = null;
-        while (deadline.Elapsed < StartTimeout)
+        async Task<bool> AnswersAsync()
         {
             ct.ThrowIfCancellationRequested();
             if (process.HasExited)
@@ -143,23 +142,26 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 // PONG alone could come from another server that took the port first;
                 // only our own process id in INFO proves that our server is listening.
-                if (await SendCommandAsync(port, "PING", ct) == "+PONG"
-                    && await QueryProcessIdAsync(port, ct) == process.Id)
-                {
-                    return;
-                }
+                return await SendCommandAsync(port, "PING", ct) == "+PONG"
+                    && await QueryProcessIdAsync(port, ct) == process.Id;
             }
             catch (Exception e) when (e is SocketException or IOException)
             {
                 lastError = e;
+                return false;
             }
-
-            await Task.Delay(PollInterval, ct); // readiness poll, bounded by the deadline above
         }
 
-        throw new InvalidOperationException(
-            $"redis-server on port {port} did not answer PING within {StartTimeout.TotalSeconds:0} s " +
-            $"(last error: {lastError?.Message ?? "none"}). Output:{Environment.NewLine}{output}");
+        try
+        {
+            await Eventually.TrueAsync($"redis-server on port {port} answers PING", AnswersAsync, StartTimeout, PollInterval);
+        }
+        catch (TimeoutException e)
+        {
+            throw new InvalidOperationException(
+                $"redis-server on port {port} did not answer PING within {StartTimeout.TotalSeconds:0} s " +
+                $"(last error: {lastError?.Message ?? "none"}). Output:{Environment.NewLine}{output}", e);
+        }
     }
 
     /// <summary>Sends one inline command and returns the first reply line (without CRLF).</summary>

@@ -283,21 +283,11 @@ public static class ClientRetry
         exception is TimeoutException or OrleansException || exception is GranaryException granary && ErrorCodes.IsRetryable(granary.Code);
 
     /// <summary>Calls until one call succeeds; once <paramref name="deadline"/> has passed, the last error fails the test.</summary>
-    public static async Task<T> UntilSuccessAsync<T>(Func<Task<T>> call, TimeSpan deadline)
+    public static Task<T> UntilSuccessAsync<T>(Func<Task<T>> call, TimeSpan deadline)
     {
         ArgumentNullException.ThrowIfNull(call);
-        var until = DateTime.UtcNow + deadline;
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(deadline);
-            }
-            catch (Exception) when (DateTime.UtcNow < until)
-            {
-                // E.g. the grain is reloading after a failed write: try again shortly.
-                await Task.Delay(Interval);
-            }
-        }
+
+        // E.g. the grain is reloading after a failed write: try again shortly.
+        return Eventually.SucceedsAsync("a call to succeed", () => call().WaitAsync(deadline), deadline, poll: Interval);
     }
 }

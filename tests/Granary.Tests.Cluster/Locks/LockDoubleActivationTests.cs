@@ -57,26 +57,19 @@ public sealed class LockDoubleActivationTests(SharedServersFixture servers, ITes
         // Keep asking (each lease is released at once) until a newer activation grants.
         var grants = new List<LockLease>();
         var refusals = 0;
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        LockLease? newer = null;
-        for (var i = 0; newer is null && DateTime.UtcNow < until; i++)
+        var attempt = 0;
+        async Task<LockLease?> AskAsync()
         {
             try
             {
-                var lease = await Grant(grain, "client-" + i.ToString(CultureInfo.InvariantCulture));
+                var lease = await Grant(grain, "client-" + (attempt++).ToString(CultureInfo.InvariantCulture));
                 if (lease is null)
                 {
                     refusals++;
-                    await Task.Delay(50); // retry interval of the deadline-bounded loop above
-                    continue;
+                    return null;
                 }
 
                 grants.Add(lease);
-                if (lease.Token >> 32 > oldEpoch)
-                {
-                    newer = lease;
-                }
-
                 try
                 {
                     await grain.ReleaseAsync(lease.Owner, lease.Token);
@@ -85,13 +78,17 @@ public sealed class LockDoubleActivationTests(SharedServersFixture servers, ITes
                 {
                     // The activation that granted it is gone; the lease ends at its expiry.
                 }
+
+                return lease;
             }
             catch (LockUnavailableException)
             {
                 refusals++;
-                await Task.Delay(50); // retry interval of the deadline-bounded loop above
+                return null;
             }
         }
+
+        var newer = await Eventually.ValueAsync("a grant by a newer activation", AskAsync, l => l is not null && l.Token >> 32 > oldEpoch, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(50));
 
         var old = grants.Where(g => g.Token >> 32 == oldEpoch).ToList();
         output.WriteLine($"rogue epoch write at {rogueAt:HH:mm:ss.fff}; {old.Count} grants by the older activation after it, last at {(old.Count == 0 ? "-" : old.Max(g => g.GrantedAt).ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}; {refusals} refusals/unavailable");

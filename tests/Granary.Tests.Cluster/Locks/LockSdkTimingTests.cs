@@ -221,7 +221,7 @@ public sealed class LockSdkTimingTests(ITestOutputHelper output)
         {
             Assert.True(time.GetUtcNow() - start < limit, $"not done within {limit} of fake time");
             time.Advance(Step);
-            await Task.Delay(1); // pacing: lets continuations on the thread pool run between steps of the fake clock
+            await Task.Delay(1); // not a wait for a condition (the bound above is in fake time): real time for thread-pool continuations to run between steps of the fake clock
         }
 
         return time.GetUtcNow() - start;

@@ -243,15 +243,7 @@ public sealed class SchedulingBoundsTests(SchedulingBoundsTests.Fixture fixture,
 
     private static Func<GrainId, bool> IsQueue(string queue) => GrainActivityProbe.Grain(QueueType, k => k == queue);
 
-    private static async Task WaitUntilAsync(string what, Func<Task<bool>> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(clock.Elapsed < Wait, $"waited {Wait.TotalSeconds:F0} s for {what}");
-            await Task.Delay(50); // poll interval; bounded by the deadline above
-        }
-    }
+    private static Task WaitUntilAsync(string what, Func<Task<bool>> condition) => Eventually.TrueAsync(what, condition, Wait);
 
     /// <summary>Two in-process silos with memory storage; scheduler partitions retire after 1 s idle.</summary>
     public sealed class Fixture : GranaryTestClusterFixture

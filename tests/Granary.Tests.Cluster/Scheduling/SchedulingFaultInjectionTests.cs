@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Granary.Hosting.Storage;
 using Granary.Scheduling;
 using Granary.Sdk.Scheduling;
@@ -50,12 +49,7 @@ public sealed class SchedulingFaultInjectionTests(SchedulingFaultInjectionTests.
     public async Task An_acknowledgement_whose_write_fails_is_retried_and_the_result_a_client_reads_is_stored()
     {
         var task = await _tasks.SubmitAsync(new TaskSubmission("sleep", "[1500]"));
-        var clock = Stopwatch.StartNew();
-        while ((await _tasks.GetAsync(task.Id)).State != TaskState.Running)
-        {
-            Assert.True(clock.Elapsed < Wait, "the task never started");
-            await Task.Delay(20); // poll interval; bounded by the deadline asserted above
-        }
+        await Eventually.TrueAsync("the task running", async () => (await _tasks.GetAsync(task.Id)).State == TaskState.Running, Wait);
 
         fixture.Storage.FailNextWrite(IdOf(task.Id));
         var done = await _tasks.WaitAsync(task.Id, Wait);
@@ -83,13 +77,8 @@ public sealed class SchedulingFaultInjectionTests(SchedulingFaultInjectionTests.
             var first = await Task.WhenAll(Enumerable.Range(0, Slots).Select(i => _tasks.SubmitAsync(new TaskSubmission("add", $"[{i}, 1]") { Queue = queue })));
             var firstDone = await Task.WhenAll(first.Select(t => _tasks.WaitAsync(t.Id, Wait)));
             Assert.All(firstDone, t => Assert.Equal(TaskState.Succeeded, t.State));
-            var clock = Stopwatch.StartNew();
-            while (fixture.Calls.Dropped < Slots)
-            {
-                // The notice follows the acknowledgement that made the task terminal.
-                Assert.True(clock.Elapsed < Wait, $"only {fixture.Calls.Dropped} done notices were sent");
-                await Task.Delay(20); // poll interval; bounded by the deadline asserted above
-            }
+            // The notice follows the acknowledgement that made the task terminal.
+            await Eventually.TrueAsync($"{Slots} done notices sent", () => fixture.Calls.Dropped >= Slots, Wait);
 
             fixture.Calls.Drop(null);
 

@@ -198,7 +198,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
             var wait = next - clock.Elapsed;
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, CancellationToken.None); // sampling period of the bounded drive
+                await Task.Delay(wait, CancellationToken.None); // the behaviour under test is the drive over time: one sample per window
             }
 
             samples.Add(await SampleAsync(clock.Elapsed));
@@ -283,7 +283,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
                 {
                     try
                     {
-                        await Task.Delay(pause, stop); // the family's pace
+                        await Task.Delay(pause, stop); // the behaviour under test is a steady load: the family's pace
                     }
                     catch (OperationCanceledException)
                     {

@@ -58,7 +58,7 @@ public sealed class SagaBarrierRetentionTests(SharedServersFixture servers, ITes
                 var wait = next - clock.Elapsed;
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait, CancellationToken.None); // the stream's pace
+                    await Task.Delay(wait, CancellationToken.None); // the behaviour under test is a steady stream of sagas: its pace
                 }
 
                 var sagaId = string.Create(CultureInfo.InvariantCulture, $"saga-{run}-{lane}-{n}-{padding}");
@@ -97,7 +97,7 @@ public sealed class SagaBarrierRetentionTests(SharedServersFixture servers, ITes
         var lanes = Enumerable.Range(0, 2).Select(lane => Task.Run(() => StreamAsync(lane))).ToList();
         while (!stop.IsCancellationRequested)
         {
-            await Task.Delay(Sampling); // sampling period of the bounded drive
+            await Task.Delay(Sampling); // the behaviour under test is the drive over time: one sample per period
             sizes.Add((clock.Elapsed, await LargestAccountRowAsync(), Interlocked.Read(ref started)));
         }
 

@@ -14,6 +14,13 @@ public sealed class TransactionsClusterFixture : GranaryTestClusterFixture
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Properties["Granary:Storage:Mode"] = "Memory";
+        UseShortTimeouts(builder);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The transaction timeouts of this fixture, for every cluster the transaction scenarios run on.</summary>
+    internal static void UseShortTimeouts(TestClusterBuilder builder)
+    {
         builder.Properties["Granary:Transactions:PrepareTimeout"] = "00:00:04"; // generous: the test machine is shared
         builder.Properties["Granary:Transactions:PreparedTimeout"] = "00:00:04";
         builder.Properties["Granary:Transactions:InquiryInterval"] = "00:00:00.200";
@@ -21,7 +28,6 @@ public sealed class TransactionsClusterFixture : GranaryTestClusterFixture
         builder.Properties["Granary:Transactions:RetryInitial"] = "00:00:00.020";
         builder.Properties["Granary:Transactions:RetryMax"] = "00:00:00.200";
         builder.Properties["Granary:Transactions:RecoveryScanInterval"] = "00:00:01";
-        return Task.CompletedTask;
     }
 }
 

@@ -6,9 +6,11 @@ using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Scheduling;
 
-/// <summary>Tasks, workflows and failures on the in-process cluster with memory storage.</summary>
-[Collection(FastClusterCollection.Name)]
-public sealed class SchedulingFastTests(FastClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Tasks, workflows and failures on an in-process cluster, written once and run on every storage
+/// backend (<see cref="SchedulingScenariosOnMemory"/>, <see cref="SchedulingScenariosOnPostgres"/>).
+/// </summary>
+public abstract class SchedulingScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private readonly TaskClient _tasks = new(fixture.Grains);
@@ -79,7 +81,7 @@ public sealed class SchedulingFastTests(FastClusterFixture fixture, ITestOutputH
         Assert.Equal(TaskState.DeadLettered, dead.State);
         Assert.Equal(2, dead.Retries);
         Assert.Equal(3, dead.Attempts);
-        await WaitUntilAsync(async () => (await _tasks.DeadLettersAsync()).Any(l => l.TaskId == dead.Id));
+        await Eventually.TrueAsync($"task {dead.Id} in the dead-letter list", async () => (await _tasks.DeadLettersAsync()).Any(l => l.TaskId == dead.Id), Wait);
 
         var retried = await _tasks.RetryDeadLetterAsync(dead.Id);
         Assert.Equal(TaskState.Pending, retried.State);
@@ -166,29 +168,26 @@ public sealed class SchedulingFastTests(FastClusterFixture fixture, ITestOutputH
 
     private async Task<TaskInfo> WaitForTaskAsync(string id)
     {
-        TaskInfo? info = null;
-        await WaitUntilAsync(async () =>
+        async Task<TaskInfo?> Probe()
         {
             try
             {
-                info = await _tasks.GetAsync(id);
-                return info.IsTerminal;
+                return await _tasks.GetAsync(id);
             }
             catch (TaskNotFoundException)
             {
-                return false;
+                return null; // the callback task is created when the chord's header completes
             }
-        });
-        return info!;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTimeOffset.UtcNow + Wait;
-        while (!await condition())
-        {
-            Assert.True(DateTimeOffset.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(50); // poll or retry pause; the loop is bounded by a deadline
         }
+
+        return (await Eventually.ValueAsync($"task {id} finished", Probe, info => info is { IsTerminal: true }, Wait))!;
     }
 }
+
+/// <summary>The scheduling scenarios on memory storage (the fast cluster).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class SchedulingScenariosOnMemory(FastClusterFixture cluster, ITestOutputHelper output) : SchedulingScenarios(cluster, output);
+
+/// <summary>The scheduling scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class SchedulingScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : SchedulingScenarios(cluster, output);

@@ -1,14 +1,17 @@
 using System.Diagnostics;
 using Granary.Errors;
 using Granary.Sdk.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Transactions;
 
-/// <summary>Two-phase commit over account, inventory and coupon grains on an in-process cluster.</summary>
-[Collection(TransactionsClusterCollection.Name)]
-public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Two-phase commit over account, inventory and coupon grains on an in-process cluster; written once and run on every storage backend
+/// (<see cref="TwoPhaseCommitScenariosOnMemory"/>, <see cref="TwoPhaseCommitScenariosOnPostgres"/>).
+/// </summary>
+public abstract class TwoPhaseCommitScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private readonly TransactionClient _tx = new(fixture.Grains);
 
@@ -43,13 +46,7 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         var coordinator = fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id);
         var status = await coordinator.GetStatusAsync();
         Assert.Equal("Commit", status.Decision);
-        var clock = Stopwatch.StartNew();
-        while (status.Phase != "Done" && clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(50); // poll pause; the loop is bounded by a deadline
-            status = await coordinator.GetStatusAsync();
-        }
-
+        status = await Eventually.ValueAsync("the coordinator done", () => coordinator.GetStatusAsync(), s => s.Phase == "Done", TimeSpan.FromSeconds(10));
         Assert.Equal("Done", status.Phase);
         Assert.Equal(700, (await Account(a)).Balance);
     }
@@ -171,11 +168,7 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         await Assert.ThrowsAsync<TransactionConflictException>(() => account.PrepareAsync(orphan, new Debit(201)));
 
         var clock = Stopwatch.StartNew();
-        while ((await account.GetAsync()).Held != 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), "the prepared participant never resolved");
-            await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
-        }
+        await Eventually.TrueAsync("the prepared participant resolved the orphan", async () => (await account.GetAsync()).Held == 0, TimeSpan.FromSeconds(40));
 
         output.WriteLine($"participant resolved the orphan by inquiry after {clock.Elapsed.TotalSeconds:F1} s (prepared timeout {TransactionsClusterFixture.PreparedTimeout.TotalSeconds} s)");
         Assert.Equal("Aborted", (await account.GetTransactionAsync(orphan))!.Status);
@@ -294,3 +287,11 @@ public sealed class TwoPhaseCommitTests(TransactionsClusterFixture fixture, ITes
         Assert.Equal("Aborted", (await fixture.Grains.GetGrain<IAccountGrain>(a).GetTransactionAsync(id))!.Status);
     }
 }
+
+/// <summary>The two-phase commit scenarios on memory storage.</summary>
+[Collection(TransactionsClusterCollection.Name)]
+public sealed class TwoPhaseCommitScenariosOnMemory(TransactionsClusterFixture cluster, ITestOutputHelper output) : TwoPhaseCommitScenarios(cluster, output);
+
+/// <summary>The two-phase commit scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class TwoPhaseCommitScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : TwoPhaseCommitScenarios(cluster, output);

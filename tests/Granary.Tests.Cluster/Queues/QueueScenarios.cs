@@ -6,14 +6,15 @@ using Granary.Sdk.Queues;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.Runtime;
-using Granary.Tests.Cluster.Locks;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Queues;
 
-/// <summary>Queue and partition grains on the in-process cluster (memory message store).</summary>
-[Collection(FastClusterCollection.Name)]
-public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Queue and partition grains on an in-process cluster, written once and run on every storage backend
+/// (<see cref="QueueScenariosOnMemory"/>, <see cref="QueueScenariosOnPostgres"/>).
+/// </summary>
+public abstract class QueueScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
 
@@ -272,7 +273,7 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
             .ToList();
         var partitionGrain = Assert.Single(partitionGrains);
         await management.DeactivateGrain(partitionGrain, CancellationToken.None);
-        await LockGrainTests.WaitUntilAsync(async () => !(await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition"))).Contains(partitionGrain), 20);
+        await Eventually.TrueAsync("the partition's activation gone", async () => !(await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition"))).Contains(partitionGrain), TimeSpan.FromSeconds(20));
 
         var stats = (await client.StatsAsync(queue)).Partitions[0];
         output.WriteLine($"after reactivation: ready {stats.Ready}, stored only {stats.Stored}, depth {Messages - 1}");
@@ -412,3 +413,11 @@ public sealed class QueueGrainTests(FastClusterFixture fixture, ITestOutputHelpe
         Assert.Equal(0, splitStats.Partitions.Single(p => p.Partition == 1).Depth);
     }
 }
+
+/// <summary>The queue scenarios on memory storage (the fast cluster).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class QueueScenariosOnMemory(FastClusterFixture cluster, ITestOutputHelper output) : QueueScenarios(cluster, output);
+
+/// <summary>The queue scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class QueueScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : QueueScenarios(cluster, output);

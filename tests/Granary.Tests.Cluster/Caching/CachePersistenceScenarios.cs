@@ -9,10 +9,15 @@ using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Caching;
 
-/// <summary>Per-cache settings chosen at creation, write-through group commit and periodic snapshots (in-process silos, memory row store).</summary>
-[Collection(FastClusterCollection.Name)]
-public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutputHelper output)
+/// <summary>
+/// Per-cache settings chosen at creation, write-through group commit and periodic snapshots on
+/// in-process silos, written once and run on every shard row store
+/// (<see cref="CachePersistenceScenariosOnMemory"/>, <see cref="CachePersistenceScenariosOnPostgres"/>).
+/// </summary>
+public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluster, ITestOutputHelper output)
 {
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(10);
+
     private static string NewCache() => "persist-" + Guid.NewGuid().ToString("N");
 
     [Fact]
@@ -120,14 +125,7 @@ public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutpu
         // DeactivateAsync only asks the shard to deactivate when idle: a call sent right after it may
         // still reach the old activation (which loaded nothing), so wait for the new one's load.
         await cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
-        var clock = Stopwatch.StartNew();
-        var reloaded = await cache.GetStatisticsAsync();
-        while (reloaded.KeysLoaded == 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"no new activation of the shard loaded any key within 10 s: {reloaded}");
-            await Task.Delay(20); // poll interval; bounded by the 10 s deadline above
-            reloaded = await cache.GetStatisticsAsync();
-        }
+        var reloaded = await Eventually.ValueAsync("a new activation of the shard loaded its keys", () => cache.GetStatisticsAsync(), s => s.KeysLoaded > 0, Settle);
 
         Assert.Equal(seed.Length + 1, reloaded.KeysLoaded);
         Assert.Equal("text", await cache.GetAsync("s"));
@@ -135,15 +133,8 @@ public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutpu
         Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync("ZSCORE", "z", "m"));
     }
 
-    private static async Task WaitForPersistedAsync(CacheClient cache, long keys)
-    {
-        var clock = Stopwatch.StartNew();
-        while ((await cache.GetStatisticsAsync()).KeysPersisted < keys)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{keys} key rows were not written within 10 s");
-            await Task.Delay(20); // poll interval; bounded by the 10 s deadline above
-        }
-    }
+    private static Task WaitForPersistedAsync(CacheClient cache, long keys)
+        => Eventually.TrueAsync($"{keys} key rows written", async () => (await cache.GetStatisticsAsync()).KeysPersisted >= keys, Settle);
 
     [Fact]
     public async Task Snapshot_writes_changed_keys_within_its_interval_without_making_writes_wait()
@@ -153,16 +144,18 @@ public sealed class CachePersistenceTests(FastClusterFixture cluster, ITestOutpu
         await Task.WhenAll(Enumerable.Range(0, 500).Select(i => cache.SetAsync("s" + i.ToString(CultureInfo.InvariantCulture), "v")));
         var acknowledged = clock.Elapsed;
         var afterWrites = await cache.GetStatisticsAsync();
-        CacheStatistics stats;
-        do
-        {
-            await Task.Delay(20); // poll interval; bounded by the 10 s deadline below
-            stats = await cache.GetStatisticsAsync();
-        }
-        while (stats.KeysPersisted < 500 && clock.Elapsed < TimeSpan.FromSeconds(10));
+        var stats = await Eventually.ValueAsync("the 500 keys snapshotted", () => cache.GetStatisticsAsync(), s => s.KeysPersisted >= 500, Settle);
 
         output.WriteLine($"500 SETs acknowledged after {acknowledged.TotalMilliseconds:F0} ms with {afterWrites.KeysPersisted} rows written; all 500 rows written after {clock.Elapsed.TotalMilliseconds:F0} ms in {stats.StorageWrites} snapshot writes");
         Assert.Equal(500, stats.KeysPersisted);
         Assert.True(stats.StorageWrites <= 4, $"{stats.StorageWrites} snapshot writes");
     }
 }
+
+/// <summary>The cache persistence scenarios on the memory row store (the fast cluster).</summary>
+[Collection(FastClusterCollection.Name)]
+public sealed class CachePersistenceScenariosOnMemory(FastClusterFixture cluster, ITestOutputHelper output) : CachePersistenceScenarios(cluster, output);
+
+/// <summary>The cache persistence scenarios on the PostgreSQL shard row store.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class CachePersistenceScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : CachePersistenceScenarios(cluster, output);

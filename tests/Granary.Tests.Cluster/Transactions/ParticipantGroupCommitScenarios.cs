@@ -1,12 +1,15 @@
 using Granary.Sdk.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Transactions;
 
-/// <summary>Group commit at a participant: concurrent prepares on one account share state writes and every hold is kept.</summary>
-[Collection(TransactionsClusterCollection.Name)]
-public sealed class ParticipantGroupCommitTests(TransactionsClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Group commit at a participant: concurrent prepares on one account share state writes and every hold is kept; written once and run on every storage backend
+/// (<see cref="ParticipantGroupCommitScenariosOnMemory"/>, <see cref="ParticipantGroupCommitScenariosOnPostgres"/>).
+/// </summary>
+public abstract class ParticipantGroupCommitScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private const int Prepares = 40;
 
@@ -96,3 +99,11 @@ public sealed class ParticipantGroupCommitTests(TransactionsClusterFixture fixtu
         Assert.True(results.Count(r => r) > 0);
     }
 }
+
+/// <summary>The participant group commit scenarios on memory storage.</summary>
+[Collection(TransactionsClusterCollection.Name)]
+public sealed class ParticipantGroupCommitScenariosOnMemory(TransactionsClusterFixture cluster, ITestOutputHelper output) : ParticipantGroupCommitScenarios(cluster, output);
+
+/// <summary>The participant group commit scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class ParticipantGroupCommitScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : ParticipantGroupCommitScenarios(cluster, output);

@@ -1,12 +1,15 @@
 using Granary.Errors;
+using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Transactions;
 
-/// <summary>Sagas over scripted participants: failure injected at each step.</summary>
-[Collection(TransactionsClusterCollection.Name)]
-public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Sagas over scripted participants: failure injected at each step; written once and run on every storage backend
+/// (<see cref="SagaScenariosOnMemory"/>, <see cref="SagaScenariosOnPostgres"/>).
+/// </summary>
+public abstract class SagaScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private const int Steps = 3;
 
@@ -16,15 +19,9 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
     private static async Task<SagaView> UntilStoppedAsync(ISagaGrain saga, Task<SagaView> started)
     {
         var view = await started;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (view.Status is "Running" or "Compensating")
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"saga still {view.Status}");
-            await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
-            view = await saga.GetAsync();
-        }
-
-        return view;
+        return view.Status is "Running" or "Compensating"
+            ? await Eventually.ValueAsync("the saga stopped", () => saga.GetAsync(), v => v.Status is not ("Running" or "Compensating"), TimeSpan.FromSeconds(90))
+            : view;
     }
 
     private (SagaDefinition Definition, List<IScriptedParticipantGrain> Participants) Build()
@@ -138,3 +135,11 @@ public sealed class SagaTests(TransactionsClusterFixture fixture, ITestOutputHel
         await Assert.ThrowsAsync<TransactionConflictException>(() => saga.RunAsync(other));
     }
 }
+
+/// <summary>The saga scenarios on memory storage.</summary>
+[Collection(TransactionsClusterCollection.Name)]
+public sealed class SagaScenariosOnMemory(TransactionsClusterFixture cluster, ITestOutputHelper output) : SagaScenarios(cluster, output);
+
+/// <summary>The saga scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class SagaScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : SagaScenarios(cluster, output);

@@ -1,16 +1,22 @@
 using System.Diagnostics;
 using Granary.Errors;
 using Granary.Sdk.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Transactions;
 
-/// <summary>Three-phase commit as a coordinator option over the same account grains: commit, abort, and coordinator crashes resolved by the participants' timeouts.</summary>
-[Collection(TransactionsClusterCollection.Name)]
-public sealed class ThreePhaseCommitTests(TransactionsClusterFixture fixture, ITestOutputHelper output)
+/// <summary>
+/// Three-phase commit as a coordinator option over the same account grains: commit, abort, and coordinator crashes resolved by the participants' timeouts; written once and run on every storage backend
+/// (<see cref="ThreePhaseCommitScenariosOnMemory"/>, <see cref="ThreePhaseCommitScenariosOnPostgres"/>).
+/// </summary>
+public abstract class ThreePhaseCommitScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(4); // each coordinator phase gets a third: generous on a shared machine
+
+    /// <summary>How long participants may take to decide alone: two timeouts each way, and slack.</summary>
+    private static readonly TimeSpan Resolution = (4 * Timeout) + TimeSpan.FromSeconds(10);
     private readonly TransactionClient _tx = new(fixture.Grains);
 
     private static string Unique(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
@@ -30,18 +36,7 @@ public sealed class ThreePhaseCommitTests(TransactionsClusterFixture fixture, IT
     private async Task<TimeSpan> WaitUntilResolvedAsync(string id, params string[] accounts)
     {
         var clock = Stopwatch.StartNew();
-        var deadline = (4 * Timeout) + TimeSpan.FromSeconds(10);
-        while (clock.Elapsed < deadline)
-        {
-            var statuses = await Task.WhenAll(accounts.Select(a => StatusAt(a, id)));
-            if (statuses.All(s => s is "Committed" or "Aborted"))
-            {
-                return clock.Elapsed;
-            }
-
-            await Task.Delay(100); // poll pause; the loop is bounded by a deadline
-        }
-
+        await Eventually.TrueAsync($"transaction {id} decided at every participant", async () => (await Task.WhenAll(accounts.Select(a => StatusAt(a, id)))).All(s => s is "Committed" or "Aborted"), Resolution);
         return clock.Elapsed;
     }
 
@@ -147,23 +142,27 @@ public sealed class ThreePhaseCommitTests(TransactionsClusterFixture fixture, IT
         Assert.Equal(TxOutcome.Committed, result.Outcome);
         Assert.Equal(1, result.Unacknowledged);
 
-        var clock = Stopwatch.StartNew();
-        IReadOnlyList<string> calls = [];
-        while (clock.Elapsed < (4 * Timeout) + TimeSpan.FromSeconds(10))
+        IReadOnlyList<string> calls;
+        try
         {
-            calls = (await cutOff.GetAsync()).Calls;
-            if (calls.Any(c => c.EndsWith(id, StringComparison.Ordinal)))
-            {
-                break;
-            }
-
-            await Task.Delay(100); // poll pause; the loop is bounded by a deadline
+            calls = (await Eventually.ValueAsync("the cut-off participant decided alone", () => cutOff.GetAsync(), p => p.Calls.Any(c => c.EndsWith(id, StringComparison.Ordinal)), Resolution)).Calls;
+        }
+        finally
+        {
+            await cutOff.HealAsync();
         }
 
-        await cutOff.HealAsync();
         output.WriteLine($"account: {await StatusAt(account, id)}; cut-off participant: {string.Join(", ", calls)}");
         Assert.Equal("Committed", await StatusAt(account, id));
         Assert.Contains("aborted " + id, calls);
         Assert.Equal("Aborted", (await cutOff.GetTransactionAsync(id))!.Status);
     }
 }
+
+/// <summary>The three-phase commit scenarios on memory storage.</summary>
+[Collection(TransactionsClusterCollection.Name)]
+public sealed class ThreePhaseCommitScenariosOnMemory(TransactionsClusterFixture cluster, ITestOutputHelper output) : ThreePhaseCommitScenarios(cluster, output);
+
+/// <summary>The three-phase commit scenarios on Redis clustering and PostgreSQL shards.</summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class ThreePhaseCommitScenariosOnPostgres(PostgresClusterFixture cluster, ITestOutputHelper output) : ThreePhaseCommitScenarios(cluster, output);
