@@ -171,6 +171,19 @@ public sealed class StandaloneCluster : IAsyncDisposable
     /// </summary>
     public async Task KillAsync(params StandaloneSilo[] silos)
     {
+        await KillProcessesAsync(silos);
+        foreach (var silo in silos)
+        {
+            await WaitUntilDeclaredDeadAsync(silo);
+        }
+    }
+
+    /// <summary>
+    /// SIGKILLs the silos and checks that each process is gone, without waiting for membership (the
+    /// last silo of a cluster has nobody left to declare it dead until a new one joins).
+    /// </summary>
+    public async Task KillProcessesAsync(params StandaloneSilo[] silos)
+    {
         ArgumentNullException.ThrowIfNull(silos);
         foreach (var silo in silos)
         {
@@ -181,11 +194,13 @@ public sealed class StandaloneCluster : IAsyncDisposable
         {
             await Eventually.TrueAsync($"{silo}'s process has exited after the kill", () => !silo.IsAlive, TimeSpan.FromSeconds(10));
         }
+    }
 
-        foreach (var silo in silos)
-        {
-            await Eventually.TrueAsync($"membership declares {silo} dead", async () => await StatusOfAsync(silo) == SiloStatus.Dead, DeathBound, TimeSpan.FromMilliseconds(100));
-        }
+    /// <summary>Waits until the cluster's membership lists <paramref name="silo"/> as dead.</summary>
+    public Task WaitUntilDeclaredDeadAsync(StandaloneSilo silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        return Eventually.TrueAsync($"membership declares {silo} dead", async () => await StatusOfAsync(silo) == SiloStatus.Dead, DeathBound, TimeSpan.FromMilliseconds(100));
     }
 
     /// <summary>The live silo hosting <paramref name="grain"/>'s activation, or null if none is known.</summary>
