@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Caching;
 
 /// <summary>
-/// Real silo processes with PostgreSQL shards; the silo hosting a write-through shard is SIGKILLed
+/// TestCluster silo processes with PostgreSQL shards; the silo hosting a write-through shard is SIGKILLed
 /// while writers run against a write-through cache and a (resharded) volatile cache. Write-through:
 /// every acknowledged SET reads back. Volatile: the shards that lived on the dead silo come back
 /// empty, refuse clients routing by an older ring, and no read ever returns a value older than one
@@ -35,7 +35,7 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
     {
         var prefix = "closs" + Guid.NewGuid().ToString("N")[..8];
         var databases = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = databases,
@@ -133,13 +133,10 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
             .Concat(Enumerable.Range(0, VolatileWriters).Select(w => Task.Run(() => VolatileAsync(w))))
             .ToList();
 
-        while (acked.Count < 1500 && clock.Elapsed < RunBound)
-        {
-            await Task.Delay(50); // poll interval; bounded by RunBound
-        }
+        await WritersRunUntilAsync("1500 writes acknowledged before the kill", () => acked.Count >= 1500, RunBound - clock.Elapsed);
 
         // The victim hosts a write-through shard and as many volatile shards as possible (placement is random).
-        var hosts = new List<(int Shard, SiloProcess Orders, SiloProcess? Sessions)>();
+        var hosts = new List<(int Shard, StandaloneSilo Orders, StandaloneSilo? Sessions)>();
         for (var s = 0; s < Shards + 1; s++)
         {
             var orders = s < Shards ? await cluster.FindHostAsync(cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey("orders", s))) : null;
@@ -157,13 +154,10 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
 
         var ackedAtKill = acked.Count;
         var killedAt = clock.Elapsed;
-        ProcessCluster.Kill(victim);
+        await cluster.KillAsync(victim);
         output.WriteLine($"SIGKILL {victim} (hosting orders/{durableShardIndex} and sessions shards [{string.Join(", ", lostVolatileShards)}]) at {killedAt.TotalSeconds:F1} s with {ackedAtKill} writes acknowledged");
 
-        while (acked.Count < ackedAtKill + 1500 && clock.Elapsed < RunBound)
-        {
-            await Task.Delay(50); // poll interval; bounded by RunBound
-        }
+        await WritersRunUntilAsync("1500 more writes acknowledged after the kill", () => acked.Count >= ackedAtKill + 1500, RunBound - clock.Elapsed);
 
         await stop.CancelAsync();
         await Task.WhenAll(tasks);
@@ -199,9 +193,6 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
         var survivors = perShard.Where(p => p.Value.Intact == p.Value.Total).Select(p => p.Key).Order().ToList();
         var coldOnLost = lostVolatileShards.Sum(s => perShard[s].Total);
         var coldOnLostNil = lostVolatileShards.Sum(s => perShard[s].Nil);
-        var deactivations = cluster.Silos.Where(silo => silo.IsAlive)
-            .SelectMany(silo => File.ReadLines(silo.LogFile).Where(line => line.Contains("Cache shard sessions/", StringComparison.Ordinal) && line.Contains("deactivating", StringComparison.Ordinal)))
-            .ToList();
 
         var oldRingRefusals = 0;
         foreach (var s in lostVolatileShards)
@@ -213,11 +204,7 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
 
         output.WriteLine($"write-through: acked {acked.Count} ({ackedAtKill} before the kill), lost={lost.Count}; orders/{durableShardIndex} reloaded {reloaded.KeysLoaded} keys on {newHost}; writes ran {writeTime.TotalSeconds:F1} s");
         output.WriteLine($"volatile: shards on the dead silo [{string.Join(", ", lostVolatileShards)}] came back empty: {coldOnLostNil} of {coldOnLost} cold keys on them read nil; {oldRingRefusals} of {lostVolatileShards.Count} reactivated shards refuse ring version 1");
-        output.WriteLine($"volatile: shards emptied [{string.Join(", ", emptied)}], intact [{string.Join(", ", survivors)}] of {Shards + 1}; deactivations logged by surviving silos: {deactivations.Count}");
-        foreach (var line in deactivations.Take(5))
-        {
-            output.WriteLine("  " + line.Trim());
-        }
+        output.WriteLine($"volatile: shards emptied [{string.Join(", ", emptied)}], intact [{string.Join(", ", survivors)}] of {Shards + 1}");
 
         output.WriteLine($"volatile reads: {volatileReads} ({volatileNilReads} nil after the loss), stale={staleReads.Count}");
         output.WriteLine($"errors retried: {string.Join(", ", errors.Select(e => $"{e.Key}={e.Value}"))}");
@@ -236,6 +223,19 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
         Assert.Equal(coldOnLost, coldOnLostNil);
         Assert.Equal(Shards + 1, emptied.Count + survivors.Count);
         Assert.Equal(lostVolatileShards.Count, oldRingRefusals);
+    }
+
+    /// <summary>Lets the writers run until <paramref name="enough"/> holds or the run's bound passes; the assertions judge what they did.</summary>
+    private static async Task WritersRunUntilAsync(string what, Func<bool> enough, TimeSpan bound)
+    {
+        try
+        {
+            await Eventually.TrueAsync(what, enough, bound);
+        }
+        catch (TimeoutException)
+        {
+            // The run is bounded, not the count: a slow machine acknowledges fewer writes.
+        }
     }
 
     private static string Cold(int i) => string.Create(CultureInfo.InvariantCulture, $"cold:{i}");

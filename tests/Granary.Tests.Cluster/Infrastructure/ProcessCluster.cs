@@ -146,9 +146,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>Waits until the membership table lists <paramref name="count"/> active silos.</summary>
     public async Task WaitForActiveSilosAsync(int count, TimeSpan timeout, CancellationToken ct = default)
     {
-        var deadline = Stopwatch.StartNew();
-        Exception? last = null;
-        while (deadline.Elapsed < timeout)
+        async Task<int> ActiveAsync()
         {
             ct.ThrowIfCancellationRequested();
             foreach (var dead in _silos.Where(s => !s.IsAlive && s.Process.ExitCode != 137 && s.Process.ExitCode != -1))
@@ -158,21 +156,22 @@ public sealed class ProcessCluster : IAsyncDisposable
 
             try
             {
-                var hosts = await Grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5), ct);
-                if (hosts.Count >= count)
-                {
-                    return;
-                }
+                return (await Grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5), ct)).Count;
             }
             catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
-                last = ex;
+                return -1; // the client cannot reach the cluster yet
             }
-
-            await Task.Delay(200, ct); // poll interval; the loop is bounded by the deadline
         }
 
-        throw new TimeoutException($"{count} active silos not seen within {timeout}. Last error: {last?.Message}. Logs: {string.Join(" | ", _silos.Select(s => OutputTail.OfFile(s.LogFile, 10)))}");
+        try
+        {
+            await Eventually.ValueAsync($"{count} active silos (active count, -1 while unreachable)", ActiveAsync, n => n >= count, timeout, TimeSpan.FromMilliseconds(200));
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}. Logs: {string.Join(" | ", _silos.Select(s => OutputTail.OfFile(s.LogFile, 10)))}", ex);
+        }
     }
 
     /// <inheritdoc/>

@@ -16,9 +16,12 @@ public static class RepositoryPaths
     /// <summary>The console's entry assembly (<c>granary.dll</c>), built by the test project's reference to src/Client.</summary>
     public static string ConsoleAssembly => BuiltAssembly("Client", "granary.dll");
 
+    /// <summary>The executable of the standalone TestCluster silo, built by the test project's reference to tests/Granary.Tests.SiloHost.</summary>
+    public static string StandaloneSiloExecutable => BuiltAssembly(Path.Combine("..", "tests", "Granary.Tests.SiloHost"), "Granary.Tests.SiloHost");
+
     private static string BuiltAssembly(string project, string file)
     {
-        var path = Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file);
+        var path = Path.GetFullPath(Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file));
         return File.Exists(path)
             ? path
             : throw new FileNotFoundException($"{file} was not built at {path}; build the solution first (dotnet build Orleans.sln -c {Configuration}).", path);

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Locks;
 
 /// <summary>
-/// Fast mode on real silo processes: after a SIGKILL of the lock's silo the new activation takes a
+/// Fast mode on TestCluster silo processes: after a SIGKILL of the lock's silo the new activation takes a
 /// higher token epoch and grants nothing until the lock-delay has passed, so the lease granted by
 /// the lost activation has expired before the next grant.
 /// </summary>
@@ -21,16 +21,16 @@ public sealed class LockFastModeTests(SharedServersFixture servers, ITestOutputH
     {
         var prefix = "lf" + Guid.NewGuid().ToString("N")[..8];
         var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = shards,
             Silos = 2,
             Settings = new Dictionary<string, string>
             {
-                ["Granary__Locks__Durability"] = "Fast",
-                ["Granary__Locks__MaxTtl"] = "00:00:04",
-                ["Granary__Locks__MaxCallWait"] = "00:00:02",
+                ["Granary:Locks:Durability"] = "Fast",
+                ["Granary:Locks:MaxTtl"] = "00:00:04",
+                ["Granary:Locks:MaxCallWait"] = "00:00:02",
             },
         });
 
@@ -44,7 +44,7 @@ public sealed class LockFastModeTests(SharedServersFixture servers, ITestOutputH
         var host = await cluster.FindHostAsync(grain);
         Assert.NotNull(host);
         var clock = Stopwatch.StartNew();
-        ProcessCluster.Kill(host);
+        await cluster.KillAsync(host);
         output.WriteLine($"holder 'first' token {holder.Token} (epoch {holder.Token >> 32}); SIGKILL {host}");
         await using var next = await second.AcquireAsync(name, MaxTtl, TimeSpan.FromSeconds(40));
         var recovery = clock.Elapsed;
@@ -59,6 +59,6 @@ public sealed class LockFastModeTests(SharedServersFixture servers, ITestOutputH
         Assert.True(next.Lease.GrantedAt >= lastFirstExpiry, $"granted {next.Lease.GrantedAt:O} before the old lease expired {lastFirstExpiry:O}");
         Assert.True(recovery >= MaxTtl, $"granted {recovery} after the kill, before the lock-delay");
         Assert.True(recovery < TimeSpan.FromSeconds(25), $"recovery took {recovery}");
-        await LockGrainTests.WaitUntilAsync(() => Task.FromResult(holder.IsLost), 15);
+        await Eventually.TrueAsync("the first holder's handle reports the lease lost", () => holder.IsLost, TimeSpan.FromSeconds(15));
     }
 }

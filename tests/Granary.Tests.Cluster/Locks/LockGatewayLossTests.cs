@@ -52,7 +52,7 @@ public sealed class LockGatewayLossTests(SharedServersFixture servers, ITestOutp
         using var first = await StartPinnedClientAsync(cluster, gateways[0]);
         var waiter = new DistributedLocks(first.Services.GetRequiredService<IClusterClient>(), new DistributedLockOptions { Owner = "waiter" });
         var acquire = waiter.AcquireAsync(name, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(60));
-        await LockGrainTests.WaitUntilAsync(async () => (await holder.StatusAsync(name)).Waiters.Any(w => w.Owner == "waiter"), 30);
+        await Eventually.TrueAsync("the waiter queues at the lock", async () => (await holder.StatusAsync(name)).Waiters.Any(w => w.Owner == "waiter"), TimeSpan.FromSeconds(30));
         ProcessCluster.Kill(gateways[0]);
         var killedAt = Stopwatch.StartNew();
         history.Record(held.Lease.Owner, held.Token, heldFrom, history.Now);

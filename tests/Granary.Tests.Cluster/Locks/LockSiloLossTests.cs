@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Granary.Locks;
 using Granary.Sdk.Locks;
 using Granary.Tests.Cluster.Infrastructure;
@@ -8,7 +7,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Locks;
 
 /// <summary>
-/// The history check on real silo processes with PostgreSQL shards (durable mode) while the silo
+/// The history check on TestCluster silo processes with PostgreSQL shards (durable mode) while the silo
 /// hosting the lock is SIGKILLed twice: no two leases overlap, tokens keep increasing, the lock is
 /// served again within the recovery bound.
 /// </summary>
@@ -23,13 +22,13 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
     {
         var prefix = "lk" + Guid.NewGuid().ToString("N")[..8];
         var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = shards,
             Silos = 3,
             // Short per-call waits so that the SDK's re-issue path runs too.
-            Settings = new Dictionary<string, string> { ["Granary__Locks__MaxCallWait"] = "00:00:02" },
+            Settings = new Dictionary<string, string> { ["Granary:Locks:MaxCallWait"] = "00:00:02" },
         });
 
         const string name = "history-under-kills";
@@ -86,12 +85,11 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
             for (var k = 0; k < 2; k++)
             {
                 var grantsBefore = history.Entries.Count;
-                await LockGrainTests.WaitUntilAsync(() => Task.FromResult(history.Entries.Count >= grantsBefore + 20), 60);
-                SiloProcess? host = null;
-                await LockGrainTests.WaitUntilAsync(async () => (host = await cluster.FindHostAsync(grain)) is not null, 30);
+                await Eventually.TrueAsync("20 more grants before the kill", () => history.Entries.Count >= grantsBefore + 20, TimeSpan.FromSeconds(60));
+                var host = await Eventually.ValueAsync("the lock's host is known", () => cluster.FindHostAsync(grain), h => h is not null, TimeSpan.FromSeconds(30));
                 kills.Enqueue(history.Now);
                 output.WriteLine($"{history.Now.TotalSeconds:F2} s: SIGKILL {host} (hosts lock '{name}'), {history.Entries.Count} grants so far");
-                ProcessCluster.Kill(host!);
+                await cluster.KillAsync(host!);
                 try
                 {
                     var replacement = await cluster.AddSiloAsync();
@@ -106,7 +104,7 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
             }
 
             var grantsAfter = history.Entries.Count;
-            await LockGrainTests.WaitUntilAsync(() => Task.FromResult(history.Entries.Count >= grantsAfter + 20), 60);
+            await Eventually.TrueAsync("20 more grants after the kills", () => history.Entries.Count >= grantsAfter + 20, TimeSpan.FromSeconds(60));
         });
 
         await killer;
@@ -137,25 +135,25 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
         Assert.True(entries.Count >= 60, $"only {entries.Count} grants");
     }
 
+    /// <summary>Writes under the lease, retrying transient errors until the lease is lost or its TTL has passed.</summary>
     private static async Task WriteWithRetryAsync(IFencedResourceGrain resource, LockHandle lease, Action onStale)
     {
-        var clock = Stopwatch.StartNew();
-        while (!lease.IsLost && clock.Elapsed < Ttl)
+        try
         {
-            try
-            {
-                await resource.WriteAsync(lease.Token, lease.Lease.Owner).WaitAsync(TimeSpan.FromSeconds(5));
-                return;
-            }
-            catch (StaleTokenException)
-            {
-                onStale();
-                return;
-            }
-            catch (Exception ex) when (ClientRetry.IsTransient(ex))
-            {
-                await Task.Delay(100); // poll or retry pause; the loop is bounded by a deadline
-            }
+            await Eventually.SucceedsAsync(
+                "a write under the lease",
+                () => lease.IsLost ? Task.CompletedTask : resource.WriteAsync(lease.Token, lease.Lease.Owner).WaitAsync(TimeSpan.FromSeconds(5)),
+                Ttl,
+                ClientRetry.IsTransient,
+                TimeSpan.FromMilliseconds(100));
+        }
+        catch (StaleTokenException)
+        {
+            onStale();
+        }
+        catch (TimeoutException)
+        {
+            // The TTL passed without a successful write: the lease is over either way.
         }
     }
 }

@@ -25,12 +25,12 @@ public sealed class QueueDeepBacklogMemoryTests(SharedServersFixture servers, IT
     {
         var prefix = "qmem" + Guid.NewGuid().ToString("N")[..8];
         var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = shards,
             Silos = 1,
-            Settings = new Dictionary<string, string> { ["Granary__Queues__MemoryWindow"] = Window.ToString(CultureInfo.InvariantCulture) },
+            Settings = new Dictionary<string, string> { ["Granary:Queues:MemoryWindow"] = Window.ToString(CultureInfo.InvariantCulture) },
         });
 
         var client = new QueueClient(cluster.Grains);
@@ -47,8 +47,10 @@ public sealed class QueueDeepBacklogMemoryTests(SharedServersFixture servers, IT
         output.WriteLine($"enqueued {Messages:N0} x {MessageBytes} B in {watch.Elapsed.TotalSeconds:F1} s; silo RSS {Mb(idle)} -> {Mb(enqueued)} MB (+{Mb(enqueued - idle)} MB for {Mb(BacklogBytes)} MB of bodies)");
 
         // A fresh silo process activates the partition: what does reading the backlog back cost?
-        ProcessCluster.Kill(cluster.Silos[0]);
+        var old = cluster.Silos[0];
+        await cluster.KillProcessesAsync(old);
         var fresh = await cluster.AddSiloAsync();
+        await cluster.WaitUntilDeclaredDeadAsync(old);
         await WarmUpAsync(client);
         var before = Rss(fresh);
         watch.Restart();
@@ -92,10 +94,10 @@ public sealed class QueueDeepBacklogMemoryTests(SharedServersFixture servers, IT
     }
 
     /// <summary>Resident set of the silo process (bytes; on Linux the VmRSS line of /proc/PID/status).</summary>
-    private static long Rss(SiloProcess silo)
+    private static long Rss(StandaloneSilo silo)
     {
-        silo.Process.Refresh();
-        return silo.Process.WorkingSet64;
+        using var process = System.Diagnostics.Process.GetProcessById(silo.ProcessId);
+        return process.WorkingSet64;
     }
 
     private static string Mb(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F0", CultureInfo.InvariantCulture);

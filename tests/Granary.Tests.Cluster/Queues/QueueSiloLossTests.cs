@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Queues;
 
 /// <summary>
-/// History check on real silo processes with PostgreSQL shards: producers enqueue messages with
+/// History check on TestCluster silo processes with PostgreSQL shards: producers enqueue messages with
 /// ids, consumers dequeue and ack, and the silo hosting the most partitions is SIGKILLed twice
 /// mid-run (a replacement silo is started each time). Every confirmed enqueue must end up delivered
 /// and acked; duplicates are counted.
@@ -32,7 +32,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
     {
         var prefix = "qloss" + Guid.NewGuid().ToString("N")[..8];
         var shards = Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = shards,
@@ -134,18 +134,15 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         var consumers = Enumerable.Range(0, Consumers).Select(c => Task.Run(() => ConsumeAsync(c))).ToList();
 
         var kills = new List<string>();
-        var replacements = new List<Task<SiloProcess>>();
+        var replacements = new List<Task<StandaloneSilo>>();
         foreach (var threshold in new[] { Messages / 5, Messages / 2 })
         {
-            while (confirmed.Count < threshold && clock.Elapsed < RunBound)
-            {
-                await Task.Delay(50); // poll interval; the loop is bounded by the RunBound deadline
-            }
+            await Eventually.ValueAsync($"{threshold} messages confirmed", () => Task.FromResult(confirmed.Count), n => n >= threshold, RunBound - clock.Elapsed);
 
             var victim = await BusiestPartitionHostAsync(cluster, client, queue);
             Assert.NotNull(victim);
             kills.Add($"{victim} at {clock.Elapsed.TotalSeconds:F1} s with {confirmed.Count} confirmed, {acked.Count} acked");
-            ProcessCluster.Kill(victim);
+            await cluster.KillAsync(victim);
             // The replacement starts while the run goes on, so the second kill still lands mid-run.
             replacements.Add(cluster.AddSiloAsync());
         }
@@ -153,10 +150,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         await Task.WhenAll(producers);
         await Task.WhenAll(replacements);
         var drainStarted = clock.Elapsed;
-        while (clock.Elapsed < RunBound && !confirmed.Keys.All(acked.ContainsKey))
-        {
-            await Task.Delay(100); // poll interval while consumers drain; bounded by the RunBound deadline
-        }
+        await Eventually.ValueAsync("every confirmed message acked (confirmed messages not acked yet)", () => Task.FromResult(confirmed.Keys.Count(id => !acked.ContainsKey(id))), n => n == 0, RunBound - clock.Elapsed, TimeSpan.FromMilliseconds(100));
 
         await stop.CancelAsync();
         await Task.WhenAll(consumers);
@@ -184,9 +178,9 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         Assert.All(deliveries.Keys, id => Assert.True(confirmed.ContainsKey(id), $"{id} was delivered but never confirmed"));
     }
 
-    private static async Task<SiloProcess?> BusiestPartitionHostAsync(ProcessCluster cluster, QueueClient client, string queue)
+    private static async Task<StandaloneSilo?> BusiestPartitionHostAsync(StandaloneCluster cluster, QueueClient client, string queue)
     {
-        var hosts = new List<SiloProcess>();
+        var hosts = new List<StandaloneSilo>();
         for (var p = 0; p < Partitions; p++)
         {
             if (await cluster.FindHostAsync(client.Partition(queue, p)) is { } host)

@@ -31,19 +31,18 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
     {
         var prefix = "cron" + Guid.NewGuid().ToString("N")[..8];
         var journal = Directory.CreateTempSubdirectory("granary-runs-");
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = [.. Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}"))],
             Silos = 3,
             Settings = new Dictionary<string, string>
             {
-                ["Granary__Scheduling__RateLimits__multiply__PerSecond"] = RatePerSecond.ToString(CultureInfo.InvariantCulture),
-                ["Granary__Scheduling__RateLimits__multiply__Burst"] = Burst.ToString(CultureInfo.InvariantCulture),
-                ["Granary__Scheduling__LeaseTimeout"] = "00:00:04",
-                ["Granary__Scheduling__KeeperInterval"] = "00:00:01",
-                ["Granary__Scheduling__RunJournalDirectory"] = journal.FullName,
-                ["Logging__LogLevel__Granary"] = "Warning",
+                ["Granary:Scheduling:RateLimits:multiply:PerSecond"] = RatePerSecond.ToString(CultureInfo.InvariantCulture),
+                ["Granary:Scheduling:RateLimits:multiply:Burst"] = Burst.ToString(CultureInfo.InvariantCulture),
+                ["Granary:Scheduling:LeaseTimeout"] = "00:00:04",
+                ["Granary:Scheduling:KeeperInterval"] = "00:00:01",
+                ["Granary:Scheduling:RunJournalDirectory"] = journal.FullName,
             },
         });
         var tasks = new TaskClient(cluster.Grains);
@@ -75,9 +74,11 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
 
         // 3. Once the periodic task has fired a few times, SIGKILL the silo hosting it.
         var before = await WaitForFiredAsync(tasks, name, 3);
-        var host = await WaitForHostAsync(cluster, cluster.Grains.GetGrain<IPeriodicTaskGrain>(name));
-        ProcessCluster.Kill(host);
+        var periodic = cluster.Grains.GetGrain<IPeriodicTaskGrain>(name);
+        var host = (await Eventually.ValueAsync("the periodic task's host is known", () => cluster.FindHostAsync(periodic).WaitAsync(CallTimeout), h => h is not null, Deadline, TimeSpan.FromMilliseconds(100)))!;
+        await cluster.KillProcessesAsync(host);
         var killedAt = DateTimeOffset.UtcNow;
+        await cluster.WaitUntilDeclaredDeadAsync(host);
         output.WriteLine($"at {clock.Elapsed.TotalSeconds:F1} s: periodic task fired {before.Fired} times (last tick {before.LastFiredTick:HH:mm:ss}); killed its host {host}");
 
         // 4. It keeps firing from another silo; then stop it and check every tick.
@@ -147,43 +148,13 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
         journal.Delete(recursive: true);
     }
 
-    private static async Task<PeriodicTaskInfo> WaitForFiredAsync(TaskClient tasks, string name, long fired)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                var info = await tasks.GetPeriodicAsync(name).WaitAsync(CallTimeout);
-                if (info.Fired >= fired)
-                {
-                    return info;
-                }
-            }
-            catch (Exception ex) when (ClientRetry.IsTransient(ex))
-            {
-                // Being recovered on another silo.
-            }
-
-            Assert.True(deadline.Elapsed < Deadline, $"periodic task did not reach {fired} firings");
-            await Task.Delay(200); // poll interval; bounded by the deadline asserted above
-        }
-    }
-
-    private static async Task<SiloProcess> WaitForHostAsync(ProcessCluster cluster, IPeriodicTaskGrain grain)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (await cluster.FindHostAsync(grain).WaitAsync(CallTimeout) is { } host)
-            {
-                return host;
-            }
-
-            Assert.True(deadline.Elapsed < Deadline, "no host found for the periodic task");
-            await Task.Delay(100); // poll interval; bounded by the deadline asserted above
-        }
-    }
+    private static Task<PeriodicTaskInfo> WaitForFiredAsync(TaskClient tasks, string name, long fired) =>
+        Eventually.ValueAsync(
+            $"the periodic task fired {fired} times (fired so far)",
+            () => Retry(() => tasks.GetPeriodicAsync(name)),
+            info => info.Fired >= fired,
+            Deadline,
+            TimeSpan.FromMilliseconds(200));
 
     private static async Task<List<string>> SubmitAllAsync(TaskClient tasks, IReadOnlyList<TaskSubmission> submissions)
     {
@@ -216,16 +187,9 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
     private static async Task<List<TaskInfo>> WaitForTerminalAsync(TaskClient tasks, IReadOnlyList<string> ids)
     {
         var latest = new Dictionary<string, TaskInfo>(StringComparer.Ordinal);
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        async Task<int> OpenAfterRefreshAsync()
         {
             var open = ids.Where(id => !latest.TryGetValue(id, out var t) || !t.IsTerminal).ToList();
-            if (open.Count == 0)
-            {
-                return [.. ids.Select(id => latest[id])];
-            }
-
-            Assert.True(deadline.Elapsed < Deadline, $"{open.Count} tasks not terminal after {Deadline}");
             await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (id, _) =>
             {
                 try
@@ -241,23 +205,13 @@ public sealed class SchedulingPeriodicLossTests(SharedServersFixture servers, IT
                     // Its grain is being recovered on another silo; asked again next round.
                 }
             });
-            await Task.Delay(250); // poll interval; the loop is bounded by its deadline
+            return ids.Count(id => !latest.TryGetValue(id, out var t) || !t.IsTerminal);
         }
+
+        await Eventually.ValueAsync("every task terminal (tasks open)", OpenAfterRefreshAsync, open => open == 0, Deadline, TimeSpan.FromMilliseconds(250));
+        return [.. ids.Select(id => latest[id])];
     }
 
-    private static async Task<T> Retry<T>(Func<Task<T>> call)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(CallTimeout);
-            }
-            catch (Exception ex) when (ClientRetry.IsTransient(ex) && deadline.Elapsed < Deadline)
-            {
-                await Task.Delay(200); // retry pause; the loop is bounded by a deadline
-            }
-        }
-    }
+    private static Task<T> Retry<T>(Func<Task<T>> call) =>
+        Eventually.SucceedsAsync("a call through the loss", () => call().WaitAsync(CallTimeout), Deadline, ClientRetry.IsTransient, TimeSpan.FromMilliseconds(200));
 }

@@ -31,18 +31,17 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
     {
         var prefix = "tasks" + Guid.NewGuid().ToString("N")[..8];
         var journal = Directory.CreateTempSubdirectory("granary-runs-");
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = [.. Enumerable.Range(0, 2).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}"))],
             Silos = 2,
             Settings = new Dictionary<string, string>
             {
-                ["Granary__Scheduling__WorkerCapacity"] = "16",
-                ["Granary__Scheduling__LeaseTimeout"] = "00:00:04",
-                ["Granary__Scheduling__KeeperInterval"] = "00:00:01",
-                ["Granary__Scheduling__RunJournalDirectory"] = journal.FullName,
-                ["Logging__LogLevel__Granary"] = "Warning",
+                ["Granary:Scheduling:WorkerCapacity"] = "16",
+                ["Granary:Scheduling:LeaseTimeout"] = "00:00:04",
+                ["Granary:Scheduling:KeeperInterval"] = "00:00:01",
+                ["Granary:Scheduling:RunJournalDirectory"] = journal.FullName,
             },
         });
         var tasks = new TaskClient(cluster.Grains);
@@ -65,8 +64,9 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
         var busiest = workers.GroupBy(w => w.Silo).OrderByDescending(g => g.Sum(w => w.InFlight)).First();
         var victim = cluster.Silos.First(s => s.IsAlive && busiest.Key.Contains(":" + s.SiloPort.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
         output.WriteLine($"at {clock.Elapsed.TotalSeconds:F1} s: {workers.Sum(w => w.Completed + w.Failed)} runs done; killing {victim} running {busiest.Sum(w => w.InFlight)} tasks");
-        ProcessCluster.Kill(victim);
+        await cluster.KillProcessesAsync(victim);
         var killedAt = DateTimeOffset.UtcNow;
+        await cluster.WaitUntilDeclaredDeadAsync(victim);
         var replacement = await cluster.AddSiloAsync();
         output.WriteLine($"replacement {replacement} active at {clock.Elapsed.TotalSeconds:F1} s");
         var submitted = await submitting;
@@ -145,40 +145,21 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
         return [.. ids];
     }
 
-    private static async Task<IReadOnlyList<WorkerInfo>> WaitForProgressAsync(TaskClient tasks, int runs)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var workers = await Retry(() => tasks.WorkersAsync());
-            if (workers.Sum(w => w.Completed + w.Failed) >= runs && workers.Any(w => w.InFlight > 0))
-            {
-                return workers;
-            }
-
-            Assert.True(deadline.Elapsed < Deadline, "work never got under way");
-            await Task.Delay(50); // poll interval; bounded by the deadline asserted above
-        }
-    }
+    private static Task<IReadOnlyList<WorkerInfo>> WaitForProgressAsync(TaskClient tasks, int runs) =>
+        Eventually.ValueAsync(
+            $"{runs} runs done and work in flight",
+            () => Retry(() => tasks.WorkersAsync()),
+            workers => workers.Sum(w => w.Completed + w.Failed) >= runs && workers.Any(w => w.InFlight > 0),
+            Deadline,
+            TimeSpan.FromMilliseconds(50));
 
     private async Task<List<TaskInfo>> WaitForTerminalAsync(TaskClient tasks, IReadOnlyList<string> ids)
     {
         var latest = new Dictionary<string, TaskInfo>(StringComparer.Ordinal);
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        var clock = Stopwatch.StartNew();
+        async Task<(int Open, string Stuck)> RefreshAsync()
         {
             var open = ids.Where(id => !latest.TryGetValue(id, out var t) || !t.IsTerminal).ToList();
-            if (open.Count == 0)
-            {
-                return [.. ids.Select(id => latest[id])];
-            }
-
-            if (deadline.Elapsed > Deadline)
-            {
-                var stuck = open.Take(5).Select(id => latest.TryGetValue(id, out var t) ? $"{id}={t.State}@{t.Worker}" : id + "=?");
-                Assert.Fail($"{open.Count} tasks not terminal after {Deadline}: {string.Join(", ", stuck)}");
-            }
-
             await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (id, _) =>
             {
                 try
@@ -194,51 +175,34 @@ public sealed class SchedulingSiloLossTests(SharedServersFixture servers, ITestO
                     // Its grain is being recovered on another silo; asked again next round.
                 }
             });
-            output.WriteLine($"  {deadline.Elapsed.TotalSeconds,5:F1} s: {ids.Count - open.Count} of {ids.Count} terminal");
-            await Task.Delay(500); // poll interval; the loop is bounded by its deadline
+            open = [.. ids.Where(id => !latest.TryGetValue(id, out var t) || !t.IsTerminal)];
+            output.WriteLine($"  {clock.Elapsed.TotalSeconds,5:F1} s: {ids.Count - open.Count} of {ids.Count} terminal");
+            return (open.Count, string.Join(", ", open.Take(5).Select(id => latest.TryGetValue(id, out var t) ? $"{id}={t.State}@{t.Worker}" : id + "=?")));
         }
+
+        await Eventually.ValueAsync("every task terminal (tasks open, first stuck)", RefreshAsync, r => r.Open == 0, Deadline, TimeSpan.FromMilliseconds(500));
+        return [.. ids.Select(id => latest[id])];
     }
 
-    private static async Task<TaskInfo> WaitForCallbackAsync(TaskClient tasks, string chordId)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
+    private static async Task<TaskInfo> WaitForCallbackAsync(TaskClient tasks, string chordId) =>
+        (await Eventually.ValueAsync<TaskInfo?>(
+            "the chord callback finished",
+            async () =>
             {
-                var workflow = await tasks.GetWorkflowAsync(chordId).WaitAsync(CallTimeout);
-                if (workflow.CallbackTaskId is { } id)
+                try
                 {
-                    var info = await tasks.GetAsync(id).WaitAsync(CallTimeout);
-                    if (info.IsTerminal)
-                    {
-                        return info;
-                    }
+                    var workflow = await tasks.GetWorkflowAsync(chordId).WaitAsync(CallTimeout);
+                    return workflow.CallbackTaskId is { } id ? await tasks.GetAsync(id).WaitAsync(CallTimeout) : null;
                 }
-            }
-            catch (Exception ex) when (ClientRetry.IsTransient(ex) || ex is TaskNotFoundException)
-            {
-                // Not there yet, or being recovered.
-            }
+                catch (Exception ex) when (ClientRetry.IsTransient(ex) || ex is TaskNotFoundException)
+                {
+                    return null; // Not there yet, or being recovered.
+                }
+            },
+            info => info is { IsTerminal: true },
+            Deadline,
+            TimeSpan.FromMilliseconds(200)))!;
 
-            Assert.True(deadline.Elapsed < Deadline, "the chord callback did not finish");
-            await Task.Delay(200); // poll or retry pause; the loop is bounded by a deadline
-        }
-    }
-
-    private static async Task<T> Retry<T>(Func<Task<T>> call)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(CallTimeout);
-            }
-            catch (Exception ex) when (ClientRetry.IsTransient(ex) && deadline.Elapsed < Deadline)
-            {
-                await Task.Delay(200); // poll or retry pause; the loop is bounded by a deadline
-            }
-        }
-    }
+    private static Task<T> Retry<T>(Func<Task<T>> call) =>
+        Eventually.SucceedsAsync("a call through the loss", () => call().WaitAsync(CallTimeout), Deadline, ClientRetry.IsTransient, TimeSpan.FromMilliseconds(200));
 }

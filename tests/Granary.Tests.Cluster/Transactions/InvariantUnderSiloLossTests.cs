@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Transactions;
 
 /// <summary>
-/// The must-show: concurrent random transfers and checkouts on three real silo processes with
+/// The must-show: concurrent random transfers and checkouts on three TestCluster silo processes with
 /// state on PostgreSQL shards; mid-run the silo hosting an in-flight coordinator and another
 /// hosting participants are SIGKILLed and replaced. Afterwards money is conserved, nothing is
 /// negative, every transaction has one outcome at all its participants, and nothing stays prepared.
@@ -48,22 +48,22 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
         var prefix = "txinv" + Guid.NewGuid().ToString("N")[..6];
         var shards = Enumerable.Range(0, 3).Select(i => servers.Postgres.ConnectionString($"{prefix}_shard_{i}")).ToList();
         var startClock = Stopwatch.StartNew();
-        await using var cluster = await ProcessCluster.StartAsync(new ProcessClusterOptions
+        await using var cluster = await StandaloneCluster.StartAsync(new StandaloneClusterOptions
         {
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = shards,
             Silos = 3,
             Settings = new Dictionary<string, string>
             {
-                ["Granary__Transactions__PrepareTimeout"] = "00:00:03",
-                ["Granary__Transactions__PreparedTimeout"] = "00:00:04",
-                ["Granary__Transactions__InquiryInterval"] = "00:00:01",
-                ["Granary__Transactions__CallTimeout"] = "00:00:03",
-                ["Granary__Transactions__PhaseTwoBudget"] = "00:00:06",
-                ["Granary__Transactions__RetryMax"] = "00:00:01",
-                ["Granary__Transactions__RecoveryScanInterval"] = "00:00:02",
-                ["Granary__Transactions__OutcomeRetention"] = "01:00:00",
-                ["Granary__Transactions__MaxRememberedOutcomes"] = "100000",
+                ["Granary:Transactions:PrepareTimeout"] = "00:00:03",
+                ["Granary:Transactions:PreparedTimeout"] = "00:00:04",
+                ["Granary:Transactions:InquiryInterval"] = "00:00:01",
+                ["Granary:Transactions:CallTimeout"] = "00:00:03",
+                ["Granary:Transactions:PhaseTwoBudget"] = "00:00:06",
+                ["Granary:Transactions:RetryMax"] = "00:00:01",
+                ["Granary:Transactions:RecoveryScanInterval"] = "00:00:02",
+                ["Granary:Transactions:OutcomeRetention"] = "01:00:00",
+                ["Granary:Transactions:MaxRememberedOutcomes"] = "100000",
             },
         });
         var grains = cluster.Grains;
@@ -119,25 +119,34 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
             inFlight[p.Id] = 0;
             try
             {
-                while (o.Outcome is null && clock.Elapsed < ClientDeadline)
-                {
-                    try
+                // Unknown outcome: retry the same id with the same content (idempotent).
+                var result = await Eventually.SucceedsAsync(
+                    "an outcome for " + p.Id,
+                    async () =>
                     {
-                        // Both entry points: the executor (the SDK's path, no grain per transaction)
-                        // for even-numbered plans, the per-transaction coordinator grain for the rest.
-                        var result = p.ViaExecutor
-                            ? await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(p.Id, p.Request, freshId: o.FailedAttempts == 0).WaitAsync(CallTimeout)
-                            : await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(p.Id).ExecuteAsync(p.Request).WaitAsync(CallTimeout);
-                        o.Outcome = result.Outcome;
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException)
-                    {
-                        // Unknown outcome: retry the same id with the same content (idempotent).
-                        o.FailedAttempts++;
-                        o.LastError = ex.GetType().Name + ": " + ex.Message;
-                        await Task.Delay(250); // poll or retry pause; the loop is bounded by a deadline
-                    }
-                }
+                        try
+                        {
+                            // Both entry points: the executor (the SDK's path, no grain per transaction)
+                            // for even-numbered plans, the per-transaction coordinator grain for the rest.
+                            return p.ViaExecutor
+                                ? await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(p.Id, p.Request, freshId: o.FailedAttempts == 0).WaitAsync(CallTimeout)
+                                : await grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(p.Id).ExecuteAsync(p.Request).WaitAsync(CallTimeout);
+                        }
+                        catch (Exception ex) when (ex is not OutOfMemoryException)
+                        {
+                            o.FailedAttempts++;
+                            o.LastError = ex.GetType().Name + ": " + ex.Message;
+                            throw;
+                        }
+                    },
+                    ClientDeadline - clock.Elapsed,
+                    ex => ex is not OutOfMemoryException,
+                    TimeSpan.FromMilliseconds(250));
+                o.Outcome = result.Outcome;
+            }
+            catch (TimeoutException)
+            {
+                // No outcome within the client's deadline: counted as unknown at the client below.
             }
             finally
             {
@@ -148,7 +157,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
         async Task KillAsync()
         {
             // The silo hosting an in-flight coordinator, then one hosting participants.
-            SiloProcess? coordinatorHost = null;
+            StandaloneSilo? coordinatorHost = null;
             foreach (var id in inFlight.Keys.Where(id => !plan.First(p => p.Id == id).ViaExecutor).Take(20))
             {
                 coordinatorHost = await cluster.FindHostAsync(grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id));
@@ -159,7 +168,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
             }
 
             coordinatorHost ??= cluster.Silos.First(s => s.IsAlive);
-            SiloProcess? participantHost = null;
+            StandaloneSilo? participantHost = null;
             foreach (var a in accounts)
             {
                 var host = await cluster.FindHostAsync(grains.GetGrain<IAccountGrain>(a));
@@ -170,13 +179,13 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                 }
             }
 
-            ProcessCluster.Kill(coordinatorHost);
             killed.Add($"{coordinatorHost} (coordinators)");
             if (participantHost is not null)
             {
-                ProcessCluster.Kill(participantHost);
                 killed.Add($"{participantHost} (participants)");
             }
+
+            await cluster.KillAsync(participantHost is null ? [coordinatorHost] : [coordinatorHost, participantHost]);
 
             output.WriteLine($"[{total.Elapsed.TotalSeconds:F1} s] SIGKILL {string.Join(" and ", killed)} with {inFlight.Count} transactions in flight");
             for (var i = 0; i < 2; i++)
@@ -241,8 +250,7 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
             .ToList();
         var recoveryClock = Stopwatch.StartNew();
         Dictionary<ITransactionParticipant, IReadOnlyList<ParticipantTxView>> ledgers = [];
-        var stillPrepared = int.MaxValue;
-        while (recoveryClock.Elapsed < RecoveryWindow)
+        async Task<int> StillPreparedAsync()
         {
             try
             {
@@ -252,19 +260,15 @@ public sealed class InvariantUnderSiloLossTests(SharedServersFixture servers, IT
                     ledgers[p] = await p.GetTransactionsAsync().WaitAsync(TimeSpan.FromSeconds(10));
                 }
 
-                stillPrepared = ledgers.Values.Sum(l => l.Count(t => t.Status == "Prepared"));
-                if (stillPrepared == 0)
-                {
-                    break;
-                }
+                return ledgers.Values.Sum(l => l.Count(t => t.Status == "Prepared"));
             }
             catch (Exception ex) when (ClientRetry.IsTransient(ex))
             {
-                // A silo is still being declared dead; try again.
+                return int.MaxValue; // A silo is still being declared dead; try again.
             }
-
-            await Task.Delay(500); // poll or retry pause; the loop is bounded by a deadline
         }
+
+        var stillPrepared = await Eventually.ValueAsync("no participant holds a prepared transaction (prepared count)", StillPreparedAsync, n => n == 0, RecoveryWindow, TimeSpan.FromMilliseconds(500));
 
         output.WriteLine($"run: {plan.Count} transactions ({Transfers} transfers, {plan.Count(p => p.IsCheckout)} checkouts), {Concurrency} concurrent, {runSeconds:F1} s; recovery window used {recoveryClock.Elapsed.TotalSeconds:F1} s");
         Assert.Equal(0, stillPrepared);
