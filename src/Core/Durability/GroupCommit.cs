@@ -183,10 +183,14 @@ public sealed class GroupCommit<TItem>
     }
 
     /// <summary>
-    /// Completes when every change recorded so far is durable: at once when it is, with the write in
-    /// flight when that write holds them all, otherwise with the next write (started now if the last
-    /// one failed). For answers that rest on an earlier change, such as an idempotent repeat, which
-    /// must not be given while that change's write is in flight or after it failed.
+    /// Completes when every change recorded so far is durable: at once when it is, otherwise with the
+    /// next write (started now if none is in flight, as after a failed one). In
+    /// <see cref="GroupCommitFailureMode.Sticky"/> mode a write in flight that holds every change is
+    /// joined instead, since the next write could only succeed after it. (In
+    /// <see cref="GroupCommitFailureMode.FailBatch"/> mode the next write is a new attempt: a caller
+    /// that joins it is answered by that attempt even if the write in flight fails.) For answers that
+    /// rest on an earlier change, such as an idempotent repeat, which must not be given while that
+    /// change's write is in flight or after it failed.
     /// </summary>
     public Task DurableAsync()
     {
@@ -211,7 +215,7 @@ public sealed class GroupCommit<TItem>
                 return batch.Done.Task;
             }
 
-            if (_latest is { Finished: false } latest && latest.UpTo >= _changes)
+            if (_options.FailureMode == GroupCommitFailureMode.Sticky && _latest is { Finished: false } latest && latest.UpTo >= _changes)
             {
                 return latest.Done.Task;
             }
