@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.Hosting.Storage;
 using Granary.Queues;
 using Npgsql;
@@ -68,12 +69,6 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
     private readonly string _serviceId;
 
-    // Transactions in flight per shard; a partition write waits for a free one and shares it with
-    // every other partition write that is waiting at that moment. One measured best on the
-    // one-server benchmark machine (every pair of 1 vs 2 or 4 runs: 2-20% more acked messages per
-    // second, since the shards' commits then queue less on the shared WAL fsync).
-    private readonly int _transactionsInFlightPerShard;
-
     /// <summary>
     /// Creates the store over the shard connection strings (same order as <c>Granary:Storage:Shards</c>),
     /// with <paramref name="transactionsInFlightPerShard"/> group-commit transactions at a time per shard.
@@ -83,7 +78,6 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         ArgumentNullException.ThrowIfNull(shardConnectionStrings);
         ArgumentOutOfRangeException.ThrowIfZero(shardConnectionStrings.Count);
         ArgumentOutOfRangeException.ThrowIfLessThan(transactionsInFlightPerShard, 1);
-        _transactionsInFlightPerShard = transactionsInFlightPerShard;
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
@@ -92,7 +86,12 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             // autovacuum runs it holds megabytes of dead rows while its statistics say it is
             // nearly empty, and the planner would pick a scan of the whole table for each write.
             var source = StoreDataSources.Create(shardConnectionStrings[i], options: "-c enable_seqscan=off");
-            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema)));
+
+            // Transactions in flight per shard; a partition write waits for a free one and shares it with
+            // every other partition write that is waiting at that moment. One measured best on the
+            // one-server benchmark machine (every pair of 1 vs 2 or 4 runs: 2-20% more acked messages per
+            // second, since the shards' commits then queue less on the shared WAL fsync).
+            _shards.Add(StorageNames.Shard(i), new Shard(new FamilyDatabase(source, Schema), CombineAsync, transactionsInFlightPerShard));
         }
 
         _serviceId = serviceId;
@@ -231,12 +230,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         ArgumentNullException.ThrowIfNull(changes);
         var shard = await ShardForAsync(partition, cancellationToken);
         var write = new PendingWrite(partition, epoch, BuildCommands(partition, epoch, changes, deleteSettledBefore));
-        if (!shard.Queue.Writer.TryWrite(write))
-        {
-            throw new ObjectDisposedException(nameof(PostgresQueueMessageStore));
-        }
-
-        shard.EnsureLoops(_transactionsInFlightPerShard, () => CombineLoopAsync(shard));
+        await shard.Commit.CommitAsync(write).WaitAsync(cancellationToken);
         await write.Completion.Task.WaitAsync(cancellationToken);
     }
 
@@ -330,59 +324,43 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     }
 
     /// <summary>
-    /// Group commit across partitions: each loop takes every partition write waiting for this shard
-    /// and sends them as one <see cref="NpgsqlBatch"/>, which PostgreSQL runs as one transaction.
+    /// Group commit across partitions (one <see cref="GroupCommit{TItem}"/> per shard): each write takes
+    /// every partition write waiting for this shard and sends them as one <see cref="NpgsqlBatch"/>,
+    /// which PostgreSQL runs as one transaction.
     /// If that transaction fails (a fenced partition among them, a lost connection, anything), each
     /// write is run again alone, so one partition's failure is reported to it only, and a write
     /// whose shared transaction did commit although it reported an error reports success. A
-    /// partition has at most one write in flight (its flush loop waits), so two concurrent
+    /// partition has at most one write in flight (its flush waits), so two concurrent
     /// transactions never touch the same partition's rows. Whatever an attempt throws fails only the
-    /// writes it carried: the loop goes on, or every later write to the shard would wait forever.
+    /// writes it carried: the group commit goes on, or every later write to the shard would wait forever.
     /// </summary>
-    private async Task CombineLoopAsync(Shard shard)
+    private async Task CombineAsync(Shard shard, IReadOnlyList<PendingWrite> pending)
     {
-        var pending = new List<PendingWrite>(MaxPartitionWritesPerTransaction);
-        while (await shard.Queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        try
         {
-            pending.Clear();
-            while (pending.Count < MaxPartitionWritesPerTransaction && shard.Queue.Reader.TryRead(out var next))
+            await ExecuteAsync(shard, pending, replay: false).ConfigureAwait(false);
+            foreach (var write in pending)
             {
-                pending.Add(next);
+                write.Completion.TrySetResult();
             }
-
-            if (pending.Count == 0)
+        }
+        catch (Exception combined) when (pending.Count == 1 && Fenced(combined, pending[0]) is { } fenced)
+        {
+            // Alone already: the outcome is the caller's to handle (it may have committed).
+            throw fenced;
+        }
+        catch (Exception) when (pending.Count > 1)
+        {
+            foreach (var write in pending)
             {
-                continue;
-            }
-
-            try
-            {
-                await ExecuteAsync(shard, pending, replay: false).ConfigureAwait(false);
-                foreach (var write in pending)
+                try
                 {
+                    await ExecuteAsync(shard, [write], replay: true).ConfigureAwait(false);
                     write.Completion.TrySetResult();
                 }
-            }
-            catch (Exception combined)
-            {
-                foreach (var write in pending)
+                catch (Exception single)
                 {
-                    try
-                    {
-                        if (pending.Count == 1)
-                        {
-                            // Alone already: the outcome is the caller's to handle (it may have committed).
-                            write.Completion.TrySetException(Fenced(combined, write) ?? combined);
-                            continue;
-                        }
-
-                        await ExecuteAsync(shard, [write], replay: true).ConfigureAwait(false);
-                        write.Completion.TrySetResult();
-                    }
-                    catch (Exception single)
-                    {
-                        write.Completion.TrySetException(Fenced(single, write) ?? single);
-                    }
+                    write.Completion.TrySetException(Fenced(single, write) ?? single);
                 }
             }
         }
@@ -431,15 +409,8 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
     {
         foreach (var shard in _shards.Values)
         {
-            try
-            {
-                await shard.Stopped().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            catch (TimeoutException)
-            {
-                // Shutting down: a write still in flight fails with the data source below.
-            }
-
+            // Writes still queued after the drain fail; one still in flight fails with the data source below.
+            await shard.Commit.CloseAsync(TimeSpan.FromSeconds(10));
             await shard.Database.DisposeAsync();
         }
     }
@@ -484,38 +455,26 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Shard(FamilyDatabase database)
+    private sealed class Shard
     {
 #pragma warning disable SA1401, CA1051 // counters updated with Interlocked
         public long Transactions;
         public long Writes;
 #pragma warning restore SA1401, CA1051
-        private readonly Lock _gate = new();
-        private Task[]? _loops;
 
-        public FamilyDatabase Database { get; } = database;
+        public Shard(FamilyDatabase database, Func<Shard, IReadOnlyList<PendingWrite>, Task> combine, int inFlight)
+        {
+            Database = database;
+            Commit = new GroupCommit<PendingWrite>(
+                pending => combine(this, pending),
+                new GroupCommitOptions { MaxInFlight = inFlight, MaxBatch = MaxPartitionWritesPerTransaction, RunOnThreadPool = true });
+        }
+
+        public FamilyDatabase Database { get; }
 
         public NpgsqlDataSource Source => Database.Source;
 
-        public System.Threading.Channels.Channel<PendingWrite> Queue { get; } = System.Threading.Channels.Channel.CreateUnbounded<PendingWrite>();
-
-        public void EnsureLoops(int count, Func<Task> loop)
-        {
-            if (Volatile.Read(ref _loops) is not null)
-            {
-                return;
-            }
-
-            lock (_gate)
-            {
-                _loops ??= Enumerable.Range(0, count).Select(_ => Task.Run(loop)).ToArray();
-            }
-        }
-
-        public Task Stopped()
-        {
-            Queue.Writer.TryComplete();
-            return _loops is null ? Task.CompletedTask : Task.WhenAll(_loops);
-        }
+        /// <summary>The shard's partition writes, sent <see cref="MaxPartitionWritesPerTransaction"/> at most per transaction.</summary>
+        public GroupCommit<PendingWrite> Commit { get; }
     }
 }

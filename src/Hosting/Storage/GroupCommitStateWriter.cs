@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using System.Threading.Channels;
+using Granary.Durability;
 using Npgsql;
 using NpgsqlTypes;
 using Orleans.Storage;
@@ -8,8 +8,9 @@ using Orleans.Storage;
 namespace Granary.Hosting.Storage;
 
 /// <summary>
-/// Group commit of grain state writes to one PostgreSQL shard. Writes are queued; each of a few
-/// loops takes every write waiting (up to a batch limit) and sends them as one <see cref="NpgsqlBatch"/>,
+/// Group commit of grain state writes to one PostgreSQL shard, over a <see cref="GroupCommit{TItem}"/>:
+/// writes are queued, and each of a few writes in flight takes every write waiting (up to a batch
+/// limit) and sends them as one <see cref="NpgsqlBatch"/>,
 /// which PostgreSQL runs as one transaction: one round trip and one commit for the lot. A batch is
 /// one set-based statement: an <c>UPDATE ... FROM unnest(...)</c> that matches each row only at its
 /// expected version, and an <c>INSERT ... ON CONFLICT DO NOTHING</c> for states never stored, with
@@ -32,8 +33,8 @@ namespace Granary.Hosting.Storage;
 /// so that it reloads what is stored. Nothing is stored twice or lost without an error.
 /// </para>
 /// <para>
-/// Whatever an attempt throws (an out-of-memory too) fails only the writes it carried; the loops
-/// go on, or every later write to the shard would wait forever.
+/// Whatever an attempt throws (an out-of-memory too) fails only the writes it carried; the group
+/// commit goes on, or every later write to the shard would wait forever.
 /// </para>
 /// <para>
 /// Rows are keyed the way the shard's AdoNet provider keys them (its hash picker, the grain's
@@ -103,13 +104,11 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     private readonly AdoNetGrainStorage _provider;
     private readonly string _shardName;
     private readonly string _serviceId;
-    private readonly int _maxBatch;
-    private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
-    private readonly Task[] _loops;
+    private readonly GroupCommit<PendingWrite> _commit;
     private long _batches;
     private long _writes;
 
-    /// <summary>Starts <paramref name="inFlight"/> writer loops for the shard.</summary>
+    /// <summary>Creates the writer for the shard: <paramref name="inFlight"/> transactions at a time, <paramref name="maxBatch"/> writes each at most.</summary>
     public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
     {
         ArgumentNullException.ThrowIfNull(provider);
@@ -117,8 +116,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
         _provider = provider;
         _shardName = shardName;
         _serviceId = serviceId;
-        _maxBatch = maxBatch;
-        _loops = Enumerable.Range(0, inFlight).Select(_ => Task.Run(LoopAsync)).ToArray();
+        _commit = new GroupCommit<PendingWrite>(WriteBatchAsync, new GroupCommitOptions { MaxInFlight = inFlight, MaxBatch = maxBatch, RunOnThreadPool = true });
     }
 
     /// <summary>Transactions sent so far.</summary>
@@ -150,11 +148,7 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
             key.Extension,
             expected,
             _provider.Serializer.Serialize(grainState.State).ToArray());
-        if (!_queue.Writer.TryWrite(pending))
-        {
-            throw new ObjectDisposedException(nameof(GroupCommitStateWriter));
-        }
-
+        await _commit.CommitAsync(pending).ConfigureAwait(false);
         var version = await pending.Completion.Task.ConfigureAwait(false);
         if (version is null || version == expected)
         {
@@ -170,63 +164,32 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        try
-        {
-            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Shutting down: writes still queued fail below.
-        }
-
-        while (_queue.Reader.TryRead(out var left))
-        {
-            left.Completion.TrySetException(new ObjectDisposedException(nameof(GroupCommitStateWriter)));
-        }
-
+        // Writes still queued after the drain fail with ObjectDisposedException.
+        await _commit.CloseAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         await _source.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task LoopAsync()
+    /// <summary>One group-commit write: the batch in one transaction, or, if that fails, each write in its own.</summary>
+    private async Task WriteBatchAsync(IReadOnlyList<PendingWrite> batch)
     {
-        var batch = new List<PendingWrite>(_maxBatch);
-        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        try
         {
-            batch.Clear();
-            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var next))
+            await ExecuteAsync(batch).ConfigureAwait(false);
+        }
+        catch (Exception) when (batch.Count > 1)
+        {
+            // Nothing of the batch committed, or the client cannot tell: give every write its
+            // own transaction (one that did commit finds itself applied and reports success).
+            foreach (var write in batch)
             {
-                batch.Add(next);
-            }
-
-            if (batch.Count == 0)
-            {
-                continue;
-            }
-
-            try
-            {
-                await ExecuteAsync(batch).ConfigureAwait(false);
-            }
-            catch (Exception) when (batch.Count > 1)
-            {
-                // Nothing of the batch committed, or the client cannot tell: give every write its
-                // own transaction (one that did commit finds itself applied and reports success).
-                foreach (var write in batch)
+                try
                 {
-                    try
-                    {
-                        await ExecuteAsync([write]).ConfigureAwait(false);
-                    }
-                    catch (Exception single)
-                    {
-                        write.Completion.TrySetException(single);
-                    }
+                    await ExecuteAsync([write]).ConfigureAwait(false);
                 }
-            }
-            catch (Exception ex)
-            {
-                batch[0].Completion.TrySetException(ex);
+                catch (Exception single)
+                {
+                    write.Completion.TrySetException(single);
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Durability;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,8 +14,8 @@ namespace Granary.Caching;
 /// <list type="bullet">
 /// <item>Volatile: nothing; the next activation starts empty and refuses clients still routing by an
 /// older ring, so it never serves stale data.</item>
-/// <item>WriteThrough: commands run in memory, the keys they wrote are marked dirty, and one flush loop
-/// writes the dirty keys' current rows in a single storage write (group commit) while further calls
+/// <item>WriteThrough: commands run in memory, the keys they wrote are marked dirty, and a group commit
+/// writes the dirty keys' current rows in a single storage write while further calls
 /// keep arriving (the grain is reentrant). A call returns only after the write holding its keys is
 /// durable; a read of a key whose write is not yet durable waits for it too. Activation reloads the rows.</item>
 /// <item>Snapshot: the same rows, written by a timer every snapshot interval and on deactivation;
@@ -51,12 +52,14 @@ public sealed partial class CacheShardGrain(
     private HashSet<string> _dirty = new(StringComparer.Ordinal);
     private HashSet<string> _writing = new(StringComparer.Ordinal);
     private bool _clearPending;
-    private List<TaskCompletionSource> _flushWaiters = [];
-    private bool _flushing;
+    private GroupCommit? _flushes;
     private bool _broken;
     private long _storageWrites;
     private long _keysPersisted;
     private long _keysLoaded;
+
+    // One write at a time; a failed write breaks the shard until it reloads (memory is ahead of storage).
+    private GroupCommit Flushes => _flushes ??= new GroupCommit(WriteDirtyAsync, GroupCommitFailureMode.Sticky);
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -132,7 +135,7 @@ public sealed partial class CacheShardGrain(
         LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
         await DrainBehindAsync(cancellationToken);
         // A snapshot cache writes what changed since the last snapshot before it goes away.
-        if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || _flushing))
+        if (_persistence != CachePersistence.Volatile && !_broken && (_dirty.Count > 0 || _clearPending || Flushes.Writing))
         {
             try
             {
@@ -201,7 +204,7 @@ public sealed partial class CacheShardGrain(
 
         // Every write accepted so far must be durable before its key leaves: otherwise a late flush
         // here could overwrite the row the new owner writes. No new writes arrive (old ring refused).
-        while (_persistence != CachePersistence.Volatile && (_dirty.Count > 0 || _clearPending || _flushing))
+        while (_persistence != CachePersistence.Volatile && (_dirty.Count > 0 || _clearPending || Flushes.Writing))
         {
             await FlushAsync();
         }
@@ -303,93 +306,62 @@ public sealed partial class CacheShardGrain(
         return replies.AsImmutable();
     }
 
-    private Task FlushAsync()
-    {
-        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _flushWaiters.Add(waiter);
-        if (!_flushing)
-        {
-            _flushing = true;
-            _ = FlushLoopAsync();
-        }
+    private Task FlushAsync() => Flushes.CommitAsync();
 
-        return waiter.Task;
-    }
-
-    private async Task FlushLoopAsync()
+    /// <summary>
+    /// One group-commit write: the dirty keys' current rows in a single storage write. Any failure, in
+    /// the store or while building the rows (even OutOfMemoryException), breaks the shard: memory now
+    /// holds writes storage may not (or another activation owns the shard), so it fails this batch
+    /// and every caller queued behind it (sticky) and the shard reloads.
+    /// </summary>
+    private async Task WriteDirtyAsync()
     {
+        var keys = 0;
         try
         {
-            while (_flushWaiters.Count > 0)
+            _writing = _dirty;
+            _dirty = new HashSet<string>(StringComparer.Ordinal);
+            var clear = _clearPending;
+            _clearPending = false;
+
+            // The rows carry each key's state now: several writes to a key since the last flush become one row.
+            var upserts = new List<CacheEntryData>(_writing.Count);
+            var deletes = new List<string>();
+            foreach (var key in _writing)
             {
-                var waiters = _flushWaiters;
-                _flushWaiters = [];
-                var keys = 0;
-                try
+                if (_keyspace.Snapshot(key) is { } entry)
                 {
-                    _writing = _dirty;
-                    _dirty = new HashSet<string>(StringComparer.Ordinal);
-                    var clear = _clearPending;
-                    _clearPending = false;
-
-                    // The rows carry each key's state now: several writes to a key since the last flush become one row.
-                    var upserts = new List<CacheEntryData>(_writing.Count);
-                    var deletes = new List<string>();
-                    foreach (var key in _writing)
-                    {
-                        if (_keyspace.Snapshot(key) is { } entry)
-                        {
-                            upserts.Add(entry);
-                        }
-                        else if (!clear)
-                        {
-                            deletes.Add(key);
-                        }
-                    }
-
-                    keys = upserts.Count + deletes.Count;
-                    if (keys > 0 || clear)
-                    {
-                        await store.WriteAsync(_cache, _shard, _epoch, clear, upserts, deletes, CancellationToken.None);
-                        _storageWrites++;
-                        _keysPersisted += keys;
-                    }
-
-                    foreach (var waiter in waiters)
-                    {
-                        waiter.TrySetResult();
-                    }
+                    upserts.Add(entry);
                 }
-                catch (Exception ex)
+                else if (!clear)
                 {
-                    // Any failure, in the store or while building the rows (even OutOfMemoryException), fails
-                    // this batch and every waiter, never the loop: memory now holds writes storage may not
-                    // (or another activation owns the shard), so the shard reloads.
-                    FailFlush(ex, waiters, keys);
-                }
-                finally
-                {
-                    _writing = new HashSet<string>(StringComparer.Ordinal);
+                    deletes.Add(key);
                 }
             }
+
+            keys = upserts.Count + deletes.Count;
+            if (keys > 0 || clear)
+            {
+                await store.WriteAsync(_cache, _shard, _epoch, clear, upserts, deletes, CancellationToken.None);
+                _storageWrites++;
+                _keysPersisted += keys;
+            }
+        }
+        catch (Exception ex)
+        {
+            throw Broken(ex, keys);
         }
         finally
         {
-            _flushing = false;
+            _writing = new HashSet<string>(StringComparer.Ordinal);
         }
     }
 
-    private void FailFlush(Exception ex, List<TaskCompletionSource> waiters, int keys)
+    private ServiceUnavailableException Broken(Exception ex, int keys)
     {
         _broken = true;
         var shard = this.GetPrimaryKeyString();
         var error = new ServiceUnavailableException($"cache shard '{shard}': storage write failed ({ex.GetType().Name}: {ex.Message}); no write in this batch was confirmed");
-        foreach (var waiter in waiters.Concat(_flushWaiters))
-        {
-            waiter.TrySetException(error);
-        }
-
-        _flushWaiters = [];
         try
         {
             LogWriteFailed(logger, ex, shard, keys);
@@ -397,9 +369,11 @@ public sealed partial class CacheShardGrain(
         }
         catch (Exception secondary)
         {
-            // The waiters already have their answer; _broken refuses everything until the reload.
+            // The waiters get their answer from the group commit; _broken refuses everything until the reload.
             LogWriteFailed(logger, secondary, shard, keys);
         }
+
+        return error;
     }
 
     private async Task ObserveAsync(Task task)

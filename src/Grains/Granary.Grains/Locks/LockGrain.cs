@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -37,13 +38,16 @@ public sealed class LockGrain(
     private IGrainTimer? _timer;
     private IGrainTimer? _leaseTimer;
     private DateTimeOffset? _armedFor;
-    private long _version;
-    private long _persistedVersion;
+    private GroupCommit? _writes;
     private bool _broken;
     private string _name = string.Empty;
     private InvalidRequestException? _badName;
 
     private bool Durable => _options.Durability == LockDurability.Durable;
+
+    // Durable mode's table writes: one at a time, each covering every change made before it started.
+    // A failed write breaks the activation (sticky): nothing more is promised until it reloads.
+    private GroupCommit Writes => _writes ??= new GroupCommit(WriteTableAsync, GroupCommitFailureMode.Sticky);
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -148,9 +152,9 @@ public sealed class LockGrain(
                     _writeGate.Release();
                 }
             }
-            else if (Durable && _version > _persistedVersion && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+            else if (Durable && !Writes.IsDurable && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
             {
-                await PersistAsync(_version);
+                await PersistAsync();
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -206,7 +210,7 @@ public sealed class LockGrain(
         switch (outcome.Status)
         {
             case AcquireStatus.Granted:
-                await PersistAsync(_version);
+                await PersistAsync();
                 return Answer(ToWire(outcome.Lease!));
             case AcquireStatus.Unavailable:
                 return new AcquireResult(null, false, 0);
@@ -229,7 +233,7 @@ public sealed class LockGrain(
             var held = _table.Holders.FirstOrDefault(l => string.Equals(l.RequestId, request.RequestId, StringComparison.Ordinal));
             if (held is not null)
             {
-                await PersistAsync(_version);
+                await PersistAsync();
                 return Answer(ToWire(held));
             }
 
@@ -247,9 +251,9 @@ public sealed class LockGrain(
         }
 
         var renewed = Run(() => _table.Renew(owner, token, ttl));
-        _version++;
+        Writes.Changed();
         Reschedule();
-        await PersistAsync(_version);
+        await PersistAsync();
         return ToWire(renewed);
     }
 
@@ -259,7 +263,7 @@ public sealed class LockGrain(
         Check();
         var changes = Run(() => _table.Release(owner, token));
         metrics.Releases.Add(1);
-        _version++;
+        Writes.Changed();
         if (changes.Granted.Count == 0)
         {
             // Written lazily: a stale holder in storage only delays the next grant after a crash.
@@ -282,7 +286,7 @@ public sealed class LockGrain(
             pending.TrySetResult(null);
         }
 
-        _version++;
+        Writes.Changed();
         await CommitAsync(changes, changed: false);
     }
 
@@ -399,13 +403,13 @@ public sealed class LockGrain(
         metrics.Record(changes);
         if (changed || !changes.IsEmpty)
         {
-            _version++;
+            Writes.Changed();
         }
 
         Reschedule();
         if (changes.Granted.Count > 0)
         {
-            await PersistAsync(_version);
+            await PersistAsync();
         }
 
         CompleteWaiters(changes);
@@ -430,69 +434,53 @@ public sealed class LockGrain(
         }
     }
 
-    /// <summary>Writes the table once everything up to <paramref name="version"/> is covered (group commit).</summary>
-    private async Task PersistAsync(long version)
+    /// <summary>Completes once every change made so far is durable (group commit; at once in fast mode).</summary>
+    private Task PersistAsync()
     {
-        if (!Durable || _persistedVersion >= version)
-        {
-            ThrowIfBroken();
-            return;
-        }
+        ThrowIfBroken();
+        return Durable ? Writes.DurableAsync() : Task.CompletedTask;
+    }
 
-        await _writeGate.WaitAsync();
+    /// <summary>One group-commit write: the table as it is now, ETag-checked.</summary>
+    private async Task WriteTableAsync()
+    {
+        var s = state.State;
+        s.LastToken = _table.LastToken;
+        s.Type = (LockType)_table.Kind;
+        s.Permits = _table.Permits;
+        s.Holders = _table.Holders.Select(l => new LeaseRecord
+        {
+            Owner = l.Owner,
+            RequestId = l.RequestId,
+            Token = l.Token,
+            Access = (LockAccess)l.Mode,
+            GrantedAt = l.GrantedAt,
+            ExpiresAt = l.ExpiresAt,
+            Ttl = l.Ttl,
+        }).ToList();
         try
         {
-            ThrowIfBroken();
-            if (_persistedVersion >= version)
-            {
-                return;
-            }
-
-            var target = _version;
-            var s = state.State;
-            s.LastToken = _table.LastToken;
-            s.Type = (LockType)_table.Kind;
-            s.Permits = _table.Permits;
-            s.Holders = _table.Holders.Select(l => new LeaseRecord
-            {
-                Owner = l.Owner,
-                RequestId = l.RequestId,
-                Token = l.Token,
-                Access = (LockAccess)l.Mode,
-                GrantedAt = l.GrantedAt,
-                ExpiresAt = l.ExpiresAt,
-                Ttl = l.Ttl,
-            }).ToList();
-            try
-            {
-                await state.WriteStateAsync();
-            }
-            catch (Exception ex)
-            {
-                // The in-memory table is now ahead of storage (and maybe of another activation):
-                // nothing it holds may be promised. Start over from what is durable. Any exception
-                // (an out-of-memory too): one that escaped would leave the waiters it granted
-                // waiting and the table's grants unwritten but promised by the next write.
-                // The write may also have been applied (a commit whose answer was lost): a retry
-                // with the same request id then finds its lease in the reloaded table.
-                _broken = true;
-                metrics.WriteFailures.Add(1);
-                LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
-                foreach (var pending in _pending.Values)
-                {
-                    pending.TrySetException(new LockUnavailableException(_name, "the lock's activation lost its storage write; retry"));
-                }
-
-                _pending.Clear();
-                this.DeactivateOnIdle();
-                throw new LockUnavailableException(_name, $"state write failed ({ex.GetType().Name}); the request may or may not have been applied, retry with the same request id");
-            }
-
-            _persistedVersion = target;
+            await state.WriteStateAsync();
         }
-        finally
+        catch (Exception ex)
         {
-            _writeGate.Release();
+            // The in-memory table is now ahead of storage (and maybe of another activation):
+            // nothing it holds may be promised. Start over from what is durable. Any exception
+            // (an out-of-memory too): one that escaped would leave the waiters it granted
+            // waiting and the table's grants unwritten but promised by the next write.
+            // The write may also have been applied (a commit whose answer was lost): a retry
+            // with the same request id then finds its lease in the reloaded table.
+            _broken = true;
+            metrics.WriteFailures.Add(1);
+            LockLog.WriteFailed(logger, _name, ex.GetType().Name + ": " + ex.Message);
+            foreach (var pending in _pending.Values)
+            {
+                pending.TrySetException(new LockUnavailableException(_name, "the lock's activation lost its storage write; retry"));
+            }
+
+            _pending.Clear();
+            this.DeactivateOnIdle();
+            throw new LockUnavailableException(_name, $"state write failed ({ex.GetType().Name}); the request may or may not have been applied, retry with the same request id");
         }
     }
 

@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.Errors;
 using Granary.Identity;
 using Microsoft.Extensions.Logging;
@@ -8,12 +9,12 @@ namespace Granary.Queues;
 
 /// <summary>
 /// Implements <see cref="IQueuePartitionGrain"/> over a <see cref="QueuePartitionLedger"/> and an
-/// <see cref="IQueueMessageStore"/>. Mutations journal their changes in the ledger; one flush loop
-/// writes whatever has accumulated in a single storage write (group commit) while further calls
+/// <see cref="IQueueMessageStore"/>. Mutations journal their changes in the ledger; a group commit
+/// writes whatever has accumulated in a single storage write while further calls
 /// keep arriving (the grain is reentrant), and completes each caller only after the write that
 /// holds its change is durable. Enqueued messages become deliverable only then. A duplicate of a
 /// message whose write is still in flight gets that write's outcome. A failed write fails every
-/// caller it carried or that waits on it, and the activation then confirms nothing more: the write
+/// caller it carried or that waits behind it, and the activation then confirms nothing more: the write
 /// may have been applied even though it reported an error (a connection lost around the commit), so
 /// memory may disagree with storage, and the next activation reloads what is stored.
 /// </summary>
@@ -38,10 +39,7 @@ public sealed class QueuePartitionGrain(
     private string _queue = "";
     private int _partition;
     private long _epoch;
-    private TaskCompletionSource? _nextFlush;
-    private HashSet<long>? _inFlightAppends;
-    private Task? _inFlightWrite;
-    private bool _flushing;
+    private GroupCommit? _flushes;
     private bool _broken;
     private bool _queueThinksEmpty = true;
     private long _writes;
@@ -57,6 +55,9 @@ public sealed class QueuePartitionGrain(
     private static readonly TimeSpan ReservationHold = TimeSpan.FromSeconds(30);
 
     private string Key => this.GetPrimaryKeyString();
+
+    // One write at a time; after a failed write nothing more is confirmed until the partition reloads.
+    private GroupCommit Flushes => _flushes ??= new GroupCommit(WriteJournalAsync, GroupCommitFailureMode.Sticky);
 
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -141,22 +142,16 @@ public sealed class QueuePartitionGrain(
         }
 
         var results = new List<EnqueueResult>(messages.Count);
-        Task? original = null;
         for (var i = 0; i < messages.Count; i++)
         {
             var outcome = ledger.Enqueue(ids[i], messages[i].Key, messages[i].Body, messages[i].Delay, deduplicate: messages[i].Id is not null);
-            if (outcome.Duplicate && ledger.IsPending(outcome.Sequence) && _inFlightAppends?.Contains(outcome.Sequence) == true)
-            {
-                // The original is in the write now in flight: this answer is only as good as that
-                // write. (An original still in the journal goes out with the flush awaited below.)
-                original = _inFlightWrite;
-            }
-
             results.Add(new EnqueueResult(ids[i], _partition, outcome.Sequence, outcome.Duplicate));
         }
 
-        var flushed = FlushAsync();
-        await (original is null ? flushed : Task.WhenAll(original, flushed));
+        // A duplicate is only as good as its original's write. An original still in the journal goes
+        // out with this flush; one in the write now in flight is durable when this flush is, since a
+        // failed write fails every flush after it (the group commit's failure is sticky).
+        await FlushAsync();
         return results;
     }
 
@@ -525,97 +520,67 @@ public sealed class QueuePartitionGrain(
     }
 
     /// <summary>Completes when a write that holds every change journaled so far is durable.</summary>
-    private Task FlushAsync()
-    {
-        _nextFlush ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var flushed = _nextFlush.Task;
-        if (!_flushing)
-        {
-            _flushing = true;
-            _ = FlushLoopAsync();
-        }
-
-        return flushed;
-    }
+    private Task FlushAsync() => Flushes.CommitAsync();
 
     /// <summary>
-    /// Writes the journal while callers wait for it. Whatever a write throws (a storage error, an
-    /// out-of-memory, a bug), its callers fail and the loop carries on with the next batch, so no
-    /// caller is left waiting on a loop that ended.
+    /// One group-commit write: the journal drained into a single storage write. Whatever it throws (a
+    /// storage error, an out-of-memory, a bug) fails its callers and, the failure being sticky, every
+    /// flush after it: the activation confirms nothing more.
     /// </summary>
-    private async Task FlushLoopAsync()
+    private async Task WriteJournalAsync()
     {
+        var changeCount = 0;
         try
         {
-            while (_nextFlush is { } batch)
+            // A broken activation confirms nothing: memory may be ahead of storage.
+            ThrowIfBroken();
+            var ledger = _ledger!;
+            var changes = ledger.DrainChanges();
+            changeCount = changes.Count;
+            var appended = changes.Where(c => c.Kind == QueueChangeKind.Append).Select(c => c.Sequence).ToHashSet();
+            if (changes.Count > 0)
             {
-                _nextFlush = null;
-                _inFlightWrite = batch.Task;
-                var changeCount = 0;
-                try
+                DateTimeOffset? cleanup = null;
+                var now = time.GetUtcNow();
+                if (now >= _nextCleanup)
                 {
-                    // A broken activation confirms nothing: memory may be ahead of storage.
-                    ThrowIfBroken();
-                    var ledger = _ledger!;
-                    var changes = ledger.DrainChanges();
-                    changeCount = changes.Count;
-                    var appended = changes.Where(c => c.Kind == QueueChangeKind.Append).Select(c => c.Sequence).ToHashSet();
-                    _inFlightAppends = appended;
-                    if (changes.Count > 0)
-                    {
-                        DateTimeOffset? cleanup = null;
-                        var now = time.GetUtcNow();
-                        if (now >= _nextCleanup)
-                        {
-                            cleanup = now - ledger.Settings.DeduplicationWindow;
-                            _nextCleanup = now + options.Value.CleanupInterval;
-                        }
-
-                        await store.WriteAsync(Key, _epoch, changes, cleanup, CancellationToken.None);
-                        _writes++;
-                    }
-
-                    ledger.Commit(appended);
-                    _enqueueRate!.Add(appended.Count);
-                    if (ledger.NextPage() is not null)
-                    {
-                        _ = PageInAsync(); // committed beyond an empty window: bring them in
-                    }
-
-                    if (_queueThinksEmpty && ledger.HasAvailable())
-                    {
-                        _queueThinksEmpty = false;
-                        _ = ObserveAsync(GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition));
-                    }
-
-                    batch.TrySetResult();
+                    cleanup = now - ledger.Settings.DeduplicationWindow;
+                    _nextCleanup = now + options.Value.CleanupInterval;
                 }
-                catch (Exception ex)
-                {
-                    // The write may have been applied although it failed (the connection was lost
-                    // around the commit), or not at all: memory and storage may now disagree. Stop
-                    // confirming anything and let the next activation reload what is stored. A
-                    // producer that retries with the same message id then gets either a duplicate of
-                    // the stored message or a fresh append, never a message stored twice or not at all.
-                    var first = !_broken;
-                    _broken = true;
-                    batch.TrySetException(new ServiceUnavailableException($"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed (it may or may not be stored): retry with the same message ids"));
-                    if (first)
-                    {
-                        QueueLog.LogWarningWriteFailed(logger, ex, Key, changeCount);
-                        DeactivateOnIdle();
-                    }
-                }
-                finally
-                {
-                    _inFlightAppends = null;
-                    _inFlightWrite = null;
-                }
+
+                await store.WriteAsync(Key, _epoch, changes, cleanup, CancellationToken.None);
+                _writes++;
+            }
+
+            ledger.Commit(appended);
+            _enqueueRate!.Add(appended.Count);
+            if (ledger.NextPage() is not null)
+            {
+                _ = PageInAsync(); // committed beyond an empty window: bring them in
+            }
+
+            if (_queueThinksEmpty && ledger.HasAvailable())
+            {
+                _queueThinksEmpty = false;
+                _ = ObserveAsync(GrainFactory.GetGrain<IQueueGrain>(_queue).NotifyAvailableAsync(_partition));
             }
         }
-        finally
+        catch (Exception ex)
         {
-            _flushing = false;
+            // The write may have been applied although it failed (the connection was lost
+            // around the commit), or not at all: memory and storage may now disagree. Stop
+            // confirming anything and let the next activation reload what is stored. A
+            // producer that retries with the same message id then gets either a duplicate of
+            // the stored message or a fresh append, never a message stored twice or not at all.
+            var first = !_broken;
+            _broken = true;
+            if (first)
+            {
+                QueueLog.LogWarningWriteFailed(logger, ex, Key, changeCount);
+                DeactivateOnIdle();
+            }
+
+            throw new ServiceUnavailableException($"queue partition '{Key}': storage write failed ({ex.GetType().Name}: {ex.Message}); nothing in this batch was confirmed (it may or may not be stored): retry with the same message ids");
         }
     }
 

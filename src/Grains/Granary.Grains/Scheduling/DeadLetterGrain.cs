@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Orleans.Concurrency;
 
 namespace Granary.Scheduling;
@@ -20,7 +21,7 @@ public sealed class DeadLetterGrain(
         if (state.State.Letters.Exists(l => string.Equals(l.TaskId, letter.TaskId, StringComparison.Ordinal)))
         {
             // A repeat: its first write may be in flight or may have failed.
-            await Commit.StoredAsync();
+            await Commit.DurableAsync();
             return;
         }
 
@@ -30,7 +31,7 @@ public sealed class DeadLetterGrain(
             state.State.Letters.RemoveRange(0, state.State.Letters.Count - Limits.Scheduling.MaxDeadLetters);
         }
 
-        await Commit.SaveAsync();
+        await Commit.CommitAsync();
     }
 
     /// <inheritdoc/>
@@ -43,7 +44,7 @@ public sealed class DeadLetterGrain(
         var info = await GrainFactory.GetGrain<ITaskGrain>(taskId).RetryFromDeadLetterAsync();
         if (state.State.Letters.RemoveAll(l => string.Equals(l.TaskId, taskId, StringComparison.Ordinal)) > 0)
         {
-            await Commit.SaveAsync();
+            await Commit.CommitAsync();
         }
 
         return info;

@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.LoadBalancing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -71,11 +72,11 @@ public sealed class QueueGrain(
         {
             S.Partitions = Current().Partitions;
             S.InUse = true;
-            _inUseWrite = Commit.SaveAsync();
+            _inUseWrite = Commit.CommitAsync();
         }
         else if (_inUseWrite is { IsFaulted: true })
         {
-            _inUseWrite = Commit.SaveAsync();
+            _inUseWrite = Commit.CommitAsync();
         }
 
         // Reentrant: concurrent first callers share one write; a failed one is tried again by the next caller.
@@ -150,7 +151,7 @@ public sealed class QueueGrain(
             }
 
             // A repeat is answered once stored too: its first write may be in flight or may have failed.
-            await (changed ? Commit.SaveAsync() : Commit.StoredAsync());
+            await (changed ? Commit.CommitAsync() : Commit.DurableAsync());
             if (changed)
             {
                 SchedulingLog.LogInformationQueueDeclared(logger, Name, Current().Balancer, Current().Partitions);
@@ -215,7 +216,7 @@ public sealed class QueueGrain(
             S.Balancer = null;
             S.Partitions = 0;
             S.PartitionsTracked = true;
-            await Commit.SaveAsync();
+            await Commit.CommitAsync();
             SchedulingLog.LogInformationQueueRemoved(logger, Name);
         }
         finally
@@ -268,7 +269,7 @@ public sealed class QueueGrain(
             changed = S.ActivePartitions.Remove(partition);
         }
 
-        await (changed ? Commit.SaveAsync() : Commit.StoredAsync());
+        await (changed ? Commit.CommitAsync() : Commit.DurableAsync());
     }
 
     /// <inheritdoc/>
@@ -316,7 +317,7 @@ public sealed class QueueGrain(
         {
             // Every partition has been woken once and those holding work have reported it.
             S.PartitionsTracked = true;
-            await Commit.SaveAsync();
+            await Commit.CommitAsync();
         }
     }
 

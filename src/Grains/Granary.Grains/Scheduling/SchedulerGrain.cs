@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Durability;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -105,7 +106,7 @@ public sealed class SchedulerGrain(
         Pump();
 
         // Answered once the task is stored here and the queue knows this partition holds work.
-        await Task.WhenAll(changed ? _commit.SaveAsync() : Task.CompletedTask, MarkActiveAsync());
+        await Task.WhenAll(changed ? _commit.CommitAsync() : Task.CompletedTask, MarkActiveAsync());
     }
 
     /// <inheritdoc/>
@@ -116,7 +117,7 @@ public sealed class SchedulerGrain(
         _lastChecked.Remove(taskId);
         if (changed)
         {
-            await _commit.SaveAsync();
+            await _commit.CommitAsync();
         }
     }
 
@@ -228,7 +229,7 @@ public sealed class SchedulerGrain(
         _marked = null;
         try
         {
-            await _commit.StoredAsync();
+            await _commit.DurableAsync();
             await GrainFactory.GetGrain<IQueueGrain>(Queue).SetPartitionActiveAsync(Partition, false);
             if (!HoldsWork && _marked is null)
             {
@@ -457,7 +458,7 @@ public sealed class SchedulerGrain(
     {
         try
         {
-            await _commit.SaveAsync();
+            await _commit.CommitAsync();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,7 @@ public sealed class SchedulingDirectoryGrain(
     public async Task AddQueueAsync(string queue)
     {
         // A repeat is answered once stored too: its first write may be in flight or may have failed.
-        await (state.State.Queues.Add(queue) ? Commit.SaveAsync() : Commit.StoredAsync());
+        await (state.State.Queues.Add(queue) ? Commit.CommitAsync() : Commit.DurableAsync());
     }
 
     /// <inheritdoc/>
@@ -42,7 +43,7 @@ public sealed class SchedulingDirectoryGrain(
     /// <inheritdoc/>
     public async Task RemoveQueueAsync(string queue)
     {
-        await (state.State.Queues.Remove(queue) ? Commit.SaveAsync() : Commit.StoredAsync());
+        await (state.State.Queues.Remove(queue) ? Commit.CommitAsync() : Commit.DurableAsync());
     }
 
     /// <inheritdoc/>
@@ -53,7 +54,7 @@ public sealed class SchedulingDirectoryGrain(
             Admit(state.State.Periodics, name, Limits.Scheduling.MaxPeriodicTasks, "periodic tasks");
         }
 
-        await ((present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name)) ? Commit.SaveAsync() : Commit.StoredAsync());
+        await ((present ? state.State.Periodics.Add(name) : state.State.Periodics.Remove(name)) ? Commit.CommitAsync() : Commit.DurableAsync());
     }
 
     /// <inheritdoc/>

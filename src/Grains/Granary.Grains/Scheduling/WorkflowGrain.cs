@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Durability;
 using Granary.Scheduling.Handlers;
 using Orleans.Concurrency;
 
@@ -68,13 +69,13 @@ public sealed class WorkflowGrain(
                 Members = [.. request.Members],
                 Callback = request.Callback,
             };
-            await Commit.SaveAsync();
+            await Commit.CommitAsync();
         }
         else
         {
             // A retried start: the first start's write may still be in flight, or may have failed
             // with memory already changed. Answer only once the workflow is stored.
-            await Commit.StoredAsync();
+            await Commit.DurableAsync();
         }
 
         // Idempotent by member id: a retried start submits nothing twice.
@@ -104,7 +105,7 @@ public sealed class WorkflowGrain(
             state.State.CallbackSubmitted = true;
         }
 
-        await Commit.SaveAsync();
+        await Commit.CommitAsync();
         await EnsureCallbackAsync();
     }
 
@@ -164,7 +165,7 @@ public sealed class WorkflowGrain(
                 state.State.CallbackSubmitted = true;
             }
 
-            await Commit.SaveAsync();
+            await Commit.CommitAsync();
         }
     }
 

@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Granary.Errors;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -16,7 +17,7 @@ namespace Granary.Transactions;
 /// Group commit: prepare, commit and abort interleave (<c>[AlwaysInterleave]</c> on
 /// <see cref="ITransactionParticipant"/>), so concurrent transactions on one participant change its
 /// state in memory, each atomically (no await between its checks and its change), and share one
-/// write through a <see cref="GroupCommitGate"/>. A caller is answered only after a write that
+/// write through a <see cref="GroupCommit"/>. A caller is answered only after a write that
 /// started after its change is durable, and an answer that rests on earlier changes (a duplicate
 /// prepare, a status read) waits until those are durable. Each write stores a copy of the state
 /// taken before it starts, so calls that interleave with the write never change what is being
@@ -29,7 +30,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
 {
     private const string ThreePhasePrefix = "3pc ";
     private readonly IPersistentState<TState> _state;
-    private readonly GroupCommitGate _gate;
+    private readonly GroupCommit _gate;
     private DeepCopier? _copier;
     private TState _live;
     private ParticipantLedger _ledger = new();
@@ -48,7 +49,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
         _live = state.State;
-        _gate = new GroupCommitGate(WriteSnapshotAsync);
+        _gate = new GroupCommit(WriteSnapshotAsync, GroupCommitFailureMode.Sticky);
         Time = time;
         Options = options.Value;
         Logger = logger;
@@ -389,7 +390,7 @@ public abstract class TransactionParticipantGrain<TState> : Grain, ITransactionP
     /// change made so far is durable (shared with the other callers waiting at that moment). On
     /// failure the grain deactivates and this and every later call fails until it has reloaded.
     /// </summary>
-    protected Task PersistAsync() => _gate.ChangedAsync();
+    protected Task PersistAsync() => _gate.CommitAsync();
 
     /// <summary>Completes when every change made so far is durable (at once when none is pending): for answers that rest on earlier changes.</summary>
     protected Task WhenDurableAsync() => _gate.DurableAsync();

@@ -1,3 +1,4 @@
+using Granary.Durability;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -28,9 +29,10 @@ public sealed class TransactionRecoveryGrain(
 
     private readonly TransactionOptions _options = options.Value;
     private Task? _wake;
-    private TaskCompletionSource? _nextWrite;
-    private bool _writing;
+    private GroupCommit? _writes;
     private bool _scanning;
+
+    private GroupCommit Writes => _writes ??= new GroupCommit(WriteStateAsync);
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -85,42 +87,27 @@ public sealed class TransactionRecoveryGrain(
     /// <inheritdoc/>
     public Task PingAsync() => Task.CompletedTask;
 
-    private Task WriteAsync()
-    {
-        _nextWrite ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var mine = _nextWrite.Task;
-        if (!_writing)
-        {
-            _ = WriteLoopAsync();
-        }
+    private Task WriteAsync() => Writes.CommitAsync();
 
-        return mine;
-    }
-
-    private async Task WriteLoopAsync()
+    private async Task WriteStateAsync()
     {
-        _writing = true;
         try
         {
-            while (_nextWrite is { } batch)
-            {
-                _nextWrite = null;
-                try
-                {
-                    await state.WriteStateAsync();
-                    batch.SetResult();
-                }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
-                {
-                    batch.SetException(ex);
-                    // A stale ETag means another activation wrote: re-read before the next write.
-                    await state.ReadStateAsync();
-                }
-            }
+            await state.WriteStateAsync();
         }
-        finally
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            _writing = false;
+            // A stale ETag means another activation wrote: re-read before the next write.
+            try
+            {
+                await state.ReadStateAsync();
+            }
+            catch (Exception)
+            {
+                // The callers get the write's error; the next write fails on the stale ETag and re-reads again.
+            }
+
+            throw;
         }
     }
 
