@@ -427,14 +427,13 @@ public sealed class CacheClient : IAsyncDisposable
 
     private static Task<CacheReply> RouteAsync(Routing routing, string[] command)
     {
-        var info = CacheCommandTable.Find(command[0]);
-        if (info is null || !info.ArityFits(command.Length))
+        if (CacheCommandTable.Resolve(command) is not { } info)
         {
             // The shard gives the exact Redis error text.
             return routing.Batchers[0].EnqueueAsync(command);
         }
 
-        if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+        if (info.IsAllShards)
         {
             return FanOutAsync(routing, info, command);
         }
