@@ -21,7 +21,6 @@ namespace Granary.Sdk.Caching;
 public sealed class CacheClient : IAsyncDisposable
 {
     private const int MaxMovedRetries = 20;
-    private const string MovedPrefix = "MOVED ";
 
     private readonly IGrainFactory _grains;
     private readonly CacheClientOptions _options;
@@ -253,7 +252,7 @@ public sealed class CacheClient : IAsyncDisposable
         {
             var routing = Volatile.Read(ref _routing);
             var reply = await RouteAsync(routing, command);
-            if (!IsMoved(reply) || attempt >= MaxMovedRetries)
+            if (!reply.IsMoved || attempt >= MaxMovedRetries)
             {
                 return reply;
             }
@@ -396,9 +395,6 @@ public sealed class CacheClient : IAsyncDisposable
         _stopping.Dispose();
         _refreshGate.Dispose();
     }
-
-    private static bool IsMoved(CacheReply reply) =>
-        reply.IsError && reply.Text!.StartsWith(MovedPrefix, StringComparison.Ordinal);
 
     private static CacheReply Unwrap(CacheReply reply) =>
         reply.IsError ? throw new CacheCommandException(reply.Text!) : reply;

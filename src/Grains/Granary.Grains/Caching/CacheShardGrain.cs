@@ -157,7 +157,7 @@ public sealed partial class CacheShardGrain(
         var replies = new CacheReply[commands.Length];
         if (ringVersion < _minimumRingVersion)
         {
-            Array.Fill(replies, CacheReply.Error($"MOVED ring version {_minimumRingVersion}"));
+            Array.Fill(replies, CacheReply.Moved(_minimumRingVersion));
             return Task.FromResult(replies.AsImmutable());
         }
 
