@@ -23,11 +23,50 @@ public enum CacheCommandFlags
 }
 
 /// <summary>
-/// One command: Redis arity (positive = exact, negative = at least) and key positions
-/// (first, last (-1 = to the end), step), like Redis's command table.
+/// One command as the table declares it: its Redis arity (positive = exact, negative = at least), its flags,
+/// its key positions (first, last (-1 = to the end), step; first 0 = no keys), as in Redis's command table,
+/// and the keyspace handler that runs it.
 /// </summary>
-public sealed record CacheCommandInfo(string Name, int Arity, CacheCommandFlags Flags, int FirstKey, int LastKey, int Step)
+public sealed record CacheCommandInfo
 {
+    internal CacheCommandInfo(string name, int arity, CacheCommandFlags flags, int firstKey, int lastKey, int step, Func<CacheKeyspace, IReadOnlyList<string>, CacheReply> handler)
+    {
+        Name = name;
+        Arity = arity;
+        Flags = flags;
+        FirstKey = firstKey;
+        LastKey = lastKey;
+        Step = step;
+        Handler = handler;
+    }
+
+    /// <summary>Upper-case name.</summary>
+    public string Name { get; }
+
+    /// <summary>Redis arity, the name included: positive = exactly, negative = at least its absolute value.</summary>
+    public int Arity { get; }
+
+    /// <summary>Routing and memory-control properties.</summary>
+    public CacheCommandFlags Flags { get; }
+
+    /// <summary>Index of the first key argument; 0 when the command has none.</summary>
+    public int FirstKey { get; }
+
+    /// <summary>Index of the last key argument; negative counts from the end (-1 = the last argument).</summary>
+    public int LastKey { get; }
+
+    /// <summary>Distance between key arguments (2 for MSET's key value pairs).</summary>
+    public int Step { get; }
+
+    /// <summary>True for a command that changes data (persistence marks its keys dirty).</summary>
+    public bool IsWrite => (Flags & CacheCommandFlags.Write) != 0;
+
+    /// <summary>True for a command on the whole keyspace, fanned out to every shard.</summary>
+    public bool IsAllShards => (Flags & CacheCommandFlags.AllShards) != 0;
+
+    /// <summary>Runs the command on a keyspace once it passed the table's checks.</summary>
+    internal Func<CacheKeyspace, IReadOnlyList<string>, CacheReply> Handler { get; }
+
     /// <summary>True when the argument count fits the arity.</summary>
     public bool ArityFits(int count) => Arity >= 0 ? count == Arity : count >= -Arity;
 
@@ -45,90 +84,54 @@ public sealed record CacheCommandInfo(string Name, int Arity, CacheCommandFlags 
             yield return i;
         }
     }
+
+    /// <summary>The key arguments of <paramref name="command"/> (name first).</summary>
+    public IEnumerable<string> Keys(IReadOnlyList<string> command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return KeyIndexes(command.Count).Select(i => command[i]);
+    }
 }
 
-/// <summary>The commands the cache understands.</summary>
+/// <summary>The commands of one data type (strings, keys, hashes, ...), declared next to their handlers.</summary>
+public sealed class CacheCommandModule
+{
+    internal CacheCommandModule(string name, IReadOnlyList<CacheCommandInfo> commands)
+    {
+        Name = name;
+        Commands = commands;
+    }
+
+    /// <summary>The data type or area, e.g. <c>strings</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>Its commands.</summary>
+    public IReadOnlyList<CacheCommandInfo> Commands { get; }
+}
+
+/// <summary>
+/// The commands the cache understands, built once from the modules of <see cref="CacheKeyspace"/> (one per
+/// data type). Every layer asks it the same questions: the client which shard a command goes to
+/// (<see cref="CacheCommandInfo.Keys"/>, <see cref="CacheCommandInfo.IsAllShards"/>), the shard grain which keys
+/// a write changed (<see cref="CacheCommandInfo.IsWrite"/>), the keyspace whether a command is known and its
+/// arity fits, and which handler runs it.
+/// </summary>
 public static class CacheCommandTable
 {
-    private const CacheCommandFlags W = CacheCommandFlags.Write | CacheCommandFlags.DenyOom;
-    private const CacheCommandFlags D = CacheCommandFlags.Write;
-    private const CacheCommandFlags R = CacheCommandFlags.ReadOnly;
-    private const CacheCommandFlags All = CacheCommandFlags.AllShards;
+    /// <summary>The modules, one per data type.</summary>
+    public static IReadOnlyList<CacheCommandModule> Modules { get; } = CacheKeyspace.CommandModules();
 
     /// <summary>Every command by upper-case name.</summary>
-    public static FrozenDictionary<string, CacheCommandInfo> Commands { get; } = new CacheCommandInfo[]
-    {
-        // Strings
-        new("GET", 2, R, 1, 1, 1),
-        new("SET", -3, W, 1, 1, 1),
-        new("GETSET", 3, W, 1, 1, 1),
-        new("GETDEL", 2, D, 1, 1, 1),
-        new("INCR", 2, W, 1, 1, 1),
-        new("DECR", 2, W, 1, 1, 1),
-        new("INCRBY", 3, W, 1, 1, 1),
-        new("DECRBY", 3, W, 1, 1, 1),
-        new("INCRBYFLOAT", 3, W, 1, 1, 1),
-        new("APPEND", 3, W, 1, 1, 1),
-        new("STRLEN", 2, R, 1, 1, 1),
-        new("MGET", -2, R, 1, -1, 1),
-        new("MSET", -3, W, 1, -1, 2),
-        new("GETS", 2, R, 1, 1, 1),
-        new("CAS", -4, W, 1, 1, 1),
-
-        // Keys
-        new("DEL", -2, D, 1, -1, 1),
-        new("UNLINK", -2, D, 1, -1, 1),
-        new("EXISTS", -2, R, 1, -1, 1),
-        new("EXPIRE", -3, D, 1, 1, 1),
-        new("PEXPIRE", -3, D, 1, 1, 1),
-        new("TTL", 2, R, 1, 1, 1),
-        new("PTTL", 2, R, 1, 1, 1),
-        new("PERSIST", 2, D, 1, 1, 1),
-        new("TYPE", 2, R, 1, 1, 1),
-        new("SCAN", -2, R | All, 0, 0, 0),
-        new("KEYS", 2, R | All, 0, 0, 0),
-        new("DBSIZE", 1, R | All, 0, 0, 0),
-        new("FLUSHALL", -1, D | All, 0, 0, 0),
-        new("FLUSHDB", -1, D | All, 0, 0, 0),
-        new("PING", -1, R, 0, 0, 0),
-
-        // Hashes
-        new("HSET", -4, W, 1, 1, 1),
-        new("HGET", 3, R, 1, 1, 1),
-        new("HDEL", -3, D, 1, 1, 1),
-        new("HGETALL", 2, R, 1, 1, 1),
-        new("HINCRBY", 4, W, 1, 1, 1),
-        new("HLEN", 2, R, 1, 1, 1),
-        new("HEXISTS", 3, R, 1, 1, 1),
-
-        // Lists
-        new("LPUSH", -3, W, 1, 1, 1),
-        new("RPUSH", -3, W, 1, 1, 1),
-        new("LPOP", -2, D, 1, 1, 1),
-        new("RPOP", -2, D, 1, 1, 1),
-        new("LRANGE", 4, R, 1, 1, 1),
-        new("LLEN", 2, R, 1, 1, 1),
-        new("LINDEX", 3, R, 1, 1, 1),
-        new("LREM", 4, D, 1, 1, 1),
-
-        // Sets
-        new("SADD", -3, W, 1, 1, 1),
-        new("SREM", -3, D, 1, 1, 1),
-        new("SMEMBERS", 2, R, 1, 1, 1),
-        new("SISMEMBER", 3, R, 1, 1, 1),
-        new("SCARD", 2, R, 1, 1, 1),
-
-        // Sorted sets
-        new("ZADD", -4, W, 1, 1, 1),
-        new("ZREM", -3, D, 1, 1, 1),
-        new("ZSCORE", 3, R, 1, 1, 1),
-        new("ZINCRBY", 4, W, 1, 1, 1),
-        new("ZRANGE", -4, R, 1, 1, 1),
-        new("ZRANGEBYSCORE", -4, R, 1, 1, 1),
-        new("ZRANK", 3, R, 1, 1, 1),
-        new("ZCARD", 2, R, 1, 1, 1),
-    }.ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+    public static FrozenDictionary<string, CacheCommandInfo> Commands { get; } =
+        Modules.SelectMany(m => m.Commands).ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Looks a command up by name, any case.</summary>
     public static CacheCommandInfo? Find(string name) => Commands.GetValueOrDefault(name);
+
+    /// <summary>
+    /// The entry of <paramref name="command"/> (name first) when the name is known and the argument count fits
+    /// its arity; null otherwise (the keyspace answers such a command with Redis's error and changes nothing).
+    /// </summary>
+    public static CacheCommandInfo? Resolve(IReadOnlyList<string>? command) =>
+        command is { Count: > 0 } && command[0] is { } name && Find(name) is { } info && info.ArityFits(command.Count) ? info : null;
 }

@@ -79,7 +79,7 @@ public sealed partial class CacheKeyspace
                 CacheValueType.Set => ["SADD", data.Key, .. items],
                 _ => ZAddArgs(data.Key, items),
             };
-            Dispatch(args[0], args);
+            CacheCommandTable.Commands[args[0]].Handler(this, args);
             if (data.ExpiresAt >= 0 && _entries.TryGetValue(data.Key, out var stored))
             {
                 SetExpiry(stored, data.ExpiresAt);

@@ -2,85 +2,32 @@ using System.Text;
 
 namespace Granary.Caching;
 
-/// <summary>Dispatch, string commands and key commands.</summary>
+/// <summary>The string commands (and Memcached-style GETS/CAS).</summary>
 public sealed partial class CacheKeyspace
 {
+    /// <summary>The strings module: each command with its arity, flags, key positions and handler.</summary>
+    private static CacheCommandModule StringCommands() => new("strings",
+    [
+        new("GET", 2, R, 1, 1, 1, static (k, a) => k.Get(a[1])),
+        new("SET", -3, W, 1, 1, 1, static (k, a) => k.Set(a)),
+        new("GETSET", 3, W, 1, 1, 1, static (k, a) => k.GetSet(a[1], a[2])),
+        new("GETDEL", 2, D, 1, 1, 1, static (k, a) => k.GetDel(a[1])),
+        new("INCR", 2, W, 1, 1, 1, static (k, a) => k.IncrBy(a[1], 1)),
+        new("DECR", 2, W, 1, 1, 1, static (k, a) => k.IncrBy(a[1], -1)),
+        new("INCRBY", 3, W, 1, 1, 1, static (k, a) => RedisText.TryParseInt64(a[2], out var by) ? k.IncrBy(a[1], by) : NotIntegerReply),
+        new("DECRBY", 3, W, 1, 1, 1, static (k, a) => k.DecrBy(a[1], a[2])),
+        new("INCRBYFLOAT", 3, W, 1, 1, 1, static (k, a) => k.IncrByFloat(a[1], a[2])),
+        new("APPEND", 3, W, 1, 1, 1, static (k, a) => k.Append(a[1], a[2])),
+        new("STRLEN", 2, R, 1, 1, 1, static (k, a) => k.StrLen(a[1])),
+        new("MGET", -2, R, 1, -1, 1, static (k, a) => k.MGet(a)),
+        new("MSET", -3, W, 1, -1, 2, static (k, a) => k.MSet(a)),
+        new("GETS", 2, R, 1, 1, 1, static (k, a) => k.Gets(a[1])),
+        new("CAS", -4, W, 1, 1, 1, static (k, a) => k.Cas(a)),
+    ]);
+
     private const long StringOverhead = 24;
 
-    private static readonly CacheReply WrongTypeReply = CacheReply.Error(RedisText.WrongType);
-    private static readonly CacheReply NotIntegerReply = CacheReply.Error(RedisText.NotInteger);
-    private static readonly CacheReply NotFloatReply = CacheReply.Error(RedisText.NotFloat);
-    private static readonly CacheReply SyntaxReply = CacheReply.Error(RedisText.Syntax);
-
-    private CacheReply Dispatch(string name, IReadOnlyList<string> a) => name switch
-    {
-        "GET" => Get(a[1]),
-        "SET" => Set(a),
-        "GETSET" => GetSet(a[1], a[2]),
-        "GETDEL" => GetDel(a[1]),
-        "INCR" => IncrBy(a[1], 1),
-        "DECR" => IncrBy(a[1], -1),
-        "INCRBY" => RedisText.TryParseInt64(a[2], out var by) ? IncrBy(a[1], by) : NotIntegerReply,
-        "DECRBY" => DecrBy(a[1], a[2]),
-        "INCRBYFLOAT" => IncrByFloat(a[1], a[2]),
-        "APPEND" => Append(a[1], a[2]),
-        "STRLEN" => StrLen(a[1]),
-        "MGET" => MGet(a),
-        "MSET" => MSet(a),
-        "GETS" => Gets(a[1]),
-        "CAS" => Cas(a),
-        "DEL" or "UNLINK" => Del(a),
-        "EXISTS" => Exists(a),
-        "EXPIRE" => Expire(a, 1000),
-        "PEXPIRE" => Expire(a, 1),
-        "TTL" => Ttl(a[1], 1000),
-        "PTTL" => Ttl(a[1], 1),
-        "PERSIST" => Persist(a[1]),
-        "TYPE" => TypeOf(a[1]),
-        "SCAN" => Scan(a),
-        "KEYS" => Keys(a[1]),
-        "DBSIZE" => CacheReply.Int(_entries.Count),
-        "FLUSHALL" or "FLUSHDB" => Flush(a),
-        "PING" => a.Count switch
-        {
-            1 => CacheReply.Status("PONG"),
-            2 => CacheReply.Bulk(a[1]),
-            _ => CacheReply.Error(RedisText.Arity("ping")),
-        },
-        "HSET" => HSet(a),
-        "HGET" => HGet(a[1], a[2]),
-        "HDEL" => HDel(a),
-        "HGETALL" => HGetAll(a[1]),
-        "HINCRBY" => HIncrBy(a[1], a[2], a[3]),
-        "HLEN" => HLen(a[1]),
-        "HEXISTS" => HExists(a[1], a[2]),
-        "LPUSH" => Push(a, front: true),
-        "RPUSH" => Push(a, front: false),
-        "LPOP" => Pop(a, front: true),
-        "RPOP" => Pop(a, front: false),
-        "LRANGE" => LRange(a[1], a[2], a[3]),
-        "LLEN" => LLen(a[1]),
-        "LINDEX" => LIndex(a[1], a[2]),
-        "LREM" => LRem(a[1], a[2], a[3]),
-        "SADD" => SAdd(a),
-        "SREM" => SRem(a),
-        "SMEMBERS" => SMembers(a[1]),
-        "SISMEMBER" => SIsMember(a[1], a[2]),
-        "SCARD" => SCard(a[1]),
-        "ZADD" => ZAdd(a, 2, incrOnly: false),
-        "ZINCRBY" => ZAdd(["ZADD", a[1], "INCR", a[2], a[3]], 2, incrOnly: true),
-        "ZREM" => ZRem(a),
-        "ZSCORE" => ZScore(a[1], a[2]),
-        "ZRANGE" => ZRange(a, byScoreCommand: false),
-        "ZRANGEBYSCORE" => ZRange(a, byScoreCommand: true),
-        "ZRANK" => ZRank(a[1], a[2]),
-        "ZCARD" => ZCard(a[1]),
-        _ => CacheReply.Error(RedisText.UnknownCommand(a)),
-    };
-
     private static long StringSize(string value) => StringOverhead + (2L * value.Length);
-
-    private static bool Is(string text, string option) => string.Equals(text, option, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Stores a string at <paramref name="key"/>, replacing a string in place (keeps the TTL) or creating it.</summary>
     private CacheEntry StoreString(string key, string value, CacheEntry? existing)
@@ -423,179 +370,5 @@ public sealed partial class CacheKeyspace
         StoreString(a[1], a[2], entry);
         SetExpiry(entry, expireAt);
         return CacheReply.Status("STORED");
-    }
-
-    private CacheReply Del(IReadOnlyList<string> a)
-    {
-        var removed = 0;
-        for (var i = 1; i < a.Count; i++)
-        {
-            var entry = LookupWrite(a[i]);
-            if (entry is not null)
-            {
-                RemoveEntry(entry);
-                removed++;
-            }
-        }
-
-        return CacheReply.Int(removed);
-    }
-
-    private CacheReply Exists(IReadOnlyList<string> a)
-    {
-        var found = 0;
-        for (var i = 1; i < a.Count; i++)
-        {
-            if (LookupWrite(a[i]) is not null)
-            {
-                found++;
-            }
-        }
-
-        return CacheReply.Int(found);
-    }
-
-    private CacheReply Expire(IReadOnlyList<string> a, long unitMs)
-    {
-        var command = unitMs == 1 ? "pexpire" : "expire";
-        bool nx = false, xx = false, gt = false, lt = false;
-        for (var j = 3; j < a.Count; j++)
-        {
-            if (Is(a[j], "NX"))
-            {
-                nx = true;
-            }
-            else if (Is(a[j], "XX"))
-            {
-                xx = true;
-            }
-            else if (Is(a[j], "GT"))
-            {
-                gt = true;
-            }
-            else if (Is(a[j], "LT"))
-            {
-                lt = true;
-            }
-            else
-            {
-                return CacheReply.Error($"ERR Unsupported option {a[j]}");
-            }
-        }
-
-        if (nx && (xx || gt || lt))
-        {
-            return CacheReply.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
-        }
-
-        if (gt && lt)
-        {
-            return CacheReply.Error("ERR GT and LT options at the same time are not compatible");
-        }
-
-        if (!RedisText.TryParseInt64(a[2], out var when))
-        {
-            return NotIntegerReply;
-        }
-
-        if (unitMs == 1000)
-        {
-            if (when > long.MaxValue / 1000 || when < long.MinValue / 1000)
-            {
-                return CacheReply.Error(RedisText.InvalidExpire(command));
-            }
-
-            when *= 1000;
-        }
-
-        if (when > long.MaxValue - _now)
-        {
-            return CacheReply.Error(RedisText.InvalidExpire(command));
-        }
-
-        when += _now;
-        var entry = LookupWrite(a[1]);
-        if (entry is null)
-        {
-            return CacheReply.Zero;
-        }
-
-        var current = entry.ExpiresAt;
-        if ((nx && current != -1) || (xx && current == -1) || (gt && (when <= current || current == -1)) || (lt && current != -1 && when >= current))
-        {
-            return CacheReply.Zero;
-        }
-
-        if (when <= _now)
-        {
-            RemoveEntry(entry);
-            return CacheReply.One;
-        }
-
-        SetExpiry(entry, when);
-        Written(entry);
-        return CacheReply.One;
-    }
-
-    private CacheReply Ttl(string key, long unitMs)
-    {
-        var entry = LookupWrite(key);
-        if (entry is null)
-        {
-            return CacheReply.Int(-2);
-        }
-
-        if (entry.ExpiresAt < 0)
-        {
-            return CacheReply.Int(-1);
-        }
-
-        var ms = Math.Max(0, entry.ExpiresAt - _now);
-        return CacheReply.Int(unitMs == 1 ? ms : (ms + 500) / 1000);
-    }
-
-    private CacheReply Persist(string key)
-    {
-        var entry = LookupWrite(key);
-        if (entry is null || entry.ExpiresAt < 0)
-        {
-            return CacheReply.Zero;
-        }
-
-        SetExpiry(entry, -1);
-        Written(entry);
-        return CacheReply.One;
-    }
-
-    private CacheReply TypeOf(string key) => CacheReply.Status(LookupWrite(key)?.Type switch
-    {
-        null => "none",
-        CacheValueType.String => "string",
-        CacheValueType.Hash => "hash",
-        CacheValueType.List => "list",
-        CacheValueType.Set => "set",
-        _ => "zset",
-    });
-
-    private CacheReply Flush(IReadOnlyList<string> a)
-    {
-        if (a.Count > 2 || (a.Count == 2 && !Is(a[1], "ASYNC") && !Is(a[1], "SYNC")))
-        {
-            return SyntaxReply;
-        }
-
-        List<string> removed = KeyRemoved is null ? [] : [.. _entries.Keys];
-        _entries.Clear();
-        _all.Clear();
-        _volatile.Clear();
-        _scanIndex?.Clear();
-        _used = 0;
-        _changes++;
-        foreach (var key in removed)
-        {
-            KeyRemoved?.Invoke(key);
-        }
-
-        return CacheReply.Ok;
     }
 }

@@ -12,6 +12,13 @@ namespace Granary.Caching;
 /// </code></example>
 public sealed partial class CacheKeyspace
 {
+    // Flags of the module tables: a write that may grow memory, a write that cannot (deletes, TTL changes),
+    // a read, and a command on the whole keyspace.
+    private const CacheCommandFlags W = CacheCommandFlags.Write | CacheCommandFlags.DenyOom;
+    private const CacheCommandFlags D = CacheCommandFlags.Write;
+    private const CacheCommandFlags R = CacheCommandFlags.ReadOnly;
+    private const CacheCommandFlags All = CacheCommandFlags.AllShards;
+
     private const byte LfuInitial = 5;
     private const int LfuLogFactor = 10;
     private const long EntryOverhead = 80;
@@ -33,6 +40,11 @@ public sealed partial class CacheKeyspace
     private long _oomRejections;
     private long _changes;
     private long _faults;
+
+    private static readonly CacheReply WrongTypeReply = CacheReply.Error(RedisText.WrongType);
+    private static readonly CacheReply NotIntegerReply = CacheReply.Error(RedisText.NotInteger);
+    private static readonly CacheReply NotFloatReply = CacheReply.Error(RedisText.NotFloat);
+    private static readonly CacheReply SyntaxReply = CacheReply.Error(RedisText.Syntax);
 
     /// <summary>Creates an empty keyspace.</summary>
     public CacheKeyspace(CacheKeyspaceOptions options, TimeProvider time)
@@ -143,7 +155,7 @@ public sealed partial class CacheKeyspace
         var changesBefore = _changes;
         try
         {
-            return Dispatch(info.Name, args);
+            return info.Handler(this, args);
         }
         catch (Exception ex)
         {
@@ -221,6 +233,15 @@ public sealed partial class CacheKeyspace
         _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         return _entries.Values.Where(e => !IsExpired(e)).Select(e => e.Key).ToList();
     }
+
+    /// <summary>
+    /// The command modules, one per data type, each declared in the file that holds its handlers;
+    /// <see cref="CacheCommandTable"/> is built from them once.
+    /// </summary>
+    internal static CacheCommandModule[] CommandModules() =>
+        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands()];
+
+    private static bool Is(string text, string option) => string.Equals(text, option, StringComparison.OrdinalIgnoreCase);
 
     private bool IsExpired(CacheEntry entry) => entry.ExpiresAt >= 0 && entry.ExpiresAt < _now;
 

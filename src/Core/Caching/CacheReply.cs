@@ -31,12 +31,13 @@ public enum CacheReplyKind : byte
 /// </code></example>
 public sealed class CacheReply : IEquatable<CacheReply>
 {
-    private CacheReply(CacheReplyKind kind, string? text, long integer, CacheReply[]? items)
+    private CacheReply(CacheReplyKind kind, string? text, long integer, CacheReply[]? items, long? movedRingVersion = null)
     {
         Kind = kind;
         Text = text;
         Integer = integer;
         Items = items;
+        MovedRingVersion = movedRingVersion;
     }
 
     /// <summary><c>+OK</c>.</summary>
@@ -72,6 +73,15 @@ public sealed class CacheReply : IEquatable<CacheReply>
     /// <summary>True for an error reply.</summary>
     public bool IsError => Kind == CacheReplyKind.Error;
 
+    /// <summary>
+    /// The ring version a shard asks for when it refused a command routed by an older ring (a reshard moved
+    /// keys away from it): the caller refreshes its ring and sends the command again. Null for every other reply.
+    /// </summary>
+    public long? MovedRingVersion { get; }
+
+    /// <summary>True for a <see cref="Moved"/> reply: nothing was executed, route again on a newer ring.</summary>
+    public bool IsMoved => MovedRingVersion is not null;
+
     /// <summary>True for nil bulk or nil array.</summary>
     public bool IsNil => (Kind == CacheReplyKind.Bulk && Text is null) || (Kind == CacheReplyKind.Array && Items is null);
 
@@ -80,6 +90,14 @@ public sealed class CacheReply : IEquatable<CacheReply>
 
     /// <summary>An error reply with Redis's text (<c>ERR ...</c>, <c>WRONGTYPE ...</c>).</summary>
     public static CacheReply Error(string text) => new(CacheReplyKind.Error, text, 0, null);
+
+    /// <summary>
+    /// The refusal of a command routed by a ring older than <paramref name="ringVersion"/>. An error reply
+    /// (as Redis Cluster's MOVED is) whose text is <c>MOVED ring version N</c> for whoever prints it, and
+    /// typed through <see cref="MovedRingVersion"/> for the client that retries it.
+    /// </summary>
+    public static CacheReply Moved(long ringVersion) =>
+        new(CacheReplyKind.Error, string.Create(CultureInfo.InvariantCulture, $"MOVED ring version {ringVersion}"), 0, null, ringVersion);
 
     /// <summary>An integer reply.</summary>
     public static CacheReply Int(long value) => value switch

@@ -21,7 +21,6 @@ namespace Granary.Sdk.Caching;
 public sealed class CacheClient : IAsyncDisposable
 {
     private const int MaxMovedRetries = 20;
-    private const string MovedPrefix = "MOVED ";
 
     private readonly IGrainFactory _grains;
     private readonly CacheClientOptions _options;
@@ -253,7 +252,7 @@ public sealed class CacheClient : IAsyncDisposable
         {
             var routing = Volatile.Read(ref _routing);
             var reply = await RouteAsync(routing, command);
-            if (!IsMoved(reply) || attempt >= MaxMovedRetries)
+            if (!reply.IsMoved || attempt >= MaxMovedRetries)
             {
                 return reply;
             }
@@ -397,9 +396,6 @@ public sealed class CacheClient : IAsyncDisposable
         _refreshGate.Dispose();
     }
 
-    private static bool IsMoved(CacheReply reply) =>
-        reply.IsError && reply.Text!.StartsWith(MovedPrefix, StringComparison.Ordinal);
-
     private static CacheReply Unwrap(CacheReply reply) =>
         reply.IsError ? throw new CacheCommandException(reply.Text!) : reply;
 
@@ -427,14 +423,13 @@ public sealed class CacheClient : IAsyncDisposable
 
     private static Task<CacheReply> RouteAsync(Routing routing, string[] command)
     {
-        var info = CacheCommandTable.Find(command[0]);
-        if (info is null || !info.ArityFits(command.Length))
+        if (CacheCommandTable.Resolve(command) is not { } info)
         {
             // The shard gives the exact Redis error text.
             return routing.Batchers[0].EnqueueAsync(command);
         }
 
-        if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+        if (info.IsAllShards)
         {
             return FanOutAsync(routing, info, command);
         }

@@ -273,4 +273,20 @@ public sealed class CacheKeyspaceTests
     [InlineData("h[a-c]llo", "hbllo", true)]
     [InlineData("a\\*b", "a*b", true)]
     public void Glob_matches_like_redis(string pattern, string text, bool expected) => Assert.Equal(expected, GlobPattern.IsMatch(pattern, text));
+
+    [Fact]
+    public void A_moved_reply_is_an_error_with_the_moved_text_and_a_typed_ring_version()
+    {
+        var moved = CacheReply.Moved(7);
+        Assert.True(moved.IsError);
+        Assert.True(moved.IsMoved);
+        Assert.Equal(7, moved.MovedRingVersion);
+        Assert.Equal("(error) MOVED ring version 7", moved.ToString());
+
+        // The text alone is not the signal: an error that merely reads like one is not retried as MOVED.
+        var lookalike = CacheReply.Error("MOVED ring version 7");
+        Assert.False(lookalike.IsMoved);
+        Assert.Null(lookalike.MovedRingVersion);
+        Assert.False(CacheReply.FromParts(CacheReplyKind.Error, "MOVED ring version 7", 0, null).IsMoved);
+    }
 }

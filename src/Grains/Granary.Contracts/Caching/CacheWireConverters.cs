@@ -19,6 +19,10 @@ public struct CacheReplySurrogate
     /// <summary>Array items.</summary>
     [Id(3)]
     public CacheReply[]? Items;
+
+    /// <summary>The ring version of a MOVED refusal (<see cref="CacheReply.MovedRingVersion"/>); null otherwise.</summary>
+    [Id(4)]
+    public long? MovedRingVersion;
 }
 
 /// <summary>Converts <see cref="CacheReply"/> to and from its wire form.</summary>
@@ -26,8 +30,9 @@ public struct CacheReplySurrogate
 public sealed class CacheReplySurrogateConverter : IConverter<CacheReply, CacheReplySurrogate>
 {
     /// <inheritdoc/>
-    public CacheReply ConvertFromSurrogate(in CacheReplySurrogate surrogate) =>
-        CacheReply.FromParts((CacheReplyKind)surrogate.Kind, surrogate.Text, surrogate.Integer, surrogate.Items);
+    public CacheReply ConvertFromSurrogate(in CacheReplySurrogate surrogate) => surrogate.MovedRingVersion is { } ringVersion
+        ? CacheReply.Moved(ringVersion)
+        : CacheReply.FromParts((CacheReplyKind)surrogate.Kind, surrogate.Text, surrogate.Integer, surrogate.Items);
 
     /// <inheritdoc/>
     public CacheReplySurrogate ConvertToSurrogate(in CacheReply value) => new()
@@ -36,6 +41,7 @@ public sealed class CacheReplySurrogateConverter : IConverter<CacheReply, CacheR
         Text = value.Text,
         Integer = value.Integer,
         Items = value.Items is null ? null : [.. value.Items],
+        MovedRingVersion = value.MovedRingVersion,
     };
 }
 

@@ -18,6 +18,8 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// Runs the commands in order and returns one reply per command (errors are replies, as in Redis).
     /// At most <see cref="Limits.MaxBatchSize"/> commands per call. Both directions are marked
     /// immutable (neither side changes them after the call), so an in-process call is not deep-copied.
+    /// When <paramref name="ringVersion"/> is older than a ring this shard has handed keys over for, nothing
+    /// runs and every reply is <see cref="CacheReply.Moved"/> (<see cref="CacheReply.IsMoved"/>): refresh the ring and send again.
     /// </summary>
     [Alias("execute")]
     Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> commands, long ringVersion);

@@ -193,21 +193,18 @@ public sealed partial class CacheShardGrain
         for (var i = 0; i < commands.Length; i++)
         {
             var command = commands[i];
-            if (replies[i].IsError || command is not { Length: > 0 } || CacheCommandTable.Find(command[0]) is not { } info || (info.Flags & CacheCommandFlags.Write) == 0 || !info.ArityFits(command.Length))
+            if (replies[i].IsError || CacheCommandTable.Resolve(command) is not { IsWrite: true } info)
             {
                 continue;
             }
 
-            if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+            if (info.IsAllShards)
             {
                 all = true;
                 continue;
             }
 
-            foreach (var k in info.KeyIndexes(command.Length))
-            {
-                (written ??= []).Add(command[k]);
-            }
+            (written ??= []).AddRange(info.Keys(command));
         }
 
         if (all)

@@ -160,7 +160,7 @@ public sealed partial class CacheShardGrain(
         var replies = new CacheReply[commands.Length];
         if (ringVersion < _minimumRingVersion)
         {
-            Array.Fill(replies, CacheReply.Error($"MOVED ring version {_minimumRingVersion}"));
+            Array.Fill(replies, CacheReply.Moved(_minimumRingVersion));
             return Task.FromResult(replies.AsImmutable());
         }
 
@@ -259,13 +259,13 @@ public sealed partial class CacheShardGrain(
                 LogCommandFault(logger, _keyspace.LastFault, this.GetPrimaryKeyString(), command[0]);
             }
 
-            if (!tracked || CacheCommandTable.Find(command[0]) is not { } info || !info.ArityFits(command.Length))
+            if (!tracked || CacheCommandTable.Resolve(command) is not { } info)
             {
                 continue;
             }
 
-            var write = (info.Flags & CacheCommandFlags.Write) != 0;
-            if ((info.Flags & CacheCommandFlags.AllShards) != 0)
+            var write = info.IsWrite;
+            if (info.IsAllShards)
             {
                 if (write && !replies[i].IsError)
                 {
@@ -282,17 +282,17 @@ public sealed partial class CacheShardGrain(
             }
 
             var changed = write && _keyspace.LastCommandChanged;
-            foreach (var k in info.KeyIndexes(command.Length))
+            foreach (var key in info.Keys(command))
             {
                 if (changed)
                 {
-                    _dirty.Add(command[k]);
+                    _dirty.Add(key);
                     wait = true;
                 }
                 else
                 {
                     // Never answer with a value that is not durable yet.
-                    wait |= _dirty.Contains(command[k]) || _writing.Contains(command[k]);
+                    wait |= _dirty.Contains(key) || _writing.Contains(key);
                 }
             }
         }

@@ -1,0 +1,205 @@
+namespace Granary.Caching;
+
+/// <summary>The list commands.</summary>
+public sealed partial class CacheKeyspace
+{
+    private const long ListItemOverhead = 24;
+
+    /// <summary>The lists module: each command with its arity, flags, key positions and handler.</summary>
+    private static CacheCommandModule ListCommands() => new("lists",
+    [
+        new("LPUSH", -3, W, 1, 1, 1, static (k, a) => k.Push(a, front: true)),
+        new("RPUSH", -3, W, 1, 1, 1, static (k, a) => k.Push(a, front: false)),
+        new("LPOP", -2, D, 1, 1, 1, static (k, a) => k.Pop(a, front: true)),
+        new("RPOP", -2, D, 1, 1, 1, static (k, a) => k.Pop(a, front: false)),
+        new("LRANGE", 4, R, 1, 1, 1, static (k, a) => k.LRange(a[1], a[2], a[3])),
+        new("LLEN", 2, R, 1, 1, 1, static (k, a) => k.LLen(a[1])),
+        new("LINDEX", 3, R, 1, 1, 1, static (k, a) => k.LIndex(a[1], a[2])),
+        new("LREM", 4, D, 1, 1, 1, static (k, a) => k.LRem(a[1], a[2], a[3])),
+    ]);
+
+    private CacheReply Push(IReadOnlyList<string> a, bool front)
+    {
+        var entry = Writable(a[1], CacheValueType.List, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        entry ??= AddEntry(a[1], CacheValueType.List, new CacheDeque());
+        var list = entry.AsList;
+        long delta = 0;
+        for (var i = 2; i < a.Count; i++)
+        {
+            if (front)
+            {
+                list.PushFront(a[i]);
+            }
+            else
+            {
+                list.PushBack(a[i]);
+            }
+
+            delta += ListItemOverhead + (2L * a[i].Length);
+        }
+
+        Written(entry, delta);
+        return CacheReply.Int(list.Count);
+    }
+
+    private CacheReply Pop(IReadOnlyList<string> a, bool front)
+    {
+        if (a.Count > 3)
+        {
+            return CacheReply.Error(RedisText.Arity(front ? "lpop" : "rpop"));
+        }
+
+        var hasCount = a.Count == 3;
+        long count = 1;
+        if (hasCount && (!RedisText.TryParseInt64(a[2], out count) || count < 0))
+        {
+            return CacheReply.Error(RedisText.MustBePositive);
+        }
+
+        var entry = Writable(a[1], CacheValueType.List, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null)
+        {
+            return hasCount ? CacheReply.NilArray : CacheReply.Nil;
+        }
+
+        if (hasCount && count == 0)
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var list = entry.AsList;
+        var take = (int)Math.Min(count, list.Count);
+        var popped = new CacheReply[take];
+        long delta = 0;
+        for (var i = 0; i < take; i++)
+        {
+            var item = front ? list.PopFront() : list.PopBack();
+            delta -= ListItemOverhead + (2L * item.Length);
+            popped[i] = CacheReply.Bulk(item);
+        }
+
+        Written(entry, delta);
+        RemoveIfEmpty(entry, list.Count);
+        return hasCount ? CacheReply.Array(popped) : popped[0];
+    }
+
+    private CacheReply LRange(string key, string startText, string stopText)
+    {
+        if (!RedisText.TryParseInt64(startText, out var start) || !RedisText.TryParseInt64(stopText, out var stop))
+        {
+            return NotIntegerReply;
+        }
+
+        var entry = Readable(key, CacheValueType.List, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null)
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var list = entry.AsList;
+        if (!NormalizeRange(list.Count, ref start, ref stop))
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var items = new CacheReply[stop - start + 1];
+        for (var i = start; i <= stop; i++)
+        {
+            items[i - start] = CacheReply.Bulk(list[(int)i]);
+        }
+
+        return CacheReply.Array(items);
+    }
+
+    private CacheReply LLen(string key)
+    {
+        var entry = Readable(key, CacheValueType.List, out var wrong);
+        return wrong ? WrongTypeReply : CacheReply.Int(entry?.AsList.Count ?? 0);
+    }
+
+    private CacheReply LIndex(string key, string indexText)
+    {
+        var entry = Readable(key, CacheValueType.List, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null)
+        {
+            return CacheReply.Nil;
+        }
+
+        if (!RedisText.TryParseInt64(indexText, out var index))
+        {
+            return NotIntegerReply;
+        }
+
+        var list = entry.AsList;
+        if (index < 0)
+        {
+            index += list.Count;
+        }
+
+        return index >= 0 && index < list.Count ? CacheReply.Bulk(list[(int)index]) : CacheReply.Nil;
+    }
+
+    private CacheReply LRem(string key, string countText, string element)
+    {
+        if (!RedisText.TryParseInt64(countText, out var count))
+        {
+            return NotIntegerReply;
+        }
+
+        var entry = Writable(key, CacheValueType.List, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null)
+        {
+            return CacheReply.Zero;
+        }
+
+        var list = entry.AsList;
+        var n = list.Count;
+        var remove = new bool[n];
+        long removed = 0;
+        // Redis negates a negative count in C, where -LLONG_MIN stays negative and then removes every match.
+        var limit = count is 0 or long.MinValue ? long.MaxValue : Math.Abs(count);
+        for (var k = 0; k < n && removed < limit; k++)
+        {
+            var i = count < 0 ? n - 1 - k : k;
+            if (string.Equals(list[i], element, StringComparison.Ordinal))
+            {
+                remove[i] = true;
+                removed++;
+            }
+        }
+
+        if (removed > 0)
+        {
+            list.Retain((_, i) => !remove[i]);
+            Written(entry, -removed * (ListItemOverhead + (2L * element.Length)));
+            RemoveIfEmpty(entry, list.Count);
+        }
+
+        return CacheReply.Int(removed);
+    }
+}
