@@ -101,36 +101,14 @@ public sealed class ConventionTests
     }
 
     [Fact]
-    public void Every_serialized_type_has_an_alias()
-    {
-        var serialized = ProductAssemblies.AllWrittenTypes()
-            .Where(t => t.IsDefined(typeof(GenerateSerializerAttribute), inherit: false))
-            .ToList();
-        var missing = serialized
-            .Where(t => !t.IsDefined(typeof(AliasAttribute), inherit: false))
-            .Select(t => t.FullName!)
-            .Order(StringComparer.Ordinal)
-            .ToList();
-
-        Assert.NotEmpty(serialized);
-        Assert.True(missing.Count == 0, "[GenerateSerializer] types without [Alias] (the alias is their wire name: it must not follow a rename): " + string.Join(", ", missing));
-    }
+    public void Every_serialized_type_has_an_alias() => AssertEveryOneHasAnAlias(
+        t => t.IsDefined(typeof(GenerateSerializerAttribute), inherit: false),
+        "[GenerateSerializer] types without [Alias] (the alias is their wire name: it must not follow a rename)");
 
     [Fact]
-    public void Every_grain_and_observer_interface_has_an_alias()
-    {
-        var interfaces = ProductAssemblies.AllWrittenTypes()
-            .Where(t => t.IsInterface && typeof(IAddressable).IsAssignableFrom(t))
-            .ToList();
-        var missing = interfaces
-            .Where(t => !t.IsDefined(typeof(AliasAttribute), inherit: false))
-            .Select(t => t.FullName!)
-            .Order(StringComparer.Ordinal)
-            .ToList();
-
-        Assert.NotEmpty(interfaces);
-        Assert.True(missing.Count == 0, "grain or observer interfaces without [Alias] (the alias names the interface on the wire): " + string.Join(", ", missing));
-    }
+    public void Every_grain_and_observer_interface_has_an_alias() => AssertEveryOneHasAnAlias(
+        t => t.IsInterface && typeof(IAddressable).IsAssignableFrom(t),
+        "grain or observer interfaces without [Alias] (the alias names the interface on the wire)");
 
     [Fact]
     public void Aliases_of_serialized_types_are_unique()
@@ -144,5 +122,18 @@ public sealed class ConventionTests
             .ToList();
 
         Assert.True(duplicates.Count == 0, "aliases used by more than one type: " + string.Join("; ", duplicates));
+    }
+
+    private static void AssertEveryOneHasAnAlias(Func<Type, bool> selected, string failure)
+    {
+        var types = ProductAssemblies.AllWrittenTypes().Where(selected).ToList();
+        var missing = types
+            .Where(t => !t.IsDefined(typeof(AliasAttribute), inherit: false))
+            .Select(t => t.FullName!)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+        Assert.NotEmpty(types);
+        Assert.True(missing.Count == 0, failure + ": " + string.Join(", ", missing));
     }
 }
