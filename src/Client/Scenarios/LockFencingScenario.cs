@@ -7,7 +7,7 @@ using Granary.Sdk.Locks;
 namespace Granary.Client.Scenarios;
 
 /// <summary>
-/// Seed questions 5, 20 and 27 (distributed locks): the seed's timestamp-comparing Redis lock lets
+/// Distributed locks: the textbook timestamp-comparing Redis lock lets
 /// a paused client delete someone else's lock and clobber their write; Granary's fenced leases
 /// refuse both.
 /// </summary>
@@ -17,26 +17,26 @@ public sealed class LockFencingScenario : IScenario
     public string Name => "lock-fencing";
 
     /// <inheritdoc/>
-    public string Title => "A paused lock holder: the seed's Redis lock lets it delete another's lock; fenced leases reject its stale write";
+    public string Title => "A paused lock holder: a timestamp Redis lock lets it delete another's lock; fenced leases reject its stale write";
 
     /// <inheritdoc/>
     public async Task<bool> RunAsync(ScenarioContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var seedBroken = RunSeedLock(context);
+        var timestampLockBroken = RunTimestampLock(context);
         var fencedHolds = await RunFencedLeasesAsync(context, cancellationToken);
-        return seedBroken && fencedHolds;
+        return timestampLockBroken && fencedHolds;
     }
 
-    private static bool RunSeedLock(ScenarioContext context)
+    private static bool RunTimestampLock(ScenarioContext context)
     {
-        context.Say("1. The seed's lock (SET NX EX; release = DEL if the stored second equals the current second),");
+        context.Say("1. A timestamp lock (SET NX EX; release = DEL if the stored second equals the current second),");
         context.Say("   on an in-process stand-in for Redis with a controlled clock, lock timeout 1 s:");
         var redis = new ExpiringStore(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero) + TimeSpan.FromMilliseconds(100));
         var storage = new Dictionary<string, string>(StringComparer.Ordinal) { ["balance"] = "100" };
-        var a = new SeedTimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
-        var b = new SeedTimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
-        var c = new SeedTimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
+        var a = new TimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
+        var b = new TimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
+        var c = new TimestampLock(redis, "my_lock", TimeSpan.FromSeconds(1));
 
         var aGot = a.Acquire();
         context.Say(At(redis, $"A acquires: {aGot}; A reads balance=100, then pauses (GC, page fault) for 1.2 s"));
@@ -54,7 +54,7 @@ public sealed class LockFencingScenario : IScenario
         redis.Advance(TimeSpan.FromSeconds(1));
         var cReleased = c.Release();
         context.Say(At(redis, $"C releases one second later: {cReleased} (the stored second no longer matches: the lock stays until it expires)"));
-        context.Fact("seedDeletedAnothersLock", aDeleted, $"seed lock: A deleted B's lock = {aDeleted}; A's stale write kept = {storage["balance"] == "90"}; two holders at once = {bGot && cGot}");
+        context.Fact("timestampLockDeletedAnothersLock", aDeleted, $"timestamp lock: A deleted B's lock = {aDeleted}; A's stale write kept = {storage["balance"] == "90"}; two holders at once = {bGot && cGot}");
         return aGot && bGot && aDeleted && cGot && !cReleased;
     }
 

@@ -41,8 +41,8 @@ public sealed class GranaryStorageOptions
     /// <summary>
     /// Group commit: transactions in flight per shard and silo (1..64). Default 1: each transaction
     /// takes every write waiting when it starts, and on a server shared by the shards fewer, larger
-    /// commits queue less on its WAL fsync (transfers, document puts: 5-60% more per second than
-    /// with 4 or 2 in alternating runs). Raise it for a distant server, where overlapping round trips pays.
+    /// commits queue less on its WAL fsync (the measurements are in docs/benchmarks.md). Raise it for
+    /// a distant server, where overlapping round trips pays.
     /// </summary>
     public int WritesInFlightPerShard { get; set; } = 1;
 

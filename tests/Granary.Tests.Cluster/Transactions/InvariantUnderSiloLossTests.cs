@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace Granary.Tests.Cluster.Transactions;
 
 /// <summary>
-/// The must-show: concurrent random transfers and checkouts on three TestCluster silo processes with
+/// Invariant under silo loss: concurrent random transfers and checkouts on three TestCluster silo processes with
 /// state on PostgreSQL shards; mid-run the silo hosting an in-flight coordinator and another
 /// hosting participants are SIGKILLed and replaced. Afterwards money is conserved, nothing is
 /// negative, every transaction has one outcome at all its participants, and nothing stays prepared.

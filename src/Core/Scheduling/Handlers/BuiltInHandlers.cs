@@ -71,13 +71,13 @@ public abstract class BinaryNumberHandler(string name, string symbol, Func<decim
     }
 }
 
-/// <summary><c>add(x, y)</c>: the seed's first Celery task.</summary>
+/// <summary><c>add(x, y)</c>: the first task of Celery's tutorial.</summary>
 public sealed class AddHandler() : BinaryNumberHandler("add", "+", static (x, y) => x + y);
 
 /// <summary><c>multiply(x, y)</c>.</summary>
 public sealed class MultiplyHandler() : BinaryNumberHandler("multiply", "*", static (x, y) => x * y);
 
-/// <summary><c>xsum(numbers)</c>: sum of a list (the chord callback of the seed).</summary>
+/// <summary><c>xsum(numbers)</c>: sum of a list (the chord callback of Celery's canvas examples).</summary>
 public sealed class XsumHandler : ITaskHandler
 {
     /// <inheritdoc/>

@@ -2,7 +2,7 @@ namespace Granary.Transactions;
 
 /// <summary>
 /// Benchmark peer: an account in the style of Orleans.Transactions (<c>[Transaction]</c> methods over
-/// <c>ITransactionalState</c>), set up as BENCHMARK-METHOD.md asks (<c>[Reentrant]</c> account).
+/// <c>ITransactionalState</c>), set up as docs/benchmarks.md describes (<c>[Reentrant]</c> account).
 /// </summary>
 [Alias("granary.tx.peer.account")]
 public interface IOrleansTxAccountGrain : IGrainWithStringKey

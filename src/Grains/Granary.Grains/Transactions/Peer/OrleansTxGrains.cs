@@ -41,6 +41,7 @@ public sealed class OrleansTxAccountGrain(
 }
 
 /// <summary>Orleans.Transactions transfer entry point (benchmark peer).</summary>
+[GrainType("orleanstxtransfer")] // the name Orleans derived from the class name before it was pinned
 [StatelessWorker, Reentrant]
 public sealed class OrleansTxTransferGrain : Grain, IOrleansTxTransferGrain
 {

@@ -1,19 +1,19 @@
 namespace Granary.Client.Locks;
 
 /// <summary>
-/// The seed's Redis lock, faithfully: <c>SET key "{unix seconds}:{key}" NX EX timeout</c> to
+/// The timestamp-comparing Redis lock of a common textbook answer, faithfully: <c>SET key "{unix seconds}:{key}" NX EX timeout</c> to
 /// acquire; to release, <c>GET</c> the value and <c>DEL</c> the key if its timestamp equals the
 /// current second. The value says nothing about who holds the lock, so a client whose lock expired
 /// deletes the lock of whoever acquired it in the same second. Runs against
 /// <see cref="ExpiringStore"/>, an in-process stand-in for those three Redis commands with a clock
 /// the scenario controls.
 /// </summary>
-public sealed class SeedTimestampLock(ExpiringStore redis, string key, TimeSpan timeout)
+public sealed class TimestampLock(ExpiringStore redis, string key, TimeSpan timeout)
 {
     /// <summary><c>SET key value NX EX timeout</c>.</summary>
     public bool Acquire() => redis.SetNx(key, $"{redis.UnixSeconds}:{key}", timeout);
 
-    /// <summary>The seed's release: deletes the key if its timestamp is the current second, whoever set it.</summary>
+    /// <summary>Its release: deletes the key if its timestamp is the current second, whoever set it.</summary>
     public bool Release()
     {
         var value = redis.Get(key);
