@@ -23,6 +23,7 @@ public static class TransactionsSiloBuilderExtensions
 
         var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
         silo.Services.AddSingleton<TransactionRecoveryKeeper>();
+        silo.Services.AddSingleton<TransactionDecisionStore>();
         if (options.UseRecoveryRegistry)
         {
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<TransactionRecoveryKeeper>());
