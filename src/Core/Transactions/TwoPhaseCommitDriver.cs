@@ -96,8 +96,8 @@ public sealed record TwoPhaseVotes(TwoPhaseCommitCoordinator Coordinator, string
 /// </summary>
 /// <example><code>
 /// var votes = await driver.PrepareAllAsync(id, fingerprint, participants);
-/// var (recorded, won) = await driver.RecordAsync(votes);
-/// if (won) { await driver.SendDecisionAsync(votes.Coordinator, budget); }
+/// var (recorded, inserted) = await driver.RecordAsync(votes);
+/// if (inserted) { await driver.SendDecisionAsync(votes.Coordinator, budget); }
 /// </code></example>
 public sealed class TwoPhaseCommitDriver(ITwoPhaseCommitParticipants participants, ITransactionDecisionStore store, TimeProvider time, TwoPhaseCommitSettings settings)
 {
@@ -106,9 +106,6 @@ public sealed class TwoPhaseCommitDriver(ITwoPhaseCommitParticipants participant
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
     private readonly TwoPhaseCommitSettings _settings = settings ?? throw new ArgumentNullException(nameof(settings));
     private readonly DecisionSender _sender = new(participants, time, settings);
-
-    /// <summary>The decision store.</summary>
-    public ITransactionDecisionStore Store => _store;
 
     /// <summary>Phase one: prepares every participant in parallel, each bounded by the prepare timeout; a failed or missing vote is a no. Always returns decided.</summary>
     public async Task<TwoPhaseVotes> PrepareAllAsync(string transactionId, string fingerprint, IReadOnlyList<string> participantNames)

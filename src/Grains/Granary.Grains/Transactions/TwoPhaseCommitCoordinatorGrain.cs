@@ -69,6 +69,13 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         Participants.ValidateRequest(request);
         if (_record is null)
         {
+            // This activation may predate a decision another run recorded since (an executor): a
+            // recorded transaction is answered from its record, never prepared again.
+            Adopt(await decisions.ReadAsync(TransactionId), activating: false);
+        }
+
+        if (_record is null)
+        {
             var driver = Driver(request.Steps);
             var votes = await driver.PrepareAllAsync(TransactionId, request.Fingerprint(), [.. request.Steps.Select(s => s.Participant.ToString())]);
             var registry = _options.UseRecoveryRegistry && _options.RegisterEveryDecision
