@@ -1,5 +1,6 @@
 using Granary.Transactions;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Hosting.Transactions;
@@ -24,6 +25,7 @@ public static class TransactionsSiloBuilderExtensions
         }
 
         var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
+        silo.Services.AddSingleton<TransactionDecisionStore>();
         if (options.EnableOrleansTransactionsPeer)
         {
             silo.UseTransactions();

@@ -2,6 +2,7 @@ using System.Globalization;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Granary.Transactions;
 
@@ -14,29 +15,31 @@ namespace Granary.Transactions;
 [KeyIsName("account")]
 public sealed class AccountGrain(
     [PersistentState("tx-account", GranaryStorage.Default)] IPersistentState<AccountState> state,
+    IGrainFactory grains,
+    DeepCopier copier,
     TimeProvider time,
     IOptions<TransactionOptions> options,
     ILogger<AccountGrain> logger)
-    : TransactionParticipantGrain<AccountState>(state, time, options, logger), IAccountGrain
+    : ParticipantGrain<AccountState>(state, grains, copier, time, options, logger), IAccountGrain
 {
     /// <inheritdoc/>
-    protected override string Describe => $"account '{this.GetPrimaryKeyString()}'";
+    public override string Describe => $"account '{this.GetPrimaryKeyString()}'";
 
-    private long Held => Reserved<Debit>().Sum(d => d.Amount);
+    private long Held => Participant.Reserved<Debit>().Sum(d => d.Amount);
 
-    private long PendingCredits => Reserved<Credit>().Sum(c => c.Amount);
+    private long PendingCredits => Participant.Reserved<Credit>().Sum(c => c.Amount);
 
     /// <inheritdoc/>
     public async Task<AccountSnapshot> OpenAsync(long initialBalance)
     {
         Guard.InRange(initialBalance, nameof(initialBalance), 0, Limits.Transactions.MaxAmount);
-        ThrowIfBroken();
+        Participant.ThrowIfBroken();
         if (State.Open)
         {
             if (State.Balance == initialBalance)
             {
                 // The opening write may still be in flight (prepares interleave): answer once durable.
-                await WhenDurableAsync();
+                await Participant.WhenDurableAsync();
                 return Snapshot();
             }
 
@@ -45,7 +48,7 @@ public sealed class AccountGrain(
 
         State.Open = true;
         State.Balance = initialBalance;
-        await PersistAsync();
+        await Participant.PersistAsync();
         return Snapshot();
     }
 
@@ -53,10 +56,10 @@ public sealed class AccountGrain(
     public Task<AccountSnapshot> GetAsync() => Task.FromResult(Snapshot());
 
     /// <inheritdoc/>
-    protected override string? Missing() => State.Open ? null : $"{Describe} does not exist";
+    public override string? Missing() => State.Open ? null : $"{Describe} does not exist";
 
     /// <inheritdoc/>
-    protected override void ValidateOperation(TxOperation operation)
+    public override void ValidateOperation(TxOperation operation)
     {
         var amount = operation switch
         {
@@ -68,21 +71,21 @@ public sealed class AccountGrain(
     }
 
     /// <inheritdoc/>
-    protected override PrepareResponse CanReserve(TxOperation operation)
+    public override ReserveCheck CanReserve(TxOperation operation)
     {
         switch (operation)
         {
             case Debit d when State.Balance - Held < d.Amount:
-                return new PrepareResponse(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: balance {State.Balance}, held {Held}, cannot debit {d.Amount}"));
+                return new ReserveCheck(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: balance {State.Balance}, held {Held}, cannot debit {d.Amount}"));
             case Credit c when State.Balance + PendingCredits > Limits.Transactions.MaxAmount - c.Amount:
-                return new PrepareResponse(false, TransactionErrorCodes.Overflow, string.Create(CultureInfo.InvariantCulture, $"{Describe}: crediting {c.Amount} could exceed the maximum balance {Limits.Transactions.MaxAmount}"));
+                return new ReserveCheck(false, TransactionErrorCodes.Overflow, string.Create(CultureInfo.InvariantCulture, $"{Describe}: crediting {c.Amount} could exceed the maximum balance {Limits.Transactions.MaxAmount}"));
             default:
-                return PrepareResponse.Granted;
+                return ReserveCheck.Granted;
         }
     }
 
     /// <inheritdoc/>
-    protected override void Apply(TxOperation operation) => State.Balance += operation switch
+    public override void Apply(TxOperation operation) => State.Balance += operation switch
     {
         Debit d => -d.Amount,
         Credit c => c.Amount,
@@ -90,7 +93,7 @@ public sealed class AccountGrain(
     };
 
     /// <inheritdoc/>
-    protected override void Undo(TxOperation operation)
+    public override void Undo(TxOperation operation)
     {
         switch (operation)
         {
@@ -105,5 +108,5 @@ public sealed class AccountGrain(
         }
     }
 
-    private AccountSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Open, State.Balance, Held, PendingCredits, PreparedCount) { StateWrites = StateWrites };
+    private AccountSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Open, State.Balance, Held, PendingCredits, Participant.PreparedCount) { StateWrites = Participant.StateWrites };
 }

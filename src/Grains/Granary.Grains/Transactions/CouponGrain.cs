@@ -1,6 +1,7 @@
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Granary.Transactions;
 
@@ -9,13 +10,15 @@ namespace Granary.Transactions;
 [KeyIsName("coupon")]
 public sealed class CouponGrain(
     [PersistentState("tx-coupon", GranaryStorage.Default)] IPersistentState<CouponState> state,
+    IGrainFactory grains,
+    DeepCopier copier,
     TimeProvider time,
     IOptions<TransactionOptions> options,
     ILogger<CouponGrain> logger)
-    : TransactionParticipantGrain<CouponState>(state, time, options, logger), ICouponGrain
+    : ParticipantGrain<CouponState>(state, grains, copier, time, options, logger), ICouponGrain
 {
     /// <inheritdoc/>
-    protected override string Describe => $"coupon '{this.GetPrimaryKeyString()}'";
+    public override string Describe => $"coupon '{this.GetPrimaryKeyString()}'";
 
     /// <inheritdoc/>
     public async Task<CouponSnapshot> IssueAsync(long discount)
@@ -33,7 +36,7 @@ public sealed class CouponGrain(
 
         State.Issued = true;
         State.Discount = discount;
-        await PersistAsync();
+        await Participant.PersistAsync();
         return Snapshot();
     }
 
@@ -41,10 +44,10 @@ public sealed class CouponGrain(
     public Task<CouponSnapshot> GetAsync() => Task.FromResult(Snapshot());
 
     /// <inheritdoc/>
-    protected override string? Missing() => State.Issued ? null : $"{Describe} was never issued";
+    public override string? Missing() => State.Issued ? null : $"{Describe} was never issued";
 
     /// <inheritdoc/>
-    protected override void ValidateOperation(TxOperation operation)
+    public override void ValidateOperation(TxOperation operation)
     {
         if (operation is not RedeemCoupon redeem)
         {
@@ -55,23 +58,23 @@ public sealed class CouponGrain(
     }
 
     /// <inheritdoc/>
-    protected override PrepareResponse CanReserve(TxOperation operation)
+    public override ReserveCheck CanReserve(TxOperation operation)
     {
         if (State.RedeemedBy is { } by)
         {
-            return new PrepareResponse(false, TransactionErrorCodes.Insufficient, $"{Describe} was already redeemed by {by}");
+            return new ReserveCheck(false, TransactionErrorCodes.Insufficient, $"{Describe} was already redeemed by {by}");
         }
 
-        return Reserved<RedeemCoupon>().FirstOrDefault() is { } pending
-            ? new PrepareResponse(false, TransactionErrorCodes.Insufficient, $"{Describe} is being redeemed by {pending.Customer}")
-            : PrepareResponse.Granted;
+        return Participant.Reserved<RedeemCoupon>().FirstOrDefault() is { } pending
+            ? new ReserveCheck(false, TransactionErrorCodes.Insufficient, $"{Describe} is being redeemed by {pending.Customer}")
+            : ReserveCheck.Granted;
     }
 
     /// <inheritdoc/>
-    protected override void Apply(TxOperation operation) => State.RedeemedBy = ((RedeemCoupon)operation).Customer;
+    public override void Apply(TxOperation operation) => State.RedeemedBy = ((RedeemCoupon)operation).Customer;
 
     /// <inheritdoc/>
-    protected override void Undo(TxOperation operation)
+    public override void Undo(TxOperation operation)
     {
         if (string.Equals(State.RedeemedBy, ((RedeemCoupon)operation).Customer, StringComparison.Ordinal))
         {
@@ -79,5 +82,5 @@ public sealed class CouponGrain(
         }
     }
 
-    private CouponSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Issued, State.RedeemedBy, Reserved<RedeemCoupon>().FirstOrDefault()?.Customer, State.Discount);
+    private CouponSnapshot Snapshot() => new(this.GetPrimaryKeyString(), State.Issued, State.RedeemedBy, Participant.Reserved<RedeemCoupon>().FirstOrDefault()?.Customer, State.Discount);
 }

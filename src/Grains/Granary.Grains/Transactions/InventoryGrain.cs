@@ -2,6 +2,7 @@ using System.Globalization;
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Granary.Transactions;
 
@@ -10,13 +11,15 @@ namespace Granary.Transactions;
 [KeyIsName("shop")]
 public sealed class InventoryGrain(
     [PersistentState("tx-inventory", GranaryStorage.Default)] IPersistentState<InventoryState> state,
+    IGrainFactory grains,
+    DeepCopier copier,
     TimeProvider time,
     IOptions<TransactionOptions> options,
     ILogger<InventoryGrain> logger)
-    : TransactionParticipantGrain<InventoryState>(state, time, options, logger), IInventoryGrain
+    : ParticipantGrain<InventoryState>(state, grains, copier, time, options, logger), IInventoryGrain
 {
     /// <inheritdoc/>
-    protected override string Describe => $"inventory '{this.GetPrimaryKeyString()}'";
+    public override string Describe => $"inventory '{this.GetPrimaryKeyString()}'";
 
     /// <inheritdoc/>
     public async Task<InventorySnapshot> SetStockAsync(string sku, int quantity)
@@ -29,7 +32,7 @@ public sealed class InventoryGrain(
         }
 
         State.Stock[sku] = quantity;
-        await PersistAsync();
+        await Participant.PersistAsync();
         return Snapshot();
     }
 
@@ -37,10 +40,10 @@ public sealed class InventoryGrain(
     public Task<InventorySnapshot> GetAsync() => Task.FromResult(Snapshot());
 
     /// <inheritdoc/>
-    protected override string? Missing() => State.Stock.Count > 0 ? null : $"{Describe} does not exist (no stock was ever set)";
+    public override string? Missing() => State.Stock.Count > 0 ? null : $"{Describe} does not exist (no stock was ever set)";
 
     /// <inheritdoc/>
-    protected override void ValidateOperation(TxOperation operation)
+    public override void ValidateOperation(TxOperation operation)
     {
         if (operation is not TakeStock take)
         {
@@ -52,29 +55,29 @@ public sealed class InventoryGrain(
     }
 
     /// <inheritdoc/>
-    protected override PrepareResponse CanReserve(TxOperation operation)
+    public override ReserveCheck CanReserve(TxOperation operation)
     {
         var take = (TakeStock)operation;
         if (!State.Stock.TryGetValue(take.Sku, out var stock))
         {
-            return new PrepareResponse(false, ErrorCodes.NotFound, $"{Describe}: unknown SKU '{take.Sku}'");
+            return new ReserveCheck(false, ErrorCodes.NotFound, $"{Describe}: unknown SKU '{take.Sku}'");
         }
 
         var available = stock - ReservedOf(take.Sku);
         return available >= take.Quantity
-            ? PrepareResponse.Granted
-            : new PrepareResponse(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: {available} {take.Sku} available, {take.Quantity} asked"));
+            ? ReserveCheck.Granted
+            : new ReserveCheck(false, TransactionErrorCodes.Insufficient, string.Create(CultureInfo.InvariantCulture, $"{Describe}: {available} {take.Sku} available, {take.Quantity} asked"));
     }
 
     /// <inheritdoc/>
-    protected override void Apply(TxOperation operation)
+    public override void Apply(TxOperation operation)
     {
         var take = (TakeStock)operation;
         State.Stock[take.Sku] -= take.Quantity;
     }
 
     /// <inheritdoc/>
-    protected override void Undo(TxOperation operation)
+    public override void Undo(TxOperation operation)
     {
         var take = (TakeStock)operation;
         var current = State.Stock.GetValueOrDefault(take.Sku);
@@ -86,11 +89,11 @@ public sealed class InventoryGrain(
         State.Stock[take.Sku] = current + take.Quantity;
     }
 
-    private int ReservedOf(string sku) => Reserved<TakeStock>().Where(t => string.Equals(t.Sku, sku, StringComparison.Ordinal)).Sum(t => t.Quantity);
+    private int ReservedOf(string sku) => Participant.Reserved<TakeStock>().Where(t => string.Equals(t.Sku, sku, StringComparison.Ordinal)).Sum(t => t.Quantity);
 
     private InventorySnapshot Snapshot() => new(
         this.GetPrimaryKeyString(),
         new Dictionary<string, int>(State.Stock, StringComparer.Ordinal),
-        Reserved<TakeStock>().GroupBy(t => t.Sku, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(t => t.Quantity), StringComparer.Ordinal),
-        PreparedCount);
+        Participant.Reserved<TakeStock>().GroupBy(t => t.Sku, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(t => t.Quantity), StringComparer.Ordinal),
+        Participant.PreparedCount);
 }

@@ -20,6 +20,34 @@ public static class Participants
         };
     }
 
+    /// <summary>The participant named by <see cref="ParticipantRef.ToString"/> (<c>kind:key</c>).</summary>
+    public static ParticipantRef Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var colon = name.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0 || !Enum.TryParse<ParticipantKind>(name[..colon], ignoreCase: true, out var kind) || !Enum.IsDefined(kind))
+        {
+            throw new InvalidRequestException("participant", $"'{name}' does not name a participant");
+        }
+
+        return new ParticipantRef(kind, name[(colon + 1)..]);
+    }
+
+    /// <summary>Checks a transaction request before anything is sent: steps present, participants valid and distinct, each operation suits its participant.</summary>
+    public static void ValidateRequest(TxRequest? request)
+    {
+        if (request?.Steps is null)
+        {
+            throw new InvalidRequestException(nameof(request), "must list steps");
+        }
+
+        Validate(request.Steps.Select(s => s?.Participant!).ToList(), "steps");
+        for (var i = 0; i < request.Steps.Count; i++)
+        {
+            ValidateOperation(request.Steps[i].Participant, request.Steps[i].Operation, $"steps[{i}]");
+        }
+    }
+
     /// <summary>The saga face of the participant.</summary>
     public static ISagaParticipant Saga(IGrainFactory grains, ParticipantRef participant) =>
         (ISagaParticipant)Transactional(grains, participant);

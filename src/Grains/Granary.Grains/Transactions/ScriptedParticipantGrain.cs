@@ -1,6 +1,7 @@
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Granary.Transactions;
 
@@ -9,20 +10,22 @@ namespace Granary.Transactions;
 [KeyIsName("participant")]
 public sealed class ScriptedParticipantGrain(
     [PersistentState("tx-scripted", GranaryStorage.Default)] IPersistentState<ScriptedState> state,
+    IGrainFactory grains,
+    DeepCopier copier,
     TimeProvider time,
     IOptions<TransactionOptions> options,
     ILogger<ScriptedParticipantGrain> logger)
-    : TransactionParticipantGrain<ScriptedState>(state, time, options, logger), IScriptedParticipantGrain
+    : ParticipantGrain<ScriptedState>(state, grains, copier, time, options, logger), IScriptedParticipantGrain
 {
     // The simulated partition lives in memory only: a partition is a property of the network, not of the stored state.
     private bool _partitionAfterVote;
     private bool _partitioned;
 
     /// <inheritdoc/>
-    protected override string Describe => $"scripted '{this.GetPrimaryKeyString()}'";
+    public override string Describe => $"scripted '{this.GetPrimaryKeyString()}'";
 
     /// <inheritdoc/>
-    protected override bool Unreachable => _partitioned;
+    public override bool Unreachable => _partitioned;
 
     /// <inheritdoc/>
     public Task PartitionAfterVoteAsync()
@@ -45,7 +48,7 @@ public sealed class ScriptedParticipantGrain(
         State.ActionFailuresLeft = (int)Guard.InRange(actionFailures, nameof(actionFailures), 0, 1000);
         State.CompensationFailuresLeft = (int)Guard.InRange(compensationFailures, nameof(compensationFailures), 0, 1000);
         State.Refuse = refuse;
-        await PersistAsync();
+        await Participant.PersistAsync();
     }
 
     /// <inheritdoc/>
@@ -59,11 +62,11 @@ public sealed class ScriptedParticipantGrain(
         {
             State.ActionFailuresLeft--;
             State.Calls.Add("action-failed " + stepKey);
-            await PersistAsync();
+            await Participant.PersistAsync();
             throw new GranaryException(ErrorCodes.Internal, $"{Describe}: injected action failure at {stepKey}");
         }
 
-        return await base.RunSagaActionAsync(stepKey, operation);
+        return await Participant.RunSagaActionAsync(stepKey, operation);
     }
 
     /// <inheritdoc/>
@@ -73,19 +76,19 @@ public sealed class ScriptedParticipantGrain(
         {
             State.CompensationFailuresLeft--;
             State.Calls.Add("compensate-failed " + stepKey);
-            await PersistAsync();
+            await Participant.PersistAsync();
             throw new GranaryException(ErrorCodes.Internal, $"{Describe}: injected compensation failure at {stepKey}");
         }
 
-        return await base.CompensateSagaActionAsync(stepKey, operation);
+        return await Participant.CompensateSagaActionAsync(stepKey, operation);
     }
 
     /// <inheritdoc/>
-    protected override void OnResolved(string transactionId, ParticipantStatus status) =>
+    public override void OnResolved(string transactionId, ParticipantStatus status) =>
         State.Calls.Add((status == ParticipantStatus.Committed ? "committed " : "aborted ") + transactionId);
 
     /// <inheritdoc/>
-    protected override void OnThreePhaseVoted(string transactionId)
+    public override void OnThreePhaseVoted(string transactionId)
     {
         if (_partitionAfterVote)
         {
@@ -95,10 +98,10 @@ public sealed class ScriptedParticipantGrain(
     }
 
     /// <inheritdoc/>
-    protected override string? Missing() => null;
+    public override string? Missing() => null;
 
     /// <inheritdoc/>
-    protected override void ValidateOperation(TxOperation operation)
+    public override void ValidateOperation(TxOperation operation)
     {
         if (operation is not ScriptedStep step)
         {
@@ -109,16 +112,16 @@ public sealed class ScriptedParticipantGrain(
     }
 
     /// <inheritdoc/>
-    protected override PrepareResponse CanReserve(TxOperation operation) =>
-        State.Refuse ? new PrepareResponse(false, TransactionErrorCodes.Insufficient, $"{Describe} refuses (scripted)") : PrepareResponse.Granted;
+    public override ReserveCheck CanReserve(TxOperation operation) =>
+        State.Refuse ? new ReserveCheck(false, TransactionErrorCodes.Insufficient, $"{Describe} refuses (scripted)") : ReserveCheck.Granted;
 
     /// <inheritdoc/>
-    protected override void Apply(TxOperation operation) => State.Calls.Add("action " + ((ScriptedStep)operation).Label);
+    public override void Apply(TxOperation operation) => State.Calls.Add("action " + ((ScriptedStep)operation).Label);
 
     /// <inheritdoc/>
-    protected override void Undo(TxOperation operation) => State.Calls.Add("compensate " + ((ScriptedStep)operation).Label);
+    public override void Undo(TxOperation operation) => State.Calls.Add("compensate " + ((ScriptedStep)operation).Label);
 
     /// <inheritdoc/>
-    protected override void OnEmptyCompensation(string stepKey, TxOperation operation) =>
+    public override void OnEmptyCompensation(string stepKey, TxOperation operation) =>
         State.Calls.Add("compensate-noop " + ((ScriptedStep)operation).Label);
 }

@@ -33,17 +33,8 @@ public sealed class ThreePhaseCommitCoordinatorGrain(
     public async Task<TransactionResult> ExecuteAsync(TxRequest request, ThreePhaseRun run)
     {
         Guard.Name(TransactionId, "transactionId");
-        if (request?.Steps is null)
-        {
-            throw new InvalidRequestException(nameof(request), "must list steps");
-        }
-
+        Participants.ValidateRequest(request);
         run ??= new ThreePhaseRun();
-        Participants.Validate(request.Steps.Select(s => s?.Participant!).ToList(), "steps");
-        for (var i = 0; i < request.Steps.Count; i++)
-        {
-            Participants.ValidateOperation(request.Steps[i].Participant, request.Steps[i].Operation, $"steps[{i}]");
-        }
 
         var timeout = run.Timeout ?? _options.ThreePhaseTimeout;
         if (timeout < Limits.Transactions.MinThreePhaseTimeout || timeout > Limits.Transactions.MaxThreePhaseTimeout)
@@ -113,7 +104,7 @@ public sealed class ThreePhaseCommitCoordinatorGrain(
         // Phase 3: do-commit. Everyone voted yes and every reachable participant is pre-committed; one
         // that did not acknowledge commits by its own timeout.
         _phase = "DoCommit";
-        var unacknowledged = await SendUntilAcknowledgedAsync(x => x.CommitAsync(TransactionId), timeout);
+        var unacknowledged = await SendUntilAcknowledgedAsync(TransactionDecision.Commit, null, timeout);
         await RecordAsync(TransactionDecision.Commit, null, null, unacknowledged, resumed);
         return Result(replayed: false);
     }
@@ -161,68 +152,32 @@ public sealed class ThreePhaseCommitCoordinatorGrain(
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            var code = ex switch
-            {
-                TransactionConflictException => ErrorCodes.Conflict,
-                InvalidRequestException => ErrorCodes.InvalidArgument,
-                _ => TransactionErrorCodes.Aborted,
-            };
+            var code = TransactionParticipantChannel.AbortCodeOf(ex);
             var reason = ex is TimeoutException ? $"{step.Participant}: no vote within {bound.TotalSeconds:0.##} s" : $"{step.Participant}: {ex.Message}";
             return (step, new PrepareResponse(false, code, reason), ex as InvalidRequestException);
         }
     }
 
-    private async Task<(bool Acknowledged, string? Refusal)> SendAsync(ParticipantRef participant, Func<ITransactionParticipant, Task> message, TimeSpan bound)
+    private Task<(bool Acknowledged, string? Refusal)> SendAsync(ParticipantRef participant, Func<ITransactionParticipant, Task> message, TimeSpan bound) =>
+        Channel().SendAsync(participant, TransactionId, "3pc message", message, bound, time);
+
+    private TransactionParticipantChannel Channel() => new(GrainFactory, [], logger);
+
+    /// <summary>Sends the outcome (commit or abort) until acknowledged, for at most one participant timeout (the two-phase commit's last step); returns who never acknowledged (they decide alone by then).</summary>
+    private async Task<List<string>> SendUntilAcknowledgedAsync(TransactionDecision decision, string? reason, TimeSpan timeout)
     {
-        try
-        {
-            await message(Participants.Transactional(GrainFactory, participant)).WaitAsync(bound, time);
-            return (true, null);
-        }
-        catch (TransactionProtocolException ex)
-        {
-            return (false, ex.Message);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            TransactionLog.LogDebugPhaseTwoRetry(logger, TransactionId, "3pc message", participant.ToString(), ex.Message);
-            return (false, null);
-        }
-    }
-
-    /// <summary>Sends a final message (commit or abort), retrying for at most one participant timeout; returns who never acknowledged (they decide alone by then).</summary>
-    private async Task<List<string>> SendUntilAcknowledgedAsync(Func<ITransactionParticipant, Task> message, TimeSpan timeout)
-    {
-        var pending = _participants.ToList();
-        var deadline = time.GetUtcNow() + (timeout < _options.PhaseTwoBudget ? timeout : _options.PhaseTwoBudget);
-        for (var attempt = 1; pending.Count > 0; attempt++)
-        {
-            var results = await Task.WhenAll(pending.Select(async p => (p, await SendAsync(p, message, _options.CallTimeout))));
-            foreach (var (p, r) in results)
-            {
-                if (r.Refusal is not null)
-                {
-                    TransactionLog.LogWarningThreePhase(logger, TransactionId, $"{p} refused the outcome (the assumptions were broken: it decided otherwise on its own): {r.Refusal}");
-                }
-            }
-
-            pending = results.Where(x => !x.Item2.Acknowledged && x.Item2.Refusal is null).Select(x => x.p).ToList();
-            var delay = _options.Backoff.Delay(attempt, Random.Shared.NextDouble());
-            if (pending.Count == 0 || time.GetUtcNow() + delay > deadline)
-            {
-                break;
-            }
-
-            await Task.Delay(delay, time);
-        }
-
-        return pending.Select(p => p.ToString()).ToList();
+        var now = time.GetUtcNow();
+        var names = _participants.Select(p => p.ToString()).ToList();
+        var outcome = TwoPhaseCommitCoordinator.Recover(new CoordinatorSnapshot(TransactionId, _fingerprint!, names, CoordinatorPhase.Init, decision, [], reason, now), now);
+        var sender = new DecisionSender(Channel(), time, _options.TwoPhaseCommit);
+        await sender.SendAsync(outcome, timeout < _options.PhaseTwoBudget ? timeout : _options.PhaseTwoBudget);
+        return [.. outcome.Unacknowledged];
     }
 
     private async Task AbortAllAsync(string code, string reason, bool resumed, TimeSpan timeout)
     {
         _phase = "Abort";
-        var unacknowledged = await SendUntilAcknowledgedAsync(x => x.AbortAsync(TransactionId), timeout);
+        var unacknowledged = await SendUntilAcknowledgedAsync(TransactionDecision.Abort, reason, timeout);
         await RecordAsync(TransactionDecision.Abort, code, reason, unacknowledged, resumed);
     }
 

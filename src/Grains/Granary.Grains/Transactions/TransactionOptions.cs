@@ -104,4 +104,7 @@ public sealed class TransactionOptions
 
     /// <summary>The retry backoff these options describe.</summary>
     public RetryBackoff Backoff => new(RetryInitial, RetryMax);
+
+    /// <summary>The two-phase commit bounds these options describe.</summary>
+    public TwoPhaseCommitSettings TwoPhaseCommit => new(PrepareTimeout, CallTimeout, Backoff, TransactionErrorCodes.Aborted);
 }
