@@ -248,6 +248,7 @@ public sealed class TwoPhaseCommitDriverTests
         private TaskCompletionSource _gate = CompletedGate();
         private int _version;
 
+        /// <summary>While set, inserts are decided in the order they arrive but answered only on <see cref="ReleaseInserts"/>.</summary>
         public bool HoldInserts
         {
             set => _gate = value ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : CompletedGate();
@@ -269,15 +270,23 @@ public sealed class TwoPhaseCommitDriverTests
 
         public async Task<(TransactionDecisionRecord Record, bool Inserted)> InsertIfAbsentAsync(TransactionDecisionRecord record)
         {
+            // The store serialises inserts by arrival (as a database does), whatever order the held
+            // answers are then delivered in.
+            var answer = Insert(record);
             await _gate.Task;
-            if (FailNext)
-            {
-                FailNext = false;
-                throw new IOException("storage unavailable");
-            }
+            return answer ?? throw new IOException("storage unavailable");
+        }
 
+        private (TransactionDecisionRecord Record, bool Inserted)? Insert(TransactionDecisionRecord record)
+        {
             lock (_rows)
             {
+                if (FailNext)
+                {
+                    FailNext = false;
+                    return null;
+                }
+
                 if (_rows.TryGetValue(record.Snapshot.TransactionId, out var existing))
                 {
                     return (existing, false);
