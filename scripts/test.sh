@@ -7,6 +7,10 @@
 #   scripts/test.sh                 everything
 #   scripts/test.sh --filter EXPR   passed through to dotnet test (e.g. --filter "FullyQualifiedName~Locks")
 #
+# A whole run (no arguments) also checks that the code is formatted as .editorconfig says
+# (dotnet format --verify-no-changes; run "dotnet format Orleans.sln" to fix), counted as one
+# failed check when it is not.
+#
 # Ends with one line: "N passed, N failed, N skipped".
 set -euo pipefail
 
@@ -52,6 +56,14 @@ if ! dotnet build Orleans.sln -c Release -nologo -v quiet; then
   exit 1
 fi
 status=0
+format_failed=0
+if (($# == 0)); then
+  if ! dotnet format Orleans.sln --verify-no-changes --no-restore -v quiet; then
+    echo "test.sh: the code is not formatted as .editorconfig says: run 'dotnet format Orleans.sln'" >&2
+    format_failed=1
+    status=1
+  fi
+fi
 dotnet test Orleans.sln -c Release --no-build --nologo \
   --logger "console;verbosity=detailed" --logger "trx" --results-directory "$results" "$@" || status=$?
 
@@ -65,6 +77,7 @@ for trx in "$results"/*.trx; do
   failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
   skipped=$((skipped + $(get notExecuted)))
 done
+failed=$((failed + format_failed))
 if ((status != 0 && failed == 0)); then
   # dotnet test failed without a failed test (a crash, a build error): count it.
   failed=1

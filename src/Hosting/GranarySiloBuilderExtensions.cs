@@ -1,7 +1,7 @@
 using System.Net;
-using Granary.Hosting.Locks;
 using Granary.Hosting.Caching;
 using Granary.Hosting.Diagnostics;
+using Granary.Hosting.Locks;
 using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
 using Granary.Hosting.Scheduling;

@@ -204,9 +204,25 @@ public static class TaskCommands
     {
         output.Document(new
         {
-            info.Id, info.Type, info.Args, info.Queue, State = TaskTransitions.ToName(info.State), info.Priority, info.Attempts, info.Retries,
-            info.MaxRetries, info.Redeliveries, info.CreatedAt, info.Eta, info.StartedAt, info.FinishedAt, info.Worker, info.Result, info.Error,
-            info.WorkflowId, info.NextTaskId,
+            info.Id,
+            info.Type,
+            info.Args,
+            info.Queue,
+            State = TaskTransitions.ToName(info.State),
+            info.Priority,
+            info.Attempts,
+            info.Retries,
+            info.MaxRetries,
+            info.Redeliveries,
+            info.CreatedAt,
+            info.Eta,
+            info.StartedAt,
+            info.FinishedAt,
+            info.Worker,
+            info.Result,
+            info.Error,
+            info.WorkflowId,
+            info.NextTaskId,
         });
         output.Line($"task {info.Id}: {info.Type}{info.Args} on {info.Queue} is {TaskTransitions.ToName(info.State)}");
         output.Line(string.Create(CultureInfo.InvariantCulture, $"  attempts {info.Attempts}, retries {info.Retries}/{info.MaxRetries}, re-dispatched {info.Redeliveries}, worker {info.Worker ?? "-"}"));

@@ -214,9 +214,16 @@ public static class TaskWorkflowCommands
         var kind = workflow.Kind == WorkflowKind.Chord ? "chord" : "group";
         output.Document(new
         {
-            workflow.Id, Kind = kind, workflow.MemberIds, workflow.Succeeded, workflow.Failed, workflow.Results,
-            workflow.CallbackTaskId, workflow.CallbackSubmitted,
-            CallbackState = callback is null ? null : TaskTransitions.ToName(callback.State), CallbackResult = callback?.Result,
+            workflow.Id,
+            Kind = kind,
+            workflow.MemberIds,
+            workflow.Succeeded,
+            workflow.Failed,
+            workflow.Results,
+            workflow.CallbackTaskId,
+            workflow.CallbackSubmitted,
+            CallbackState = callback is null ? null : TaskTransitions.ToName(callback.State),
+            CallbackResult = callback?.Result,
         });
         output.Line(string.Create(CultureInfo.InvariantCulture, $"{kind} {workflow.Id}: {workflow.MemberIds.Count} tasks, {workflow.Succeeded} succeeded, {workflow.Failed} failed"));
         output.Line(string.Create(CultureInfo.InvariantCulture, $"  members {workflow.MemberIds[0]} .. {workflow.MemberIds[^1]}"));

@@ -1,7 +1,7 @@
 using Granary.Caching;
-using Microsoft.Extensions.Configuration;
 using Granary.Hosting.Options;
 using Granary.Hosting.Storage;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

@@ -2,9 +2,9 @@ using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
 using Granary.Sdk.Caching;
-using Orleans.Concurrency;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
+using Orleans.Concurrency;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Caching;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Granary.Caching;
-using StableHash = Granary.Hashing.StableHash;
 using Granary.Sdk.Caching;
+using StableHash = Granary.Hashing.StableHash;
 
 namespace Granary.Client.Scenarios.Caching;
 
