@@ -218,7 +218,7 @@ public sealed class LockGrain(
 
         try
         {
-            var lease = await waiter!.Task.WaitAsync(callWait);
+            var lease = await waiter!.Task.WaitAsync(callWait, time);
             return Answer(lease);
         }
         catch (TimeoutException)
