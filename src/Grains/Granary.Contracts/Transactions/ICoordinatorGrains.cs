@@ -76,10 +76,6 @@ public interface ITransactionRecoveryGrain : IGrainWithIntegerKey
     /// <summary>The unfinished transactions of this bucket and since when.</summary>
     [Alias("list")]
     Task<IReadOnlyDictionary<string, DateTimeOffset>> ListAsync();
-
-    /// <summary>Keeps the bucket active (its timer does the work).</summary>
-    [Alias("ping")]
-    Task PingAsync();
 }
 
 /// <summary>Bucket of a transaction id in <see cref="ITransactionRecoveryGrain"/>.</summary>

@@ -84,9 +84,6 @@ public sealed class TransactionRecoveryGrain(
     public Task<IReadOnlyDictionary<string, DateTimeOffset>> ListAsync() =>
         Task.FromResult<IReadOnlyDictionary<string, DateTimeOffset>>(new Dictionary<string, DateTimeOffset>(state.State.Entries, StringComparer.Ordinal));
 
-    /// <inheritdoc/>
-    public Task PingAsync() => Task.CompletedTask;
-
     private Task WriteAsync() => Writes.CommitAsync();
 
     private async Task WriteStateAsync()
