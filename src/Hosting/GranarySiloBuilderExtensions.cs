@@ -5,6 +5,7 @@ using Granary.Hosting.Locks;
 using Granary.Hosting.Options;
 using Granary.Hosting.Queues;
 using Granary.Hosting.Scheduling;
+using Granary.Hosting.Security;
 using Granary.Hosting.Storage;
 using Granary.Hosting.Telemetry;
 using Granary.Hosting.Transactions;
@@ -141,6 +142,7 @@ public static class GranarySiloBuilderExtensions
         // First, so that it is the outermost filter: the others (metrics) see the original exception.
         silo.AddIncomingGrainCallFilter<WireErrorFilter>();
         silo.AddIncomingGrainCallFilter<GrainKeyFilter>();
+        silo.AddGranarySecurity(configuration);
 
         silo.AddGranaryActivationCollection(configuration);
         silo.AddGranaryReminders(configuration);

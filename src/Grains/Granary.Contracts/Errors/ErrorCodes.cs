@@ -15,6 +15,13 @@ public static class ErrorCodes
     /// <summary>The named thing does not exist.</summary>
     public const string NotFound = "NOT_FOUND";
 
+    /// <summary>The caller is known but may not make this call (an internal method called from a
+    /// client, or a permission its identity does not hold); nothing was changed.</summary>
+    public const string PermissionDenied = "PERMISSION_DENIED";
+
+    /// <summary>The caller presented no credential, or one that is not valid; nothing was changed.</summary>
+    public const string Unauthenticated = "UNAUTHENTICATED";
+
     /// <summary>Anything unexpected.</summary>
     public const string Internal = "INTERNAL";
 
