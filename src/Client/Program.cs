@@ -6,6 +6,7 @@ var root = new RootCommand("granary: drive a Granary cluster (locks, caches, que
 {
     GlobalOptions.Json,
     GlobalOptions.Embedded,
+    GlobalOptions.TokenFile,
 };
 root.Subcommands.Add(ClusterCommands.Create());
 root.Subcommands.Add(StatsCommands.Create());

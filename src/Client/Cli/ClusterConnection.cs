@@ -42,12 +42,24 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>The configuration the connection was made from.</summary>
     public IConfiguration Configuration { get; }
 
+    /// <summary>The console's <c>--token-file</c>, which overrides <c>Granary:Client</c>'s credential; null when not given.</summary>
+    public static string? TokenFile { get; set; }
+
     /// <summary>Connects as configuration says, or starts an embedded silo.</summary>
     public static async Task<ClusterConnection> OpenAsync(bool embedded, CancellationToken cancellationToken)
     {
         var configuration = GranaryConfiguration.Build();
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(configuration);
+        if (TokenFile is { } tokenFile)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Granary:Client:TokenFile"] = Path.GetFullPath(tokenFile),
+                ["Granary:Client:Token"] = null,
+            });
+        }
+
         ConfigureQuietLogging(builder.Logging, configuration);
         if (embedded)
         {

@@ -22,6 +22,16 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    /// <summary>
+    /// <c>--token-file</c>: the file holding this client's token (overrides <c>Granary:Client</c>; a
+    /// token is never taken on the command line, where other users could read it in the process list).
+    /// </summary>
+    public static readonly Option<string?> TokenFile = new("--token-file")
+    {
+        Description = "File holding the client's token (default: Granary:Client:TokenFile, e.g. from .local/cluster.json)",
+        Recursive = true,
+    };
+
     /// <summary>Runs an action with uniform error handling: one line on stderr and the right exit code.</summary>
     public static void SetHandler(this Command command, Func<ParseResult, Output, CancellationToken, Task<int>> action)
     {
@@ -29,6 +39,7 @@ public static class GlobalOptions
         command.SetAction(async (parse, ct) =>
         {
             var output = new Output(parse.GetValue(Json));
+            ClusterConnection.TokenFile = parse.GetValue(TokenFile) ?? ClusterConnection.TokenFile;
             try
             {
                 return await action(parse, output, ct);

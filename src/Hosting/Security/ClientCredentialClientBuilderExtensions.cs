@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Granary.Hosting.Security;
+
+/// <summary>Registers the client's credential (<see cref="ClientCredentialOptions"/>).</summary>
+public static class ClientCredentialClientBuilderExtensions
+{
+    /// <summary>
+    /// Reads <c>Granary:Client:Token</c> or <c>TokenFile</c> and, when one is set, attaches the token
+    /// to every call the client makes (<see cref="ClientCredentialFilter"/>). Idempotent.
+    /// </summary>
+    /// <example><code>client.AddGranaryClientCredentials(configuration);</code></example>
+    public static IClientBuilder AddGranaryClientCredentials(this IClientBuilder client, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!client.Services.AddOnce(nameof(AddGranaryClientCredentials)))
+        {
+            return client;
+        }
+
+        var options = GranarySiloBuilderExtensions.BindValidated<ClientCredentialOptions, ClientCredentialOptionsValidator>(
+            client.Services, configuration, ClientCredentialOptions.SectionName);
+        if (options.ResolveToken() is { } token)
+        {
+            client.Services.AddSingleton<IOutgoingGrainCallFilter>(new ClientCredentialFilter(token));
+        }
+
+        return client;
+    }
+}

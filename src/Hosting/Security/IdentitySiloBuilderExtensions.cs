@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Granary.Hosting.Security;
+
+/// <summary>Registers identities and permissions on a silo.</summary>
+public static class IdentitySiloBuilderExtensions
+{
+    /// <summary>
+    /// Binds and validates <c>Granary:Security:Identities</c> and <c>Authorization</c>
+    /// (<see cref="IdentityOptions"/>) and makes <see cref="IdentityAuthorizer"/> the silo's
+    /// <see cref="IClientCallAuthorizer"/> (with no identity it allows every call but still takes
+    /// credentials out of the request context), and keeps credentials off every call the silo makes
+    /// (<see cref="CredentialStripFilter"/>). Idempotent.
+    /// </summary>
+    /// <example><code>silo.AddGranaryIdentities(configuration);</code></example>
+    public static ISiloBuilder AddGranaryIdentities(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!silo.Services.AddOnce(nameof(AddGranaryIdentities)))
+        {
+            return silo;
+        }
+
+        GranarySiloBuilderExtensions.BindValidated<IdentityOptions, IdentityOptionsValidator>(silo.Services, configuration, IdentityOptions.SectionName);
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.AddSingleton<IClientCallAuthorizer, IdentityAuthorizer>();
+        silo.AddOutgoingGrainCallFilter<CredentialStripFilter>();
+        return silo;
+    }
+}
