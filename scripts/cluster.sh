@@ -23,7 +23,8 @@
 #
 # Environment (each checked before use; a bad value stops the script with exit code 2):
 # GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
-# GRANARY_NO_BUILD=1 to skip building the silo.
+# GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SECURE=1 for client identities (an operator
+# identity holding every permission, its token in .local/operator.token, mode 0600).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +42,7 @@ require_int GRANARY_SHARDS "$shards" 1 64 || exit 2
 shards=$((10#$shards))
 require_one_of GRANARY_NO_BUILD "${GRANARY_NO_BUILD:-0}" 0 1 || exit 2
 require_one_of PG_FSYNC "${PG_FSYNC:-on}" on off || exit 2
+require_one_of GRANARY_SECURE "${GRANARY_SECURE:-0}" 0 1 || exit 2
 cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
@@ -49,6 +51,20 @@ silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
 usage() {
   echo "usage: scripts/cluster.sh up [N] | add | restart I | status | down" >&2
   exit 2
+}
+
+# With GRANARY_SECURE=1: a new operator token in .local/operator.token (mode 0600) and, on stdout,
+# the members of .local/cluster.json's "Granary" object that configure the silos with an operator
+# identity holding every permission (by the token's SHA-256 only) and point the console at the file.
+operator_identity_json() {
+  [[ "${GRANARY_SECURE:-0}" == 1 ]] || return 0
+  local token_file="$root/.local/operator.token" token
+  token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (umask 077 && printf '%s\n' "$token" >"$token_file")
+  chmod 600 "$token_file"
+  printf '    "Security:Identities": [ { "Name": "operator", "Permissions": [ "*" ], "TokenSha256": "%s" } ],\n' \
+    "$(printf '%s' "$token" | sha256sum | cut -d ' ' -f 1)"
+  printf '    "Client:TokenFile": "%s",\n' "$token_file"
 }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -227,6 +243,7 @@ EOF
     echo '{'
     echo "  \"Orleans\": { \"ClusterId\": \"$cluster_id\", \"ServiceId\": \"$service_id\" },"
     echo '  "Granary": {'
+    operator_identity_json
     echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port\", \"MembershipProfile\": \"FastFailover\" },"
     echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database\" },"
     echo '    "Storage": { "Mode": "PostgresShards", "Shards": ['
