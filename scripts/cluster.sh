@@ -55,15 +55,22 @@ usage() {
 
 # With GRANARY_SECURE=1: a new operator token in .local/operator.token (mode 0600) and, on stdout,
 # the members of .local/cluster.json's "Granary" object that configure the silos with an operator
-# identity holding every permission (by the token's SHA-256 only) and point the console at the file.
+# identity holding every permission (by the token's SHA-256 only, and the console's certificate when
+# .local/tls/client.pem exists) and point the console at the token file.
 operator_identity_json() {
   [[ "${GRANARY_SECURE:-0}" == 1 ]] || return 0
   local token_file="$root/.local/operator.token" token
   token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   (umask 077 && printf '%s\n' "$token" >"$token_file")
   chmod 600 "$token_file"
-  printf '    "Security:Identities": [ { "Name": "operator", "Permissions": [ "*" ], "TokenSha256": "%s" } ],\n' \
-    "$(printf '%s' "$token" | sha256sum | cut -d ' ' -f 1)"
+  local pinned=""
+  # The console's TLS certificate (made by `up --tls`) identifies the operator too, by thumbprint.
+  if [[ -f "$root/.local/tls/client.pem" ]]; then
+    pinned=$(openssl x509 -in "$root/.local/tls/client.pem" -noout -fingerprint -sha256 | cut -d = -f 2 | tr -d ':')
+    pinned=", \"CertificateThumbprints\": [ \"$pinned\" ]"
+  fi
+  printf '    "Security:Identities": [ { "Name": "operator", "Permissions": [ "*" ], "TokenSha256": "%s"%s } ],\n' \
+    "$(printf '%s' "$token" | sha256sum | cut -d ' ' -f 1)" "$pinned"
   printf '    "Client:TokenFile": "%s",\n' "$token_file"
 }
 

@@ -20,13 +20,30 @@ public sealed class ClientCredentialOptionsValidator : IValidateOptions<ClientCr
             return ValidateOptionsResult.Fail($"{section}:Token is longer than {IdentityTable.MaxTokenLength} characters.");
         }
 
+        var hasToken = !string.IsNullOrWhiteSpace(options.Token) || !string.IsNullOrWhiteSpace(options.TokenFile);
+        var hasCertificate = !string.IsNullOrWhiteSpace(options.CertificateFile);
+        if (hasCertificate == string.IsNullOrWhiteSpace(options.CertificateKeyFile))
+        {
+            return ValidateOptionsResult.Fail($"{section}: CertificateFile and CertificateKeyFile go together.");
+        }
+
+        if (hasToken && hasCertificate)
+        {
+            return ValidateOptionsResult.Fail($"{section}: use a token or a certificate, not both.");
+        }
+
         try
         {
             options.ResolveToken();
+            using var certificate = options.LoadCertificate();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
             return ValidateOptionsResult.Fail($"{section}:TokenFile: {ex.Message}");
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            return ValidateOptionsResult.Fail($"{section}:CertificateFile/CertificateKeyFile: {ex.Message}");
         }
 
         return ValidateOptionsResult.Success;

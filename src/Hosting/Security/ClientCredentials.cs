@@ -9,4 +9,7 @@ public static class ClientCredentials
 {
     /// <summary>The request-context key of a token.</summary>
     public const string TokenKey = "granary.auth.token";
+
+    /// <summary>The request-context key of a signed client-certificate assertion (<see cref="ClientCertificateAssertion"/>).</summary>
+    public const string AssertionKey = "granary.auth.cert";
 }

@@ -13,13 +13,16 @@ public sealed class CredentialStripFilter : IOutgoingGrainCallFilter
     public Task Invoke(IOutgoingGrainCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return RequestContext.Get(ClientCredentials.TokenKey) is null ? context.Invoke() : InvokeWithoutCredentialAsync(context);
+        return RequestContext.Get(ClientCredentials.TokenKey) is null && RequestContext.Get(ClientCredentials.AssertionKey) is null
+            ? context.Invoke()
+            : InvokeWithoutCredentialAsync(context);
     }
 
     private static async Task InvokeWithoutCredentialAsync(IOutgoingGrainCallContext context)
     {
         // Removed inside this asynchronous method: the caller's own context is left as it was.
         RequestContext.Remove(ClientCredentials.TokenKey);
+        RequestContext.Remove(ClientCredentials.AssertionKey);
         await context.Invoke();
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using Granary.Caching;
@@ -6,6 +7,7 @@ using Granary.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Configuration;
 
 namespace Granary.Hosting.Security;
 
@@ -18,8 +20,12 @@ namespace Granary.Hosting.Security;
 /// throttled, see <see cref="AuthorizationOptions.DeniedLogInterval"/>) and counted in
 /// <see cref="SecurityMetrics"/>.
 /// </summary>
-public sealed class IdentityAuthorizer : IClientCallAuthorizer
+public sealed class IdentityAuthorizer : IClientCallAuthorizer, IDisposable
 {
+    /// <summary>Most verified certificate assertions remembered (the cache is emptied when full).</summary>
+    public const int MaxRememberedAssertions = 4096;
+
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
     /// <summary>The identity name of a caller without a valid credential, in logs and metrics.</summary>
     public const string Anonymous = "anonymous";
 
@@ -29,17 +35,24 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer
     private readonly SecurityMetrics _metrics;
     private readonly ILogger _logger;
     private readonly DeniedCallThrottle _throttle;
+    private readonly TimeProvider _time;
+    private readonly string _clusterId;
+    private readonly TimeSpan _assertionLifetime;
+    private readonly ConcurrentDictionary<byte[], (ClientIdentity Identity, DateTimeOffset Until)> _assertions = new(ByteArrayComparer.Instance);
 
     /// <summary>Creates the check from validated options.</summary>
-    public IdentityAuthorizer(IOptions<IdentityOptions> options, SecurityMetrics metrics, ILogger<IdentityAuthorizer> logger, TimeProvider time)
+    public IdentityAuthorizer(IOptions<IdentityOptions> options, IOptions<ClusterOptions> cluster, SecurityMetrics metrics, ILogger<IdentityAuthorizer> logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(cluster);
+        _time = time ?? throw new ArgumentNullException(nameof(time));
+        _clusterId = cluster.Value.ClusterId ?? "";
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         var value = options.Value;
         _table = value.IsEnforced ? new IdentityTable(value) : null;
         _throttle = new DeniedCallThrottle(time, value.Authorization.DeniedLogInterval);
+        _assertionLifetime = value.Authorization.AssertionLifetime;
         if (_table is null)
         {
             SecurityLog.LogWarningAuthorizationOff(_logger);
@@ -55,17 +68,34 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(method);
-        var token = TakeToken();
+        var token = Take(ClientCredentials.TokenKey) as string;
+        var assertion = Take(ClientCredentials.AssertionKey) as byte[];
         if (_table is null)
         {
             return null;
         }
 
         var needed = Needed(context, permission);
-        var identity = token is null ? null : _table.FindByToken(token);
+        ClientIdentity? identity;
+        string reason;
+        if (token is not null)
+        {
+            identity = _table.FindByToken(token);
+            reason = "unknown token";
+        }
+        else if (assertion is not null)
+        {
+            identity = FindByAssertion(_table, assertion, out reason);
+        }
+        else
+        {
+            identity = null;
+            reason = "no credential";
+        }
+
         if (identity is null)
         {
-            return Deny(ErrorCodes.Unauthenticated, Anonymous, method, First(needed), token is null ? "no credential" : "unknown token");
+            return Deny(ErrorCodes.Unauthenticated, Anonymous, method, First(needed), reason);
         }
 
         if ((identity.Mask & needed) != needed || needed == 0)
@@ -118,15 +148,63 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer
     /// <summary>The lowest permission in <paramref name="mask"/> (<see cref="Permission.Internal"/> for none).</summary>
     private static Permission First(ulong mask) => mask == 0 ? Permission.Internal : (Permission)(int)ulong.TrailingZeroCount(mask);
 
-    private static string? TakeToken()
+    /// <inheritdoc/>
+    public void Dispose() => _table?.Dispose();
+
+    private static object? Take(string key)
     {
-        if (RequestContext.Get(ClientCredentials.TokenKey) is not { } value)
+        if (RequestContext.Get(key) is not { } value)
         {
             return null;
         }
 
-        RequestContext.Remove(ClientCredentials.TokenKey);
-        return value as string;
+        RequestContext.Remove(key);
+        return value;
+    }
+
+    /// <summary>The identity of a verified, still fresh assertion (remembered until it goes stale or the certificate expires).</summary>
+    private ClientIdentity? FindByAssertion(IdentityTable table, byte[] assertion, out string reason)
+    {
+        var now = _time.GetUtcNow();
+        if (_assertions.TryGetValue(assertion, out var known) && now <= known.Until)
+        {
+            reason = "";
+            return known.Identity;
+        }
+
+        var identity = Verify(table, assertion, now, out reason, out var until);
+        if (identity is not null)
+        {
+            if (_assertions.Count >= MaxRememberedAssertions)
+            {
+                _assertions.Clear();
+            }
+
+            _assertions[assertion] = (identity, until);
+        }
+
+        return identity;
+    }
+
+    private ClientIdentity? Verify(IdentityTable table, byte[] assertion, DateTimeOffset now, out string reason, out DateTimeOffset until)
+    {
+        until = default;
+        using var certificate = ClientCertificateAssertion.Verify(assertion, _clusterId, out var issuedAt, out reason);
+        if (certificate is null)
+        {
+            return null;
+        }
+
+        if (issuedAt > now + ClockSkew || issuedAt + _assertionLifetime < now)
+        {
+            reason = "stale certificate assertion";
+            return null;
+        }
+
+        var identity = table.FindByCertificate(certificate, now, out reason);
+        var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        until = issuedAt + _assertionLifetime < notAfter ? issuedAt + _assertionLifetime : notAfter;
+        return identity;
     }
 
     private PermissionDeniedException Deny(string code, string identity, string method, Permission permission, string reason)
@@ -139,7 +217,7 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer
         }
 
         var message = code == ErrorCodes.Unauthenticated
-            ? $"{method} needs an identity with {name}, and the call carried {(reason == "no credential" ? "no credential" : "a token no identity has")}: give the client its token (Granary:Client:Token or Granary:Client:TokenFile; the console's --token-file)"
+            ? $"{method} needs an identity with {name}, and the call was not authenticated ({reason}): give the client its token (Granary:Client:Token or TokenFile; the console's --token-file) or its certificate (Granary:Client:CertificateFile and CertificateKeyFile)"
             : $"identity '{identity}' may not call {method}: it needs {name}, which the identity does not hold";
         return new PermissionDeniedException(code, method, permission, message);
     }

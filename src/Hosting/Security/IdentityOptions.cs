@@ -45,9 +45,24 @@ public sealed class AuthorizationOptions
     /// <c>granary.security.denied_calls</c> counter counts every one). Default 1 minute.
     /// </summary>
     public TimeSpan DeniedLogInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// PEM file of the CA whose certificates identities may name by subject
+    /// (<see cref="ClientIdentityOptions.CertificateSubjects"/>). Default none.
+    /// </summary>
+    public string? ClientCertificateAuthorityFile { get; set; }
+
+    /// <summary>
+    /// How long a client's signed certificate assertion is accepted after it was signed (clients sign
+    /// a new one every 2 minutes). 5 minutes to 1 hour; default 10 minutes.
+    /// </summary>
+    public TimeSpan AssertionLifetime { get; set; } = TimeSpan.FromMinutes(10);
 }
 
-/// <summary>One client identity (an element of <c>Granary:Security:Identities</c>).</summary>
+/// <summary>
+/// One client identity (an element of <c>Granary:Security:Identities</c>): a token (as its hash or a
+/// file), client certificates (by thumbprint or by subject under the configured CA), or both.
+/// </summary>
 public sealed class ClientIdentityOptions
 {
     /// <summary>The name, shown in audit logs and errors (letters, digits, <c>-_.@</c>). Required and unique.</summary>
@@ -70,4 +85,16 @@ public sealed class ClientIdentityOptions
     /// start-up; keep it readable by the silo's user only). Exclusive with <see cref="TokenSha256"/>.
     /// </summary>
     public string? TokenFile { get; set; }
+
+    /// <summary>
+    /// Client certificates of this identity, pinned by SHA-256 thumbprint (64 hex digits of the DER
+    /// certificate's hash: <c>openssl x509 -in client.pem -noout -fingerprint -sha256</c>). Default none.
+    /// </summary>
+    public IList<string> CertificateThumbprints { get; } = [];
+
+    /// <summary>
+    /// Client certificates of this identity by exact subject (<c>CN=operator</c>), accepted when issued
+    /// by <see cref="AuthorizationOptions.ClientCertificateAuthorityFile"/>. Default none.
+    /// </summary>
+    public IList<string> CertificateSubjects { get; } = [];
 }

@@ -27,7 +27,27 @@ public sealed class IdentityOptionsValidator : IValidateOptions<IdentityOptions>
             errors.Add($"{section}:Authorization:DeniedLogInterval must be above 0 and at most 1 hour (got {options.Authorization.DeniedLogInterval}).");
         }
 
+        if (options.Authorization.AssertionLifetime < TimeSpan.FromMinutes(5) || options.Authorization.AssertionLifetime > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{section}:Authorization:AssertionLifetime must be between 5 minutes and 1 hour (clients sign a new assertion every 2 minutes; got {options.Authorization.AssertionLifetime}).");
+        }
+
+        var hasAuthority = !string.IsNullOrWhiteSpace(options.Authorization.ClientCertificateAuthorityFile);
+        if (hasAuthority)
+        {
+            try
+            {
+                using var authority = IdentityTable.ReadAuthority(options.Authorization.ClientCertificateAuthorityFile!);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                errors.Add($"{section}:Authorization:ClientCertificateAuthorityFile: {ex.Message}");
+            }
+        }
+
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var thumbprints = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var subjects = new HashSet<string>(StringComparer.Ordinal);
         var hashes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < options.Identities.Count; i++)
         {
@@ -55,19 +75,53 @@ public sealed class IdentityOptionsValidator : IValidateOptions<IdentityOptions>
                 }
             }
 
-            ValidateToken(identity, at, errors, hashes);
+            var hasCertificate = identity.CertificateThumbprints.Count > 0 || identity.CertificateSubjects.Count > 0;
+            ValidateToken(identity, at, errors, hashes, hasCertificate);
+            foreach (var thumbprint in identity.CertificateThumbprints)
+            {
+                if (!IdentityTable.IsSha256Hex(thumbprint))
+                {
+                    errors.Add($"{at}:CertificateThumbprints: '{thumbprint}' is not a SHA-256 thumbprint (64 hex digits).");
+                }
+                else if (!thumbprints.Add(thumbprint))
+                {
+                    errors.Add($"{at}:CertificateThumbprints: '{thumbprint}' is configured for two identities.");
+                }
+            }
+
+            foreach (var subject in identity.CertificateSubjects)
+            {
+                if (!hasAuthority)
+                {
+                    errors.Add($"{at}:CertificateSubjects needs {section}:Authorization:ClientCertificateAuthorityFile (the CA that issues those certificates).");
+                }
+                else if (string.IsNullOrWhiteSpace(subject) || !subjects.Add(subject.Trim()))
+                {
+                    errors.Add($"{at}:CertificateSubjects: '{subject}' is empty or configured for two identities.");
+                }
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    private static void ValidateToken(ClientIdentityOptions identity, string at, List<string> errors, HashSet<string> hashes)
+    private static void ValidateToken(ClientIdentityOptions identity, string at, List<string> errors, HashSet<string> hashes, bool hasCertificate)
     {
         var hasHash = !string.IsNullOrWhiteSpace(identity.TokenSha256);
         var hasFile = !string.IsNullOrWhiteSpace(identity.TokenFile);
-        if (hasHash == hasFile)
+        if (hasHash && hasFile)
         {
-            errors.Add($"{at} needs exactly one credential: TokenSha256 (the token's SHA-256 as 64 hex digits) or TokenFile.");
+            errors.Add($"{at} has both TokenSha256 and TokenFile: give one.");
+            return;
+        }
+
+        if (!hasHash && !hasFile)
+        {
+            if (!hasCertificate)
+            {
+                errors.Add($"{at} needs a credential: TokenSha256 (the token's SHA-256 as 64 hex digits), TokenFile, CertificateThumbprints or CertificateSubjects.");
+            }
+
             return;
         }
 

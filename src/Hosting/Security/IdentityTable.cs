@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Granary.Hosting.Security;
@@ -14,7 +16,7 @@ public sealed record ClientIdentity(string Name, ulong Mask);
 /// configured hash in constant time; a token that matched is remembered (at most one entry per
 /// identity: wrong tokens are never remembered), so the usual call costs one dictionary lookup.
 /// </summary>
-public sealed class IdentityTable
+public sealed class IdentityTable : IDisposable
 {
     /// <summary>Longest token accepted (longer ones are refused without hashing).</summary>
     public const int MaxTokenLength = 512;
@@ -24,13 +26,74 @@ public sealed class IdentityTable
 
     private readonly (byte[] Hash, ClientIdentity Identity)[] _tokens;
     private readonly ConcurrentDictionary<string, ClientIdentity> _known = new(StringComparer.Ordinal);
+    private readonly FrozenDictionary<string, ClientIdentity> _byThumbprint;
+    private readonly FrozenDictionary<string, ClientIdentity> _bySubject;
+    private readonly X509Certificate2? _authority;
 
-    /// <summary>Builds the table from validated options (token files are read and hashed here).</summary>
+    /// <summary>Builds the table from validated options (token files and the CA file are read here).</summary>
     public IdentityTable(IdentityOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         Identities = [.. options.Identities.Select(i => new ClientIdentity(i.Name, i.Permissions.Aggregate(0UL, (mask, p) => mask | Parse(p))))];
-        _tokens = [.. options.Identities.Select((i, n) => (Convert.FromHexString(TokenHash(i)), Identities[n]))];
+        var configured = options.Identities.Zip(Identities).ToArray();
+        _tokens = [.. configured.Select(x => (Hash: TokenHash(x.First), Identity: x.Second)).Where(x => x.Hash is not null).Select(x => (Convert.FromHexString(x.Hash!), x.Identity))];
+        _byThumbprint = configured.SelectMany(x => x.First.CertificateThumbprints.Select(t => (Key: t.Trim(), x.Second)))
+            .ToFrozenDictionary(x => x.Key, x => x.Second, StringComparer.OrdinalIgnoreCase);
+        _bySubject = configured.SelectMany(x => x.First.CertificateSubjects.Select(t => (Key: t.Trim(), x.Second)))
+            .ToFrozenDictionary(x => x.Key, x => x.Second, StringComparer.Ordinal);
+        _authority = options.Authorization.ClientCertificateAuthorityFile is { Length: > 0 } file ? ReadAuthority(file) : null;
+    }
+
+    /// <summary>
+    /// The identity of a client certificate whose assertion signature was already checked: the
+    /// certificate must be within its validity period at <paramref name="now"/>, and either pinned by
+    /// thumbprint or issued by the configured CA to a configured subject. Null with the reason otherwise.
+    /// </summary>
+    public ClientIdentity? FindByCertificate(X509Certificate2 certificate, DateTimeOffset now, out string reason)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (now < certificate.NotBefore.ToUniversalTime() || now > certificate.NotAfter.ToUniversalTime())
+        {
+            reason = "client certificate outside its validity period";
+            return null;
+        }
+
+        if (_byThumbprint.TryGetValue(certificate.GetCertHashString(HashAlgorithmName.SHA256), out var pinned))
+        {
+            reason = "";
+            return pinned;
+        }
+
+        if (_authority is null || !_bySubject.TryGetValue(certificate.Subject, out var named))
+        {
+            reason = "client certificate of no identity";
+            return null;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(_authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = now.UtcDateTime;
+        chain.ChainPolicy.VerificationTimeIgnored = false;
+        if (!chain.Build(certificate))
+        {
+            reason = "client certificate not issued by the configured CA";
+            return null;
+        }
+
+        reason = "";
+        return named;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _authority?.Dispose();
+
+    /// <summary>Reads the CA certificate of client certificates from a PEM (or DER) file.</summary>
+    public static X509Certificate2 ReadAuthority(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return X509CertificateLoader.LoadCertificateFromFile(path);
     }
 
     /// <summary>The identities, in configuration order.</summary>
@@ -101,8 +164,10 @@ public sealed class IdentityTable
     /// <summary>True for 64 hex digits.</summary>
     public static bool IsSha256Hex(string? text) => text is { Length: 64 } && text.All(char.IsAsciiHexDigit);
 
-    private static string TokenHash(ClientIdentityOptions identity) =>
-        !string.IsNullOrWhiteSpace(identity.TokenSha256) ? identity.TokenSha256.Trim() : HashHex(ReadTokenFile(identity.TokenFile!));
+    private static string? TokenHash(ClientIdentityOptions identity) =>
+        !string.IsNullOrWhiteSpace(identity.TokenSha256) ? identity.TokenSha256.Trim()
+        : !string.IsNullOrWhiteSpace(identity.TokenFile) ? HashHex(ReadTokenFile(identity.TokenFile))
+        : null;
 
     private static ulong Parse(string name) =>
         PermissionNames.TryParse(name, out var mask) ? mask : throw new ArgumentException($"unknown permission '{name}'", nameof(name));

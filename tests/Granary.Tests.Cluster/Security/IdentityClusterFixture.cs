@@ -30,6 +30,23 @@ public sealed class IdentityClusterFixture : GranaryTestClusterFixture
     /// <summary>The operator's token file.</summary>
     public string OperatorTokenFile { get; } = Path.Combine(Path.GetTempPath(), "granary-operator-" + Guid.NewGuid().ToString("N")[..8] + ".token");
 
+    /// <summary>The identity of <see cref="IdentityCertificates.Subject"/> under the test CA (holds <c>lock:use</c>).</summary>
+    public const string CertificateUser = "cert-user";
+
+    /// <summary>The identity of the pinned self-signed certificate (holds <c>lock:use</c>).</summary>
+    public const string PinnedUser = "pinned-user";
+
+    /// <summary>The client certificates.</summary>
+    public IdentityCertificates Certificates { get; } = new();
+
+    /// <summary>Runs <paramref name="call"/> with a certificate assertion attached, as the client's certificate filter attaches it.</summary>
+    public static async Task<T> WithAssertion<T>(byte[] assertion, Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        RequestContext.Set(ClientCredentials.AssertionKey, assertion);
+        return await call();
+    }
+
     /// <summary>The token of identity <paramref name="name"/>.</summary>
     public string TokenOf(string name) => _tokens[name];
 
@@ -61,6 +78,7 @@ public sealed class IdentityClusterFixture : GranaryTestClusterFixture
     {
         await base.DisposeAsync();
         File.Delete(OperatorTokenFile);
+        Certificates.Dispose();
     }
 
     /// <inheritdoc/>
@@ -86,6 +104,15 @@ public sealed class IdentityClusterFixture : GranaryTestClusterFixture
         Set(builder, index, "Name", Operator);
         Set(builder, index, "Permissions:0", "*");
         Set(builder, index, "TokenFile", OperatorTokenFile);
+        index++;
+        Set(builder, index, "Name", CertificateUser);
+        Set(builder, index, "Permissions:0", "lock:use");
+        Set(builder, index, "CertificateSubjects:0", IdentityCertificates.Subject);
+        index++;
+        Set(builder, index, "Name", PinnedUser);
+        Set(builder, index, "Permissions:0", "lock:use");
+        Set(builder, index, "CertificateThumbprints:0", Certificates.PinnedThumbprint);
+        builder.Properties["Granary:Security:Authorization:ClientCertificateAuthorityFile"] = Certificates.AuthorityFile;
         builder.AddSiloBuilderConfigurator<TestWallConfigurator>();
         return Task.CompletedTask;
     }

@@ -93,7 +93,7 @@ public sealed class IdentityConfigurationTests
         Assert.Contains("configured twice", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("same token", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Permissions is empty", result.FailureMessage, StringComparison.Ordinal);
-        Assert.Contains("exactly one credential", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("needs a credential", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Enabled is false", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Identities is empty", guard.FailureMessage, StringComparison.Ordinal);
     }

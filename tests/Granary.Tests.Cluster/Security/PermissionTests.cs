@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Reflection;
+using System.Security.Cryptography.X509Certificates;
 using Granary.Caching;
 using Granary.Diagnostics;
 using Granary.Documents;
@@ -214,7 +215,89 @@ public sealed class PermissionTests(IdentityClusterFixture fixture, ITestOutputH
         await withoutToken.StopAsync();
     }
 
-    private async Task<IHost> StartClientAsync(int gatewayPort, string? tokenFile)
+    [Fact]
+    public async Task A_trusted_or_pinned_client_certificate_with_a_fresh_assertion_is_its_identity()
+    {
+        var locks = fixture.Grains.GetGrain<ILockGrain>("cert-" + Guid.NewGuid().ToString("N")[..8]);
+        var definition = fixture.Grains.GetGrain<ICacheDefinitionGrain>("cert-" + Guid.NewGuid().ToString("N")[..8]);
+        var cluster = fixture.Cluster.Options.ClusterId;
+        var trusted = ClientCertificateAssertion.Create(fixture.Certificates.Trusted, cluster, DateTimeOffset.UtcNow);
+
+        await IdentityClusterFixture.WithAssertion(trusted, () => locks.GetStatusAsync());
+        await IdentityClusterFixture.WithAssertion(trusted, () => locks.GetStatusAsync());
+        await IdentityClusterFixture.WithAssertion(ClientCertificateAssertion.Create(fixture.Certificates.Pinned, cluster, DateTimeOffset.UtcNow.AddMinutes(-9)), () => locks.GetStatusAsync());
+        var refused = await Assert.ThrowsAsync<PermissionDeniedException>(() => IdentityClusterFixture.WithAssertion(trusted, () => definition.CreateAsync(1, CacheSettings.Default)));
+
+        Assert.Equal(ErrorCodes.PermissionDenied, refused.Code);
+        Assert.Contains($"'{IdentityClusterFixture.CertificateUser}'", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("untrusted", "not issued by the configured CA")]
+    [InlineData("expired", "validity period")]
+    [InlineData("bad signature", "bad assertion signature")]
+    [InlineData("stale", "stale certificate assertion")]
+    [InlineData("from the future", "stale certificate assertion")]
+    [InlineData("other cluster", "bad assertion signature")]
+    [InlineData("malformed", "malformed")]
+    public async Task A_client_certificate_assertion_that_does_not_hold_is_unauthenticated(string flaw, string reason)
+    {
+        var certificates = fixture.Certificates;
+        var cluster = fixture.Cluster.Options.ClusterId;
+        var now = DateTimeOffset.UtcNow;
+        var assertion = flaw switch
+        {
+            "untrusted" => ClientCertificateAssertion.Create(certificates.Untrusted, cluster, now),
+            "expired" => ClientCertificateAssertion.Create(certificates.Expired, cluster, now),
+            "bad signature" => Flip(ClientCertificateAssertion.Create(certificates.Trusted, cluster, now)),
+            "stale" => ClientCertificateAssertion.Create(certificates.Trusted, cluster, now.AddMinutes(-11)),
+            "from the future" => ClientCertificateAssertion.Create(certificates.Trusted, cluster, now.AddMinutes(5)),
+            "other cluster" => ClientCertificateAssertion.Create(certificates.Trusted, "another-cluster", now),
+            _ => new byte[] { 0, 0, 0, 0, 0, 0, 0, 1, 0, 3, 1, 2, 3, 4 },
+        };
+        var locks = fixture.Grains.GetGrain<ILockGrain>("bad-cert-" + Guid.NewGuid().ToString("N")[..8]);
+
+        var refused = await Assert.ThrowsAsync<PermissionDeniedException>(() => IdentityClusterFixture.WithAssertion(assertion, () => locks.GetStatusAsync()));
+
+        Assert.Equal(ErrorCodes.Unauthenticated, refused.Code);
+        Assert.Contains(reason, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_configured_with_a_certificate_signs_its_calls()
+    {
+        var gateway = (fixture.Cluster.Primary?.GatewayAddress ?? throw new InvalidOperationException("no gateway")).Endpoint.Port;
+        var directory = Directory.CreateTempSubdirectory("granary-client-cert-");
+        try
+        {
+            var certificate = Path.Combine(directory.FullName, "client.pem");
+            var key = Path.Combine(directory.FullName, "client.key");
+            await File.WriteAllTextAsync(certificate, fixture.Certificates.Trusted.ExportCertificatePem());
+            using (var privateKey = fixture.Certificates.Trusted.GetECDsaPrivateKey()!)
+            {
+                await File.WriteAllTextAsync(key, privateKey.ExportPkcs8PrivateKeyPem());
+            }
+
+            using var client = await StartClientAsync(gateway, tokenFile: null, certificate, key);
+
+            var status = await client.Services.GetRequiredService<IClusterClient>().GetGrain<ILockGrain>("signed-" + Guid.NewGuid().ToString("N")[..8]).GetStatusAsync();
+
+            Assert.NotNull(status);
+            await client.StopAsync();
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private static byte[] Flip(byte[] assertion)
+    {
+        assertion[^1] ^= 0x5a;
+        return assertion;
+    }
+
+    private async Task<IHost> StartClientAsync(int gatewayPort, string? tokenFile, string? certificateFile = null, string? keyFile = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -224,6 +307,8 @@ public sealed class PermissionTests(IdentityClusterFixture fixture, ITestOutputH
             ["Orleans:ClusterId"] = fixture.Cluster.Options.ClusterId,
             ["Orleans:ServiceId"] = fixture.Cluster.Options.ServiceId,
             ["Granary:Client:TokenFile"] = tokenFile,
+            ["Granary:Client:CertificateFile"] = certificateFile,
+            ["Granary:Client:CertificateKeyFile"] = keyFile,
         });
         IConfiguration configuration = builder.Configuration;
         builder.UseOrleansClient(client => client.UseGranaryClustering(configuration));
