@@ -28,6 +28,13 @@ public static class IdentitySiloBuilderExtensions
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<IClientCallAuthorizer, IdentityAuthorizer>();
         silo.AddOutgoingGrainCallFilter<CredentialStripFilter>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IdentityStartup>();
         return silo;
+    }
+
+    /// <summary>Builds the authorizer when the silo starts, so that whether authorization is on is logged then (and a token file is read then).</summary>
+    private sealed class IdentityStartup(IClientCallAuthorizer authorizer) : ILifecycleParticipant<ISiloLifecycle>
+    {
+        public void Participate(ISiloLifecycle observer) => GC.KeepAlive(authorizer);
     }
 }
