@@ -1,6 +1,7 @@
 using System.Net;
 using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Options;
+using Granary.Hosting.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -37,6 +38,7 @@ public static class GranaryClientBuilderExtensions
             client.UseStaticClustering(ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToArray());
         }
 
+        client.UseGranaryTls(configuration);
         return client.AddGranaryClientLimits();
     }
 
