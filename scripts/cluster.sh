@@ -3,9 +3,12 @@
 # PostgreSQL (grain state, one database per shard, plus the caches' backing tables) and N silo
 # processes.
 #
-#   scripts/cluster.sh up [N]     start Redis, PostgreSQL and N silos (default 3); waits until all
+#   scripts/cluster.sh up [N] [--tls]
+#                                 start Redis, PostgreSQL and N silos (default 3); waits until all
 #                                 N silos are active; writes .local/cluster.json so that
-#                                 `granary ...` run from the repository root finds this cluster
+#                                 `granary ...` run from the repository root finds this cluster;
+#                                 --tls: mutual TLS between silos and between the console and the
+#                                 gateways, with a CA and certificates made into .local/tls/
 #   scripts/cluster.sh add        start one more silo and wait until it is active
 #   scripts/cluster.sh restart I  stop silo I (SIGTERM, SIGKILL after 30 s), start it again on the
 #                                 same ports, and wait until its new incarnation is active
@@ -18,6 +21,10 @@
 #   silo-I.json       the same for silo I alone; silo-I.pid its pid while it runs; silo-I.log its output
 #   servers.json      Redis and PostgreSQL: pid, port, log file
 #   redis/redis.log, pg/postgres.log   the servers' logs
+#   tls               present when the cluster runs with --tls (add and restart start silos with TLS)
+# With --tls, .local/tls/ (mode 0700; keys 0600) holds ca.pem/ca.key (the CA), silo.pem/silo.key
+# (every silo's certificate: server and client use, SAN 127.0.0.1 and localhost) and
+# client.pem/client.key (the console's certificate); a new set is made at each `up --tls`.
 # `add` and `restart` start silos with the current environment (Granary__Section__Key=value
 # variables given to `up` are not remembered).
 #
@@ -45,9 +52,10 @@ cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
 silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
+tls_dir="$root/.local/tls"
 
 usage() {
-  echo "usage: scripts/cluster.sh up [N] | add | restart I | status | down" >&2
+  echo "usage: scripts/cluster.sh up [N] [--tls] | add | restart I | status | down" >&2
   exit 2
 }
 
@@ -132,12 +140,53 @@ write_silo_files() {
   mv "$state/silos.json.tmp" "$state/silos.json"
 }
 
+# make_tls: a CA, the silos' certificate and the console's client certificate (openssl, EC P-256,
+# 825 days) into .local/tls/, readable by the owner only.
+make_tls() {
+  command -v openssl >/dev/null || {
+    echo "cluster.sh: --tls needs openssl: apt-get install -y openssl" >&2
+    exit 1
+  }
+  rm -rf "$tls_dir"
+  (
+    umask 077
+    mkdir -p "$tls_dir"
+    cd "$tls_dir"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 825 -subj "/CN=Granary local CA" \
+      -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    issue() { # issue <name> <CN> <extendedKeyUsage> [subjectAltName]
+      openssl req -new "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
+      {
+        echo "basicConstraints=critical,CA:FALSE"
+        echo "keyUsage=critical,digitalSignature"
+        echo "extendedKeyUsage=$3"
+        if [[ -n "${4:-}" ]]; then echo "subjectAltName=$4"; fi
+      } >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 -sha256 -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+      rm -f "$1.csr" "$1.ext"
+    }
+    issue silo granary-silo serverAuth,clientAuth "IP:127.0.0.1,DNS:localhost"
+    issue client granary-operator clientAuth
+    rm -f ca.srl
+    chmod 0600 ./*.key
+    chmod 0644 ./*.pem
+  )
+  chmod 0700 "$tls_dir"
+}
+
+# The SHA-1 thumbprint of a PEM certificate, as .NET prints it (hex, no colons).
+thumbprint() { openssl x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
+
 # start_silo <index> <silo-port> <gateway-port>: starts the silo process in the background.
 start_silo() {
   local i=$1 silo_port=$2 gateway_port=$3
+  local tls_env=()
+  # Environment beats .local/cluster.json: the silos show the silo certificate, the console its own.
+  [[ -f "$state/tls" ]] && tls_env=(Granary__Security__Tls__CertificateFile="$tls_dir/silo.pem" Granary__Security__Tls__KeyFile="$tls_dir/silo.key")
   (
     cd "$root"
-    Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
+    env "${tls_env[@]}" Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
       nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
@@ -179,7 +228,13 @@ require_cluster() {
 }
 
 cmd_up() {
-  local count=${1:-3}
+  local count=3 tls=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --tls) tls=1 ;;
+      *) count=$arg ;;
+    esac
+  done
   require_int N "$count" 1 16 || exit 2
   count=$((10#$count))
   if [[ -d "$state" ]] && compgen -G "$state/silo-*.pid" >/dev/null; then
@@ -222,6 +277,11 @@ cmd_up() {
 }
 EOF
 
+  if ((tls)); then
+    make_tls
+    touch "$state/tls"
+  fi
+
   # The override file the silos and the console read (after appsettings.json).
   {
     echo '{'
@@ -235,7 +295,15 @@ EOF
       ((i == shards - 1)) && sep=""
       echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i\"$sep"
     done
-    echo '    ] }'
+    if ((tls)); then
+      echo '    ] },'
+      # The console's certificate; the silos get theirs through the environment (start_silo).
+      echo "    \"Security\": { \"Tls\": { \"Enabled\": true, \"CertificateFile\": \"$tls_dir/client.pem\", \"KeyFile\": \"$tls_dir/client.key\","
+      echo "      \"Silos\": { \"CaFile\": \"$tls_dir/ca.pem\", \"Thumbprints\": [ \"$(thumbprint "$tls_dir/silo.pem")\" ] },"
+      echo "      \"Clients\": { \"CaFile\": \"$tls_dir/ca.pem\" } } }"
+    else
+      echo '    ] }'
+    fi
     echo '  }'
     echo '}'
   } >"$override.tmp"
@@ -250,7 +318,7 @@ EOF
     for log in "$state"/silo-*.log; do tail -n 5 "$log" >&2; done
     exit 1
   fi
-  echo "cluster up: $count silo(s), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases, backing tables in $backing_database)"
+  echo "cluster up: $count silo(s)$( ((tls)) && echo ", mutual TLS (certificates in .local/tls/)"), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases, backing tables in $backing_database)"
   echo "silos, pids and ports: .local/cluster/silos.json"
   echo "try: dotnet run --project src/Client -c $configuration -- cluster status"
 }

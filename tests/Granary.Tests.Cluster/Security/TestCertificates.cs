@@ -15,9 +15,10 @@ public sealed class TestCertificates : IDisposable
     private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
     private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
 
-    private TestCertificates(string directory)
+    /// <summary>Makes the PKI in a new temporary directory (also an xunit class fixture).</summary>
+    public TestCertificates()
     {
-        Directory = directory;
+        Directory = System.IO.Directory.CreateTempSubdirectory("granary-tls-").FullName;
         using var ca = CreateAuthority("CN=Granary test CA");
         using var otherCa = CreateAuthority("CN=Some other CA");
         CaFile = WritePem("ca", ca, key: false);
@@ -53,15 +54,11 @@ public sealed class TestCertificates : IDisposable
     /// <summary>Self-signed.</summary>
     public Pair SelfSigned { get; }
 
-    /// <summary>Makes the PKI in a new temporary directory.</summary>
-    public static TestCertificates Create() =>
-        new(System.IO.Directory.CreateTempSubdirectory("granary-tls-").FullName);
-
     /// <summary>
     /// The <c>Granary:Security:Tls</c> settings of a silo of this PKI (silos pinned by thumbprint,
     /// clients by the CA), with <paramref name="own"/> as the local certificate (the silo's by default).
     /// </summary>
-    public Dictionary<string, string?> Settings(Pair? own = null) => new()
+    public Dictionary<string, string?> Settings(Pair? own = null) => new(StringComparer.Ordinal)
     {
         ["Granary:Security:Tls:Enabled"] = "true",
         ["Granary:Security:Tls:CertificateFile"] = (own ?? Silo).CertificateFile,

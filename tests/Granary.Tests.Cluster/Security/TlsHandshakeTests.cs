@@ -30,7 +30,7 @@ public sealed class TlsSiloFixture : IAsyncLifetime
     private IHost? _silo;
 
     /// <summary>The certificates.</summary>
-    public TestCertificates Certificates { get; } = TestCertificates.Create();
+    public TestCertificates Certificates { get; } = new();
 
     /// <summary>The silo port.</summary>
     public int SiloPort { get; } = FreePort.Next();
