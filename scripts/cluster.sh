@@ -36,6 +36,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib/servers.sh
 source "$root/scripts/lib/servers.sh"
+# shellcheck source=lib/tls.sh
+source "$root/scripts/lib/tls.sh"
 
 state="$root/.local/cluster"
 override="$root/.local/cluster.json"
@@ -140,44 +142,6 @@ write_silo_files() {
   mv "$state/silos.json.tmp" "$state/silos.json"
 }
 
-# make_tls: a CA, the silos' certificate and the console's client certificate (openssl, EC P-256,
-# 825 days) into .local/tls/, readable by the owner only.
-make_tls() {
-  command -v openssl >/dev/null || {
-    echo "cluster.sh: --tls needs openssl: apt-get install -y openssl" >&2
-    exit 1
-  }
-  rm -rf "$tls_dir"
-  (
-    umask 077
-    mkdir -p "$tls_dir"
-    cd "$tls_dir"
-    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 825 -subj "/CN=Granary local CA" \
-      -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-    issue() { # issue <name> <CN> <extendedKeyUsage> [subjectAltName]
-      openssl req -new "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-      {
-        echo "basicConstraints=critical,CA:FALSE"
-        echo "keyUsage=critical,digitalSignature"
-        echo "extendedKeyUsage=$3"
-        if [[ -n "${4:-}" ]]; then echo "subjectAltName=$4"; fi
-      } >"$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 -sha256 -extfile "$1.ext" -out "$1.pem" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
-    }
-    issue silo granary-silo serverAuth,clientAuth "IP:127.0.0.1,DNS:localhost"
-    issue client granary-operator clientAuth
-    rm -f ca.srl
-    chmod 0600 ./*.key
-    chmod 0644 ./*.pem
-  )
-  chmod 0700 "$tls_dir"
-}
-
-# The SHA-1 thumbprint of a PEM certificate, as .NET prints it (hex, no colons).
-thumbprint() { openssl x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
-
 # start_silo <index> <silo-port> <gateway-port>: starts the silo process in the background.
 start_silo() {
   local i=$1 silo_port=$2 gateway_port=$3
@@ -278,7 +242,7 @@ cmd_up() {
 EOF
 
   if ((tls)); then
-    make_tls
+    make_tls "$tls_dir"
     touch "$state/tls"
   fi
 
@@ -299,7 +263,7 @@ EOF
       echo '    ] },'
       # The console's certificate; the silos get theirs through the environment (start_silo).
       echo "    \"Security\": { \"Tls\": { \"Enabled\": true, \"CertificateFile\": \"$tls_dir/client.pem\", \"KeyFile\": \"$tls_dir/client.key\","
-      echo "      \"Silos\": { \"CaFile\": \"$tls_dir/ca.pem\", \"Thumbprints\": [ \"$(thumbprint "$tls_dir/silo.pem")\" ] },"
+      echo "      \"Silos\": { \"CaFile\": \"$tls_dir/ca.pem\", \"Thumbprints\": [ \"$(tls_thumbprint "$tls_dir/silo.pem")\" ] },"
       echo "      \"Clients\": { \"CaFile\": \"$tls_dir/ca.pem\" } } }"
     else
       echo '    ] }'
