@@ -72,9 +72,12 @@ in_cluster() {
 }
 
 for name in plain tls; do
-  silo_tls=()
-  [[ "$name" == tls ]] && silo_tls=(Granary__Security__Tls__CertificateFile="$tls/silo.pem" Granary__Security__Tls__KeyFile="$tls/silo.key")
-  in_cluster "$name" env "${silo_tls[@]}" Granary__Cluster__SiloPort="$(free_port)" Granary__Cluster__GatewayPort="$(free_port)" \
+  vars=()
+  while IFS= read -r line; do vars+=("$line"); done < <(cluster_env "$name")
+  # The silo shows the silo certificate (later assignments win in env).
+  [[ "$name" == tls ]] && vars+=(Granary__Security__Tls__CertificateFile="$tls/silo.pem" Granary__Security__Tls__KeyFile="$tls/silo.key")
+  # Started from this shell so that $! is the silo itself (env execs it) and cleanup stops it.
+  env "${vars[@]}" Granary__Cluster__SiloPort="$(free_port)" Granary__Cluster__GatewayPort="$(free_port)" \
     "$silo" >"$RUN_DIR/silo-$name.log" 2>&1 &
   pids+=($!)
   wait_for "silo of cluster bench-$name active" 120 in_cluster "$name" "$granary" cluster status
