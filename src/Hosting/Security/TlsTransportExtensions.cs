@@ -33,14 +33,7 @@ public static class TlsTransportExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (!silo.Services.AddOnce(nameof(AddGranaryTls)))
-        {
-            return silo;
-        }
-
-        var options = GranarySiloBuilderExtensions.BindValidated<GranaryTlsOptions, GranaryTlsOptionsValidator>(
-            silo.Services, configuration, GranaryTlsOptions.SectionName);
-        if (!options.Enabled)
+        if (BindEnabled(silo.Services, configuration, nameof(AddGranaryTls)) is not { } options)
         {
             return silo;
         }
@@ -88,14 +81,7 @@ public static class TlsTransportExtensions
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (!client.Services.AddOnce(nameof(UseGranaryTls)))
-        {
-            return client;
-        }
-
-        var options = GranarySiloBuilderExtensions.BindValidated<GranaryTlsOptions, GranaryTlsOptionsValidator>(
-            client.Services, configuration, GranaryTlsOptions.SectionName);
-        if (!options.Enabled)
+        if (BindEnabled(client.Services, configuration, nameof(UseGranaryTls)) is not { } options)
         {
             return client;
         }
@@ -103,6 +89,18 @@ public static class TlsTransportExtensions
         var tls = ClientOptions(options, TlsCertificateLoader.Load(options), new TlsPeerTrust(options.Silos, options.RevocationMode));
         client.Services.Configure<ClientConnectionOptions>(connections => connections.ConfigureConnection(connection => connection.UseClientTls(tls)));
         return client;
+    }
+
+    /// <summary>Registers and validates the options once; the options when TLS is on, otherwise (or on a second call) null.</summary>
+    private static GranaryTlsOptions? BindEnabled(IServiceCollection services, IConfiguration configuration, string registration)
+    {
+        if (!services.AddOnce(registration))
+        {
+            return null;
+        }
+
+        var options = GranarySiloBuilderExtensions.BindValidated<GranaryTlsOptions, GranaryTlsOptionsValidator>(services, configuration, GranaryTlsOptions.SectionName);
+        return options.Enabled ? options : null;
     }
 
     private static TlsOptions ServerOptions(GranaryTlsOptions options, X509Certificate2 certificate, Func<X509Certificate2, X509Chain?, string?> check) => new()
