@@ -3,9 +3,12 @@
 # PostgreSQL (grain state, one database per shard, plus the caches' backing tables) and N silo
 # processes.
 #
-#   scripts/cluster.sh up [N]     start Redis, PostgreSQL and N silos (default 3); waits until all
+#   scripts/cluster.sh up [N] [--tls]
+#                                 start Redis, PostgreSQL and N silos (default 3); waits until all
 #                                 N silos are active; writes .local/cluster.json so that
-#                                 `granary ...` run from the repository root finds this cluster
+#                                 `granary ...` run from the repository root finds this cluster;
+#                                 --tls: mutual TLS between silos and between the console and the
+#                                 gateways, with a CA and certificates made into .local/tls/
 #   scripts/cluster.sh add        start one more silo and wait until it is active
 #   scripts/cluster.sh restart I  stop silo I (SIGTERM, SIGKILL after 30 s), start it again on the
 #                                 same ports, and wait until its new incarnation is active
@@ -18,6 +21,10 @@
 #   silo-I.json       the same for silo I alone; silo-I.pid its pid while it runs; silo-I.log its output
 #   servers.json      Redis and PostgreSQL: pid, port, log file
 #   redis/redis.log, pg/postgres.log   the servers' logs
+#   tls               present when the cluster runs with --tls (add and restart start silos with TLS)
+# With --tls, .local/tls/ (mode 0700; keys 0600) holds ca.pem/ca.key (the CA), silo.pem/silo.key
+# (every silo's certificate: server and client use, SAN 127.0.0.1 and localhost) and
+# client.pem/client.key (the console's certificate); a new set is made at each `up --tls`.
 # `add` and `restart` start silos with the current environment (Granary__Section__Key=value
 # variables given to `up` are not remembered).
 #
@@ -30,6 +37,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib/servers.sh
 source "$root/scripts/lib/servers.sh"
+# shellcheck source=lib/tls.sh
+source "$root/scripts/lib/tls.sh"
 
 state="$root/.local/cluster"
 override="$root/.local/cluster.json"
@@ -47,9 +56,10 @@ cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
 silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
+tls_dir="$root/.local/tls"
 
 usage() {
-  echo "usage: scripts/cluster.sh up [N] | add | restart I | status | down" >&2
+  echo "usage: scripts/cluster.sh up [N] [--tls] | add | restart I | status | down" >&2
   exit 2
 }
 
@@ -158,9 +168,12 @@ write_silo_files() {
 # start_silo <index> <silo-port> <gateway-port>: starts the silo process in the background.
 start_silo() {
   local i=$1 silo_port=$2 gateway_port=$3
+  local tls_env=()
+  # Environment beats .local/cluster.json: the silos show the silo certificate, the console its own.
+  [[ -f "$state/tls" ]] && tls_env=(Granary__Security__Tls__CertificateFile="$tls_dir/silo.pem" Granary__Security__Tls__KeyFile="$tls_dir/silo.key")
   (
     cd "$root"
-    Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
+    env "${tls_env[@]}" Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
       nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
@@ -202,7 +215,13 @@ require_cluster() {
 }
 
 cmd_up() {
-  local count=${1:-3}
+  local count=3 tls=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --tls) tls=1 ;;
+      *) count=$arg ;;
+    esac
+  done
   require_int N "$count" 1 16 || exit 2
   count=$((10#$count))
   if [[ -d "$state" ]] && compgen -G "$state/silo-*.pid" >/dev/null; then
@@ -245,6 +264,11 @@ cmd_up() {
 }
 EOF
 
+  if ((tls)); then
+    make_tls "$tls_dir"
+    touch "$state/tls"
+  fi
+
   # The override file the silos and the console read (after appsettings.json).
   {
     echo '{'
@@ -259,7 +283,15 @@ EOF
       ((i == shards - 1)) && sep=""
       echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i\"$sep"
     done
-    echo '    ] }'
+    if ((tls)); then
+      echo '    ] },'
+      # The console's certificate; the silos get theirs through the environment (start_silo).
+      echo "    \"Security\": { \"Tls\": { \"Enabled\": true, \"CertificateFile\": \"$tls_dir/client.pem\", \"KeyFile\": \"$tls_dir/client.key\","
+      echo "      \"Silos\": { \"CaFile\": \"$tls_dir/ca.pem\", \"Thumbprints\": [ \"$(tls_thumbprint "$tls_dir/silo.pem")\" ] },"
+      echo "      \"Clients\": { \"CaFile\": \"$tls_dir/ca.pem\" } } }"
+    else
+      echo '    ] }'
+    fi
     echo '  }'
     echo '}'
   } >"$override.tmp"
@@ -274,7 +306,7 @@ EOF
     for log in "$state"/silo-*.log; do tail -n 5 "$log" >&2; done
     exit 1
   fi
-  echo "cluster up: $count silo(s), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases, backing tables in $backing_database)"
+  echo "cluster up: $count silo(s)$( ((tls)) && echo ", mutual TLS (certificates in .local/tls/)"), Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port ($shards shard databases, backing tables in $backing_database)"
   echo "silos, pids and ports: .local/cluster/silos.json"
   echo "try: dotnet run --project src/Client -c $configuration -- cluster status"
 }

@@ -38,6 +38,7 @@ public static class GranaryClientBuilderExtensions
             client.UseStaticClustering(ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToArray());
         }
 
+        client.UseGranaryTls(configuration);
         return client.AddGranaryClientLimits().AddGranaryClientCredentials(configuration);
     }
 

@@ -2,10 +2,12 @@ using System.Net;
 using System.Net.Sockets;
 using Granary.Hosting;
 using Granary.Hosting.Configuration;
+using Granary.Hosting.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Granary.Client.Cli;
 
@@ -68,6 +70,9 @@ public sealed class ClusterConnection : IAsyncDisposable
                 ["Granary:Storage:Mode"] = "Memory",
                 ["Granary:Cluster:Mode"] = "Localhost",
                 ["Orleans:ClusterId"] = "granary-embedded",
+
+                // The quick start is one process: no TLS whatever the cluster's settings say.
+                ["Granary:Security:Tls:Enabled"] = "false",
             });
             var siloPort = FreePort();
             var gatewayPort = FreePort();
@@ -80,7 +85,14 @@ public sealed class ClusterConnection : IAsyncDisposable
         else
         {
             await EnsureGatewayReachableAsync(configuration, cancellationToken);
-            builder.UseOrleansClient(client => client.UseGranaryClustering(builder.Configuration));
+            try
+            {
+                builder.UseOrleansClient(client => client.UseGranaryClustering(builder.Configuration).UseConnectionRetryFilter<TlsConnectDiagnosis>());
+            }
+            catch (OptionsValidationException ex) when (ex.OptionsName == GranaryTlsOptions.SectionName)
+            {
+                throw new TransportSecurityException(string.Join(" ", ex.Failures), ex);
+            }
         }
 
         var host = builder.Build();
@@ -92,7 +104,13 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            var finding = (host.Services.GetService<IClientConnectionRetryFilter>() as TlsConnectDiagnosis)?.Finding;
             host.Dispose();
+            if (finding is not null)
+            {
+                throw new TransportSecurityException(finding, ex);
+            }
+
             var mode = configuration["Granary:Cluster:Mode"] ?? "Localhost";
             var reason = ex is OperationCanceledException
                 ? $"nothing answered within {ConnectTimeout.TotalSeconds:F0} s"

@@ -11,4 +11,7 @@ public static class ExitCodes
 
     /// <summary>The command line is wrong.</summary>
     public const int Usage = 2;
+
+    /// <summary>Transport security stopped the connection: TLS settings invalid, the cluster refused the console's certificate or wants TLS the console does not have, or the other way round.</summary>
+    public const int TransportSecurity = 3;
 }

@@ -60,6 +60,11 @@ public static class GlobalOptions
                 await Console.Error.WriteLineAsync($"granary: {ErrorCodes.InvalidArgument}: {OneLine(ex.Message)}");
                 return ExitCodes.Usage;
             }
+            catch (TransportSecurityException ex)
+            {
+                await Console.Error.WriteLineAsync("granary: TLS: " + ex.Message);
+                return ExitCodes.TransportSecurity;
+            }
             catch (ClusterUnavailableException ex)
             {
                 await Console.Error.WriteLineAsync("granary: " + ex.Message);

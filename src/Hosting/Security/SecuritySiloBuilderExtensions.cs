@@ -21,6 +21,7 @@ public static class SecuritySiloBuilderExtensions
         }
 
         silo.Services.AddSingleton<SecurityMetrics>();
+        silo.AddGranaryTls(configuration);
         silo.AddGranaryIdentities(configuration);
 
         // Identities and permissions replace this when configured (see IClientCallAuthorizer).

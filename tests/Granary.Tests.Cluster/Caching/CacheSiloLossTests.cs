@@ -17,8 +17,11 @@ namespace Granary.Tests.Cluster.Caching;
 /// already acknowledged.
 /// </summary>
 [Collection(ServersCollection.Name)]
-public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
+public class CacheSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
 {
+    /// <summary>Extra silo and client settings of the cluster (the TLS subclass adds its certificates).</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string>> ClusterSettings => [];
+
     private const int Shards = 4;
     private const int Writers = 12;
     private const int VolatileWriters = 4;
@@ -40,6 +43,7 @@ public sealed class CacheSiloLossTests(SharedServersFixture servers, ITestOutput
             RedisConnectionString = servers.Redis.ConnectionString,
             Shards = databases,
             Silos = 3,
+            Settings = new Dictionary<string, string>(ClusterSettings, StringComparer.Ordinal),
         });
 
         await using var durable = await CacheClient.CreateAsync(cluster.Grains, "orders", Shards, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction), ClientOptions);

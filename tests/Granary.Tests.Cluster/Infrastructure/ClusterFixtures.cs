@@ -1,5 +1,6 @@
 using Granary.Caching;
 using Granary.Hosting;
+using Granary.Hosting.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -67,6 +68,13 @@ public sealed class GranaryClientConfigurator : IClientBuilderConfigurator
 {
     /// <inheritdoc/>
     public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => clientBuilder.AddGranaryClientLimits();
+}
+
+/// <summary>The client side of <c>Granary:Security:Tls</c> from the cluster's settings (nothing when TLS is off), as production clients have it.</summary>
+public sealed class TlsClientConfigurator : IClientBuilderConfigurator
+{
+    /// <inheritdoc/>
+    public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) => clientBuilder.UseGranaryTls(configuration);
 }
 
 /// <summary>Three in-process silos with memory storage that talk over TCP sockets, as production does (the default test transport is in memory).</summary>

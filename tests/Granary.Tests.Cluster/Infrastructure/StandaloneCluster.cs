@@ -104,6 +104,7 @@ public sealed class StandaloneCluster : IAsyncDisposable
         builder.Options.SiloBuilderConfiguratorTypes.Add("Granary.Tests.SiloHost.GranaryStandaloneSiloConfigurator, Granary.Tests.SiloHost");
         builder.AddClientBuilderConfigurator<GranaryClientConfigurator>();
         builder.AddClientBuilderConfigurator<RedisClusteringConfigurator>();
+        builder.AddClientBuilderConfigurator<TlsClientConfigurator>();
         builder.CreateSiloAsync = StandaloneSiloHandle.CreateDelegate(RepositoryPaths.StandaloneSiloExecutable);
 
         builder.Properties["Granary:Cluster:RedisConnectionString"] = options.RedisConnectionString;

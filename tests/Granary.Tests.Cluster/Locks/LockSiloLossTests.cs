@@ -12,8 +12,11 @@ namespace Granary.Tests.Cluster.Locks;
 /// served again within the recovery bound.
 /// </summary>
 [Collection(ServersCollection.Name)]
-public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
+public class LockSiloLossTests(SharedServersFixture servers, ITestOutputHelper output)
 {
+    /// <summary>Extra silo and client settings of the cluster (the TLS subclass adds its certificates).</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string>> ClusterSettings => [];
+
     private static readonly TimeSpan RecoveryBound = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(10);
 
@@ -28,7 +31,7 @@ public sealed class LockSiloLossTests(SharedServersFixture servers, ITestOutputH
             Shards = shards,
             Silos = 3,
             // Short per-call waits so that the SDK's re-issue path runs too.
-            Settings = new Dictionary<string, string> { ["Granary:Locks:MaxCallWait"] = "00:00:02" },
+            Settings = new Dictionary<string, string>(ClusterSettings, StringComparer.Ordinal) { ["Granary:Locks:MaxCallWait"] = "00:00:02" },
         });
 
         const string name = "history-under-kills";

@@ -1,0 +1,129 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Connections.Security;
+
+namespace Granary.Hosting.Security;
+
+/// <summary>
+/// Mutual TLS on Orleans' connections from <c>Granary:Security:Tls</c> (see <see cref="GranaryTlsOptions"/>):
+/// silo port, gateway port and outgoing silo connections on a silo; the gateway connections of a client.
+/// </summary>
+/// <example><code>
+/// silo.AddGranaryTls(configuration);      // called by AddGranarySecurity
+/// client.UseGranaryTls(configuration);    // called by UseGranaryClustering
+/// </code></example>
+public static class TlsTransportExtensions
+{
+    /// <summary>The role a remote certificate is checked for, as the <c>endpoint</c> tag and log field say.</summary>
+    internal const string SiloEndpoint = "silo";
+
+    /// <summary>The gateway endpoint's name in tags and logs.</summary>
+    internal const string GatewayEndpoint = "gateway";
+
+    /// <summary>
+    /// When TLS is on: every silo-to-silo connection and every gateway connection requires TLS and a
+    /// trusted client certificate; failed incoming handshakes are logged (rate-limited) and counted.
+    /// </summary>
+    public static ISiloBuilder AddGranaryTls(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (BindEnabled(silo.Services, configuration, nameof(AddGranaryTls)) is not { } options)
+        {
+            return silo;
+        }
+
+        var certificate = TlsCertificateLoader.Load(options);
+        var silos = new TlsPeerTrust(options.Silos, options.RevocationMode);
+        var clients = new TlsPeerTrust(options.Clients, options.RevocationMode);
+        if (!silos.Pins && silos.AuthorityThumbprints.Intersect(clients.AuthorityThumbprints, StringComparer.Ordinal).Any())
+        {
+            // One CA for both roles and no pinning: any client certificate would pass as a silo.
+            throw TlsCertificateLoader.Invalid(
+                $"{GranaryTlsOptions.SectionName}:Silos and :Clients trust the same CA and Silos:Thumbprints is empty, so any client certificate would be accepted as a silo: list the silo certificates in Silos:Thumbprints or issue silo certificates from a CA of their own.");
+        }
+
+        silo.Services.AddSingleton(sp => new TlsHandshakeAudit(
+            sp.GetRequiredService<SecurityMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TlsHandshakeAudit)),
+            sp.GetService<TimeProvider>() ?? TimeProvider.System,
+            options.HandshakeFailureLogInterval));
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new TlsStartupReporter(
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TlsHandshakeAudit)), certificate, options));
+
+        // Orleans logs every refused handshake as a warning of its own; ours are rate-limited.
+        silo.Services.AddLogging(logging => logging.AddFilter("Orleans.Connections.Security.TlsServerConnectionMiddleware", LogLevel.Error));
+
+        silo.Services.AddOptions<SiloConnectionOptions>().Configure<IServiceProvider>((connections, services) =>
+        {
+            var audit = services.GetRequiredService<TlsHandshakeAudit>();
+            var siloServer = ServerOptions(options, certificate, (c, chain) => silos.Check(c, chain));
+            var gatewayServer = ServerOptions(options, certificate, (c, chain) =>
+            {
+                var asClient = clients.IsEmpty ? "not-allowed" : clients.Check(c, chain);
+                return asClient is null || silos.Check(c, chain) is null ? null : asClient;
+            });
+            var outbound = ClientOptions(options, certificate, silos);
+            connections.ConfigureSiloInboundConnection(connection => audit.Wrap(connection, SiloEndpoint, siloServer));
+            connections.ConfigureGatewayInboundConnection(connection => audit.Wrap(connection, GatewayEndpoint, gatewayServer));
+            connections.ConfigureSiloOutboundConnection(connection => connection.UseClientTls(outbound));
+        });
+        return silo;
+    }
+
+    /// <summary>When TLS is on: the client's gateway connections use TLS with its certificate and check the gateway's against <see cref="GranaryTlsOptions.Silos"/>.</summary>
+    public static IClientBuilder UseGranaryTls(this IClientBuilder client, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (BindEnabled(client.Services, configuration, nameof(UseGranaryTls)) is not { } options)
+        {
+            return client;
+        }
+
+        var tls = ClientOptions(options, TlsCertificateLoader.Load(options), new TlsPeerTrust(options.Silos, options.RevocationMode));
+        client.Services.Configure<ClientConnectionOptions>(connections => connections.ConfigureConnection(connection => connection.UseClientTls(tls)));
+        return client;
+    }
+
+    /// <summary>Registers and validates the options once; the options when TLS is on, otherwise (or on a second call) null.</summary>
+    private static GranaryTlsOptions? BindEnabled(IServiceCollection services, IConfiguration configuration, string registration)
+    {
+        if (!services.AddOnce(registration))
+        {
+            return null;
+        }
+
+        var options = GranarySiloBuilderExtensions.BindValidated<GranaryTlsOptions, GranaryTlsOptionsValidator>(services, configuration, GranaryTlsOptions.SectionName);
+        return options.Enabled ? options : null;
+    }
+
+    private static TlsOptions ServerOptions(GranaryTlsOptions options, X509Certificate2 certificate, Func<X509Certificate2, X509Chain?, string?> check) => new()
+    {
+        LocalCertificate = certificate,
+        RemoteCertificateMode = RemoteCertificateMode.RequireCertificate,
+        SslProtocols = options.Protocols,
+        HandshakeTimeout = options.HandshakeTimeout,
+        RemoteCertificateValidation = (remote, chain, _) =>
+        {
+            var refused = check(remote, chain);
+            TlsHandshakeAudit.NoteRefusal(refused);
+            return refused is null;
+        },
+    };
+
+    private static TlsOptions ClientOptions(GranaryTlsOptions options, X509Certificate2 certificate, TlsPeerTrust server) => new()
+    {
+        LocalCertificate = certificate,
+        ClientCertificateMode = RemoteCertificateMode.RequireCertificate,
+        RemoteCertificateMode = RemoteCertificateMode.RequireCertificate,
+        SslProtocols = options.Protocols,
+        HandshakeTimeout = options.HandshakeTimeout,
+        RemoteCertificateValidation = (remote, chain, _) => server.Check(remote, chain) is null,
+    };
+}
