@@ -18,6 +18,10 @@
 #   silo-I.json       the same for silo I alone; silo-I.pid its pid while it runs; silo-I.log its output
 #   servers.json      Redis and PostgreSQL: pid, port, log file
 #   redis/redis.log, pg/postgres.log   the servers' logs
+#   redis/password, pg/password        the servers' generated passwords (mode 0600, directories 0700):
+#                     Redis runs with requirepass, PostgreSQL with scram-sha-256 (user postgres);
+#                     .local/cluster.json names these files (Granary:Security:Servers), so the silos
+#                     and `granary` read them; no password is on a command line or in cluster.json
 # `add` and `restart` start silos with the current environment (Granary__Section__Key=value
 # variables given to `up` are not remembered).
 #
@@ -57,7 +61,7 @@ redis_port() { cat "$state/redis/port"; }
 
 # Prints the membership entries in Redis, one JSON object per line.
 membership() {
-  redis-cli -h 127.0.0.1 -p "$(redis_port)" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null
+  redis_cli_at "$state/redis" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null
 }
 
 is_active() { grep -q '"Status":3\|"Status":"Active"'; }
@@ -214,7 +218,7 @@ cmd_up() {
   start_postgres "$state/pg" "$pg_port"
   # The caches' backing tables (cache-aside, write-through) live in their own database; the silos
   # create the tables, not the database.
-  psql_at "$pg_port" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
+  psql_at "$state/pg" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
   cat >"$state/servers.json" <<EOF
 {
   "redis": { "pid": $(cat "$state/redis/redis.pid"), "port": $redis_port, "log": ".local/cluster/redis/redis.log" },
@@ -235,7 +239,9 @@ EOF
       ((i == shards - 1)) && sep=""
       echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i\"$sep"
     done
-    echo '    ] }'
+    echo '    ] },'
+    # The servers' credentials stay in their own files (mode 0600); this names them.
+    echo "    \"Security\": { \"Servers\": { \"PostgresPasswordFile\": \"$state/pg/password\", \"RedisPasswordFile\": \"$state/redis/password\" } }"
     echo '  }'
     echo '}'
   } >"$override.tmp"

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Granary.Errors;
 using Granary.Scheduling;
+using Microsoft.Extensions.Options;
 
 namespace Granary.Client.Cli;
 
@@ -47,6 +48,12 @@ public static class GlobalOptions
             {
                 // An argument the client libraries refused before any request (an empty grain key, say).
                 await Console.Error.WriteLineAsync($"granary: {ErrorCodes.InvalidArgument}: {OneLine(ex.Message)}");
+                return ExitCodes.Usage;
+            }
+            catch (OptionsValidationException ex)
+            {
+                // As the silo says it: a setting (or a secrets file) that start-up refused.
+                await Console.Error.WriteLineAsync("granary: invalid configuration: " + OneLine(string.Join(" ", ex.Failures)));
                 return ExitCodes.Usage;
             }
             catch (ClusterUnavailableException ex)
