@@ -24,10 +24,14 @@ public static class ServerSecrets
 
     /// <summary>Adds the file named by <see cref="SecretsFileVariable"/>, if any, after refusing one that others can read.</summary>
     /// <exception cref="OptionsValidationException">The file is missing or readable by group or others.</exception>
-    public static IConfigurationBuilder AddSecretsFile(this IConfigurationBuilder builder)
+    public static IConfigurationBuilder AddSecretsFile(this IConfigurationBuilder builder) =>
+        builder.AddSecretsFile(Environment.GetEnvironmentVariable(SecretsFileVariable));
+
+    /// <summary>Adds the secrets file <paramref name="path"/> (nothing when null or blank), after refusing one that others can read.</summary>
+    /// <exception cref="OptionsValidationException">The file is missing or readable by group or others.</exception>
+    public static IConfigurationBuilder AddSecretsFile(this IConfigurationBuilder builder, string? path)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var path = Environment.GetEnvironmentVariable(SecretsFileVariable);
         if (string.IsNullOrWhiteSpace(path))
         {
             return builder;
