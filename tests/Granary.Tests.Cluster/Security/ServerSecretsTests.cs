@@ -115,6 +115,24 @@ public sealed class ServerSecretsTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_silo_refuses_a_secrets_file_that_others_can_read_with_exit_code_2_and_a_message()
+    {
+        var secrets = PrivateFile("secrets.json", "{}");
+        File.SetUnixFileMode(secrets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+
+        var result = await Infrastructure.ChildProcess.RunAsync(
+            "dotnet",
+            [Infrastructure.RepositoryPaths.SiloAssembly],
+            TimeSpan.FromSeconds(60),
+            CancellationToken.None,
+            workingDirectory: _directory.FullName,
+            environment: new Dictionary<string, string> { [ServerSecrets.SecretsFileVariable] = secrets });
+
+        Assert.True(result.ExitCode == 2, $"exit code {result.ExitCode}: {result.Output}");
+        Assert.Contains("granary-silo: invalid configuration: GRANARY_SECRETS_FILE", result.Output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _directory.Delete(recursive: true);
 
     private static IConfigurationRoot Configure(Dictionary<string, string?> values) =>
