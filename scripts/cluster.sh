@@ -27,7 +27,9 @@
 #
 # Environment (each checked before use; a bad value stops the script with exit code 2):
 # GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
-# GRANARY_NO_BUILD=1 to skip building the silo.
+# GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SERVERS_TLS=1 to run Redis (TLS only) and
+# PostgreSQL (ssl=on) with a CA and certificate made in .local/cluster/server-tls/, which the silos
+# and the console verify (ssl=true with the CA; SSL Mode=VerifyFull).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +47,7 @@ require_int GRANARY_SHARDS "$shards" 1 64 || exit 2
 shards=$((10#$shards))
 require_one_of GRANARY_NO_BUILD "${GRANARY_NO_BUILD:-0}" 0 1 || exit 2
 require_one_of PG_FSYNC "${PG_FSYNC:-on}" on off || exit 2
+require_one_of GRANARY_SERVERS_TLS "${GRANARY_SERVERS_TLS:-0}" 0 1 || exit 2
 cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
@@ -211,11 +214,18 @@ cmd_up() {
   # The previous cluster's logs and data go now, not at `down`.
   rm -rf "$state"
   mkdir -p "$state"
-  local redis_port pg_port
+  local redis_port pg_port server_tls="" redis_tls="" pg_tls="" redis_ca=""
   redis_port=$(free_port)
   pg_port=$(free_port)
-  start_redis "$state/redis" "$redis_port"
-  start_postgres "$state/pg" "$pg_port"
+  if [[ "${GRANARY_SERVERS_TLS:-0}" == 1 ]]; then
+    server_tls="$state/server-tls"
+    make_server_certificates "$server_tls"
+    redis_tls=",ssl=true"
+    pg_tls=";SSL Mode=VerifyFull;Root Certificate=$server_tls/ca.crt"
+    redis_ca=", \"RedisCaCertificate\": \"$server_tls/ca.crt\""
+  fi
+  SERVERS_TLS_DIR=$server_tls start_redis "$state/redis" "$redis_port"
+  SERVERS_TLS_DIR=$server_tls start_postgres "$state/pg" "$pg_port"
   # The caches' backing tables (cache-aside, write-through) live in their own database; the silos
   # create the tables, not the database.
   psql_at "$state/pg" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
@@ -231,17 +241,17 @@ EOF
     echo '{'
     echo "  \"Orleans\": { \"ClusterId\": \"$cluster_id\", \"ServiceId\": \"$service_id\" },"
     echo '  "Granary": {'
-    echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port\", \"MembershipProfile\": \"FastFailover\" },"
-    echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database\" },"
+    echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port$redis_tls\", \"MembershipProfile\": \"FastFailover\" },"
+    echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database$pg_tls\" },"
     echo '    "Storage": { "Mode": "PostgresShards", "Shards": ['
     for ((i = 0; i < shards; i++)); do
       sep=","
       ((i == shards - 1)) && sep=""
-      echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i\"$sep"
+      echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i$pg_tls\"$sep"
     done
     echo '    ] },'
     # The servers' credentials stay in their own files (mode 0600); this names them.
-    echo "    \"Security\": { \"Servers\": { \"PostgresPasswordFile\": \"$state/pg/password\", \"RedisPasswordFile\": \"$state/redis/password\" } }"
+    echo "    \"Security\": { \"Servers\": { \"PostgresPasswordFile\": \"$state/pg/password\", \"RedisPasswordFile\": \"$state/redis/password\"$redis_ca } }"
     echo '  }'
     echo '}'
   } >"$override.tmp"

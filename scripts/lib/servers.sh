@@ -161,7 +161,7 @@ start_redis() {
     } >"$dir/redis.conf"
   )
   if [[ -n "$tls" ]]; then
-    echo tls >"$dir/tls"
+    echo "$tls" >"$dir/tls"
     local listen=(--port 0 --tls-port "$port")
   else
     rm -f "$dir/tls"
@@ -187,7 +187,7 @@ redis_cli_at() {
   local dir=$1 tls_args=()
   shift
   if [[ -f "$dir/tls" ]]; then
-    tls_args=(--tls --cacert "${SERVERS_TLS_DIR:?SERVERS_TLS_DIR must name the certificates of a TLS Redis}/ca.crt")
+    tls_args=(--tls --cacert "$(<"$dir/tls")/ca.crt")
   fi
   REDISCLI_AUTH="$(<"$dir/password")" redis-cli -h 127.0.0.1 -p "$(<"$dir/port")" "${tls_args[@]}" "$@"
 }

@@ -201,7 +201,7 @@ public sealed class ScriptServersFixture : IAsyncLifetime
     {
         try
         {
-            await RunAsync($"stop_redis '{RedisDirectory}'; SERVERS_TLS_DIR='{TlsDirectory}' stop_redis '{_root}/redis-tls'; stop_postgres '{PostgresDirectory}'");
+            await RunAsync($"stop_redis '{RedisDirectory}'; stop_redis '{_root}/redis-tls'; stop_postgres '{PostgresDirectory}'");
         }
         finally
         {
