@@ -177,6 +177,10 @@ public static class ServerSecrets
         return password is null && user is null ? connectionString : WithRedisCredentials(connectionString, user, password);
     }
 
+    /// <summary>A Redis connection string fit to print: its password, if any, masked.</summary>
+    public static string RedisForDisplay(string connectionString) =>
+        ConfigurationOptions.Parse(connectionString).ToString(includePassword: false);
+
     /// <summary>The configured <see cref="ServerSecretsOptions.RedisCaCertificate"/>, or null.</summary>
     public static string? RedisCaCertificate(IConfiguration configuration)
     {

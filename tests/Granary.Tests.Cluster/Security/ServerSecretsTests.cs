@@ -44,6 +44,15 @@ public sealed class ServerSecretsTests : IDisposable
     }
 
     [Fact]
+    public void A_redis_string_printed_by_a_benchmark_shows_no_password()
+    {
+        var shown = ServerSecrets.RedisForDisplay("127.0.0.1:6379,password=redis-secret,ssl=true");
+
+        Assert.DoesNotContain("redis-secret", shown, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:6379", shown, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Without_credentials_nothing_is_rewritten()
     {
         const string Shard = "Host=127.0.0.1;Port=5432;Username=postgres;Database=shard_0";
