@@ -49,9 +49,13 @@ run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer
 run bench queue --peer postgres
 run bench queue --peer redis
 aof_port=$(free_port)
+# The peer Redis takes the cluster Redis's password, which `granary` fills into --redis.
+rm -rf "$aof_dir"
+mkdir -p -m 700 "$aof_dir"
+cp -p .local/cluster/redis/password "$aof_dir/password"
 start_redis "$aof_dir" "$aof_port"
-redis-cli -h 127.0.0.1 -p "$aof_port" CONFIG SET appendonly yes >/dev/null
-redis-cli -h 127.0.0.1 -p "$aof_port" CONFIG SET appendfsync always >/dev/null
+redis_cli_at "$aof_dir" CONFIG SET appendonly yes >/dev/null
+redis_cli_at "$aof_dir" CONFIG SET appendfsync always >/dev/null
 run bench queue --peer redis --redis "127.0.0.1:$aof_port"
 stop_redis "$aof_dir"
 # Transactions: 10 s of warm-up (the first seconds after a silo starts are JIT and activation time).

@@ -40,6 +40,9 @@ export Granary__Cluster__SiloPort=$(free_port)
 export Granary__Cluster__GatewayPort=$(free_port)
 export Granary__Cluster__ClientGatewayPorts__0=$Granary__Cluster__GatewayPort
 export Granary__Storage__Mode=PostgresShards
+# The servers' generated passwords, read from their files (never on a command line).
+export Granary__Security__Servers__RedisPasswordFile="$RUN_DIR/redis/password"
+export Granary__Security__Servers__PostgresPasswordFile="$RUN_DIR/pg/password"
 for i in 0 1 2; do
   export "Granary__Storage__Shards__$i=Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_bench_shard_$i;Maximum Pool Size=200"
 done

@@ -30,6 +30,9 @@ export Orleans__ServiceId="granary-bench"
 export Granary__Cluster__Mode=Redis
 export Granary__Cluster__RedisConnectionString="127.0.0.1:$redis_port"
 export Granary__Storage__Mode=PostgresShards
+# The servers' generated passwords, read from their files (never on a command line).
+export Granary__Security__Servers__RedisPasswordFile="$run/redis/password"
+export Granary__Security__Servers__PostgresPasswordFile="$run/pg/password"
 export Granary__Storage__Shards__0="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_bench_0"
 export Granary__Storage__Shards__1="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_bench_1"
 export Granary__Cluster__SiloPort

@@ -25,13 +25,20 @@
 # With --tls, .local/tls/ (mode 0700; keys 0600) holds ca.pem/ca.key (the CA), silo.pem/silo.key
 # (every silo's certificate: server and client use, SAN 127.0.0.1 and localhost) and
 # client.pem/client.key (the console's certificate); a new set is made at each `up --tls`.
+#   redis/password, pg/password        the servers' generated passwords (mode 0600, directories 0700):
+#                     Redis runs with requirepass, PostgreSQL with scram-sha-256 (user postgres);
+#                     .local/cluster.json names these files (Granary:Security:Servers), so the silos
+#                     and `granary` read them; no password is on a command line or in cluster.json
 # `add` and `restart` start silos with the current environment (Granary__Section__Key=value
 # variables given to `up` are not remembered).
 #
 # Environment (each checked before use; a bad value stops the script with exit code 2):
 # GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
 # GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SECURE=1 for client identities (an operator
-# identity holding every permission, its token in .local/operator.token, mode 0600).
+# identity holding every permission, its token in .local/operator.token, mode 0600),
+# GRANARY_SERVERS_TLS=1 to run Redis (TLS only) and PostgreSQL (ssl=on) with a CA and certificate
+# made in .local/cluster/server-tls/, which the silos and the console verify (ssl=true with the CA;
+# SSL Mode=VerifyFull).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,6 +59,7 @@ shards=$((10#$shards))
 require_one_of GRANARY_NO_BUILD "${GRANARY_NO_BUILD:-0}" 0 1 || exit 2
 require_one_of PG_FSYNC "${PG_FSYNC:-on}" on off || exit 2
 require_one_of GRANARY_SECURE "${GRANARY_SECURE:-0}" 0 1 || exit 2
+require_one_of GRANARY_SERVERS_TLS "${GRANARY_SERVERS_TLS:-0}" 0 1 || exit 2
 cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
@@ -90,7 +98,7 @@ redis_port() { cat "$state/redis/port"; }
 
 # Prints the membership entries in Redis, one JSON object per line.
 membership() {
-  redis-cli -h 127.0.0.1 -p "$(redis_port)" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null
+  redis_cli_at "$state/redis" --raw HVALS "$service_id/members/$cluster_id" 2>/dev/null
 }
 
 is_active() { grep -q '"Status":3\|"Status":"Active"'; }
@@ -249,14 +257,21 @@ cmd_up() {
   # The previous cluster's logs and data go now, not at `down`.
   rm -rf "$state"
   mkdir -p "$state"
-  local redis_port pg_port
+  local redis_port pg_port server_tls="" redis_tls="" pg_tls="" redis_ca=""
   redis_port=$(free_port)
   pg_port=$(free_port)
-  start_redis "$state/redis" "$redis_port"
-  start_postgres "$state/pg" "$pg_port"
+  if [[ "${GRANARY_SERVERS_TLS:-0}" == 1 ]]; then
+    server_tls="$state/server-tls"
+    make_server_certificates "$server_tls"
+    redis_tls=",ssl=true"
+    pg_tls=";SSL Mode=VerifyFull;Root Certificate=$server_tls/ca.crt"
+    redis_ca=", \"RedisCaCertificate\": \"$server_tls/ca.crt\""
+  fi
+  SERVERS_TLS_DIR=$server_tls start_redis "$state/redis" "$redis_port"
+  SERVERS_TLS_DIR=$server_tls start_postgres "$state/pg" "$pg_port"
   # The caches' backing tables (cache-aside, write-through) live in their own database; the silos
   # create the tables, not the database.
-  psql_at "$pg_port" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
+  psql_at "$state/pg" -d postgres -qc "CREATE DATABASE $backing_database" >/dev/null
   cat >"$state/servers.json" <<EOF
 {
   "redis": { "pid": $(cat "$state/redis/redis.pid"), "port": $redis_port, "log": ".local/cluster/redis/redis.log" },
@@ -267,6 +282,9 @@ EOF
   if ((tls)); then
     make_tls "$tls_dir"
     touch "$state/tls"
+    # Security on means deny by default: the silos get the operator identity (pinned to the
+    # console's certificate) and refuse clients without a configured identity.
+    GRANARY_SECURE=1
   fi
 
   # The override file the silos and the console read (after appsettings.json).
@@ -275,23 +293,24 @@ EOF
     echo "  \"Orleans\": { \"ClusterId\": \"$cluster_id\", \"ServiceId\": \"$service_id\" },"
     echo '  "Granary": {'
     operator_identity_json
-    echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port\", \"MembershipProfile\": \"FastFailover\" },"
-    echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database\" },"
+    echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port$redis_tls\", \"MembershipProfile\": \"FastFailover\" },"
+    echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database$pg_tls\" },"
     echo '    "Storage": { "Mode": "PostgresShards", "Shards": ['
     for ((i = 0; i < shards; i++)); do
       sep=","
       ((i == shards - 1)) && sep=""
-      echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i\"$sep"
+      echo "      \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_shard_$i$pg_tls\"$sep"
     done
+    echo '    ] },'
+    # The servers' credentials stay in their own files (mode 0600); this names them.
+    echo "    \"Security\": { \"Servers\": { \"PostgresPasswordFile\": \"$state/pg/password\", \"RedisPasswordFile\": \"$state/redis/password\"$redis_ca }"
     if ((tls)); then
-      echo '    ] },'
       # The console's certificate; the silos get theirs through the environment (start_silo).
-      echo "    \"Security\": { \"Tls\": { \"Enabled\": true, \"CertificateFile\": \"$tls_dir/client.pem\", \"KeyFile\": \"$tls_dir/client.key\","
+      echo "      , \"Tls\": { \"Enabled\": true, \"CertificateFile\": \"$tls_dir/client.pem\", \"KeyFile\": \"$tls_dir/client.key\","
       echo "      \"Silos\": { \"CaFile\": \"$tls_dir/ca.pem\", \"Thumbprints\": [ \"$(tls_thumbprint "$tls_dir/silo.pem")\" ] },"
-      echo "      \"Clients\": { \"CaFile\": \"$tls_dir/ca.pem\" } } }"
-    else
-      echo '    ] }'
+      echo "      \"Clients\": { \"CaFile\": \"$tls_dir/ca.pem\" } }"
     fi
+    echo '    }'
     echo '  }'
     echo '}'
   } >"$override.tmp"

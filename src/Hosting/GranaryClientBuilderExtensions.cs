@@ -1,4 +1,5 @@
 using System.Net;
+using Granary.Hosting.Configuration;
 using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Options;
 using Granary.Hosting.Security;
@@ -30,7 +31,7 @@ public static class GranaryClientBuilderExtensions
         client.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
         if (options.Mode == ClusteringMode.Redis)
         {
-            client.UseRedisClustering(redis => redis.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(options.RedisConnectionString));
+            client.UseRedisClustering(redis => redis.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
         }
         else
         {

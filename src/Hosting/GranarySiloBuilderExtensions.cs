@@ -1,5 +1,6 @@
 using System.Net;
 using Granary.Hosting.Caching;
+using Granary.Hosting.Configuration;
 using Granary.Hosting.Diagnostics;
 using Granary.Hosting.Locks;
 using Granary.Hosting.Options;
@@ -63,7 +64,7 @@ public static class GranarySiloBuilderExtensions
         switch (options.Mode)
         {
             case ClusteringMode.Redis:
-                silo.UseRedisClustering(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString));
+                silo.UseRedisClustering(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
                 silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
                 break;
             default:
@@ -212,7 +213,7 @@ public static class GranarySiloBuilderExtensions
         var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
         if (options.Mode == ClusteringMode.Redis)
         {
-            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString));
+            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
         }
         else
         {
@@ -265,10 +266,21 @@ public static class GranarySiloBuilderExtensions
     }
 
     /// <summary>Parses a StackExchange.Redis configuration string with settings suited to membership.</summary>
-    public static ConfigurationOptions ParseRedis(string connectionString)
+    public static ConfigurationOptions ParseRedis(string connectionString) => ParseRedis(connectionString, caCertificate: null);
+
+    /// <summary>
+    /// The same, trusting the certificate authority in the PEM file <paramref name="caCertificate"/>
+    /// (when not null) for the server's TLS certificate (<c>ssl=true</c> in the string).
+    /// </summary>
+    public static ConfigurationOptions ParseRedis(string connectionString, string? caCertificate)
     {
         var redis = ConfigurationOptions.Parse(connectionString);
         redis.AbortOnConnectFail = false;
+        if (caCertificate is not null)
+        {
+            redis.TrustIssuer(caCertificate);
+        }
+
         return redis;
     }
 

@@ -4,19 +4,19 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-// A Granary silo: configuration from appsettings.json, .local/cluster.json, GRANARY_CONFIG,
+// A Granary silo: configuration from appsettings.json, .local/cluster.json, GRANARY_CONFIG, GRANARY_SECRETS_FILE,
 // environment variables and --Section:Key=value arguments (see README, "Configuration").
 var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
-builder.Configuration.AddGranarySources(args);
-builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-builder.Logging.AddSimpleConsole(o =>
-{
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-});
-
 try
 {
+    // Refuses a secrets or password file that others can read, as the options refuse a bad value.
+    builder.Configuration.AddGranarySources(args);
+    builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+    builder.Logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "HH:mm:ss.fff ";
+    });
     builder.UseOrleans(silo => silo.AddGranary(builder.Configuration));
     using var host = builder.Build();
     await host.RunAsync();

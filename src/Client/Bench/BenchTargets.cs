@@ -1,5 +1,6 @@
 using System.Globalization;
 using Granary.Documents;
+using Granary.Hosting.Configuration;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -74,7 +75,7 @@ public sealed class RedisBenchTarget(string connectionString, KeyValueWorkload w
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {connectionString}";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {ServerSecrets.RedisForDisplay(connectionString)}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

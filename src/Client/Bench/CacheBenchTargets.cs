@@ -1,5 +1,6 @@
 using System.Globalization;
 using Granary.Caching;
+using Granary.Hosting.Configuration;
 using Granary.Sdk.Caching;
 using StackExchange.Redis;
 
@@ -131,7 +132,7 @@ public sealed class RedisCacheBenchTarget(string connectionString, CacheWorkload
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {connectionString}; server {_serverConfig}";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {ServerSecrets.RedisForDisplay(connectionString)}; server {_serverConfig}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

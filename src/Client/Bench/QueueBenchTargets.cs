@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Granary.Hosting.Configuration;
 using Granary.Queues;
 using Granary.Sdk.Queues;
 using Npgsql;
@@ -199,7 +200,7 @@ public sealed class RedisQueueBenchTarget(string connectionString) : IQueueBench
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {connectionString} ({_persistence})";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {ServerSecrets.RedisForDisplay(connectionString)} ({_persistence})";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

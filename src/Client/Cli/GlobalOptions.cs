@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Granary.Errors;
 using Granary.Scheduling;
+using Microsoft.Extensions.Options;
 
 namespace Granary.Client.Cli;
 
@@ -64,6 +65,12 @@ public static class GlobalOptions
             {
                 await Console.Error.WriteLineAsync("granary: TLS: " + ex.Message);
                 return ExitCodes.TransportSecurity;
+            }
+            catch (OptionsValidationException ex)
+            {
+                // As the silo says it: a setting (or a secrets file) that start-up refused.
+                await Console.Error.WriteLineAsync("granary: invalid configuration: " + OneLine(string.Join(" ", ex.Failures)));
+                return ExitCodes.Usage;
             }
             catch (ClusterUnavailableException ex)
             {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Granary.Client.Bench;
 using Granary.Client.Cli;
+using Granary.Hosting.Configuration;
 
 namespace Granary.Client.Commands;
 
@@ -13,7 +14,7 @@ public static class CacheBenchCommand
         var op = new Option<string>("--op") { Description = "get, set or mix (80% GET / 20% SET)", DefaultValueFactory = _ => "get" };
         var keys = new Option<int>("--keys") { Description = "Distinct keys (preloaded)", DefaultValueFactory = _ => 100_000 };
         var valueSize = new Option<int>("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
-        var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString)" };
+        var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString; the credentials of Granary:Security:Servers fill in a password it does not name)" };
         var shards = new Option<int?>("--shards") { Description = "Reshard the 'bench' cache to this many shards first (default: keep)" };
         var persistence = new Option<string>("--persistence") { Description = "Bench a cache with this persistence: volatile (cache 'bench', default), write-through (cache 'bench-write-through') or snapshot (cache 'bench-snapshot')", DefaultValueFactory = _ => "volatile" };
         var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards, persistence };
@@ -36,7 +37,7 @@ public static class CacheBenchCommand
             IBenchTarget? peer = peerName switch
             {
                 "none" => null,
-                "redis" => new RedisCacheBenchTarget(parse.GetValue(redis) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
+                "redis" => new RedisCacheBenchTarget((parse.GetValue(redis) is { } peerRedis ? ServerSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
                 _ => throw new UsageException($"--peer must be none or redis for the cache benchmark (got '{peerName}')"),
             };
             await using (peer)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Granary.Client.Bench;
 using Granary.Client.Cli;
+using Granary.Hosting.Configuration;
 
 namespace Granary.Client.Commands;
 
@@ -17,7 +18,7 @@ public static class QueueBenchCommand
         var partitions = new Option<int>("--partitions") { Description = "Granary queue partitions", DefaultValueFactory = _ => 8 };
         var batch = new Option<int>("--batch") { Description = "Messages per dequeue (Granary and PostgreSQL; Redis LMOVE takes one)", DefaultValueFactory = _ => 10 };
         var depth = new Option<int>("--depth") { Description = "Instead of the mixed run: enqueue-only cost at depth 0 and at this depth (Granary)", DefaultValueFactory = _ => 0 };
-        var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString); its persistence settings are printed beside its numbers" };
+        var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString; the credentials of Granary:Security:Servers fill in a password it does not name); its persistence settings are printed beside its numbers" };
         var command = new Command("queue", "Durable work queue: 16 producers + 16 consumers, 256-byte messages, enqueue -> dequeue -> ack")
         {
             producers, consumers, size, partitions, batch, depth, redis,
@@ -65,7 +66,7 @@ public static class QueueBenchCommand
             {
                 "none" => null,
                 "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), b),
-                "redis" => new RedisQueueBenchTarget(parse.GetValue(redis) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
+                "redis" => new RedisQueueBenchTarget((parse.GetValue(redis) is { } peerRedis ? ServerSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
                 _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
             };
             foreach (var target in peer is null ? [granary] : new[] { granary, peer })

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Granary.Client.Bench;
+using Granary.Hosting.Configuration;
 using Granary.Locks;
 using Granary.Sdk.Locks;
 using Medallion.Threading.Postgres;
@@ -108,7 +109,7 @@ public sealed class RedisLockBenchTarget(string connectionString, LockWorkload w
     public string System => "distributedlock-redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"DistributedLock.Redis 1.1.1, one multiplexer, default options (expiry 30 s, extension cadence 10 s, busy-wait 10-800 ms) at {connectionString}";
+    public string Configuration => $"DistributedLock.Redis 1.1.1, one multiplexer, default options (expiry 30 s, extension cadence 10 s, busy-wait 10-800 ms) at {ServerSecrets.RedisForDisplay(connectionString)}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

@@ -9,8 +9,11 @@ namespace Granary.Hosting.Configuration;
 /// <item><c>appsettings.json</c> in the working directory;</item>
 /// <item><c>.local/cluster.json</c> in the working directory (written by <c>scripts/cluster.sh up</c>);</item>
 /// <item>the file named by the <c>GRANARY_CONFIG</c> environment variable;</item>
+/// <item>the file named by the <c>GRANARY_SECRETS_FILE</c> environment variable (refused when group or others may read it);</item>
 /// <item>environment variables (<c>Granary__Cluster__Mode=Redis</c>, <c>Orleans__ClusterId=...</c>);</item>
-/// <item>command-line <c>--Section:Key=value</c> pairs (silo only).</item>
+/// <item>command-line <c>--Section:Key=value</c> pairs (silo only);</item>
+/// <item>last, the connection strings with the server credentials of <c>Granary:Security:Servers</c>
+/// filled in (<see cref="ServerSecrets.AddServerCredentials"/>).</item>
 /// </list>
 /// </summary>
 public static class GranaryConfiguration
@@ -45,13 +48,14 @@ public static class GranaryConfiguration
             builder.AddJsonFile(Path.GetFullPath(extra), optional: false, reloadOnChange: false);
         }
 
+        builder.AddSecretsFile();
         builder.AddEnvironmentVariables();
         if (commandLine is { Length: > 0 })
         {
             builder.AddCommandLine(commandLine);
         }
 
-        return builder;
+        return builder.AddServerCredentials();
     }
 
     /// <summary>Builds a standalone configuration from Granary's sources.</summary>

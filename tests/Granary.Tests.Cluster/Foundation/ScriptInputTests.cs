@@ -18,6 +18,7 @@ public sealed class ScriptInputTests
     [InlineData("GRANARY_CONFIGURATION", "Release/../../{marker}")]
     [InlineData("PG_FSYNC", "on -c log_statement=all")]
     [InlineData("GRANARY_NO_BUILD", "yes")]
+    [InlineData("GRANARY_SERVERS_TLS", "yes")]
     public async Task Cluster_script_refuses_a_bad_environment_value_before_using_it(string name, string value)
     {
         var marker = Path.Combine(Path.GetTempPath(), "granary-script-input-" + Guid.NewGuid().ToString("N"));

@@ -11,9 +11,10 @@ namespace Granary.Tests.Cluster.Infrastructure;
 /// <remarks>
 /// When the test process runs as root the data directory is given to the
 /// <c>postgres</c> user and the server tools run as that user, since initdb and
-/// postgres refuse to run as root. Authentication is <c>trust</c> for user
-/// <c>postgres</c>; the server listens on 127.0.0.1 and on a socket in its own
-/// directory only.
+/// postgres refuse to run as root. Authentication is <c>scram-sha-256</c> for user
+/// <c>postgres</c> with a password generated per server (<see cref="Password"/>, which
+/// <see cref="ConnectionString"/> carries), as for the servers the scripts start; the server
+/// listens on 127.0.0.1 and on a socket in its own directory only.
 /// <code>
 /// await using var pg = await PostgresServer.StartAsync(durable: false);
 /// await pg.CreateDatabaseAsync("shard0");
@@ -37,8 +38,9 @@ public sealed class PostgresServer : IAsyncDisposable
     private readonly string _directory;
     private int _disposed;
 
-    private PostgresServer(string pgCtl, string directory, int port, bool durable, TimeSpan initDbTime, TimeSpan startTime)
+    private PostgresServer(string pgCtl, string directory, int port, bool durable, string password, TimeSpan initDbTime, TimeSpan startTime)
     {
+        Password = password;
         _pgCtl = pgCtl;
         _directory = directory;
         Port = port;
@@ -49,6 +51,9 @@ public sealed class PostgresServer : IAsyncDisposable
 
     /// <summary>The loopback TCP port the server listens on.</summary>
     public int Port { get; }
+
+    /// <summary>The password of user <c>postgres</c>, generated when the server was initialised.</summary>
+    public string Password { get; }
 
     /// <summary>False when the server runs with <c>fsync=off</c> (fast, loses data if the machine crashes).</summary>
     public bool Durable { get; }
@@ -78,9 +83,10 @@ public sealed class PostgresServer : IAsyncDisposable
         var pgCtl = FindTool("pg_ctl");
 
         var directory = CreateDirectory();
+        var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
         try
         {
-            var initDbTime = await InitDbAsync(initDb, directory, ct);
+            var initDbTime = await InitDbAsync(initDb, directory, password, ct);
             for (var attempt = 1; ; attempt++)
             {
                 var port = FreePort.Next();
@@ -102,8 +108,8 @@ public sealed class PostgresServer : IAsyncDisposable
                         $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log ({logFile}):{Environment.NewLine}{log}");
                 }
 
-                await WaitUntilReadyAsync(port, logFile, ct);
-                return new PostgresServer(pgCtl, directory, port, durable, initDbTime, started.Elapsed);
+                await WaitUntilReadyAsync(port, password, logFile, ct);
+                return new PostgresServer(pgCtl, directory, port, durable, password, initDbTime, started.Elapsed);
             }
         }
         catch
@@ -113,7 +119,7 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    /// <summary>An Npgsql connection string for <paramref name="database"/> as user postgres, pooled.</summary>
+    /// <summary>An Npgsql connection string for <paramref name="database"/> as user postgres with its password, pooled.</summary>
     public string ConnectionString(string database)
     {
         var builder = new NpgsqlConnectionStringBuilder
@@ -121,6 +127,7 @@ public sealed class PostgresServer : IAsyncDisposable
             Host = "127.0.0.1",
             Port = Port,
             Username = SuperUser,
+            Password = Password,
             Database = database,
             Pooling = true,
         };
@@ -210,7 +217,7 @@ public sealed class PostgresServer : IAsyncDisposable
                 $"pg_ctl output:{Environment.NewLine}{result.Output}{Environment.NewLine}Server log:{Environment.NewLine}{log}");
         }
 
-        await WaitUntilReadyAsync(Port, logFile, ct);
+        await WaitUntilReadyAsync(Port, Password, logFile, ct);
         return started.Elapsed;
     }
 
@@ -250,8 +257,16 @@ public sealed class PostgresServer : IAsyncDisposable
         return directory;
     }
 
-    private static async Task<TimeSpan> InitDbAsync(string initDb, string directory, CancellationToken ct)
+    private static async Task<TimeSpan> InitDbAsync(string initDb, string directory, string password, CancellationToken ct)
     {
+        // initdb reads the password from a file; only the server's user may read it, and it goes with the directory.
+        var passwordFile = Path.Combine(directory, "password");
+        await File.WriteAllTextAsync(passwordFile, password, ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         if (ChildProcess.IsRoot)
         {
             (await ChildProcess.RunAsync("chown", ["-R", $"{SuperUser}:", directory], TimeSpan.FromSeconds(30), ct))
@@ -261,7 +276,7 @@ public sealed class PostgresServer : IAsyncDisposable
         var timer = Stopwatch.StartNew();
         var result = await ChildProcess.RunAsync(
             initDb,
-            ["-D", Path.Combine(directory, "data"), "-A", "trust", "-U", SuperUser, "--no-sync", "-E", "UTF8", "--locale=C"],
+            ["-D", Path.Combine(directory, "data"), "-A", "scram-sha-256", "-U", SuperUser, "--pwfile=" + passwordFile, "--no-sync", "-E", "UTF8", "--locale=C"],
             InitDbTimeout,
             ct,
             runAs: SuperUser);
@@ -296,7 +311,7 @@ public sealed class PostgresServer : IAsyncDisposable
             "-c max_connections=300",
             durable ? "-c fsync=on" : "-c fsync=off");
 
-    private static async Task WaitUntilReadyAsync(int port, string logFile, CancellationToken ct)
+    private static async Task WaitUntilReadyAsync(int port, string password, string logFile, CancellationToken ct)
     {
         // pg_ctl -w already waited for the server to accept connections; this proves it over TCP.
         var builder = new NpgsqlConnectionStringBuilder
@@ -304,6 +319,7 @@ public sealed class PostgresServer : IAsyncDisposable
             Host = "127.0.0.1",
             Port = port,
             Username = SuperUser,
+            Password = password,
             Database = "postgres",
             Pooling = false,
             Timeout = 5,

@@ -230,14 +230,31 @@ public sealed class ProcessCluster : IAsyncDisposable
         env["Orleans__ClusterId"] = Options.ClusterId;
         env["Orleans__ServiceId"] = Options.ServiceId;
         env["Granary__Cluster__Mode"] = "Redis";
-        env["Granary__Cluster__RedisConnectionString"] = Options.RedisConnectionString;
+        // The passwords go the way an operator's do, apart from the connection strings
+        // (Granary:Security:Servers), so every process-cluster test goes through that path.
+        var redis = StackExchange.Redis.ConfigurationOptions.Parse(Options.RedisConnectionString);
+        if (redis.Password is { Length: > 0 } redisPassword)
+        {
+            env["Granary__Security__Servers__RedisPassword"] = redisPassword;
+            redis.Password = null;
+        }
+
+        env["Granary__Cluster__RedisConnectionString"] = redis.ToString();
         env["Granary__Cluster__MembershipProfile"] = "FastFailover";
         env["Granary__Cluster__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture);
         env["Granary__Cluster__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture);
         env["Granary__Storage__Mode"] = Options.Shards.Count == 0 ? "Memory" : "PostgresShards";
         for (var i = 0; i < Options.Shards.Count; i++)
         {
-            env[string.Create(CultureInfo.InvariantCulture, $"Granary__Storage__Shards__{i}")] = Options.Shards[i];
+            var shard = new Npgsql.NpgsqlConnectionStringBuilder(Options.Shards[i]);
+            if (shard.Password is { Length: > 0 } shardPassword)
+            {
+                // One server holds every shard of a test: one password.
+                env["Granary__Security__Servers__PostgresPassword"] = shardPassword;
+                shard.Password = null;
+            }
+
+            env[string.Create(CultureInfo.InvariantCulture, $"Granary__Storage__Shards__{i}")] = shard.ConnectionString;
         }
 
         env["DOTNET_gcServer"] = "0"; // several silos share two cores

@@ -6,7 +6,9 @@ namespace Granary.Tests.Cluster.Infrastructure;
 
 /// <summary>
 /// A private <c>redis-server</c> child process on a free loopback port, with no
-/// persistence, for one test run.
+/// persistence, for one test run. Like the servers the scripts start it requires a password
+/// (<c>requirepass</c>, generated per server, read from a 0600 file rather than the command
+/// line), which <see cref="ConnectionString"/> carries.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -27,8 +29,9 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly string _directory;
     private int _disposed;
 
-    private RedisServer(Process process, OutputTail output, string directory, int port)
+    private RedisServer(Process process, OutputTail output, string directory, int port, string password)
     {
+        Password = password;
         _process = process;
         _output = output;
         _directory = directory;
@@ -38,8 +41,11 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>The loopback TCP port the server listens on.</summary>
     public int Port { get; }
 
-    /// <summary>StackExchange.Redis configuration string, <c>127.0.0.1:PORT</c>.</summary>
-    public string ConnectionString => $"127.0.0.1:{Port}";
+    /// <summary>The password of the default user.</summary>
+    public string Password { get; }
+
+    /// <summary>StackExchange.Redis configuration string, <c>127.0.0.1:PORT,password=...</c>.</summary>
+    public string ConnectionString => $"127.0.0.1:{Port},password={Password}";
 
     /// <summary>What the server printed so far (last lines), for diagnostics.</summary>
     public string OutputTail => _output.ToString();
@@ -57,24 +63,25 @@ public sealed class RedisServer : IAsyncDisposable
         {
             var directory = Directory.CreateTempSubdirectory("granary-redis-").FullName;
             var port = FreePort.Next();
+            var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
             var output = new OutputTail(maxLines: 200);
-            var process = Launch(executable, directory, port, output);
+            var process = Launch(executable, directory, port, password, output);
             try
             {
-                await WaitUntilReadyAsync(process, port, output, ct);
-                return new RedisServer(process, output, directory, port);
+                await WaitUntilReadyAsync(process, port, password, output, ct);
+                return new RedisServer(process, output, directory, port, password);
             }
             catch (Exception e) when (e is not OperationCanceledException
                 && attempt < MaxPortAttempts
                 && output.ToString().Contains("Address already in use", StringComparison.Ordinal))
             {
                 // Another process took the port between FreePort.Next() and our bind: try another one.
-                await StopAsync(process, port);
+                await StopAsync(process, port, password);
                 DeleteDirectory(directory);
             }
             catch
             {
-                await StopAsync(process, port);
+                await StopAsync(process, port, password);
                 DeleteDirectory(directory);
                 throw;
             }
@@ -89,12 +96,19 @@ public sealed class RedisServer : IAsyncDisposable
             return;
         }
 
-        await StopAsync(_process, Port);
+        await StopAsync(_process, Port, Password);
         DeleteDirectory(_directory);
     }
 
-    private static Process Launch(string executable, string directory, int port, OutputTail output)
+    private static Process Launch(string executable, string directory, int port, string password, OutputTail output)
     {
+        var configFile = Path.Combine(directory, "redis.conf");
+        File.WriteAllText(configFile, $"requirepass {password}\nprotected-mode yes\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(configFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         var startInfo = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
@@ -104,6 +118,7 @@ public sealed class RedisServer : IAsyncDisposable
         };
         string[] arguments =
         [
+            configFile,
             "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--bind", "127.0.0.1",
             "--save", string.Empty,
@@ -125,7 +140,7 @@ public sealed class RedisServer : IAsyncDisposable
         return process;
     }
 
-    private static async Task WaitUntilReadyAsync(Process process, int port, OutputTail output, CancellationToken ct)
+    private static async Task WaitUntilReadyAsync(Process process, int port, string password, OutputTail output, CancellationToken ct)
     {
         Exception? lastError = null;
         async Task<bool> AnswersAsync()
@@ -142,8 +157,8 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 // PONG alone could come from another server that took the port first;
                 // only our own process id in INFO proves that our server is listening.
-                return await SendCommandAsync(port, "PING", ct) == "+PONG"
-                    && await QueryProcessIdAsync(port, ct) == process.Id;
+                return await SendCommandAsync(port, password, "PING", ct) == "+PONG"
+                    && await QueryProcessIdAsync(port, password, ct) == process.Id;
             }
             catch (Exception e) when (e is SocketException or IOException)
             {
@@ -164,8 +179,8 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends one inline command and returns the first reply line (without CRLF).</summary>
-    private static async Task<string> SendCommandAsync(int port, string command, CancellationToken ct)
+    /// <summary>Authenticates, sends one inline command and returns its first reply line (without CRLF).</summary>
+    private static async Task<string> SendCommandAsync(int port, string password, string command, CancellationToken ct)
     {
         using var client = new TcpClient();
         using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -174,9 +189,10 @@ public sealed class RedisServer : IAsyncDisposable
         {
             await client.ConnectAsync("127.0.0.1", port, attemptTimeout.Token);
             var stream = client.GetStream();
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"), attemptTimeout.Token);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"AUTH {password}\r\n{command}\r\n"), attemptTimeout.Token);
             using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
-            return await reader.ReadLineAsync(attemptTimeout.Token) ?? string.Empty;
+            var auth = await reader.ReadLineAsync(attemptTimeout.Token);
+            return auth == "+OK" ? await reader.ReadLineAsync(attemptTimeout.Token) ?? string.Empty : auth ?? string.Empty;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -185,7 +201,7 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>Reads <c>process_id</c> from <c>INFO server</c>; null if the reply has none.</summary>
-    private static async Task<int?> QueryProcessIdAsync(int port, CancellationToken ct)
+    private static async Task<int?> QueryProcessIdAsync(int port, string password, CancellationToken ct)
     {
         using var client = new TcpClient();
         using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -194,8 +210,13 @@ public sealed class RedisServer : IAsyncDisposable
         {
             await client.ConnectAsync("127.0.0.1", port, attemptTimeout.Token);
             var stream = client.GetStream();
-            await stream.WriteAsync("INFO server\r\n"u8.ToArray(), attemptTimeout.Token);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"AUTH {password}\r\nINFO server\r\n"), attemptTimeout.Token);
             using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+            if (await reader.ReadLineAsync(attemptTimeout.Token) != "+OK")
+            {
+                return null;
+            }
+
             var header = await reader.ReadLineAsync(attemptTimeout.Token);
             if (header is null || !header.StartsWith('$'))
             {
@@ -221,7 +242,7 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static async Task StopAsync(Process process, int port)
+    private static async Task StopAsync(Process process, int port, string password)
     {
         try
         {
@@ -230,7 +251,7 @@ public sealed class RedisServer : IAsyncDisposable
                 try
                 {
                     // The server closes the connection instead of replying when it shuts down.
-                    await SendCommandAsync(port, "SHUTDOWN NOSAVE", CancellationToken.None);
+                    await SendCommandAsync(port, password, "SHUTDOWN NOSAVE", CancellationToken.None);
                 }
                 catch (Exception e) when (e is SocketException or IOException)
                 {
