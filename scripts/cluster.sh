@@ -8,7 +8,8 @@
 #                                 N silos are active; writes .local/cluster.json so that
 #                                 `granary ...` run from the repository root finds this cluster;
 #                                 --tls: mutual TLS between silos and between the console and the
-#                                 gateways, with a CA and certificates made into .local/tls/
+#                                 gateways, with a CA and certificates made into .local/tls/, and
+#                                 client identities on (as GRANARY_SECURE=1)
 #   scripts/cluster.sh add        start one more silo and wait until it is active
 #   scripts/cluster.sh restart I  stop silo I (SIGTERM, SIGKILL after 30 s), start it again on the
 #                                 same ports, and wait until its new incarnation is active
