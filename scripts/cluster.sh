@@ -32,6 +32,8 @@ source "$root/scripts/lib/servers.sh"
 
 state="$root/.local/cluster"
 override="$root/.local/cluster.json"
+# The silos' shared secret (Granary:Security:ClusterSecretFile): made once, owner-only, never committed.
+cluster_secret="$root/.local/cluster-secret"
 configuration=${GRANARY_CONFIGURATION:-Release}
 shards=${GRANARY_SHARDS:-3}
 # Checked as text before any use: $shards goes through bash arithmetic (which would run a command
@@ -137,7 +139,8 @@ start_silo() {
   local i=$1 silo_port=$2 gateway_port=$3
   (
     cd "$root"
-    Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
+    Granary__Security__ClusterSecretFile=$cluster_secret \
+      Granary__Cluster__SiloPort=$silo_port Granary__Cluster__GatewayPort=$gateway_port \
       nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
@@ -241,6 +244,8 @@ EOF
   } >"$override.tmp"
   mv "$override.tmp" "$override"
 
+  [[ -s "$cluster_secret" ]] || (umask 077 && head -c 32 /dev/urandom | base64 >"$cluster_secret")
+  chmod 600 "$cluster_secret"
   for ((i = 0; i < count; i++)); do
     start_silo "$i" "$(free_port)" "$(free_port)"
   done

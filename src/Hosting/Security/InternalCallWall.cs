@@ -3,6 +3,7 @@ using System.Reflection;
 using Granary.Errors;
 using Granary.Security;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Granary.Hosting.Security;
 
@@ -20,7 +21,7 @@ namespace Granary.Hosting.Security;
 /// Each refusal is logged (a warning the first time per method and reason, debug after) and counted in
 /// <see cref="SecurityMetrics.DeniedCalls"/>.
 /// </summary>
-public sealed class InternalCallWall(ClusterProof proof, IClientCallAuthorizer authorizer, SecurityMetrics metrics, ILogger<InternalCallWall> logger) : IIncomingGrainCallFilter
+public sealed class InternalCallWall(ClusterProof proof, IClientCallAuthorizer authorizer, IOptions<ClientOpenOrleansCalls> open, SecurityMetrics metrics, ILogger<InternalCallWall> logger) : IIncomingGrainCallFilter
 {
     private readonly ConcurrentDictionary<MethodInfo, CallRule> _rules = new();
     private readonly ConcurrentDictionary<(string Method, string Reason), bool> _reported = new();
@@ -54,8 +55,8 @@ public sealed class InternalCallWall(ClusterProof proof, IClientCallAuthorizer a
         if (!proof.Verify(presented))
         {
             var rule = context.InterfaceMethod is { } method
-                ? _rules.GetOrAdd(method, CallRule.For)
-                : CallRule.For(context.InterfaceName, context.MethodName);
+                ? _rules.GetOrAdd(method, RuleFor)
+                : RuleFor(context.InterfaceName, context.MethodName);
             if (Refusal(context, rule) is { } refusal)
             {
                 Report(context, rule, refusal.Reason, forgedProof: presented is not null);
@@ -107,33 +108,32 @@ public sealed class InternalCallWall(ClusterProof proof, IClientCallAuthorizer a
         LocalTimerTick,
     }
 
-    /// <summary>What a client call to one method needs (computed once per method).</summary>
-    private sealed record CallRule(string Name, CallKind Kind, Permission? Permission)
+    private CallRule RuleFor(MethodInfo method)
     {
-        public static CallRule For(MethodInfo method)
+        var declaring = method.DeclaringType;
+        if (GrainPermissions.IsGranaryInterface(declaring))
         {
-            var declaring = method.DeclaringType;
-            if (GrainPermissions.IsGranaryInterface(declaring))
-            {
-                // Unmarked counts as internal (the convention tests refuse unmarked methods anyway).
-                var permission = GrainPermissions.Of(method) ?? Granary.Security.Permission.Internal;
-                return new($"{declaring!.Name}.{method.Name}", permission == Granary.Security.Permission.Internal ? CallKind.Internal : CallKind.Open, permission);
-            }
-
-            return For(declaring?.FullName ?? "unknown", method.Name);
+            // Unmarked counts as internal (the convention tests refuse unmarked methods anyway).
+            var permission = GrainPermissions.Of(method) ?? Permission.Internal;
+            return new($"{declaring!.FullName}.{method.Name}", permission == Permission.Internal ? CallKind.Internal : CallKind.Open, permission);
         }
 
-        public static CallRule For(string interfaceName, string methodName)
-        {
-            var name = $"{interfaceName}.{methodName}";
-            if (name == ClientOpenOrleansCalls.TimerTick)
-            {
-                return new(name, CallKind.LocalTimerTick, null);
-            }
-
-            return ClientOpenOrleansCalls.TryGet(name, out var permission)
-                ? new(name, CallKind.Open, permission)
-                : new(name, CallKind.ClosedToClients, null);
-        }
+        return RuleFor(declaring?.FullName ?? "unknown", method.Name);
     }
+
+    private CallRule RuleFor(string interfaceName, string methodName)
+    {
+        var name = $"{interfaceName}.{methodName}";
+        if (name == ClientOpenOrleansCalls.TimerTick)
+        {
+            return new(name, CallKind.LocalTimerTick, null);
+        }
+
+        return open.Value.TryGet(interfaceName, methodName, out var permission)
+            ? new(name, CallKind.Open, permission)
+            : new(name, CallKind.ClosedToClients, null);
+    }
+
+    /// <summary>What a client call to one method needs (computed once per method).</summary>
+    private sealed record CallRule(string Name, CallKind Kind, Permission? Permission);
 }

@@ -108,7 +108,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
         await using var _ = cache;
         Assert.Equal(BackedOutcome.Stored, (await cache.WriteBehindAsync("k", "v1", 1)).Outcome);
         Faults.FailBackingWrites("t_drain", 2, () => new IOException("table unreachable (injected)"));
-        await fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await fixture.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
 
         Assert.Equal(new BackingRecord("v1", 1), await WaitForRowAsync("t_drain", "k", 1));
         output.WriteLine($"{name}: the deactivating shard wrote its row after {Faults.BackingAttempts("t_drain").Count} attempts (the first two failed)");
@@ -128,7 +128,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
 
         Faults.FailBackingWrites("t_dropped", int.MaxValue, () => new IOException("table unreachable (injected)"));
         var clock = Stopwatch.StartNew();
-        await fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await fixture.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
         await WaitUntilAsync(() => _dropped.GetValueOrDefault(name) >= 3, "granary.caching.write_behind.dropped to count the 3 rows");
         output.WriteLine($"{name}: deactivation with the table down: {_dropped[name]} rows reported dropped after {clock.Elapsed.TotalMilliseconds:F0} ms and {Faults.BackingAttempts("t_dropped").Count} attempts");
         Assert.Equal(3, _dropped[name]);

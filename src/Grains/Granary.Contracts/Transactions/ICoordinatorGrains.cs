@@ -18,6 +18,7 @@ namespace Granary.Transactions;
 public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("execute")]
     Task<TransactionResult> ExecuteAsync(TxRequest request);
 
