@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Reflection;
 using Granary.Caching;
 using Granary.Errors;
@@ -31,7 +30,7 @@ public sealed class InternalMethodWallTests(FastClusterFixture fixture, ITestOut
     [Fact]
     public async Task Every_internal_method_called_from_a_client_is_refused_with_PERMISSION_DENIED_and_counted()
     {
-        using var denials = new DenialCounter();
+        using var denials = new CounterByTag(SecurityMetrics.MeterName, "granary.security.denied_calls", "method");
         var methods = InternalMethods().ToList();
         var families = methods.Select(m => m.DeclaringType!.Namespace!).Distinct().ToList();
         Assert.Superset(new HashSet<string> { "Granary.Caching", "Granary.Queues", "Granary.Transactions", "Granary.Scheduling", "Granary.Diagnostics" }, families.ToHashSet());
@@ -210,38 +209,5 @@ public sealed class InternalMethodWallTests(FastClusterFixture fixture, ITestOut
             Contexts.Enqueue([.. RequestContext.Keys]);
             return Task.CompletedTask;
         }
-    }
-
-    /// <summary>The silos' <c>granary.security.denied_calls</c> counter, per method (every silo of this process).</summary>
-    private sealed class DenialCounter : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly ConcurrentDictionary<string, long> _byMethod = new(StringComparer.Ordinal);
-
-        public DenialCounter()
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == SecurityMetrics.MeterName && instrument.Name == "granary.security.denied_calls")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == "method" && tag.Value is string method)
-                    {
-                        _byMethod.AddOrUpdate(method, value, (_, total) => total + value);
-                    }
-                }
-            });
-            _listener.Start();
-        }
-
-        public long For(string method) => _byMethod.GetValueOrDefault(method);
-
-        public void Dispose() => _listener.Dispose();
     }
 }
