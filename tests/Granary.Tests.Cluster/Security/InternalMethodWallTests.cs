@@ -10,7 +10,9 @@ using Granary.Security;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Concurrency;
+using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Security;
@@ -154,6 +156,23 @@ public sealed class InternalMethodWallTests(FastClusterFixture fixture, ITestOut
         await Eventually.TrueAsync("the shard's invalidation notice arrived", () => !observer.Contexts.IsEmpty, Deadline);
         Assert.All(observer.Contexts, keys => Assert.DoesNotContain(ClusterProof.RequestContextKey, keys));
         fixture.Cluster.Client.DeleteObjectReference<ICacheInvalidationObserver>(reference);
+    }
+
+    [Fact]
+    public async Task An_observer_of_code_inside_a_silo_still_gets_the_grains_notices()
+    {
+        // The silo's own client runs the silo's call filters on its observers: the wall must let grains' calls to them through.
+        var name = Unique("wall-in-silo");
+        var silo = fixture.Cluster.Silos.OfType<InProcessSiloHandle>().First(s => s.IsActive).SiloHost.Services.GetRequiredService<IClusterClient>();
+        await using var cache = await CacheClient.CreateAsync(silo, name, 1, new CacheSettings());
+        var observer = new RecordingObserver();
+        var reference = silo.CreateObjectReference<ICacheInvalidationObserver>(observer);
+        await silo.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).SubscribeAsync(reference);
+
+        await cache.SetAsync("k", "v");
+
+        await Eventually.TrueAsync("the shard's invalidation notice reached the in-silo observer", () => !observer.Contexts.IsEmpty, Deadline);
+        silo.DeleteObjectReference<ICacheInvalidationObserver>(reference);
     }
 
     private static async Task AssertRefusedAsync(Func<Task> call)
