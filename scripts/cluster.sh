@@ -50,6 +50,8 @@ source "$root/scripts/lib/tls.sh"
 
 state="$root/.local/cluster"
 override="$root/.local/cluster.json"
+# The silos' shared secret (Granary:Security:ClusterSecretFile): made once, owner-only, never committed.
+cluster_secret="$root/.local/cluster-secret"
 configuration=${GRANARY_CONFIGURATION:-Release}
 shards=${GRANARY_SHARDS:-3}
 # Checked as text before any use: $shards goes through bash arithmetic (which would run a command
@@ -182,7 +184,8 @@ start_silo() {
   [[ -f "$state/tls" ]] && tls_env=(Granary__Security__Tls__CertificateFile="$tls_dir/silo.pem" Granary__Security__Tls__KeyFile="$tls_dir/silo.key")
   (
     cd "$root"
-    env "${tls_env[@]}" Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
+    env "${tls_env[@]}" Granary__Security__ClusterSecretFile="$cluster_secret" \
+      Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
       nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
@@ -317,6 +320,8 @@ EOF
   } >"$override.tmp"
   mv "$override.tmp" "$override"
 
+  [[ -s "$cluster_secret" ]] || (umask 077 && head -c 32 /dev/urandom | base64 >"$cluster_secret")
+  chmod 600 "$cluster_secret"
   for ((i = 0; i < count; i++)); do
     start_silo "$i" "$(free_port)" "$(free_port)"
   done

@@ -1,5 +1,7 @@
 using Granary.Hosting;
+using Granary.Hosting.Security;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 
 namespace Granary.Tests.SiloHost;
@@ -27,5 +29,8 @@ public sealed class GranaryStandaloneSiloConfigurator : ISiloConfigurator
             })
             .Build();
         siloBuilder.AddGranary(configuration);
+
+        // TestCluster's client asks the silos' test hooks (a system target only TestCluster installs) while it deploys.
+        siloBuilder.Services.Configure<ClientOpenOrleansCalls>(o => o.Methods["Orleans.Runtime.TestHooks.ITestHooks"] = null);
     }
 }

@@ -111,7 +111,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         Assert.Equal(BackedOutcome.Stored, (await slow.WriteBehindAsync("sku:4", "figs", 7)).Outcome);
         Assert.Null(await RowAsync("sku:4"));
         clock.Restart();
-        await _cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await _cluster.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
         var flushed = await PollRowAsync("sku:4", 7, TimeSpan.FromSeconds(10));
         output.WriteLine($"write-behind (delay 10 min): not in the table before; in it {flushed.TotalMilliseconds:F0} ms after the shard was told to deactivate");
         Assert.True(flushed < TimeSpan.FromSeconds(5), $"took {flushed}");

@@ -124,7 +124,7 @@ public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluste
         // Storage holds everything (FLUSHALL BOGUS cleared nothing): a reloaded shard serves the same data.
         // DeactivateAsync only asks the shard to deactivate when idle: a call sent right after it may
         // still reach the old activation (which loaded nothing), so wait for the new one's load.
-        await cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await cluster.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
         var reloaded = await Eventually.ValueAsync("a new activation of the shard loaded its keys", () => cache.GetStatisticsAsync(), s => s.KeysLoaded > 0, Settle);
 
         Assert.Equal(seed.Length + 1, reloaded.KeysLoaded);

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
@@ -18,15 +16,14 @@ namespace Granary.Tests.Cluster.Caching;
 public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, ITestOutputHelper output) : IClassFixture<FaultyStoresClusterFixture>, IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-    private readonly ConcurrentDictionary<string, long> _dropped = new(StringComparer.Ordinal);
-    private MeterListener? _listener;
+    private CounterByTag? _dropped;
 
     private CacheStoreFaults Faults => fixture.Faults;
 
     public void Dispose()
     {
         Faults.Heal();
-        _listener?.Dispose();
+        _dropped?.Dispose();
     }
 
     [Fact]
@@ -108,11 +105,11 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
         await using var _ = cache;
         Assert.Equal(BackedOutcome.Stored, (await cache.WriteBehindAsync("k", "v1", 1)).Outcome);
         Faults.FailBackingWrites("t_drain", 2, () => new IOException("table unreachable (injected)"));
-        await fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await fixture.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
 
         Assert.Equal(new BackingRecord("v1", 1), await WaitForRowAsync("t_drain", "k", 1));
         output.WriteLine($"{name}: the deactivating shard wrote its row after {Faults.BackingAttempts("t_drain").Count} attempts (the first two failed)");
-        Assert.Equal(0, _dropped.GetValueOrDefault(name));
+        Assert.Equal(0, _dropped!.For(name));
     }
 
     [Fact]
@@ -128,10 +125,10 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
 
         Faults.FailBackingWrites("t_dropped", int.MaxValue, () => new IOException("table unreachable (injected)"));
         var clock = Stopwatch.StartNew();
-        await fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
-        await WaitUntilAsync(() => _dropped.GetValueOrDefault(name) >= 3, "granary.caching.write_behind.dropped to count the 3 rows");
-        output.WriteLine($"{name}: deactivation with the table down: {_dropped[name]} rows reported dropped after {clock.Elapsed.TotalMilliseconds:F0} ms and {Faults.BackingAttempts("t_dropped").Count} attempts");
-        Assert.Equal(3, _dropped[name]);
+        await fixture.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(name, 0)).DeactivateAsync();
+        await WaitUntilAsync(() => _dropped!.For(name) >= 3, "granary.caching.write_behind.dropped to count the 3 rows");
+        output.WriteLine($"{name}: deactivation with the table down: {_dropped!.For(name)} rows reported dropped after {clock.Elapsed.TotalMilliseconds:F0} ms and {Faults.BackingAttempts("t_dropped").Count} attempts");
+        Assert.Equal(3, _dropped!.For(name));
         Assert.Null(await Faults.Backing.LoadAsync("t_dropped", Key(0), CancellationToken.None));
     }
 
@@ -157,32 +154,7 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
 
     private static string Key(int i) => "k" + i.ToString(CultureInfo.InvariantCulture);
 
-    private void ListenForDrops()
-    {
-        var counts = _dropped;
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == CacheMetrics.MeterName && instrument.Name == "granary.caching.write_behind.dropped")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "cache" && tag.Value is string cache)
-                {
-                    counts.AddOrUpdate(cache, value, (_, sum) => sum + value);
-                }
-            }
-        });
-        listener.Start();
-        _listener = listener;
-    }
+    private void ListenForDrops() => _dropped = new CounterByTag(CacheMetrics.MeterName, "granary.caching.write_behind.dropped", "cache");
 
     private async Task<(string Name, CacheClient Cache)> CreateAsync(string table, int delayMilliseconds)
     {

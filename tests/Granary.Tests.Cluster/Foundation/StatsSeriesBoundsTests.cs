@@ -26,7 +26,7 @@ public sealed class StatsSeriesBoundsTests(FastClusterFixture fixture, ITestOutp
         await Eventually.TrueAsync("the depth gauge reported", () => collectors.Any(c => c.SeriesKeys.Contains(depth)), TimeSpan.FromSeconds(20));
         var before = collectors.Sum(c => c.SeriesKeys.Count);
 
-        var management = fixture.Grains.GetGrain<IManagementGrain>(0);
+        var management = fixture.SiloGrains.GetGrain<IManagementGrain>(0); // deactivating is not open to clients
         var partitions = (await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition")))
             .Where(id => QueuePlacement.ParsePartitionKey(id.Key.ToString()!).Queue == queue)
             .ToList();

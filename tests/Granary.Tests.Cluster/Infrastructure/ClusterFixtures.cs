@@ -22,12 +22,19 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
     /// <summary>The client's grain factory.</summary>
     public IGrainFactory Grains => Cluster.GrainFactory;
 
+    /// <summary>
+    /// The grain factory inside a running silo: its calls are calls between silos (they carry the
+    /// cluster proof), for tests that drive a step of a protocol that clients may not call.
+    /// </summary>
+    public IGrainFactory SiloGrains => Cluster.Silos.OfType<InProcessSiloHandle>().First(s => s.IsActive).SiloHost.Services.GetRequiredService<IGrainFactory>();
+
     /// <inheritdoc/>
     public virtual async Task InitializeAsync()
     {
         var builder = new TestClusterBuilder(InitialSilos);
         builder.Options.ServiceId = "granary-test";
         builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
+        builder.Properties["Granary:Security:ClusterSecret"] = ClusterSecrets.New();
         builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
         builder.AddClientBuilderConfigurator<GranaryClientConfigurator>();
         await ConfigureAsync(builder);
@@ -60,6 +67,14 @@ public sealed class GranarySiloConfigurator : ISiloConfigurator
     {
         ArgumentNullException.ThrowIfNull(siloBuilder);
         siloBuilder.AddGranaryStorage(siloBuilder.Configuration).AddGranaryServices(siloBuilder.Configuration);
+        OpenTestHooks(siloBuilder);
+    }
+
+    /// <summary>TestCluster's client asks the silos' test hooks (a system target only TestCluster installs) while it deploys.</summary>
+    public static void OpenTestHooks(ISiloBuilder siloBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(siloBuilder);
+        siloBuilder.Services.Configure<ClientOpenOrleansCalls>(o => o.Methods["Orleans.Runtime.TestHooks.ITestHooks"] = null);
     }
 }
 

@@ -75,6 +75,7 @@ public sealed class SiloProcess
 public sealed class ProcessCluster : IAsyncDisposable
 {
     private readonly List<SiloProcess> _silos = [];
+    private readonly string _clusterSecret = ClusterSecrets.New();
     private readonly string _directory;
     private IHost? _clientHost;
 
@@ -241,6 +242,7 @@ public sealed class ProcessCluster : IAsyncDisposable
 
         env["Granary__Cluster__RedisConnectionString"] = redis.ToString();
         env["Granary__Cluster__MembershipProfile"] = "FastFailover";
+        env["Granary__Security__ClusterSecret"] = _clusterSecret;
         env["Granary__Cluster__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture);
         env["Granary__Cluster__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture);
         env["Granary__Storage__Mode"] = Options.Shards.Count == 0 ? "Memory" : "PostgresShards";

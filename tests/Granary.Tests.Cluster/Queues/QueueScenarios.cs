@@ -267,7 +267,7 @@ public abstract class QueueScenarios(GranaryTestClusterFixture fixture, ITestOut
         var stale = leased.Single(m => m.Id == "m-1300");
         await client.AckAsync(queue, acked.Receipt);
 
-        var management = fixture.Grains.GetGrain<IManagementGrain>(0);
+        var management = fixture.SiloGrains.GetGrain<IManagementGrain>(0); // deactivating is not open to clients
         var partitionGrains = (await management.GetActiveGrains(GrainType.Create("granary.queues.queue-partition")))
             .Where(id => QueuePlacement.ParsePartitionKey(id.Key.ToString()!).Queue == queue)
             .ToList();

@@ -54,7 +54,7 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         var confirmed = await RetryUntilConfirmedAsync(() => partition.EnqueueAsync([Message("m-1")]));
         Assert.False(confirmed.Duplicate, "nothing was stored before the retry: it cannot be a duplicate");
         Assert.Equal(1, Faults.AppendsOf("m-1"));
-        var delivered = await DrainAsync(client, queue);
+        var delivered = await DrainAsync(client, fixture.SiloGrains, queue);
         Assert.Equal(["m-1"], delivered);
     }
 
@@ -74,10 +74,10 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         Assert.True(retried.Duplicate, "the first write was stored: the retry must find it");
         Assert.Equal(1, Faults.AppendsOf("m-2"));
         Assert.Equal(1, Faults.AppendsOf("m-3"));
-        Assert.Equal(["m-2", "m-3"], await DrainAsync(client, queue));
+        Assert.Equal(["m-2", "m-3"], await DrainAsync(client, fixture.SiloGrains, queue));
 
         // A fresh activation reads the same: nothing stored twice.
-        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        await fixture.SiloGrains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero); // not open to clients
         var stats = await client.StatsAsync(queue);
         Assert.Equal(0, stats.Depth);
     }
@@ -92,7 +92,7 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
         await Assert.ThrowsAsync<ServiceUnavailableException>(() => partition.EnqueueAsync([Message("m-4")]).WaitAsync(Deadline));
         var next = await RetryUntilConfirmedAsync(() => partition.EnqueueAsync([Message("m-5")]));
         Assert.False(next.Duplicate);
-        Assert.Equal(["m-5"], await DrainAsync(client, queue));
+        Assert.Equal(["m-5"], await DrainAsync(client, fixture.SiloGrains, queue));
     }
 
     [Fact]
@@ -121,13 +121,13 @@ public sealed class QueueWriteFaultTests(FaultInjectionClusterFixture fixture, I
     private static async Task<EnqueueResult> RetryUntilConfirmedAsync(Func<Task<IReadOnlyList<EnqueueResult>>> enqueue) =>
         (await ClientRetry.UntilSuccessAsync(enqueue, Deadline))[0];
 
-    /// <summary>Every message the partition can deliver now, acked (read from the partition itself: no notification race).</summary>
-    private static async Task<List<string>> DrainAsync(QueueClient client, string queue)
+    /// <summary>Every message the partition can deliver now, acked (read from the partition itself, inside a silo: no notification race).</summary>
+    private static async Task<List<string>> DrainAsync(QueueClient client, IGrainFactory silo, string queue)
     {
         var ids = new List<string>();
         while (true)
         {
-            var got = await client.Partition(queue, 0).TryDequeueAsync("drain", 100, Visibility);
+            var got = await silo.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, 0)).TryDequeueAsync("drain", 100, Visibility);
             ids.AddRange(got.Deliveries.Select(d => d.Id));
             if (got.Deliveries.Count > 0)
             {

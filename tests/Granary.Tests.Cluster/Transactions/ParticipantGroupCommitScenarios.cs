@@ -25,7 +25,7 @@ public abstract class ParticipantGroupCommitScenarios(GranaryTestClusterFixture 
         var writes = 0L;
         for (var burst = 1; burst <= 5; burst++)
         {
-            account = fixture.Grains.GetGrain<IAccountGrain>("gc-" + Guid.NewGuid().ToString("N")[..8]);
+            account = fixture.SiloGrains.GetGrain<IAccountGrain>("gc-" + Guid.NewGuid().ToString("N")[..8]);
             var opened = await account.OpenAsync(100);
             ids = Enumerable.Range(0, Prepares).Select(_ => TransactionClient.NewId()).ToList();
 

@@ -14,7 +14,7 @@ public sealed class RecoveryWakeReminderTests(TransactionsClusterFixture fixture
     public async Task A_bucket_given_an_entry_has_one_wake_reminder_at_its_scan_pace_or_the_reminder_floor()
     {
         var transactionId = "wake-" + Guid.NewGuid().ToString("N");
-        var bucket = fixture.Grains.GetGrain<ITransactionRecoveryGrain>(TransactionRecovery.BucketOf(transactionId));
+        var bucket = fixture.SiloGrains.GetGrain<ITransactionRecoveryGrain>(TransactionRecovery.BucketOf(transactionId));
         var services = ((InProcessSiloHandle)fixture.Cluster.Silos[0]).SiloHost.Services;
         var floor = services.GetRequiredService<IOptions<ReminderOptions>>().Value.MinimumReminderPeriod;
         var scan = services.GetRequiredService<IOptions<TransactionOptions>>().Value.RecoveryScanInterval;

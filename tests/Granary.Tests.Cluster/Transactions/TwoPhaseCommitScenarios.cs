@@ -157,7 +157,7 @@ public abstract class TwoPhaseCommitScenarios(GranaryTestClusterFixture fixture,
     public async Task A_prepared_participant_that_hears_nothing_asks_and_aborts_on_no_record_then_refuses_a_late_commit()
     {
         var (a, _) = await TwoAccountsAsync(500, 0);
-        var account = fixture.Grains.GetGrain<IAccountGrain>(a);
+        var account = fixture.SiloGrains.GetGrain<IAccountGrain>(a); // prepare, commit, abort are internal: driven from inside a silo
         var orphan = TransactionClient.NewId(); // no coordinator ever ran this transaction
         var vote = await account.PrepareAsync(orphan, new Debit(200));
         Assert.True(vote.Yes);
@@ -187,7 +187,7 @@ public abstract class TwoPhaseCommitScenarios(GranaryTestClusterFixture fixture,
     public async Task Commit_of_an_unknown_transaction_is_refused_and_reordered_abort_bars_the_late_prepare()
     {
         var (a, _) = await TwoAccountsAsync(500, 0);
-        var account = fixture.Grains.GetGrain<IAccountGrain>(a);
+        var account = fixture.SiloGrains.GetGrain<IAccountGrain>(a); // prepare, commit, abort are internal: driven from inside a silo
         await Assert.ThrowsAsync<TransactionProtocolException>(() => account.CommitAsync(TransactionClient.NewId()));
         var id = TransactionClient.NewId();
         await account.AbortAsync(id);
@@ -200,7 +200,7 @@ public abstract class TwoPhaseCommitScenarios(GranaryTestClusterFixture fixture,
     public async Task A_prepare_received_after_its_deadline_is_refused_and_reserves_nothing()
     {
         var (a, _) = await TwoAccountsAsync(500, 0);
-        var account = fixture.Grains.GetGrain<IAccountGrain>(a);
+        var account = fixture.SiloGrains.GetGrain<IAccountGrain>(a); // prepare, commit, abort are internal: driven from inside a silo
 
         // What a coordinator sends (the deadline rides in the request context), but delivered late.
         PrepareDeadline.Set(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1));
@@ -277,7 +277,7 @@ public abstract class TwoPhaseCommitScenarios(GranaryTestClusterFixture fixture,
         // tombstone. The executor, even told the id is fresh, must not overwrite it (insert-if-absent).
         var (a, b) = await TwoAccountsAsync(1_000, 0);
         var id = TransactionClient.NewId();
-        Assert.Equal(TxInquiryAnswer.Unknown, await fixture.Grains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
+        Assert.Equal(TxInquiryAnswer.Unknown, await fixture.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
 
         var result = await fixture.Grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(id, TransactionClient.TransferRequest(a, b, 100), freshId: true);
 

@@ -142,6 +142,7 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(GranaryConfiguration.Build());
         builder.Configuration.AddInMemoryCollection(scheduling);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Granary:Cluster:Mode"] = "Localhost" }); // as the clustering below
         ClusterConnection.ConfigureQuietLogging(builder.Logging, builder.Configuration);
         builder.Logging.AddFilter("Granary", LogLevel.Critical); // the crash makes expected noise (failed dispatches, lost leases)
         builder.UseOrleans(silo =>

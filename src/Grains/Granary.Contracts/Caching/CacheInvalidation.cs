@@ -1,3 +1,4 @@
+using Granary.Security;
 using Orleans.Concurrency;
 
 namespace Granary.Caching;
@@ -6,6 +7,7 @@ namespace Granary.Caching;
 /// Receives invalidations from cache shards (a client's near-cache). Each notice names keys written
 /// on a shard after the write happened; the backing-store version is given where known (0 otherwise).
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.caching.invalidation-observer")]
 public interface ICacheInvalidationObserver : IGrainObserver
 {

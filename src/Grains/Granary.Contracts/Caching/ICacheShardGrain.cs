@@ -1,3 +1,4 @@
+using Granary.Security;
 using Orleans.Concurrency;
 
 namespace Granary.Caching;
@@ -11,6 +12,7 @@ namespace Granary.Caching;
 /// var shard = grains.GetGrain&lt;ICacheShardGrain&gt;(CacheDefinition.ShardKey("catalogue", 3));
 /// var replies = (await shard.ExecuteAsync(new(new[] { new[] { "SET", "k", "v" }, new[] { "GET", "k" } }), ringVersion: 1)).Value;
 /// </code></example>
+[Requires(Permission.Internal)]
 [Alias("granary.caching.shard")]
 public interface ICacheShardGrain : IGrainWithStringKey
 {
@@ -21,10 +23,12 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// When <paramref name="ringVersion"/> is older than a ring this shard has handed keys over for, nothing
     /// runs and every reply is <see cref="CacheReply.Moved"/> (<see cref="CacheReply.IsMoved"/>): refresh the ring and send again.
     /// </summary>
+    [Requires(Permission.CacheWrite)]
     [Alias("execute")]
     Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> commands, long ringVersion);
 
     /// <summary>Counters of this shard.</summary>
+    [Requires(Permission.CacheRead)]
     [Alias("stats")]
     Task<CacheStatistics> GetStatisticsAsync();
 
@@ -41,6 +45,7 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// table, stored with the silo's read-through TTL. Concurrent misses for one key, from any client,
     /// cause one load: this shard is the key's only owner and makes them wait for the load in progress.
     /// </summary>
+    [Requires(Permission.CacheRead)]
     [Alias("read-through")]
     Task<BackedRead> ReadThroughAsync(string key, long ringVersion);
 
@@ -48,6 +53,7 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// Write-through: writes <paramref name="value"/> (null deletes) at <paramref name="version"/> to the backing
     /// table, refused when the table holds the same or a newer version, then to the cache; returns after both.
     /// </summary>
+    [Requires(Permission.CacheWrite)]
     [Alias("write-through")]
     Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, long ringVersion);
 
@@ -55,14 +61,17 @@ public interface ICacheShardGrain : IGrainWithStringKey
     /// Write-behind: writes the cache now (refused when the cache knows the same or a newer version) and the
     /// backing table within the cache's write-behind delay, or when the shard deactivates, whichever comes first.
     /// </summary>
+    [Requires(Permission.CacheWrite)]
     [Alias("write-behind")]
     Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, long ringVersion);
 
     /// <summary>Subscribes (or renews) <paramref name="observer"/> to invalidations of keys written on this shard; returns this activation's id.</summary>
+    [Requires(Permission.CacheRead)]
     [Alias("subscribe")]
     Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer);
 
     /// <summary>Cancels a subscription.</summary>
+    [Requires(Permission.CacheRead)]
     [Alias("unsubscribe")]
     Task UnsubscribeAsync(ICacheInvalidationObserver observer);
 
@@ -78,6 +87,7 @@ public interface ICacheShardGrain : IGrainWithStringKey
 /// The definition of a named cache: its shard count and the ring version clients route by.
 /// Grain key: the cache name.
 /// </summary>
+[Requires(Permission.CacheRead)]
 [Alias("granary.caching.definition")]
 public interface ICacheDefinitionGrain : IGrainWithStringKey
 {
@@ -89,6 +99,7 @@ public interface ICacheDefinitionGrain : IGrainWithStringKey
     /// Changes the shard count: moves only the keys whose shard changed, then publishes a new ring
     /// version. Returns the new definition and how many keys moved.
     /// </summary>
+    [Requires(Permission.CacheAdmin)]
     [Alias("reshard")]
     Task<ReshardResult> ReshardAsync(int shards);
 
@@ -97,6 +108,7 @@ public interface ICacheDefinitionGrain : IGrainWithStringKey
     /// eviction, memory bound). Idempotent for the same arguments; a cache that already exists with other
     /// settings is refused with <see cref="Errors.InvalidRequestException"/>.
     /// </summary>
+    [Requires(Permission.CacheAdmin)]
     [Alias("create")]
     Task<CacheDefinition> CreateAsync(int shards, CacheSettings settings);
 

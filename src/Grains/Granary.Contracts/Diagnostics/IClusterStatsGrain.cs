@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Diagnostics;
 
 /// <summary>
@@ -5,6 +7,7 @@ namespace Granary.Diagnostics;
 /// seconds, and <c>granary stats</c> reads the latest report of each live silo. Volatile by design:
 /// a new activation is complete again after one report interval.
 /// </summary>
+[Requires(Permission.ClusterRead)]
 [Alias("granary.diagnostics.stats")]
 public interface IClusterStatsGrain : IGrainWithStringKey
 {
@@ -12,6 +15,7 @@ public interface IClusterStatsGrain : IGrainWithStringKey
     public const string Key = "cluster";
 
     /// <summary>Stores a silo's latest snapshot (replacing its previous one).</summary>
+    [Requires(Permission.Internal)]
     [Alias("report")]
     Task ReportAsync(SiloStatsSnapshot snapshot);
 

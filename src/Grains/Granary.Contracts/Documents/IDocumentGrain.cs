@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Documents;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace Granary.Documents;
 /// var doc = grains.GetGrain&lt;IDocumentGrain&gt;("profile:42");
 /// var v1 = await doc.PutAsync("hello", expectedVersion: 0);
 /// </code></example>
+[Requires(Permission.DocumentRead)]
 [Alias("granary.document")]
 public interface IDocumentGrain : IGrainWithStringKey
 {
@@ -20,6 +23,7 @@ public interface IDocumentGrain : IGrainWithStringKey
     /// write succeeds only if the document is at that version (0 = never written), else
     /// <see cref="Errors.VersionConflictException"/>.
     /// </summary>
+    [Requires(Permission.DocumentWrite)]
     [Alias("put")]
     Task<DocumentSnapshot> PutAsync(string value, long? expectedVersion = null);
 }

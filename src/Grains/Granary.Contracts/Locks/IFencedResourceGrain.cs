@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Locks;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace Granary.Locks;
 /// <example><code>
 /// await grains.GetGrain&lt;IFencedResourceGrain&gt;("orders/42").WriteAsync(lease.Token, "new value");
 /// </code></example>
+[Requires(Permission.LockUse)]
 [Alias("granary.locks.fenced-resource")]
 public interface IFencedResourceGrain : IGrainWithStringKey
 {

@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Locks;
 
 /// <summary>
@@ -13,6 +15,7 @@ namespace Granary.Locks;
 /// var result = await grain.AcquireAsync(new AcquireRequest("worker-1", Guid.NewGuid().ToString("N"), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5)));
 /// if (result.Lease is { } lease) { await grain.ReleaseAsync(lease.Owner, lease.Token); }
 /// </code></example>
+[Requires(Permission.LockUse)]
 [Alias("granary.locks.lock")]
 public interface ILockGrain : IGrainWithStringKey
 {

@@ -1,4 +1,5 @@
 using Granary.Errors;
+using Granary.Security;
 using Orleans.Concurrency;
 
 namespace Granary.Queues;
@@ -48,6 +49,7 @@ public sealed record PublishResult(
 /// await orders.BindAsync("eu-orders", "order.*.eu");
 /// var confirm = await orders.PublishAsync("order.created.eu", new QueueMessageInput(body));
 /// </code></example>
+[Requires(Permission.QueueAdmin)]
 [Alias("granary.queues.exchange")]
 public interface IExchangeGrain : IGrainWithStringKey
 {
@@ -56,6 +58,7 @@ public interface IExchangeGrain : IGrainWithStringKey
     Task<ExchangeInfo> DeclareAsync(ExchangeKind kind);
 
     /// <summary>The exchange, or <see cref="ExchangeNotFoundException"/>.</summary>
+    [Requires(Permission.QueueProduce)]
     [Alias("info")]
     Task<ExchangeInfo> GetInfoAsync();
 
@@ -72,6 +75,7 @@ public interface IExchangeGrain : IGrainWithStringKey
     /// queue is full: room is reserved in every routed queue before the message is enqueued in any,
     /// and a <see cref="QueueFullException"/> names the queues that had none (nothing stored).
     /// </summary>
+    [Requires(Permission.QueueProduce)]
     [Alias("publish"), AlwaysInterleave]
     Task<PublishResult> PublishAsync(string routingKey, QueueMessageInput message);
 }

@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Scheduling;
 
 /// <summary>
@@ -7,23 +9,28 @@ namespace Granary.Scheduling;
 /// <example><code>
 /// var info = await grains.GetGrain&lt;ITaskGrain&gt;(id).SubmitAsync(new TaskSubmission("add", "[2, 3]"));
 /// </code></example>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.task")]
 public interface ITaskGrain : IGrainWithStringKey
 {
     /// <summary>Validates and queues the task; a second call returns the first submission's record unchanged.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("submit")]
     Task<TaskInfo> SubmitAsync(TaskSubmission submission);
 
     /// <summary>The record; <see cref="TaskNotFoundException"/> when unknown or past retention.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("get")]
     Task<TaskInfo> GetAsync();
 
     /// <summary>Returns once the task is terminal, or after <paramref name="timeout"/> with its current record (long poll).</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("wait")]
     [Orleans.Concurrency.AlwaysInterleave]
     Task<TaskInfo> WaitAsync(TimeSpan timeout);
 
     /// <summary>Cancels the task unless it is finished; a running handler is told to stop.</summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("cancel")]
     Task<TaskInfo> CancelAsync();
 
@@ -49,6 +56,7 @@ public interface ITaskGrain : IGrainWithStringKey
 }
 
 /// <summary>One partition of a queue: orders waiting tasks and dispatches them to workers through the queue's balancer.</summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.scheduler")]
 public interface ISchedulerGrain : IGrainWithStringKey
 {
@@ -74,6 +82,7 @@ public interface ISchedulerGrain : IGrainWithStringKey
 }
 
 /// <summary>A queue: its settings (balancer, partitions) and its live workers.</summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.queue")]
 public interface IQueueGrain : IGrainWithStringKey
 {
@@ -86,6 +95,7 @@ public interface IQueueGrain : IGrainWithStringKey
     Task<QueueSettings> GetSettingsAsync();
 
     /// <summary>Declares the queue (if it was not) with this balancer and partition count (partitions in use never shrink).</summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("configure")]
     Task<QueueSettings> ConfigureAsync(QueueSettings settings);
 
@@ -93,6 +103,7 @@ public interface IQueueGrain : IGrainWithStringKey
     /// Declares the queue (idempotent): tasks may be submitted to it from then on. Settings left
     /// null keep their current value (the configuration's default at first).
     /// </summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("declare")]
     Task<QueueView> DeclareAsync(QueueDeclaration declaration);
 
@@ -101,10 +112,12 @@ public interface IQueueGrain : IGrainWithStringKey
     /// worker serves it, a task waits or runs in it, a periodic task submits to it, or this silo's
     /// configuration lists it.
     /// </summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("remove")]
     Task RemoveAsync();
 
     /// <summary>The queue as it is: declared or not (never throws for an unknown name), settings, live workers, partitions holding work.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("view")]
     Task<QueueView> GetViewAsync();
 
@@ -121,6 +134,7 @@ public interface IQueueGrain : IGrainWithStringKey
     Task UnregisterWorkerAsync(string workerId);
 
     /// <summary>Workers heard from recently; <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("workers")]
     Task<IReadOnlyList<WorkerInfo>> GetWorkersAsync();
 
@@ -129,11 +143,13 @@ public interface IQueueGrain : IGrainWithStringKey
     Task TickAsync();
 
     /// <summary>Snapshots of every partition (idle ones are reported empty without being woken); <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("snapshots")]
     Task<IReadOnlyList<SchedulerSnapshot>> GetSnapshotsAsync();
 }
 
 /// <summary>A worker (key <c>queue/name</c>): runs up to its capacity of tasks at once, heartbeating their leases.</summary>
+[Requires(Permission.TaskWork)]
 [Alias("granary.scheduling.worker")]
 public interface IWorkerGrain : IGrainWithStringKey
 {
@@ -146,6 +162,7 @@ public interface IWorkerGrain : IGrainWithStringKey
     Task StopAsync();
 
     /// <summary>Accepts a dispatch (false when full); runs it in the background.</summary>
+    [Requires(Permission.Internal)]
     [Alias("execute")]
     Task<bool> ExecuteAsync(TaskDispatch dispatch);
 
@@ -155,6 +172,7 @@ public interface IWorkerGrain : IGrainWithStringKey
 }
 
 /// <summary>A group or chord. The chord callback is submitted once, under a deterministic id, after durable bookkeeping.</summary>
+[Requires(Permission.TaskSubmit)]
 [Alias("granary.scheduling.workflow")]
 public interface IWorkflowGrain : IGrainWithStringKey
 {
@@ -163,6 +181,7 @@ public interface IWorkflowGrain : IGrainWithStringKey
     Task<WorkflowInfo> StartAsync(WorkflowRequest request);
 
     /// <summary>A member reached a terminal state (duplicates ignored).</summary>
+    [Requires(Permission.Internal)]
     [Alias("member-done")]
     Task MemberDoneAsync(int index, TaskState state, string? result);
 
@@ -172,6 +191,7 @@ public interface IWorkflowGrain : IGrainWithStringKey
 }
 
 /// <summary>Dead-letter list of one queue.</summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.dead-letters")]
 public interface IDeadLetterGrain : IGrainWithStringKey
 {
@@ -180,15 +200,18 @@ public interface IDeadLetterGrain : IGrainWithStringKey
     Task AddAsync(DeadLetter letter);
 
     /// <summary>The list, oldest first.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("list")]
     Task<IReadOnlyList<DeadLetter>> ListAsync(int limit);
 
     /// <summary>Re-queues one task; returns its record.</summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("retry")]
     Task<TaskInfo> RetryAsync(string taskId);
 }
 
 /// <summary>Cluster-wide token bucket for one task type.</summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.rate-limit")]
 public interface IRateLimitGrain : IGrainWithStringKey
 {
@@ -198,6 +221,7 @@ public interface IRateLimitGrain : IGrainWithStringKey
 }
 
 /// <summary>A periodic task driven by a cron expression; fires at most once per tick, even across silo loss.</summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.periodic")]
 public interface IPeriodicTaskGrain : IGrainWithStringKey
 {
@@ -207,14 +231,17 @@ public interface IPeriodicTaskGrain : IGrainWithStringKey
     /// <see cref="Limits.Scheduling.MaxCronHorizon"/>; otherwise <see cref="TaskRejectedException"/>
     /// or <see cref="TaskQueueNotFoundException"/>, and nothing is stored.
     /// </summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("schedule")]
     Task<PeriodicTaskInfo> ScheduleAsync(string cron, TaskSubmission template);
 
     /// <summary>Stops it: its timer stops and the activation is let go.</summary>
+    [Requires(Permission.TaskAdmin)]
     [Alias("remove")]
     Task RemoveAsync();
 
     /// <summary>Its state.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("get")]
     Task<PeriodicTaskInfo> GetAsync();
 
@@ -227,6 +254,7 @@ public interface IPeriodicTaskGrain : IGrainWithStringKey
 /// The registry of declared task queues and of periodic tasks (durable), so every silo can list
 /// them and keep them active.
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.directory")]
 public interface ISchedulingDirectoryGrain : IGrainWithIntegerKey
 {
@@ -247,10 +275,12 @@ public interface ISchedulingDirectoryGrain : IGrainWithIntegerKey
     Task SetPeriodicAsync(string name, bool present);
 
     /// <summary>Queue names.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("queues")]
     Task<IReadOnlyList<string>> GetQueuesAsync();
 
     /// <summary>Periodic task names.</summary>
+    [Requires(Permission.TaskSubmit)]
     [Alias("periodics")]
     Task<IReadOnlyList<string>> GetPeriodicsAsync();
 

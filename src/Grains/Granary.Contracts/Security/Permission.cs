@@ -52,4 +52,14 @@ public enum Permission
 
     /// <summary>Rebalance storage shards and other operator actions on the cluster (<c>cluster:admin</c>).</summary>
     ClusterAdmin,
+
+    /// <summary>Read documents (<c>document:read</c>).</summary>
+    DocumentRead,
+
+    /// <summary>Write documents (<c>document:write</c>).</summary>
+    DocumentWrite,
+
+    /// <summary>Create value: open accounts with a balance, set stock, issue coupons, script the test
+    /// participants, seed the benchmark peer's accounts (<c>transaction:admin</c>).</summary>
+    TransactionAdmin,
 }

@@ -1,3 +1,4 @@
+using Granary.Security;
 using Orleans.Concurrency;
 
 namespace Granary.Transactions;
@@ -12,10 +13,12 @@ namespace Granary.Transactions;
 /// var result = await grains.GetGrain&lt;ITwoPhaseCommitCoordinatorGrain&gt;("tx-42").ExecuteAsync(
 ///     new TxRequest([new(ParticipantRef.Account("alice"), new Debit(100)), new(ParticipantRef.Account("bob"), new Credit(100))]));
 /// </code></example>
+[Requires(Permission.Internal)]
 [Alias("granary.tx.coordinator")]
 public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Runs the transaction (or returns the outcome of an earlier run of the same request).</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("execute")]
     Task<TransactionResult> ExecuteAsync(TxRequest request);
 
@@ -24,6 +27,7 @@ public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
     Task<TxInquiryAnswer> InquireAsync();
 
     /// <summary>The record (phase, decision, who has not acknowledged).</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("status"), AlwaysInterleave]
     Task<TransactionStatusView> GetStatusAsync();
 
@@ -42,6 +46,7 @@ public interface ITwoPhaseCommitCoordinatorGrain : IGrainWithStringKey
 /// <example><code>
 /// var result = await grains.GetGrain&lt;IThreePhaseCommitCoordinatorGrain&gt;("tx-43").ExecuteAsync(request, new ThreePhaseRun());
 /// </code></example>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.coordinator-3pc")]
 public interface IThreePhaseCommitCoordinatorGrain : IGrainWithStringKey
 {
@@ -59,6 +64,7 @@ public interface IThreePhaseCommitCoordinatorGrain : IGrainWithStringKey
 /// into buckets. Each bucket wakes unfinished coordinators on a timer, so a decision taken on a
 /// silo that then died is still delivered even if no participant asks.
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.tx.recovery")]
 public interface ITransactionRecoveryGrain : IGrainWithIntegerKey
 {
@@ -74,6 +80,7 @@ public interface ITransactionRecoveryGrain : IGrainWithIntegerKey
     Task RemoveAsync(string transactionId);
 
     /// <summary>The unfinished transactions of this bucket and since when.</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("list")]
     Task<IReadOnlyDictionary<string, DateTimeOffset>> ListAsync();
 }
@@ -93,6 +100,7 @@ public static class TransactionRecovery
 /// No grain is activated per transaction; the per-transaction coordinator grain is activated only
 /// when someone needs it (a participant's inquiry, a replay of the id, recovery).
 /// </summary>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.executor")]
 public interface ITwoPhaseCommitExecutorGrain : IGrainWithIntegerKey
 {

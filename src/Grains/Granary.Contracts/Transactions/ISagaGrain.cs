@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Transactions;
 
 /// <summary>One step of a saga: an action on a participant; its compensation is the exact inverse.</summary>
@@ -35,6 +37,7 @@ public sealed record SagaView(
 /// reverse when an action fails for good, progress persisted after every step, and a visible
 /// <c>CompensationFailed</c> state that <see cref="RetryCompensationAsync"/> resumes.
 /// </summary>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.saga")]
 public interface ISagaGrain : IGrainWithStringKey
 {

@@ -1,3 +1,4 @@
+using Granary.Security;
 using Orleans.Concurrency;
 
 namespace Granary.Transactions;
@@ -15,6 +16,7 @@ namespace Granary.Transactions;
 /// var vote = await account.PrepareAsync("tx-42", new Debit(100));
 /// if (vote.Yes) await account.CommitAsync("tx-42");
 /// </code></example>
+[Requires(Permission.Internal)]
 [Alias("granary.tx.participant")]
 public interface ITransactionParticipant : IGrainWithStringKey
 {
@@ -46,10 +48,12 @@ public interface ITransactionParticipant : IGrainWithStringKey
     Task PreCommitAsync(string transactionId);
 
     /// <summary>What this participant knows about a transaction (null when nothing).</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("tx")]
     Task<ParticipantTxView?> GetTransactionAsync(string transactionId);
 
     /// <summary>Every transaction this participant remembers (prepared ones and recent outcomes).</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("txs")]
     Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync();
 }
@@ -59,6 +63,7 @@ public interface ITransactionParticipant : IGrainWithStringKey
 /// runs at most once, a compensation without its action is a no-op that leaves a barrier, and an
 /// action arriving after its compensation is refused.
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.saga.participant")]
 public interface ISagaParticipant : IGrainWithStringKey
 {

@@ -1,9 +1,12 @@
+using Granary.Security;
+
 namespace Granary.Transactions;
 
 /// <summary>
 /// Benchmark peer: an account in the style of Orleans.Transactions (<c>[Transaction]</c> methods over
 /// <c>ITransactionalState</c>), set up as docs/benchmarks.md describes (<c>[Reentrant]</c> account).
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.tx.peer.account")]
 public interface IOrleansTxAccountGrain : IGrainWithStringKey
 {
@@ -16,15 +19,18 @@ public interface IOrleansTxAccountGrain : IGrainWithStringKey
     Task WithdrawAsync(long amount);
 
     /// <summary>Sets up the account in a transaction of its own.</summary>
+    [Requires(Permission.TransactionAdmin)]
     [Transaction(TransactionOption.CreateOrJoin), Alias("seed")]
     Task SeedAsync(long amount);
 
     /// <summary>Reads the balance in a transaction of its own.</summary>
+    [Requires(Permission.TransactionUse)]
     [Transaction(TransactionOption.CreateOrJoin), Alias("balance")]
     Task<long> GetBalanceAsync();
 }
 
 /// <summary>Benchmark peer: the transfer entry point (<c>[StatelessWorker, Reentrant]</c>), one Orleans transaction per transfer.</summary>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.peer.transfer")]
 public interface IOrleansTxTransferGrain : IGrainWithIntegerKey
 {

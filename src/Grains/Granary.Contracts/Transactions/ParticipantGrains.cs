@@ -1,3 +1,5 @@
+using Granary.Security;
+
 namespace Granary.Transactions;
 
 /// <summary>An account as read.</summary>
@@ -22,10 +24,12 @@ public sealed record AccountSnapshot(
 /// <example><code>
 /// await grains.GetGrain&lt;IAccountGrain&gt;("alice").OpenAsync(10_000);
 /// </code></example>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.account")]
 public interface IAccountGrain : ITransactionParticipant, ISagaParticipant
 {
     /// <summary>Opens the account with an initial balance (idempotent when opened with the same balance and untouched).</summary>
+    [Requires(Permission.TransactionAdmin)]
     [Alias("open")]
     Task<AccountSnapshot> OpenAsync(long initialBalance);
 
@@ -43,10 +47,12 @@ public sealed record InventorySnapshot(
     [property: Id(3)] int Prepared);
 
 /// <summary>Stock per SKU with reservations by prepared transactions; stock never goes negative.</summary>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.inventory")]
 public interface IInventoryGrain : ITransactionParticipant, ISagaParticipant
 {
     /// <summary>Sets the stock of a SKU (refused while it has reservations).</summary>
+    [Requires(Permission.TransactionAdmin)]
     [Alias("restock")]
     Task<InventorySnapshot> SetStockAsync(string sku, int quantity);
 
@@ -65,10 +71,12 @@ public sealed record CouponSnapshot(
     [property: Id(4)] long Discount);
 
 /// <summary>A single-use coupon: redeemed at most once.</summary>
+[Requires(Permission.TransactionUse)]
 [Alias("granary.tx.coupon")]
 public interface ICouponGrain : ITransactionParticipant, ISagaParticipant
 {
     /// <summary>Issues the coupon (idempotent with the same discount).</summary>
+    [Requires(Permission.TransactionAdmin)]
     [Alias("issue")]
     Task<CouponSnapshot> IssueAsync(long discount);
 
@@ -86,6 +94,7 @@ public sealed record ScriptedSnapshot(
     [property: Id(3)] bool RefuseActions);
 
 /// <summary>A participant that fails on command: for showing and testing saga and 2PC failure paths.</summary>
+[Requires(Permission.TransactionAdmin)]
 [Alias("granary.tx.scripted")]
 public interface IScriptedParticipantGrain : ITransactionParticipant, ISagaParticipant
 {
@@ -94,6 +103,7 @@ public interface IScriptedParticipantGrain : ITransactionParticipant, ISagaParti
     Task ScriptAsync(int actionFailures, int compensationFailures, bool refuse);
 
     /// <summary>Calls seen.</summary>
+    [Requires(Permission.TransactionUse)]
     [Alias("get")]
     Task<ScriptedSnapshot> GetAsync();
 
