@@ -11,7 +11,8 @@ namespace Granary.Hosting.Security;
 public interface IClientCallAuthorizer
 {
     /// <summary>
-    /// Null when the call may run; otherwise the error the caller gets (nothing is called).
+    /// Null when the call may run; otherwise the error the caller gets (nothing is called). The
+    /// authorizer logs and counts its own refusals (the wall does not count them again).
     /// </summary>
     /// <param name="context">The call.</param>
     /// <param name="permission">The permission the method needs.</param>

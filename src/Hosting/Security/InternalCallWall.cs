@@ -61,7 +61,12 @@ public sealed class InternalCallWall(ClusterProof proof, IClientCallAuthorizer a
                 : RuleFor(context.InterfaceName, context.MethodName);
             if (Refusal(context, rule) is { } refusal)
             {
-                Report(context, rule, refusal.Reason, forgedProof: presented is not null);
+                // The authorizer logs and counts its own refusals (with the identity and the code).
+                if (refusal.Reason != Reasons.Identity)
+                {
+                    Report(context, rule, refusal.Reason, forgedProof: presented is not null);
+                }
+
                 throw refusal.Error;
             }
         }
