@@ -47,7 +47,8 @@ for i in 0 1 2; do
   export "Granary__Storage__Shards__$i=Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_bench_shard_$i;Maximum Pool Size=200"
 done
 
-"$silo" >"$RUN_DIR/silo.log" 2>&1 &
+make_cluster_secret "$RUN_DIR/cluster-secret"
+Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret" "$silo" >"$RUN_DIR/silo.log" 2>&1 &
 silo_pid=$!
 wait_for "silo active" 120 "$granary" cluster status
 

@@ -43,7 +43,8 @@ export Granary__Cluster__PrimarySiloPort=$Granary__Cluster__SiloPort
 export Granary__Cluster__ClientGatewayPorts__0=$Granary__Cluster__GatewayPort
 export Logging__LogLevel__Granary=Warning
 
-dotnet "$root/src/Silo/bin/Release/net10.0/granary-silo.dll" >"$run/silo.log" 2>&1 &
+make_cluster_secret "$run/cluster-secret"
+Granary__Security__ClusterSecretFile="$run/cluster-secret" dotnet "$root/src/Silo/bin/Release/net10.0/granary-silo.dll" >"$run/silo.log" 2>&1 &
 silo_pid=$!
 # The client retries until the gateway answers; `granary cluster` style readiness via the bench itself.
 wait_for "silo gateway" 90 _servers_port_listening "$Granary__Cluster__GatewayPort"

@@ -3,7 +3,8 @@
 # running at once, "bench-plain" without TLS and "bench-tls" with mutual TLS (certificates made as
 # `scripts/cluster.sh up --tls` makes them, into $RUN_DIR/tls). `granary bench cache --op get` and
 # `granary bench lock` run against each in turn (plain, then TLS), ROUNDS times, with the same
-# options; the script prints each run, then the medians and the median of the rounds' TLS/plain ratios.
+# options; the script prints each run, then the medians and the median of the rounds' TLS/plain ratios,
+# with the CPU microseconds per operation of the silo and of the console (warm-up included).
 #
 #   scripts/bench-tls.sh                              # 3 rounds of 3 s warm-up + 15 s
 #   ROUNDS=1 WARMUP=1 DURATION=5 scripts/bench-tls.sh # short development run
@@ -48,6 +49,9 @@ cluster_env() {
   echo "Orleans__ClusterId=bench-$name"
   echo "Granary__Cluster__Mode=Redis"
   echo "Granary__Cluster__RedisConnectionString=127.0.0.1:$redis_port"
+  # The servers' generated passwords, read from their files (never on a command line).
+  echo "Granary__Security__Servers__RedisPasswordFile=$RUN_DIR/redis/password"
+  echo "Granary__Security__Servers__PostgresPasswordFile=$RUN_DIR/pg/password"
   echo "Granary__Storage__Mode=PostgresShards"
   for i in 0 1 2; do
     echo "Granary__Storage__Shards__$i=Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_${name}_shard_$i;Maximum Pool Size=200"
@@ -76,12 +80,22 @@ for name in plain tls; do
   while IFS= read -r line; do vars+=("$line"); done < <(cluster_env "$name")
   # The silo shows the silo certificate (later assignments win in env).
   [[ "$name" == tls ]] && vars+=(Granary__Security__Tls__CertificateFile="$tls/silo.pem" Granary__Security__Tls__KeyFile="$tls/silo.key")
+  # The cluster secret goes to the silo only (the console is a client).
+  make_cluster_secret "$RUN_DIR/cluster-secret-$name"
+  vars+=(Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret-$name")
   # Started from this shell so that $! is the silo itself (env execs it) and cleanup stops it.
   env "${vars[@]}" Granary__Cluster__SiloPort="$(free_port)" Granary__Cluster__GatewayPort="$(free_port)" \
     "$silo" >"$RUN_DIR/silo-$name.log" 2>&1 &
   pids+=($!)
   wait_for "silo of cluster bench-$name active" 120 in_cluster "$name" "$granary" cluster status
 done
+
+# cpu_ticks PID: user + system CPU of a process so far, in clock ticks (/proc/PID/stat).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# children_ticks: user + system CPU of this shell's finished children (the consoles), in clock ticks.
+children_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+silo_pid() { if [[ "$1" == plain ]]; then echo "${pids[0]}"; else echo "${pids[1]}"; fi; }
+hz=$(getconf CLK_TCK)
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$RUN_DIR/results.jsonl"
@@ -91,26 +105,39 @@ for ((round = 1; round <= ROUNDS; round++)); do
       # shellcheck disable=SC2086 # $workload is two words on purpose
       echo "+ round $round, $name: granary bench $workload --warmup $WARMUP --duration $DURATION $*" >&2
       # shellcheck disable=SC2086
+      silo_before=$(cpu_ticks "$(silo_pid "$name")")
+      client_before=$(children_ticks)
       json=$(in_cluster "$name" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@")
-      printf '{"round": %d, "workload": "%s", "tls": "%s", "result": %s}\n' "$round" "$workload" "$name" "$(printf '%s' "$json" | tr -d '\n')" >>"$results"
+      silo_cpu=$(($(cpu_ticks "$(silo_pid "$name")") - silo_before))
+      client_cpu=$(($(children_ticks) - client_before))
+      # CPU is in clock ticks over the whole run (warm-up and set-up included), turned into
+      # microseconds per measured operation below.
+      printf '{"round": %d, "workload": "%s", "tls": "%s", "siloTicks": %d, "clientTicks": %d, "result": %s}\n' "$round" "$workload" "$name" "$silo_cpu" "$client_cpu" "$(printf '%s' "$json" | tr -d '\n')" >>"$results"
     done
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$hz" "$WARMUP" "$DURATION" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
+hz, warmup, duration = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def run(workload, rnd, tls):
-    result = next(x for x in rows if x["workload"] == workload and x["round"] == rnd and x["tls"] == tls)["result"]["results"][0]
+    row = next(x for x in rows if x["workload"] == workload and x["round"] == rnd and x["tls"] == tls)
+    result = row["result"]["results"][0]
     # bench lock reports acquire+release pairs per second.
     result.setdefault("throughput", result.get("pairsPerSecond"))
+    # CPU microseconds per operation, over warm-up + measurement (operations of the warm-up taken at
+    # the measured rate): the silo process and the console process.
+    ops = result["throughput"] * (warmup + duration)
+    result["siloUs"] = row["siloTicks"] / hz * 1e6 / ops
+    result["clientUs"] = row["clientTicks"] / hz * 1e6 / ops
     return result
 def line(workload, rnd, p, t, ratio):
-    return (f"{workload:<16} {rnd:>5} {p[0]:>12,.0f} {p[1]:>7.2f} {p[2]:>7.2f} "
-            f"{t[0]:>12,.0f} {t[1]:>7.2f} {t[2]:>7.2f} {ratio:>9.3f}")
-print(f"{'workload':<16} {'round':>5} {'plain ops/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'tls ops/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'tls/plain':>9}")
-keys = ("throughput", "p50Ms", "p99Ms")
+    return (f"{workload:<16} {rnd:>5} {p[0]:>12,.0f} {p[1]:>7.2f} {p[2]:>7.2f} {p[3]:>7.1f} {p[4]:>7.1f} "
+            f"{t[0]:>12,.0f} {t[1]:>7.2f} {t[2]:>7.2f} {t[3]:>7.1f} {t[4]:>7.1f} {ratio:>9.3f}")
+print(f"{'workload':<16} {'round':>5} {'plain ops/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'silo us':>7} {'cli us':>7} {'tls ops/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'silo us':>7} {'cli us':>7} {'tls/plain':>9}")
+keys = ("throughput", "p50Ms", "p99Ms", "siloUs", "clientUs")
 for workload in dict.fromkeys(x["workload"] for x in rows):
     plain, tls, ratios = [], [], []
     for rnd in sorted({x["round"] for x in rows}):
@@ -118,6 +145,6 @@ for workload in dict.fromkeys(x["workload"] for x in rows):
         plain.append([p[k] for k in keys]); tls.append([t[k] for k in keys])
         ratios.append(t["throughput"] / p["throughput"])
         print(line(workload, str(rnd), plain[-1], tls[-1], ratios[-1]))
-    median = lambda runs: [statistics.median(r[i] for r in runs) for i in range(3)]
+    median = lambda runs: [statistics.median(r[i] for r in runs) for i in range(len(keys))]
     print(line(workload, "med", median(plain), median(tls), statistics.median(ratios)))
 PY

@@ -320,8 +320,7 @@ EOF
   } >"$override.tmp"
   mv "$override.tmp" "$override"
 
-  [[ -s "$cluster_secret" ]] || (umask 077 && head -c 32 /dev/urandom | base64 >"$cluster_secret")
-  chmod 600 "$cluster_secret"
+  make_cluster_secret "$cluster_secret"
   for ((i = 0; i < count; i++)); do
     start_silo "$i" "$(free_port)" "$(free_port)"
   done

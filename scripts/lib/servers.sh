@@ -59,6 +59,15 @@ require_one_of() {
 }
 
 # The start timeout, checked.
+# make_cluster_secret FILE: the secret the silos of one cluster share to prove their calls to each
+# other (Granary:Security:ClusterSecretFile): 32 random bytes in base64, made once, mode 0600.
+# Give it to silos only, never to clients.
+make_cluster_secret() {
+  local file=$1
+  [[ -s "$file" ]] || (umask 077 && head -c 32 /dev/urandom | base64 >"$file")
+  chmod 600 "$file"
+}
+
 _servers_start_timeout() {
   require_int SERVERS_START_TIMEOUT "${SERVERS_START_TIMEOUT:-60}" 1 3600 && echo "$((10#${SERVERS_START_TIMEOUT:-60}))"
 }
