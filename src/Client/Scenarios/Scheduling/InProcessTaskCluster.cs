@@ -142,7 +142,13 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(GranaryConfiguration.Build());
         builder.Configuration.AddInMemoryCollection(scheduling);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Granary:Cluster:Mode"] = "Localhost" }); // as the clustering below
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Granary:Cluster:Mode"] = "Localhost", // as the clustering below
+            // A private loopback cluster inside this process: the console's own TLS settings (a client
+            // certificate, when the console talks to a cluster with TLS) are not a silo's.
+            ["Granary:Security:Tls:Enabled"] = "false",
+        });
         ClusterConnection.ConfigureQuietLogging(builder.Logging, builder.Configuration);
         builder.Logging.AddFilter("Granary", LogLevel.Critical); // the crash makes expected noise (failed dispatches, lost leases)
         builder.UseOrleans(silo =>
