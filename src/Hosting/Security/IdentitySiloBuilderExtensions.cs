@@ -11,8 +11,8 @@ public static class IdentitySiloBuilderExtensions
     /// Binds and validates <c>Granary:Security:Identities</c> and <c>Authorization</c>
     /// (<see cref="IdentityOptions"/>) and makes <see cref="IdentityAuthorizer"/> the silo's
     /// <see cref="IClientCallAuthorizer"/> (with no identity it allows every call but still takes
-    /// credentials out of the request context), and keeps credentials off every call the silo makes
-    /// (<see cref="CredentialStripFilter"/>). Idempotent.
+    /// credentials out of the request context; <see cref="ClusterProofStamp"/> keeps them off every call
+    /// the silo makes). Idempotent.
     /// </summary>
     /// <example><code>silo.AddGranaryIdentities(configuration);</code></example>
     public static ISiloBuilder AddGranaryIdentities(this ISiloBuilder silo, IConfiguration configuration)
@@ -27,7 +27,6 @@ public static class IdentitySiloBuilderExtensions
         GranarySiloBuilderExtensions.BindValidated<IdentityOptions, IdentityOptionsValidator>(silo.Services, configuration, IdentityOptions.SectionName);
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<IClientCallAuthorizer, IdentityAuthorizer>();
-        silo.AddOutgoingGrainCallFilter<CredentialStripFilter>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IdentityStartup>();
         return silo;
     }
