@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Granary.Client.Cli;
-using Granary.Client.Commands;
+using Granary.Cli.Cli;
+using Granary.Cli.Commands;
 
 var root = new RootCommand("granary: drive a Granary cluster (locks, caches, queues, transactions, tasks)")
 {

@@ -1,14 +1,14 @@
 using System.Net;
-using Granary.Hosting.Configuration;
-using Granary.Hosting.Diagnostics;
-using Granary.Hosting.Options;
-using Granary.Hosting.Security;
+using Granary.Server.Configuration;
+using Granary.Server.Diagnostics;
+using Granary.Server.Options;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 
-namespace Granary.Hosting;
+namespace Granary.Server;
 
 /// <summary>Connects an Orleans client to the cluster named by configuration.</summary>
 /// <example><code>

@@ -1,15 +1,15 @@
 using System.Net;
-using Granary.Hosting.Caching;
-using Granary.Hosting.Configuration;
-using Granary.Hosting.Diagnostics;
-using Granary.Hosting.Locks;
-using Granary.Hosting.Options;
-using Granary.Hosting.Queues;
-using Granary.Hosting.Scheduling;
-using Granary.Hosting.Security;
-using Granary.Hosting.Storage;
-using Granary.Hosting.Telemetry;
-using Granary.Hosting.Transactions;
+using Granary.Server.Caching;
+using Granary.Server.Configuration;
+using Granary.Server.Diagnostics;
+using Granary.Server.Locks;
+using Granary.Server.Options;
+using Granary.Server.Queues;
+using Granary.Server.Scheduling;
+using Granary.Server.Security;
+using Granary.Server.Storage;
+using Granary.Server.Telemetry;
+using Granary.Server.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -22,7 +22,7 @@ using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
 
-namespace Granary.Hosting;
+namespace Granary.Server;
 
 /// <summary>
 /// The one place a silo is wired: the silo process, the console's embedded mode and the tests all

@@ -1,5 +1,5 @@
-using Granary.Hosting;
-using Granary.Hosting.Configuration;
+using Granary.Server;
+using Granary.Server.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -22,13 +22,13 @@ internal static class ProductAssemblies
         (Assembly.Load("Granary.Core"), "Granary"),
         (Assembly.Load("Granary.Contracts"), "Granary"),
         (Assembly.Load("Granary.Grains"), "Granary"),
-        (Assembly.Load("Granary.Hosting"), "Granary.Hosting"),
-        (Assembly.Load("Granary.Sdk"), "Granary.Sdk"),
-        (Assembly.Load("granary"), "Granary.Client"),
+        (Assembly.Load("Granary.Server"), "Granary.Server"),
+        (Assembly.Load("Granary.Client"), "Granary.Client"),
+        (Assembly.Load("granary"), "Granary.Cli"),
     ];
 
     /// <summary>Namespaces owned by one assembly: no other assembly may put a type under them.</summary>
-    public static IReadOnlyList<string> OwnedNamespaces { get; } = ["Granary.Hosting", "Granary.Sdk", "Granary.Client", "Granary.Silo"];
+    public static IReadOnlyList<string> OwnedNamespaces { get; } = ["Granary.Server", "Granary.Client", "Granary.Cli", "Granary.Silo"];
 
     /// <summary>Every type written in the repository, public or not, nested ones included.</summary>
     public static IEnumerable<Type> WrittenTypes(Assembly assembly) =>

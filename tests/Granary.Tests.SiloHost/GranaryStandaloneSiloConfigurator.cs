@@ -1,5 +1,5 @@
-using Granary.Hosting;
-using Granary.Hosting.Security;
+using Granary.Server;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;

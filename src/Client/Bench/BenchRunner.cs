@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using HdrHistogram;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>How a closed-loop run is shaped.</summary>
 public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, bool ShowProgress)

@@ -1,10 +1,10 @@
 using System.Globalization;
 using Granary.Documents;
-using Granary.Hosting.Configuration;
+using Granary.Server.Configuration;
 using Npgsql;
 using StackExchange.Redis;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>One system under a key-value style workload: set up, then called by many callers at once.</summary>
 public interface IBenchTarget : IAsyncDisposable

@@ -1,10 +1,10 @@
 using System.Globalization;
 using Granary.Caching;
-using Granary.Hosting.Configuration;
-using Granary.Sdk.Caching;
+using Granary.Server.Configuration;
+using Granary.Client.Caching;
 using StackExchange.Redis;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>Which operations a cache benchmark issues.</summary>
 public enum CacheBenchOp

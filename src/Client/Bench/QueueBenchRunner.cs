@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using HdrHistogram;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>What one queue run measured. Rates are per second of the measured window.</summary>
 public sealed record QueueBenchResult

@@ -1,13 +1,13 @@
 using System.Globalization;
 using System.Text;
-using Granary.Hosting.Configuration;
+using Granary.Server.Configuration;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 using Npgsql;
 using NpgsqlTypes;
 using StackExchange.Redis;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>A queue system driven by producers (enqueue) and consumers (dequeue, then ack).</summary>
 public interface IQueueBenchTarget : IAsyncDisposable

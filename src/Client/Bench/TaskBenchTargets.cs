@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 using Hangfire;
 using Hangfire.PostgreSql;
 using Hangfire.States;
 using Hangfire.Storage;
 using Npgsql;
 
-namespace Granary.Client.Bench;
+namespace Granary.Cli.Bench;
 
 /// <summary>Granary tasks end to end: submit <c>add(1, 2)</c>, then wait (long poll) until its result is stored.</summary>
 public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBenchTarget

@@ -1,15 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
-using Granary.Hosting;
-using Granary.Hosting.Configuration;
-using Granary.Hosting.Security;
+using Granary.Server;
+using Granary.Server.Configuration;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>
 /// A connection to a Granary cluster: an Orleans client to the cluster named by configuration, or
@@ -161,9 +161,9 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>Localhost mode: fail at once with a clear message when no gateway port accepts connections.</summary>
     private static async Task EnsureGatewayReachableAsync(IConfiguration configuration, CancellationToken cancellationToken)
     {
-        var options = new Granary.Hosting.Options.GranaryClusterOptions();
-        configuration.GetSection(Granary.Hosting.Options.GranaryClusterOptions.SectionName).Bind(options);
-        if (options.Mode != Granary.Hosting.Options.ClusteringMode.Localhost)
+        var options = new Granary.Server.Options.GranaryClusterOptions();
+        configuration.GetSection(Granary.Server.Options.GranaryClusterOptions.SectionName).Bind(options);
+        if (options.Mode != Granary.Server.Options.ClusteringMode.Localhost)
         {
             return;
         }

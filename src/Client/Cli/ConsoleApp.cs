@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>Parses and runs one command line: a parse error is one line on stderr and exit code 2.</summary>
 public static class ConsoleApp

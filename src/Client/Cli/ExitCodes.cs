@@ -1,4 +1,4 @@
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>Process exit codes of <c>granary</c>.</summary>
 public static class ExitCodes

@@ -4,7 +4,7 @@ using Granary.Errors;
 using Granary.Scheduling;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>Options every command accepts.</summary>
 public static class GlobalOptions

@@ -2,7 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>Writes human text or JSON, as the <c>--json</c> flag says.</summary>
 public sealed class Output(bool json)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 
-namespace Granary.Client.Cli;
+namespace Granary.Cli.Cli;
 
 /// <summary>
 /// <c>granary script [FILE]</c>: runs one console command per line (shell quoting, <see cref="ShellWords"/>; blank lines and

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Bench;
-using Granary.Client.Cli;
-using Granary.Hosting.Options;
+using Granary.Cli.Bench;
+using Granary.Cli.Cli;
+using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary bench WORKLOAD</c>: closed-loop load, optionally beside a peer system in the same run.</summary>
 public static class BenchCommands

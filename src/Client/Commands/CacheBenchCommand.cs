@@ -1,9 +1,9 @@
 using System.CommandLine;
-using Granary.Client.Bench;
-using Granary.Client.Cli;
-using Granary.Hosting.Configuration;
+using Granary.Cli.Bench;
+using Granary.Cli.Cli;
+using Granary.Server.Configuration;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary bench cache</c>: the sharded cache beside redis-server through StackExchange.Redis.</summary>
 public static class CacheBenchCommand

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Client.Cli;
-using Granary.Sdk.Caching;
+using Granary.Cli.Cli;
+using Granary.Client.Caching;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary cache ...</c>: Redis commands against a named cache (<c>exec</c>) and everyday verbs mapped onto them.</summary>
 public static class CacheCommands

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Orleans.Runtime;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary cluster ...</c>: membership.</summary>
 public static class ClusterCommands

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Queues;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary exchange ...</c>: the broker layer over work queues.</summary>
 public static class ExchangeCommands

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Bench;
-using Granary.Client.Cli;
-using Granary.Client.Locks;
+using Granary.Cli.Bench;
+using Granary.Cli.Cli;
+using Granary.Cli.Locks;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary bench lock</c>: acquire+release pairs, uncontended or all on one lock, beside DistributedLock.</summary>
 public static class LockBenchCommands

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Errors;
 using Granary.Locks;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary lock acquire|renew|release|status</c>: one lease operation per invocation.</summary>
 public static class LockCommands

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary queue ...</c>: work queues with visibility timeouts and dead letters.</summary>
 public static class QueueCommands

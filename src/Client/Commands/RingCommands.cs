@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Hashing;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary ring ...</c>: the consistent hash ring on its own.</summary>
 public static class RingCommands

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Client.Cli;
-using Granary.Client.Scenarios;
+using Granary.Cli.Cli;
+using Granary.Cli.Scenarios;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary demo</c> and <c>granary scenario NAME</c>.</summary>
 public static class ScenarioCommands

@@ -1,12 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
-using Granary.Hosting.Configuration;
-using Granary.Hosting.Options;
-using Granary.Hosting.Storage;
+using Granary.Cli.Cli;
+using Granary.Server.Configuration;
+using Granary.Server.Options;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Configuration;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary shards ...</c>: the PostgreSQL shards that hold grain state.</summary>
 public static class ShardsCommands

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
-using Granary.Sdk.Diagnostics;
+using Granary.Cli.Cli;
+using Granary.Client.Diagnostics;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary stats</c>: the cluster's metrics, summed over the silos' latest snapshots.</summary>
 public static class StatsCommands

@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Granary.Client.Bench;
-using Granary.Client.Cli;
+using Granary.Cli.Bench;
+using Granary.Cli.Cli;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary bench tasks</c>: trivial tasks end to end (submit, then the stored result), beside Hangfire on PostgreSQL.</summary>
 public static class TaskBenchCommand

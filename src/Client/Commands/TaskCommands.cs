@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary task ...</c> and <c>granary worker ...</c>: the worker schedulers.</summary>
 public static class TaskCommands

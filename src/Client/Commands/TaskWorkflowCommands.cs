@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary>
 /// <c>granary task chain|group|chord|workflow</c> and <c>granary task periodic add|list|remove</c>.

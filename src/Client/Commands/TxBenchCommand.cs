@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Granary.Client.Bench.Transactions;
-using Granary.Client.Cli;
+using Granary.Cli.Bench.Transactions;
+using Granary.Cli.Cli;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary bench tx</c>: transfers between accounts, Granary 2PC beside Orleans.Transactions.</summary>
 public static class TxBenchCommand

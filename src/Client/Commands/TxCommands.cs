@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 using Granary.Errors;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Client.Commands;
+namespace Granary.Cli.Commands;
 
 /// <summary><c>granary tx ...</c>: two-phase commit transfers and checkouts, their records, stuck transactions and sagas.</summary>
 public static class TxCommands

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace Granary.Client.Locks;
+namespace Granary.Cli.Locks;
 
 /// <summary>
 /// Grants of one contended lock as clients saw them: who asked when, when it was granted, with

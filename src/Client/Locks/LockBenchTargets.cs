@@ -1,13 +1,13 @@
 using System.Globalization;
-using Granary.Client.Bench;
-using Granary.Hosting.Configuration;
+using Granary.Cli.Bench;
+using Granary.Server.Configuration;
 using Granary.Locks;
-using Granary.Sdk.Locks;
+using Granary.Client.Locks;
 using Medallion.Threading.Postgres;
 using Medallion.Threading.Redis;
 using StackExchange.Redis;
 
-namespace Granary.Client.Locks;
+namespace Granary.Cli.Locks;
 
 /// <summary>What one lock benchmark operation does: acquire, then release at once.</summary>
 public sealed record LockWorkload(bool Contended)

@@ -1,4 +1,4 @@
-namespace Granary.Client.Locks;
+namespace Granary.Cli.Locks;
 
 /// <summary>
 /// The timestamp-comparing Redis lock of a common textbook answer, faithfully: <c>SET key "{unix seconds}:{key}" NX EX timeout</c> to

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Seed question 26 (message queue, RabbitMQ-style routing): a topic exchange with <c>*</c> and

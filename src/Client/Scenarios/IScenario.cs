@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using Granary.Client.Cli;
+using Granary.Cli.Cli;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>A guided run that shows one guarantee (or its absence) and checks it.</summary>
 public interface IScenario

@@ -1,9 +1,9 @@
 using System.Globalization;
 using Granary.LoadBalancing;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Seed questions 16/17 (load-balancing algorithms) used for real: the same task workload

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Cli.Locks;
 using Granary.Client.Locks;
-using Granary.Sdk.Locks;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>Many workers, one lock: throughput of hand-offs, FIFO order and the wait distribution.</summary>
 public sealed class LockContentionScenario : IScenario

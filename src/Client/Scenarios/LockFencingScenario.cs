@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Client.Locks;
+using Granary.Cli.Locks;
 using Granary.Locks;
-using Granary.Sdk.Locks;
+using Granary.Client.Locks;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Distributed locks: the textbook timestamp-comparing Redis lock lets

@@ -1,4 +1,4 @@
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>Every scenario, in tour order. Families add theirs here.</summary>
 public static class ScenarioCatalog

@@ -1,10 +1,10 @@
 using System.Globalization;
 using Granary.Documents;
-using Granary.Hosting.Options;
-using Granary.Hosting.Storage;
+using Granary.Server.Options;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Configuration;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Seed questions 10-13 (sharding, consistent hashing for placement): how grain state spreads over

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Client.Scenarios.Scheduling;
+using Granary.Cli.Scenarios.Scheduling;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Seed question 30 (distributed task scheduling, Celery): the Celery tour on Granary — add,

@@ -2,11 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Granary.Client.Commands;
+using Granary.Cli.Commands;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 
-namespace Granary.Client.Scenarios;
+namespace Granary.Cli.Scenarios;
 
 /// <summary>
 /// Seed questions 22 and 26 (distributed queue, message queue): workers share a partitioned queue;

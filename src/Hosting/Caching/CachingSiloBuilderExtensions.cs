@@ -1,13 +1,13 @@
 using Granary.Caching;
-using Granary.Hosting.Options;
-using Granary.Hosting.Storage;
+using Granary.Server.Options;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
-namespace Granary.Hosting.Caching;
+namespace Granary.Server.Caching;
 
 /// <summary>Registers the cache shards' silo-side settings.</summary>
 public static class CachingSiloBuilderExtensions

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using Granary.Caching;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Npgsql;
 
-namespace Granary.Hosting.Caching;
+namespace Granary.Server.Caching;
 
 /// <summary>
 /// <see cref="ICacheBackingStore"/> on one PostgreSQL database: each backing table is

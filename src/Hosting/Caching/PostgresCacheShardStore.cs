@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Granary.Caching;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Granary.Hosting.Caching;
+namespace Granary.Server.Caching;
 
 /// <summary>
 /// <see cref="ICacheShardStore"/> on the PostgreSQL shards: all rows of one cache live in the database

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Configuration;
 
-namespace Granary.Hosting.Configuration;
+namespace Granary.Server.Configuration;
 
 /// <summary>
 /// The configuration sources shared by the silo and the console, lowest precedence first:

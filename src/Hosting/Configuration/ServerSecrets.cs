@@ -1,11 +1,11 @@
-using Granary.Hosting.Options;
-using Granary.Hosting.Security;
+using Granary.Server.Options;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using StackExchange.Redis;
 
-namespace Granary.Hosting.Configuration;
+namespace Granary.Server.Configuration;
 
 /// <summary>
 /// Server credentials from outside the connection strings (<see cref="ServerSecretsOptions"/>) and the

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using Granary.Errors;
 
-namespace Granary.Hosting.Diagnostics;
+namespace Granary.Server.Diagnostics;
 
 /// <summary>
 /// Checks the key of every call to a <c>granary.*</c> grain before the grain method runs: a grain

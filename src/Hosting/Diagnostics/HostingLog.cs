@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Granary.Hosting.Diagnostics;
+namespace Granary.Server.Diagnostics;
 
 /// <summary>Structured log events of the hosting layer.</summary>
 internal static partial class HostingLog

@@ -1,6 +1,6 @@
 using Orleans.Configuration;
 
-namespace Granary.Hosting.Diagnostics;
+namespace Granary.Server.Diagnostics;
 
 /// <summary>
 /// Orleans' message size limit set to <see cref="Limits.MaxMessageBytes"/> on silos and clients.

@@ -1,8 +1,8 @@
-using Granary.Hosting.Options;
+using Granary.Server.Options;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Diagnostics;
+namespace Granary.Server.Diagnostics;
 
 /// <summary>Logs one line saying how the silo is configured once it is active.</summary>
 internal sealed class SiloStartupReporter(

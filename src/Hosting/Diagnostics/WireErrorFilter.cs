@@ -1,10 +1,10 @@
 using System.Runtime.CompilerServices;
 using Granary.Errors;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 
-namespace Granary.Hosting.Diagnostics;
+namespace Granary.Server.Diagnostics;
 
 /// <summary>
 /// The outermost call filter of every <c>granary.*</c> grain: whatever escapes a grain method leaves

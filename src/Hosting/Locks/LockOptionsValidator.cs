@@ -1,7 +1,7 @@
 using Granary.Locks;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Locks;
+namespace Granary.Server.Locks;
 
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Locks</c>.</summary>
 public sealed class LockOptionsValidator : IValidateOptions<LockOptions>

@@ -2,7 +2,7 @@ using Granary.Locks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Granary.Hosting.Locks;
+namespace Granary.Server.Locks;
 
 /// <summary>Registers the lock family on a silo.</summary>
 public static class LockSiloBuilderExtensions

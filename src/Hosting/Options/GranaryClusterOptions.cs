@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Options;
+namespace Granary.Server.Options;
 
 /// <summary>How silos find each other and clients find silos.</summary>
 public enum ClusteringMode

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Granary.Hosting.Options;
+namespace Granary.Server.Options;
 
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Cluster</c>.</summary>
 public sealed class GranaryClusterOptionsValidator : IValidateOptions<GranaryClusterOptions>

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Options;
+namespace Granary.Server.Options;
 
 /// <summary>Where grain state is kept.</summary>
 public enum StorageMode

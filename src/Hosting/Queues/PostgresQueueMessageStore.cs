@@ -1,10 +1,10 @@
 using Granary.Durability;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Queues;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Granary.Hosting.Queues;
+namespace Granary.Server.Queues;
 
 /// <summary>
 /// <see cref="IQueueMessageStore"/> on the PostgreSQL shards: a partition's rows live in the shard

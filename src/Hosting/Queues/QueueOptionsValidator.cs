@@ -1,7 +1,7 @@
 using Granary.Queues;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Queues;
+namespace Granary.Server.Queues;
 
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Queues</c>.</summary>
 public sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>

@@ -1,5 +1,5 @@
-using Granary.Hosting.Options;
-using Granary.Hosting.Storage;
+using Granary.Server.Options;
+using Granary.Server.Storage;
 using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
-namespace Granary.Hosting.Queues;
+namespace Granary.Server.Queues;
 
 /// <summary>Registers the queue family on a silo.</summary>
 public static class QueueSiloBuilderExtensions

@@ -1,7 +1,7 @@
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Queues;
 
-namespace Granary.Hosting.Queues;
+namespace Granary.Server.Queues;
 
 /// <summary>
 /// The PostgreSQL queue store behind the stores' <see cref="StorageRetryPolicy"/>: an open, a read or

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Granary.Scheduling;
 
-namespace Granary.Hosting.Scheduling;
+namespace Granary.Server.Scheduling;
 
 /// <summary>
 /// The run journal of <c>Granary:Scheduling:RunJournalDirectory</c>: one file per silo

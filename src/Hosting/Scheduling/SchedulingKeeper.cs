@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
-namespace Granary.Hosting.Scheduling;
+namespace Granary.Server.Scheduling;
 
 /// <summary>
 /// Runs on every silo: declares the configured queues, starts (and keeps registered) this silo's

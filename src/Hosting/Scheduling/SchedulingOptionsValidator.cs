@@ -2,7 +2,7 @@ using Granary.LoadBalancing;
 using Granary.Scheduling;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Scheduling;
+namespace Granary.Server.Scheduling;
 
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Scheduling</c>.</summary>
 public sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOptions>

@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Scheduling;
+namespace Granary.Server.Scheduling;
 
 /// <summary>Registers the worker schedulers on a silo.</summary>
 /// <example><code>silo.AddGranaryScheduling(configuration);</code></example>

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Compares byte arrays by content (keys of remembered certificate assertions).</summary>
 internal sealed class ByteArrayComparer : IEqualityComparer<byte[]>

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Registers the client's credential (<see cref="ClientCredentialOptions"/>).</summary>
 public static class ClientCredentialClientBuilderExtensions

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The client's side of identities: puts the client's token in the request context of every call

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Fails client start-up with a clear message when <c>Granary:Client</c>'s credential is unusable.</summary>
 public sealed class ClientCredentialOptionsValidator : IValidateOptions<ClientCredentialOptions>

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// How a client's credential travels with its calls: in Orleans' request context under these keys,

@@ -1,6 +1,6 @@
 using Granary.Security;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The methods of Orleans' own interfaces (system targets, grain extensions, the management grain) that

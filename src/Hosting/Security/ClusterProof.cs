@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
-using Granary.Hosting.Options;
+using Granary.Server.Options;
 using Microsoft.Extensions.Logging;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// What a silo stamps on its calls to grains to show they come from a silo of this cluster: an

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The silo's outgoing call filter: every call this silo makes to a grain or a system target (from a

@@ -1,7 +1,7 @@
-using Granary.Hosting.Options;
+using Granary.Server.Options;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Keys <c>Granary:Security:ClusterSecret</c> and <c>Granary:Security:ClusterSecretFile</c>: the

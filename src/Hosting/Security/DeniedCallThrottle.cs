@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Keeps refused calls from flooding the log: per (identity, method, reason) at most one line per

@@ -1,6 +1,6 @@
 using Granary.Security;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Decides whether a call that came from a client connection may run. The wall (the incoming call

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Configuration;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The client-call check behind the wall when identities are configured (<see cref="IdentityOptions"/>):

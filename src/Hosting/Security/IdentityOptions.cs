@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Client identities and what each may do (section <c>Granary:Security</c>, keys <c>Identities</c> and

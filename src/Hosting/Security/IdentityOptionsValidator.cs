@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Security:Identities</c> and <c>Authorization</c>.</summary>
 public sealed class IdentityOptionsValidator : IValidateOptions<IdentityOptions>

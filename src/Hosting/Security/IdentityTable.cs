@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>A configured identity as the check uses it: its name and the permissions it holds.</summary>
 /// <param name="Name">The name.</param>

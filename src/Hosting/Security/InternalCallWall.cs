@@ -5,7 +5,7 @@ using Granary.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The wall between client calls and internal calls: an incoming call filter on every grain and system

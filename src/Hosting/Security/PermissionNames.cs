@@ -1,7 +1,7 @@
 using System.Collections.Frozen;
 using Granary.Security;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// The configuration names of <see cref="Permission"/> values (<c>cache:read</c>, <c>queue:admin</c>, ...),

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Audit events of identities and permissions (event ids 9200-9249).</summary>
 internal static partial class SecurityLog

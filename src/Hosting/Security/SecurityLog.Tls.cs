@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>Transport (TLS) events, ids 9100-9149.</summary>
 internal static partial class SecurityLog

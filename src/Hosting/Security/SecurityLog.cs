@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Structured audit events of the security layer. Event ids: 9100-9149 transport (TLS),

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Counters of security-relevant events on a silo (meter <c>Granary.Security</c>): calls refused,

@@ -1,4 +1,4 @@
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Section <c>Granary:Security:Servers</c>: the credentials of the PostgreSQL and Redis servers,

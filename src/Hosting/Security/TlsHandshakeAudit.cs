@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Orleans.Connections.Security;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Counts and logs incoming TLS handshakes that fail, around Orleans' TLS middleware: an outer step

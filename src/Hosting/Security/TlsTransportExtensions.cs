@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
 
-namespace Granary.Hosting.Security;
+namespace Granary.Server.Security;
 
 /// <summary>
 /// Mutual TLS on Orleans' connections from <c>Granary:Security:Tls</c> (see <see cref="GranaryTlsOptions"/>):

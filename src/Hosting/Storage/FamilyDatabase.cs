@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// A PostgreSQL shard database in which a family keeps tables of its own: the data source, and the

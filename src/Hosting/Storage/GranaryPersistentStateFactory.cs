@@ -1,11 +1,11 @@
 using System.Runtime.ExceptionServices;
 using Granary.Errors;
-using Granary.Hosting.Diagnostics;
+using Granary.Server.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Core;
 using Orleans.Storage;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// Makes the <c>[PersistentState]</c> of Granary's grains report storage failures with the stores'

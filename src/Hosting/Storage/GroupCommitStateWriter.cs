@@ -5,7 +5,7 @@ using Npgsql;
 using NpgsqlTypes;
 using Orleans.Storage;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// Group commit of grain state writes to one PostgreSQL shard, over a <see cref="GroupCommit{TItem}"/>:

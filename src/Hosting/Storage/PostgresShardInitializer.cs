@@ -1,11 +1,11 @@
 using System.Reflection;
-using Granary.Hosting.Diagnostics;
-using Granary.Hosting.Options;
+using Granary.Server.Diagnostics;
+using Granary.Server.Options;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// Creates missing shard databases and applies the grain-storage schema to each shard before the
@@ -16,7 +16,7 @@ namespace Granary.Hosting.Storage;
 public sealed class PostgresShardInitializer : ILifecycleParticipant<ISiloLifecycle>
 {
     /// <summary>Embedded resource name of the schema script.</summary>
-    public const string SchemaResource = "Granary.Hosting.Storage.Sql.PostgreSQL-GrainStorage.sql";
+    public const string SchemaResource = "Granary.Server.Storage.Sql.PostgreSQL-GrainStorage.sql";
 
     private readonly GranaryStorageOptions _options;
     private readonly ILogger<PostgresShardInitializer> _logger;

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>Rows of one state name on one shard: how many, their payload bytes in all, and the largest payload.</summary>
 public sealed record ShardStateCount(string StateName, long Rows, long Bytes = 0, long LargestBytes = 0);

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// The placement key of a grain's state: the same triple (N0, N1, extension string) that the

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>What a rebalance did.</summary>
 public sealed record RebalanceReport(long RowsScanned, long RowsMoved, IReadOnlyDictionary<string, long> MovedTo)

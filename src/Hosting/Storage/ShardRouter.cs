@@ -1,6 +1,6 @@
 using Granary.Hashing;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>Places grain state on shards with the consistent hash ring (one weight-1 node per shard).</summary>
 public sealed class ShardRouter

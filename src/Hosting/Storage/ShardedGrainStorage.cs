@@ -2,7 +2,7 @@ using Granary.Errors;
 using Granary.Text;
 using Orleans.Storage;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// An <see cref="IGrainStorage"/> that forwards each grain's Read/Write/Clear to one inner provider

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>Names of the grain storage providers Granary registers. Grains refer to these, never to literals.</summary>
 public static class StorageNames

@@ -1,14 +1,14 @@
 using System.Globalization;
 using Granary.Errors;
-using Granary.Hosting.Diagnostics;
-using Granary.Hosting.Options;
+using Granary.Server.Diagnostics;
+using Granary.Server.Options;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Polly;
 using Polly.Retry;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// The one retry policy of Granary's PostgreSQL stores (grain state reads and writes, queue and

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Granary.Hosting.Storage;
+namespace Granary.Server.Storage;
 
 /// <summary>
 /// The Npgsql data sources of Granary's own PostgreSQL stores (grain-state writer, queue and cache

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Granary.Errors;
 
-namespace Granary.Hosting.Telemetry;
+namespace Granary.Server.Telemetry;
 
 /// <summary>
 /// Measures every call into a Granary grain on this silo (grain types <c>granary.&lt;family&gt;.&lt;name&gt;</c>):

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
-namespace Granary.Hosting.Telemetry;
+namespace Granary.Server.Telemetry;
 
 /// <summary>
 /// Listens to this silo's Granary meters (<c>Granary</c> and <c>Granary.*</c>) and, every

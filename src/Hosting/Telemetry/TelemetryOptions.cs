@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Telemetry;
+namespace Granary.Server.Telemetry;
 
 /// <summary><c>Granary:Telemetry</c>: what a silo measures and where it sends it.</summary>
 public sealed class TelemetryOptions

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 
-namespace Granary.Hosting.Telemetry;
+namespace Granary.Server.Telemetry;
 
 /// <summary>Registers Granary's metrics on a silo: the grain-call filter, the stats snapshots and, when configured, OpenTelemetry export.</summary>
 public static class TelemetrySiloBuilderExtensions

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Hosting.Transactions;
+namespace Granary.Server.Transactions;
 
 /// <summary>Registers the transaction family on a silo.</summary>
 /// <example><code>

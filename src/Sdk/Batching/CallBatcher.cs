@@ -1,4 +1,4 @@
-namespace Granary.Sdk.Batching;
+namespace Granary.Client.Batching;
 
 /// <summary>
 /// Coalesces concurrent requests bound for one grain: while <c>maxInFlight</c> calls are

@@ -2,10 +2,10 @@ using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
 using Granary.Hashing;
-using Granary.Sdk.Batching;
+using Granary.Client.Batching;
 using Orleans.Concurrency;
 
-namespace Granary.Sdk.Caching;
+namespace Granary.Client.Caching;
 
 /// <summary>
 /// Client of one named cache. Keeps a snapshot of the cache's ring (refreshed when its version

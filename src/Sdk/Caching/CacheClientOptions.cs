@@ -1,4 +1,4 @@
-namespace Granary.Sdk.Caching;
+namespace Granary.Client.Caching;
 
 /// <summary>How a <see cref="CacheClient"/> batches and refreshes.</summary>
 public sealed record CacheClientOptions

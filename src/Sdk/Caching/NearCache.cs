@@ -1,6 +1,6 @@
 using Granary.Caching;
 
-namespace Granary.Sdk.Caching;
+namespace Granary.Client.Caching;
 
 /// <summary>
 /// A client-side copy of recently read-through values, kept honest by the shards' invalidation

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Granary.Diagnostics;
 
-namespace Granary.Sdk.Diagnostics;
+namespace Granary.Client.Diagnostics;
 
 /// <summary>
 /// Reads the cluster's metrics snapshots (<see cref="IClusterStatsGrain"/>) and sums them over the

@@ -1,4 +1,4 @@
-namespace Granary.Sdk.Locks;
+namespace Granary.Client.Locks;
 
 /// <summary>Client-side settings of <see cref="DistributedLocks"/>, validated when the client is created.</summary>
 public sealed record DistributedLockOptions

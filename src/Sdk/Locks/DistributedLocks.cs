@@ -4,7 +4,7 @@ using Granary.Errors;
 using Granary.Identity;
 using Granary.Locks;
 
-namespace Granary.Sdk.Locks;
+namespace Granary.Client.Locks;
 
 /// <summary>
 /// Distributed locks over Granary's lock grains for any .NET application with an

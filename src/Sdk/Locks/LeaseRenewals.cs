@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Granary.Sdk.Locks;
+namespace Granary.Client.Locks;
 
 /// <summary>
 /// One timer for every lease held through a <see cref="DistributedLocks"/>: each tick lets each

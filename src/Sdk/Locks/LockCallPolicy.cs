@@ -3,7 +3,7 @@ using Granary.Locks;
 using Polly;
 using Polly.Retry;
 
-namespace Granary.Sdk.Locks;
+namespace Granary.Client.Locks;
 
 /// <summary>
 /// How the SDK calls a lock grain, in one place: every attempt is bounded by its caller (see

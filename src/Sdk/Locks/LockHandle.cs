@@ -1,6 +1,6 @@
 using Granary.Locks;
 
-namespace Granary.Sdk.Locks;
+namespace Granary.Client.Locks;
 
 /// <summary>
 /// A held lease. Renewed in the background at a third of its ttl (by one timer shared by all the

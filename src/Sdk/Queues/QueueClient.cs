@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using Granary.Errors;
 using Granary.Identity;
 using Granary.Queues;
-using Granary.Sdk.Batching;
+using Granary.Client.Batching;
 
-namespace Granary.Sdk.Queues;
+namespace Granary.Client.Queues;
 
 /// <summary>
 /// Client helpers for work queues: routes enqueues to the partition that owns the key (or message

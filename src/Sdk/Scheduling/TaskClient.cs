@@ -1,7 +1,7 @@
 using Granary.Errors;
 using Granary.Scheduling;
 
-namespace Granary.Sdk.Scheduling;
+namespace Granary.Client.Scheduling;
 
 /// <summary>
 /// Client helpers for the worker schedulers: submit tasks, chains, groups and chords, wait for

@@ -2,7 +2,7 @@ using System.Globalization;
 using Granary.Errors;
 using Granary.Transactions;
 
-namespace Granary.Sdk.Transactions;
+namespace Granary.Client.Transactions;
 
 /// <summary>
 /// Client helpers for the transaction family: transfers and checkouts as two-phase commits. An

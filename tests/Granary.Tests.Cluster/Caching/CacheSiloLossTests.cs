@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.Concurrency;
 using Xunit.Abstractions;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
 using Granary.Errors;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

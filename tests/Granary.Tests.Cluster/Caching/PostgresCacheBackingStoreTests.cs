@@ -1,6 +1,6 @@
 using Granary.Caching;
 using Granary.Errors;
-using Granary.Hosting.Caching;
+using Granary.Server.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Npgsql;
 using Xunit.Abstractions;

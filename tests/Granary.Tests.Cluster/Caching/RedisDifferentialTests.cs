@@ -1,5 +1,5 @@
 using Granary.Caching;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using StackExchange.Redis;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
-using Granary.Hosting;
-using Granary.Hosting.Options;
-using Granary.Hosting.Queues;
+using Granary.Server;
+using Granary.Server.Options;
+using Granary.Server.Queues;
 using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Granary.Caching;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

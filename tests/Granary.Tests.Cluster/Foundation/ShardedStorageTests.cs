@@ -1,6 +1,6 @@
 using System.Globalization;
 using Granary.Documents;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;

@@ -1,6 +1,6 @@
-using Granary.Hosting.Telemetry;
+using Granary.Server.Telemetry;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;

@@ -1,9 +1,9 @@
 using Granary.Documents;
 using Granary.Errors;
 using Granary.Queues;
-using Granary.Sdk.Diagnostics;
-using Granary.Sdk.Locks;
-using Granary.Sdk.Queues;
+using Granary.Client.Diagnostics;
+using Granary.Client.Locks;
+using Granary.Client.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

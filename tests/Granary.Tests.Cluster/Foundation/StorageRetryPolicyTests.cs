@@ -1,7 +1,7 @@
 using Granary.Errors;
-using Granary.Hosting.Diagnostics;
-using Granary.Hosting.Options;
-using Granary.Hosting.Storage;
+using Granary.Server.Diagnostics;
+using Granary.Server.Options;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.Storage;

@@ -1,6 +1,6 @@
 using Granary.Caching;
-using Granary.Hosting;
-using Granary.Hosting.Security;
+using Granary.Server;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

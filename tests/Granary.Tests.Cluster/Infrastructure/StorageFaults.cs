@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Granary.Errors;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Queues;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;

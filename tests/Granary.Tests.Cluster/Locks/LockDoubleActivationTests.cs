@@ -1,5 +1,5 @@
 using System.Globalization;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Locks;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,7 +1,7 @@
 using Granary.Errors;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Locks;
-using Granary.Sdk.Locks;
+using Granary.Client.Locks;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using Granary.Errors;
 using Granary.Locks;
-using Granary.Sdk.Locks;
+using Granary.Client.Locks;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 

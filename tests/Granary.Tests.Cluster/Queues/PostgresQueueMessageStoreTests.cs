@@ -1,5 +1,5 @@
-using Granary.Hosting.Queues;
-using Granary.Hosting.Storage;
+using Granary.Server.Queues;
+using Granary.Server.Storage;
 using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;

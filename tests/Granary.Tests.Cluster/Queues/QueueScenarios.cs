@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Granary.Errors;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.Runtime;

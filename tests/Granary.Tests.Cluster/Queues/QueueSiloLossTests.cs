@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Granary.Queues;
-using Granary.Sdk.Queues;
+using Granary.Client.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Hosting.Scheduling;
+using Granary.Server.Scheduling;
 using Granary.Scheduling;
-using Granary.Sdk.Scheduling;
+using Granary.Client.Scheduling;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,6 +1,6 @@
 using System.Runtime.Versioning;
-using Granary.Hosting.Options;
-using Granary.Hosting.Security;
+using Granary.Server.Options;
+using Granary.Server.Security;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Granary.Tests.Cluster.Security;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
-using Granary.Hosting.Security;
+using Granary.Server.Security;
 using Granary.Security;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

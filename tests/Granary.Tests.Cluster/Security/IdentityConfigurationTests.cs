@@ -1,4 +1,4 @@
-using Granary.Hosting.Security;
+using Granary.Server.Security;
 using Granary.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Time.Testing;

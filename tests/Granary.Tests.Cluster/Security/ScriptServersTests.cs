@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
-using Granary.Hosting;
+using Granary.Server;
 using Granary.Tests.Cluster.Infrastructure;
 using Npgsql;
 using StackExchange.Redis;

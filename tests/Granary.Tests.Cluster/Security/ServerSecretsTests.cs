@@ -1,5 +1,5 @@
-using Granary.Hosting;
-using Granary.Hosting.Configuration;
+using Granary.Server;
+using Granary.Server.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Npgsql;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;

@@ -1,4 +1,4 @@
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Granary.Hosting.Storage;
+using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;

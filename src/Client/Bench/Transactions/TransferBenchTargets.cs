@@ -1,8 +1,8 @@
 using System.Globalization;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Client.Bench.Transactions;
+namespace Granary.Cli.Bench.Transactions;
 
 /// <summary>Shape of the transfer workload, shared by Granary and its peer so both do the same work.</summary>
 /// <param name="Accounts">Accounts transfers pick from (uniformly, from != to).</param>

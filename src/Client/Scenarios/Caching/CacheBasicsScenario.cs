@@ -1,8 +1,8 @@
 using System.Globalization;
 using Granary.Caching;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 
-namespace Granary.Client.Scenarios.Caching;
+namespace Granary.Cli.Scenarios.Caching;
 
 /// <summary><c>cache-basics</c>: Redis commands on a sharded cache: TTLs, counters, WRONGTYPE, hashes, lists, sorted sets, SCAN, stats.</summary>
 public sealed class CacheBasicsScenario : IScenario

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Hosting.Caching;
-using Granary.Sdk.Caching;
+using Granary.Server.Caching;
+using Granary.Client.Caching;
 
-namespace Granary.Client.Scenarios.Caching;
+namespace Granary.Cli.Scenarios.Caching;
 
 /// <summary>
 /// <c>cache-consistency</c>: a cache in front of a <c>products</c> table, updated three ways, with the

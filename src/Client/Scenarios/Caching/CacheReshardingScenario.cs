@@ -1,9 +1,9 @@
 using System.Globalization;
 using Granary.Caching;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 using StableHash = Granary.Hashing.StableHash;
 
-namespace Granary.Client.Scenarios.Caching;
+namespace Granary.Cli.Scenarios.Caching;
 
 /// <summary><c>cache-resharding</c>: growing a cache from 4 to 5 shards moves about a fifth of the keys, not four fifths.</summary>
 public sealed class CacheReshardingScenario : IScenario

@@ -1,7 +1,7 @@
 using System.Globalization;
-using Granary.Sdk.Caching;
+using Granary.Client.Caching;
 
-namespace Granary.Client.Scenarios.Caching;
+namespace Granary.Cli.Scenarios.Caching;
 
 /// <summary><c>memcached-cas</c>: check-and-set on the version read; concurrent read-modify-write loses no update.</summary>
 public sealed class MemcachedCasScenario : IScenario

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using Granary.Client.Cli;
-using Granary.Hosting;
-using Granary.Hosting.Configuration;
-using Granary.Hosting.Storage;
+using Granary.Cli.Cli;
+using Granary.Server;
+using Granary.Server.Configuration;
+using Granary.Server.Storage;
 using Granary.Scheduling;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,7 +15,7 @@ using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 
-namespace Granary.Client.Scenarios.Scheduling;
+namespace Granary.Cli.Scenarios.Scheduling;
 
 /// <summary>
 /// A private two-silo cluster inside this process for the worker-loss part of the tasks tour:

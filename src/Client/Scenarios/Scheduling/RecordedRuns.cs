@@ -1,6 +1,6 @@
 using Granary.Scheduling;
 
-namespace Granary.Client.Scenarios.Scheduling;
+namespace Granary.Cli.Scenarios.Scheduling;
 
 /// <summary>
 /// The run journal of the silos of an <see cref="InProcessTaskCluster"/>, kept in memory: every

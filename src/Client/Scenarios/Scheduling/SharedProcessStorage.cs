@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Orleans.Serialization;
 using Orleans.Storage;
 
-namespace Granary.Client.Scenarios.Scheduling;
+namespace Granary.Cli.Scenarios.Scheduling;
 
 /// <summary>
 /// Grain storage shared by the silos of one process, standing in for the PostgreSQL shards of a

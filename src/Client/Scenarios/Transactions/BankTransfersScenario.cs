@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Client.Scenarios.Transactions;
+namespace Granary.Cli.Scenarios.Transactions;
 
 /// <summary>
 /// Concurrent random transfers between accounts: money is conserved, no balance goes negative,

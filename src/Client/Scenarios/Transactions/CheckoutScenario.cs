@@ -1,8 +1,8 @@
 using System.Globalization;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Client.Scenarios.Transactions;
+namespace Granary.Cli.Scenarios.Transactions;
 
 /// <summary>
 /// Seed question 21: a grocery checkout as one two-phase commit over three kinds of grains

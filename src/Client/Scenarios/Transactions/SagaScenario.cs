@@ -1,8 +1,8 @@
 using System.Globalization;
-using Granary.Sdk.Transactions;
+using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Client.Scenarios.Transactions;
+namespace Granary.Cli.Scenarios.Transactions;
 
 /// <summary>
 /// A checkout as a saga: take stock, charge the wallet, book delivery. Delivery fails for good,

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Granary.Transactions;
 
-namespace Granary.Client.Scenarios.Transactions;
+namespace Granary.Cli.Scenarios.Transactions;
 
 /// <summary>
 /// Where two-phase commit blocks and three-phase commit does not, and where 3PC goes wrong under a
