@@ -1,7 +1,7 @@
 using System.Globalization;
 using Granary.Caching;
-using Granary.Server.Configuration;
 using Granary.Client.Caching;
+using Granary.Server.Configuration;
 using StackExchange.Redis;
 
 namespace Granary.Cli.Bench;

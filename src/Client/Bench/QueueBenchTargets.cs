@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
-using Granary.Server.Configuration;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
+using Granary.Server.Configuration;
 using Npgsql;
 using NpgsqlTypes;
 using StackExchange.Redis;

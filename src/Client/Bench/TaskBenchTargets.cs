@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
 using Hangfire;
 using Hangfire.PostgreSql;
 using Hangfire.States;

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Granary.Cli.Cli;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
 
 namespace Granary.Cli.Commands;
 

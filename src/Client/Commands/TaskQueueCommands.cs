@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Cli.Cli;
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
 
 namespace Granary.Cli.Commands;
 

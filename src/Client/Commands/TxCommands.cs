@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Cli.Cli;
-using Granary.Errors;
 using Granary.Client.Transactions;
+using Granary.Errors;
 using Granary.Transactions;
 
 namespace Granary.Cli.Commands;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Granary.Cli.Bench;
-using Granary.Server.Configuration;
-using Granary.Locks;
 using Granary.Client.Locks;
+using Granary.Locks;
+using Granary.Server.Configuration;
 using Medallion.Threading.Postgres;
 using Medallion.Threading.Redis;
 using StackExchange.Redis;

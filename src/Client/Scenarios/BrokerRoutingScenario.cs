@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
 
 namespace Granary.Cli.Scenarios;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
+using Granary.Client.Scheduling;
 using Granary.LoadBalancing;
 using Granary.Scheduling;
-using Granary.Client.Scheduling;
 
 namespace Granary.Cli.Scenarios;
 

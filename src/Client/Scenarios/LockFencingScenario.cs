@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Cli.Locks;
-using Granary.Locks;
 using Granary.Client.Locks;
+using Granary.Locks;
 
 namespace Granary.Cli.Scenarios;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Cli.Scenarios.Scheduling;
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
 
 namespace Granary.Cli.Scenarios;
 

@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Granary.Cli.Commands;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
 
 namespace Granary.Cli.Scenarios;
 

@@ -1,6 +1,6 @@
 using Granary.Durability;
-using Granary.Server.Storage;
 using Granary.Queues;
+using Granary.Server.Storage;
 using Npgsql;
 using NpgsqlTypes;
 

@@ -1,6 +1,6 @@
+using Granary.Queues;
 using Granary.Server.Options;
 using Granary.Server.Storage;
-using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

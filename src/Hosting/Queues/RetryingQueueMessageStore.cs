@@ -1,5 +1,5 @@
-using Granary.Server.Storage;
 using Granary.Queues;
+using Granary.Server.Storage;
 
 namespace Granary.Server.Queues;
 

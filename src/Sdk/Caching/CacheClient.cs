@@ -1,8 +1,8 @@
 using System.Globalization;
 using Granary.Caching;
+using Granary.Client.Batching;
 using Granary.Errors;
 using Granary.Hashing;
-using Granary.Client.Batching;
 using Orleans.Concurrency;
 
 namespace Granary.Client.Caching;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
+using Granary.Client.Batching;
 using Granary.Errors;
 using Granary.Identity;
 using Granary.Queues;
-using Granary.Client.Batching;
 
 namespace Granary.Client.Queues;
 

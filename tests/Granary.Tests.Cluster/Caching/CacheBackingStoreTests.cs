@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Server.Caching;
 using Granary.Client.Caching;
+using Granary.Server.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Npgsql;
 using Orleans.TestingHost;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Granary.Caching;
+using Granary.Client.Caching;
 using Granary.Errors;
 using Granary.Server.Caching;
-using Granary.Client.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.TestingHost;
 using Xunit.Abstractions;

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Errors;
 using Granary.Client.Caching;
+using Granary.Errors;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;

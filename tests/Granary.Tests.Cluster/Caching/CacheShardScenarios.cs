@@ -1,7 +1,7 @@
 using System.Globalization;
 using Granary.Caching;
-using Granary.Errors;
 using Granary.Client.Caching;
+using Granary.Errors;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.Concurrency;

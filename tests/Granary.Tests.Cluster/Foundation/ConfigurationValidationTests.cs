@@ -1,7 +1,7 @@
+using Granary.Queues;
 using Granary.Server;
 using Granary.Server.Options;
 using Granary.Server.Queues;
-using Granary.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Orleans.Hosting;

@@ -1,6 +1,6 @@
-using Granary.Server.Telemetry;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
+using Granary.Server.Telemetry;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;

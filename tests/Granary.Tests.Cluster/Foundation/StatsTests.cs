@@ -1,9 +1,9 @@
-using Granary.Documents;
-using Granary.Errors;
-using Granary.Queues;
 using Granary.Client.Diagnostics;
 using Granary.Client.Locks;
 using Granary.Client.Queues;
+using Granary.Documents;
+using Granary.Errors;
+using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Granary.Errors;
-using Granary.Server.Storage;
 using Granary.Queues;
+using Granary.Server.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
 using Orleans.TestingHost;

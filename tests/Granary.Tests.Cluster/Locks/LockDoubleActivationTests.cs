@@ -1,6 +1,6 @@
 using System.Globalization;
-using Granary.Server.Storage;
 using Granary.Locks;
+using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;

@@ -1,7 +1,7 @@
-using Granary.Errors;
-using Granary.Server.Storage;
-using Granary.Locks;
 using Granary.Client.Locks;
+using Granary.Errors;
+using Granary.Locks;
+using Granary.Server.Storage;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using Granary.Client.Locks;
 using Granary.Errors;
 using Granary.Locks;
-using Granary.Client.Locks;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 

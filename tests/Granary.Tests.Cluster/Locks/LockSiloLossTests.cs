@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using Granary.Locks;
 using Granary.Client.Locks;
+using Granary.Locks;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,6 +1,6 @@
+using Granary.Queues;
 using Granary.Server.Queues;
 using Granary.Server.Storage;
-using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;

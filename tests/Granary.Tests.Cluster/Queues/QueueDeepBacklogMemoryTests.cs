@@ -1,6 +1,6 @@
 using System.Globalization;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text;
+using Granary.Client.Queues;
 using Granary.Errors;
 using Granary.Queues;
-using Granary.Client.Queues;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.Runtime;

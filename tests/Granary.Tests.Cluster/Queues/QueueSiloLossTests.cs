@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Granary.Queues;
 using Granary.Client.Queues;
+using Granary.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

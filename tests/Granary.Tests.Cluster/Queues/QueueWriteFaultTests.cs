@@ -1,7 +1,7 @@
 using System.Text;
+using Granary.Client.Queues;
 using Granary.Errors;
 using Granary.Queues;
-using Granary.Client.Queues;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using Granary.Client.Scheduling;
 using Granary.Errors;
 using Granary.Scheduling;
-using Granary.Client.Scheduling;
 using Granary.Tests.Cluster.Infrastructure;
 using Orleans.TestingHost;
 using Xunit.Abstractions;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using Granary.Server.Storage;
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
+using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;

@@ -1,5 +1,5 @@
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;

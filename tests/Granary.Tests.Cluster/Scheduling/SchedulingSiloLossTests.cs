@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Granary.Server.Scheduling;
-using Granary.Scheduling;
 using Granary.Client.Scheduling;
+using Granary.Scheduling;
+using Granary.Server.Scheduling;
 using Granary.Tests.Cluster.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,5 +1,5 @@
-using Granary.Server.Security;
 using Granary.Security;
+using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Time.Testing;
 

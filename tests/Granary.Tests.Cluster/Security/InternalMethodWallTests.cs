@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using Granary.Caching;
-using Granary.Errors;
-using Granary.Server.Security;
-using Granary.Queues;
 using Granary.Client.Caching;
 using Granary.Client.Transactions;
+using Granary.Errors;
+using Granary.Queues;
 using Granary.Security;
+using Granary.Server.Security;
 using Granary.Tests.Cluster.Foundation;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;

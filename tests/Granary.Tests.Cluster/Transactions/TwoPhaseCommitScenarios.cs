@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Granary.Errors;
 using Granary.Client.Transactions;
+using Granary.Errors;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
 using Xunit.Abstractions;

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Granary.Caching;
-using Granary.Server.Caching;
 using Granary.Client.Caching;
+using Granary.Server.Caching;
 
 namespace Granary.Cli.Scenarios.Caching;
 
