@@ -1,8 +1,9 @@
 using System.Globalization;
+using Granary.Bench.Transactions.Peer;
 using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Cli.Bench.Transactions;
+namespace Granary.Bench.Transactions;
 
 /// <summary>Shape of the transfer workload, shared by Granary and its peer so both do the same work.</summary>
 /// <param name="Accounts">Accounts transfers pick from (uniformly, from != to).</param>
