@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Cli.Cli;
 using Granary.Bench.Locks;
+using Granary.Cli.Cli;
 using Granary.Cli.Locks;
 
 namespace Granary.Bench.Commands;
