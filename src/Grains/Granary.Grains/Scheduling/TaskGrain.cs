@@ -76,6 +76,8 @@ public sealed class TaskGrain(
             await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, TaskSubmissionValidator.QueuesOf(submission).Skip(1));
         }
 
+        await validator.RequireServedAsync(GrainFactory, [submission]);
+
         var partition = (int)(Granary.Hashing.StableHash.Hash64(submission.Key ?? Id) % (ulong)settings.Partitions);
 
         state.State = new TaskGrainState
