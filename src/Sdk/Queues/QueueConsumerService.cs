@@ -75,7 +75,10 @@ internal sealed class QueueConsumerService<TConsumer, TMessage>(
                 Track(Task.Run(() => HandleAsync(delivery), CancellationToken.None));
             }
 
-            _slots.Release(slots - deliveries.Count);
+            if (slots > deliveries.Count)
+            {
+                _slots.Release(slots - deliveries.Count);
+            }
         }
 
         // Messages being handled finish (until the host's shutdown timeout): an ack is not thrown away.

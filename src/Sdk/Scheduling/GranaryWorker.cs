@@ -27,7 +27,6 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
     private readonly GranaryWorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly IWorkerGrain _worker;
     private readonly ResiliencePipeline _finish;
     private readonly Dictionary<string, Run> _running = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -47,7 +46,6 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
         _time = time;
         _logger = logger;
         WorkerId = $"{queue}/{options.Name ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}"}";
-        _worker = grains.GetGrain<IWorkerGrain>(WorkerId);
 
         // The acknowledgement is what makes a run count: retried a few times; after that the lease
         // expires and the task runs again rather than being lost.
@@ -64,6 +62,9 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
 
     /// <summary>The worker's id (<c>queue/name</c>), as the scheduler and <c>granary task workers</c> show it.</summary>
     public string WorkerId { get; }
+
+    /// <summary>Resolved on use: the client learns the cluster's grain types only once it is connected.</summary>
+    private IWorkerGrain Worker => _grains.GetGrain<IWorkerGrain>(WorkerId);
 
     /// <summary>Tasks running now.</summary>
     public int Running
@@ -99,7 +100,7 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
 
         try
         {
-            await _worker.StopAsync().WaitAsync(cancellationToken);
+            await Worker.StopAsync().WaitAsync(cancellationToken);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -185,7 +186,7 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
 
                 if (_accepting)
                 {
-                    await _worker.StartAsync(Settings());
+                    await Worker.StartAsync(Settings());
                     if (!registered)
                     {
                         WorkerLog.LogInformationWorkerStarted(_logger, WorkerId, _concurrency, string.Join(", ", Types()));
@@ -223,7 +224,7 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
         {
             try
             {
-                if (!await _worker.RenewAsync(run.Dispatch.TaskId, run.Execution!.LeaseId))
+                if (!await Worker.RenewAsync(run.Dispatch.TaskId, run.Execution!.LeaseId))
                 {
                     // Re-dispatched, cancelled or timed out meanwhile: stop the handler, acknowledge nothing.
                     await run.Cancel.CancelAsync();
@@ -244,7 +245,7 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
         RunResult? result = null;
         try
         {
-            claimed = await _worker.ClaimAsync(run.Dispatch);
+            claimed = await Worker.ClaimAsync(run.Dispatch);
             if (claimed is not null)
             {
                 if (claimed.HeartbeatInterval > TimeSpan.Zero && claimed.HeartbeatInterval < _timer!.Period)
@@ -279,7 +280,7 @@ internal sealed class GranaryWorker : IHostedService, IWorkerObserver, IAsyncDis
         {
             var execution = result is null ? null : claimed;
             await _finish.ExecuteAsync(
-                async (state, _) => await _worker.FinishAsync(state.Dispatch, state.Execution, state.Outcome, state.Payload, state.Elapsed),
+                async (state, _) => await Worker.FinishAsync(state.Dispatch, state.Execution, state.Outcome, state.Payload, state.Elapsed),
                 (run.Dispatch, Execution: execution, Outcome: result?.Outcome ?? RunOutcome.Failed, result?.Payload, Elapsed: Stopwatch.GetElapsedTime(started)),
                 CancellationToken.None);
         }

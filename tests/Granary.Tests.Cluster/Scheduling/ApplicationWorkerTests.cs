@@ -53,7 +53,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
         Assert.Equal("GRANARY", JsonSerializer.Deserialize(uppered.Result!, WorkerTestJson.Default.String));
 
         // The queue knows the worker's types from its registration, so a type nobody serves is refused up front.
-        Assert.Equal(["app-sum", "app-upper"], await fixture.Grains.GetGrain<IQueueGrain>(queue).GetTaskTypesAsync());
+        Assert.Equal(["app-sum", "app-upper"], await fixture.Grains.GetGrain<Granary.Scheduling.IQueueGrain>(queue).GetTaskTypesAsync());
         var refused = await Assert.ThrowsAsync<TaskRejectedException>(() => _tasks.SubmitAsync(new TaskSubmission("app-nobody", "{}") { Queue = queue }));
         Assert.Equal("type", refused.Parameter);
         Assert.Contains("app-sum", refused.Message, StringComparison.Ordinal);
@@ -78,7 +78,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
 
         Assert.Equal("type", refused.Parameter);
         await Assert.ThrowsAsync<TaskNotFoundException>(() => _tasks.GetAsync(id));
-        Assert.Empty(await fixture.Grains.GetGrain<IQueueGrain>(queue).GetTaskTypesAsync());
+        Assert.Empty(await fixture.Grains.GetGrain<Granary.Scheduling.IQueueGrain>(queue).GetTaskTypesAsync());
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
         Assert.Equal(3, info.Attempts);
         Assert.Equal(3, attempts.Count);
         Assert.Contains("the oven is cold", info.Error, StringComparison.Ordinal);
-        Assert.Contains(await _tasks.DeadLettersAsync(queue), d => d.TaskId == task.Id);
+        await Eventually.TrueAsync("the task listed in its queue's dead letters", async () => (await _tasks.DeadLettersAsync(queue)).Any(d => d.TaskId == task.Id), Wait);
     }
 
     [Fact]
