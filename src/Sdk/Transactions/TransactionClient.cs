@@ -1,3 +1,4 @@
+using Granary.Client.DependencyInjection;
 using System.Globalization;
 using Granary.Errors;
 using Granary.Transactions;
@@ -15,8 +16,11 @@ namespace Granary.Client.Transactions;
 /// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17");
 /// await tx.TransferAsync("alice", "bob", 500, protocol: TxProtocol.ThreePhase);
 /// </code></example>
-public sealed class TransactionClient(IGrainFactory grains)
+public sealed class TransactionClient(IGrainFactory grains, GranaryClientOptions? options = null)
 {
+    /// <summary>The call timeout and clock this client uses.</summary>
+    public GranaryClientOptions Options { get; } = options ?? new GranaryClientOptions();
+
     /// <summary>A new unique transaction id.</summary>
     public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
 
