@@ -5,8 +5,8 @@ using Microsoft.Extensions.Options;
 namespace Granary.Client.DependencyInjection;
 
 /// <summary>
-/// Options shared by every typed client (<c>Granary:Client</c>): the bound on one call to the cluster
-/// and the clock. The lock and cache clients keep their own settings (<see cref="Locks"/>,
+/// Options of the typed clients (<c>Granary:Client</c>): the bound on one call to the cluster and the
+/// clock, applied to the lock and cache clients. The lock and cache clients keep their own settings (<see cref="Locks"/>,
 /// <see cref="Cache"/>); their call timeout and clock are these.
 /// </summary>
 public sealed class GranaryClientOptions

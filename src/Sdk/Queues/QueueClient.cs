@@ -1,4 +1,3 @@
-using Granary.Client.DependencyInjection;
 using System.Collections.Concurrent;
 using Granary.Client.Batching;
 using Granary.Errors;
@@ -30,11 +29,8 @@ namespace Granary.Client.Queues;
 ///     await queues.AckAsync("orders", m.Receipt);
 /// }
 /// </code></example>
-public sealed class QueueClient(IGrainFactory grains, GranaryClientOptions? options = null)
+public sealed class QueueClient(IGrainFactory grains)
 {
-    /// <summary>The call timeout and clock this client uses.</summary>
-    public GranaryClientOptions Options { get; } = options ?? new GranaryClientOptions();
-
     // Calls in flight per partition for keyed or identified messages and for acks (the partition
     // writes one batch at a time anyway), and per queue for messages that may go anywhere.
     private const int PartitionCallsInFlight = 1;

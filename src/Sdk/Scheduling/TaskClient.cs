@@ -1,4 +1,3 @@
-using Granary.Client.DependencyInjection;
 using Granary.Errors;
 using Granary.Scheduling;
 
@@ -13,11 +12,8 @@ namespace Granary.Client.Scheduling;
 /// var info = await tasks.SubmitAsync(new TaskSubmission("add", "[2, 3]"));
 /// var done = await tasks.WaitAsync(info.Id, TimeSpan.FromSeconds(10));   // done.Result == "5"
 /// </code></example>
-public sealed class TaskClient(IGrainFactory grains, GranaryClientOptions? options = null)
+public sealed class TaskClient(IGrainFactory grains)
 {
-    /// <summary>The call timeout and clock this client uses.</summary>
-    public GranaryClientOptions Options { get; } = options ?? new GranaryClientOptions();
-
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(20);
 

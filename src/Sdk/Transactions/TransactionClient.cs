@@ -1,4 +1,3 @@
-using Granary.Client.DependencyInjection;
 using System.Globalization;
 using Granary.Errors;
 using Granary.Transactions;
@@ -16,11 +15,8 @@ namespace Granary.Client.Transactions;
 /// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17");
 /// await tx.TransferAsync("alice", "bob", 500, protocol: TxProtocol.ThreePhase);
 /// </code></example>
-public sealed class TransactionClient(IGrainFactory grains, GranaryClientOptions? options = null)
+public sealed class TransactionClient(IGrainFactory grains)
 {
-    /// <summary>The call timeout and clock this client uses.</summary>
-    public GranaryClientOptions Options { get; } = options ?? new GranaryClientOptions();
-
     /// <summary>A new unique transaction id.</summary>
     public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
 

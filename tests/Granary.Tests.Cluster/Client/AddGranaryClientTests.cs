@@ -61,7 +61,6 @@ public sealed class AddGranaryClientTests(TcpClusterFixture fixture) : IClassFix
 
         // The common options reach the clients from one place.
         Assert.Equal(TimeSpan.FromSeconds(10), locks.Options.CallTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(10), queues.Options.CallTimeout);
         await host.StopAsync();
     }
 
