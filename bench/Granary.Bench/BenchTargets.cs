@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Client.Configuration;
 using Granary.Documents;
 using Granary.Server.Configuration;
 using Npgsql;
@@ -75,7 +76,7 @@ public sealed class RedisBenchTarget(string connectionString, KeyValueWorkload w
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {ServerSecrets.RedisForDisplay(connectionString)}";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {RedisSecrets.RedisForDisplay(connectionString)}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using System.Globalization;
 using Granary.Caching;
 using Granary.Cli.Cli;
 using Granary.Client.Caching;
+using Granary.Client.Configuration;
 using Granary.Server.Configuration;
 using StackExchange.Redis;
 
@@ -133,7 +134,7 @@ public sealed class RedisCacheBenchTarget(string connectionString, CacheWorkload
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {ServerSecrets.RedisForDisplay(connectionString)}; server {_serverConfig}";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, async GET/SET at {RedisSecrets.RedisForDisplay(connectionString)}; server {_serverConfig}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

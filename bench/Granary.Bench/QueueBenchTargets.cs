@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Granary.Client.Configuration;
 using Granary.Client.Queues;
 using Granary.Queues;
 using Granary.Server.Configuration;
@@ -200,7 +201,7 @@ public sealed class RedisQueueBenchTarget(string connectionString) : IQueueBench
     public string System => "redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {ServerSecrets.RedisForDisplay(connectionString)} ({_persistence})";
+    public string Configuration => $"StackExchange.Redis, one multiplexer, LPUSH / LMOVE to a processing list / LREM, polling when empty, at {RedisSecrets.RedisForDisplay(connectionString)} ({_persistence})";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

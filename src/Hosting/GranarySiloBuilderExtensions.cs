@@ -1,4 +1,7 @@
 using System.Net;
+using Granary.Client;
+using Granary.Client.Configuration;
+using Granary.Client.Diagnostics;
 using Granary.Server.Caching;
 using Granary.Server.Configuration;
 using Granary.Server.Diagnostics;
@@ -58,13 +61,13 @@ public static class GranarySiloBuilderExtensions
             return silo;
         }
 
-        var options = BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(silo.Services, configuration, GranaryClusterOptions.SectionName);
+        var options = ValidatedOptions.Bind<GranaryClusterOptions, GranaryClusterOptionsValidator>(silo.Services, configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
         var address = IPAddress.Parse(options.AdvertisedAddress);
         switch (options.Mode)
         {
             case ClusteringMode.Redis:
-                silo.UseRedisClustering(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
+                silo.UseRedisClustering(redis => redis.ConfigurationOptions = RedisConfiguration.Parse(options.RedisConnectionString, RedisSecrets.RedisCaCertificate(configuration)));
                 silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
                 break;
             default:
@@ -89,7 +92,7 @@ public static class GranarySiloBuilderExtensions
             return silo;
         }
 
-        var options = BindValidated<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
+        var options = ValidatedOptions.Bind<GranaryStorageOptions, GranaryStorageOptionsValidator>(silo.Services, configuration, GranaryStorageOptions.SectionName);
         silo.Services.TryAddSingleton(sp => new StorageRetryPolicy(options.Retry, sp.GetRequiredService<ILoggerFactory>().CreateLogger<StorageRetryPolicy>(), sp.GetService<TimeProvider>()));
         silo.Services.AddSingleton<IPersistentStateFactory, GranaryPersistentStateFactory>();
         if (options.Mode == StorageMode.Memory)
@@ -174,7 +177,7 @@ public static class GranarySiloBuilderExtensions
             return silo;
         }
 
-        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
+        var options = ValidatedOptions.Read<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
         silo.Services.Configure<GrainCollectionOptions>(collection =>
         {
             if (options.CollectionAge is { } age)
@@ -210,10 +213,10 @@ public static class GranarySiloBuilderExtensions
             return silo;
         }
 
-        var options = ReadValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
+        var options = ValidatedOptions.Read<GranaryClusterOptions, GranaryClusterOptionsValidator>(configuration, GranaryClusterOptions.SectionName);
         if (options.Mode == ClusteringMode.Redis)
         {
-            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
+            silo.UseRedisReminderService(redis => redis.ConfigurationOptions = RedisConfiguration.Parse(options.RedisConnectionString, RedisSecrets.RedisCaCertificate(configuration)));
         }
         else
         {
@@ -263,61 +266,5 @@ public static class GranarySiloBuilderExtensions
         {
             membership.TableRefreshTimeout = refresh;
         }
-    }
-
-    /// <summary>Parses a StackExchange.Redis configuration string with settings suited to membership.</summary>
-    public static ConfigurationOptions ParseRedis(string connectionString) => ParseRedis(connectionString, caCertificate: null);
-
-    /// <summary>
-    /// The same, trusting the certificate authority in the PEM file <paramref name="caCertificate"/>
-    /// (when not null) for the server's TLS certificate (<c>ssl=true</c> in the string).
-    /// </summary>
-    public static ConfigurationOptions ParseRedis(string connectionString, string? caCertificate)
-    {
-        var redis = ConfigurationOptions.Parse(connectionString);
-        redis.AbortOnConnectFail = false;
-        if (caCertificate is not null)
-        {
-            redis.TrustIssuer(caCertificate);
-        }
-
-        return redis;
-    }
-
-    internal static TOptions BindValidated<TOptions, TValidator>(IServiceCollection services, IConfiguration configuration, string section)
-        where TOptions : class, new()
-        where TValidator : class, IValidateOptions<TOptions>, new()
-    {
-        var options = ReadValidated<TOptions, TValidator>(configuration, section);
-        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
-        return options;
-    }
-
-    /// <summary>Binds and validates a section for wiring decisions, without registering the options (the method that owns them does).</summary>
-    private static TOptions ReadValidated<TOptions, TValidator>(IConfiguration configuration, string section)
-        where TOptions : class, new()
-        where TValidator : class, IValidateOptions<TOptions>, new()
-    {
-        var options = new TOptions();
-        try
-        {
-            configuration.GetSection(section).Bind(options);
-        }
-        catch (InvalidOperationException ex)
-        {
-            // e.g. "Failed to convert configuration value 'Bogus' at 'Granary:Cluster:Mode'": say which values are allowed.
-            throw new OptionsValidationException(section, typeof(TOptions), [ex.Message + " " + ex.InnerException?.Message]);
-        }
-
-        // Validate now as well: wiring below depends on these values, and a bad value must stop
-        // start-up with the validator's message rather than fail later somewhere deep.
-        var result = new TValidator().Validate(Microsoft.Extensions.Options.Options.DefaultName, options);
-        if (result.Failed)
-        {
-            throw new OptionsValidationException(section, typeof(TOptions), result.Failures);
-        }
-
-        return options;
     }
 }

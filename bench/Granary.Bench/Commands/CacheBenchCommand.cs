@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Granary.Cli.Cli;
 using Granary.Cli.Commands;
+using Granary.Client.Configuration;
 using Granary.Server.Configuration;
 
 namespace Granary.Bench.Commands;
@@ -37,7 +38,7 @@ public static class CacheBenchCommand
             IBenchTarget? peer = peerName switch
             {
                 "none" => null,
-                "redis" => new RedisCacheBenchTarget((parse.GetValue(redis) is { } peerRedis ? ServerSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
+                "redis" => new RedisCacheBenchTarget((parse.GetValue(redis) is { } peerRedis ? RedisSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
                 _ => throw new UsageException($"--peer must be none or redis for the cache benchmark (got '{peerName}')"),
             };
             await using (peer)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Granary.Cli.Cli;
+using Granary.Client.Configuration;
 using Granary.Server.Configuration;
 
 namespace Granary.Bench.Commands;
@@ -65,7 +66,7 @@ public static class QueueBenchCommand
             {
                 "none" => null,
                 "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), b),
-                "redis" => new RedisQueueBenchTarget((parse.GetValue(redis) is { } peerRedis ? ServerSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
+                "redis" => new RedisQueueBenchTarget((parse.GetValue(redis) is { } peerRedis ? RedisSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
                 _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
             };
             foreach (var target in peer is null ? [granary] : new[] { granary, peer })

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Granary.Cli.Locks;
+using Granary.Client.Configuration;
 using Granary.Client.Locks;
 using Granary.Locks;
 using Granary.Server.Configuration;
@@ -109,7 +110,7 @@ public sealed class RedisLockBenchTarget(string connectionString, LockWorkload w
     public string System => "distributedlock-redis";
 
     /// <inheritdoc/>
-    public string Configuration => $"DistributedLock.Redis 1.1.1, one multiplexer, default options (expiry 30 s, extension cadence 10 s, busy-wait 10-800 ms) at {ServerSecrets.RedisForDisplay(connectionString)}";
+    public string Configuration => $"DistributedLock.Redis 1.1.1, one multiplexer, default options (expiry 30 s, extension cadence 10 s, busy-wait 10-800 ms) at {RedisSecrets.RedisForDisplay(connectionString)}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)

@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Granary.Client;
+using Granary.Client.Configuration;
+using Granary.Client.Security;
 using Granary.Server;
 using Granary.Server.Configuration;
 using Granary.Server.Security;
@@ -165,9 +168,9 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>Localhost mode: fail at once with a clear message when no gateway port accepts connections.</summary>
     private static async Task EnsureGatewayReachableAsync(IConfiguration configuration, CancellationToken cancellationToken)
     {
-        var options = new Granary.Server.Options.GranaryClusterOptions();
-        configuration.GetSection(Granary.Server.Options.GranaryClusterOptions.SectionName).Bind(options);
-        if (options.Mode != Granary.Server.Options.ClusteringMode.Localhost)
+        var options = new Granary.Client.Configuration.GranaryClusterOptions();
+        configuration.GetSection(Granary.Client.Configuration.GranaryClusterOptions.SectionName).Bind(options);
+        if (options.Mode != Granary.Client.Configuration.ClusteringMode.Localhost)
         {
             return;
         }

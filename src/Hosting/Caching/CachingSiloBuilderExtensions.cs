@@ -1,4 +1,6 @@
 using Granary.Caching;
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Server.Options;
 using Granary.Server.Storage;
 using Microsoft.Extensions.Configuration;
@@ -26,7 +28,7 @@ public static class CachingSiloBuilderExtensions
             return silo;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
+        var options = ValidatedOptions.Bind<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
         silo.Services.AddSingleton<CacheMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);

@@ -1,9 +1,8 @@
+using Granary.Client.Configuration;
 using Granary.Server.Options;
-using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using StackExchange.Redis;
 
 namespace Granary.Server.Configuration;
 
@@ -20,7 +19,6 @@ public static class ServerSecrets
 
     private const string ShardsKey = GranaryStorageOptions.SectionName + ":Shards";
     private const string BackingKey = "Granary:Caching:BackingConnectionString";
-    private const string RedisKey = GranaryClusterOptions.SectionName + ":RedisConnectionString";
 
     /// <summary>Adds the file named by <see cref="SecretsFileVariable"/>, if any, after refusing one that others can read.</summary>
     /// <exception cref="OptionsValidationException">The file is missing or readable by group or others.</exception>
@@ -37,7 +35,7 @@ public static class ServerSecrets
             return builder;
         }
 
-        var error = CheckPrivateFile(SecretsFileVariable, path);
+        var error = RedisSecrets.CheckPrivateFile(SecretsFileVariable, path);
         if (error is not null)
         {
             throw new OptionsValidationException(SecretsFileVariable, typeof(ServerSecretsOptions), [error]);
@@ -80,10 +78,10 @@ public static class ServerSecrets
     public static Dictionary<string, string?> CredentialOverrides(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var options = Read(configuration);
+        var options = RedisSecrets.Read(configuration);
         var errors = new List<string>();
-        var postgresPassword = Resolve(nameof(options.PostgresPassword), options.PostgresPassword, options.PostgresPasswordFile, errors);
-        var redisPassword = Resolve(nameof(options.RedisPassword), options.RedisPassword, options.RedisPasswordFile, errors);
+        var postgresPassword = RedisSecrets.Resolve(nameof(options.PostgresPassword), options.PostgresPassword, options.PostgresPasswordFile, errors);
+        var redisPassword = RedisSecrets.Resolve(nameof(options.RedisPassword), options.RedisPassword, options.RedisPasswordFile, errors);
         if (!string.IsNullOrEmpty(options.RedisCaCertificate) && !File.Exists(options.RedisCaCertificate))
         {
             errors.Add($"{ServerSecretsOptions.SectionName}:RedisCaCertificate names '{options.RedisCaCertificate}', which does not exist.");
@@ -95,7 +93,7 @@ public static class ServerSecrets
         }
 
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        var postgresUser = NullIfEmpty(options.PostgresUsername);
+        var postgresUser = RedisSecrets.NullIfEmpty(options.PostgresUsername);
         if (postgresPassword is not null || postgresUser is not null)
         {
             foreach (var shard in configuration.GetSection(ShardsKey).GetChildren())
@@ -106,10 +104,10 @@ public static class ServerSecrets
             Rewrite(overrides, BackingKey, configuration[BackingKey], cs => WithPostgresCredentials(cs, postgresUser, postgresPassword));
         }
 
-        var redisUser = NullIfEmpty(options.RedisUser);
+        var redisUser = RedisSecrets.NullIfEmpty(options.RedisUser);
         if (redisPassword is not null || redisUser is not null)
         {
-            Rewrite(overrides, RedisKey, configuration[RedisKey] ?? new GranaryClusterOptions().RedisConnectionString, cs => WithRedisCredentials(cs, redisUser, redisPassword));
+            Rewrite(overrides, RedisSecrets.RedisKey, configuration[RedisSecrets.RedisKey] ?? new GranaryClusterOptions().RedisConnectionString, cs => RedisSecrets.WithRedisCredentials(cs, redisUser, redisPassword));
         }
 
         return overrides;
@@ -138,122 +136,6 @@ public static class ServerSecrets
         return changed ? builder.ConnectionString : connectionString;
     }
 
-    /// <summary>The same for a StackExchange.Redis configuration string.</summary>
-    public static string WithRedisCredentials(string connectionString, string? user, string? password)
-    {
-        var options = ConfigurationOptions.Parse(connectionString);
-        var changed = false;
-        if (string.IsNullOrEmpty(options.User) && user is not null)
-        {
-            options.User = user;
-            changed = true;
-        }
-
-        if (string.IsNullOrEmpty(options.Password) && password is not null)
-        {
-            options.Password = password;
-            changed = true;
-        }
-
-        return changed ? options.ToString(includePassword: true) : connectionString;
-    }
-
-    /// <summary>
-    /// A Redis connection string given outside <c>Granary:Cluster</c> (a benchmark's peer) with the
-    /// configured Redis credentials, as the cluster's own connection string gets them.
-    /// </summary>
-    public static string RedisWithCredentials(string connectionString, IConfiguration configuration)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        var options = Read(configuration);
-        var errors = new List<string>();
-        var password = Resolve(nameof(options.RedisPassword), options.RedisPassword, options.RedisPasswordFile, errors);
-        if (errors.Count > 0)
-        {
-            throw new OptionsValidationException(ServerSecretsOptions.SectionName, typeof(ServerSecretsOptions), errors);
-        }
-
-        var user = NullIfEmpty(options.RedisUser);
-        return password is null && user is null ? connectionString : WithRedisCredentials(connectionString, user, password);
-    }
-
-    /// <summary>A Redis connection string fit to print: its password, if any, masked.</summary>
-    public static string RedisForDisplay(string connectionString) =>
-        ConfigurationOptions.Parse(connectionString).ToString(includePassword: false);
-
-    /// <summary>The configured <see cref="ServerSecretsOptions.RedisCaCertificate"/>, or null.</summary>
-    public static string? RedisCaCertificate(IConfiguration configuration)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        return NullIfEmpty(configuration[ServerSecretsOptions.SectionName + ":" + nameof(ServerSecretsOptions.RedisCaCertificate)]);
-    }
-
-    /// <summary>
-    /// Null when <paramref name="path"/> is a file that neither group nor others may read, write or
-    /// execute; otherwise why not, naming <paramref name="setting"/>.
-    /// </summary>
-    public static string? CheckPrivateFile(string setting, string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path))
-        {
-            return $"{setting} names '{path}', which does not exist.";
-        }
-
-        if (!OperatingSystem.IsWindows())
-        {
-            const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
-                | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
-            var mode = File.GetUnixFileMode(path);
-            if ((mode & Others) != 0)
-            {
-                return $"{setting} names '{path}', which group or others may access (mode {Convert.ToString((int)mode, 8)}); it holds secrets: chmod 600 it.";
-            }
-        }
-
-        return null;
-    }
-
-    private static ServerSecretsOptions Read(IConfiguration configuration)
-    {
-        var options = new ServerSecretsOptions();
-        configuration.GetSection(ServerSecretsOptions.SectionName).Bind(options);
-        return options;
-    }
-
-    private static string? Resolve(string name, string? value, string? file, List<string> errors)
-    {
-        value = NullIfEmpty(value);
-        file = NullIfEmpty(file);
-        var setting = $"{ServerSecretsOptions.SectionName}:{name}";
-        if (value is not null && file is not null)
-        {
-            errors.Add($"{setting} and {setting}File are both set; set one.");
-            return null;
-        }
-
-        if (file is null)
-        {
-            return value;
-        }
-
-        var error = CheckPrivateFile(setting + "File", file);
-        if (error is not null)
-        {
-            errors.Add(error);
-            return null;
-        }
-
-        var secret = File.ReadAllText(file).TrimEnd('\r', '\n');
-        if (secret.Length == 0)
-        {
-            errors.Add($"{setting}File names '{file}', which is empty.");
-            return null;
-        }
-
-        return secret;
-    }
-
     private static void Rewrite(Dictionary<string, string?> overrides, string key, string? connectionString, Func<string, string> apply)
     {
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -275,5 +157,4 @@ public static class ServerSecrets
         }
     }
 
-    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

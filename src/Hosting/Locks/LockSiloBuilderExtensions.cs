@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Locks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,7 +21,7 @@ public static class LockSiloBuilderExtensions
         }
 
         silo.Services.AddSingleton<LockMetrics>();
-        GranarySiloBuilderExtensions.BindValidated<LockOptions, LockOptionsValidator>(silo.Services, configuration, LockOptions.SectionName);
+        ValidatedOptions.Bind<LockOptions, LockOptionsValidator>(silo.Services, configuration, LockOptions.SectionName);
         return silo;
     }
 }

@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Queues;
 using Granary.Server.Options;
 using Granary.Server.Storage;
@@ -26,7 +28,7 @@ public static class QueueSiloBuilderExtensions
             return silo;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<QueueOptions, QueueOptionsValidator>(silo.Services, configuration, QueueOptions.SectionName);
+        var options = ValidatedOptions.Bind<QueueOptions, QueueOptionsValidator>(silo.Services, configuration, QueueOptions.SectionName);
         silo.Services.AddSingleton<QueueMetrics>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);

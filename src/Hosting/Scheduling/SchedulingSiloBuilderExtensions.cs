@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Scheduling;
 using Granary.Scheduling.Handlers;
 using Microsoft.Extensions.Configuration;
@@ -21,7 +23,7 @@ public static class SchedulingSiloBuilderExtensions
             return silo;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<SchedulingOptions, SchedulingOptionsValidator>(silo.Services, configuration, SchedulingOptions.SectionName);
+        var options = ValidatedOptions.Bind<SchedulingOptions, SchedulingOptionsValidator>(silo.Services, configuration, SchedulingOptions.SectionName);
         silo.Services.AddSingleton(_ => TaskHandlerRegistry.CreateDefault(new GroceryHandlerOptions
         {
             PickDuration = TimeSpan.FromMilliseconds(options.Grocery.PickDurationMs),

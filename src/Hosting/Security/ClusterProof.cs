@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Granary.Client.Configuration;
 using Granary.Server.Options;
 using Microsoft.Extensions.Logging;
 

@@ -1,3 +1,4 @@
+using Granary.Client.Security;
 namespace Granary.Server.Security;
 
 /// <summary>

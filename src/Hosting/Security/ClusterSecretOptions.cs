@@ -1,3 +1,4 @@
+using Granary.Client.Configuration;
 using Granary.Server.Options;
 using Microsoft.Extensions.Options;
 

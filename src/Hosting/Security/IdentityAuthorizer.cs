@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using Granary.Caching;
+using Granary.Client.Security;
 using Granary.Errors;
 using Granary.Security;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Client.Security;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Server.Security;
@@ -139,7 +140,7 @@ public sealed class IdentityOptionsValidator : IValidateOptions<IdentityOptions>
         {
             try
             {
-                hash = IdentityTable.HashHex(IdentityTable.ReadTokenFile(identity.TokenFile!));
+                hash = IdentityTable.HashHex(ClientCredentials.ReadTokenFile(identity.TokenFile!));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
             {

@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,7 +26,7 @@ public static class IdentitySiloBuilderExtensions
             return silo;
         }
 
-        GranarySiloBuilderExtensions.BindValidated<IdentityOptions, IdentityOptionsValidator>(silo.Services, configuration, IdentityOptions.SectionName);
+        ValidatedOptions.Bind<IdentityOptions, IdentityOptionsValidator>(silo.Services, configuration, IdentityOptions.SectionName);
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<IClientCallAuthorizer, IdentityAuthorizer>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IdentityStartup>();

@@ -3,6 +3,7 @@ using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Granary.Client.Security;
 
 namespace Granary.Server.Security;
 
@@ -18,12 +19,6 @@ public sealed record ClientIdentity(string Name, ulong Mask);
 /// </summary>
 public sealed class IdentityTable : IDisposable
 {
-    /// <summary>Longest token accepted (longer ones are refused without hashing).</summary>
-    public const int MaxTokenLength = 512;
-
-    /// <summary>Shortest token a token file may hold.</summary>
-    public const int MinTokenLength = 32;
-
     private readonly (byte[] Hash, ClientIdentity Identity)[] _tokens;
     private readonly ConcurrentDictionary<string, ClientIdentity> _known = new(StringComparer.Ordinal);
     private readonly FrozenDictionary<string, ClientIdentity> _byThumbprint;
@@ -108,12 +103,12 @@ public sealed class IdentityTable : IDisposable
             return known;
         }
 
-        if (token.Length is 0 or > MaxTokenLength)
+        if (token.Length is 0 or > ClientCredentials.MaxTokenLength)
         {
             return null;
         }
 
-        Span<byte> utf8 = stackalloc byte[MaxTokenLength * 3];
+        Span<byte> utf8 = stackalloc byte[ClientCredentials.MaxTokenLength * 3];
         var length = Encoding.UTF8.GetBytes(token, utf8);
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(utf8[..length], hash);
@@ -142,21 +137,6 @@ public sealed class IdentityTable : IDisposable
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
     }
 
-    /// <summary>Reads a token file: its first line, trimmed; at least <see cref="MinTokenLength"/> characters.</summary>
-    /// <exception cref="FormatException">The file holds no usable token.</exception>
-    public static string ReadTokenFile(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        using var reader = new StreamReader(path);
-        var token = reader.ReadLine()?.Trim() ?? "";
-        if (token.Length < MinTokenLength || token.Length > MaxTokenLength)
-        {
-            throw new FormatException($"'{path}' must hold a token of {MinTokenLength} to {MaxTokenLength} characters on its first line (found {token.Length}).");
-        }
-
-        return token;
-    }
-
     /// <summary>True for a usable identity name.</summary>
     public static bool IsValidName(string? name) =>
         name is { Length: > 0 and <= 64 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@');
@@ -166,7 +146,7 @@ public sealed class IdentityTable : IDisposable
 
     private static string? TokenHash(ClientIdentityOptions identity) =>
         !string.IsNullOrWhiteSpace(identity.TokenSha256) ? identity.TokenSha256.Trim()
-        : !string.IsNullOrWhiteSpace(identity.TokenFile) ? HashHex(ReadTokenFile(identity.TokenFile))
+        : !string.IsNullOrWhiteSpace(identity.TokenFile) ? HashHex(ClientCredentials.ReadTokenFile(identity.TokenFile))
         : null;
 
     private static ulong Parse(string name) =>

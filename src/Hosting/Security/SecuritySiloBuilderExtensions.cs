@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

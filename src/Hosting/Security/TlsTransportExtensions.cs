@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Granary.Client.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +12,7 @@ namespace Granary.Server.Security;
 
 /// <summary>
 /// Mutual TLS on Orleans' connections from <c>Granary:Security:Tls</c> (see <see cref="GranaryTlsOptions"/>):
-/// silo port, gateway port and outgoing silo connections on a silo; the gateway connections of a client.
+/// silo port, gateway port and outgoing silo connections on a silo (a client's side is <see cref="TlsClientExtensions.UseGranaryTls"/>).
 /// </summary>
 /// <example><code>
 /// silo.AddGranaryTls(configuration);      // called by AddGranarySecurity
@@ -33,7 +34,7 @@ public static class TlsTransportExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        if (BindEnabled(silo.Services, configuration, nameof(AddGranaryTls)) is not { } options)
+        if (TlsClientExtensions.BindEnabled(silo.Services, configuration, nameof(AddGranaryTls)) is not { } options)
         {
             return silo;
         }
@@ -68,39 +69,12 @@ public static class TlsTransportExtensions
                 var asClient = clients.IsEmpty ? "not-allowed" : clients.Check(c, chain);
                 return asClient is null || silos.Check(c, chain) is null ? null : asClient;
             });
-            var outbound = ClientOptions(options, certificate, silos);
+            var outbound = TlsClientExtensions.ClientOptions(options, certificate, silos);
             connections.ConfigureSiloInboundConnection(connection => audit.Wrap(connection, SiloEndpoint, siloServer));
             connections.ConfigureGatewayInboundConnection(connection => audit.Wrap(connection, GatewayEndpoint, gatewayServer));
             connections.ConfigureSiloOutboundConnection(connection => connection.UseClientTls(outbound));
         });
         return silo;
-    }
-
-    /// <summary>When TLS is on: the client's gateway connections use TLS with its certificate and check the gateway's against <see cref="GranaryTlsOptions.Silos"/>.</summary>
-    public static IClientBuilder UseGranaryTls(this IClientBuilder client, IConfiguration configuration)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(configuration);
-        if (BindEnabled(client.Services, configuration, nameof(UseGranaryTls)) is not { } options)
-        {
-            return client;
-        }
-
-        var tls = ClientOptions(options, TlsCertificateLoader.Load(options), new TlsPeerTrust(options.Silos, options.RevocationMode));
-        client.Services.Configure<ClientConnectionOptions>(connections => connections.ConfigureConnection(connection => connection.UseClientTls(tls)));
-        return client;
-    }
-
-    /// <summary>Registers and validates the options once; the options when TLS is on, otherwise (or on a second call) null.</summary>
-    private static GranaryTlsOptions? BindEnabled(IServiceCollection services, IConfiguration configuration, string registration)
-    {
-        if (!services.AddOnce(registration))
-        {
-            return null;
-        }
-
-        var options = GranarySiloBuilderExtensions.BindValidated<GranaryTlsOptions, GranaryTlsOptionsValidator>(services, configuration, GranaryTlsOptions.SectionName);
-        return options.Enabled ? options : null;
     }
 
     private static TlsOptions ServerOptions(GranaryTlsOptions options, X509Certificate2 certificate, Func<X509Certificate2, X509Chain?, string?> check) => new()
@@ -115,15 +89,5 @@ public static class TlsTransportExtensions
             TlsHandshakeAudit.NoteRefusal(refused);
             return refused is null;
         },
-    };
-
-    private static TlsOptions ClientOptions(GranaryTlsOptions options, X509Certificate2 certificate, TlsPeerTrust server) => new()
-    {
-        LocalCertificate = certificate,
-        ClientCertificateMode = RemoteCertificateMode.RequireCertificate,
-        RemoteCertificateMode = RemoteCertificateMode.RequireCertificate,
-        SslProtocols = options.Protocols,
-        HandshakeTimeout = options.HandshakeTimeout,
-        RemoteCertificateValidation = (remote, chain, _) => server.Check(remote, chain) is null,
     };
 }

@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Exporter;
@@ -23,7 +25,7 @@ public static class TelemetrySiloBuilderExtensions
             return silo;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<TelemetryOptions, TelemetryOptionsValidator>(silo.Services, configuration, TelemetryOptions.SectionName);
+        var options = ValidatedOptions.Bind<TelemetryOptions, TelemetryOptionsValidator>(silo.Services, configuration, TelemetryOptions.SectionName);
         silo.Services.AddMetrics();
         silo.AddIncomingGrainCallFilter<GrainCallMetricsFilter>();
         silo.Services.AddSingleton<SiloStatsCollector>();

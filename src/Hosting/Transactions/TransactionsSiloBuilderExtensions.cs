@@ -1,3 +1,5 @@
+using Granary.Client;
+using Granary.Client.Configuration;
 using Granary.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,7 +26,7 @@ public static class TransactionsSiloBuilderExtensions
             return silo;
         }
 
-        GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
+        ValidatedOptions.Bind<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
         silo.Services.AddSingleton<TransactionDecisionStore>();
         return silo;
     }

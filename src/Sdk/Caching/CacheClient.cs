@@ -46,7 +46,7 @@ public sealed class CacheClient : IAsyncDisposable
         _nextRefreshTicks = Environment.TickCount64 + (long)options.RingRefreshInterval.TotalMilliseconds;
         if (options.NearCache)
         {
-            _near = new NearCache(TimeProvider.System, options.NearCacheTtl);
+            _near = new NearCache(options.TimeProvider, options.NearCacheTtl);
             _observer = grains.CreateObjectReference<ICacheInvalidationObserver>(_near);
         }
     }
@@ -117,7 +117,7 @@ public sealed class CacheClient : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var routing = Volatile.Read(ref _routing);
-            var read = await routing.Shards[routing.ShardOf(key)].ReadThroughAsync(key, routing.Definition.Version).WaitAsync(_options.CallTimeout);
+            var read = await routing.Shards[routing.ShardOf(key)].ReadThroughAsync(key, routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider);
             if (!read.Moved)
             {
                 _near?.Fill(key, token, read);
@@ -142,7 +142,7 @@ public sealed class CacheClient : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var routing = Volatile.Read(ref _routing);
-            var result = await write(routing.Shards[routing.ShardOf(key)], routing.Definition.Version).WaitAsync(_options.CallTimeout);
+            var result = await write(routing.Shards[routing.ShardOf(key)], routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider);
             if (result.Outcome != BackedOutcome.Moved)
             {
                 return result;
@@ -382,7 +382,7 @@ public sealed class CacheClient : IAsyncDisposable
         {
             try
             {
-                await Task.WhenAll(Volatile.Read(ref _routing).Shards.Select(s => s.UnsubscribeAsync(_observer))).WaitAsync(_options.CallTimeout);
+                await Task.WhenAll(Volatile.Read(ref _routing).Shards.Select(s => s.UnsubscribeAsync(_observer))).WaitAsync(_options.CallTimeout, _options.TimeProvider);
             }
             catch (Exception ex) when (ex is TimeoutException or OrleansException)
             {

@@ -30,4 +30,7 @@ public sealed record CacheClientOptions
 
     /// <summary>How often near-cache subscriptions are renewed (and lapsed ones detected). Default 15 s.</summary>
     public TimeSpan SubscriptionRenewal { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Clock of the near-cache and of the call bounds. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -1,5 +1,13 @@
+using Granary.Client.Caching;
+using Granary.Client.Locks;
+using Granary.Client.Queues;
+using Granary.Client.Scheduling;
+using Granary.Client.Transactions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Granary.Client.DependencyInjection;
 
@@ -11,22 +19,41 @@ public static class GranaryClientServiceCollectionExtensions
 {
     /// <summary>
     /// Sets up the Orleans client for the cluster named by <paramref name="configuration"/>
-    /// (<c>Granary:Cluster</c>, <c>Granary:Client</c>) and registers <c>DistributedLocks</c>,
-    /// <c>CacheClients</c>, <c>QueueClient</c>, <c>TaskClient</c> and <c>TransactionClient</c>.
+    /// (<c>Granary:Cluster</c>, <c>Granary:Client</c>, <c>Orleans</c>; connected when the host starts) and
+    /// registers <see cref="DistributedLocks"/>, <see cref="CacheClients"/>, <see cref="QueueClient"/>,
+    /// <see cref="TaskClient"/> and <see cref="TransactionClient"/> as singletons. The lock and cache clients
+    /// take <see cref="GranaryClientOptions.CallTimeout"/> and <see cref="GranaryClientOptions.TimeProvider"/>
+    /// of <see cref="GranaryClientOptions"/> (validated at start-up); the queue, task and transaction
+    /// clients' calls are bounded by Orleans' response timeout. Idempotent.
     /// </summary>
-    public static IServiceCollection AddGranaryClient(this IServiceCollection services, IConfiguration configuration, Action<GranaryClientOptions>? configure = null) =>
-        throw new NotImplementedException("skeleton: implemented by the client package work");
-}
+    /// <param name="services">The application's services.</param>
+    /// <param name="configuration">The application's configuration.</param>
+    /// <param name="configure">Changes to the options after they are bound from <c>Granary:Client</c>.</param>
+    public static IServiceCollection AddGranaryClient(this IServiceCollection services, IConfiguration configuration, Action<GranaryClientOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!services.AddOnce(nameof(AddGranaryClient)))
+        {
+            return services;
+        }
 
-/// <summary>Options shared by every typed client (<c>Granary:Client</c>).</summary>
-public sealed class GranaryClientOptions
-{
-    /// <summary>Configuration section.</summary>
-    public const string SectionName = "Granary:Client";
+        var options = services.AddOptions<GranaryClientOptions>().Bind(configuration.GetSection(GranaryClientOptions.SectionName)).ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
 
-    /// <summary>How long one call to the cluster may take before it fails with a timeout.</summary>
-    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+        services.AddSingleton<IValidateOptions<GranaryClientOptions>, GranaryClientOptionsValidator>();
+        services.AddOrleansClient(client => client.UseGranaryClustering(configuration));
+        services.TryAddSingleton(sp => new DistributedLocks(sp.GetRequiredService<IClusterClient>(), Options(sp).LockOptions()));
+        services.TryAddSingleton(sp => new CacheClients(sp.GetRequiredService<IClusterClient>(), Options(sp).CacheOptions()));
+        services.TryAddSingleton(sp => new QueueClient(sp.GetRequiredService<IClusterClient>()));
+        services.TryAddSingleton(sp => new TaskClient(sp.GetRequiredService<IClusterClient>()));
+        services.TryAddSingleton(sp => new TransactionClient(sp.GetRequiredService<IClusterClient>()));
+        return services;
+    }
 
-    /// <summary>The clock the clients use (lease renewals, waits, backoff).</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    private static GranaryClientOptions Options(IServiceProvider services) =>
+        services.GetRequiredService<IOptions<GranaryClientOptions>>().Value;
 }

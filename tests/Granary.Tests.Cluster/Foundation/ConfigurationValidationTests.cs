@@ -1,3 +1,4 @@
+using Granary.Client.Configuration;
 using Granary.Queues;
 using Granary.Server;
 using Granary.Server.Options;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Client;
 using Granary.Server;
 using Granary.Server.Caching;
 using Granary.Server.Locks;

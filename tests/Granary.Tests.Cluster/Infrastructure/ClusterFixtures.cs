@@ -1,4 +1,7 @@
 using Granary.Caching;
+using Granary.Client;
+using Granary.Client.Configuration;
+using Granary.Client.Security;
 using Granary.Server;
 using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
@@ -201,7 +204,7 @@ public sealed class RedisClusteringConfigurator : ISiloConfigurator, IClientBuil
     {
         ArgumentNullException.ThrowIfNull(siloBuilder);
         var redis = siloBuilder.Configuration["Granary:Cluster:RedisConnectionString"]!;
-        siloBuilder.UseRedisClustering(o => o.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(redis));
+        siloBuilder.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(redis));
     }
 
     /// <inheritdoc/>
@@ -210,6 +213,6 @@ public sealed class RedisClusteringConfigurator : ISiloConfigurator, IClientBuil
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(clientBuilder);
         var redis = configuration["Granary:Cluster:RedisConnectionString"]!;
-        clientBuilder.UseRedisClustering(o => o.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(redis));
+        clientBuilder.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(redis));
     }
 }

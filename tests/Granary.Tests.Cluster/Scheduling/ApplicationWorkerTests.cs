@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Granary.Client;
 using Granary.Client.DependencyInjection;
 using Granary.Client.Queues;
 using Granary.Client.Scheduling;

@@ -1,4 +1,5 @@
 using System.Runtime.Versioning;
+using Granary.Client.Configuration;
 using Granary.Server.Options;
 using Granary.Server.Security;
 using Microsoft.Extensions.Logging.Abstractions;

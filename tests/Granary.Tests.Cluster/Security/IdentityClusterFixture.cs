@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
+using Granary.Client.Security;
 using Granary.Security;
 using Granary.Server.Security;
 using Granary.Tests.Cluster.Infrastructure;

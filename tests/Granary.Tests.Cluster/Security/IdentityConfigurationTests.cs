@@ -1,3 +1,4 @@
+using Granary.Client.Security;
 using Granary.Security;
 using Granary.Server.Security;
 using Microsoft.Extensions.Configuration;
@@ -123,7 +124,7 @@ public sealed class IdentityConfigurationTests
             Assert.Null(table.FindByToken("the-hashed-token "));
             Assert.Null(table.FindByToken(IdentityTable.HashHex("the-hashed-token")));
             Assert.Null(table.FindByToken(""));
-            Assert.Null(table.FindByToken(new string('x', IdentityTable.MaxTokenLength + 1)));
+            Assert.Null(table.FindByToken(new string('x', ClientCredentials.MaxTokenLength + 1)));
         }
         finally
         {

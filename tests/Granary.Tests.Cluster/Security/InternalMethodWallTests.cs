@@ -44,14 +44,6 @@ public sealed class InternalMethodWallTests(FastClusterFixture fixture, ITestOut
             var before = denials.For(name);
             var grain = GrainFor(fixture.Grains, method.DeclaringType!);
             var call = (Task)method.Invoke(grain, [.. method.GetParameters().Select(p => Dummy(p.ParameterType))])!;
-            if (method.GetCustomAttribute<TransactionAttribute>()?.Requirement == TransactionOption.Join)
-            {
-                // Joins the caller's Orleans transaction: a client has none, so its runtime refuses before
-                // sending (a hand-made message would meet the wall like every other method).
-                await Assert.ThrowsAsync<NotSupportedException>(() => call);
-                continue;
-            }
-
             if (method.IsDefined(typeof(OneWayAttribute)))
             {
                 // No answer comes back: the silo's counter shows the refusal.

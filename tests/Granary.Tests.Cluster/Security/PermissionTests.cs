@@ -2,6 +2,8 @@ using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
 using Granary.Caching;
+using Granary.Client;
+using Granary.Client.Security;
 using Granary.Diagnostics;
 using Granary.Documents;
 using Granary.Errors;

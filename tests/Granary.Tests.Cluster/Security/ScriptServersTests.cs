@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Granary.Client.Configuration;
 using Granary.Server;
 using Granary.Tests.Cluster.Infrastructure;
 using Npgsql;
@@ -77,13 +78,13 @@ public sealed class ScriptServersTests(ScriptServersFixture servers) : IClassFix
     public async Task Redis_over_TLS_is_reached_with_the_configured_CA_and_refused_with_another()
     {
         var connectionString = $"127.0.0.1:{servers.TlsRedisPort},ssl=true,password={servers.TlsRedisPassword}";
-        await using (var redis = await ConnectionMultiplexer.ConnectAsync(Strict(GranarySiloBuilderExtensions.ParseRedis(connectionString, Path.Combine(servers.TlsDirectory, "ca.crt")))))
+        await using (var redis = await ConnectionMultiplexer.ConnectAsync(Strict(RedisConfiguration.Parse(connectionString, Path.Combine(servers.TlsDirectory, "ca.crt")))))
         {
             Assert.True(await redis.GetDatabase().PingAsync() >= TimeSpan.Zero);
         }
 
         await Assert.ThrowsAsync<RedisConnectionException>(() =>
-            ConnectionMultiplexer.ConnectAsync(Strict(GranarySiloBuilderExtensions.ParseRedis(connectionString, Path.Combine(servers.OtherTlsDirectory, "ca.crt")))));
+            ConnectionMultiplexer.ConnectAsync(Strict(RedisConfiguration.Parse(connectionString, Path.Combine(servers.OtherTlsDirectory, "ca.crt")))));
     }
 
     private string ConnectionString() => new NpgsqlConnectionStringBuilder

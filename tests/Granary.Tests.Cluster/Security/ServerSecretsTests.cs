@@ -1,3 +1,4 @@
+using Granary.Client.Configuration;
 using Granary.Server;
 using Granary.Server.Configuration;
 using Microsoft.Extensions.Configuration;
@@ -39,14 +40,14 @@ public sealed class ServerSecretsTests : IDisposable
         var shard2 = new NpgsqlConnectionStringBuilder(configuration["Granary:Storage:Shards:2"]);
         Assert.Equal(("other", "own"), (shard2.Username, shard2.Password));
         Assert.Equal("pg-secret", new NpgsqlConnectionStringBuilder(configuration["Granary:Caching:BackingConnectionString"]).Password);
-        var redis = GranarySiloBuilderExtensions.ParseRedis(configuration["Granary:Cluster:RedisConnectionString"]!);
+        var redis = RedisConfiguration.Parse(configuration["Granary:Cluster:RedisConnectionString"]!);
         Assert.Equal(("silo", "redis-secret", true), (redis.User, redis.Password, redis.Ssl));
     }
 
     [Fact]
     public void A_redis_string_printed_by_a_benchmark_shows_no_password()
     {
-        var shown = ServerSecrets.RedisForDisplay("127.0.0.1:6379,password=redis-secret,ssl=true");
+        var shown = RedisSecrets.RedisForDisplay("127.0.0.1:6379,password=redis-secret,ssl=true");
 
         Assert.DoesNotContain("redis-secret", shown, StringComparison.Ordinal);
         Assert.Contains("127.0.0.1:6379", shown, StringComparison.Ordinal);

@@ -1,9 +1,10 @@
+using Granary.Client.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>Registers the client's credential (<see cref="ClientCredentialOptions"/>).</summary>
 public static class ClientCredentialClientBuilderExtensions
@@ -24,7 +25,7 @@ public static class ClientCredentialClientBuilderExtensions
             return client;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<ClientCredentialOptions, ClientCredentialOptionsValidator>(
+        var options = ValidatedOptions.Bind<ClientCredentialOptions, ClientCredentialOptionsValidator>(
             client.Services, configuration, ClientCredentialOptions.SectionName);
         if (options.ResolveToken() is { } token)
         {

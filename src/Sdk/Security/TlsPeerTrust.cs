@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// Decides whether a remote certificate is trusted in one role (<see cref="TlsPeerTrustOptions"/>):

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>Fails client start-up with a clear message when <c>Granary:Client</c>'s credential is unusable.</summary>
 public sealed class ClientCredentialOptionsValidator : IValidateOptions<ClientCredentialOptions>
@@ -15,9 +15,9 @@ public sealed class ClientCredentialOptionsValidator : IValidateOptions<ClientCr
             return ValidateOptionsResult.Fail($"{section}: set Token or TokenFile, not both.");
         }
 
-        if (options.Token is { } token && token.Trim().Length > IdentityTable.MaxTokenLength)
+        if (options.Token is { } token && token.Trim().Length > ClientCredentials.MaxTokenLength)
         {
-            return ValidateOptionsResult.Fail($"{section}:Token is longer than {IdentityTable.MaxTokenLength} characters.");
+            return ValidateOptionsResult.Fail($"{section}:Token is longer than {ClientCredentials.MaxTokenLength} characters.");
         }
 
         var hasToken = !string.IsNullOrWhiteSpace(options.Token) || !string.IsNullOrWhiteSpace(options.TokenFile);

@@ -2,7 +2,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// Section <c>Granary:Security:Tls</c>: mutual TLS between silos and between clients and gateways.

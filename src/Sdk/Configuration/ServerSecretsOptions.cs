@@ -1,4 +1,4 @@
-namespace Granary.Server.Security;
+namespace Granary.Client.Configuration;
 
 /// <summary>
 /// Section <c>Granary:Security:Servers</c>: the credentials of the PostgreSQL and Redis servers,

@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// The client's side of certificate identities: attaches a signed assertion

@@ -3,13 +3,13 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// A client certificate bound to calls: the client signs, with its certificate's private key, a short
 /// statement (<see cref="Purpose"/>, the cluster id, the time of signing) and sends
 /// <c>{issued-at, certificate, signature}</c> with every call under <see cref="ClientCredentials.AssertionKey"/>.
-/// A silo accepts it while it is fresh (<see cref="AuthorizationOptions.AssertionLifetime"/>) and
+/// A silo accepts it while it is fresh (the silos' <c>AssertionLifetime</c>) and
 /// the certificate is valid and trusted; the client signs a new one before that.
 /// Layout: 8 bytes issued-at (Unix seconds, big-endian), 2 bytes certificate length, the DER
 /// certificate, the signature (RSA PKCS#1 or ECDSA, SHA-256).

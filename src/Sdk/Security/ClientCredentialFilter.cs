@@ -1,4 +1,4 @@
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// The client's side of identities: puts the client's token in the request context of every call

@@ -1,6 +1,6 @@
 using Orleans.Configuration;
 
-namespace Granary.Server.Diagnostics;
+namespace Granary.Client.Diagnostics;
 
 /// <summary>
 /// Orleans' message size limit set to <see cref="Limits.MaxMessageBytes"/> on silos and clients.
@@ -12,15 +12,8 @@ namespace Granary.Server.Diagnostics;
 /// </summary>
 public static class MessageSizeLimit
 {
-    /// <summary>Sets <c>MaxMessageBodySize</c> of the silo to <see cref="Limits.MaxMessageBytes"/>.</summary>
-    public static void Apply(SiloMessagingOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        options.MaxMessageBodySize = Limits.MaxMessageBytes;
-    }
-
-    /// <summary>Sets <c>MaxMessageBodySize</c> of the client to <see cref="Limits.MaxMessageBytes"/>.</summary>
-    public static void Apply(ClientMessagingOptions options)
+    /// <summary>Sets <c>MaxMessageBodySize</c> of a silo (<c>SiloMessagingOptions</c>) or a client (<c>ClientMessagingOptions</c>) to <see cref="Limits.MaxMessageBytes"/>.</summary>
+    public static void Apply(MessagingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.MaxMessageBodySize = Limits.MaxMessageBytes;

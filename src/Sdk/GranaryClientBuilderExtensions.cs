@@ -1,14 +1,14 @@
 using System.Net;
-using Granary.Server.Configuration;
-using Granary.Server.Diagnostics;
-using Granary.Server.Options;
-using Granary.Server.Security;
+using Granary.Client.Configuration;
+using Granary.Client.Diagnostics;
+using Granary.Client.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Hosting;
 
-namespace Granary.Server;
+namespace Granary.Client;
 
 /// <summary>Connects an Orleans client to the cluster named by configuration.</summary>
 /// <example><code>
@@ -16,7 +16,10 @@ namespace Granary.Server;
 /// </code></example>
 public static class GranaryClientBuilderExtensions
 {
-    /// <summary>Redis gateway discovery or the localhost gateways, from <c>Granary:Cluster</c> and <c>Orleans</c>.</summary>
+    /// <summary>
+    /// Redis gateway discovery or the localhost gateways, from <c>Granary:Cluster</c> and <c>Orleans</c>;
+    /// TLS from <c>Granary:Security:Tls</c>, the credential from <c>Granary:Client</c>, the message size limit. Idempotent.
+    /// </summary>
     public static IClientBuilder UseGranaryClustering(this IClientBuilder client, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -26,12 +29,15 @@ public static class GranaryClientBuilderExtensions
             return client;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<GranaryClusterOptions, GranaryClusterOptionsValidator>(
+        var options = ValidatedOptions.Bind<GranaryClusterOptions, GranaryClusterOptionsValidator>(
             client.Services, configuration, GranaryClusterOptions.SectionName);
         client.Services.Configure<ClusterOptions>(configuration.GetSection("Orleans"));
         if (options.Mode == ClusteringMode.Redis)
         {
-            client.UseRedisClustering(redis => redis.ConfigurationOptions = GranarySiloBuilderExtensions.ParseRedis(options.RedisConnectionString, ServerSecrets.RedisCaCertificate(configuration)));
+            // The Redis credentials of Granary:Security:Servers fill a connection string that carries none,
+            // as the silos' configuration gets them, so an application's own configuration works alike.
+            var redis = RedisSecrets.RedisWithCredentials(options.RedisConnectionString, configuration);
+            client.UseRedisClustering(r => r.ConfigurationOptions = RedisConfiguration.Parse(redis, RedisSecrets.RedisCaCertificate(configuration)));
         }
         else
         {

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Granary.Server;
+namespace Granary.Client;
 
 /// <summary>
 /// The one way every <c>AddGranary*</c> / <c>UseGranary*</c> method stays idempotent: it records a

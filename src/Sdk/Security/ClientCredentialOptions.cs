@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace Granary.Server.Security;
+namespace Granary.Client.Security;
 
 /// <summary>
 /// The credential a client attaches to every call (section <c>Granary:Client</c>): the token of its
@@ -36,6 +36,6 @@ public sealed class ClientCredentialOptions
     /// <summary>The token to send: <see cref="Token"/>, or the first line of <see cref="TokenFile"/>; null for none.</summary>
     public string? ResolveToken() =>
         !string.IsNullOrWhiteSpace(Token) ? Token.Trim()
-        : !string.IsNullOrWhiteSpace(TokenFile) ? IdentityTable.ReadTokenFile(TokenFile)
+        : !string.IsNullOrWhiteSpace(TokenFile) ? ClientCredentials.ReadTokenFile(TokenFile)
         : null;
 }

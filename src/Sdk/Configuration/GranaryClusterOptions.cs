@@ -1,4 +1,4 @@
-namespace Granary.Server.Options;
+namespace Granary.Client.Configuration;
 
 /// <summary>How silos find each other and clients find silos.</summary>
 public enum ClusteringMode
