@@ -149,6 +149,14 @@ public sealed class GranaryDistributedCache : IDistributedCache
         }
     }
 
+    /// <summary>
+    /// The second half of a Refresh that read the expiry settings <paramref name="absoluteMs"/> and
+    /// <paramref name="slidingMs"/>, whatever the entry holds now (tests use it to stand for a Set
+    /// that came between the two halves).
+    /// </summary>
+    internal async Task SlideAsync(string key, long absoluteMs, long slidingMs, CancellationToken token = default) =>
+        await SlideAsync(await _cache(token), Key(key), new Header(absoluteMs, slidingMs), token);
+
     /// <inheritdoc/>
     public void Remove(string key) => RemoveAsync(key).GetAwaiter().GetResult();
 

@@ -3,6 +3,7 @@ using Granary.Client.Caching;
 using Granary.Client.DependencyInjection;
 using Granary.Errors;
 using Granary.Tests.Cluster.Infrastructure;
+using Granary.Tests.Cluster.Time;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,16 +12,17 @@ namespace Granary.Tests.Cluster.Adoption;
 
 /// <summary>
 /// <see cref="IDistributedCache"/>'s documented contract, run against <see cref="GranaryDistributedCache"/>
-/// on a cluster whose clock the tests move: values round-trip byte for byte, a missing key reads as
+/// on the cluster whose clock the tests move (shared with the other fake-clock tests, one at a time): values round-trip byte for byte, a missing key reads as
 /// null, Remove deletes, absolute and relative expirations end an entry, Get and Refresh slide a
 /// sliding entry and never past its absolute expiry, an absolute expiry in the past is refused, and
 /// HybridCache works on top (its second level shared by two application instances).
 /// </summary>
-public sealed class DistributedCacheContractTests(AdoptionFakeClockClusterFixture fixture) : IClassFixture<AdoptionFakeClockClusterFixture>
+[Collection(FakeClockClusterCollection.Name)]
+public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixture)
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
-    private static Microsoft.Extensions.Time.Testing.FakeTimeProvider Clock => AdoptionFakeClockClusterFixture.Clock;
+    private static Microsoft.Extensions.Time.Testing.FakeTimeProvider Clock => FakeClockClusterFixture.Clock;
 
     private async Task<(GranaryDistributedCache Cache, CacheClient Client)> NewCacheAsync()
     {
@@ -125,6 +127,30 @@ public sealed class DistributedCacheContractTests(AdoptionFakeClockClusterFixtur
         Assert.Equal(-1, (await client.ExecuteAsync("PTTL", "k")).Integer);
         Clock.Advance(30 * Minute);
         Assert.Equal(Hex([3]), Hex(await cache.GetAsync("k")));
+    }
+
+    [Fact]
+    public async Task A_refresh_that_read_settings_a_concurrent_set_replaced_applies_the_new_settings()
+    {
+        var (cache, client) = await NewCacheAsync();
+        var staleWindow = (long)(10 * Minute).TotalMilliseconds;
+
+        // Refresh read "sliding 10 minutes"; before it extended the entry, a Set replaced it with a 2-minute absolute expiry.
+        await cache.SetAsync("k", [2], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = 2 * Minute });
+        await cache.SlideAsync("k", -1, staleWindow);
+        Assert.InRange((await client.ExecuteAsync("PTTL", "k")).Integer, 1, (long)(2 * Minute).TotalMilliseconds);
+
+        // ... or with no expiry at all: it keeps none.
+        await cache.SetAsync("k", [3], new DistributedCacheEntryOptions());
+        await cache.SlideAsync("k", -1, staleWindow);
+        Assert.Equal(-1, (await client.ExecuteAsync("PTTL", "k")).Integer);
+
+        // ... or with a shorter window: the entry gets that window.
+        await cache.SetAsync("k", [4], new DistributedCacheEntryOptions { SlidingExpiration = Minute });
+        await cache.SlideAsync("k", -1, staleWindow);
+        Assert.InRange((await client.ExecuteAsync("PTTL", "k")).Integer, 1, (long)Minute.TotalMilliseconds);
+        Clock.Advance(2 * Minute);
+        Assert.Null(await cache.GetAsync("k"));
     }
 
     [Fact]
