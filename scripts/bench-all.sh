@@ -4,7 +4,9 @@
 #   1. scripts/cluster.sh up 1 (private Redis + PostgreSQL with fsync on, one silo, durable locks):
 #      document get/put, locks (durable), cache GET/SET at 256 callers, queue vs SKIP LOCKED, vs
 #      Redis and vs a second Redis with AOF appendfsync always (acknowledged after fsync, like
-#      Granary), transfers vs Orleans.Transactions;
+#      Granary);
+#   1b. the same with the bench tool's silo (GRANARY_SILO=bench, which hosts the peer's grains):
+#      transfers vs Orleans.Transactions;
 #   2. the same with Granary__Locks__Durability=Fast: locks (fast), after one unmeasured pass;
 #   3. scripts/bench-tasks.sh: 20,000 tasks vs Hangfire.PostgreSql.
 #
@@ -26,7 +28,9 @@ OUT=${OUT:-.local/bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
 granary="$root/src/Client/bin/Release/net10.0/granary"
 
 dotnet build src/Silo -c Release -nologo -v q >/dev/null
-dotnet build src/Client -c Release -nologo -v q >/dev/null
+# The bench tool (and with it the console, which forwards `granary bench` to it); built once here.
+dotnet build bench/Granary.Bench -c Release -nologo -v q >/dev/null
+export GRANARY_NO_BUILD=1
 
 exec > >(tee -a "$OUT") 2>&1
 echo "bench-all at $(date -u +%FT%TZ), load average: $(cut -d' ' -f1-3 /proc/loadavg), warm-up ${WARMUP} s, measured ${DURATION} s"
@@ -39,7 +43,7 @@ aof_dir="$root/.local/bench-redis-aof"
 trap 'scripts/cluster.sh down >/dev/null 2>&1 || true; stop_redis "$aof_dir" >/dev/null 2>&1 || true' EXIT
 
 scripts/cluster.sh down >/dev/null 2>&1 || true
-GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
+scripts/cluster.sh up 1
 run bench document --op get --peer redis
 run bench document --op put --peer postgres
 run bench lock --mode uncontended --peer postgres --rounds "$ROUNDS"
@@ -58,13 +62,17 @@ redis_cli_at "$aof_dir" CONFIG SET appendonly yes >/dev/null
 redis_cli_at "$aof_dir" CONFIG SET appendfsync always >/dev/null
 run bench queue --peer redis --redis "127.0.0.1:$aof_port"
 stop_redis "$aof_dir"
+scripts/cluster.sh down
+
+# Transactions beside Orleans.Transactions: its grains run in the silo, so the bench tool's silo.
+GRANARY_SILO=bench scripts/cluster.sh up 1
 # Transactions: 10 s of warm-up (the first seconds after a silo starts are JIT and activation time).
 echo
 echo "+ granary bench tx --peer orleans-transactions --warmup 10 --duration $DURATION --rounds $ROUNDS   (load $(cut -d' ' -f1 /proc/loadavg))"
 "$granary" bench tx --peer orleans-transactions --warmup 10 --duration "$DURATION" --rounds "$ROUNDS" || echo "(exit $?)"
 scripts/cluster.sh down
 
-Granary__Locks__Durability=Fast GRANARY_NO_BUILD=1 scripts/cluster.sh up 1
+Granary__Locks__Durability=Fast scripts/cluster.sh up 1
 # A fresh silo runs this path well below its steady rate for its first ~20 s (JIT tiers, thread-pool
 # ramp-up): one unmeasured pass first, so that the measured run compares a warm service with Redis.
 echo

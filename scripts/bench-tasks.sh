@@ -23,7 +23,9 @@ start_redis "$run/redis" "$redis_port"
 start_postgres "$run/pg" "$pg_port"
 
 dotnet build "$root/src/Silo" -c Release -nologo -v q >/dev/null
-dotnet build "$root/src/Client" -c Release -nologo -v q >/dev/null
+# The bench tool (and with it the console, which forwards `granary bench` to it); built once here.
+dotnet build "$root/bench/Granary.Bench" -c Release -nologo -v q >/dev/null
+export GRANARY_NO_BUILD=1
 
 export Orleans__ClusterId="bench-tasks-$$"
 export Orleans__ServiceId="granary-bench"

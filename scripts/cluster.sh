@@ -35,7 +35,9 @@
 #
 # Environment (each checked before use; a bad value stops the script with exit code 2):
 # GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
-# GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SECURE=1 for client identities (an operator
+# GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SILO=bench to run the bench tool's silo mode
+# (bench/Granary.Bench: a Granary silo that also hosts the in-silo benchmark peers; `add` and
+# `restart` take it from the environment too), GRANARY_SECURE=1 for client identities (an operator
 # identity holding every permission, its token in .local/operator.token, mode 0600),
 # GRANARY_SERVERS_TLS=1 to run Redis (TLS only) and PostgreSQL (ssl=on) with a CA and certificate
 # made in .local/cluster/server-tls/, which the silos and the console verify (ssl=true with the CA;
@@ -60,13 +62,23 @@ require_one_of GRANARY_CONFIGURATION "$configuration" Release Debug || exit 2
 require_int GRANARY_SHARDS "$shards" 1 64 || exit 2
 shards=$((10#$shards))
 require_one_of GRANARY_NO_BUILD "${GRANARY_NO_BUILD:-0}" 0 1 || exit 2
+require_one_of GRANARY_SILO "${GRANARY_SILO:-product}" product bench || exit 2
 require_one_of PG_FSYNC "${PG_FSYNC:-on}" on off || exit 2
 require_one_of GRANARY_SECURE "${GRANARY_SECURE:-0}" 0 1 || exit 2
 require_one_of GRANARY_SERVERS_TLS "${GRANARY_SERVERS_TLS:-0}" 0 1 || exit 2
 cluster_id=granary-local
 service_id=granary
 backing_database=granary_backing
-silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
+if [[ "${GRANARY_SILO:-product}" == bench ]]; then
+  silo_project="$root/bench/Granary.Bench"
+  silo_dll="$root/bench/Granary.Bench/bin/$configuration/net10.0/granary-bench.dll"
+  # Server GC, as the silo project sets it.
+  silo_command=(env DOTNET_gcServer=1 dotnet "$silo_dll" silo)
+else
+  silo_project="$root/src/Silo"
+  silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"
+  silo_command=(dotnet "$silo_dll")
+fi
 tls_dir="$root/.local/tls"
 
 usage() {
@@ -186,7 +198,7 @@ start_silo() {
     cd "$root"
     env "${tls_env[@]}" Granary__Security__ClusterSecretFile="$cluster_secret" \
       Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
-      nohup dotnet "$silo_dll" >>"$state/silo-$i.log" 2>&1 &
+      nohup "${silo_command[@]}" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
   echo "$silo_port $gateway_port" >"$state/silo-$i.ports"
@@ -221,7 +233,7 @@ require_cluster() {
     exit 1
   fi
   [[ -f "$silo_dll" ]] || {
-    echo "cluster.sh: $silo_dll is missing (build src/Silo first)" >&2
+    echo "cluster.sh: $silo_dll is missing (build ${silo_project#"$root/"} first)" >&2
     exit 1
   }
 }
@@ -251,10 +263,10 @@ cmd_up() {
 
   if [[ "${GRANARY_NO_BUILD:-0}" != 1 ]]; then
     echo "building the silo ($configuration)..."
-    dotnet build "$root/src/Silo" -c "$configuration" -nologo -v quiet >/dev/null
+    dotnet build "$silo_project" -c "$configuration" -nologo -v quiet >/dev/null
   fi
   [[ -f "$silo_dll" ]] || {
-    echo "cluster.sh: $silo_dll is missing (build src/Silo first)" >&2
+    echo "cluster.sh: $silo_dll is missing (build ${silo_project#"$root/"} first)" >&2
     exit 1
   }
 

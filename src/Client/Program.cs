@@ -18,7 +18,7 @@ root.Subcommands.Add(ExchangeCommands.Create());
 root.Subcommands.Add(TxCommands.Create());
 root.Subcommands.Add(ScenarioCommands.CreateDemo());
 root.Subcommands.Add(ScenarioCommands.CreateScenario());
-root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(BenchForwarder.Create());
 root.Subcommands.Add(CacheCommands.Create());
 root.Subcommands.Add(TaskCommands.CreateTask());
 root.Subcommands.Add(TaskCommands.CreateWorker());

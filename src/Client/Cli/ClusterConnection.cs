@@ -47,6 +47,9 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>The console's <c>--token-file</c>, which overrides <c>Granary:Client</c>'s credential; null when not given.</summary>
     public static string? TokenFile { get; set; }
 
+    /// <summary>More set-up for the embedded silo, after Granary's own (a tool built on the console adds its grains' runtime); null for none.</summary>
+    public static Action<ISiloBuilder>? ConfigureEmbeddedSilo { get; set; }
+
     /// <summary>Connects as configuration says, or starts an embedded silo.</summary>
     public static async Task<ClusterConnection> OpenAsync(bool embedded, CancellationToken cancellationToken)
     {
@@ -80,6 +83,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort);
                 silo.AddGranaryStorage(builder.Configuration).AddGranaryServices(builder.Configuration);
+                ConfigureEmbeddedSilo?.Invoke(silo);
             });
         }
         else

@@ -10,6 +10,12 @@ public static class ConsoleApp
     {
         ArgumentNullException.ThrowIfNull(root);
         var parse = root.Parse(args);
+        if (BenchForwarder.Owns(parse))
+        {
+            // The bench tool parses, helps and answers for itself.
+            return await BenchForwarder.RunAsync(args, ct);
+        }
+
         if (parse.Errors.Count > 0)
         {
             // One clear line, exit 2: the usual contract for a bad command line.

@@ -24,13 +24,8 @@ public static class TransactionsSiloBuilderExtensions
             return silo;
         }
 
-        var options = GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
+        GranarySiloBuilderExtensions.BindValidated<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
         silo.Services.AddSingleton<TransactionDecisionStore>();
-        if (options.EnableOrleansTransactionsPeer)
-        {
-            silo.UseTransactions();
-        }
-
         return silo;
     }
 }

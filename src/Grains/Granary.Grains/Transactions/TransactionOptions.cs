@@ -99,9 +99,6 @@ public sealed class TransactionOptions
     /// <summary>Attempts per saga compensation before CompensationFailed. Default 5.</summary>
     public int SagaMaxCompensationAttempts { get; set; } = 5;
 
-    /// <summary>Enable Orleans.Transactions on the silo for the benchmark peer (<c>granary bench tx --peer orleans-transactions</c>). Default true.</summary>
-    public bool EnableOrleansTransactionsPeer { get; set; } = true;
-
     /// <summary>The retry backoff these options describe.</summary>
     public RetryBackoff Backoff => new(RetryInitial, RetryMax);
 

@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Granary.Cli.Bench.Transactions;
+using Granary.Bench.Transactions;
 using Granary.Cli.Cli;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench tx</c>: transfers between accounts, Granary 2PC beside Orleans.Transactions.</summary>
 public static class TxBenchCommand

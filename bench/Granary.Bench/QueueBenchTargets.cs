@@ -7,7 +7,7 @@ using Npgsql;
 using NpgsqlTypes;
 using StackExchange.Redis;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>A queue system driven by producers (enqueue) and consumers (dequeue, then ack).</summary>
 public interface IQueueBenchTarget : IAsyncDisposable

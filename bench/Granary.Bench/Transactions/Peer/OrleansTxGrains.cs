@@ -1,8 +1,9 @@
 using Granary.Errors;
+using Granary.Transactions;
 using Orleans.Concurrency;
 using Orleans.Transactions.Abstractions;
 
-namespace Granary.Transactions.Peer;
+namespace Granary.Bench.Transactions.Peer;
 
 /// <summary>Balance of <see cref="OrleansTxAccountGrain"/>.</summary>
 [GenerateSerializer, Alias("granary.tx.peer.balance")]

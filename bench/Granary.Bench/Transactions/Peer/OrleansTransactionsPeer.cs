@@ -1,6 +1,6 @@
 using Granary.Security;
 
-namespace Granary.Transactions;
+namespace Granary.Bench.Transactions.Peer;
 
 /// <summary>
 /// Benchmark peer: an account in the style of Orleans.Transactions (<c>[Transaction]</c> methods over

@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using Granary.Cli.Cli;
 using HdrHistogram;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>How a closed-loop run is shaped.</summary>
 public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, bool ShowProgress)
@@ -273,7 +274,7 @@ public static class BenchRunner
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var done = operations.Sum();
-                Cli.Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0} s  {done,9:N0}/{count:N0} done  {done / watch.Elapsed.TotalSeconds,9:N0} ops/s");
+                Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0} s  {done,9:N0}/{count:N0} done  {done / watch.Elapsed.TotalSeconds,9:N0} ops/s");
             }
         }
         catch (OperationCanceledException)
@@ -293,7 +294,7 @@ public static class BenchRunner
             {
                 // Racy reads of per-caller counters are fine for a progress line.
                 var now = operations.Sum();
-                Cli.Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0}/{duration.TotalSeconds:F0} s  {now - last,9:N0} ops/s");
+                Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0}/{duration.TotalSeconds:F0} s  {now - last,9:N0} ops/s");
                 last = now;
             }
         }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using HdrHistogram;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>What one queue run measured. Rates are per second of the measured window.</summary>
 public sealed record QueueBenchResult

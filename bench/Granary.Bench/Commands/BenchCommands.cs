@@ -1,11 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Cli.Bench;
 using Granary.Cli.Cli;
 using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench WORKLOAD</c>: closed-loop load, optionally beside a peer system in the same run.</summary>
 public static class BenchCommands

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Granary.Cli.Bench;
+using Granary.Cli.Locks;
 using Granary.Client.Locks;
 using Granary.Locks;
 using Granary.Server.Configuration;
@@ -7,7 +7,7 @@ using Medallion.Threading.Postgres;
 using Medallion.Threading.Redis;
 using StackExchange.Redis;
 
-namespace Granary.Cli.Locks;
+namespace Granary.Bench.Locks;
 
 /// <summary>What one lock benchmark operation does: acquire, then release at once.</summary>
 public sealed record LockWorkload(bool Contended)

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Cli.Bench;
+using Granary.Bench.Locks;
 using Granary.Cli.Cli;
 using Granary.Cli.Locks;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench lock</c>: acquire+release pairs, uncontended or all on one lock, beside DistributedLock.</summary>
 public static class LockBenchCommands

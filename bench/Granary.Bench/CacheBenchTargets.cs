@@ -1,10 +1,11 @@
 using System.Globalization;
 using Granary.Caching;
+using Granary.Cli.Cli;
 using Granary.Client.Caching;
 using Granary.Server.Configuration;
 using StackExchange.Redis;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>Which operations a cache benchmark issues.</summary>
 public enum CacheBenchOp
@@ -108,11 +109,11 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
         if (_cache is not null)
         {
             var (calls, commands) = _cache.BatchingCounters;
-            Cli.Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {commands:N0} commands in {calls:N0} grain calls ({commands / Math.Max(1.0, calls):F1} per call)"));
+            Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {commands:N0} commands in {calls:N0} grain calls ({commands / Math.Max(1.0, calls):F1} per call)"));
             if (persistence != CachePersistence.Volatile)
             {
                 var stats = await _cache.GetStatisticsAsync();
-                Cli.Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {stats.KeysPersisted:N0} key rows in {stats.StorageWrites:N0} storage writes ({stats.KeysPersisted / Math.Max(1.0, stats.StorageWrites):F1} per write, since the shards activated)"));
+                Output.Progress(string.Create(CultureInfo.InvariantCulture, $"granary: {stats.KeysPersisted:N0} key rows in {stats.StorageWrites:N0} storage writes ({stats.KeysPersisted / Math.Max(1.0, stats.StorageWrites):F1} per write, since the shards activated)"));
             }
 
             await _cache.DisposeAsync();

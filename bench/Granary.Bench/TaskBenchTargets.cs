@@ -8,7 +8,7 @@ using Hangfire.States;
 using Hangfire.Storage;
 using Npgsql;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>Granary tasks end to end: submit <c>add(1, 2)</c>, then wait (long poll) until its result is stored.</summary>
 public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBenchTarget

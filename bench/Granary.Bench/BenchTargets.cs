@@ -4,7 +4,7 @@ using Granary.Server.Configuration;
 using Npgsql;
 using StackExchange.Redis;
 
-namespace Granary.Cli.Bench;
+namespace Granary.Bench;
 
 /// <summary>One system under a key-value style workload: set up, then called by many callers at once.</summary>
 public interface IBenchTarget : IAsyncDisposable

@@ -1,8 +1,10 @@
 using System.Globalization;
+using Granary.Bench.Transactions.Peer;
+using Granary.Cli.Cli;
 using Granary.Client.Transactions;
 using Granary.Transactions;
 
-namespace Granary.Cli.Bench.Transactions;
+namespace Granary.Bench.Transactions;
 
 /// <summary>Shape of the transfer workload, shared by Granary and its peer so both do the same work.</summary>
 /// <param name="Accounts">Accounts transfers pick from (uniformly, from != to).</param>
@@ -61,9 +63,21 @@ public sealed class OrleansTransactionsBenchTarget(IGrainFactory grains, Transfe
     public string Configuration => $"Microsoft.Orleans.Transactions 10.4.2, [StatelessWorker, Reentrant] transfer grain, {workload.Accounts} [Reentrant] accounts with ITransactionalState, storage {storage}";
 
     /// <inheritdoc/>
-    public Task SetupAsync(CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(Enumerable.Range(0, workload.Accounts), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, _) =>
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            // The cluster knows the peer's grains only when its silos host them.
+            _ = grains.GetGrain<IOrleansTxTransferGrain>(0);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException($"the cluster's silos do not host the Orleans.Transactions peer ({ex.Message.TrimEnd('.')}): run its silos with the bench tool (GRANARY_SILO=bench scripts/cluster.sh up, or granary-bench silo) or pass --embedded");
+        }
+
+        await Parallel.ForEachAsync(Enumerable.Range(0, workload.Accounts), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, _) =>
             await grains.GetGrain<IOrleansTxAccountGrain>(workload.Account(i)).SeedAsync(workload.OpeningBalance));
+    }
 
     /// <inheritdoc/>
     public Task ExecuteAsync(int caller, CancellationToken cancellationToken)

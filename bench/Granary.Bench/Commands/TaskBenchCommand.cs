@@ -1,8 +1,7 @@
 using System.CommandLine;
-using Granary.Cli.Bench;
 using Granary.Cli.Cli;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench tasks</c>: trivial tasks end to end (submit, then the stored result), beside Hangfire on PostgreSQL.</summary>
 public static class TaskBenchCommand

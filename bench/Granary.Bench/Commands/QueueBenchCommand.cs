@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Granary.Cli.Bench;
 using Granary.Cli.Cli;
 using Granary.Server.Configuration;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench queue</c>: producers and consumers (enqueue -> dequeue -> ack) beside a PostgreSQL SKIP LOCKED queue or a Redis reliable queue; <c>--depth N</c> compares enqueue cost at depth 0 and N.</summary>
 public static class QueueBenchCommand

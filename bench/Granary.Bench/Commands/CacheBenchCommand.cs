@@ -1,9 +1,9 @@
 using System.CommandLine;
-using Granary.Cli.Bench;
 using Granary.Cli.Cli;
+using Granary.Cli.Commands;
 using Granary.Server.Configuration;
 
-namespace Granary.Cli.Commands;
+namespace Granary.Bench.Commands;
 
 /// <summary><c>granary bench cache</c>: the sharded cache beside redis-server through StackExchange.Redis.</summary>
 public static class CacheBenchCommand

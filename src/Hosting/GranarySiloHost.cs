@@ -1,0 +1,52 @@
+using Granary.Server.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Server;
+
+/// <summary>
+/// A Granary silo process: configuration from appsettings.json, .local/cluster.json, GRANARY_CONFIG,
+/// GRANARY_SECRETS_FILE, environment variables and <c>--Section:Key=value</c> arguments, console
+/// logging, and a run until the process is told to stop.
+/// </summary>
+/// <example><code>
+/// return await GranarySiloHost.RunAsync(args);
+/// </code></example>
+public static class GranarySiloHost
+{
+    /// <summary>
+    /// Runs the silo until it is stopped; returns 0, or 2 when start-up refused a setting (one line on
+    /// stderr, prefixed with <paramref name="processName"/>). <paramref name="configure"/> adds to the
+    /// silo after Granary's own set-up.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, string processName = "granary-silo", Action<ISiloBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
+        try
+        {
+            // Refuses a secrets or password file that others can read, as the options refuse a bad value.
+            builder.Configuration.AddGranarySources(args);
+            builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            builder.UseOrleans(silo =>
+            {
+                silo.AddGranary(builder.Configuration);
+                configure?.Invoke(silo);
+            });
+            using var host = builder.Build();
+            await host.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"{processName}: invalid configuration: " + string.Join(" ", ex.Failures));
+            return 2;
+        }
+    }
+}
