@@ -154,6 +154,12 @@ public static class Limits
         /// <summary>Most task queues declared at run time: 1,000 (queues named in configuration are not counted).</summary>
         public const int MaxDeclaredQueues = 1_000;
 
+        /// <summary>Longest task type name: 100 characters.</summary>
+        public const int MaxTaskTypeLength = 100;
+
+        /// <summary>Most task types the workers of one queue may declare: 1,000.</summary>
+        public const int MaxDeclaredTaskTypes = 1_000;
+
         /// <summary>Most periodic tasks: 1,000.</summary>
         public const int MaxPeriodicTasks = 1_000;
 

@@ -38,6 +38,9 @@ public sealed class TaskHandlerRegistry
             new ChaosHandler(),
         ]);
 
+    /// <summary>The handler for <paramref name="type"/>, or null when none has that name.</summary>
+    public ITaskHandler? Find(string? type) => type is not null && _handlers.TryGetValue(type, out var handler) ? handler : null;
+
     /// <summary>The handler for <paramref name="type"/>.</summary>
     /// <exception cref="TaskValidationException">No handler has that name.</exception>
     public ITaskHandler Get(string? type)
@@ -63,6 +66,18 @@ public sealed class TaskHandlerRegistry
     /// <summary>Parses arguments JSON; it must be an array.</summary>
     public static JsonElement Parse(string? argsJson)
     {
+        var root = ParseAny(argsJson);
+        if (root.ValueKind != JsonValueKind.Array)
+        {
+            throw new TaskValidationException("args", "must be a JSON array of positional arguments, e.g. [2, 3]");
+        }
+
+        return root;
+    }
+
+    /// <summary>Parses arguments JSON of any shape (a typed handler's arguments are one JSON value); empty is <c>[]</c>.</summary>
+    public static JsonElement ParseAny(string? argsJson)
+    {
         var text = string.IsNullOrWhiteSpace(argsJson) ? "[]" : argsJson;
         if (text.Length > MaxArgumentsLength)
         {
@@ -78,11 +93,6 @@ public sealed class TaskHandlerRegistry
         catch (JsonException ex)
         {
             throw new TaskValidationException("args", $"is not valid JSON: {ex.Message}");
-        }
-
-        if (root.ValueKind != JsonValueKind.Array)
-        {
-            throw new TaskValidationException("args", "must be a JSON array of positional arguments, e.g. [2, 3]");
         }
 
         return root;

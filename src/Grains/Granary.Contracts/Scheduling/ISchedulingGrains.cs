@@ -133,6 +133,14 @@ public interface IQueueGrain : IGrainWithStringKey
     [Alias("unregister-worker")]
     Task UnregisterWorkerAsync(string workerId);
 
+    /// <summary>
+    /// Task types declared by the queue's workers in applications' processes (kept after they stop):
+    /// a task of a type no silo knows is accepted in this queue only if it is one of these.
+    /// </summary>
+    [Requires(Permission.TaskSubmit)]
+    [Alias("task-types")]
+    Task<IReadOnlyList<string>> GetTaskTypesAsync();
+
     /// <summary>Workers heard from recently; <see cref="TaskQueueNotFoundException"/> when the queue is not declared.</summary>
     [Requires(Permission.TaskSubmit)]
     [Alias("workers")]
@@ -169,6 +177,39 @@ public interface IWorkerGrain : IGrainWithStringKey
     /// <summary>Load and counters.</summary>
     [Alias("info")]
     Task<WorkerInfo> GetInfoAsync();
+
+    /// <summary>
+    /// A worker in an application's process (<see cref="WorkerSettings.Observer"/>): claims the task it
+    /// accepted through <see cref="IWorkerObserver.OfferAsync"/> under a new lease; null when it must
+    /// not run now (then report <see cref="FinishAsync"/> with no lease).
+    /// </summary>
+    [Alias("claim")]
+    Task<TaskExecution?> ClaimAsync(TaskDispatch dispatch);
+
+    /// <summary>A worker in an application's process: extends the lease of a task it runs; false when the lease is no longer valid (stop the handler).</summary>
+    [Alias("renew")]
+    Task<bool> RenewAsync(string taskId, string leaseId);
+
+    /// <summary>
+    /// A worker in an application's process: acknowledges a finished run (late acknowledgement) and
+    /// frees its slot in the scheduler. <paramref name="execution"/> (what <see cref="ClaimAsync"/> returned)
+    /// null: the dispatch was not run.
+    /// </summary>
+    [Alias("finish")]
+    Task FinishAsync(TaskDispatch dispatch, TaskExecution? execution, RunOutcome outcome, string? payload, TimeSpan elapsed);
+}
+
+/// <summary>
+/// The side of a worker that lives in an application's process (an Orleans client): its worker grain
+/// offers it each dispatch; it accepts while it has a free slot and then claims, heartbeats and
+/// finishes the task through <see cref="IWorkerGrain"/>.
+/// </summary>
+[Alias("granary.scheduling.worker-observer")]
+public interface IWorkerObserver : IGrainObserver
+{
+    /// <summary>A dispatch: true when taken (the worker claims it next), false when full or stopping.</summary>
+    [Alias("offer")]
+    Task<bool> OfferAsync(TaskDispatch dispatch);
 }
 
 /// <summary>A group or chord. The chord callback is submitted once, under a deterministic id, after durable bookkeeping.</summary>

@@ -139,7 +139,12 @@ public sealed record TaskExecution(
     [property: Id(2)] string Args,
     [property: Id(3)] int Attempt,
     [property: Id(4)] string LeaseId,
-    [property: Id(5)] TimeSpan TimeLimit);
+    [property: Id(5)] TimeSpan TimeLimit)
+{
+    /// <summary>How often the worker must renew the lease (set by the worker grain for a worker in an application's process).</summary>
+    [Id(6)]
+    public TimeSpan HeartbeatInterval { get; init; }
+}
 
 /// <summary>A scheduler's entry for a task waiting in a queue partition.</summary>
 [GenerateSerializer, Alias("granary.scheduling.queued")]
@@ -165,6 +170,18 @@ public sealed record WorkerSettings(
     /// <summary>Extra time added to every run (simulates a slow machine).</summary>
     [Id(2)]
     public TimeSpan ExtraLatency { get; init; }
+
+    /// <summary>
+    /// Set for a worker in an application's process: the worker grain offers it each dispatch and the
+    /// application runs the handler, claiming, heartbeating and finishing through the worker grain.
+    /// Such a worker renews its registration by calling <see cref="IWorkerGrain.StartAsync"/> again.
+    /// </summary>
+    [Id(3)]
+    public IWorkerObserver? Observer { get; init; }
+
+    /// <summary>The task types the worker has handlers for; recorded by its queue (<see cref="IQueueGrain.GetTaskTypesAsync"/>).</summary>
+    [Id(4)]
+    public IReadOnlyList<string>? TaskTypes { get; init; }
 }
 
 /// <summary>A worker and the load it reports.</summary>
@@ -177,7 +194,12 @@ public sealed record WorkerInfo(
     [property: Id(4)] int Weight,
     [property: Id(5)] int InFlight,
     [property: Id(6)] long Completed,
-    [property: Id(7)] long Failed);
+    [property: Id(7)] long Failed)
+{
+    /// <summary>The task types it declared (<see cref="WorkerSettings.TaskTypes"/>); null for a worker on a silo.</summary>
+    [Id(8)]
+    public IReadOnlyList<string>? TaskTypes { get; init; }
+}
 
 /// <summary>Per-queue settings.</summary>
 [GenerateSerializer, Alias("granary.scheduling.queue-settings")]

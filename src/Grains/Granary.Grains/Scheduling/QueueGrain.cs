@@ -1,4 +1,5 @@
 using Granary.Durability;
+using Granary.Errors;
 using Granary.LoadBalancing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -216,6 +217,7 @@ public sealed class QueueGrain(
             S.Balancer = null;
             S.Partitions = 0;
             S.PartitionsTracked = true;
+            S.TaskTypes.Clear();
             await Commit.CommitAsync();
             SchedulingLog.LogInformationQueueRemoved(logger, Name);
         }
@@ -273,12 +275,35 @@ public sealed class QueueGrain(
     }
 
     /// <inheritdoc/>
-    public Task RegisterWorkerAsync(WorkerInfo worker)
+    public async Task RegisterWorkerAsync(WorkerInfo worker)
     {
         ArgumentNullException.ThrowIfNull(worker);
         RequireDeclared();
+        var added = false;
+        foreach (var type in worker.TaskTypes ?? [])
+        {
+            Guard.Name(type, "taskTypes", Limits.Scheduling.MaxTaskTypeLength);
+            if (!S.TaskTypes.Contains(type))
+            {
+                if (S.TaskTypes.Count >= Limits.Scheduling.MaxDeclaredTaskTypes)
+                {
+                    throw new TaskRejectedException("taskTypes", $"queue '{Name}' already has {S.TaskTypes.Count} declared task types; the limit is {Limits.Scheduling.MaxDeclaredTaskTypes}");
+                }
+
+                added |= S.TaskTypes.Add(type);
+            }
+        }
+
+        // Stored before the worker counts as registered: a type it serves is never refused afterwards.
+        await (added ? Commit.CommitAsync() : Task.CompletedTask);
         _workers[worker.Id] = (worker, time.GetUtcNow());
-        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> GetTaskTypesAsync()
+    {
+        RequireDeclared();
+        return Task.FromResult<IReadOnlyList<string>>([.. S.TaskTypes.Order(StringComparer.Ordinal)]);
     }
 
     /// <inheritdoc/>

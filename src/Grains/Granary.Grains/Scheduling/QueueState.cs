@@ -27,4 +27,7 @@ public sealed class QueueState
     /// every partition once, and those holding work report it.
     /// </summary>
     [Id(5)] public bool PartitionsTracked { get; set; }
+
+    /// <summary>Task types declared by the queue's workers in applications' processes (never shrinks while the queue exists).</summary>
+    [Id(6)] public HashSet<string> TaskTypes { get; set; } = new(StringComparer.Ordinal);
 }

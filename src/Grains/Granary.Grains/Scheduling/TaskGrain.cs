@@ -69,7 +69,9 @@ public sealed class TaskGrain(
         var validated = validator.Validate(submission, now);
         var queue = validated.Queue;
 
-        // Declared, or TaskQueueNotFoundException before anything is stored or any scheduler is woken.
+        // Its type served by the silos or declared by a worker of its queue (and each chain step's),
+        // and the queue declared, or refused before anything is stored or any scheduler is woken.
+        await validator.RequireServedAsync(GrainFactory, [submission]);
         var settings = await GrainFactory.GetGrain<IQueueGrain>(queue).GetSettingsAsync();
         if (submission.Then is { Count: > 0 })
         {

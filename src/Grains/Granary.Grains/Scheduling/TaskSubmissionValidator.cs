@@ -65,6 +65,7 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
     {
         var validated = Validate(submission, now);
         await RequireDeclaredAsync(grains, QueuesOf(submission!));
+        await RequireServedAsync(grains, [submission!]);
         return validated;
     }
 
@@ -74,6 +75,31 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
         ArgumentNullException.ThrowIfNull(submission);
         var own = submission.Queue ?? SchedulingOptions.DefaultQueue;
         return new[] { own }.Concat((submission.Then ?? []).Select(s => s.Queue ?? own)).Distinct(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Every task type of <paramref name="submissions"/> (and of their chain steps) that no silo has a
+    /// handler for must have been declared by a worker of its queue (<see cref="IQueueGrain.GetTaskTypesAsync"/>);
+    /// otherwise <see cref="TaskRejectedException"/> for <c>type</c>, and nothing is stored. Costs one call
+    /// per queue only when such a type is used.
+    /// </summary>
+    public async Task RequireServedAsync(IGrainFactory grains, IEnumerable<TaskSubmission> submissions)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(submissions);
+        var external = submissions.SelectMany(TypesOf).Where(t => registry.Find(t.Type) is null).Distinct().ToList();
+        foreach (var byQueue in external.GroupBy(t => t.Queue, StringComparer.Ordinal))
+        {
+            var declared = await grains.GetGrain<IQueueGrain>(byQueue.Key).GetTaskTypesAsync();
+            foreach (var (queue, type) in byQueue)
+            {
+                if (!declared.Contains(type, StringComparer.Ordinal))
+                {
+                    var known = registry.Handlers.Select(h => h.Name).Concat(declared).Order(StringComparer.Ordinal);
+                    throw new TaskRejectedException("type", $"unknown task type '{type}': no silo has a handler for it and no worker of queue '{queue}' declared it; known types: {string.Join(", ", known)}");
+                }
+            }
+        }
     }
 
     /// <summary>Throws <see cref="TaskQueueNotFoundException"/> for the first of <paramref name="queues"/> that is not declared.</summary>
@@ -95,7 +121,7 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
         try
         {
             Guard.Storable(submission.Args, "args");
-            var args = partial ? Partial(submission) : registry.Validate(submission.Type, submission.Args);
+            var args = partial ? Partial(submission) : Arguments(submission);
             var queue = TaskQueueName.Check(submission.Queue ?? SchedulingOptions.DefaultQueue);
             if (submission.Priority is < 0 or > Limits.Scheduling.MaxPriority)
             {
@@ -151,8 +177,32 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
 
     private string Partial(TaskSubmission submission)
     {
-        registry.Get(submission.Type);
+        RequireType(submission.Type);
         return TaskHandlerRegistry.Parse(submission.Args).GetRawText();
+    }
+
+    /// <summary>A type the silos know is checked by its handler; any other is one JSON value, checked by the worker that runs it.</summary>
+    private string Arguments(TaskSubmission submission) =>
+        RequireType(submission.Type)
+            ? registry.Validate(submission.Type, submission.Args)
+            : TaskHandlerRegistry.ParseAny(submission.Args).GetRawText();
+
+    /// <summary>True for a type the silos have a handler for; false for a well-formed name left to <see cref="RequireServedAsync"/>.</summary>
+    private bool RequireType(string? type)
+    {
+        if (registry.Find(type) is not null)
+        {
+            return true;
+        }
+
+        Guard.Name(type, "type", Limits.Scheduling.MaxTaskTypeLength);
+        return false;
+    }
+
+    private static IEnumerable<(string Queue, string Type)> TypesOf(TaskSubmission submission)
+    {
+        var own = submission.Queue ?? SchedulingOptions.DefaultQueue;
+        return new[] { (own, submission.Type) }.Concat((submission.Then ?? []).Select(s => (s.Queue ?? own, s.Type)));
     }
 }
 

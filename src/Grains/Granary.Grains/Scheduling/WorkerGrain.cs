@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Granary.Errors;
 using Granary.Scheduling.Handlers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,6 +14,14 @@ namespace Granary.Scheduling;
 /// finished (late acknowledgement). A worker grain reactivated anywhere else (its silo died) was
 /// never started there and refuses work, so the scheduler drops it.
 /// </summary>
+/// <remarks>
+/// A worker in an application's process (<see cref="WorkerSettings.Observer"/>) uses the same grain as
+/// its door into the cluster: each dispatch is offered to the application, which claims the task,
+/// renews its lease and finishes it through this grain (the same claim, lease and acknowledgement a
+/// silo's worker uses). It has no timers here: the application renews the registration and the
+/// leases, so when its process dies both simply expire, the queue forgets the worker and the task
+/// runs again elsewhere once its lease is gone.
+/// </remarks>
 [Reentrant]
 [PreferLocalPlacement]
 [GrainType("granary.scheduling.worker")]
@@ -25,6 +34,7 @@ public sealed class WorkerGrain(
     ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
     private static readonly TimeSpan RegisterPeriod = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan OfferTimeout = TimeSpan.FromSeconds(2);
     private readonly Dictionary<string, (string? Lease, CancellationTokenSource Cancel)> _running = new(StringComparer.Ordinal);
     private WorkerSettings? _settings;
     private IGrainTimer? _heartbeat;
@@ -58,6 +68,13 @@ public sealed class WorkerGrain(
             throw;
         }
 
+        if (settings.Observer is not null)
+        {
+            // In an application's process: its own calls keep the registration and the leases alive.
+            StopTimers();
+            return Info();
+        }
+
         var running = _running;
         metrics.Track(this, Queue, () => running.Count);
         _heartbeat ??= this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions(options.Value.HeartbeatInterval, options.Value.HeartbeatInterval) { Interleave = true, KeepAlive = true });
@@ -77,14 +94,12 @@ public sealed class WorkerGrain(
     {
         _settings = null;
         metrics.Untrack(this);
-        _heartbeat?.Dispose();
-        _register?.Dispose();
-        _heartbeat = _register = null;
+        StopTimers();
         await GrainFactory.GetGrain<IQueueGrain>(Queue).UnregisterWorkerAsync(Id);
     }
 
     /// <inheritdoc/>
-    public Task<bool> ExecuteAsync(TaskDispatch dispatch)
+    public async Task<bool> ExecuteAsync(TaskDispatch dispatch)
     {
         ArgumentNullException.ThrowIfNull(dispatch);
         if (_settings is null)
@@ -92,14 +107,64 @@ public sealed class WorkerGrain(
             throw new WorkerUnavailableException(Id);
         }
 
-        if (_running.Count >= _settings.Capacity || _running.ContainsKey(dispatch.TaskId))
+        if (_settings.Observer is { } observer)
         {
-            return Task.FromResult(false);
+            try
+            {
+                return await observer.OfferAsync(dispatch).WaitAsync(OfferTimeout);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The application's process is gone or not answering: drop it until it starts again.
+                _settings = null;
+                throw new WorkerUnavailableException(Id);
+            }
+        }
+
+        return Execute(dispatch, _settings);
+    }
+
+    /// <inheritdoc/>
+    public async Task<TaskExecution?> ClaimAsync(TaskDispatch dispatch)
+    {
+        ArgumentNullException.ThrowIfNull(dispatch);
+        RequireApplicationWorker();
+        var execution = await ClaimCoreAsync(GrainFactory.GetGrain<ITaskGrain>(dispatch.TaskId));
+        return execution is null ? null : execution with { HeartbeatInterval = options.Value.HeartbeatInterval };
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> RenewAsync(string taskId, string leaseId)
+    {
+        RequireApplicationWorker();
+        return GrainFactory.GetGrain<ITaskGrain>(Guard.Name(taskId, "taskId")).HeartbeatAsync(Guard.Name(leaseId, "leaseId"));
+    }
+
+    /// <inheritdoc/>
+    public async Task FinishAsync(TaskDispatch dispatch, TaskExecution? execution, RunOutcome outcome, string? payload, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(dispatch);
+        var success = false;
+        if (execution is not null)
+        {
+            var task = GrainFactory.GetGrain<ITaskGrain>(dispatch.TaskId);
+            success = await FinishCoreAsync(task, execution, new RunResult(outcome, payload));
+        }
+
+        Count(success);
+        await WorkerDoneAsync(dispatch, elapsed, success);
+    }
+
+    private bool Execute(TaskDispatch dispatch, WorkerSettings settings)
+    {
+        if (_running.Count >= settings.Capacity || _running.ContainsKey(dispatch.TaskId))
+        {
+            return false;
         }
 
         _running[dispatch.TaskId] = (null, new CancellationTokenSource());
-        _ = RunAsync(dispatch, _settings);
-        return Task.FromResult(true);
+        _ = RunAsync(dispatch, settings);
+        return true;
     }
 
     /// <inheritdoc/>
@@ -114,23 +179,15 @@ public sealed class WorkerGrain(
         var task = GrainFactory.GetGrain<ITaskGrain>(dispatch.TaskId);
         try
         {
-            var execution = await task.StartAsync(Id);
+            var execution = await ClaimCoreAsync(task, settings.ExtraLatency, cancel.Token);
             if (execution is not null)
             {
                 _running[dispatch.TaskId] = (execution.LeaseId, cancel);
-                if (settings.ExtraLatency > TimeSpan.Zero)
-                {
-                    await Task.Delay(settings.ExtraLatency, time, cancel.Token);
-                }
-
                 var handler = registry.Get(execution.Type);
                 var run = new TaskRunContext(execution.TaskId, TaskHandlerRegistry.Parse(execution.Args), execution.Attempt, time, Random.Shared);
-                journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Started, execution.TaskId, execution.Attempt, Id));
                 runningAttempt = execution.Attempt;
                 var result = await HandlerRunner.RunAsync(handler, run, execution.TimeLimit, cancel.Token);
-                journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Finished, execution.TaskId, execution.Attempt, Id, result.Outcome));
-                success = result.Outcome == RunOutcome.Succeeded;
-                await AcknowledgeAsync(task, execution.LeaseId, result);
+                success = await FinishCoreAsync(task, execution, result);
             }
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -149,27 +206,77 @@ public sealed class WorkerGrain(
         {
             _running.Remove(dispatch.TaskId);
             cancel.Dispose();
-            if (success)
-            {
-                _completed++;
-            }
-            else
-            {
-                _failed++;
-            }
-
-            metrics.Runs.Add(1, new KeyValuePair<string, object?>("queue", Queue), new KeyValuePair<string, object?>("outcome", success ? "succeeded" : "failed"));
+            Count(success);
         }
 
+        await WorkerDoneAsync(dispatch, Stopwatch.GetElapsedTime(started), success);
+    }
+
+    /// <summary>Claims the task under a new lease (after the simulated extra latency, if any) and journals the start; null when it must not run now.</summary>
+    private async Task<TaskExecution?> ClaimCoreAsync(ITaskGrain task, TimeSpan extraLatency = default, CancellationToken cancellationToken = default)
+    {
+        var execution = await task.StartAsync(Id);
+        if (execution is not null)
+        {
+            if (extraLatency > TimeSpan.Zero)
+            {
+                await Task.Delay(extraLatency, time, cancellationToken);
+            }
+
+            journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Started, execution.TaskId, execution.Attempt, Id));
+        }
+
+        return execution;
+    }
+
+    /// <summary>Journals the end of a run and acknowledges it; true when it succeeded.</summary>
+    private async Task<bool> FinishCoreAsync(ITaskGrain task, TaskExecution execution, RunResult result)
+    {
+        journal.Append(new TaskRunEvent(time.GetUtcNow(), TaskRunEventKind.Finished, execution.TaskId, execution.Attempt, Id, result.Outcome));
+        await AcknowledgeAsync(task, execution.LeaseId, result);
+        return result.Outcome == RunOutcome.Succeeded;
+    }
+
+    private void Count(bool success)
+    {
+        if (success)
+        {
+            _completed++;
+        }
+        else
+        {
+            _failed++;
+        }
+
+        metrics.Runs.Add(1, new KeyValuePair<string, object?>("queue", Queue), new KeyValuePair<string, object?>("outcome", success ? "succeeded" : "failed"));
+    }
+
+    private async Task WorkerDoneAsync(TaskDispatch dispatch, TimeSpan elapsed, bool success)
+    {
         try
         {
             await GrainFactory.GetGrain<ISchedulerGrain>(dispatch.Scheduler)
-                .WorkerDoneAsync(dispatch.TaskId, dispatch.DispatchId, Id, Stopwatch.GetElapsedTime(started), success);
+                .WorkerDoneAsync(dispatch.TaskId, dispatch.DispatchId, Id, elapsed, success);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             SchedulingLog.LogWarningRunFailed(logger, Id, dispatch.TaskId, ex);
         }
+    }
+
+    private void RequireApplicationWorker()
+    {
+        if (_settings?.Observer is null)
+        {
+            throw new WorkerUnavailableException(Id);
+        }
+    }
+
+    private void StopTimers()
+    {
+        _heartbeat?.Dispose();
+        _register?.Dispose();
+        _heartbeat = _register = null;
     }
 
     private static async Task AcknowledgeAsync(ITaskGrain task, string leaseId, RunResult result)
@@ -221,5 +328,8 @@ public sealed class WorkerGrain(
         }
     }
 
-    private WorkerInfo Info() => new(Id, Queue, RuntimeIdentity, _settings?.Capacity ?? 0, _settings?.Weight ?? 0, _running.Count, _completed, _failed);
+    private WorkerInfo Info() => new(Id, Queue, _settings?.Observer is null ? RuntimeIdentity : "application", _settings?.Capacity ?? 0, _settings?.Weight ?? 0, _running.Count, _completed, _failed)
+    {
+        TaskTypes = _settings?.TaskTypes,
+    };
 }

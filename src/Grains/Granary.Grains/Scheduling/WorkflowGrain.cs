@@ -62,6 +62,7 @@ public sealed class WorkflowGrain(
             }
 
             await TaskSubmissionValidator.RequireDeclaredAsync(GrainFactory, tasks.SelectMany(TaskSubmissionValidator.QueuesOf));
+            await validator.RequireServedAsync(GrainFactory, tasks);
             state.State = new WorkflowState
             {
                 Started = true,
