@@ -267,6 +267,54 @@ public sealed class CacheClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="commands"/> as one unit: sent in one grain call of their own to the shard
+    /// owning their keys (which must all live on one shard), where they run in order with no other
+    /// command in between, as Redis's MULTI/EXEC does. Each command gets its own reply; a refused
+    /// command does not stop the ones after it. One grain call per unit: units are not coalesced.
+    /// </summary>
+    public async Task<IReadOnlyList<CacheReply>> ExecuteAtomicAsync(string[][] commands, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        if (commands.Length == 0 || commands.Length > Limits.MaxBatchSize || commands.Any(c => c is null || c.Length == 0 || c.Any(a => a is null)))
+        {
+            throw new InvalidRequestException(nameof(commands), $"must hold 1 to {Limits.MaxBatchSize} non-empty commands");
+        }
+
+        foreach (var command in commands)
+        {
+            foreach (var argument in command)
+            {
+                Guard.Storable(argument, nameof(commands));
+            }
+        }
+
+        var keys = commands.SelectMany(c => CacheCommandTable.Resolve(c) is { IsAllShards: false, FirstKey: > 0 } info ? info.KeyIndexes(c.Length).Select(i => c[i]) : []).ToArray();
+        if (keys.Length == 0)
+        {
+            throw new InvalidRequestException(nameof(commands), "must name at least one key");
+        }
+
+        MaybeRefreshInBackground();
+        for (var attempt = 0; ; attempt++)
+        {
+            var routing = Volatile.Read(ref _routing);
+            var shard = routing.ShardOf(keys[0]);
+            if (keys.Any(k => routing.ShardOf(k) != shard))
+            {
+                throw new InvalidRequestException(nameof(commands), "must name keys of one shard");
+            }
+
+            var replies = (await routing.Shards[shard].ExecuteAsync(commands.AsImmutable(), routing.Definition.Version).WaitAsync(_options.CallTimeout, cancellationToken)).Value;
+            if (!replies.Any(r => r.IsMoved))
+            {
+                return replies;
+            }
+
+            await AfterMovedAsync(attempt);
+        }
+    }
+
     /// <summary>GET: the value, or null when absent.</summary>
     public async Task<string?> GetAsync(string key) => Unwrap(await ExecuteAsync("GET", key)).Text;
 

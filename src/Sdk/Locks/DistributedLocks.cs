@@ -76,6 +76,18 @@ public sealed class DistributedLocks
     public async Task<LockHandle> AcquireWriteAsync(string name, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default) =>
         await AcquireCoreAsync(name, ttl, wait, LockType.ReaderWriter, LockAccess.Exclusive, 1, cancellationToken) ?? throw Timeout(name, wait);
 
+    /// <summary>One of <paramref name="permits"/> permits of the semaphore <paramref name="name"/>, or null when the wait runs out.</summary>
+    public Task<LockHandle?> TryAcquireSemaphoreAsync(string name, int permits, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        AcquireCoreAsync(name, ttl, wait, LockType.Semaphore, LockAccess.Exclusive, permits, cancellationToken);
+
+    /// <summary>The reader-writer lock <paramref name="name"/> as a reader, or null when the wait runs out.</summary>
+    public Task<LockHandle?> TryAcquireReadAsync(string name, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        AcquireCoreAsync(name, ttl, wait, LockType.ReaderWriter, LockAccess.Shared, 1, cancellationToken);
+
+    /// <summary>The reader-writer lock <paramref name="name"/> as the writer, or null when the wait runs out.</summary>
+    public Task<LockHandle?> TryAcquireWriteAsync(string name, TimeSpan ttl, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        AcquireCoreAsync(name, ttl, wait, LockType.ReaderWriter, LockAccess.Exclusive, 1, cancellationToken);
+
     /// <summary>
     /// All-or-nothing: acquires every mutex in <paramref name="names"/> in ordinal order (so two
     /// callers asking for overlapping sets cannot deadlock), or none of them.
