@@ -3,7 +3,7 @@ using Granary.Grocery;
 using Granary.Grocery.Api;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.Configuration.AddLocalClusterFile();
+builder.Configuration.AddGrocerySources();
 
 // Granary: the cluster client, the catalogue cache and the stock locks.
 builder.Services.AddGranaryClient(builder.Configuration);

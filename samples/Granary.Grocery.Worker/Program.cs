@@ -3,6 +3,6 @@ using Granary.Grocery.Worker;
 using Microsoft.Extensions.Hosting;
 
 var builder = Host.CreateApplicationBuilder(args);
-builder.Configuration.AddLocalClusterFile();
+builder.Configuration.AddGrocerySources();
 builder.Services.AddGroceryWorker(builder.Configuration);
 builder.Build().Run();
