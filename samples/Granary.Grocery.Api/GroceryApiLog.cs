@@ -9,6 +9,12 @@ internal static partial class GroceryApiLog
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Order {OrderId} refused: {Code}: {Reason}")]
     public static partial void OrderRefused(ILogger logger, string orderId, string code, string reason);
 
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Order {OrderId} is paid but could not be queued; a retry with its id queues it")]
+    public static partial void OrderNotQueued(ILogger logger, string orderId, Exception exception);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "The payment of order {OrderId} did not complete; a retry with its id pays at most once")]
+    public static partial void PaymentUnknown(ILogger logger, string orderId, Exception exception);
+
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Catalogue of {Items} items loaded from the seed into the cache for {Ttl}")]
     public static partial void CatalogueLoaded(ILogger logger, int items, TimeSpan ttl);
 

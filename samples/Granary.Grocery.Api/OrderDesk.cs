@@ -56,23 +56,26 @@ public sealed class OrderDesk(
             new TxStep(ParticipantRef.Account(order.Customer), new Debit(total)),
             new TxStep(ParticipantRef.Account(settings.ShopAccount), new Credit(total)),
         ]);
+        IDistributedSynchronizationHandle stockLock;
         try
         {
-            await using (await locks.CreateLock(StockLockName(settings.Shop, item.Sku)).AcquireAsync(settings.LockWait, cancellationToken))
+            stockLock = await locks.CreateLock(StockLockName(settings.Shop, item.Sku)).AcquireAsync(settings.LockWait, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return Refused(StatusCodes.Status503ServiceUnavailable, LockErrorCodes.Timeout, $"the lock of '{item.Sku}' was not granted within {settings.LockWait}; retry later");
+        }
+
+        try
+        {
+            await using (stockLock)
             {
                 await transactions.RunAsync(id, payment);
             }
-
-            var fulfil = new FulfilOrderTask(orderId, item.Sku, order.Quantity, order.Customer, total);
-            await tasks.SubmitWithIdAsync(id, new TaskSubmission(GroceryOptions.FulfilTaskType, JsonSerializer.Serialize(fulfil, GroceryJsonContext.Default.FulfilOrderTask)) { Queue = settings.Queue });
         }
         catch (InvalidRequestException ex)
         {
             return Refused(StatusCodes.Status400BadRequest, ex.Code, ex.Message);
-        }
-        catch (TimeoutException)
-        {
-            return Refused(StatusCodes.Status503ServiceUnavailable, LockErrorCodes.Timeout, $"the lock of '{item.Sku}' was not granted within {settings.LockWait}; retry with the same orderId");
         }
         catch (TransactionAbortedException ex)
         {
@@ -82,6 +85,25 @@ public sealed class OrderDesk(
         catch (TransactionConflictException ex)
         {
             return Refused(StatusCodes.Status409Conflict, ex.Code, $"order id '{orderId}' was already used for another order");
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            // The cluster did not answer: the payment may or may not have committed. Its id makes a retry safe.
+            GroceryApiLog.PaymentUnknown(logger, orderId, ex);
+            return Refused(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, $"the payment of order '{orderId}' did not complete ({ex.Message}); retry it with this orderId (it pays at most once)", orderId);
+        }
+
+        try
+        {
+            var fulfil = new FulfilOrderTask(orderId, item.Sku, order.Quantity, order.Customer, total);
+            await tasks.SubmitWithIdAsync(id, new TaskSubmission(GroceryOptions.FulfilTaskType, JsonSerializer.Serialize(fulfil, GroceryJsonContext.Default.FulfilOrderTask)) { Queue = settings.Queue });
+        }
+        catch (Exception ex) when (ex is GranaryException or OrleansException or TimeoutException)
+        {
+            // Paid but not queued (no worker has declared the task type yet, the cluster is unreachable):
+            // the same order id pays nothing more and queues the task when retried.
+            GroceryApiLog.OrderNotQueued(logger, orderId, ex);
+            return Refused(StatusCodes.Status503ServiceUnavailable, ex is GranaryException g ? g.Code : ErrorCodes.Unavailable, $"order '{orderId}' is paid but not queued yet ({ex.Message}); retry it with this orderId", orderId);
         }
 
         GroceryApiLog.OrderAccepted(logger, orderId, item.Sku, order.Quantity, order.Customer);
@@ -118,5 +140,6 @@ public sealed class OrderDesk(
     /// <summary>The lock serving the orders of one item.</summary>
     public static string StockLockName(string shop, string sku) => $"grocery/{shop}/{sku}";
 
-    private static IResult Refused(int status, string code, string reason) => TypedResults.Json(new OrderError(code, reason), GroceryJsonContext.Default.OrderError, statusCode: status);
+    private static IResult Refused(int status, string code, string reason, string? paidOrderId = null) =>
+        TypedResults.Json(new OrderError(code, reason, paidOrderId), GroceryJsonContext.Default.OrderError, statusCode: status);
 }

@@ -19,9 +19,11 @@ public sealed record OrderAccepted(string OrderId, string Item, int Quantity, st
 /// <summary>
 /// A refused request, with a stable code (<c>INSUFFICIENT</c>: not enough stock or money;
 /// <c>NOT_FOUND</c>: no such item or account; <c>INVALID_ARGUMENT</c>; <c>CONFLICT</c>: the order
-/// id was used for another order; <c>LOCK_TIMEOUT</c>) and a reason. A refused order changed nothing.
+/// id was used for another order; <c>LOCK_TIMEOUT</c>) and a reason. A refused order changed nothing,
+/// except when <paramref name="OrderId"/> is set (503): the order may be paid but is not queued yet,
+/// and retrying it with that id pays at most once and queues it.
 /// </summary>
-public sealed record OrderError(string Code, string Reason);
+public sealed record OrderError(string Code, string Reason, string? OrderId = null);
 
 /// <summary>The arguments of a <c>fulfil-order</c> task.</summary>
 public sealed record FulfilOrderTask(string OrderId, string Item, int Quantity, string Customer, long Total);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Client.Scheduling;
 using Granary.Grocery;
 using Granary.Grocery.Worker;
 using Granary.Tests.Cluster.Infrastructure;
@@ -71,7 +72,19 @@ public sealed class GrocerySampleFixture : GranaryTestClusterFixture
 
         _worker = StartWorkerHost(Settings);
         await _worker.StartAsync();
+        await WaitForWorkerAsync("orders", TimeSpan.FromSeconds(30));
     }
+
+    /// <summary>
+    /// Waits until a worker serves <paramref name="queue"/> (registered, with its task types declared
+    /// to the queue, so that the API's <c>fulfil-order</c> tasks are accepted).
+    /// </summary>
+    public Task WaitForWorkerAsync(string queue, TimeSpan bound, Func<bool>? givenUp = null) =>
+        Eventually.TrueAsync(
+            $"a worker serves task queue '{queue}'",
+            async () => givenUp?.Invoke() == true || (await new TaskClient(Grains).WorkersAsync(queue)).Count > 0,
+            bound,
+            TimeSpan.FromMilliseconds(100));
 
     /// <inheritdoc/>
     public override async Task DisposeAsync()

@@ -165,6 +165,8 @@ public sealed class GrocerySampleTests(GrocerySampleFixture fixture, ITestOutput
         using var api = fixture.Api.WithWebHostBuilder(web => web.UseSetting("Grocery:Queue", queue));
         using var http = api.CreateClient();
         await using var worker = WorkerProcess.Start(fixture.Settings, queue);
+        await fixture.WaitForWorkerAsync(queue, TimeSpan.FromSeconds(90), () => worker.HasExited); // the process starts and connects
+        Assert.False(worker.HasExited, worker.Describe());
 
         var order = new OrderRequest(GrocerySampleFixture.Tea.Sku, 1, GrocerySampleFixture.Regular.Name, "process-" + Guid.NewGuid().ToString("N"));
         using (var response = await http.PostAsJsonAsync("/orders", order, GroceryJsonContext.Default.OrderRequest))
@@ -172,13 +174,12 @@ public sealed class GrocerySampleTests(GrocerySampleFixture fixture, ITestOutput
             Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
         }
 
-        // Bound: the process starts and connects (a few seconds), then runs one task.
         var status = await Eventually.ValueAsync(
             $"order {order.OrderId} fulfilled by the worker process ({worker.Describe()})",
             () => StatusAsync(http, order.OrderId!),
             s => s.State == "Succeeded" || worker.HasExited,
-            TimeSpan.FromSeconds(90),
-            TimeSpan.FromMilliseconds(200));
+            FulfilmentBound,
+            TimeSpan.FromMilliseconds(100));
         Assert.False(worker.HasExited, worker.Describe());
         Assert.Equal(worker.ProcessId, status.Fulfilment?.WorkerProcessId);
         Assert.NotEqual(Environment.ProcessId, status.Fulfilment?.WorkerProcessId);
