@@ -19,6 +19,9 @@ public static class RepositoryPaths
     /// <summary>The executable of the standalone TestCluster silo, built by the test project's reference to tests/Granary.Tests.SiloHost.</summary>
     public static string StandaloneSiloExecutable => BuiltAssembly(Path.Combine("..", "tests", "Granary.Tests.SiloHost"), "Granary.Tests.SiloHost");
 
+    /// <summary>The grocery sample's worker (<c>Granary.Grocery.Worker.dll</c>), built by the test project's reference to it.</summary>
+    public static string SampleWorkerAssembly => BuiltAssembly(Path.Combine("..", "samples", "Granary.Grocery.Worker"), "Granary.Grocery.Worker.dll");
+
     private static string BuiltAssembly(string project, string file)
     {
         var path = Path.GetFullPath(Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file));
