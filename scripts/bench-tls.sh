@@ -4,7 +4,8 @@
 # `scripts/cluster.sh up --tls` makes them, into $RUN_DIR/tls). `granary bench cache --op get` and
 # `granary bench lock` run against each in turn (plain, then TLS), ROUNDS times, with the same
 # options; the script prints each run, then the medians and the median of the rounds' TLS/plain ratios,
-# with the CPU microseconds per operation of the silo and of the console (warm-up included).
+# with the CPU microseconds per operation of the silo and of the console, both sampled from /proc
+# inside the measured window (no start-up, handshake or warm-up).
 #
 #   scripts/bench-tls.sh                              # 3 rounds of 3 s warm-up + 15 s
 #   ROUNDS=1 WARMUP=1 DURATION=5 scripts/bench-tls.sh # short development run
@@ -91,11 +92,19 @@ for name in plain tls; do
 done
 
 # cpu_ticks PID: user + system CPU of a process so far, in clock ticks (/proc/PID/stat).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# children_ticks: user + system CPU of this shell's finished children (the consoles), in clock ticks.
-children_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
 silo_pid() { if [[ "$1" == plain ]]; then echo "${pids[0]}"; else echo "${pids[1]}"; fi; }
 hz=$(getconf CLK_TCK)
+
+# sample_cpu CONSOLE SILO: while the console runs, prints every 0.2 s "seconds console-ticks silo-ticks"
+# (seconds since the epoch, CPU in clock ticks).
+sample_cpu() {
+  local console=$1 silo=$2 c
+  while c=$(cpu_ticks "$console") && [[ -n "$c" ]]; do
+    echo "$(date +%s.%N) $c $(cpu_ticks "$silo")"
+    sleep 0.2
+  done
+}
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$RUN_DIR/results.jsonl"
@@ -103,35 +112,46 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for workload in "cache --op get" "lock"; do
     for name in plain tls; do
       # shellcheck disable=SC2086 # $workload is two words on purpose
-      echo "+ round $round, $name: granary bench $workload --warmup $WARMUP --duration $DURATION $*" >&2
+      echo "+ round $round, $name: granary bench $workload --warmup $WARMUP --duration $DURATION $* (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
+      out="$RUN_DIR/run-$round-${workload// /_}-$name"
       # shellcheck disable=SC2086
-      silo_before=$(cpu_ticks "$(silo_pid "$name")")
-      client_before=$(children_ticks)
-      json=$(in_cluster "$name" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@")
-      silo_cpu=$(($(cpu_ticks "$(silo_pid "$name")") - silo_before))
-      client_cpu=$(($(children_ticks) - client_before))
-      # CPU is in clock ticks over the whole run (warm-up and set-up included), turned into
-      # microseconds per measured operation below.
-      printf '{"round": %d, "workload": "%s", "tls": "%s", "siloTicks": %d, "clientTicks": %d, "result": %s}\n' "$round" "$workload" "$name" "$silo_cpu" "$client_cpu" "$(printf '%s' "$json" | tr -d '\n')" >>"$results"
+      vars=()
+      while IFS= read -r line; do vars+=("$line"); done < <(cluster_env "$name")
+      # Started from this shell so that $! is the console itself (env execs it).
+      env "${vars[@]}" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@" >"$out.json" &
+      console=$!
+      sample_cpu "$console" "$(silo_pid "$name")" >"$out.cpu"
+      wait "$console"
+      printf '{"round": %d, "workload": "%s", "tls": "%s", "cpu": [%s], "result": %s}\n' "$round" "$workload" "$name" \
+        "$(awk '{printf "%s[%s, %s, %s]", (NR > 1 ? ", " : ""), $1, $2, $3}' "$out.cpu")" "$(tr -d '\n' <"$out.json")" >>"$results"
     done
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$hz" "$WARMUP" "$DURATION" <<'PY'
+python3 - "$results" "$hz" "$DURATION" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-hz, warmup, duration = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+hz, duration = int(sys.argv[2]), int(sys.argv[3])
+def steady(cpu):
+    # CPU rates (cores) of the console and the silo inside the measured window only: the console's
+    # last sample is taken at most 0.2 s before it exits, and it exits within a second of the end of
+    # the window, so [end - duration + 0.5 s, end - 1 s] lies inside the window (no start-up, JIT of
+    # the first calls, warm-up or shutdown).
+    end = cpu[-1][0]
+    inside = [s for s in cpu if end - duration + 0.5 <= s[0] <= end - 1] or cpu
+    first, last = inside[0], inside[-1]
+    seconds = max(last[0] - first[0], 1e-9)
+    return (last[1] - first[1]) / hz / seconds, (last[2] - first[2]) / hz / seconds
 def run(workload, rnd, tls):
     row = next(x for x in rows if x["workload"] == workload and x["round"] == rnd and x["tls"] == tls)
     result = row["result"]["results"][0]
     # bench lock reports acquire+release pairs per second.
     result.setdefault("throughput", result.get("pairsPerSecond"))
-    # CPU microseconds per operation, over warm-up + measurement (operations of the warm-up taken at
-    # the measured rate): the silo process and the console process.
-    ops = result["throughput"] * (warmup + duration)
-    result["siloUs"] = row["siloTicks"] / hz * 1e6 / ops
-    result["clientUs"] = row["clientTicks"] / hz * 1e6 / ops
+    # CPU microseconds per operation in the measured window: the silo process and the console process.
+    client, silo = steady(row["cpu"])
+    result["siloUs"] = silo * 1e6 / result["throughput"]
+    result["clientUs"] = client * 1e6 / result["throughput"]
     return result
 def line(workload, rnd, p, t, ratio):
     return (f"{workload:<16} {rnd:>5} {p[0]:>12,.0f} {p[1]:>7.2f} {p[2]:>7.2f} {p[3]:>7.1f} {p[4]:>7.1f} "
