@@ -21,7 +21,7 @@ WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-15}
 require_int ROUNDS "$ROUNDS" 1 20 || exit 2
 require_int WARMUP "$WARMUP" 0 600 || exit 2
-require_int DURATION "$DURATION" 1 3600 || exit 2
+require_int DURATION "$DURATION" 3 3600 || exit 2
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR"
 
@@ -106,6 +106,12 @@ sample_cpu() {
   done
 }
 
+# stamp_lines: copies its input, each line prefixed with the time it came (seconds since the epoch).
+stamp_lines() {
+  local line
+  while IFS= read -r line; do echo "$(date +%s.%N) $line"; done
+}
+
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$RUN_DIR/results.jsonl"
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -118,38 +124,43 @@ for ((round = 1; round <= ROUNDS; round++)); do
       vars=()
       while IFS= read -r line; do vars+=("$line"); done < <(cluster_env "$name")
       # Started from this shell so that $! is the console itself (env execs it).
-      env "${vars[@]}" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@" >"$out.json" &
+      # Its progress lines ("k/N s", one a second while it measures) are timestamped as they come:
+      # they mark the measured window.
+      env "${vars[@]}" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@" >"$out.json" 2> >(stamp_lines >"$out.log") &
       console=$!
       sample_cpu "$console" "$(silo_pid "$name")" >"$out.cpu"
       wait "$console"
-      printf '{"round": %d, "workload": "%s", "tls": "%s", "cpu": [%s], "result": %s}\n' "$round" "$workload" "$name" \
+      sleep 0.5 # the last progress lines
+      sed 's/^[0-9.]* //' "$out.log" >&2
+      window=$(awk -v n="$DURATION" '$0 ~ ("\\] +[0-9]+/" n " s ") {if (!first) first = $1; last = $1} END {printf "%s, %s", first ? first : 0, last ? last : 0}' "$out.log")
+      printf '{"round": %d, "workload": "%s", "tls": "%s", "window": [%s], "cpu": [%s], "result": %s}\n' "$round" "$workload" "$name" "$window" \
         "$(awk '{printf "%s[%s, %s, %s]", (NR > 1 ? ", " : ""), $1, $2, $3}' "$out.cpu")" "$(tr -d '\n' <"$out.json")" >>"$results"
     done
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$hz" "$DURATION" <<'PY'
+python3 - "$results" "$hz" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-hz, duration = int(sys.argv[2]), int(sys.argv[3])
-def steady(cpu):
-    # CPU rates (cores) of the console and the silo inside the measured window only: the console's
-    # last sample is taken at most 0.2 s before it exits, and it exits within a second of the end of
-    # the window, so [end - duration + 0.5 s, end - 1 s] lies inside the window (no start-up, JIT of
-    # the first calls, warm-up or shutdown).
-    end = cpu[-1][0]
-    inside = [s for s in cpu if end - duration + 0.5 <= s[0] <= end - 1] or cpu
-    first, last = inside[0], inside[-1]
-    seconds = max(last[0] - first[0], 1e-9)
-    return (last[1] - first[1]) / hz / seconds, (last[2] - first[2]) / hz / seconds
+hz = int(sys.argv[2])
+def steady(window, cpu):
+    # CPU rates (cores) of the console and the silo inside the measured window only (no start-up,
+    # JIT of the first calls, handshake, warm-up or shutdown): between the console's first and last
+    # progress lines, which it prints one a second while it measures.
+    first, last = window
+    inside = [s for s in cpu if first <= s[0] <= last]
+    if last <= first or len(inside) < 2:
+        sys.exit(f"no CPU samples inside the measured window {window}")
+    a, b = inside[0], inside[-1]
+    return (b[1] - a[1]) / hz / (b[0] - a[0]), (b[2] - a[2]) / hz / (b[0] - a[0])
 def run(workload, rnd, tls):
     row = next(x for x in rows if x["workload"] == workload and x["round"] == rnd and x["tls"] == tls)
     result = row["result"]["results"][0]
     # bench lock reports acquire+release pairs per second.
     result.setdefault("throughput", result.get("pairsPerSecond"))
     # CPU microseconds per operation in the measured window: the silo process and the console process.
-    client, silo = steady(row["cpu"])
+    client, silo = steady(row["window"], row["cpu"])
     result["siloUs"] = silo * 1e6 / result["throughput"]
     result["clientUs"] = client * 1e6 / result["throughput"]
     return result
