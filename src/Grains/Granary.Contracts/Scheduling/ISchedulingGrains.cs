@@ -204,6 +204,7 @@ public interface IWorkerGrain : IGrainWithStringKey
 /// offers it each dispatch; it accepts while it has a free slot and then claims, heartbeats and
 /// finishes the task through <see cref="IWorkerGrain"/>.
 /// </summary>
+[Requires(Permission.Internal)]
 [Alias("granary.scheduling.worker-observer")]
 public interface IWorkerObserver : IGrainObserver
 {
