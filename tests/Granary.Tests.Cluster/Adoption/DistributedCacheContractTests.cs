@@ -212,10 +212,13 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
         Clock.Advance(TimeSpan.FromSeconds(1));
         await first.RemoveAsync("sku:1");
         Assert.Equal("made-2", await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]));
+        await Eventually.TrueAsync("HybridCache wrote the new entry to Granary", async () => (await shared.ExecuteAsync("DBSIZE")).Integer == 1, TimeSpan.FromSeconds(10));
 
-        // A tag invalidation is stored in the second level: another new instance does not serve the tagged entry.
+        // A tag invalidation is stored in the second level (written in the background too): another new
+        // instance does not serve the tagged entry.
         Clock.Advance(TimeSpan.FromSeconds(1));
         await first.RemoveByTagAsync("catalogue");
+        await Eventually.TrueAsync("HybridCache wrote the tag invalidation to Granary", async () => (await shared.ExecuteAsync("DBSIZE")).Integer == 2, TimeSpan.FromSeconds(10));
         Clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("made-3", await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]));
         Assert.Equal(3, calls);
