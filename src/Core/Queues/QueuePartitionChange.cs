@@ -16,7 +16,17 @@ public enum QueueChangeKind
     Delete,
 }
 
-/// <summary>One durable change. <see cref="Message"/> is the message's state when the change was made.</summary>
+/// <summary>One durable change, with the message's state when the change was made.</summary>
+/// <param name="Kind">What the write records.</param>
+/// <param name="Sequence">The message's position in the partition.</param>
+/// <param name="Id">The message id.</param>
+/// <param name="Key">The message's ordering key, if any.</param>
+/// <param name="Body">The body (appends only).</param>
+/// <param name="EnqueuedAt">When the message was enqueued.</param>
+/// <param name="VisibleAt">When the message can next be delivered.</param>
+/// <param name="Deliveries">How many times it was delivered.</param>
+/// <param name="Status">Its status after the change.</param>
+/// <param name="At">When the change was made.</param>
 /// <param name="Deduplicated">False for an id the partition generated (nobody can repeat it): not remembered after a restart.</param>
 public sealed record QueuePartitionChange(
     QueueChangeKind Kind,

@@ -27,7 +27,7 @@ namespace Granary.Client.Caching;
 /// sent. A cache configured with a lower value limit refuses in the shard; that Set leaves no entry
 /// under the key (as if it had been evicted).</para>
 /// <para><b>Keys.</b> Any string: a key Granary accepts as it is (1..256 characters, storable text)
-/// is used as it is, after <see cref="GranaryDistributedCacheOptions.KeyPrefix"/>; any other is
+/// is used as it is, after <see cref="DependencyInjection.GranaryDistributedCacheOptions.KeyPrefix"/>; any other is
 /// replaced by <c>sha256:</c> and its hash, deterministically.</para>
 /// <para><b>Synchronous methods</b> block the calling thread on the asynchronous ones (the cache is
 /// reached over the network): prefer the asynchronous forms.</para>

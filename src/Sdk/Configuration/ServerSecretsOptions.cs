@@ -3,7 +3,7 @@ namespace Granary.Client.Configuration;
 /// <summary>
 /// Section <c>Granary:Security:Servers</c>: the credentials of the PostgreSQL and Redis servers,
 /// kept out of the connection strings (and so out of <c>appsettings.json</c>). When configuration
-/// is loaded (<see cref="Configuration.GranaryConfiguration.AddGranarySources"/>) they are filled
+/// is loaded (the server's <c>GranaryConfiguration.AddGranarySources</c>) they are filled
 /// into every connection string that carries none of its own: each
 /// <c>Granary:Storage:Shards</c> entry (grain state, queue and cache rows),
 /// <c>Granary:Caching:BackingConnectionString</c> and <c>Granary:Cluster:RedisConnectionString</c>
