@@ -32,6 +32,8 @@ export Orleans__ServiceId="granary-bench"
 export Granary__Cluster__Mode=Redis
 export Granary__Cluster__RedisConnectionString="127.0.0.1:$redis_port"
 export Granary__Storage__Mode=PostgresShards
+# The benchmark's tasks are the demonstration handlers' `add`, run by the silo's own workers.
+export Granary__Scheduling__DemoHandlers=true
 # The servers' generated passwords, read from their files (never on a command line).
 export Granary__Security__Servers__RedisPasswordFile="$run/redis/password"
 export Granary__Security__Servers__PostgresPasswordFile="$run/pg/password"

@@ -303,6 +303,11 @@ EOF
     GRANARY_SECURE=1
   fi
 
+  case "${GRANARY_DEMO_HANDLERS:-true}" in
+    true | false) ;;
+    *) echo "cluster.sh: GRANARY_DEMO_HANDLERS must be true or false, not '$GRANARY_DEMO_HANDLERS'" >&2; exit 2 ;;
+  esac
+
   # The override file the silos and the console read (after appsettings.json).
   {
     echo '{'
@@ -310,6 +315,8 @@ EOF
     echo '  "Granary": {'
     operator_identity_json
     echo "    \"Cluster\": { \"Mode\": \"Redis\", \"RedisConnectionString\": \"127.0.0.1:$redis_port$redis_tls\", \"MembershipProfile\": \"FastFailover\" },"
+    # A development cluster runs the demonstration task handlers (GRANARY_DEMO_HANDLERS=false: none).
+    echo "    \"Scheduling\": { \"DemoHandlers\": ${GRANARY_DEMO_HANDLERS:-true} },"
     echo "    \"Caching\": { \"BackingConnectionString\": \"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$backing_database$pg_tls\" },"
     echo '    "Storage": { "Mode": "PostgresShards", "Shards": ['
     for ((i = 0; i < shards; i++)); do

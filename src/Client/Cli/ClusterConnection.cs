@@ -77,6 +77,9 @@ public sealed class ClusterConnection : IAsyncDisposable
                 ["Granary:Cluster:Mode"] = "Localhost",
                 ["Orleans:ClusterId"] = "granary-embedded",
 
+                // The quick start runs the demonstration task handlers on its own silo.
+                ["Granary:Scheduling:DemoHandlers"] = "true",
+
                 // The quick start is one process: no TLS whatever the cluster's settings say.
                 ["Granary:Security:Tls:Enabled"] = "false",
             });

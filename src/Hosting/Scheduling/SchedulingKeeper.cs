@@ -1,4 +1,5 @@
 using Granary.Scheduling;
+using Granary.Scheduling.Handlers;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,13 +9,14 @@ namespace Granary.Server.Scheduling;
 
 /// <summary>
 /// Runs on every silo: declares the configured queues, starts (and keeps registered) this silo's
-/// workers for each of them, and ticks the scheduling directory so queues, scheduler partitions and periodic tasks are
+/// workers for each of them when the silo has task handlers (the demonstration handlers), and ticks the scheduling directory so queues, scheduler partitions and periodic tasks are
 /// active somewhere even after the silo that hosted them died.
 /// </summary>
 internal sealed partial class SchedulingKeeper(
     IGrainFactory grains,
     ILocalSiloDetails silo,
     IOptions<SchedulingOptions> options,
+    TaskHandlerRegistry handlers,
     ILogger<SchedulingKeeper> logger) : BackgroundService
 {
     /// <inheritdoc/>
@@ -23,6 +25,7 @@ internal sealed partial class SchedulingKeeper(
         var o = options.Value;
         var siloName = silo.SiloAddress.ToParsableString();
         var declared = false;
+        var workersPerQueue = handlers.Handlers.Count == 0 ? 0 : o.WorkersPerSilo;
         using var timer = new PeriodicTimer(o.KeeperInterval);
         do
         {
@@ -41,7 +44,7 @@ internal sealed partial class SchedulingKeeper(
 
                 foreach (var queue in o.Queues)
                 {
-                    for (var i = 0; i < o.WorkersPerSilo; i++)
+                    for (var i = 0; i < workersPerQueue; i++)
                     {
                         await grains.GetGrain<IWorkerGrain>($"{queue}/{siloName}#{i}")
                             .StartAsync(new WorkerSettings(o.WorkerCapacity, o.WorkerWeight));

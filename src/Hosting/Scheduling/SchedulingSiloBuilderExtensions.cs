@@ -13,7 +13,7 @@ namespace Granary.Server.Scheduling;
 /// <example><code>silo.AddGranaryScheduling(configuration);</code></example>
 public static class SchedulingSiloBuilderExtensions
 {
-    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry, the submission rules, the run journal (unless one is registered already) and the per-silo keeper.</summary>
+    /// <summary>Options from <c>Granary:Scheduling</c> (validated), the handler registry (the demonstration handlers only with <c>DemoHandlers</c>), the submission rules, the run journal (unless one is registered already) and the per-silo keeper.</summary>
     public static ISiloBuilder AddGranaryScheduling(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -24,13 +24,16 @@ public static class SchedulingSiloBuilderExtensions
         }
 
         var options = ValidatedOptions.Bind<SchedulingOptions, SchedulingOptionsValidator>(silo.Services, configuration, SchedulingOptions.SectionName);
-        silo.Services.AddSingleton(_ => TaskHandlerRegistry.CreateDefault(new GroceryHandlerOptions
-        {
-            PickDuration = TimeSpan.FromMilliseconds(options.Grocery.PickDurationMs),
-            PickFailureRate = options.Grocery.PickFailureRate,
-            AssignDuration = TimeSpan.FromMilliseconds(options.Grocery.AssignDurationMs),
-            AssignFailureRate = options.Grocery.AssignFailureRate,
-        }));
+        // Without the demonstration handlers the silo has none: its own workers would have nothing to run.
+        silo.Services.AddSingleton(_ => options.DemoHandlers
+            ? TaskHandlerRegistry.CreateDefault(new GroceryHandlerOptions
+            {
+                PickDuration = TimeSpan.FromMilliseconds(options.Grocery.PickDurationMs),
+                PickFailureRate = options.Grocery.PickFailureRate,
+                AssignDuration = TimeSpan.FromMilliseconds(options.Grocery.AssignDurationMs),
+                AssignFailureRate = options.Grocery.AssignFailureRate,
+            })
+            : new TaskHandlerRegistry([]));
         silo.Services.TryAddSingleton<ITaskRunJournal>(sp => string.IsNullOrWhiteSpace(options.RunJournalDirectory)
             ? NoTaskRunJournal.Instance
             : new FileTaskRunJournal(options.RunJournalDirectory, sp.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString()));

@@ -38,6 +38,7 @@ public abstract class GranaryTestClusterFixture : IAsyncLifetime
         builder.Options.ServiceId = "granary-test";
         builder.Options.ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         builder.Properties["Granary:Security:ClusterSecret"] = ClusterSecrets.New();
+        builder.Properties["Granary:Scheduling:DemoHandlers"] = "true"; // the scheduling tests run the demonstration handlers
         builder.AddSiloBuilderConfigurator<GranarySiloConfigurator>();
         builder.AddClientBuilderConfigurator<GranaryClientConfigurator>();
         await ConfigureAsync(builder);

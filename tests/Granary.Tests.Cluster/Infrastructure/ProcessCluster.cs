@@ -232,6 +232,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         env["Orleans__ClusterId"] = Options.ClusterId;
         env["Orleans__ServiceId"] = Options.ServiceId;
         env["Granary__Cluster__Mode"] = "Redis";
+        env["Granary__Scheduling__DemoHandlers"] = "true";
         // The passwords go the way an operator's do, apart from the connection strings
         // (Granary:Security:Servers), so every process-cluster test goes through that path.
         var redis = StackExchange.Redis.ConfigurationOptions.Parse(Options.RedisConnectionString);

@@ -110,6 +110,7 @@ public sealed class StandaloneCluster : IAsyncDisposable
         builder.Properties["Granary:Cluster:RedisConnectionString"] = options.RedisConnectionString;
         builder.Properties["Granary:Security:ClusterSecret"] = ClusterSecrets.New();
         builder.Properties["Granary:Cluster:MembershipProfile"] = "FastFailover";
+        builder.Properties["Granary:Scheduling:DemoHandlers"] = "true";
         builder.Properties["Granary:Storage:Mode"] = options.Shards.Count == 0 ? "Memory" : "PostgresShards";
         for (var i = 0; i < options.Shards.Count; i++)
         {

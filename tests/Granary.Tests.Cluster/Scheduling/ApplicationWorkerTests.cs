@@ -69,6 +69,33 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
     }
 
     [Fact]
+    public async Task A_production_silo_runs_no_task_code_of_its_own_and_an_application_worker_serves_even_a_demo_type()
+    {
+        // The fixture's silos have production settings: no demonstration handlers.
+        foreach (var silo in fixture.Cluster.Silos.OfType<InProcessSiloHandle>())
+        {
+            Assert.Empty(silo.SiloHost.Services.GetRequiredService<Granary.Scheduling.Handlers.TaskHandlerRegistry>().Handlers);
+        }
+
+        // The configured queue exists, but nothing serves `add` there: refused before anything is stored.
+        var refused = await Assert.ThrowsAsync<TaskRejectedException>(() => _tasks.SubmitAsync(new TaskSubmission("add", "[2, 3]")));
+        Assert.Equal("type", refused.Parameter);
+
+        await using var worker = await fixture.StartWorkerAsync(services => services
+            .AddTaskHandler("add", (decimal[] xy, CancellationToken _) => ValueTask.FromResult(xy.Sum()), WorkerTestJson.Default.DecimalArray, WorkerTestJson.Default.Decimal)
+            .AddGranaryWorker(SchedulingDefaults.Queue, concurrency: 1, o => o.Name = "adder"));
+        await WaitForWorkerAsync(SchedulingDefaults.Queue);
+
+        var task = await _tasks.SubmitAsync(new TaskSubmission("add", "[2, 3]"));
+        var done = await _tasks.WaitAsync(task.Id, Wait);
+        Assert.Equal(TaskState.Succeeded, done.State);
+        Assert.Equal("5", done.Result);
+
+        // The silos' keepers have ticked many times by now (every 2 s since start): the only worker is the application's.
+        Assert.Equal([$"{SchedulingDefaults.Queue}/adder"], (await _tasks.WorkersAsync()).Select(w => w.Id));
+    }
+
+    [Fact]
     public async Task A_task_type_no_worker_declared_is_refused_before_anything_is_stored()
     {
         var queue = Name("undeclared-type");
@@ -258,7 +285,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
             async () => Assert.NotEmpty(await _tasks.WorkersAsync(queue)),
             Wait);
 
-    /// <summary>Two in-process silos over TCP (so a second host can connect as a client does) with short task leases.</summary>
+    /// <summary>Two in-process silos over TCP (so a second host can connect as a client does) with short task leases and no demonstration handlers, as in production.</summary>
     public sealed class Fixture : GranaryTestClusterFixture
     {
         /// <inheritdoc/>
@@ -293,6 +320,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
             builder.Properties["Granary:Storage:Mode"] = "Memory";
             builder.Properties["Granary:Scheduling:LeaseTimeout"] = Lease.ToString();
             builder.Properties["Granary:Scheduling:HeartbeatInterval"] = "00:00:00.400";
+            builder.Properties["Granary:Scheduling:DemoHandlers"] = "false"; // production: tasks run in applications only
             return Task.CompletedTask;
         }
     }
@@ -393,4 +421,6 @@ public sealed record OrderMessage(string Id, bool FailFirst);
 [JsonSerializable(typeof(SumResult))]
 [JsonSerializable(typeof(OrderMessage))]
 [JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(decimal))]
+[JsonSerializable(typeof(decimal[]))]
 internal sealed partial class WorkerTestJson : JsonSerializerContext;

@@ -145,6 +145,7 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Granary:Cluster:Mode"] = "Localhost", // as the clustering below
+            ["Granary:Scheduling:DemoHandlers"] = "true", // the tour's tasks are the demonstration handlers
             // A private loopback cluster inside this process: the console's own TLS settings (a client
             // certificate, when the console talks to a cluster with TLS) are not a silo's.
             ["Granary:Security:Tls:Enabled"] = "false",

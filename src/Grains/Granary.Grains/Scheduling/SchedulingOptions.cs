@@ -64,7 +64,15 @@ public sealed class SchedulingOptions
     /// </summary>
     public string RunJournalDirectory { get; set; } = string.Empty;
 
-    /// <summary>Simulated grocery work.</summary>
+    /// <summary>
+    /// Runs the demonstration task handlers (add, multiply, xsum, pick-order, assign-rider, sleep, flaky,
+    /// chaos) on this silo's own workers. Default false: a production silo runs no code of its own for tasks;
+    /// applications run their task types in their own processes (<c>AddGranaryWorker</c>), and a silo starts
+    /// no workers. The embedded quick start, <c>scripts/cluster.sh</c> and the tests turn it on.
+    /// </summary>
+    public bool DemoHandlers { get; set; }
+
+    /// <summary>Simulated grocery work of the demonstration handlers (used only with <see cref="DemoHandlers"/>).</summary>
     public GroceryOptions Grocery { get; set; } = new();
 
     /// <summary>Per-type rate limits across the cluster, by task type.</summary>
