@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
@@ -26,6 +27,26 @@ public static class BenchCommands
 
         /// <summary><c>--rounds</c>.</summary>
         public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median of the rounds' ratios (document, lock, cache, tx, tasks)", DefaultValueFactory = _ => 1, Recursive = true };
+
+        /// <summary><c>--cpu-process</c>.</summary>
+        public static readonly Option<string[]> CpuProcess = new("--cpu-process") { Description = "Also report the CPU per operation of this process: NAME=PID (with its descendants) or NAME=:PORT (the local process listening there); repeatable. The client, silos, PostgreSQL shards and Redis are found by themselves", Recursive = true };
+
+        /// <summary>
+        /// <paramref name="settings"/> with a CPU meter watching the processes of the connection's
+        /// cluster (see <see cref="CpuDiscovery"/>) and those named by <c>--cpu-process</c>.
+        /// </summary>
+        public static async Task<BenchSettings> WithCpuAsync(BenchSettings settings, ParseResult parse, ClusterConnection connection, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(settings);
+            ArgumentNullException.ThrowIfNull(parse);
+            var meter = await CpuDiscovery.DiscoverAsync(connection, parse.GetValue(CpuProcess) ?? [], ct);
+            if (meter is not null)
+            {
+                Output.Progress("cpu: measuring " + string.Join(", ", meter.Watched.Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Name} (pid {w.Pid}{(w.WithDescendants ? " and descendants" : string.Empty)})"))));
+            }
+
+            return settings with { Cpu = meter };
+        }
 
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
@@ -56,6 +77,7 @@ public static class BenchCommands
             };
             var workload = new KeyValueWorkload(write, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, Limits.MaxValueLength));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new DocumentBenchTarget(connection.Grains, workload, storage);
             await using var peer = CreatePeer(parse.GetValue(Common.Peer), connection.Configuration, workload);
@@ -64,7 +86,7 @@ public static class BenchCommands
 
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
-            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, document,
+            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, Common.CpuProcess, document,
             LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
     }
@@ -81,11 +103,11 @@ public static class BenchCommands
         var targets = peer is null ? [granary] : new[] { granary, peer };
         var results = await RunInTurnAsync(workload, targets, settings, async (target, round) =>
             (await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct)) with { Round = round }, ct);
-        var ratios = RoundRatios(results, peer is not null, r => r.Throughput);
+        var ratios = RoundRatios(results, targets.Length, r => r.Throughput);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
-        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios });
+        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios, MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null });
         output.Table(
-            ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "ERRORS", "CONFIGURATION"],
+            ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "CPU US/OP", "ERRORS", "CONFIGURATION"],
             results.Select(r => (IReadOnlyList<string>)
             [
                 r.System,
@@ -94,9 +116,11 @@ public static class BenchCommands
                 r.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.P999Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.CpuText,
                 r.Errors.ToString(CultureInfo.InvariantCulture),
                 r.Configuration,
             ]));
+        PrintCpu(results, settings, output);
         if (ratio is { } x)
         {
             output.Line($"throughput ratio granary/{peer!.System}: {RatioText(x, ratios)}");
@@ -143,27 +167,46 @@ public static class BenchCommands
         return rows;
     }
 
-    /// <summary>Granary's rate over the peer's, per round, from rows in <see cref="RunInTurnAsync{TRow}"/> order (none without a peer).</summary>
-    public static List<double> RoundRatios<TRow>(IReadOnlyList<TRow> rows, bool withPeer, Func<TRow, double> rate)
+    /// <summary>
+    /// Granary's rate over the best peer configuration's, per round, from rows in
+    /// <see cref="RunInTurnAsync{TRow}"/> order: <paramref name="targets"/> rows a round, Granary's
+    /// first (none when Granary runs alone).
+    /// </summary>
+    public static List<double> RoundRatios<TRow>(IReadOnlyList<TRow> rows, int targets, Func<TRow, double> rate)
     {
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(rate);
-        return !withPeer
+        return targets < 2
             ? []
-            : rows.Chunk(2).Where(pair => rate(pair[1]) > 0).Select(pair => rate(pair[0]) / rate(pair[1])).ToList();
+            : rows.Chunk(targets)
+                .Where(round => round.Length == targets && round.Skip(1).Max(rate) > 0)
+                .Select(round => rate(round[0]) / round.Skip(1).Max(rate))
+                .ToList();
+    }
+
+    /// <summary>Each run's CPU per operation, process by process (nothing when CPU was not measured).</summary>
+    public static void PrintCpu(IEnumerable<BenchResult> results, BenchSettings settings, Output output)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(output);
+        foreach (var r in results.Where(r => r.CpuBreakdown is not null))
+        {
+            output.Line($"  cpu {r.System}{RoundLabel(r.Round, settings.Rounds)}: {r.CpuBreakdown}");
+        }
     }
 
     /// <summary>" (round 2/3)" when there are several rounds.</summary>
     public static string RoundLabel(int round, int rounds) =>
         rounds == 1 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" (round {round}/{rounds})");
 
-    /// <summary>"1.05x", or "median 1.05x of 3 rounds (0.98x, 1.05x, 1.12x)".</summary>
+    /// <summary>"1.05x", or "median 1.05x of 3 rounds (0.98x, 1.05x, 1.12x), min 0.98x".</summary>
     public static string RatioText(double median, IReadOnlyList<double> ratios)
     {
         ArgumentNullException.ThrowIfNull(ratios);
         return ratios.Count <= 1
             ? string.Create(CultureInfo.InvariantCulture, $"{median:F2}x")
-            : string.Create(CultureInfo.InvariantCulture, $"median {median:F2}x of {ratios.Count} rounds ({string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture) + "x"))})");
+            : string.Create(CultureInfo.InvariantCulture, $"median {median:F2}x of {ratios.Count} rounds ({string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture) + "x"))}), min {ratios.Min():F2}x");
     }
 
     /// <summary>The peer named by <c>--peer</c>, pointed at the servers in configuration.</summary>

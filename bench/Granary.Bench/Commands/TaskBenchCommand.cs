@@ -23,6 +23,7 @@ public static class TaskBenchCommand
             }
 
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new TaskBenchTarget(connection.Grains, storage);
             await using var peer = peerName == "hangfire"
