@@ -4,6 +4,7 @@ using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
+using Npgsql;
 
 namespace Granary.Bench.Commands;
 
@@ -40,6 +41,12 @@ public static class BenchCommands
             ArgumentNullException.ThrowIfNull(settings);
             ArgumentNullException.ThrowIfNull(parse);
             var meter = await CpuDiscovery.DiscoverAsync(connection, parse.GetValue(CpuProcess) ?? [], ct);
+            if (meter is not null && parse.GetValue(PeerPostgres) is { Length: > 0 } own)
+            {
+                var peer = new NpgsqlConnectionStringBuilder(own);
+                CpuDiscovery.WatchListener(meter, new ProcFs(), "peer-postgres:" + peer.Port.ToString(CultureInfo.InvariantCulture), peer.Host ?? "localhost", peer.Port);
+            }
+
             if (meter is not null)
             {
                 Output.Progress("cpu: measuring " + string.Join(", ", meter.Watched.Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Name} (pid {w.Pid}{(w.WithDescendants ? " and descendants" : string.Empty)})"))));
@@ -47,6 +54,9 @@ public static class BenchCommands
 
             return settings with { Cpu = meter };
         }
+
+        /// <summary><c>--peer-postgres</c>.</summary>
+        public static readonly Option<string?> PeerPostgres = new("--peer-postgres") { Description = "PostgreSQL connection string for the PostgreSQL-based peers (DistributedLock.Postgres, Hangfire, the table peers); default: the first storage shard's server and database. Give a server of their own to keep them away from Granary's", Recursive = true };
 
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
@@ -80,13 +90,13 @@ public static class BenchCommands
             settings = await Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new DocumentBenchTarget(connection.Grains, workload, storage);
-            await using var peer = CreatePeer(parse.GetValue(Common.Peer), connection.Configuration, workload);
+            await using var peer = CreatePeer(parse, connection.Configuration, workload);
             return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
         });
 
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
-            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, Common.CpuProcess, document,
+            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, Common.CpuProcess, Common.PeerPostgres, document,
             LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
     }
@@ -146,6 +156,7 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(runOnce);
         var rows = new List<TRow>();
+        var idleSilos = settings.Cpu is { } meter && targets.Count > 1 ? await meter.CoresAsync(IsSilo, TimeSpan.FromSeconds(1), ct) : 0;
         var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
         for (var round = 1; round <= settings.Rounds; round++)
         {
@@ -155,6 +166,15 @@ public static class BenchCommands
                 {
                     Output.Progress($"{workload}: {target.System} setting up");
                     await target.SetupAsync(ct);
+                }
+
+                if (target != targets[0] && settings.Cpu is { } cpu && cpu.Watched.Any(IsSilo))
+                {
+                    // Nothing of Granary's may run in the background during a peer's window: wait until the
+                    // silos are back to their idle rate (activations from Granary's window deactivating,
+                    // storage writes draining, tiered JIT settling) before the peer's warm-up starts.
+                    var (cores, quiet) = await cpu.WaitQuietAsync(IsSilo, idleSilos + QuietMargin, QuietLimit, ct);
+                    Output.Progress(string.Create(CultureInfo.InvariantCulture, $"{workload}: silos at {cores:F3} cores before {target.System}'s run (idle {idleSilos:F3}){(quiet ? string.Empty : $"; still busy after {QuietLimit.TotalSeconds:F0} s, running anyway")}"));
                 }
 
                 // The configuration once, after set-up (some targets learn part of it there).
@@ -184,6 +204,19 @@ public static class BenchCommands
                 .ToList();
     }
 
+    /// <summary>How far above their idle rate (in cores) the silos may be when a peer's run starts.</summary>
+    public static readonly double QuietMargin = 0.03;
+
+    /// <summary>Longest wait for the silos to quieten before a peer's run.</summary>
+    public static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>Whether a watched process is a Granary silo (an external one; embedded, the silo is the client).</summary>
+    public static bool IsSilo(WatchedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        return process.Name.StartsWith(CpuDiscovery.SiloPrefix, StringComparison.Ordinal);
+    }
+
     /// <summary>Each run's CPU per operation, process by process (nothing when CPU was not measured).</summary>
     public static void PrintCpu(IEnumerable<BenchResult> results, BenchSettings settings, Output output)
     {
@@ -210,9 +243,11 @@ public static class BenchCommands
     }
 
     /// <summary>The peer named by <c>--peer</c>, pointed at the servers in configuration.</summary>
-    public static IBenchTarget? CreatePeer(string? name, IConfiguration configuration, KeyValueWorkload workload)
+    public static IBenchTarget? CreatePeer(ParseResult parse, IConfiguration configuration, KeyValueWorkload workload)
     {
+        ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(configuration);
+        var name = parse.GetValue(Common.Peer);
         switch ((name ?? "none").ToLowerInvariant())
         {
             case "none":
@@ -220,16 +255,22 @@ public static class BenchCommands
             case "redis":
                 return new RedisBenchTarget(configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload);
             case "postgres":
-                return new PostgresBenchTarget(PeerPostgres(configuration), workload);
+                return new PostgresBenchTarget(PeerPostgres(parse, configuration), workload);
             default:
                 throw new UsageException($"--peer must be none, redis or postgres (got '{name}')");
         }
     }
 
-    /// <summary>The PostgreSQL the peer workloads use: the first storage shard's server and database.</summary>
-    public static string PeerPostgres(IConfiguration configuration)
+    /// <summary>The PostgreSQL the peer workloads use: <c>--peer-postgres</c>, else the first storage shard's server and database.</summary>
+    public static string PeerPostgres(ParseResult parse, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (parse.GetValue(Common.PeerPostgres) is { Length: > 0 } own)
+        {
+            return own;
+        }
+
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         if (storage.Shards.Length == 0)

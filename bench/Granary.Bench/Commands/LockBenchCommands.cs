@@ -42,7 +42,7 @@ public static class LockBenchCommands
             {
                 "none" => [],
                 "redis" => [new RedisLockBenchTarget(connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload)],
-                "postgres" => multiplexingSettings.Select(m => (IBenchTarget)new PostgresLockBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), workload, m, settings.Concurrency)).ToArray(),
+                "postgres" => multiplexingSettings.Select(m => (IBenchTarget)new PostgresLockBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), workload, m, settings.Concurrency)).ToArray(),
                 "etcd" => [new EtcdLockBenchTarget(workload, parse.GetValue(etcd), settings)],
                 _ => throw new UsageException($"--peer must be none, redis, postgres or etcd (got '{peerName}')"),
             };

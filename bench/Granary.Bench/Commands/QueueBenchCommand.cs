@@ -67,7 +67,7 @@ public static class QueueBenchCommand
             await using IQueueBenchTarget? peer = peerName switch
             {
                 "none" => null,
-                "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), b),
+                "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), b),
                 "redis" => new RedisQueueBenchTarget((parse.GetValue(redis) is { } peerRedis ? RedisSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
                 _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
             };

@@ -27,7 +27,7 @@ public static class TaskBenchCommand
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new TaskBenchTarget(connection.Grains, storage);
             await using var peer = peerName == "hangfire"
-                ? new HangfireBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), GlobalOptions.Require(parse.GetValue(workers), "--hangfire-workers", 1, 1000))
+                ? new HangfireBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), GlobalOptions.Require(parse.GetValue(workers), "--hangfire-workers", 1, 1000))
                 : null;
             var exit = await BenchCommands.CompareAsync("tasks", granary, peer, settings, output, ct);
             Output.Progress(granary.Breakdown());

@@ -20,6 +20,9 @@ namespace Granary.Bench.Cpu;
 /// </summary>
 public static class CpuDiscovery
 {
+    /// <summary>Names of silo processes start with this (then the silo port).</summary>
+    public const string SiloPrefix = "silo:";
+
     /// <summary>A meter watching the processes of <paramref name="connection"/>'s cluster, or null without a proc file system.</summary>
     public static async Task<CpuMeter?> DiscoverAsync(ClusterConnection connection, IEnumerable<string> extra, CancellationToken cancellationToken)
     {
@@ -41,7 +44,7 @@ public static class CpuDiscovery
                 var hosts = await connection.Grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(cancellationToken);
                 foreach (var silo in hosts.Keys.OrderBy(s => s.Endpoint.Port))
                 {
-                    WatchListener(meter, proc, string.Create(CultureInfo.InvariantCulture, $"silo:{silo.Endpoint.Port}"), silo.Endpoint.Address.ToString(), silo.Endpoint.Port);
+                    WatchListener(meter, proc, SiloPrefix + silo.Endpoint.Port.ToString(CultureInfo.InvariantCulture), silo.Endpoint.Address.ToString(), silo.Endpoint.Port);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

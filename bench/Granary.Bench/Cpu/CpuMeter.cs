@@ -64,6 +64,38 @@ public sealed class CpuMeter(ProcFs proc)
     }
 
     /// <summary>
+    /// The CPU rate, in cores, of the watched processes <paramref name="which"/> selects, over
+    /// <paramref name="interval"/> from now.
+    /// </summary>
+    public async Task<double> CoresAsync(Func<WatchedProcess, bool> which, TimeSpan interval, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(which);
+        var watched = Watched;
+        var before = Sample();
+        await Task.Delay(interval, cancellationToken);
+        var usage = Usage(watched, before, Sample(), 1, TicksPerSecond);
+        var selected = watched.Where(which).Select(w => w.Pid).ToHashSet();
+        return usage.WindowSeconds <= 0 ? 0 : usage.Processes.Where(p => selected.Contains(p.Pid)).Sum(p => p.CpuSeconds) / usage.WindowSeconds;
+    }
+
+    /// <summary>
+    /// Waits, up to <paramref name="limit"/>, until the selected processes use at most
+    /// <paramref name="maxCores"/> over a second; returns their last rate and whether they got there.
+    /// </summary>
+    public async Task<(double Cores, bool Quiet)> WaitQuietAsync(Func<WatchedProcess, bool> which, double maxCores, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var cores = await CoresAsync(which, TimeSpan.FromSeconds(1), cancellationToken);
+            if (cores <= maxCores || deadline.Elapsed >= limit)
+            {
+                return (cores, cores <= maxCores);
+            }
+        }
+    }
+
+    /// <summary>
     /// Own plus reaped-children time of <paramref name="root"/> and every live process below it, or
     /// null when the root is not among <paramref name="stats"/>.
     /// </summary>

@@ -1,5 +1,6 @@
 using dotnet_etcd;
 using Etcdserverpb;
+using Google.Protobuf;
 using Granary.Bench.Cpu;
 using Granary.Cli.Locks;
 using V3Lockpb;
@@ -62,10 +63,21 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
     {
         var requested = GrantLog.Now;
-        var held = await _client!.LockAsync(new LockRequest { Name = Google.Protobuf.ByteString.CopyFromUtf8(workload.NameFor(caller)), Lease = _leases[caller] }, cancellationToken: cancellationToken);
-        Log.Record(caller, requested, GrantLog.Now, held.Header.Revision);
-        await _client.UnlockAsync(new UnlockRequest { Key = held.Key }, cancellationToken: cancellationToken);
+        var key = await AcquireAsync(caller, cancellationToken);
+        Log.Record(caller, requested, GrantLog.Now, null);
+        await ReleaseAsync(key, cancellationToken);
     }
+
+    /// <summary>Waits until caller <paramref name="caller"/> holds its lock; returns the key that <see cref="ReleaseAsync"/> deletes.</summary>
+    public async Task<ByteString> AcquireAsync(int caller, CancellationToken cancellationToken)
+    {
+        var held = await _client!.LockAsync(new LockRequest { Name = ByteString.CopyFromUtf8(workload.NameFor(caller)), Lease = _leases[caller] }, cancellationToken: cancellationToken);
+        return held.Key;
+    }
+
+    /// <summary>Releases a lock <see cref="AcquireAsync"/> returned (the next waiter, by revision, gets it).</summary>
+    public async Task ReleaseAsync(ByteString key, CancellationToken cancellationToken) =>
+        await _client!.UnlockAsync(new UnlockRequest { Key = key }, cancellationToken: cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
