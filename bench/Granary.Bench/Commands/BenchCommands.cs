@@ -24,10 +24,10 @@ public static class BenchCommands
         public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
 
         /// <summary>Peer system.</summary>
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); etcd (lock); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
         /// <summary><c>--rounds</c>.</summary>
-        public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median of the rounds' ratios (document, lock, cache, tx, tasks)", DefaultValueFactory = _ => 1, Recursive = true };
+        public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median and the minimum of the rounds' ratios (every workload; --duration 60 --rounds 5 is the long-run mode)", DefaultValueFactory = _ => 1, Recursive = true };
 
         /// <summary><c>--cpu-process</c>.</summary>
         public static readonly Option<string[]> CpuProcess = new("--cpu-process") { Description = "Also report the CPU per operation of this process: NAME=PID (with its descendants) or NAME=:PORT (the local process listening there); repeatable. The client, silos, PostgreSQL shards and Redis are found by themselves", Recursive = true };
