@@ -2,16 +2,20 @@
 # Runs the benchmarks of docs/benchmarks.md back to back on this machine, each beside its peer in
 # the same run, and tees everything to $OUT (default .local/bench-<UTC time>.txt):
 #   1. scripts/cluster.sh up 1 (private Redis + PostgreSQL with fsync on, one silo, durable locks):
-#      document get/put, locks (durable), cache GET/SET at 256 callers, queue vs SKIP LOCKED, vs
+#      document get/put, locks (durable; vs DistributedLock.Postgres, DistributedLock.Redis and
+#      etcd), cache GET/SET at 256 callers, queue vs SKIP LOCKED, vs
 #      Redis and vs a second Redis with AOF appendfsync always (acknowledged after fsync, like
 #      Granary);
 #   1b. the same with the bench tool's silo (GRANARY_SILO=bench, which hosts the peer's grains):
 #      transfers vs Orleans.Transactions;
-#   2. the same with Granary__Locks__Durability=Fast: locks (fast), after one unmeasured pass;
+#   2. the same with Granary__Locks__Durability=Fast: locks (fast; vs DistributedLock.Redis, and
+#      contended vs DistributedLock.Postgres), after one unmeasured pass;
 #   3. scripts/bench-tasks.sh: 20,000 tasks vs Hangfire.PostgreSql.
 #
 # Lock and transaction comparisons run ROUNDS times in turn (default 3) and quote the median of the
 # rounds' ratios: on this shared 2-core machine one system's window can land on a slow spell.
+# Every run prints the CPU microseconds per operation of each process (client, silo, PostgreSQL,
+# Redis, etcd) over its measured window.
 #
 #   scripts/bench-all.sh                     # 3 s warm-up, 15 s measured per system
 #   WARMUP=1 DURATION=5 scripts/bench-all.sh # quick look
@@ -48,6 +52,9 @@ run bench document --op get --peer redis
 run bench document --op put --peer postgres
 run bench lock --mode uncontended --peer postgres --rounds "$ROUNDS"
 run bench lock --mode contended --peer redis --rounds "$ROUNDS"
+# Durable grants against a peer whose grants are durable too: etcd (a private one the bench starts).
+run bench lock --mode uncontended --peer etcd --rounds "$ROUNDS"
+run bench lock --mode contended --peer etcd --rounds "$ROUNDS"
 run bench cache --op get --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench cache --op set --concurrency 256 --keys 100000 --value-size 100 --peer redis
 run bench queue --peer postgres
@@ -80,6 +87,8 @@ echo "+ granary bench lock --mode uncontended --peer none --warmup 5 --duration 
 "$granary" bench lock --mode uncontended --peer none --warmup 5 --duration 15 >/dev/null 2>&1 || echo "(exit $?)"
 run bench lock --mode uncontended --peer redis --rounds "$ROUNDS"
 run bench lock --mode contended --peer redis --rounds "$ROUNDS"
+# Fast mode against DistributedLock.Postgres at its best (multiplexing on and off, the better each round).
+run bench lock --mode contended --peer postgres --rounds "$ROUNDS"
 scripts/cluster.sh down
 
 echo

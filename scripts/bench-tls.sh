@@ -4,8 +4,9 @@
 # `scripts/cluster.sh up --tls` makes them, into $RUN_DIR/tls). `granary bench cache --op get` and
 # `granary bench lock` run against each in turn (plain, then TLS), ROUNDS times, with the same
 # options; the script prints each run, then the medians and the median of the rounds' TLS/plain ratios,
-# with the CPU microseconds per operation of the silo and of the console, both sampled from /proc
-# inside the measured window (no start-up, handshake or warm-up).
+# with the CPU microseconds per operation of the silo and of the client (the bench process), as
+# `granary bench` reports them: read from /proc inside its measured window (no start-up, handshake
+# or warm-up).
 #
 #   scripts/bench-tls.sh                              # 3 rounds of 3 s warm-up + 15 s
 #   ROUNDS=1 WARMUP=1 DURATION=5 scripts/bench-tls.sh # short development run
@@ -93,27 +94,6 @@ for name in plain tls; do
   wait_for "silo of cluster bench-$name active" 120 in_cluster "$name" "$granary" cluster status
 done
 
-# cpu_ticks PID: user + system CPU of a process so far, in clock ticks (/proc/PID/stat).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
-silo_pid() { if [[ "$1" == plain ]]; then echo "${pids[0]}"; else echo "${pids[1]}"; fi; }
-hz=$(getconf CLK_TCK)
-
-# sample_cpu CONSOLE SILO: while the console runs, prints every 0.2 s "seconds console-ticks silo-ticks"
-# (seconds since the epoch, CPU in clock ticks).
-sample_cpu() {
-  local console=$1 silo=$2 c
-  while c=$(cpu_ticks "$console") && [[ -n "$c" ]]; do
-    echo "$(date +%s.%N) $c $(cpu_ticks "$silo")"
-    sleep 0.2
-  done
-}
-
-# stamp_lines: copies its input, each line prefixed with the time it came (seconds since the epoch).
-stamp_lines() {
-  local line
-  while IFS= read -r line; do echo "$(date +%s.%N) $line"; done
-}
-
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$RUN_DIR/results.jsonl"
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -122,49 +102,30 @@ for ((round = 1; round <= ROUNDS; round++)); do
       # shellcheck disable=SC2086 # $workload is two words on purpose
       echo "+ round $round, $name: granary bench $workload --warmup $WARMUP --duration $DURATION $* (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
       out="$RUN_DIR/run-$round-${workload// /_}-$name"
-      # shellcheck disable=SC2086
       vars=()
       while IFS= read -r line; do vars+=("$line"); done < <(cluster_env "$name")
-      # Started from this shell so that $! is the console itself (env execs it).
-      # Its progress lines ("k/N s", one a second while it measures) are timestamped as they come:
-      # they mark the measured window.
-      env "${vars[@]}" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@" >"$out.json" 2> >(stamp_lines >"$out.log") &
-      console=$!
-      sample_cpu "$console" "$(silo_pid "$name")" >"$out.cpu"
-      wait "$console"
-      sleep 0.5 # the last progress lines
-      sed 's/^[0-9.]* //' "$out.log" >&2
-      window=$(awk -v n="$DURATION" '$0 ~ ("\\] +[0-9]+/" n " s ") {if (!first) first = $1; last = $1} END {printf "%s, %s", first ? first : 0, last ? last : 0}' "$out.log")
-      printf '{"round": %d, "workload": "%s", "tls": "%s", "window": [%s], "cpu": [%s], "result": %s}\n' "$round" "$workload" "$name" "$window" \
-        "$(awk '{printf "%s[%s, %s, %s]", (NR > 1 ? ", " : ""), $1, $2, $3}' "$out.cpu")" "$(tr -d '\n' <"$out.json")" >>"$results"
+      # The bench reports the CPU per operation of the client and the silo itself, from /proc over
+      # its measured window (it finds the silo by the silo port it listens on).
+      # shellcheck disable=SC2086
+      env "${vars[@]}" "$granary" bench $workload --warmup "$WARMUP" --duration "$DURATION" --json "$@" >"$out.json"
+      printf '{"round": %d, "workload": "%s", "tls": "%s", "result": %s}\n' "$round" "$workload" "$name" "$(tr -d '\n' <"$out.json")" >>"$results"
     done
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$hz" <<'PY'
+python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-hz = int(sys.argv[2])
-def steady(window, cpu):
-    # CPU rates (cores) of the console and the silo inside the measured window only (no start-up,
-    # JIT of the first calls, handshake, warm-up or shutdown): between the console's first and last
-    # progress lines, which it prints one a second while it measures.
-    first, last = window
-    inside = [s for s in cpu if first <= s[0] <= last]
-    if last <= first or len(inside) < 2:
-        sys.exit(f"no CPU samples inside the measured window {window}")
-    a, b = inside[0], inside[-1]
-    return (b[1] - a[1]) / hz / (b[0] - a[0]), (b[2] - a[2]) / hz / (b[0] - a[0])
 def run(workload, rnd, tls):
     row = next(x for x in rows if x["workload"] == workload and x["round"] == rnd and x["tls"] == tls)
     result = row["result"]["results"][0]
     # bench lock reports acquire+release pairs per second.
     result.setdefault("throughput", result.get("pairsPerSecond"))
-    # CPU microseconds per operation in the measured window: the silo process and the console process.
-    client, silo = steady(row["window"], row["cpu"])
-    result["siloUs"] = silo * 1e6 / result["throughput"]
-    result["clientUs"] = client * 1e6 / result["throughput"]
+    # CPU microseconds per operation in the measured window, as the bench measured them: the silos and the client.
+    processes = (result.get("cpu") or {}).get("processes") or []
+    result["siloUs"] = sum(p["microsPerOperation"] for p in processes if p["process"].startswith("silo:"))
+    result["clientUs"] = sum(p["microsPerOperation"] for p in processes if p["process"] == "client")
     return result
 def line(workload, rnd, p, t, ratio):
     return (f"{workload:<16} {rnd:>5} {p[0]:>12,.0f} {p[1]:>7.2f} {p[2]:>7.2f} {p[3]:>7.1f} {p[4]:>7.1f} "

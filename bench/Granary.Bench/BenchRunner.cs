@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Serialization;
+using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using HdrHistogram;
 
@@ -16,6 +19,9 @@ public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Du
     /// ratios, so that a drift of the machine during one system's window does not decide it.
     /// </summary>
     public int Rounds { get; init; } = 1;
+
+    /// <summary>When set, every run reports the CPU per operation of the processes it watches, over the measured window.</summary>
+    public CpuMeter? Cpu { get; init; }
 }
 
 /// <summary>Medians of per-round figures.</summary>
@@ -76,6 +82,17 @@ public sealed record BenchResult
 
     /// <summary>Which round of a comparison this is (1 when there is one).</summary>
     public int Round { get; init; } = 1;
+
+    /// <summary>CPU per operation of every watched process over the measured window (null when not measured).</summary>
+    public CpuUsage? Cpu { get; init; }
+
+    /// <summary>Total CPU microseconds per operation, "-" when not measured.</summary>
+    [JsonIgnore]
+    public string CpuText => Cpu is null ? "-" : Cpu.TotalMicrosPerOperation.ToString("F1", CultureInfo.InvariantCulture);
+
+    /// <summary>"client 35.1, silo:30001 80.2, postgres:5432 40.0 = 155.3 us/op (cpu)", or null when not measured.</summary>
+    [JsonIgnore]
+    public string? CpuBreakdown => Cpu is null ? null : Granary.Bench.Cpu.CpuText.Breakdown(Cpu);
 }
 
 /// <summary>
@@ -145,17 +162,19 @@ public static class BenchRunner
 
         var callers = Enumerable.Range(0, settings.Concurrency).Select(Caller).ToArray();
         await Task.Delay(settings.Warmup, cancellationToken);
+        var cpuBefore = settings.Cpu?.Sample();
         Volatile.Write(ref measuring, 1);
         var window = Stopwatch.StartNew();
         var progress = settings.ShowProgress ? ReportProgressAsync(system, operations, settings.Duration, stop.Token) : Task.CompletedTask;
         await Task.Delay(settings.Duration, cancellationToken);
         Volatile.Write(ref measuring, 0);
         var seconds = window.Elapsed.TotalSeconds;
+        var cpuAfter = settings.Cpu?.Sample();
         await stop.CancelAsync();
         await Task.WhenAll(callers);
         await progress;
 
-        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError);
+        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError) with { Cpu = CpuUsage(settings.Cpu, cpuBefore, cpuAfter, operations.Sum()) };
     }
 
     /// <summary>
@@ -226,6 +245,7 @@ public static class BenchRunner
 
         var callers = Enumerable.Range(0, settings.Concurrency).Select(Caller).ToArray();
         await Task.Delay(settings.Warmup, cancellationToken);
+        var cpuBefore = settings.Cpu?.Sample();
         var window = Stopwatch.StartNew();
         Volatile.Write(ref measuring, 1);
         await stopWarmup.CancelAsync();
@@ -233,11 +253,16 @@ public static class BenchRunner
         var progress = settings.ShowProgress ? ReportCountProgressAsync(system, operations, count, stopProgress.Token) : Task.CompletedTask;
         await Task.WhenAll(callers);
         var seconds = window.Elapsed.TotalSeconds;
+        var cpuAfter = settings.Cpu?.Sample();
         await stopProgress.CancelAsync();
         await progress;
 
-        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError);
+        return Result(system, configuration, histograms, operations, errors, seconds, settings.Concurrency, firstError) with { Cpu = CpuUsage(settings.Cpu, cpuBefore, cpuAfter, operations.Sum()) };
     }
+
+    /// <summary>The meter's CPU per operation between the window's two samples (null without a meter).</summary>
+    public static CpuUsage? CpuUsage(CpuMeter? meter, CpuSnapshot? before, CpuSnapshot? after, long operations) =>
+        meter is null || before is null || after is null ? null : meter.Usage(before, after, operations);
 
     /// <summary>Merges the callers' histograms and counts into one result.</summary>
     private static BenchResult Result(string system, string configuration, LongHistogram[] histograms, long[] operations, long[] errors, double seconds, int concurrency, string? firstError)

@@ -130,6 +130,9 @@ public sealed class RedisCacheBenchTarget(string connectionString, CacheWorkload
     private long _sequence;
     private string _serverConfig = "?";
 
+    /// <summary>The Redis the peer runs against.</summary>
+    public string ConnectionString => connectionString;
+
     /// <inheritdoc/>
     public string System => "redis";
 

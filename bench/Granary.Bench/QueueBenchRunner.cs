@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Granary.Bench.Cpu;
 using HdrHistogram;
 
 namespace Granary.Bench;
@@ -50,6 +51,12 @@ public sealed record QueueBenchResult
 
     /// <summary>The first failure, if any.</summary>
     public string? FirstError { get; init; }
+
+    /// <summary>Which round this is (1 when there is one).</summary>
+    public int Round { get; init; } = 1;
+
+    /// <summary>CPU per message (acked, or enqueued without consumers) of every watched process over the measured window.</summary>
+    public CpuUsage? Cpu { get; init; }
 }
 
 /// <summary>Closed-loop producers and consumers against one <see cref="IQueueBenchTarget"/>.</summary>
@@ -59,7 +66,7 @@ public static class QueueBenchRunner
 
     /// <summary>Runs warm-up then the measured window; <paramref name="consumers"/> may be 0 (enqueue only).</summary>
     public static async Task<QueueBenchResult> RunAsync(
-        IQueueBenchTarget target, int producers, int consumers, byte[] body, int preloadedDepth, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
+        IQueueBenchTarget target, int producers, int consumers, byte[] body, int preloadedDepth, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken, CpuMeter? cpu = null)
     {
         ArgumentNullException.ThrowIfNull(target);
         var enqueueHistograms = Enumerable.Range(0, producers).Select(_ => new LongHistogram(HighestTrackableMicros, 3)).ToArray();
@@ -145,11 +152,13 @@ public static class QueueBenchRunner
 
         var tasks = Enumerable.Range(0, producers).Select(ProduceAsync).Concat(Enumerable.Range(0, consumers).Select(ConsumeAsync)).ToList();
         await Task.Delay(warmup, cancellationToken);
+        var cpuBefore = cpu?.Sample();
         Volatile.Write(ref measuring, 1);
         var window = Stopwatch.StartNew();
         await Task.Delay(duration, cancellationToken);
         Volatile.Write(ref measuring, 0);
         var seconds = window.Elapsed.TotalSeconds;
+        var cpuAfter = cpu?.Sample();
         await stop.CancelAsync();
         await Task.WhenAll(tasks);
 
@@ -185,6 +194,7 @@ public static class QueueBenchRunner
             ConsumeP99Ms = At(con, 99),
             Errors = errors,
             FirstError = firstError,
+            Cpu = BenchRunner.CpuUsage(cpu, cpuBefore, cpuAfter, consumers > 0 ? acked.Sum() : enqueued.Sum()),
         };
     }
 }

@@ -78,7 +78,7 @@ public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBen
 /// recommend: recommended serializer settings, simple assembly names, QueuePollInterval at its
 /// 50 ms minimum, Npgsql auto-prepare on. A job counts as done when its Succeeded state is applied.
 /// </summary>
-public sealed class HangfireBenchTarget(string connectionString, int workers) : IBenchTarget
+public sealed class HangfireBenchTarget(string connectionString, int workers, bool longPolling = false) : IBenchTarget
 {
     private BackgroundJobServer? _server;
     private BackgroundJobClient? _client;
@@ -87,7 +87,7 @@ public sealed class HangfireBenchTarget(string connectionString, int workers) : 
     public string System => "hangfire";
 
     /// <inheritdoc/>
-    public string Configuration => $"Hangfire.Core 1.8.25 + Hangfire.PostgreSql 1.21.1, in-process server with {workers} workers, QueuePollInterval 50 ms, auto-prepare, same PostgreSQL";
+    public string Configuration => $"Hangfire.Core 1.8.25 + Hangfire.PostgreSql 1.21.1, in-process server with {workers} workers, {(longPolling ? "long polling (LISTEN/NOTIFY) on" : "QueuePollInterval 50 ms")}, auto-prepare";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)
@@ -97,6 +97,7 @@ public sealed class HangfireBenchTarget(string connectionString, int workers) : 
         {
             SchemaName = "hangfire_bench",
             QueuePollInterval = TimeSpan.FromMilliseconds(50),
+            EnableLongPolling = longPolling,
             PrepareSchemaIfNecessary = true,
         };
         GlobalConfiguration.Configuration

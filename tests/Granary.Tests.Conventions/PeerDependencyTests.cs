@@ -4,7 +4,7 @@ namespace Granary.Tests.Conventions;
 
 /// <summary>
 /// The systems the benchmarks compare Granary with (Hangfire, DistributedLock.Postgres/Redis,
-/// Orleans.Transactions) and the benchmarks' own histogram library live in the bench tool
+/// Orleans.Transactions, etcd's client) and the benchmarks' own histogram library live in the bench tool
 /// (bench/Granary.Bench) only: no product project depends on them, directly or through another
 /// package. Read from each project's restore result (obj/project.assets.json, the whole package
 /// graph) and from the built assemblies' references.
@@ -39,7 +39,7 @@ public sealed class PeerDependencyTests
     {
         // The check above reads real package graphs: the one project meant to have the peers has them all.
         var packages = Packages(BenchProject).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        string[] expected = ["Hangfire.Core", "Hangfire.PostgreSql", "DistributedLock.Postgres", "DistributedLock.Redis", "HdrHistogram", "Microsoft.Orleans.Transactions"];
+        string[] expected = ["Hangfire.Core", "Hangfire.PostgreSql", "DistributedLock.Postgres", "DistributedLock.Redis", "HdrHistogram", "Microsoft.Orleans.Transactions", "dotnet-etcd"];
 
         var missing = expected.Where(p => !packages.Contains(p)).ToList();
         Assert.True(missing.Count == 0, $"{BenchProject} lacks peer packages: {string.Join(", ", missing)}");
@@ -54,7 +54,8 @@ public sealed class PeerDependencyTests
             .Where(x => x.Reference.StartsWith("Hangfire", StringComparison.OrdinalIgnoreCase)
                 || x.Reference.StartsWith("Medallion.Threading.", StringComparison.OrdinalIgnoreCase)
                 || x.Reference.Equals("HdrHistogram", StringComparison.OrdinalIgnoreCase)
-                || x.Reference.StartsWith("Orleans.Transactions", StringComparison.OrdinalIgnoreCase))
+                || x.Reference.StartsWith("Orleans.Transactions", StringComparison.OrdinalIgnoreCase)
+                || x.Reference.Equals("dotnet-etcd", StringComparison.OrdinalIgnoreCase))
             .Select(x => $"{x.Assembly} -> {x.Reference}")
             .ToList();
 
@@ -67,7 +68,8 @@ public sealed class PeerDependencyTests
         || id.Equals("DistributedLock.Postgres", StringComparison.OrdinalIgnoreCase)
         || id.Equals("DistributedLock.Redis", StringComparison.OrdinalIgnoreCase)
         || id.Equals("HdrHistogram", StringComparison.OrdinalIgnoreCase)
-        || id.StartsWith("Microsoft.Orleans.Transactions", StringComparison.OrdinalIgnoreCase);
+        || id.StartsWith("Microsoft.Orleans.Transactions", StringComparison.OrdinalIgnoreCase)
+        || id.Equals("dotnet-etcd", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every package in <paramref name="project"/>'s restored graph, transitive ones included.</summary>
     private static IEnumerable<string> Packages(string project)

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
+using Npgsql;
 
 namespace Granary.Bench.Commands;
 
@@ -22,10 +24,39 @@ public static class BenchCommands
         public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
 
         /// <summary>Peer system.</summary>
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); etcd (lock); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
         /// <summary><c>--rounds</c>.</summary>
-        public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median of the rounds' ratios (document, lock, cache, tx, tasks)", DefaultValueFactory = _ => 1, Recursive = true };
+        public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median and the minimum of the rounds' ratios (every workload; --duration 60 --rounds 5 is the long-run mode)", DefaultValueFactory = _ => 1, Recursive = true };
+
+        /// <summary><c>--cpu-process</c>.</summary>
+        public static readonly Option<string[]> CpuProcess = new("--cpu-process") { Description = "Also report the CPU per operation of this process: NAME=PID (with its descendants) or NAME=:PORT (the local process listening there); repeatable. The client, silos, PostgreSQL shards and Redis are found by themselves", Recursive = true };
+
+        /// <summary>
+        /// <paramref name="settings"/> with a CPU meter watching the processes of the connection's
+        /// cluster (see <see cref="CpuDiscovery"/>) and those named by <c>--cpu-process</c>.
+        /// </summary>
+        public static async Task<BenchSettings> WithCpuAsync(BenchSettings settings, ParseResult parse, ClusterConnection connection, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(settings);
+            ArgumentNullException.ThrowIfNull(parse);
+            var meter = await CpuDiscovery.DiscoverAsync(connection, parse.GetValue(CpuProcess) ?? [], ct);
+            if (meter is not null && parse.GetValue(PeerPostgres) is { Length: > 0 } own)
+            {
+                var peer = new NpgsqlConnectionStringBuilder(own);
+                CpuDiscovery.WatchListener(meter, new ProcFs(), "peer-postgres:" + peer.Port.ToString(CultureInfo.InvariantCulture), peer.Host ?? "localhost", peer.Port);
+            }
+
+            if (meter is not null)
+            {
+                Output.Progress("cpu: measuring " + string.Join(", ", meter.Watched.Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Name} (pid {w.Pid}{(w.WithDescendants ? " and descendants" : string.Empty)})"))));
+            }
+
+            return settings with { Cpu = meter };
+        }
+
+        /// <summary><c>--peer-postgres</c>.</summary>
+        public static readonly Option<string?> PeerPostgres = new("--peer-postgres") { Description = "PostgreSQL connection string for the PostgreSQL-based peers (DistributedLock.Postgres, Hangfire, the table peers); default: the first storage shard's server and database. Give a server of their own to keep them away from Granary's", Recursive = true };
 
         /// <summary>Reads the common settings.</summary>
         public static BenchSettings Settings(ParseResult parse, Output output) => new(
@@ -56,15 +87,16 @@ public static class BenchCommands
             };
             var workload = new KeyValueWorkload(write, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, Limits.MaxValueLength));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new DocumentBenchTarget(connection.Grains, workload, storage);
-            await using var peer = CreatePeer(parse.GetValue(Common.Peer), connection.Configuration, workload);
+            await using var peer = CreatePeer(parse, connection.Configuration, workload);
             return await CompareAsync($"document-{(write ? "put" : "get")}", granary, peer, settings, output, ct);
         });
 
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
-            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, document,
+            Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, Common.CpuProcess, Common.PeerPostgres, document,
             LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
     }
@@ -81,11 +113,11 @@ public static class BenchCommands
         var targets = peer is null ? [granary] : new[] { granary, peer };
         var results = await RunInTurnAsync(workload, targets, settings, async (target, round) =>
             (await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct)) with { Round = round }, ct);
-        var ratios = RoundRatios(results, peer is not null, r => r.Throughput);
+        var ratios = RoundRatios(results, targets.Length, r => r.Throughput);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
-        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios });
+        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios, MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null });
         output.Table(
-            ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "ERRORS", "CONFIGURATION"],
+            ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "CPU US/OP", "ERRORS", "CONFIGURATION"],
             results.Select(r => (IReadOnlyList<string>)
             [
                 r.System,
@@ -94,9 +126,11 @@ public static class BenchCommands
                 r.P50Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.P99Ms.ToString("F2", CultureInfo.InvariantCulture),
                 r.P999Ms.ToString("F2", CultureInfo.InvariantCulture),
+                r.CpuText,
                 r.Errors.ToString(CultureInfo.InvariantCulture),
                 r.Configuration,
             ]));
+        PrintCpu(results, settings, output);
         if (ratio is { } x)
         {
             output.Line($"throughput ratio granary/{peer!.System}: {RatioText(x, ratios)}");
@@ -122,6 +156,7 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(runOnce);
         var rows = new List<TRow>();
+        var idleSilos = settings.Cpu is { } meter && targets.Count > 1 ? await meter.CoresAsync(IsSilo, TimeSpan.FromSeconds(1), ct) : 0;
         var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
         for (var round = 1; round <= settings.Rounds; round++)
         {
@@ -131,6 +166,15 @@ public static class BenchCommands
                 {
                     Output.Progress($"{workload}: {target.System} setting up");
                     await target.SetupAsync(ct);
+                }
+
+                if (target != targets[0] && settings.Cpu is { } cpu && cpu.Watched.Any(IsSilo))
+                {
+                    // Nothing of Granary's may run in the background during a peer's window: wait until the
+                    // silos are back to their idle rate (activations from Granary's window deactivating,
+                    // storage writes draining, tiered JIT settling) before the peer's warm-up starts.
+                    var (cores, quiet) = await cpu.WaitQuietAsync(IsSilo, idleSilos + QuietMargin, QuietLimit, ct);
+                    Output.Progress(string.Create(CultureInfo.InvariantCulture, $"{workload}: silos at {cores:F3} cores before {target.System}'s run (idle {idleSilos:F3}){(quiet ? string.Empty : $"; still busy after {QuietLimit.TotalSeconds:F0} s, running anyway")}"));
                 }
 
                 // The configuration once, after set-up (some targets learn part of it there).
@@ -143,33 +187,67 @@ public static class BenchCommands
         return rows;
     }
 
-    /// <summary>Granary's rate over the peer's, per round, from rows in <see cref="RunInTurnAsync{TRow}"/> order (none without a peer).</summary>
-    public static List<double> RoundRatios<TRow>(IReadOnlyList<TRow> rows, bool withPeer, Func<TRow, double> rate)
+    /// <summary>
+    /// Granary's rate over the best peer configuration's, per round, from rows in
+    /// <see cref="RunInTurnAsync{TRow}"/> order: <paramref name="targets"/> rows a round, Granary's
+    /// first (none when Granary runs alone).
+    /// </summary>
+    public static List<double> RoundRatios<TRow>(IReadOnlyList<TRow> rows, int targets, Func<TRow, double> rate)
     {
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(rate);
-        return !withPeer
+        return targets < 2
             ? []
-            : rows.Chunk(2).Where(pair => rate(pair[1]) > 0).Select(pair => rate(pair[0]) / rate(pair[1])).ToList();
+            : rows.Chunk(targets)
+                .Where(round => round.Length == targets && round.Skip(1).Max(rate) > 0)
+                .Select(round => rate(round[0]) / round.Skip(1).Max(rate))
+                .ToList();
+    }
+
+    /// <summary>How far above their idle rate (in cores) the silos may be when a peer's run starts.</summary>
+    public static readonly double QuietMargin = 0.03;
+
+    /// <summary>Longest wait for the silos to quieten before a peer's run.</summary>
+    public static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>Whether a watched process is a Granary silo (an external one; embedded, the silo is the client).</summary>
+    public static bool IsSilo(WatchedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        return process.Name.StartsWith(CpuDiscovery.SiloPrefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each run's CPU per operation, process by process (nothing when CPU was not measured).</summary>
+    public static void PrintCpu(IEnumerable<BenchResult> results, BenchSettings settings, Output output)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(output);
+        foreach (var r in results.Where(r => r.CpuBreakdown is not null))
+        {
+            output.Line($"  cpu {r.System}{RoundLabel(r.Round, settings.Rounds)}: {r.CpuBreakdown}");
+        }
     }
 
     /// <summary>" (round 2/3)" when there are several rounds.</summary>
     public static string RoundLabel(int round, int rounds) =>
         rounds == 1 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" (round {round}/{rounds})");
 
-    /// <summary>"1.05x", or "median 1.05x of 3 rounds (0.98x, 1.05x, 1.12x)".</summary>
+    /// <summary>"1.05x", or "median 1.05x of 3 rounds (0.98x, 1.05x, 1.12x), min 0.98x".</summary>
     public static string RatioText(double median, IReadOnlyList<double> ratios)
     {
         ArgumentNullException.ThrowIfNull(ratios);
         return ratios.Count <= 1
             ? string.Create(CultureInfo.InvariantCulture, $"{median:F2}x")
-            : string.Create(CultureInfo.InvariantCulture, $"median {median:F2}x of {ratios.Count} rounds ({string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture) + "x"))})");
+            : string.Create(CultureInfo.InvariantCulture, $"median {median:F2}x of {ratios.Count} rounds ({string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture) + "x"))}), min {ratios.Min():F2}x");
     }
 
     /// <summary>The peer named by <c>--peer</c>, pointed at the servers in configuration.</summary>
-    public static IBenchTarget? CreatePeer(string? name, IConfiguration configuration, KeyValueWorkload workload)
+    public static IBenchTarget? CreatePeer(ParseResult parse, IConfiguration configuration, KeyValueWorkload workload)
     {
+        ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(configuration);
+        var name = parse.GetValue(Common.Peer);
         switch ((name ?? "none").ToLowerInvariant())
         {
             case "none":
@@ -177,16 +255,22 @@ public static class BenchCommands
             case "redis":
                 return new RedisBenchTarget(configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload);
             case "postgres":
-                return new PostgresBenchTarget(PeerPostgres(configuration), workload);
+                return new PostgresBenchTarget(PeerPostgres(parse, configuration), workload);
             default:
                 throw new UsageException($"--peer must be none, redis or postgres (got '{name}')");
         }
     }
 
-    /// <summary>The PostgreSQL the peer workloads use: the first storage shard's server and database.</summary>
-    public static string PeerPostgres(IConfiguration configuration)
+    /// <summary>The PostgreSQL the peer workloads use: <c>--peer-postgres</c>, else the first storage shard's server and database.</summary>
+    public static string PeerPostgres(ParseResult parse, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (parse.GetValue(Common.PeerPostgres) is { Length: > 0 } own)
+        {
+            return own;
+        }
+
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         if (storage.Shards.Length == 0)

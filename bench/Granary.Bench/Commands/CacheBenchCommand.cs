@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using Granary.Cli.Commands;
 using Granary.Client.Configuration;
@@ -31,6 +32,7 @@ public static class CacheBenchCommand
             };
             var workload = new CacheWorkload(kind, GlobalOptions.Require(parse.GetValue(keys), "--keys", 1, 10_000_000), GlobalOptions.Require(parse.GetValue(valueSize), "--value-size", 1, Limits.Caching.MaxValueLength));
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var deployment = connection.Embedded ? "embedded silo (in-process client)" : "external client over TCP to the configured cluster";
             var mode = CacheCommands.ParsePersistence(parse.GetValue(persistence));
             await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null, mode);
@@ -41,6 +43,11 @@ public static class CacheBenchCommand
                 "redis" => new RedisCacheBenchTarget((parse.GetValue(redis) is { } peerRedis ? RedisSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
                 _ => throw new UsageException($"--peer must be none or redis for the cache benchmark (got '{peerName}')"),
             };
+            if (peer is RedisCacheBenchTarget { ConnectionString: var peerConnection } && settings.Cpu is { } cpu)
+            {
+                CpuDiscovery.WatchRedis(cpu, peerConnection);
+            }
+
             await using (peer)
             {
                 return await BenchCommands.CompareAsync($"cache-{kind.ToString().ToLowerInvariant()}", granary, peer, settings, output, ct);

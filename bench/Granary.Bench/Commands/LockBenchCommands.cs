@@ -13,8 +13,9 @@ public static class LockBenchCommands
     public static Command Create()
     {
         var mode = new Option<string>("--mode") { Description = "uncontended (one lock per caller) or contended (every caller on one lock)", DefaultValueFactory = _ => "uncontended" };
-        var multiplexing = new Option<bool>("--pg-multiplexing") { Description = "DistributedLock.Postgres: Npgsql multiplexing on (its default) or off", DefaultValueFactory = _ => true };
-        var command = new Command("lock", "Lock leases: acquire+release pairs/s (uncontended) or hand-offs/s with FIFO check (contended), beside DistributedLock.Postgres/Redis") { mode, multiplexing };
+        var multiplexing = new Option<string>("--pg-multiplexing") { Description = "DistributedLock.Postgres: Npgsql multiplexing on, off, or both (each is run and the better one is the ratio's peer)", DefaultValueFactory = _ => "both" };
+        var etcd = new Option<string?>("--etcd") { Description = "--peer etcd: an etcd client URL to use (default: start a private etcd on free loopback ports)" };
+        var command = new Command("lock", "Lock leases: acquire+release pairs/s (uncontended) or hand-offs/s with FIFO check (contended), beside DistributedLock.Postgres/Redis or etcd") { mode, multiplexing, etcd };
         command.SetHandler(async (parse, output, ct) =>
         {
             var settings = BenchCommands.Common.Settings(parse, output);
@@ -24,30 +25,46 @@ public static class LockBenchCommands
                 "contended" => true,
                 var other => throw new UsageException($"--mode must be uncontended or contended (got '{other}')"),
             };
+            bool[] multiplexingSettings = (parse.GetValue(multiplexing) ?? "both").ToLowerInvariant() switch
+            {
+                "both" => [true, false],
+                "on" or "true" => [true],
+                "off" or "false" => [false],
+                var other => throw new UsageException($"--pg-multiplexing must be on, off or both (got '{other}')"),
+            };
             var workload = new LockWorkload(contended);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             var granary = new GranaryLockBenchTarget(connection.Grains, workload, storage);
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
-            IBenchTarget? peer = peerName switch
+            IBenchTarget[] peers = peerName switch
             {
-                "none" => null,
-                "redis" => new RedisLockBenchTarget(connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload),
-                "postgres" => new PostgresLockBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), workload, parse.GetValue(multiplexing)),
-                _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
+                "none" => [],
+                "redis" => [new RedisLockBenchTarget(connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload)],
+                "postgres" => multiplexingSettings.Select(m => (IBenchTarget)new PostgresLockBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), workload, m, settings.Concurrency)).ToArray(),
+                "etcd" => [new EtcdLockBenchTarget(workload, parse.GetValue(etcd), settings)],
+                _ => throw new UsageException($"--peer must be none, redis, postgres or etcd (got '{peerName}')"),
             };
-            await using (granary)
-            await using (peer)
+            try
             {
-                return await RunAsync(contended ? "lock-contended" : "lock-uncontended", granary, peer, settings, output, ct);
+                return await RunAsync(contended ? "lock-contended" : "lock-uncontended", granary, peers, settings, output, ct);
+            }
+            finally
+            {
+                await granary.DisposeAsync();
+                foreach (var peer in peers)
+                {
+                    await peer.DisposeAsync();
+                }
             }
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget? peer, BenchSettings settings, Output output, CancellationToken ct)
+    private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget[] peers, BenchSettings settings, Output output, CancellationToken ct)
     {
-        var targets = peer is null ? [granary] : new[] { granary, peer };
+        IBenchTarget[] targets = [granary, .. peers];
         var rows = await BenchCommands.RunInTurnAsync(workload, targets, settings, async (target, round) =>
         {
             var log = target switch
@@ -55,6 +72,7 @@ public static class LockBenchCommands
                 GranaryLockBenchTarget g => g.Log,
                 PostgresLockBenchTarget p => p.Log,
                 RedisLockBenchTarget r => r.Log,
+                EtcdLockBenchTarget e => e.Log,
                 _ => new GrantLog(),
             };
 
@@ -67,7 +85,7 @@ public static class LockBenchCommands
 
         var contended = workload == "lock-contended";
         double Rate((BenchResult R, GrantAnalysis A) row) => contended ? row.A.HandOffs / row.R.Seconds : row.R.Throughput;
-        var ratios = BenchCommands.RoundRatios(rows, peer is not null, Rate);
+        var ratios = BenchCommands.RoundRatios(rows, targets.Length, Rate);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
         output.Document(new
         {
@@ -88,13 +106,16 @@ public static class LockBenchCommands
                 r.Result.P999Ms,
                 r.Result.Errors,
                 r.Result.FirstError,
+                r.Result.Cpu,
                 Grants = contended ? r.Analysis : null,
             }),
             Ratio = ratio,
+            RatioPeer = peers.Length == 0 ? null : BestPeer(rows, targets.Length, Rate),
             RoundRatios = ratios,
+            MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null,
         });
         output.Table(
-            ["SYSTEM", "ROUND", "PAIRS/S", "HAND-OFFS/S", "P50 MS", "P99 MS", "P99.9 MS", "WAIT P99.9", "OUT-OF-ORDER", "FIFO(SERVER)", "ERRORS"],
+            ["SYSTEM", "ROUND", "PAIRS/S", "HAND-OFFS/S", "P50 MS", "P99 MS", "P99.9 MS", "WAIT P99.9", "OUT-OF-ORDER", "FIFO(SERVER)", "CPU US/OP", "ERRORS"],
             rows.Select(r => (IReadOnlyList<string>)
             [
                 r.Result.System,
@@ -107,6 +128,7 @@ public static class LockBenchCommands
                 contended ? r.Analysis.WaitP999Ms.ToString("F1", CultureInfo.InvariantCulture) : "-",
                 contended ? r.Analysis.OutOfOrderFraction.ToString("P2", CultureInfo.InvariantCulture) : "-",
                 !contended || r.Analysis.ArrivalOrderViolations < 0 ? "-" : r.Analysis.ArrivalOrderViolations.ToString(CultureInfo.InvariantCulture) + " violations",
+                r.Result.CpuText,
                 r.Result.Errors.ToString(CultureInfo.InvariantCulture),
             ]));
         foreach (var r in rows)
@@ -117,6 +139,11 @@ public static class LockBenchCommands
                 output.Line(string.Create(CultureInfo.InvariantCulture, $"    grants per caller {r.Analysis.FewestGrantsPerWorker}..{r.Analysis.MostGrantsPerWorker}, wait p50 {r.Analysis.WaitP50Ms:F1} ms p99 {r.Analysis.WaitP99Ms:F1} ms max {r.Analysis.WaitMaxMs:F1} ms"));
             }
 
+            if (r.Result.CpuBreakdown is { } cpu)
+            {
+                output.Line($"    cpu: {cpu}");
+            }
+
             if (r.Result.FirstError is not null)
             {
                 output.Line($"    first error: {r.Result.FirstError}");
@@ -125,9 +152,16 @@ public static class LockBenchCommands
 
         if (ratio is { } x)
         {
-            output.Line($"{(contended ? "hand-offs/s" : "pairs/s")} ratio granary/{rows[1].Result.System}: {BenchCommands.RatioText(x, ratios)}");
+            output.Line($"{(contended ? "hand-offs/s" : "pairs/s")} ratio granary/{BestPeer(rows, targets.Length, Rate)}: {BenchCommands.RatioText(x, ratios)}");
         }
 
         return rows.All(r => r.Result.Operations > 0) ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>The peer whose median rate over the rounds is higher (the ratio itself takes each round's better peer).</summary>
+    private static string BestPeer(IReadOnlyList<(BenchResult Result, GrantAnalysis Analysis)> rows, int targets, Func<(BenchResult Result, GrantAnalysis Analysis), double> rate)
+    {
+        var best = rows.Where((_, index) => index % targets > 0).GroupBy(r => r.Result.System).MaxBy(g => BenchMath.Median(g.Select(rate)))!;
+        return targets > 2 ? best.Key + " (the better peer each round; this one by median)" : best.Key;
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
 using Granary.Client.Configuration;
 using Granary.Server.Configuration;
@@ -35,6 +36,7 @@ public static class QueueBenchCommand
             var d = GlobalOptions.Require(parse.GetValue(depth), "--depth", 0, 10_000_000);
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             var results = new List<QueueBenchResult>();
             if (d > 0)
@@ -50,7 +52,7 @@ public static class QueueBenchCommand
                     }
 
                     Output.Progress(string.Create(CultureInfo.InvariantCulture, $"queue-depth: enqueue only at depth {preload:N0}, {p} producers, warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s"));
-                    results.Add(await QueueBenchRunner.RunAsync(target, p, 0, body, preload, settings.Warmup, settings.Duration, ct));
+                    results.Add(await QueueBenchRunner.RunAsync(target, p, 0, body, preload, settings.Warmup, settings.Duration, ct, settings.Cpu));
                 }
 
                 var costRatio = results[1].EnqueuedPerSecond > 0 ? results[0].EnqueuedPerSecond / results[1].EnqueuedPerSecond : double.NaN;
@@ -65,24 +67,33 @@ public static class QueueBenchCommand
             await using IQueueBenchTarget? peer = peerName switch
             {
                 "none" => null,
-                "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(connection.Configuration), b),
+                "postgres" => new PostgresQueueBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), b),
                 "redis" => new RedisQueueBenchTarget((parse.GetValue(redis) is { } peerRedis ? RedisSecrets.RedisWithCredentials(peerRedis, connection.Configuration) : null) ?? connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379"),
                 _ => throw new UsageException($"--peer must be none, redis or postgres (got '{peerName}')"),
             };
-            foreach (var target in peer is null ? [granary] : new[] { granary, peer })
+            var targets = peer is null ? [granary] : new[] { granary, peer };
+            for (var round = 1; round <= settings.Rounds; round++)
             {
-                Output.Progress($"queue: {target.System} setting up ({target.Configuration})");
-                await target.SetupAsync(ct);
-                Output.Progress(string.Create(CultureInfo.InvariantCulture, $"queue: {target.System} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {p} producers + {c} consumers"));
-                results.Add(await QueueBenchRunner.RunAsync(target, p, c, body, 0, settings.Warmup, settings.Duration, ct));
+                foreach (var target in targets)
+                {
+                    if (round == 1)
+                    {
+                        Output.Progress($"queue: {target.System} setting up ({target.Configuration})");
+                        await target.SetupAsync(ct);
+                    }
+
+                    Output.Progress(string.Create(CultureInfo.InvariantCulture, $"queue: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {p} producers + {c} consumers"));
+                    results.Add(await QueueBenchRunner.RunAsync(target, p, c, body, 0, settings.Warmup, settings.Duration, ct, settings.Cpu) with { Round = round });
+                }
             }
 
-            double? ratio = results.Count == 2 && results[1].AckedPerSecond > 0 ? results[0].AckedPerSecond / results[1].AckedPerSecond : null;
-            output.Document(new { Workload = "queue", Producers = p, Consumers = c, MessageBytes = body.Length, Results = results, AckedThroughputRatio = ratio });
+            var ratios = BenchCommands.RoundRatios(results, targets.Length, r => r.AckedPerSecond);
+            double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
+            output.Document(new { Workload = "queue", Producers = p, Consumers = c, MessageBytes = body.Length, settings.Rounds, Results = results, AckedThroughputRatio = ratio, RoundRatios = ratios, MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null });
             Print(output, results);
             if (ratio is { } x)
             {
-                output.Line(string.Create(CultureInfo.InvariantCulture, $"end-to-end (acked messages/s) ratio granary/{results[1].System}: {x:F2}x"));
+                output.Line($"end-to-end (acked messages/s) ratio granary/{peer!.System}: {BenchCommands.RatioText(x, ratios)}");
             }
 
             return results.All(r => r.EnqueuedPerSecond > 0) ? ExitCodes.Ok : ExitCodes.Failure;
@@ -94,16 +105,22 @@ public static class QueueBenchCommand
     {
         static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
         output.Table(
-            ["SYSTEM", "START DEPTH", "ENQ/S", "ACKED/S", "ENQ P50", "ENQ P99", "ENQ P99.9", "DEQ+ACK P50", "DEQ+ACK P99", "ERRORS"],
+            ["SYSTEM", "ROUND", "START DEPTH", "ENQ/S", "ACKED/S", "ENQ P50", "ENQ P99", "ENQ P99.9", "DEQ+ACK P50", "DEQ+ACK P99", "CPU US/MSG", "ERRORS"],
             results.Select(r => (IReadOnlyList<string>)
             [
-                r.System, F(r.PreloadedDepth, "N0"), F(r.EnqueuedPerSecond, "N0"), F(r.AckedPerSecond, "N0"),
+                r.System, r.Round.ToString(CultureInfo.InvariantCulture), F(r.PreloadedDepth, "N0"), F(r.EnqueuedPerSecond, "N0"), F(r.AckedPerSecond, "N0"),
                 F(r.EnqueueP50Ms, "F2"), F(r.EnqueueP99Ms, "F2"), F(r.EnqueueP999Ms, "F2"), F(r.ConsumeP50Ms, "F2"), F(r.ConsumeP99Ms, "F2"),
+                r.Cpu is null ? "-" : F(r.Cpu.TotalMicrosPerOperation, "F1"),
                 r.Errors.ToString(CultureInfo.InvariantCulture),
             ]));
         foreach (var r in results)
         {
             output.Line($"  {r.System}: {r.Configuration}");
+            if (r.Cpu is not null)
+            {
+                output.Line($"    cpu (per message): {CpuText.Breakdown(r.Cpu)}");
+            }
+
             if (r.FirstError is not null)
             {
                 output.Line($"  {r.System} first error: {r.FirstError}");

@@ -23,6 +23,7 @@ public static class TxBenchCommand
 
             var workload = new TransferWorkload(GlobalOptions.Require(parse.GetValue(accounts), "--accounts", 2, 1_000_000), 1_000_000_000);
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
+            settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var storage = connection.Embedded ? "memory (embedded)" : connection.Configuration["Granary:Storage:Mode"] ?? "Memory";
             await using var granary = new GranaryTransferBenchTarget(connection.Grains, workload, storage);
             await using var peer = peerName == "none" ? null : new OrleansTransactionsBenchTarget(connection.Grains, workload, storage);

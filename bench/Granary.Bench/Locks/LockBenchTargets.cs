@@ -6,6 +6,7 @@ using Granary.Locks;
 using Granary.Server.Configuration;
 using Medallion.Threading.Postgres;
 using Medallion.Threading.Redis;
+using Npgsql;
 using StackExchange.Redis;
 
 namespace Granary.Bench.Locks;
@@ -62,25 +63,41 @@ public sealed class GranaryLockBenchTarget(IGrainFactory grains, LockWorkload wo
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
-/// <summary>DistributedLock.Postgres: session advisory locks, one lock object per caller.</summary>
-public sealed class PostgresLockBenchTarget(string connectionString, LockWorkload workload, bool multiplexing) : IBenchTarget
+/// <summary>
+/// DistributedLock.Postgres: session advisory locks, one lock object per caller. The connection
+/// string is the first storage shard's, with a pool of at least one connection per caller (without
+/// multiplexing every held lock holds a connection) and no reset on close (advisory locks are
+/// released explicitly, so no session state is left for DISCARD ALL to clear).
+/// </summary>
+public sealed class PostgresLockBenchTarget(string connectionString, LockWorkload workload, bool multiplexing, int callers) : IBenchTarget
 {
     private PostgresDistributedLock[] _locks = [];
 
     /// <summary>Grants as the callers saw them.</summary>
     public GrantLog Log { get; } = new();
 
-    /// <inheritdoc/>
-    public string System => "distributedlock-postgres";
+    /// <summary>The connection string the locks use.</summary>
+    public string ConnectionString { get; } = Tune(connectionString, callers);
 
     /// <inheritdoc/>
-    public string Configuration => $"DistributedLock.Postgres 1.3.1, advisory locks, connection-string constructor, multiplexing {(multiplexing ? "on" : "off")}";
+    public string System => multiplexing ? "distributedlock-postgres-mux" : "distributedlock-postgres";
+
+    /// <inheritdoc/>
+    public string Configuration => $"DistributedLock.Postgres 1.3.1, advisory locks, connection-string constructor, multiplexing {(multiplexing ? "on" : "off")}, {Shown(ConnectionString)}";
+
+    /// <summary>The peer's connection string: the given one with Maximum Pool Size at least callers + 10 and No Reset On Close.</summary>
+    public static string Tune(string connectionString, int callers)
+    {
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true };
+        csb.MaxPoolSize = Math.Max(csb.MaxPoolSize, callers + 10);
+        return csb.ConnectionString;
+    }
 
     /// <inheritdoc/>
     public Task SetupAsync(CancellationToken cancellationToken)
     {
         _locks = Enumerable.Range(0, 4096)
-            .Select(i => new PostgresDistributedLock(new PostgresAdvisoryLockKey(workload.NameFor(i), allowHashing: true), connectionString, o => o.UseMultiplexing(multiplexing)))
+            .Select(i => new PostgresDistributedLock(new PostgresAdvisoryLockKey(workload.NameFor(i), allowHashing: true), ConnectionString, o => o.UseMultiplexing(multiplexing)))
             .ToArray();
         return Task.CompletedTask;
     }
@@ -95,6 +112,12 @@ public sealed class PostgresLockBenchTarget(string connectionString, LockWorkloa
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static string Shown(string connectionString)
+    {
+        var csb = new NpgsqlConnectionStringBuilder(connectionString);
+        return string.Create(CultureInfo.InvariantCulture, $"pool {csb.MaxPoolSize}, no reset on close {csb.NoResetOnClose}, database {csb.Database}");
+    }
 }
 
 /// <summary>DistributedLock.Redis: SET NX PX with a random value, Lua release; waiters poll.</summary>

@@ -1,0 +1,38 @@
+using Granary.Bench;
+using Granary.Bench.Locks;
+
+namespace Granary.Tests.Unit.Bench;
+
+/// <summary>The bench's etcd lock peer against a real private etcd on free loopback ports.</summary>
+public sealed class EtcdLockPeerTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task The_etcd_peer_excludes_a_second_holder_until_the_first_releases_and_then_grants_it()
+    {
+        var settings = new BenchSettings(Concurrency: 2, Warmup: TimeSpan.Zero, Duration: TimeSpan.FromSeconds(1), ShowProgress: false);
+        await using var peer = new EtcdLockBenchTarget(new LockWorkload(Contended: true), endpoint: null, settings);
+        using var timeout = new CancellationTokenSource(Deadline * 2);
+        await peer.SetupAsync(timeout.Token);
+
+        var first = await peer.AcquireAsync(0, timeout.Token);
+        var second = peer.AcquireAsync(1, timeout.Token);
+
+        // etcd grants in one Raft round trip (milliseconds); a second holder would show well within this.
+        var raced = await Task.WhenAny(second, Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token));
+        Assert.NotSame(second, raced);
+
+        await peer.ReleaseAsync(first, timeout.Token);
+        var secondKey = await second.WaitAsync(Deadline, timeout.Token);
+        Assert.NotEqual(first, secondKey);
+        await peer.ReleaseAsync(secondKey, timeout.Token);
+
+        // The benchmark operation itself: acquire and release, recorded in the grant log.
+        await peer.ExecuteAsync(0, timeout.Token);
+        await peer.ExecuteAsync(1, timeout.Token);
+        peer.Log.StartMeasuring();
+        await peer.ExecuteAsync(0, timeout.Token);
+        Assert.Equal(1, peer.Log.Analyse().Grants);
+    }
+}
