@@ -115,7 +115,7 @@ internal sealed partial class RespConnection
             return;
         }
 
-        if (db < 0 || db >= _endpoint.Options.Databases.Length)
+        if (db < 0 || db >= _endpoint.Options.Caches.Length)
         {
             Reply(CacheReply.Error(RespText.DbIndexOutOfRange));
             return;
@@ -336,7 +336,7 @@ internal sealed partial class RespConnection
             ("timeout", ((long)o.IdleTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture)),
             ("proto-max-bulk-len", o.MaxBulkLength.ToString(CultureInfo.InvariantCulture)),
             ("client-query-buffer-limit", o.MaxRequestBytes.ToString(CultureInfo.InvariantCulture)),
-            ("databases", o.Databases.Length.ToString(CultureInfo.InvariantCulture)),
+            ("databases", o.Caches.Length.ToString(CultureInfo.InvariantCulture)),
             ("save", string.Empty),
             ("appendonly", "no"),
             ("replica-read-only", "yes"),

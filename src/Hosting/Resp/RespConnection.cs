@@ -62,7 +62,17 @@ internal sealed partial class RespConnection
     public Task Completion => _completion.Task;
 
     /// <summary>Closes the connection (silo stopping).</summary>
-    public void Abort() => _abort.Cancel();
+    public void Abort()
+    {
+        try
+        {
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already closed.
+        }
+    }
 
     /// <summary>Serves the connection until the client leaves, a protocol error, an idle timeout or <paramref name="stopping"/>.</summary>
     public async Task RunAsync(CancellationToken stopping)
@@ -197,6 +207,16 @@ internal sealed partial class RespConnection
         var args = command.Arguments;
         if (!command.IsText)
         {
+            if (command.NotTextArgument > 0 && args.Length == 2 && IsOneOf(args[0], "ECHO", "PING") && Authenticated && _transaction is null)
+            {
+                // Nothing is stored: answer the bytes as they came (clients send binary tracers).
+                await RunPendingAsync(token);
+                RespWriter.Header(_output, (byte)'$', command.Raw![1].Length);
+                RespWriter.Raw(_output, command.Raw[1]);
+                RespWriter.Raw(_output, "\r\n"u8);
+                return;
+            }
+
             await RefuseAsync(RespText.NotText(command.NotTextArgument), token);
             return;
         }

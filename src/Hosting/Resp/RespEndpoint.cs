@@ -45,9 +45,9 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     /// <summary>The caches connected so far, by database index.</summary>
     public IEnumerable<(int Index, CacheClient Client)> OpenCaches()
     {
-        for (var i = 0; i < Options.Databases.Length; i++)
+        for (var i = 0; i < Options.Caches.Length; i++)
         {
-            if (_caches.TryGetValue(Options.Databases[i], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            if (_caches.TryGetValue(Options.Caches[i], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
             {
                 yield return (i, lazy.Value.Result);
             }
@@ -57,7 +57,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     /// <summary>The client of database <paramref name="index"/>'s cache (connected on first use; a failed connect is retried next time).</summary>
     public async Task<CacheClient> CacheAsync(int index)
     {
-        var name = Options.Databases[index];
+        var name = Options.Caches[index];
         var lazy = _caches.GetOrAdd(name, n => new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, n)));
         try
         {
@@ -95,7 +95,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
 
         _listener = listener;
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        RespLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Databases[0], Password is not null, port);
+        RespLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Caches[0], Password is not null, port);
         _accepting = AcceptLoopAsync(listener);
         return Task.CompletedTask;
     }

@@ -20,7 +20,7 @@ public sealed class RespOptions
     /// <summary>Ceiling of <see cref="MaxMultibulkCount"/> (Redis's own limit).</summary>
     public const int MaxMultibulkCeiling = 1024 * 1024;
 
-    /// <summary>TCP port of the endpoint; unset (the default) hosts no endpoint.</summary>
+    /// <summary>TCP port of the endpoint; unset (the default) hosts no endpoint; 0 picks a free port (the start-up log names it).</summary>
     public int? Port { get; set; }
 
     /// <summary>Address to listen on. Default <c>127.0.0.1</c>: the endpoint has no TLS, expose it deliberately.</summary>
@@ -28,9 +28,15 @@ public sealed class RespOptions
 
     /// <summary>
     /// The caches a connection can use, by <c>SELECT</c> index: database 0 is the first (the console's
-    /// <c>default</c> cache unless set). Default <c>["default"]</c>.
+    /// <c>default</c> cache unless set). Empty (the default) means <c>["default"]</c>.
     /// </summary>
-    public string[] Databases { get; set; } = ["default"];
+    public string[] Databases { get; set; } = [];
+
+    /// <summary>The cache of each database index: <see cref="Databases"/>, or the default cache alone.</summary>
+    internal string[] Caches => Databases is { Length: > 0 } ? Databases : [DefaultCache];
+
+    /// <summary>The cache of database 0 when <see cref="Databases"/> is empty (the console's default cache).</summary>
+    public const string DefaultCache = "default";
 
     /// <summary>
     /// Password of the default user (Redis's <c>requirepass</c>): when set, a connection runs nothing but
@@ -71,9 +77,9 @@ public sealed class RespOptionsValidator : IValidateOptions<RespOptions>
         ArgumentNullException.ThrowIfNull(options);
         var s = RespOptions.SectionName;
         var errors = new List<string>();
-        if (options.Port is { } port && (port < 1 || port > 65535))
+        if (options.Port is { } port && (port < 0 || port > 65535))
         {
-            errors.Add($"{s}:Port must be between 1 and 65535 (got {port}).");
+            errors.Add($"{s}:Port must be between 0 (a free port) and 65535 (got {port}).");
         }
 
         if (!IPAddress.TryParse(options.Address, out _))
@@ -81,9 +87,9 @@ public sealed class RespOptionsValidator : IValidateOptions<RespOptions>
             errors.Add($"{s}:Address must be an IP address (got '{options.Address}').");
         }
 
-        if (options.Databases is null || options.Databases.Length == 0 || options.Databases.Length > 1024)
+        if (options.Databases is null || options.Databases.Length > 1024)
         {
-            errors.Add($"{s}:Databases must name 1 to 1024 caches.");
+            errors.Add($"{s}:Databases must name at most 1024 caches.");
         }
         else if (options.Databases.Any(d => string.IsNullOrWhiteSpace(d) || d.Contains('/', StringComparison.Ordinal) || d.Length > Limits.MaxKeyLength))
         {

@@ -20,8 +20,11 @@ internal enum RespParseStatus
     ProtocolError,
 }
 
-/// <summary>One parsed command: its arguments as text, or the index of the first argument that is not UTF-8.</summary>
-internal readonly record struct RespCommand(string[] Arguments, int NotTextArgument)
+/// <summary>
+/// One parsed command: its arguments as text, or the index of the first argument that is not UTF-8 and then
+/// the arguments' bytes too (ECHO and PING answer them as they came; the cache refuses them).
+/// </summary>
+internal readonly record struct RespCommand(string[] Arguments, int NotTextArgument, byte[][]? Raw = null)
 {
     /// <summary>True when every argument decoded as UTF-8.</summary>
     public bool IsText => NotTextArgument < 0;
@@ -153,7 +156,7 @@ internal sealed class RespParser(RespOptions options)
             }
         }
 
-        command = new RespCommand(arguments, notText);
+        command = new RespCommand(arguments, notText, notText < 0 ? null : [.. slices.Select(s => s.ToArray())]);
         return RespParseStatus.Command;
     }
 
