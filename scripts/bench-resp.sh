@@ -6,6 +6,7 @@
 #
 #   scripts/bench-resp.sh                        # 3 rounds, 200000 requests per test
 #   ROUNDS=1 REQUESTS=50000 scripts/bench-resp.sh
+#   GRANARY_NO_BUILD=1 ...                     # use the silo already built
 #
 # Both servers run without a password on 127.0.0.1 and are stopped at the end. The silo is a
 # one-silo embedded-style cluster (localhost clustering, memory storage, 8 cache shards).
@@ -24,7 +25,7 @@ for tool in redis-server redis-benchmark redis-cli; do
 done
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR"
-dotnet build "$repo/src/Silo" -c Release -v q -nologo >/dev/null
+[[ "${GRANARY_NO_BUILD:-0}" == 1 ]] || dotnet build "$repo/src/Silo" -c Release -v q -nologo >/dev/null
 silo="$repo/src/Silo/bin/Release/net10.0/granary-silo"
 
 redis_port=$(free_port)

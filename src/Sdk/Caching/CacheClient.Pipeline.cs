@@ -1,4 +1,5 @@
 using Granary.Caching;
+using Granary.Client.Batching;
 using Granary.Text;
 using Orleans.Concurrency;
 
@@ -120,9 +121,24 @@ public sealed partial class CacheClient
 
     private async Task RunShardAsync(Routing routing, int shard, List<int> indexes, IReadOnlyList<string[]> commands, CacheReply[] replies, int attempt, CancellationToken cancellationToken)
     {
-        for (var offset = 0; offset < indexes.Count; offset += _options.MaxBatchSize)
+        for (var offset = 0; offset < indexes.Count;)
         {
-            var chunk = indexes.GetRange(offset, Math.Min(_options.MaxBatchSize, indexes.Count - offset));
+            // As the batchers cut: at most MaxBatchSize commands and the request budget of bytes (one heavier command goes alone).
+            var count = 0;
+            long bytes = 0;
+            while (offset + count < indexes.Count && count < _options.MaxBatchSize)
+            {
+                bytes += Routing.WireBytes(commands[indexes[offset + count]]);
+                if (count > 0 && bytes > CallBatcher<string[], CacheReply>.RequestBudget)
+                {
+                    break;
+                }
+
+                count++;
+            }
+
+            var chunk = indexes.GetRange(offset, count);
+            offset += count;
             CacheReply[] answers;
             try
             {
@@ -131,7 +147,7 @@ public sealed partial class CacheClient
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                foreach (var i in indexes.Skip(offset))
+                foreach (var i in indexes.Skip(offset - count))
                 {
                     replies[i] = Failed(ex);
                 }
@@ -144,7 +160,7 @@ public sealed partial class CacheClient
                 // Nothing of this call ran: route what is left of this shard's share again on the new ring, in order.
                 Interlocked.Increment(ref _movedReplies);
                 await RefreshAsync(force: true);
-                await RunInOrderAsync(commands, [.. indexes.Skip(offset)], replies, attempt + 1, cancellationToken);
+                await RunInOrderAsync(commands, [.. indexes.Skip(offset - count)], replies, attempt + 1, cancellationToken);
                 return;
             }
 

@@ -627,7 +627,7 @@ public sealed partial class CacheClient : IAsyncDisposable
                 CallBatcher<string[], CacheReply>.RequestBudget);
 
         /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
-        private static long WireBytes(string[] command)
+        internal static long WireBytes(string[] command)
         {
             long bytes = 0;
             foreach (var arg in command)
