@@ -8,6 +8,7 @@ using Granary.Server.Diagnostics;
 using Granary.Server.Locks;
 using Granary.Server.Options;
 using Granary.Server.Queues;
+using Granary.Server.Resp;
 using Granary.Server.Scheduling;
 using Granary.Server.Security;
 using Granary.Server.Storage;
@@ -156,6 +157,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddGranaryQueues(configuration);
         silo.AddGranaryTransactions(configuration);
         silo.AddGranaryScheduling(configuration);
+        silo.AddGranaryResp(configuration);
         return silo;
     }
 

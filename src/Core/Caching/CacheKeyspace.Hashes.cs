@@ -9,6 +9,7 @@ public sealed partial class CacheKeyspace
     private static CacheCommandModule HashCommands() => new("hashes",
     [
         new("HSET", -4, W, 1, 1, 1, static (k, a) => k.HSet(a)),
+        new("HMSET", -4, W, 1, 1, 1, static (k, a) => k.HSet(a) is { IsError: true } error ? error : CacheReply.Ok),
         new("HGET", 3, R, 1, 1, 1, static (k, a) => k.HGet(a[1], a[2])),
         new("HDEL", -3, D, 1, 1, 1, static (k, a) => k.HDel(a)),
         new("HGETALL", 2, R, 1, 1, 1, static (k, a) => k.HGetAll(a[1])),
@@ -21,7 +22,7 @@ public sealed partial class CacheKeyspace
     {
         if (a.Count % 2 == 1)
         {
-            return CacheReply.Error(RedisText.Arity("hset"));
+            return CacheReply.Error(RedisText.Arity(a[0]));
         }
 
         var entry = Writable(a[1], CacheValueType.Hash, out var wrong);

@@ -10,6 +10,9 @@ public sealed partial class CacheKeyspace
     [
         new("GET", 2, R, 1, 1, 1, static (k, a) => k.Get(a[1])),
         new("SET", -3, W, 1, 1, 1, static (k, a) => k.Set(a)),
+        new("SETEX", 4, W, 1, 1, 1, static (k, a) => k.SetWithTtl(a, "setex", "EX")),
+        new("PSETEX", 4, W, 1, 1, 1, static (k, a) => k.SetWithTtl(a, "psetex", "PX")),
+        new("SETNX", 3, W, 1, 1, 1, static (k, a) => k.SetIfAbsent(a[1], a[2])),
         new("GETSET", 3, W, 1, 1, 1, static (k, a) => k.GetSet(a[1], a[2])),
         new("GETDEL", 2, D, 1, 1, 1, static (k, a) => k.GetDel(a[1])),
         new("INCR", 2, W, 1, 1, 1, static (k, a) => k.IncrBy(a[1], 1)),
@@ -64,6 +67,20 @@ public sealed partial class CacheKeyspace
         }
 
         return entry.Type == CacheValueType.String ? CacheReply.Bulk(entry.AsString) : WrongTypeReply;
+    }
+
+    /// <summary>SETEX / PSETEX: SET with EX / PX, its errors named after <paramref name="command"/> as Redis names them.</summary>
+    private CacheReply SetWithTtl(IReadOnlyList<string> a, string command, string unit)
+    {
+        var reply = Set(["SET", a[1], a[3], unit, a[2]]);
+        return reply.IsError && reply.Text == RedisText.InvalidExpire("set") ? CacheReply.Error(RedisText.InvalidExpire(command)) : reply;
+    }
+
+    /// <summary>SETNX: SET NX answered 1 (set) or 0 (the key exists).</summary>
+    private CacheReply SetIfAbsent(string key, string value)
+    {
+        var reply = Set(["SET", key, value, "NX"]);
+        return reply.IsError ? reply : CacheReply.Int(reply.IsNil ? 0 : 1);
     }
 
     private CacheReply Set(IReadOnlyList<string> a)

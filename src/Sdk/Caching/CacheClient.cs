@@ -18,7 +18,7 @@ namespace Granary.Client.Caching;
 /// await cache.ExecuteAsync("SET", "sku:42", "apples", "EX", "60");
 /// string? value = (await cache.ExecuteAsync("GET", "sku:42")).Text;
 /// </code></example>
-public sealed class CacheClient : IAsyncDisposable
+public sealed partial class CacheClient : IAsyncDisposable
 {
     private const int MaxMovedRetries = 20;
 
@@ -232,19 +232,16 @@ public sealed class CacheClient : IAsyncDisposable
     public async Task<CacheReply> ExecuteAsync(params string[] command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        if (command.Length == 0 || command.Any(a => a is null))
+        if (command.Any(a => a is null))
         {
             return CacheReply.Error("ERR empty command");
         }
 
         // Checked here as the shard checks it: an unpaired surrogate would not even reach the shard
         // intact (Orleans sends strings as UTF-8, which replaces it), so the value would change silently.
-        for (var i = 1; i < command.Length; i++)
+        if (StorableProblem(command) is { } problem)
         {
-            if (Granary.Text.StorableText.Problem(command[i]) is { } problem)
-            {
-                return CacheReply.Error(RedisText.NotStorable(i, problem));
-            }
+            return problem;
         }
 
         MaybeRefreshInBackground();
@@ -630,7 +627,7 @@ public sealed class CacheClient : IAsyncDisposable
                 CallBatcher<string[], CacheReply>.RequestBudget);
 
         /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
-        private static long WireBytes(string[] command)
+        internal static long WireBytes(string[] command)
         {
             long bytes = 0;
             foreach (var arg in command)

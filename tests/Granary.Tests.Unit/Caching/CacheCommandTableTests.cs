@@ -15,6 +15,10 @@ public sealed class CacheCommandTableTests
     {
         ["GET"] = ["GET", "k"],
         ["SET"] = ["SET", "k", "v"],
+        ["HMSET"] = ["HMSET", "k", "f", "v"],
+        ["SETEX"] = ["SETEX", "k", "10", "v"],
+        ["PSETEX"] = ["PSETEX", "k", "10000", "v"],
+        ["SETNX"] = ["SETNX", "k", "v"],
         ["GETSET"] = ["GETSET", "k", "v"],
         ["GETDEL"] = ["GETDEL", "k"],
         ["INCR"] = ["INCR", "k"],

@@ -1,0 +1,320 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+
+namespace Granary.Server.Resp;
+
+/// <summary>What <see cref="RespParser.TryParse"/> found at the start of the buffer.</summary>
+internal enum RespParseStatus
+{
+    /// <summary>A whole command; the buffer was advanced past it.</summary>
+    Command,
+
+    /// <summary>The frame is not complete yet: read more (nothing consumed).</summary>
+    Incomplete,
+
+    /// <summary>An empty frame (<c>*0</c>, <c>*-1</c> or a blank inline line) was skipped.</summary>
+    Skipped,
+
+    /// <summary>Malformed input: answer <c>-ERR Protocol error: ...</c> and close the connection.</summary>
+    ProtocolError,
+}
+
+/// <summary>
+/// One parsed command: its arguments as text, or the index of the first argument that is not UTF-8 and then
+/// the arguments' bytes too (ECHO and PING answer them as they came; the cache refuses them).
+/// </summary>
+internal readonly record struct RespCommand(string[] Arguments, int NotTextArgument, byte[][]? Raw = null)
+{
+    /// <summary>True when every argument decoded as UTF-8.</summary>
+    public bool IsText => NotTextArgument < 0;
+}
+
+/// <summary>
+/// The request side of RESP, as <c>redis-server</c> parses it: multibulk frames (<c>*N</c> then N
+/// <c>$len</c> bulks) and inline commands (a line of words, for telnet). Limits are checked before any
+/// byte of a frame is buffered beyond them, with Redis's error texts. Arguments are decoded as strict
+/// UTF-8 (the cache stores text): an argument that is not is reported, never replaced.
+/// </summary>
+internal sealed class RespParser(RespOptions options)
+{
+    /// <summary>Longest inline line or <c>*N</c>/<c>$N</c> header line Redis accepts (PROTO_INLINE_MAX_SIZE).</summary>
+    public const int MaxInlineBytes = 64 * 1024;
+
+    /// <summary>Most arguments before authentication (Redis's limit for unauthenticated clients).</summary>
+    public const int UnauthenticatedMaxCount = 10;
+
+    /// <summary>Longest bulk before authentication (Redis's limit for unauthenticated clients).</summary>
+    public const int UnauthenticatedMaxBulk = 16 * 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Parses one frame from the start of <paramref name="buffer"/>.</summary>
+    /// <param name="buffer">Unconsumed input; advanced past a parsed or skipped frame.</param>
+    /// <param name="authenticated">False while a password is required and not given: tighter limits apply.</param>
+    /// <param name="command">The command when <see cref="RespParseStatus.Command"/>.</param>
+    /// <param name="error">Redis's text (after <c>ERR </c>) when <see cref="RespParseStatus.ProtocolError"/>.</param>
+    public RespParseStatus TryParse(ref ReadOnlySequence<byte> buffer, bool authenticated, out RespCommand command, out string? error)
+    {
+        command = default;
+        error = null;
+        if (buffer.IsEmpty)
+        {
+            return RespParseStatus.Incomplete;
+        }
+
+        var reader = new SequenceReader<byte>(buffer);
+        var status = buffer.FirstSpan[0] == (byte)'*'
+            ? ParseMultibulk(ref reader, authenticated, out command, out error)
+            : ParseInline(ref reader, out command, out error);
+        if (status is RespParseStatus.Command or RespParseStatus.Skipped)
+        {
+            buffer = buffer.Slice(reader.Position);
+        }
+        else if (status == RespParseStatus.Incomplete && buffer.Length > options.MaxRequestBytes)
+        {
+            error = $"Protocol error: request exceeds {options.MaxRequestBytes} bytes";
+            return RespParseStatus.ProtocolError;
+        }
+
+        return status;
+    }
+
+    private RespParseStatus ParseMultibulk(ref SequenceReader<byte> reader, bool authenticated, out RespCommand command, out string? error)
+    {
+        command = default;
+        error = null;
+        reader.Advance(1);
+        var header = ReadHeader(ref reader, "mbulk", out var count, out error);
+        if (header != RespParseStatus.Command)
+        {
+            return header;
+        }
+
+        if (count is null || count > int.MaxValue || count > options.MaxMultibulkCount || (!authenticated && count > UnauthenticatedMaxCount))
+        {
+            error = "Protocol error: invalid multibulk length";
+            return RespParseStatus.ProtocolError;
+        }
+
+        if (count <= 0)
+        {
+            return RespParseStatus.Skipped;
+        }
+
+        var maxBulk = authenticated ? options.MaxBulkLength : Math.Min(options.MaxBulkLength, UnauthenticatedMaxBulk);
+        // Slices first, decoded once the frame is complete: a frame arriving in many reads is scanned again
+        // on each, but decoded once.
+        var slices = new ReadOnlySequence<byte>[count.Value];
+        for (var i = 0; i < slices.Length; i++)
+        {
+            if (!reader.TryPeek(out var marker))
+            {
+                return RespParseStatus.Incomplete;
+            }
+
+            if (marker != (byte)'$')
+            {
+                error = $"Protocol error: expected '$', got '{Printable(marker)}'";
+                return RespParseStatus.ProtocolError;
+            }
+
+            reader.Advance(1);
+            header = ReadHeader(ref reader, "bulk", out var length, out error);
+            if (header != RespParseStatus.Command)
+            {
+                return header;
+            }
+
+            if (length is null || length < 0 || length > maxBulk)
+            {
+                error = "Protocol error: invalid bulk length";
+                return RespParseStatus.ProtocolError;
+            }
+
+            if (reader.Remaining < length.Value + 2)
+            {
+                return RespParseStatus.Incomplete;
+            }
+
+            slices[i] = reader.UnreadSequence.Slice(0, length.Value);
+            reader.Advance(length.Value);
+            if (!reader.IsNext("\r\n"u8, advancePast: true))
+            {
+                error = "Protocol error: expected CRLF after a bulk string";
+                return RespParseStatus.ProtocolError;
+            }
+        }
+
+        var arguments = new string[slices.Length];
+        var notText = -1;
+        for (var i = 0; i < slices.Length; i++)
+        {
+            if (!TryDecode(slices[i], out arguments[i]) && notText < 0)
+            {
+                notText = i;
+            }
+        }
+
+        command = new RespCommand(arguments, notText, notText < 0 ? null : [.. slices.Select(s => s.ToArray())]);
+        return RespParseStatus.Command;
+    }
+
+    /// <summary>Reads the number after <c>*</c> or <c>$</c> up to CRLF (null when it is not a number).</summary>
+    private static RespParseStatus ReadHeader(ref SequenceReader<byte> reader, string what, out long? value, out string? error)
+    {
+        value = null;
+        error = null;
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> line, "\r\n"u8, advancePastDelimiter: true))
+        {
+            if (reader.Remaining > MaxInlineBytes)
+            {
+                error = $"Protocol error: too big {what} count string";
+                return RespParseStatus.ProtocolError;
+            }
+
+            return RespParseStatus.Incomplete;
+        }
+
+        if (line.Length is > 0 and <= 20)
+        {
+            Span<byte> digits = stackalloc byte[(int)line.Length];
+            line.CopyTo(digits);
+            if (Utf8Parser.TryParse(digits, out long parsed, out var consumed) && consumed == digits.Length && digits[0] != (byte)'+')
+            {
+                value = parsed;
+            }
+        }
+
+        return RespParseStatus.Command;
+    }
+
+    private static RespParseStatus ParseInline(ref SequenceReader<byte> reader, out RespCommand command, out string? error)
+    {
+        command = default;
+        error = null;
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n', advancePastDelimiter: true))
+        {
+            if (reader.Remaining > MaxInlineBytes)
+            {
+                error = "Protocol error: too big inline request";
+                return RespParseStatus.ProtocolError;
+            }
+
+            return RespParseStatus.Incomplete;
+        }
+
+        if (line.Length > MaxInlineBytes)
+        {
+            error = "Protocol error: too big inline request";
+            return RespParseStatus.ProtocolError;
+        }
+
+        if (!TryDecode(line, out var text))
+        {
+            command = new RespCommand(["?"], 0);
+            return RespParseStatus.Command;
+        }
+
+        if (SplitArguments(text.TrimEnd('\r')) is not { } arguments)
+        {
+            error = "Protocol error: unbalanced quotes in request";
+            return RespParseStatus.ProtocolError;
+        }
+
+        if (arguments.Count == 0)
+        {
+            return RespParseStatus.Skipped;
+        }
+
+        command = new RespCommand([.. arguments], -1);
+        return RespParseStatus.Command;
+    }
+
+    /// <summary>Splits an inline line into words, with double quotes (and <c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\r</c>, <c>\t</c> escapes) and single quotes; null when a quote is not closed.</summary>
+    internal static List<string>? SplitArguments(string line)
+    {
+        var words = new List<string>();
+        var i = 0;
+        while (true)
+        {
+            while (i < line.Length && char.IsWhiteSpace(line[i]))
+            {
+                i++;
+            }
+
+            if (i >= line.Length)
+            {
+                return words;
+            }
+
+            var word = new StringBuilder();
+            var quote = '\0';
+            for (; i < line.Length; i++)
+            {
+                var c = line[i];
+                if (quote == '\0')
+                {
+                    if (char.IsWhiteSpace(c))
+                    {
+                        break;
+                    }
+
+                    if (c is '"' or '\'')
+                    {
+                        quote = c;
+                        continue;
+                    }
+
+                    word.Append(c);
+                }
+                else if (c == quote)
+                {
+                    quote = '\0';
+                    if (i + 1 < line.Length && !char.IsWhiteSpace(line[i + 1]))
+                    {
+                        // Redis: a closing quote must be followed by a space.
+                        return null;
+                    }
+                }
+                else if (c == '\\' && quote == '"' && i + 1 < line.Length)
+                {
+                    i++;
+                    word.Append(line[i] switch { 'n' => '\n', 'r' => '\r', 't' => '\t', 'b' => '\b', 'a' => '\a', var other => other });
+                }
+                else if (c == '\\' && quote == '\'' && i + 1 < line.Length && line[i + 1] == '\'')
+                {
+                    i++;
+                    word.Append('\'');
+                }
+                else
+                {
+                    word.Append(c);
+                }
+            }
+
+            if (quote != '\0')
+            {
+                return null;
+            }
+
+            words.Add(word.ToString());
+        }
+    }
+
+    private static bool TryDecode(ReadOnlySequence<byte> bytes, out string text)
+    {
+        try
+        {
+            text = bytes.IsSingleSegment ? StrictUtf8.GetString(bytes.FirstSpan) : StrictUtf8.GetString(bytes.ToArray());
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            text = string.Empty;
+            return false;
+        }
+    }
+
+    private static string Printable(byte b) => b is >= 0x20 and < 0x7f ? ((char)b).ToString() : $"\\x{b:x2}";
+}

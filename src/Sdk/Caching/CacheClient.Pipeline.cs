@@ -1,0 +1,192 @@
+using Granary.Caching;
+using Granary.Client.Batching;
+using Granary.Text;
+using Orleans.Concurrency;
+
+namespace Granary.Client.Caching;
+
+/// <summary>Ordered pipelines, for a wire endpoint that receives many commands of one connection at once.</summary>
+public sealed partial class CacheClient
+{
+    /// <summary>
+    /// Runs <paramref name="commands"/> (one connection's pipeline) with Redis's ordering and returns one reply
+    /// per command, never an exception. A single command goes through the shard batchers (coalesced with other
+    /// callers). Several are cut at commands that span shards (SCAN, DBSIZE, a multi-key command over several
+    /// shards), which run alone in their place; between two such cuts the commands of each shard travel in one
+    /// grain call, in order, and the shards' calls run in parallel: commands on one key keep their order, and
+    /// commands on different shards cannot observe each other's order. A call that fails as a whole answers
+    /// each of its commands with an error whose effect is unknown, as a lost Redis connection would.
+    /// </summary>
+    internal async Task<CacheReply[]> ExecuteInOrderAsync(IReadOnlyList<string[]> commands, CancellationToken cancellationToken = default)
+    {
+        var replies = new CacheReply[commands.Count];
+        if (commands.Count == 1)
+        {
+            replies[0] = await ExecuteOrFailAsync(commands[0]);
+            return replies;
+        }
+
+        await RunInOrderAsync(commands, [.. Enumerable.Range(0, commands.Count)], replies, 0, cancellationToken);
+        return replies;
+    }
+
+    /// <summary>
+    /// The shard that runs <paramref name="command"/> on the current ring: its keys' shard, null when it names no
+    /// key or when its keys or fan-out span shards (<paramref name="spansShards"/> then says which).
+    /// </summary>
+    internal int? ShardOfKeys(string[] command, out bool spansShards)
+    {
+        var info = CacheCommandTable.Resolve(command);
+        spansShards = info?.IsAllShards ?? false;
+        if (info is null || info.FirstKey <= 0)
+        {
+            return null;
+        }
+
+        var routing = Volatile.Read(ref _routing);
+        int? shard = null;
+        foreach (var index in info.KeyIndexes(command.Length))
+        {
+            var of = routing.ShardOf(command[index]);
+            if (shard is { } known && known != of)
+            {
+                spansShards = true;
+                return null;
+            }
+
+            shard = of;
+        }
+
+        return shard;
+    }
+
+    /// <summary>The reply that stands for a command whose shard call failed as a whole.</summary>
+    internal static CacheReply Failed(Exception exception) =>
+        CacheReply.Error($"ERR cache shard call failed ({exception.GetType().Name}: {exception.Message}); the command may or may not have run");
+
+    private async Task<CacheReply> ExecuteOrFailAsync(string[] command)
+    {
+        try
+        {
+            return await ExecuteAsync(command);
+        }
+        catch (Exception ex)
+        {
+            return Failed(ex);
+        }
+    }
+
+    private async Task RunInOrderAsync(IReadOnlyList<string[]> commands, int[] indexes, CacheReply[] replies, int attempt, CancellationToken cancellationToken)
+    {
+        var start = 0;
+        while (start < indexes.Length)
+        {
+            var routing = Volatile.Read(ref _routing);
+            var groups = new Dictionary<int, List<int>>();
+            var next = start;
+            for (; next < indexes.Length; next++)
+            {
+                var index = indexes[next];
+                if (StorableProblem(commands[index]) is { } problem)
+                {
+                    replies[index] = problem;
+                    continue;
+                }
+
+                var shard = ShardOfKeys(commands[index], out var spans);
+                if (spans)
+                {
+                    break;
+                }
+
+                var target = shard ?? 0;
+                if (!groups.TryGetValue(target, out var group))
+                {
+                    groups[target] = group = [];
+                }
+
+                group.Add(index);
+            }
+
+            await Task.WhenAll(groups.Select(g => RunShardAsync(routing, g.Key, g.Value, commands, replies, attempt, cancellationToken)));
+            if (next < indexes.Length)
+            {
+                replies[indexes[next]] = await ExecuteOrFailAsync(commands[indexes[next]]);
+                next++;
+            }
+
+            start = next;
+        }
+    }
+
+    private async Task RunShardAsync(Routing routing, int shard, List<int> indexes, IReadOnlyList<string[]> commands, CacheReply[] replies, int attempt, CancellationToken cancellationToken)
+    {
+        for (var offset = 0; offset < indexes.Count;)
+        {
+            // As the batchers cut: at most MaxBatchSize commands and the request budget of bytes (one heavier command goes alone).
+            var count = 0;
+            long bytes = 0;
+            while (offset + count < indexes.Count && count < _options.MaxBatchSize)
+            {
+                bytes += Routing.WireBytes(commands[indexes[offset + count]]);
+                if (count > 0 && bytes > CallBatcher<string[], CacheReply>.RequestBudget)
+                {
+                    break;
+                }
+
+                count++;
+            }
+
+            var chunk = indexes.GetRange(offset, count);
+            offset += count;
+            CacheReply[] answers;
+            try
+            {
+                var batch = chunk.Select(i => commands[i]).ToArray();
+                answers = (await routing.Shards[shard].ExecuteAsync(batch.AsImmutable(), routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider, cancellationToken)).Value;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                foreach (var i in indexes.Skip(offset - count))
+                {
+                    replies[i] = Failed(ex);
+                }
+
+                return;
+            }
+
+            if (attempt < MaxMovedRetries && answers.Any(a => a.IsMoved))
+            {
+                // Nothing of this call ran: route what is left of this shard's share again on the new ring, in order.
+                Interlocked.Increment(ref _movedReplies);
+                await RefreshAsync(force: true);
+                await RunInOrderAsync(commands, [.. indexes.Skip(offset - count)], replies, attempt + 1, cancellationToken);
+                return;
+            }
+
+            for (var k = 0; k < chunk.Count; k++)
+            {
+                replies[chunk[k]] = answers[k];
+            }
+        }
+    }
+
+    /// <summary>The error reply for a command with an argument no storage can carry, as <see cref="ExecuteAsync"/> checks it.</summary>
+    private static CacheReply? StorableProblem(string[] command)
+    {
+        if (command.Length == 0)
+        {
+            return CacheReply.Error("ERR empty command");
+        }
+
+        for (var i = 1; i < command.Length; i++)
+        {
+            if (StorableText.Problem(command[i]) is { } problem)
+            {
+                return CacheReply.Error(RedisText.NotStorable(i, problem));
+            }
+        }
+
+        return null;
+    }
+}
