@@ -509,6 +509,11 @@ public sealed class CacheClient : IAsyncDisposable
             return await routing.Batchers[byShard[0].Key].EnqueueAsync(command);
         }
 
+        if (info.IsSameShard)
+        {
+            return CacheReply.Error(RedisText.CrossSlot);
+        }
+
         var parts = byShard.Select(group =>
         {
             var sub = new List<string> { command[0] };
