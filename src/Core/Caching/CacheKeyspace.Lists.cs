@@ -368,8 +368,9 @@ public sealed partial class CacheKeyspace
 
         var list = entry.AsList;
         var fromTail = rank < 0;
-        // Matches to skip before the first reported one; LLONG_MIN's negation stays out of reach of any list.
-        var skip = rank == long.MinValue ? long.MaxValue : Math.Abs(rank) - 1;
+        // Matches to skip before the first reported one. Redis negates LLONG_MIN in C, where it stays negative
+        // and the first match from the tail is reported, as for -1.
+        var skip = rank == long.MinValue ? 0 : Math.Abs(rank) - 1;
         var wanted = count == -1 ? 1 : count == 0 ? long.MaxValue : count;
         var limit = maxLength == 0 ? list.Count : Math.Min(maxLength, list.Count);
         var found = new List<CacheReply>();

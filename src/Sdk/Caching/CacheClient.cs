@@ -482,7 +482,7 @@ public sealed class CacheClient : IAsyncDisposable
             return FanOutAsync(routing, info, command);
         }
 
-        if (info.FirstKey <= 0)
+        if (info.FirstKey <= 0 || info.FirstKey >= command.Length)
         {
             return routing.Batchers[0].EnqueueAsync(command);
         }
