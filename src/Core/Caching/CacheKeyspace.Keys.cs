@@ -18,7 +18,7 @@ public sealed partial class CacheKeyspace
         new("RENAME", 3, D | S, 1, 2, 1, static (k, a) => k.Rename(a[1], a[2], onlyIfAbsent: false)),
         new("RENAMENX", 3, D | S, 1, 2, 1, static (k, a) => k.Rename(a[1], a[2], onlyIfAbsent: true)),
         new("COPY", -3, W | S, 1, 2, 1, static (k, a) => k.Copy(a)),
-        new("OBJECT", -2, R, 2, 2, 1, static (k, a) => k.Object(a)),
+        new("OBJECT", -3, R, 2, 2, 1, static (k, a) => k.Object(a)),
         new("TTL", 2, R, 1, 1, 1, static (k, a) => k.Ttl(a[1], 1000)),
         new("PTTL", 2, R, 1, 1, 1, static (k, a) => k.Ttl(a[1], 1)),
         new("PERSIST", 2, D, 1, 1, 1, static (k, a) => k.Persist(a[1])),

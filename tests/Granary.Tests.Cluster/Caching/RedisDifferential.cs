@@ -254,7 +254,7 @@ public static class RedisDifferential
             ["SET", x, "1"], ["EXPIREAT", x, Max], ["EXPIREAT", x, Min], ["PEXPIREAT", x, Max], ["PEXPIREAT", x, "4102444800123"], ["PEXPIRETIME", x], ["EXPIRETIME", x],
             ["EXPIREAT", x, "4102444800", "GT"], ["EXPIREAT", x, "4102444899", "LT"], ["PEXPIRETIME", x], ["EXPIREAT", x, "1"], ["EXPIRETIME", x], ["PEXPIRETIME", x],
             ["SET", x, "12345"], ["OBJECT", "ENCODING", x], ["SET", x, "hello"], ["OBJECT", "ENCODING", x], ["SET", x, new string('v', 45)], ["OBJECT", "ENCODING", x],
-            ["OBJECT", "ENCODING", x + "none"], ["OBJECT", "FREQ", x], ["OBJECT", "REFCOUNT", x], ["OBJECT", "BOGUS", x], ["OBJECT", "ENCODING"], ["OBJECT", "ENCODING", x, "y"],
+            ["OBJECT", "ENCODING", x + "none"], ["OBJECT", "FREQ", x], ["OBJECT", "REFCOUNT", x], ["OBJECT", "BOGUS", x], ["OBJECT", "ENCODING", x, "y"],
             ["COPY", x, x], ["COPY", x, x + "c", "DB", "x"], ["COPY", x, x + "c", "BOGUS"], ["RENAME", x + "none", x], ["RENAME", x, x], ["RENAMENX", x, x],
             ["HSET", p, "f", "1.5"], ["HINCRBYFLOAT", p, "f", "0.1"], ["HINCRBYFLOAT", p, "f", "1e400"], ["HINCRBYFLOAT", p, "f", "inf"], ["HINCRBYFLOAT", p, "g", "5.0e3"],
             ["HINCRBYFLOAT", p, "f", "1.7976931348623157e308"], ["HINCRBYFLOAT", p, "f", "-1.7976931348623157e308"], ["HSET", p, "s", "abc"], ["HINCRBYFLOAT", p, "s", "1"],
