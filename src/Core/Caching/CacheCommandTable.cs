@@ -20,6 +20,13 @@ public enum CacheCommandFlags
 
     /// <summary>Concerns the whole keyspace (SCAN, KEYS, DBSIZE, FLUSHALL): fanned out to every shard.</summary>
     AllShards = 8,
+
+    /// <summary>
+    /// A multi-key command that runs on one shard only (RENAME, COPY, SINTER, MSETNX, ...): its keys must all
+    /// live on one shard, otherwise it is refused with <see cref="RedisText.CrossSlot"/>, as Redis Cluster refuses
+    /// keys of different slots. Multi-key commands without it (MGET, MSET, DEL, EXISTS) are split by shard.
+    /// </summary>
+    SameShard = 16,
 }
 
 /// <summary>
@@ -60,6 +67,9 @@ public sealed record CacheCommandInfo
 
     /// <summary>True for a command that changes data (persistence marks its keys dirty).</summary>
     public bool IsWrite => (Flags & CacheCommandFlags.Write) != 0;
+
+    /// <summary>True for a multi-key command whose keys must all live on one shard.</summary>
+    public bool IsSameShard => (Flags & CacheCommandFlags.SameShard) != 0;
 
     /// <summary>True for a command on the whole keyspace, fanned out to every shard.</summary>
     public bool IsAllShards => (Flags & CacheCommandFlags.AllShards) != 0;

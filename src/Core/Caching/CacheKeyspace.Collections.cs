@@ -96,4 +96,57 @@ public sealed partial class CacheKeyspace
 
         return CacheReply.Int(removed);
     }
+
+    /// <summary>The count of SRANDMEMBER or HRANDFIELD: any 64-bit integer but the smallest (its negation overflows).</summary>
+    private static CacheReply? ParseRandomCount(string text, out long count)
+    {
+        if (!RedisText.TryParseInt64(text, out count))
+        {
+            return NotIntegerReply;
+        }
+
+        return count == long.MinValue ? CacheReply.Error(RedisText.CountOutOfRange) : null;
+    }
+
+    /// <summary>
+    /// Random elements from the engine's seeded source: for a positive <paramref name="count"/> distinct elements
+    /// (all of them when the count reaches the size), for a negative one that many picks with repeats, refused when
+    /// larger than both the size and <see cref="CacheKeyspaceOptions.MaxRandomCount"/>.
+    /// </summary>
+    private List<string> RandomElements(IEnumerable<string> source, int size, long count, out CacheReply? refused)
+    {
+        refused = null;
+        var items = source.ToArray();
+        if (count >= size)
+        {
+            return [.. items];
+        }
+
+        if (count > 0)
+        {
+            // Partial Fisher-Yates: the first count slots end up a uniform sample without repeats.
+            for (var i = 0; i < count; i++)
+            {
+                var j = _random.Next(i, items.Length);
+                (items[i], items[j]) = (items[j], items[i]);
+            }
+
+            return [.. items.Take((int)count)];
+        }
+
+        var picks = -count;
+        if (picks > size && picks > Options.MaxRandomCount)
+        {
+            refused = CacheReply.Error(RedisText.RandomCountOverLimit(count, Options.MaxRandomCount));
+            return [];
+        }
+
+        var chosen = new List<string>((int)picks);
+        for (var i = 0; i < picks; i++)
+        {
+            chosen.Add(items[_random.Next(items.Length)]);
+        }
+
+        return chosen;
+    }
 }

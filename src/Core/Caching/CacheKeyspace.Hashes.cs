@@ -16,6 +16,11 @@ public sealed partial class CacheKeyspace
         new("HINCRBY", 4, W, 1, 1, 1, static (k, a) => k.HIncrBy(a[1], a[2], a[3])),
         new("HLEN", 2, R, 1, 1, 1, static (k, a) => k.HLen(a[1])),
         new("HEXISTS", 3, R, 1, 1, 1, static (k, a) => k.HExists(a[1], a[2])),
+        new("HMGET", -3, R, 1, 1, 1, static (k, a) => k.HMGet(a)),
+        new("HKEYS", 2, R, 1, 1, 1, static (k, a) => k.HPart(a[1], keys: true)),
+        new("HVALS", 2, R, 1, 1, 1, static (k, a) => k.HPart(a[1], keys: false)),
+        new("HRANDFIELD", -2, R, 1, 1, 1, static (k, a) => k.HRandField(a)),
+        new("HINCRBYFLOAT", 4, W, 1, 1, 1, static (k, a) => k.HIncrByFloat(a[1], a[2], a[3])),
     ]);
 
     private CacheReply HSet(IReadOnlyList<string> a)
@@ -166,5 +171,120 @@ public sealed partial class CacheKeyspace
     {
         var entry = Readable(key, CacheValueType.Hash, out var wrong);
         return wrong ? WrongTypeReply : CacheReply.Int(entry is not null && entry.AsHash.ContainsKey(field) ? 1 : 0);
+    }
+
+    private CacheReply HMGet(IReadOnlyList<string> a)
+    {
+        var entry = Readable(a[1], CacheValueType.Hash, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        var replies = new CacheReply[a.Count - 2];
+        for (var i = 2; i < a.Count; i++)
+        {
+            replies[i - 2] = entry is not null && entry.AsHash.TryGetValue(a[i], out var value) ? CacheReply.Bulk(value) : CacheReply.Nil;
+        }
+
+        return CacheReply.Array(replies);
+    }
+
+    private CacheReply HPart(string key, bool keys)
+    {
+        var entry = Readable(key, CacheValueType.Hash, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        return entry is null ? CacheReply.EmptyArray : CacheReply.BulkArray(keys ? entry.AsHash.Keys : entry.AsHash.Values);
+    }
+
+    /// <summary>HRANDFIELD key [count [WITHVALUES]]: random fields from the engine's seeded random source.</summary>
+    private CacheReply HRandField(IReadOnlyList<string> a)
+    {
+        var withValues = false;
+        if (a.Count == 4 && Is(a[3], "WITHVALUES"))
+        {
+            withValues = true;
+        }
+        else if (a.Count >= 4)
+        {
+            return SyntaxReply;
+        }
+
+        long count = 0;
+        if (a.Count >= 3 && ParseRandomCount(a[2], out count) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (withValues && count < 0 && -count > long.MaxValue / 2)
+        {
+            return CacheReply.Error("ERR value is out of range");
+        }
+
+        var entry = Readable(a[1], CacheValueType.Hash, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        var hash = entry?.AsHash;
+        if (a.Count == 2)
+        {
+            return hash is null ? CacheReply.Nil : CacheReply.Bulk(hash.ElementAt(_random.Next(hash.Count)).Key);
+        }
+
+        if (hash is null || count == 0)
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var fields = RandomElements(hash.Keys, hash.Count, count, out var refused);
+        if (refused is not null)
+        {
+            return refused;
+        }
+
+        var replies = new List<CacheReply>(fields.Count * (withValues ? 2 : 1));
+        foreach (var field in fields)
+        {
+            replies.Add(CacheReply.Bulk(field));
+            if (withValues)
+            {
+                replies.Add(CacheReply.Bulk(hash[field]));
+            }
+        }
+
+        return CacheReply.Array([.. replies]);
+    }
+
+    /// <summary>HINCRBYFLOAT key field increment, with INCRBYFLOAT's arithmetic and printing.</summary>
+    private CacheReply HIncrByFloat(string key, string field, string amount)
+    {
+        if (RedisText.IncrementFloat(null, amount, out var error) is null)
+        {
+            return error == RedisText.NotFloat ? NotFloatReply : CacheReply.Error("ERR value is NaN or Infinity");
+        }
+
+        var entry = Writable(key, CacheValueType.Hash, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        string? old = null;
+        _ = entry is not null && entry.AsHash.TryGetValue(field, out old);
+        if (RedisText.IncrementFloat(old, amount, out error) is not { } text)
+        {
+            return CacheReply.Error(error == RedisText.NotFloat ? "ERR hash value is not a float" : error!);
+        }
+
+        entry ??= AddEntry(key, CacheValueType.Hash, new Dictionary<string, string>(StringComparer.Ordinal));
+        entry.AsHash[field] = text;
+        Written(entry, old is null ? HashFieldOverhead + (2L * (field.Length + text.Length)) : 2L * (text.Length - old.Length));
+        return CacheReply.Bulk(text);
     }
 }

@@ -11,6 +11,14 @@ public sealed partial class CacheKeyspace
         new("EXISTS", -2, R, 1, -1, 1, static (k, a) => k.Exists(a)),
         new("EXPIRE", -3, D, 1, 1, 1, static (k, a) => k.Expire(a, 1000)),
         new("PEXPIRE", -3, D, 1, 1, 1, static (k, a) => k.Expire(a, 1)),
+        new("EXPIREAT", -3, D, 1, 1, 1, static (k, a) => k.Expire(a, 1000, absolute: true)),
+        new("PEXPIREAT", -3, D, 1, 1, 1, static (k, a) => k.Expire(a, 1, absolute: true)),
+        new("EXPIRETIME", 2, R, 1, 1, 1, static (k, a) => k.ExpireTime(a[1], 1000)),
+        new("PEXPIRETIME", 2, R, 1, 1, 1, static (k, a) => k.ExpireTime(a[1], 1)),
+        new("RENAME", 3, D | S, 1, 2, 1, static (k, a) => k.Rename(a[1], a[2], onlyIfAbsent: false)),
+        new("RENAMENX", 3, D | S, 1, 2, 1, static (k, a) => k.Rename(a[1], a[2], onlyIfAbsent: true)),
+        new("COPY", -3, W | S, 1, 2, 1, static (k, a) => k.Copy(a)),
+        new("OBJECT", -3, R, 2, 2, 1, static (k, a) => k.Object(a)),
         new("TTL", 2, R, 1, 1, 1, static (k, a) => k.Ttl(a[1], 1000)),
         new("PTTL", 2, R, 1, 1, 1, static (k, a) => k.Ttl(a[1], 1)),
         new("PERSIST", 2, D, 1, 1, 1, static (k, a) => k.Persist(a[1])),
@@ -49,9 +57,9 @@ public sealed partial class CacheKeyspace
         return CacheReply.Int(found);
     }
 
-    private CacheReply Expire(IReadOnlyList<string> a, long unitMs)
+    private CacheReply Expire(IReadOnlyList<string> a, long unitMs, bool absolute = false)
     {
-        var command = unitMs == 1 ? "pexpire" : "expire";
+        var command = (unitMs == 1 ? "pexpire" : "expire") + (absolute ? "at" : string.Empty);
         bool nx = false, xx = false, gt = false, lt = false;
         for (var j = 3; j < a.Count; j++)
         {
@@ -102,12 +110,13 @@ public sealed partial class CacheKeyspace
             when *= 1000;
         }
 
-        if (when > long.MaxValue - _now)
+        var basetime = absolute ? 0 : _now;
+        if (when > long.MaxValue - basetime)
         {
             return CacheReply.Error(RedisText.InvalidExpire(command));
         }
 
-        when += _now;
+        when += basetime;
         var entry = LookupWrite(a[1]);
         if (entry is null)
         {

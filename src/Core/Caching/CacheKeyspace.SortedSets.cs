@@ -12,8 +12,16 @@ public sealed partial class CacheKeyspace
         new("ZREM", -3, D, 1, 1, 1, static (k, a) => k.ZRem(a)),
         new("ZSCORE", 3, R, 1, 1, 1, static (k, a) => k.ZScore(a[1], a[2])),
         new("ZINCRBY", 4, W, 1, 1, 1, static (k, a) => k.ZAdd(["ZADD", a[1], "INCR", a[2], a[3]], 2, incrOnly: true)),
-        new("ZRANGE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, byScoreCommand: false)),
-        new("ZRANGEBYSCORE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, byScoreCommand: true)),
+        new("ZRANGE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Auto, reverse: null)),
+        new("ZRANGEBYSCORE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Score, reverse: false)),
+        new("ZREVRANGE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Rank, reverse: true)),
+        new("ZREVRANGEBYSCORE", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Score, reverse: true)),
+        new("ZRANGEBYLEX", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Lex, reverse: false)),
+        new("ZREVRANGEBYLEX", -4, R, 1, 1, 1, static (k, a) => k.ZRange(a, RangeBy.Lex, reverse: true)),
+        new("ZCOUNT", 4, R, 1, 1, 1, static (k, a) => k.ZCount(a, RangeBy.Score)),
+        new("ZLEXCOUNT", 4, R, 1, 1, 1, static (k, a) => k.ZCount(a, RangeBy.Lex)),
+        new("ZPOPMIN", -2, D, 1, 1, 1, static (k, a) => k.ZPop(a, max: false)),
+        new("ZPOPMAX", -2, D, 1, 1, 1, static (k, a) => k.ZPop(a, max: true)),
         new("ZRANK", 3, R, 1, 1, 1, static (k, a) => k.ZRank(a[1], a[2])),
         new("ZCARD", 2, R, 1, 1, 1, static (k, a) => k.ZCard(a[1])),
     ]);
@@ -193,14 +201,22 @@ public sealed partial class CacheKeyspace
         return wrong ? WrongTypeReply : CacheReply.Int(entry?.AsZSet.Count ?? 0);
     }
 
-    private CacheReply ZRange(IReadOnlyList<string> a, bool byScoreCommand)
+    private enum RangeBy
     {
-        const int Auto = 0, Rank = 1, Score = 2, Lex = 3;
+        Auto,
+        Rank,
+        Score,
+        Lex,
+    }
+
+    /// <summary>
+    /// ZRANGE and its older forms, as Redis 7.0's <c>zrangeGenericCommand</c>: a form fixes the range type and
+    /// direction (null <paramref name="reverse"/> lets REV choose), options are parsed, then the range, then the key.
+    /// </summary>
+    private CacheReply ZRange(IReadOnlyList<string> a, RangeBy type, bool? reverse)
+    {
         var withScores = false;
         long offset = 0, limit = -1;
-        var reverse = false;
-        var directionSet = byScoreCommand;
-        var type = byScoreCommand ? Score : Auto;
         for (var j = 4; j < a.Count; j++)
         {
             var left = a.Count - j - 1;
@@ -217,18 +233,17 @@ public sealed partial class CacheKeyspace
 
                 j += 2;
             }
-            else if (!directionSet && Is(a[j], "REV"))
+            else if (reverse is null && Is(a[j], "REV"))
             {
                 reverse = true;
-                directionSet = true;
             }
-            else if (type == Auto && Is(a[j], "BYLEX"))
+            else if (type == RangeBy.Auto && Is(a[j], "BYLEX"))
             {
-                type = Lex;
+                type = RangeBy.Lex;
             }
-            else if (type == Auto && Is(a[j], "BYSCORE"))
+            else if (type == RangeBy.Auto && Is(a[j], "BYSCORE"))
             {
-                type = Score;
+                type = RangeBy.Score;
             }
             else
             {
@@ -236,40 +251,45 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        if (type == Auto)
+        var backwards = reverse ?? false;
+        if (type == RangeBy.Auto)
         {
-            type = Rank;
+            type = RangeBy.Rank;
         }
 
-        if (limit != -1 && type == Rank)
+        if (limit != -1 && type == RangeBy.Rank)
         {
             return CacheReply.Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
         }
 
-        if (type == Lex)
+        if (withScores && type == RangeBy.Lex)
         {
-            return CacheReply.Error("ERR BYLEX is not supported by this cache");
+            return CacheReply.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
         }
 
         var minText = a[2];
         var maxText = a[3];
-        if (reverse && type == Score)
+        if (backwards && type != RangeBy.Rank)
         {
             (minText, maxText) = (maxText, minText);
         }
 
         long start = 0, stop = 0;
-        ScoreBound min = default, max = default;
-        if (type == Rank)
+        Func<(double Score, string Member), bool>? aboveMin = null, belowMax = null;
+        if (type == RangeBy.Rank)
         {
             if (!RedisText.TryParseInt64(minText, out start) || !RedisText.TryParseInt64(maxText, out stop))
             {
                 return NotIntegerReply;
             }
         }
-        else if (!ScoreBound.TryParse(minText, out min) || !ScoreBound.TryParse(maxText, out max))
+        else if (ParseRange(type, minText, maxText, out aboveMin, out belowMax, out var empty) is { } invalid)
         {
-            return CacheReply.Error("ERR min or max is not a float");
+            return invalid;
+        }
+        else if (empty)
+        {
+            aboveMin = belowMax = static _ => false;
         }
 
         var entry = Readable(a[1], CacheValueType.ZSet, out var wrong);
@@ -285,30 +305,38 @@ public sealed partial class CacheKeyspace
 
         var order = entry.AsZSet.Order;
         var selected = new List<(double Score, string Member)>();
-        if (type == Rank)
+        if (type == RangeBy.Rank)
         {
             if (NormalizeRange(order.Count, ref start, ref stop))
             {
-                var ranked = reverse ? order.Reverse() : order;
+                var ranked = backwards ? order.Reverse() : order;
                 selected.AddRange(ranked.Skip((int)start).Take((int)(stop - start + 1)));
             }
         }
-        else
+        else if (InRange(order, aboveMin!, belowMax!))
         {
-            var candidates = reverse ? order.Reverse() : order;
+            var candidates = backwards ? order.Reverse() : order;
             var skipped = 0L;
+            var started = false;
             foreach (var item in candidates)
             {
-                var aboveMin = min.Exclusive ? item.Score > min.Value : item.Score >= min.Value;
-                var belowMax = max.Exclusive ? item.Score < max.Value : item.Score <= max.Value;
-                if (!aboveMin || !belowMax)
+                // Redis walks from the first element inside the range (from the top when reversed) and stops at the
+                // first one past its other end: the same answer as filtering when the order is the range's order.
+                var inside = backwards ? belowMax!(item) : aboveMin!(item);
+                var before = backwards ? aboveMin!(item) : belowMax!(item);
+                if (!started)
                 {
-                    if ((reverse && !aboveMin) || (!reverse && !belowMax))
+                    if (!inside)
                     {
-                        break;
+                        continue;
                     }
 
-                    continue;
+                    started = true;
+                }
+
+                if (!before)
+                {
+                    break;
                 }
 
                 if (skipped < offset)
@@ -337,6 +365,195 @@ public sealed partial class CacheKeyspace
         }
 
         return CacheReply.Array([.. replies]);
+    }
+
+    /// <summary>
+    /// Parses a score or lex range into its two tests; <paramref name="empty"/> when the range holds nothing (min
+    /// above max, or equal with an exclusive end), as Redis decides before it looks at the set.
+    /// </summary>
+    private static CacheReply? ParseRange(
+        RangeBy type,
+        string minText,
+        string maxText,
+        out Func<(double Score, string Member), bool> aboveMin,
+        out Func<(double Score, string Member), bool> belowMax,
+        out bool empty)
+    {
+        aboveMin = belowMax = static _ => false;
+        empty = false;
+        if (type == RangeBy.Score)
+        {
+            if (!ScoreBound.TryParse(minText, out var min) || !ScoreBound.TryParse(maxText, out var max))
+            {
+                return CacheReply.Error("ERR min or max is not a float");
+            }
+
+            aboveMin = item => min.Exclusive ? item.Score > min.Value : item.Score >= min.Value;
+            belowMax = item => max.Exclusive ? item.Score < max.Value : item.Score <= max.Value;
+            empty = min.Value > max.Value || (min.Value == max.Value && (min.Exclusive || max.Exclusive));
+            return null;
+        }
+
+        if (!LexBound.TryParse(minText, out var lexMin) || !LexBound.TryParse(maxText, out var lexMax))
+        {
+            return CacheReply.Error("ERR min or max not valid string range item");
+        }
+
+        aboveMin = item => lexMin.AtMost(item.Member);
+        belowMax = item => lexMax.AtLeast(item.Member);
+        var c = LexBound.Compare(lexMin, lexMax);
+        empty = c > 0 || (c == 0 && (lexMin.Exclusive || lexMax.Exclusive));
+        return null;
+    }
+
+    /// <summary>Redis's <c>zzlIsInRange</c> / <c>zzlIsInLexRange</c>: the last element reaches the minimum and the first the maximum.</summary>
+    private static bool InRange(SortedSet<(double Score, string Member)> order, Func<(double Score, string Member), bool> aboveMin, Func<(double Score, string Member), bool> belowMax) =>
+        order.Count > 0 && aboveMin(order.Max) && belowMax(order.Min);
+
+    /// <summary>ZCOUNT and ZLEXCOUNT: the members inside the range, the range parsed before the key is read.</summary>
+    private CacheReply ZCount(IReadOnlyList<string> a, RangeBy type)
+    {
+        if (ParseRange(type, a[2], a[3], out var aboveMin, out var belowMax, out var empty) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var entry = Readable(a[1], CacheValueType.ZSet, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null || empty || !InRange(entry.AsZSet.Order, aboveMin, belowMax))
+        {
+            return CacheReply.Zero;
+        }
+
+        long count = 0;
+        var started = false;
+        foreach (var item in entry.AsZSet.Order)
+        {
+            if (!started && !aboveMin(item))
+            {
+                continue;
+            }
+
+            started = true;
+            if (!belowMax(item))
+            {
+                break;
+            }
+
+            count++;
+        }
+
+        return CacheReply.Int(count);
+    }
+
+    /// <summary>ZPOPMIN / ZPOPMAX key [count]: removes the lowest (highest) members; a flat member, score array.</summary>
+    private CacheReply ZPop(IReadOnlyList<string> a, bool max)
+    {
+        if (a.Count > 3)
+        {
+            return SyntaxReply;
+        }
+
+        long count = 1;
+        if (a.Count == 3 && (!RedisText.TryParseInt64(a[2], out count) || count < 0))
+        {
+            return CacheReply.Error(RedisText.MustBePositive);
+        }
+
+        var entry = Writable(a[1], CacheValueType.ZSet, out var wrong);
+        if (wrong)
+        {
+            return WrongTypeReply;
+        }
+
+        if (entry is null || count == 0)
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var zset = entry.AsZSet;
+        var take = (int)Math.Min(count, zset.Count);
+        var replies = new CacheReply[take * 2];
+        long delta = 0;
+        for (var i = 0; i < take; i++)
+        {
+            var (score, member) = max ? zset.Order.Max : zset.Order.Min;
+            zset.Remove(member);
+            delta -= ZSetMemberOverhead + (2L * member.Length);
+            replies[2 * i] = CacheReply.Bulk(member);
+            replies[(2 * i) + 1] = CacheReply.Bulk(RedisText.FormatScore(score));
+        }
+
+        Written(entry, delta);
+        RemoveIfEmpty(entry, zset.Count);
+        return CacheReply.Array(replies);
+    }
+
+    /// <summary>A lex range end: <c>-</c>, <c>+</c>, <c>[member</c> (inclusive) or <c>(member</c> (exclusive).</summary>
+    private readonly record struct LexBound(int Infinity, string Member, bool Exclusive)
+    {
+        public static bool TryParse(string text, out LexBound bound)
+        {
+            bound = default;
+            switch (text)
+            {
+                case "-":
+                    bound = new LexBound(-1, string.Empty, false);
+                    return true;
+                case "+":
+                    bound = new LexBound(1, string.Empty, false);
+                    return true;
+                case ['[', ..]:
+                    bound = new LexBound(0, text[1..], false);
+                    return true;
+                case ['(', ..]:
+                    bound = new LexBound(0, text[1..], true);
+                    return true;
+                default:
+                    return false;
+            }
+        }
+
+        /// <summary>Redis's <c>sdscmplex</c> on two range ends.</summary>
+        public static int Compare(LexBound x, LexBound y)
+        {
+            if (x.Infinity == y.Infinity && x.Infinity != 0)
+            {
+                return 0;
+            }
+
+            if (x.Infinity == -1 || y.Infinity == 1)
+            {
+                return -1;
+            }
+
+            if (x.Infinity == 1 || y.Infinity == -1)
+            {
+                return 1;
+            }
+
+            return Math.Sign(string.CompareOrdinal(x.Member, y.Member));
+        }
+
+        /// <summary>True when <paramref name="member"/> is at or above this minimum.</summary>
+        public bool AtMost(string member) => Infinity switch
+        {
+            -1 => true,
+            1 => false,
+            _ => Exclusive ? string.CompareOrdinal(member, Member) > 0 : string.CompareOrdinal(member, Member) >= 0,
+        };
+
+        /// <summary>True when <paramref name="member"/> is at or below this maximum.</summary>
+        public bool AtLeast(string member) => Infinity switch
+        {
+            -1 => false,
+            1 => true,
+            _ => Exclusive ? string.CompareOrdinal(member, Member) < 0 : string.CompareOrdinal(member, Member) <= 0,
+        };
     }
 
     private readonly record struct ScoreBound(double Value, bool Exclusive)

@@ -10,9 +10,6 @@ public sealed partial class CacheKeyspace
     [
         new("GET", 2, R, 1, 1, 1, static (k, a) => k.Get(a[1])),
         new("SET", -3, W, 1, 1, 1, static (k, a) => k.Set(a)),
-        new("SETEX", 4, W, 1, 1, 1, static (k, a) => k.SetWithTtl(a, "setex", "EX")),
-        new("PSETEX", 4, W, 1, 1, 1, static (k, a) => k.SetWithTtl(a, "psetex", "PX")),
-        new("SETNX", 3, W, 1, 1, 1, static (k, a) => k.SetIfAbsent(a[1], a[2])),
         new("GETSET", 3, W, 1, 1, 1, static (k, a) => k.GetSet(a[1], a[2])),
         new("GETDEL", 2, D, 1, 1, 1, static (k, a) => k.GetDel(a[1])),
         new("INCR", 2, W, 1, 1, 1, static (k, a) => k.IncrBy(a[1], 1)),
@@ -26,6 +23,13 @@ public sealed partial class CacheKeyspace
         new("MSET", -3, W, 1, -1, 2, static (k, a) => k.MSet(a)),
         new("GETS", 2, R, 1, 1, 1, static (k, a) => k.Gets(a[1])),
         new("CAS", -4, W, 1, 1, 1, static (k, a) => k.Cas(a)),
+        new("SETNX", 3, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[2], "NX"], "setnx") is { IsError: true } reply ? reply : reply.IsNil ? CacheReply.Zero : CacheReply.One),
+        new("SETEX", 4, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[3], "EX", a[2]], "setex")),
+        new("PSETEX", 4, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[3], "PX", a[2]], "psetex")),
+        new("MSETNX", -3, W | S, 1, -1, 2, static (k, a) => k.MSetNx(a)),
+        new("GETEX", -2, D, 1, 1, 1, static (k, a) => k.GetEx(a)),
+        new("GETRANGE", 4, R, 1, 1, 1, static (k, a) => k.GetRange(a[1], a[2], a[3])),
+        new("SETRANGE", 4, W, 1, 1, 1, static (k, a) => k.SetRange(a[1], a[2], a[3])),
     ]);
 
     private const long StringOverhead = 24;
@@ -69,21 +73,7 @@ public sealed partial class CacheKeyspace
         return entry.Type == CacheValueType.String ? CacheReply.Bulk(entry.AsString) : WrongTypeReply;
     }
 
-    /// <summary>SETEX / PSETEX: SET with EX / PX, its errors named after <paramref name="command"/> as Redis names them.</summary>
-    private CacheReply SetWithTtl(IReadOnlyList<string> a, string command, string unit)
-    {
-        var reply = Set(["SET", a[1], a[3], unit, a[2]]);
-        return reply.IsError && reply.Text == RedisText.InvalidExpire("set") ? CacheReply.Error(RedisText.InvalidExpire(command)) : reply;
-    }
-
-    /// <summary>SETNX: SET NX answered 1 (set) or 0 (the key exists).</summary>
-    private CacheReply SetIfAbsent(string key, string value)
-    {
-        var reply = Set(["SET", key, value, "NX"]);
-        return reply.IsError ? reply : CacheReply.Int(reply.IsNil ? 0 : 1);
-    }
-
-    private CacheReply Set(IReadOnlyList<string> a)
+    private CacheReply Set(IReadOnlyList<string> a, string command = "set")
     {
         bool nx = false, xx = false, get = false, keepTtl = false;
         var unit = 0; // 1 EX, 2 PX, 3 EXAT, 4 PXAT
@@ -120,31 +110,9 @@ public sealed partial class CacheKeyspace
         }
 
         long expireAt = -1;
-        if (expireText is not null)
+        if (expireText is not null && ExpireAt(unit, expireText, command, out expireAt) is { } invalid)
         {
-            if (!RedisText.TryParseInt64(expireText, out var amount))
-            {
-                return NotIntegerReply;
-            }
-
-            var seconds = unit is 1 or 3;
-            if (amount <= 0 || (seconds && amount > long.MaxValue / 1000))
-            {
-                return CacheReply.Error(RedisText.InvalidExpire("set"));
-            }
-
-            var ms = seconds ? amount * 1000 : amount;
-            if (unit is 1 or 2)
-            {
-                if (ms > long.MaxValue - _now)
-                {
-                    return CacheReply.Error(RedisText.InvalidExpire("set"));
-                }
-
-                ms += _now;
-            }
-
-            expireAt = ms;
+            return invalid;
         }
 
         var key = a[1];
@@ -181,6 +149,39 @@ public sealed partial class CacheKeyspace
         }
 
         return get ? CacheReply.Bulk(old) : CacheReply.Ok;
+    }
+
+    /// <summary>
+    /// Redis's <c>getExpireMillisecondsOrReply</c>: the absolute expiry in Unix milliseconds of an EX, PX, EXAT or
+    /// PXAT (<paramref name="unit"/> 1 to 4) argument, or the error reply (not an integer, not positive, overflow).
+    /// </summary>
+    private CacheReply? ExpireAt(int unit, string text, string command, out long expireAt)
+    {
+        expireAt = -1;
+        if (!RedisText.TryParseInt64(text, out var amount))
+        {
+            return NotIntegerReply;
+        }
+
+        var seconds = unit is 1 or 3;
+        if (amount <= 0 || (seconds && amount > long.MaxValue / 1000))
+        {
+            return CacheReply.Error(RedisText.InvalidExpire(command));
+        }
+
+        var ms = seconds ? amount * 1000 : amount;
+        if (unit is 1 or 2)
+        {
+            if (ms > long.MaxValue - _now)
+            {
+                return CacheReply.Error(RedisText.InvalidExpire(command));
+            }
+
+            ms += _now;
+        }
+
+        expireAt = ms;
+        return null;
     }
 
     private static int TimeUnitOf(string option) =>
@@ -387,5 +388,191 @@ public sealed partial class CacheKeyspace
         StoreString(a[1], a[2], entry);
         SetExpiry(entry, expireAt);
         return CacheReply.Status("STORED");
+    }
+
+    private CacheReply MSetNx(IReadOnlyList<string> a)
+    {
+        if (a.Count % 2 == 0)
+        {
+            return CacheReply.Error(RedisText.Arity("msetnx"));
+        }
+
+        for (var i = 1; i < a.Count; i += 2)
+        {
+            if (LookupWrite(a[i]) is not null)
+            {
+                return CacheReply.Zero;
+            }
+        }
+
+        MSet(a);
+        return CacheReply.One;
+    }
+
+    /// <summary>GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: GET that also sets or clears the TTL.</summary>
+    private CacheReply GetEx(IReadOnlyList<string> a)
+    {
+        var unit = 0;
+        var persist = false;
+        string? expireText = null;
+        for (var j = 2; j < a.Count; j++)
+        {
+            if (unit == 0 && !persist && j + 1 < a.Count && TimeUnitOf(a[j]) is var u and > 0)
+            {
+                unit = u;
+                expireText = a[++j];
+            }
+            else if (unit == 0 && !persist && Is(a[j], "PERSIST"))
+            {
+                persist = true;
+            }
+            else
+            {
+                return SyntaxReply;
+            }
+        }
+
+        var entry = LookupRead(a[1]);
+        if (entry is null)
+        {
+            return CacheReply.Nil;
+        }
+
+        if (entry.Type != CacheValueType.String)
+        {
+            return WrongTypeReply;
+        }
+
+        long expireAt = -1;
+        if (expireText is not null && ExpireAt(unit, expireText, "getex", out expireAt) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var value = CacheReply.Bulk(entry.AsString);
+        if (expireText is not null && expireAt <= _now)
+        {
+            RemoveEntry(entry);
+        }
+        else if (expireText is not null)
+        {
+            SetExpiry(entry, expireAt);
+            Written(entry);
+        }
+        else if (persist && entry.ExpiresAt >= 0)
+        {
+            SetExpiry(entry, -1);
+            Written(entry);
+        }
+
+        return value;
+    }
+
+    /// <summary>GETRANGE key start end: the bytes from start to end inclusive (negative from the end), as Redis clamps them.</summary>
+    private CacheReply GetRange(string key, string startText, string endText)
+    {
+        if (!RedisText.TryParseInt64(startText, out var start) || !RedisText.TryParseInt64(endText, out var end))
+        {
+            return NotIntegerReply;
+        }
+
+        var entry = LookupRead(key);
+        if (entry is null)
+        {
+            return CacheReply.Bulk(string.Empty);
+        }
+
+        if (entry.Type != CacheValueType.String)
+        {
+            return WrongTypeReply;
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(entry.AsString);
+        long length = bytes.Length;
+        if (start < 0 && end < 0 && start > end)
+        {
+            return CacheReply.Bulk(string.Empty);
+        }
+
+        start = start < 0 ? Math.Max(0, length + start) : start;
+        end = end < 0 ? Math.Max(0, length + end) : end;
+        end = Math.Min(end, length - 1);
+        if (start > end || length == 0)
+        {
+            return CacheReply.Bulk(string.Empty);
+        }
+
+        return Utf8Text(bytes.AsSpan((int)start, (int)(end - start + 1))) is { } text ? CacheReply.Bulk(text) : CacheReply.Error(RedisText.SplitsCharacter);
+    }
+
+    /// <summary>
+    /// SETRANGE key offset value: overwrites bytes from offset, bounded by the longest value. Refused where Redis
+    /// would pad with zero bytes or split a multi-byte character, which a stored string cannot hold.
+    /// </summary>
+    private CacheReply SetRange(string key, string offsetText, string value)
+    {
+        if (!RedisText.TryParseInt64(offsetText, out var offset))
+        {
+            return NotIntegerReply;
+        }
+
+        if (offset < 0)
+        {
+            return CacheReply.Error(RedisText.OffsetOutOfRange);
+        }
+
+        var entry = LookupWrite(key);
+        if (entry is not null && entry.Type != CacheValueType.String)
+        {
+            return WrongTypeReply;
+        }
+
+        var current = entry is null ? [] : Encoding.UTF8.GetBytes(entry.AsString);
+        if (value.Length == 0)
+        {
+            return CacheReply.Int(current.Length);
+        }
+
+        var patch = Encoding.UTF8.GetBytes(value);
+        if (offset > Options.MaxValueLength || offset + patch.Length > Options.MaxValueLength)
+        {
+            return CacheReply.Error(RedisText.ValueTooLarge);
+        }
+
+        if (offset > current.Length)
+        {
+            return CacheReply.Error(RedisText.ZeroPadding);
+        }
+
+        var result = new byte[Math.Max(current.Length, (int)offset + patch.Length)];
+        current.CopyTo(result, 0);
+        patch.CopyTo(result, (int)offset);
+        if (Utf8Text(result) is not { } text)
+        {
+            return CacheReply.Error(RedisText.SplitsCharacter);
+        }
+
+        if (text.Length > Options.MaxValueLength)
+        {
+            return CacheReply.Error(RedisText.ValueTooLarge);
+        }
+
+        StoreString(key, text, entry);
+        return CacheReply.Int(result.Length);
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>The text of <paramref name="bytes"/>, or null when they are not whole UTF-8 characters.</summary>
+    private static string? Utf8Text(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
     }
 }

@@ -13,11 +13,12 @@ namespace Granary.Caching;
 public sealed partial class CacheKeyspace
 {
     // Flags of the module tables: a write that may grow memory, a write that cannot (deletes, TTL changes),
-    // a read, and a command on the whole keyspace.
+    // a read, a command on the whole keyspace, and a multi-key command whose keys must share a shard.
     private const CacheCommandFlags W = CacheCommandFlags.Write | CacheCommandFlags.DenyOom;
     private const CacheCommandFlags D = CacheCommandFlags.Write;
     private const CacheCommandFlags R = CacheCommandFlags.ReadOnly;
     private const CacheCommandFlags All = CacheCommandFlags.AllShards;
+    private const CacheCommandFlags S = CacheCommandFlags.SameShard;
 
     private const byte LfuInitial = 5;
     private const int LfuLogFactor = 10;
@@ -59,6 +60,7 @@ public sealed partial class CacheKeyspace
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPatternWildcards, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxScanCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxKeysPerKeysCommand, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxRandomCount, 1);
         Options = options;
         _time = time;
         _random = new Random(options.RandomSeed);

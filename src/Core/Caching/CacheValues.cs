@@ -110,6 +110,18 @@ internal sealed class CacheDeque
         return item;
     }
 
+    /// <summary>Inserts <paramref name="item"/> so that it ends up at <paramref name="index"/> (0 to <see cref="Count"/>).</summary>
+    public void Insert(int index, string item)
+    {
+        PushBack(item);
+        for (var i = Count - 1; i > index; i--)
+        {
+            this[i] = this[i - 1];
+        }
+
+        this[index] = item;
+    }
+
     /// <summary>Keeps the items for which <paramref name="keep"/> is true, in order.</summary>
     public void Retain(Func<string, int, bool> keep)
     {

@@ -46,6 +46,12 @@ public sealed record CacheKeyspaceOptions
     /// <summary>Largest shard KEYS examines; on a larger one it is refused (use SCAN). Default 100,000 (<c>Limits.Caching.MaxKeysPerKeysCommand</c>).</summary>
     public int MaxKeysPerKeysCommand { get; init; } = 100_000;
 
+    /// <summary>
+    /// Most elements SRANDMEMBER or HRANDFIELD with a negative count (repeats allowed) returns beyond the
+    /// collection's own size; a larger count is refused, so one request cannot build an unbounded reply. Default 10,000.
+    /// </summary>
+    public int MaxRandomCount { get; init; } = 10_000;
+
     /// <summary>Seed of the sampling random source (eviction and active expiry), for reproducible tests.</summary>
     public int RandomSeed { get; init; } = 12345;
 }

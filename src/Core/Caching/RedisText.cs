@@ -32,6 +32,31 @@ public static class RedisText
     /// <summary>A count that must be positive.</summary>
     public const string MustBePositive = "ERR value is out of range, must be positive";
 
+    /// <summary>A multi-key command whose keys live on different shards, as Redis Cluster words it for slots.</summary>
+    public const string CrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+
+    /// <summary>A negative SETRANGE offset.</summary>
+    public const string OffsetOutOfRange = "ERR offset is out of range";
+
+    /// <summary>RENAME or LSET of a key that does not exist.</summary>
+    public const string NoSuchKey = "ERR no such key";
+
+    /// <summary>
+    /// SETRANGE past the end of a string: Redis pads with zero bytes, which a stored string cannot hold (Granary's
+    /// own refusal; nothing is changed).
+    /// </summary>
+    public const string ZeroPadding = "ERR offset is past the end of the string; padding with zero bytes is not supported";
+
+    /// <summary>GETRANGE or SETRANGE bytes that cut a multi-byte UTF-8 character (Granary's own refusal: values are text).</summary>
+    public const string SplitsCharacter = "ERR range splits a multi-byte UTF-8 character; values are text";
+
+    /// <summary>A count of SRANDMEMBER or HRANDFIELD that must fit in a signed 64-bit integer once negated.</summary>
+    public const string CountOutOfRange = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+
+    /// <summary>A negative count asking more repeated random elements than the collection holds and the limit allows (Granary's own bound).</summary>
+    public static string RandomCountOverLimit(long count, int limit) =>
+        string.Create(CultureInfo.InvariantCulture, $"ERR count is {count}; a negative count may ask at most {limit} elements or the collection's size");
+
     /// <summary>Wrong number of arguments for a command.</summary>
     public static string Arity(string command) => $"ERR wrong number of arguments for '{command.ToLowerInvariant()}' command";
 

@@ -22,7 +22,7 @@ internal static class RespText
     public const string ExecWithoutMulti = "ERR EXEC without MULTI";
     public const string DiscardWithoutMulti = "ERR DISCARD without MULTI";
     public const string ExecAbort = "EXECABORT Transaction discarded because of previous errors.";
-    public const string CrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+    public const string CrossSlot = Granary.Caching.RedisText.CrossSlot;
     public const string MaxClients = "ERR max number of clients reached";
     public const string ClusterDisabled = "ERR This instance has cluster support disabled";
     public const string Syntax = "ERR syntax error";

@@ -479,7 +479,7 @@ public sealed partial class CacheClient : IAsyncDisposable
             return FanOutAsync(routing, info, command);
         }
 
-        if (info.FirstKey <= 0)
+        if (info.FirstKey <= 0 || info.FirstKey >= command.Length)
         {
             return routing.Batchers[0].EnqueueAsync(command);
         }
@@ -504,6 +504,11 @@ public sealed partial class CacheClient : IAsyncDisposable
         if (byShard.Length == 1)
         {
             return await routing.Batchers[byShard[0].Key].EnqueueAsync(command);
+        }
+
+        if (info.IsSameShard)
+        {
+            return CacheReply.Error(RedisText.CrossSlot);
         }
 
         var parts = byShard.Select(group =>

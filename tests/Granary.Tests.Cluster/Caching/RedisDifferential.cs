@@ -32,13 +32,19 @@ public static class RedisDifferential
         var commands = new List<string[]>(count);
         while (commands.Count < count)
         {
-            var op = random.Next(62);
+            var op = random.Next(100);
             var k = KeyOf(op switch
             {
                 < 32 => "s",
                 < 40 => "h",
                 < 48 => "l",
                 < 53 => "t",
+                < 62 => "z",
+                < 70 => "s",
+                < 75 => families[random.Next(families.Length)],
+                < 80 => "h",
+                < 86 => "l",
+                < 93 => "t",
                 _ => "z",
             });
             string[] command = op switch
@@ -69,7 +75,7 @@ public static class RedisDifferential
                 20 => ["STRLEN", k],
                 21 => ["MGET", k, Key(), Key()],
                 22 => ["MSET", k, Pick(Values), Key(), Pick(Values)],
-                23 => ["DEL", Key(), Key()],
+                23 => [random.Next(4) == 0 ? "UNLINK" : "DEL", Key(), Key()],
                 24 => ["EXISTS", k, Key(), k],
                 25 => ["EXPIRE", k, random.Next(6) == 0 ? Num(-5, 1) : Num(100, 1000)],
                 26 => ["EXPIRE", k, Num(50, 2000), Pick(["NX", "XX", "GT", "LT"])],
@@ -114,7 +120,67 @@ public static class RedisDifferential
                     _ => ["ZRANGE", k, Pick(["-inf", "0", "x"]), Pick(["+inf", "(3"]), "BYSCORE", "LIMIT", Num(0, 2), Num(1, 3)],
                 },
                 60 => ["ZRANK", k, Pick(Members)],
-                _ => ["ZCARD", k],
+                61 => ["ZCARD", k],
+                62 => ["GETEX", k, .. random.Next(7) switch
+                {
+                    0 => (string[])["EX", Num(100, 1000)],
+                    1 => ["PXAT", Num(100, 900) + "0000000000000"],
+                    2 => ["PERSIST"],
+                    3 => [Pick(["EX", "PX", "EXAT"]), Pick(["0", "-1", "x"])],
+                    4 => ["PERSIST", "EX", "5"],
+                    5 => ["EXAT", "1"],
+                    _ => [],
+                }],
+                63 => ["GETRANGE", k, Pick(Indexes), Pick(Indexes)],
+                64 => ["SETRANGE", k, "0", Pick(Values)],
+                65 => ["SETNX", k, Pick(Values)],
+                66 => random.Next(2) == 0 ? ["SETEX", k, Pick(["0", "-5", "x", "100", "500"]), Pick(Values)] : ["PSETEX", k, Pick(["0", "x", "100000", "500000"]), Pick(Values)],
+                67 => ["MSETNX", k, Pick(Values), KeyOf("s"), Pick(Values)],
+                68 => random.Next(2) == 0 ? ["EXPIRETIME", k] : ["PEXPIRETIME", k],
+                69 => [random.Next(2) == 0 ? "EXPIREAT" : "PEXPIREAT", k, Pick(["4102444800", "4102444801000", "1000", "0", "-1", "x"]), .. random.Next(3) == 0 ? [Pick(["NX", "XX", "GT", "LT"])] : Array.Empty<string>()],
+                70 or 71 => [random.Next(2) == 0 ? "RENAME" : "RENAMENX", k, random.Next(4) == 0 ? k : Key()],
+                72 or 73 => ["COPY", k, random.Next(6) == 0 ? k : Key(), .. random.Next(2) == 0 ? ["REPLACE"] : Array.Empty<string>()],
+                74 => ["COPY", k, Key(), Pick(["DB", "BOGUS", "REPLACE"])],
+                75 => ["HMGET", k, Pick(Fields), Pick(Fields)],
+                76 => [random.Next(2) == 0 ? "HKEYS" : "HVALS", k],
+                77 => ["HINCRBYFLOAT", k, Pick(Fields), random.Next(5) switch { 0 => Pick(["x", "inf", "1e400"]), _ => Half() }],
+                78 => random.Next(4) switch
+                {
+                    0 => ["HRANDFIELD", k],
+                    1 => ["HRANDFIELD", k, Pick(Counts)],
+                    2 => ["HRANDFIELD", k, Pick(Counts), "WITHVALUES"],
+                    _ => ["HRANDFIELD", k, Pick(["-5", "3", "0"]), Pick(["WITHVALUES", "BOGUS"])],
+                },
+                79 => ["HSET", k, Pick(Fields), Half()],
+                80 => ["LSET", k, Pick(Indexes), Pick(Values)],
+                81 => ["LTRIM", k, Pick(Indexes), Pick(Indexes)],
+                82 => ["LINSERT", k, Pick(["BEFORE", "AFTER", "after", "MIDDLE"]), Pick(Values), Pick(Values)],
+                83 or 84 => ["LPOS", k, Pick(Values), .. random.Next(5) switch
+                {
+                    0 => (string[])["RANK", Pick(["1", "-1", "2", "-2", "0", "x"])],
+                    1 => ["COUNT", Pick(["0", "1", "2", "-1"])],
+                    2 => ["RANK", Pick(["1", "-2"]), "COUNT", Pick(["0", "2"]), "MAXLEN", Pick(["0", "2", "-1"])],
+                    3 => ["MAXLEN", Pick(["1", "3"])],
+                    _ => [],
+                }],
+                85 => ["RPUSH", k, Pick(Values), Pick(Values), Pick(Values)],
+                86 => ["SMISMEMBER", k, Pick(Values), Pick(Values)],
+                87 => random.Next(3) switch
+                {
+                    0 => ["SPOP", k],
+                    1 => ["SPOP", k, Pick(Counts)],
+                    _ => ["SRANDMEMBER", k, .. random.Next(4) == 0 ? Array.Empty<string>() : [Pick(["0", "1", "2", "3", "-1", "-3", "-8", "x", "20"])]],
+                },
+                88 or 89 => [Pick(["SINTER", "SUNION", "SDIFF"]), k, KeyOf("t"), .. random.Next(2) == 0 ? [KeyOf("t")] : Array.Empty<string>()],
+                90 or 91 => [Pick(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), KeyOf("t"), k, KeyOf("t")],
+                92 => ["SADD", k, Pick(Values), Pick(Values), Pick(Values)],
+                93 => [random.Next(2) == 0 ? "ZCOUNT" : "ZLEXCOUNT", k, Pick(["-inf", "0", "(1", "1.5", "-", "[m1", "(m2", "x"]), Pick(["+inf", "2", "(3", "+", "[m4", "(m3", "x"])],
+                94 => [random.Next(2) == 0 ? "ZPOPMIN" : "ZPOPMAX", k, .. random.Next(2) == 0 ? Array.Empty<string>() : [Pick(Counts)]],
+                95 => ["ZREVRANGE", k, Pick(Indexes), Pick(Indexes), .. random.Next(2) == 0 ? ["WITHSCORES"] : Array.Empty<string>()],
+                96 => ["ZREVRANGEBYSCORE", k, Pick(["+inf", "3", "(2"]), Pick(["-inf", "0", "(1"]), .. random.Next(2) == 0 ? ["WITHSCORES", "LIMIT", Num(0, 2), Num(-1, 3)] : Array.Empty<string>()],
+                97 => [random.Next(2) == 0 ? "ZRANGEBYLEX" : "ZREVRANGEBYLEX", k, Pick(["-", "[m2", "(m1", "+", "m"]), Pick(["+", "[m4", "(m5", "-"]), .. random.Next(3) == 0 ? ["LIMIT", Num(0, 2), Num(-1, 3)] : Array.Empty<string>()],
+                98 => ["ZRANGE", k, Pick(["-", "[m2", "(m1", "+"]), Pick(["+", "[m4", "(m5", "-"]), "BYLEX", .. random.Next(3) switch { 0 => (string[])["REV"], 1 => ["LIMIT", "1", "2"], _ => Array.Empty<string>() }],
+                _ => ["ZADD", k, "0", Pick(Members), "0", Pick(Members)],
             };
             commands.Add(command);
         }
@@ -174,6 +240,36 @@ public static class RedisDifferential
             ["ZRANGEBYSCORE", z, " ", "1"], ["ZRANGEBYSCORE", z, "0x1", "2"], ["ZRANGEBYSCORE", z, "1e-400", "2", "WITHSCORES"],
             ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", Min, Min], ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", Max, Max],
             ["ZRANGEBYSCORE", z, "-inf", "+inf", "LIMIT", "1", Min], ["ZRANGE", z, "(1", "+inf", "BYSCORE", "LIMIT", "0", Max, "WITHSCORES"],
+        ]);
+
+        // The commands clients expect, at their edges; OBJECT ENCODING on values fresh from one command each.
+        string r = prefix + "r", x = prefix + "x", p = prefix + "p", lx = prefix + "lx";
+        commands.AddRange(
+        [
+            ["SET", r, "Hello World"], ["GETRANGE", r, Min, Max], ["GETRANGE", r, Max, Min], ["GETRANGE", r, "-3", "-5"], ["GETRANGE", r, "-1", "-1"],
+            ["GETRANGE", r, "5", "3"], ["GETRANGE", r, "0", "0"], ["SETRANGE", r, "6", "Redis"], ["SETRANGE", r, "11", "!"], ["SETRANGE", r, "-1", "x"],
+            ["SETRANGE", r, Max, "x"], ["SETRANGE", r, "536870912", "x"], ["SETRANGE", r, "3", ""], ["SETRANGE", x + "none", "5", ""], ["GET", r],
+            ["GETEX", r, "EX", Max], ["GETEX", r, "PX", Max], ["GETEX", r, "EXAT", Max], ["GETEX", r, "PXAT", Max], ["GETEX", r, "EX", Min], ["GETEX", r, "PXAT", "1"], ["EXISTS", r],
+            ["SETEX", r, Max, "v"], ["PSETEX", r, Max, "v"], ["SETEX", r, "9223372036854775", "v"], ["MSETNX", r, "1", x], ["MSETNX", r, "1", r, "2"],
+            ["SET", x, "1"], ["EXPIREAT", x, Max], ["EXPIREAT", x, Min], ["PEXPIREAT", x, Max], ["PEXPIREAT", x, "4102444800123"], ["PEXPIRETIME", x], ["EXPIRETIME", x],
+            ["EXPIREAT", x, "4102444800", "GT"], ["EXPIREAT", x, "4102444899", "LT"], ["PEXPIRETIME", x], ["EXPIREAT", x, "1"], ["EXPIRETIME", x], ["PEXPIRETIME", x],
+            ["SET", x, "12345"], ["OBJECT", "ENCODING", x], ["SET", x, "hello"], ["OBJECT", "ENCODING", x], ["SET", x, new string('v', 45)], ["OBJECT", "ENCODING", x],
+            ["OBJECT", "ENCODING", x + "none"], ["OBJECT", "FREQ", x], ["OBJECT", "REFCOUNT", x], ["OBJECT", "BOGUS", x], ["OBJECT", "ENCODING", x, "y"],
+            ["COPY", x, x], ["COPY", x, x + "c", "DB", "x"], ["COPY", x, x + "c", "BOGUS"], ["RENAME", x + "none", x], ["RENAME", x, x], ["RENAMENX", x, x],
+            ["HSET", p, "f", "1.5"], ["HINCRBYFLOAT", p, "f", "0.1"], ["HINCRBYFLOAT", p, "f", "1e400"], ["HINCRBYFLOAT", p, "f", "inf"], ["HINCRBYFLOAT", p, "g", "5.0e3"],
+            ["HINCRBYFLOAT", p, "f", "1.7976931348623157e308"], ["HINCRBYFLOAT", p, "f", "-1.7976931348623157e308"], ["HSET", p, "s", "abc"], ["HINCRBYFLOAT", p, "s", "1"],
+            ["OBJECT", "ENCODING", p], ["HRANDFIELD", p, Min], ["HRANDFIELD", p, "-9223372036854775807", "WITHVALUES"], ["HRANDFIELD", p, "1", "WITHVALUES", "x"],
+            ["RPUSH", lx, "a", "b", "c", "a", "b", "a"], ["LPOS", lx, "a", "RANK", Min], ["LPOS", lx, "a", "RANK", Max], ["LPOS", lx, "a", "RANK", "-1", "COUNT", "0"],
+            ["LPOS", lx, "a", "COUNT", Max, "MAXLEN", Max], ["LPOS", lx, "a", "RANK", "0"], ["LPOS", lx, "a", "COUNT"], ["LPOS", lx, "a", "MAXLEN", "x"],
+            ["LSET", lx, Max, "z"], ["LSET", lx, Min, "z"], ["LSET", lx, "-6", "first"], ["LINSERT", lx, "BEFORE", "first", "zero"], ["LTRIM", lx, Min, Max], ["LRANGE", lx, "0", "-1"],
+            ["LTRIM", lx, Max, Min], ["EXISTS", lx], ["OBJECT", "ENCODING", lx + "n"], ["RPUSH", lx + "n", "1"], ["OBJECT", "ENCODING", lx + "n"],
+            ["SADD", x + "i", "1", "2"], ["OBJECT", "ENCODING", x + "i"], ["SRANDMEMBER", x + "i", Min], ["SPOP", x + "i", Min], ["SPOP", x + "i", "0"],
+            ["SINTER", x + "i"], ["SDIFF", x + "i", x + "i"], ["SUNIONSTORE", x + "i", x + "i"], ["SCARD", x + "i"],
+            ["ZADD", z + "l", "0", "a", "0", "b", "0", "c", "0", "d"], ["ZRANGEBYLEX", z + "l", "-", "+", "LIMIT", Max, Max], ["ZRANGEBYLEX", z + "l", "[b", "[a"],
+            ["ZRANGEBYLEX", z + "l", "(b", "(b"], ["ZRANGEBYLEX", z + "l", "[b", "[b"], ["ZLEXCOUNT", z + "l", "+", "-"], ["ZLEXCOUNT", z + "l", "-", "+"],
+            ["ZRANGE", z + "l", "+", "-", "BYLEX", "REV", "LIMIT", "1", Max], ["ZRANGE", z + "l", "-", "+", "BYLEX", "WITHSCORES"], ["ZRANGEBYLEX", z + "l", "[", "("],
+            ["ZREVRANGE", z + "l", "0", "-1", "BYSCORE"], ["ZREVRANGE", z + "l", "0", "-1", "REV"], ["ZRANGEBYSCORE", z + "l", "0", "1", "REV"], ["ZCOUNT", z + "l", "(0", "0"],
+            ["ZCOUNT", z + "l", "1", "0"], ["ZPOPMIN", z + "l", Min], ["ZPOPMAX", z + "l", Max], ["ZPOPMIN", z + "l", "1", "2"], ["OBJECT", "ENCODING", z],
         ]);
         return commands;
     }
@@ -265,19 +361,108 @@ public static class RedisDifferential
     }
 
     /// <summary>
-    /// Null when the replies agree; otherwise why not. Unordered replies (SMEMBERS, HGETALL) are
-    /// compared as sets; TTL within 1 s and PTTL within 1,000 ms (the two clocks run apart).
+    /// Runs <paramref name="command"/> on Granary and on Redis and compares the replies: null when they agree,
+    /// otherwise why not. Random commands (SPOP, SRANDMEMBER, HRANDFIELD) are compared by property against the
+    /// collection as it was, and after an SPOP Redis is brought to the members Granary kept. A CROSSSLOT reply is
+    /// right only for a same-shard command whose keys <paramref name="spansShards"/> (null: one keyspace, never);
+    /// Redis is then not asked.
+    /// </summary>
+    public static async Task<(string? Difference, CacheReply? Redis)> CompareAsync(
+        IDatabase db, string[] command, Func<string[], Task<CacheReply>> execute, Func<string[], bool>? spansShards = null)
+    {
+        var info = CacheCommandTable.Resolve(command);
+        var ours = await execute(command);
+        if (ours.Text == RedisText.CrossSlot)
+        {
+            var spans = info is { IsSameShard: true } && spansShards is not null && spansShards(command);
+            return (spans ? null : "CROSSSLOT for keys of one shard", null);
+        }
+
+        var name = command[0].ToUpperInvariant();
+        if (name is not ("SPOP" or "SRANDMEMBER" or "HRANDFIELD"))
+        {
+            var theirs = await ExecuteOnRedisAsync(db, command);
+            return (Difference(command, ours, theirs), theirs);
+        }
+
+        // The collection before the command (Granary's and Redis's are equal here, or an earlier step failed).
+        var before = name == "HRANDFIELD" ? await ExecuteOnRedisAsync(db, ["HGETALL", command[1]]) : await ExecuteOnRedisAsync(db, ["SMEMBERS", command[1]]);
+        var redis = await ExecuteOnRedisAsync(db, command);
+        var difference = RandomDifference(command, ours, redis, before);
+        if (name == "SPOP" && !ours.IsError && !redis.IsError)
+        {
+            var theirsPopped = Texts(redis);
+            var oursPopped = Texts(ours);
+            if (theirsPopped.Count > 0)
+            {
+                await db.ExecuteAsync("SADD", [command[1], .. theirsPopped]);
+            }
+
+            if (oursPopped.Count > 0)
+            {
+                await db.ExecuteAsync("SREM", [command[1], .. oursPopped]);
+            }
+        }
+
+        return (difference, redis);
+    }
+
+    private static List<string> Texts(CacheReply reply) =>
+        reply.Items is { } items ? [.. items.Select(i => i.Text!)] : reply.Text is { } one ? [one] : [];
+
+    /// <summary>Compares a random command's replies by property: kind, size, membership, no repeats for a positive count.</summary>
+    private static string? RandomDifference(string[] command, CacheReply ours, CacheReply redis, CacheReply before)
+    {
+        if (ours.IsError || redis.IsError || ours.IsNil || redis.IsNil || ours.Kind != redis.Kind || ours.Kind == CacheReplyKind.Bulk)
+        {
+            if (ours.Kind == CacheReplyKind.Bulk && redis.Kind == CacheReplyKind.Bulk && ours.Text is not null && redis.Text is not null)
+            {
+                return MembersOf(before, command[0]).ContainsKey(ours.Text) ? null : $"{ours} is not a member";
+            }
+
+            return ours.Equals(redis) ? null : Describe(ours, redis);
+        }
+
+        var withValues = command.Length == 4 && command[0].Equals("HRANDFIELD", StringComparison.OrdinalIgnoreCase);
+        var members = MembersOf(before, command[0]);
+        var picked = withValues ? ours.Items!.Chunk(2).Select(p => (p[0].Text!, (string?)p[1].Text)).ToList() : ours.Items!.Select(i => (i.Text!, (string?)null)).ToList();
+        if (ours.Items!.Count != redis.Items!.Count)
+        {
+            return "size differs: " + Describe(ours, redis);
+        }
+
+        if (picked.Any(p => !members.TryGetValue(p.Item1, out var value) || (withValues && value != p.Item2)))
+        {
+            return "not a member (or its value): " + ours.ToString().ReplaceLineEndings(" | ");
+        }
+
+        var positive = command.Length >= 3 && !command[2].StartsWith('-');
+        return positive && picked.Select(p => p.Item1).Distinct(StringComparer.Ordinal).Count() != picked.Count ? "repeats for a positive count" : null;
+    }
+
+    private static Dictionary<string, string?> MembersOf(CacheReply before, string command)
+    {
+        var items = before.Items ?? [];
+        return command.Equals("HRANDFIELD", StringComparison.OrdinalIgnoreCase)
+            ? items.Chunk(2).ToDictionary(p => p[0].Text!, p => p[1].Text, StringComparer.Ordinal)
+            : items.ToDictionary(i => i.Text!, _ => (string?)null, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Null when the replies agree; otherwise why not. Unordered replies (SMEMBERS, HGETALL, HKEYS, HVALS,
+    /// SINTER, SUNION, SDIFF) are compared as sorted lists; TTL and EXPIRETIME within 1 s and PTTL and
+    /// PEXPIRETIME within 1,000 ms (the two clocks run apart).
     /// </summary>
     public static string? Difference(string[] command, CacheReply ours, CacheReply redis)
     {
         var name = command[0].ToUpperInvariant();
-        if (name is "TTL" or "PTTL" && ours.Kind == CacheReplyKind.Integer && redis.Kind == CacheReplyKind.Integer && ours.Integer >= 0 && redis.Integer >= 0)
+        if (name is "TTL" or "PTTL" or "EXPIRETIME" or "PEXPIRETIME" && ours.Kind == CacheReplyKind.Integer && redis.Kind == CacheReplyKind.Integer && ours.Integer >= 0 && redis.Integer >= 0)
         {
-            var tolerance = name == "TTL" ? 1 : 1000;
+            var tolerance = name is "TTL" or "EXPIRETIME" ? 1 : 1000;
             return Math.Abs(ours.Integer - redis.Integer) <= tolerance ? null : Describe(ours, redis);
         }
 
-        if (name is "SMEMBERS" or "HGETALL" && ours.Items is not null && redis.Items is not null)
+        if (name is "SMEMBERS" or "HGETALL" or "HKEYS" or "HVALS" or "SINTER" or "SUNION" or "SDIFF" && ours.Items is not null && redis.Items is not null)
         {
             return Canonical(name, ours).SequenceEqual(Canonical(name, redis), StringComparer.Ordinal) ? null : Describe(ours, redis);
         }

@@ -13,6 +13,9 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
     private const int Operations = 6000;
     private const int RedisDatabase = 7;
 
+    /// <summary>Commands the random workload leaves out: whole-keyspace ones and OBJECT (its answer depends on history in Redis).</summary>
+    private static readonly HashSet<string> NotGenerated = new(["SCAN", "KEYS", "DBSIZE", "FLUSHALL", "FLUSHDB", "PING", "GETS", "CAS", "OBJECT"], StringComparer.Ordinal);
+
     [Fact]
     public async Task Engine_replies_match_redis_for_a_seeded_random_workload()
     {
@@ -31,7 +34,7 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         await db.ExecuteAsync("FLUSHDB");
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, "differential-" + Guid.NewGuid().ToString("N"));
         output.WriteLine($"cache {cache.Name}: {cache.Definition.Shards} shards");
-        await CompareAsync("cache grains", db, command => cache.ExecuteAsync(command), seed: 20260202);
+        await CompareAsync("cache grains", db, command => cache.ExecuteAsync(command), seed: 20260202, SpansShards(cache));
     }
 
     [Fact]
@@ -49,10 +52,9 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
             var errors = 0;
             foreach (var command in commands)
             {
-                var ours = await execute(command);
-                var theirs = await RedisDifferential.ExecuteOnRedisAsync(db, command);
-                errors += theirs.IsError ? 1 : 0;
-                if (RedisDifferential.Difference(command, ours, theirs) is { } difference)
+                var (difference, theirs) = await RedisDifferential.CompareAsync(db, command, execute, system == "engine" ? null : SpansShards(cache));
+                errors += theirs is { IsError: true } ? 1 : 0;
+                if (difference is not null)
                 {
                     mismatches.Add($"{string.Join(' ', command)} => {difference}");
                 }
@@ -211,20 +213,28 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         }
     }
 
-    private async Task CompareAsync(string system, IDatabase db, Func<string[], Task<CacheReply>> execute, int seed)
+    /// <summary>True when a command's keys live on more than one of <paramref name="cache"/>'s shards.</summary>
+    private static Func<string[], bool> SpansShards(CacheClient cache)
+    {
+        var ring = cache.Definition.BuildRing();
+        return command => CacheCommandTable.Resolve(command)!.Keys(command).Select(ring.GetNode).Distinct(StringComparer.Ordinal).Count() > 1;
+    }
+
+    private async Task CompareAsync(string system, IDatabase db, Func<string[], Task<CacheReply>> execute, int seed, Func<string[], bool>? spansShards = null)
     {
         var commands = RedisDifferential.Generate(seed, Operations);
+        var commandsSeen = new HashSet<string>(StringComparer.Ordinal);
         var mismatches = new List<string>();
         var errors = 0;
         var kinds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var command in commands)
         {
-            var ours = await execute(command);
-            var theirs = await RedisDifferential.ExecuteOnRedisAsync(db, command);
-            errors += theirs.IsError ? 1 : 0;
-            var kind = theirs.IsError ? theirs.Text!.Split(' ')[0] + " " + (theirs.Text.Contains("WRONGTYPE", StringComparison.Ordinal) ? "wrongtype" : "other") : theirs.Kind.ToString();
+            var (difference, theirs) = await RedisDifferential.CompareAsync(db, command, execute, spansShards);
+            errors += theirs is { IsError: true } ? 1 : 0;
+            var kind = theirs is null ? "CROSSSLOT (keys on several shards)" : theirs.IsError ? theirs.Text!.Split(' ')[0] + " " + (theirs.Text.Contains("WRONGTYPE", StringComparison.Ordinal) ? "wrongtype" : "other") : theirs.Kind.ToString();
             kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
-            if (RedisDifferential.Difference(command, ours, theirs) is { } difference)
+            commandsSeen.Add(command[0].ToUpperInvariant());
+            if (difference is not null)
             {
                 mismatches.Add($"{string.Join(' ', command)} => {difference}");
             }
@@ -242,6 +252,7 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
 
         Assert.Empty(mismatches);
         Assert.Equal(keysTheirs, keysOurs);
+        Assert.Empty(CacheCommandTable.Commands.Keys.Where(c => !commandsSeen.Contains(c) && !NotGenerated.Contains(c)).Order(StringComparer.Ordinal));
         Assert.True(errors > 100 && errors < commands.Count / 2, "the workload should exercise error replies");
     }
 }

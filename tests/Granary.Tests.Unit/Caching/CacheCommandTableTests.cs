@@ -75,6 +75,47 @@ public sealed class CacheCommandTableTests
         ["ZRANGEBYSCORE"] = ["ZRANGEBYSCORE", "k", "0", "1"],
         ["ZRANK"] = ["ZRANK", "k", "m"],
         ["ZCARD"] = ["ZCARD", "k"],
+        ["GETEX"] = ["GETEX", "k"],
+        ["GETRANGE"] = ["GETRANGE", "k", "0", "-1"],
+        ["SETRANGE"] = ["SETRANGE", "k", "0", "v"],
+        ["SETNX"] = ["SETNX", "k", "v"],
+        ["SETEX"] = ["SETEX", "k", "10", "v"],
+        ["PSETEX"] = ["PSETEX", "k", "10000", "v"],
+        ["MSETNX"] = ["MSETNX", "k", "v"],
+        ["EXPIREAT"] = ["EXPIREAT", "k", "4102444800"],
+        ["PEXPIREAT"] = ["PEXPIREAT", "k", "4102444800000"],
+        ["EXPIRETIME"] = ["EXPIRETIME", "k"],
+        ["PEXPIRETIME"] = ["PEXPIRETIME", "k"],
+        ["RENAME"] = ["RENAME", "k", "k2"],
+        ["RENAMENX"] = ["RENAMENX", "k", "k2"],
+        ["COPY"] = ["COPY", "k", "k2"],
+        ["OBJECT"] = ["OBJECT", "ENCODING", "k"],
+        ["HMGET"] = ["HMGET", "k", "f"],
+        ["HKEYS"] = ["HKEYS", "k"],
+        ["HVALS"] = ["HVALS", "k"],
+        ["HRANDFIELD"] = ["HRANDFIELD", "k"],
+        ["HINCRBYFLOAT"] = ["HINCRBYFLOAT", "k", "f", "1.5"],
+        ["LSET"] = ["LSET", "k", "0", "v"],
+        ["LTRIM"] = ["LTRIM", "k", "0", "-1"],
+        ["LINSERT"] = ["LINSERT", "k", "BEFORE", "p", "v"],
+        ["LPOS"] = ["LPOS", "k", "v"],
+        ["SMISMEMBER"] = ["SMISMEMBER", "k", "m"],
+        ["SPOP"] = ["SPOP", "k"],
+        ["SRANDMEMBER"] = ["SRANDMEMBER", "k"],
+        ["SINTER"] = ["SINTER", "k"],
+        ["SUNION"] = ["SUNION", "k"],
+        ["SDIFF"] = ["SDIFF", "k"],
+        ["SINTERSTORE"] = ["SINTERSTORE", "d", "k"],
+        ["SUNIONSTORE"] = ["SUNIONSTORE", "d", "k"],
+        ["SDIFFSTORE"] = ["SDIFFSTORE", "d", "k"],
+        ["ZREVRANGE"] = ["ZREVRANGE", "k", "0", "-1"],
+        ["ZREVRANGEBYSCORE"] = ["ZREVRANGEBYSCORE", "k", "1", "0"],
+        ["ZRANGEBYLEX"] = ["ZRANGEBYLEX", "k", "-", "+"],
+        ["ZREVRANGEBYLEX"] = ["ZREVRANGEBYLEX", "k", "+", "-"],
+        ["ZCOUNT"] = ["ZCOUNT", "k", "0", "1"],
+        ["ZLEXCOUNT"] = ["ZLEXCOUNT", "k", "-", "+"],
+        ["ZPOPMIN"] = ["ZPOPMIN", "k"],
+        ["ZPOPMAX"] = ["ZPOPMAX", "k"],
     };
 
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
@@ -212,6 +253,18 @@ public sealed class CacheCommandTableTests
         Assert.Equal(["k"], Keys("ZADD", "k", "1", "a", "2", "b"));
         Assert.Empty(Keys("SCAN", "0", "MATCH", "k*"));
         Assert.Empty(Keys("PING", "hello"));
+        Assert.Equal(["a", "b"], Keys("RENAME", "a", "b"));
+        Assert.Equal(["a", "b"], Keys("COPY", "a", "b", "REPLACE"));
+        Assert.Equal(["d", "a", "b"], Keys("SINTERSTORE", "d", "a", "b"));
+        Assert.Equal(["k"], Keys("OBJECT", "ENCODING", "k"));
+    }
+
+    [Fact]
+    public void Multi_key_commands_that_cannot_be_split_by_shard_are_marked_same_shard()
+    {
+        string[] sameShard = ["MSETNX", "RENAME", "RENAMENX", "COPY", "SINTER", "SUNION", "SDIFF", "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"];
+        Assert.Equal(sameShard.Order(StringComparer.Ordinal), CacheCommandTable.Commands.Values.Where(c => c.IsSameShard).Select(c => c.Name).Order(StringComparer.Ordinal));
+        Assert.All(CacheCommandTable.Commands.Values.Where(c => c.FirstKey > 0 && c.LastKey != c.FirstKey && !c.IsSameShard), c => Assert.Contains(c.Name, new[] { "MGET", "MSET", "DEL", "UNLINK", "EXISTS" }));
     }
 
     [Fact]
