@@ -57,7 +57,7 @@ public static class GranaryHealthChecks
             try
             {
                 var grains = services.GetRequiredService<IClusterClient>();
-                var description = await probe(grains).WaitAsync(options.CallTimeout, options.TimeProvider, cancellationToken);
+                var description = await options.Bound().On(probe(grains), cancellationToken);
                 return HealthCheckResult.Healthy(description);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
