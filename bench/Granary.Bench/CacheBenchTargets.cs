@@ -77,7 +77,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
         }
 
         _cache = await CacheClient.ConnectAsync(grains, _name);
-        await Preload(workload, (key, value) => _cache.ExecuteAsync("SET", key, value));
+        await Preload(workload, (key, value) => _cache.ExecuteAsync(["SET", key, value]));
     }
 
     /// <inheritdoc/>
@@ -85,7 +85,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
     {
         var sequence = Interlocked.Increment(ref _sequence);
         var key = workload.KeyFor(caller, sequence);
-        var reply = workload.IsWrite(sequence) ? await _cache!.ExecuteAsync("SET", key, workload.Value) : await _cache!.ExecuteAsync("GET", key);
+        var reply = workload.IsWrite(sequence) ? await _cache!.ExecuteAsync(["SET", key, workload.Value]) : await _cache!.ExecuteAsync(["GET", key]);
         if (reply.IsError || reply.IsNil)
         {
             throw new InvalidOperationException($"unexpected reply for {key}: {reply}");

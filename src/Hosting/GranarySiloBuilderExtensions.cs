@@ -2,6 +2,7 @@ using System.Net;
 using Granary.Client;
 using Granary.Client.Configuration;
 using Granary.Client.Diagnostics;
+using Granary.Diagnostics;
 using Granary.Server.Caching;
 using Granary.Server.Configuration;
 using Granary.Server.Diagnostics;
@@ -113,6 +114,7 @@ public static class GranarySiloBuilderExtensions
         }
 
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresShardInitializer>();
+        silo.Services.AddSingleton<IStorageShardProbe>(_ => new PostgresShardProbe(options.Shards));
         if (options.GroupCommit)
         {
             silo.Services.AddSingleton(sp => new GroupCommitWriters(options, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));

@@ -15,69 +15,6 @@ public sealed class ClientApiConventionTests
     private static readonly string[] ServerOnly =
         ["Granary.Server", "Granary.Grains", "Orleans.Runtime", "Orleans.Server", "Orleans.Persistence.AdoNet", "Orleans.Reminders", "Npgsql"];
 
-    /// <summary>
-    /// The typed clients' methods written before this rule, which do not take a token yet. The list
-    /// only shrinks: a new method without a token fails the test, and so does a listed method that
-    /// gained one (remove it from the list).
-    /// </summary>
-    private static readonly HashSet<string> NotYetCancellable = new(StringComparer.Ordinal)
-    {
-        "Granary.Client.Caching.CacheClient.ConnectAsync",
-        "Granary.Client.Caching.CacheClient.CreateAsync",
-        "Granary.Client.Caching.CacheClient.DeleteAsync",
-        "Granary.Client.Caching.CacheClient.ExecuteAsync",
-        "Granary.Client.Caching.CacheClient.GetAsync",
-        "Granary.Client.Caching.CacheClient.GetOrLoadAsync",
-        "Granary.Client.Caching.CacheClient.GetShardStatisticsAsync",
-        "Granary.Client.Caching.CacheClient.GetStatisticsAsync",
-        "Granary.Client.Caching.CacheClient.InvalidateAsync",
-        "Granary.Client.Caching.CacheClient.ReadThroughAsync",
-        "Granary.Client.Caching.CacheClient.RefreshAsync",
-        "Granary.Client.Caching.CacheClient.SetAsync",
-        "Granary.Client.Caching.CacheClient.WriteBehindAsync",
-        "Granary.Client.Caching.CacheClient.WriteThroughAsync",
-        "Granary.Client.Diagnostics.StatsClient.GetAsync",
-        "Granary.Client.Diagnostics.StatsClient.GetRawAsync",
-        "Granary.Client.Locks.DistributedLocks.StatusAsync",
-        "Granary.Client.Locks.LockHandle.ReleaseAsync",
-        "Granary.Client.Locks.LockHandle.RenewAsync",
-        "Granary.Client.Queues.QueueClient.AckAsync",
-        "Granary.Client.Queues.QueueClient.AckManyAsync",
-        "Granary.Client.Queues.QueueClient.CreateAsync",
-        "Granary.Client.Queues.QueueClient.DequeueAsync",
-        "Granary.Client.Queues.QueueClient.EnqueueAsync",
-        "Granary.Client.Queues.QueueClient.EnqueueBatchAsync",
-        "Granary.Client.Queues.QueueClient.ExtendAsync",
-        "Granary.Client.Queues.QueueClient.InfoAsync",
-        "Granary.Client.Queues.QueueClient.NackAsync",
-        "Granary.Client.Queues.QueueClient.StatsAsync",
-        "Granary.Client.Scheduling.TaskClient.CancelAsync",
-        "Granary.Client.Scheduling.TaskClient.ChainAsync",
-        "Granary.Client.Scheduling.TaskClient.ChordAsync",
-        "Granary.Client.Scheduling.TaskClient.ConfigureQueueAsync",
-        "Granary.Client.Scheduling.TaskClient.DeadLettersAsync",
-        "Granary.Client.Scheduling.TaskClient.DeclareQueueAsync",
-        "Granary.Client.Scheduling.TaskClient.GetAsync",
-        "Granary.Client.Scheduling.TaskClient.GetPeriodicAsync",
-        "Granary.Client.Scheduling.TaskClient.GetQueueAsync",
-        "Granary.Client.Scheduling.TaskClient.GetWorkflowAsync",
-        "Granary.Client.Scheduling.TaskClient.GroupAsync",
-        "Granary.Client.Scheduling.TaskClient.ListPeriodicAsync",
-        "Granary.Client.Scheduling.TaskClient.ListQueuesAsync",
-        "Granary.Client.Scheduling.TaskClient.QueueAsync",
-        "Granary.Client.Scheduling.TaskClient.RemovePeriodicAsync",
-        "Granary.Client.Scheduling.TaskClient.RemoveQueueAsync",
-        "Granary.Client.Scheduling.TaskClient.RetryDeadLetterAsync",
-        "Granary.Client.Scheduling.TaskClient.ScheduleAsync",
-        "Granary.Client.Scheduling.TaskClient.SubmitAsync",
-        "Granary.Client.Scheduling.TaskClient.SubmitWithIdAsync",
-        "Granary.Client.Scheduling.TaskClient.WorkersAsync",
-        "Granary.Client.Transactions.TransactionClient.CheckoutAsync",
-        "Granary.Client.Transactions.TransactionClient.RunAsync",
-        "Granary.Client.Transactions.TransactionClient.RunFreshAsync",
-        "Granary.Client.Transactions.TransactionClient.TransferAsync",
-    };
-
     private static IEnumerable<MethodInfo> PublicMethods() =>
         ProductAssemblies.PublicTypes(Client)
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
@@ -109,10 +46,7 @@ public sealed class ClientApiConventionTests
             .ToList();
 
         Assert.True(methods.Count > 20, $"only {methods.Count} public async methods found");
-        var unlisted = missing.Where(m => !NotYetCancellable.Contains(m)).ToList();
-        Assert.True(unlisted.Count == 0, $"{unlisted.Count} public async methods without a CancellationToken:\n" + string.Join('\n', unlisted));
-        var fixedNow = NotYetCancellable.Where(m => !missing.Contains(m)).Order(StringComparer.Ordinal).ToList();
-        Assert.True(fixedNow.Count == 0, "listed as not yet cancellable but no longer missing a token (remove them from the list):\n" + string.Join('\n', fixedNow));
+        Assert.True(missing.Count == 0, $"{missing.Count} public async methods without a CancellationToken:\n" + string.Join('\n', missing));
     }
 
     [Fact]

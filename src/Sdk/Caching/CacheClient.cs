@@ -1,6 +1,7 @@
 using System.Globalization;
 using Granary.Caching;
 using Granary.Client.Batching;
+using Granary.Client.Configuration;
 using Granary.Errors;
 using Granary.Hashing;
 using Orleans.Concurrency;
@@ -11,12 +12,15 @@ namespace Granary.Client.Caching;
 /// Client of one named cache. Keeps a snapshot of the cache's ring (refreshed when its version
 /// changes), routes each command to the shard owning its key, splits multi-key commands by shard,
 /// fans SCAN/KEYS/DBSIZE/FLUSHALL out to every shard, and coalesces concurrent commands for the
-/// same shard into one grain call. Thread-safe; share one per cache.
+/// same shard into one grain call. Thread-safe; share one per cache. Every call is bounded by
+/// <see cref="CacheClientOptions.CallTimeout"/> (<see cref="TimeoutException"/>) and by its cancellation
+/// token (<see cref="OperationCanceledException"/>); a command that timed out or was cancelled may still
+/// have run on its shard.
 /// </summary>
 /// <example><code>
 /// await using var cache = await CacheClient.ConnectAsync(grains, "catalogue");
-/// await cache.ExecuteAsync("SET", "sku:42", "apples", "EX", "60");
-/// string? value = (await cache.ExecuteAsync("GET", "sku:42")).Text;
+/// await cache.ExecuteAsync(["SET", "sku:42", "apples", "EX", "60"], ct);
+/// string? value = (await cache.ExecuteAsync(["GET", "sku:42"], ct)).Text;
 /// </code></example>
 public sealed partial class CacheClient : IAsyncDisposable
 {
@@ -24,6 +28,7 @@ public sealed partial class CacheClient : IAsyncDisposable
 
     private readonly IGrainFactory _grains;
     private readonly CacheClientOptions _options;
+    private readonly CallBound _bound;
     private readonly SemaphoreSlim _refreshGate = new(1, 1);
     private readonly SingleFlight<string, string?> _loads = new(StringComparer.Ordinal);
     private long _backingLoads;
@@ -42,6 +47,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         _grains = grains;
         Name = name;
         _options = options;
+        _bound = new CallBound(options.CallTimeout, options.TimeProvider);
         _routing = new Routing(definition, grains, options);
         _nextRefreshTicks = Environment.TickCount64 + (long)options.RingRefreshInterval.TotalMilliseconds;
         if (options.NearCache)
@@ -74,7 +80,7 @@ public sealed partial class CacheClient : IAsyncDisposable
     }
 
     /// <summary>Connects to <paramref name="cacheName"/> (created with the default shard count on first use).</summary>
-    public static async Task<CacheClient> ConnectAsync(IGrainFactory grains, string cacheName, CacheClientOptions? options = null)
+    public static async Task<CacheClient> ConnectAsync(IGrainFactory grains, string cacheName, CacheClientOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
         Guard.Name(cacheName, "cache");
@@ -89,11 +95,12 @@ public sealed partial class CacheClient : IAsyncDisposable
         Guard.InRange(options.CallTimeout, nameof(options.CallTimeout), TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10));
         Guard.InRange(options.NearCacheTtl, nameof(options.NearCacheTtl), TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1));
         Guard.InRange(options.SubscriptionRenewal, nameof(options.SubscriptionRenewal), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
-        var definition = await grains.GetGrain<ICacheDefinitionGrain>(cacheName).GetAsync();
+        var bound = new CallBound(options.CallTimeout, options.TimeProvider);
+        var definition = await bound.On(grains.GetGrain<ICacheDefinitionGrain>(cacheName).GetAsync(), cancellationToken);
         var client = new CacheClient(grains, cacheName, options, definition);
         if (client._near is not null)
         {
-            await client.SubscribeAllAsync(client._routing);
+            await client.SubscribeAllAsync(client._routing, cancellationToken);
             client._renewals = client.RenewSubscriptionsAsync();
         }
 
@@ -105,7 +112,7 @@ public sealed partial class CacheClient : IAsyncDisposable
     /// backing table (once for all concurrent misses of the key, from any client). With a near-cache,
     /// served locally until an invalidation arrives or its TTL passes.
     /// </summary>
-    public async Task<BackedRead> ReadThroughAsync(string key)
+    public async Task<BackedRead> ReadThroughAsync(string key, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
         long token = 0;
@@ -117,42 +124,42 @@ public sealed partial class CacheClient : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var routing = Volatile.Read(ref _routing);
-            var read = await routing.Shards[routing.ShardOf(key)].ReadThroughAsync(key, routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider);
+            var read = await _bound.On(routing.Shards[routing.ShardOf(key)].ReadThroughAsync(key, routing.Definition.Version), cancellationToken);
             if (!read.Moved)
             {
                 _near?.Fill(key, token, read);
                 return read;
             }
 
-            await AfterMovedAsync(attempt);
+            await AfterMovedAsync(attempt, cancellationToken);
         }
     }
 
     /// <summary>Write-through: the backing table first (version-checked: refused when it holds this version or newer), then the cache.</summary>
-    public Task<BackedWrite> WriteThroughAsync(string key, string? value, long version) =>
-        WriteBackedAsync(key, (shard, ring) => shard.WriteThroughAsync(key, value, version, ring));
+    public Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, CancellationToken cancellationToken = default) =>
+        WriteBackedAsync(key, (shard, ring) => shard.WriteThroughAsync(key, value, version, ring), cancellationToken);
 
     /// <summary>Write-behind: the cache now (refused when it knows this version or newer), the backing table within the cache's write-behind delay.</summary>
-    public Task<BackedWrite> WriteBehindAsync(string key, string? value, long version) =>
-        WriteBackedAsync(key, (shard, ring) => shard.WriteBehindAsync(key, value, version, ring));
+    public Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, CancellationToken cancellationToken = default) =>
+        WriteBackedAsync(key, (shard, ring) => shard.WriteBehindAsync(key, value, version, ring), cancellationToken);
 
-    private async Task<BackedWrite> WriteBackedAsync(string key, Func<ICacheShardGrain, long, Task<BackedWrite>> write)
+    private async Task<BackedWrite> WriteBackedAsync(string key, Func<ICacheShardGrain, long, Task<BackedWrite>> write, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         for (var attempt = 0; ; attempt++)
         {
             var routing = Volatile.Read(ref _routing);
-            var result = await write(routing.Shards[routing.ShardOf(key)], routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider);
+            var result = await _bound.On(write(routing.Shards[routing.ShardOf(key)], routing.Definition.Version), cancellationToken);
             if (result.Outcome != BackedOutcome.Moved)
             {
                 return result;
             }
 
-            await AfterMovedAsync(attempt);
+            await AfterMovedAsync(attempt, cancellationToken);
         }
     }
 
-    private async Task AfterMovedAsync(int attempt)
+    private async Task AfterMovedAsync(int attempt, CancellationToken cancellationToken)
     {
         if (attempt >= MaxMovedRetries)
         {
@@ -160,16 +167,16 @@ public sealed partial class CacheClient : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _movedReplies);
-        await RefreshAsync(force: true);
+        await RefreshAsync(force: true, cancellationToken);
         if (attempt > 0)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)));
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)), _options.TimeProvider, cancellationToken);
         }
     }
 
-    private async Task SubscribeAllAsync(Routing routing)
+    private async Task SubscribeAllAsync(Routing routing, CancellationToken cancellationToken)
     {
-        var ids = await Task.WhenAll(routing.Shards.Select(s => s.SubscribeAsync(_observer!)));
+        var ids = await _bound.On(Task.WhenAll(routing.Shards.Select(s => s.SubscribeAsync(_observer!))), cancellationToken);
         var lapsed = false;
         lock (_subscribedActivations)
         {
@@ -196,7 +203,7 @@ public sealed partial class CacheClient : IAsyncDisposable
             {
                 try
                 {
-                    await SubscribeAllAsync(Volatile.Read(ref _routing));
+                    await SubscribeAllAsync(Volatile.Read(ref _routing), _stopping.Token);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -215,7 +222,7 @@ public sealed partial class CacheClient : IAsyncDisposable
     /// Creates <paramref name="cacheName"/> with <paramref name="shards"/> shards and <paramref name="settings"/>
     /// (idempotent for the same arguments) and connects to it.
     /// </summary>
-    public static async Task<CacheClient> CreateAsync(IGrainFactory grains, string cacheName, int shards, CacheSettings settings, CacheClientOptions? options = null)
+    public static async Task<CacheClient> CreateAsync(IGrainFactory grains, string cacheName, int shards, CacheSettings settings, CacheClientOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
         Guard.Name(cacheName, "cache");
@@ -224,12 +231,15 @@ public sealed partial class CacheClient : IAsyncDisposable
             throw new InvalidRequestException("cache", "must not contain '/'");
         }
 
-        await grains.GetGrain<ICacheDefinitionGrain>(cacheName).CreateAsync(shards, settings);
-        return await ConnectAsync(grains, cacheName, options);
+        options ??= new CacheClientOptions();
+        var bound = new CallBound(options.CallTimeout, options.TimeProvider);
+        await bound.On(grains.GetGrain<ICacheDefinitionGrain>(cacheName).CreateAsync(shards, settings), cancellationToken);
+        return await ConnectAsync(grains, cacheName, options, cancellationToken);
     }
 
     /// <summary>Runs one Redis command (name first) and returns Redis's reply; errors are replies, not exceptions.</summary>
-    public async Task<CacheReply> ExecuteAsync(params string[] command)
+    /// <example><code>var reply = await cache.ExecuteAsync(["INCRBY", "stock:apples", "5"], ct);</code></example>
+    public async Task<CacheReply> ExecuteAsync(string[] command, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (command.Any(a => a is null))
@@ -248,7 +258,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var routing = Volatile.Read(ref _routing);
-            var reply = await RouteAsync(routing, command);
+            var reply = await RouteAsync(routing, command).WaitAsync(cancellationToken);
             if (!reply.IsMoved || attempt >= MaxMovedRetries)
             {
                 return reply;
@@ -256,10 +266,10 @@ public sealed partial class CacheClient : IAsyncDisposable
 
             Interlocked.Increment(ref _movedReplies);
 
-            await RefreshAsync(force: true);
+            await RefreshAsync(force: true, cancellationToken);
             if (attempt > 0)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)));
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 5 * attempt)), _options.TimeProvider, cancellationToken);
             }
         }
     }
@@ -302,25 +312,25 @@ public sealed partial class CacheClient : IAsyncDisposable
                 throw new InvalidRequestException(nameof(commands), "must name keys of one shard");
             }
 
-            var replies = (await routing.Shards[shard].ExecuteAsync(commands.AsImmutable(), routing.Definition.Version).WaitAsync(_options.CallTimeout, cancellationToken)).Value;
+            var replies = (await _bound.On(routing.Shards[shard].ExecuteAsync(commands.AsImmutable(), routing.Definition.Version), cancellationToken)).Value;
             if (!replies.Any(r => r.IsMoved))
             {
                 return replies;
             }
 
-            await AfterMovedAsync(attempt);
+            await AfterMovedAsync(attempt, cancellationToken);
         }
     }
 
     /// <summary>GET: the value, or null when absent.</summary>
-    public async Task<string?> GetAsync(string key) => Unwrap(await ExecuteAsync("GET", key)).Text;
+    public async Task<string?> GetAsync(string key, CancellationToken cancellationToken = default) => Unwrap(await ExecuteAsync(["GET", key], cancellationToken)).Text;
 
     /// <summary>SET with an optional TTL.</summary>
-    public async Task SetAsync(string key, string value, TimeSpan? ttl = null) =>
-        Unwrap(await ExecuteAsync(ttl is { } t ? ["SET", key, value, "PX", ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)] : ["SET", key, value]));
+    public async Task SetAsync(string key, string value, TimeSpan? ttl = null, CancellationToken cancellationToken = default) =>
+        Unwrap(await ExecuteAsync(ttl is { } t ? ["SET", key, value, "PX", ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)] : ["SET", key, value], cancellationToken));
 
     /// <summary>DEL: true when the key existed.</summary>
-    public async Task<bool> DeleteAsync(string key) => Unwrap(await ExecuteAsync("DEL", key)).Integer == 1;
+    public async Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => Unwrap(await ExecuteAsync(["DEL", key], cancellationToken)).Integer == 1;
 
     /// <summary>MOVED replies received (a shard handed its keys over to a newer ring) and retried on the refreshed ring.</summary>
     public long MovedReplies => Interlocked.Read(ref _movedReplies);
@@ -332,11 +342,13 @@ public sealed partial class CacheClient : IAsyncDisposable
     /// Cache-aside read with single-flight: returns the cached value, or on a miss loads it once
     /// for all concurrent callers of this client (others for the same key await that load),
     /// stores it with <paramref name="ttl"/> and returns it. A null from the loader is not cached.
+    /// Cancelling <paramref name="cancellationToken"/> stops this caller's wait; a load already shared
+    /// with other callers goes on for them.
     /// </summary>
-    public async Task<string?> GetOrLoadAsync(string key, Func<string, Task<string?>> load, TimeSpan? ttl = null)
+    public async Task<string?> GetOrLoadAsync(string key, Func<string, Task<string?>> load, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(load);
-        var cached = Unwrap(await ExecuteAsync("GET", key));
+        var cached = Unwrap(await ExecuteAsync(["GET", key], cancellationToken));
         if (!cached.IsNil)
         {
             return cached.Text;
@@ -345,7 +357,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         return await _loads.RunAsync(key, async k =>
         {
             // A load that finished just before this one started may already have filled the key.
-            var again = Unwrap(await ExecuteAsync("GET", k));
+            var again = Unwrap(await ExecuteAsync(["GET", k]));
             if (!again.IsNil)
             {
                 return again.Text;
@@ -359,34 +371,33 @@ public sealed partial class CacheClient : IAsyncDisposable
             }
 
             return loaded;
-        });
+        }).WaitAsync(cancellationToken);
     }
 
     /// <summary>Cache-aside invalidation after the backing store changed: deletes the key.</summary>
-    public Task<bool> InvalidateAsync(string key) => DeleteAsync(key);
+    public Task<bool> InvalidateAsync(string key, CancellationToken cancellationToken = default) => DeleteAsync(key, cancellationToken);
 
     /// <summary>Counters summed over every shard.</summary>
-    public async Task<CacheStatistics> GetStatisticsAsync()
+    public async Task<CacheStatistics> GetStatisticsAsync(CancellationToken cancellationToken = default)
     {
-        var routing = Volatile.Read(ref _routing);
-        var all = await Task.WhenAll(routing.Shards.Select(s => s.GetStatisticsAsync()));
+        var all = await GetShardStatisticsAsync(cancellationToken);
         return all.Aggregate(new CacheStatistics(), (sum, s) => sum.Add(s));
     }
 
     /// <summary>Counters per shard.</summary>
-    public async Task<CacheStatistics[]> GetShardStatisticsAsync()
+    public async Task<CacheStatistics[]> GetShardStatisticsAsync(CancellationToken cancellationToken = default)
     {
         var routing = Volatile.Read(ref _routing);
-        return await Task.WhenAll(routing.Shards.Select(s => s.GetStatisticsAsync()));
+        return await _bound.On(Task.WhenAll(routing.Shards.Select(s => s.GetStatisticsAsync())), cancellationToken);
     }
 
     /// <summary>Re-reads the definition; rebuilds routing when the ring version changed.</summary>
-    public async Task<CacheDefinition> RefreshAsync(bool force = false)
+    public async Task<CacheDefinition> RefreshAsync(bool force = false, CancellationToken cancellationToken = default)
     {
-        await _refreshGate.WaitAsync();
+        await _refreshGate.WaitAsync(cancellationToken);
         try
         {
-            var definition = await _grains.GetGrain<ICacheDefinitionGrain>(Name).GetAsync();
+            var definition = await _bound.On(_grains.GetGrain<ICacheDefinitionGrain>(Name).GetAsync(), cancellationToken);
             if (definition.Version != Volatile.Read(ref _routing).Definition.Version || force && definition.Version != _routing.Definition.Version)
             {
                 var routing = new Routing(definition, _grains, _options);
@@ -397,7 +408,7 @@ public sealed partial class CacheClient : IAsyncDisposable
                         _subscribedActivations.Clear();
                     }
 
-                    await SubscribeAllAsync(routing);
+                    await SubscribeAllAsync(routing, cancellationToken);
                     _near.Clear();
                 }
 
@@ -427,7 +438,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         {
             try
             {
-                await Task.WhenAll(Volatile.Read(ref _routing).Shards.Select(s => s.UnsubscribeAsync(_observer))).WaitAsync(_options.CallTimeout, _options.TimeProvider);
+                await _bound.On(Task.WhenAll(Volatile.Read(ref _routing).Shards.Select(s => s.UnsubscribeAsync(_observer))), CancellationToken.None);
             }
             catch (Exception ex) when (ex is TimeoutException or OrleansException)
             {
@@ -625,7 +636,7 @@ public sealed partial class CacheClient : IAsyncDisposable
 
         private static CallBatcher<string[], CacheReply> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
             new(
-                async commands => (await shard.ExecuteAsync(commands.AsImmutable(), ringVersion).WaitAsync(options.CallTimeout)).Value,
+                async commands => (await new CallBound(options.CallTimeout, options.TimeProvider).On(shard.ExecuteAsync(commands.AsImmutable(), ringVersion), CancellationToken.None)).Value,
                 options.MaxInFlightPerShard,
                 options.MaxBatchSize,
                 WireBytes,

@@ -78,7 +78,7 @@ public sealed class GranaryDistributedCache : IDistributedCache
         var mapped = Key(key);
         token.ThrowIfCancellationRequested();
         var cache = await _cache(token);
-        var reply = await cache.ExecuteAsync("HGETALL", mapped).WaitAsync(token);
+        var reply = await cache.ExecuteAsync(["HGETALL", mapped], token);
         var fields = Fields(Unwrap(reply));
         if (fields is null)
         {
@@ -166,7 +166,7 @@ public sealed class GranaryDistributedCache : IDistributedCache
         var mapped = Key(key);
         token.ThrowIfCancellationRequested();
         var cache = await _cache(token);
-        Unwrap(await cache.ExecuteAsync("DEL", mapped).WaitAsync(token));
+        Unwrap(await cache.ExecuteAsync(["DEL", mapped], token));
     }
 
     /// <summary>

@@ -1,12 +1,15 @@
 using Granary.Client.Caching;
+using Granary.Client.Configuration;
 using Granary.Client.Locks;
+using Granary.Errors;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Client.DependencyInjection;
 
 /// <summary>
 /// Options of the typed clients (<c>Granary:Client</c>): the bound on one call to the cluster and the
-/// clock, applied to the lock and cache clients. The lock and cache clients keep their own settings (<see cref="Locks"/>,
+/// clock, applied alike to every typed client (locks, caches, queues, tasks, transactions) and to the
+/// health checks. The lock and cache clients keep their own further settings (<see cref="Locks"/>,
 /// <see cref="Cache"/>); their call timeout and clock are these.
 /// </summary>
 public sealed class GranaryClientOptions
@@ -16,8 +19,10 @@ public sealed class GranaryClientOptions
 
     /// <summary>
     /// How long one call to the cluster may take before it fails with <see cref="TimeoutException"/>
-    /// (a lock attempt is re-sent after it, see <see cref="DistributedLockOptions.CallTimeout"/>).
-    /// Default 10 s; between 10 ms and 30 s (Orleans' own response timeout).
+    /// (a lock attempt is re-sent after it, see <see cref="DistributedLockOptions.CallTimeout"/>). A call
+    /// that asks the cluster to wait (a queue's long poll, a task's result wait, a lock's queue) may take
+    /// that wait plus this. A call that timed out may still take effect. Default 10 s; between 10 ms and
+    /// 30 s (Orleans' own response timeout).
     /// </summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -35,6 +40,14 @@ public sealed class GranaryClientOptions
 
     /// <summary>The cache client's options with this call timeout and clock.</summary>
     internal CacheClientOptions CacheOptions() => Cache with { CallTimeout = CallTimeout, TimeProvider = TimeProvider };
+
+    /// <summary>The bound the queue, task and transaction clients (and the health checks) put on each call.</summary>
+    internal CallBound Bound()
+    {
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+        Guard.InRange(CallTimeout, nameof(CallTimeout), TimeSpan.FromMilliseconds(10), DistributedLockOptions.DeclaredCallTimeout);
+        return new(CallTimeout, TimeProvider);
+    }
 }
 
 /// <summary>Fails start-up with a clear message when <c>Granary:Client</c>'s shared options are unusable.</summary>

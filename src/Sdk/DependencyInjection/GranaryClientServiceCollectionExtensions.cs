@@ -21,10 +21,9 @@ public static class GranaryClientServiceCollectionExtensions
     /// Sets up the Orleans client for the cluster named by <paramref name="configuration"/>
     /// (<c>Granary:Cluster</c>, <c>Granary:Client</c>, <c>Orleans</c>; connected when the host starts) and
     /// registers <see cref="DistributedLocks"/>, <see cref="CacheClients"/>, <see cref="QueueClient"/>,
-    /// <see cref="TaskClient"/> and <see cref="TransactionClient"/> as singletons. The lock and cache clients
-    /// take <see cref="GranaryClientOptions.CallTimeout"/> and <see cref="GranaryClientOptions.TimeProvider"/>
-    /// of <see cref="GranaryClientOptions"/> (validated at start-up); the queue, task and transaction
-    /// clients' calls are bounded by Orleans' response timeout. Idempotent.
+    /// <see cref="TaskClient"/> and <see cref="TransactionClient"/> as singletons. Every one of them takes
+    /// <see cref="GranaryClientOptions.CallTimeout"/> and <see cref="GranaryClientOptions.TimeProvider"/>
+    /// of <see cref="GranaryClientOptions"/> (validated at start-up). Idempotent.
     /// </summary>
     /// <param name="services">The application's services.</param>
     /// <param name="configuration">The application's configuration.</param>
@@ -48,9 +47,9 @@ public static class GranaryClientServiceCollectionExtensions
         services.AddOrleansClient(client => client.UseGranaryClustering(configuration));
         services.TryAddSingleton(sp => new DistributedLocks(sp.GetRequiredService<IClusterClient>(), Options(sp).LockOptions()));
         services.TryAddSingleton(sp => new CacheClients(sp.GetRequiredService<IClusterClient>(), Options(sp).CacheOptions()));
-        services.TryAddSingleton(sp => new QueueClient(sp.GetRequiredService<IClusterClient>()));
-        services.TryAddSingleton(sp => new TaskClient(sp.GetRequiredService<IClusterClient>()));
-        services.TryAddSingleton(sp => new TransactionClient(sp.GetRequiredService<IClusterClient>()));
+        services.TryAddSingleton(sp => new QueueClient(sp.GetRequiredService<IClusterClient>(), Options(sp)));
+        services.TryAddSingleton(sp => new TaskClient(sp.GetRequiredService<IClusterClient>(), Options(sp)));
+        services.TryAddSingleton(sp => new TransactionClient(sp.GetRequiredService<IClusterClient>(), Options(sp)));
         return services;
     }
 

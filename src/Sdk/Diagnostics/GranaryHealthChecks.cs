@@ -1,6 +1,5 @@
 using Granary.Client.DependencyInjection;
 using Granary.Diagnostics;
-using Granary.Locks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -23,33 +22,37 @@ public static class GranaryHealthChecks
 
     /// <summary>
     /// Adds <see cref="Cluster"/> (the cluster statistics grain answers: a gateway is reachable and a
-    /// silo runs grains) and <see cref="Shards"/> (a lock grain's status answers: its activation reads
-    /// its state from its storage shard). Each check fails (Unhealthy) when its call does not answer
-    /// within <see cref="GranaryClientOptions.CallTimeout"/> or the check's own timeout, whichever is first.
+    /// silo runs grains) and <see cref="Shards"/> (a silo reaches every storage shard now: one cheap
+    /// query per shard, each bounded by half the call timeout; Unhealthy names each shard that did not
+    /// answer and why). Each check fails (Unhealthy) when its call does not answer within
+    /// <see cref="GranaryClientOptions.CallTimeout"/> or the check's own timeout, whichever is first.
     /// Needs <see cref="GranaryClientServiceCollectionExtensions.AddGranaryClient"/>.
     /// </summary>
     public static IHealthChecksBuilder AddGranaryHealthChecks(this IHealthChecksBuilder builder, IEnumerable<string>? tags = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var tagList = tags?.ToArray() ?? ["granary"];
-        builder.Add(new HealthCheckRegistration(Cluster, sp => new GrainCallHealthCheck(sp, async grains =>
+        builder.Add(new HealthCheckRegistration(Cluster, sp => new GrainCallHealthCheck(sp, async (grains, _, token) =>
         {
             var stats = await grains.GetGrain<IClusterStatsGrain>(IClusterStatsGrain.Key).GetAsync();
-            return $"{stats.Silos.Count} silo(s) reported statistics";
+            return (true, $"{stats.Silos.Count} silo(s) reported statistics");
         }), HealthStatus.Unhealthy, tagList));
-        builder.Add(new HealthCheckRegistration(Shards, sp => new GrainCallHealthCheck(sp, async grains =>
+        builder.Add(new HealthCheckRegistration(Shards, sp => new GrainCallHealthCheck(sp, async (grains, options, token) =>
         {
-            var status = await grains.GetGrain<ILockGrain>(ProbeLock).GetStatusAsync();
-            return $"lock status answered ({status.Durability} storage)";
+            var perShard = options.CallTimeout / 2 > MinimumShardTimeout ? options.CallTimeout / 2 : MinimumShardTimeout;
+            var health = await grains.GetGrain<IStorageHealthGrain>(0).ProbeAsync(perShard, token);
+            var down = health.Shards.Where(s => !s.Reachable).ToList();
+            return down.Count == 0
+                ? (true, health.Shards.Count == 0 ? $"{health.Mode} storage: no shards" : $"{health.Shards.Count} of {health.Shards.Count} shards reachable")
+                : (false, $"{down.Count} of {health.Shards.Count} shards unreachable: " + string.Join("; ", down.Select(s => $"{s.Shard}: {s.Error}")));
         }), HealthStatus.Unhealthy, tagList));
         return builder;
     }
 
-    /// <summary>The lock whose status the shards check reads (never acquired).</summary>
-    internal const string ProbeLock = "granary-health-probe";
+    private static readonly TimeSpan MinimumShardTimeout = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>Healthy when <c>probe</c> answers within the call timeout; Unhealthy with the reason otherwise.</summary>
-    private sealed class GrainCallHealthCheck(IServiceProvider services, Func<IGrainFactory, Task<string>> probe) : IHealthCheck
+    /// <summary>Healthy when <c>probe</c> answers healthy within the call timeout; Unhealthy with the reason otherwise.</summary>
+    private sealed class GrainCallHealthCheck(IServiceProvider services, Func<IGrainFactory, GranaryClientOptions, CancellationToken, Task<(bool Healthy, string Description)>> probe) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
@@ -57,8 +60,8 @@ public static class GranaryHealthChecks
             try
             {
                 var grains = services.GetRequiredService<IClusterClient>();
-                var description = await probe(grains).WaitAsync(options.CallTimeout, options.TimeProvider, cancellationToken);
-                return HealthCheckResult.Healthy(description);
+                var (healthy, description) = await options.Bound().On(probe(grains, options, cancellationToken), cancellationToken);
+                return healthy ? HealthCheckResult.Healthy(description) : new HealthCheckResult(context.Registration.FailureStatus, description);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Granary.Client.Configuration;
+using Granary.Client.DependencyInjection;
 using Granary.Diagnostics;
 
 namespace Granary.Client.Diagnostics;
@@ -12,16 +14,20 @@ namespace Granary.Client.Diagnostics;
 /// var summary = await new StatsClient(grains).GetAsync();
 /// foreach (var row in summary.Calls) Console.WriteLine($"{row.Family}: {row.PerSecond:F0}/s p99 {row.P99Ms:F1} ms");
 /// </code></example>
-public sealed class StatsClient(IGrainFactory grains)
+/// <param name="grains">The cluster client.</param>
+/// <param name="options">The call timeout and clock (<see cref="GranaryClientOptions"/>'s defaults when null).</param>
+public sealed class StatsClient(IGrainFactory grains, GranaryClientOptions? options = null)
 {
+    private readonly CallBound _bound = (options ?? new GranaryClientOptions()).Bound();
+
     private const string CallsInstrument = "granary.grain.calls";
     private const string DurationInstrument = "granary.grain.call.duration";
 
     /// <summary>The raw per-silo snapshots.</summary>
-    public Task<ClusterStats> GetRawAsync() => grains.GetGrain<IClusterStatsGrain>(IClusterStatsGrain.Key).GetAsync();
+    public Task<ClusterStats> GetRawAsync(CancellationToken cancellationToken = default) => _bound.On(grains.GetGrain<IClusterStatsGrain>(IClusterStatsGrain.Key).GetAsync(), cancellationToken);
 
     /// <summary>The summed view; <paramref name="byMethod"/> splits grain calls per grain and method.</summary>
-    public async Task<StatsSummary> GetAsync(bool byMethod = false) => Summarise(await GetRawAsync(), byMethod);
+    public async Task<StatsSummary> GetAsync(bool byMethod = false, CancellationToken cancellationToken = default) => Summarise(await GetRawAsync(cancellationToken), byMethod);
 
     /// <summary>Sums snapshots over silos (pure; exposed for tests).</summary>
     public static StatsSummary Summarise(ClusterStats stats, bool byMethod)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Client.Configuration;
 using Granary.Errors;
 using Granary.Identity;
 using Granary.Locks;
@@ -124,8 +125,8 @@ public sealed class DistributedLocks
         }
     }
 
-    /// <summary>The lock's holders and queue.</summary>
-    public Task<LockStatus> StatusAsync(string name) => Grain(name).GetStatusAsync();
+    /// <summary>The lock's holders and queue; <see cref="TimeoutException"/> when the lock does not answer within <see cref="DistributedLockOptions.CallTimeout"/>.</summary>
+    public Task<LockStatus> StatusAsync(string name, CancellationToken cancellationToken = default) => Bound.On(Grain(name).GetStatusAsync(), cancellationToken);
 
     private async Task<LockHandle?> AcquireCoreAsync(string name, TimeSpan ttl, TimeSpan wait, LockType type, LockAccess access, int permits, CancellationToken cancellationToken)
     {
@@ -199,11 +200,14 @@ public sealed class DistributedLocks
 
     /// <summary>A call bounded by <paramref name="timeout"/> on this client's clock (and by the caller's token).</summary>
     internal Task<T> Bounded<T>(Task<T> call, TimeSpan timeout, CancellationToken cancellationToken) =>
-        call.WaitAsync(timeout, Options.TimeProvider, cancellationToken);
+        Bound.Within(call, timeout, cancellationToken);
 
     /// <inheritdoc cref="Bounded{T}(Task{T}, TimeSpan, CancellationToken)"/>
     internal Task Bounded(Task call, TimeSpan timeout, CancellationToken cancellationToken) =>
-        call.WaitAsync(timeout, Options.TimeProvider, cancellationToken);
+        Bound.Within(call, timeout, cancellationToken);
+
+    /// <summary>The bound on this client's calls (<see cref="DistributedLockOptions.CallTimeout"/> on its clock).</summary>
+    internal CallBound Bound => new(Options.CallTimeout, Options.TimeProvider);
 
     /// <summary><paramref name="span"/> in ticks of <paramref name="time"/>'s timestamps.</summary>
     internal static long Ticks(TimeSpan span, TimeProvider time) => (long)(span.TotalSeconds * time.TimestampFrequency);

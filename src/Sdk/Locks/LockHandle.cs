@@ -109,17 +109,21 @@ public sealed class LockHandle : IAsyncDisposable
     /// Renews now (the background renewal does this on its own), retrying unanswered or failed
     /// attempts until the lease's local expiry. <see cref="LeaseExpiredException"/> or
     /// <see cref="LeaseNotHeldException"/>: the lease is lost. <see cref="LockUnavailableException"/>:
-    /// no attempt was answered before the lease's local expiry.
+    /// no attempt was answered before the lease's local expiry. Cancelling <paramref name="cancellationToken"/>
+    /// stops the attempts with <see cref="OperationCanceledException"/>; the lease stays held until its
+    /// background renewal or expiry decides (an attempt already sent may still have renewed it).
     /// </summary>
-    public Task<LockLease> RenewAsync() => RenewCoreAsync(Volatile.Read(ref _localExpiry));
+    public Task<LockLease> RenewAsync(CancellationToken cancellationToken = default) => RenewCoreAsync(Volatile.Read(ref _localExpiry), cancellationToken);
 
     /// <summary>
     /// Releases the lease (once; later calls return the same task) and stops renewing it;
     /// <see cref="LeaseLost"/> fires at once. Attempts that fail or go unanswered (a lost silo or
     /// gateway, a storage failure) are retried until the lease's local expiry: after that the lock
-    /// frees itself. Never throws; the outcome says what happened.
+    /// frees itself. Never throws, except <see cref="OperationCanceledException"/> when
+    /// <paramref name="cancellationToken"/> is cancelled first: that stops this caller's wait only, the
+    /// release goes on in the background (a later call returns its outcome).
     /// </summary>
-    public Task<LockReleaseOutcome> ReleaseAsync()
+    public Task<LockReleaseOutcome> ReleaseAsync(CancellationToken cancellationToken = default)
     {
         var release = Volatile.Read(ref _release);
         if (release is null)
@@ -132,7 +136,7 @@ public sealed class LockHandle : IAsyncDisposable
             }
         }
 
-        return release.Task;
+        return release.Task.WaitAsync(cancellationToken);
     }
 
     /// <summary>
@@ -172,7 +176,7 @@ public sealed class LockHandle : IAsyncDisposable
         {
             try
             {
-                await RenewCoreAsync(_latestExpiry);
+                await RenewCoreAsync(_latestExpiry, CancellationToken.None);
             }
             catch (Exception ex) when (ex is LeaseExpiredException or LeaseNotHeldException)
             {
@@ -216,7 +220,7 @@ public sealed class LockHandle : IAsyncDisposable
     {
         try
         {
-            await RenewCoreAsync(Volatile.Read(ref _localExpiry));
+            await RenewCoreAsync(Volatile.Read(ref _localExpiry), CancellationToken.None);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -224,13 +228,13 @@ public sealed class LockHandle : IAsyncDisposable
         }
     }
 
-    private async Task<LockLease> RenewCoreAsync(long retryUntil)
+    private async Task<LockLease> RenewCoreAsync(long retryUntil, CancellationToken cancellationToken)
     {
         var time = _owner.Options.TimeProvider;
         var renewal = new Renewal(this);
         try
         {
-            var renewed = await _owner.Calls.RunAsync(static (renewal, token) => renewal.SendAsync(token), renewal, retryUntil, CancellationToken.None);
+            var renewed = await _owner.Calls.RunAsync(static (renewal, token) => renewal.SendAsync(token), renewal, retryUntil, cancellationToken);
             Lease = renewed;
             ExtendLocalExpiry(renewal.SentAt + DistributedLocks.Ticks(renewed.Ttl, time));
             Volatile.Write(ref _renewAt, time.GetTimestamp() + _intervalTicks);

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using Granary.Client.Batching;
+using Granary.Client.Configuration;
+using Granary.Client.DependencyInjection;
 using Granary.Errors;
 using Granary.Identity;
 using Granary.Queues;
@@ -19,17 +21,24 @@ namespace Granary.Client.Queues;
 /// request fails alone. A message with neither key nor id may go to any partition: such messages
 /// share batches that rotate over the partitions. Share one <see cref="QueueClient"/> per process
 /// to get the most out of this.
+/// <para>Every call is bounded by <see cref="GranaryClientOptions.CallTimeout"/> (beyond the wait a
+/// dequeue asks for), ending in <see cref="TimeoutException"/>, and by its cancellation token, ending in
+/// <see cref="OperationCanceledException"/>. Either way the request may still take effect (a message be
+/// stored, an ack applied): retry an enqueue with the same message id, which the partition stores
+/// once. A cancelled dequeue stops waiting on the queue grain too, so it leases nothing afterwards.</para>
 /// </remarks>
 /// <example><code>
 /// var queues = new QueueClient(grains);
-/// await queues.CreateAsync("orders", new QueueDefinition(Partitions: 8));
-/// await queues.EnqueueAsync("orders", new QueueMessageInput(body, Id: "order-42", Key: "customer-7"));
-/// foreach (var m in await queues.DequeueAsync("orders", "worker-1", 10, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5)))
+/// await queues.CreateAsync("orders", new QueueDefinition(Partitions: 8), ct);
+/// await queues.EnqueueAsync("orders", new QueueMessageInput(body, Id: "order-42", Key: "customer-7"), ct);
+/// foreach (var m in await queues.DequeueAsync("orders", "worker-1", 10, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), ct))
 /// {
-///     await queues.AckAsync("orders", m.Receipt);
+///     await queues.AckAsync("orders", m.Receipt, ct);
 /// }
 /// </code></example>
-public sealed class QueueClient(IGrainFactory grains)
+/// <param name="grains">The cluster client (or a grain's factory).</param>
+/// <param name="options">The call timeout and clock (<see cref="GranaryClientOptions"/>'s defaults when null).</param>
+public sealed class QueueClient(IGrainFactory grains, GranaryClientOptions? options = null)
 {
     // Calls in flight per partition for keyed or identified messages and for acks (the partition
     // writes one batch at a time anyway), and per queue for messages that may go anywhere.
@@ -40,6 +49,7 @@ public sealed class QueueClient(IGrainFactory grains)
     private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueMessageInput, EnqueueResult>> _enqueuers = new();
     private readonly ConcurrentDictionary<string, CallBatcher<QueueMessageInput, EnqueueResult>> _freeEnqueuers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueReceipt, ReceiptProblem?>> _ackers = new();
+    private readonly CallBound _bound = (options ?? new GranaryClientOptions()).Bound();
     private int _rotation;
 
     /// <summary>The queue grain.</summary>
@@ -50,54 +60,55 @@ public sealed class QueueClient(IGrainFactory grains)
         grains.GetGrain<IQueuePartitionGrain>(QueuePlacement.PartitionKey(queue, partition));
 
     /// <summary>Creates the queue (idempotent for the same definition).</summary>
-    public async Task<QueueInfo> CreateAsync(string queue, QueueDefinition definition)
+    public async Task<QueueInfo> CreateAsync(string queue, QueueDefinition definition, CancellationToken cancellationToken = default)
     {
-        var info = await Queue(queue).CreateAsync(definition);
+        var info = await _bound.On(Queue(queue).CreateAsync(definition), cancellationToken);
         _infos[queue] = info;
         return info;
     }
 
     /// <summary>The queue's definition (cached after the first call).</summary>
-    public async Task<QueueInfo> InfoAsync(string queue)
+    public async Task<QueueInfo> InfoAsync(string queue, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         if (_infos.TryGetValue(queue, out var info))
         {
             return info;
         }
 
-        info = await Queue(queue).GetInfoAsync();
+        info = await _bound.On(Queue(queue).GetInfoAsync(), cancellationToken);
         _infos[queue] = info;
         return info;
     }
 
     /// <summary>Enqueues one message; durable when it returns (concurrent calls share grain calls and storage writes).</summary>
-    public async Task<EnqueueResult> EnqueueAsync(string queue, QueueMessageInput message)
+    public async Task<EnqueueResult> EnqueueAsync(string queue, QueueMessageInput message, CancellationToken cancellationToken = default)
     {
         QueueLimits.Validate(message);
-        var info = await InfoAsync(queue);
+        var info = await InfoAsync(queue, cancellationToken);
         if (message.Key is null && message.Id is null)
         {
             var free = _freeEnqueuers.GetOrAdd(queue, q => new CallBatcher<QueueMessageInput, EnqueueResult>(
-                batch => Partition(q, (int)((uint)Interlocked.Increment(ref _rotation) % (uint)info.Partitions)).EnqueueAsync(batch),
+                batch => _bound.On(Partition(q, (int)((uint)Interlocked.Increment(ref _rotation) % (uint)info.Partitions)).EnqueueAsync(batch), CancellationToken.None),
                 FreeCallsInFlight,
                 Limits.MaxBatchSize));
-            return await free.EnqueueAsync(message);
+            return await _bound.On(free.EnqueueAsync(message), cancellationToken);
         }
 
         // Keyed by key when there is one (the partition gives an id-less message a fresh id), else by id.
         var partition = QueuePlacement.PartitionFor(message.Key, message.Id ?? "", info.Partitions);
         var homed = _enqueuers.GetOrAdd((queue, partition), k => new CallBatcher<QueueMessageInput, EnqueueResult>(
-            batch => Partition(k.Queue, k.Partition).EnqueueAsync(batch),
+            batch => _bound.On(Partition(k.Queue, k.Partition).EnqueueAsync(batch), CancellationToken.None),
             PartitionCallsInFlight,
             Limits.MaxBatchSize));
-        return await homed.EnqueueAsync(message);
+        return await _bound.On(homed.EnqueueAsync(message), cancellationToken);
     }
 
     /// <summary>
     /// Enqueues a batch split by partition (each partition's part is one call and one storage write);
     /// results in input order. All or nothing when a partition is full (<see cref="QueueFullException"/>, nothing stored).
     /// </summary>
-    public async Task<IReadOnlyList<EnqueueResult>> EnqueueBatchAsync(string queue, IReadOnlyList<QueueMessageInput> messages)
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueBatchAsync(string queue, IReadOnlyList<QueueMessageInput> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0)
@@ -105,7 +116,7 @@ public sealed class QueueClient(IGrainFactory grains)
             throw new InvalidRequestException(nameof(messages), "must hold at least one message");
         }
 
-        var info = await InfoAsync(queue);
+        var info = await InfoAsync(queue, cancellationToken);
         foreach (var message in messages)
         {
             QueueLimits.Validate(message);
@@ -117,9 +128,11 @@ public sealed class QueueClient(IGrainFactory grains)
             .GroupBy(x => x.Partition)
             .ToList();
         // All or nothing when a partition is full: room is reserved in each before any stores.
-        var stored = await QueueEnqueues.AllOrNothingAsync(
-            groups.Select(g => new QueueEnqueuePart(queue, Partition(queue, g.Key), g.Select(x => x.Message).ToList())).ToList(),
-            $"queue '{queue}': batch of {messages.Count} messages");
+        var stored = await _bound.On(
+            QueueEnqueues.AllOrNothingAsync(
+                groups.Select(g => new QueueEnqueuePart(queue, Partition(queue, g.Key), g.Select(x => x.Message).ToList())).ToList(),
+                $"queue '{queue}': batch of {messages.Count} messages"),
+            cancellationToken);
         var results = new EnqueueResult[messages.Count];
         for (var g = 0; g < groups.Count; g++)
         {
@@ -133,26 +146,29 @@ public sealed class QueueClient(IGrainFactory grains)
         return results;
     }
 
-    /// <summary>Leases up to <paramref name="max"/> messages, waiting up to <paramref name="wait"/> when none is ready.</summary>
-    public Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string queue, string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait) =>
-        Queue(queue).DequeueAsync(consumer, max, visibilityTimeout, wait);
+    /// <summary>
+    /// Leases up to <paramref name="max"/> messages, waiting up to <paramref name="wait"/> when none is
+    /// ready. Cancelling <paramref name="cancellationToken"/> ends the wait on the queue grain as well.
+    /// </summary>
+    public Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string queue, string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        _bound.OnWait(Queue(queue).DequeueAsync(consumer, max, visibilityTimeout, wait, cancellationToken), wait, cancellationToken);
 
     /// <summary>Acks a delivery; durable when it returns (concurrent acks for one partition share grain calls and storage writes).</summary>
-    public async Task AckAsync(string queue, string receipt)
+    public async Task AckAsync(string queue, string receipt, CancellationToken cancellationToken = default)
     {
         var r = QueueReceipt.Parse(receipt);
-        if (await Acker(queue, r.Partition).EnqueueAsync(r) is { } problem)
+        if (await _bound.On(Acker(queue, r.Partition).EnqueueAsync(r), cancellationToken) is { } problem)
         {
             throw new ReceiptInvalidException(receipt, problem);
         }
     }
 
     /// <summary>Acks many deliveries, batched per partition with other acks in flight; durable when it returns; returns the receipts refused and why.</summary>
-    public async Task<IReadOnlyList<(string Receipt, ReceiptProblem Problem)>> AckManyAsync(string queue, IEnumerable<string> receipts)
+    public async Task<IReadOnlyList<(string Receipt, ReceiptProblem Problem)>> AckManyAsync(string queue, IEnumerable<string> receipts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(receipts);
         var parsed = receipts.Select(QueueReceipt.Parse).ToList();
-        var answers = await Task.WhenAll(parsed.Select(r => Acker(queue, r.Partition).EnqueueAsync(r)));
+        var answers = await _bound.On(Task.WhenAll(parsed.Select(r => Acker(queue, r.Partition).EnqueueAsync(r))), cancellationToken);
         var problems = new List<(string, ReceiptProblem)>();
         for (var i = 0; i < parsed.Count; i++)
         {
@@ -166,25 +182,25 @@ public sealed class QueueClient(IGrainFactory grains)
     }
 
     /// <summary>Returns a delivery to the queue after <paramref name="delay"/>, or dead-letters it.</summary>
-    public Task NackAsync(string queue, string receipt, TimeSpan delay, bool deadLetter = false)
+    public Task NackAsync(string queue, string receipt, TimeSpan delay, bool deadLetter = false, CancellationToken cancellationToken = default)
     {
         var r = QueueReceipt.Parse(receipt);
-        return Partition(queue, r.Partition).NackAsync(r, delay, deadLetter);
+        return _bound.On(Partition(queue, r.Partition).NackAsync(r, delay, deadLetter), cancellationToken);
     }
 
     /// <summary>Keeps a delivery leased for <paramref name="visibilityTimeout"/> more.</summary>
-    public Task ExtendAsync(string queue, string receipt, TimeSpan visibilityTimeout)
+    public Task ExtendAsync(string queue, string receipt, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default)
     {
         var r = QueueReceipt.Parse(receipt);
-        return Partition(queue, r.Partition).ExtendVisibilityAsync(r, visibilityTimeout);
+        return _bound.On(Partition(queue, r.Partition).ExtendVisibilityAsync(r, visibilityTimeout), cancellationToken);
     }
 
     private CallBatcher<QueueReceipt, ReceiptProblem?> Acker(string queue, int partition) =>
         _ackers.GetOrAdd((queue, partition), k => new CallBatcher<QueueReceipt, ReceiptProblem?>(
-            batch => Partition(k.Queue, k.Partition).AckManyAsync(batch),
+            batch => _bound.On(Partition(k.Queue, k.Partition).AckManyAsync(batch), CancellationToken.None),
             PartitionCallsInFlight,
             Limits.MaxBatchSize));
 
     /// <summary>Stats of every partition.</summary>
-    public Task<QueueStats> StatsAsync(string queue) => Queue(queue).GetStatsAsync();
+    public Task<QueueStats> StatsAsync(string queue, CancellationToken cancellationToken = default) => _bound.On(Queue(queue).GetStatsAsync(), cancellationToken);
 }

@@ -58,7 +58,7 @@ internal sealed class QueueConsumerService<TConsumer, TMessage>(
             IReadOnlyList<QueueDelivery> deliveries = [];
             try
             {
-                deliveries = await queues.DequeueAsync(queue, _consumer, slots, options.VisibilityTimeout, options.PollWait).WaitAsync(stoppingToken);
+                deliveries = await queues.DequeueAsync(queue, _consumer, slots, options.VisibilityTimeout, options.PollWait, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Granary.Client.Configuration;
+using Granary.Client.DependencyInjection;
 using Granary.Errors;
 using Granary.Transactions;
 
@@ -8,20 +10,27 @@ namespace Granary.Client.Transactions;
 /// Client helpers for the transaction family: transfers and checkouts as two-phase commits. An
 /// aborted transaction becomes a typed <see cref="TransactionAbortedException"/> (its code says
 /// why: NOT_FOUND, INSUFFICIENT, OVERFLOW, TX_ABORTED); a reused id with other content a
-/// <see cref="TransactionConflictException"/>. Retrying with the same id is always safe.
+/// <see cref="TransactionConflictException"/>. Retrying with the same id is always safe. Every call is
+/// bounded by <see cref="GranaryClientOptions.CallTimeout"/> (<see cref="TimeoutException"/>) and by its
+/// cancellation token (<see cref="OperationCanceledException"/>); the transaction may still complete
+/// after either: run it again with the same id to learn its outcome.
 /// </summary>
 /// <example><code>
 /// var tx = new TransactionClient(grains);
-/// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17");
-/// await tx.TransferAsync("alice", "bob", 500, protocol: TxProtocol.ThreePhase);
+/// await tx.TransferAsync("alice", "bob", 500, transactionId: "order-17", cancellationToken: ct);
+/// await tx.TransferAsync("alice", "bob", 500, protocol: TxProtocol.ThreePhase, cancellationToken: ct);
 /// </code></example>
-public sealed class TransactionClient(IGrainFactory grains)
+/// <param name="grains">The cluster client (or a grain's factory).</param>
+/// <param name="options">The call timeout and clock (<see cref="GranaryClientOptions"/>'s defaults when null).</param>
+public sealed class TransactionClient(IGrainFactory grains, GranaryClientOptions? options = null)
 {
+    private readonly CallBound _bound = (options ?? new GranaryClientOptions()).Bound();
+
     /// <summary>A new unique transaction id.</summary>
     public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
 
     /// <summary>Moves <paramref name="amount"/> from one account to another atomically.</summary>
-    public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase)
+    public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase, CancellationToken cancellationToken = default)
     {
         Guard.Name(from, nameof(from));
         Guard.Name(to, nameof(to));
@@ -32,8 +41,8 @@ public sealed class TransactionClient(IGrainFactory grains)
         }
 
         return transactionId is null
-            ? RunFreshAsync(TransferRequest(from, to, amount), protocol)
-            : RunAsync(transactionId, TransferRequest(from, to, amount), protocol);
+            ? RunFreshAsync(TransferRequest(from, to, amount), protocol, cancellationToken)
+            : RunAsync(transactionId, TransferRequest(from, to, amount), protocol, cancellationToken: cancellationToken);
     }
 
     /// <summary>The request a transfer sends.</summary>
@@ -44,10 +53,10 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// A grocery checkout: take stock of every line, debit the wallet (total minus the coupon's
     /// discount) and redeem the coupon, all or nothing.
     /// </summary>
-    public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase) =>
+    public Task<TransactionResult> CheckoutAsync(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase, CancellationToken cancellationToken = default) =>
         transactionId is null
-            ? RunFreshAsync(CheckoutRequest(wallet, shop, lines, total, coupon), protocol)
-            : RunAsync(transactionId, CheckoutRequest(wallet, shop, lines, total, coupon), protocol);
+            ? RunFreshAsync(CheckoutRequest(wallet, shop, lines, total, coupon), protocol, cancellationToken)
+            : RunAsync(transactionId, CheckoutRequest(wallet, shop, lines, total, coupon), protocol, cancellationToken: cancellationToken);
 
     /// <summary>The request a checkout sends (several lines of one shop are one participant, so lines must name distinct SKUs of one inventory grain per SKU).</summary>
     public static TxRequest CheckoutRequest(string wallet, string shop, IReadOnlyList<(string Sku, int Quantity)> lines, long total, string? coupon)
@@ -78,20 +87,20 @@ public sealed class TransactionClient(IGrainFactory grains)
     /// unreachable; three-phase commit (<paramref name="threePhase"/> sets its timeout) never waits for
     /// a crashed coordinator but is only correct with bounded delays and no network partitions.
     /// </summary>
-    public Task<TransactionResult> RunAsync(string transactionId, TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, ThreePhaseRun? threePhase = null) =>
-        RunCoreAsync(transactionId, request, protocol, threePhase, freshId: false);
+    public Task<TransactionResult> RunAsync(string transactionId, TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, ThreePhaseRun? threePhase = null, CancellationToken cancellationToken = default) =>
+        RunCoreAsync(transactionId, request, protocol, threePhase, freshId: false, cancellationToken);
 
     /// <summary>Runs a transaction under a new id (no earlier run to look for). Retry a failed call with <see cref="RunAsync"/> and the id from the error or result.</summary>
-    public Task<TransactionResult> RunFreshAsync(TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase) =>
-        RunCoreAsync(NewId(), request, protocol, null, freshId: true);
+    public Task<TransactionResult> RunFreshAsync(TxRequest request, TxProtocol protocol = TxProtocol.TwoPhase, CancellationToken cancellationToken = default) =>
+        RunCoreAsync(NewId(), request, protocol, null, freshId: true, cancellationToken);
 
-    private async Task<TransactionResult> RunCoreAsync(string transactionId, TxRequest request, TxProtocol protocol, ThreePhaseRun? threePhase, bool freshId)
+    private async Task<TransactionResult> RunCoreAsync(string transactionId, TxRequest request, TxProtocol protocol, ThreePhaseRun? threePhase, bool freshId, CancellationToken cancellationToken)
     {
         Guard.Name(transactionId, nameof(transactionId));
         var result = protocol switch
         {
-            TxProtocol.TwoPhase => await grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request, freshId),
-            TxProtocol.ThreePhase => await grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request, threePhase ?? new ThreePhaseRun()),
+            TxProtocol.TwoPhase => await _bound.On(grains.GetGrain<ITwoPhaseCommitExecutorGrain>(0).ExecuteAsync(transactionId, request, freshId), cancellationToken),
+            TxProtocol.ThreePhase => await _bound.On(grains.GetGrain<IThreePhaseCommitCoordinatorGrain>(transactionId).ExecuteAsync(request, threePhase ?? new ThreePhaseRun()), cancellationToken),
             _ => throw new InvalidRequestException(nameof(protocol), $"unknown protocol {protocol}"),
         };
         if (result.Outcome == TxOutcome.Aborted)

@@ -121,10 +121,10 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
         await cache.SetAsync("k", [1], new DistributedCacheEntryOptions { SlidingExpiration = 10 * Minute });
         await cache.SetAsync("k", [2], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = 2 * Minute });
         await cache.RefreshAsync("k");
-        Assert.InRange((await client.ExecuteAsync("PTTL", "k")).Integer, 1, (long)(2 * Minute).TotalMilliseconds);
+        Assert.InRange((await client.ExecuteAsync(["PTTL", "k"])).Integer, 1, (long)(2 * Minute).TotalMilliseconds);
 
         await cache.SetAsync("k", [3], new DistributedCacheEntryOptions());
-        Assert.Equal(-1, (await client.ExecuteAsync("PTTL", "k")).Integer);
+        Assert.Equal(-1, (await client.ExecuteAsync(["PTTL", "k"])).Integer);
         Clock.Advance(30 * Minute);
         Assert.Equal(Hex([3]), Hex(await cache.GetAsync("k")));
     }
@@ -138,17 +138,17 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
         // Refresh read "sliding 10 minutes"; before it extended the entry, a Set replaced it with a 2-minute absolute expiry.
         await cache.SetAsync("k", [2], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = 2 * Minute });
         await cache.SlideAsync("k", -1, staleWindow);
-        Assert.InRange((await client.ExecuteAsync("PTTL", "k")).Integer, 1, (long)(2 * Minute).TotalMilliseconds);
+        Assert.InRange((await client.ExecuteAsync(["PTTL", "k"])).Integer, 1, (long)(2 * Minute).TotalMilliseconds);
 
         // ... or with no expiry at all: it keeps none.
         await cache.SetAsync("k", [3], new DistributedCacheEntryOptions());
         await cache.SlideAsync("k", -1, staleWindow);
-        Assert.Equal(-1, (await client.ExecuteAsync("PTTL", "k")).Integer);
+        Assert.Equal(-1, (await client.ExecuteAsync(["PTTL", "k"])).Integer);
 
         // ... or with a shorter window: the entry gets that window.
         await cache.SetAsync("k", [4], new DistributedCacheEntryOptions { SlidingExpiration = Minute });
         await cache.SlideAsync("k", -1, staleWindow);
-        Assert.InRange((await client.ExecuteAsync("PTTL", "k")).Integer, 1, (long)Minute.TotalMilliseconds);
+        Assert.InRange((await client.ExecuteAsync(["PTTL", "k"])).Integer, 1, (long)Minute.TotalMilliseconds);
         Clock.Advance(2 * Minute);
         Assert.Null(await cache.GetAsync("k"));
     }
@@ -204,7 +204,7 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
 
         // HybridCache writes its second level after it returns the value it made.
         var shared = await CacheClient.ConnectAsync(fixture.Grains, cacheName);
-        await Eventually.TrueAsync("HybridCache wrote the entry to Granary", async () => (await shared.ExecuteAsync("DBSIZE")).Integer > 0, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync("HybridCache wrote the entry to Granary", async () => (await shared.ExecuteAsync(["DBSIZE"])).Integer > 0, TimeSpan.FromSeconds(10));
         Assert.Equal("made-1", await second.GetOrCreateAsync("sku:1", Factory));
         Assert.Equal(1, calls);
 
@@ -212,13 +212,13 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
         Clock.Advance(TimeSpan.FromSeconds(1));
         await first.RemoveAsync("sku:1");
         Assert.Equal("made-2", await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]));
-        await Eventually.TrueAsync("HybridCache wrote the new entry to Granary", async () => (await shared.ExecuteAsync("DBSIZE")).Integer == 1, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync("HybridCache wrote the new entry to Granary", async () => (await shared.ExecuteAsync(["DBSIZE"])).Integer == 1, TimeSpan.FromSeconds(10));
 
         // A tag invalidation is stored in the second level (written in the background too): another new
         // instance does not serve the tagged entry.
         Clock.Advance(TimeSpan.FromSeconds(1));
         await first.RemoveByTagAsync("catalogue");
-        await Eventually.TrueAsync("HybridCache wrote the tag invalidation to Granary", async () => (await shared.ExecuteAsync("DBSIZE")).Integer == 2, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync("HybridCache wrote the tag invalidation to Granary", async () => (await shared.ExecuteAsync(["DBSIZE"])).Integer == 2, TimeSpan.FromSeconds(10));
         Clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("made-3", await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]));
         Assert.Equal(3, calls);

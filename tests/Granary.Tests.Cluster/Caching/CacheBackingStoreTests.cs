@@ -69,7 +69,7 @@ public sealed class CacheBackingStoreTests(SharedServersFixture servers, ITestOu
         Assert.Equal(1, stats.BackingLoads);
         var absent = await first.ReadThroughAsync("sku:none");
         Assert.Null(absent.Value);
-        Assert.Equal(CacheReply.Int(0), await first.ExecuteAsync("EXISTS", "sku:none"));
+        Assert.Equal(CacheReply.Int(0), await first.ExecuteAsync(["EXISTS", "sku:none"]));
         foreach (var client in clients)
         {
             await client.DisposeAsync();

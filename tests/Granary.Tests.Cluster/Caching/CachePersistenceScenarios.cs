@@ -44,7 +44,7 @@ public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluste
         var stored = 0;
         for (var i = 0; i < 200 && refused is null; i++)
         {
-            var reply = await cache.ExecuteAsync("SET", "k" + i.ToString(CultureInfo.InvariantCulture), value);
+            var reply = await cache.ExecuteAsync(["SET", "k" + i.ToString(CultureInfo.InvariantCulture), value]);
             if (reply.IsError)
             {
                 refused = reply;
@@ -68,10 +68,10 @@ public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluste
     {
         await using var cache = await CacheClient.CreateAsync(cluster.Grains, NewCache(), 2, new CacheSettings(CachePersistence.WriteThrough));
         const int writes = 3000;
-        var replies = await Task.WhenAll(Enumerable.Range(0, writes).Select(i => cache.ExecuteAsync("SET", "k" + i.ToString(CultureInfo.InvariantCulture), "v" + i.ToString(CultureInfo.InvariantCulture))));
+        var replies = await Task.WhenAll(Enumerable.Range(0, writes).Select(i => cache.ExecuteAsync(["SET", "k" + i.ToString(CultureInfo.InvariantCulture), "v" + i.ToString(CultureInfo.InvariantCulture)])));
         Assert.All(replies, r => Assert.Equal(CacheReply.Ok, r));
-        Assert.Equal(CacheReply.Int(1), await cache.ExecuteAsync("DEL", "k0"));
-        Assert.Equal(CacheReply.Int(5), await cache.ExecuteAsync("INCRBY", "counter", "5"));
+        Assert.Equal(CacheReply.Int(1), await cache.ExecuteAsync(["DEL", "k0"]));
+        Assert.Equal(CacheReply.Int(5), await cache.ExecuteAsync(["INCRBY", "counter", "5"]));
 
         var stats = await cache.GetStatisticsAsync();
         output.WriteLine($"{writes} concurrent SETs + DEL + INCRBY: {stats.KeysPersisted} key rows in {stats.StorageWrites} storage writes ({stats.KeysPersisted / (double)stats.StorageWrites:F1} per write)");
@@ -114,7 +114,7 @@ public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluste
         Assert.All(replies.Skip(refused.Length), r => Assert.False(r.IsError, r.ToString()));
 
         // One real write: once it is stored, every write the commands above could have caused would be too.
-        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync("SET", "marker", "1"));
+        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync(["SET", "marker", "1"]));
         await WaitForPersistedAsync(cache, before.KeysPersisted + 1);
         var after = await cache.GetStatisticsAsync();
         output.WriteLine($"{persistence}: {refused.Length} error replies and {noOps.Length} no-op writes, then one SET: {after.StorageWrites - before.StorageWrites} storage write, {after.KeysPersisted - before.KeysPersisted} key row");
@@ -129,8 +129,8 @@ public abstract class CachePersistenceScenarios(GranaryTestClusterFixture cluste
 
         Assert.Equal(seed.Length + 1, reloaded.KeysLoaded);
         Assert.Equal("text", await cache.GetAsync("s"));
-        Assert.Equal(CacheReply.BulkArray(["a", "b"]), await cache.ExecuteAsync("LRANGE", "l", "0", "-1"));
-        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync("ZSCORE", "z", "m"));
+        Assert.Equal(CacheReply.BulkArray(["a", "b"]), await cache.ExecuteAsync(["LRANGE", "l", "0", "-1"]));
+        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync(["ZSCORE", "z", "m"]));
     }
 
     private static Task WaitForPersistedAsync(CacheClient cache, long keys)

@@ -47,7 +47,7 @@ public abstract class CacheReshardingUnderLoadScenarios(GranaryTestClusterFixtur
                 for (var i = writer; i < Keys && !stop.IsCancellationRequested; i += Writers)
                 {
                     Volatile.Write(ref attempted[i], round);
-                    var reply = await cache.ExecuteAsync("SET", Key(i), round.ToString(CultureInfo.InvariantCulture));
+                    var reply = await cache.ExecuteAsync(["SET", Key(i), round.ToString(CultureInfo.InvariantCulture)]);
                     if (reply.IsError)
                     {
                         // MOVED after the client's retries: not executed; the next round writes the key again.
@@ -68,7 +68,7 @@ public abstract class CacheReshardingUnderLoadScenarios(GranaryTestClusterFixtur
             {
                 var i = random.Next(Keys);
                 var floor = Volatile.Read(ref acked[i]);
-                var reply = await cache.ExecuteAsync("GET", Key(i));
+                var reply = await cache.ExecuteAsync(["GET", Key(i)]);
                 var ceiling = Volatile.Read(ref attempted[i]);
                 if (reply.IsError)
                 {

@@ -21,9 +21,9 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
     public async Task Concurrent_operations_for_a_shard_are_coalesced_into_fewer_grain_calls()
     {
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
-        var writes = Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync("SET", $"k{i}", $"v{i}"));
+        var writes = Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync(["SET", $"k{i}", $"v{i}"]));
         Assert.All(await Task.WhenAll(writes), r => Assert.Equal(CacheReply.Ok, r));
-        var reads = await Task.WhenAll(Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync("GET", $"k{i}")));
+        var reads = await Task.WhenAll(Enumerable.Range(0, 4000).Select(i => cache.ExecuteAsync(["GET", $"k{i}"])));
         Assert.All(Enumerable.Range(0, 4000), i => Assert.Equal($"v{i}", reads[i].Text));
 
         var (calls, commands) = cache.BatchingCounters;
@@ -40,14 +40,14 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
     public async Task Scan_across_shards_returns_every_key_once()
     {
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
-        await Task.WhenAll(Enumerable.Range(0, 600).Select(i => cache.ExecuteAsync("SET", (i % 2 == 0 ? "user:" : "order:") + i.ToString(CultureInfo.InvariantCulture), "v")));
+        await Task.WhenAll(Enumerable.Range(0, 600).Select(i => cache.ExecuteAsync(["SET", (i % 2 == 0 ? "user:" : "order:") + i.ToString(CultureInfo.InvariantCulture), "v"])));
 
         var seen = new List<string>();
         var cursor = "0";
         var calls = 0;
         do
         {
-            var reply = await cache.ExecuteAsync("SCAN", cursor, "MATCH", "user:*", "COUNT", "40");
+            var reply = await cache.ExecuteAsync(["SCAN", cursor, "MATCH", "user:*", "COUNT", "40"]);
             cursor = reply.Items![0].Text!;
             seen.AddRange(reply.Items[1].Items!.Select(r => r.Text!));
             calls++;
@@ -58,7 +58,7 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
         Assert.Equal(300, seen.Count);
         Assert.Equal(300, seen.Distinct(StringComparer.Ordinal).Count());
         Assert.All(seen, k => Assert.StartsWith("user:", k, StringComparison.Ordinal));
-        Assert.Equal(CacheReply.Int(600), await cache.ExecuteAsync("DBSIZE"));
+        Assert.Equal(CacheReply.Int(600), await cache.ExecuteAsync(["DBSIZE"]));
     }
 
     [Fact]
@@ -78,9 +78,9 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
     {
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
         await cache.SetAsync("stock", "10");
-        var version = (await cache.ExecuteAsync("GETS", "stock")).Items![1].Integer.ToString(CultureInfo.InvariantCulture);
+        var version = (await cache.ExecuteAsync(["GETS", "stock"])).Items![1].Integer.ToString(CultureInfo.InvariantCulture);
 
-        var racers = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => cache.ExecuteAsync("CAS", "stock", $"9-by-{i}", version)));
+        var racers = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => cache.ExecuteAsync(["CAS", "stock", $"9-by-{i}", version])));
 
         Assert.Equal(1, racers.Count(r => r.Text == "STORED"));
         Assert.Equal(9, racers.Count(r => r.Text == "EXISTS"));
@@ -92,22 +92,22 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
     {
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
         const int Keys = 5000;
-        await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("SET", $"r{i}", $"v{i}", "EX", "3600")));
-        await cache.ExecuteAsync("HSET", "r-hash", "f", "1");
-        await cache.ExecuteAsync("ZADD", "r-zset", "1.5", "a", "2", "b");
+        await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync(["SET", $"r{i}", $"v{i}", "EX", "3600"])));
+        await cache.ExecuteAsync(["HSET", "r-hash", "f", "1"]);
+        await cache.ExecuteAsync(["ZADD", "r-zset", "1.5", "a", "2", "b"]);
 
         var result = await cluster.Grains.GetGrain<ICacheDefinitionGrain>(cache.Name).ReshardAsync(cache.Definition.Shards + 2);
         var fraction = result.KeysMoved / (double)result.KeysBefore;
         output.WriteLine($"{result.KeysBefore} keys, moved {result.KeysMoved} ({fraction:P1}); ideal {result.IdealFraction:P1}; ring version {result.Definition.Version}");
 
         Assert.InRange(fraction, result.IdealFraction * 0.5, result.IdealFraction * 1.3);
-        var reads = await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("GET", $"r{i}")));
+        var reads = await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync(["GET", $"r{i}"])));
         Assert.All(Enumerable.Range(0, Keys), i => Assert.Equal($"v{i}", reads[i].Text));
         Assert.Equal(result.Definition.Version, cache.Definition.Version);
-        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync("HGET", "r-hash", "f"));
-        Assert.Equal(CacheReply.Bulk("1.5"), await cache.ExecuteAsync("ZSCORE", "r-zset", "a"));
-        Assert.InRange((await cache.ExecuteAsync("TTL", "r0")).Integer, 3500, 3600);
-        Assert.Equal(CacheReply.Int(Keys + 2), await cache.ExecuteAsync("DBSIZE"));
+        Assert.Equal(CacheReply.Bulk("1"), await cache.ExecuteAsync(["HGET", "r-hash", "f"]));
+        Assert.Equal(CacheReply.Bulk("1.5"), await cache.ExecuteAsync(["ZSCORE", "r-zset", "a"]));
+        Assert.InRange((await cache.ExecuteAsync(["TTL", "r0"])).Integer, 3500, 3600);
+        Assert.Equal(CacheReply.Int(Keys + 2), await cache.ExecuteAsync(["DBSIZE"]));
     }
 
     [Fact]
@@ -116,22 +116,22 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
         await cache.SetAsync("kept", "value");
 
-        var longKey = await cache.ExecuteAsync("SET", new string('k', Limits.MaxKeyLength + 1), "v");
-        var bigValue = await cache.ExecuteAsync("SET", "kept", new string('x', Limits.Caching.MaxValueLength + 1));
-        var badNumber = await cache.ExecuteAsync("SET", "kept", "other", "EX", "ten");
-        var badOption = await cache.ExecuteAsync("SET", "kept", "other", "FOREVER");
+        var longKey = await cache.ExecuteAsync(["SET", new string('k', Limits.MaxKeyLength + 1), "v"]);
+        var bigValue = await cache.ExecuteAsync(["SET", "kept", new string('x', Limits.Caching.MaxValueLength + 1)]);
+        var badNumber = await cache.ExecuteAsync(["SET", "kept", "other", "EX", "ten"]);
+        var badOption = await cache.ExecuteAsync(["SET", "kept", "other", "FOREVER"]);
 
         Assert.Equal($"ERR key is {Limits.MaxKeyLength + 1} characters long; the limit is {Limits.MaxKeyLength}", longKey.Text);
         Assert.Equal(RedisText.ValueTooLarge, bigValue.Text);
         Assert.Equal(RedisText.NotInteger, badNumber.Text);
         Assert.Equal(RedisText.Syntax, badOption.Text);
         Assert.Equal("value", await cache.GetAsync("kept"));
-        Assert.Equal(CacheReply.One, await cache.ExecuteAsync("DBSIZE"));
+        Assert.Equal(CacheReply.One, await cache.ExecuteAsync(["DBSIZE"]));
 
         var shard = cluster.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(cache.Name, 0));
         var tooMany = Enumerable.Range(0, Limits.MaxBatchSize + 1).Select(_ => new[] { "SET", "x", "y" }).ToArray();
         await Assert.ThrowsAsync<InvalidRequestException>(() => shard.ExecuteAsync(tooMany.AsImmutable(), cache.Definition.Version));
-        Assert.Equal(CacheReply.One, await cache.ExecuteAsync("DBSIZE"));
+        Assert.Equal(CacheReply.One, await cache.ExecuteAsync(["DBSIZE"]));
         await Assert.ThrowsAsync<InvalidRequestException>(() => CacheClient.ConnectAsync(cluster.Grains, "bad/name"));
     }
 

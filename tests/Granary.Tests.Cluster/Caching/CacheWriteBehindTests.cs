@@ -137,14 +137,14 @@ public sealed class CacheWriteBehindTests(FaultyStoresClusterFixture fixture, IT
     {
         var name = "wt-" + Guid.NewGuid().ToString("N");
         await using var cache = await CacheClient.CreateAsync(fixture.Grains, name, 1, new CacheSettings(CachePersistence.WriteThrough));
-        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync("SET", "before", "1"));
+        Assert.Equal(CacheReply.Ok, await cache.ExecuteAsync(["SET", "before", "1"]));
         Faults.FailShardWrites(1, () => new OutOfMemoryException("injected by the test"));
-        var failed = await Assert.ThrowsAsync<ServiceUnavailableException>(() => cache.ExecuteAsync("SET", "lost", "1"));
+        var failed = await Assert.ThrowsAsync<ServiceUnavailableException>(() => cache.ExecuteAsync(["SET", "lost", "1"]));
         output.WriteLine($"{name}: the SET whose storage write threw got {failed.Code}: {failed.Message}");
 
         // The shard reloads from storage; writes succeed again and the unconfirmed one is not there.
         var clock = Stopwatch.StartNew();
-        var reply = await Eventually.ValueAsync("a SET accepted after the reload", () => cache.ExecuteAsync("SET", "after", "1"), r => !(r.IsError && r.Text!.StartsWith("TRYAGAIN", StringComparison.Ordinal)), Deadline);
+        var reply = await Eventually.ValueAsync("a SET accepted after the reload", () => cache.ExecuteAsync(["SET", "after", "1"]), r => !(r.IsError && r.Text!.StartsWith("TRYAGAIN", StringComparison.Ordinal)), Deadline);
 
         output.WriteLine($"{name}: the next SET succeeded {clock.Elapsed.TotalMilliseconds:F0} ms later: {reply}");
         Assert.Equal(CacheReply.Ok, reply);

@@ -91,7 +91,7 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         {
             await db.ExecuteAsync("SET", key, "v");
             engine.Execute("SET", key, "v");
-            await cache.ExecuteAsync("SET", key, "v");
+            await cache.ExecuteAsync(["SET", key, "v"]);
         }
 
         foreach (var (system, execute) in new (string, Func<string[], Task<CacheReply>>)[] { ("engine", c => Task.FromResult(engine.Execute(c))), ("cache grains", c => cache.ExecuteAsync(c)) })
@@ -173,10 +173,10 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         {
             if (i % 50 == 25)
             {
-                bad.Add(OutcomeAsync(cache.ExecuteAsync("LREM", List(i / 50), Min, "a")));
+                bad.Add(OutcomeAsync(cache.ExecuteAsync(["LREM", List(i / 50), Min, "a"])));
             }
 
-            sets.Add(OutcomeAsync(cache.ExecuteAsync("SET", Key(i), Value(i))));
+            sets.Add(OutcomeAsync(cache.ExecuteAsync(["SET", Key(i), Value(i)])));
         }
 
         var setOutcomes = await Task.WhenAll(sets);
@@ -197,7 +197,7 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
         Assert.Equal(expected, badOutcomes.Select(o => o.Reply).ToArray());
         for (var i = 0; i < BadCommands; i++)
         {
-            Assert.Equal(await RedisDifferential.ExecuteOnRedisAsync(db, ["LRANGE", List(i), "0", "-1"]), await cache.ExecuteAsync("LRANGE", List(i), "0", "-1"));
+            Assert.Equal(await RedisDifferential.ExecuteOnRedisAsync(db, ["LRANGE", List(i), "0", "-1"]), await cache.ExecuteAsync(["LRANGE", List(i), "0", "-1"]));
         }
     }
 

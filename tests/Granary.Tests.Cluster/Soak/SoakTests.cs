@@ -125,7 +125,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
             Drive("caches", stop.Token, TimeSpan.Zero, async n =>
             {
                 await Task.WhenAll(Enumerable.Range(0, 4).Select(i => cache.WriteBehindAsync(Name("wb", (n * 4) + i) + pad, "value", 1)));
-                Expect((await cache.ExecuteAsync("SET", Name("set", n) + pad, "value", "PX", "3000")).IsError is false, "SET failed");
+                Expect((await cache.ExecuteAsync(["SET", Name("set", n) + pad, "value", "PX", "3000"])).IsError is false, "SET failed");
             }, lanes: 2),
 
             // Queues: a new queue each time (create, enqueue, dequeue, ack) ...

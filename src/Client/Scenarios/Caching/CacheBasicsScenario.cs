@@ -44,7 +44,7 @@ public sealed class CacheBasicsScenario : IScenario
 
         for (var i = 0; i < 200; i++)
         {
-            await cache.ExecuteAsync("SET", "item:" + i.ToString(CultureInfo.InvariantCulture), "v");
+            await cache.ExecuteAsync(["SET", "item:" + i.ToString(CultureInfo.InvariantCulture), "v"]);
         }
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -52,7 +52,7 @@ public sealed class CacheBasicsScenario : IScenario
         var calls = 0;
         do
         {
-            var reply = await cache.ExecuteAsync("SCAN", cursor, "MATCH", "item:*", "COUNT", "50");
+            var reply = await cache.ExecuteAsync(["SCAN", cursor, "MATCH", "item:*", "COUNT", "50"]);
             cursor = reply.Items![0].Text!;
             seen.UnionWith(reply.Items[1].Items!.Select(r => r.Text!));
             calls++;

@@ -24,7 +24,7 @@ public sealed class CacheReshardingScenario : IScenario
         var definition = context.Grains.GetGrain<ICacheDefinitionGrain>(name);
         await definition.ReshardAsync(4);
         await using var cache = await CacheClient.ConnectAsync(context.Grains, name);
-        await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("SET", Key(i), "v" + i.ToString(CultureInfo.InvariantCulture))));
+        await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync(["SET", Key(i), "v" + i.ToString(CultureInfo.InvariantCulture)])));
         context.Say($"cache '{name}': {Keys:N0} keys on {cache.Definition.Shards} shards");
 
         var result = await definition.ReshardAsync(5);
@@ -34,7 +34,7 @@ public sealed class CacheReshardingScenario : IScenario
             $"4 -> 5 shards: moved {result.KeysMoved:N0} of {result.KeysBefore:N0} keys ({fraction:P1}); ideal {result.IdealFraction:P1} (1/5); ratio to ideal {fraction / result.IdealFraction:F2} (at most 1.30)");
         context.Fact("idealFraction", result.IdealFraction, $"hash mod N would have moved {modulo:P1} of the keys");
 
-        var reads = await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync("GET", Key(i))));
+        var reads = await Task.WhenAll(Enumerable.Range(0, Keys).Select(i => cache.ExecuteAsync(["GET", Key(i)])));
         var lost = Enumerable.Range(0, Keys).Count(i => reads[i].Text != "v" + i.ToString(CultureInfo.InvariantCulture));
         context.Check("lost", lost, lost == 0, $"after the reshard the client followed ring version {cache.Definition.Version}: {Keys - lost:N0} of {Keys:N0} keys read back, {lost} lost");
         return context.AllHeld;

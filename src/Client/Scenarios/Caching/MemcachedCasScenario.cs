@@ -21,11 +21,11 @@ public sealed class MemcachedCasScenario : IScenario
         await using var cache = await CacheClient.ConnectAsync(context.Grains, "cas-" + Guid.NewGuid().ToString("N")[..8]);
         await cache.SetAsync("stock:apples", "100");
 
-        var first = await cache.ExecuteAsync("GETS", "stock:apples");
+        var first = await cache.ExecuteAsync(["GETS", "stock:apples"]);
         var version = first.Items![1].Integer.ToString(CultureInfo.InvariantCulture);
         context.Say($"GETS stock:apples -> value {first.Items[0].Text}, version {version}");
-        var a = await cache.ExecuteAsync("CAS", "stock:apples", "99", version);
-        var b = await cache.ExecuteAsync("CAS", "stock:apples", "98", version);
+        var a = await cache.ExecuteAsync(["CAS", "stock:apples", "99", version]);
+        var b = await cache.ExecuteAsync(["CAS", "stock:apples", "98", version]);
         context.Check(a.Text == "STORED" && b.Text == "EXISTS", $"two clients CAS with version {version}: first {a.Text}, second {b.Text} (its update was based on a stale read)");
 
         // Blind SET loses updates under a race; GETS/CAS retry loops do not.
@@ -34,9 +34,9 @@ public sealed class MemcachedCasScenario : IScenario
         {
             while (true)
             {
-                var read = await cache.ExecuteAsync("GETS", "stock:apples");
+                var read = await cache.ExecuteAsync(["GETS", "stock:apples"]);
                 var next = (long.Parse(read.Items![0].Text!, CultureInfo.InvariantCulture) - 1).ToString(CultureInfo.InvariantCulture);
-                var cas = await cache.ExecuteAsync("CAS", "stock:apples", next, read.Items[1].Integer.ToString(CultureInfo.InvariantCulture));
+                var cas = await cache.ExecuteAsync(["CAS", "stock:apples", next, read.Items[1].Integer.ToString(CultureInfo.InvariantCulture)]);
                 if (cas.Text == "STORED")
                 {
                     return;

@@ -28,10 +28,14 @@ public interface IQueueGrain : IGrainWithStringKey
     [Alias("info")]
     Task<QueueInfo> GetInfoAsync();
 
-    /// <summary>Leases up to <paramref name="max"/> messages; waits up to <paramref name="wait"/> for some when none is ready.</summary>
+    /// <summary>
+    /// Leases up to <paramref name="max"/> messages; waits up to <paramref name="wait"/> for some when none
+    /// is ready. A caller that cancels <paramref name="cancellationToken"/> (Orleans carries the
+    /// cancellation to the grain) ends the wait: no message is leased for it afterwards.
+    /// </summary>
     [Requires(Permission.QueueConsume)]
     [Alias("dequeue")]
-    Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait);
+    Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default);
 
     /// <summary>Stats of every partition.</summary>
     [Requires(Permission.QueueConsume)]

@@ -23,11 +23,14 @@ public interface ITaskGrain : IGrainWithStringKey
     [Alias("get")]
     Task<TaskInfo> GetAsync();
 
-    /// <summary>Returns once the task is terminal, or after <paramref name="timeout"/> with its current record (long poll).</summary>
+    /// <summary>
+    /// Returns once the task is terminal, or after <paramref name="timeout"/> with its current record
+    /// (long poll). A caller that cancels <paramref name="cancellationToken"/> ends the poll on the grain too.
+    /// </summary>
     [Requires(Permission.TaskSubmit)]
     [Alias("wait")]
     [Orleans.Concurrency.AlwaysInterleave]
-    Task<TaskInfo> WaitAsync(TimeSpan timeout);
+    Task<TaskInfo> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels the task unless it is finished; a running handler is told to stop.</summary>
     [Requires(Permission.TaskAdmin)]

@@ -102,7 +102,7 @@ public sealed class QueueGrain(
     }
 
     /// <inheritdoc/>
-    public async Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait)
+    public async Task<IReadOnlyList<QueueDelivery>> DequeueAsync(string consumer, int max, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default)
     {
         Guard.Name(consumer, nameof(consumer), Limits.MaxKeyLength);
         Guard.InRange(max, nameof(max), 1, Limits.MaxBatchSize);
@@ -112,6 +112,8 @@ public sealed class QueueGrain(
         var deadline = time.GetUtcNow() + wait;
         while (true)
         {
+            // A caller that gave up leases nothing more: what it would lease would wait out its visibility timeout.
+            cancellationToken.ThrowIfCancellationRequested();
             var notificationsBefore = _allNotifications;
             var leased = await SweepAsync(info, consumer, max, visibilityTimeout);
             var now = time.GetUtcNow();
@@ -143,7 +145,7 @@ public sealed class QueueGrain(
             var waiter = _waiters.AddLast(NewSignal());
             try
             {
-                await Task.WhenAny(waiter.Value.Task, Task.Delay(pause < MinimumWait ? MinimumWait : pause, time));
+                await Task.WhenAny(waiter.Value.Task, Task.Delay(pause < MinimumWait ? MinimumWait : pause, time, cancellationToken));
             }
             finally
             {

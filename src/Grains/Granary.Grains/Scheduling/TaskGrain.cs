@@ -118,7 +118,7 @@ public sealed class TaskGrain(
     }
 
     /// <inheritdoc/>
-    public async Task<TaskInfo> WaitAsync(TimeSpan timeout)
+    public async Task<TaskInfo> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         await EnsureKnownAsync();
         if (!TaskTransitions.IsTerminal(S.State))
@@ -126,7 +126,7 @@ public sealed class TaskGrain(
             _terminal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             try
             {
-                await _terminal.Task.WaitAsync(Guard.InRange(timeout, nameof(timeout), TimeSpan.Zero, TimeSpan.FromMinutes(5)), time);
+                await _terminal.Task.WaitAsync(Guard.InRange(timeout, nameof(timeout), TimeSpan.Zero, TimeSpan.FromMinutes(5)), time, cancellationToken);
             }
             catch (TimeoutException)
             {

@@ -15,9 +15,13 @@ namespace Granary.Scheduling;
 /// var checkedTask = validator.Validate(new TaskSubmission("add", "[2, 3]"), time.GetUtcNow());
 /// await TaskSubmissionValidator.RequireDeclaredAsync(grains, TaskSubmissionValidator.QueuesOf(submission));
 /// </code></example>
-public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptions<SchedulingOptions> options)
+public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptions<SchedulingOptions> options, TimeProvider time)
 {
+    /// <summary>How long a queue's declared task types are kept before they are read again.</summary>
+    public static readonly TimeSpan DeclaredTypesTtl = TimeSpan.FromSeconds(5);
+
     private readonly SchedulingOptions _options = options.Value;
+    private DeclaredTaskTypes? _declared;
 
     /// <summary>
     /// Checks everything that does not depend on the cluster's state (type, arguments, queue name,
@@ -81,23 +85,28 @@ public sealed class TaskSubmissionValidator(TaskHandlerRegistry registry, IOptio
     /// Every task type of <paramref name="submissions"/> (and of their chain steps) that no silo has a
     /// handler for must have been declared by a worker of its queue (<see cref="IQueueGrain.GetTaskTypesAsync"/>);
     /// otherwise <see cref="TaskRejectedException"/> for <c>type</c>, and nothing is stored. Costs one call
-    /// per queue only when such a type is used.
+    /// per queue only when such a type is used, and then at most one per <see cref="DeclaredTypesTtl"/>
+    /// (<see cref="DeclaredTaskTypes"/>: a type not in the kept list is read afresh before it is refused).
     /// </summary>
     public async Task RequireServedAsync(IGrainFactory grains, IEnumerable<TaskSubmission> submissions)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(submissions);
         var external = submissions.SelectMany(TypesOf).Where(t => registry.Find(t.Type) is null).Distinct().ToList();
-        foreach (var byQueue in external.GroupBy(t => t.Queue, StringComparer.Ordinal))
+        if (external.Count == 0)
         {
-            var declared = await grains.GetGrain<IQueueGrain>(byQueue.Key).GetTaskTypesAsync();
-            foreach (var (queue, type) in byQueue)
+            return;
+        }
+
+        // Every silo's grain factory reaches the same queues: the first one given serves them all.
+        var declaredTypes = _declared ??= new DeclaredTaskTypes(queue => grains.GetGrain<IQueueGrain>(queue).GetTaskTypesAsync(), DeclaredTypesTtl, time);
+        foreach (var (queue, type) in external)
+        {
+            if (!await declaredTypes.IsDeclaredAsync(queue, type))
             {
-                if (!declared.Contains(type, StringComparer.Ordinal))
-                {
-                    var known = registry.Handlers.Select(h => h.Name).Concat(declared).Order(StringComparer.Ordinal);
-                    throw new TaskRejectedException("type", $"unknown task type '{type}': no silo has a handler for it and no worker of queue '{queue}' declared it; known types: {string.Join(", ", known)}");
-                }
+                // Refused only after a fresh read, whose list is the one kept now.
+                var known = registry.Handlers.Select(h => h.Name).Concat(declaredTypes.Kept(queue)).Order(StringComparer.Ordinal);
+                throw new TaskRejectedException("type", $"unknown task type '{type}': no silo has a handler for it and no worker of queue '{queue}' declared it; known types: {string.Join(", ", known)}");
             }
         }
     }
