@@ -23,7 +23,7 @@ public sealed partial class CacheKeyspace
         new("MSET", -3, W, 1, -1, 2, static (k, a) => k.MSet(a)),
         new("GETS", 2, R, 1, 1, 1, static (k, a) => k.Gets(a[1])),
         new("CAS", -4, W, 1, 1, 1, static (k, a) => k.Cas(a)),
-        new("SETNX", 3, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[2], "NX"], "setnx") is { IsError: true } reply ? reply : reply.IsNil ? CacheReply.Zero : CacheReply.One),
+        new("SETNX", 3, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[2], "NX"], "setnx") switch { { IsError: true } error => error, { IsNil: true } => CacheReply.Zero, _ => CacheReply.One }),
         new("SETEX", 4, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[3], "EX", a[2]], "setex")),
         new("PSETEX", 4, W, 1, 1, 1, static (k, a) => k.Set(["SET", a[1], a[3], "PX", a[2]], "psetex")),
         new("MSETNX", -3, W | S, 1, -1, 2, static (k, a) => k.MSetNx(a)),
