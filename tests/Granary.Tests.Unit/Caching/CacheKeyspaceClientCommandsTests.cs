@@ -24,6 +24,19 @@ public sealed class CacheKeyspaceClientCommandsTests
         Assert.Equal(CacheReply.Int(60), ks.Execute("STRLEN", "k"));
     }
 
+    [Theory]
+    [InlineData("SETNX")]
+    [InlineData("SETEX")]
+    [InlineData("PSETEX")]
+    public void A_set_variant_refused_for_its_value_answers_the_error_and_stores_nothing(string command)
+    {
+        var ks = NewKeyspace();
+        var value = new string('v', 65);
+        var reply = command == "SETNX" ? ks.Execute(command, "k", value) : ks.Execute(command, "k", "100", value);
+        Assert.True(reply.IsError, $"{command} answered {reply}");
+        Assert.Equal(CacheReply.Int(0), ks.Execute("EXISTS", "k"));
+    }
+
     [Fact]
     public void Setrange_inside_the_bound_overwrites_and_extends()
     {
