@@ -77,9 +77,11 @@ public sealed class ClientCancellationTests(FaultInjectionClusterFixture fixture
 
         // Had the abandoned long poll gone on waiting on the grain, this message would be leased to
         // it (for five minutes) and the next consumer would find nothing.
-        await queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: "m-1"));
+        // Message ids are unique in the collection: the shared store counts appends by id.
+        var id = Unique("cancel-m");
+        await queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: id));
         var got = await queues.DequeueAsync(queue, "stays", 1, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
-        Assert.Equal("m-1", Assert.Single(got).Id);
+        Assert.Equal(id, Assert.Single(got).Id);
     }
 
     [Fact]
@@ -151,9 +153,10 @@ public sealed class ClientCancellationTests(FaultInjectionClusterFixture fixture
         var queue = Unique("tq");
         await queues.CreateAsync(queue, new QueueDefinition(Partitions: 1));
         var held = Faults.Hold(StorageFaults.QueueTarget, queue);
+        var id = Unique("timeout-m"); // unique in the collection: the shared store counts appends by id
         try
         {
-            await AssertTimesOutWithinAsync(queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: "m-1")), held);
+            await AssertTimesOutWithinAsync(queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: id)), held);
         }
         finally
         {
@@ -161,7 +164,7 @@ public sealed class ClientCancellationTests(FaultInjectionClusterFixture fixture
         }
 
         // The timed-out enqueue went through once its write was let go: retrying the id finds it.
-        var retried = await queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: "m-1"));
+        var retried = await queues.EnqueueAsync(queue, new QueueMessageInput([1], Id: id));
         Assert.True(retried.Duplicate, "the first write was stored: the retry must find it");
     }
 
