@@ -22,6 +22,9 @@ internal enum Resp3Shape : byte
 
     /// <summary>A flat member, score array sent as pairs of [member, double] (WITHSCORES).</summary>
     ScorePairs,
+
+    /// <summary>One flat [member, score] sent with the score as a double (ZPOPMIN/ZPOPMAX without a count).</summary>
+    FlatScore,
 }
 
 /// <summary>Writes replies in RESP2 or RESP3, byte for byte as <c>redis-server</c> writes them.</summary>
@@ -56,9 +59,15 @@ internal static class RespWriter
             return command.Skip(2).Any(a => Is(a, "INCR")) ? Resp3Shape.Double : Resp3Shape.Plain;
         }
 
-        if (Is(name, "ZRANGE") || Is(name, "ZRANGEBYSCORE"))
+        if (Is(name, "ZRANGE") || Is(name, "ZRANGEBYSCORE") || Is(name, "ZREVRANGE") || Is(name, "ZREVRANGEBYSCORE"))
         {
             return command.Skip(4).Any(a => Is(a, "WITHSCORES")) ? Resp3Shape.ScorePairs : Resp3Shape.Plain;
+        }
+
+        if (Is(name, "ZPOPMIN") || Is(name, "ZPOPMAX"))
+        {
+            // Without a count Redis sends one flat [member, score]; with a count, [member, score] pairs.
+            return command.Length > 2 ? Resp3Shape.ScorePairs : Resp3Shape.FlatScore;
         }
 
         return Resp3Shape.Plain;
@@ -81,6 +90,11 @@ internal static class RespWriter
                 case Resp3Shape.Set when reply.Kind == CacheReplyKind.Array:
                     Header(output, (byte)'~', reply.Items!.Count);
                     WriteItems(output, reply.Items, protocol);
+                    return;
+                case Resp3Shape.FlatScore when reply.Kind == CacheReplyKind.Array && reply.Items!.Count == 2:
+                    Header(output, (byte)'*', 2);
+                    Write(output, reply.Items[0], protocol);
+                    Write(output, reply.Items[1], protocol, Resp3Shape.Double);
                     return;
                 case Resp3Shape.ScorePairs when reply.Kind == CacheReplyKind.Array:
                     Header(output, (byte)'*', reply.Items!.Count / 2);

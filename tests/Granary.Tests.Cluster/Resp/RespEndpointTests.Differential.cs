@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Granary.Caching;
 using Granary.Tests.Cluster.Caching;
 
 namespace Granary.Tests.Cluster.Resp;
@@ -29,7 +30,12 @@ public sealed partial class RespEndpointTests
         }
 
         var prefix = $"wire{protocol}{(pipelined ? "p" : "s")}:{Guid.NewGuid():N}:";
-        var commands = RedisDifferential.Generate(seed: 21_000 + (protocol * 10) + (pipelined ? 1 : 0), DifferentialCommands, prefix: prefix);
+        // The wire comparison is byte for byte: commands that draw at random (compared by property in the
+        // engine's differential test) and commands whose keys must share a shard (CROSSSLOT when the ring
+        // splits them; covered there too) are left out, on both sides alike.
+        var commands = RedisDifferential.Generate(seed: 21_000 + (protocol * 10) + (pipelined ? 1 : 0), DifferentialCommands, prefix: prefix)
+            .Where(c => CacheCommandTable.Resolve(c) is not { IsSameShard: true } && c[0] is not ("SPOP" or "SRANDMEMBER" or "HRANDFIELD"))
+            .ToList();
         commands.AddRange(
         [
             ["SETEX", prefix + "x", "100", "v"], ["TTL", prefix + "x"], ["SETEX", prefix + "x", "0", "v"], ["SETEX", prefix + "x", "-5", "v"], ["SETEX", prefix + "x", "ten", "v"],
@@ -66,8 +72,8 @@ public sealed partial class RespEndpointTests
 
     /// <summary>
     /// Null when the replies are the same bytes. Two allowances, both about what differs between two servers
-    /// rather than how it is written: TTL/PTTL may differ by the time between the two calls, and the elements
-    /// of SMEMBERS/HGETALL (unordered in Redis too) may come in another order (the headers must still match).
+    /// rather than how it is written: TTL/PTTL and EXPIRETIME/PEXPIRETIME may differ by the time between the two
+    /// calls, and the elements of SMEMBERS/HGETALL/HKEYS/HVALS (unordered in Redis too) may come in another order (the headers must still match).
     /// </summary>
     private static string? WireDifference(string[] command, byte[] ours, byte[] theirs)
     {
@@ -78,14 +84,14 @@ public sealed partial class RespEndpointTests
 
         var name = command[0].ToUpperInvariant();
         var (ourText, theirText) = (Encoding.UTF8.GetString(ours), Encoding.UTF8.GetString(theirs));
-        if (name is "TTL" or "PTTL" && ourText.StartsWith(':') && theirText.StartsWith(':')
+        if (name is "TTL" or "PTTL" or "EXPIRETIME" or "PEXPIRETIME" && ourText.StartsWith(':') && theirText.StartsWith(':')
             && long.TryParse(ourText.AsSpan(1).Trim(), CultureInfo.InvariantCulture, out var ourTtl) && long.TryParse(theirText.AsSpan(1).Trim(), CultureInfo.InvariantCulture, out var theirTtl)
-            && ourTtl >= 0 && theirTtl >= 0 && Math.Abs(ourTtl - theirTtl) <= (name == "TTL" ? 1 : 1000))
+            && ourTtl >= 0 && theirTtl >= 0 && Math.Abs(ourTtl - theirTtl) <= (name is "TTL" or "EXPIRETIME" ? 1 : 1000))
         {
             return null;
         }
 
-        if (name is "SMEMBERS" or "HGETALL" && Elements(ourText, name) is { } ourElements && Elements(theirText, name) is { } theirElements
+        if (name is "SMEMBERS" or "HGETALL" or "HKEYS" or "HVALS" && Elements(ourText, name) is { } ourElements && Elements(theirText, name) is { } theirElements
             && ourElements.Header == theirElements.Header && ourElements.Items.SequenceEqual(theirElements.Items, StringComparer.Ordinal))
         {
             return null;
