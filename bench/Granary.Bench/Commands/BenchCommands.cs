@@ -24,7 +24,7 @@ public static class BenchCommands
         public static readonly Option<int> Warmup = new("--warmup") { Description = "Warm-up seconds, not measured", DefaultValueFactory = _ => 3, Recursive = true };
 
         /// <summary>Peer system.</summary>
-        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); etcd (lock); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
+        public static readonly Option<string> Peer = new("--peer") { Description = "Peer to run side by side: none; redis, postgres (document, lock, cache, queue); etcd, zookeeper (lock); orleans-transactions (tx); hangfire (tasks)", DefaultValueFactory = _ => "none", Recursive = true };
 
         /// <summary><c>--rounds</c>.</summary>
         public static readonly Option<int> Rounds = new("--rounds") { Description = "Run Granary and the peer in turn this many times and quote the median and the minimum of the rounds' ratios (every workload; --duration 60 --rounds 5 is the long-run mode)", DefaultValueFactory = _ => 1, Recursive = true };

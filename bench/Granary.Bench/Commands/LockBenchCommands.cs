@@ -15,7 +15,8 @@ public static class LockBenchCommands
         var mode = new Option<string>("--mode") { Description = "uncontended (one lock per caller) or contended (every caller on one lock)", DefaultValueFactory = _ => "uncontended" };
         var multiplexing = new Option<string>("--pg-multiplexing") { Description = "DistributedLock.Postgres: Npgsql multiplexing on, off, or both (each is run and the better one is the ratio's peer)", DefaultValueFactory = _ => "both" };
         var etcd = new Option<string?>("--etcd") { Description = "--peer etcd: an etcd client URL to use (default: start a private etcd on free loopback ports)" };
-        var command = new Command("lock", "Lock leases: acquire+release pairs/s (uncontended) or hand-offs/s with FIFO check (contended), beside DistributedLock.Postgres/Redis or etcd") { mode, multiplexing, etcd };
+        var zooKeeper = new Option<string?>("--zookeeper") { Description = "--peer zookeeper: a ZooKeeper HOST:PORT to use (default: start a private standalone ZooKeeper on a free loopback port)" };
+        var command = new Command("lock", "Lock leases: acquire+release pairs/s (uncontended) or hand-offs/s with FIFO check (contended), beside DistributedLock.Postgres/Redis, etcd or ZooKeeper") { mode, multiplexing, etcd, zooKeeper };
         command.SetHandler(async (parse, output, ct) =>
         {
             var settings = BenchCommands.Common.Settings(parse, output);
@@ -44,7 +45,8 @@ public static class LockBenchCommands
                 "redis" => [new RedisLockBenchTarget(connection.Configuration["Granary:Cluster:RedisConnectionString"] ?? "127.0.0.1:6379", workload)],
                 "postgres" => multiplexingSettings.Select(m => (IBenchTarget)new PostgresLockBenchTarget(BenchCommands.PeerPostgres(parse, connection.Configuration), workload, m, settings.Concurrency)).ToArray(),
                 "etcd" => [new EtcdLockBenchTarget(workload, parse.GetValue(etcd), settings)],
-                _ => throw new UsageException($"--peer must be none, redis, postgres or etcd (got '{peerName}')"),
+                "zookeeper" => [new ZooKeeperLockBenchTarget(workload, parse.GetValue(zooKeeper), settings)],
+                _ => throw new UsageException($"--peer must be none, redis, postgres, etcd or zookeeper (got '{peerName}')"),
             };
             try
             {
@@ -73,6 +75,7 @@ public static class LockBenchCommands
                 PostgresLockBenchTarget p => p.Log,
                 RedisLockBenchTarget r => r.Log,
                 EtcdLockBenchTarget e => e.Log,
+                ZooKeeperLockBenchTarget z => z.Log,
                 _ => new GrantLog(),
             };
 

@@ -1,8 +1,6 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using Granary.Bench.Peers;
 using Granary.Cli.Cli;
 
 namespace Granary.Bench.Locks;
@@ -15,14 +13,11 @@ namespace Granary.Bench.Locks;
 public sealed class EtcdServer : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
-    private readonly Process _process;
-    private readonly DirectoryInfo _directory;
-    private readonly Queue<string> _lastLines = new();
+    private readonly PeerProcess _process;
 
-    private EtcdServer(Process process, DirectoryInfo directory, string endpoint)
+    private EtcdServer(PeerProcess process, string endpoint)
     {
         _process = process;
-        _directory = directory;
         Endpoint = endpoint;
     }
 
@@ -30,22 +25,15 @@ public sealed class EtcdServer : IAsyncDisposable
     public string Endpoint { get; }
 
     /// <summary>The etcd process.</summary>
-    public int Pid => _process.Id;
+    public int Pid => _process.Pid;
 
     /// <summary>Starts etcd and waits (up to 30 s) until it reports itself healthy.</summary>
     public static async Task<EtcdServer> StartAsync(CancellationToken cancellationToken)
     {
         var directory = Directory.CreateTempSubdirectory("granary-etcd-");
-        var client = FreePort();
-        var peer = FreePort();
-        var endpoint = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{client}");
-        var peerUrl = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{peer}");
-        var start = new ProcessStartInfo("etcd")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var endpoint = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{LoopbackPort.Free()}");
+        var peerUrl = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{LoopbackPort.Free()}");
+        var start = new ProcessStartInfo("etcd");
         foreach (var argument in new[]
         {
             "--name", "bench", "--data-dir", Path.Combine(directory.FullName, "data"),
@@ -57,25 +45,27 @@ public sealed class EtcdServer : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        Process process;
+        var process = PeerProcess.Start("--peer etcd: etcd", start, directory);
+        var server = new EtcdServer(process, endpoint);
         try
         {
-            process = Process.Start(start) ?? throw new UsageException("--peer etcd: could not start etcd");
-        }
-        catch (Win32Exception ex)
-        {
-            directory.Delete(recursive: true);
-            throw new UsageException($"--peer etcd needs the etcd binary on PATH ({ex.Message})");
-        }
-
-        var server = new EtcdServer(process, directory, endpoint);
-        process.OutputDataReceived += (_, e) => server.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => server.Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await server.WaitHealthyAsync(cancellationToken);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            await process.WaitUntilAsync(async ct =>
+            {
+                try
+                {
+                    var health = await http.GetStringAsync(new Uri(endpoint + "/health"), ct);
+                    return health.Contains("\"health\":\"true\"", StringComparison.Ordinal);
+                }
+                catch (HttpRequestException)
+                {
+                    return false; // Not listening yet.
+                }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    return false; // This attempt timed out.
+                }
+            }, StartTimeout, cancellationToken);
             return server;
         }
         catch
@@ -86,99 +76,5 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-
-            await _process.WaitForExitAsync();
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started.
-        }
-
-        _process.Dispose();
-        try
-        {
-            _directory.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-            // Left in the temporary directory.
-        }
-    }
-
-    private async Task WaitHealthyAsync(CancellationToken cancellationToken)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (_process.HasExited)
-            {
-                throw new UsageException($"--peer etcd: etcd exited with code {_process.ExitCode}: {LastLines()}");
-            }
-
-            try
-            {
-                var health = await http.GetStringAsync(new Uri(Endpoint + "/health"), cancellationToken);
-                if (health.Contains("\"health\":\"true\"", StringComparison.Ordinal))
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // This attempt timed out.
-            }
-
-            if (deadline.Elapsed > StartTimeout)
-            {
-                throw new UsageException($"--peer etcd: etcd at {Endpoint} not healthy after {StartTimeout.TotalSeconds:F0} s: {LastLines()}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
-        }
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_lastLines)
-        {
-            _lastLines.Enqueue(line);
-            while (_lastLines.Count > 20)
-            {
-                _lastLines.Dequeue();
-            }
-        }
-    }
-
-    private string LastLines()
-    {
-        lock (_lastLines)
-        {
-            return string.Join(Environment.NewLine, _lastLines);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }

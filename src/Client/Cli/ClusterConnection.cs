@@ -83,8 +83,8 @@ public sealed class ClusterConnection : IAsyncDisposable
                 // The quick start is one process: no TLS whatever the cluster's settings say.
                 ["Granary:Security:Tls:Enabled"] = "false",
             });
-            var siloPort = FreePort();
-            var gatewayPort = FreePort();
+            var siloPort = LoopbackPort.Free();
+            var gatewayPort = LoopbackPort.Free();
             builder.UseOrleans(silo =>
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort);
@@ -198,13 +198,6 @@ public sealed class ClusterConnection : IAsyncDisposable
         throw new ClusterUnavailableException(
             $"no silo gateway listens on 127.0.0.1:{string.Join(",", ports)} (Granary:Cluster:Mode is Localhost). Start a silo (dotnet run --project src/Silo) or a cluster (scripts/cluster.sh up), or pass --embedded.",
             new SocketException((int)SocketError.ConnectionRefused));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

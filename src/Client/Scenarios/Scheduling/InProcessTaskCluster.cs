@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using Granary.Cli.Cli;
 using Granary.Scheduling;
 using Granary.Server;
@@ -64,10 +63,10 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(runs);
         var rows = new ConcurrentDictionary<(string State, GrainId Grain), (byte[] Data, string ETag)>();
         var clusterId = "granary-tour-" + Guid.NewGuid().ToString("N")[..8];
-        var primaryPort = FreePort();
+        var primaryPort = LoopbackPort.Free();
         var primary = Build(clusterId, primaryPort, null, rows, scheduling, runs.For(PrimarySilo), crash: null);
         await primary.StartAsync(cancellationToken);
-        var workerPort = FreePort();
+        var workerPort = LoopbackPort.Free();
         var crash = new CrashSwitch();
         var worker = Build(clusterId, workerPort, new IPEndPoint(IPAddress.Loopback, primaryPort), rows, scheduling, runs.For(WorkerSilo), crash);
         try
@@ -154,7 +153,7 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
         builder.Logging.AddFilter("Granary", LogLevel.Critical); // the crash makes expected noise (failed dispatches, lost leases)
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, FreePort(), primary, "granary-tour", clusterId);
+            silo.UseLocalhostClustering(siloPort, LoopbackPort.Free(), primary, "granary-tour", clusterId);
             silo.Configure<ClusterMembershipOptions>(m =>
             {
                 // Lab failover timings, as the silo-loss tests use: a dead silo is declared in ~2 s.
@@ -175,13 +174,6 @@ internal sealed class InProcessTaskCluster : IAsyncDisposable
             silo.AddGranaryServices(builder.Configuration);
         });
         return builder.Build();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Set when silo B is killed; read by its grain call filters.</summary>
