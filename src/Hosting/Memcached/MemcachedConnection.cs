@@ -169,7 +169,7 @@ internal sealed partial class MemcachedConnection
     /// <summary>Runs the cycle's cache commands as one ordered pipeline, then writes each step's reply in order. True after <c>quit</c>.</summary>
     private async Task<bool> RunCycleAsync(CancellationToken token)
     {
-        if (_steps.Count == 0)
+        if (_steps.Count == 0 && _commands.Count == 0)
         {
             return false;
         }
