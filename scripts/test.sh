@@ -42,6 +42,10 @@ if ! command -v memcached >/dev/null 2>&1 && [[ ! -x /usr/bin/memcached ]]; then
   echo "test.sh: installing memcached (Debian package)..."
   apt_install memcached
 fi
+if ! command -v memccapable >/dev/null 2>&1 && ! command -v memcapable >/dev/null 2>&1; then
+  echo "test.sh: installing libmemcached-tools (Debian package)..."
+  apt_install libmemcached-tools
+fi
 if ! /usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1; then
   echo "test.sh: installing python3-pymemcache (Debian package)..."
   apt_install python3 python3-pymemcache

@@ -111,6 +111,18 @@ public sealed partial class MemcachedEndpointTests(MemcachedClusterFixture fixtu
     }
 
     [Fact]
+    public async Task Libmemcached_memcapable_ascii_conformance_passes()
+    {
+        var memcapable = ChildProcess.FindExecutable("memccapable", "/usr/bin") ?? ChildProcess.FindExecutable("memcapable", "/usr/bin")
+            ?? throw new InvalidOperationException("memcapable is not installed (Debian package libmemcached-tools)");
+        var result = await ChildProcess.RunAsync(memcapable, ["-a", "-h", "127.0.0.1", "-p", fixture.Port.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(120), default);
+        output.WriteLine(result.Output);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("All tests passed", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("[fail]", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_key_set_over_memcached_is_a_string_for_the_cache_and_keeps_its_flags()
     {
         await using var wire = await fixture.ConnectAsync();
