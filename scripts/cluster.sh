@@ -190,24 +190,26 @@ write_silo_files() {
 
 # start_silo <index> <silo-port> <gateway-port>: starts the silo process in the background.
 start_silo() {
-  local i=$1 silo_port=$2 gateway_port=$3 resp_port
+  local i=$1 silo_port=$2 gateway_port=$3 resp_port mc_port
   local tls_env=()
-  # Each silo hosts the RESP endpoint on a port of its own, kept across restarts.
+  # Each silo hosts the RESP and Memcached endpoints on ports of its own, kept across restarts.
   resp_port=$(cat "$state/silo-$i.resp" 2>/dev/null || free_port)
+  mc_port=$(cat "$state/silo-$i.memcached" 2>/dev/null || free_port)
   # Environment beats .local/cluster.json: the silos show the silo certificate, the console its own.
   [[ -f "$state/tls" ]] && tls_env=(Granary__Security__Tls__CertificateFile="$tls_dir/silo.pem" Granary__Security__Tls__KeyFile="$tls_dir/silo.key")
   (
     cd "$root"
     env "${tls_env[@]}" Granary__Security__ClusterSecretFile="$cluster_secret" \
       Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
-      Granary__Resp__Port="$resp_port" \
+      Granary__Resp__Port="$resp_port" Granary__Memcached__Port="$mc_port" \
       nohup "${silo_command[@]}" >>"$state/silo-$i.log" 2>&1 &
     echo $! >"$state/silo-$i.pid"
   )
   echo "$silo_port $gateway_port" >"$state/silo-$i.ports"
   echo "$resp_port" >"$state/silo-$i.resp"
+  echo "$mc_port" >"$state/silo-$i.memcached"
   write_silo_files
-  echo "silo $i: pid $(cat "$state/silo-$i.pid"), silo port $silo_port, gateway $gateway_port, RESP port $resp_port (redis-cli -p $resp_port), log .local/cluster/silo-$i.log"
+  echo "silo $i: pid $(cat "$state/silo-$i.pid"), silo port $silo_port, gateway $gateway_port, RESP port $resp_port (redis-cli -p $resp_port), memcached port $mc_port, log .local/cluster/silo-$i.log"
 }
 
 # stop_silo <index>: SIGTERM (graceful: the silo leaves the membership table), SIGKILL after 30 s.
@@ -421,7 +423,7 @@ cmd_status() {
     read -r silo_port gateway_port <"$ports"
     if pid_alive "$state/silo-$i.pid"; then
       pid=$(cat "$state/silo-$i.pid")
-      echo "silo $i:     pid $pid running, silo port $silo_port, gateway $gateway_port, RESP port $(cat "$state/silo-$i.resp" 2>/dev/null || echo '?'), log .local/cluster/silo-$i.log"
+      echo "silo $i:     pid $pid running, silo port $silo_port, gateway $gateway_port, RESP port $(cat "$state/silo-$i.resp" 2>/dev/null || echo '?'), memcached port $(cat "$state/silo-$i.memcached" 2>/dev/null || echo '?'), log .local/cluster/silo-$i.log"
       any=1
     else
       echo "silo $i:     stopped (silo port $silo_port, gateway $gateway_port), log .local/cluster/silo-$i.log"

@@ -37,6 +37,19 @@ if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]
   echo "test.sh: installing redis-server (Debian package)..."
   apt_install redis-server
 fi
+# The Memcached endpoint's tests compare with a real memcached and run pymemcache (Debian's python3).
+if ! command -v memcached >/dev/null 2>&1 && [[ ! -x /usr/bin/memcached ]]; then
+  echo "test.sh: installing memcached (Debian package)..."
+  apt_install memcached
+fi
+if ! command -v memccapable >/dev/null 2>&1 && ! command -v memcapable >/dev/null 2>&1; then
+  echo "test.sh: installing libmemcached-tools (Debian package)..."
+  apt_install libmemcached-tools
+fi
+if ! /usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1; then
+  echo "test.sh: installing python3-pymemcache (Debian package)..."
+  apt_install python3 python3-pymemcache
+fi
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   echo "test.sh: installing PostgreSQL (Debian package)..."
   apt_install postgresql

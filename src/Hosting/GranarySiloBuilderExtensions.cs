@@ -7,6 +7,7 @@ using Granary.Server.Caching;
 using Granary.Server.Configuration;
 using Granary.Server.Diagnostics;
 using Granary.Server.Locks;
+using Granary.Server.Memcached;
 using Granary.Server.Options;
 using Granary.Server.Queues;
 using Granary.Server.Resp;
@@ -160,6 +161,7 @@ public static class GranarySiloBuilderExtensions
         silo.AddGranaryTransactions(configuration);
         silo.AddGranaryScheduling(configuration);
         silo.AddGranaryResp(configuration);
+        silo.AddGranaryMemcached(configuration);
         return silo;
     }
 

@@ -5,7 +5,7 @@ namespace Granary.Caching;
 /// <summary>One key with its value flattened to strings, as moved between shards.</summary>
 /// <param name="Key">The key.</param>
 /// <param name="Type">Its type.</param>
-/// <param name="Items">string: [value]; hash: field, value, ...; list: items; set: members; zset: member, score, ...</param>
+/// <param name="Items">string: [value] or, with memcached flags, [value, flags]; hash: field, value, ...; list: items; set: members; zset: member, score, ...</param>
 /// <param name="ExpiresAt">Unix milliseconds, or -1.</param>
 public sealed record CacheEntryData(string Key, CacheValueType Type, string[] Items, long ExpiresAt);
 
@@ -84,6 +84,11 @@ public sealed partial class CacheKeyspace
             {
                 SetExpiry(stored, data.ExpiresAt);
             }
+
+            if (data.Type == CacheValueType.String && items.Length > 1 && _entries.TryGetValue(data.Key, out var item))
+            {
+                item.Flags = uint.Parse(items[1], CultureInfo.InvariantCulture);
+            }
         }
 
         FreeMemoryIfNeeded();
@@ -103,7 +108,7 @@ public sealed partial class CacheKeyspace
 
     private static string[] Flatten(CacheEntry entry) => entry.Type switch
     {
-        CacheValueType.String => [entry.AsString],
+        CacheValueType.String => entry.Flags == 0 ? [entry.AsString] : [entry.AsString, entry.Flags.ToString(CultureInfo.InvariantCulture)],
         CacheValueType.Hash => [.. entry.AsHash.SelectMany(p => new[] { p.Key, p.Value })],
         CacheValueType.List => [.. Enumerable.Range(0, entry.AsList.Count).Select(i => entry.AsList[i])],
         CacheValueType.Set => [.. entry.AsSet],

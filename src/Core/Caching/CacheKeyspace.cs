@@ -241,7 +241,7 @@ public sealed partial class CacheKeyspace
     /// <see cref="CacheCommandTable"/> is built from them once.
     /// </summary>
     internal static CacheCommandModule[] CommandModules() =>
-        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands()];
+        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands(), MemcachedCommands()];
 
     private static bool Is(string text, string option) => string.Equals(text, option, StringComparison.OrdinalIgnoreCase);
 
@@ -376,6 +376,7 @@ public sealed partial class CacheKeyspace
     private void Written(CacheEntry entry, long sizeDelta = 0)
     {
         entry.Version = ++_version;
+        entry.Flags = 0;
         _changes++;
         entry.Size += sizeDelta;
         _used += sizeDelta;

@@ -34,6 +34,9 @@ internal sealed class CacheEntry(string key, CacheValueType type, object value)
     /// <summary>Memcached-style CAS version, changed by every write.</summary>
     public long Version { get; set; }
 
+    /// <summary>Memcached client flags of a string, set by a memcached store (0 after any other write).</summary>
+    public uint Flags { get; set; }
+
     /// <summary>Logical clock of the last access (LRU).</summary>
     public long LastAccess { get; set; }
 

@@ -116,6 +116,11 @@ public sealed class CacheCommandTableTests
         ["ZLEXCOUNT"] = ["ZLEXCOUNT", "k", "-", "+"],
         ["ZPOPMIN"] = ["ZPOPMIN", "k"],
         ["ZPOPMAX"] = ["ZPOPMAX", "k"],
+        ["MCGET"] = ["MCGET", "k"],
+        ["MCGAT"] = ["MCGAT", "k", "10"],
+        ["MCSTORE"] = ["MCSTORE", "k", "v", "set", "0", "0"],
+        ["MCINCR"] = ["MCINCR", "k", "incr", "1"],
+        ["MCTOUCH"] = ["MCTOUCH", "k", "10"],
     };
 
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));

@@ -1,0 +1,416 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
+using Granary.Caching;
+using Granary.Client.Caching;
+using Microsoft.Extensions.Logging;
+
+namespace Granary.Server.Memcached;
+
+/// <summary>
+/// One client connection of the Memcached endpoint. Reads with System.IO.Pipelines, parses every
+/// complete command available (<see cref="MemcachedParser"/>), runs their cache commands as one ordered
+/// pipeline through the cache's client (one grain call per shard), writes every reply in order and
+/// flushes once per read. A line longer than the limit is answered <c>CLIENT_ERROR line too long</c>
+/// and the connection is closed; every other malformed command gets memcached's error and the
+/// connection goes on, as memcached does. Nothing else is affected.
+/// </summary>
+internal sealed partial class MemcachedConnection
+{
+    /// <summary>Most commands run in one cycle before their replies are written (bounds the memory of one read).</summary>
+    private const int MaxCommandsPerCycle = 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly MemcachedEndpoint _endpoint;
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private readonly MemcachedParser _parser;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<string[]> _commands = [];
+    private readonly List<MemcachedStep> _steps = [];
+    private PipeWriter _output = null!;
+
+    public MemcachedConnection(MemcachedEndpoint endpoint, Socket socket, long id, ILogger logger)
+    {
+        _endpoint = endpoint;
+        _socket = socket;
+        _logger = logger;
+        _parser = new MemcachedParser(endpoint.Options);
+        Id = id;
+        Remote = socket.RemoteEndPoint?.ToString() ?? "?";
+    }
+
+    /// <summary>The client id.</summary>
+    public long Id { get; }
+
+    /// <summary>The peer address.</summary>
+    public string Remote { get; }
+
+    /// <summary>Completes when the connection is closed.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Closes the connection (silo stopping).</summary>
+    public void Abort()
+    {
+        try
+        {
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already closed.
+        }
+    }
+
+    /// <summary>Serves the connection until the client leaves, a protocol error, an idle timeout or <paramref name="stopping"/>.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _abort.Token);
+        var stream = new NetworkStream(_socket, ownsSocket: true);
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        try
+        {
+            await ServeAsync(input, linked.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            // The client left, or the silo is stopping.
+        }
+        catch (Exception ex)
+        {
+            MemcachedLog.ConnectionFailed(_logger, ex, Id, Remote);
+        }
+        finally
+        {
+            await input.CompleteAsync();
+            await _output.CompleteAsync();
+            await stream.DisposeAsync();
+            _abort.Dispose();
+            _completion.TrySetResult();
+        }
+    }
+
+    private async Task ServeAsync(PipeReader input, CancellationToken token)
+    {
+        var idleTimeout = _endpoint.Options.IdleTimeout;
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
+        while (true)
+        {
+            if (idleTimeout > TimeSpan.Zero)
+            {
+                idle.CancelAfter(idleTimeout);
+            }
+
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!token.IsCancellationRequested)
+            {
+                MemcachedLog.IdleClosed(_logger, Id, Remote, idleTimeout.TotalSeconds);
+                return;
+            }
+
+            var buffer = result.Buffer;
+            while (true)
+            {
+                _commands.Clear();
+                _steps.Clear();
+                var status = MemcachedParseStatus.Incomplete;
+                while (_steps.Count < MaxCommandsPerCycle)
+                {
+                    status = _parser.TryParse(ref buffer, _steps, _commands);
+                    if (status != MemcachedParseStatus.Command)
+                    {
+                        break;
+                    }
+
+                    if (_steps[^1].Kind == MemcachedStepKind.Quit)
+                    {
+                        break;
+                    }
+                }
+
+                var quit = await RunCycleAsync(token);
+                if (status == MemcachedParseStatus.LineTooLong)
+                {
+                    Write("CLIENT_ERROR line too long\r\n"u8);
+                    await _output.FlushAsync(token);
+                    MemcachedLog.ProtocolError(_logger, Id, Remote, "line too long");
+                    return;
+                }
+
+                if (quit)
+                {
+                    await _output.FlushAsync(token);
+                    return;
+                }
+
+                if (status == MemcachedParseStatus.Incomplete)
+                {
+                    break;
+                }
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            await _output.FlushAsync(token);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Runs the cycle's cache commands as one ordered pipeline, then writes each step's reply in order. True after <c>quit</c>.</summary>
+    private async Task<bool> RunCycleAsync(CancellationToken token)
+    {
+        if (_steps.Count == 0 && _commands.Count == 0)
+        {
+            return false;
+        }
+
+        CacheReply[] replies = [];
+        if (_commands.Count > 0)
+        {
+            try
+            {
+                var cache = await _endpoint.CacheAsync();
+                replies = await cache.ExecuteInOrderAsync(_commands, token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                var failed = CacheClient.Failed(ex);
+                replies = [.. _commands.Select(_ => failed)];
+            }
+        }
+
+        foreach (var step in _steps)
+        {
+            if (step.Kind == MemcachedStepKind.Quit)
+            {
+                return true;
+            }
+
+            Reply(step, replies);
+        }
+
+        return false;
+    }
+
+    private void Reply(MemcachedStep step, CacheReply[] replies)
+    {
+        var counters = _endpoint.Counters;
+        switch (step.Kind)
+        {
+            case MemcachedStepKind.Text:
+                if (step.Counted)
+                {
+                    counters.Set();
+                }
+
+                WriteLine(step.Text!, step.NoReply);
+                break;
+            case MemcachedStepKind.Get:
+                WriteValues(step, replies);
+                break;
+            case MemcachedStepKind.Store:
+                counters.Set();
+                WriteLine(replies[step.First] switch
+                {
+                    { IsError: true } error => ErrorText(error),
+                    var status => status.Text!,
+                }, step.NoReply);
+                break;
+            case MemcachedStepKind.Incr:
+                WriteLine(replies[step.First] switch
+                {
+                    { IsError: true } error => ErrorText(error),
+                    var reply => reply.Text!,
+                }, step.NoReply);
+                break;
+            case MemcachedStepKind.Delete:
+                WriteLine(replies[step.First] switch
+                {
+                    { IsError: true } error => ErrorText(error),
+                    { Integer: > 0 } => "DELETED",
+                    _ => "NOT_FOUND",
+                }, step.NoReply);
+                break;
+            case MemcachedStepKind.Touch:
+                counters.Touch();
+                WriteLine(replies[step.First] switch
+                {
+                    { IsError: true } error => ErrorText(error),
+                    var status => status.Text!,
+                }, step.NoReply);
+                break;
+            case MemcachedStepKind.Flush:
+                counters.Flush();
+                if (step.Delay > TimeSpan.Zero)
+                {
+                    _endpoint.FlushLater(step.Delay);
+                    WriteLine("OK", step.NoReply);
+                    break;
+                }
+
+                _endpoint.CancelDelayedFlush();
+                WriteLine(replies[step.First] is { IsError: true } failed ? ErrorText(failed) : "OK", step.NoReply);
+                break;
+            case MemcachedStepKind.Stats:
+                WriteStats(replies[step.First]);
+                break;
+        }
+    }
+
+    private void WriteValues(MemcachedStep step, CacheReply[] replies)
+    {
+        var keys = step.Keys!;
+        long hits = 0;
+        for (var i = 0; i < step.Count; i++)
+        {
+            if (replies[step.First + i] is { IsError: true } error)
+            {
+                // A failed shard call: nothing of this command is answered but the error.
+                WriteLine(ErrorText(error), noReply: false);
+                return;
+            }
+        }
+
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var index = step.KeyCommands![i];
+            if (index < 0 || replies[step.First + index] is not { IsNil: false, Items: [var value, var flags, var cas] })
+            {
+                continue;
+            }
+
+            hits++;
+            var text = value.Text!;
+            Write("VALUE "u8);
+            WriteLatin1(keys[i]);
+            Write(" "u8);
+            WriteNumber((ulong)flags.Integer);
+            Write(" "u8);
+            WriteNumber((ulong)Encoding.UTF8.GetByteCount(text));
+            if (step.WithCas)
+            {
+                Write(" "u8);
+                WriteNumber((ulong)cas.Integer);
+            }
+
+            Write("\r\n"u8);
+            Encoding.UTF8.GetBytes(text, _output);
+            Write("\r\n"u8);
+        }
+
+        _endpoint.Counters.Get(hits, keys.Length - hits);
+        Write("END\r\n"u8);
+    }
+
+    private void WriteStats(CacheReply items)
+    {
+        var counters = _endpoint.Counters;
+        var (received, rejected) = _endpoint.ConnectionCounters;
+        var stats = new (string Name, string Value)[]
+        {
+            ("pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("uptime", Number(_endpoint.UptimeSeconds)),
+            ("time", Number(DateTimeOffset.UtcNow.ToUnixTimeSeconds())),
+            ("version", MemcachedEndpoint.Version),
+            ("pointer_size", "64"),
+            ("max_connections", Number(_endpoint.Options.MaxConnections)),
+            ("curr_connections", Number(_endpoint.ConnectionCount)),
+            ("total_connections", Number(received)),
+            ("rejected_connections", Number(rejected)),
+            ("cmd_get", Number(counters.CmdGet)),
+            ("cmd_set", Number(counters.CmdSet)),
+            ("cmd_flush", Number(counters.CmdFlush)),
+            ("cmd_touch", Number(counters.CmdTouch)),
+            ("get_hits", Number(counters.GetHits)),
+            ("get_misses", Number(counters.GetMisses)),
+            ("curr_items", items is { Kind: CacheReplyKind.Integer } ? Number(items.Integer) : "0"),
+            ("limit_maxbytes", "0"),
+            ("item_size_max", Number(_endpoint.Options.MaxItemSize)),
+        };
+        foreach (var (name, value) in stats)
+        {
+            WriteLatin1("STAT " + name + " " + value + "\r\n");
+        }
+
+        Write("END\r\n"u8);
+    }
+
+    private static string Number(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The memcached text of a cache error reply: its own CLIENT_ERROR/SERVER_ERROR, or SERVER_ERROR and the cache's reason.</summary>
+    internal static string ErrorText(CacheReply error)
+    {
+        var text = (error.Text ?? "unknown error").ReplaceLineEndings(" ");
+        if (text.StartsWith("CLIENT_ERROR ", StringComparison.Ordinal) || text.StartsWith("SERVER_ERROR ", StringComparison.Ordinal))
+        {
+            return text;
+        }
+
+        if (text == RedisText.ValueTooLarge)
+        {
+            return CacheKeyspace.MemcachedTooLarge;
+        }
+
+        if (text.StartsWith("OOM ", StringComparison.Ordinal))
+        {
+            return "SERVER_ERROR out of memory storing object";
+        }
+
+        return "SERVER_ERROR " + (text.StartsWith("ERR ", StringComparison.Ordinal) ? text[4..] : text);
+    }
+
+    private void WriteLine(string text, bool noReply)
+    {
+        if (noReply)
+        {
+            return;
+        }
+
+        WriteLatin1(text);
+        Write("\r\n"u8);
+    }
+
+    private void Write(ReadOnlySpan<byte> bytes) => _output.Write(bytes);
+
+    private void WriteLatin1(string text)
+    {
+        var span = _output.GetSpan(text.Length);
+        var written = Encoding.Latin1.GetBytes(text, span);
+        _output.Advance(written);
+    }
+
+    private void WriteNumber(ulong value)
+    {
+        var span = _output.GetSpan(20);
+        value.TryFormat(span, out var written, default, System.Globalization.CultureInfo.InvariantCulture);
+        _output.Advance(written);
+    }
+
+    /// <summary>The UTF-8 text of <paramref name="bytes"/> without NUL, or null when it is not such text.</summary>
+    internal static string? Text(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Contains((byte)0))
+        {
+            return null;
+        }
+
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,271 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Granary.Client.Caching;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Granary.Server.Memcached;
+
+/// <summary>
+/// The silo's Memcached text-protocol endpoint: a socket listener started once the silo is active and
+/// stopped before it leaves. Each connection is served by a <see cref="MemcachedConnection"/>; the cache
+/// is reached through one <see cref="CacheClient"/> shared by all connections (the same router and
+/// batchers the SDK uses).
+/// </summary>
+internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGrainFactory grains, ILogger<MemcachedEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
+{
+    /// <summary>The version the endpoint reports (the protocol generation it follows, and who answers).</summary>
+    internal const string Version = "1.6.0-granary";
+
+    private readonly ConcurrentDictionary<long, MemcachedConnection> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly long _startedTicks = Environment.TickCount64;
+    private readonly Lock _flushLock = new();
+    private Lazy<Task<CacheClient>>? _cache;
+    private CancellationTokenSource? _delayedFlush;
+    private Socket? _listener;
+    private Task _accepting = Task.CompletedTask;
+    private long _nextClientId;
+    private long _connectionsReceived;
+    private long _rejected;
+
+    /// <summary>The options.</summary>
+    public MemcachedOptions Options { get; } = options.Value;
+
+    /// <summary>The bound endpoint once listening.</summary>
+    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Connections open now.</summary>
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Connections accepted, and refused for <see cref="MemcachedOptions.MaxConnections"/>, since start.</summary>
+    public (long Received, long Rejected) ConnectionCounters => (Interlocked.Read(ref _connectionsReceived), Interlocked.Read(ref _rejected));
+
+    /// <summary>Seconds since the endpoint started.</summary>
+    public long UptimeSeconds => (Environment.TickCount64 - _startedTicks) / 1000;
+
+    /// <summary>The counters <c>stats</c> reports, shared by all connections.</summary>
+    public MemcachedCounters Counters { get; } = new();
+
+    /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
+    public async Task<CacheClient> CacheAsync()
+    {
+        var lazy = _cache ?? Interlocked.CompareExchange(ref _cache, new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, Options.Cache)), null) ?? _cache;
+        try
+        {
+            return await lazy.Value;
+        }
+        catch
+        {
+            Interlocked.CompareExchange(ref _cache, null, lazy);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// memcached's <c>flush_all delay</c>: every item stored until the flush time goes then. A later
+    /// flush_all replaces the one waiting (as memcached keeps one flush time); the wait is not durable.
+    /// </summary>
+    public void FlushLater(TimeSpan delay)
+    {
+        var next = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        lock (_flushLock)
+        {
+            _delayedFlush?.Cancel();
+            _delayedFlush?.Dispose();
+            _delayedFlush = next;
+        }
+
+        _ = FlushAfterAsync(delay, next.Token);
+    }
+
+    /// <summary>An immediate flush_all cancels a delayed one.</summary>
+    public void CancelDelayedFlush()
+    {
+        lock (_flushLock)
+        {
+            _delayedFlush?.Cancel();
+            _delayedFlush?.Dispose();
+            _delayedFlush = null;
+        }
+    }
+
+    private async Task FlushAfterAsync(TimeSpan delay, CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(delay, token);
+            var cache = await CacheAsync();
+            var reply = await cache.ExecuteAsync(["FLUSHALL"], token);
+            if (reply.IsError)
+            {
+                MemcachedLog.DelayedFlushFailed(logger, new InvalidOperationException(reply.Text));
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Replaced by a later flush_all, or the silo is stopping.
+        }
+        catch (Exception ex)
+        {
+            MemcachedLog.DelayedFlushFailed(logger, ex);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        lifecycle.Subscribe(nameof(MemcachedEndpoint), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+    }
+
+    private Task StartAsync(CancellationToken cancellationToken)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Parse(Options.Address), Options.Port!.Value);
+        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(endpoint);
+            listener.Listen(512);
+        }
+        catch (SocketException ex)
+        {
+            listener.Dispose();
+            MemcachedLog.ListenFailed(logger, ex, endpoint.ToString());
+            throw new InvalidOperationException($"{MemcachedOptions.SectionName}: cannot listen on {endpoint}: {ex.Message}", ex);
+        }
+
+        _listener = listener;
+        MemcachedLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Cache, Options.MaxItemSize);
+        _accepting = AcceptLoopAsync(listener);
+        return Task.CompletedTask;
+    }
+
+    private async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        _listener?.Dispose();
+        await _accepting;
+        foreach (var connection in _connections.Values)
+        {
+            connection.Abort();
+        }
+
+        await Task.WhenAll(_connections.Values.Select(c => c.Completion)).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException && _stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                MemcachedLog.AcceptFailed(logger, ex);
+                continue;
+            }
+
+            socket.NoDelay = true;
+            Interlocked.Increment(ref _connectionsReceived);
+            if (_connections.Count >= Options.MaxConnections)
+            {
+                Interlocked.Increment(ref _rejected);
+                _ = RefuseAsync(socket);
+                continue;
+            }
+
+            var id = Interlocked.Increment(ref _nextClientId);
+            var connection = new MemcachedConnection(this, socket, id, logger);
+            _connections[id] = connection;
+            _ = RunAsync(connection);
+        }
+    }
+
+    private async Task RunAsync(MemcachedConnection connection)
+    {
+        try
+        {
+            await connection.RunAsync(_stopping.Token);
+        }
+        finally
+        {
+            _connections.TryRemove(connection.Id, out _);
+        }
+    }
+
+    private static async Task RefuseAsync(Socket socket)
+    {
+        using (socket)
+        {
+            try
+            {
+                // memcached's answer when it is over its connection limit.
+                await socket.SendAsync("ERROR Too many open connections\r\n"u8.ToArray(), SocketFlags.None);
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+                // The client went first.
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        _listener?.Dispose();
+        CancelDelayedFlush();
+        if (_cache is { IsValueCreated: true } lazy && lazy.Value.IsCompletedSuccessfully)
+        {
+            await lazy.Value.Result.DisposeAsync();
+        }
+
+        _stopping.Dispose();
+    }
+}
+
+/// <summary>The command counters of <c>stats</c>, as memcached names them.</summary>
+internal sealed class MemcachedCounters
+{
+    private long _cmdGet;
+    private long _cmdSet;
+    private long _cmdTouch;
+    private long _cmdFlush;
+    private long _getHits;
+    private long _getMisses;
+
+    public long CmdGet => Interlocked.Read(ref _cmdGet);
+
+    public long CmdSet => Interlocked.Read(ref _cmdSet);
+
+    public long CmdTouch => Interlocked.Read(ref _cmdTouch);
+
+    public long CmdFlush => Interlocked.Read(ref _cmdFlush);
+
+    public long GetHits => Interlocked.Read(ref _getHits);
+
+    public long GetMisses => Interlocked.Read(ref _getMisses);
+
+    public void Get(long hits, long misses)
+    {
+        Interlocked.Add(ref _cmdGet, hits + misses);
+        Interlocked.Add(ref _getHits, hits);
+        Interlocked.Add(ref _getMisses, misses);
+    }
+
+    public void Set() => Interlocked.Increment(ref _cmdSet);
+
+    public void Touch() => Interlocked.Increment(ref _cmdTouch);
+
+    public void Flush() => Interlocked.Increment(ref _cmdFlush);
+}

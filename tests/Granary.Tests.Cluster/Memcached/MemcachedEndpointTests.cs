@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using Granary.Tests.Cluster.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Memcached;
+
+/// <summary>
+/// The silo's Memcached endpoint compared byte for byte with a real memcached, with a real client
+/// library, and under malformed input. One silo and one memcached for the class.
+/// </summary>
+public sealed partial class MemcachedEndpointTests(MemcachedClusterFixture fixture, ITestOutputHelper output) : IClassFixture<MemcachedClusterFixture>
+{
+    private const int DifferentialCommands = 700;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(16)]
+    public async Task Replies_match_memcached_byte_for_byte(int pipelineDepth)
+    {
+        await using var memcached = await MemcachedWire.ConnectAsync(fixture.Memcached.Port);
+        await using var granary = await fixture.ConnectAsync();
+        var prefix = $"diff{pipelineDepth}:{Guid.NewGuid():N}:";
+        var commands = MemcachedDifferential.Generate(seed: 2100 + pipelineDepth, DifferentialCommands, prefix, pipelined: pipelineDepth > 1);
+        var theirNames = new Dictionary<(string, ulong), int>();
+        var ourNames = new Dictionary<(string, ulong), int>();
+        var theirSeen = new Dictionary<string, List<ulong>>(StringComparer.Ordinal);
+        var ourSeen = new Dictionary<string, List<ulong>>(StringComparer.Ordinal);
+        var mismatches = new List<string>();
+        var errors = 0;
+        foreach (var chunk in commands.Chunk(pipelineDepth))
+        {
+            // Each server gets the cas uniques it answered itself (earlier chunks only when pipelined).
+            var theirs = MemcachedDifferential.Normalize(Encoding.UTF8.GetString(await memcached.CallAsync(string.Concat(chunk.Select(c => MemcachedDifferential.Resolve(c, theirSeen))))), theirNames, theirSeen);
+            var ours = MemcachedDifferential.Normalize(Encoding.UTF8.GetString(await granary.CallAsync(string.Concat(chunk.Select(c => MemcachedDifferential.Resolve(c, ourSeen))))), ourNames, ourSeen);
+            errors += theirs.Split("\r\n").Count(l => l.StartsWith("ERROR", StringComparison.Ordinal) || l.Contains("_ERROR ", StringComparison.Ordinal));
+            if (theirs != ours)
+            {
+                mismatches.Add($"{string.Concat(chunk).Replace("\r\n", "\\r\\n", StringComparison.Ordinal)}\n  memcached: {theirs.Replace("\r\n", "\\r\\n", StringComparison.Ordinal)}\n  granary:   {ours.Replace("\r\n", "\\r\\n", StringComparison.Ordinal)}");
+            }
+        }
+
+        output.WriteLine($"pipeline depth {pipelineDepth}: {commands.Count} commands, {errors} error lines, {theirNames.Count} cas uniques, {mismatches.Count} mismatching chunks");
+        foreach (var mismatch in mismatches.Take(15))
+        {
+            output.WriteLine(mismatch);
+        }
+
+        Assert.True(errors > 30, "the workload should exercise error replies");
+        Assert.True(theirNames.Count > 10, "the workload should exercise cas uniques");
+        Assert.Empty(mismatches);
+    }
+
+    [Fact]
+    public async Task Pymemcache_stores_reads_and_counts_through_the_endpoint()
+    {
+        // The Debian interpreter, which has the Debian package python3-pymemcache.
+        var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : throw new InvalidOperationException("/usr/bin/python3 is not installed (Debian packages python3, python3-pymemcache)");
+        var key = "py" + Guid.NewGuid().ToString("N");
+        var script = """
+            import sys
+            from pymemcache.client.base import Client
+            c = Client(("127.0.0.1", int(sys.argv[1])), default_noreply=False)
+            k = sys.argv[2]
+            assert c.set(k, "héllo".encode(), expire=100, flags=7) is True
+            assert c.get(k) == "héllo".encode()
+            assert c.add(k, "x") is False
+            assert c.append(k, "!") is True
+            assert c.prepend(k, ">") is True
+            value, cas = c.gets(k)
+            assert value == ">héllo!".encode(), value
+            assert c.cas(k, "new", cas) is True
+            assert c.cas(k, "lost", cas) is False
+            assert c.set(k + "n", "10") is True
+            assert c.incr(k + "n", 5) == 15
+            assert c.decr(k + "n", 100) == 0
+            assert c.incr(k + "n", 18446744073709551615) == 18446744073709551615
+            assert c.incr(k + "n", 1) == 0
+            many = c.get_many([k, k + "n", k + "missing"])
+            assert many == {k: b"new", k + "n": b"0                   "}, many
+            assert c.touch(k, 100) is True
+            assert c.delete(k) is True
+            assert c.delete(k) is False
+            assert c.get(k) is None
+            stats = c.stats()
+            assert stats[b"cmd_get"] > 0 and stats[b"get_hits"] > 0 and stats[b"get_misses"] > 0, stats
+            assert c.version().startswith(b"1.6")
+            c.set(k, "x", noreply=True)
+            assert c.get(k) == b"x"
+            try:
+                c.set(k, b"\xff\xfe")
+                raise SystemExit("binary value was accepted")
+            except Exception as e:
+                assert "not UTF-8" in str(e), e
+            assert c.get(k) == b"x"
+            print("ok")
+            """;
+        var file = Path.Combine(Path.GetTempPath(), $"granary-pymemcache-{Guid.NewGuid():N}.py");
+        await File.WriteAllTextAsync(file, script);
+        try
+        {
+            var result = await ChildProcess.RunAsync(python, [file, fixture.Port.ToString(CultureInfo.InvariantCulture), key], TimeSpan.FromSeconds(60), default);
+            output.WriteLine(result.Output);
+            Assert.Equal(0, result.ExitCode);
+            Assert.Equal("ok", result.Output.Trim());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Libmemcached_memcapable_ascii_conformance_passes()
+    {
+        var memcapable = ChildProcess.FindExecutable("memccapable", "/usr/bin") ?? ChildProcess.FindExecutable("memcapable", "/usr/bin")
+            ?? throw new InvalidOperationException("memcapable is not installed (Debian package libmemcached-tools)");
+        var result = await ChildProcess.RunAsync(memcapable, ["-a", "-h", "127.0.0.1", "-p", fixture.Port.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(120), default);
+        output.WriteLine(result.Output);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("All tests passed", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("[fail]", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_key_set_over_memcached_is_a_string_for_the_cache_and_keeps_its_flags()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "shared:" + Guid.NewGuid().ToString("N");
+        Assert.Equal("STORED\r\n", await wire.CallTextAsync($"set {key} 12 0 5\r\nhello\r\n"));
+        await using var cache = await Granary.Client.Caching.CacheClient.ConnectAsync(fixture.Grains, MemcachedClusterFixture.CacheName);
+        Assert.Equal("hello", await cache.GetAsync(key));
+        Assert.Equal($"VALUE {key} 12 5\r\nhello\r\nEND\r\n", await wire.CallTextAsync($"get {key}\r\n"));
+
+        // A write through the SDK is not a memcached store: the flags go back to 0.
+        await cache.ExecuteAsync(["SET", key, "world"]);
+        Assert.Equal($"VALUE {key} 0 5\r\nworld\r\nEND\r\n", await wire.CallTextAsync($"get {key}\r\n"));
+    }
+
+    [Fact]
+    public async Task Binary_values_and_oversized_items_are_refused_and_change_nothing()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "refused:" + Guid.NewGuid().ToString("N");
+        Assert.Equal("STORED\r\n", await wire.CallTextAsync($"set {key} 0 0 4\r\nkept\r\n"));
+        await wire.SendAsync([.. Encoding.ASCII.GetBytes($"set {key} 0 0 2\r\n"), 0xff, 0xfe, (byte)'\r', (byte)'\n']);
+        await wire.SendAsync([.. Encoding.ASCII.GetBytes($"append {key} 0 0 3\r\na"), 0, (byte)'b', (byte)'\r', (byte)'\n']);
+        Assert.Equal(
+            "CLIENT_ERROR value is not UTF-8 text without NUL (the cache stores text)\r\nCLIENT_ERROR value is not UTF-8 text without NUL (the cache stores text)\r\n" + $"VALUE {key} 0 4\r\nkept\r\nEND\r\n",
+            await wire.CallTextAsync($"get {key}\r\n"));
+
+        // Too large: the data is read and dropped, memcached's error follows, and (as memcached does) a failed set leaves no stale value.
+        var big = new string('x', MemcachedClusterFixture.MaxItemSize + 1);
+        Assert.Equal("SERVER_ERROR object too large for cache\r\n", await wire.CallTextAsync($"add {key} 0 0 {big.Length}\r\n{big}\r\n"));
+        Assert.Equal($"VALUE {key} 0 4\r\nkept\r\nEND\r\n", await wire.CallTextAsync($"get {key}\r\n"));
+        Assert.Equal("SERVER_ERROR object too large for cache\r\nEND\r\n", await wire.CallTextAsync($"set {key} 0 0 {big.Length}\r\n{big}\r\nget {key}\r\n"));
+    }
+
+    [Fact]
+    public async Task Flush_all_with_a_delay_empties_the_cache_once_the_delay_passed()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "delayed:" + Guid.NewGuid().ToString("N");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("STORED\r\nOK\r\n", await wire.CallTextAsync($"set {key} 0 0 1\r\nx\r\nflush_all 3\r\n"));
+        var before = await wire.CallTextAsync($"get {key}\r\n");
+        if (clock.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            // Within the delay the item is still there (checked only when the machine answered in time).
+            Assert.Equal($"VALUE {key} 0 1\r\nx\r\nEND\r\n", before);
+        }
+
+        await Eventually.TrueAsync("the delayed flush_all removed the key", async () => await wire.CallTextAsync($"get {key}\r\n") == "END\r\n", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Stats_reports_the_counters_clients_read()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "stats:" + Guid.NewGuid().ToString("N");
+        await wire.CallAsync($"set {key} 0 0 1\r\nx\r\nget {key} {key}:missing\r\n");
+        var stats = (await wire.CallTextAsync("stats\r\n")).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("END", stats[^1]);
+        var values = stats[..^1].Select(l => l.Split(' ')).ToDictionary(p => p[1], p => p[2]);
+        foreach (var name in new[] { "pid", "uptime", "time", "version", "curr_connections", "total_connections", "cmd_get", "cmd_set", "get_hits", "get_misses", "curr_items" })
+        {
+            Assert.True(values.ContainsKey(name), name);
+        }
+
+        Assert.True(long.Parse(values["get_hits"], CultureInfo.InvariantCulture) >= 1);
+        Assert.True(long.Parse(values["get_misses"], CultureInfo.InvariantCulture) >= 1);
+        Assert.True(long.Parse(values["curr_items"], CultureInfo.InvariantCulture) >= 1);
+        Assert.True(long.Parse(values["curr_connections"], CultureInfo.InvariantCulture) >= 1);
+    }
+}

@@ -1,0 +1,107 @@
+using Granary.Caching;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Granary.Tests.Unit.Caching;
+
+/// <summary>The memcached item commands: value, flags and CAS unique together; memcached's exptime and incr/decr rules.</summary>
+public sealed class CacheKeyspaceMemcachedTests
+{
+    private static readonly DateTimeOffset Start = DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+    private readonly FakeTimeProvider _time = new(Start);
+
+    [Fact]
+    public void Exptime_is_relative_up_to_30_days_absolute_beyond_and_negative_expires_at_once()
+    {
+        var ks = NewKeyspace();
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "rel", "v", "set", "0", "2592000"));
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "abs", "v", "set", "0", (Start.ToUnixTimeSeconds() + 10).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "old", "v", "set", "0", "2592001"));
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "neg", "v", "set", "0", "-1"));
+        Assert.Equal(CacheReply.Int(2_592_000), ks.Execute("TTL", "rel"));
+        Assert.Equal(CacheReply.Int(10), ks.Execute("TTL", "abs"));
+        Assert.Equal(CacheReply.Zero, ks.Execute("EXISTS", "old", "neg"));
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.True(ks.Execute("MCGET", "abs").IsNil);
+        Assert.False(ks.Execute("MCGET", "rel").IsNil);
+    }
+
+    [Fact]
+    public void Flags_and_cas_travel_with_the_value_and_survive_export_and_import()
+    {
+        var ks = NewKeyspace();
+        ks.Execute("MCSTORE", "k", "hello", "set", "4294967295", "0");
+        var item = ks.Execute("MCGET", "k");
+        Assert.Equal("hello", item.Items![0].Text);
+        Assert.Equal(4294967295, item.Items[1].Integer);
+        var cas = item.Items[2].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "k", "!", "append", "7", "100"));
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCSTORE", "k", "x", "cas", "1", "0", cas));
+        var after = ks.Execute("MCGET", "k");
+        Assert.Equal("hello!", after.Items![0].Text);
+        Assert.Equal(4294967295, after.Items[1].Integer);
+        Assert.Equal(CacheReply.Int(-1), ks.Execute("TTL", "k"));
+
+        var copy = NewKeyspace();
+        copy.Import([ks.Snapshot("k")!]);
+        Assert.Equal(4294967295, copy.Execute("MCGET", "k").Items![1].Integer);
+
+        // A write that is not a memcached store clears the flags.
+        ks.Execute("SET", "k", "plain");
+        Assert.Equal(0, ks.Execute("MCGET", "k").Items![1].Integer);
+        Assert.Single(ks.Snapshot("k")!.Items);
+    }
+
+    [Fact]
+    public void Incr_wraps_decr_floors_and_a_shorter_number_is_padded_as_memcached_rewrites_in_place()
+    {
+        var ks = NewKeyspace();
+        ks.Execute("MCSTORE", "n", "100", "set", "3", "0");
+        Assert.Equal(CacheReply.Bulk("99"), ks.Execute("MCINCR", "n", "decr", "1"));
+        Assert.Equal("99 ", ks.Execute("MCGET", "n").Items![0].Text);
+        Assert.Equal(3, ks.Execute("MCGET", "n").Items![1].Integer);
+        Assert.Equal(CacheReply.Bulk("0"), ks.Execute("MCINCR", "n", "decr", "1000"));
+        ks.Execute("MCSTORE", "n", "18446744073709551615", "set", "0", "0");
+        Assert.Equal(CacheReply.Bulk("1"), ks.Execute("MCINCR", "n", "incr", "2"));
+        ks.Execute("MCSTORE", "n", "-5", "set", "0", "0");
+        Assert.Equal(CacheReply.Error(CacheKeyspace.MemcachedNonNumeric), ks.Execute("MCINCR", "n", "incr", "1"));
+        Assert.Equal(CacheReply.Status("NOT_FOUND"), ks.Execute("MCINCR", "missing", "incr", "1"));
+    }
+
+    [Theory]
+    [InlineData("5", true, 5UL)]
+    [InlineData(" 5", true, 5UL)]
+    [InlineData("+5", true, 5UL)]
+    [InlineData("5 x", true, 5UL)]
+    [InlineData("-0", true, 0UL)]
+    [InlineData("-18446744073709551615", true, 1UL)]
+    [InlineData("-5", false, 0UL)]
+    [InlineData("", false, 0UL)]
+    [InlineData("12abc", false, 0UL)]
+    [InlineData("18446744073709551616", false, 0UL)]
+    [InlineData("0x5", false, 0UL)]
+    public void Numbers_are_read_as_memcached_reads_them(string text, bool valid, ulong expected)
+    {
+        Assert.Equal(valid, CacheKeyspace.TryParseMemcachedNumber(text, out var value));
+        if (valid)
+        {
+            Assert.Equal(expected, value);
+        }
+    }
+
+    [Fact]
+    public void Memcached_writes_on_other_types_are_refused_and_change_nothing()
+    {
+        var ks = NewKeyspace();
+        ks.Execute("HSET", "h", "f", "v");
+        Assert.True(ks.Execute("MCGET", "h").IsNil);
+        Assert.Equal(CacheReply.Status("NOT_STORED"), ks.Execute("MCSTORE", "h", "x", "add", "0", "0"));
+        Assert.Equal(CacheReply.Error(CacheKeyspace.MemcachedWrongType), ks.Execute("MCSTORE", "h", "x", "append", "0", "0"));
+        Assert.Equal(CacheReply.Error(CacheKeyspace.MemcachedWrongType), ks.Execute("MCINCR", "h", "incr", "1"));
+        Assert.Equal(CacheReply.Bulk("v"), ks.Execute("HGET", "h", "f"));
+        Assert.Equal(CacheReply.Status("STORED"), ks.Execute("MCSTORE", "h", "x", "set", "0", "0"));
+        Assert.Equal(CacheReply.Bulk("x"), ks.Execute("GET", "h"));
+    }
+
+    private CacheKeyspace NewKeyspace() => new(new CacheKeyspaceOptions(), _time);
+}
