@@ -646,7 +646,7 @@ public sealed partial class CacheClient : IAsyncDisposable
             new(
                 async groups =>
                 {
-                    var commands = groups.Length == 1 ? groups[0] : [.. groups.SelectMany(g => g)];
+                    var commands = groups.Length == 1 ? groups[0] : Flatten(groups);
                     var replies = (await new CallBound(options.CallTimeout, options.TimeProvider).On(shard.ExecuteAsync(commands.AsImmutable(), ringVersion), CancellationToken.None)).Value;
                     if (replies.Length != commands.Length)
                     {
@@ -665,9 +665,28 @@ public sealed partial class CacheClient : IAsyncDisposable
                 },
                 options.MaxInFlightPerShard,
                 options.MaxBatchSize,
-                group => group.Sum(WireBytes),
+                group => group.Length == 1 ? WireBytes(group[0]) : group.Sum(WireBytes),
                 CallBatcher<string[][], ArraySegment<CacheReply>>.RequestBudget,
                 group => group.Length);
+
+        private static string[][] Flatten(string[][][] groups)
+        {
+            var count = 0;
+            foreach (var group in groups)
+            {
+                count += group.Length;
+            }
+
+            var commands = new string[count][];
+            var offset = 0;
+            foreach (var group in groups)
+            {
+                group.CopyTo(commands, offset);
+                offset += group.Length;
+            }
+
+            return commands;
+        }
 
         /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
         internal static long WireBytes(string[] command)
