@@ -85,6 +85,13 @@ internal sealed class CallBatcher<TItem, TResult>(
                 count++;
             }
 
+            if (count == _queue.Count)
+            {
+                var whole = _queue;
+                _queue = [];
+                return whole;
+            }
+
             var taken = _queue.GetRange(0, count);
             _queue.RemoveRange(0, count);
             return taken;
