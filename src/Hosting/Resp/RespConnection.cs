@@ -9,7 +9,7 @@ namespace Granary.Server.Resp;
 /// <summary>
 /// One client connection of the RESP endpoint. Reads with System.IO.Pipelines, parses every complete
 /// frame available, runs them in order (consecutive cache commands as one ordered pipeline through the
-/// cache's client: one grain call per shard), writes every reply and flushes once per read. Malformed
+/// cache's client: one ordered group per shard), writes every reply and flushes once per read. Malformed
 /// input is answered <c>-ERR Protocol error: ...</c> after the commands before it, and the connection is
 /// closed; nothing else is affected.
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Granary.Server.Resp;
 
@@ -61,6 +62,12 @@ internal sealed class RespParser(RespOptions options)
         if (buffer.IsEmpty)
         {
             return RespParseStatus.Incomplete;
+        }
+
+        if (buffer.FirstSpan[0] == (byte)'*' && TryParseWhole(buffer.FirstSpan, authenticated, out command, out var consumed))
+        {
+            buffer = buffer.Slice(consumed);
+            return RespParseStatus.Command;
         }
 
         var reader = new SequenceReader<byte>(buffer);
@@ -158,6 +165,95 @@ internal sealed class RespParser(RespOptions options)
 
         command = new RespCommand(arguments, notText, notText < 0 ? null : [.. slices.Select(s => s.ToArray())]);
         return RespParseStatus.Command;
+    }
+
+    /// <summary>
+    /// The common case without a <see cref="SequenceReader{T}"/>: a well-formed multibulk frame of UTF-8 arguments,
+    /// whole in <paramref name="span"/> (the first segment of the input), decoded straight from it. Anything else
+    /// (a frame cut by the end of the segment, a limit, malformed input, an argument that is not UTF-8, an empty
+    /// frame) returns false, and <see cref="ParseMultibulk"/> parses the frame from its start, with its answers.
+    /// </summary>
+    private bool TryParseWhole(ReadOnlySpan<byte> span, bool authenticated, out RespCommand command, out int consumed)
+    {
+        command = default;
+        consumed = 0;
+        var position = 1;
+        if (!TryReadNumber(span, ref position, out var count) || count <= 0 || count > options.MaxMultibulkCount || (!authenticated && count > UnauthenticatedMaxCount))
+        {
+            return false;
+        }
+
+        // Validate the whole frame before decoding anything: a frame that is not complete yet is parsed
+        // again on the next read, and must not be decoded on each.
+        var maxBulk = authenticated ? options.MaxBulkLength : Math.Min(options.MaxBulkLength, UnauthenticatedMaxBulk);
+        var first = position;
+        for (var i = 0; i < count; i++)
+        {
+            if (!TryReadBulk(span, ref position, maxBulk, out var start, out var length) || !Utf8.IsValid(span.Slice(start, length)))
+            {
+                return false;
+            }
+        }
+
+        var arguments = new string[(int)count];
+        position = first;
+        for (var i = 0; i < arguments.Length; i++)
+        {
+            TryReadBulk(span, ref position, maxBulk, out var start, out var length);
+            arguments[i] = StrictUtf8.GetString(span.Slice(start, length));
+        }
+
+        command = new RespCommand(arguments, -1);
+        consumed = position;
+        return true;
+    }
+
+    /// <summary>A <c>$len</c> header, the bulk and its CRLF, whole and within <paramref name="maxBulk"/>, at <paramref name="position"/>.</summary>
+    private static bool TryReadBulk(ReadOnlySpan<byte> span, ref int position, long maxBulk, out int start, out int length)
+    {
+        start = 0;
+        length = 0;
+        if (position >= span.Length || span[position] != (byte)'$')
+        {
+            return false;
+        }
+
+        position++;
+        if (!TryReadNumber(span, ref position, out var value) || value < 0 || value > maxBulk || span.Length - position < value + 2)
+        {
+            return false;
+        }
+
+        start = position;
+        length = (int)value;
+        position += length;
+        if (span[position] != (byte)'\r' || span[position + 1] != (byte)'\n')
+        {
+            return false;
+        }
+
+        position += 2;
+        return true;
+    }
+
+    /// <summary>The number from <paramref name="position"/> to the next CRLF, as <see cref="ReadHeader"/> accepts it; <paramref name="position"/> moves past the CRLF.</summary>
+    private static bool TryReadNumber(ReadOnlySpan<byte> span, ref int position, out long value)
+    {
+        value = 0;
+        var end = span[position..].IndexOf("\r\n"u8);
+        if (end is <= 0 or > 20)
+        {
+            return false;
+        }
+
+        var digits = span.Slice(position, end);
+        if (digits[0] == (byte)'+' || !Utf8Parser.TryParse(digits, out value, out var used) || used != digits.Length)
+        {
+            return false;
+        }
+
+        position += end + 2;
+        return true;
     }
 
     /// <summary>Reads the number after <c>*</c> or <c>$</c> up to CRLF (null when it is not a number).</summary>

@@ -9,7 +9,9 @@ namespace Granary.Client.Batching;
 /// unknown unless the grain says otherwise; items still queued are unaffected. With a
 /// <c>weigh</c> function a batch also stops before its items weigh more than <c>maxBatchWeight</c>
 /// (a single heavier item still goes alone): the request stays below Orleans' message size limit
-/// (<see cref="Limits.MaxMessageBytes"/>), so one caller's large items never fail the others'.
+/// (<see cref="Limits.MaxMessageBytes"/>), so one caller's large items never fail the others'. With a
+/// <c>size</c> function an item may stand for several requests (one caller's ordered group):
+/// <c>maxBatch</c> then bounds the sum of the sizes, and <see cref="Items"/> counts them.
 /// </summary>
 /// <typeparam name="TItem">One caller's request.</typeparam>
 /// <typeparam name="TResult">One caller's answer; the send delegate returns one per item, in order.</typeparam>
@@ -18,7 +20,8 @@ internal sealed class CallBatcher<TItem, TResult>(
     int maxInFlight,
     int maxBatch,
     Func<TItem, long>? weigh = null,
-    long maxBatchWeight = long.MaxValue)
+    long maxBatchWeight = long.MaxValue,
+    Func<TItem, int>? size = null)
 {
     private readonly Lock _gate = new();
     private List<Pending> _queue = [];
@@ -64,19 +67,29 @@ internal sealed class CallBatcher<TItem, TResult>(
 
     private List<Pending> TakeBatch()
     {
-        if (weigh is not null)
+        if (weigh is not null || size is not null)
         {
             var count = 0;
+            var sizes = 0;
             long weight = 0;
-            while (count < _queue.Count && count < maxBatch)
+            while (count < _queue.Count)
             {
-                weight += weigh(_queue[count].Item);
-                if (count > 0 && weight > maxBatchWeight)
+                var item = _queue[count].Item;
+                weight += weigh?.Invoke(item) ?? 0;
+                sizes += size?.Invoke(item) ?? 1;
+                if (count > 0 && (weight > maxBatchWeight || sizes > maxBatch))
                 {
                     break;
                 }
 
                 count++;
+            }
+
+            if (count == _queue.Count)
+            {
+                var whole = _queue;
+                _queue = [];
+                return whole;
             }
 
             var taken = _queue.GetRange(0, count);
@@ -107,7 +120,7 @@ internal sealed class CallBatcher<TItem, TResult>(
             }
 
             Interlocked.Increment(ref _calls);
-            Interlocked.Add(ref _items, batch.Count);
+            Interlocked.Add(ref _items, size is null ? batch.Count : batch.Sum(p => size(p.Item)));
             try
             {
                 var results = await send(items);

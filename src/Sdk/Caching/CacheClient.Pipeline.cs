@@ -1,7 +1,6 @@
 using Granary.Caching;
 using Granary.Client.Batching;
 using Granary.Text;
-using Orleans.Concurrency;
 
 namespace Granary.Client.Caching;
 
@@ -12,8 +11,9 @@ public sealed partial class CacheClient
     /// Runs <paramref name="commands"/> (one connection's pipeline) with Redis's ordering and returns one reply
     /// per command, never an exception. A single command goes through the shard batchers (coalesced with other
     /// callers). Several are cut at commands that span shards (SCAN, DBSIZE, a multi-key command over several
-    /// shards), which run alone in their place; between two such cuts the commands of each shard travel in one
-    /// grain call, in order, and the shards' calls run in parallel: commands on one key keep their order, and
+    /// shards), which run alone in their place; between two such cuts the commands of each shard travel as one
+    /// contiguous group, in order, through that shard's batcher (so one grain call carries the groups of many
+    /// connections), and the shards' calls run in parallel: commands on one key keep their order, and
     /// commands on different shards cannot observe each other's order. A call that fails as a whole answers
     /// each of its commands with an error whose effect is unknown, as a lost Redis connection would.
     /// </summary>
@@ -129,7 +129,7 @@ public sealed partial class CacheClient
             while (offset + count < indexes.Count && count < _options.MaxBatchSize)
             {
                 bytes += Routing.WireBytes(commands[indexes[offset + count]]);
-                if (count > 0 && bytes > CallBatcher<string[], CacheReply>.RequestBudget)
+                if (count > 0 && bytes > CallBatcher<string[][], ArraySegment<CacheReply>>.RequestBudget)
                 {
                     break;
                 }
@@ -139,11 +139,13 @@ public sealed partial class CacheClient
 
             var chunk = indexes.GetRange(offset, count);
             offset += count;
-            CacheReply[] answers;
+            ArraySegment<CacheReply> answers;
             try
             {
+                // Through the shard's batcher as one ordered group: it shares a grain call with other
+                // connections' groups and callers' commands for the shard, and stays contiguous and in order.
                 var batch = chunk.Select(i => commands[i]).ToArray();
-                answers = (await routing.Shards[shard].ExecuteAsync(batch.AsImmutable(), routing.Definition.Version).WaitAsync(_options.CallTimeout, _options.TimeProvider, cancellationToken)).Value;
+                answers = await routing.Batchers[shard].EnqueueAsync(batch).WaitAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -482,7 +482,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         if (CacheCommandTable.Resolve(command) is not { } info)
         {
             // The shard gives the exact Redis error text.
-            return routing.Batchers[0].EnqueueAsync(command);
+            return routing.SendAsync(0, command);
         }
 
         if (info.IsAllShards)
@@ -492,12 +492,12 @@ public sealed partial class CacheClient : IAsyncDisposable
 
         if (info.FirstKey <= 0 || info.FirstKey >= command.Length)
         {
-            return routing.Batchers[0].EnqueueAsync(command);
+            return routing.SendAsync(0, command);
         }
 
         if (info.LastKey == info.FirstKey)
         {
-            return routing.Batchers[routing.ShardOf(command[info.FirstKey])].EnqueueAsync(command);
+            return routing.SendAsync(routing.ShardOf(command[info.FirstKey]), command);
         }
 
         return MultiKeyAsync(routing, info, command);
@@ -507,14 +507,14 @@ public sealed partial class CacheClient : IAsyncDisposable
     {
         if (info.Step == 2 && command.Length % 2 == 0)
         {
-            return await routing.Batchers[0].EnqueueAsync(command);
+            return await routing.SendAsync(0, command);
         }
 
         var keyIndexes = info.KeyIndexes(command.Length).ToArray();
         var byShard = keyIndexes.GroupBy(i => routing.ShardOf(command[i])).ToArray();
         if (byShard.Length == 1)
         {
-            return await routing.Batchers[byShard[0].Key].EnqueueAsync(command);
+            return await routing.SendAsync(byShard[0].Key, command);
         }
 
         if (info.IsSameShard)
@@ -533,7 +533,7 @@ public sealed partial class CacheClient : IAsyncDisposable
                 }
             }
 
-            return (Indexes: group.ToArray(), Reply: routing.Batchers[group.Key].EnqueueAsync([.. sub]));
+            return (Indexes: group.ToArray(), Reply: routing.SendAsync(group.Key, [.. sub]));
         }).ToArray();
         await Task.WhenAll(parts.Select(p => p.Reply));
         if (parts.Select(p => p.Reply.Result).FirstOrDefault(r => r.IsError) is { } error)
@@ -568,7 +568,7 @@ public sealed partial class CacheClient : IAsyncDisposable
             return await ScanAsync(routing, command);
         }
 
-        var replies = await Task.WhenAll(routing.Batchers.Select(b => b.EnqueueAsync(command)));
+        var replies = await Task.WhenAll(Enumerable.Range(0, routing.Batchers.Length).Select(i => routing.SendAsync(i, command)));
         if (replies.FirstOrDefault(r => r.IsError) is { } error)
         {
             return error;
@@ -599,7 +599,7 @@ public sealed partial class CacheClient : IAsyncDisposable
 
         var sub = (string[])command.Clone();
         sub[1] = position.ToString(CultureInfo.InvariantCulture);
-        var reply = await routing.Batchers[shard].EnqueueAsync(sub);
+        var reply = await routing.SendAsync(shard, sub);
         if (reply.IsError)
         {
             return reply;
@@ -630,17 +630,63 @@ public sealed partial class CacheClient : IAsyncDisposable
 
         public ICacheShardGrain[] Shards { get; }
 
-        public CallBatcher<string[], CacheReply>[] Batchers { get; }
+        /// <summary>
+        /// One batcher per shard. An item is one caller's ordered group of commands (one command, or a
+        /// connection's pipelined commands for that shard); a grain call carries several callers' groups,
+        /// each kept contiguous and in order, so a pipeline shares grain calls with every other caller.
+        /// </summary>
+        public CallBatcher<string[][], ArraySegment<CacheReply>>[] Batchers { get; }
 
         public int ShardOf(string key) => _indexById[_ring.GetNode(key)];
 
-        private static CallBatcher<string[], CacheReply> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
+        /// <summary>One command through its shard's batcher.</summary>
+        public async Task<CacheReply> SendAsync(int shard, string[] command) => (await Batchers[shard].EnqueueAsync([command]))[0];
+
+        private static CallBatcher<string[][], ArraySegment<CacheReply>> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
             new(
-                async commands => (await new CallBound(options.CallTimeout, options.TimeProvider).On(shard.ExecuteAsync(commands.AsImmutable(), ringVersion), CancellationToken.None)).Value,
+                async groups =>
+                {
+                    var commands = groups.Length == 1 ? groups[0] : Flatten(groups);
+                    var replies = (await new CallBound(options.CallTimeout, options.TimeProvider).On(shard.ExecuteAsync(commands.AsImmutable(), ringVersion), CancellationToken.None)).Value;
+                    if (replies.Length != commands.Length)
+                    {
+                        throw new InvalidOperationException($"{commands.Length} commands got {replies.Length} replies");
+                    }
+
+                    var answers = new ArraySegment<CacheReply>[groups.Length];
+                    var offset = 0;
+                    for (var i = 0; i < groups.Length; i++)
+                    {
+                        answers[i] = new ArraySegment<CacheReply>(replies, offset, groups[i].Length);
+                        offset += groups[i].Length;
+                    }
+
+                    return answers;
+                },
                 options.MaxInFlightPerShard,
                 options.MaxBatchSize,
-                WireBytes,
-                CallBatcher<string[], CacheReply>.RequestBudget);
+                group => group.Length == 1 ? WireBytes(group[0]) : group.Sum(WireBytes),
+                CallBatcher<string[][], ArraySegment<CacheReply>>.RequestBudget,
+                group => group.Length);
+
+        private static string[][] Flatten(string[][][] groups)
+        {
+            var count = 0;
+            foreach (var group in groups)
+            {
+                count += group.Length;
+            }
+
+            var commands = new string[count][];
+            var offset = 0;
+            foreach (var group in groups)
+            {
+                group.CopyTo(commands, offset);
+                offset += group.Length;
+            }
+
+            return commands;
+        }
 
         /// <summary>An upper bound of a command's serialised size: at most 3 UTF-8 bytes per character, plus a length per argument.</summary>
         internal static long WireBytes(string[] command)

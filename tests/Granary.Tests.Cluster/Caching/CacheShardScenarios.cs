@@ -37,6 +37,44 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
     }
 
     [Fact]
+    public async Task Pipelines_of_many_connections_share_grain_calls_and_keep_each_connections_order()
+    {
+        await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
+        const int Connections = 64;
+        const int KeysPerConnection = 8;
+
+        // Each connection's pipeline writes, reads, appends and reads again each of its keys: the replies
+        // show the order the commands ran in, per key.
+        static string[][] Pipeline(int connection) => [.. Enumerable.Range(0, KeysPerConnection).SelectMany(k =>
+        {
+            var key = $"p{connection}:{k}";
+            return new[] { new[] { "SET", key, "a" }, ["GET", key], ["APPEND", key, "b"], ["GET", key] };
+        })];
+
+        var (callsBefore, commandsBefore) = cache.BatchingCounters;
+        var replies = await Task.WhenAll(Enumerable.Range(0, Connections).Select(c => cache.ExecuteInOrderAsync(Pipeline(c))));
+        var (callsAfter, commandsAfter) = cache.BatchingCounters;
+
+        foreach (var connection in replies)
+        {
+            Assert.Equal(KeysPerConnection * 4, connection.Length);
+            for (var k = 0; k < KeysPerConnection; k++)
+            {
+                Assert.Equal([CacheReply.Ok, CacheReply.Bulk("a"), CacheReply.Int(2), CacheReply.Bulk("ab")], connection.Skip(k * 4).Take(4));
+            }
+        }
+
+        // Each pipeline holds one group per shard it touches (a grain call of its own if groups were not
+        // shared); the groups of all connections went through the shards' batchers and shared their calls.
+        var groups = Enumerable.Range(0, Connections).Sum(c => Pipeline(c).Select(command => cache.ShardOfKeys(command, out _)).Distinct().Count());
+        var calls = callsAfter - callsBefore;
+        var commands = commandsAfter - commandsBefore;
+        output.WriteLine($"{commands} pipelined commands of {Connections} connections ({groups} shard groups) in {calls} grain calls over {cache.Definition.Shards} shards");
+        Assert.Equal(Connections * KeysPerConnection * 4, commands);
+        Assert.True(calls * 4 < groups, $"{calls} grain calls for {groups} shard groups");
+    }
+
+    [Fact]
     public async Task Scan_across_shards_returns_every_key_once()
     {
         await using var cache = await CacheClient.ConnectAsync(cluster.Grains, NewCache());
