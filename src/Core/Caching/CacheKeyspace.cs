@@ -241,7 +241,7 @@ public sealed partial class CacheKeyspace
     /// <see cref="CacheCommandTable"/> is built from them once.
     /// </summary>
     internal static CacheCommandModule[] CommandModules() =>
-        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands()];
+        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands(), ConditionalCommands()];
 
     private static bool Is(string text, string option) => string.Equals(text, option, StringComparison.OrdinalIgnoreCase);
 

@@ -228,6 +228,16 @@ internal sealed partial class RespConnection
             return;
         }
 
+        if (IsScriptCommand(name))
+        {
+            if (await ScriptAsync(args, token) is not { } native)
+            {
+                return;
+            }
+
+            (args, name) = (native, native[0]);
+        }
+
         if (_transaction is not null && !IsOneOf(name, "EXEC", "DISCARD", "MULTI", "QUIT", "RESET"))
         {
             await RunPendingAsync(token);

@@ -116,6 +116,8 @@ public sealed class CacheCommandTableTests
         ["ZLEXCOUNT"] = ["ZLEXCOUNT", "k", "-", "+"],
         ["ZPOPMIN"] = ["ZPOPMIN", "k"],
         ["ZPOPMAX"] = ["ZPOPMAX", "k"],
+        ["DELIFEQ"] = ["DELIFEQ", "k", "v"],
+        ["PEXPIREIFEQ"] = ["PEXPIREIFEQ", "k", "v", "10000"],
     };
 
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
