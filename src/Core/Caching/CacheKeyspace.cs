@@ -320,6 +320,7 @@ public sealed partial class CacheKeyspace
         _used += entry.Size;
         IndexAdded(key);
         _changes++;
+        KeyChanged(key);
         return entry;
     }
 
@@ -335,6 +336,7 @@ public sealed partial class CacheKeyspace
         _used -= entry.Size;
         IndexRemoved(entry.Key);
         _changes++;
+        KeyChanged(entry.Key);
         KeyRemoved?.Invoke(entry.Key);
     }
 
@@ -360,6 +362,7 @@ public sealed partial class CacheKeyspace
     private void SetExpiry(CacheEntry entry, long expiresAt)
     {
         _changes++;
+        KeyChanged(entry.Key);
         entry.ExpiresAt = expiresAt;
         if (expiresAt >= 0 && entry.VolatileSlot < 0)
         {
@@ -377,6 +380,7 @@ public sealed partial class CacheKeyspace
     {
         entry.Version = ++_version;
         _changes++;
+        KeyChanged(entry.Key);
         entry.Size += sizeDelta;
         _used += sizeDelta;
     }

@@ -238,7 +238,7 @@ internal sealed partial class RespConnection
             (args, name) = (native, native[0]);
         }
 
-        if (_transaction is not null && !IsOneOf(name, "EXEC", "DISCARD", "MULTI", "QUIT", "RESET"))
+        if (_transaction is not null && !IsOneOf(name, "EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"))
         {
             await RunPendingAsync(token);
             await QueueAsync(args);

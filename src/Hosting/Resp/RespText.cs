@@ -2,7 +2,7 @@ namespace Granary.Server.Resp;
 
 /// <summary>
 /// The RESP endpoint's own replies, in Redis's words where Redis has them, and the one place that says
-/// what the endpoint does not support (Lua scripting, pub/sub, keyspace notifications, WATCH, cluster mode).
+/// what the endpoint does not support (Lua scripting, pub/sub, keyspace notifications, cluster mode).
 /// </summary>
 internal static class RespText
 {
@@ -48,7 +48,6 @@ internal static class RespText
         ["PUBLISH"] = "pub/sub",
         ["SPUBLISH"] = "pub/sub",
         ["PUBSUB"] = "pub/sub",
-        ["WATCH"] = "WATCH (optimistic transactions)",
         ["BLPOP"] = "blocking commands",
         ["BRPOP"] = "blocking commands",
         ["WAIT"] = "replication",
