@@ -64,14 +64,9 @@ public sealed partial class RespEndpointTests
     [InlineData(3)]
     public async Task Recognised_scripts_answer_as_redis_server_runs_them(int protocol)
     {
-        await using var redis = await RespWire.ConnectAsync(servers.Redis.Port);
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("AUTH", servers.Redis.Password));
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("SELECT", RedisDatabase.ToString(CultureInfo.InvariantCulture)));
-        await using var granary = await resp.ConnectAsync();
-        foreach (var wire in new[] { redis, granary })
-        {
-            await wire.CallTextAsync("HELLO", protocol.ToString(CultureInfo.InvariantCulture));
-        }
+        var (redis, granary) = await ConnectBothAsync(protocol);
+        await using var redisWire = redis;
+        await using var granaryWire = granary;
 
         var release = RespConnection.KnownScripts.Values.Single(s => s.Command == "DELIFEQ");
         var extend = RespConnection.KnownScripts.Values.Single(s => s.Command == "PEXPIREIFEQ");
@@ -131,5 +126,20 @@ public sealed partial class RespEndpointTests
         Assert.Equal("+QUEUED\r\n", await wire.CallTextAsync("EVALSHA", release.Sha1, "1", key, "v"));
         Assert.Equal("+QUEUED\r\n", await wire.CallTextAsync("EXISTS", key));
         Assert.Equal("*2\r\n:1\r\n:0\r\n", await wire.CallTextAsync("EXEC"));
+    }
+
+    /// <summary>A connection to redis-server (the differential tests' database) and one to the endpoint, both speaking RESP<paramref name="protocol"/>.</summary>
+    private async Task<(RespWire Redis, RespWire Granary)> ConnectBothAsync(int protocol)
+    {
+        var redis = await RespWire.ConnectAsync(servers.Redis.Port);
+        Assert.Equal("+OK\r\n", await redis.CallTextAsync("AUTH", servers.Redis.Password));
+        Assert.Equal("+OK\r\n", await redis.CallTextAsync("SELECT", RedisDatabase.ToString(CultureInfo.InvariantCulture)));
+        var granary = await resp.ConnectAsync();
+        foreach (var wire in new[] { redis, granary })
+        {
+            await wire.CallTextAsync("HELLO", protocol.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return (redis, granary);
     }
 }

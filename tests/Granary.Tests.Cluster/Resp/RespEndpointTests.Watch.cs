@@ -14,14 +14,9 @@ public sealed partial class RespEndpointTests
     [InlineData(3)]
     public async Task Watch_answers_as_redis_server_on_one_connection(int protocol)
     {
-        await using var redis = await RespWire.ConnectAsync(servers.Redis.Port);
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("AUTH", servers.Redis.Password));
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("SELECT", RedisDatabase.ToString(CultureInfo.InvariantCulture)));
-        await using var granary = await resp.ConnectAsync();
-        foreach (var wire in new[] { redis, granary })
-        {
-            await wire.CallTextAsync("HELLO", protocol.ToString(CultureInfo.InvariantCulture));
-        }
+        var (redis, granary) = await ConnectBothAsync(protocol);
+        await using var redisWire = redis;
+        await using var granaryWire = granary;
 
         var k = $"watch{protocol}:{Guid.NewGuid():N}";
         var other = k + ":other";
