@@ -19,7 +19,7 @@ public sealed partial class CacheKeyspace
             return SyntaxReply;
         }
 
-        List<string> removed = KeyRemoved is null ? [] : [.. _entries.Keys];
+        List<string> removed = KeyRemoved is null && _watchStamps.Count == 0 ? [] : [.. _entries.Keys];
         _entries.Clear();
         _all.Clear();
         _volatile.Clear();
@@ -28,6 +28,7 @@ public sealed partial class CacheKeyspace
         _changes++;
         foreach (var key in removed)
         {
+            KeyChanged(key);
             KeyRemoved?.Invoke(key);
         }
 

@@ -241,7 +241,7 @@ public sealed partial class CacheKeyspace
     /// <see cref="CacheCommandTable"/> is built from them once.
     /// </summary>
     internal static CacheCommandModule[] CommandModules() =>
-        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands(), MemcachedCommands()];
+        [StringCommands(), KeyCommands(), ServerCommands(), HashCommands(), ListCommands(), SetCommands(), SortedSetCommands(), MemcachedCommands(), ConditionalCommands()];
 
     private static bool Is(string text, string option) => string.Equals(text, option, StringComparison.OrdinalIgnoreCase);
 
@@ -320,6 +320,7 @@ public sealed partial class CacheKeyspace
         _used += entry.Size;
         IndexAdded(key);
         _changes++;
+        KeyChanged(key);
         return entry;
     }
 
@@ -335,6 +336,7 @@ public sealed partial class CacheKeyspace
         _used -= entry.Size;
         IndexRemoved(entry.Key);
         _changes++;
+        KeyChanged(entry.Key);
         KeyRemoved?.Invoke(entry.Key);
     }
 
@@ -360,6 +362,7 @@ public sealed partial class CacheKeyspace
     private void SetExpiry(CacheEntry entry, long expiresAt)
     {
         _changes++;
+        KeyChanged(entry.Key);
         entry.ExpiresAt = expiresAt;
         if (expiresAt >= 0 && entry.VolatileSlot < 0)
         {
@@ -378,6 +381,7 @@ public sealed partial class CacheKeyspace
         entry.Version = ++_version;
         entry.Flags = 0;
         _changes++;
+        KeyChanged(entry.Key);
         entry.Size += sizeDelta;
         _used += sizeDelta;
     }

@@ -28,6 +28,7 @@ internal static class RespCommandDocs
         new("MULTI", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "transactions"),
         new("EXEC", 1, ["noscript", "loading", "stale"], 0, 0, 0, "transactions"),
         new("DISCARD", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "transactions"),
+        new("WATCH", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions"),
         new("UNWATCH", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "transactions"),
     ];
 

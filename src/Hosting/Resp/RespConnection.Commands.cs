@@ -19,7 +19,7 @@ internal sealed partial class RespConnection
     internal static readonly FrozenSet<string> LocalCommands = new[]
     {
         "PING", "ECHO", "SELECT", "CLIENT", "INFO", "COMMAND", "CONFIG", "QUIT", "RESET", "AUTH", "HELLO",
-        "MULTI", "EXEC", "DISCARD", "UNWATCH", "CLUSTER", "READONLY", "READWRITE",
+        "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "CLUSTER", "READONLY", "READWRITE",
     }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     private List<string[]>? _transaction;
@@ -75,7 +75,7 @@ internal sealed partial class RespConnection
 
                 _transaction = [];
                 _transactionDirty = false;
-                _transactionShard = null;
+                _transactionShard = _watch?.Shard;
                 Reply(CacheReply.Ok);
                 break;
             case "EXEC" when args.Length == 1:
@@ -83,9 +83,14 @@ internal sealed partial class RespConnection
                 break;
             case "DISCARD" when args.Length == 1:
                 Reply(_transaction is null ? CacheReply.Error(RespText.DiscardWithoutMulti) : CacheReply.Ok);
+                _watch = _transaction is null ? _watch : null;
                 _transaction = null;
                 break;
+            case "WATCH":
+                await WatchAsync(args, token);
+                break;
             case "UNWATCH" when args.Length == 1:
+                Unwatch();
                 Reply(CacheReply.Ok);
                 break;
             case "CLUSTER" or "READONLY" or "READWRITE":
@@ -101,6 +106,7 @@ internal sealed partial class RespConnection
     {
         _transaction = null;
         _transactionDirty = false;
+        Unwatch();
         Database = 0;
         Protocol = 2;
         Name = null;
@@ -533,6 +539,7 @@ internal sealed partial class RespConnection
 
         var dirty = _transactionDirty;
         var hasKeys = _transactionShard is not null;
+        var watch = Unwatch();
         _transaction = null;
         _transactionDirty = false;
         _transactionShard = null;
@@ -542,17 +549,17 @@ internal sealed partial class RespConnection
             return;
         }
 
-        if (commands.Count == 0)
+        if (commands.Count == 0 && watch is null)
         {
             Reply(CacheReply.EmptyArray);
             return;
         }
 
-        IReadOnlyList<CacheReply> replies;
+        IReadOnlyList<CacheReply>? replies;
         try
         {
             var cache = await _endpoint.CacheAsync(Database);
-            replies = hasKeys ? await cache.ExecuteAtomicAsync([.. commands], token) : await cache.ExecuteInOrderAsync(commands, token);
+            replies = watch is not null ? await ExecuteWatchedAsync(cache, watch, commands, token) : hasKeys ? await cache.ExecuteAtomicAsync([.. commands], token) : await cache.ExecuteInOrderAsync(commands, token);
         }
         catch (InvalidRequestException)
         {
@@ -563,6 +570,12 @@ internal sealed partial class RespConnection
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
             Reply(CacheClient.Failed(ex));
+            return;
+        }
+
+        if (replies is null)
+        {
+            Reply(CacheReply.NilArray);
             return;
         }
 

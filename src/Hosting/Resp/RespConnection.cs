@@ -228,7 +228,17 @@ internal sealed partial class RespConnection
             return;
         }
 
-        if (_transaction is not null && !IsOneOf(name, "EXEC", "DISCARD", "MULTI", "QUIT", "RESET"))
+        if (IsScriptCommand(name))
+        {
+            if (await ScriptAsync(args, token) is not { } native)
+            {
+                return;
+            }
+
+            (args, name) = (native, native[0]);
+        }
+
+        if (_transaction is not null && !IsOneOf(name, "EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"))
         {
             await RunPendingAsync(token);
             await QueueAsync(args);

@@ -2,7 +2,7 @@ namespace Granary.Server.Resp;
 
 /// <summary>
 /// The RESP endpoint's own replies, in Redis's words where Redis has them, and the one place that says
-/// what the endpoint does not support (Lua scripting, pub/sub, keyspace notifications, WATCH, cluster mode).
+/// what the endpoint does not support (Lua scripting, pub/sub, keyspace notifications, cluster mode).
 /// </summary>
 internal static class RespText
 {
@@ -26,6 +26,7 @@ internal static class RespText
     public const string MaxClients = "ERR max number of clients reached";
     public const string ClusterDisabled = "ERR This instance has cluster support disabled";
     public const string Syntax = "ERR syntax error";
+    public const string NoScript = "NOSCRIPT No matching script. Please use EVAL.";
 
     /// <summary>Commands that are refused, by family, with the reason; <see cref="NotSupported"/> words the error.</summary>
     public static readonly IReadOnlyDictionary<string, string> Unsupported = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
@@ -47,7 +48,6 @@ internal static class RespText
         ["PUBLISH"] = "pub/sub",
         ["SPUBLISH"] = "pub/sub",
         ["PUBSUB"] = "pub/sub",
-        ["WATCH"] = "WATCH (optimistic transactions)",
         ["BLPOP"] = "blocking commands",
         ["BRPOP"] = "blocking commands",
         ["WAIT"] = "replication",
@@ -75,6 +75,10 @@ internal static class RespText
     /// <summary>A connection command used between MULTI and EXEC.</summary>
     public static string NotInTransaction(string command) =>
         $"ERR {command.ToUpperInvariant()} inside MULTI is not supported by Granary ({SeeDocs})";
+
+    /// <summary>A recognised script called with fewer keys or arguments than it reads.</summary>
+    public static string ScriptShape(int arguments) =>
+        $"ERR this script runs natively with 1 key and {arguments} argument{(arguments == 1 ? string.Empty : "s")} ({SeeDocs})";
 
     /// <summary>Redis's reply to an unknown subcommand.</summary>
     public static string UnknownSubcommand(string subcommand, string command) =>

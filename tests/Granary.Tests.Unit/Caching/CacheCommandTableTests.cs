@@ -121,6 +121,8 @@ public sealed class CacheCommandTableTests
         ["MCSTORE"] = ["MCSTORE", "k", "v", "set", "0", "0"],
         ["MCINCR"] = ["MCINCR", "k", "incr", "1"],
         ["MCTOUCH"] = ["MCTOUCH", "k", "10"],
+        ["DELIFEQ"] = ["DELIFEQ", "k", "v"],
+        ["PEXPIREIFEQ"] = ["PEXPIREIFEQ", "k", "v", "10000"],
     };
 
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));

@@ -27,6 +27,24 @@ public interface ICacheShardGrain : IGrainWithStringKey
     [Alias("execute")]
     Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> commands, long ringVersion);
 
+    /// <summary>
+    /// WATCH: registers <paramref name="keys"/> for a modification check and returns the keyspace's incarnation
+    /// followed by one stamp per key (for <see cref="ExecuteWatchedAsync"/>); empty when
+    /// <paramref name="ringVersion"/> is older than this shard's ring (refresh the ring and send again).
+    /// </summary>
+    [Requires(Permission.CacheRead)]
+    [Alias("watch")]
+    Task<long[]> WatchAsync(string[] keys, long ringVersion);
+
+    /// <summary>
+    /// EXEC after WATCH: <see cref="ExecuteAsync"/> if none of <paramref name="watched"/> changed since
+    /// <see cref="WatchAsync"/> answered <paramref name="stamps"/>, checked in the same turn as the commands run;
+    /// null (nothing runs) if one did, or if the shard was reactivated or handed keys over since.
+    /// </summary>
+    [Requires(Permission.CacheWrite)]
+    [Alias("execute-watched")]
+    Task<Immutable<CacheReply[]>?> ExecuteWatchedAsync(Immutable<string[][]> commands, string[] watched, long[] stamps, long ringVersion);
+
     /// <summary>Counters of this shard.</summary>
     [Requires(Permission.CacheRead)]
     [Alias("stats")]

@@ -181,6 +181,27 @@ public sealed partial class CacheShardGrain(
     }
 
     /// <inheritdoc/>
+    public Task<long[]> WatchAsync(string[] keys, long ringVersion)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        return Task.FromResult(ringVersion < _minimumRingVersion ? [] : _keyspace.Watch(keys));
+    }
+
+    /// <inheritdoc/>
+    public async Task<Immutable<CacheReply[]>?> ExecuteWatchedAsync(Immutable<string[][]> commands, string[] watched, long[] stamps, long ringVersion)
+    {
+        ArgumentNullException.ThrowIfNull(watched);
+        ArgumentNullException.ThrowIfNull(stamps);
+        if (ringVersion < _minimumRingVersion || !_keyspace.WatchedUnchanged(watched, stamps))
+        {
+            return null;
+        }
+
+        // No await between the check and the commands: nothing else runs in between.
+        return await ExecuteAsync(commands, ringVersion);
+    }
+
+    /// <inheritdoc/>
     public Task<CacheStatistics> GetStatisticsAsync() => Task.FromResult(_keyspace.Statistics with
     {
         StorageWrites = _storageWrites,
