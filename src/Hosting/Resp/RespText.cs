@@ -77,6 +77,10 @@ internal static class RespText
         $"ERR {command.ToUpperInvariant()} inside MULTI is not supported by Granary ({SeeDocs})";
 
     /// <summary>Redis's reply to an unknown subcommand.</summary>
+    /// <summary>A CLUSTER subcommand that changes or inspects slots by hand: Granary's ring places slots.</summary>
+    public static string ClusterSubcommandNotSupported(string subcommand) =>
+        $"ERR CLUSTER {subcommand} is not supported: Granary places hash slots on its cache shards itself (granary cache reshard; {SeeDocs})";
+
     public static string UnknownSubcommand(string subcommand, string command) =>
         $"ERR unknown subcommand '{subcommand}'. Try {command.ToUpperInvariant()} HELP.";
 }
