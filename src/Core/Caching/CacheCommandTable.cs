@@ -104,10 +104,12 @@ public sealed record CacheCommandInfo
         var last = LastKey < 0 ? count + LastKey : LastKey;
         if (HasMovableKeys)
         {
-            // A count that is not a positive integer, or names more keys than there are, names no key:
-            // the command then fails with Redis's error wherever it runs.
+            // A count that is not a positive integer, or names more keys than there are (leaving out the
+            // arguments the arity requires after one key: LMPOP's direction), names no key: the command
+            // then fails with Redis's error wherever it runs.
+            var trailing = Math.Abs(Arity) - FirstKey - 1;
             if (NumKeysIndex >= count || !long.TryParse(command[NumKeysIndex], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var keys)
-                || keys < 1 || keys > count - FirstKey)
+                || keys < 1 || keys > count - FirstKey - trailing)
             {
                 yield break;
             }

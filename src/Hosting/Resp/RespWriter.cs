@@ -14,7 +14,7 @@ internal enum Resp3Shape : byte
     /// <summary>A flat array of field, value pairs sent as a map (HGETALL, CONFIG GET).</summary>
     Map,
 
-    /// <summary>An array sent as a set (SMEMBERS).</summary>
+    /// <summary>An array sent as a set (SMEMBERS, SINTER, SUNION, SDIFF).</summary>
     Set,
 
     /// <summary>A bulk number sent as a double (ZSCORE, ZINCRBY, ZADD INCR).</summary>
@@ -47,7 +47,7 @@ internal static class RespWriter
             return Resp3Shape.Map;
         }
 
-        if (Is(name, "SMEMBERS"))
+        if (Is(name, "SMEMBERS") || Is(name, "SINTER") || Is(name, "SUNION") || Is(name, "SDIFF"))
         {
             return Resp3Shape.Set;
         }

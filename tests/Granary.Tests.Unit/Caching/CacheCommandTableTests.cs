@@ -282,6 +282,8 @@ public sealed class CacheCommandTableTests
         // A count that is not a positive integer or names more arguments than there are names no key (the shard answers Redis's error).
         Assert.Empty(Keys("LMPOP", "0", "a", "LEFT"));
         Assert.Empty(Keys("LMPOP", "x", "a", "LEFT"));
+        Assert.Empty(Keys("LMPOP", "2", "a", "LEFT"));
+        Assert.Empty(Keys("ZMPOP", "3", "a", "b", "MIN"));
         Assert.Empty(Keys("SINTERCARD", "3", "s", "t"));
         Assert.Empty(Keys("SINTERCARD", "-1", "s", "t"));
         Assert.Empty(Keys("SINTERCARD", "+1", "s", "t"));
