@@ -10,41 +10,27 @@ public sealed partial class CacheKeyspace
     private static readonly CacheReply CountNotPositiveReply = CacheReply.Error("ERR count should be greater than 0");
 
     /// <summary><c>LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]</c>: pops from the first non-empty list.</summary>
-    private CacheReply LMPop(IReadOnlyList<string> a)
-    {
-        if (ParseMultiPop(a, "LEFT", "RIGHT", out var keys, out var front, out var count) is { } error)
-        {
-            return error;
-        }
-
-        for (var i = 2; i < 2 + keys; i++)
-        {
-            var entry = Writable(a[i], CacheValueType.List, out var wrong);
-            if (wrong)
-            {
-                return WrongTypeReply;
-            }
-
-            if (entry is not null)
-            {
-                return CacheReply.Array([CacheReply.Bulk(a[i]), CacheReply.Array(PopItems(entry, front, count))]);
-            }
-        }
-
-        return CacheReply.NilArray;
-    }
+    private CacheReply LMPop(IReadOnlyList<string> a) =>
+        MultiPop(a, CacheValueType.List, "LEFT", "RIGHT", (entry, left, count) => PopItems(entry, front: left, count));
 
     /// <summary><c>ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]</c>: pops from the first existing sorted set.</summary>
-    private CacheReply ZMPop(IReadOnlyList<string> a)
+    private CacheReply ZMPop(IReadOnlyList<string> a) =>
+        MultiPop(a, CacheValueType.ZSet, "MIN", "MAX", (entry, min, count) => ZPopItems(entry, max: !min, count, nested: true));
+
+    /// <summary>
+    /// LMPOP and ZMPOP: the first existing key of <paramref name="type"/> (a key of another type first is
+    /// WRONGTYPE) answers [key, popped]; none: a nil array.
+    /// </summary>
+    private CacheReply MultiPop(IReadOnlyList<string> a, CacheValueType type, string first, string second, Func<CacheEntry, bool, long, CacheReply[]> pop)
     {
-        if (ParseMultiPop(a, "MIN", "MAX", out var keys, out var min, out var count) is { } error)
+        if (ParseMultiPop(a, first, second, out var keys, out var isFirst, out var count) is { } error)
         {
             return error;
         }
 
         for (var i = 2; i < 2 + keys; i++)
         {
-            var entry = Writable(a[i], CacheValueType.ZSet, out var wrong);
+            var entry = Writable(a[i], type, out var wrong);
             if (wrong)
             {
                 return WrongTypeReply;
@@ -52,7 +38,7 @@ public sealed partial class CacheKeyspace
 
             if (entry is not null)
             {
-                return CacheReply.Array([CacheReply.Bulk(a[i]), CacheReply.Array(ZPopItems(entry, max: !min, count, nested: true))]);
+                return CacheReply.Array([CacheReply.Bulk(a[i]), CacheReply.Array(pop(entry, isFirst, count))]);
             }
         }
 
