@@ -36,8 +36,9 @@ public enum CacheCommandFlags
 /// </summary>
 public sealed record CacheCommandInfo
 {
-    internal CacheCommandInfo(string name, int arity, CacheCommandFlags flags, int firstKey, int lastKey, int step, Func<CacheKeyspace, IReadOnlyList<string>, CacheReply> handler)
+    internal CacheCommandInfo(string name, int arity, CacheCommandFlags flags, int firstKey, int lastKey, int step, Func<CacheKeyspace, IReadOnlyList<string>, CacheReply> handler, int numKeysIndex = 0)
     {
+        NumKeysIndex = numKeysIndex;
         Name = name;
         Arity = arity;
         Flags = flags;
@@ -65,6 +66,16 @@ public sealed record CacheCommandInfo
     /// <summary>Distance between key arguments (2 for MSET's key value pairs).</summary>
     public int Step { get; }
 
+    /// <summary>
+    /// For a command whose keys are counted by an argument (<c>LMPOP numkeys key ...</c>, <c>SINTERCARD</c>):
+    /// the index of that count, the keys following it; 0 otherwise. Such a command has movable keys
+    /// (<see cref="FirstKey"/> is the first key; the last is found in the arguments).
+    /// </summary>
+    public int NumKeysIndex { get; }
+
+    /// <summary>True when the keys' positions depend on the arguments (a numkeys argument).</summary>
+    public bool HasMovableKeys => NumKeysIndex > 0;
+
     /// <summary>True for a command that changes data (persistence marks its keys dirty).</summary>
     public bool IsWrite => (Flags & CacheCommandFlags.Write) != 0;
 
@@ -80,15 +91,32 @@ public sealed record CacheCommandInfo
     /// <summary>True when the argument count fits the arity.</summary>
     public bool ArityFits(int count) => Arity >= 0 ? count == Arity : count >= -Arity;
 
-    /// <summary>The indexes of key arguments in <paramref name="count"/> arguments.</summary>
-    public IEnumerable<int> KeyIndexes(int count)
+    /// <summary>The indexes of key arguments of <paramref name="command"/> (name first).</summary>
+    public IEnumerable<int> KeyIndexes(IReadOnlyList<string> command)
     {
+        ArgumentNullException.ThrowIfNull(command);
+        var count = command.Count;
         if (FirstKey <= 0)
         {
             yield break;
         }
 
         var last = LastKey < 0 ? count + LastKey : LastKey;
+        if (HasMovableKeys)
+        {
+            // A count that is not a positive integer, or names more keys than there are (leaving out the
+            // arguments the arity requires after one key: LMPOP's direction), names no key: the command
+            // then fails with Redis's error wherever it runs.
+            var trailing = Math.Abs(Arity) - FirstKey - 1;
+            if (NumKeysIndex >= count || !long.TryParse(command[NumKeysIndex], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var keys)
+                || keys < 1 || keys > count - FirstKey - trailing)
+            {
+                yield break;
+            }
+
+            last = FirstKey + (int)keys - 1;
+        }
+
         for (var i = FirstKey; i <= last && i < count; i += Step)
         {
             yield return i;
@@ -99,7 +127,7 @@ public sealed record CacheCommandInfo
     public IEnumerable<string> Keys(IReadOnlyList<string> command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        return KeyIndexes(command.Count).Select(i => command[i]);
+        return KeyIndexes(command).Select(i => command[i]);
     }
 }
 

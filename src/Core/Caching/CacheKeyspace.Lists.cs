@@ -20,6 +20,7 @@ public sealed partial class CacheKeyspace
         new("LTRIM", 4, D, 1, 1, 1, static (k, a) => k.LTrim(a[1], a[2], a[3])),
         new("LINSERT", 5, W, 1, 1, 1, static (k, a) => k.LInsert(a)),
         new("LPOS", -3, R, 1, 1, 1, static (k, a) => k.LPos(a)),
+        new("LMPOP", -4, D | S, 2, -1, 1, static (k, a) => k.LMPop(a), numKeysIndex: 1),
     ]);
 
     private CacheReply Push(IReadOnlyList<string> a, bool front)
@@ -81,6 +82,13 @@ public sealed partial class CacheKeyspace
             return CacheReply.EmptyArray;
         }
 
+        var popped = PopItems(entry, front, count);
+        return hasCount ? CacheReply.Array(popped) : popped[0];
+    }
+
+    /// <summary>Pops up to <paramref name="count"/> items from one end of a list entry (LPOP, RPOP, LMPOP).</summary>
+    private CacheReply[] PopItems(CacheEntry entry, bool front, long count)
+    {
         var list = entry.AsList;
         var take = (int)Math.Min(count, list.Count);
         var popped = new CacheReply[take];
@@ -94,7 +102,7 @@ public sealed partial class CacheKeyspace
 
         Written(entry, delta);
         RemoveIfEmpty(entry, list.Count);
-        return hasCount ? CacheReply.Array(popped) : popped[0];
+        return popped;
     }
 
     private CacheReply LRange(string key, string startText, string stopText)

@@ -17,6 +17,7 @@ public sealed partial class CacheKeyspace
         new("SPOP", -2, D, 1, 1, 1, static (k, a) => k.SPop(a)),
         new("SRANDMEMBER", -2, R, 1, 1, 1, static (k, a) => k.SRandMember(a)),
         new("SINTER", -2, R | S, 1, -1, 1, static (k, a) => k.SetAlgebra(a, SetOperation.Intersect, store: false)),
+        new("SINTERCARD", -3, R | S, 2, -1, 1, static (k, a) => k.SInterCard(a), numKeysIndex: 1),
         new("SUNION", -2, R | S, 1, -1, 1, static (k, a) => k.SetAlgebra(a, SetOperation.Union, store: false)),
         new("SDIFF", -2, R | S, 1, -1, 1, static (k, a) => k.SetAlgebra(a, SetOperation.Difference, store: false)),
         new("SINTERSTORE", -3, W | S, 1, -1, 1, static (k, a) => k.SetAlgebra(a, SetOperation.Intersect, store: true)),

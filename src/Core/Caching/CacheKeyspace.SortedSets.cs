@@ -22,6 +22,7 @@ public sealed partial class CacheKeyspace
         new("ZLEXCOUNT", 4, R, 1, 1, 1, static (k, a) => k.ZCount(a, RangeBy.Lex)),
         new("ZPOPMIN", -2, D, 1, 1, 1, static (k, a) => k.ZPop(a, max: false)),
         new("ZPOPMAX", -2, D, 1, 1, 1, static (k, a) => k.ZPop(a, max: true)),
+        new("ZMPOP", -4, D | S, 2, -1, 1, static (k, a) => k.ZMPop(a), numKeysIndex: 1),
         new("ZRANK", 3, R, 1, 1, 1, static (k, a) => k.ZRank(a[1], a[2])),
         new("ZCARD", 2, R, 1, 1, 1, static (k, a) => k.ZCard(a[1])),
     ]);
@@ -475,22 +476,40 @@ public sealed partial class CacheKeyspace
             return CacheReply.EmptyArray;
         }
 
+        return CacheReply.Array(ZPopItems(entry, max, count, nested: false));
+    }
+
+    /// <summary>
+    /// Pops up to <paramref name="count"/> lowest or highest members of a sorted-set entry: a flat member, score
+    /// array (ZPOPMIN, ZPOPMAX), or [member, score] pairs when <paramref name="nested"/> (ZMPOP).
+    /// </summary>
+    private CacheReply[] ZPopItems(CacheEntry entry, bool max, long count, bool nested)
+    {
         var zset = entry.AsZSet;
         var take = (int)Math.Min(count, zset.Count);
-        var replies = new CacheReply[take * 2];
+        var replies = new CacheReply[nested ? take : take * 2];
         long delta = 0;
         for (var i = 0; i < take; i++)
         {
             var (score, member) = max ? zset.Order.Max : zset.Order.Min;
             zset.Remove(member);
             delta -= ZSetMemberOverhead + (2L * member.Length);
-            replies[2 * i] = CacheReply.Bulk(member);
-            replies[(2 * i) + 1] = CacheReply.Bulk(RedisText.FormatScore(score));
+            var memberReply = CacheReply.Bulk(member);
+            var scoreReply = CacheReply.Bulk(RedisText.FormatScore(score));
+            if (nested)
+            {
+                replies[i] = CacheReply.Array([memberReply, scoreReply]);
+            }
+            else
+            {
+                replies[2 * i] = memberReply;
+                replies[(2 * i) + 1] = scoreReply;
+            }
         }
 
         Written(entry, delta);
         RemoveIfEmpty(entry, zset.Count);
-        return CacheReply.Array(replies);
+        return replies;
     }
 
     /// <summary>A lex range end: <c>-</c>, <c>+</c>, <c>[member</c> (inclusive) or <c>(member</c> (exclusive).</summary>

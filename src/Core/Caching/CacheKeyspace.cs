@@ -138,7 +138,7 @@ public sealed partial class CacheKeyspace
             }
         }
 
-        foreach (var k in info.KeyIndexes(args.Count))
+        foreach (var k in info.KeyIndexes(args))
         {
             if (args[k].Length > Options.MaxKeyLength)
             {

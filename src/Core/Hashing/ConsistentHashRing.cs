@@ -145,6 +145,9 @@ public sealed class ConsistentHashRing
     /// <summary>The member that owns a key with this stable hash: the first virtual node clockwise.</summary>
     public string GetNode(ulong keyHash) => Nodes[_owners[FirstIndexAtOrAfter(keyHash)]].Id;
 
+    /// <summary>The index in <see cref="Nodes"/> of the member that owns this stable hash (no string lookup).</summary>
+    public int GetNodeIndex(ulong keyHash) => _owners[FirstIndexAtOrAfter(keyHash)];
+
     /// <summary>
     /// Up to <paramref name="count"/> distinct members for <paramref name="key"/>, owner first,
     /// walking clockwise (replica placement). Returns fewer when the ring has fewer members.

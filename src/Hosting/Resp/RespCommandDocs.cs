@@ -3,7 +3,7 @@ using Granary.Caching;
 namespace Granary.Server.Resp;
 
 /// <summary>One command as <c>COMMAND</c> describes it.</summary>
-internal sealed record RespCommandEntry(string Name, int Arity, string[] Flags, int FirstKey, int LastKey, int Step, string Group);
+internal sealed record RespCommandEntry(string Name, int Arity, string[] Flags, int FirstKey, int LastKey, int Step, string Group, int NumKeysIndex = 0);
 
 /// <summary>
 /// What <c>COMMAND</c>, <c>COMMAND INFO</c> and <c>COMMAND DOCS</c> answer: the cache's commands from
@@ -36,7 +36,9 @@ internal static class RespCommandDocs
     [
         .. CacheCommandTable.Modules.SelectMany(m => m.Commands
             .Where(c => !Connection.Any(l => l.Name == c.Name))
-            .Select(c => new RespCommandEntry(c.Name, c.Arity, FlagsOf(c.Flags), c.FirstKey, c.LastKey, c.Step, GroupOf(m.Name)))),
+            .Select(c => c.HasMovableKeys
+                ? new RespCommandEntry(c.Name, c.Arity, [.. FlagsOf(c.Flags), "movablekeys"], 0, 0, 0, GroupOf(m.Name), c.NumKeysIndex)
+                : new RespCommandEntry(c.Name, c.Arity, FlagsOf(c.Flags), c.FirstKey, c.LastKey, c.Step, GroupOf(m.Name)))),
         .. Connection,
     ];
 
@@ -57,7 +59,7 @@ internal static class RespCommandDocs
         CacheReply.Int(entry.Step),
         CacheReply.Array([CacheReply.Status("@" + entry.Group)]),
         CacheReply.EmptyArray,
-        CacheReply.EmptyArray,
+        KeySpecs(entry),
         CacheReply.EmptyArray,
     ]);
 
@@ -75,6 +77,35 @@ internal static class RespCommandDocs
     }
 
     private static CacheReply Map(params string[] pairs) => CacheReply.BulkArray(pairs);
+
+    /// <summary>
+    /// Redis 7's key specifications (flat, as in RESP2): where the keys begin and how they are found, a range
+    /// or a numkeys argument (<c>keynum</c>, the keys of a movable-keys command such as LMPOP).
+    /// </summary>
+    private static CacheReply KeySpecs(RespCommandEntry entry)
+    {
+        if (entry.NumKeysIndex == 0 && entry.FirstKey <= 0)
+        {
+            return CacheReply.EmptyArray;
+        }
+
+        var access = entry.Flags.Contains("write") ? "RW" : "RO";
+        var begin = entry.NumKeysIndex > 0 ? entry.NumKeysIndex : entry.FirstKey;
+        var find = entry.NumKeysIndex > 0
+            ? CacheReply.Array([CacheReply.Bulk("type"), CacheReply.Bulk("keynum"), CacheReply.Bulk("spec"),
+                CacheReply.Array([CacheReply.Bulk("keynumidx"), CacheReply.Int(0), CacheReply.Bulk("firstkey"), CacheReply.Int(1), CacheReply.Bulk("keystep"), CacheReply.Int(1)])])
+            : CacheReply.Array([CacheReply.Bulk("type"), CacheReply.Bulk("range"), CacheReply.Bulk("spec"),
+                CacheReply.Array([CacheReply.Bulk("lastkey"), CacheReply.Int(entry.LastKey < 0 ? entry.LastKey : entry.LastKey - entry.FirstKey), CacheReply.Bulk("keystep"), CacheReply.Int(entry.Step), CacheReply.Bulk("limit"), CacheReply.Int(0)])]);
+        return CacheReply.Array(
+        [
+            CacheReply.Array(
+            [
+                CacheReply.Bulk("flags"), CacheReply.Array([CacheReply.Status(access)]),
+                CacheReply.Bulk("begin_search"), CacheReply.Array([CacheReply.Bulk("type"), CacheReply.Bulk("index"), CacheReply.Bulk("spec"), CacheReply.Array([CacheReply.Bulk("index"), CacheReply.Int(begin)])]),
+                CacheReply.Bulk("find_keys"), find,
+            ]),
+        ]);
+    }
 
     private static string[] FlagsOf(CacheCommandFlags flags)
     {

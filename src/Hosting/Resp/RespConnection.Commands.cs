@@ -94,7 +94,7 @@ internal sealed partial class RespConnection
                 Reply(CacheReply.Ok);
                 break;
             case "CLUSTER" or "READONLY" or "READWRITE":
-                Reply(CacheReply.Error(RespText.ClusterDisabled));
+                await ClusterAsync(args);
                 break;
             default:
                 Reply(CacheReply.Error(RedisText.Arity(name)));
@@ -347,7 +347,7 @@ internal sealed partial class RespConnection
             ("appendonly", "no"),
             ("replica-read-only", "yes"),
             ("slave-read-only", "yes"),
-            ("cluster-enabled", "no"),
+            ("cluster-enabled", _endpoint.Cluster.Enabled ? "yes" : "no"),
             ("notify-keyspace-events", string.Empty),
         ];
     }
@@ -362,7 +362,7 @@ internal sealed partial class RespConnection
             text.Append("# Server\r\n")
                 .Append("redis_version:").Append(RedisVersion).Append("\r\n")
                 .Append("granary_version:").Append(typeof(RespConnection).Assembly.GetName().Version).Append("\r\n")
-                .Append("redis_mode:standalone\r\n")
+                .Append(_endpoint.Cluster.Enabled ? "redis_mode:cluster\r\n" : "redis_mode:standalone\r\n")
                 .Append(CultureInfo.InvariantCulture, $"process_id:{Environment.ProcessId}\r\n")
                 .Append(CultureInfo.InvariantCulture, $"tcp_port:{_endpoint.LocalEndPoint?.Port}\r\n")
                 .Append(CultureInfo.InvariantCulture, $"uptime_in_seconds:{Environment.TickCount64 / 1000}\r\n")
@@ -383,6 +383,11 @@ internal sealed partial class RespConnection
         if (Wants("replication"))
         {
             text.Append("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+        }
+
+        if (Wants("cluster"))
+        {
+            text.Append("# Cluster\r\ncluster_enabled:").Append(_endpoint.Cluster.Enabled ? '1' : '0').Append("\r\n\r\n");
         }
 
         if (Wants("keyspace"))

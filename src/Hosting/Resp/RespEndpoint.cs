@@ -13,7 +13,7 @@ namespace Granary.Server.Resp;
 /// one <see cref="CacheClient"/> per selected cache, shared by all connections (the same router and
 /// batchers the SDK uses).
 /// </summary>
-internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, ILogger<RespEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
+internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, RespCluster cluster, ILogger<RespEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<CacheClient>>> _caches = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, RespConnection> _connections = new();
@@ -26,6 +26,9 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
 
     /// <summary>The options.</summary>
     public RespOptions Options { get; } = options.Value;
+
+    /// <summary>Cluster mode: this silo as a Redis Cluster node.</summary>
+    public RespCluster Cluster => cluster;
 
     /// <summary>The password connections must give, or null.</summary>
     public string? Password { get; } = options.Value.ResolvePassword();
@@ -97,11 +100,13 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         RespLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Caches[0], Password is not null, port);
         _accepting = AcceptLoopAsync(listener);
+        cluster.Start((IPEndPoint)listener.LocalEndPoint!);
         return Task.CompletedTask;
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
     {
+        await cluster.StopAsync();
         await _stopping.CancelAsync();
         _listener?.Dispose();
         await _accepting;

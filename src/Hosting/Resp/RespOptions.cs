@@ -63,6 +63,13 @@ public sealed class RespOptions
     /// <summary>Most bytes one command may take on the wire (Redis's query buffer limit). Default 8 MiB.</summary>
     public int MaxRequestBytes { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>
+    /// Answer as a Redis Cluster node (<c>CLUSTER SLOTS|SHARDS|NODES|...</c>, <c>cluster-enabled yes</c>), so that
+    /// cluster-aware clients send each key to the silo hosting its shard. Default false: the endpoint answers as
+    /// a standalone Redis (any silo serves every key either way).
+    /// </summary>
+    public bool ClusterMode { get; set; }
+
     /// <summary>The password from <see cref="Password"/> or <see cref="PasswordFile"/> (null when neither is set).</summary>
     internal string? ResolvePassword() =>
         !string.IsNullOrEmpty(PasswordFile) ? File.ReadAllText(PasswordFile).TrimEnd('\r', '\n') : string.IsNullOrEmpty(Password) ? null : Password;

@@ -27,6 +27,7 @@ public static class RespSiloBuilderExtensions
             return silo;
         }
 
+        silo.Services.AddSingleton<RespCluster>();
         silo.Services.AddSingleton<RespEndpoint>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<RespEndpoint>());
         return silo;

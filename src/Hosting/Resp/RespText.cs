@@ -81,6 +81,10 @@ internal static class RespText
         $"ERR this script runs natively with 1 key and {arguments} argument{(arguments == 1 ? string.Empty : "s")} ({SeeDocs})";
 
     /// <summary>Redis's reply to an unknown subcommand.</summary>
+    /// <summary>A CLUSTER subcommand that changes or inspects slots by hand: Granary's ring places slots.</summary>
+    public static string ClusterSubcommandNotSupported(string subcommand) =>
+        $"ERR CLUSTER {subcommand} is not supported: Granary places hash slots on its cache shards itself (granary cache reshard; {SeeDocs})";
+
     public static string UnknownSubcommand(string subcommand, string command) =>
         $"ERR unknown subcommand '{subcommand}'. Try {command.ToUpperInvariant()} HELP.";
 }

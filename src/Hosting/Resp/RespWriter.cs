@@ -14,7 +14,7 @@ internal enum Resp3Shape : byte
     /// <summary>A flat array of field, value pairs sent as a map (HGETALL, CONFIG GET).</summary>
     Map,
 
-    /// <summary>An array sent as a set (SMEMBERS).</summary>
+    /// <summary>An array sent as a set (SMEMBERS, SINTER, SUNION, SDIFF).</summary>
     Set,
 
     /// <summary>A bulk number sent as a double (ZSCORE, ZINCRBY, ZADD INCR).</summary>
@@ -25,6 +25,9 @@ internal enum Resp3Shape : byte
 
     /// <summary>One flat [member, score] sent with the score as a double (ZPOPMIN/ZPOPMAX without a count).</summary>
     FlatScore,
+
+    /// <summary>[key, [[member, score], ...]] sent with the scores as doubles (ZMPOP).</summary>
+    KeyedScores,
 }
 
 /// <summary>Writes replies in RESP2 or RESP3, byte for byte as <c>redis-server</c> writes them.</summary>
@@ -44,7 +47,7 @@ internal static class RespWriter
             return Resp3Shape.Map;
         }
 
-        if (Is(name, "SMEMBERS"))
+        if (Is(name, "SMEMBERS") || Is(name, "SINTER") || Is(name, "SUNION") || Is(name, "SDIFF"))
         {
             return Resp3Shape.Set;
         }
@@ -70,7 +73,7 @@ internal static class RespWriter
             return command.Length > 2 ? Resp3Shape.ScorePairs : Resp3Shape.FlatScore;
         }
 
-        return Resp3Shape.Plain;
+        return Is(name, "ZMPOP") ? Resp3Shape.KeyedScores : Resp3Shape.Plain;
     }
 
     /// <summary>Writes <paramref name="reply"/> in <paramref name="protocol"/> (2 or 3), typed by <paramref name="shape"/> in RESP3.</summary>
@@ -103,6 +106,16 @@ internal static class RespWriter
                         Header(output, (byte)'*', 2);
                         Write(output, reply.Items[i], protocol);
                         Write(output, reply.Items[i + 1], protocol, Resp3Shape.Double);
+                    }
+
+                    return;
+                case Resp3Shape.KeyedScores when reply.Kind == CacheReplyKind.Array && reply.Items!.Count == 2 && reply.Items[1].Items is { } pairs:
+                    Header(output, (byte)'*', 2);
+                    Write(output, reply.Items[0], protocol);
+                    Header(output, (byte)'*', pairs.Count);
+                    foreach (var pair in pairs)
+                    {
+                        Write(output, pair, protocol, Resp3Shape.FlatScore);
                     }
 
                     return;

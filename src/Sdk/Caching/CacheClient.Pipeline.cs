@@ -45,7 +45,7 @@ public sealed partial class CacheClient
 
         var routing = Volatile.Read(ref _routing);
         int? shard = null;
-        foreach (var index in info.KeyIndexes(command.Length))
+        foreach (var index in info.KeyIndexes(command))
         {
             var of = routing.ShardOf(command[index]);
             if (shard is { } known && known != of)

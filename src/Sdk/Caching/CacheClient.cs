@@ -296,7 +296,7 @@ public sealed partial class CacheClient : IAsyncDisposable
             }
         }
 
-        var keys = commands.SelectMany(c => CacheCommandTable.Resolve(c) is { IsAllShards: false, FirstKey: > 0 } info ? info.KeyIndexes(c.Length).Select(i => c[i]) : []).ToArray();
+        var keys = commands.SelectMany(c => CacheCommandTable.Resolve(c) is { IsAllShards: false, FirstKey: > 0 } info ? info.KeyIndexes(c).Select(i => c[i]) : []).ToArray();
         if (keys.Length == 0)
         {
             throw new InvalidRequestException(nameof(commands), "must name at least one key");
@@ -510,11 +510,12 @@ public sealed partial class CacheClient : IAsyncDisposable
             return await routing.SendAsync(0, command);
         }
 
-        var keyIndexes = info.KeyIndexes(command.Length).ToArray();
+        var keyIndexes = info.KeyIndexes(command).ToArray();
         var byShard = keyIndexes.GroupBy(i => routing.ShardOf(command[i])).ToArray();
-        if (byShard.Length == 1)
+        if (byShard.Length <= 1)
         {
-            return await routing.SendAsync(byShard[0].Key, command);
+            // No key (a numkeys argument that names none): any shard gives Redis's error text.
+            return await routing.SendAsync(byShard.Length == 0 ? 0 : byShard[0].Key, command);
         }
 
         if (info.IsSameShard)
@@ -614,14 +615,12 @@ public sealed partial class CacheClient : IAsyncDisposable
 
     private sealed class Routing
     {
-        private readonly ConsistentHashRing _ring;
-        private readonly Dictionary<string, int> _indexById;
+        private readonly CacheShardMap _map;
 
         public Routing(CacheDefinition definition, IGrainFactory grains, CacheClientOptions options)
         {
             Definition = definition;
-            _ring = definition.BuildRing();
-            _indexById = Enumerable.Range(0, definition.Shards).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => i, StringComparer.Ordinal);
+            _map = definition.BuildMap();
             Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
             Batchers = [.. Shards.Select(s => NewBatcher(s, definition.Version, options))];
         }
@@ -637,7 +636,7 @@ public sealed partial class CacheClient : IAsyncDisposable
         /// </summary>
         public CallBatcher<string[][], ArraySegment<CacheReply>>[] Batchers { get; }
 
-        public int ShardOf(string key) => _indexById[_ring.GetNode(key)];
+        public int ShardOf(string key) => _map.ShardOf(key);
 
         /// <summary>One command through its shard's batcher.</summary>
         public async Task<CacheReply> SendAsync(int shard, string[] command) => (await Batchers[shard].EnqueueAsync([command]))[0];

@@ -188,10 +188,10 @@ public class CacheSiloLossTests(SharedServersFixture servers, ITestOutputHelper 
         // Volatile: cold keys (never rewritten) on the lost shards are gone. A shard is lost whole or
         // not at all; besides the dead silo's own shards, Orleans also deactivates activations whose
         // grain-directory entry lived on the dead silo, so a shard elsewhere may be emptied too.
-        var ring = volatileCache.Definition.BuildRing();
+        var map = volatileCache.Definition.BuildMap();
         var coldValues = await volatileCache.ExecuteAsync(["MGET", .. Enumerable.Range(0, ColdKeys).Select(Cold)]);
         var perShard = Enumerable.Range(0, ColdKeys)
-            .GroupBy(i => int.Parse(ring.GetNode(Cold(i)), CultureInfo.InvariantCulture))
+            .GroupBy(i => map.ShardOf(Cold(i)))
             .ToDictionary(g => g.Key, g => (Total: g.Count(), Intact: g.Count(i => coldValues.Items![i].Text == "1"), Nil: g.Count(i => coldValues.Items![i].IsNil)));
         var emptied = perShard.Where(p => p.Value.Nil == p.Value.Total).Select(p => p.Key).Order().ToList();
         var survivors = perShard.Where(p => p.Value.Intact == p.Value.Total).Select(p => p.Key).Order().ToList();

@@ -181,13 +181,35 @@ public static class RedisDifferential
                 96 => ["ZREVRANGEBYSCORE", k, Pick(["+inf", "3", "(2"]), Pick(["-inf", "0", "(1"]), .. random.Next(2) == 0 ? ["WITHSCORES", "LIMIT", Num(0, 2), Num(-1, 3)] : Array.Empty<string>()],
                 97 => [random.Next(2) == 0 ? "ZRANGEBYLEX" : "ZREVRANGEBYLEX", k, Pick(["-", "[m2", "(m1", "+", "m"]), Pick(["+", "[m4", "(m5", "-"]), .. random.Next(3) == 0 ? ["LIMIT", Num(0, 2), Num(-1, 3)] : Array.Empty<string>()],
                 98 => ["ZRANGE", k, Pick(["-", "[m2", "(m1", "+"]), Pick(["+", "[m4", "(m5", "-"]), "BYLEX", .. random.Next(3) switch { 0 => (string[])["REV"], 1 => ["LIMIT", "1", "2"], _ => Array.Empty<string>() }],
-                _ => ["ZADD", k, "0", Pick(Members), "0", Pick(Members)],
+                _ => random.Next(4) switch
+                {
+                    // numkeys commands: counts that name one key, both, more than there are, or none.
+                    0 => ["LMPOP", Pick(["1", "2", "2", "2", "3", "0", "x"]), k, KeyOf("l"), Pick(["LEFT", "RIGHT", "right", "MIDDLE"]), .. MultiPopTail(random, Pick)],
+                    1 => ["ZMPOP", Pick(["1", "2", "2", "2", "3", "0", "-1"]), k, KeyOf("z"), Pick(["MIN", "MAX", "max", "MID"]), .. MultiPopTail(random, Pick)],
+                    2 => ["SINTERCARD", Pick(["1", "2", "2", "2", "3", "0", "x"]), k, KeyOf("t"), .. random.Next(4) switch
+                    {
+                        0 => (string[])["LIMIT", Pick(["0", "1", "2", "-1", "x"])],
+                        1 => ["LIMIT"],
+                        2 => ["LIMIT", "1", "LIMIT", "0"],
+                        _ => [],
+                    }],
+                    _ => ["ZADD", k, "0", Pick(Members), "0", Pick(Members)],
+                },
             };
             commands.Add(command);
         }
 
         return commands;
     }
+
+    /// <summary>The options after LMPOP's or ZMPOP's direction: a COUNT (valid or not), two COUNTs, an unknown word, or none.</summary>
+    private static string[] MultiPopTail(Random random, Func<string[], string> pick) => random.Next(5) switch
+    {
+        0 or 1 => ["COUNT", pick(["1", "2", "5", "0", "-1", "x"])],
+        2 => ["COUNT", "1", "COUNT", "2"],
+        3 => [pick(["FOO", "COUNT"])],
+        _ => [],
+    };
 
     /// <summary>
     /// Fixed commands at the edges of Redis's number rules (64-bit extremes, float overflow and

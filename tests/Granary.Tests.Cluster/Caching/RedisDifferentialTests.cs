@@ -216,8 +216,8 @@ public sealed class RedisDifferentialTests(SharedServersFixture servers, FastClu
     /// <summary>True when a command's keys live on more than one of <paramref name="cache"/>'s shards.</summary>
     private static Func<string[], bool> SpansShards(CacheClient cache)
     {
-        var ring = cache.Definition.BuildRing();
-        return command => CacheCommandTable.Resolve(command)!.Keys(command).Select(ring.GetNode).Distinct(StringComparer.Ordinal).Count() > 1;
+        var map = cache.Definition.BuildMap();
+        return command => CacheCommandTable.Resolve(command)!.Keys(command).Select(map.ShardOf).Distinct().Count() > 1;
     }
 
     private async Task CompareAsync(string system, IDatabase db, Func<string[], Task<CacheReply>> execute, int seed, Func<string[], bool>? spansShards = null)

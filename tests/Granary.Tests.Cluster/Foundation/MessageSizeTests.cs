@@ -58,8 +58,7 @@ public sealed class MessageSizeTests(TcpClusterFixture fixture, ITestOutputHelpe
         await host.StopAsync();
     }
 
-    private static int ShardOf(CacheDefinition definition, string key) =>
-        int.Parse(definition.BuildRing().GetNode(key), System.Globalization.CultureInfo.InvariantCulture);
+    private static int ShardOf(CacheDefinition definition, string key) => definition.BuildMap().ShardOf(key);
 
     /// <summary>A batch larger than one message may be: 1,000 values of 26,000 three-byte characters (about 78 MB as UTF-8).</summary>
     private static string[][] OversizeBatch(string key) =>

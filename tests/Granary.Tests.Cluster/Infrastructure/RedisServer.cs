@@ -52,7 +52,10 @@ public sealed class RedisServer : IAsyncDisposable
 
     /// <summary>Starts a server and returns once it answers PING.</summary>
     /// <exception cref="InvalidOperationException">redis-server is not installed, or it failed to start.</exception>
-    public static async Task<RedisServer> StartAsync(CancellationToken ct = default)
+    public static async Task<RedisServer> StartAsync(CancellationToken ct = default) => await StartAsync(string.Empty, ct);
+
+    /// <summary>Starts a server with extra <paramref name="configuration"/> lines (e.g. <c>cluster-enabled yes</c>).</summary>
+    public static async Task<RedisServer> StartAsync(string configuration, CancellationToken ct = default)
     {
         var executable = ChildProcess.FindExecutable("redis-server", "/usr/bin", "/usr/local/bin")
             ?? throw new InvalidOperationException(
@@ -65,7 +68,7 @@ public sealed class RedisServer : IAsyncDisposable
             var port = FreePort.Next();
             var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
             var output = new OutputTail(maxLines: 200);
-            var process = Launch(executable, directory, port, password, output);
+            var process = Launch(executable, directory, port, password, output, configuration);
             try
             {
                 await WaitUntilReadyAsync(process, port, password, output, ct);
@@ -100,10 +103,10 @@ public sealed class RedisServer : IAsyncDisposable
         DeleteDirectory(_directory);
     }
 
-    private static Process Launch(string executable, string directory, int port, string password, OutputTail output)
+    private static Process Launch(string executable, string directory, int port, string password, OutputTail output, string configuration)
     {
         var configFile = Path.Combine(directory, "redis.conf");
-        File.WriteAllText(configFile, $"requirepass {password}\nprotected-mode yes\n");
+        File.WriteAllText(configFile, $"requirepass {password}\nprotected-mode yes\n{configuration}\n");
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(configFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);

@@ -99,10 +99,12 @@ public sealed class CacheCommandTableTests
         ["LTRIM"] = ["LTRIM", "k", "0", "-1"],
         ["LINSERT"] = ["LINSERT", "k", "BEFORE", "p", "v"],
         ["LPOS"] = ["LPOS", "k", "v"],
+        ["LMPOP"] = ["LMPOP", "1", "k", "LEFT"],
         ["SMISMEMBER"] = ["SMISMEMBER", "k", "m"],
         ["SPOP"] = ["SPOP", "k"],
         ["SRANDMEMBER"] = ["SRANDMEMBER", "k"],
         ["SINTER"] = ["SINTER", "k"],
+        ["SINTERCARD"] = ["SINTERCARD", "1", "k"],
         ["SUNION"] = ["SUNION", "k"],
         ["SDIFF"] = ["SDIFF", "k"],
         ["SINTERSTORE"] = ["SINTERSTORE", "d", "k"],
@@ -123,6 +125,7 @@ public sealed class CacheCommandTableTests
         ["MCTOUCH"] = ["MCTOUCH", "k", "10"],
         ["DELIFEQ"] = ["DELIFEQ", "k", "v"],
         ["PEXPIREIFEQ"] = ["PEXPIREIFEQ", "k", "v", "10000"],
+        ["ZMPOP"] = ["ZMPOP", "1", "k", "MIN"],
     };
 
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
@@ -269,9 +272,30 @@ public sealed class CacheCommandTableTests
     [Fact]
     public void Multi_key_commands_that_cannot_be_split_by_shard_are_marked_same_shard()
     {
-        string[] sameShard = ["MSETNX", "RENAME", "RENAMENX", "COPY", "SINTER", "SUNION", "SDIFF", "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"];
+        string[] sameShard = ["MSETNX", "RENAME", "RENAMENX", "COPY", "SINTER", "SUNION", "SDIFF", "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE", "LMPOP", "ZMPOP", "SINTERCARD"];
         Assert.Equal(sameShard.Order(StringComparer.Ordinal), CacheCommandTable.Commands.Values.Where(c => c.IsSameShard).Select(c => c.Name).Order(StringComparer.Ordinal));
         Assert.All(CacheCommandTable.Commands.Values.Where(c => c.FirstKey > 0 && c.LastKey != c.FirstKey && !c.IsSameShard), c => Assert.Contains(c.Name, new[] { "MGET", "MSET", "DEL", "UNLINK", "EXISTS" }));
+    }
+
+    [Fact]
+    public void A_numkeys_argument_says_which_arguments_are_keys()
+    {
+        Assert.Equal(["a", "b"], Keys("LMPOP", "2", "a", "b", "LEFT", "COUNT", "3"));
+        Assert.Equal(["a"], Keys("LMPOP", "1", "a", "b", "LEFT"));
+        Assert.Equal(["x", "y", "z"], Keys("ZMPOP", "3", "x", "y", "z", "MIN"));
+        Assert.Equal(["s", "t"], Keys("SINTERCARD", "2", "s", "t", "LIMIT", "5"));
+        Assert.Equal(["s", "t"], Keys("SINTERCARD", "2", "s", "t"));
+
+        // A count that is not a positive integer or names more arguments than there are names no key (the shard answers Redis's error).
+        Assert.Empty(Keys("LMPOP", "0", "a", "LEFT"));
+        Assert.Empty(Keys("LMPOP", "x", "a", "LEFT"));
+        Assert.Empty(Keys("LMPOP", "2", "a", "LEFT"));
+        Assert.Empty(Keys("ZMPOP", "3", "a", "b", "MIN"));
+        Assert.Empty(Keys("SINTERCARD", "3", "s", "t"));
+        Assert.Empty(Keys("SINTERCARD", "-1", "s", "t"));
+        Assert.Empty(Keys("SINTERCARD", "+1", "s", "t"));
+        Assert.True(CacheCommandTable.Find("LMPOP")!.HasMovableKeys);
+        Assert.False(CacheCommandTable.Find("SINTER")!.HasMovableKeys);
     }
 
     [Fact]

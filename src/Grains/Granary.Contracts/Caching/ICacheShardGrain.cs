@@ -139,7 +139,11 @@ public interface ICacheDefinitionGrain : IGrainWithStringKey
     Task<CacheDefinition?> PeekAsync();
 }
 
-/// <summary>A named cache's shard count and ring version.</summary>
+/// <summary>
+/// A named cache's shard count, ring version and key placement. <see cref="Placement"/> is
+/// <see cref="CacheKeyPlacement.WholeKey"/> (0) when absent, which is what definitions stored before hash
+/// slots existed read as.
+/// </summary>
 [GenerateSerializer, Alias("granary.caching.definition-snapshot")]
 public sealed record CacheDefinition(
     [property: Id(0)] string Name,
@@ -147,7 +151,8 @@ public sealed record CacheDefinition(
     [property: Id(2)] long Version,
     [property: Id(3)] int VirtualNodesPerShard,
     [property: Id(4)] CacheSettings? Settings = null,
-    [property: Id(5)] long PendingVersion = 0)
+    [property: Id(5)] long PendingVersion = 0,
+    [property: Id(6)] CacheKeyPlacement Placement = CacheKeyPlacement.WholeKey)
 {
     /// <summary>How shards of this cache persist (volatile when no settings were given).</summary>
     public CachePersistence Persistence => Settings?.Persistence ?? CachePersistence.Volatile;
@@ -155,11 +160,8 @@ public sealed record CacheDefinition(
     /// <summary>The shard grain key for shard <paramref name="shard"/> of <paramref name="cache"/>.</summary>
     public static string ShardKey(string cache, int shard) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{cache}/{shard}");
 
-    /// <summary>The ring that places keys on this definition's shards (same in every process).</summary>
-    public Hashing.ConsistentHashRing BuildRing() => Hashing.ConsistentHashRing.Create(
-        Enumerable.Range(0, Shards).Select(i => new Hashing.RingNode(i.ToString(System.Globalization.CultureInfo.InvariantCulture))),
-        VirtualNodesPerShard,
-        Version);
+    /// <summary>The map that places keys on this definition's shards (same in every process).</summary>
+    public CacheShardMap BuildMap() => CacheShardMap.Create(Shards, VirtualNodesPerShard, Version, Placement);
 }
 
 /// <summary>Outcome of a reshard.</summary>

@@ -83,12 +83,14 @@ public sealed partial class CacheDefinitionGrain(
     {
         Guard.InRange(shards, nameof(shards), 1, options.Value.MaxShards);
         var before = await GetAsync();
-        if (shards == before.Shards)
+        if (shards == before.Shards && before.Placement == CacheKeyPlacement.HashSlots)
         {
             return new ReshardResult(before, 0, 0, 0);
         }
 
-        var target = before with { Shards = shards, Version = before.Version + 1 };
+        // Every reshard builds the current placement, so resharding a whole-key cache (even to the same
+        // shard count) moves its keys to hash-slot placement with the same machinery.
+        var target = before with { Shards = shards, Version = before.Version + 1, Placement = CacheKeyPlacement.HashSlots };
 
         // Persisted first: a shard that (re)activates while keys are moving refuses the old ring at once.
         state.State.PendingVersion = target.Version;
@@ -101,23 +103,26 @@ public sealed partial class CacheDefinitionGrain(
 
         // Each old shard hands over only the keys the new ring places elsewhere.
         var moved = 0L;
-        var ring = target.BuildRing();
+        var map = target.BuildMap();
         foreach (var shard in Enumerable.Range(0, before.Shards))
         {
             var exported = await Shard(shard).ExportMovedAsync(target);
             moved += exported.Length;
-            foreach (var group in exported.GroupBy(e => ring.GetNode(e.Key), StringComparer.Ordinal))
+            foreach (var group in exported.GroupBy(e => map.ShardOf(e.Key)))
             {
-                await Shard(int.Parse(group.Key, System.Globalization.CultureInfo.InvariantCulture)).ImportAsync([.. group]);
+                await Shard(group.Key).ImportAsync([.. group]);
             }
         }
 
         state.State.Shards = shards;
         state.State.Version = target.Version;
+        state.State.Placement = target.Placement;
         state.State.PendingVersion = 0;
         await state.WriteStateAsync();
         LogResharded(logger, this.GetPrimaryKeyString(), before.Shards, shards, moved, keysBefore);
-        var ideal = Math.Abs(shards - before.Shards) / (double)Math.Max(shards, before.Shards);
+        var ideal = before.Placement == target.Placement
+            ? Math.Abs(shards - before.Shards) / (double)Math.Max(shards, before.Shards)
+            : 1 - (1.0 / shards);
         return new ReshardResult(Current(), keysBefore, moved, ideal);
     }
 
@@ -127,6 +132,7 @@ public sealed partial class CacheDefinitionGrain(
         state.State.Shards = shards;
         state.State.Version = 1;
         state.State.VirtualNodesPerShard = options.Value.VirtualNodesPerShard;
+        state.State.Placement = CacheKeyPlacement.HashSlots;
         state.State.Settings = settings == CacheSettings.Default ? null : settings;
         await state.WriteStateAsync();
         LogDefined(logger, this.GetPrimaryKeyString(), shards, settings.Describe());
@@ -134,7 +140,7 @@ public sealed partial class CacheDefinitionGrain(
 
     private ICacheShardGrain Shard(int index) => GrainFactory.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(this.GetPrimaryKeyString(), index));
 
-    private CacheDefinition Current() => new(this.GetPrimaryKeyString(), state.State.Shards, state.State.Version, state.State.VirtualNodesPerShard, state.State.Settings);
+    private CacheDefinition Current() => new(this.GetPrimaryKeyString(), state.State.Shards, state.State.Version, state.State.VirtualNodesPerShard, state.State.Settings, Placement: state.State.Placement);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cache {Cache} resharded from {From} to {To} shards: {Moved} of {Keys} keys moved")]
     private static partial void LogResharded(ILogger logger, string cache, int from, int to, long moved, long keys);

@@ -23,4 +23,8 @@ public sealed class CacheDefinitionState
     /// <summary>The ring version a running reshard is building (0 when none): shards activating meanwhile refuse older versions.</summary>
     [Id(4)]
     public long PendingVersion { get; set; }
+
+    /// <summary>How keys are placed; absent (whole key) in definitions stored before hash slots existed.</summary>
+    [Id(5)]
+    public CacheKeyPlacement Placement { get; set; }
 }

@@ -220,7 +220,7 @@ public sealed partial class CacheShardGrain(
     public async Task<CacheEntryExport[]> ExportMovedAsync(CacheDefinition target)
     {
         ArgumentNullException.ThrowIfNull(target);
-        var ring = target.BuildRing();
+        var map = target.BuildMap();
         _minimumRingVersion = Math.Max(_minimumRingVersion, target.Version);
 
         // Every write accepted so far must be durable before its key leaves: otherwise a late flush
@@ -232,8 +232,7 @@ public sealed partial class CacheShardGrain(
 
         // Pending write-behind rows reach the table before their keys leave.
         await FlushBehindAsync();
-        var shard = _shard.ToString(CultureInfo.InvariantCulture);
-        var moved = _keyspace.ExtractWhere(key => !string.Equals(ring.GetNode(key), shard, StringComparison.Ordinal));
+        var moved = _keyspace.ExtractWhere(key => map.ShardOf(key) != _shard);
         return [.. moved.Select(e => new CacheEntryExport(e.Key, (int)e.Type, e.Items, e.ExpiresAt))];
     }
 

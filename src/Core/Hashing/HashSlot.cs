@@ -1,0 +1,93 @@
+using System.Text;
+
+namespace Granary.Hashing;
+
+/// <summary>
+/// Redis Cluster's hash slots: a key belongs to slot <c>CRC16(key) mod 16384</c> (CRC16-XMODEM over
+/// the UTF-8 bytes), or to the slot of its hash tag when it has one, so keys sharing a tag share a slot.
+/// The tag is what lies between the first <c>{</c> and the first <c>}</c> after it, when that is not
+/// empty (<c>{user1000}.following</c> hashes <c>user1000</c>; <c>{}x</c> and <c>x{</c> hash the whole key).
+/// </summary>
+/// <example><code>int slot = HashSlot.Of("{user1000}.following");   // same as HashSlot.Of("user1000")</code></example>
+public static class HashSlot
+{
+    /// <summary>Number of slots (Redis Cluster's 16,384).</summary>
+    public const int Count = 16384;
+
+    /// <summary>Bits of a 64-bit ring position that a slot spans (64 - log2(16384)).</summary>
+    private const int PositionShift = 50;
+
+    private const int StackLimit = 512;
+
+    private static readonly ushort[] Table = BuildTable();
+
+    /// <summary>The slot of <paramref name="key"/> (of its hash tag when it has one).</summary>
+    public static int Of(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var hashed = TagOf(key);
+        var max = Encoding.UTF8.GetMaxByteCount(hashed.Length);
+        if (max <= StackLimit)
+        {
+            Span<byte> buffer = stackalloc byte[StackLimit];
+            var written = Encoding.UTF8.GetBytes(hashed, buffer);
+            return Crc16(buffer[..written]) & (Count - 1);
+        }
+
+        return Crc16(Encoding.UTF8.GetBytes(hashed.ToString())) & (Count - 1);
+    }
+
+    /// <summary>The part of <paramref name="key"/> that is hashed: its hash tag, or the whole key.</summary>
+    public static ReadOnlySpan<char> TagOf(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var open = key.IndexOf('{', StringComparison.Ordinal);
+        if (open < 0)
+        {
+            return key;
+        }
+
+        var close = key.IndexOf('}', open + 1);
+        return close <= open + 1 ? key : key.AsSpan(open + 1, close - open - 1);
+    }
+
+    /// <summary>CRC16-XMODEM (polynomial 0x1021, initial value 0, no reflection), the checksum Redis Cluster uses.</summary>
+    public static ushort Crc16(ReadOnlySpan<byte> bytes)
+    {
+        ushort crc = 0;
+        foreach (var b in bytes)
+        {
+            crc = (ushort)((crc << 8) ^ Table[((crc >> 8) ^ b) & 0xFF]);
+        }
+
+        return crc;
+    }
+
+    /// <summary>
+    /// Where slot <paramref name="slot"/> sits on a 64-bit consistent-hash ring: the middle of the slot's
+    /// equal arc, so consecutive slots are neighbours on the ring and a ring member owns runs of slots.
+    /// </summary>
+    public static ulong RingPosition(int slot)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(slot);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, Count);
+        return ((ulong)slot << PositionShift) | (1UL << (PositionShift - 1));
+    }
+
+    private static ushort[] BuildTable()
+    {
+        var table = new ushort[256];
+        for (var i = 0; i < 256; i++)
+        {
+            var crc = (ushort)(i << 8);
+            for (var bit = 0; bit < 8; bit++)
+            {
+                crc = (crc & 0x8000) != 0 ? (ushort)((crc << 1) ^ 0x1021) : (ushort)(crc << 1);
+            }
+
+            table[i] = crc;
+        }
+
+        return table;
+    }
+}
