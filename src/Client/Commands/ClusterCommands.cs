@@ -18,6 +18,7 @@ public static class ClusterCommands
             await using var connection = await GlobalOptions.ConnectAsync(parse, ct);
             var management = connection.Grains.GetGrain<IManagementGrain>(0);
             var hosts = await management.GetDetailedHosts(onlyActive: false);
+            var resp = await RespEndpoints.ListAsync(connection.Grains);
             var showAll = parse.GetValue(all);
             var silos = hosts
                 .Where(h => showAll || h.Status is SiloStatus.Active or SiloStatus.Joining or SiloStatus.Created)
@@ -28,6 +29,7 @@ public static class ClusterCommands
                     Name = h.SiloName,
                     Status = h.Status.ToString(),
                     GatewayPort = h.ProxyPort,
+                    Resp = resp.TryGetValue(h.SiloAddress, out var node) ? $"{node.Host}:{node.Port.ToString(CultureInfo.InvariantCulture)}" : null,
                     StartedAt = h.StartTime,
                     LastAlive = h.IAmAliveTime,
                 })
@@ -37,8 +39,8 @@ public static class ClusterCommands
             output.Document(new { ClusterId = clusterId, connection.Embedded, ActiveSilos = active, Silos = silos });
             output.Line(string.Create(CultureInfo.InvariantCulture, $"cluster '{clusterId}'{(connection.Embedded ? " (embedded)" : string.Empty)}: {active} active silo(s)"));
             output.Table(
-                ["ADDRESS", "NAME", "STATUS", "GATEWAY", "STARTED (UTC)"],
-                silos.Select(s => (IReadOnlyList<string>)[s.Address, s.Name ?? "-", s.Status, s.GatewayPort.ToString(CultureInfo.InvariantCulture), s.StartedAt.ToString("u", CultureInfo.InvariantCulture)]));
+                ["ADDRESS", "NAME", "STATUS", "GATEWAY", "RESP", "STARTED (UTC)"],
+                silos.Select(s => (IReadOnlyList<string>)[s.Address, s.Name ?? "-", s.Status, s.GatewayPort.ToString(CultureInfo.InvariantCulture), s.Resp ?? "-", s.StartedAt.ToString("u", CultureInfo.InvariantCulture)]));
             return active > 0 ? ExitCodes.Ok : ExitCodes.Failure;
         });
 

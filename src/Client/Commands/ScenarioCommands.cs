@@ -97,8 +97,29 @@ public static class ScenarioCommands
         }
 
         var total = scenarios.Count * repeat;
-        output.Document(new { Embedded = connection.Embedded, Scenarios = results });
+        var redisCli = await RedisCliLineAsync(connection, ct);
+        output.Document(new { Embedded = connection.Embedded, Scenarios = results, RedisCli = redisCli });
         output.Line(string.Create(CultureInfo.InvariantCulture, $"{total - failed.Count} of {total} scenario run(s) ok{(failed.Count == 0 ? string.Empty : "; failed: " + string.Join(", ", failed))}"));
+        if (redisCli is not null)
+        {
+            output.Line($"the cache also speaks Redis's protocol (an endpoint answered PING just now): {redisCli}");
+        }
+
         return failed.Count == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
+    /// <summary>A <c>redis-cli</c> line for the first silo whose RESP endpoint answers PING now, or null.</summary>
+    private static async Task<string?> RedisCliLineAsync(ClusterConnection connection, CancellationToken ct)
+    {
+        foreach (var node in (await RespEndpoints.ListAsync(connection.Grains)).Values.OrderBy(n => n.Port))
+        {
+            var (answers, needsPassword) = await RespEndpoints.PingAsync(node, ct);
+            if (answers)
+            {
+                return RespEndpoints.RedisCliLine(node, needsPassword);
+            }
+        }
+
+        return null;
     }
 }

@@ -20,6 +20,7 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
 
     private readonly ConcurrentDictionary<long, MemcachedConnection> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private readonly long _startedTicks = Environment.TickCount64;
     private readonly Lock _flushLock = new();
     private Lazy<Task<CacheClient>>? _cache;
@@ -222,6 +223,13 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // The container disposes the instance once per registration that hands it out (the class and the
+        // lifecycle participant): the second call has nothing left to do.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _stopping.Cancel();
         _listener?.Dispose();
         CancelDelayedFlush();

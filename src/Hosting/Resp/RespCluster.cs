@@ -35,6 +35,7 @@ internal sealed partial class RespCluster(
 
     private readonly ConcurrentDictionary<string, (long Version, long ExpiresAt, Task<RespSlotMap> Map)> _maps = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private Task _announcing = Task.CompletedTask;
     private RespNode? _self;
 
@@ -51,19 +52,23 @@ internal sealed partial class RespCluster(
         return Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(address.ToParsableString())));
     }
 
-    /// <summary>Starts announcing this silo's endpoint, listening on <paramref name="local"/>.</summary>
-    public void Start(IPEndPoint local)
+    /// <summary>
+    /// Announces this silo's endpoint, listening on <paramref name="local"/>, and keeps announcing it, in
+    /// cluster mode or not: cluster mode draws its slot map from the directory, and <c>granary cluster
+    /// status</c> and <c>granary demo</c> show the endpoints from it. Returns once the first announcement
+    /// is in the directory (or has failed, which is logged; the next period tries again), so a silo that
+    /// has started is listed.
+    /// </summary>
+    public async Task StartAsync(IPEndPoint local)
     {
         ArgumentNullException.ThrowIfNull(local);
-        if (!Enabled)
-        {
-            return;
-        }
 
         // A wildcard listener is announced with the silo's own address, the one other silos reach it by.
         var host = local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any) ? silo.SiloAddress.Endpoint.Address : local.Address;
-        _self = new RespNode(silo.SiloAddress, NodeId, host.ToString(), local.Port);
-        _announcing = AnnounceLoopAsync(_self, _stopping.Token);
+        var self = new RespNode(silo.SiloAddress, NodeId, host.ToString(), local.Port);
+        _self = self;
+        await AnnounceAsync(self);
+        _announcing = AnnounceLoopAsync(self, _stopping.Token);
     }
 
     /// <summary>Stops announcing and withdraws this silo's endpoint from the directory.</summary>
@@ -104,6 +109,13 @@ internal sealed partial class RespCluster(
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // The container disposes the instance once per registration that hands it out (the class and the
+        // lifecycle participant): the second call has nothing left to do.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         await _announcing;
         _stopping.Dispose();
@@ -114,18 +126,22 @@ internal sealed partial class RespCluster(
     private async Task AnnounceLoopAsync(RespNode self, CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(AnnounceInterval);
-        do
+        while (await NextTickAsync(timer, stopping))
         {
-            try
-            {
-                await Directory.AnnounceAsync(self);
-            }
-            catch (Exception ex) when (ex is TimeoutException or OrleansException or GranaryException)
-            {
-                LogAnnounceFailed(logger, ex);
-            }
+            await AnnounceAsync(self);
         }
-        while (await NextTickAsync(timer, stopping));
+    }
+
+    private async Task AnnounceAsync(RespNode self)
+    {
+        try
+        {
+            await Directory.AnnounceAsync(self).WaitAsync(AnnounceInterval);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OrleansException or GranaryException)
+        {
+            LogAnnounceFailed(logger, ex);
+        }
     }
 
     private static async Task<bool> NextTickAsync(PeriodicTimer timer, CancellationToken stopping)

@@ -18,6 +18,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     private readonly ConcurrentDictionary<string, Lazy<Task<CacheClient>>> _caches = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, RespConnection> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private Socket? _listener;
     private Task _accepting = Task.CompletedTask;
     private long _nextClientId;
@@ -80,7 +81,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
         lifecycle.Subscribe(nameof(RespEndpoint), ServiceLifecycleStage.Active, StartAsync, StopAsync);
     }
 
-    private Task StartAsync(CancellationToken cancellationToken)
+    private async Task StartAsync(CancellationToken cancellationToken)
     {
         var endpoint = new IPEndPoint(IPAddress.Parse(Options.Address), Options.Port!.Value);
         var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -100,8 +101,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         RespLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Caches[0], Password is not null, port);
         _accepting = AcceptLoopAsync(listener);
-        cluster.Start((IPEndPoint)listener.LocalEndPoint!);
-        return Task.CompletedTask;
+        await cluster.StartAsync((IPEndPoint)listener.LocalEndPoint!);
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
@@ -184,6 +184,13 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // The container disposes the instance once per registration that hands it out (the class and the
+        // lifecycle participant): the second call has nothing left to do.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _stopping.Cancel();
         _listener?.Dispose();
         foreach (var lazy in _caches.Values)
