@@ -135,16 +135,38 @@ internal static partial class MemcachedDifferential
                 }
 
                 parts[4] = "#" + name.ToString(CultureInfo.InvariantCulture);
+                Unpad(parts, lines, i);
                 lines[i] = string.Join(' ', parts);
                 i++; // the data line
             }
             else if (parts is ["VALUE", ..])
             {
+                Unpad(parts, lines, i);
+                lines[i] = string.Join(' ', parts);
                 i++;
             }
         }
 
         return string.Join("\r\n", lines);
+    }
+
+    /// <summary>
+    /// A number that <c>decr</c> made shorter, written as the digits without the trailing spaces (and the
+    /// byte count to match). memcached pads such a number with spaces when it rewrites the item in place,
+    /// and writes a new unpadded item when something else still holds the old one (a reply of the same
+    /// pipeline not yet sent): which one depends on its buffers, not on the commands. Granary always pads.
+    /// </summary>
+    private static void Unpad(string[] header, string[] lines, int index)
+    {
+        if (header.Length >= 4 && index + 1 < lines.Length && lines[index + 1].Length > 0 && char.IsAsciiDigit(lines[index + 1][0]))
+        {
+            var trimmed = lines[index + 1].TrimEnd(' ');
+            if (trimmed.Length < lines[index + 1].Length && trimmed.All(char.IsAsciiDigit))
+            {
+                lines[index + 1] = trimmed;
+                header[3] = trimmed.Length.ToString(CultureInfo.InvariantCulture);
+            }
+        }
     }
 
     [GeneratedRegex(@"\{cas:(\d+)\}")]
