@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Granary.Caching;
 using Granary.Client.Caching;
+using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
 
 namespace Granary.Server.Memcached;
@@ -16,7 +17,7 @@ namespace Granary.Server.Memcached;
 /// and the connection is closed; every other malformed command gets memcached's error and the
 /// connection goes on, as memcached does. Nothing else is affected.
 /// </summary>
-internal sealed partial class MemcachedConnection
+internal sealed partial class MemcachedConnection : WireConnection
 {
     /// <summary>Most commands run in one cycle before their replies are written (bounds the memory of one read).</summary>
     private const int MaxCommandsPerCycle = 1024;
@@ -24,98 +25,33 @@ internal sealed partial class MemcachedConnection
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly MemcachedEndpoint _endpoint;
-    private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly MemcachedParser _parser;
-    private readonly CancellationTokenSource _abort = new();
-    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string[]> _commands = [];
     private readonly List<MemcachedStep> _steps = [];
     private PipeWriter _output = null!;
 
     public MemcachedConnection(MemcachedEndpoint endpoint, Socket socket, long id, ILogger logger)
+        : base(socket, id, endpoint.Options.IdleTimeout)
     {
         _endpoint = endpoint;
-        _socket = socket;
         _logger = logger;
         _parser = new MemcachedParser(endpoint.Options);
-        Id = id;
-        Remote = socket.RemoteEndPoint?.ToString() ?? "?";
     }
 
-    /// <summary>The client id.</summary>
-    public long Id { get; }
+    /// <inheritdoc/>
+    protected override void IdleClosed(double idleSeconds) => MemcachedLog.IdleClosed(_logger, Id, Remote, idleSeconds);
 
-    /// <summary>The peer address.</summary>
-    public string Remote { get; }
+    /// <inheritdoc/>
+    protected override void Failed(Exception exception) => MemcachedLog.ConnectionFailed(_logger, exception, Id, Remote);
 
-    /// <summary>Completes when the connection is closed.</summary>
-    public Task Completion => _completion.Task;
-
-    /// <summary>Closes the connection (silo stopping).</summary>
-    public void Abort()
+    /// <inheritdoc/>
+    protected override async Task ServeAsync(PipeReader input, PipeWriter output, CancellationToken token)
     {
-        try
-        {
-            _abort.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Already closed.
-        }
-    }
-
-    /// <summary>Serves the connection until the client leaves, a protocol error, an idle timeout or <paramref name="stopping"/>.</summary>
-    public async Task RunAsync(CancellationToken stopping)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _abort.Token);
-        var stream = new NetworkStream(_socket, ownsSocket: true);
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
-        try
-        {
-            await ServeAsync(input, linked.Token);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
-        {
-            // The client left, or the silo is stopping.
-        }
-        catch (Exception ex)
-        {
-            MemcachedLog.ConnectionFailed(_logger, ex, Id, Remote);
-        }
-        finally
-        {
-            await input.CompleteAsync();
-            await _output.CompleteAsync();
-            await stream.DisposeAsync();
-            _abort.Dispose();
-            _completion.TrySetResult();
-        }
-    }
-
-    private async Task ServeAsync(PipeReader input, CancellationToken token)
-    {
-        var idleTimeout = _endpoint.Options.IdleTimeout;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
+        _output = output;
         while (true)
         {
-            if (idleTimeout > TimeSpan.Zero)
-            {
-                idle.CancelAfter(idleTimeout);
-            }
-
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(idle.Token);
-            }
-            catch (OperationCanceledException) when (!token.IsCancellationRequested)
-            {
-                MemcachedLog.IdleClosed(_logger, Id, Remote, idleTimeout.TotalSeconds);
-                return;
-            }
-
+            var result = await ReadAsync(input);
             var buffer = result.Buffer;
             while (true)
             {

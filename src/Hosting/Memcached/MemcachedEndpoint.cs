@@ -1,47 +1,44 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Granary.Client.Caching;
+using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Server.Memcached;
 
 /// <summary>
-/// The silo's Memcached text-protocol endpoint: a socket listener started once the silo is active and
-/// stopped before it leaves. Each connection is served by a <see cref="MemcachedConnection"/>; the cache
-/// is reached through one <see cref="CacheClient"/> shared by all connections (the same router and
-/// batchers the SDK uses).
+/// The silo's Memcached text-protocol endpoint: a socket listener (<see cref="WireListener{TConnection}"/>)
+/// started once the silo is active and stopped before it leaves. Each connection is served by a
+/// <see cref="MemcachedConnection"/>; the cache is reached through one <see cref="CacheClient"/> shared by
+/// all connections (the same router and batchers the SDK uses).
 /// </summary>
-internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGrainFactory grains, ILogger<MemcachedEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
+internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGrainFactory grains, ILogger<MemcachedEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<MemcachedConnection>, IAsyncDisposable
 {
     /// <summary>The version the endpoint reports (the protocol generation it follows, and who answers).</summary>
     internal const string Version = "1.6.0-granary";
 
-    private readonly ConcurrentDictionary<long, MemcachedConnection> _connections = new();
-    private readonly CancellationTokenSource _stopping = new();
+    /// <summary>memcached's answer when it is over its connection limit.</summary>
+    private static readonly byte[] TooManyConnections = "ERROR Too many open connections\r\n"u8.ToArray();
+
+    private readonly WireListener<MemcachedConnection> _listener = new(MemcachedOptions.SectionName, options.Value.MaxConnections, TooManyConnections);
     private int _disposed;
     private readonly long _startedTicks = Environment.TickCount64;
     private readonly Lock _flushLock = new();
     private Lazy<Task<CacheClient>>? _cache;
     private CancellationTokenSource? _delayedFlush;
-    private Socket? _listener;
-    private Task _accepting = Task.CompletedTask;
-    private long _nextClientId;
-    private long _connectionsReceived;
-    private long _rejected;
 
     /// <summary>The options.</summary>
     public MemcachedOptions Options { get; } = options.Value;
 
     /// <summary>The bound endpoint once listening.</summary>
-    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+    public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint;
 
     /// <summary>Connections open now.</summary>
-    public int ConnectionCount => _connections.Count;
+    public int ConnectionCount => _listener.ConnectionCount;
 
     /// <summary>Connections accepted, and refused for <see cref="MemcachedOptions.MaxConnections"/>, since start.</summary>
-    public (long Received, long Rejected) ConnectionCounters => (Interlocked.Read(ref _connectionsReceived), Interlocked.Read(ref _rejected));
+    public (long Received, long Rejected) ConnectionCounters => _listener.ConnectionCounters;
 
     /// <summary>Seconds since the endpoint started.</summary>
     public long UptimeSeconds => (Environment.TickCount64 - _startedTicks) / 1000;
@@ -70,7 +67,7 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     /// </summary>
     public void FlushLater(TimeSpan delay)
     {
-        var next = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        var next = CancellationTokenSource.CreateLinkedTokenSource(_listener.Stopping);
         lock (_flushLock)
         {
             _delayedFlush?.Cancel();
@@ -123,102 +120,20 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
 
     private Task StartAsync(CancellationToken cancellationToken)
     {
-        var endpoint = new IPEndPoint(IPAddress.Parse(Options.Address), Options.Port!.Value);
-        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            listener.Bind(endpoint);
-            listener.Listen(512);
-        }
-        catch (SocketException ex)
-        {
-            listener.Dispose();
-            MemcachedLog.ListenFailed(logger, ex, endpoint.ToString());
-            throw new InvalidOperationException($"{MemcachedOptions.SectionName}: cannot listen on {endpoint}: {ex.Message}", ex);
-        }
-
-        _listener = listener;
-        MemcachedLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Cache, Options.MaxItemSize);
-        _accepting = AcceptLoopAsync(listener);
+        _listener.Start(this, Options.Address, Options.Port!.Value);
         return Task.CompletedTask;
     }
 
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        _listener?.Dispose();
-        await _accepting;
-        foreach (var connection in _connections.Values)
-        {
-            connection.Abort();
-        }
+    private Task StopAsync(CancellationToken cancellationToken) => _listener.StopAsync(cancellationToken);
 
-        await Task.WhenAll(_connections.Values.Select(c => c.Completion)).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
-    }
+    MemcachedConnection IWireProtocol<MemcachedConnection>.Open(Socket socket, long id) => new(this, socket, id, logger);
 
-    private async Task AcceptLoopAsync(Socket listener)
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptAsync(_stopping.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException && _stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                MemcachedLog.AcceptFailed(logger, ex);
-                continue;
-            }
+    void IWireProtocol<MemcachedConnection>.Listening(IPEndPoint local) =>
+        MemcachedLog.Listening(logger, local.ToString(), Options.Cache, Options.MaxItemSize);
 
-            socket.NoDelay = true;
-            Interlocked.Increment(ref _connectionsReceived);
-            if (_connections.Count >= Options.MaxConnections)
-            {
-                Interlocked.Increment(ref _rejected);
-                _ = RefuseAsync(socket);
-                continue;
-            }
+    void IWireProtocol<MemcachedConnection>.ListenFailed(Exception exception, string endPoint) => MemcachedLog.ListenFailed(logger, exception, endPoint);
 
-            var id = Interlocked.Increment(ref _nextClientId);
-            var connection = new MemcachedConnection(this, socket, id, logger);
-            _connections[id] = connection;
-            _ = RunAsync(connection);
-        }
-    }
-
-    private async Task RunAsync(MemcachedConnection connection)
-    {
-        try
-        {
-            await connection.RunAsync(_stopping.Token);
-        }
-        finally
-        {
-            _connections.TryRemove(connection.Id, out _);
-        }
-    }
-
-    private static async Task RefuseAsync(Socket socket)
-    {
-        using (socket)
-        {
-            try
-            {
-                // memcached's answer when it is over its connection limit.
-                await socket.SendAsync("ERROR Too many open connections\r\n"u8.ToArray(), SocketFlags.None);
-                socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (SocketException)
-            {
-                // The client went first.
-            }
-        }
-    }
+    void IWireProtocol<MemcachedConnection>.AcceptFailed(Exception exception) => MemcachedLog.AcceptFailed(logger, exception);
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
@@ -230,15 +145,12 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
             return;
         }
 
-        _stopping.Cancel();
-        _listener?.Dispose();
+        _listener.Dispose();
         CancelDelayedFlush();
         if (_cache is { IsValueCreated: true } lazy && lazy.Value.IsCompletedSuccessfully)
         {
             await lazy.Value.Result.DisposeAsync();
         }
-
-        _stopping.Dispose();
     }
 }
 

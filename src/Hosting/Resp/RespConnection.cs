@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using Granary.Caching;
 using Granary.Client.Caching;
+using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
 
 namespace Granary.Server.Resp;
@@ -13,38 +14,27 @@ namespace Granary.Server.Resp;
 /// input is answered <c>-ERR Protocol error: ...</c> after the commands before it, and the connection is
 /// closed; nothing else is affected.
 /// </summary>
-internal sealed partial class RespConnection
+internal sealed partial class RespConnection : WireConnection
 {
     /// <summary>Most commands run in one cycle before their replies are written (bounds the memory of one read).</summary>
     private const int MaxCommandsPerCycle = 1024;
 
     private readonly RespEndpoint _endpoint;
-    private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly RespParser _parser;
-    private readonly CancellationTokenSource _abort = new();
-    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<(string[] Command, int Protocol, Resp3Shape Shape)> _pending = [];
     private readonly long _createdTicks = Environment.TickCount64;
     private PipeWriter _output = null!;
     private bool _closeAfterFlush;
 
     public RespConnection(RespEndpoint endpoint, Socket socket, long id, ILogger logger)
+        : base(socket, id, endpoint.Options.IdleTimeout)
     {
         _endpoint = endpoint;
-        _socket = socket;
         _logger = logger;
         _parser = new RespParser(endpoint.Options);
-        Id = id;
-        Remote = socket.RemoteEndPoint?.ToString() ?? "?";
         Authenticated = endpoint.Password is null;
     }
-
-    /// <summary>The client id (<c>CLIENT ID</c>).</summary>
-    public long Id { get; }
-
-    /// <summary>The peer address.</summary>
-    public string Remote { get; }
 
     /// <summary>The name set by <c>CLIENT SETNAME</c> or <c>HELLO ... SETNAME</c>.</summary>
     public string? Name { get; private set; }
@@ -58,74 +48,20 @@ internal sealed partial class RespConnection
     /// <summary>True when no password is required or it was given.</summary>
     public bool Authenticated { get; private set; }
 
-    /// <summary>Completes when the connection is closed.</summary>
-    public Task Completion => _completion.Task;
+    /// <inheritdoc/>
+    protected override void IdleClosed(double idleSeconds) => RespLog.IdleClosed(_logger, Id, Remote, idleSeconds);
 
-    /// <summary>Closes the connection (silo stopping).</summary>
-    public void Abort()
-    {
-        try
-        {
-            _abort.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Already closed.
-        }
-    }
+    /// <inheritdoc/>
+    protected override void Failed(Exception exception) => RespLog.ConnectionFailed(_logger, exception, Id, Remote);
 
-    /// <summary>Serves the connection until the client leaves, a protocol error, an idle timeout or <paramref name="stopping"/>.</summary>
-    public async Task RunAsync(CancellationToken stopping)
+    /// <inheritdoc/>
+    protected override async Task ServeAsync(PipeReader input, PipeWriter output, CancellationToken token)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _abort.Token);
-        var stream = new NetworkStream(_socket, ownsSocket: true);
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
-        try
-        {
-            await ServeAsync(input, linked.Token);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
-        {
-            // The client left, or the silo is stopping.
-        }
-        catch (Exception ex)
-        {
-            RespLog.ConnectionFailed(_logger, ex, Id, Remote);
-        }
-        finally
-        {
-            await input.CompleteAsync();
-            await _output.CompleteAsync();
-            await stream.DisposeAsync();
-            _abort.Dispose();
-            _completion.TrySetResult();
-        }
-    }
-
-    private async Task ServeAsync(PipeReader input, CancellationToken token)
-    {
-        var idleTimeout = _endpoint.Options.IdleTimeout;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
+        _output = output;
         var commands = new List<RespCommand>();
         while (true)
         {
-            if (idleTimeout > TimeSpan.Zero)
-            {
-                idle.CancelAfter(idleTimeout);
-            }
-
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(idle.Token);
-            }
-            catch (OperationCanceledException) when (!token.IsCancellationRequested)
-            {
-                RespLog.IdleClosed(_logger, Id, Remote, idleTimeout.TotalSeconds);
-                return;
-            }
-
+            var result = await ReadAsync(input);
             var buffer = result.Buffer;
             while (true)
             {

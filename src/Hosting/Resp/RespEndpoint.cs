@@ -2,28 +2,25 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Granary.Client.Caching;
+using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Granary.Server.Resp;
 
 /// <summary>
-/// The silo's RESP endpoint: a socket listener started once the silo is active and stopped before it
-/// leaves. Each connection is served by a <see cref="RespConnection"/>; the caches are reached through
-/// one <see cref="CacheClient"/> per selected cache, shared by all connections (the same router and
-/// batchers the SDK uses).
+/// The silo's RESP endpoint: a socket listener (<see cref="WireListener{TConnection}"/>) started once the
+/// silo is active and stopped before it leaves. Each connection is served by a <see cref="RespConnection"/>;
+/// the caches are reached through one <see cref="CacheClient"/> per selected cache, shared by all
+/// connections (the same router and batchers the SDK uses).
 /// </summary>
-internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, RespCluster cluster, ILogger<RespEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
+internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, RespCluster cluster, ILogger<RespEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<RespConnection>, IAsyncDisposable
 {
+    private static readonly byte[] TooManyClients = "-ERR max number of clients reached\r\n"u8.ToArray();
+
     private readonly ConcurrentDictionary<string, Lazy<Task<CacheClient>>> _caches = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<long, RespConnection> _connections = new();
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly WireListener<RespConnection> _listener = new(RespOptions.SectionName, options.Value.MaxConnections, TooManyClients);
     private int _disposed;
-    private Socket? _listener;
-    private Task _accepting = Task.CompletedTask;
-    private long _nextClientId;
-    private long _connectionsReceived;
-    private long _rejected;
 
     /// <summary>The options.</summary>
     public RespOptions Options { get; } = options.Value;
@@ -35,16 +32,16 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     public string? Password { get; } = options.Value.ResolvePassword();
 
     /// <summary>The bound endpoint once listening.</summary>
-    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+    public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint;
 
     /// <summary>Connections open now.</summary>
-    public int ConnectionCount => _connections.Count;
+    public int ConnectionCount => _listener.ConnectionCount;
 
     /// <summary>Connections accepted, and refused for <see cref="RespOptions.MaxConnections"/>, since start.</summary>
-    public (long Received, long Rejected) ConnectionCounters => (Interlocked.Read(ref _connectionsReceived), Interlocked.Read(ref _rejected));
+    public (long Received, long Rejected) ConnectionCounters => _listener.ConnectionCounters;
 
     /// <summary>The open connections.</summary>
-    public ICollection<RespConnection> Connections => _connections.Values;
+    public ICollection<RespConnection> Connections => _listener.Connections;
 
     /// <summary>The caches connected so far, by database index.</summary>
     public IEnumerable<(int Index, CacheClient Client)> OpenCaches()
@@ -83,103 +80,24 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        var endpoint = new IPEndPoint(IPAddress.Parse(Options.Address), Options.Port!.Value);
-        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            listener.Bind(endpoint);
-            listener.Listen(512);
-        }
-        catch (SocketException ex)
-        {
-            listener.Dispose();
-            RespLog.ListenFailed(logger, ex, endpoint.ToString());
-            throw new InvalidOperationException($"{RespOptions.SectionName}: cannot listen on {endpoint}: {ex.Message}", ex);
-        }
-
-        _listener = listener;
-        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        RespLog.Listening(logger, listener.LocalEndPoint!.ToString()!, Options.Caches[0], Password is not null, port);
-        _accepting = AcceptLoopAsync(listener);
-        await cluster.StartAsync((IPEndPoint)listener.LocalEndPoint!);
+        var local = _listener.Start(this, Options.Address, Options.Port!.Value);
+        await cluster.StartAsync(local);
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
     {
         await cluster.StopAsync();
-        await _stopping.CancelAsync();
-        _listener?.Dispose();
-        await _accepting;
-        foreach (var connection in _connections.Values)
-        {
-            connection.Abort();
-        }
-
-        await Task.WhenAll(_connections.Values.Select(c => c.Completion)).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        await _listener.StopAsync(cancellationToken);
     }
 
-    private async Task AcceptLoopAsync(Socket listener)
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptAsync(_stopping.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException && _stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                RespLog.AcceptFailed(logger, ex);
-                continue;
-            }
+    RespConnection IWireProtocol<RespConnection>.Open(Socket socket, long id) => new(this, socket, id, logger);
 
-            socket.NoDelay = true;
-            Interlocked.Increment(ref _connectionsReceived);
-            if (_connections.Count >= Options.MaxConnections)
-            {
-                Interlocked.Increment(ref _rejected);
-                _ = RefuseAsync(socket);
-                continue;
-            }
+    void IWireProtocol<RespConnection>.Listening(IPEndPoint local) =>
+        RespLog.Listening(logger, local.ToString(), Options.Caches[0], Password is not null, local.Port);
 
-            var id = Interlocked.Increment(ref _nextClientId);
-            var connection = new RespConnection(this, socket, id, logger);
-            _connections[id] = connection;
-            _ = RunAsync(connection);
-        }
-    }
+    void IWireProtocol<RespConnection>.ListenFailed(Exception exception, string endPoint) => RespLog.ListenFailed(logger, exception, endPoint);
 
-    private async Task RunAsync(RespConnection connection)
-    {
-        try
-        {
-            await connection.RunAsync(_stopping.Token);
-        }
-        finally
-        {
-            _connections.TryRemove(connection.Id, out _);
-        }
-    }
-
-    private static async Task RefuseAsync(Socket socket)
-    {
-        using (socket)
-        {
-            try
-            {
-                await socket.SendAsync("-ERR max number of clients reached\r\n"u8.ToArray(), SocketFlags.None);
-                socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (SocketException)
-            {
-                // The client went first.
-            }
-        }
-    }
+    void IWireProtocol<RespConnection>.AcceptFailed(Exception exception) => RespLog.AcceptFailed(logger, exception);
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
@@ -191,8 +109,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
             return;
         }
 
-        _stopping.Cancel();
-        _listener?.Dispose();
+        _listener.Dispose();
         foreach (var lazy in _caches.Values)
         {
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
@@ -200,7 +117,5 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
                 await lazy.Value.Result.DisposeAsync();
             }
         }
-
-        _stopping.Dispose();
     }
 }
