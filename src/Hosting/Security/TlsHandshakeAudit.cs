@@ -57,6 +57,11 @@ internal sealed class TlsHandshakeAudit(SecurityMetrics metrics, ILogger logger,
             if (Current.Value is { } attempt)
             {
                 attempt.Completed = true;
+
+                // The outer step holds the attempt itself. Cleared, the connection's lifetime of
+                // reads and writes does not carry a value of its own in its execution context (which
+                // every continuation would then have to capture and restore).
+                Current.Value = null;
             }
 
             return next(context);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -127,6 +128,7 @@ internal static class TlsConnection
             set => throw new NotSupportedException();
         }
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -164,10 +166,20 @@ internal static class TlsConnection
 
         public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-        public override async Task FlushAsync(CancellationToken cancellationToken)
+        public override Task FlushAsync(CancellationToken cancellationToken)
         {
-            var result = await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (result.IsCanceled)
+            var flush = _writer.FlushAsync(cancellationToken);
+            if (flush.IsCompletedSuccessfully)
+            {
+                return flush.Result.IsCanceled ? Task.FromException(new OperationCanceledException(cancellationToken)) : Task.CompletedTask;
+            }
+
+            return AwaitFlushAsync(flush, cancellationToken);
+        }
+
+        private static async Task AwaitFlushAsync(ValueTask<FlushResult> flush, CancellationToken cancellationToken)
+        {
+            if ((await flush.ConfigureAwait(false)).IsCanceled)
             {
                 throw new OperationCanceledException(cancellationToken);
             }
