@@ -1,14 +1,14 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Granary.Client.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
-using Orleans.Connections.Security;
 
 namespace Granary.Server.Security;
 
 /// <summary>
-/// Counts and logs incoming TLS handshakes that fail, around Orleans' TLS middleware: an outer step
+/// Counts and logs incoming TLS handshakes that fail, around the server side of TLS (<see cref="TlsConnection"/>): an outer step
 /// that notices when the connection ends without the handshake having completed, and an inner step
 /// (reached only after a successful handshake) that marks it complete. The reason comes from the
 /// certificate check when it refused (<see cref="NoteRefusal"/>); otherwise the remote sent no
@@ -38,8 +38,8 @@ internal sealed class TlsHandshakeAudit(SecurityMetrics metrics, ILogger logger,
         }
     }
 
-    /// <summary>Adds the audit steps and Orleans' server TLS to an inbound connection.</summary>
-    public void Wrap(IConnectionBuilder connection, string endpoint, TlsOptions server)
+    /// <summary>Adds the audit steps and the server side of TLS to an inbound connection.</summary>
+    public void Wrap(IConnectionBuilder connection, string endpoint, SslServerAuthenticationOptions server, TimeSpan handshakeTimeout)
     {
         connection.Use(next => async context =>
         {
@@ -51,12 +51,17 @@ internal sealed class TlsHandshakeAudit(SecurityMetrics metrics, ILogger logger,
                 Failed(endpoint, attempt.Reason ?? HandshakeReason, context.RemoteEndPoint);
             }
         });
-        connection.UseServerTls(server);
+        connection.UseGranaryServerTls(server, handshakeTimeout);
         connection.Use(next => context =>
         {
             if (Current.Value is { } attempt)
             {
                 attempt.Completed = true;
+
+                // The outer step holds the attempt itself. Cleared, the connection's lifetime of
+                // reads and writes does not carry a value of its own in its execution context (which
+                // every continuation would then have to capture and restore).
+                Current.Value = null;
             }
 
             return next(context);

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Granary.Client.Security;
 using Microsoft.AspNetCore.Connections;
@@ -6,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
-using Orleans.Connections.Security;
 
 namespace Granary.Server.Security;
 
@@ -57,9 +57,6 @@ public static class TlsTransportExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new TlsStartupReporter(
             sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TlsHandshakeAudit)), certificate, options));
 
-        // Orleans logs every refused handshake as a warning of its own; ours are rate-limited.
-        silo.Services.AddLogging(logging => logging.AddFilter("Orleans.Connections.Security.TlsServerConnectionMiddleware", LogLevel.Error));
-
         silo.Services.AddOptions<SiloConnectionOptions>().Configure<IServiceProvider>((connections, services) =>
         {
             var audit = services.GetRequiredService<TlsHandshakeAudit>();
@@ -70,24 +67,25 @@ public static class TlsTransportExtensions
                 return asClient is null || silos.Check(c, chain) is null ? null : asClient;
             });
             var outbound = TlsClientExtensions.ClientOptions(options, certificate, silos);
-            connections.ConfigureSiloInboundConnection(connection => audit.Wrap(connection, SiloEndpoint, siloServer));
-            connections.ConfigureGatewayInboundConnection(connection => audit.Wrap(connection, GatewayEndpoint, gatewayServer));
-            connections.ConfigureSiloOutboundConnection(connection => connection.UseClientTls(outbound));
+            connections.ConfigureSiloInboundConnection(connection => audit.Wrap(connection, SiloEndpoint, siloServer, options.HandshakeTimeout));
+            connections.ConfigureGatewayInboundConnection(connection => audit.Wrap(connection, GatewayEndpoint, gatewayServer, options.HandshakeTimeout));
+            connections.ConfigureSiloOutboundConnection(connection => connection.UseGranaryClientTls(outbound, options.HandshakeTimeout));
         });
         return silo;
     }
 
-    private static TlsOptions ServerOptions(GranaryTlsOptions options, X509Certificate2 certificate, Func<X509Certificate2, X509Chain?, string?> check) => new()
+    private static SslServerAuthenticationOptions ServerOptions(GranaryTlsOptions options, X509Certificate2 certificate, Func<X509Certificate2, X509Chain?, string?> check) => new()
     {
-        LocalCertificate = certificate,
-        RemoteCertificateMode = RemoteCertificateMode.RequireCertificate,
-        SslProtocols = options.Protocols,
-        HandshakeTimeout = options.HandshakeTimeout,
-        RemoteCertificateValidation = (remote, chain, _) =>
+        ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+        ClientCertificateRequired = true,
+        EnabledSslProtocols = options.Protocols,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        RemoteCertificateValidationCallback = (_, remote, chain, _) =>
         {
-            var refused = check(remote, chain);
+            // No certificate: refused with the generic reason (the remote sent none).
+            var refused = remote is X509Certificate2 certificate2 ? check(certificate2, chain) : null;
             TlsHandshakeAudit.NoteRefusal(refused);
-            return refused is null;
+            return remote is not null && refused is null;
         },
     };
 }

@@ -1,10 +1,10 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Granary.Client.Configuration;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
-using Orleans.Connections.Security;
 
 namespace Granary.Client.Security;
 
@@ -29,7 +29,7 @@ public static class TlsClientExtensions
         }
 
         var tls = ClientOptions(options, TlsCertificateLoader.Load(options), new TlsPeerTrust(options.Silos, options.RevocationMode));
-        client.Services.Configure<ClientConnectionOptions>(connections => connections.ConfigureConnection(connection => connection.UseClientTls(tls)));
+        client.Services.Configure<ClientConnectionOptions>(connections => connections.ConfigureConnection(connection => connection.UseGranaryClientTls(tls, options.HandshakeTimeout)));
         return client;
     }
 
@@ -45,14 +45,16 @@ public static class TlsClientExtensions
         return options.Enabled ? options : null;
     }
 
-    /// <summary>The TLS settings of an outgoing connection: this process's certificate, and the remote one checked against <paramref name="server"/>.</summary>
-    internal static TlsOptions ClientOptions(GranaryTlsOptions options, X509Certificate2 certificate, TlsPeerTrust server) => new()
+    /// <summary>
+    /// The TLS settings of an outgoing connection: this process's certificate (always sent), and the
+    /// remote one checked against <paramref name="server"/> alone (not against the OS trust store or
+    /// a host name: the trust options say whom to trust). Shared by every connection.
+    /// </summary>
+    internal static SslClientAuthenticationOptions ClientOptions(GranaryTlsOptions options, X509Certificate2 certificate, TlsPeerTrust server) => new()
     {
-        LocalCertificate = certificate,
-        ClientCertificateMode = RemoteCertificateMode.RequireCertificate,
-        RemoteCertificateMode = RemoteCertificateMode.RequireCertificate,
-        SslProtocols = options.Protocols,
-        HandshakeTimeout = options.HandshakeTimeout,
-        RemoteCertificateValidation = (remote, chain, _) => server.Check(remote, chain) is null,
+        ClientCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+        EnabledSslProtocols = options.Protocols,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        RemoteCertificateValidationCallback = (_, remote, chain, _) => remote is X509Certificate2 certificate2 && server.Check(certificate2, chain) is null,
     };
 }
