@@ -3,10 +3,14 @@
 # redis-benchmark -t get,set -c 50 at -P 1 and -P 16 against one silo's RESP port and against a
 # redis-server, ROUNDS times alternating, with the CPU microseconds per request of each server
 # process (utime+stime from /proc, sampled around each run) and the load average before and after.
+# Then the same against a three-silo cluster in RESP cluster mode with redis-benchmark --cluster
+# (each request sent to the silo that serves its hash slot; CPU: the three silos together), again
+# alternating with the redis-server; the one-silo cluster is stopped first.
 #
 #   scripts/bench-resp.sh                        # 3 rounds, 200000 requests per test
 #   ROUNDS=1 REQUESTS=50000 scripts/bench-resp.sh
 #   GRANARY_NO_BUILD=1 ...                     # use the silo already built
+#   CLUSTER_SILOS=0 ...                        # skip the three-silo phase
 #
 # Both servers run without a password on 127.0.0.1 and are stopped at the end. The silo is a
 # one-silo embedded-style cluster (localhost clustering, memory storage, 8 cache shards).
@@ -17,9 +21,11 @@ RUN_DIR=${RUN_DIR:-/tmp/granary-bench-resp}
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
+CLUSTER_SILOS=${CLUSTER_SILOS:-3}
 require_int ROUNDS "$ROUNDS" 1 20 || exit 2
 require_int REQUESTS "$REQUESTS" 1000 100000000 || exit 2
 require_int CLIENTS "$CLIENTS" 1 10000 || exit 2
+require_int CLUSTER_SILOS "$CLUSTER_SILOS" 0 5 || exit 2
 for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "bench-resp.sh: $tool is missing (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
 done
@@ -40,9 +46,10 @@ Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret" \
   Granary__Resp__Port="$resp_port" Logging__LogLevel__Default=Warning \
   "$silo" >"$RUN_DIR/silo.log" 2>&1 &
 silo_pid=$!
+cluster_pids=()
 cleanup() {
-  kill "$silo_pid" "$redis_pid" 2>/dev/null || true
-  wait "$silo_pid" "$redis_pid" 2>/dev/null || true
+  kill "$silo_pid" "$redis_pid" "${cluster_pids[@]}" 2>/dev/null || true
+  wait "$silo_pid" "$redis_pid" "${cluster_pids[@]}" 2>/dev/null || true
 }
 trap cleanup EXIT
 _pong() { [[ "$(redis-cli -p "$1" PING 2>/dev/null)" == PONG ]]; }
@@ -51,40 +58,87 @@ wait_for "the silo's RESP endpoint on $resp_port" 120 _pong "$resp_port" || { ta
 # The cache's definition and shards are made by the first commands: not measured.
 redis-benchmark -p "$resp_port" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { local pid total=0; for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done; echo "$total"; }
 ticks_per_second=$(getconf CLK_TCK)
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-printf '%-8s %-4s %-4s %12s %10s %14s\n' server P test requests/s p50-ms cpu-us/request
 results="$RUN_DIR/results.csv"
 : >"$results"
-for round in $(seq 1 "$ROUNDS"); do
+
+# measure <round> <name> <pids> <redis-benchmark endpoint options...>: one line per test and pipeline.
+measure() {
+  local round=$1 server=$2 pids=$3 pipeline test before after line rps p50 cpu
+  shift 3
   for pipeline in 1 16; do
-    for server in redis granary; do
-      if [[ $server == redis ]]; then port=$redis_port pid=$redis_pid; else port=$resp_port pid=$silo_pid; fi
-      for test in set get; do
-        before=$(cpu_ticks "$pid")
-        line=$(redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" --csv | tail -n 1)
-        after=$(cpu_ticks "$pid")
-        rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
-        p50=$(echo "$line" | cut -d, -f5 | tr -d '"')
-        cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-        printf '%-8s %-4s %-4s %12s %10s %14s\n' "$server" "$pipeline" "$test" "$rps" "$p50" "$cpu"
-        echo "$round,$server,$pipeline,$test,$rps,$cpu" >>"$results"
-      done
+    for test in set get; do
+      # shellcheck disable=SC2086
+      before=$(cpu_ticks $pids)
+      line=$(redis-benchmark "$@" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" --csv | tail -n 1)
+      # shellcheck disable=SC2086
+      after=$(cpu_ticks $pids)
+      rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
+      p50=$(echo "$line" | cut -d, -f5 | tr -d '"')
+      cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+      printf '%-8s %-5s %-4s %-4s %12s %10s %14s\n' "$server" "$round" "$pipeline" "$test" "$rps" "$p50" "$cpu"
+      echo "$round,$server,$pipeline,$test,$rps,$cpu" >>"$results"
     done
   done
+}
+
+# summary <name>: medians of <name> against redis-server's over the rounds.
+summary() {
+  local name=$1 pipeline test r g rc gc
+  echo "medians over $ROUNDS round(s) ($name/redis ratio of requests/s):"
+  for pipeline in 1 16; do
+    for test in set get; do
+      median() { grep ",$1,$pipeline,$test," "$results" | cut -d, -f"$2" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+      r=$(median redis 5)
+      g=$(median "$name" 5)
+      rc=$(median redis 6)
+      gc=$(median "$name" 6)
+      awk -v p="$pipeline" -v t="$test" -v n="$name" -v r="$r" -v g="$g" -v rc="$rc" -v gc="$gc" \
+        'BEGIN { printf "  -P %-2s %-3s redis %10.0f/s (%s us/req)  %s %10.0f/s (%s us/req)  ratio %.2fx\n", p, t, r, rc, n, g, gc, g / r }'
+    done
+  done
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+printf '%-8s %-5s %-4s %-4s %12s %10s %14s\n' server round P test requests/s p50-ms cpu-us/request
+for round in $(seq 1 "$ROUNDS"); do
+  measure "$round" redis "$redis_pid" -p "$redis_port"
+  measure "$round" granary "$silo_pid" -p "$resp_port"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "medians over $ROUNDS round(s) (granary/redis ratio of requests/s):"
-for pipeline in 1 16; do
-  for test in set get; do
-    median() { grep ",$1,$pipeline,$test," "$results" | cut -d, -f"$2" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-    r=$(median redis 5)
-    g=$(median granary 5)
-    rc=$(median redis 6)
-    gc=$(median granary 6)
-    awk -v p="$pipeline" -v t="$test" -v r="$r" -v g="$g" -v rc="$rc" -v gc="$gc" \
-      'BEGIN { printf "  -P %-2s %-3s redis %10.0f/s (%s us/req)  granary %10.0f/s (%s us/req)  ratio %.2fx\n", p, t, r, rc, g, gc, g / r }'
-  done
+summary granary
+[[ "$CLUSTER_SILOS" -gt 0 ]] || exit 0
+
+# The three-silo phase: the one-silo cluster goes first, so that it does not run beside it.
+kill "$silo_pid" && wait "$silo_pid" 2>/dev/null || true
+echo
+primary=$(free_port)
+cluster_resp=()
+for i in $(seq 1 "$CLUSTER_SILOS"); do
+  if [[ $i == 1 ]]; then port=$primary; else port=$(free_port); fi
+  cluster_resp+=("$(free_port)")
+  Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret" Orleans__ClusterId=bench-resp-cluster \
+    Granary__Cluster__SiloPort="$port" Granary__Cluster__PrimarySiloPort="$primary" Granary__Cluster__GatewayPort="$(free_port)" \
+    Granary__Resp__Port="${cluster_resp[-1]}" Granary__Resp__ClusterMode=true Logging__LogLevel__Default=Warning \
+    "$silo" >"$RUN_DIR/cluster-silo-$i.log" 2>&1 &
+  cluster_pids+=($!)
 done
+_slots_covered() { [[ "$(redis-cli -p "$1" CLUSTER INFO 2>/dev/null | tr -d '\r' | grep '^cluster_known_nodes:')" == "cluster_known_nodes:$CLUSTER_SILOS" ]]; }
+for port in "${cluster_resp[@]}"; do
+  wait_for "the cluster silo's RESP endpoint on $port" 120 _pong "$port" || { tail -n 20 "$RUN_DIR"/cluster-silo-*.log >&2; exit 1; }
+done
+wait_for "$CLUSTER_SILOS silos known to the RESP cluster" 120 _slots_covered "${cluster_resp[0]}" || { redis-cli -p "${cluster_resp[0]}" CLUSTER INFO >&2; exit 1; }
+redis-benchmark --cluster -p "${cluster_resp[0]}" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
+results="$RUN_DIR/results-cluster.csv"
+: >"$results"
+echo "three-silo phase ($CLUSTER_SILOS silos, RESP cluster mode, redis-benchmark --cluster); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %-5s %-4s %-4s %12s %10s %14s\n' server round P test requests/s p50-ms cpu-us/request
+for round in $(seq 1 "$ROUNDS"); do
+  measure "$round" redis "$redis_pid" -p "$redis_port"
+  measure "$round" granary3 "${cluster_pids[*]}" --cluster -p "${cluster_resp[0]}"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+summary granary3
