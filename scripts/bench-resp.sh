@@ -33,6 +33,7 @@ rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR"
 [[ "${GRANARY_NO_BUILD:-0}" == 1 ]] || dotnet build "$repo/src/Silo" -c Release -v q -nologo >/dev/null
 silo="$repo/src/Silo/bin/Release/net10.0/granary-silo"
+granary="$repo/src/Client/bin/Release/net10.0/granary"
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$RUN_DIR/redis.log" 2>&1 &
@@ -119,8 +120,10 @@ cluster_resp=()
 for i in $(seq 1 "$CLUSTER_SILOS"); do
   if [[ $i == 1 ]]; then port=$primary; else port=$(free_port); fi
   cluster_resp+=("$(free_port)")
+  gateway=$(free_port)
+  [[ $i == 1 ]] && first_gateway=$gateway
   Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret" Orleans__ClusterId=bench-resp-cluster \
-    Granary__Cluster__SiloPort="$port" Granary__Cluster__PrimarySiloPort="$primary" Granary__Cluster__GatewayPort="$(free_port)" \
+    Granary__Cluster__SiloPort="$port" Granary__Cluster__PrimarySiloPort="$primary" Granary__Cluster__GatewayPort="$gateway" \
     Granary__Resp__Port="${cluster_resp[-1]}" Granary__Resp__ClusterMode=true Logging__LogLevel__Default=Warning \
     "$silo" >"$RUN_DIR/cluster-silo-$i.log" 2>&1 &
   cluster_pids+=($!)
@@ -130,6 +133,13 @@ for port in "${cluster_resp[@]}"; do
   wait_for "the cluster silo's RESP endpoint on $port" 120 _pong "$port" || { tail -n 20 "$RUN_DIR"/cluster-silo-*.log >&2; exit 1; }
 done
 wait_for "$CLUSTER_SILOS silos known to the RESP cluster" 120 _slots_covered "${cluster_resp[0]}" || { redis-cli -p "${cluster_resp[0]}" CLUSTER INFO >&2; exit 1; }
+# The shards are activated by a client outside the silos (the console), which Orleans places on
+# the silos at random, as an application's calls spread them: each silo then serves the hash slots of
+# the shards it hosts. (An endpoint's own first calls would place every shard on its silo.)
+Orleans__ClusterId=bench-resp-cluster Granary__Cluster__GatewayPort="$first_gateway" "$granary" cache stats >"$RUN_DIR/cache-stats.txt"
+_slot_owners() { [[ "$(redis-cli -p "${cluster_resp[0]}" CLUSTER SLOTS 2>/dev/null | grep -E '^[0-9a-f]{40}$' | sort -u | wc -l)" -ge 2 ]]; }
+wait_for "the cache's slots served by more than one silo" 30 _slot_owners || { redis-cli -p "${cluster_resp[0]}" CLUSTER NODES >&2; exit 1; }
+redis-cli -p "${cluster_resp[0]}" CLUSTER NODES | awk '{ print "  node " $2 " slots " substr($0, index($0, $9)) }'
 redis-benchmark --cluster -p "${cluster_resp[0]}" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
 results="$RUN_DIR/results-cluster.csv"
 : >"$results"
