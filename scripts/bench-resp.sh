@@ -139,7 +139,7 @@ wait_for "$CLUSTER_SILOS silos known to the RESP cluster" 120 _slots_covered "${
 Orleans__ClusterId=bench-resp-cluster Granary__Cluster__GatewayPort="$first_gateway" "$granary" cache stats >"$RUN_DIR/cache-stats.txt"
 _slot_owners() { [[ "$(redis-cli -p "${cluster_resp[0]}" CLUSTER SLOTS 2>/dev/null | grep -E '^[0-9a-f]{40}$' | sort -u | wc -l)" -ge 2 ]]; }
 wait_for "the cache's slots served by more than one silo" 30 _slot_owners || { redis-cli -p "${cluster_resp[0]}" CLUSTER NODES >&2; exit 1; }
-redis-cli -p "${cluster_resp[0]}" CLUSTER NODES | awk '{ print "  node " $2 " slots " substr($0, index($0, $9)) }'
+redis-cli -p "${cluster_resp[0]}" CLUSTER NODES | awk '{ n = 0; for (i = 9; i <= NF; i++) { split($i, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print "  node " $2 ": " n " slots" }'
 redis-benchmark --cluster -p "${cluster_resp[0]}" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
 results="$RUN_DIR/results-cluster.csv"
 : >"$results"

@@ -16,6 +16,9 @@ namespace Granary.Bench.Locks;
 /// </summary>
 public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint, BenchSettings settings) : IBenchTarget
 {
+    // How long a release or a lease replacement at the end of a window may take.
+    private static readonly TimeSpan ReleaseBound = TimeSpan.FromSeconds(10);
+
     private EtcdServer? _server;
     private EtcdClient? _client;
     private readonly TimeSpan _leaseTtl = LeaseTtlFor(settings);
@@ -63,9 +66,34 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
     {
         var requested = GrantLog.Now;
-        var key = await AcquireAsync(caller, cancellationToken);
+        ByteString key;
+        try
+        {
+            key = await AcquireAsync(caller, cancellationToken);
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // The window ended while this caller waited. Its key stays in the lock's queue (or is
+            // granted after the call was given up) and would hold the lock into the next round, so
+            // every caller of the next round would wait behind it for the lease's whole ttl.
+            // Revoking the caller's lease deletes every key put with it; the caller takes a new one.
+            await ReplaceLeaseAsync(caller);
+            throw;
+        }
+
         Log.Record(caller, requested, GrantLog.Now, null);
-        await ReleaseAsync(key, cancellationToken);
+
+        // Released even when the window ends now: a lock held by a caller must not outlive its round.
+        using var bound = new CancellationTokenSource(ReleaseBound);
+        await ReleaseAsync(key, bound.Token);
+    }
+
+    private async Task ReplaceLeaseAsync(int caller)
+    {
+        using var bound = new CancellationTokenSource(ReleaseBound);
+        await _client!.LeaseRevokeAsync(new LeaseRevokeRequest { ID = _leases[caller] }, cancellationToken: bound.Token);
+        var ttl = (long)Math.Ceiling(_leaseTtl.TotalSeconds);
+        _leases[caller] = (await _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, cancellationToken: bound.Token)).ID;
     }
 
     /// <summary>Waits until caller <paramref name="caller"/> holds its lock; returns the key that <see cref="ReleaseAsync"/> deletes.</summary>
