@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Granary.Server.Resp;
@@ -43,69 +42,17 @@ public sealed class RespLimitsFixture : GranaryTestClusterFixture
 /// <summary>The endpoint's limits: MaxConnections, IdleTimeout, MaxRequestBytes; each refuses the one connection that crosses it.</summary>
 public sealed class RespLimitsTests(RespLimitsFixture limits) : IClassFixture<RespLimitsFixture>
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Deadline = WireLimits<RespWire>.Deadline;
+
+    private WireLimits<RespWire> Limits => new(ServedConnectionAsync, async wire => Assert.Equal("+PONG\r\n", await wire.CallTextAsync("PING")), ClosedByServerAsync);
 
     [Fact]
-    public async Task One_connection_beyond_max_connections_is_refused_and_closed_and_the_others_go_on()
-    {
-        var held = new List<RespWire>();
-        try
-        {
-            for (var i = 0; i < RespLimitsFixture.MaxConnections; i++)
-            {
-                held.Add(await ServedConnectionAsync());
-            }
-
-            await using (var extra = await RespWire.ConnectAsync(limits.Port))
-            {
-                Assert.Equal("-ERR max number of clients reached\r\n", Encoding.UTF8.GetString(await extra.ReadReplyAsync()));
-                Assert.True(await extra.IsClosedByServerAsync(), "the refused connection should be closed");
-            }
-
-            foreach (var wire in held)
-            {
-                Assert.Equal("+PONG\r\n", await wire.CallTextAsync("PING"));
-            }
-
-            // A place freed by a client that leaves is taken by the next one.
-            await held[0].DisposeAsync();
-            held.RemoveAt(0);
-            held.Add(await ServedConnectionAsync());
-        }
-        finally
-        {
-            foreach (var wire in held)
-            {
-                await wire.DisposeAsync();
-            }
-        }
-    }
+    public Task One_connection_beyond_max_connections_is_refused_and_closed_and_the_others_go_on() =>
+        Limits.OneBeyondTheLimitIsRefusedAsync(RespLimitsFixture.MaxConnections, () => RespWire.ConnectAsync(limits.Port), "-ERR max number of clients reached\r\n");
 
     [Fact]
-    public async Task A_silent_connection_is_closed_after_the_idle_timeout_and_an_active_one_is_not()
-    {
-        await using var silent = await ServedConnectionAsync();
-        var quiet = Stopwatch.StartNew();
-        var closedAfter = ClosedAfterAsync(silent, quiet);
-        await using var active = await ServedConnectionAsync();
-
-        // Active: a command every third of the timeout, for twice the timeout.
-        while (quiet.Elapsed < 2 * RespLimitsFixture.IdleTimeout)
-        {
-            await Task.Delay(RespLimitsFixture.IdleTimeout / 3);
-            Assert.Equal("+PONG\r\n", await active.CallTextAsync("PING"));
-        }
-
-        // The server's timer starts when it flushed the PONG, a moment before the client's stopwatch; timers may
-        // also fire a tick early: a tenth of the timeout is allowed below it.
-        Assert.InRange(await closedAfter, RespLimitsFixture.IdleTimeout * 0.9, Deadline);
-
-        static async Task<TimeSpan> ClosedAfterAsync(RespWire wire, Stopwatch since)
-        {
-            Assert.True(await wire.IsClosedByServerAsync(), "the silent connection should be closed");
-            return since.Elapsed;
-        }
-    }
+    public Task A_silent_connection_is_closed_after_the_idle_timeout_and_an_active_one_is_not() =>
+        Limits.SilentIsClosedAndActiveIsNotAsync(RespLimitsFixture.IdleTimeout);
 
     [Fact]
     public async Task A_request_beyond_max_request_bytes_is_a_protocol_error_and_closes_only_that_connection()
@@ -126,6 +73,17 @@ public sealed class RespLimitsTests(RespLimitsFixture limits) : IClassFixture<Re
         Assert.Equal("-ERR Protocol error: invalid bulk length\r\n", Encoding.UTF8.GetString(await big.ReadReplyAsync()));
         Assert.True(await big.IsClosedByServerAsync(), "the connection should be closed after the protocol error");
         Assert.Equal("+PONG\r\n", await bystander.CallTextAsync("PING"));
+    }
+
+    /// <summary>Asserts that the server sends <paramref name="expected"/> (one reply, or nothing) and closes the connection.</summary>
+    private static async Task ClosedByServerAsync(RespWire wire, string expected)
+    {
+        if (expected.Length > 0)
+        {
+            Assert.Equal(expected, Encoding.UTF8.GetString(await wire.ReadReplyAsync()));
+        }
+
+        Assert.True(await wire.IsClosedByServerAsync(), "the server should have closed the connection");
     }
 
     /// <summary>A connection that the endpoint serves (a place may take a moment to free after a client leaves).</summary>
