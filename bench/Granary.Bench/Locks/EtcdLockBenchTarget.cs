@@ -57,9 +57,7 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
         }
 
         _client = new EtcdClient(Endpoint!);
-        var ttl = (long)Math.Ceiling(_leaseTtl.TotalSeconds);
-        _leases = await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(async _ =>
-            (await _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, cancellationToken: cancellationToken)).ID));
+        _leases = await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(_ => GrantLeaseAsync(cancellationToken)));
     }
 
     /// <inheritdoc/>
@@ -92,9 +90,11 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     {
         using var bound = new CancellationTokenSource(ReleaseBound);
         await _client!.LeaseRevokeAsync(new LeaseRevokeRequest { ID = _leases[caller] }, cancellationToken: bound.Token);
-        var ttl = (long)Math.Ceiling(_leaseTtl.TotalSeconds);
-        _leases[caller] = (await _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, cancellationToken: bound.Token)).ID;
+        _leases[caller] = await GrantLeaseAsync(bound.Token);
     }
+
+    private async Task<long> GrantLeaseAsync(CancellationToken cancellationToken) =>
+        (await _client!.LeaseGrantAsync(new LeaseGrantRequest { TTL = (long)Math.Ceiling(_leaseTtl.TotalSeconds) }, cancellationToken: cancellationToken)).ID;
 
     /// <summary>Waits until caller <paramref name="caller"/> holds its lock; returns the key that <see cref="ReleaseAsync"/> deletes.</summary>
     public async Task<ByteString> AcquireAsync(int caller, CancellationToken cancellationToken)
