@@ -15,25 +15,6 @@ namespace Granary.Server;
 /// </code></example>
 public static class GranarySiloHost
 {
-    /// <summary>The runtime's switch for running socket completions on the thread that polls the sockets.</summary>
-    public const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-
-    /// <summary>
-    /// Unless the environment already says (<c>0</c> turns it off), a silo process runs the completions
-    /// of its sockets on the thread that polls them instead of queueing each one to the thread pool:
-    /// one thread hand-off less per read and write of every connection (clients, other silos, the RESP
-    /// and Memcached endpoints, PostgreSQL, Redis). What runs there is short (parsing, queueing a
-    /// grain call, completing a flush); nothing blocks on it. The runtime reads the switch when the
-    /// first socket is made, so it is set before anything else.
-    /// </summary>
-    private static void UseInlineSocketCompletions()
-    {
-        if (Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) is null)
-        {
-            Environment.SetEnvironmentVariable(InlineSocketCompletionsVariable, "1");
-        }
-    }
-
     /// <summary>
     /// Runs the silo until it is stopped; returns 0, or 2 when start-up refused a setting (one line on
     /// stderr, prefixed with <paramref name="processName"/>). <paramref name="configure"/> adds to the
@@ -42,7 +23,6 @@ public static class GranarySiloHost
     public static async Task<int> RunAsync(string[] args, string processName = "granary-silo", Action<ISiloBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(args);
-        UseInlineSocketCompletions();
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
         try
         {
