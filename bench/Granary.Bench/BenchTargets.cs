@@ -23,6 +23,20 @@ public interface IBenchTarget : IAsyncDisposable
     Task ExecuteAsync(int caller, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A target with background work of its own (a job server polling its storage): it is stopped after each
+/// of the target's windows and started again before the next, so it never runs during another system's
+/// window.
+/// </summary>
+public interface IBackgroundBenchTarget : IBenchTarget
+{
+    /// <summary>Stops the background work and waits until it has stopped.</summary>
+    Task StopBackgroundAsync(CancellationToken cancellationToken);
+
+    /// <summary>Starts the background work again (after <see cref="StopBackgroundAsync"/>).</summary>
+    Task StartBackgroundAsync(CancellationToken cancellationToken);
+}
+
 /// <summary>Shape of a key-value workload shared by Granary and its peers so they do the same work.</summary>
 public sealed record KeyValueWorkload(bool Write, int Keys, int ValueSize)
 {

@@ -77,8 +77,10 @@ public sealed class TaskBenchTarget(IGrainFactory grains, string storage) : IBen
 /// Hangfire 1.8 on PostgreSQL (Hangfire.PostgreSql), in-process server, set up as its docs
 /// recommend: recommended serializer settings, simple assembly names, QueuePollInterval at its
 /// 50 ms minimum, Npgsql auto-prepare on. A job counts as done when its Succeeded state is applied.
+/// The server (workers, heartbeats, expiration and schedule polling) runs only during Hangfire's own
+/// windows: it is stopped after each of them and started again before the next.
 /// </summary>
-public sealed class HangfireBenchTarget(string connectionString, int workers, bool longPolling = false) : IBenchTarget
+public sealed class HangfireBenchTarget(string connectionString, int workers, bool longPolling = false) : IBackgroundBenchTarget
 {
     private BackgroundJobServer? _server;
     private BackgroundJobClient? _client;
@@ -107,8 +109,22 @@ public sealed class HangfireBenchTarget(string connectionString, int workers, bo
             .UsePostgreSqlStorage(c => c.UseNpgsqlConnection(csb.ConnectionString), options);
         GlobalJobFilters.Filters.Add(new CompletionFilter());
         _client = new BackgroundJobClient(JobStorage.Current);
+        await StartBackgroundAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task StartBackgroundAsync(CancellationToken cancellationToken)
+    {
         _server = new BackgroundJobServer(new BackgroundJobServerOptions { WorkerCount = workers, SchedulePollingInterval = TimeSpan.FromSeconds(1) }, JobStorage.Current);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // let the server register its workers
+    }
+
+    /// <inheritdoc/>
+    public Task StopBackgroundAsync(CancellationToken cancellationToken)
+    {
+        var server = _server;
+        _server = null;
+        return server is null ? Task.CompletedTask : Task.Run(() => Stop(server), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -131,9 +147,20 @@ public sealed class HangfireBenchTarget(string connectionString, int workers, bo
     /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
-        _server?.SendStop();
-        _server?.Dispose();
+        if (_server is { } server)
+        {
+            _server = null;
+            Stop(server);
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Asks every background process to stop, then waits for them (Dispose waits up to the server's shutdown timeout).</summary>
+    private static void Stop(BackgroundJobServer server)
+    {
+        server.SendStop();
+        server.Dispose();
     }
 
     /// <summary>Signals a waiting caller when Hangfire applies the Succeeded state to its job.</summary>

@@ -147,8 +147,9 @@ public static class BenchCommands
     /// <summary>
     /// Runs every target <see cref="BenchSettings.Rounds"/> times in turn (round 1: Granary, peer;
     /// round 2: ...) and returns one row per run in that order. Each target is set up right before
-    /// its first run, not before the other's: a peer with background work (Hangfire's polling
-    /// server) must not run during Granary's window.
+    /// its first run, not before the other's, and a target with background work of its own
+    /// (<see cref="IBackgroundBenchTarget"/>: Hangfire's polling server) has it stopped after each of its
+    /// windows and started again before its next one: it must not run during another system's window.
     /// </summary>
     public static async Task<List<TRow>> RunInTurnAsync<TRow>(string workload, IReadOnlyList<IBenchTarget> targets, BenchSettings settings, Func<IBenchTarget, int, Task<TRow>> runOnce, CancellationToken ct)
     {
@@ -167,6 +168,11 @@ public static class BenchCommands
                     Output.Progress($"{workload}: {target.System} setting up");
                     await target.SetupAsync(ct);
                 }
+                else if (target is IBackgroundBenchTarget background && targets.Count > 1)
+                {
+                    Output.Progress($"{workload}: {target.System} starting its background work");
+                    await background.StartBackgroundAsync(ct);
+                }
 
                 if (target != targets[0] && settings.Cpu is { } cpu && cpu.Watched.Any(IsSilo))
                 {
@@ -181,6 +187,12 @@ public static class BenchCommands
                 var configuration = round == 1 ? $" ({target.Configuration})" : string.Empty;
                 Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers{configuration}");
                 rows.Add(await runOnce(target, round));
+                if (target is IBackgroundBenchTarget stopped && targets.Count > 1 && round < settings.Rounds)
+                {
+                    // Its server stays stopped through the other systems' windows.
+                    Output.Progress($"{workload}: {target.System} stopping its background work");
+                    await stopped.StopBackgroundAsync(ct);
+                }
             }
         }
 
