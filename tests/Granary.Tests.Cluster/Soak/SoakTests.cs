@@ -69,6 +69,11 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
     private const long LargestRowFloor = 1_536;
     private const long HeapFloor = 4L * 1024 * 1024;
 
+    // The heap after GC holds the live activations, whose number swings by a fifth with the load the
+    // shared CPU allows (744 -> 1,011 -> 840 in one run): a tenth of the heap's level is that noise,
+    // not growth. A leak of a kilobyte per operation still adds tens of MB in the second half.
+    private const double HeapSwing = 0.10;
+
     private readonly RedisPostgresClusterFixture _cluster = new(servers) { Silos = 1 };
     private readonly string _run = Guid.NewGuid().ToString("N")[..8];
     private readonly Dictionary<string, FamilyCounts> _families = new(StringComparer.Ordinal);
@@ -223,7 +228,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         // CPU makes swing by half during a run: they are compared per unit of load (see PerLoad).
         var load = LoadPerWindow(samples);
         CheckLevels(failures, "activations (at the mean load)", PerLoad(samples.Select(s => (double)s.Activations).ToList(), load), ActivationFloor);
-        CheckLevels(failures, "heap after GC (bytes)", samples.Select(s => (double)s.HeapBytes).ToList(), HeapFloor);
+        CheckLevels(failures, "heap after GC (bytes)", samples.Select(s => (double)s.HeapBytes).ToList(), HeapFloor, HeapSwing);
         foreach (var state in samples.SelectMany(s => s.Rows.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             if (!GrowsWithNames.ContainsKey(state))
@@ -342,9 +347,10 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
 
     /// <summary>
     /// Levels off: the growth from the middle to the end (means of three samples) is at most
-    /// <see cref="GrowthRatio"/> of the growth from the start to the middle, or below <paramref name="floor"/>.
+    /// <see cref="GrowthRatio"/> of the growth from the start to the middle, or below <paramref name="floor"/>,
+    /// or below <paramref name="swing"/> times the middle level (for a level that swings with the load).
     /// </summary>
-    private void CheckLevels(List<string> failures, string what, IReadOnlyList<double> values, double floor)
+    private void CheckLevels(List<string> failures, string what, IReadOnlyList<double> values, double floor, double swing = 0)
     {
         var mid = values.Count / 2;
         double Around(int i) => values.Skip(Math.Max(0, i - 1)).Take(3).Average();
@@ -352,7 +358,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         var end = values.Skip(values.Count - 3).Average();
         var first = middle - values[0];
         var second = end - middle;
-        var allowed = Math.Max(GrowthRatio * Math.Max(first, 0), floor);
+        var allowed = Math.Max(Math.Max(GrowthRatio * Math.Max(first, 0), floor), swing * middle);
         if (second > allowed)
         {
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{what}: +{second:N0} in the second half (allowed {allowed:N0}; +{first:N0} in the first half; {values[0]:N0} -> {middle:N0} -> {end:N0})"));
