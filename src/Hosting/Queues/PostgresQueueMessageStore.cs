@@ -85,7 +85,7 @@ public sealed class PostgresQueueMessageStore : IQueueMessageStore, IAsyncDispos
             // index), but the message table churns (rows live for milliseconds), so between
             // autovacuum runs it holds megabytes of dead rows while its statistics say it is
             // nearly empty, and the planner would pick a scan of the whole table for each write.
-            var source = StoreDataSources.Create(shardConnectionStrings[i], options: "-c enable_seqscan=off");
+            var source = StoreDataSources.Create(shardConnectionStrings[i], options: StoreDataSources.KeyedStatementsOnly);
 
             // Transactions in flight per shard; a partition write waits for a free one and shares it with
             // every other partition write that is waiting at that moment. One measured best on the

@@ -112,7 +112,8 @@ public sealed class GroupCommitStateWriter : IAsyncDisposable
     public GroupCommitStateWriter(string connectionString, AdoNetGrainStorage provider, string shardName, string serviceId, int inFlight, int maxBatch)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        _source = StoreDataSources.Create(connectionString, maxAutoPrepare: 8);
+        // Every statement here matches rows by their identity index (see StoreDataSources.KeyedStatementsOnly).
+        _source = StoreDataSources.Create(connectionString, maxAutoPrepare: 8, options: StoreDataSources.KeyedStatementsOnly);
         _provider = provider;
         _shardName = shardName;
         _serviceId = serviceId;
