@@ -53,7 +53,8 @@ public sealed class PostgresCacheShardStore : ICacheShardStore, IAsyncDisposable
         _router = new ShardRouter(shardConnectionStrings.Count, virtualNodesPerShard);
         for (var i = 0; i < shardConnectionStrings.Count; i++)
         {
-            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(StoreDataSources.Create(shardConnectionStrings[i]), Schema, _retry));
+            // Every statement finds rows by their key or their shard's index (see StoreDataSources.KeyedStatementsOnly).
+            _shards.Add(StorageNames.Shard(i), new FamilyDatabase(StoreDataSources.Create(shardConnectionStrings[i], options: StoreDataSources.KeyedStatementsOnly), Schema, _retry));
         }
 
         _serviceId = serviceId;

@@ -3,7 +3,6 @@ using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 using Orleans.Storage;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
@@ -64,20 +63,8 @@ public sealed class GroupCommitStateWriterPlanTests(SharedServersFixture servers
             output.WriteLine($"{writer.Writes} writes in {writer.Batches} transactions");
         }
 
-        // The writer's connections are closed: each server process reports its counters as it ends.
-        await using var source = NpgsqlDataSource.Create(connectionString);
-        var counters = await Eventually.ValueAsync(
-            $"the table's counters to show the {writes} writes",
-            async () =>
-            {
-                await using var command = source.CreateCommand(
-                    "SELECT n_tup_ins + n_tup_upd, seq_scan, seq_tup_read, COALESCE(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = 'granary_grain_state'");
-                await using var reader = await command.ExecuteReaderAsync();
-                await reader.ReadAsync();
-                return (Written: reader.GetInt64(0), Scans: reader.GetInt64(1), RowsScanned: reader.GetInt64(2), IndexScans: reader.GetInt64(3));
-            },
-            c => c.Written >= writes,
-            Deadline);
+        // The writer's connections are closed, so each server process reports its counters as it ends.
+        var counters = await TableScanCounters.AfterWritesAsync(connectionString, "granary_grain_state", writes, Deadline);
         output.WriteLine($"{counters.Written} rows written, {counters.IndexScans} index scans, {counters.Scans} sequential scans reading {counters.RowsScanned} rows");
 
         // (A scan of the still empty table, such as the schema's index build, reads no row.)
