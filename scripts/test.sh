@@ -80,6 +80,26 @@ fi
 dotnet test Orleans.sln -c Release --no-build --nologo \
   --logger "console;verbosity=detailed" --logger "trx" --results-directory "$results" "$@" || status=$?
 
+# Prints each failed test of a TRX file with the first lines of its message.
+dotnet_trx_failures() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$1" <<'PY' || true
+import sys
+import xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for result in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if result.get("outcome") in ("Passed", "NotExecuted"):
+        continue
+    print(f"FAILED {result.get('testName')} ({result.get('outcome')}, {result.get('duration')})")
+    message = result.find("t:Output/t:ErrorInfo/t:Message", ns)
+    for line in (message.text or "").splitlines()[:12] if message is not None else []:
+        print(f"    {line}")
+PY
+  else
+    grep -o 'testName="[^"]*"[^>]*outcome="Failed"' "$1" | sed 's/testName="\([^"]*\)".*/FAILED \1/' || true
+  fi
+}
+
 # Totals over every test project's TRX file.
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do
@@ -91,6 +111,13 @@ for trx in "$results"/*.trx; do
   skipped=$((skipped + $(get notExecuted)))
 done
 failed=$((failed + format_failed))
+if ((failed > 0)); then
+  # The failed tests again, last, so that a log cut to its end still names them.
+  for trx in "$results"/*.trx; do
+    [[ -f "$trx" ]] || continue
+    dotnet_trx_failures "$trx"
+  done
+fi
 if ((status != 0 && failed == 0)); then
   # dotnet test failed without a failed test (a crash, a build error): count it.
   failed=1
