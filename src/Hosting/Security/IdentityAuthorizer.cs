@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using Granary.Caching;
+using Granary.Client.Collections;
 using Granary.Client.Security;
 using Granary.Errors;
 using Granary.Security;
@@ -39,7 +40,7 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer, IDisposable
     private readonly TimeProvider _time;
     private readonly string _clusterId;
     private readonly TimeSpan _assertionLifetime;
-    private readonly ConcurrentDictionary<byte[], (ClientIdentity Identity, DateTimeOffset Until)> _assertions = new(ByteArrayComparer.Instance);
+    private readonly BoundedLookup<byte[], (ClientIdentity Identity, DateTimeOffset Until)> _assertions = new(MaxRememberedAssertions, ByteArrayComparer.Instance);
 
     /// <summary>Creates the check from validated options.</summary>
     public IdentityAuthorizer(IOptions<IdentityOptions> options, IOptions<ClusterOptions> cluster, SecurityMetrics metrics, ILogger<IdentityAuthorizer> logger, TimeProvider time)
@@ -176,12 +177,7 @@ public sealed class IdentityAuthorizer : IClientCallAuthorizer, IDisposable
         var identity = Verify(table, assertion, now, out reason, out var until);
         if (identity is not null)
         {
-            if (_assertions.Count >= MaxRememberedAssertions)
-            {
-                _assertions.Clear();
-            }
-
-            _assertions[assertion] = (identity, until);
+            _assertions.Set(assertion, (identity, until));
         }
 
         return identity;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Granary.Client.Collections;
 using Granary.Client.Configuration;
 using Granary.Errors;
 using Granary.Identity;
@@ -24,9 +25,9 @@ namespace Granary.Client.Locks;
 public sealed class DistributedLocks
 {
     // Grain references by lock name: creating one resolves the interface type by reflection,
-    // which cost more than the rest of an acquire on the client. Bounded; cleared when full.
+    // which cost more than the rest of an acquire on the client. Bounded (lock names may churn).
     private const int MaxCachedReferences = 4_096;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ILockGrain> _references = new(StringComparer.Ordinal);
+    private readonly BoundedLookup<string, ILockGrain> _references = new(MaxCachedReferences, StringComparer.Ordinal);
     private readonly IGrainFactory _grains;
 
     /// <summary>Creates the client.</summary>
@@ -232,22 +233,8 @@ public sealed class DistributedLocks
         }
     }
 
-    private ILockGrain Grain(string name)
-    {
-        if (_references.TryGetValue(name, out var cached))
-        {
-            return cached;
-        }
-
-        var grain = _grains.GetGrain<ILockGrain>(Guard.Name(name, "name"));
-        if (_references.Count >= MaxCachedReferences)
-        {
-            _references.Clear();
-        }
-
-        _references.TryAdd(name, grain);
-        return grain;
-    }
+    private ILockGrain Grain(string name) =>
+        _references.GetOrAdd(name, n => _grains.GetGrain<ILockGrain>(Guard.Name(n, "name")));
 
     /// <summary>
     /// One acquire and its attempts. The request id stays the same across attempts and re-issues, so

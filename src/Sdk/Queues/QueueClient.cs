@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using Granary.Client.Batching;
+using Granary.Client.Collections;
 using Granary.Client.Configuration;
 using Granary.Client.DependencyInjection;
 using Granary.Errors;
@@ -45,10 +45,14 @@ public sealed class QueueClient(IGrainFactory grains, GranaryClientOptions? opti
     private const int PartitionCallsInFlight = 1;
     private const int FreeCallsInFlight = 2;
 
-    private readonly ConcurrentDictionary<string, QueueInfo> _infos = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueMessageInput, EnqueueResult>> _enqueuers = new();
-    private readonly ConcurrentDictionary<string, CallBatcher<QueueMessageInput, EnqueueResult>> _freeEnqueuers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Queue, int Partition), CallBatcher<QueueReceipt, ReceiptProblem?>> _ackers = new();
+    // What the client keeps per queue and per partition it has used, bounded: queue names may churn
+    // (a queue per tenant or per job) in a process that lives for months.
+    private const int MaxCachedQueues = 4_096;
+
+    private readonly BoundedLookup<string, QueueInfo> _infos = new(MaxCachedQueues, StringComparer.Ordinal);
+    private readonly BoundedLookup<(string Queue, int Partition), CallBatcher<QueueMessageInput, EnqueueResult>> _enqueuers = new(MaxCachedQueues);
+    private readonly BoundedLookup<string, CallBatcher<QueueMessageInput, EnqueueResult>> _freeEnqueuers = new(MaxCachedQueues, StringComparer.Ordinal);
+    private readonly BoundedLookup<(string Queue, int Partition), CallBatcher<QueueReceipt, ReceiptProblem?>> _ackers = new(MaxCachedQueues);
     private readonly CallBound _bound = (options ?? new GranaryClientOptions()).Bound();
     private int _rotation;
 
@@ -63,7 +67,7 @@ public sealed class QueueClient(IGrainFactory grains, GranaryClientOptions? opti
     public async Task<QueueInfo> CreateAsync(string queue, QueueDefinition definition, CancellationToken cancellationToken = default)
     {
         var info = await _bound.On(Queue(queue).CreateAsync(definition), cancellationToken);
-        _infos[queue] = info;
+        _infos.Set(queue, info);
         return info;
     }
 
@@ -77,7 +81,7 @@ public sealed class QueueClient(IGrainFactory grains, GranaryClientOptions? opti
         }
 
         info = await _bound.On(Queue(queue).GetInfoAsync(), cancellationToken);
-        _infos[queue] = info;
+        _infos.Set(queue, info);
         return info;
     }
 

@@ -65,13 +65,16 @@ public abstract class CacheShardScenarios(GranaryTestClusterFixture cluster, ITe
         }
 
         // Each pipeline holds one group per shard it touches (a grain call of its own if groups were not
-        // shared); the groups of all connections went through the shards' batchers and shared their calls.
+        // shared, so at least as many calls as groups); the groups of all connections went through the
+        // shards' batchers and shared their calls. How many share one call depends on how many arrive while
+        // the shard's calls are in flight, which the shared CPU decides (a loaded CI run gave 112 calls for
+        // 327 groups, an idle one 24, three per shard): fewer calls than groups is what shows sharing.
         var groups = Enumerable.Range(0, Connections).Sum(c => Pipeline(c).Select(command => cache.ShardOfKeys(command, out _)).Distinct().Count());
         var calls = callsAfter - callsBefore;
         var commands = commandsAfter - commandsBefore;
         output.WriteLine($"{commands} pipelined commands of {Connections} connections ({groups} shard groups) in {calls} grain calls over {cache.Definition.Shards} shards");
         Assert.Equal(Connections * KeysPerConnection * 4, commands);
-        Assert.True(calls * 4 < groups, $"{calls} grain calls for {groups} shard groups");
+        Assert.True(calls < groups, $"{calls} grain calls for {groups} shard groups");
     }
 
     [Fact]
