@@ -286,19 +286,57 @@ public sealed class ParticipantLedger
     /// </summary>
     public int Prune(DateTimeOffset now, TimeSpan retention, int maxFinished, TimeSpan keepAtLeast = default, Func<ParticipantEntry, bool>? exempt = null)
     {
-        var finished = _entries.Values.Where(e => !e.IsOpen).OrderBy(e => e.Since).ToList();
-        var drop = finished.Where(e => now - e.Since > retention).Select(e => e.TransactionId).ToHashSet(StringComparer.Ordinal);
-        var excess = finished.Count - drop.Count - maxFinished;
-        foreach (var e in finished.Where(e => !drop.Contains(e.TransactionId) && now - e.Since > keepAtLeast && exempt?.Invoke(e) != true).Take(Math.Max(0, excess)))
+        // Runs before every write of the participant. Only entries past the retention or the floor can
+        // go, and under load those are the few that crossed the floor since the last write: only they
+        // are sorted (in the order of the whole set: by time, ties in the ledger's order).
+        var finished = 0;
+        List<ParticipantEntry>? old = null;
+        foreach (var e in _entries.Values)
         {
-            drop.Add(e.TransactionId);
+            if (e.IsOpen)
+            {
+                continue;
+            }
+
+            finished++;
+            if (now - e.Since > retention || now - e.Since > keepAtLeast)
+            {
+                (old ??= []).Add(e);
+            }
         }
 
-        foreach (var id in drop)
+        if (old is null)
         {
-            _entries.Remove(id);
+            return 0;
         }
 
-        return drop.Count;
+        var ordered = old.OrderBy(e => e.Since).ToList();
+        var dropped = 0;
+        foreach (var e in ordered)
+        {
+            if (now - e.Since > retention)
+            {
+                _entries.Remove(e.TransactionId);
+                dropped++;
+            }
+        }
+
+        var excess = finished - dropped - maxFinished;
+        foreach (var e in ordered)
+        {
+            if (excess <= 0)
+            {
+                break;
+            }
+
+            if (now - e.Since <= retention && now - e.Since > keepAtLeast && exempt?.Invoke(e) != true)
+            {
+                _entries.Remove(e.TransactionId);
+                dropped++;
+                excess--;
+            }
+        }
+
+        return dropped;
     }
 }

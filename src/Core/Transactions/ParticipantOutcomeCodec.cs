@@ -55,3 +55,41 @@ public static class ParticipantOutcomeCodec
         return new ParticipantEntry(transactionId, fingerprint, status.Value, DateTimeOffset.FromUnixTimeMilliseconds(ms), null);
     }
 }
+
+/// <summary>
+/// The stored texts of a participant's finished entries, each encoded once: a finished entry never
+/// changes (a change replaces the entry), and the participant writes all of them with every state
+/// change (about fifty under load), so encoding them anew at each write cost more than the rest of
+/// the write's preparation. Keeps exactly the entries of the last call.
+/// </summary>
+public sealed class ParticipantOutcomeTexts
+{
+    private Dictionary<ParticipantEntry, string> _texts = new(ReferenceEqualityComparer.Instance);
+    private Dictionary<ParticipantEntry, string> _next = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The <see cref="ParticipantOutcomeCodec.Encode"/> text of each finished entry of <paramref name="entries"/>, in their order.</summary>
+    public List<string> Encode(IEnumerable<ParticipantEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var texts = new List<string>();
+        foreach (var entry in entries)
+        {
+            if (entry.IsOpen)
+            {
+                continue;
+            }
+
+            if (!_texts.TryGetValue(entry, out var text))
+            {
+                text = ParticipantOutcomeCodec.Encode(entry);
+            }
+
+            _next[entry] = text;
+            texts.Add(text);
+        }
+
+        (_texts, _next) = (_next, _texts);
+        _next.Clear();
+        return texts;
+    }
+}

@@ -169,4 +169,50 @@ public sealed class ParticipantLedgerTests
         Assert.Equal(1, _ledger.Prune(Now, TimeSpan.FromHours(1), maxFinished: 1, exempt: e => e.TransactionId == "c5"));
         Assert.Equal("c5", Assert.Single(_ledger.Entries).TransactionId);
     }
+
+    [Fact]
+    public void Pruning_drops_what_the_plain_rule_drops_on_random_ledgers()
+    {
+        // The rule written plainly (sort every finished entry by time, ties in ledger order): all past
+        // the retention, then the oldest past the floor and not exempt until the cap is met. Prune
+        // sorts only the entries past the floor or the retention; it must drop the same ones.
+        static HashSet<string> Plain(IReadOnlyCollection<ParticipantEntry> entries, DateTimeOffset now, TimeSpan retention, int maxFinished, TimeSpan keepAtLeast, Func<ParticipantEntry, bool> exempt)
+        {
+            var finished = entries.Where(e => !e.IsOpen).OrderBy(e => e.Since).ToList();
+            var drop = finished.Where(e => now - e.Since > retention).Select(e => e.TransactionId).ToHashSet(StringComparer.Ordinal);
+            var excess = finished.Count - drop.Count - maxFinished;
+            foreach (var e in finished.Where(e => !drop.Contains(e.TransactionId) && now - e.Since > keepAtLeast && !exempt(e)).Take(Math.Max(0, excess)))
+            {
+                drop.Add(e.TransactionId);
+            }
+
+            return drop;
+        }
+
+        var random = new Random(20261203);
+        var now = new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero);
+        var statuses = new[] { ParticipantStatus.Prepared, ParticipantStatus.PreCommitted, ParticipantStatus.Committed, ParticipantStatus.Aborted };
+        var droppedSome = 0;
+        for (var run = 0; run < 2_000; run++)
+        {
+            // Times on a coarse grid so that ties are common.
+            var entries = Enumerable.Range(0, random.Next(0, 60)).Select(i => new ParticipantEntry(
+                "tx-" + i, "fp", statuses[random.Next(statuses.Length)], now - TimeSpan.FromSeconds(random.Next(0, 40)), null,
+                random.Next(4) == 0 ? TimeSpan.FromSeconds(5) : null)).ToList();
+            var retention = TimeSpan.FromSeconds(random.Next(0, 45));
+            var floor = TimeSpan.FromSeconds(random.Next(0, 45));
+            var cap = random.Next(0, 30);
+            Func<ParticipantEntry, bool> exempt = random.Next(2) == 0 ? e => e.IsThreePhase : e => false;
+            var ledger = new ParticipantLedger(entries);
+            var expected = Plain(ledger.Entries, now, retention, cap, floor, exempt);
+
+            var dropped = ledger.Prune(now, retention, cap, floor, exempt);
+
+            Assert.Equal(expected.Count, dropped);
+            Assert.Equal(entries.Select(e => e.TransactionId).Where(id => !expected.Contains(id)).Order(StringComparer.Ordinal), ledger.Entries.Select(e => e.TransactionId).Order(StringComparer.Ordinal));
+            droppedSome += dropped > 0 ? 1 : 0;
+        }
+
+        Assert.InRange(droppedSome, 500, 1_900);
+    }
 }

@@ -60,4 +60,27 @@ public sealed class ParticipantOutcomeCodecTests
         Assert.Equal(PrepareVerdict.AlreadyAborted, ledger.CheckPrepare("a", "credit 1"));
         Assert.Equal(CommitVerdict.RefusedAborted, ledger.Commit("a", At));
     }
+
+    [Fact]
+    public void Stored_texts_are_the_codecs_in_ledger_order_and_each_entry_is_encoded_once()
+    {
+        var texts = new ParticipantOutcomeTexts();
+        var committed = new ParticipantEntry("tx-a", "debit 1", ParticipantStatus.Committed, At, null);
+        var open = new ParticipantEntry("tx-b", "credit 1", ParticipantStatus.Prepared, At, null);
+        var aborted = new ParticipantEntry("tx-c", "debit 2", ParticipantStatus.Aborted, At.AddSeconds(1), null);
+
+        var first = texts.Encode([committed, open, aborted]);
+        Assert.Equal([ParticipantOutcomeCodec.Encode(committed), ParticipantOutcomeCodec.Encode(aborted)], first);
+
+        // The same entry objects give the same string objects (not encoded again); a replaced entry
+        // (its status changed) is encoded anew; entries gone are forgotten.
+        var committedB = open with { Status = ParticipantStatus.Committed, Since = At.AddSeconds(2) };
+        var second = texts.Encode([committed, committedB]);
+        Assert.Same(first[0], second[0]);
+        Assert.Equal(ParticipantOutcomeCodec.Encode(committedB), second[1]);
+        var third = texts.Encode([committedB]);
+        Assert.Same(second[1], Assert.Single(third));
+        Assert.Empty(texts.Encode([open]));
+        Assert.NotSame(first[0], Assert.Single(texts.Encode([committed])));
+    }
 }

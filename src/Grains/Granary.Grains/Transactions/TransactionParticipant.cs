@@ -26,6 +26,7 @@ public sealed class TransactionParticipant<TState>
     private readonly ParticipantStateWriter<TState> _writer;
     private readonly CooperativeTermination _termination;
     private readonly SagaStepGuard _saga;
+    private readonly ParticipantOutcomeTexts _outcomeTexts = new();
     private ParticipantProtocol<TxOperation>? _protocol;
 
     /// <summary>Assembles the participant of <paramref name="grain"/>.</summary>
@@ -218,10 +219,13 @@ public sealed class TransactionParticipant<TState>
             LastInquiry = e.LastInquiry,
             ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
-        state.Outcomes = ledger.Entries.Where(e => !e.IsOpen).Select(ParticipantOutcomeCodec.Encode).ToList();
-        foreach (var id in state.ThreePhasePeers.Keys.Where(id => ledger.Find(id) is not { IsOpen: true }).ToList())
+        state.Outcomes = _outcomeTexts.Encode(ledger.Entries);
+        if (state.ThreePhasePeers.Count > 0)
         {
-            state.ThreePhasePeers.Remove(id);
+            foreach (var id in state.ThreePhasePeers.Keys.Where(id => ledger.Find(id) is not { IsOpen: true }).ToList())
+            {
+                state.ThreePhasePeers.Remove(id);
+            }
         }
 
         _saga.Store(state, now);
