@@ -48,6 +48,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         var deliveries = new ConcurrentDictionary<string, int>();
         var acked = new ConcurrentDictionary<string, bool>();
         var errors = new ConcurrentDictionary<string, int>();
+        var lastAck = new ConcurrentDictionary<string, string>();
         using var stop = new CancellationTokenSource();
 
         void Count(Exception ex) => errors.AddOrUpdate(ex.GetType().Name, 1, (_, n) => n + 1);
@@ -115,10 +116,17 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
                 try
                 {
                     var refused = await client.AckManyAsync(queue, got.Select(m => m.Receipt)).WaitAsync(CallTimeout);
-                    var notAcked = refused.Where(r => r.Problem != ReceiptProblem.AlreadySettled).Select(r => r.Receipt).ToHashSet();
-                    foreach (var m in got.Where(m => !notAcked.Contains(m.Receipt)))
+                    var notAcked = refused.Where(r => r.Problem != ReceiptProblem.AlreadySettled).ToDictionary(r => r.Receipt, r => r.Problem);
+                    foreach (var m in got)
                     {
-                        acked[m.Id] = true;
+                        if (notAcked.TryGetValue(m.Receipt, out var problem))
+                        {
+                            lastAck[m.Id] = $"{problem} at {clock.Elapsed.TotalSeconds:F1} s";
+                        }
+                        else
+                        {
+                            acked[m.Id] = true;
+                        }
                     }
 
                     return;
@@ -126,6 +134,10 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     Count(ex);
+                    foreach (var m in got)
+                    {
+                        lastAck[m.Id] = $"{ex.GetType().Name} at {clock.Elapsed.TotalSeconds:F1} s (attempt {attempt + 1})";
+                    }
                 }
             }
         }
@@ -150,13 +162,32 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         await Task.WhenAll(producers);
         await Task.WhenAll(replacements);
         var drainStarted = clock.Elapsed;
-        await Eventually.ValueAsync("every confirmed message acked (confirmed messages not acked yet)", () => Task.FromResult(confirmed.Keys.Count(id => !acked.ContainsKey(id))), n => n == 0, RunBound - clock.Elapsed, TimeSpan.FromMilliseconds(100));
+        TimeoutException? drainTimeout = null;
+        try
+        {
+            await Eventually.ValueAsync("every confirmed message acked (confirmed messages not acked yet)", () => Task.FromResult(confirmed.Keys.Count(id => !acked.ContainsKey(id))), n => n == 0, RunBound - clock.Elapsed, TimeSpan.FromMilliseconds(100));
+        }
+        catch (TimeoutException ex)
+        {
+            // Fails below, after saying where each unacked message is: never delivered, delivered with
+            // an ack refused (and how), or still in the queue.
+            drainTimeout = ex;
+        }
 
         await stop.CancelAsync();
         await Task.WhenAll(consumers);
 
         var stats = await client.StatsAsync(queue);
         var lost = confirmed.Keys.Where(id => !acked.ContainsKey(id)).ToList();
+        foreach (var id in lost.Take(20))
+        {
+            output.WriteLine($"not acked: {id}: delivered {deliveries.GetValueOrDefault(id)} times, last ack answer: {lastAck.GetValueOrDefault(id) ?? "none"}");
+        }
+
+        foreach (var partition in stats.Partitions)
+        {
+            output.WriteLine($"partition {partition.Partition} on {partition.HostedBy}: ready {partition.Ready}, delayed {partition.Delayed}, in flight {partition.InFlight}, stored only {partition.Stored}, dead-lettered {partition.DeadLettered}");
+        }
         var neverDelivered = confirmed.Keys.Count(id => !deliveries.ContainsKey(id));
         var totalDeliveries = deliveries.Values.Sum();
         var duplicates = totalDeliveries - deliveries.Count;
@@ -168,6 +199,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
         output.WriteLine($"confirmed {confirmed.Count}, delivered {deliveries.Count} (deliveries {totalDeliveries}), acked {acked.Count}, lost {lost.Count}, never delivered {neverDelivered}, duplicates {duplicates}");
         output.WriteLine($"run {clock.Elapsed.TotalSeconds:F1} s (drain from {drainStarted.TotalSeconds:F1} s); errors retried: {string.Join(", ", errors.Select(e => $"{e.Key}={e.Value}"))}");
         output.WriteLine($"queue at the end: depth {stats.Depth}, dead-lettered {stats.DeadLettered}, acked by partitions {stats.Partitions.Sum(p => p.Acked)} (since their last activation)");
+        Assert.True(drainTimeout is null, $"{drainTimeout?.Message}; {string.Join("; ", lost.Take(5).Select(id => $"{id} delivered {deliveries.GetValueOrDefault(id)} times, last ack answer {lastAck.GetValueOrDefault(id) ?? "none"}"))}; queue depth {stats.Depth}, in flight {stats.Partitions.Sum(p => p.InFlight)}");
         Assert.Equal(2, kills.Count);
         Assert.Equal(0, stats.Depth);
         Assert.Equal(0, stats.DeadLettered);
