@@ -1,11 +1,8 @@
 using System.Globalization;
 using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using Orleans.Storage;
-using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Foundation;
@@ -28,15 +25,11 @@ public sealed class GrainStateRowStorageTests(SharedServersFixture servers, ITes
     [Fact]
     public async Task States_of_a_few_kilobytes_are_stored_in_their_rows_uncompressed()
     {
-        var database = "rows_" + Guid.NewGuid().ToString("N")[..12];
-        await servers.Postgres.CreateDatabaseAsync(database);
-        var connectionString = servers.Postgres.ConnectionString(database);
-        await PostgresShardInitializer.EnsureShardsAsync([connectionString], createDatabases: false, NullLogger.Instance, CancellationToken.None);
+        var connectionString = await _cluster.NewShardDatabaseAsync("rows");
         // Applying the schema again (every silo start does) keeps the setting and changes nothing.
         await PostgresShardInitializer.EnsureShardsAsync([connectionString], createDatabases: false, NullLogger.Instance, CancellationToken.None);
 
-        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
-        var provider = (AdoNetGrainStorage)services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(0));
+        var provider = _cluster.ShardStorage(0);
         // About 3 to 7 kB of outcome-like strings: compressible, and over PostgreSQL's default 2 kB threshold.
         var states = Enumerable.Range(0, 20)
             .Select(i => (Id: GrainId.Create("granary.test.rows", i.ToString(CultureInfo.InvariantCulture)), State: new GrainState<List<string>>(Outcomes(40 + (i * 3)))))

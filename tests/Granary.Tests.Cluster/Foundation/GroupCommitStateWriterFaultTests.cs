@@ -1,10 +1,8 @@
 using System.Globalization;
 using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Storage;
-using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Foundation;
@@ -111,8 +109,7 @@ public sealed class GroupCommitStateWriterFaultTests(SharedServersFixture server
     /// <summary>A writer of its own on shard 0 (so no other grain's write meets the injected faults), and that shard's provider to read back.</summary>
     private (GroupCommitStateWriter Writer, IGrainStorage Reader) NewWriter()
     {
-        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
-        var provider = (AdoNetGrainStorage)services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(0));
+        var provider = _cluster.ShardStorage(0);
         var writer = new GroupCommitStateWriter(_cluster.Shards[0], provider, StorageNames.Shard(0), "granary-test", inFlight: 1, maxBatch: 256);
         return (writer, provider);
     }

@@ -1,10 +1,6 @@
 using System.Globalization;
 using Granary.Server.Storage;
 using Granary.Tests.Cluster.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Orleans.Storage;
-using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Foundation;
@@ -30,13 +26,8 @@ public sealed class GroupCommitStateWriterPlanTests(SharedServersFixture servers
     public async Task Writes_to_a_new_shard_never_scan_the_whole_table()
     {
         // A database of its own, so the table is new and nothing else touches it.
-        var database = "plan_" + Guid.NewGuid().ToString("N")[..12];
-        await servers.Postgres.CreateDatabaseAsync(database);
-        var connectionString = servers.Postgres.ConnectionString(database);
-        await PostgresShardInitializer.EnsureShardsAsync([connectionString], createDatabases: false, NullLogger.Instance, CancellationToken.None);
-
-        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
-        var provider = (AdoNetGrainStorage)services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(0));
+        var connectionString = await _cluster.NewShardDatabaseAsync("plan");
+        var provider = _cluster.ShardStorage(0);
         var writes = 0;
         await using (var writer = new GroupCommitStateWriter(connectionString, provider, StorageNames.Shard(0), "granary-test", inFlight: 1, maxBatch: 256))
         {

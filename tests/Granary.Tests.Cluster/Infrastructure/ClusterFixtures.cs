@@ -4,9 +4,12 @@ using Granary.Client.Configuration;
 using Granary.Client.Security;
 using Granary.Server;
 using Granary.Server.Security;
+using Granary.Server.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Granary.Tests.Cluster.Infrastructure;
@@ -161,6 +164,20 @@ public sealed class RedisPostgresClusterFixture(SharedServersFixture servers) : 
 
     /// <inheritdoc/>
     protected override short InitialSilos => Silos;
+
+    /// <summary>The grain storage of shard <paramref name="shard"/> on the first silo (its serializer and hashers, for writers a test builds).</summary>
+    public AdoNetGrainStorage ShardStorage(int shard) =>
+        (AdoNetGrainStorage)((InProcessSiloHandle)Cluster.Silos[0]).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Shard(shard));
+
+    /// <summary>A new database with the shard schema applied, that nothing else touches; returns its connection string.</summary>
+    public async Task<string> NewShardDatabaseAsync(string prefix)
+    {
+        var database = prefix + "_" + Guid.NewGuid().ToString("N")[..12];
+        await servers.Postgres.CreateDatabaseAsync(database);
+        var connectionString = servers.Postgres.ConnectionString(database);
+        await PostgresShardInitializer.EnsureShardsAsync([connectionString], createDatabases: false, NullLogger.Instance, CancellationToken.None);
+        return connectionString;
+    }
 
     /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)
