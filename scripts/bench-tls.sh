@@ -10,6 +10,7 @@
 #
 #   scripts/bench-tls.sh                              # 3 rounds of 3 s warm-up + 15 s
 #   ROUNDS=1 WARMUP=1 DURATION=5 scripts/bench-tls.sh # short development run
+#   WORKLOADS=lock scripts/bench-tls.sh               # one workload only
 #
 # Extra arguments go to every 'granary bench' call (e.g. --concurrency 128).
 set -euo pipefail
@@ -20,6 +21,8 @@ RUN_DIR=${RUN_DIR:-/tmp/granary-bench-tls}
 ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-15}
+# Which benches run, separated by commas (each is the words after 'granary bench').
+IFS=, read -r -a WORKLOADS <<<"${WORKLOADS:-cache --op get,lock}"
 require_int ROUNDS "$ROUNDS" 1 20 || exit 2
 require_int WARMUP "$WARMUP" 0 600 || exit 2
 require_int DURATION "$DURATION" 3 3600 || exit 2
@@ -57,8 +60,11 @@ cluster_env() {
   echo "Granary__Security__Servers__RedisPasswordFile=$RUN_DIR/redis/password"
   echo "Granary__Security__Servers__PostgresPasswordFile=$RUN_DIR/pg/password"
   echo "Granary__Storage__Mode=PostgresShards"
+  # Both clusters share one PostgreSQL server (max_connections 300): 2 clusters x 3 shards x 40 fit in it
+  # with room for the console. With more, the cluster measured second found the server full of the
+  # first one's idle pooled connections ("too many clients") and waited for them.
   for i in 0 1 2; do
-    echo "Granary__Storage__Shards__$i=Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_${name}_shard_$i;Maximum Pool Size=200"
+    echo "Granary__Storage__Shards__$i=Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=granary_${name}_shard_$i;Maximum Pool Size=40"
   done
   if [[ "$name" == tls ]]; then
     echo "Granary__Security__Tls__Enabled=true"
@@ -97,7 +103,7 @@ done
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$RUN_DIR/results.jsonl"
 for ((round = 1; round <= ROUNDS; round++)); do
-  for workload in "cache --op get" "lock"; do
+  for workload in "${WORKLOADS[@]}"; do
     for name in plain tls; do
       # shellcheck disable=SC2086 # $workload is two words on purpose
       echo "+ round $round, $name: granary bench $workload --warmup $WARMUP --duration $DURATION $* (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
