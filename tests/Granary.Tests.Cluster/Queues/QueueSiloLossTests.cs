@@ -26,6 +26,7 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
     private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(4);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(8);
     private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(150);
+    private static readonly TimeSpan AckRetryPause = TimeSpan.FromMilliseconds(200);
 
     [Fact]
     public async Task Confirmed_messages_survive_two_sigkills_of_the_partition_host()
@@ -109,10 +110,28 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
 
         async Task AckAsync(IReadOnlyList<QueueDelivery> got)
         {
-            // An ack whose answer was lost (its silo died) may or may not have landed: ask again.
-            // AlreadySettled means it did; LeaseLost means the message went back and will be redelivered.
-            for (var attempt = 0; attempt < 5 && !stop.IsCancellationRequested; attempt++)
+            // An ack whose answer was lost (its silo died) may or may not have landed: ask again until
+            // an answer comes. AlreadySettled means it did; LeaseLost means the message went back and
+            // will be redelivered. Giving up after a fixed number of attempts would lose track of an
+            // ack that landed just before a kill: the message is settled and never comes back, so the
+            // history could not tell it from a lost one. Until the partition's new host is known
+            // (a SIGKILLed silo is declared dead only after missed probes, longer on a loaded
+            // machine), every attempt can fail.
+            for (var attempt = 0; !stop.IsCancellationRequested; attempt++)
             {
+                if (attempt > 0)
+                {
+                    // A pause between attempts, not a wait for a condition: the next attempt asks again.
+                    try
+                    {
+                        await Task.Delay(AckRetryPause, stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+
                 try
                 {
                     var refused = await client.AckManyAsync(queue, got.Select(m => m.Receipt)).WaitAsync(CallTimeout);
