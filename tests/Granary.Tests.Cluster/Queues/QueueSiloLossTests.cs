@@ -117,47 +117,52 @@ public sealed class QueueSiloLossTests(SharedServersFixture servers, ITestOutput
             // history could not tell it from a lost one. Until the partition's new host is known
             // (a SIGKILLed silo is declared dead only after missed probes, longer on a loaded
             // machine), every attempt can fail.
-            for (var attempt = 0; !stop.IsCancellationRequested; attempt++)
+            // The asking again is Eventually's loop (a pause of AckRetryPause between attempts), bounded
+            // by the run's deadline and ended early when the run stops.
+            var attempt = 0;
+            try
             {
-                if (attempt > 0)
-                {
-                    // A pause between attempts, not a wait for a condition: the next attempt asks again.
-                    try
+                var refused = await Eventually.SucceedsAsync(
+                    "an answer to an ack",
+                    async () =>
                     {
-                        await Task.Delay(AckRetryPause, stop.Token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
-                }
-
-                try
-                {
-                    var refused = await client.AckManyAsync(queue, got.Select(m => m.Receipt)).WaitAsync(CallTimeout);
-                    var notAcked = refused.Where(r => r.Problem != ReceiptProblem.AlreadySettled).ToDictionary(r => r.Receipt, r => r.Problem);
-                    foreach (var m in got)
-                    {
-                        if (notAcked.TryGetValue(m.Receipt, out var problem))
+                        stop.Token.ThrowIfCancellationRequested();
+                        attempt++;
+                        try
                         {
-                            lastAck[m.Id] = $"{problem} at {clock.Elapsed.TotalSeconds:F1} s";
+                            return await client.AckManyAsync(queue, got.Select(m => m.Receipt)).WaitAsync(CallTimeout);
                         }
-                        else
+                        catch (Exception ex) when (ex is not OperationCanceledException)
                         {
-                            acked[m.Id] = true;
-                        }
-                    }
+                            Count(ex);
+                            foreach (var m in got)
+                            {
+                                lastAck[m.Id] = $"{ex.GetType().Name} at {clock.Elapsed.TotalSeconds:F1} s (attempt {attempt})";
+                            }
 
-                    return;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                            throw;
+                        }
+                    },
+                    RunBound - clock.Elapsed,
+                    retry: ex => ex is not OperationCanceledException,
+                    poll: AckRetryPause);
+                var notAcked = refused.Where(r => r.Problem != ReceiptProblem.AlreadySettled).ToDictionary(r => r.Receipt, r => r.Problem);
+                foreach (var m in got)
                 {
-                    Count(ex);
-                    foreach (var m in got)
+                    if (notAcked.TryGetValue(m.Receipt, out var problem))
                     {
-                        lastAck[m.Id] = $"{ex.GetType().Name} at {clock.Elapsed.TotalSeconds:F1} s (attempt {attempt + 1})";
+                        lastAck[m.Id] = $"{problem} at {clock.Elapsed.TotalSeconds:F1} s";
+                    }
+                    else
+                    {
+                        acked[m.Id] = true;
                     }
                 }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
+            {
+                // The run stopped or its deadline passed with no answer: the last error is in lastAck,
+                // and the drain check below fails with it if the message is still unacked.
             }
         }
 
