@@ -250,57 +250,6 @@ public abstract class LockScenarios(GranaryTestClusterFixture fixture, ITestOutp
     }
 
     [Fact]
-    public async Task Leases_of_one_client_with_short_and_long_ttls_are_all_renewed_by_its_shared_timer_until_released()
-    {
-        var locks = new DistributedLocks(fixture.Grains, new DistributedLockOptions { Owner = "shared-timer" });
-        var shortTtl = TimeSpan.FromSeconds(1.5);
-        var shortNames = Enumerable.Range(0, 10).Select(_ => NewName()).ToList();
-        var longNames = Enumerable.Range(0, 5).Select(_ => NewName()).ToList();
-        var leases = new List<LockHandle>();
-        foreach (var name in longNames)
-        {
-            leases.Add(await locks.AcquireAsync(name, Ttl, TimeSpan.Zero));
-        }
-
-        foreach (var name in shortNames)
-        {
-            leases.Add(await locks.AcquireAsync(name, shortTtl, TimeSpan.Zero));
-        }
-
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        await Task.Delay(shortTtl * 3); // the behaviour under test: three short ttls pass, and the leases must outlive them by renewal
-        var held = await Task.WhenAll(leases.Select(l => locks.StatusAsync(l.Name)));
-
-        // Release the first half; the rest keep being renewed.
-        foreach (var lease in leases.Take(7))
-        {
-            await lease.DisposeAsync();
-        }
-
-        await Task.Delay(shortTtl * 2); // the behaviour under test: two more short ttls pass with fewer leases held
-        var after = await Task.WhenAll(leases.Select(l => locks.StatusAsync(l.Name)));
-        output.WriteLine($"{leases.Count} leases held {clock.Elapsed.TotalSeconds:F1} s; lost: {leases.Skip(7).Count(l => l.IsLost)} of those still held");
-
-        for (var i = 0; i < leases.Count; i++)
-        {
-            Assert.Equal(leases[i].Token, Assert.Single(held[i].Holders).Token);
-        }
-
-        Assert.All(leases.Take(7), l => Assert.True(l.IsLost, "a released lease reports itself lost"));
-        Assert.All(after.Take(7), s => Assert.Empty(s.Holders));
-        Assert.All(leases.Skip(7), l => Assert.False(l.IsLost));
-        for (var i = 7; i < leases.Count; i++)
-        {
-            Assert.Equal(leases[i].Token, Assert.Single(after[i].Holders).Token);
-        }
-
-        foreach (var lease in leases.Skip(7))
-        {
-            await lease.DisposeAsync();
-        }
-    }
-
-    [Fact]
     public async Task A_durable_activation_of_a_lock_last_served_in_fast_mode_grants_above_that_epoch_and_waits_out_an_unclean_end()
     {
         // Rows as a fast-mode activation leaves them (the cluster then switched to durable): epoch 7,
