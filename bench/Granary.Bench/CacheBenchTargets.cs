@@ -43,8 +43,9 @@ public sealed record CacheWorkload(CacheBenchOp Op, int Keys, int ValueSize)
 }
 
 /// <summary>Granary's sharded cache through <see cref="CacheClient"/> (coalescing per shard).</summary>
-public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload workload, string deployment, int? shards, CachePersistence persistence = CachePersistence.Volatile) : IBenchTarget
+public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload workload, string deployment, int? shards, CachePersistence persistence = CachePersistence.Volatile, int? inFlight = null) : IBenchTarget
 {
+    private readonly CacheClientOptions _options = inFlight is { } calls ? new CacheClientOptions { MaxInFlightPerShard = calls } : new CacheClientOptions();
     private readonly string _name = persistence switch
     {
         CachePersistence.WriteThrough => "bench-write-through",
@@ -60,7 +61,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
     public string System => "granary";
 
     /// <inheritdoc/>
-    public string Configuration => $"{(_cache?.Definition.Settings ?? CacheSettings.Default).Describe()} cache '{_cache?.Name}', {_cache?.Definition.Shards} shard grains, CacheClient coalescing (2 calls in flight per shard), {deployment}";
+    public string Configuration => $"{(_cache?.Definition.Settings ?? CacheSettings.Default).Describe()} cache '{_cache?.Name}', {_cache?.Definition.Shards} shard grains, CacheClient coalescing ({_options.MaxInFlightPerShard} call{(_options.MaxInFlightPerShard == 1 ? "" : "s")} in flight per shard), {deployment}";
 
     /// <inheritdoc/>
     public async Task SetupAsync(CancellationToken cancellationToken)
@@ -76,7 +77,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
             await definition.ReshardAsync(count);
         }
 
-        _cache = await CacheClient.ConnectAsync(grains, _name);
+        _cache = await CacheClient.ConnectAsync(grains, _name, _options);
         await Preload(workload, (key, value) => _cache.ExecuteAsync(["SET", key, value]));
     }
 

@@ -19,7 +19,8 @@ public static class CacheBenchCommand
         var redis = new Option<string?>("--redis") { Description = "Peer Redis (default: Granary:Cluster:RedisConnectionString; the credentials of Granary:Security:Servers fill in a password it does not name)" };
         var shards = new Option<int?>("--shards") { Description = "Reshard the 'bench' cache to this many shards first (default: keep)" };
         var persistence = new Option<string>("--persistence") { Description = "Bench a cache with this persistence: volatile (cache 'bench', default), write-through (cache 'bench-write-through') or snapshot (cache 'bench-snapshot')", DefaultValueFactory = _ => "volatile" };
-        var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards, persistence };
+        var inFlight = new Option<int?>("--in-flight") { Description = "Grain calls in flight per shard for Granary's CacheClient (default: the client's default)" };
+        var cache = new Command("cache", "Sharded cache GET/SET/mix, beside Redis (StackExchange.Redis, one multiplexer)") { op, keys, valueSize, redis, shards, persistence, inFlight };
         cache.SetHandler(async (parse, output, ct) =>
         {
             var settings = BenchCommands.Common.Settings(parse, output);
@@ -35,7 +36,7 @@ public static class CacheBenchCommand
             settings = await BenchCommands.Common.WithCpuAsync(settings, parse, connection, ct);
             var deployment = connection.Embedded ? "embedded silo (in-process client)" : "external client over TCP to the configured cluster";
             var mode = CacheCommands.ParsePersistence(parse.GetValue(persistence));
-            await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null, mode);
+            await using var granary = new GranaryCacheBenchTarget(connection.Grains, workload, deployment, parse.GetValue(shards) is { } s ? GlobalOptions.Require(s, "--shards", 1, 1024) : null, mode, parse.GetValue(inFlight) is { } f ? GlobalOptions.Require(f, "--in-flight", 1, 1024) : null);
             var peerName = (parse.GetValue(BenchCommands.Common.Peer) ?? "none").ToLowerInvariant();
             IBenchTarget? peer = peerName switch
             {

@@ -3,8 +3,13 @@ namespace Granary.Client.Caching;
 /// <summary>How a <see cref="CacheClient"/> batches and refreshes.</summary>
 public sealed record CacheClientOptions
 {
-    /// <summary>Grain calls in flight per shard; operations arriving meanwhile join the next batch. Default 2.</summary>
-    public int MaxInFlightPerShard { get; init; } = 2;
+    /// <summary>
+    /// Grain calls in flight per shard; operations arriving meanwhile join the next batch. Default 1:
+    /// under load, fewer and fuller calls cost less CPU per command on the client and the silo (and
+    /// fewer TLS records) than a second call in flight saves in waiting; 2 lowers the latency of a
+    /// lightly loaded client slightly.
+    /// </summary>
+    public int MaxInFlightPerShard { get; init; } = 1;
 
     /// <summary>Most commands in one grain call. Default <see cref="Limits.MaxBatchSize"/>.</summary>
     public int MaxBatchSize { get; init; } = Limits.MaxBatchSize;
