@@ -16,8 +16,8 @@ public sealed class RespLimitsFixture : GranaryTestClusterFixture
     /// <summary>Largest request (and bulk string) in bytes.</summary>
     public const int MaxRequestBytes = 4096;
 
-    /// <summary>How long a silent connection is kept.</summary>
-    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>How long a silent connection is kept (the active connection of the idle test sends every third of it, so a pause of the machine must last more than two thirds of it to close that one).</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(4);
 
     /// <summary>The silo's RESP port.</summary>
     public int Port => Cluster.Silos.OfType<InProcessSiloHandle>().Single().SiloHost.Services.GetRequiredService<RespEndpoint>().LocalEndPoint!.Port;
