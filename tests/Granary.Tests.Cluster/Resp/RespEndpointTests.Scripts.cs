@@ -40,7 +40,7 @@ public sealed partial class RespEndpointTests
             {
                 Assert.Null(await second.TryAcquireAsync());
                 Assert.False(held.HandleLostToken.IsCancellationRequested, "the handle reported its lock lost");
-                await Task.Delay(LockExpiry / 5);
+                await Task.Delay(LockExpiry / 5); // the behaviour under test is the hold over time: the other handle tries again every fifth of the expiry while only the extensions keep the key
             }
 
             Assert.True(await db.KeyExistsAsync(name));
