@@ -25,6 +25,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
 using Orleans.Storage;
 using StackExchange.Redis;
 
@@ -107,11 +108,12 @@ public static class GranarySiloBuilderExtensions
         for (var i = 0; i < options.Shards.Length; i++)
         {
             var connectionString = options.Shards[i];
-            silo.AddAdoNetGrainStorage(StorageNames.Shard(i), ado =>
+            silo.AddAdoNetGrainStorage(StorageNames.Shard(i), builder => builder.Configure<Serializer, IGrainStorageSerializer>((ado, binary, json) =>
             {
                 ado.Invariant = "Npgsql";
                 ado.ConnectionString = connectionString;
-            });
+                ado.GrainStorageSerializer = new GrainStateFormat(binary, json);
+            }));
         }
 
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresShardInitializer>();
