@@ -183,6 +183,10 @@ public sealed class PostgresServer : IAsyncDisposable
         var kill = ChildProcess.FindExecutable("kill", "/usr/bin", "/bin") ?? throw new InvalidOperationException("kill (procps) is needed to crash the server.");
         var pid = postmaster.ToString(CultureInfo.InvariantCulture);
         (await ChildProcess.RunAsync(kill, ["-STOP", pid], StopTimeout, ct)).EnsureSuccess();
+
+        // kill returns once the signal is sent, not once the postmaster has stopped: a fork it was
+        // making may still complete. List its children only once it is stopped.
+        await Eventually.TrueAsync($"the postmaster {pid} stopped", () => StateOf(postmaster) is 'T' or 't' or 'Z' or 'X' or null, StopTimeout);
         var victims = ChildrenOf(postmaster).Prepend(postmaster).ToList();
         await ChildProcess.RunAsync(kill, ["-KILL", .. victims.Select(v => v.ToString(CultureInfo.InvariantCulture))], StopTimeout, ct);
         foreach (var victim in victims)
@@ -197,6 +201,31 @@ public sealed class PostgresServer : IAsyncDisposable
                 // Already gone.
             }
         }
+
+        // Every process of a server runs in its data directory. One the listing above missed would
+        // keep the shared memory attached, and the restart would refuse to start ("pre-existing
+        // shared memory block is still in use"): kill whatever is left there until nothing is.
+        await Eventually.TrueAsync(
+            $"every process of the crashed server in {DataDirectory} exited",
+            () =>
+            {
+                var left = ProcessesIn(DataDirectory);
+                foreach (var survivor in left)
+                {
+                    try
+                    {
+                        using var process = Process.GetProcessById(survivor);
+                        process.Kill();
+                    }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                    {
+                        // Gone meanwhile.
+                    }
+                }
+
+                return left.Count == 0;
+            },
+            StopTimeout);
     }
 
     /// <summary>
@@ -385,6 +414,48 @@ public sealed class PostgresServer : IAsyncDisposable
         var pidFile = Path.Combine(dataDirectory, "postmaster.pid");
         var firstLine = File.Exists(pidFile) ? File.ReadLines(pidFile).FirstOrDefault() : null;
         return int.TryParse(firstLine, NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+    }
+
+    /// <summary>The state letter of <paramref name="pid"/> in /proc (<c>T</c> stopped, <c>Z</c> zombie...); null when it is gone.</summary>
+    private static char? StateOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            return stat[stat.LastIndexOf(')') + 2];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The live processes whose working directory is <paramref name="directory"/> (from /proc; zombies have none).</summary>
+    private static List<int> ProcessesIn(string directory)
+    {
+        var wanted = Path.GetFullPath(directory).TrimEnd('/');
+        var found = new List<int>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (string.Equals(new DirectoryInfo(Path.Combine(entry, "cwd")).LinkTarget?.TrimEnd('/'), wanted, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Ended meanwhile, or not ours to look at.
+            }
+        }
+
+        return found;
     }
 
     /// <summary>The processes whose parent is <paramref name="parent"/> (from /proc).</summary>
