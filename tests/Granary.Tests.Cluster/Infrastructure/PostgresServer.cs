@@ -417,12 +417,20 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     /// <summary>The state letter of <paramref name="pid"/> in /proc (<c>T</c> stopped, <c>Z</c> zombie...); null when it is gone.</summary>
-    private static char? StateOf(int pid)
+    private static char? StateOf(int pid) =>
+        StatFields("/proc/" + pid.ToString(CultureInfo.InvariantCulture)) is { } fields ? fields[0][0] : null;
+
+    /// <summary>
+    /// The fields of <c>&lt;processDirectory&gt;/stat</c> after the command name ("pid (comm) state
+    /// ppid ..."; comm may contain spaces, so the fields start after its ')'): state first, then the
+    /// parent's pid. Null when the process ended meanwhile.
+    /// </summary>
+    private static string[]? StatFields(string processDirectory)
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-            return stat[stat.LastIndexOf(')') + 2];
+            var stat = File.ReadAllText(Path.Combine(processDirectory, "stat"));
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -469,19 +477,9 @@ public sealed class PostgresServer : IAsyncDisposable
                 continue;
             }
 
-            try
+            if (StatFields(directory) is { } fields && int.Parse(fields[1], CultureInfo.InvariantCulture) == parent)
             {
-                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so read after its ')'.
-                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == parent)
-                {
-                    children.Add(pid);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // The process ended meanwhile.
+                children.Add(pid);
             }
         }
 
