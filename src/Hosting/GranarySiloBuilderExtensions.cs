@@ -148,6 +148,7 @@ public static class GranarySiloBuilderExtensions
         // A host (or a test with a fake clock) may register its own clock first.
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.Configure<SiloMessagingOptions>(MessageSizeLimit.Apply);
+        CachedGrainInterfaceTypes.Register(silo.Services);
 
         // First, so that it is the outermost filter: the others (metrics) see the original exception.
         silo.AddIncomingGrainCallFilter<WireErrorFilter>();

@@ -51,6 +51,7 @@ public static class GranaryClientBuilderExtensions
 
     /// <summary>
     /// The client's side of the limits: Orleans' message size set to <see cref="Limits.MaxMessageBytes"/>,
+    /// as on the silos; and grain interface types resolved once (<see cref="CachedGrainInterfaceTypes"/>),
     /// as on the silos. Idempotent.
     /// </summary>
     public static IClientBuilder AddGranaryClientLimits(this IClientBuilder client)
@@ -62,6 +63,7 @@ public static class GranaryClientBuilderExtensions
         }
 
         client.Services.Configure<ClientMessagingOptions>(MessageSizeLimit.Apply);
+        CachedGrainInterfaceTypes.Register(client.Services);
         return client;
     }
 }

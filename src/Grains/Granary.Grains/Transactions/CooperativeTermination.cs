@@ -15,11 +15,25 @@ public sealed class CooperativeTermination(IGrainBase grain, IGrainFactory grain
     private IGrainTimer? _terminationTimer;
     private TimeSpan _terminationPeriod;
 
-    /// <summary>Starts the timers that something in doubt needs (on activation, and after each prepare).</summary>
+    /// <summary>Starts the timers that something in doubt needs (on activation).</summary>
     public void Ensure()
     {
         EnsureInquiryTimer();
         EnsureTerminationTimer();
+    }
+
+    /// <summary>
+    /// After a prepare: the inquiry timer, and the termination timer only for a three-phase prepare (a
+    /// two-phase one does not change what the termination timer watches, and the termination timer
+    /// stops itself once nothing three-phase is open).
+    /// </summary>
+    public void EnsureAfterPrepare(bool threePhase)
+    {
+        EnsureInquiryTimer();
+        if (threePhase)
+        {
+            EnsureTerminationTimer();
+        }
     }
 
     private void EnsureInquiryTimer()

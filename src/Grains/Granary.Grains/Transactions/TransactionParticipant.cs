@@ -189,7 +189,7 @@ public sealed class TransactionParticipant<TState>
         await _writer.WriteAsync(step.Write);
         if (step is { Result: PrepareResult.Granted, Write: ParticipantWrite.Persist })
         {
-            _termination.Ensure();
+            _termination.EnsureAfterPrepare(threePhase: terms is not null);
         }
 
         return step.Result switch
