@@ -2,6 +2,7 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Granary.Bench.Cpu;
+using Granary.Cli.Cli;
 using Granary.Cli.Locks;
 using V3Lockpb;
 
@@ -12,9 +13,11 @@ namespace Granary.Bench.Locks;
 /// set-up, and each acquire puts a key under the lock's prefix with that lease and waits until every
 /// key put before it is gone (FIFO by revision); release deletes the key. Every grant is a Raft
 /// commit with the write-ahead log fsynced: a durable grant, like Granary's durable mode. Against a
-/// private etcd the bench starts (<see cref="EtcdServer"/>) unless an endpoint is given.
+/// private etcd the bench starts (<see cref="EtcdServer"/>) unless an endpoint is given. The leases
+/// are granted before each of its windows and revoked after it (which deletes any key still in a
+/// lock's queue), so nothing of one window, neither a key nor a lease near its end, reaches the next.
 /// </summary>
-public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint, BenchSettings settings) : IBenchTarget
+public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint, BenchSettings settings) : IBackgroundBenchTarget
 {
     // How long a release or a lease replacement at the end of a window may take.
     private static readonly TimeSpan ReleaseBound = TimeSpan.FromSeconds(10);
@@ -32,6 +35,9 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
 
     /// <inheritdoc/>
     public string Configuration => $"etcd {(_server is null ? "at " + endpoint : "(private, one member, data in a temporary directory)")} lock API via dotnet-etcd, one gRPC client, one lease per caller (ttl {_leaseTtl.TotalSeconds:F0} s, covers the run), Lock + Unlock per pair";
+
+    /// <summary>Keys found in the locks' queues after a window, before its leases were revoked (a caller's key the window's end left behind).</summary>
+    public int LeftoverKeys { get; private set; }
 
     /// <summary>A lease ttl that outlasts every round's warm-up and window, with a minute to spare: no keep-alive traffic inside a window.</summary>
     public static TimeSpan LeaseTtlFor(BenchSettings settings)
@@ -57,40 +63,60 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
         }
 
         _client = new EtcdClient(Endpoint!);
+        await StartBackgroundAsync(cancellationToken);
+    }
+
+    /// <summary>Before each window: one fresh lease per caller.</summary>
+    public async Task StartBackgroundAsync(CancellationToken cancellationToken) =>
         _leases = await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(_ => GrantLeaseAsync(cancellationToken)));
+
+    /// <summary>
+    /// After each window: counts the keys still queued on the locks (<see cref="LeftoverKeys"/>), then
+    /// revokes every caller's lease, which deletes its keys, and checks that the queues are empty.
+    /// </summary>
+    public async Task StopBackgroundAsync(CancellationToken cancellationToken)
+    {
+        var prefixes = Enumerable.Range(0, settings.Concurrency).Select(c => workload.NameFor(c) + "/").Distinct().ToList();
+        var left = await CountQueuedAsync(prefixes, cancellationToken);
+        LeftoverKeys += left;
+        if (left > 0)
+        {
+            Output.Progress($"etcd: {left} key(s) left in the locks' queues after the window; revoking their leases");
+        }
+
+        await Task.WhenAll(_leases.Select(id => _client!.LeaseRevokeAsync(new LeaseRevokeRequest { ID = id }, cancellationToken: cancellationToken)));
+        _leases = [];
+        if (await CountQueuedAsync(prefixes, cancellationToken) is var still and > 0)
+        {
+            throw new InvalidOperationException($"etcd: {still} key(s) still queued on the locks after their leases were revoked");
+        }
+    }
+
+    private async Task<int> CountQueuedAsync(IEnumerable<string> prefixes, CancellationToken cancellationToken)
+    {
+        var total = 0L;
+        foreach (var prefix in prefixes)
+        {
+            var range = await _client!.GetRangeAsync(prefix, cancellationToken: cancellationToken);
+            total += range.Count;
+        }
+
+        return (int)total;
     }
 
     /// <inheritdoc/>
     public async Task ExecuteAsync(int caller, CancellationToken cancellationToken)
     {
         var requested = GrantLog.Now;
-        ByteString key;
-        try
-        {
-            key = await AcquireAsync(caller, cancellationToken);
-        }
-        catch (Exception) when (cancellationToken.IsCancellationRequested)
-        {
-            // The window ended while this caller waited. Its key stays in the lock's queue (or is
-            // granted after the call was given up) and would hold the lock into the next round, so
-            // every caller of the next round would wait behind it for the lease's whole ttl.
-            // Revoking the caller's lease deletes every key put with it; the caller takes a new one.
-            await ReplaceLeaseAsync(caller);
-            throw;
-        }
 
+        // A caller still waiting when the window ends leaves its key in the lock's queue: the revoke
+        // of every lease after the window (StopBackgroundAsync) deletes it.
+        var key = await AcquireAsync(caller, cancellationToken);
         Log.Record(caller, requested, GrantLog.Now, null);
 
         // Released even when the window ends now: a lock held by a caller must not outlive its round.
         using var bound = new CancellationTokenSource(ReleaseBound);
         await ReleaseAsync(key, bound.Token);
-    }
-
-    private async Task ReplaceLeaseAsync(int caller)
-    {
-        using var bound = new CancellationTokenSource(ReleaseBound);
-        await _client!.LeaseRevokeAsync(new LeaseRevokeRequest { ID = _leases[caller] }, cancellationToken: bound.Token);
-        _leases[caller] = await GrantLeaseAsync(bound.Token);
     }
 
     private async Task<long> GrantLeaseAsync(CancellationToken cancellationToken) =>
