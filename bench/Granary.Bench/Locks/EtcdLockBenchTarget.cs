@@ -34,7 +34,7 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     public string System => "etcd";
 
     /// <inheritdoc/>
-    public string Configuration => $"etcd {(_server is null ? "at " + endpoint : "(private, one member, data in a temporary directory)")} lock API via dotnet-etcd, one gRPC client, one lease per caller (ttl {_leaseTtl.TotalSeconds:F0} s, covers the run), Lock + Unlock per pair";
+    public string Configuration => $"etcd {(_server is null ? "at " + endpoint : "(private, one member, data in a temporary directory)")} lock API via dotnet-etcd, one gRPC client, one lease per caller granted before each window (ttl {_leaseTtl.TotalSeconds:F0} s, no keep-alive inside it), Lock + Unlock per pair";
 
     /// <summary>Keys found in the locks' queues after a window, before its leases were revoked (a caller's key the window's end left behind).</summary>
     public int LeftoverKeys { get; private set; }
@@ -109,9 +109,25 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     {
         var requested = GrantLog.Now;
 
-        // A caller still waiting when the window ends leaves its key in the lock's queue: the revoke
-        // of every lease after the window (StopBackgroundAsync) deletes it.
-        var key = await AcquireAsync(caller, cancellationToken);
+        // The lock call is not cancelled when the window ends: an etcd that saw many of its lock calls
+        // cancelled stopped granting in the next window (every call of that window waited, none put
+        // its key). A caller still waiting then revokes its own lease instead, which deletes its
+        // key, so etcd answers the call; the caller then takes a new lease.
+        var pending = AcquireAsync(caller, CancellationToken.None);
+        ByteString key;
+        try
+        {
+            key = await pending.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            using var revokeBound = new CancellationTokenSource(ReleaseBound);
+            await _client!.LeaseRevokeAsync(new LeaseRevokeRequest { ID = _leases[caller] }, cancellationToken: revokeBound.Token);
+            await pending.WaitAsync(revokeBound.Token).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            _leases[caller] = await GrantLeaseAsync(revokeBound.Token);
+            throw;
+        }
+
         Log.Record(caller, requested, GrantLog.Now, null);
 
         // Released even when the window ends now: a lock held by a caller must not outlive its round.
