@@ -24,9 +24,9 @@ public interface IBenchTarget : IAsyncDisposable
 }
 
 /// <summary>
-/// A target with background work of its own (a job server polling its storage): it is stopped after each
-/// of the target's windows and started again before the next, so it never runs during another system's
-/// window.
+/// A target with background work of its own (a job server polling its storage) or per-window state (etcd's
+/// leases): it is stopped after each of the target's windows and started again before the next, so it never
+/// runs during another system's window and nothing of one window reaches the next.
 /// </summary>
 public interface IBackgroundBenchTarget : IBenchTarget
 {
