@@ -60,6 +60,9 @@ public sealed record LeaseTableLimits
     /// <summary>Most permits of a semaphore. Default 10,000.</summary>
     public int MaxPermits { get; init; } = 10_000;
 
-    /// <summary>How many ended leases are remembered for idempotent retries. Default 1,024.</summary>
+    /// <summary>
+    /// How many ended leases are remembered for idempotent retries, and as many given-up requests (so
+    /// that an attempt arriving after its abandon is refused). Default 1,024.
+    /// </summary>
     public int RememberedEndedLeases { get; init; } = 1_024;
 }

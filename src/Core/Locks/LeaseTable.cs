@@ -32,6 +32,8 @@ public sealed class LeaseTable
     private readonly Dictionary<string, EndedLease> _endedByRequest = new(StringComparer.Ordinal);
     private readonly Dictionary<long, EndedLease> _endedByToken = [];
     private readonly Queue<EndedLease> _endedOrder = new();
+    private readonly Dictionary<string, string> _abandonedByRequest = new(StringComparer.Ordinal);
+    private readonly Queue<string> _abandonedOrder = new();
     private long _arrivals;
 
     /// <summary>Creates an empty lock, or restores one from persisted holders and last token.</summary>
@@ -204,6 +206,13 @@ public sealed class LeaseTable
                 string.Create(CultureInfo.InvariantCulture, $"request '{requestId}' was granted token {ended.Lease.Token}, which has since {(ended.Released ? "been released" : "expired")}"));
         }
 
+        if (_abandonedByRequest.TryGetValue(requestId, out var abandonedBy) && string.Equals(abandonedBy, owner, StringComparison.Ordinal))
+        {
+            // Its caller gave it up before this attempt arrived (messages of one client may
+            // overtake each other): queueing or granting it now would leave a lease nobody releases.
+            return new AcquireOutcome(AcquireStatus.Unavailable, null, 0, changes);
+        }
+
         if (_waitersByRequest.TryGetValue(requestId, out var node))
         {
             RequireSameOwner(node.Value.Owner, owner, requestId);
@@ -287,7 +296,11 @@ public sealed class LeaseTable
 
     /// <summary>
     /// The caller of <paramref name="requestId"/> gave up: its waiter leaves the queue, or the lease
-    /// it was granted meanwhile is released. Unknown request ids change nothing.
+    /// it was granted meanwhile is released. A request that is not queued or held is remembered
+    /// (the latest <see cref="LeaseTableLimits.RememberedEndedLeases"/>) as given up, so that an
+    /// attempt of it arriving after this call (it was overtaken on the way, or was a retry still in
+    /// flight) is answered <see cref="AcquireStatus.Unavailable"/> instead of taking a lease nobody
+    /// would release before its ttl.
     /// </summary>
     public LeaseChanges Abandon(string owner, string requestId)
     {
@@ -298,6 +311,7 @@ public sealed class LeaseTable
         {
             RequireSameOwner(node.Value.Owner, owner, requestId);
             RemoveWaiter(node);
+            RememberAbandoned(owner, requestId);
             var after = AdvanceCore(now);
             var granted = GrantWaiters(now);
             return new LeaseChanges([.. after.Granted, .. granted], after.Expired, after.TimedOut);
@@ -307,6 +321,11 @@ public sealed class LeaseTable
         {
             RequireSameOwner(lease.Owner, owner, requestId);
             return Release(owner, lease.Token);
+        }
+
+        if (!_endedByRequest.ContainsKey(requestId))
+        {
+            RememberAbandoned(owner, requestId);
         }
 
         return AdvanceCore(now);
@@ -399,6 +418,20 @@ public sealed class LeaseTable
             var old = _endedOrder.Dequeue();
             _endedByRequest.Remove(old.Lease.RequestId);
             _endedByToken.Remove(old.Lease.Token);
+        }
+    }
+
+    private void RememberAbandoned(string owner, string requestId)
+    {
+        if (!_abandonedByRequest.TryAdd(requestId, owner))
+        {
+            return;
+        }
+
+        _abandonedOrder.Enqueue(requestId);
+        while (_abandonedOrder.Count > Limits.RememberedEndedLeases)
+        {
+            _abandonedByRequest.Remove(_abandonedOrder.Dequeue());
         }
     }
 

@@ -293,6 +293,45 @@ public sealed class LeaseTableTests
     }
 
     [Fact]
+    public void An_attempt_arriving_after_its_abandon_is_refused_and_leaves_the_lock_free()
+    {
+        // The client gave up (its abandon overtook the attempt on the way): the late attempt must
+        // neither take the free lock nor queue behind a holder, or the lock stays held until the ttl.
+        var table = new LeaseTable(_time);
+        table.Abandon("a", "late-1");
+
+        Assert.Equal(AcquireStatus.Unavailable, table.Acquire("a", "late-1", LeaseMode.Exclusive, Ttl, Wait).Status);
+        Assert.Empty(table.Holders);
+        Assert.Equal(AcquireStatus.Granted, table.Acquire("b", "r2", LeaseMode.Exclusive, Ttl, TimeSpan.Zero).Status);
+
+        table.Abandon("a", "late-2");
+        Assert.Equal(AcquireStatus.Unavailable, table.Acquire("a", "late-2", LeaseMode.Exclusive, Ttl, Wait).Status);
+        Assert.Empty(table.Waiters);
+
+        // A queued waiter that gave up and whose retry arrives afterwards does not queue again.
+        Assert.Equal(AcquireStatus.Queued, table.Acquire("c", "r3", LeaseMode.Exclusive, Ttl, Wait).Status);
+        table.Abandon("c", "r3");
+        Assert.Equal(AcquireStatus.Unavailable, table.Acquire("c", "r3", LeaseMode.Exclusive, Ttl, Wait).Status);
+        Assert.Empty(table.Waiters);
+    }
+
+    [Fact]
+    public void Given_up_requests_are_remembered_within_the_limit_and_only_for_their_owner()
+    {
+        var table = new LeaseTable(_time, new LeaseTableLimits { RememberedEndedLeases = 2 });
+        table.Abandon("a", "g1");
+        table.Abandon("a", "g2");
+        table.Abandon("a", "g3");
+
+        // Another owner's request with the same id is not refused.
+        Assert.Equal(AcquireStatus.Granted, table.Acquire("b", "g3", LeaseMode.Exclusive, Ttl, TimeSpan.Zero).Status);
+        Assert.Equal(AcquireStatus.Unavailable, table.Acquire("a", "g2", LeaseMode.Exclusive, Ttl, Wait).Status);
+
+        // The oldest was forgotten (bounded memory): its late attempt queues like any other.
+        Assert.Equal(AcquireStatus.Queued, table.Acquire("a", "g1", LeaseMode.Exclusive, Ttl, Wait).Status);
+    }
+
+    [Fact]
     public void Tokens_strictly_increase_over_many_grants_and_resume_from_a_restored_last_token()
     {
         var table = new LeaseTable(_time);
