@@ -38,6 +38,24 @@ public abstract class LockScenarios(GranaryTestClusterFixture fixture, ITestOutp
     }
 
     [Fact]
+    public async Task An_attempt_that_arrives_after_its_abandon_takes_nothing_and_the_lock_stays_free()
+    {
+        // Orleans may deliver a client's abandon before the attempt it gives up.
+        var grain = fixture.Grains.GetGrain<ILockGrain>(NewName());
+
+        await grain.AbandonAsync("a", "late");
+        var late = await grain.AcquireAsync(new AcquireRequest("a", "late", Ttl, TimeSpan.FromSeconds(5)));
+        var other = await grain.AcquireAsync(new AcquireRequest("b", "r2", Ttl, TimeSpan.Zero));
+
+        Assert.Null(late.Lease);
+        Assert.False(late.StillWaiting);
+        Assert.NotNull(other.Lease);
+        var status = await grain.GetStatusAsync();
+        Assert.Equal("b", Assert.Single(status.Holders).Owner);
+        Assert.Empty(status.Waiters);
+    }
+
+    [Fact]
     public async Task Same_request_id_returns_the_same_lease()
     {
         var grain = fixture.Grains.GetGrain<ILockGrain>(NewName());
