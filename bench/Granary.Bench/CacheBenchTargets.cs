@@ -24,8 +24,21 @@ public enum CacheBenchOp
 /// <summary>Shape of a cache workload shared by Granary and Redis so they do the same work.</summary>
 public sealed record CacheWorkload(CacheBenchOp Op, int Keys, int ValueSize)
 {
-    /// <summary>The value written.</summary>
-    public string Value { get; } = new('x', ValueSize);
+    // Distinct value strings, so that no serializer can send one string for a whole batch of SETs (Orleans'
+    // reference tracking does that for repeated instances) and no shard ends up holding one shared string
+    // for many keys: each write carries and stores its own copy, as an application's writes do. At most
+    // 4,096 of them, and at most 64 MiB in all.
+    private readonly string[] _values = Enumerable.Range(0, Math.Clamp((64 << 20) / ValueSize, 1, 4096))
+        .Select(i => string.Create(ValueSize, i, static (span, seed) =>
+        {
+            span.Fill('x');
+            var digits = seed.ToString(CultureInfo.InvariantCulture);
+            digits.AsSpan(0, Math.Min(digits.Length, span.Length)).CopyTo(span);
+        }))
+        .ToArray();
+
+    /// <summary>The value written by operation <paramref name="sequence"/> (or preloaded for key number <paramref name="sequence"/>): <see cref="ValueSize"/> characters.</summary>
+    public string ValueFor(long sequence) => _values[sequence % _values.Length];
 
     /// <summary>The key of preloaded key number <paramref name="index"/>.</summary>
     public static string Key(long index) => string.Create(CultureInfo.InvariantCulture, $"cache-bench:{index}");
@@ -86,7 +99,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
     {
         var sequence = Interlocked.Increment(ref _sequence);
         var key = workload.KeyFor(caller, sequence);
-        var reply = workload.IsWrite(sequence) ? await _cache!.ExecuteAsync(["SET", key, workload.Value]) : await _cache!.ExecuteAsync(["GET", key]);
+        var reply = workload.IsWrite(sequence) ? await _cache!.ExecuteAsync(["SET", key, workload.ValueFor(sequence)]) : await _cache!.ExecuteAsync(["GET", key]);
         if (reply.IsError || reply.IsNil)
         {
             throw new InvalidOperationException($"unexpected reply for {key}: {reply}");
@@ -101,7 +114,7 @@ public sealed class GranaryCacheBenchTarget(IGrainFactory grains, CacheWorkload 
         for (var start = 0; start < workload.Keys; start += 2000)
         {
             var end = Math.Min(workload.Keys, start + 2000);
-            await Task.WhenAll(Enumerable.Range(start, end - start).Select(i => set(CacheWorkload.Key(i), workload.Value)));
+            await Task.WhenAll(Enumerable.Range(start, end - start).Select(i => set(CacheWorkload.Key(i), workload.ValueFor(i))));
         }
     }
 
@@ -169,7 +182,7 @@ public sealed class RedisCacheBenchTarget(string connectionString, CacheWorkload
         var key = workload.KeyFor(caller, sequence);
         if (workload.IsWrite(sequence))
         {
-            await _db!.StringSetAsync(key, workload.Value);
+            await _db!.StringSetAsync(key, workload.ValueFor(sequence));
         }
         else if ((await _db!.StringGetAsync(key)).IsNull)
         {

@@ -1,50 +1,5 @@
 namespace Granary.Caching;
 
-/// <summary>Wire form of <see cref="CacheReply"/> (defined in the Orleans-free core).</summary>
-[GenerateSerializer, Alias("granary.caching.reply")]
-public struct CacheReplySurrogate
-{
-    /// <summary>Reply kind.</summary>
-    [Id(0)]
-    public byte Kind;
-
-    /// <summary>Status, error or bulk text.</summary>
-    [Id(1)]
-    public string? Text;
-
-    /// <summary>Integer value.</summary>
-    [Id(2)]
-    public long Integer;
-
-    /// <summary>Array items.</summary>
-    [Id(3)]
-    public CacheReply[]? Items;
-
-    /// <summary>The ring version of a MOVED refusal (<see cref="CacheReply.MovedRingVersion"/>); null otherwise.</summary>
-    [Id(4)]
-    public long? MovedRingVersion;
-}
-
-/// <summary>Converts <see cref="CacheReply"/> to and from its wire form.</summary>
-[RegisterConverter]
-public sealed class CacheReplySurrogateConverter : IConverter<CacheReply, CacheReplySurrogate>
-{
-    /// <inheritdoc/>
-    public CacheReply ConvertFromSurrogate(in CacheReplySurrogate surrogate) => surrogate.MovedRingVersion is { } ringVersion
-        ? CacheReply.Moved(ringVersion)
-        : CacheReply.FromParts((CacheReplyKind)surrogate.Kind, surrogate.Text, surrogate.Integer, surrogate.Items);
-
-    /// <inheritdoc/>
-    public CacheReplySurrogate ConvertToSurrogate(in CacheReply value) => new()
-    {
-        Kind = (byte)value.Kind,
-        Text = value.Text,
-        Integer = value.Integer,
-        Items = value.Items is null ? null : [.. value.Items],
-        MovedRingVersion = value.MovedRingVersion,
-    };
-}
-
 /// <summary>Wire form of <see cref="CacheStatistics"/>.</summary>
 [GenerateSerializer, Alias("granary.caching.statistics")]
 public struct CacheStatisticsSurrogate
