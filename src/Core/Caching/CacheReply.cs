@@ -116,7 +116,7 @@ public sealed class CacheReply : IEquatable<CacheReply>
     /// <summary>An array of bulk strings.</summary>
     public static CacheReply BulkArray(IEnumerable<string> values) => Array([.. values.Select(Bulk)]);
 
-    /// <summary>Rebuilds a reply from its parts (used by wire converters).</summary>
+    /// <summary>Rebuilds a reply from its parts (for converters of other formats: a status without text is empty, an error without text is <c>ERR</c>).</summary>
     public static CacheReply FromParts(CacheReplyKind kind, string? text, long integer, CacheReply[]? items) => kind switch
     {
         CacheReplyKind.Status => Status(text ?? string.Empty),

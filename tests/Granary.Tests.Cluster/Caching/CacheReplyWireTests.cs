@@ -56,6 +56,13 @@ public sealed class CacheReplyWireTests
     }
 
     [Fact]
+    public void A_status_or_error_without_text_crosses_as_empty_text()
+    {
+        Assert.Equal(CacheReply.Status(string.Empty), RoundTrip(CacheReply.Status(null!)));
+        Assert.Equal(CacheReply.Error(string.Empty), RoundTrip(CacheReply.Error(null!)));
+    }
+
+    [Fact]
     public void A_command_batch_round_trips_with_its_nulls_and_text()
     {
         string[][] batch = [["SET", "k", "v"], ["GET", "ключ:🙂"], null!, [null!, string.Empty], [], ["SET", "big", new string('x', 70_000)]];

@@ -72,8 +72,11 @@ internal static class CacheWire
                 }
 
                 return size;
+            case CacheReplyKind.Bulk when reply.Text is null:
+                return 1;
             default:
-                return reply.Text is null ? 1 : 1 + TextSize(reply.Text);
+                // As written: a status or error without text is written with empty text.
+                return 1 + TextSize(reply.Text ?? string.Empty);
         }
     }
 
