@@ -96,12 +96,17 @@ public static class QueueBenchRunner
         async Task ProduceAsync(int index)
         {
             await Task.Yield();
+
+            // A body of its own per producer: messages coalesced into one call then come from different
+            // producers (each has one enqueue in flight), so no serializer can send one body for several
+            // messages of a call (Orleans tracks repeated instances within a message).
+            var own = (byte[])body.Clone();
             while (!stop.IsCancellationRequested)
             {
                 var start = Stopwatch.GetTimestamp();
                 try
                 {
-                    await target.EnqueueAsync(index, body, stop.Token);
+                    await target.EnqueueAsync(index, own, stop.Token);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
                 {

@@ -58,7 +58,7 @@ public sealed class GranaryQueueBenchTarget(IGrainFactory grains, int partitions
     {
         var chunks = Enumerable.Range(0, count).Chunk(Limits.MaxBatchSize).ToList();
         await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (chunk, _) =>
-            await _client.EnqueueBatchAsync(_queue, chunk.Select(_ => new QueueMessageInput(body)).ToList()));
+            await _client.EnqueueBatchAsync(_queue, chunk.Select(_ => new QueueMessageInput((byte[])body.Clone())).ToList()));
     }
 
     /// <inheritdoc/>
