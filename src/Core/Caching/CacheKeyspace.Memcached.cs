@@ -28,14 +28,15 @@ public sealed partial class CacheKeyspace
     private static readonly CacheReply McExists = CacheReply.Status("EXISTS");
     private static readonly CacheReply McNotFound = CacheReply.Status("NOT_FOUND");
     private static readonly CacheReply McTouched = CacheReply.Status("TOUCHED");
+    private static readonly CacheReply McDeleted = CacheReply.Status("DELETED");
 
     /// <summary>The memcached module: each command with its arity, flags, key positions and handler.</summary>
     private static CacheCommandModule MemcachedCommands() => new("memcached",
     [
-        // MCGET key: [value, flags, cas] or nil (a value that is not a string is a miss).
+        // MCGET key: [value, flags, cas, ttl seconds or -1] or nil (a value that is not a string is a miss).
         new("MCGET", 2, R, 1, 1, 1, static (k, a) => k.McGet(a[1], null)),
 
-        // MCGAT key exptime: MCGET that also sets the expiry (memcached's gat/gats).
+        // MCGAT key exptime: MCGET that also sets the expiry (memcached's gat/gats); the ttl is the one before.
         new("MCGAT", 3, D, 1, 1, 1, static (k, a) => k.McGet(a[1], a[2])),
 
         // MCSTORE key value set|add|replace|append|prepend|cas flags exptime [cas-unique]:
@@ -44,6 +45,15 @@ public sealed partial class CacheKeyspace
 
         // MCINCR key incr|decr delta: the new value (64-bit unsigned, incr wraps, decr floors at 0) or NOT_FOUND.
         new("MCINCR", 4, W, 1, 1, 1, static (k, a) => k.McIncr(a[1], a[2], a[3])),
+
+        // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|-: [status, cas of the stored item or 0] (ms).
+        new("MCMETASTORE", 7, W, 1, 1, 1, static (k, a) => k.McMetaStore(a)),
+
+        // MCDELETE key cas|-: DELETED, NOT_FOUND or EXISTS (md).
+        new("MCDELETE", 3, D, 1, 1, 1, static (k, a) => k.McDelete(a[1], a[2])),
+
+        // MCARITH key incr|decr delta vivify-exptime|- initial: [value, cas, ttl, created] or NOT_FOUND (ma).
+        new("MCARITH", 6, W, 1, 1, 1, static (k, a) => k.McArith(a)),
 
         // MCTOUCH key exptime: TOUCHED or NOT_FOUND.
         new("MCTOUCH", 3, D, 1, 1, 1, static (k, a) => k.McTouch(a[1], a[2])),
@@ -93,7 +103,7 @@ public sealed partial class CacheKeyspace
             return CacheReply.NilArray;
         }
 
-        var reply = CacheReply.Array([CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version)]);
+        var reply = CacheReply.Array([CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(McTtl(entry))]);
         if (exptimeText is not null)
         {
             McSetExpiry(entry, expiry);
@@ -138,15 +148,12 @@ public sealed partial class CacheKeyspace
 
     private CacheReply McStore(IReadOnlyList<string> a)
     {
-        var key = a[1];
-        var value = a[2];
         var mode = a[3].ToLowerInvariant();
         var isCas = mode == "cas";
         if (a.Count != (isCas ? 7 : 6)
             || mode is not ("set" or "add" or "replace" or "append" or "prepend" or "cas")
             || !uint.TryParse(a[4], NumberStyles.None, CultureInfo.InvariantCulture, out var flags)
-            || !long.TryParse(a[5], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var exptime)
-            || exptime > int.MaxValue || exptime < int.MinValue)
+            || !TryParseExptime(a[5], out var exptime))
         {
             return SyntaxReply;
         }
@@ -157,9 +164,43 @@ public sealed partial class CacheKeyspace
             return SyntaxReply;
         }
 
+        return McStoreItem(a[1], a[2], isCas ? "set" : mode, flags, exptime, isCas ? unique : null, out _);
+    }
+
+    /// <summary>
+    /// memcached's <c>ms</c>: MCSTORE's modes but <c>cas</c>, with an optional CAS unique to
+    /// compare (<c>-</c> for none; honoured by set, append and prepend, as memcached does). Replies
+    /// [status, CAS unique of the stored item or 0].
+    /// </summary>
+    private CacheReply McMetaStore(IReadOnlyList<string> a)
+    {
+        var mode = a[3].ToLowerInvariant();
+        ulong unique = 0;
+        if (mode is not ("set" or "add" or "replace" or "append" or "prepend")
+            || !uint.TryParse(a[4], NumberStyles.None, CultureInfo.InvariantCulture, out var flags)
+            || !TryParseExptime(a[5], out var exptime)
+            || (a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique)))
+        {
+            return SyntaxReply;
+        }
+
+        var status = McStoreItem(a[1], a[2], mode, flags, exptime, a[6] == "-" ? null : unique, out var stored);
+        return status.IsError ? status : CacheReply.Array([status, CacheReply.Int(stored?.Version ?? 0)]);
+    }
+
+    private static bool TryParseExptime(string text, out long exptime) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out exptime) && exptime <= int.MaxValue && exptime >= int.MinValue;
+
+    /// <summary>
+    /// A memcached store: <paramref name="unique"/>, when given, must be the item's CAS unique (set: NOT_FOUND when
+    /// there is no item; append/prepend: EXISTS on a mismatch). <paramref name="stored"/> is the item written, if any.
+    /// </summary>
+    private CacheReply McStoreItem(string key, string value, string mode, uint flags, long exptime, ulong? unique, out CacheEntry? stored)
+    {
+        stored = null;
         var expiry = McExpiry(exptime);
         var entry = LookupWrite(key);
-        if (entry is not null && entry.Type != CacheValueType.String && mode != "set")
+        if (entry is not null && entry.Type != CacheValueType.String && !(mode == "set" && unique is null))
         {
             return mode == "add" ? McNotStored : CacheReply.Error(MemcachedWrongType);
         }
@@ -171,9 +212,9 @@ public sealed partial class CacheKeyspace
                 return McNotStored;
             case "replace" or "append" or "prepend" when entry is null:
                 return McNotStored;
-            case "cas" when entry is null:
+            case "set" when unique is not null && entry is null:
                 return McNotFound;
-            case "cas" when (ulong)entry.Version != unique:
+            case "set" or "append" or "prepend" when unique is { } expected && (ulong)entry!.Version != expected:
                 return McExists;
             case "append" or "prepend":
                 {
@@ -185,8 +226,8 @@ public sealed partial class CacheKeyspace
                     }
 
                     var flagsBefore = entry.Flags;
-                    StoreString(key, mode == "append" ? old + value : value + old, entry);
-                    entry.Flags = flagsBefore;
+                    stored = StoreString(key, mode == "append" ? old + value : value + old, entry);
+                    stored.Flags = flagsBefore;
                     return McStored;
                 }
         }
@@ -202,10 +243,34 @@ public sealed partial class CacheKeyspace
             return McStored;
         }
 
-        var stored = StoreString(key, value, entry);
+        stored = StoreString(key, value, entry);
         stored.Flags = flags;
         SetExpiry(stored, expiry);
         return McStored;
+    }
+
+    /// <summary>memcached's <c>md</c>: DELETED, NOT_FOUND, or EXISTS when a CAS unique (<c>-</c> for none) does not match.</summary>
+    private CacheReply McDelete(string key, string uniqueText)
+    {
+        ulong unique = 0;
+        if (uniqueText != "-" && !ulong.TryParse(uniqueText, NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+        {
+            return SyntaxReply;
+        }
+
+        var entry = LookupWrite(key);
+        if (entry is null)
+        {
+            return McNotFound;
+        }
+
+        if (uniqueText != "-" && (ulong)entry.Version != unique)
+        {
+            return McExists;
+        }
+
+        RemoveEntry(entry);
+        return McDeleted;
     }
 
     private CacheReply McIncr(string key, string direction, string deltaText)
@@ -222,6 +287,65 @@ public sealed partial class CacheKeyspace
             return McNotFound;
         }
 
+        return McApplyDelta(key, entry, incr, delta);
+    }
+
+    /// <summary>
+    /// memcached's <c>ma</c>: MCINCR, and on a miss with a vivify exptime (<c>-</c> for none) the item is created
+    /// with the initial value (the delta is not applied to it). Replies [value, CAS unique, TTL, 1 when created] or NOT_FOUND.
+    /// </summary>
+    private CacheReply McArith(IReadOnlyList<string> a)
+    {
+        var incr = Is(a[2], "incr");
+        long vivify = 0;
+        if ((!incr && !Is(a[2], "decr"))
+            || !ulong.TryParse(a[3], NumberStyles.None, CultureInfo.InvariantCulture, out var delta)
+            || (a[4] != "-" && !TryParseExptime(a[4], out vivify))
+            || !ulong.TryParse(a[5], NumberStyles.None, CultureInfo.InvariantCulture, out var initial))
+        {
+            return SyntaxReply;
+        }
+
+        var key = a[1];
+        var entry = LookupWrite(key);
+        var created = entry is null;
+        CacheReply value;
+        if (entry is null)
+        {
+            if (a[4] == "-")
+            {
+                return McNotFound;
+            }
+
+            var expiry = McExpiry(vivify);
+            var text = initial.ToString(CultureInfo.InvariantCulture);
+            if (expiry == long.MinValue)
+            {
+                return CacheReply.Array([CacheReply.Bulk(text), CacheReply.Int(0), CacheReply.Int(-1), CacheReply.Int(1)]);
+            }
+
+            entry = StoreString(key, text, null);
+            entry.Flags = 0;
+            SetExpiry(entry, expiry);
+            value = CacheReply.Bulk(text);
+        }
+        else
+        {
+            value = McApplyDelta(key, entry, incr, delta);
+            if (value.IsError)
+            {
+                return value;
+            }
+        }
+
+        return CacheReply.Array([value, CacheReply.Int(entry.Version), CacheReply.Int(McTtl(entry)), CacheReply.Int(created ? 1 : 0)]);
+    }
+
+    /// <summary>An item's remaining time to live in whole seconds, rounded up as memcached's clock counts it; -1 for none.</summary>
+    private long McTtl(CacheEntry entry) => entry.ExpiresAt < 0 ? -1 : (entry.ExpiresAt - _now + 999) / 1000;
+
+    private CacheReply McApplyDelta(string key, CacheEntry entry, bool incr, ulong delta)
+    {
         if (entry.Type != CacheValueType.String)
         {
             return CacheReply.Error(MemcachedWrongType);

@@ -200,8 +200,107 @@ internal sealed partial class MemcachedConnection : WireConnection
             case MemcachedStepKind.Stats:
                 WriteStats(replies[step.First]);
                 break;
+            case MemcachedStepKind.Meta:
+                WriteMeta(step, replies[step.First]);
+                break;
         }
     }
+
+    /// <summary>A meta command's reply: its status code and return flags in the order asked, and for v the value.</summary>
+    private void WriteMeta(MemcachedStep step, CacheReply reply)
+    {
+        var flags = step.MetaFlags!;
+        var key = step.Keys![0];
+        if (reply.IsError)
+        {
+            WriteLine(ErrorText(reply), noReply: false);
+            return;
+        }
+
+        switch (step.Meta)
+        {
+            case 'g' when reply.IsNil:
+                _endpoint.Counters.Get(0, 1);
+                WriteLine("EN" + MetaParser.Echo(flags, key), step.NoReply);
+                return;
+            case 'g':
+                {
+                    _endpoint.Counters.Get(1, 0);
+                    var items = reply.Items!;
+                    var value = items[0].Text!;
+                    var size = Encoding.UTF8.GetByteCount(value).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    var ttlAt = MetaParser.IndexOf(flags, 'T');
+                    var ttl = items[3].Integer;
+                    var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, key, flag =>
+                    flag switch
+                    {
+                        'c' => Number(items[2].Integer),
+                        'f' => Number(items[1].Integer),
+                        's' => size,
+                        't' => Number(ttlAt >= 0 && ttlAt < FlagPosition(flags, 't') ? step.TtlAfter : ttl),
+                        _ => null,
+                    });
+                    WriteLine(head, noReply: false);
+                    if (MetaParser.Has(flags, 'v'))
+                    {
+                        Encoding.UTF8.GetBytes(value, _output);
+                        Write("\r\n"u8);
+                    }
+
+                    return;
+                }
+
+            case 's':
+                {
+                    _endpoint.Counters.Set();
+                    var status = reply.Items![0].Text;
+                    var code = status switch { "STORED" => "HD", "NOT_STORED" => "NS", "EXISTS" => "EX", _ => "NF" };
+                    var cas = status == "STORED" ? reply.Items[1].Integer : 0;
+                    WriteLine(code + MetaParser.Echo(flags, key, flag => flag == 'c' ? Number(cas) : null), step.NoReply && code == "HD");
+                    return;
+                }
+
+            case 'd':
+                {
+                    var code = reply.Text switch { "DELETED" => "HD", "EXISTS" => "EX", _ => "NF" };
+                    WriteLine(code + MetaParser.Echo(flags, key), step.NoReply && code == "HD");
+                    return;
+                }
+
+            default:
+                {
+                    if (reply.Items is not [var value, var cas, var ttl, var created])
+                    {
+                        WriteLine("NF" + MetaParser.Echo(flags, key), noReply: false);
+                        return;
+                    }
+
+                    // An item made by N has no TTL before the N flag's place, as memcached sets it there.
+                    var vivifiedAt = created.Integer == 1 ? MetaParser.IndexOf(flags, 'N') : -1;
+                    var text = value.Text!;
+                    var head = (MetaParser.Has(flags, 'v') ? "VA " + Number(Encoding.UTF8.GetByteCount(text)) : "HD") + MetaParser.Echo(flags, key, flag => flag switch
+                    {
+                        'c' => Number(cas.Integer),
+                        't' => Number(vivifiedAt > FlagPosition(flags, 't') ? -1 : ttl.Integer),
+                        _ => null,
+                    });
+                    if (step.NoReply && created.Integer == 0)
+                    {
+                        return;
+                    }
+
+                    WriteLine(head, noReply: false);
+                    if (MetaParser.Has(flags, 'v'))
+                    {
+                        WriteLine(text, noReply: false);
+                    }
+
+                    return;
+                }
+        }
+    }
+
+    private static int FlagPosition(string[] flags, char flag) => MetaParser.IndexOf(flags, flag);
 
     private void WriteValues(MemcachedStep step, CacheReply[] replies)
     {
@@ -220,7 +319,7 @@ internal sealed partial class MemcachedConnection : WireConnection
         for (var i = 0; i < keys.Length; i++)
         {
             var index = step.KeyCommands![i];
-            if (index < 0 || replies[step.First + index] is not { IsNil: false, Items: [var value, var flags, var cas] })
+            if (index < 0 || replies[step.First + index] is not { IsNil: false, Items: [var value, var flags, var cas, _] })
             {
                 continue;
             }

@@ -47,6 +47,9 @@ internal enum MemcachedStepKind
 
     /// <summary>quit: close after the replies before it.</summary>
     Quit,
+
+    /// <summary>A meta command (mg, ms, md, ma): a status code and the return flags asked for.</summary>
+    Meta,
 }
 
 /// <summary>One parsed command: what to answer, from which cache replies of the cycle.</summary>
@@ -80,6 +83,15 @@ internal sealed class MemcachedStep
 
     /// <summary>flush_all's delay.</summary>
     public TimeSpan Delay { get; init; }
+
+    /// <summary>The meta command: 'g', 's', 'd' or 'a'.</summary>
+    public char Meta { get; init; }
+
+    /// <summary>The meta command's flag tokens in the order sent (each one character and its token).</summary>
+    public string[]? MetaFlags { get; init; }
+
+    /// <summary>mg and ma with a T flag: the TTL the item has after it, in seconds (-1 for none).</summary>
+    public long TtlAfter { get; init; }
 }
 
 /// <summary>
@@ -94,7 +106,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
     /// <summary>memcached's longest ordinary command line before it gives up on a connection.</summary>
     internal const int MaxLineLength = 2048;
 
-    private const string BadFormat = "CLIENT_ERROR bad command line format";
+    internal const string BadFormat = "CLIENT_ERROR bad command line format";
     private const string BadExptime = "CLIENT_ERROR invalid exptime argument";
     private const string BadDelta = "CLIENT_ERROR invalid numeric delta argument";
     private const string BadChunk = "CLIENT_ERROR bad data chunk";
@@ -210,12 +222,18 @@ internal sealed class MemcachedParser(MemcachedOptions options)
                 return new MemcachedStep { Kind = MemcachedStepKind.Stats, First = commands.Count - 1, Count = 1 };
             case "quit":
                 return new MemcachedStep { Kind = MemcachedStepKind.Quit };
+            case "mn" when w == 1:
+                return Line("MN");
+            case "mg" or "md" or "ma" when w >= 2:
+                return MetaParser.Parse(words, commands);
+            case "ms" when w >= 2:
+                return MetaStore(words, ref rest, commands, out incomplete);
             default:
                 return UnknownCommand;
         }
     }
 
-    private static MemcachedStep Line(string text, bool noReply = false, bool counted = false) =>
+    internal static MemcachedStep Line(string text, bool noReply = false, bool counted = false) =>
         new() { Kind = MemcachedStepKind.Text, Text = text, NoReply = noReply, Counted = counted };
 
     private static MemcachedStep Get(string[] words, int firstKey, string? exptime, bool withCas, List<string[]> commands)
@@ -282,31 +300,10 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return null;
         }
 
-        if (rest.Length < total)
+        var refused = DataBlock(key, length, noReply, ref rest, out incomplete, out var keyText, out var value);
+        if (refused is not null || incomplete)
         {
-            incomplete = true;
-            return null;
-        }
-
-        var data = rest.Slice(0, total);
-        rest = rest.Slice(total);
-        Span<byte> end = stackalloc byte[2];
-        data.Slice(length).CopyTo(end);
-        if (end[0] != '\r' || end[1] != '\n')
-        {
-            return Line(BadChunk, noReply, counted: true);
-        }
-
-        var valueBytes = data.Slice(0, length);
-        var value = valueBytes.IsSingleSegment ? MemcachedConnection.Text(valueBytes.FirstSpan) : MemcachedConnection.Text(valueBytes.ToArray());
-        if (KeyText(key) is not { } keyText)
-        {
-            return Line(KeyNotText, noReply, counted: true);
-        }
-
-        if (value is null)
-        {
-            return Line(ValueNotText, noReply, counted: true);
+            return refused;
         }
 
         var flagsText = ((uint)flags).ToString(CultureInfo.InvariantCulture);
@@ -315,6 +312,94 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             ? ["MCSTORE", keyText, value, mode, flagsText, exptimeText, unique.ToString(CultureInfo.InvariantCulture)]
             : ["MCSTORE", keyText, value, mode, flagsText, exptimeText]);
         return new MemcachedStep { Kind = MemcachedStepKind.Store, First = commands.Count - 1, Count = 1, NoReply = noReply };
+    }
+
+    /// <summary>
+    /// ms: the line is checked as memcached checks it (errors before the data length is known leave the data
+    /// to be read as commands; later ones drop the data block), then the data block is read like a store's.
+    /// </summary>
+    private MemcachedStep? MetaStore(string[] words, ref ReadOnlySequence<byte> rest, List<string[]> commands, out bool incomplete)
+    {
+        incomplete = false;
+        if (words.Length == 2 || words[1].Length > MemcachedOptions.MaxKeyBytes)
+        {
+            return Line(BadFormat);
+        }
+
+        if (words.Length + 1 > MetaParser.MaxTokens)
+        {
+            return Line("CLIENT_ERROR options flags too long");
+        }
+
+        if (!SafeStrtol(words[2], out var length) || length < 0 || length > int.MaxValue - 2)
+        {
+            return Line(BadFormat);
+        }
+
+        var total = length + 2L;
+        var step = MetaParser.Store(words, out var error, out var mode, out var flags, out var exptime, out var unique);
+        if (error is null && length > options.MaxItemSize)
+        {
+            error = "SERVER_ERROR object too large for cache";
+            if (mode == "set" && KeyText(words[1]) is { } stale)
+            {
+                commands.Add(["DEL", stale]);
+            }
+        }
+
+        if (error is not null)
+        {
+            _swallow = total;
+            _afterSwallow = Line(error, counted: true);
+            return null;
+        }
+
+        var refused = DataBlock(words[1], length, noReply: false, ref rest, out incomplete, out var keyText, out var value);
+        if (refused is not null || incomplete)
+        {
+            return refused;
+        }
+
+        commands.Add(["MCMETASTORE", keyText, value, mode, flags.ToString(CultureInfo.InvariantCulture), exptime.ToString(CultureInfo.InvariantCulture), unique is { } u ? u.ToString(CultureInfo.InvariantCulture) : "-"]);
+        return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 's', MetaFlags = step, Keys = [words[1]], First = commands.Count - 1, Count = 1, NoReply = MetaParser.Has(step, 'q') };
+    }
+
+    /// <summary>
+    /// A storage command's data block of <paramref name="length"/> bytes and its \r\n, taken from <paramref name="rest"/>:
+    /// null with the key and value as text, null and <paramref name="incomplete"/> when more bytes are needed, or the
+    /// step that refuses it (a bad end, a key or value that is not text).
+    /// </summary>
+    private static MemcachedStep? DataBlock(string key, int length, bool noReply, ref ReadOnlySequence<byte> rest, out bool incomplete, out string keyText, out string value)
+    {
+        keyText = value = string.Empty;
+        incomplete = rest.Length < length + 2L;
+        if (incomplete)
+        {
+            return null;
+        }
+
+        var data = rest.Slice(0, length + 2L);
+        rest = rest.Slice(length + 2L);
+        Span<byte> end = stackalloc byte[2];
+        data.Slice(length).CopyTo(end);
+        if (end[0] != '\r' || end[1] != '\n')
+        {
+            return Line(BadChunk, noReply, counted: true);
+        }
+
+        var valueBytes = data.Slice(0, length);
+        if (KeyText(key) is not { } text)
+        {
+            return Line(KeyNotText, noReply, counted: true);
+        }
+
+        if ((valueBytes.IsSingleSegment ? MemcachedConnection.Text(valueBytes.FirstSpan) : MemcachedConnection.Text(valueBytes.ToArray())) is not { } decoded)
+        {
+            return Line(ValueNotText, noReply, counted: true);
+        }
+
+        (keyText, value) = (text, decoded);
+        return null;
     }
 
     private static MemcachedStep Incr(string[] words, List<string[]> commands)
@@ -418,7 +503,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
     }
 
     /// <summary>The cache key of a key given as bytes (one char per byte): its UTF-8 text, or null when it is not text.</summary>
-    private static string? KeyText(string bytes)
+    internal static string? KeyText(string bytes)
     {
         if (Ascii.IsValid(bytes) && !bytes.Contains('\0', StringComparison.Ordinal))
         {

@@ -122,19 +122,7 @@ internal static partial class MemcachedDifferential
             var parts = lines[i].Split(' ');
             if (parts is ["VALUE", var key, _, _, var unique] && ulong.TryParse(unique, CultureInfo.InvariantCulture, out var cas))
             {
-                if (!names.TryGetValue((key, cas), out var name))
-                {
-                    name = names.Count;
-                    names[(key, cas)] = name;
-                    if (!seen.TryGetValue(key, out var uniques))
-                    {
-                        seen[key] = uniques = [];
-                    }
-
-                    uniques.Add(cas);
-                }
-
-                parts[4] = "#" + name.ToString(CultureInfo.InvariantCulture);
+                parts[4] = Rename(key, cas, names, seen);
                 Unpad(parts, lines, i);
                 lines[i] = string.Join(' ', parts);
                 i++; // the data line
@@ -148,6 +136,24 @@ internal static partial class MemcachedDifferential
         }
 
         return string.Join("\r\n", lines);
+    }
+
+    /// <summary>The name (<c>#N</c>, by order of first appearance) of <paramref name="key"/>'s unique <paramref name="cas"/>, recording a new one in <paramref name="seen"/>.</summary>
+    public static string Rename(string key, ulong cas, Dictionary<(string, ulong), int> names, Dictionary<string, List<ulong>> seen)
+    {
+        if (!names.TryGetValue((key, cas), out var name))
+        {
+            name = names.Count;
+            names[(key, cas)] = name;
+            if (!seen.TryGetValue(key, out var uniques))
+            {
+                seen[key] = uniques = [];
+            }
+
+            uniques.Add(cas);
+        }
+
+        return "#" + name.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>

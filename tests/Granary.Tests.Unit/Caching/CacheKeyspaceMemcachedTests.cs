@@ -53,6 +53,50 @@ public sealed class CacheKeyspaceMemcachedTests
     }
 
     [Fact]
+    public void Meta_store_compares_a_cas_unique_by_mode_and_answers_the_unique_it_stored()
+    {
+        var ks = NewKeyspace();
+        Assert.Equal(CacheReply.Status("NOT_FOUND"), ks.Execute("MCMETASTORE", "k", "v", "set", "0", "0", "1").Items![0]);
+        var stored = ks.Execute("MCMETASTORE", "k", "v", "set", "5", "60", "-");
+        Assert.Equal(CacheReply.Status("STORED"), stored.Items![0]);
+        var cas = stored.Items[1].Integer;
+        Assert.Equal(cas, ks.Execute("MCGET", "k").Items![2].Integer);
+        Assert.Equal(60, ks.Execute("MCGET", "k").Items![3].Integer);
+        var stale = (cas - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var current = cas.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCMETASTORE", "k", "x", "append", "0", "0", stale).Items![0]);
+        Assert.Equal(CacheReply.Int(0), ks.Execute("MCMETASTORE", "k", "x", "append", "0", "0", stale).Items![1]);
+        Assert.Equal(CacheReply.Status("NOT_STORED"), ks.Execute("MCMETASTORE", "k", "x", "add", "0", "0", "-").Items![0]);
+        var appended = ks.Execute("MCMETASTORE", "k", "!", "append", "9", "0", current);
+        Assert.Equal(CacheReply.Status("STORED"), appended.Items![0]);
+        Assert.True(appended.Items[1].Integer > cas);
+        Assert.Equal("v!", ks.Execute("MCGET", "k").Items![0].Text);
+        Assert.Equal(5, ks.Execute("MCGET", "k").Items![1].Integer);
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCDELETE", "k", current));
+        Assert.Equal(CacheReply.Status("DELETED"), ks.Execute("MCDELETE", "k", appended.Items[1].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(CacheReply.Status("NOT_FOUND"), ks.Execute("MCDELETE", "k", "-"));
+    }
+
+    [Fact]
+    public void Meta_arithmetic_creates_a_missing_counter_only_when_asked_and_reports_cas_and_ttl()
+    {
+        var ks = NewKeyspace();
+        Assert.Equal(CacheReply.Status("NOT_FOUND"), ks.Execute("MCARITH", "n", "incr", "5", "-", "0"));
+        Assert.False(ks.Execute("EXISTS", "n").Integer > 0);
+        var created = ks.Execute("MCARITH", "n", "incr", "5", "30", "10");
+        Assert.Equal("10", created.Items![0].Text);
+        Assert.Equal(30, created.Items[2].Integer);
+        Assert.Equal(1, created.Items[3].Integer);
+        var decremented = ks.Execute("MCARITH", "n", "decr", "25", "30", "10");
+        Assert.Equal("0", decremented.Items![0].Text);
+        Assert.True(decremented.Items[1].Integer > created.Items[1].Integer);
+        Assert.Equal(0, decremented.Items[3].Integer);
+        ks.Execute("MCSTORE", "s", "abc", "set", "0", "0");
+        Assert.Equal(CacheKeyspace.MemcachedNonNumeric, ks.Execute("MCARITH", "s", "incr", "1", "0", "0").Text);
+        Assert.Equal("abc", ks.Execute("MCGET", "s").Items![0].Text);
+    }
+
+    [Fact]
     public void Incr_wraps_decr_floors_and_a_shorter_number_is_padded_as_memcached_rewrites_in_place()
     {
         var ks = NewKeyspace();

@@ -1,0 +1,266 @@
+using System.Globalization;
+using Granary.Caching;
+
+namespace Granary.Server.Memcached;
+
+/// <summary>
+/// The meta commands of the Memcached text protocol (<c>mg</c>, <c>ms</c>, <c>md</c>, <c>ma</c>): flags are
+/// checked as memcached 1.6 checks them (one character each, optionally followed by a token; a repeated or
+/// unknown flag, or a bad token, is an error and changes nothing), and each command becomes one engine
+/// command on the key's shard. Flags memcached knows but this server does not implement are refused with
+/// <c>CLIENT_ERROR flag X is not supported</c>; flags a command does not use are accepted and ignored, as
+/// memcached does.
+/// </summary>
+internal static class MetaParser
+{
+    /// <summary>memcached's bound on a meta command's tokens (command, key, flags and its end marker).</summary>
+    internal const int MaxTokens = 20;
+
+    /// <summary>The longest O token memcached echoes, its 'O' included.</summary>
+    private const int MaxOpaque = 32;
+
+    /// <summary>Every flag memcached 1.6's meta commands know.</summary>
+    private const string Known = "bNTRlOPLkstcfvhuqFCMJDI";
+
+    private const string BadToken = "CLIENT_ERROR bad token in command line format";
+    private const string FlagError = "CLIENT_ERROR invalid or duplicate flag";
+
+    /// <summary>The flags of <paramref name="meta"/> whose meaning this server does not implement.</summary>
+    private static string Refused(char meta) => meta switch
+    {
+        'g' => "bhluNR", // base64 keys, hit-before, last access, no-LRU-bump, vivify and recache tokens
+        's' or 'd' => "bI", // base64 keys, stale marking
+        _ => "bCT", // ma: base64 keys, CAS compare, TTL update
+    };
+
+    /// <summary>mg, md and ma.</summary>
+    public static MemcachedStep Parse(string[] words, List<string[]> commands)
+    {
+        var meta = words[0][1];
+        if (words[1].Length > MemcachedOptions.MaxKeyBytes)
+        {
+            return MemcachedParser.Line(MemcachedParser.BadFormat);
+        }
+
+        if (words.Length + 1 > MaxTokens)
+        {
+            return MemcachedParser.Line(meta == 'g' ? "CLIENT_ERROR options flags are too long" : "CLIENT_ERROR options flags too long");
+        }
+
+        var flags = words[2..];
+        if (Check(flags, meta) is { } error)
+        {
+            return MemcachedParser.Line(meta == 'g' ? error : FlagError);
+        }
+
+        if (Refusal(flags, meta) is { } refused)
+        {
+            return MemcachedParser.Line(refused);
+        }
+
+        var incr = true;
+        if (meta == 'a' && Token(flags, 'M') is { } mode)
+        {
+            if (mode is not ("I" or "+" or "D" or "-"))
+            {
+                return MemcachedParser.Line("CLIENT_ERROR invalid mode for ma M token");
+            }
+
+            incr = mode is "I" or "+";
+        }
+
+        if (OpaqueTooLong(flags))
+        {
+            return MemcachedParser.Line("CLIENT_ERROR opaque token too long");
+        }
+
+        var noReply = Has(flags, 'q');
+        var key = MemcachedParser.KeyText(words[1]);
+        var vivify = Token(flags, 'N');
+        if (key is null)
+        {
+            // A key that is not text cannot be stored: a miss, as memcached answers one.
+            return meta == 'a' && vivify is not null
+                ? MemcachedParser.Line("CLIENT_ERROR key is not UTF-8 text (the cache stores text)")
+                : MemcachedParser.Line((meta == 'g' ? "EN" : "NF") + Echo(flags, words[1]), noReply && meta == 'g');
+        }
+
+        var ttl = Token(flags, 'T');
+        commands.Add(meta switch
+        {
+            'g' when ttl is not null => ["MCGAT", key, ttl],
+            'g' => ["MCGET", key],
+            'd' => ["MCDELETE", key, Token(flags, 'C') ?? "-"],
+            _ => ["MCARITH", key, incr ? "incr" : "decr", Number(Token(flags, 'D')) ?? "1", vivify ?? "-", Number(Token(flags, 'J')) ?? "0"],
+        });
+        return new MemcachedStep
+        {
+            Kind = MemcachedStepKind.Meta,
+            Meta = meta,
+            MetaFlags = flags,
+            Keys = [words[1]],
+            First = commands.Count - 1,
+            Count = 1,
+            NoReply = noReply,
+            TtlAfter = ttl is null ? 0 : TtlOf(int.Parse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)),
+        };
+    }
+
+    /// <summary>
+    /// ms's flags (the data block is read by the caller): the error to answer after dropping the data, or the
+    /// store's mode (set, add, replace, append, prepend), client flags, exptime and CAS unique to compare.
+    /// </summary>
+    public static string[] Store(string[] words, out string? error, out string mode, out uint clientFlags, out int exptime, out ulong? unique)
+    {
+        var flags = words[3..];
+        mode = "set";
+        clientFlags = 0;
+        exptime = 0;
+        unique = null;
+        error = Check(flags, 's') ?? Refusal(flags, 's');
+        if (error is not null)
+        {
+            return flags;
+        }
+
+        if (Token(flags, 'M') is { } m)
+        {
+            switch (m)
+            {
+                case "E": mode = "add"; break;
+                case "A": mode = "append"; break;
+                case "P": mode = "prepend"; break;
+                case "R": mode = "replace"; break;
+                case "S": mode = "set"; break;
+                default:
+                    error = "CLIENT_ERROR invalid mode for ms M token";
+                    return flags;
+            }
+        }
+
+        if (OpaqueTooLong(flags))
+        {
+            error = "CLIENT_ERROR opaque token too long";
+            return flags;
+        }
+
+        if (Token(flags, 'F') is { } f)
+        {
+            _ = CacheKeyspace.TryParseMemcachedNumber(f, out var parsed);
+            clientFlags = (uint)parsed;
+        }
+
+        if (Token(flags, 'T') is { } t)
+        {
+            exptime = int.Parse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        }
+
+        if (Token(flags, 'C') is { } c && mode != "add")
+        {
+            // Add ignores a CAS unique, as memcached's add does.
+            unique = ulong.Parse(Number(c)!, CultureInfo.InvariantCulture);
+
+            // Replace with a CAS unique is memcached's cas: NF when the item is missing.
+            mode = mode == "replace" ? "set" : mode;
+        }
+
+        return flags;
+    }
+
+    /// <summary>The return flags of a reply, in the order they were asked for: O and k always, the others from <paramref name="value"/>.</summary>
+    public static string Echo(string[] flags, string key, Func<char, string?>? value = null)
+    {
+        var text = string.Empty;
+        foreach (var flag in flags)
+        {
+            text += flag[0] switch
+            {
+                'O' => " " + flag,
+                'k' => " k" + key,
+                _ when value?.Invoke(flag[0]) is { } v => " " + flag[0] + v,
+                _ => string.Empty,
+            };
+        }
+
+        return text;
+    }
+
+    /// <summary>True when <paramref name="flag"/> was sent.</summary>
+    public static bool Has(string[] flags, char flag) => Array.FindIndex(flags, f => f[0] == flag) >= 0;
+
+    /// <summary>The position of <paramref name="flag"/> among the flags, or -1.</summary>
+    public static int IndexOf(string[] flags, char flag) => Array.FindIndex(flags, f => f[0] == flag);
+
+    /// <summary>memcached's preparse: the first repeated or unknown flag ends the check; a bad token is reported unless one of those follows.</summary>
+    private static string? Check(string[] flags, char meta)
+    {
+        Span<bool> seen = stackalloc bool[128];
+        string? tokenError = null;
+        foreach (var flag in flags)
+        {
+            var o = flag[0];
+            if (o >= 127 || seen[o])
+            {
+                return "CLIENT_ERROR duplicate flag";
+            }
+
+            seen[o] = true;
+            if (!Known.Contains(o, StringComparison.Ordinal))
+            {
+                return "CLIENT_ERROR invalid flag";
+            }
+
+            var token = flag[1..];
+            tokenError = o switch
+            {
+                'N' or 'T' or 'R' when !MemcachedParser.SafeStrtol(token, out _) => BadToken,
+                'C' when Number(token) is null => BadToken,
+                'F' when Number(token) is null => MemcachedParser.BadFormat,
+                'M' when token.Length != 1 => "CLIENT_ERROR incorrect length for M token",
+                'J' when Number(token) is null => "CLIENT_ERROR invalid numeric initial value",
+                'D' when Number(token) is null => "CLIENT_ERROR invalid numeric delta value",
+                _ => tokenError,
+            };
+        }
+
+        return meta == 'g' || meta == 's' ? tokenError : tokenError is null ? null : FlagError;
+    }
+
+    private static string? Refusal(string[] flags, char meta)
+    {
+        var refused = Refused(meta);
+        foreach (var flag in flags)
+        {
+            if (refused.Contains(flag[0], StringComparison.Ordinal))
+            {
+                return $"CLIENT_ERROR flag {flag[0]} is not supported";
+            }
+        }
+
+        return null;
+    }
+
+    private static bool OpaqueTooLong(string[] flags) => Array.Exists(flags, f => f[0] == 'O' && f.Length > MaxOpaque);
+
+    private static string? Token(string[] flags, char flag) => IndexOf(flags, flag) is var i and >= 0 ? flags[i][1..] : null;
+
+    /// <summary>memcached's safe_strtoull as decimal text, or null.</summary>
+    private static string? Number(string? token) =>
+        token is not null && CacheKeyspace.TryParseMemcachedNumber(token, out var value) ? value.ToString(CultureInfo.InvariantCulture) : null;
+
+    /// <summary>The TTL in seconds that exptime <paramref name="exptime"/> gives an item now (-1 for none).</summary>
+    private static long TtlOf(int exptime)
+    {
+        if (exptime == 0)
+        {
+            return -1;
+        }
+
+        if (exptime is > 0 and <= (int)CacheKeyspace.MemcachedRelativeLimitSeconds)
+        {
+            return exptime;
+        }
+
+        return Math.Max(0, exptime - DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+    }
+}
