@@ -30,6 +30,12 @@ public sealed partial class CacheKeyspace
     private static readonly CacheReply McTouched = CacheReply.Status("TOUCHED");
     private static readonly CacheReply McDeleted = CacheReply.Status("DELETED");
 
+    /// <summary>A client was told it won the right to recache the item (memcached's W, then Z for the others).</summary>
+    private const byte TokenSent = 1;
+
+    /// <summary>The item was marked stale by md or ms with I (memcached's X).</summary>
+    private const byte Stale = 2;
+
     /// <summary>The memcached module: each command with its arity, flags, key positions and handler.</summary>
     private static CacheCommandModule MemcachedCommands() => new("memcached",
     [
@@ -46,11 +52,16 @@ public sealed partial class CacheKeyspace
         // MCINCR key incr|decr delta: the new value (64-bit unsigned, incr wraps, decr floors at 0) or NOT_FOUND.
         new("MCINCR", 4, W, 1, 1, 1, static (k, a) => k.McIncr(a[1], a[2], a[3])),
 
-        // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|-: [status, cas of the stored item or 0] (ms).
-        new("MCMETASTORE", 7, W, 1, 1, 1, static (k, a) => k.McMetaStore(a)),
+        // MCMETAGET key exptime|- vivify|- recache|- order: mg with its T, N and R tokens applied in the order given
+        // (the letters T, N, R as sent): [value, flags, cas, ttl before, marks (Z, X, W), 1 when vivified] or nil.
+        new("MCMETAGET", 6, D, 1, 1, 1, static (k, a) => k.McMetaGet(a)),
 
-        // MCDELETE key cas|-: DELETED, NOT_FOUND or EXISTS (md).
-        new("MCDELETE", 3, D, 1, 1, 1, static (k, a) => k.McDelete(a[1], a[2])),
+        // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|- [I]: [status, cas of the stored
+        // item or 0] (ms; I stores a set with an older cas as a stale item).
+        new("MCMETASTORE", -7, W, 1, 1, 1, static (k, a) => k.McMetaStore(a)),
+
+        // MCDELETE key cas|- [I exptime|-]: DELETED, NOT_FOUND or EXISTS (md; I marks the item stale instead).
+        new("MCDELETE", -3, D, 1, 1, 1, static (k, a) => k.McDelete(a)),
 
         // MCARITH key incr|decr delta vivify-exptime|- initial: [value, cas, ttl, created] or NOT_FOUND (ma).
         new("MCARITH", 6, W, 1, 1, 1, static (k, a) => k.McArith(a)),
@@ -179,12 +190,13 @@ public sealed partial class CacheKeyspace
         if (mode is not ("set" or "add" or "replace" or "append" or "prepend")
             || !uint.TryParse(a[4], NumberStyles.None, CultureInfo.InvariantCulture, out var flags)
             || !TryParseExptime(a[5], out var exptime)
-            || (a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique)))
+            || (a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+            || a.Count > 8 || (a.Count == 8 && a[7] != "I"))
         {
             return SyntaxReply;
         }
 
-        var status = McStoreItem(a[1], a[2], mode, flags, exptime, a[6] == "-" ? null : unique, out var stored);
+        var status = McStoreItem(a[1], a[2], mode, flags, exptime, a[6] == "-" ? null : unique, out var stored, invalidate: a.Count == 8);
         return status.IsError ? status : CacheReply.Array([status, CacheReply.Int(stored?.Version ?? 0)]);
     }
 
@@ -195,7 +207,7 @@ public sealed partial class CacheKeyspace
     /// A memcached store: <paramref name="unique"/>, when given, must be the item's CAS unique (set: NOT_FOUND when
     /// there is no item; append/prepend: EXISTS on a mismatch). <paramref name="stored"/> is the item written, if any.
     /// </summary>
-    private CacheReply McStoreItem(string key, string value, string mode, uint flags, long exptime, ulong? unique, out CacheEntry? stored)
+    private CacheReply McStoreItem(string key, string value, string mode, uint flags, long exptime, ulong? unique, out CacheEntry? stored, bool invalidate = false)
     {
         stored = null;
         var expiry = McExpiry(exptime);
@@ -214,6 +226,16 @@ public sealed partial class CacheKeyspace
                 return McNotStored;
             case "set" when unique is not null && entry is null:
                 return McNotFound;
+            case "set" when invalidate && unique is { } older && older != 0 && older < (ulong)entry!.Version:
+                {
+                    // memcached's set-to-invalid: the value of an older write is stored, marked stale, keeping the
+                    // item's TTL and whether a client was told to recache it.
+                    var marks = (byte)(Stale | (entry.Marks & TokenSent));
+                    stored = StoreString(key, value, entry);
+                    stored.Flags = flags;
+                    stored.Marks = marks;
+                    return McStored;
+                }
             case "set" or "append" or "prepend" when unique is { } expected && (ulong)entry!.Version != expected:
                 return McExists;
             case "append" or "prepend":
@@ -249,28 +271,126 @@ public sealed partial class CacheKeyspace
         return McStored;
     }
 
-    /// <summary>memcached's <c>md</c>: DELETED, NOT_FOUND, or EXISTS when a CAS unique (<c>-</c> for none) does not match.</summary>
-    private CacheReply McDelete(string key, string uniqueText)
+    /// <summary>
+    /// memcached's <c>md</c>: DELETED, NOT_FOUND, or EXISTS when a CAS unique (<c>-</c> for none) does not match. With
+    /// I the item is kept and marked stale instead, with a new CAS unique and, when given, a new exptime.
+    /// </summary>
+    private CacheReply McDelete(IReadOnlyList<string> a)
     {
         ulong unique = 0;
-        if (uniqueText != "-" && !ulong.TryParse(uniqueText, NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+        long exptime = 0;
+        var invalidate = a.Count == 5 && a[3] == "I";
+        if (a.Count is not (3 or 5) || (a.Count == 5 && !invalidate)
+            || (a[2] != "-" && !ulong.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+            || (invalidate && a[4] != "-" && !TryParseExptime(a[4], out exptime)))
         {
             return SyntaxReply;
         }
 
-        var entry = LookupWrite(key);
+        var entry = LookupWrite(a[1]);
         if (entry is null)
         {
             return McNotFound;
         }
 
-        if (uniqueText != "-" && (ulong)entry.Version != unique)
+        if (a[2] != "-" && (ulong)entry.Version != unique)
         {
             return McExists;
         }
 
-        RemoveEntry(entry);
+        if (!invalidate)
+        {
+            RemoveEntry(entry);
+            return McDeleted;
+        }
+
+        var flags = entry.Flags;
+        Written(entry);
+        entry.Flags = flags;
+        entry.Marks = Stale;
+        if (a[4] != "-")
+        {
+            McSetExpiry(entry, McExpiry(exptime));
+        }
+
         return McDeleted;
+    }
+
+    /// <summary>
+    /// memcached's <c>mg</c>: the item with its TTL before T and N, and the marks memcached adds: Z when another client
+    /// was told to recache, X when stale, W when this client wins (a vivified miss, an R token above the TTL left,
+    /// or the first read of a stale item). N on a miss creates an empty item.
+    /// </summary>
+    private CacheReply McMetaGet(IReadOnlyList<string> a)
+    {
+        long ttl = 0, vivify = 0, recache = 0;
+        if ((a[2] != "-" && !TryParseExptime(a[2], out ttl))
+            || (a[3] != "-" && !TryParseExptime(a[3], out vivify))
+            || (a[4] != "-" && !TryParseExptime(a[4], out recache))
+            || a[5].Any(c => c is not ('T' or 'N' or 'R')))
+        {
+            return SyntaxReply;
+        }
+
+        var key = a[1];
+        var entry = LookupRead(key);
+        if (entry is not null && entry.Type != CacheValueType.String)
+        {
+            return CacheReply.NilArray;
+        }
+
+        var created = false;
+        if (entry is null)
+        {
+            if (a[3] == "-")
+            {
+                return CacheReply.NilArray;
+            }
+
+            entry = StoreString(key, string.Empty, null);
+            created = true;
+        }
+
+        var reply = new[] { CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(created ? -1 : McTtl(entry)) };
+        var win = false;
+        foreach (var step in a[5])
+        {
+            switch (step)
+            {
+                case 'T' when a[2] != "-":
+                    McSetExpiry(entry, McExpiry(ttl));
+                    break;
+                case 'N' when created:
+                    McSetExpiry(entry, McExpiry(vivify));
+                    win = true;
+                    break;
+                case 'R' when a[4] != "-" && (entry.Marks & TokenSent) == 0 && !created && entry.ExpiresAt >= 0:
+                    // In whole seconds, as memcached's clock compares them: a TTL of 100 is not below R100.
+                    var until = McExpiry(recache);
+                    win |= until >= 0 && McTtl(entry) < (until - _now + 999) / 1000;
+                    break;
+            }
+        }
+
+        var marks = string.Empty;
+        if ((entry.Marks & TokenSent) != 0)
+        {
+            marks += "Z";
+        }
+
+        if ((entry.Marks & Stale) != 0)
+        {
+            marks += "X";
+            win |= (entry.Marks & TokenSent) == 0;
+        }
+
+        if (win)
+        {
+            marks += "W";
+            entry.Marks |= TokenSent;
+        }
+
+        return CacheReply.Array([.. reply, CacheReply.Status(marks), CacheReply.Int(created ? 1 : 0)]);
     }
 
     private CacheReply McIncr(string key, string direction, string deltaText)
@@ -361,10 +481,13 @@ public sealed partial class CacheKeyspace
         var text = number.ToString(CultureInfo.InvariantCulture);
 
         // Memcached rewrites a number in place when the new one is not longer, padding with spaces.
+        // A number that fits stays the same item, with its stale and recache marks; a longer one is a new item.
         var stored = text.Length < old.Length ? text.PadRight(old.Length) : text;
         var flags = entry.Flags;
+        var marks = text.Length <= old.Length ? entry.Marks : (byte)0;
         StoreString(key, stored, entry);
         entry.Flags = flags;
+        entry.Marks = marks;
         return CacheReply.Bulk(text);
     }
 

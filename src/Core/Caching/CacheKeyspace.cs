@@ -380,6 +380,7 @@ public sealed partial class CacheKeyspace
     {
         entry.Version = ++_version;
         entry.Flags = 0;
+        entry.Marks = 0;
         _changes++;
         KeyChanged(entry.Key);
         entry.Size += sizeDelta;

@@ -37,6 +37,9 @@ internal sealed class CacheEntry(string key, CacheValueType type, object value)
     /// <summary>Memcached client flags of a string, set by a memcached store (0 after any other write).</summary>
     public uint Flags { get; set; }
 
+    /// <summary>memcached's meta marks (<see cref="CacheKeyspace"/>'s win token sent, stale), cleared by every write.</summary>
+    public byte Marks { get; set; }
+
     /// <summary>Logical clock of the last access (LRU).</summary>
     public long LastAccess { get; set; }
 

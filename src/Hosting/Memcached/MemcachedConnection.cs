@@ -229,17 +229,22 @@ internal sealed partial class MemcachedConnection : WireConnection
                     var items = reply.Items!;
                     var value = items[0].Text!;
                     var size = Encoding.UTF8.GetByteCount(value).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    var ttlAt = MetaParser.IndexOf(flags, 'T');
-                    var ttl = items[3].Integer;
-                    var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, key, flag =>
-                    flag switch
+                    var ttl = MetaParser.TtlAt(flags, items[3].Integer, vivified: items[5].Integer == 1);
+                    var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, key, flag => flag switch
                     {
                         'c' => Number(items[2].Integer),
                         'f' => Number(items[1].Integer),
                         's' => size,
-                        't' => Number(ttlAt >= 0 && ttlAt < FlagPosition(flags, 't') ? step.TtlAfter : ttl),
+                        't' => Number(ttl),
                         _ => null,
                     });
+
+                    // memcached's marks follow the flags asked for: Z (another client recaches), X (stale), W (this one does).
+                    foreach (var mark in items[4].Text!)
+                    {
+                        head += " " + mark;
+                    }
+
                     WriteLine(head, noReply: false);
                     if (MetaParser.Has(flags, 'v'))
                     {

@@ -90,8 +90,6 @@ internal sealed class MemcachedStep
     /// <summary>The meta command's flag tokens in the order sent (each one character and its token).</summary>
     public string[]? MetaFlags { get; init; }
 
-    /// <summary>mg and ma with a T flag: the TTL the item has after it, in seconds (-1 for none).</summary>
-    public long TtlAfter { get; init; }
 }
 
 /// <summary>
@@ -337,7 +335,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         }
 
         var total = length + 2L;
-        var step = MetaParser.Store(words, out var error, out var mode, out var flags, out var exptime, out var unique);
+        var step = MetaParser.Store(words, out var error, out var mode, out var flags, out var exptime, out var unique, out var invalidate);
         if (error is null && length > options.MaxItemSize)
         {
             error = "SERVER_ERROR object too large for cache";
@@ -360,7 +358,8 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return refused;
         }
 
-        commands.Add(["MCMETASTORE", keyText, value, mode, flags.ToString(CultureInfo.InvariantCulture), exptime.ToString(CultureInfo.InvariantCulture), unique is { } u ? u.ToString(CultureInfo.InvariantCulture) : "-"]);
+        string[] store = ["MCMETASTORE", keyText, value, mode, flags.ToString(CultureInfo.InvariantCulture), exptime.ToString(CultureInfo.InvariantCulture), unique is { } u ? u.ToString(CultureInfo.InvariantCulture) : "-"];
+        commands.Add(invalidate ? [.. store, "I"] : store);
         return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 's', MetaFlags = step, Keys = [words[1]], First = commands.Count - 1, Count = 1, NoReply = MetaParser.Has(step, 'q') };
     }
 

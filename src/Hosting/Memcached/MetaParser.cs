@@ -28,8 +28,8 @@ internal static class MetaParser
     /// <summary>The flags of <paramref name="meta"/> whose meaning this server does not implement.</summary>
     private static string Refused(char meta) => meta switch
     {
-        'g' => "bhluNR", // base64 keys, hit-before, last access, no-LRU-bump, vivify and recache tokens
-        's' or 'd' => "bI", // base64 keys, stale marking
+        'g' => "bhlu", // base64 keys, hit before, last access, no LRU bump
+        's' or 'd' => "b",
         _ => "bCT", // ma: base64 keys, CAS compare, TTL update
     };
 
@@ -88,8 +88,8 @@ internal static class MetaParser
         var ttl = Token(flags, 'T');
         commands.Add(meta switch
         {
-            'g' when ttl is not null => ["MCGAT", key, ttl],
-            'g' => ["MCGET", key],
+            'g' => ["MCMETAGET", key, ttl ?? "-", vivify ?? "-", Token(flags, 'R') ?? "-", string.Concat(flags.Select(f => f[0]).Where(f => f is 'T' or 'N' or 'R'))],
+            'd' when Has(flags, 'I') => ["MCDELETE", key, Token(flags, 'C') ?? "-", "I", ttl ?? "-"],
             'd' => ["MCDELETE", key, Token(flags, 'C') ?? "-"],
             _ => ["MCARITH", key, incr ? "incr" : "decr", Number(Token(flags, 'D')) ?? "1", vivify ?? "-", Number(Token(flags, 'J')) ?? "0"],
         });
@@ -102,21 +102,44 @@ internal static class MetaParser
             First = commands.Count - 1,
             Count = 1,
             NoReply = noReply,
-            TtlAfter = ttl is null ? 0 : TtlOf(int.Parse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)),
         };
+    }
+
+    /// <summary>
+    /// mg's t at its place among the flags: the TTL the last T (or N, when the item was just made) before it gave, else
+    /// <paramref name="before"/>.
+    /// </summary>
+    public static long TtlAt(string[] flags, long before, bool vivified)
+    {
+        var ttl = before;
+        foreach (var flag in flags)
+        {
+            if (flag[0] == 't')
+            {
+                return ttl;
+            }
+
+            if (flag[0] == 'T' || (flag[0] == 'N' && vivified))
+            {
+                ttl = TtlOf(int.Parse(flag[1..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
+            }
+        }
+
+        return ttl;
     }
 
     /// <summary>
     /// ms's flags (the data block is read by the caller): the error to answer after dropping the data, or the
     /// store's mode (set, add, replace, append, prepend), client flags, exptime and CAS unique to compare.
     /// </summary>
-    public static string[] Store(string[] words, out string? error, out string mode, out uint clientFlags, out int exptime, out ulong? unique)
+    public static string[] Store(string[] words, out string? error, out string mode, out uint clientFlags, out int exptime, out ulong? unique, out bool invalidate)
     {
         var flags = words[3..];
         mode = "set";
         clientFlags = 0;
         exptime = 0;
         unique = null;
+        invalidate = false;
         error = Check(flags, 's') ?? Refusal(flags, 's');
         if (error is not null)
         {
@@ -160,8 +183,10 @@ internal static class MetaParser
             // Add ignores a CAS unique, as memcached's add does.
             unique = ulong.Parse(Number(c)!, CultureInfo.InvariantCulture);
 
-            // Replace with a CAS unique is memcached's cas: NF when the item is missing.
+            // Replace with a CAS unique is memcached's cas: NF when the item is missing; I applies to that cas only.
             mode = mode == "replace" ? "set" : mode;
+            invalidate = mode == "set" && Has(flags, 'I');
+            unique = unique == 0 && mode != "set" ? null : unique;
         }
 
         return flags;

@@ -22,6 +22,7 @@ public sealed partial class MemcachedEndpointTests
         var ourSeen = new Dictionary<string, List<ulong>>(StringComparer.Ordinal);
         var mismatches = new List<string>();
         var codes = new HashSet<string>(StringComparer.Ordinal);
+        var marks = new HashSet<string>(StringComparer.Ordinal);
         foreach (var chunk in commands.Chunk(pipelineDepth))
         {
             var theirs = MemcachedMetaDifferential.Normalize(Encoding.UTF8.GetString(await memcached.CallAsync(string.Concat(chunk.Select(c => MemcachedDifferential.Resolve(c, theirSeen))))), theirNames, theirSeen);
@@ -29,6 +30,7 @@ public sealed partial class MemcachedEndpointTests
             foreach (var line in theirs.Split("\r\n"))
             {
                 codes.Add(line.Split(' ')[0]);
+                marks.UnionWith(line.Split(' ').Skip(1).Where(word => word is "W" or "X" or "Z"));
             }
 
             if (theirs != ours)
@@ -49,6 +51,11 @@ public sealed partial class MemcachedEndpointTests
         }
 
         Assert.True(theirNames.Count > 10, "the workload should exercise cas uniques");
+        if (pipelineDepth == 1)
+        {
+            Assert.Equal(["W", "X", "Z"], marks.Order(StringComparer.Ordinal));
+        }
+
         Assert.Empty(mismatches);
     }
 
@@ -59,14 +66,31 @@ public sealed partial class MemcachedEndpointTests
         var key = "metarefused:" + Guid.NewGuid().ToString("N");
         Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 2\r\nhi\r\n"));
         Assert.Equal("CLIENT_ERROR flag h is not supported\r\n", await wire.CallTextAsync($"mg {key} v h\r\n"));
-        Assert.Equal("CLIENT_ERROR flag N is not supported\r\n", await wire.CallTextAsync($"mg {key}:new v N30\r\n"));
-        Assert.Equal("CLIENT_ERROR flag I is not supported\r\n", await wire.CallTextAsync($"ms {key} 2 I C1\r\nyo\r\n"));
-        Assert.Equal("CLIENT_ERROR flag I is not supported\r\n", await wire.CallTextAsync($"md {key} I\r\n"));
+        Assert.Equal("CLIENT_ERROR flag l is not supported\r\n", await wire.CallTextAsync($"mg {key} v l\r\n"));
+        Assert.Equal("CLIENT_ERROR flag u is not supported\r\n", await wire.CallTextAsync($"mg {key}:new v u N30\r\n"));
         Assert.Equal("CLIENT_ERROR flag T is not supported\r\n", await wire.CallTextAsync($"ma {key}:n N0 T30\r\n"));
+        Assert.Equal("CLIENT_ERROR flag C is not supported\r\n", await wire.CallTextAsync($"ma {key}:n C1\r\n"));
         Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"mg a2V5 b v\r\n"));
+        Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"ms a2V5 2 b\r\nyo\r\n"));
         Assert.Equal("VA 2 t-1\r\nhi\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
         Assert.Equal("EN\r\n", await wire.CallTextAsync($"mg {key}:new v\r\n"));
         Assert.Equal("NF\r\n", await wire.CallTextAsync($"ma {key}:n\r\n"));
+    }
+
+    [Fact]
+    public async Task A_stale_item_is_served_with_X_and_one_client_wins_the_right_to_recache_it()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "metastale:" + Guid.NewGuid().ToString("N");
+        Assert.Equal("HD W\r\n", await wire.CallTextAsync($"mg {key} N30\r\n"));
+        Assert.Equal("VA 0 Z\r\n\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
+        Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 5\r\nfresh\r\n"));
+        Assert.Equal("VA 5\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
+        Assert.Equal("HD\r\n", await wire.CallTextAsync($"md {key} I T60\r\n"));
+        Assert.Equal("VA 5 t60 X W\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
+        Assert.Equal("VA 5 Z X\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
+        Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 3\r\nnew\r\n"));
+        Assert.Equal("VA 3\r\nnew\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
     }
 
     [Fact]

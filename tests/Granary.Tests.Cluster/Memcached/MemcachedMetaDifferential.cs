@@ -16,17 +16,23 @@ internal static class MemcachedMetaDifferential
     private static readonly string[] Ttls = ["0", "100", "1000", "2592000"];
 
     /// <summary>
-    /// The stream. When <paramref name="pipelined"/>, ms leaves out the append and prepend modes: memcached writes a
-    /// number that decr made shorter padded with spaces, or unpadded when a reply of the same read still holds the
-    /// item, so appending to it would make the two servers' values differ for a reason that is not the commands'.
+    /// The stream. Arithmetic works on counter keys of its own: memcached changes a number in place, or writes a new
+    /// item when something still holds the old one (a reply of the same read not yet sent, and sometimes one just
+    /// sent), and a new item has no padding and none of the stale and recache marks; which one happens depends on
+    /// memcached's buffers and timing, not on the commands, so no mark or append ever meets a number that arithmetic
+    /// changed. When <paramref name="pipelined"/>, the stream also leaves out ms's append and prepend modes and the
+    /// N, R and I flags.
     /// </summary>
     public static List<string> Generate(int seed, int count, string prefix, bool pipelined)
     {
         var modes = pipelined ? "SER" : "SEAPR";
+        var marking = pipelined ? int.MaxValue : 6;
         var random = new Random(seed);
         var keys = Enumerable.Range(0, 5).Select(i => prefix + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        var counters = Enumerable.Range(0, 3).Select(i => prefix + "n" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
         var absolute = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3600).ToString(CultureInfo.InvariantCulture);
         string Key() => keys[random.Next(keys.Length)];
+        string Counter() => counters[random.Next(counters.Length)];
         string Ttl() => random.Next(6) == 0 ? absolute : Ttls[random.Next(Ttls.Length)];
         string Opaque() => "O" + random.Next(1000).ToString(CultureInfo.InvariantCulture);
         string Cas() => "C" + (random.Next(5) == 0 ? "999999999" : "{cas:" + random.Next(2).ToString(CultureInfo.InvariantCulture) + "}");
@@ -56,12 +62,13 @@ internal static class MemcachedMetaDifferential
             var bytes = Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture);
             commands.Add(random.Next(30) switch
             {
-                < 8 => $"mg {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()))}\r\n",
-                < 15 => $"ms {Key()} {bytes}{Flags((3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque))}\r\n{value}\r\n",
-                < 18 => $"md {Key()}{Flags((3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas))}\r\n",
-                < 24 => $"ma {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "t"), (3, () => "k"), (4, Opaque), (5, () => "q"), (3, () => "N" + Ttl()), (3, () => "J" + random.Next(100).ToString(CultureInfo.InvariantCulture)), (3, () => "D" + (random.Next(4) == 0 ? "18446744073709551615" : random.Next(50).ToString(CultureInfo.InvariantCulture))), (3, () => "M" + "ID+-"[random.Next(4)]))}\r\n",
+                < 8 => $"mg {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()))}\r\n",
+                < 15 => $"ms {Key()} {bytes}{Flags((3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque), (marking, () => "I"))}\r\n{value}\r\n",
+                < 18 => $"md {Key()}{Flags((3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas), (marking / 2, () => "I"), (4, () => "T" + Ttl()))}\r\n",
+                < 24 => $"ma {Counter()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "t"), (3, () => "k"), (4, Opaque), (5, () => "q"), (3, () => "N" + Ttl()), (3, () => "J" + random.Next(100).ToString(CultureInfo.InvariantCulture)), (3, () => "D" + (random.Next(4) == 0 ? "18446744073709551615" : random.Next(50).ToString(CultureInfo.InvariantCulture))), (3, () => "M" + "ID+-"[random.Next(4)]))}\r\n",
                 24 => "mn\r\n",
-                25 => $"set {Key()} 0 0 2\r\n{random.Next(10, 99)}\r\n",
+                25 => random.Next(5) == 0 ? $"set {Counter()} 0 0 5\r\n12abc\r\n" : $"set {Counter()} 0 0 2\r\n{random.Next(10, 99)}\r\n",
+                26 => $"mg {Counter()} v c k t\r\n",
                 _ => Malformed(random, Key()),
             });
         }

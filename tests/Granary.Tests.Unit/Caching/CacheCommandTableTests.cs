@@ -123,6 +123,7 @@ public sealed class CacheCommandTableTests
         ["MCSTORE"] = ["MCSTORE", "k", "v", "set", "0", "0"],
         ["MCINCR"] = ["MCINCR", "k", "incr", "1"],
         ["MCTOUCH"] = ["MCTOUCH", "k", "10"],
+        ["MCMETAGET"] = ["MCMETAGET", "k", "-", "-", "-", ""],
         ["MCMETASTORE"] = ["MCMETASTORE", "k", "v", "set", "0", "0", "-"],
         ["MCDELETE"] = ["MCDELETE", "k", "-"],
         ["MCARITH"] = ["MCARITH", "k", "incr", "1", "-", "0"],

@@ -97,6 +97,38 @@ public sealed class CacheKeyspaceMemcachedTests
     }
 
     [Fact]
+    public void Meta_get_marks_one_winner_for_a_missing_stale_or_expiring_item_and_a_write_clears_the_marks()
+    {
+        var ks = NewKeyspace();
+        Assert.True(ks.Execute("MCMETAGET", "k", "-", "-", "-", "").IsNil);
+        var vivified = ks.Execute("MCMETAGET", "k", "-", "30", "-", "N");
+        Assert.Equal(["", "W", "1"], [vivified.Items![0].Text!, vivified.Items[4].Text!, vivified.Items[5].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.Equal(-1, vivified.Items[3].Integer);
+        Assert.Equal(CacheReply.Int(30), ks.Execute("TTL", "k"));
+        Assert.Equal("Z", ks.Execute("MCMETAGET", "k", "-", "30", "-", "N").Items![4].Text);
+
+        ks.Execute("MCSTORE", "k", "v", "set", "0", "100");
+        Assert.Equal(string.Empty, ks.Execute("MCMETAGET", "k", "-", "-", "100", "R").Items![4].Text);
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(string.Empty, ks.Execute("MCMETAGET", "k", "-", "-", "100", "R").Items![4].Text);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("W", ks.Execute("MCMETAGET", "k", "-", "-", "100", "R").Items![4].Text);
+        Assert.Equal("Z", ks.Execute("MCMETAGET", "k", "-", "-", "100", "R").Items![4].Text);
+
+        ks.Execute("MCSTORE", "k", "v", "set", "0", "0");
+        var version = ks.Execute("MCGET", "k").Items![2].Integer;
+        Assert.Equal(CacheReply.Status("DELETED"), ks.Execute("MCDELETE", "k", "-", "I", "60"));
+        var stale = ks.Execute("MCMETAGET", "k", "-", "-", "-", "");
+        Assert.Equal("XW", stale.Items![4].Text);
+        Assert.True(stale.Items[2].Integer > version);
+        Assert.Equal("v", stale.Items[0].Text);
+        Assert.Equal(60, stale.Items[3].Integer);
+        Assert.Equal("ZX", ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![4].Text);
+        ks.Execute("SET", "k", "fresh");
+        Assert.Equal(string.Empty, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![4].Text);
+    }
+
+    [Fact]
     public void Incr_wraps_decr_floors_and_a_shorter_number_is_padded_as_memcached_rewrites_in_place()
     {
         var ks = NewKeyspace();
