@@ -347,6 +347,13 @@ public sealed partial class CacheKeyspace
                 return CacheReply.NilArray;
             }
 
+            if (!FreeMemoryIfNeeded())
+            {
+                // A read never fails for memory; creating the placeholder is a write, held to the bound like one.
+                _oomRejections++;
+                return CacheReply.Error(RedisText.OutOfMemory);
+            }
+
             entry = StoreString(key, string.Empty, null);
             created = true;
         }

@@ -129,6 +129,21 @@ public sealed class CacheKeyspaceMemcachedTests
     }
 
     [Fact]
+    public void A_vivifying_meta_get_is_held_to_the_memory_bound_and_a_plain_one_is_not()
+    {
+        var ks = new CacheKeyspace(new CacheKeyspaceOptions { MaxMemoryBytes = 2_000, EvictionPolicy = EvictionPolicy.NoEviction }, _time);
+        for (var i = 0; ks.UsedBytes <= 2_000; i++)
+        {
+            ks.Execute("SET", "k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), new string('x', 100));
+        }
+
+        Assert.Equal(RedisText.OutOfMemory, ks.Execute("MCMETAGET", "new", "-", "30", "-", "N").Text);
+        Assert.Equal(CacheReply.Zero, ks.Execute("EXISTS", "new"));
+        Assert.Equal(new string('x', 100), ks.Execute("MCMETAGET", "k0", "-", "30", "-", "N").Items![0].Text);
+        Assert.True(ks.Execute("MCMETAGET", "missing", "-", "-", "-", "").IsNil);
+    }
+
+    [Fact]
     public void Incr_wraps_decr_floors_and_a_shorter_number_is_padded_as_memcached_rewrites_in_place()
     {
         var ks = NewKeyspace();
