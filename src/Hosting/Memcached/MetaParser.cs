@@ -79,8 +79,8 @@ internal static class MetaParser
         var vivify = Token(flags, 'N');
         if (key is null)
         {
-            // A key that is not text cannot be stored: a miss, as memcached answers one.
-            return meta == 'a' && vivify is not null
+            // A key that is not text cannot exist: a miss, as memcached answers one, unless it is to be created.
+            return vivify is not null
                 ? MemcachedParser.Line("CLIENT_ERROR key is not UTF-8 text (the cache stores text)")
                 : MemcachedParser.Line((meta == 'g' ? "EN" : "NF") + Echo(flags, words[1]), noReply && meta == 'g');
         }

@@ -72,6 +72,8 @@ public sealed partial class MemcachedEndpointTests
         Assert.Equal("CLIENT_ERROR flag C is not supported\r\n", await wire.CallTextAsync($"ma {key}:n C1\r\n"));
         Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"mg a2V5 b v\r\n"));
         Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"ms a2V5 2 b\r\nyo\r\n"));
+        await wire.SendAsync([.. "mg "u8, 0xFF, 0xFE, .. " v N30\r\nmg "u8, 0xFF, 0xFE, .. " v k\r\nversion\r\n"u8]);
+        Assert.Equal("CLIENT_ERROR key is not UTF-8 text (the cache stores text)\r\nEN k\u00ff\u00fe\r\n", Encoding.Latin1.GetString(await wire.ReadUntilVersionAsync()));
         Assert.Equal("VA 2 t-1\r\nhi\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
         Assert.Equal("EN\r\n", await wire.CallTextAsync($"mg {key}:new v\r\n"));
         Assert.Equal("NF\r\n", await wire.CallTextAsync($"ma {key}:n\r\n"));
