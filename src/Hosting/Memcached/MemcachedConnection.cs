@@ -286,7 +286,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     var head = (MetaParser.Has(flags, 'v') ? "VA " + Number(Encoding.UTF8.GetByteCount(text)) : "HD") + MetaParser.Echo(flags, key, flag => flag switch
                     {
                         'c' => Number(cas.Integer),
-                        't' => Number(vivifiedAt > FlagPosition(flags, 't') ? -1 : ttl.Integer),
+                        't' => Number(vivifiedAt > MetaParser.IndexOf(flags, 't') ? -1 : ttl.Integer),
                         _ => null,
                     });
                     if (step.NoReply && created.Integer == 0)
@@ -304,8 +304,6 @@ internal sealed partial class MemcachedConnection : WireConnection
                 }
         }
     }
-
-    private static int FlagPosition(string[] flags, char flag) => MetaParser.IndexOf(flags, flag);
 
     private void WriteValues(MemcachedStep step, CacheReply[] replies)
     {
