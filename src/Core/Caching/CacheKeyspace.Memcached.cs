@@ -36,6 +36,9 @@ public sealed partial class CacheKeyspace
     /// <summary>The item was marked stale by md or ms with I (memcached's X).</summary>
     private const byte Stale = 2;
 
+    /// <summary>The item was fetched since it was written (memcached's h).</summary>
+    private const byte Fetched = 4;
+
     /// <summary>The memcached module: each command with its arity, flags, key positions and handler.</summary>
     private static CacheCommandModule MemcachedCommands() => new("memcached",
     [
@@ -52,9 +55,10 @@ public sealed partial class CacheKeyspace
         // MCINCR key incr|decr delta: the new value (64-bit unsigned, incr wraps, decr floors at 0) or NOT_FOUND.
         new("MCINCR", 4, W, 1, 1, 1, static (k, a) => k.McIncr(a[1], a[2], a[3])),
 
-        // MCMETAGET key exptime|- vivify|- recache|- order: mg with its T, N and R tokens applied in the order given
-        // (the letters T, N, R as sent): [value, flags, cas, ttl before, marks (Z, X, W), 1 when vivified] or nil.
-        new("MCMETAGET", 6, D, 1, 1, 1, static (k, a) => k.McMetaGet(a)),
+        // MCMETAGET key exptime|- vivify|- recache|- order [U]: mg with its T, N and R tokens applied in the order given
+        // (the letters T, N, R as sent), U for no LRU bump: [value, flags, cas, ttl before, marks (Z, X, W), 1 when
+        // vivified, 1 when fetched before, seconds since the last access] or nil.
+        new("MCMETAGET", -6, D, 1, 1, 1, static (k, a) => k.McMetaGet(a)),
 
         // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|- [I]: [status, cas of the stored
         // item or 0] (ms; I stores a set with an older cas as a stale item).
@@ -115,6 +119,7 @@ public sealed partial class CacheKeyspace
         }
 
         var reply = CacheReply.Array([CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(McTtl(entry))]);
+        McFetched(entry);
         if (exptimeText is not null)
         {
             McSetExpiry(entry, expiry);
@@ -137,6 +142,7 @@ public sealed partial class CacheKeyspace
             return McNotFound;
         }
 
+        McFetched(entry);
         McSetExpiry(entry, expiry);
         return McTouched;
     }
@@ -304,10 +310,10 @@ public sealed partial class CacheKeyspace
             return McDeleted;
         }
 
-        var flags = entry.Flags;
+        // The same item, marked: its flags, access time and fetched mark stay, a client may win the recache again.
+        var (flags, fetched, accessed) = (entry.Flags, entry.Marks & Fetched, entry.AccessedAt);
         Written(entry);
-        entry.Flags = flags;
-        entry.Marks = Stale;
+        (entry.Flags, entry.Marks, entry.AccessedAt) = (flags, (byte)(Stale | fetched), accessed);
         if (a[4] != "-")
         {
             McSetExpiry(entry, McExpiry(exptime));
@@ -327,13 +333,15 @@ public sealed partial class CacheKeyspace
         if ((a[2] != "-" && !TryParseExptime(a[2], out ttl))
             || (a[3] != "-" && !TryParseExptime(a[3], out vivify))
             || (a[4] != "-" && !TryParseExptime(a[4], out recache))
-            || a[5].Any(c => c is not ('T' or 'N' or 'R')))
+            || a[5].Any(c => c is not ('T' or 'N' or 'R'))
+            || a.Count > 7 || (a.Count == 7 && a[6] != "U"))
         {
             return SyntaxReply;
         }
 
         var key = a[1];
-        var entry = LookupRead(key);
+        var bump = a.Count == 6;
+        var entry = bump ? LookupRead(key) : LookupUnbumped(key);
         if (entry is not null && entry.Type != CacheValueType.String)
         {
             return CacheReply.NilArray;
@@ -358,7 +366,11 @@ public sealed partial class CacheKeyspace
             created = true;
         }
 
-        var reply = new[] { CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(created ? -1 : McTtl(entry)) };
+        var reply = new[]
+        {
+            CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(created ? -1 : McTtl(entry)),
+        };
+        var history = new[] { CacheReply.Int((entry.Marks & Fetched) != 0 ? 1 : 0), CacheReply.Int(Math.Max(0, (_now / 1000) - entry.AccessedAt)) };
         var win = false;
         foreach (var step in a[5])
         {
@@ -397,7 +409,37 @@ public sealed partial class CacheKeyspace
             entry.Marks |= TokenSent;
         }
 
-        return CacheReply.Array([.. reply, CacheReply.Status(marks), CacheReply.Int(created ? 1 : 0)]);
+        if (bump)
+        {
+            McFetched(entry);
+        }
+
+        return CacheReply.Array([.. reply, CacheReply.Status(marks), CacheReply.Int(created ? 1 : 0), .. history]);
+    }
+
+    /// <summary>memcached's bump on a fetch: the first marks the item fetched, later ones refresh its last access.</summary>
+    private void McFetched(CacheEntry entry)
+    {
+        if ((entry.Marks & Fetched) != 0)
+        {
+            entry.AccessedAt = (uint)(_now / 1000);
+        }
+
+        entry.Marks |= Fetched;
+    }
+
+    /// <summary>A read that leaves the item's place in the eviction order and its access marks alone (memcached's u).</summary>
+    private CacheEntry? LookupUnbumped(string key)
+    {
+        if (_entries.TryGetValue(key, out var entry) && IsExpired(entry))
+        {
+            RemoveEntry(entry);
+            _expirations++;
+            entry = null;
+        }
+
+        _ = entry is null ? _misses++ : _hits++;
+        return entry;
     }
 
     private CacheReply McIncr(string key, string direction, string deltaText)

@@ -312,6 +312,7 @@ public sealed partial class CacheKeyspace
             LastAccess = ++_clock,
             Frequency = LfuInitial,
             FrequencyMinutes = _now / 60_000,
+            AccessedAt = (uint)(_now / 1000),
             Size = EntryOverhead + (2L * key.Length),
             Slot = _all.Count,
         };
@@ -381,6 +382,7 @@ public sealed partial class CacheKeyspace
         entry.Version = ++_version;
         entry.Flags = 0;
         entry.Marks = 0;
+        entry.AccessedAt = (uint)(_now / 1000);
         _changes++;
         KeyChanged(entry.Key);
         entry.Size += sizeDelta;

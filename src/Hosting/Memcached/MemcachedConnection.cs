@@ -236,6 +236,8 @@ internal sealed partial class MemcachedConnection : WireConnection
                         'f' => Number(items[1].Integer),
                         's' => size,
                         't' => Number(ttl),
+                        'h' => Number(items[6].Integer),
+                        'l' => Number(items[7].Integer),
                         _ => null,
                     });
 

@@ -28,8 +28,7 @@ internal static class MetaParser
     /// <summary>The flags of <paramref name="meta"/> whose meaning this server does not implement.</summary>
     private static string Refused(char meta) => meta switch
     {
-        'g' => "bhlu", // base64 keys, hit before, last access, no LRU bump
-        's' or 'd' => "b",
+        'g' or 's' or 'd' => "b", // base64 keys
         _ => "bCT", // ma: base64 keys, CAS compare, TTL update
     };
 
@@ -88,7 +87,8 @@ internal static class MetaParser
         var ttl = Token(flags, 'T');
         commands.Add(meta switch
         {
-            'g' => ["MCMETAGET", key, ttl ?? "-", vivify ?? "-", Token(flags, 'R') ?? "-", string.Concat(flags.Select(f => f[0]).Where(f => f is 'T' or 'N' or 'R'))],
+            'g' when Has(flags, 'u') => [.. MetaGet(key, ttl, vivify, flags), "U"],
+            'g' => MetaGet(key, ttl, vivify, flags),
             'd' when Has(flags, 'I') => ["MCDELETE", key, Token(flags, 'C') ?? "-", "I", ttl ?? "-"],
             'd' => ["MCDELETE", key, Token(flags, 'C') ?? "-"],
             _ => ["MCARITH", key, incr ? "incr" : "decr", Number(Token(flags, 'D')) ?? "1", vivify ?? "-", Number(Token(flags, 'J')) ?? "0"],
@@ -104,6 +104,9 @@ internal static class MetaParser
             NoReply = noReply,
         };
     }
+
+    private static string[] MetaGet(string key, string? ttl, string? vivify, string[] flags) =>
+        ["MCMETAGET", key, ttl ?? "-", vivify ?? "-", Token(flags, 'R') ?? "-", string.Concat(flags.Select(f => f[0]).Where(f => f is 'T' or 'N' or 'R'))];
 
     /// <summary>
     /// mg's t at its place among the flags: the TTL the last T (or N, when the item was just made) before it gave, else

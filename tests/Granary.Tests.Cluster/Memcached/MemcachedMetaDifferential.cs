@@ -62,7 +62,7 @@ internal static class MemcachedMetaDifferential
             var bytes = Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture);
             commands.Add(random.Next(30) switch
             {
-                < 8 => $"mg {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()))}\r\n",
+                < 8 => $"mg {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()), (5, () => "h"), (6, () => "l"), (6, () => "u"))}\r\n",
                 < 15 => $"ms {Key()} {bytes}{Flags((3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque), (marking, () => "I"))}\r\n{value}\r\n",
                 < 18 => $"md {Key()}{Flags((3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas), (marking / 2, () => "I"), (4, () => "T" + Ttl()))}\r\n",
                 < 24 => $"ma {Counter()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "t"), (3, () => "k"), (4, Opaque), (5, () => "q"), (3, () => "N" + Ttl()), (3, () => "J" + random.Next(100).ToString(CultureInfo.InvariantCulture)), (3, () => "D" + (random.Next(4) == 0 ? "18446744073709551615" : random.Next(50).ToString(CultureInfo.InvariantCulture))), (3, () => "M" + "ID+-"[random.Next(4)]))}\r\n",
@@ -81,7 +81,7 @@ internal static class MemcachedMetaDifferential
         0 => $"mg {key} v v\r\n",
         1 => $"mg {key} z\r\n",
         2 => $"mg {key} Tabc\r\n",
-        3 => $"mg {key} O{new string('o', 40)}\r\n",
+        3 => $"mg {key}:missing O{new string('o', 40)}\r\n", // on a key that exists memcached fetches it before it checks the opaque
         4 => $"ms {key} 1 z\r\nx\r\n",
         5 => $"ms {key} 1 MX\r\nx\r\n",
         6 => $"ms {key} 1 Fabc\r\nx\r\n",
@@ -102,8 +102,9 @@ internal static class MemcachedMetaDifferential
 
     /// <summary>
     /// The reply with each nonzero unique renamed by order of first appearance per key (through <paramref name="names"/>,
-    /// recording new ones in <paramref name="seen"/>), and each positive TTL written <c>t+</c>: the two servers' clocks
-    /// tick their seconds at different moments, so a TTL read just after a store may differ by one.
+    /// recording new ones in <paramref name="seen"/>), each positive TTL written <c>t+</c> (the two servers' clocks tick
+    /// their seconds at different moments, so a TTL read just after a store may differ by one) and each last-access age
+    /// <c>l</c> (memcached refreshes it on a fetch only after its LRU maintainer thread reset the item's active bit).
     /// </summary>
     public static string Normalize(string reply, Dictionary<(string, ulong), int> names, Dictionary<string, List<ulong>> seen)
     {
@@ -119,9 +120,13 @@ internal static class MemcachedMetaDifferential
             var key = parts.FirstOrDefault(p => p.StartsWith('k'))?[1..];
             for (var p = 1; p < parts.Length; p++)
             {
-                if (parts[p].StartsWith('t') && long.TryParse(parts[p][1..], CultureInfo.InvariantCulture, out var ttl) && ttl > 0)
+                if (parts[p].StartsWith('t') && long.TryParse(parts[p][1..], CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
                 {
                     parts[p] = "t+";
+                }
+                else if (parts[p].StartsWith('l') && long.TryParse(parts[p][1..], CultureInfo.InvariantCulture, out _))
+                {
+                    parts[p] = "l";
                 }
                 else if (key is not null && parts[p].StartsWith('c') && ulong.TryParse(parts[p][1..], CultureInfo.InvariantCulture, out var cas) && cas != 0)
                 {

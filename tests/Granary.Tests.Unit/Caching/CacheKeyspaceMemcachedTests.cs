@@ -144,6 +144,25 @@ public sealed class CacheKeyspaceMemcachedTests
     }
 
     [Fact]
+    public void Meta_get_reports_whether_an_item_was_fetched_and_since_when_and_u_leaves_both_alone()
+    {
+        var ks = NewKeyspace();
+        long[] History(params string[] flags) => [.. ks.Execute(["MCMETAGET", "k", "-", "-", "-", "", .. flags]).Items!.Skip(6).Take(2).Select(r => r.Integer)];
+        ks.Execute("MCSTORE", "k", "v", "set", "0", "0");
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal([0, 5], History("U"));
+        Assert.Equal([0, 5], History());   // the first fetch marks it fetched
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal([1, 8], History("U"));
+        Assert.Equal([1, 8], History());   // a later fetch refreshes the access time
+        Assert.Equal([1, 0], History("U"));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal([1, 2], History("U"));
+        ks.Execute("MCSTORE", "k", "w", "set", "0", "0");
+        Assert.Equal([0, 0], History("U"));
+    }
+
+    [Fact]
     public void Incr_wraps_decr_floors_and_a_shorter_number_is_padded_as_memcached_rewrites_in_place()
     {
         var ks = NewKeyspace();
