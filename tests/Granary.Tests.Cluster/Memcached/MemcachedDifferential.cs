@@ -98,8 +98,14 @@ internal static partial class MemcachedDifferential
     };
 
     /// <summary>
+    /// The unique a placeholder stands for when its key has none yet: one no item has on either server. (memcached's
+    /// uniques count from 1 over the whole process, so 1 can be the unique of the first item another test stored.)
+    /// </summary>
+    private const ulong NoUnique = 999_999_998;
+
+    /// <summary>
     /// The stream element with its <c>{cas:N}</c> placeholder filled from <paramref name="seen"/>: the N-th latest
-    /// unique the server answered for the command's key (1 when there is none). A unique is only ever compared
+    /// unique the server answered for the command's key, or <see cref="NoUnique"/> when there is none. A unique is only ever compared
     /// with the uniques of its own key: Granary's are unique per key, not across keys as memcached's are.
     /// </summary>
     public static string Resolve(string command, IReadOnlyDictionary<string, List<ulong>> seen) =>
@@ -107,7 +113,7 @@ internal static partial class MemcachedDifferential
         {
             var n = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
             var key = command.Split(' ')[1];
-            return (seen.TryGetValue(key, out var uniques) && n < uniques.Count ? uniques[uniques.Count - 1 - n] : 1UL).ToString(CultureInfo.InvariantCulture);
+            return (seen.TryGetValue(key, out var uniques) && n < uniques.Count ? uniques[uniques.Count - 1 - n] : NoUnique).ToString(CultureInfo.InvariantCulture);
         });
 
     /// <summary>
