@@ -20,7 +20,9 @@ public sealed class PeriodicTaskGrain(
     private static readonly TimeSpan CheckPeriod = TimeSpan.FromMilliseconds(500);
     private CronSchedule? _cron;
     private IGrainTimer? _timer;
-    private bool _resubmitted;
+    // The last stored tick is submitted again by a new activation (the previous one may have died between storing
+    // it and submitting it), and by this one after a submission that failed, before any later tick fires.
+    private bool _lastSubmitted;
 
     private string Name => this.GetPrimaryKeyString();
 
@@ -130,11 +132,11 @@ public sealed class PeriodicTaskGrain(
             return;
         }
 
-        if (!_resubmitted && state.State.LastFiredTick is { } last)
+        if (!_lastSubmitted && state.State.LastFiredTick is { } last)
         {
-            // The previous activation may have stored the tick and died before submitting it.
+            // Stored but perhaps never submitted: submitting a tick's task again is a no-op once it exists.
             await SubmitAsync(template, last);
-            _resubmitted = true;
+            _lastSubmitted = true;
         }
 
         var now = time.GetUtcNow();
@@ -147,8 +149,9 @@ public sealed class PeriodicTaskGrain(
         state.State.LastFiredTick = tick;
         state.State.Fired++;
         await state.WriteStateAsync();
-        _resubmitted = true;
+        _lastSubmitted = false;
         await SubmitAsync(template, tick.Value);
+        _lastSubmitted = true;
     }
 
     private async Task SubmitAsync(TaskSubmission template, DateTimeOffset tick)
