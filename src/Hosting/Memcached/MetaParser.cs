@@ -47,7 +47,7 @@ internal static class MetaParser
         }
 
         var flags = words[2..];
-        if (Check(flags, meta) is { } error)
+        if (Check(flags) is { } error)
         {
             return MemcachedParser.Line(meta == 'g' ? error : FlagError);
         }
@@ -143,7 +143,7 @@ internal static class MetaParser
         exptime = 0;
         unique = null;
         invalidate = false;
-        error = Check(flags, 's') ?? Refusal(flags, 's');
+        error = Check(flags) ?? Refusal(flags, 's');
         if (error is not null)
         {
             return flags;
@@ -214,13 +214,13 @@ internal static class MetaParser
     }
 
     /// <summary>True when <paramref name="flag"/> was sent.</summary>
-    public static bool Has(string[] flags, char flag) => Array.FindIndex(flags, f => f[0] == flag) >= 0;
+    public static bool Has(string[] flags, char flag) => IndexOf(flags, flag) >= 0;
 
     /// <summary>The position of <paramref name="flag"/> among the flags, or -1.</summary>
     public static int IndexOf(string[] flags, char flag) => Array.FindIndex(flags, f => f[0] == flag);
 
-    /// <summary>memcached's preparse: the first repeated or unknown flag ends the check; a bad token is reported unless one of those follows.</summary>
-    private static string? Check(string[] flags, char meta)
+    /// <summary>memcached's preparse: the first repeated or unknown flag ends the check; a bad token is reported unless one of those follows (md and ma answer every one of these with one text of their own).</summary>
+    private static string? Check(string[] flags)
     {
         Span<bool> seen = stackalloc bool[128];
         string? tokenError = null;
@@ -251,7 +251,7 @@ internal static class MetaParser
             };
         }
 
-        return meta == 'g' || meta == 's' ? tokenError : tokenError is null ? null : FlagError;
+        return tokenError;
     }
 
     private static string? Refusal(string[] flags, char meta)
