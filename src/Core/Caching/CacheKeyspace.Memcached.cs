@@ -39,6 +39,9 @@ public sealed partial class CacheKeyspace
     /// <summary>The item was fetched since it was written (memcached's h).</summary>
     private const byte Fetched = 4;
 
+    /// <summary>The item was stored by ms with a base64 key (flag b): mg and me give its key in base64.</summary>
+    private const byte BinaryKey = 8;
+
     /// <summary>The memcached module: each command with its arity, flags, key positions and handler.</summary>
     private static CacheCommandModule MemcachedCommands() => new("memcached",
     [
@@ -56,19 +59,20 @@ public sealed partial class CacheKeyspace
         new("MCINCR", 4, W, 1, 1, 1, static (k, a) => k.McIncr(a[1], a[2], a[3])),
 
         // MCMETAGET key exptime|- vivify|- recache|- order [U]: mg with its T, N and R tokens applied in the order given
-        // (the letters T, N, R as sent), U for no LRU bump: [value, flags, cas, ttl before, marks (Z, X, W), 1 when
-        // vivified, 1 when fetched before, seconds since the last access] or nil.
+        // (the letters T, N, R as sent), U for no LRU bump, E for neither a bump nor a recache token (me): [value, flags, cas, ttl before, marks (Z, X, W), 1 when
+        // vivified, 1 when fetched before, seconds since the last access, 1 when stored with a base64 key] or nil.
         new("MCMETAGET", -6, D, 1, 1, 1, static (k, a) => k.McMetaGet(a)),
 
-        // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|- [I]: [status, cas of the stored
-        // item or 0] (ms; I stores a set with an older cas as a stale item).
+        // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|- [I|B|IB]: [status, cas of the stored
+        // item or 0] (ms; I stores a set with an older cas as a stale item, B records that the key came in base64).
         new("MCMETASTORE", -7, W, 1, 1, 1, static (k, a) => k.McMetaStore(a)),
 
         // MCDELETE key cas|- [I exptime|-]: DELETED, NOT_FOUND or EXISTS (md; I marks the item stale instead).
         new("MCDELETE", -3, D, 1, 1, 1, static (k, a) => k.McDelete(a)),
 
-        // MCARITH key incr|decr delta vivify-exptime|- initial: [value, cas, ttl, created] or NOT_FOUND (ma).
-        new("MCARITH", 6, W, 1, 1, 1, static (k, a) => k.McArith(a)),
+        // MCARITH key incr|decr delta vivify-exptime|- initial [cas|- exptime|- order]: [value, cas, ttl before the T
+        // and N exptimes, created], NOT_FOUND or EXISTS (ma; T and N apply in the order given, the letters as sent).
+        new("MCARITH", -6, W, 1, 1, 1, static (k, a) => k.McArith(a)),
 
         // MCTOUCH key exptime: TOUCHED or NOT_FOUND.
         new("MCTOUCH", 3, D, 1, 1, 1, static (k, a) => k.McTouch(a[1], a[2])),
@@ -197,12 +201,19 @@ public sealed partial class CacheKeyspace
             || !uint.TryParse(a[4], NumberStyles.None, CultureInfo.InvariantCulture, out var flags)
             || !TryParseExptime(a[5], out var exptime)
             || (a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
-            || a.Count > 8 || (a.Count == 8 && a[7] != "I"))
+            || a.Count > 8 || (a.Count == 8 && (a[7].Length == 0 || a[7].Any(c => c is not ('I' or 'B')))))
         {
             return SyntaxReply;
         }
 
-        var status = McStoreItem(a[1], a[2], mode, flags, exptime, a[6] == "-" ? null : unique, out var stored, invalidate: a.Count == 8);
+        var options = a.Count == 8 ? a[7] : string.Empty;
+        var status = McStoreItem(a[1], a[2], mode, flags, exptime, a[6] == "-" ? null : unique, out var stored, invalidate: options.Contains('I', StringComparison.Ordinal));
+        if (stored is not null && mode is not ("append" or "prepend") && options.Contains('B', StringComparison.Ordinal))
+        {
+            // As memcached: an item stored whole keeps that its key was sent in base64; appending makes a new item.
+            stored.Marks |= BinaryKey;
+        }
+
         return status.IsError ? status : CacheReply.Array([status, CacheReply.Int(stored?.Version ?? 0)]);
     }
 
@@ -310,10 +321,10 @@ public sealed partial class CacheKeyspace
             return McDeleted;
         }
 
-        // The same item, marked: its flags, access time and fetched mark stay, a client may win the recache again.
-        var (flags, fetched, accessed) = (entry.Flags, entry.Marks & Fetched, entry.AccessedAt);
+        // The same item, marked: its flags, access time, fetched and base64-key marks stay, a client may win the recache again.
+        var (flags, kept, accessed) = (entry.Flags, entry.Marks & (Fetched | BinaryKey), entry.AccessedAt);
         Written(entry);
-        (entry.Flags, entry.Marks, entry.AccessedAt) = (flags, (byte)(Stale | fetched), accessed);
+        (entry.Flags, entry.Marks, entry.AccessedAt) = (flags, (byte)(Stale | kept), accessed);
         if (a[4] != "-")
         {
             McSetExpiry(entry, McExpiry(exptime));
@@ -334,13 +345,14 @@ public sealed partial class CacheKeyspace
             || (a[3] != "-" && !TryParseExptime(a[3], out vivify))
             || (a[4] != "-" && !TryParseExptime(a[4], out recache))
             || a[5].Any(c => c is not ('T' or 'N' or 'R'))
-            || a.Count > 7 || (a.Count == 7 && a[6] != "U"))
+            || a.Count > 7 || (a.Count == 7 && a[6] is not ("U" or "E")))
         {
             return SyntaxReply;
         }
 
         var key = a[1];
         var bump = a.Count == 6;
+        var examine = a.Count == 7 && a[6] == "E";
         var entry = bump ? LookupRead(key) : LookupUnbumped(key);
         if (entry is not null && entry.Type != CacheValueType.String)
         {
@@ -370,7 +382,7 @@ public sealed partial class CacheKeyspace
         {
             CacheReply.Bulk(entry.AsString), CacheReply.Int(entry.Flags), CacheReply.Int(entry.Version), CacheReply.Int(created ? -1 : McTtl(entry)),
         };
-        var history = new[] { CacheReply.Int((entry.Marks & Fetched) != 0 ? 1 : 0), CacheReply.Int(Math.Max(0, (_now / 1000) - entry.AccessedAt)) };
+        var history = new[] { CacheReply.Int((entry.Marks & Fetched) != 0 ? 1 : 0), CacheReply.Int(Math.Max(0, (_now / 1000) - entry.AccessedAt)), CacheReply.Int((entry.Marks & BinaryKey) != 0 ? 1 : 0) };
         var win = false;
         foreach (var step in a[5])
         {
@@ -403,7 +415,7 @@ public sealed partial class CacheKeyspace
             win |= (entry.Marks & TokenSent) == 0;
         }
 
-        if (win)
+        if (win && !examine)
         {
             marks += "W";
             entry.Marks |= TokenSent;
@@ -460,25 +472,35 @@ public sealed partial class CacheKeyspace
     }
 
     /// <summary>
-    /// memcached's <c>ma</c>: MCINCR, and on a miss with a vivify exptime (<c>-</c> for none) the item is created
-    /// with the initial value (the delta is not applied to it). Replies [value, CAS unique, TTL, 1 when created] or NOT_FOUND.
+    /// memcached's <c>ma</c>: MCINCR compared with a CAS unique when one is given (0 compares nothing), and on a miss
+    /// with a vivify exptime (<c>-</c> for none) the item is created with the initial value (the delta is not applied
+    /// to it, and no unique is compared). Then the T exptime, and N's when the item was made, apply in the order sent.
+    /// Replies [value, CAS unique, TTL before T and N, 1 when created], NOT_FOUND or EXISTS.
     /// </summary>
     private CacheReply McArith(IReadOnlyList<string> a)
     {
         var incr = Is(a[2], "incr");
         long vivify = 0;
+        ulong unique = 0;
+        long exptime = 0;
         if ((!incr && !Is(a[2], "decr"))
+            || a.Count is 7 or > 9
             || !ulong.TryParse(a[3], NumberStyles.None, CultureInfo.InvariantCulture, out var delta)
             || (a[4] != "-" && !TryParseExptime(a[4], out vivify))
-            || !ulong.TryParse(a[5], NumberStyles.None, CultureInfo.InvariantCulture, out var initial))
+            || !ulong.TryParse(a[5], NumberStyles.None, CultureInfo.InvariantCulture, out var initial)
+            || (a.Count > 6 && a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+            || (a.Count > 7 && a[7] != "-" && !TryParseExptime(a[7], out exptime)))
         {
             return SyntaxReply;
         }
 
+        var order = a.Count > 8 ? a[8] : "N";
+        var retime = a.Count > 7 && a[7] != "-";
         var key = a[1];
         var entry = LookupWrite(key);
         var created = entry is null;
         CacheReply value;
+        long before;
         if (entry is null)
         {
             if (a[4] == "-")
@@ -486,7 +508,17 @@ public sealed partial class CacheKeyspace
                 return McNotFound;
             }
 
-            var expiry = McExpiry(vivify);
+            var expiry = -1L;
+            foreach (var letter in order)
+            {
+                expiry = letter switch
+                {
+                    'N' => McExpiry(vivify),
+                    'T' when retime => McExpiry(exptime),
+                    _ => expiry,
+                };
+            }
+
             var text = initial.ToString(CultureInfo.InvariantCulture);
             if (expiry == long.MinValue)
             {
@@ -497,23 +529,31 @@ public sealed partial class CacheKeyspace
             entry.Flags = 0;
             SetExpiry(entry, expiry);
             value = CacheReply.Bulk(text);
+            before = -1;
         }
         else
         {
-            value = McApplyDelta(key, entry, incr, delta);
-            if (value.IsError)
+            value = McApplyDelta(key, entry, incr, delta, unique);
+            if (value.IsError || value.Kind == CacheReplyKind.Status)
             {
                 return value;
             }
+
+            before = McTtl(entry);
+            if (retime)
+            {
+                McSetExpiry(entry, McExpiry(exptime));
+            }
         }
 
-        return CacheReply.Array([value, CacheReply.Int(entry.Version), CacheReply.Int(McTtl(entry)), CacheReply.Int(created ? 1 : 0)]);
+        return CacheReply.Array([value, CacheReply.Int(entry.Version), CacheReply.Int(before), CacheReply.Int(created ? 1 : 0)]);
     }
 
     /// <summary>An item's remaining time to live in whole seconds, rounded up as memcached's clock counts it; -1 for none.</summary>
     private long McTtl(CacheEntry entry) => entry.ExpiresAt < 0 ? -1 : (entry.ExpiresAt - _now + 999) / 1000;
 
-    private CacheReply McApplyDelta(string key, CacheEntry entry, bool incr, ulong delta)
+    /// <summary>incr or decr on <paramref name="entry"/>; a nonzero <paramref name="unique"/> must be its CAS unique (EXISTS otherwise).</summary>
+    private CacheReply McApplyDelta(string key, CacheEntry entry, bool incr, ulong delta, ulong unique = 0)
     {
         if (entry.Type != CacheValueType.String)
         {
@@ -521,6 +561,13 @@ public sealed partial class CacheKeyspace
         }
 
         var old = entry.AsString;
+
+        // memcached's order: an empty item is not a number before the unique is compared, text after.
+        if (old.Length > 0 && unique != 0 && (ulong)entry.Version != unique)
+        {
+            return McExists;
+        }
+
         if (!TryParseMemcachedNumber(old, out var number))
         {
             return CacheReply.Error(MemcachedNonNumeric);

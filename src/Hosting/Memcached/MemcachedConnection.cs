@@ -230,7 +230,10 @@ internal sealed partial class MemcachedConnection : WireConnection
                     var value = items[0].Text!;
                     var size = Encoding.UTF8.GetByteCount(value).ToString(System.Globalization.CultureInfo.InvariantCulture);
                     var ttl = MetaParser.TtlAt(flags, items[3].Integer, vivified: items[5].Integer == 1);
-                    var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, key, flag => flag switch
+
+                    // A hit gives the key as the item was stored: in base64 when ms stored it with b, whatever this mg sent.
+                    var stored = items[8].Integer == 1 ? MetaParser.Base64Key(step.Keys[1]) : step.Keys[1];
+                    var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, stored, flag => flag switch
                     {
                         'c' => Number(items[2].Integer),
                         'f' => Number(items[1].Integer),
@@ -257,6 +260,20 @@ internal sealed partial class MemcachedConnection : WireConnection
                     return;
                 }
 
+            case 'e' when reply.IsNil:
+                WriteLine("EN", noReply: false);
+                return;
+            case 'e':
+                {
+                    // memcached 1.6 prints exp as its clock minus the expiry time: minus the TTL, -1 for none.
+                    var items = reply.Items!;
+                    var ttl = items[3].Integer;
+                    var (slab, size) = MetaParser.SlabOf(step.Keys![1].Length, Encoding.UTF8.GetByteCount(items[0].Text!), items[1].Integer != 0);
+                    var printed = items[8].Integer == 1 ? MetaParser.Base64Key(step.Keys![1])[..^2] : step.Keys![1];
+                    WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ME {printed} exp={(ttl < 0 ? -1 : -ttl)} la={items[7].Integer} cas={items[2].Integer} fetch={(items[6].Integer == 1 ? "yes" : "no")} cls={slab} size={size}"), noReply: false);
+                    return;
+                }
+
             case 's':
                 {
                     _endpoint.Counters.Set();
@@ -276,19 +293,19 @@ internal sealed partial class MemcachedConnection : WireConnection
 
             default:
                 {
-                    if (reply.Items is not [var value, var cas, var ttl, var created])
+                    if (reply.Items is not [var value, var cas, var before, var created])
                     {
-                        WriteLine("NF" + MetaParser.Echo(flags, key), noReply: false);
+                        WriteLine((reply.Text == "EXISTS" ? "EX" : "NF") + MetaParser.Echo(flags, key), noReply: false);
                         return;
                     }
 
-                    // An item made by N has no TTL before the N flag's place, as memcached sets it there.
-                    var vivifiedAt = created.Integer == 1 ? MetaParser.IndexOf(flags, 'N') : -1;
+                    // t reads the TTL at its place among the flags: T, and N for an item it made, set it where they stand.
+                    var ttl = MetaParser.TtlAt(flags, before.Integer, vivified: created.Integer == 1);
                     var text = value.Text!;
                     var head = (MetaParser.Has(flags, 'v') ? "VA " + Number(Encoding.UTF8.GetByteCount(text)) : "HD") + MetaParser.Echo(flags, key, flag => flag switch
                     {
                         'c' => Number(cas.Integer),
-                        't' => Number(vivifiedAt > MetaParser.IndexOf(flags, 't') ? -1 : ttl.Integer),
+                        't' => Number(ttl),
                         _ => null,
                     });
                     if (step.NoReply && created.Integer == 0)

@@ -72,7 +72,7 @@ internal sealed class MemcachedStep
     /// <summary>Number of cache commands of the step.</summary>
     public int Count { get; init; }
 
-    /// <summary>The keys of a get, as their bytes (one char per byte).</summary>
+    /// <summary>The keys of a get, as their bytes (one char per byte); of a meta command, the key as its k flag echoes it (me: then its bytes).</summary>
     public string[]? Keys { get; init; }
 
     /// <summary>Per key of a get: its command's offset from <see cref="First"/>, or -1 for a key that cannot exist (not UTF-8 text).</summary>
@@ -84,7 +84,7 @@ internal sealed class MemcachedStep
     /// <summary>flush_all's delay.</summary>
     public TimeSpan Delay { get; init; }
 
-    /// <summary>The meta command: 'g', 's', 'd' or 'a'.</summary>
+    /// <summary>The meta command: 'g', 's', 'd', 'a' or 'e'.</summary>
     public char Meta { get; init; }
 
     /// <summary>The meta command's flag tokens in the order sent (each one character and its token).</summary>
@@ -224,6 +224,8 @@ internal sealed class MemcachedParser(MemcachedOptions options)
                 return Line("MN");
             case "mg" or "md" or "ma" when w >= 2:
                 return MetaParser.Parse(words, commands);
+            case "me":
+                return MetaParser.Debug(words, commands);
             case "ms" when w >= 2:
                 return MetaStore(words, ref rest, commands, out incomplete);
             default:
@@ -335,11 +337,11 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         }
 
         var total = length + 2L;
-        var step = MetaParser.Store(words, out var error, out var mode, out var flags, out var exptime, out var unique, out var invalidate);
+        var step = MetaParser.Store(words, out var error, out var key, out var echoKey, out var mode, out var flags, out var exptime, out var unique, out var invalidate);
         if (error is null && length > options.MaxItemSize)
         {
             error = "SERVER_ERROR object too large for cache";
-            if (mode == "set" && KeyText(words[1]) is { } stale)
+            if (mode == "set" && KeyText(key) is { } stale)
             {
                 commands.Add(["DEL", stale]);
             }
@@ -352,15 +354,16 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return null;
         }
 
-        var refused = DataBlock(words[1], length, noReply: false, ref rest, out incomplete, out var keyText, out var value);
+        var refused = DataBlock(key, length, noReply: false, ref rest, out incomplete, out var keyText, out var value);
         if (refused is not null || incomplete)
         {
             return refused;
         }
 
         string[] store = ["MCMETASTORE", keyText, value, mode, flags.ToString(CultureInfo.InvariantCulture), exptime.ToString(CultureInfo.InvariantCulture), unique is { } u ? u.ToString(CultureInfo.InvariantCulture) : "-"];
-        commands.Add(invalidate ? [.. store, "I"] : store);
-        return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 's', MetaFlags = step, Keys = [words[1]], First = commands.Count - 1, Count = 1, NoReply = MetaParser.Has(step, 'q') };
+        var marks = (invalidate ? "I" : string.Empty) + (MetaParser.Has(step, 'b') ? "B" : string.Empty);
+        commands.Add(marks.Length > 0 ? [.. store, marks] : store);
+        return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 's', MetaFlags = step, Keys = [echoKey, key], First = commands.Count - 1, Count = 1, NoReply = MetaParser.Has(step, 'q') };
     }
 
     /// <summary>

@@ -7,9 +7,8 @@ namespace Granary.Server.Memcached;
 /// The meta commands of the Memcached text protocol (<c>mg</c>, <c>ms</c>, <c>md</c>, <c>ma</c>): flags are
 /// checked as memcached 1.6 checks them (one character each, optionally followed by a token; a repeated or
 /// unknown flag, or a bad token, is an error and changes nothing), and each command becomes one engine
-/// command on the key's shard. Flags memcached knows but this server does not implement are refused with
-/// <c>CLIENT_ERROR flag X is not supported</c>; flags a command does not use are accepted and ignored, as
-/// memcached does.
+/// command on the key's shard. A key sent in base64 (flag b) is decoded first and must then be UTF-8 text, as
+/// every key of the cache. Flags a command does not use are accepted and ignored, as memcached does.
 /// </summary>
 internal static class MetaParser
 {
@@ -24,13 +23,6 @@ internal static class MetaParser
 
     private const string BadToken = "CLIENT_ERROR bad token in command line format";
     private const string FlagError = "CLIENT_ERROR invalid or duplicate flag";
-
-    /// <summary>The flags of <paramref name="meta"/> whose meaning this server does not implement.</summary>
-    private static string Refused(char meta) => meta switch
-    {
-        'g' or 's' or 'd' => "b", // base64 keys
-        _ => "bCT", // ma: base64 keys, CAS compare, TTL update
-    };
 
     /// <summary>mg, md and ma.</summary>
     public static MemcachedStep Parse(string[] words, List<string[]> commands)
@@ -47,15 +39,12 @@ internal static class MetaParser
         }
 
         var flags = words[2..];
-        if (Check(flags) is { } error)
+        if (Check(flags, words[1], out var binaryKey) is { } error)
         {
             return MemcachedParser.Line(meta == 'g' ? error : FlagError);
         }
 
-        if (Refusal(flags, meta) is { } refused)
-        {
-            return MemcachedParser.Line(refused);
-        }
+        var echoKey = EchoKey(words[1], binaryKey);
 
         var incr = true;
         if (meta == 'a' && Token(flags, 'M') is { } mode)
@@ -74,14 +63,14 @@ internal static class MetaParser
         }
 
         var noReply = Has(flags, 'q');
-        var key = MemcachedParser.KeyText(words[1]);
+        var key = MemcachedParser.KeyText(binaryKey ?? words[1]);
         var vivify = Token(flags, 'N');
         if (key is null)
         {
             // A key that is not text cannot exist: a miss, as memcached answers one, unless it is to be created.
             return vivify is not null
                 ? MemcachedParser.Line("CLIENT_ERROR key is not UTF-8 text (the cache stores text)")
-                : MemcachedParser.Line((meta == 'g' ? "EN" : "NF") + Echo(flags, words[1]), noReply && meta == 'g');
+                : MemcachedParser.Line((meta == 'g' ? "EN" : "NF") + Echo(flags, echoKey), noReply && meta == 'g');
         }
 
         var ttl = Token(flags, 'T');
@@ -91,22 +80,87 @@ internal static class MetaParser
             'g' => MetaGet(key, ttl, vivify, flags),
             'd' when Has(flags, 'I') => ["MCDELETE", key, Token(flags, 'C') ?? "-", "I", ttl ?? "-"],
             'd' => ["MCDELETE", key, Token(flags, 'C') ?? "-"],
-            _ => ["MCARITH", key, incr ? "incr" : "decr", Number(Token(flags, 'D')) ?? "1", vivify ?? "-", Number(Token(flags, 'J')) ?? "0"],
+            _ => ["MCARITH", key, incr ? "incr" : "decr", Number(Token(flags, 'D')) ?? "1", vivify ?? "-", Number(Token(flags, 'J')) ?? "0", Number(Token(flags, 'C')) ?? "-", ttl ?? "-", Order(flags, "TN")],
         });
         return new MemcachedStep
         {
             Kind = MemcachedStepKind.Meta,
             Meta = meta,
             MetaFlags = flags,
-            Keys = [words[1]],
+            Keys = [echoKey, binaryKey ?? words[1]],
             First = commands.Count - 1,
             Count = 1,
             NoReply = noReply,
         };
     }
 
+    /// <summary>
+    /// me (meta debug): <c>me key [b]</c> reads the item without touching it and answers memcached's
+    /// <c>ME key exp= la= cas= fetch= cls= size=</c>, or EN.
+    /// </summary>
+    public static MemcachedStep Debug(string[] words, List<string[]> commands)
+    {
+        if (words.Length < 2 || words[1].Length > MemcachedOptions.MaxKeyBytes)
+        {
+            return MemcachedParser.Line(MemcachedParser.BadFormat);
+        }
+
+        var bytes = words[1];
+        if (words.Length > 2 && words[2] == "b")
+        {
+            if (DecodeKey(words[1]) is not { } decoded)
+            {
+                return MemcachedParser.Line(MemcachedParser.BadFormat);
+            }
+
+            bytes = decoded;
+        }
+
+        if (MemcachedParser.KeyText(bytes) is not { } key)
+        {
+            return MemcachedParser.Line("EN");
+        }
+
+        commands.Add(["MCMETAGET", key, "-", "-", "-", string.Empty, "E"]);
+        return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 'e', MetaFlags = [], Keys = [bytes, bytes], First = commands.Count - 1, Count = 1 };
+    }
+
+    /// <summary>
+    /// The slab class and size memcached 1.6 with its default slab settings gives an item: its header (48 bytes and 8 for
+    /// the CAS unique), the key and a NUL, the value and its \r\n, 4 bytes of client flags when they are not 0. Items past
+    /// the largest class (512 KiB), which memcached stores in chunks, are in that class too, as memcached reports them.
+    /// </summary>
+    public static (int Class, long Size) SlabOf(int keyBytes, int valueBytes, bool hasFlags)
+    {
+        var size = 48L + 8 + keyBytes + 1 + valueBytes + 2 + (hasFlags ? 4 : 0);
+        var index = Array.FindIndex(SlabSizes, s => s >= size);
+        return (index < 0 ? SlabSizes.Length : index + 1, size);
+    }
+
+    /// <summary>memcached's default chunk sizes: 96 bytes, each class 1.25 times the last, 8-byte aligned, the last 512 KiB.</summary>
+    private static readonly int[] SlabSizes = MakeSlabSizes();
+
+    private static int[] MakeSlabSizes()
+    {
+        const int largest = 512 * 1024;
+        var sizes = new List<int>();
+        var size = 96u;
+        while (size < largest / 1.25)
+        {
+            size += (8 - (size % 8)) % 8;
+            sizes.Add((int)size);
+            size = (uint)(size * 1.25);
+        }
+
+        sizes.Add(largest);
+        return [.. sizes];
+    }
+
     private static string[] MetaGet(string key, string? ttl, string? vivify, string[] flags) =>
-        ["MCMETAGET", key, ttl ?? "-", vivify ?? "-", Token(flags, 'R') ?? "-", string.Concat(flags.Select(f => f[0]).Where(f => f is 'T' or 'N' or 'R'))];
+        ["MCMETAGET", key, ttl ?? "-", vivify ?? "-", Token(flags, 'R') ?? "-", Order(flags, "TNR")];
+
+    /// <summary>The letters of <paramref name="letters"/> among the flags, in the order they were sent.</summary>
+    private static string Order(string[] flags, string letters) => string.Concat(flags.Select(f => f[0]).Where(f => letters.Contains(f, StringComparison.Ordinal)));
 
     /// <summary>
     /// mg's t at its place among the flags: the TTL the last T (or N, when the item was just made) before it gave, else
@@ -135,7 +189,7 @@ internal static class MetaParser
     /// ms's flags (the data block is read by the caller): the error to answer after dropping the data, or the
     /// store's mode (set, add, replace, append, prepend), client flags, exptime and CAS unique to compare.
     /// </summary>
-    public static string[] Store(string[] words, out string? error, out string mode, out uint clientFlags, out int exptime, out ulong? unique, out bool invalidate)
+    public static string[] Store(string[] words, out string? error, out string key, out string echoKey, out string mode, out uint clientFlags, out int exptime, out ulong? unique, out bool invalidate)
     {
         var flags = words[3..];
         mode = "set";
@@ -143,7 +197,9 @@ internal static class MetaParser
         exptime = 0;
         unique = null;
         invalidate = false;
-        error = Check(flags) ?? Refusal(flags, 's');
+        error = Check(flags, words[1], out var binaryKey);
+        key = binaryKey ?? words[1];
+        echoKey = EchoKey(words[1], binaryKey);
         if (error is not null)
         {
             return flags;
@@ -220,10 +276,11 @@ internal static class MetaParser
     public static int IndexOf(string[] flags, char flag) => Array.FindIndex(flags, f => f[0] == flag);
 
     /// <summary>memcached's preparse: the first repeated or unknown flag ends the check; a bad token is reported unless one of those follows (md and ma answer every one of these with one text of their own).</summary>
-    private static string? Check(string[] flags)
+    private static string? Check(string[] flags, string key, out string? binaryKey)
     {
         Span<bool> seen = stackalloc bool[128];
         string? tokenError = null;
+        binaryKey = null;
         foreach (var flag in flags)
         {
             var o = flag[0];
@@ -239,6 +296,13 @@ internal static class MetaParser
             }
 
             var token = flag[1..];
+            if (o == 'b')
+            {
+                binaryKey = DecodeKey(key);
+                tokenError = binaryKey is null ? "CLIENT_ERROR error decoding key" : tokenError;
+                continue;
+            }
+
             tokenError = o switch
             {
                 'N' or 'T' or 'R' when !MemcachedParser.SafeStrtol(token, out _) => BadToken,
@@ -254,19 +318,76 @@ internal static class MetaParser
         return tokenError;
     }
 
-    private static string? Refusal(string[] flags, char meta)
+    /// <summary>
+    /// A key sent in base64 (flag b), decoded as memcached decodes it: characters outside the alphabet are skipped, the
+    /// rest must come in groups of four, and decoding stops after the first group with padding. Null when that fails or
+    /// gives nothing. The bytes come back one char per byte, as the protocol's other keys.
+    /// </summary>
+    internal static string? DecodeKey(string text)
     {
-        var refused = Refused(meta);
-        foreach (var flag in flags)
+        var count = 0;
+        foreach (var c in text)
         {
-            if (refused.Contains(flag[0], StringComparison.Ordinal))
+            count += Sextet(c) >= 0 ? 1 : 0;
+        }
+
+        if (count == 0 || count % 4 != 0)
+        {
+            return null;
+        }
+
+        Span<byte> output = stackalloc byte[count / 4 * 3];
+        Span<int> block = stackalloc int[4];
+        int length = 0, filled = 0, pad = 0;
+        foreach (var c in text)
+        {
+            if (Sextet(c) is not (>= 0 and var value))
             {
-                return $"CLIENT_ERROR flag {flag[0]} is not supported";
+                continue;
+            }
+
+            pad += c == '=' ? 1 : 0;
+            block[filled++] = value;
+            if (filled < 4)
+            {
+                continue;
+            }
+
+            output[length++] = (byte)((block[0] << 2) | (block[1] >> 4));
+            output[length++] = (byte)((block[1] << 4) | (block[2] >> 2));
+            output[length++] = (byte)((block[2] << 6) | block[3]);
+            filled = 0;
+            if (pad > 0)
+            {
+                if (pad > 2)
+                {
+                    return null;
+                }
+
+                length -= pad;
+                break;
             }
         }
 
-        return null;
+        return length == 0 ? null : System.Text.Encoding.Latin1.GetString(output[..length]);
     }
+
+    /// <summary>The key as a reply's k flag gives it: as sent, or for a base64 key its bytes encoded again and the b flag.</summary>
+    private static string EchoKey(string sent, string? binaryKey) => binaryKey is null ? sent : Base64Key(binaryKey);
+
+    /// <summary>A key's bytes (one char per byte) as memcached writes a binary key: base64, then the b flag.</summary>
+    public static string Base64Key(string bytes) => Convert.ToBase64String(System.Text.Encoding.Latin1.GetBytes(bytes)) + " b";
+
+    private static int Sextet(char c) => c switch
+    {
+        >= 'A' and <= 'Z' => c - 'A',
+        >= 'a' and <= 'z' => c - 'a' + 26,
+        >= '0' and <= '9' => c - '0' + 52,
+        '+' => 62,
+        '/' => 63,
+        '=' => 0,
+        _ => -1,
+    };
 
     private static bool OpaqueTooLong(string[] flags) => Array.Exists(flags, f => f[0] == 'O' && f.Length > MaxOpaque);
 

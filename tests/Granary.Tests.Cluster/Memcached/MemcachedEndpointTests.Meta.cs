@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Granary.Tests.Cluster.Memcached;
 
-/// <summary>The meta commands compared byte for byte with a real memcached, and the flags this server refuses.</summary>
+/// <summary>The meta commands compared byte for byte with a real memcached, and the cases a differential stream cannot show.</summary>
 public sealed partial class MemcachedEndpointTests
 {
     private const int MetaDifferentialCommands = 600;
@@ -30,7 +30,7 @@ public sealed partial class MemcachedEndpointTests
             foreach (var line in theirs.Split("\r\n"))
             {
                 codes.Add(line.Split(' ')[0]);
-                marks.UnionWith(line.Split(' ').Skip(1).Where(word => word is "W" or "X" or "Z"));
+                marks.UnionWith(line.Split(' ').Skip(1).Where(word => word is "W" or "X" or "Z" or "b"));
             }
 
             if (theirs != ours)
@@ -45,7 +45,7 @@ public sealed partial class MemcachedEndpointTests
             output.WriteLine(mismatch);
         }
 
-        foreach (var code in new[] { "HD", "VA", "EN", "NF", "NS", "EX", "MN", "CLIENT_ERROR", "ERROR" })
+        foreach (var code in new[] { "HD", "VA", "EN", "NF", "NS", "EX", "MN", "ME", "CLIENT_ERROR", "ERROR" })
         {
             Assert.True(codes.Contains(code), $"the workload should produce a {code} reply");
         }
@@ -53,27 +53,47 @@ public sealed partial class MemcachedEndpointTests
         Assert.True(theirNames.Count > 10, "the workload should exercise cas uniques");
         if (pipelineDepth == 1)
         {
-            Assert.Equal(["W", "X", "Z"], marks.Order(StringComparer.Ordinal));
+            Assert.Equal(["W", "X", "Z", "b"], marks.Order(StringComparer.Ordinal));
         }
+
+        Assert.True(marks.Contains("b"), "the workload should echo keys in base64");
 
         Assert.Empty(mismatches);
     }
 
     [Fact]
-    public async Task Meta_flags_this_server_does_not_implement_are_refused_and_change_nothing()
+    public async Task Keys_in_base64_arithmetic_with_cas_and_ttl_and_me_work_and_a_key_that_is_not_text_changes_nothing()
     {
         await using var wire = await fixture.ConnectAsync();
-        var key = "metarefused:" + Guid.NewGuid().ToString("N");
+        var key = "metab:" + Guid.NewGuid().ToString("N");
+        var b64 = Convert.ToBase64String(Encoding.UTF8.GetBytes(key));
         Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 2\r\nhi\r\n"));
-        Assert.Equal("CLIENT_ERROR flag T is not supported\r\n", await wire.CallTextAsync($"ma {key}:n N0 T30\r\n"));
-        Assert.Equal("CLIENT_ERROR flag C is not supported\r\n", await wire.CallTextAsync($"ma {key}:n C1\r\n"));
-        Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"mg a2V5 b v\r\n"));
-        Assert.Equal("CLIENT_ERROR flag b is not supported\r\n", await wire.CallTextAsync($"ms a2V5 2 b\r\nyo\r\n"));
+
+        // A base64 key names the same item as its text; a hit echoes the key as the item was stored.
+        Assert.Equal($"VA 2 k{key}\r\nhi\r\n", await wire.CallTextAsync($"mg {b64} b v k\r\n"));
+        Assert.Equal($"HD k{b64} b\r\n", await wire.CallTextAsync($"ms {b64} 2 b k\r\nyo\r\n"));
+        Assert.Equal($"VA 2 k{b64} b\r\nyo\r\n", await wire.CallTextAsync($"mg {key} v k\r\n"));
+        Assert.Matches($@"^ME {b64} exp=-1 la=\d+ cas=\d+ fetch=yes cls=2 size={48 + 8 + key.Length + 1 + 2 + 2}\r\n$", await wire.CallTextAsync($"me {key}\r\n"));
+        Assert.Equal("CLIENT_ERROR error decoding key\r\n", await wire.CallTextAsync($"mg {b64[..^1]} b v\r\n"));
+        Assert.Equal("CLIENT_ERROR invalid or duplicate flag\r\n", await wire.CallTextAsync($"md {b64[..^1]} b\r\n"));
+
+        // 0xFF is not UTF-8 text: a read misses, a write is refused, nothing else changes.
+        Assert.Equal("EN k/w== b\r\n", await wire.CallTextAsync("mg /w== b v k\r\n"));
+        Assert.Equal("CLIENT_ERROR key is not UTF-8 text (the cache stores text)\r\n", await wire.CallTextAsync("ms /w== 2 b\r\nyo\r\n"));
+        Assert.Equal("EN\r\n", await wire.CallTextAsync("me /w== b\r\n"));
         await wire.SendAsync([.. "mg "u8, 0xFF, 0xFE, .. " v N30\r\nmg "u8, 0xFF, 0xFE, .. " v k\r\nversion\r\n"u8]);
         Assert.Equal("CLIENT_ERROR key is not UTF-8 text (the cache stores text)\r\nEN k\u00ff\u00fe\r\n", Encoding.Latin1.GetString(await wire.ReadUntilVersionAsync()));
-        Assert.Equal("VA 2 t-1\r\nhi\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
+        Assert.Equal("VA 2 t-1\r\nyo\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
         Assert.Equal("EN\r\n", await wire.CallTextAsync($"mg {key}:new v\r\n"));
-        Assert.Equal("NF\r\n", await wire.CallTextAsync($"ma {key}:n\r\n"));
+
+        // ma: T sets the TTL where it stands among the flags, C compares the CAS unique (EX changes nothing).
+        Assert.Equal("HD t-1\r\n", await wire.CallTextAsync($"ma {key}:n N0 t T30\r\n"));
+        Assert.Equal("VA 1 t30\r\n1\r\n", await wire.CallTextAsync($"ma {key}:n T30 t v\r\n"));
+        var cas = (await wire.CallTextAsync($"mg {key}:n c\r\n")).Split(' ', '\r')[1][1..];
+        Assert.Equal("EX\r\n", await wire.CallTextAsync($"ma {key}:n C{ulong.Parse(cas, System.Globalization.CultureInfo.InvariantCulture) + 1} v\r\n"));
+        Assert.Equal("VA 1\r\n2\r\n", await wire.CallTextAsync($"ma {key}:n C{cas} v\r\n"));
+        Assert.Equal("EX\r\n", await wire.CallTextAsync($"ma {key}:n C{cas} v\r\n"));
+        Assert.Matches(@"^VA 1 t(30|29)\r\n2\r\n$", await wire.CallTextAsync($"mg {key}:n v t\r\n"));
     }
 
     [Fact]
@@ -86,6 +106,7 @@ public sealed partial class MemcachedEndpointTests
         Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 5\r\nfresh\r\n"));
         Assert.Equal("VA 5\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
         Assert.Equal("HD\r\n", await wire.CallTextAsync($"md {key} I T60\r\n"));
+        Assert.StartsWith($"ME {key} exp=-", await wire.CallTextAsync($"me {key}\r\n"), StringComparison.Ordinal); // looks, takes nothing
         Assert.Equal("VA 5 t60 X W\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
         Assert.Equal("VA 5 Z X\r\nfresh\r\n", await wire.CallTextAsync($"mg {key} v\r\n"));
         Assert.Equal("HD\r\n", await wire.CallTextAsync($"ms {key} 3\r\nnew\r\n"));

@@ -7,7 +7,8 @@ namespace Granary.Tests.Cluster.Memcached;
 /// Seeded random streams of the meta commands (mg, ms, md, ma, mn) over a few keys: the flags the endpoint
 /// implements in random order (so a t before or after a T, a c before or after a k), every store mode, CAS
 /// compares with uniques seen earlier (<c>C{cas:N}</c>, filled per server by <see cref="MemcachedDifferential.Resolve"/>), numbers to do arithmetic on, and
-/// malformed lines (repeated, unknown and badly tokened flags, bad modes, long opaques, missing lengths).
+/// malformed lines (repeated, unknown and badly tokened flags, bad modes, long opaques, missing lengths, keys that are
+/// not base64). A quarter of the commands name their key in base64 (flag b), and <c>me</c> reads items without touching them.
 /// A c flag always comes with a k flag, so that the unique in the reply can be renamed per key, and an s flag with v.
 /// </summary>
 internal static class MemcachedMetaDifferential
@@ -20,8 +21,9 @@ internal static class MemcachedMetaDifferential
     /// item when something still holds the old one (a reply of the same read not yet sent, and sometimes one just
     /// sent), and a new item has no padding and none of the stale and recache marks; which one happens depends on
     /// memcached's buffers and timing, not on the commands, so no mark or append ever meets a number that arithmetic
-    /// changed. When <paramref name="pipelined"/>, the stream also leaves out ms's append and prepend modes and the
-    /// N, R and I flags.
+    /// changed. For the same reason ma has no T here: memcached sets the TTL of the old item when arithmetic made a new
+    /// one (it was seen even one command at a time), so ma's T is tested on its own. When <paramref name="pipelined"/>,
+    /// the stream also leaves out ms's append and prepend modes and the N, R and I flags.
     /// </summary>
     public static List<string> Generate(int seed, int count, string prefix, bool pipelined)
     {
@@ -36,6 +38,16 @@ internal static class MemcachedMetaDifferential
         string Ttl() => random.Next(6) == 0 ? absolute : Ttls[random.Next(Ttls.Length)];
         string Opaque() => "O" + random.Next(1000).ToString(CultureInfo.InvariantCulture);
         string Cas() => "C" + (random.Next(5) == 0 ? "999999999" : "{cas:" + random.Next(2).ToString(CultureInfo.InvariantCulture) + "}");
+
+        // The key as sent, and whether it went in base64 (the b flag then joins the flags).
+        (string Sent, int Weight) Name(string key) => random.Next(4) == 0 ? (Convert.ToBase64String(Encoding.UTF8.GetBytes(key)), 1) : (key, int.MaxValue);
+
+        string Arithmetic()
+        {
+            var (counter, b) = Name(Counter());
+            var mode = random.Next(3) == 0 ? "ID+-"[random.Next(4)] : '\0';
+            return $"ma {counter}{Flags((b, () => "b"), (2, () => "v"), (3, () => "c"), (3, () => "t"), (3, () => "k"), (4, Opaque), (5, () => "q"), (3, () => "N" + Ttl()), (3, () => "J" + random.Next(100).ToString(CultureInfo.InvariantCulture)), (3, () => "D" + (random.Next(4) == 0 ? "18446744073709551615" : random.Next(50).ToString(CultureInfo.InvariantCulture))), (mode == '\0' ? int.MaxValue : 1, () => "M" + mode), (4, Cas))}\r\n";
+        }
 
         string Flags(params (int Weight, Func<string> Make)[] candidates)
         {
@@ -60,15 +72,17 @@ internal static class MemcachedMetaDifferential
         {
             var value = Values[random.Next(Values.Length)];
             var bytes = Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture);
-            commands.Add(random.Next(30) switch
+            var (key, b) = Name(Key());
+            commands.Add(random.Next(32) switch
             {
-                < 8 => $"mg {Key()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()), (5, () => "h"), (6, () => "l"), (6, () => "u"))}\r\n",
-                < 15 => $"ms {Key()} {bytes}{Flags((3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque), (marking, () => "I"))}\r\n{value}\r\n",
-                < 18 => $"md {Key()}{Flags((3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas), (marking / 2, () => "I"), (4, () => "T" + Ttl()))}\r\n",
-                < 24 => $"ma {Counter()}{Flags((2, () => "v"), (3, () => "c"), (3, () => "t"), (3, () => "k"), (4, Opaque), (5, () => "q"), (3, () => "N" + Ttl()), (3, () => "J" + random.Next(100).ToString(CultureInfo.InvariantCulture)), (3, () => "D" + (random.Next(4) == 0 ? "18446744073709551615" : random.Next(50).ToString(CultureInfo.InvariantCulture))), (3, () => "M" + "ID+-"[random.Next(4)]))}\r\n",
+                < 8 => $"mg {key}{Flags((b, () => "b"), (2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()), (5, () => "h"), (6, () => "l"), (6, () => "u"))}\r\n",
+                < 15 => $"ms {key} {bytes}{Flags((b, () => "b"), (3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque), (marking, () => "I"))}\r\n{value}\r\n",
+                < 18 => $"md {key}{Flags((b, () => "b"), (3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas), (marking / 2, () => "I"), (4, () => "T" + Ttl()))}\r\n",
+                < 24 => Arithmetic(),
                 24 => "mn\r\n",
                 25 => random.Next(5) == 0 ? $"set {Counter()} 0 0 5\r\n12abc\r\n" : $"set {Counter()} 0 0 2\r\n{random.Next(10, 99)}\r\n",
                 26 => $"mg {Counter()} v c k t\r\n",
+                < 29 => b == 1 ? $"me {key} b\r\n" : $"me {key}\r\n",
                 _ => Malformed(random, Key()),
             });
         }
@@ -76,8 +90,14 @@ internal static class MemcachedMetaDifferential
         return commands;
     }
 
-    private static string Malformed(Random random, string key) => random.Next(20) switch
+    private static string Malformed(Random random, string key) => random.Next(26) switch
     {
+        20 => "mg Zm9 b v\r\n", // not base64: three characters
+        21 => "ms Zm9 2 b\r\nhi\r\n",
+        22 => "md Zm9v= b q\r\n",
+        23 => $"me {key} b\r\n",
+        24 => "me\r\n",
+        25 => $"mg {Convert.ToBase64String(Encoding.UTF8.GetBytes(key)).Insert(2, "*.")} b k v\r\n", // characters outside the alphabet are skipped
         0 => $"mg {key} v v\r\n",
         1 => $"mg {key} z\r\n",
         2 => $"mg {key} Tabc\r\n",
@@ -112,6 +132,16 @@ internal static class MemcachedMetaDifferential
         for (var i = 0; i < lines.Length; i++)
         {
             var parts = lines[i].Split(' ');
+            if (parts is ["ME", var item, var exp, _, var unique, ..])
+            {
+                // me: exp is memcached's clock minus the expiry time (minus the TTL), la the seconds since the last access.
+                parts[2] = exp == "exp=-1" ? exp : "exp~";
+                parts[3] = "la";
+                parts[4] = "cas=" + MemcachedDifferential.Rename(item, ulong.Parse(unique[4..], CultureInfo.InvariantCulture), names, seen);
+                lines[i] = string.Join(' ', parts);
+                continue;
+            }
+
             if (parts[0] is not ("HD" or "VA" or "EX" or "NS" or "NF" or "EN"))
             {
                 continue;

@@ -85,7 +85,8 @@ public sealed class CacheKeyspaceMemcachedTests
         Assert.False(ks.Execute("EXISTS", "n").Integer > 0);
         var created = ks.Execute("MCARITH", "n", "incr", "5", "30", "10");
         Assert.Equal("10", created.Items![0].Text);
-        Assert.Equal(30, created.Items[2].Integer);
+        Assert.Equal(-1, created.Items[2].Integer); // the TTL before N set it
+        Assert.Equal(CacheReply.Int(30), ks.Execute("TTL", "n"));
         Assert.Equal(1, created.Items[3].Integer);
         var decremented = ks.Execute("MCARITH", "n", "decr", "25", "30", "10");
         Assert.Equal("0", decremented.Items![0].Text);
@@ -94,6 +95,50 @@ public sealed class CacheKeyspaceMemcachedTests
         ks.Execute("MCSTORE", "s", "abc", "set", "0", "0");
         Assert.Equal(CacheKeyspace.MemcachedNonNumeric, ks.Execute("MCARITH", "s", "incr", "1", "0", "0").Text);
         Assert.Equal("abc", ks.Execute("MCGET", "s").Items![0].Text);
+    }
+
+    [Fact]
+    public void Meta_arithmetic_compares_a_cas_unique_and_sets_the_ttl_in_the_order_sent()
+    {
+        var ks = NewKeyspace();
+        var created = ks.Execute("MCARITH", "n", "incr", "1", "0", "7", "-", "60", "TN");
+        Assert.Equal(CacheReply.Int(-1), ks.Execute("TTL", "n")); // N0 came after T60
+        var cas = created.Items![1].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var wrong = (created.Items[1].Integer + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCARITH", "n", "incr", "1", "-", "0", wrong, "60", "T"));
+        Assert.Equal("7", ks.Execute("MCGET", "n").Items![0].Text);
+        Assert.Equal(CacheReply.Int(-1), ks.Execute("TTL", "n"));
+
+        var incremented = ks.Execute("MCARITH", "n", "incr", "1", "-", "0", cas, "60", "T");
+        Assert.Equal("8", incremented.Items![0].Text);
+        Assert.Equal(-1, incremented.Items[2].Integer); // the TTL before T
+        Assert.Equal(CacheReply.Int(60), ks.Execute("TTL", "n"));
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCARITH", "n", "incr", "1", "-", "0", cas, "-", ""));
+        Assert.Equal("9", ks.Execute("MCARITH", "n", "incr", "1", "-", "0", "0", "-", "").Items![0].Text); // 0 compares nothing
+
+        // memcached's order: an empty item is not a number before any unique is compared.
+        ks.Execute("MCSTORE", "e", string.Empty, "set", "0", "0");
+        Assert.Equal(CacheKeyspace.MemcachedNonNumeric, ks.Execute("MCARITH", "e", "incr", "1", "-", "0", wrong, "-", "").Text);
+        Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCARITH", "n", "incr", "1", "-", "0", wrong, "-", ""));
+        Assert.True(ks.Execute("MCARITH", "n", "incr", "1", "-", "0", "x", "-", "").IsError);
+    }
+
+    [Fact]
+    public void A_base64_key_mark_is_kept_by_a_stale_delete_and_dropped_by_an_append_or_a_plain_store()
+    {
+        var ks = NewKeyspace();
+        ks.Execute("MCMETASTORE", "k", "v", "set", "0", "0", "-", "B");
+        Assert.Equal(1, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![8].Integer);
+        ks.Execute("MCDELETE", "k", "-", "I", "-");
+        Assert.Equal(1, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![8].Integer);
+        ks.Execute("MCMETASTORE", "k", "!", "append", "0", "0", "-", "B");
+        Assert.Equal(0, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![8].Integer);
+        ks.Execute("MCMETASTORE", "k", "v", "set", "0", "0", "-", "IB");
+        Assert.Equal(1, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![8].Integer);
+        ks.Execute("MCMETASTORE", "k", "v", "set", "0", "0", "-");
+        Assert.Equal(0, ks.Execute("MCMETAGET", "k", "-", "-", "-", "").Items![8].Integer);
+        Assert.True(ks.Execute("MCMETASTORE", "k", "v", "set", "0", "0", "-", "X").IsError);
     }
 
     [Fact]
