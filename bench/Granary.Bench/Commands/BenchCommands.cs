@@ -97,7 +97,7 @@ public static class BenchCommands
         return new Command("bench", "Closed-loop benchmarks, side by side with a peer system")
         {
             Common.Concurrency, Common.Duration, Common.Warmup, Common.Peer, Common.Rounds, Common.CpuProcess, Common.PeerPostgres, document,
-            LockBenchCommands.Create(), CacheBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
+            LockBenchCommands.Create(), CacheBenchCommand.Create(), KeyspaceBenchCommand.Create(), QueueBenchCommand.Create(), TxBenchCommand.Create(), TaskBenchCommand.Create(),
         };
     }
 
