@@ -232,7 +232,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     var ttl = MetaParser.TtlAt(flags, items[3].Integer, vivified: items[5].Integer == 1);
 
                     // A hit gives the key as the item was stored: in base64 when ms stored it with b, whatever this mg sent.
-                    var stored = items[8].Integer == 1 ? MetaParser.Base64Key(step.Keys[1]) : step.Keys[1];
+                    var stored = MetaParser.PrintsInBase64(step.Keys[1], binary: items[8].Integer == 1) ? MetaParser.Base64Key(step.Keys[1]) : step.Keys[1];
                     var head = (MetaParser.Has(flags, 'v') ? "VA " + size : "HD") + MetaParser.Echo(flags, stored, flag => flag switch
                     {
                         'c' => Number(items[2].Integer),
@@ -269,7 +269,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     var items = reply.Items!;
                     var ttl = items[3].Integer;
                     var (slab, size) = MetaParser.SlabOf(step.Keys![1].Length, Encoding.UTF8.GetByteCount(items[0].Text!), items[1].Integer != 0);
-                    var printed = items[8].Integer == 1 ? MetaParser.Base64Key(step.Keys![1])[..^2] : step.Keys![1];
+                    var printed = MetaParser.PrintsInBase64(step.Keys![1], binary: items[8].Integer == 1) ? MetaParser.Base64(step.Keys[1]) : step.Keys[1];
                     WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ME {printed} exp={(ttl < 0 ? -1 : -ttl)} la={items[7].Integer} cas={items[2].Integer} fetch={(items[6].Integer == 1 ? "yes" : "no")} cls={slab} size={size}"), noReply: false);
                     return;
                 }

@@ -375,8 +375,18 @@ internal static class MetaParser
     /// <summary>The key as a reply's k flag gives it: as sent, or for a base64 key its bytes encoded again and the b flag.</summary>
     private static string EchoKey(string sent, string? binaryKey) => binaryKey is null ? sent : Base64Key(binaryKey);
 
+    /// <summary>
+    /// Whether a reply gives a stored item's key in base64: when it was stored with a base64 key, or when it holds a
+    /// space or a line break, which a key sent as text cannot (another door, RESP or the SDK, may have written it), so
+    /// that a reply line never carries them.
+    /// </summary>
+    public static bool PrintsInBase64(string bytes, bool binary) => binary || bytes.AsSpan().IndexOfAny(" \r\n") >= 0;
+
     /// <summary>A key's bytes (one char per byte) as memcached writes a binary key: base64, then the b flag.</summary>
-    public static string Base64Key(string bytes) => Convert.ToBase64String(System.Text.Encoding.Latin1.GetBytes(bytes)) + " b";
+    public static string Base64Key(string bytes) => Base64(bytes) + " b";
+
+    /// <summary>A key's bytes (one char per byte) in base64.</summary>
+    public static string Base64(string bytes) => Convert.ToBase64String(System.Text.Encoding.Latin1.GetBytes(bytes));
 
     private static int Sextet(char c) => c switch
     {

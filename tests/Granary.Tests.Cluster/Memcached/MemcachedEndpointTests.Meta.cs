@@ -97,6 +97,18 @@ public sealed partial class MemcachedEndpointTests
     }
 
     [Fact]
+    public async Task A_key_written_through_another_door_with_a_space_or_line_break_comes_back_in_base64()
+    {
+        await using var wire = await fixture.ConnectAsync();
+        var key = "door " + Guid.NewGuid().ToString("N") + "\r\nVA 1";
+        await using var cache = await Granary.Client.Caching.CacheClient.ConnectAsync(fixture.Grains, MemcachedClusterFixture.CacheName);
+        await cache.ExecuteAsync(["SET", key, "v"]);
+        var b64 = Convert.ToBase64String(Encoding.UTF8.GetBytes(key));
+        Assert.Equal($"VA 1 k{b64} b\r\nv\r\n", await wire.CallTextAsync($"mg {b64} b k v\r\n"));
+        Assert.Matches($@"^ME {System.Text.RegularExpressions.Regex.Escape(b64)} exp=-1 la=\d+ cas=\d+ fetch=yes cls=\d+ size=\d+\r\n$", await wire.CallTextAsync($"me {b64} b\r\n"));
+    }
+
+    [Fact]
     public async Task A_stale_item_is_served_with_X_and_one_client_wins_the_right_to_recache_it()
     {
         await using var wire = await fixture.ConnectAsync();
