@@ -58,9 +58,10 @@ public sealed partial class CacheKeyspace
         // MCINCR key incr|decr delta: the new value (64-bit unsigned, incr wraps, decr floors at 0) or NOT_FOUND.
         new("MCINCR", 4, W, 1, 1, 1, static (k, a) => k.McIncr(a[1], a[2], a[3])),
 
-        // MCMETAGET key exptime|- vivify|- recache|- order [U]: mg with its T, N and R tokens applied in the order given
-        // (the letters T, N, R as sent), U for no LRU bump, E for neither a bump nor a recache token (me): [value, flags, cas, ttl before, marks (Z, X, W), 1 when
-        // vivified, 1 when fetched before, seconds since the last access, 1 when stored with a base64 key] or nil.
+        // MCMETAGET key exptime|- vivify|- recache|- order [U|E]: mg with its T, N and R tokens applied in the order
+        // given (the letters T, N, R as sent), U for no LRU bump, E for neither a bump nor a recache token (me):
+        // [value, flags, cas, ttl before, marks (Z, X, W), 1 when vivified, 1 when fetched before, seconds since the
+        // last access, 1 when stored with a base64 key] or nil.
         new("MCMETAGET", -6, D, 1, 1, 1, static (k, a) => k.McMetaGet(a)),
 
         // MCMETASTORE key value set|add|replace|append|prepend flags exptime cas|- [I|B|IB]: [status, cas of the stored
@@ -484,18 +485,19 @@ public sealed partial class CacheKeyspace
         ulong unique = 0;
         long exptime = 0;
         if ((!incr && !Is(a[2], "decr"))
-            || a.Count is 7 or > 9
+            || a.Count is not (6 or 9)
             || !ulong.TryParse(a[3], NumberStyles.None, CultureInfo.InvariantCulture, out var delta)
             || (a[4] != "-" && !TryParseExptime(a[4], out vivify))
             || !ulong.TryParse(a[5], NumberStyles.None, CultureInfo.InvariantCulture, out var initial)
-            || (a.Count > 6 && a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
-            || (a.Count > 7 && a[7] != "-" && !TryParseExptime(a[7], out exptime)))
+            || (a.Count == 9 && a[6] != "-" && !ulong.TryParse(a[6], NumberStyles.None, CultureInfo.InvariantCulture, out unique))
+            || (a.Count == 9 && a[7] != "-" && !TryParseExptime(a[7], out exptime))
+            || (a.Count == 9 && a[8].Any(c => c is not ('T' or 'N'))))
         {
             return SyntaxReply;
         }
 
-        var order = a.Count > 8 ? a[8] : "N";
-        var retime = a.Count > 7 && a[7] != "-";
+        var order = a.Count == 9 ? a[8] : "N";
+        var retime = a.Count == 9 && a[7] != "-";
         var key = a[1];
         var entry = LookupWrite(key);
         var created = entry is null;

@@ -122,6 +122,8 @@ public sealed class CacheKeyspaceMemcachedTests
         Assert.Equal(CacheKeyspace.MemcachedNonNumeric, ks.Execute("MCARITH", "e", "incr", "1", "-", "0", wrong, "-", "").Text);
         Assert.Equal(CacheReply.Status("EXISTS"), ks.Execute("MCARITH", "n", "incr", "1", "-", "0", wrong, "-", ""));
         Assert.True(ks.Execute("MCARITH", "n", "incr", "1", "-", "0", "x", "-", "").IsError);
+        Assert.True(ks.Execute("MCARITH", "n", "incr", "1", "-", "0", "-", "60").IsError); // cas, exptime and order go together
+        Assert.True(ks.Execute("MCARITH", "n", "incr", "1", "-", "0", "-", "60", "TX").IsError);
     }
 
     [Fact]
