@@ -4,7 +4,7 @@ using Granary.Caching;
 namespace Granary.Server.Memcached;
 
 /// <summary>
-/// The meta commands of the Memcached text protocol (<c>mg</c>, <c>ms</c>, <c>md</c>, <c>ma</c>): flags are
+/// The meta commands of the Memcached text protocol (<c>mg</c>, <c>ms</c>, <c>md</c>, <c>ma</c>, <c>me</c>): flags are
 /// checked as memcached 1.6 checks them (one character each, optionally followed by a token; a repeated or
 /// unknown flag, or a bad token, is an error and changes nothing), and each command becomes one engine
 /// command on the key's shard. A key sent in base64 (flag b) is decoded first and must then be UTF-8 text, as
