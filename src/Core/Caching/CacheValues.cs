@@ -37,7 +37,7 @@ internal sealed class CacheEntry(string key, CacheValueType type, object value)
     /// <summary>Memcached client flags of a string, set by a memcached store (0 after any other write).</summary>
     public uint Flags { get; set; }
 
-    /// <summary>memcached's meta marks (<see cref="CacheKeyspace"/>'s win token sent, stale, fetched), cleared by every write.</summary>
+    /// <summary>memcached's meta marks (<see cref="CacheKeyspace"/>'s win token sent, stale, fetched, stored with a base64 key), cleared by every write.</summary>
     public byte Marks { get; set; }
 
     /// <summary>Unix seconds of the last write, or of a memcached fetch after the first (memcached's last access).</summary>

@@ -89,7 +89,6 @@ internal sealed class MemcachedStep
 
     /// <summary>The meta command's flag tokens in the order sent (each one character and its token).</summary>
     public string[]? MetaFlags { get; init; }
-
 }
 
 /// <summary>
