@@ -26,6 +26,23 @@ public static class HashSlot
     {
         ArgumentNullException.ThrowIfNull(key);
         var hashed = TagOf(key);
+        if (!Ascii.IsValid(hashed))
+        {
+            return Utf8Slot(hashed);
+        }
+
+        // ASCII: each char is its own UTF-8 byte, so hash the chars without transcoding them.
+        ushort crc = 0;
+        foreach (var c in hashed)
+        {
+            crc = (ushort)((crc << 8) ^ Table[((crc >> 8) ^ c) & 0xFF]);
+        }
+
+        return crc & (Count - 1);
+    }
+
+    private static int Utf8Slot(ReadOnlySpan<char> hashed)
+    {
         var max = Encoding.UTF8.GetMaxByteCount(hashed.Length);
         if (max <= StackLimit)
         {

@@ -44,6 +44,12 @@ public sealed partial class CacheClient
         }
 
         var routing = Volatile.Read(ref _routing);
+        if (info.LastKey == info.FirstKey && !info.HasMovableKeys)
+        {
+            // One key (GET, SET and most commands): its shard, without walking a key list.
+            return info.FirstKey < command.Length ? routing.ShardOf(command[info.FirstKey]) : null;
+        }
+
         int? shard = null;
         foreach (var index in info.KeyIndexes(command))
         {
@@ -108,7 +114,14 @@ public sealed partial class CacheClient
                 group.Add(index);
             }
 
-            await Task.WhenAll(groups.Select(g => RunShardAsync(routing, g.Key, g.Value, commands, replies, attempt, cancellationToken)));
+            var calls = new Task[groups.Count];
+            var n = 0;
+            foreach (var (shard, group) in groups)
+            {
+                calls[n++] = RunShardAsync(routing, shard, group, commands, replies, attempt, cancellationToken);
+            }
+
+            await Task.WhenAll(calls);
             if (next < indexes.Length)
             {
                 replies[indexes[next]] = await ExecuteOrFailAsync(commands[indexes[next]]);
@@ -137,14 +150,19 @@ public sealed partial class CacheClient
                 count++;
             }
 
-            var chunk = indexes.GetRange(offset, count);
+            var first = offset;
+            var batch = new string[count][];
+            for (var k = 0; k < count; k++)
+            {
+                batch[k] = commands[indexes[first + k]];
+            }
+
             offset += count;
             ArraySegment<CacheReply> answers;
             try
             {
                 // Through the shard's batcher as one ordered group: it shares a grain call with other
                 // connections' groups and callers' commands for the shard, and stays contiguous and in order.
-                var batch = chunk.Select(i => commands[i]).ToArray();
                 answers = await routing.Batchers[shard].EnqueueAsync(batch).WaitAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -166,9 +184,9 @@ public sealed partial class CacheClient
                 return;
             }
 
-            for (var k = 0; k < chunk.Count; k++)
+            for (var k = 0; k < count; k++)
             {
-                replies[chunk[k]] = answers[k];
+                replies[indexes[first + k]] = answers[k];
             }
         }
     }

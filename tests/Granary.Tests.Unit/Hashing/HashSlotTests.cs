@@ -37,6 +37,26 @@ public sealed class HashSlotTests
     }
 
     [Fact]
+    public void Ascii_and_non_ascii_keys_hash_their_utf8_bytes()
+    {
+        // ASCII keys are hashed char by char, others through UTF-8: both must be the CRC of the UTF-8 bytes.
+        var random = new Random(17);
+        char[] alphabet = ['a', 'Z', '0', ':', '{', '}', ' ', '\u007f', '\u0080', 'é', 'ж', '\u20ac', '\ud83d', '\ude00'];
+        for (var i = 0; i < 2_000; i++)
+        {
+            var chars = new char[random.Next(0, 24)];
+            for (var c = 0; c < chars.Length; c++)
+            {
+                chars[c] = alphabet[random.Next(alphabet.Length)];
+            }
+
+            var key = new string(chars);
+            var hashed = HashSlot.TagOf(key).ToString();
+            Assert.Equal(BitwiseCrc16(Encoding.UTF8.GetBytes(hashed)) % HashSlot.Count, HashSlot.Of(key));
+        }
+    }
+
+    [Fact]
     public void Long_keys_hash_like_short_ones()
     {
         // Keys longer than the stack buffer take the heap path.
