@@ -72,8 +72,9 @@ backing_database=granary_backing
 if [[ "${GRANARY_SILO:-product}" == bench ]]; then
   silo_project="$root/bench/Granary.Bench"
   silo_dll="$root/bench/Granary.Bench/bin/$configuration/net10.0/granary-bench.dll"
-  # Server GC, as the silo project sets it.
-  silo_command=(env DOTNET_gcServer=1 dotnet "$silo_dll" silo)
+  # Server GC and thread-pool workers that spin before they block (the runtime's default), as the
+  # silo project has them (the bench tool itself runs with spinning off).
+  silo_command=(env DOTNET_gcServer=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70 dotnet "$silo_dll" silo)
 else
   silo_project="$root/src/Silo"
   silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"

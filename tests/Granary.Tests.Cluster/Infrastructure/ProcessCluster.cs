@@ -262,6 +262,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         }
 
         env["DOTNET_gcServer"] = "0"; // several silos share two cores
+        env["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0"; // and with the tests: no worker spins for work
         foreach (var (key, value) in Options.Settings)
         {
             env[key] = value;
