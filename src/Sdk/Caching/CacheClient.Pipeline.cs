@@ -167,7 +167,7 @@ public sealed partial class CacheClient
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                foreach (var i in indexes.Skip(offset - count))
+                foreach (var i in indexes.Skip(first))
                 {
                     replies[i] = Failed(ex);
                 }
@@ -180,7 +180,7 @@ public sealed partial class CacheClient
                 // Nothing of this call ran: route what is left of this shard's share again on the new ring, in order.
                 Interlocked.Increment(ref _movedReplies);
                 await RefreshAsync(force: true);
-                await RunInOrderAsync(commands, [.. indexes.Skip(offset - count)], replies, attempt + 1, cancellationToken);
+                await RunInOrderAsync(commands, [.. indexes.Skip(first)], replies, attempt + 1, cancellationToken);
                 return;
             }
 
