@@ -38,6 +38,9 @@ granary_port=$(free_port)
 silo_port=$(free_port)
 gateway_port=$(free_port)
 make_cluster_secret "$RUN_DIR/cluster-secret"
+# Silos read .local/cluster.json from their working directory: run them from the run directory, so that
+# a cluster started by scripts/cluster.sh in the repository is not joined.
+cd "$RUN_DIR"
 Granary__Security__ClusterSecretFile="$RUN_DIR/cluster-secret" \
   Granary__Cluster__SiloPort="$silo_port" Granary__Cluster__PrimarySiloPort="$silo_port" Granary__Cluster__GatewayPort="$gateway_port" \
   Granary__Memcached__Port="$granary_port" Logging__LogLevel__Default=Warning \

@@ -11,6 +11,8 @@
 #   ROUNDS=1 REQUESTS=50000 scripts/bench-resp.sh
 #   GRANARY_NO_BUILD=1 ...                     # use the silo already built
 #   CLUSTER_SILOS=0 ...                        # skip the three-silo phase
+#   TESTS="ping_mbulk get" ...                 # other redis-benchmark tests (ping_mbulk: the endpoint
+#                                              # alone, parsing and answering with no grain call)
 #
 # Both servers run without a password on 127.0.0.1 and are stopped at the end. The silo is a
 # one-silo embedded-style cluster (localhost clustering, memory storage, 8 cache shards).
@@ -22,10 +24,14 @@ ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
 CLUSTER_SILOS=${CLUSTER_SILOS:-3}
+TESTS=${TESTS:-set get}
 require_int ROUNDS "$ROUNDS" 1 20 || exit 2
 require_int REQUESTS "$REQUESTS" 1000 100000000 || exit 2
 require_int CLIENTS "$CLIENTS" 1 10000 || exit 2
 require_int CLUSTER_SILOS "$CLUSTER_SILOS" 0 5 || exit 2
+for test in $TESTS; do
+  require_one_of TESTS "$test" set get ping_mbulk ping_inline incr || exit 2
+done
 for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "bench-resp.sh: $tool is missing (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
 done
@@ -34,6 +40,9 @@ mkdir -p "$RUN_DIR"
 [[ "${GRANARY_NO_BUILD:-0}" == 1 ]] || dotnet build "$repo/src/Silo" -c Release -v q -nologo >/dev/null
 silo="$repo/src/Silo/bin/Release/net10.0/granary-silo"
 granary="$repo/src/Client/bin/Release/net10.0/granary"
+# Silos read .local/cluster.json from their working directory: run them from the run directory, so that
+# a cluster started by scripts/cluster.sh in the repository is not joined.
+cd "$RUN_DIR"
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$RUN_DIR/redis.log" 2>&1 &
@@ -69,7 +78,7 @@ measure() {
   local round=$1 server=$2 pids=$3 pipeline test before after line rps p50 cpu
   shift 3
   for pipeline in 1 16; do
-    for test in set get; do
+    for test in $TESTS; do
       # shellcheck disable=SC2086
       before=$(cpu_ticks $pids)
       line=$(redis-benchmark "$@" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" --csv | tail -n 1)
@@ -89,7 +98,7 @@ summary() {
   local name=$1 pipeline test r g rc gc
   echo "medians over $ROUNDS round(s) ($name/redis ratio of requests/s):"
   for pipeline in 1 16; do
-    for test in set get; do
+    for test in $TESTS; do
       median() { grep ",$1,$pipeline,$test," "$results" | cut -d, -f"$2" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
       r=$(median redis 5)
       g=$(median "$name" 5)

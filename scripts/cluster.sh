@@ -37,7 +37,8 @@
 # GRANARY_SHARDS (1-64, default 3), GRANARY_CONFIGURATION (Release or Debug), PG_FSYNC (on or off),
 # GRANARY_NO_BUILD=1 to skip building the silo, GRANARY_SILO=bench to run the bench tool's silo mode
 # (bench/Granary.Bench: a Granary silo that also hosts the in-silo benchmark peers; `add` and
-# `restart` take it from the environment too), GRANARY_SECURE=1 for client identities (an operator
+# `restart` take it from the environment too; GRANARY_SILO_SPIN=N gives its thread pool another spin
+# limit than the runtime's 70), GRANARY_SECURE=1 for client identities (an operator
 # identity holding every permission, its token in .local/operator.token, mode 0600),
 # GRANARY_SERVERS_TLS=1 to run Redis (TLS only) and PostgreSQL (ssl=on) with a CA and certificate
 # made in .local/cluster/server-tls/, which the silos and the console verify (ssl=true with the CA;
@@ -74,7 +75,10 @@ if [[ "${GRANARY_SILO:-product}" == bench ]]; then
   silo_dll="$root/bench/Granary.Bench/bin/$configuration/net10.0/granary-bench.dll"
   # Server GC and thread-pool workers that spin before they block (the runtime's default), as the
   # silo project has them (the bench tool itself runs with spinning off).
-  silo_command=(env DOTNET_gcServer=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70 dotnet "$silo_dll" silo)
+  # Socket completions inline: the bench silo sets that itself, as the product silo does.
+  spin=${GRANARY_SILO_SPIN:-70}
+  require_int GRANARY_SILO_SPIN "$spin" 0 10000 || exit 2
+  silo_command=(env DOTNET_gcServer=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit="$spin" dotnet "$silo_dll" silo)
 else
   silo_project="$root/src/Silo"
   silo_dll="$root/src/Silo/bin/$configuration/net10.0/granary-silo.dll"

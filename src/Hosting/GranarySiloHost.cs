@@ -23,6 +23,7 @@ public static class GranarySiloHost
     public static async Task<int> RunAsync(string[] args, string processName = "granary-silo", Action<ISiloBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(args);
+        PreferInlineSocketCompletions();
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
         try
         {
@@ -47,6 +48,28 @@ public static class GranarySiloHost
         {
             await Console.Error.WriteLineAsync($"{processName}: invalid configuration: " + string.Join(" ", ex.Failures));
             return 2;
+        }
+    }
+
+    /// <summary>
+    /// The runtime's switch that runs a socket's completions on the thread that polls the sockets
+    /// instead of queueing each to the thread pool; read once, when the process first uses a socket.
+    /// </summary>
+    public const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>
+    /// Turns on <see cref="InlineSocketCompletionsVariable"/> for this process unless the deployment set
+    /// it (any value; <c>0</c> keeps the runtime's default). A silo's socket work is short and never
+    /// blocks (Orleans hands each receive to its own I/O queues, the RESP and Memcached connections
+    /// parse and hand commands to grains), so a completion costs one thread hand-off less: a
+    /// contended lock's chain of grants, one message in and one out per hand-off, gains the most
+    /// (measured in docs/benchmarks.md, "Socket completions inline"). Must run before the first socket.
+    /// </summary>
+    public static void PreferInlineSocketCompletions()
+    {
+        if (Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletionsVariable, "1");
         }
     }
 }
