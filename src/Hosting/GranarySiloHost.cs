@@ -59,11 +59,13 @@ public static class GranarySiloHost
 
     /// <summary>
     /// Turns on <see cref="InlineSocketCompletionsVariable"/> for this process unless the deployment set
-    /// it (any value; <c>0</c> keeps the runtime's default). A silo's socket work is short and never
-    /// blocks (Orleans hands each receive to its own I/O queues, the RESP and Memcached connections
-    /// parse and hand commands to grains), so a completion costs one thread hand-off less: a
-    /// contended lock's chain of grants, one message in and one out per hand-off, gains the most
-    /// (measured in docs/benchmarks.md, "Socket completions inline"). Must run before the first socket.
+    /// it (any value; <c>0</c> keeps the runtime's default). What runs on the polling thread then is
+    /// short: Orleans hands each receive on to its own I/O queues, the RESP and Memcached connections
+    /// parse and hand commands to grains, and grain code resumes on its activation's scheduler. Code
+    /// that blocked in a socket continuation would stall the other sockets that thread serves, so none may.
+    /// Each completion costs one thread hand-off less; a contended lock's chain of grants, one message
+    /// in and one out per hand-off, gains the most (measured in docs/benchmarks.md, "Socket
+    /// completions inline"). Must run before the process's first socket.
     /// </summary>
     public static void PreferInlineSocketCompletions()
     {

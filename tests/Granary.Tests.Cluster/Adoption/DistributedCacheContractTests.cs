@@ -224,11 +224,28 @@ public sealed class DistributedCacheContractTests(FakeClockClusterFixture fixtur
         // A new instance learns of the tag's invalidation when it reads the tag from the second level; on a
         // busy machine its first read of the entry can come before that (HybridCache checks tags as it goes),
         // so new instances are asked until one makes the entry again (each answer is the old or the new value).
-        var answer = await Eventually.ValueAsync(
-            "a new HybridCache instance does not serve the entry its tag invalidated",
-            async () => await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]),
-            value => value != "made-2",
-            TimeSpan.FromSeconds(10));
+        string answer;
+        try
+        {
+            answer = await Eventually.ValueAsync(
+                "a new HybridCache instance does not serve the entry its tag invalidated",
+                async () => await Instance().GetOrCreateAsync("sku:1", Factory, tags: ["catalogue"]),
+                value => value != "made-2",
+                TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException ex)
+        {
+            // What the second level held then: each key with its remaining time, and the test's clock.
+            var keys = await shared.ExecuteAsync(["KEYS", "*"]);
+            var held = new List<string>();
+            foreach (var key in keys.Items ?? [])
+            {
+                held.Add($"{key.Text} (pttl {(await shared.ExecuteAsync(["PTTL", key.Text!])).Integer} ms)");
+            }
+
+            throw new TimeoutException($"{ex.Message}; second level: [{string.Join(", ", held)}]; clock {Clock.GetUtcNow():O}; factory calls {calls}", ex);
+        }
+
         Assert.Equal("made-3", answer);
         Assert.Equal(3, calls);
     }
