@@ -7,35 +7,19 @@ public sealed class SiloHostRuntimeTests
 {
     private const string Variable = GranarySiloHost.InlineSocketCompletionsVariable;
 
-    [Fact]
-    public void Inline_socket_completions_are_turned_on_when_the_environment_does_not_name_them()
+    [Theory]
+    [InlineData(null, "1")] // not named by the environment: turned on
+    [InlineData("0", "0")] // named by the deployment: its value kept
+    public void Inline_socket_completions_are_on_unless_the_environment_names_the_variable(string? given, string expected)
     {
         var saved = Environment.GetEnvironmentVariable(Variable);
         try
         {
-            Environment.SetEnvironmentVariable(Variable, null);
+            Environment.SetEnvironmentVariable(Variable, given);
 
             GranarySiloHost.PreferInlineSocketCompletions();
 
-            Assert.Equal("1", Environment.GetEnvironmentVariable(Variable));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(Variable, saved);
-        }
-    }
-
-    [Fact]
-    public void A_deployment_that_names_the_variable_keeps_its_value()
-    {
-        var saved = Environment.GetEnvironmentVariable(Variable);
-        try
-        {
-            Environment.SetEnvironmentVariable(Variable, "0");
-
-            GranarySiloHost.PreferInlineSocketCompletions();
-
-            Assert.Equal("0", Environment.GetEnvironmentVariable(Variable));
+            Assert.Equal(expected, Environment.GetEnvironmentVariable(Variable));
         }
         finally
         {
