@@ -341,7 +341,7 @@ internal sealed partial class MemcachedConnection : WireConnection
         for (var i = 0; i < keys.Length; i++)
         {
             var index = step.KeyCommands![i];
-            if (index < 0 || replies[step.First + index] is not { IsNil: false, Items: [var value, var flags, var cas, _] })
+            if (replies[step.First + index] is not { IsNil: false, Items: [var value, var flags, var cas, _] })
             {
                 continue;
             }
@@ -373,6 +373,7 @@ internal sealed partial class MemcachedConnection : WireConnection
     {
         var counters = _endpoint.Counters;
         var (received, rejected) = _endpoint.ConnectionCounters;
+        var (calls, carried) = _endpoint.BatchingCounters;
         var stats = new (string Name, string Value)[]
         {
             ("pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)),
@@ -393,6 +394,8 @@ internal sealed partial class MemcachedConnection : WireConnection
             ("curr_items", items is { Kind: CacheReplyKind.Integer } ? Number(items.Integer) : "0"),
             ("limit_maxbytes", "0"),
             ("item_size_max", Number(_endpoint.Options.MaxItemSize)),
+            ("granary_shard_calls", Number(calls)),
+            ("granary_shard_commands", Number(carried)),
         };
         foreach (var (name, value) in stats)
         {

@@ -46,6 +46,10 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     /// <summary>The counters <c>stats</c> reports, shared by all connections.</summary>
     public MemcachedCounters Counters { get; } = new();
 
+    /// <summary>Grain calls to the cache's shards and the commands they carried, zeros before the first command.</summary>
+    public (long Calls, long Commands) BatchingCounters =>
+        _cache is { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected } ? connected.Result.BatchingCounters : default;
+
     /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
     public async Task<CacheClient> CacheAsync()
     {

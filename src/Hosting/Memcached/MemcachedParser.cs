@@ -75,7 +75,7 @@ internal sealed class MemcachedStep
     /// <summary>The keys of a get, as their bytes (one char per byte); of a meta command, the key as its k flag echoes it (me: then its bytes).</summary>
     public string[]? Keys { get; init; }
 
-    /// <summary>Per key of a get: its command's offset from <see cref="First"/>, or -1 for a key that cannot exist (not UTF-8 text).</summary>
+    /// <summary>Per key of a get: its command's offset from <see cref="First"/>.</summary>
     public int[]? KeyCommands { get; init; }
 
     /// <summary>gets/gats: the VALUE lines carry the CAS unique.</summary>
@@ -108,7 +108,6 @@ internal sealed class MemcachedParser(MemcachedOptions options)
     private const string BadDelta = "CLIENT_ERROR invalid numeric delta argument";
     private const string BadChunk = "CLIENT_ERROR bad data chunk";
     private const string BadDelete = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
-    private const string KeyNotText = "CLIENT_ERROR key is not UTF-8 text (the cache stores text)";
     private const string ValueNotText = "CLIENT_ERROR value is not UTF-8 text without NUL (the cache stores text)";
     private static readonly MemcachedStep UnknownCommand = new() { Kind = MemcachedStepKind.Text, Text = "ERROR" };
 
@@ -250,12 +249,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         var first = commands.Count;
         for (var i = 0; i < keys.Length; i++)
         {
-            if (KeyText(keys[i]) is not { } key)
-            {
-                indexes[i] = -1;
-                continue;
-            }
-
+            var key = KeyText(keys[i]);
             indexes[i] = commands.Count - first;
             commands.Add(exptime is null ? ["MCGET", key] : ["MCGAT", key, exptime]);
         }
@@ -289,9 +283,9 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         if (length > options.MaxItemSize)
         {
             // Read and drop the data as it comes, then answer; a failed set leaves no stale value behind.
-            if (mode == "set" && KeyText(key) is { } stale)
+            if (mode == "set")
             {
-                commands.Add(["DEL", stale]);
+                commands.Add(["DEL", KeyText(key)]);
             }
 
             _swallow = total;
@@ -340,9 +334,9 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         if (error is null && length > options.MaxItemSize)
         {
             error = "SERVER_ERROR object too large for cache";
-            if (mode == "set" && KeyText(key) is { } stale)
+            if (mode == "set")
             {
-                commands.Add(["DEL", stale]);
+                commands.Add(["DEL", KeyText(key)]);
             }
         }
 
@@ -389,11 +383,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         }
 
         var valueBytes = data.Slice(0, length);
-        if (KeyText(key) is not { } text)
-        {
-            return Line(KeyNotText, noReply, counted: true);
-        }
-
+        var text = KeyText(key);
         if ((valueBytes.IsSingleSegment ? MemcachedConnection.Text(valueBytes.FirstSpan) : MemcachedConnection.Text(valueBytes.ToArray())) is not { } decoded)
         {
             return Line(ValueNotText, noReply, counted: true);
@@ -416,11 +406,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return Line(BadDelta, noReply);
         }
 
-        if (KeyText(words[1]) is not { } key)
-        {
-            return Line("NOT_FOUND", noReply);
-        }
-
+        var key = KeyText(words[1]);
         commands.Add(["MCINCR", key, words[0], delta.ToString(CultureInfo.InvariantCulture)]);
         return new MemcachedStep { Kind = MemcachedStepKind.Incr, First = commands.Count - 1, Count = 1, NoReply = noReply };
     }
@@ -444,11 +430,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return Line(BadFormat, noReply);
         }
 
-        if (KeyText(words[1]) is not { } key)
-        {
-            return Line("NOT_FOUND", noReply);
-        }
-
+        var key = KeyText(words[1]);
         commands.Add(["DEL", key]);
         return new MemcachedStep { Kind = MemcachedStepKind.Delete, First = commands.Count - 1, Count = 1, NoReply = noReply };
     }
@@ -466,11 +448,7 @@ internal sealed class MemcachedParser(MemcachedOptions options)
             return Line(BadExptime, noReply);
         }
 
-        if (KeyText(words[1]) is not { } key)
-        {
-            return Line("NOT_FOUND", noReply);
-        }
-
+        var key = KeyText(words[1]);
         commands.Add(["MCTOUCH", key, exptime.ToString(CultureInfo.InvariantCulture)]);
         return new MemcachedStep { Kind = MemcachedStepKind.Touch, First = commands.Count - 1, Count = 1, NoReply = noReply };
     }
@@ -503,15 +481,40 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         return new MemcachedStep { Kind = MemcachedStepKind.Flush, First = commands.Count - 1, Count = 1, NoReply = noReply };
     }
 
-    /// <summary>The cache key of a key given as bytes (one char per byte): its UTF-8 text, or null when it is not text.</summary>
-    internal static string? KeyText(string bytes)
+    /// <summary>
+    /// The first character of a cache key that stands for a memcached key whose bytes are not UTF-8 text
+    /// (or hold a NUL, or whose text starts with this character): a private-use character, followed by one
+    /// character per byte (printable ASCII as itself, any other byte b as U+E000 + b).
+    /// </summary>
+    internal const char EscapedKeyMark = '\uE100';
+
+    /// <summary>
+    /// The cache key of a memcached key given as bytes (one char per byte). UTF-8 text is its own key (so the
+    /// same item is named over RESP and the SDK); other bytes, which memcached accepts as well, are escaped
+    /// after <see cref="EscapedKeyMark"/>. Different byte strings always give different keys, and the result
+    /// is storable text of at most one character more than the key has bytes.
+    /// </summary>
+    internal static string KeyText(string bytes)
     {
         if (Ascii.IsValid(bytes) && !bytes.Contains('\0', StringComparison.Ordinal))
         {
             return bytes;
         }
 
-        return MemcachedConnection.Text(Encoding.Latin1.GetBytes(bytes));
+        if (MemcachedConnection.Text(Encoding.Latin1.GetBytes(bytes)) is { } text && !text.StartsWith(EscapedKeyMark))
+        {
+            return text;
+        }
+
+        return string.Create(bytes.Length + 1, bytes, static (escaped, source) =>
+        {
+            escaped[0] = EscapedKeyMark;
+            for (var i = 0; i < source.Length; i++)
+            {
+                var b = source[i];
+                escaped[i + 1] = b is > ' ' and < '\x7F' ? b : (char)(0xE000 + b);
+            }
+        });
     }
 
     /// <summary>memcached's <c>safe_strtol</c>: an optional sign and decimal digits in 32 bits, the whole word.</summary>

@@ -7,8 +7,8 @@ namespace Granary.Server.Memcached;
 /// The meta commands of the Memcached text protocol (<c>mg</c>, <c>ms</c>, <c>md</c>, <c>ma</c>, <c>me</c>): flags are
 /// checked as memcached 1.6 checks them (one character each, optionally followed by a token; a repeated or
 /// unknown flag, or a bad token, is an error and changes nothing), and each command becomes one engine
-/// command on the key's shard. A key sent in base64 (flag b) is decoded first and must then be UTF-8 text, as
-/// every key of the cache. Flags a command does not use are accepted and ignored, as memcached does.
+/// command on the key's shard. A key sent in base64 (flag b) is decoded first and names the same item as the same
+/// bytes sent as a plain key (<see cref="MemcachedParser.KeyText"/>). Flags a command does not use are accepted and ignored, as memcached does.
 /// </summary>
 internal static class MetaParser
 {
@@ -65,13 +65,6 @@ internal static class MetaParser
         var noReply = Has(flags, 'q');
         var key = MemcachedParser.KeyText(binaryKey ?? words[1]);
         var vivify = Token(flags, 'N');
-        if (key is null)
-        {
-            // A key that is not text cannot exist: a miss, as memcached answers one, unless it is to be created.
-            return vivify is not null
-                ? MemcachedParser.Line("CLIENT_ERROR key is not UTF-8 text (the cache stores text)")
-                : MemcachedParser.Line((meta == 'g' ? "EN" : "NF") + Echo(flags, echoKey), noReply && meta == 'g');
-        }
 
         var ttl = Token(flags, 'T');
         commands.Add(meta switch
@@ -116,12 +109,7 @@ internal static class MetaParser
             bytes = decoded;
         }
 
-        if (MemcachedParser.KeyText(bytes) is not { } key)
-        {
-            return MemcachedParser.Line("EN");
-        }
-
-        commands.Add(["MCMETAGET", key, "-", "-", "-", string.Empty, "E"]);
+        commands.Add(["MCMETAGET", MemcachedParser.KeyText(bytes), "-", "-", "-", string.Empty, "E"]);
         return new MemcachedStep { Kind = MemcachedStepKind.Meta, Meta = 'e', MetaFlags = [], Keys = [bytes, bytes], First = commands.Count - 1, Count = 1 };
     }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Granary.Server.Memcached;
 
 namespace Granary.Tests.Cluster.Memcached;
 
@@ -77,12 +78,21 @@ public sealed partial class MemcachedEndpointTests
         Assert.Equal("CLIENT_ERROR error decoding key\r\n", await wire.CallTextAsync($"mg {b64[..^1]} b v\r\n"));
         Assert.Equal("CLIENT_ERROR invalid or duplicate flag\r\n", await wire.CallTextAsync($"md {b64[..^1]} b\r\n"));
 
-        // 0xFF is not UTF-8 text: a read misses, a write is refused, nothing else changes.
-        Assert.Equal("EN k/w== b\r\n", await wire.CallTextAsync("mg /w== b v k\r\n"));
-        Assert.Equal("CLIENT_ERROR key is not UTF-8 text (the cache stores text)\r\n", await wire.CallTextAsync("ms /w== 2 b\r\nyo\r\n"));
-        Assert.Equal("EN\r\n", await wire.CallTextAsync("me /w== b\r\n"));
-        await wire.SendAsync([.. "mg "u8, 0xFF, 0xFE, .. " v N30\r\nmg "u8, 0xFF, 0xFE, .. " v k\r\nversion\r\n"u8]);
-        Assert.Equal("CLIENT_ERROR key is not UTF-8 text (the cache stores text)\r\nEN k\u00ff\u00fe\r\n", Encoding.Latin1.GetString(await wire.ReadUntilVersionAsync()));
+        // Bytes that are not UTF-8 text name an item of their own, as in memcached: sent plain or in base64 alike.
+        byte[] binary = [0xFF, 0xFE, .. Encoding.ASCII.GetBytes(key)];
+        var binary64 = Convert.ToBase64String(binary);
+        Assert.Equal($"EN k{binary64} b\r\n", await wire.CallTextAsync($"mg {binary64} b v k\r\n"));
+        Assert.Equal("EN\r\n", await wire.CallTextAsync($"me {binary64} b\r\n"));
+        await wire.SendAsync([.. "set "u8, .. binary, .. " 3 0 2\r\nyo\r\nget "u8, .. binary, .. "\r\nversion\r\n"u8]);
+        Assert.Equal($"STORED\r\nVALUE {Encoding.Latin1.GetString(binary)} 3 2\r\nyo\r\nEND\r\n", Encoding.Latin1.GetString(await wire.ReadUntilVersionAsync()));
+        Assert.Equal("VA 2 f3\r\nyo\r\n", await wire.CallTextAsync($"mg {binary64} b v f\r\n"));
+        Assert.StartsWith($"ME {Encoding.Latin1.GetString(binary)} exp=-1 ", Encoding.Latin1.GetString(await wire.CallAsync($"me {binary64} b\r\n")));
+
+        // The cache key it is stored under cannot be named by any other bytes, the text of that key included.
+        var stored = MemcachedParser.KeyText(Encoding.Latin1.GetString(binary));
+        Assert.Equal("END\r\n", await wire.CallTextAsync($"get {stored}\r\n"));
+        await wire.SendAsync([.. "mg "u8, .. binary, .. " v\r\ndelete "u8, .. binary, .. "\r\nmg "u8, .. binary, .. " v\r\nversion\r\n"u8]);
+        Assert.Equal("VA 2\r\nyo\r\nDELETED\r\nEN\r\n", Encoding.Latin1.GetString(await wire.ReadUntilVersionAsync()));
         Assert.Equal("VA 2 t-1\r\nyo\r\n", await wire.CallTextAsync($"mg {key} v t\r\n"));
         Assert.Equal("EN\r\n", await wire.CallTextAsync($"mg {key}:new v\r\n"));
 
