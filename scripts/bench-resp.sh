@@ -67,6 +67,13 @@ wait_for "redis-server on $redis_port" 30 _pong "$redis_port"
 wait_for "the silo's RESP endpoint on $resp_port" 120 _pong "$resp_port" || { tail -n 20 "$RUN_DIR/silo.log" >&2; exit 1; }
 # The cache's definition and shards are made by the first commands: not measured.
 redis-benchmark -p "$resp_port" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
+# The runs count only if both servers do the work asked: the benchmark's key then holds the 3-byte value
+# its SETs write (a server that answered them with errors would look fast).
+redis-benchmark -p "$redis_port" -t set -n 1000 -c 1 -q >/dev/null
+for port in "$redis_port" "$resp_port"; do
+  value=$(redis-cli -p "$port" GET key:__rand_int__ | tr -d '\r')
+  [[ ${#value} == 3 ]] || { echo "bench-resp.sh: the server on $port did not store redis-benchmark's SET (GET answered '$value')" >&2; exit 1; }
+done
 
 cpu_ticks() { local pid total=0; for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done; echo "$total"; }
 ticks_per_second=$(getconf CLK_TCK)

@@ -52,6 +52,55 @@ public sealed partial class MemcachedEndpointTests(MemcachedClusterFixture fixtu
     }
 
     [Fact]
+    public async Task Keys_that_are_not_utf8_get_the_replies_memcached_gives_byte_for_byte()
+    {
+        // As memaslap sends them: binary bytes before a text part (never a space, line break or NUL).
+        var random = new Random(2205);
+        var unique = Encoding.ASCII.GetBytes(Guid.NewGuid().ToString("N"));
+        var keys = Enumerable.Range(0, 6).Select(i =>
+        {
+            var head = new byte[1 + random.Next(8)];
+            for (var k = 0; k < head.Length; k++)
+            {
+                var b = i % 2 == 0 ? random.Next(0x80, 0x100) : random.Next(0x01, 0x100);
+                head[k] = (byte)(b is 0x20 or 0x0A or 0x0D ? 0x7E : b);
+            }
+
+            return (byte[])[.. head, .. unique, (byte)('0' + i)];
+        }).ToArray();
+        var stream = new List<byte>();
+        void Line(params byte[][] parts) => stream.AddRange(parts.SelectMany(p => p));
+        foreach (var (key, i) in keys.Select((k, i) => (k, i)))
+        {
+            var next = keys[(i + 1) % keys.Length];
+            Line("get "u8.ToArray(), key, "\r\n"u8.ToArray());
+            Line("set "u8.ToArray(), key, " 5 0 3\r\nabc\r\n"u8.ToArray());
+            Line("get "u8.ToArray(), key, " "u8.ToArray(), next, "\r\n"u8.ToArray());
+            Line("append "u8.ToArray(), key, " 0 0 2\r\nde\r\n"u8.ToArray());
+            Line("add "u8.ToArray(), key, " 0 0 1\r\nx\r\n"u8.ToArray());
+            Line("touch "u8.ToArray(), key, " 100\r\n"u8.ToArray());
+            Line("mg "u8.ToArray(), key, " v f k\r\n"u8.ToArray());
+            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
+            Line("set "u8.ToArray(), key, " 0 0 2\r\n10\r\n"u8.ToArray());
+            Line("incr "u8.ToArray(), key, " 5\r\n"u8.ToArray());
+            Line("get "u8.ToArray(), key, "\r\n"u8.ToArray());
+            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
+            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
+        }
+
+        stream.AddRange("version\r\n"u8);
+        await using var memcached = await MemcachedWire.ConnectAsync(fixture.Memcached.Port);
+        await using var granary = await fixture.ConnectAsync();
+        await memcached.SendAsync([.. stream]);
+        await granary.SendAsync([.. stream]);
+        var theirs = Encoding.Latin1.GetString(await memcached.ReadUntilVersionAsync());
+        var ours = Encoding.Latin1.GetString(await granary.ReadUntilVersionAsync());
+        Assert.Equal(keys.Length * 3, System.Text.RegularExpressions.Regex.Count(theirs, "END\r\n")); // what was compared: every get answered
+        Assert.Contains("VALUE ", theirs, StringComparison.Ordinal);
+        Assert.Equal(theirs, ours);
+    }
+
+    [Fact]
     public async Task Pymemcache_stores_reads_and_counts_through_the_endpoint()
     {
         // The Debian interpreter, which has the Debian package python3-pymemcache.
