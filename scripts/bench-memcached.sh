@@ -58,12 +58,11 @@ wait_for "the silo's Memcached endpoint on $granary_port" 120 _version "$granary
 memcaslap -s "127.0.0.1:$granary_port" -T 2 -c "$CLIENTS" -x 20000 -X 100 >/dev/null
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# One counter of a server's `stats` (0 when it has no such counter).
-stat_of() {
-  local reply
-  reply=$(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'stats\r\nquit\r\n' >&3 && timeout 5 cat <&3)
-  awk -v name="$2" '$1 == "STAT" && $2 == name { gsub("\r", "", $3); v = $3 } END { print v + 0 }' <<<"$reply"
-}
+# A server's `stats` reply, read once; stat_of <reply> <name>: one counter of it (0 when it has no such counter).
+stats_of() { exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'stats\r\nquit\r\n' >&3 && timeout 5 cat <&3; }
+stat_of() { awk -v name="$2" '$1 == "STAT" && $2 == name { gsub("\r", "", $3); v = $3 } END { print v + 0 }' <<<"$1"; }
+# delta <name>: how much a counter grew from $stats_before to $stats_after.
+delta() { echo $(($(stat_of "$stats_after" "$1") - $(stat_of "$stats_before" "$1"))); }
 ticks_per_second=$(getconf CLK_TCK)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 printf '%-10s %12s %14s %16s\n' server ops/s cpu-us/op commands/call
@@ -72,8 +71,7 @@ results="$RUN_DIR/results.csv"
 for round in $(seq 1 "$ROUNDS"); do
   for server in memcached granary; do
     if [[ $server == memcached ]]; then port=$mc_port pid=$mc_pid; else port=$granary_port pid=$silo_pid; fi
-    gets_before=$(stat_of "$port" cmd_get) sets_before=$(stat_of "$port" cmd_set) misses_before=$(stat_of "$port" get_misses)
-    calls_before=$(stat_of "$port" granary_shard_calls) carried_before=$(stat_of "$port" granary_shard_commands)
+    stats_before=$(stats_of "$port")
     before=$(cpu_ticks "$pid")
     memcaslap -s "127.0.0.1:$port" -T 2 -c "$CLIENTS" -x "$OPS" -X 100 >"$RUN_DIR/$server-$round.log" 2>&1
     after=$(cpu_ticks "$pid")
@@ -82,9 +80,9 @@ for round in $(seq 1 "$ROUNDS"); do
     [[ -n "$tps" && -n "$ops" ]] || { echo "bench-memcached.sh: memcaslap printed no result:" >&2; cat "$RUN_DIR/$server-$round.log" >&2; exit 1; }
     # The run counts only if the server did the work asked: every operation a get or a stored set, every get a hit
     # (memcaslap reads only keys it has set). A server that answered errors instead would look fast.
-    gets=$(($(stat_of "$port" cmd_get) - gets_before)) sets=$(($(stat_of "$port" cmd_set) - sets_before))
-    misses=$(($(stat_of "$port" get_misses) - misses_before))
-    calls=$(($(stat_of "$port" granary_shard_calls) - calls_before)) carried=$(($(stat_of "$port" granary_shard_commands) - carried_before))
+    stats_after=$(stats_of "$port")
+    gets=$(delta cmd_get) sets=$(delta cmd_set) misses=$(delta get_misses)
+    calls=$(delta granary_shard_calls) carried=$(delta granary_shard_commands)
     if ((gets + sets != ops || misses != 0 || gets < ops * 8 / 10)); then
       echo "bench-memcached.sh: $server did not serve the workload: $ops operations, $gets gets ($misses misses), $sets sets" >&2
       exit 1

@@ -69,23 +69,23 @@ public sealed partial class MemcachedEndpointTests(MemcachedClusterFixture fixtu
             return (byte[])[.. head, .. unique, (byte)('0' + i)];
         }).ToArray();
         var stream = new List<byte>();
-        void Line(params byte[][] parts) => stream.AddRange(parts.SelectMany(p => p));
+        void Line(string before, byte[] key, string after) => stream.AddRange([.. Encoding.ASCII.GetBytes(before), .. key, .. Encoding.ASCII.GetBytes(after)]);
         foreach (var (key, i) in keys.Select((k, i) => (k, i)))
         {
-            var next = keys[(i + 1) % keys.Length];
-            Line("get "u8.ToArray(), key, "\r\n"u8.ToArray());
-            Line("set "u8.ToArray(), key, " 5 0 3\r\nabc\r\n"u8.ToArray());
-            Line("get "u8.ToArray(), key, " "u8.ToArray(), next, "\r\n"u8.ToArray());
-            Line("append "u8.ToArray(), key, " 0 0 2\r\nde\r\n"u8.ToArray());
-            Line("add "u8.ToArray(), key, " 0 0 1\r\nx\r\n"u8.ToArray());
-            Line("touch "u8.ToArray(), key, " 100\r\n"u8.ToArray());
-            Line("mg "u8.ToArray(), key, " v f k\r\n"u8.ToArray());
-            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
-            Line("set "u8.ToArray(), key, " 0 0 2\r\n10\r\n"u8.ToArray());
-            Line("incr "u8.ToArray(), key, " 5\r\n"u8.ToArray());
-            Line("get "u8.ToArray(), key, "\r\n"u8.ToArray());
-            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
-            Line("delete "u8.ToArray(), key, "\r\n"u8.ToArray());
+            Line("get ", key, "\r\n");
+            Line("set ", key, " 5 0 3\r\nabc\r\n");
+            Line("get ", key, " ");
+            Line(string.Empty, keys[(i + 1) % keys.Length], "\r\n");
+            Line("append ", key, " 0 0 2\r\nde\r\n");
+            Line("add ", key, " 0 0 1\r\nx\r\n");
+            Line("touch ", key, " 100\r\n");
+            Line("mg ", key, " v f k\r\n");
+            Line("delete ", key, "\r\n");
+            Line("set ", key, " 0 0 2\r\n10\r\n");
+            Line("incr ", key, " 5\r\n");
+            Line("get ", key, "\r\n");
+            Line("delete ", key, "\r\n");
+            Line("delete ", key, "\r\n");
         }
 
         stream.AddRange("version\r\n"u8);
