@@ -176,13 +176,13 @@ public sealed partial class CacheKeyspace
     private static string EncodingOf(CacheEntry entry)
     {
         const int ListpackEntries = 128, ListpackValue = 64, IntsetEntries = 512, EmbstrLength = 44;
-        static bool Small(string text) => System.Text.Encoding.UTF8.GetByteCount(text) <= ListpackValue;
+        static bool Small(string text) => CacheBytes.ByteCount(text) <= ListpackValue;
         switch (entry.Type)
         {
             case CacheValueType.String:
                 var text = entry.AsString;
                 return text.Length <= 20 && RedisText.TryParseInt64(text, out _) ? "int"
-                    : System.Text.Encoding.UTF8.GetByteCount(text) <= EmbstrLength ? "embstr" : "raw";
+                    : CacheBytes.ByteCount(text) <= EmbstrLength ? "embstr" : "raw";
             case CacheValueType.Hash:
                 return entry.AsHash.Count <= ListpackEntries && entry.AsHash.All(p => Small(p.Key) && Small(p.Value)) ? "listpack" : "hashtable";
             case CacheValueType.List:

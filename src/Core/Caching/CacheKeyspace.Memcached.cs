@@ -266,7 +266,7 @@ public sealed partial class CacheKeyspace
                     }
 
                     var flagsBefore = entry.Flags;
-                    stored = StoreString(key, mode == "append" ? old + value : value + old, entry);
+                    stored = StoreString(key, mode == "append" ? CacheBytes.Concat(old, value) : CacheBytes.Concat(value, old), entry);
                     stored.Flags = flagsBefore;
                     return McStored;
                 }

@@ -517,7 +517,6 @@ public sealed partial class CacheKeyspace
     {
         public static bool TryParse(string text, out LexBound bound)
         {
-            bound = default;
             switch (text)
             {
                 case "-":
@@ -526,15 +525,18 @@ public sealed partial class CacheKeyspace
                 case "+":
                     bound = new LexBound(1, string.Empty, false);
                     return true;
-                case ['[', ..]:
-                    bound = new LexBound(0, text[1..], false);
-                    return true;
-                case ['(', ..]:
-                    bound = new LexBound(0, text[1..], true);
-                    return true;
-                default:
-                    return false;
             }
+
+            // On the bytes: the member after [ or ( may be any bytes (and text after [ may read as an escaped string on its own).
+            var bytes = CacheBytes.GetBytes(text);
+            if (bytes is not [(byte)'[' or (byte)'(', ..])
+            {
+                bound = default;
+                return false;
+            }
+
+            bound = new LexBound(0, CacheBytes.FromBytes(bytes.AsSpan(1)), bytes[0] == (byte)'(');
+            return true;
         }
 
         /// <summary>Redis's <c>sdscmplex</c> on two range ends.</summary>
@@ -555,7 +557,7 @@ public sealed partial class CacheKeyspace
                 return 1;
             }
 
-            return Math.Sign(string.CompareOrdinal(x.Member, y.Member));
+            return Math.Sign(CacheBytes.Compare(x.Member, y.Member));
         }
 
         /// <summary>True when <paramref name="member"/> is at or above this minimum.</summary>
@@ -563,7 +565,7 @@ public sealed partial class CacheKeyspace
         {
             -1 => true,
             1 => false,
-            _ => Exclusive ? string.CompareOrdinal(member, Member) > 0 : string.CompareOrdinal(member, Member) >= 0,
+            _ => Exclusive ? CacheBytes.Compare(member, Member) > 0 : CacheBytes.Compare(member, Member) >= 0,
         };
 
         /// <summary>True when <paramref name="member"/> is at or below this maximum.</summary>
@@ -571,7 +573,7 @@ public sealed partial class CacheKeyspace
         {
             -1 => false,
             1 => true,
-            _ => Exclusive ? string.CompareOrdinal(member, Member) < 0 : string.CompareOrdinal(member, Member) <= 0,
+            _ => Exclusive ? CacheBytes.Compare(member, Member) < 0 : CacheBytes.Compare(member, Member) <= 0,
         };
     }
 

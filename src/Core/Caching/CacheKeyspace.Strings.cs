@@ -283,9 +283,9 @@ public sealed partial class CacheKeyspace
             return CacheReply.Error(RedisText.ValueTooLarge);
         }
 
-        var value = current + suffix;
+        var value = CacheBytes.Concat(current, suffix);
         StoreString(key, value, existing);
-        return CacheReply.Int(Encoding.UTF8.GetByteCount(value));
+        return CacheReply.Int(CacheBytes.ByteCount(value));
     }
 
     private CacheReply StrLen(string key)
@@ -296,7 +296,7 @@ public sealed partial class CacheKeyspace
             return CacheReply.Zero;
         }
 
-        return entry.Type == CacheValueType.String ? CacheReply.Int(Encoding.UTF8.GetByteCount(entry.AsString)) : WrongTypeReply;
+        return entry.Type == CacheValueType.String ? CacheReply.Int(CacheBytes.ByteCount(entry.AsString)) : WrongTypeReply;
     }
 
     private CacheReply MGet(IReadOnlyList<string> a)
@@ -487,7 +487,7 @@ public sealed partial class CacheKeyspace
             return WrongTypeReply;
         }
 
-        var bytes = Encoding.UTF8.GetBytes(entry.AsString);
+        var bytes = CacheBytes.GetBytes(entry.AsString);
         long length = bytes.Length;
         if (start < 0 && end < 0 && start > end)
         {
@@ -502,12 +502,12 @@ public sealed partial class CacheKeyspace
             return CacheReply.Bulk(string.Empty);
         }
 
-        return Utf8Text(bytes.AsSpan((int)start, (int)(end - start + 1))) is { } text ? CacheReply.Bulk(text) : CacheReply.Error(RedisText.SplitsCharacter);
+        return CacheReply.Bulk(CacheBytes.FromBytes(bytes.AsSpan((int)start, (int)(end - start + 1))));
     }
 
     /// <summary>
-    /// SETRANGE key offset value: overwrites bytes from offset, bounded by the longest value. Refused where Redis
-    /// would pad with zero bytes or split a multi-byte character, which a stored string cannot hold.
+    /// SETRANGE key offset value: overwrites bytes from offset, padding with zero bytes past the end as Redis does,
+    /// bounded by the longest value. Bytes that are not UTF-8 text are stored escaped (<see cref="CacheBytes"/>).
     /// </summary>
     private CacheReply SetRange(string key, string offsetText, string value)
     {
@@ -527,31 +527,22 @@ public sealed partial class CacheKeyspace
             return WrongTypeReply;
         }
 
-        var current = entry is null ? [] : Encoding.UTF8.GetBytes(entry.AsString);
+        var current = entry is null ? [] : CacheBytes.GetBytes(entry.AsString);
         if (value.Length == 0)
         {
             return CacheReply.Int(current.Length);
         }
 
-        var patch = Encoding.UTF8.GetBytes(value);
+        var patch = CacheBytes.GetBytes(value);
         if (offset > Options.MaxValueLength || offset + patch.Length > Options.MaxValueLength)
         {
             return CacheReply.Error(RedisText.ValueTooLarge);
         }
 
-        if (offset > current.Length)
-        {
-            return CacheReply.Error(RedisText.ZeroPadding);
-        }
-
         var result = new byte[Math.Max(current.Length, (int)offset + patch.Length)];
         current.CopyTo(result, 0);
         patch.CopyTo(result, (int)offset);
-        if (Utf8Text(result) is not { } text)
-        {
-            return CacheReply.Error(RedisText.SplitsCharacter);
-        }
-
+        var text = CacheBytes.FromBytes(result);
         if (text.Length > Options.MaxValueLength)
         {
             return CacheReply.Error(RedisText.ValueTooLarge);
@@ -559,20 +550,5 @@ public sealed partial class CacheKeyspace
 
         StoreString(key, text, entry);
         return CacheReply.Int(result.Length);
-    }
-
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    /// <summary>The text of <paramref name="bytes"/>, or null when they are not whole UTF-8 characters.</summary>
-    private static string? Utf8Text(ReadOnlySpan<byte> bytes)
-    {
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
     }
 }

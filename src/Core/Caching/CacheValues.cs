@@ -209,7 +209,7 @@ internal sealed class SortedSetValue
         public int Compare((double Score, string Member) x, (double Score, string Member) y)
         {
             var c = x.Score.CompareTo(y.Score);
-            return c != 0 ? c : string.CompareOrdinal(x.Member, y.Member);
+            return c != 0 ? c : CacheBytes.Compare(x.Member, y.Member);
         }
     }
 }

@@ -88,7 +88,7 @@ public sealed class GlobPattern
     public static GlobPattern Compile(string pattern)
     {
         ArgumentNullException.ThrowIfNull(pattern);
-        var p = Encoding.UTF8.GetBytes(pattern);
+        var p = CacheBytes.GetBytes(pattern);
         var elements = new List<(bool Star, ulong[] Bytes)>();
         var wildcards = 0;
         var i = 0;
@@ -130,7 +130,7 @@ public sealed class GlobPattern
         return new GlobPattern(pattern, elements, wildcards);
     }
 
-    /// <summary>True when <paramref name="text"/> matches the pattern (case-sensitive, byte by byte in UTF-8).</summary>
+    /// <summary>True when <paramref name="text"/> matches the pattern (case-sensitive, byte by byte: UTF-8, or the bytes an escaped string stands for).</summary>
     public bool IsMatch(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -146,7 +146,7 @@ public sealed class GlobPattern
         Span<byte> buffer = rented ?? stackalloc byte[StackBytes];
         try
         {
-            var bytes = buffer[..Encoding.UTF8.GetBytes(text, buffer)];
+            var bytes = buffer[..CacheBytes.GetBytes(text, buffer)];
             return WordsPerByte == 1 ? RunOneWord(bytes) : Run(bytes);
         }
         finally

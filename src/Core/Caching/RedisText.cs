@@ -41,15 +41,6 @@ public static class RedisText
     /// <summary>RENAME or LSET of a key that does not exist.</summary>
     public const string NoSuchKey = "ERR no such key";
 
-    /// <summary>
-    /// SETRANGE past the end of a string: Redis pads with zero bytes, which a stored string cannot hold (Granary's
-    /// own refusal; nothing is changed).
-    /// </summary>
-    public const string ZeroPadding = "ERR offset is past the end of the string; padding with zero bytes is not supported";
-
-    /// <summary>GETRANGE or SETRANGE bytes that cut a multi-byte UTF-8 character (Granary's own refusal: values are text).</summary>
-    public const string SplitsCharacter = "ERR range splits a multi-byte UTF-8 character; values are text";
-
     /// <summary>A count of SRANDMEMBER or HRANDFIELD that must fit in a signed 64-bit integer once negated.</summary>
     public const string CountOutOfRange = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 

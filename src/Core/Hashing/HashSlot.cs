@@ -4,7 +4,7 @@ namespace Granary.Hashing;
 
 /// <summary>
 /// Redis Cluster's hash slots: a key belongs to slot <c>CRC16(key) mod 16384</c> (CRC16-XMODEM over
-/// the UTF-8 bytes), or to the slot of its hash tag when it has one, so keys sharing a tag share a slot.
+/// the key's bytes: UTF-8, or those an escaped key stands for, see <see cref="Granary.Caching.CacheBytes"/>), or to the slot of its hash tag when it has one, so keys sharing a tag share a slot.
 /// The tag is what lies between the first <c>{</c> and the first <c>}</c> after it, when that is not
 /// empty (<c>{user1000}.following</c> hashes <c>user1000</c>; <c>{}x</c> and <c>x{</c> hash the whole key).
 /// </summary>
@@ -25,6 +25,11 @@ public static class HashSlot
     public static int Of(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        if (key.Length > 1 && key[0] == Granary.Caching.CacheBytes.Mark && Granary.Caching.CacheBytes.IsEscaped(key))
+        {
+            return Crc16(TagOf(Granary.Caching.CacheBytes.GetBytes(key))) & (Count - 1);
+        }
+
         var hashed = TagOf(key);
         if (!Ascii.IsValid(hashed))
         {
@@ -66,6 +71,19 @@ public static class HashSlot
 
         var close = key.IndexOf('}', open + 1);
         return close <= open + 1 ? key : key.AsSpan(open + 1, close - open - 1);
+    }
+
+    /// <summary>The part of <paramref name="key"/>'s bytes that is hashed: its hash tag, or all of them.</summary>
+    public static ReadOnlySpan<byte> TagOf(ReadOnlySpan<byte> key)
+    {
+        var open = key.IndexOf((byte)'{');
+        if (open < 0)
+        {
+            return key;
+        }
+
+        var close = key[(open + 1)..].IndexOf((byte)'}') + open + 1;
+        return close <= open + 1 ? key : key.Slice(open + 1, close - open - 1);
     }
 
     /// <summary>CRC16-XMODEM (polynomial 0x1021, initial value 0, no reflection), the checksum Redis Cluster uses.</summary>

@@ -22,8 +22,6 @@ internal sealed partial class MemcachedConnection : WireConnection
     /// <summary>Most commands run in one cycle before their replies are written (bounds the memory of one read).</summary>
     private const int MaxCommandsPerCycle = 1024;
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     private readonly MemcachedEndpoint _endpoint;
     private readonly ILogger _logger;
     private readonly MemcachedParser _parser;
@@ -228,7 +226,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     _endpoint.Counters.Get(1, 0);
                     var items = reply.Items!;
                     var value = items[0].Text!;
-                    var size = Encoding.UTF8.GetByteCount(value).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    var size = CacheBytes.ByteCount(value).ToString(System.Globalization.CultureInfo.InvariantCulture);
                     var ttl = MetaParser.TtlAt(flags, items[3].Integer, vivified: items[5].Integer == 1);
 
                     // A hit gives the key as the item was stored: in base64 when ms stored it with b, whatever this mg sent.
@@ -253,7 +251,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     WriteLine(head, noReply: false);
                     if (MetaParser.Has(flags, 'v'))
                     {
-                        Encoding.UTF8.GetBytes(value, _output);
+                        CacheBytes.Write(value, _output);
                         Write("\r\n"u8);
                     }
 
@@ -268,7 +266,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     // memcached 1.6 prints exp as its clock minus the expiry time: minus the TTL, -1 for none.
                     var items = reply.Items!;
                     var ttl = items[3].Integer;
-                    var (slab, size) = MetaParser.SlabOf(step.Keys![1].Length, Encoding.UTF8.GetByteCount(items[0].Text!), items[1].Integer != 0);
+                    var (slab, size) = MetaParser.SlabOf(step.Keys![1].Length, CacheBytes.ByteCount(items[0].Text!), items[1].Integer != 0);
                     var printed = MetaParser.PrintsInBase64(step.Keys![1], binary: items[8].Integer == 1) ? MetaParser.Base64(step.Keys[1]) : step.Keys[1];
                     WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ME {printed} exp={(ttl < 0 ? -1 : -ttl)} la={items[7].Integer} cas={items[2].Integer} fetch={(items[6].Integer == 1 ? "yes" : "no")} cls={slab} size={size}"), noReply: false);
                     return;
@@ -302,7 +300,7 @@ internal sealed partial class MemcachedConnection : WireConnection
                     // t reads the TTL at its place among the flags: T, and N for an item it made, set it where they stand.
                     var ttl = MetaParser.TtlAt(flags, before.Integer, vivified: created.Integer == 1);
                     var text = value.Text!;
-                    var head = (MetaParser.Has(flags, 'v') ? "VA " + Number(Encoding.UTF8.GetByteCount(text)) : "HD") + MetaParser.Echo(flags, key, flag => flag switch
+                    var head = (MetaParser.Has(flags, 'v') ? "VA " + Number(CacheBytes.ByteCount(text)) : "HD") + MetaParser.Echo(flags, key, flag => flag switch
                     {
                         'c' => Number(cas.Integer),
                         't' => Number(ttl),
@@ -353,7 +351,7 @@ internal sealed partial class MemcachedConnection : WireConnection
             Write(" "u8);
             WriteNumber((ulong)flags.Integer);
             Write(" "u8);
-            WriteNumber((ulong)Encoding.UTF8.GetByteCount(text));
+            WriteNumber((ulong)CacheBytes.ByteCount(text));
             if (step.WithCas)
             {
                 Write(" "u8);
@@ -361,7 +359,7 @@ internal sealed partial class MemcachedConnection : WireConnection
             }
 
             Write("\r\n"u8);
-            Encoding.UTF8.GetBytes(text, _output);
+            CacheBytes.Write(text, _output);
             Write("\r\n"u8);
         }
 
@@ -454,23 +452,5 @@ internal sealed partial class MemcachedConnection : WireConnection
         var span = _output.GetSpan(20);
         value.TryFormat(span, out var written, default, System.Globalization.CultureInfo.InvariantCulture);
         _output.Advance(written);
-    }
-
-    /// <summary>The UTF-8 text of <paramref name="bytes"/> without NUL, or null when it is not such text.</summary>
-    internal static string? Text(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.Contains((byte)0))
-        {
-            return null;
-        }
-
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
     }
 }

@@ -108,7 +108,6 @@ internal sealed class MemcachedParser(MemcachedOptions options)
     private const string BadDelta = "CLIENT_ERROR invalid numeric delta argument";
     private const string BadChunk = "CLIENT_ERROR bad data chunk";
     private const string BadDelete = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
-    private const string ValueNotText = "CLIENT_ERROR value is not UTF-8 text without NUL (the cache stores text)";
     private static readonly MemcachedStep UnknownCommand = new() { Kind = MemcachedStepKind.Text, Text = "ERROR" };
 
     private long _swallow;
@@ -361,8 +360,8 @@ internal sealed class MemcachedParser(MemcachedOptions options)
 
     /// <summary>
     /// A storage command's data block of <paramref name="length"/> bytes and its \r\n, taken from <paramref name="rest"/>:
-    /// null with the key and value as text, null and <paramref name="incomplete"/> when more bytes are needed, or the
-    /// step that refuses it (a bad end, a key or value that is not text).
+    /// null with the key and value as cache strings (<see cref="CacheBytes"/>), null and <paramref name="incomplete"/>
+    /// when more bytes are needed, or the step that refuses a block without its \r\n.
     /// </summary>
     private static MemcachedStep? DataBlock(string key, int length, bool noReply, ref ReadOnlySequence<byte> rest, out bool incomplete, out string keyText, out string value)
     {
@@ -383,13 +382,8 @@ internal sealed class MemcachedParser(MemcachedOptions options)
         }
 
         var valueBytes = data.Slice(0, length);
-        var text = KeyText(key);
-        if ((valueBytes.IsSingleSegment ? MemcachedConnection.Text(valueBytes.FirstSpan) : MemcachedConnection.Text(valueBytes.ToArray())) is not { } decoded)
-        {
-            return Line(ValueNotText, noReply, counted: true);
-        }
-
-        (keyText, value) = (text, decoded);
+        keyText = KeyText(key);
+        value = valueBytes.IsSingleSegment ? CacheBytes.FromBytes(valueBytes.FirstSpan) : CacheBytes.FromBytes(valueBytes.ToArray());
         return null;
     }
 
@@ -482,40 +476,11 @@ internal sealed class MemcachedParser(MemcachedOptions options)
     }
 
     /// <summary>
-    /// The first character of a cache key that stands for a memcached key whose bytes are not UTF-8 text
-    /// (or hold a NUL, or whose text starts with this character): a private-use character, followed by one
-    /// character per byte (printable ASCII as itself, any other byte b as U+E000 + b).
+    /// The cache key of a memcached key given as bytes (one char per byte): <see cref="CacheBytes.FromLatin1"/>, so
+    /// UTF-8 text is its own key (the same item over RESP and the SDK) and any other bytes, which memcached accepts
+    /// as well, are escaped. Different byte strings always give different keys.
     /// </summary>
-    internal const char EscapedKeyMark = '\uE100';
-
-    /// <summary>
-    /// The cache key of a memcached key given as bytes (one char per byte). UTF-8 text is its own key (so the
-    /// same item is named over RESP and the SDK); other bytes, which memcached accepts as well, are escaped
-    /// after <see cref="EscapedKeyMark"/>. Different byte strings always give different keys, and the result
-    /// is storable text of at most one character more than the key has bytes.
-    /// </summary>
-    internal static string KeyText(string bytes)
-    {
-        if (Ascii.IsValid(bytes) && !bytes.Contains('\0', StringComparison.Ordinal))
-        {
-            return bytes;
-        }
-
-        if (MemcachedConnection.Text(Encoding.Latin1.GetBytes(bytes)) is { } text && !text.StartsWith(EscapedKeyMark))
-        {
-            return text;
-        }
-
-        return string.Create(bytes.Length + 1, bytes, static (escaped, source) =>
-        {
-            escaped[0] = EscapedKeyMark;
-            for (var i = 0; i < source.Length; i++)
-            {
-                var b = source[i];
-                escaped[i + 1] = b is > ' ' and < '\x7F' ? b : (char)(0xE000 + b);
-            }
-        });
-    }
+    internal static string KeyText(string bytes) => CacheBytes.FromLatin1(bytes);
 
     /// <summary>memcached's <c>safe_strtol</c>: an optional sign and decimal digits in 32 bits, the whole word.</summary>
     internal static bool SafeStrtol(string text, out int value) =>

@@ -125,7 +125,7 @@ internal sealed partial class RespConnection
     {
         // SHA1 names scripts in Redis's protocol (EVALSHA); it is not used for security here.
 #pragma warning disable CA5350
-        return Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(text)));
+        return Convert.ToHexStringLower(SHA1.HashData(CacheBytes.GetBytes(text)));
 #pragma warning restore CA5350
     }
 

@@ -141,22 +141,6 @@ internal sealed partial class RespConnection : WireConnection
     private async Task DispatchAsync(RespCommand command, CancellationToken token)
     {
         var args = command.Arguments;
-        if (!command.IsText)
-        {
-            if (command.NotTextArgument > 0 && args.Length == 2 && IsOneOf(args[0], "ECHO", "PING") && Authenticated && _transaction is null)
-            {
-                // Nothing is stored: answer the bytes as they came (clients send binary tracers).
-                await RunPendingAsync(token);
-                RespWriter.Header(_output, (byte)'$', command.Raw![1].Length);
-                RespWriter.Raw(_output, command.Raw[1]);
-                RespWriter.Raw(_output, "\r\n"u8);
-                return;
-            }
-
-            await RefuseAsync(RespText.NotText(command.NotTextArgument), token);
-            return;
-        }
-
         var name = args[0];
         if (!Authenticated && !IsOneOf(name, "AUTH", "HELLO", "QUIT", "RESET"))
         {

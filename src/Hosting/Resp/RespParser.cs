@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
-using System.Text.Unicode;
+using Granary.Caching;
 
 namespace Granary.Server.Resp;
 
@@ -22,20 +22,16 @@ internal enum RespParseStatus
 }
 
 /// <summary>
-/// One parsed command: its arguments as text, or the index of the first argument that is not UTF-8 and then
-/// the arguments' bytes too (ECHO and PING answer them as they came; the cache refuses them).
+/// One parsed command: its arguments as cache strings (<see cref="CacheBytes"/>: UTF-8 text as itself, any other
+/// bytes escaped), so every byte string a client sends is kept exactly.
 /// </summary>
-internal readonly record struct RespCommand(string[] Arguments, int NotTextArgument, byte[][]? Raw = null)
-{
-    /// <summary>True when every argument decoded as UTF-8.</summary>
-    public bool IsText => NotTextArgument < 0;
-}
+internal readonly record struct RespCommand(string[] Arguments);
 
 /// <summary>
 /// The request side of RESP, as <c>redis-server</c> parses it: multibulk frames (<c>*N</c> then N
 /// <c>$len</c> bulks) and inline commands (a line of words, for telnet). Limits are checked before any
-/// byte of a frame is buffered beyond them, with Redis's error texts. Arguments are decoded as strict
-/// UTF-8 (the cache stores text): an argument that is not is reported, never replaced.
+/// byte of a frame is buffered beyond them, with Redis's error texts. Arguments are any bytes, decoded by
+/// <see cref="CacheBytes.FromBytes"/>: UTF-8 text as itself, anything else escaped, never replaced.
 /// </summary>
 internal sealed class RespParser(RespOptions options)
 {
@@ -47,8 +43,6 @@ internal sealed class RespParser(RespOptions options)
 
     /// <summary>Longest bulk before authentication (Redis's limit for unauthenticated clients).</summary>
     public const int UnauthenticatedMaxBulk = 16 * 1024;
-
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Parses one frame from the start of <paramref name="buffer"/>.</summary>
     /// <param name="buffer">Unconsumed input; advanced past a parsed or skipped frame.</param>
@@ -154,16 +148,12 @@ internal sealed class RespParser(RespOptions options)
         }
 
         var arguments = new string[slices.Length];
-        var notText = -1;
         for (var i = 0; i < slices.Length; i++)
         {
-            if (!TryDecode(slices[i], out arguments[i]) && notText < 0)
-            {
-                notText = i;
-            }
+            arguments[i] = slices[i].IsSingleSegment ? CacheBytes.FromBytes(slices[i].FirstSpan) : CacheBytes.FromBytes(slices[i].ToArray());
         }
 
-        command = new RespCommand(arguments, notText, notText < 0 ? null : [.. slices.Select(s => s.ToArray())]);
+        command = new RespCommand(arguments);
         return RespParseStatus.Command;
     }
 
@@ -189,7 +179,7 @@ internal sealed class RespParser(RespOptions options)
         var first = position;
         for (var i = 0; i < count; i++)
         {
-            if (!TryReadBulk(span, ref position, maxBulk, out var start, out var length) || !Utf8.IsValid(span.Slice(start, length)))
+            if (!TryReadBulk(span, ref position, maxBulk, out _, out _))
             {
                 return false;
             }
@@ -200,10 +190,10 @@ internal sealed class RespParser(RespOptions options)
         for (var i = 0; i < arguments.Length; i++)
         {
             TryReadBulk(span, ref position, maxBulk, out var start, out var length);
-            arguments[i] = StrictUtf8.GetString(span.Slice(start, length));
+            arguments[i] = CacheBytes.FromBytes(span.Slice(start, length));
         }
 
-        command = new RespCommand(arguments, -1);
+        command = new RespCommand(arguments);
         consumed = position;
         return true;
     }
@@ -306,12 +296,8 @@ internal sealed class RespParser(RespOptions options)
             return RespParseStatus.ProtocolError;
         }
 
-        if (!TryDecode(line, out var text))
-        {
-            command = new RespCommand(["?"], 0);
-            return RespParseStatus.Command;
-        }
-
+        // The line as one char per byte (quotes and escapes are ASCII); each word is then decoded as bytes.
+        var text = line.IsSingleSegment ? Encoding.Latin1.GetString(line.FirstSpan) : Encoding.Latin1.GetString(line.ToArray());
         if (SplitArguments(text.TrimEnd('\r')) is not { } arguments)
         {
             error = "Protocol error: unbalanced quotes in request";
@@ -323,18 +309,24 @@ internal sealed class RespParser(RespOptions options)
             return RespParseStatus.Skipped;
         }
 
-        command = new RespCommand([.. arguments], -1);
+        command = new RespCommand([.. arguments.Select(CacheBytes.FromLatin1)]);
         return RespParseStatus.Command;
     }
 
-    /// <summary>Splits an inline line into words, with double quotes (and <c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\r</c>, <c>\t</c> escapes) and single quotes; null when a quote is not closed.</summary>
+    /// <summary>
+    /// Splits an inline line (one char per byte) into words as Redis's <c>sdssplitargs</c> does: blanks are C's
+    /// <c>isspace</c> bytes; double quotes with <c>\xHH</c>, <c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\r</c>, <c>\t</c>,
+    /// <c>\b</c>, <c>\a</c> escapes; single quotes with <c>\'</c>. Null when a quote is not closed.
+    /// </summary>
     internal static List<string>? SplitArguments(string line)
     {
+        static bool IsSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
+
         var words = new List<string>();
         var i = 0;
         while (true)
         {
-            while (i < line.Length && char.IsWhiteSpace(line[i]))
+            while (i < line.Length && IsSpace(line[i]))
             {
                 i++;
             }
@@ -351,7 +343,7 @@ internal sealed class RespParser(RespOptions options)
                 var c = line[i];
                 if (quote == '\0')
                 {
-                    if (char.IsWhiteSpace(c))
+                    if (IsSpace(c))
                     {
                         break;
                     }
@@ -367,11 +359,16 @@ internal sealed class RespParser(RespOptions options)
                 else if (c == quote)
                 {
                     quote = '\0';
-                    if (i + 1 < line.Length && !char.IsWhiteSpace(line[i + 1]))
+                    if (i + 1 < line.Length && !IsSpace(line[i + 1]))
                     {
                         // Redis: a closing quote must be followed by a space.
                         return null;
                     }
+                }
+                else if (c == '\\' && quote == '"' && i + 3 < line.Length && line[i + 1] == 'x' && char.IsAsciiHexDigit(line[i + 2]) && char.IsAsciiHexDigit(line[i + 3]))
+                {
+                    word.Append((char)Convert.ToByte(line.Substring(i + 2, 2), 16));
+                    i += 3;
                 }
                 else if (c == '\\' && quote == '"' && i + 1 < line.Length)
                 {
@@ -395,20 +392,6 @@ internal sealed class RespParser(RespOptions options)
             }
 
             words.Add(word.ToString());
-        }
-    }
-
-    private static bool TryDecode(ReadOnlySequence<byte> bytes, out string text)
-    {
-        try
-        {
-            text = bytes.IsSingleSegment ? StrictUtf8.GetString(bytes.FirstSpan) : StrictUtf8.GetString(bytes.ToArray());
-            return true;
-        }
-        catch (DecoderFallbackException)
-        {
-            text = string.Empty;
-            return false;
         }
     }
 

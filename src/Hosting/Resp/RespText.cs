@@ -68,10 +68,6 @@ internal static class RespText
             ? $"ERR keyspace notifications are not supported by Granary's cache ({SeeDocs})"
             : $"ERR CONFIG SET is not supported: configure the silo's Granary:Resp and Granary:Caching sections ({SeeDocs})";
 
-    /// <summary>An argument that is not UTF-8: the cache stores text, so such a value is refused rather than altered.</summary>
-    public static string NotText(int index) =>
-        $"ERR argument {index} is not valid UTF-8: Granary's cache stores text, binary values are refused ({SeeDocs})";
-
     /// <summary>A connection command used between MULTI and EXEC.</summary>
     public static string NotInTransaction(string command) =>
         $"ERR {command.ToUpperInvariant()} inside MULTI is not supported by Granary ({SeeDocs})";

@@ -149,13 +149,13 @@ internal static class RespWriter
         }
     }
 
-    /// <summary>A bulk string.</summary>
+    /// <summary>A bulk string: the bytes <paramref name="text"/> stands for (<see cref="CacheBytes"/>).</summary>
     public static void Bulk(IBufferWriter<byte> output, string text)
     {
-        var length = Encoding.UTF8.GetByteCount(text);
+        var length = CacheBytes.ByteCount(text);
         Header(output, (byte)'$', length);
         var span = output.GetSpan(length + 2);
-        Encoding.UTF8.GetBytes(text, span);
+        CacheBytes.GetBytes(text, span);
         span[length] = (byte)'\r';
         span[length + 1] = (byte)'\n';
         output.Advance(length + 2);

@@ -1,4 +1,5 @@
 using System.Text;
+using Granary.Caching;
 using Granary.Server.Memcached;
 using Granary.Text;
 
@@ -42,7 +43,7 @@ public sealed class MemcachedKeyTextTests
                     break;
                 default:
                     // Text that looks like an escaped key: the mark, then escape characters or ASCII.
-                    var chars = new StringBuilder().Append(MemcachedParser.EscapedKeyMark);
+                    var chars = new StringBuilder().Append(CacheBytes.Mark);
                     while (Encoding.UTF8.GetByteCount(chars.ToString()) < bytes.Length)
                     {
                         chars.Append(random.Next(3) == 0 ? (char)random.Next(0x21, 0x7F) : (char)(0xE000 + random.Next(0x100)));
@@ -56,7 +57,7 @@ public sealed class MemcachedKeyTextTests
         }
 
         // The escaped forms of some inputs, sent as UTF-8 text, must not name those inputs' items either.
-        foreach (var escaped in inputs.Take(2_000).Select(MemcachedParser.KeyText).Where(k => k.StartsWith(MemcachedParser.EscapedKeyMark)).ToList())
+        foreach (var escaped in inputs.Take(2_000).Select(MemcachedParser.KeyText).Where(k => k.StartsWith(CacheBytes.Mark)).ToList())
         {
             inputs.Add(Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(escaped)));
         }
@@ -71,7 +72,7 @@ public sealed class MemcachedKeyTextTests
         }
 
         Assert.Equal(inputs.Count, keys.Count);
-        Assert.Contains(keys.Keys, k => k.StartsWith(MemcachedParser.EscapedKeyMark)); // both kinds were made
-        Assert.Contains(keys.Keys, k => !k.StartsWith(MemcachedParser.EscapedKeyMark));
+        Assert.Contains(keys.Keys, k => k.StartsWith(CacheBytes.Mark)); // both kinds were made
+        Assert.Contains(keys.Keys, k => !k.StartsWith(CacheBytes.Mark));
     }
 }

@@ -19,15 +19,10 @@ public sealed partial class RespEndpointTests
     [InlineData(3, true)]
     public async Task Replies_match_redis_server_byte_for_byte(int protocol, bool pipelined)
     {
-        await using var redis = await RespWire.ConnectAsync(servers.Redis.Port);
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("AUTH", servers.Redis.Password));
-        Assert.Equal("+OK\r\n", await redis.CallTextAsync("SELECT", RedisDatabase.ToString(CultureInfo.InvariantCulture)));
+        var (redis, granary) = await ConnectBothAsync(protocol);
+        await using var redisConnection = redis;
+        await using var granaryConnection = granary;
         Assert.Equal("+OK\r\n", await redis.CallTextAsync("FLUSHDB"));
-        await using var granary = await resp.ConnectAsync();
-        foreach (var wire in new[] { redis, granary })
-        {
-            Assert.StartsWith(protocol == 3 ? "%" : "*", await wire.CallTextAsync("HELLO", protocol.ToString(CultureInfo.InvariantCulture)), StringComparison.Ordinal);
-        }
 
         // One hash tag for every key: they share a slot, so a shard, and the commands whose keys must share a
         // shard (RENAME, SINTER, LMPOP, ...) run as on redis-server. The wire comparison is byte for byte:
@@ -44,28 +39,21 @@ public sealed partial class RespEndpointTests
         ]);
         var mismatches = new List<string>();
         var errors = 0;
-        foreach (var chunk in commands.Chunk(pipelined ? PipelineDepth : 1))
+        await foreach (var (command, ours, theirs) in ExchangeAsync(redis, granary, commands, pipelined ? PipelineDepth : 1))
         {
-            await redis.SendAsync(chunk);
-            await granary.SendAsync(chunk);
-            foreach (var command in chunk)
+            errors += theirs[0] == (byte)'-' ? 1 : 0;
+
+            // A numkeys count that takes an argument outside the tag for a key (LMPOP 3 {t}a {t}b LEFT):
+            // Redis Cluster refuses it with CROSSSLOT before parsing, as Granary does; redis-server here is standalone.
+            var keysLeaveTheTag = CacheCommandTable.Resolve(command) is { } info && info.Keys(command).Any(k => !k.StartsWith(prefix, StringComparison.Ordinal));
+            if (keysLeaveTheTag && Encoding.UTF8.GetString(ours) == $"-{RedisText.CrossSlot}\r\n")
             {
-                var theirs = await redis.ReadReplyAsync();
-                var ours = await granary.ReadReplyAsync();
-                errors += theirs[0] == (byte)'-' ? 1 : 0;
+                continue;
+            }
 
-                // A numkeys count that takes an argument outside the tag for a key (LMPOP 3 {t}a {t}b LEFT):
-                // Redis Cluster refuses it with CROSSSLOT before parsing, as Granary does; redis-server here is standalone.
-                var keysLeaveTheTag = CacheCommandTable.Resolve(command) is { } info && info.Keys(command).Any(k => !k.StartsWith(prefix, StringComparison.Ordinal));
-                if (keysLeaveTheTag && Encoding.UTF8.GetString(ours) == $"-{RedisText.CrossSlot}\r\n")
-                {
-                    continue;
-                }
-
-                if (WireDifference(command, ours, theirs) is { } difference)
-                {
-                    mismatches.Add($"{string.Join(' ', command)} => {difference}");
-                }
+            if (WireDifference(command, ours, theirs) is { } difference)
+            {
+                mismatches.Add($"{string.Join(' ', command)} => {difference}");
             }
         }
 
@@ -77,6 +65,113 @@ public sealed partial class RespEndpointTests
 
         Assert.True(errors > 10, "the workload should exercise error replies");
         Assert.Empty(mismatches);
+    }
+
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(3, true)]
+    public async Task Binary_values_keys_and_members_match_redis_server_byte_for_byte(int protocol, bool pipelined)
+    {
+        var (redis, granary) = await ConnectBothAsync(protocol);
+        await using var redisConnection = redis;
+        await using var granaryConnection = granary;
+
+        var prefix = $"{{bin{protocol}:{Guid.NewGuid():N}}}:";
+        var commands = BinaryCommands(new Random(31_000 + protocol), prefix, 500);
+        var mismatches = new List<string>();
+        var binaryReplies = 0;
+        await foreach (var (command, ours, theirs) in ExchangeAsync(redis, granary, commands, pipelined ? PipelineDepth : 1))
+        {
+            binaryReplies += !System.Text.Unicode.Utf8.IsValid(theirs) || theirs.AsSpan().Contains((byte)0) ? 1 : 0;
+            if (!ours.AsSpan().SequenceEqual(theirs))
+            {
+                mismatches.Add($"{string.Join(' ', command.Select(a => Convert.ToHexString(CacheBytes.GetBytes(a))))} => granary: {Convert.ToHexString(ours)}  redis: {Convert.ToHexString(theirs)}");
+            }
+        }
+
+        output.WriteLine($"RESP{protocol}: {commands.Count} commands, {binaryReplies} replies with bytes that are not UTF-8 text, {mismatches.Count} mismatches");
+        foreach (var mismatch in mismatches.Take(20))
+        {
+            output.WriteLine(mismatch);
+        }
+
+        Assert.True(binaryReplies > 50, "the workload should read binary values back");
+        Assert.Empty(mismatches);
+    }
+
+    /// <summary>Sends <paramref name="commands"/> to both servers, <paramref name="depth"/> at a time, and gives each command with the endpoint's and redis-server's reply.</summary>
+    private static async IAsyncEnumerable<(string[] Command, byte[] Ours, byte[] Theirs)> ExchangeAsync(RespWire redis, RespWire granary, IEnumerable<string[]> commands, int depth)
+    {
+        foreach (var chunk in commands.Chunk(depth))
+        {
+            await redis.SendAsync(chunk);
+            await granary.SendAsync(chunk);
+            foreach (var command in chunk)
+            {
+                var theirs = await redis.ReadReplyAsync();
+                yield return (command, await granary.ReadReplyAsync(), theirs);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Commands over byte strings (values, keys, fields, members, lexicographic bounds) that are not UTF-8 text, hold
+    /// zero bytes or CR LF, cut multi-byte characters, or imitate an escaped string; each argument is a cache string
+    /// that <see cref="RespWire"/> sends as its bytes. Only commands with an ordered reply.
+    /// </summary>
+    private static List<string[]> BinaryCommands(Random random, string prefix, int count)
+    {
+        byte[][] fixedValues =
+        [
+            [0xff, 0xfe], [0x00], [0xc3], [0xa9], [0xc3, 0xa9], [(byte)'a', 0x00, (byte)'b'], "\r\n"u8.ToArray(), "é😀"u8.ToArray(),
+            Encoding.UTF8.GetBytes(CacheBytes.Mark + "!"), Encoding.UTF8.GetBytes(CacheBytes.FromBytes([0x80])), "plain"u8.ToArray(), [],
+        ];
+        string Value()
+        {
+            if (random.Next(3) > 0)
+            {
+                return CacheBytes.FromBytes(fixedValues[random.Next(fixedValues.Length)]);
+            }
+
+            var bytes = new byte[random.Next(1, 12)];
+            random.NextBytes(bytes);
+            return CacheBytes.FromBytes(bytes);
+        }
+
+        string Key(string kind) => CacheBytes.Concat(prefix + kind, CacheBytes.FromBytes(random.Next(2) == 0 ? [0xff] : [0x00, (byte)'k']));
+        string Number(int max) => random.Next(-max, max).ToString(CultureInfo.InvariantCulture);
+        string Bound() => random.Next(6) switch { 0 => "-", 1 => "+", 2 => CacheBytes.Concat("(", Value()), _ => CacheBytes.Concat("[", Value()) };
+
+        var commands = new List<string[]>();
+        for (var i = 0; i < count; i++)
+        {
+            var (s, h, z, l, set) = (Key("s"), Key("h"), Key("z"), Key("l"), Key("t"));
+            commands.Add(random.Next(20) switch
+            {
+                0 => ["SET", s, Value()],
+                1 => ["GET", s],
+                2 => ["APPEND", s, Value()],
+                3 => ["STRLEN", s],
+                4 => ["GETRANGE", s, Number(8), Number(8)],
+                5 => ["SETRANGE", s, random.Next(0, 12).ToString(CultureInfo.InvariantCulture), Value()],
+                6 => ["GETSET", s, Value()],
+                7 => ["MSET", s, Value(), Key("m"), Value()],
+                8 => ["MGET", s, Key("m"), Key("absent")],
+                9 => ["HSET", h, Value(), Value()],
+                10 => ["HGET", h, Value()],
+                11 => ["ZADD", z, "0", Value()],
+                12 => ["ZRANGEBYLEX", z, Bound(), Bound()],
+                13 => ["ZLEXCOUNT", z, Bound(), Bound()],
+                14 => ["ZRANGE", z, "0", "-1"],
+                15 => ["RPUSH", l, Value()],
+                16 => ["LRANGE", l, "0", "-1"],
+                17 => ["SADD", set, Value()],
+                18 => ["SMISMEMBER", set, Value(), Value()],
+                _ => ["INCR", s],
+            });
+        }
+
+        return commands;
     }
 
     /// <summary>

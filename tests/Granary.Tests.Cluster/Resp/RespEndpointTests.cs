@@ -1,4 +1,5 @@
 using System.Text;
+using Granary.Caching;
 using Granary.Tests.Cluster.Infrastructure;
 using StackExchange.Redis;
 using Xunit.Abstractions;
@@ -165,18 +166,24 @@ public sealed partial class RespEndpointTests(SharedServersFixture servers, Resp
     }
 
     [Fact]
-    public async Task Values_that_are_not_utf8_are_refused_and_the_connection_keeps_working()
+    public async Task Values_and_keys_of_any_bytes_are_stored_exactly_and_the_sdk_reads_them_escaped()
     {
         var key = "binary:" + Guid.NewGuid().ToString("N");
         await using var wire = await resp.ConnectAsync();
-        byte[] frame = [.. Encoding.ASCII.GetBytes($"*3\r\n$3\r\nSET\r\n${key.Length}\r\n{key}\r\n$2\r\n"), 0xff, 0xfe, (byte)'\r', (byte)'\n'];
+        byte[] frame = [.. Encoding.ASCII.GetBytes($"*3\r\n$3\r\nSET\r\n${key.Length}\r\n{key}\r\n$3\r\n"), 0xff, 0x00, 0xfe, (byte)'\r', (byte)'\n'];
         await wire.SendRawAsync(frame);
-        var reply = Encoding.UTF8.GetString(await wire.ReadReplyAsync());
-        Assert.StartsWith("-ERR argument 2 is not valid UTF-8", reply, StringComparison.Ordinal);
-        Assert.Equal("$-1\r\n", await wire.CallTextAsync("GET", key));
+        Assert.Equal("+OK\r\n", Encoding.UTF8.GetString(await wire.ReadReplyAsync()));
+        Assert.Equal([.. "$3\r\n"u8, 0xff, 0x00, 0xfe, .. "\r\n"u8], await wire.CallAsync("GET", key));
+        Assert.Equal(":3\r\n", await wire.CallTextAsync("STRLEN", key));
+        await using var cache = await Granary.Client.Caching.CacheClient.ConnectAsync(resp.Grains, "default");
+        Assert.Equal(CacheBytes.FromBytes([0xff, 0x00, 0xfe]), await cache.GetAsync(key));
+
+        // A key that is not text names its own item, under the same escaped string.
+        var binaryKey = CacheBytes.FromBytes([.. Encoding.ASCII.GetBytes(key), 0x80]);
+        Assert.Equal("+OK\r\n", await wire.CallTextAsync("SET", binaryKey, "é ✓"));
+        Assert.Equal("$6\r\né ✓\r\n", await wire.CallTextAsync("GET", binaryKey));
+        Assert.Equal("é ✓", await cache.GetAsync(binaryKey));
         await wire.SendRawAsync([.. "*2\r\n$4\r\nECHO\r\n$3\r\n"u8, 0x00, 0xff, 0x80, .. "\r\n"u8]);
         Assert.Equal([.. "$3\r\n"u8, 0x00, 0xff, 0x80, .. "\r\n"u8], await wire.ReadReplyAsync());
-        Assert.Equal("+OK\r\n", await wire.CallTextAsync("SET", key, "é ✓"));
-        Assert.Equal("$6\r\né ✓\r\n", await wire.CallTextAsync("GET", key));
     }
 }

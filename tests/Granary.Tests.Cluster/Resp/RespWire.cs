@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Granary.Caching;
 
 namespace Granary.Tests.Cluster.Resp;
 
@@ -32,17 +33,19 @@ public sealed class RespWire : IAsyncDisposable
         return new RespWire(client);
     }
 
-    /// <summary>Encodes a command as a multibulk frame.</summary>
+    /// <summary>Encodes a command as a multibulk frame; each argument is a cache string, sent as the bytes it stands for (<see cref="CacheBytes"/>).</summary>
     public static byte[] Encode(params string[] command)
     {
-        var builder = new StringBuilder();
-        builder.Append(CultureInfo.InvariantCulture, $"*{command.Length}\r\n");
+        var frame = new List<byte>(Encoding.ASCII.GetBytes($"*{command.Length.ToString(CultureInfo.InvariantCulture)}\r\n"));
         foreach (var argument in command)
         {
-            builder.Append(CultureInfo.InvariantCulture, $"${Encoding.UTF8.GetByteCount(argument)}\r\n{argument}\r\n");
+            var bytes = CacheBytes.GetBytes(argument);
+            frame.AddRange(Encoding.ASCII.GetBytes($"${bytes.Length.ToString(CultureInfo.InvariantCulture)}\r\n"));
+            frame.AddRange(bytes);
+            frame.AddRange("\r\n"u8);
         }
 
-        return Encoding.UTF8.GetBytes(builder.ToString());
+        return [.. frame];
     }
 
     /// <summary>Sends bytes as they are.</summary>

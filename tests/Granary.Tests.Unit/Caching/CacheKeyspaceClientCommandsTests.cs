@@ -49,18 +49,28 @@ public sealed class CacheKeyspaceClientCommandsTests
     }
 
     [Fact]
-    public void Setrange_that_would_pad_with_zero_bytes_or_split_a_character_is_refused()
+    public void Ranges_and_appends_work_on_bytes_padding_with_zeros_and_splitting_characters_as_redis_does()
     {
         var ks = NewKeyspace();
         ks.Execute("SET", "k", "ab");
-        Assert.Equal(CacheReply.Error(RedisText.ZeroPadding), ks.Execute("SETRANGE", "k", "3", "x"));
-        Assert.Equal(CacheReply.Error(RedisText.ZeroPadding), ks.Execute("SETRANGE", "absent", "1", "x"));
+        Assert.Equal(CacheReply.Int(4), ks.Execute("SETRANGE", "k", "3", "x"));
+        Assert.Equal(CacheReply.Bulk(CacheBytes.FromBytes("ab\0x"u8)), ks.Execute("GET", "k"));
+        Assert.Equal(CacheReply.Int(4), ks.Execute("STRLEN", "k"));
+        Assert.Equal(CacheReply.Int(2), ks.Execute("SETRANGE", "absent", "1", "x"));
+        Assert.Equal(CacheReply.Bulk(CacheBytes.FromBytes("\0x"u8)), ks.Execute("GET", "absent"));
+
+        // "é" is C3 A9: a range may cut it, and putting its bytes back together gives the text again.
         ks.Execute("SET", "u", "é");
-        Assert.Equal(CacheReply.Error(RedisText.SplitsCharacter), ks.Execute("SETRANGE", "u", "1", "x"));
-        Assert.Equal(CacheReply.Error(RedisText.SplitsCharacter), ks.Execute("GETRANGE", "u", "0", "0"));
+        Assert.Equal(CacheReply.Bulk(CacheBytes.FromBytes([0xC3])), ks.Execute("GETRANGE", "u", "0", "0"));
+        Assert.Equal(CacheReply.Int(2), ks.Execute("SETRANGE", "u", "1", "x"));
+        Assert.Equal(CacheReply.Bulk(CacheBytes.FromBytes([0xC3, (byte)'x'])), ks.Execute("GET", "u"));
+        Assert.Equal(CacheReply.Int(2), ks.Execute("SETRANGE", "u", "1", CacheBytes.FromBytes([0xA9])));
         Assert.Equal(CacheReply.Bulk("é"), ks.Execute("GET", "u"));
-        Assert.Equal(CacheReply.Bulk("ab"), ks.Execute("GET", "k"));
-        Assert.Equal(CacheReply.Zero, ks.Execute("EXISTS", "absent"));
+        ks.Execute("SET", "parts", CacheBytes.FromBytes([0xC3]));
+        Assert.Equal(CacheReply.Int(2), ks.Execute("APPEND", "parts", CacheBytes.FromBytes([0xA9])));
+        Assert.Equal(CacheReply.Bulk("é"), ks.Execute("GET", "parts"));
+        Assert.Equal(CacheReply.Int(4), ks.Execute("APPEND", "parts", "ab"));
+        Assert.Equal(CacheReply.Bulk("éab"), ks.Execute("GET", "parts"));
     }
 
     [Theory]
