@@ -186,4 +186,31 @@ public sealed partial class RespEndpointTests(SharedServersFixture servers, Resp
         await wire.SendRawAsync([.. "*2\r\n$4\r\nECHO\r\n$3\r\n"u8, 0x00, 0xff, 0x80, .. "\r\n"u8]);
         Assert.Equal([.. "$3\r\n"u8, 0x00, 0xff, 0x80, .. "\r\n"u8], await wire.ReadReplyAsync());
     }
+
+    [Fact]
+    public async Task Microsofts_redis_distributed_cache_keeps_binary_values_through_the_endpoint()
+    {
+        // Microsoft.Extensions.Caching.StackExchangeRedis, as an application configures it: its entries are
+        // hashes whose 'data' field holds the value's raw bytes (here with zero bytes and invalid UTF-8).
+        var instance = $"mscache:{Guid.NewGuid():N}:";
+        using var cache = new Microsoft.Extensions.Caching.StackExchangeRedis.RedisCache(Microsoft.Extensions.Options.Options.Create(
+            new Microsoft.Extensions.Caching.StackExchangeRedis.RedisCacheOptions { Configuration = resp.ConnectionString, InstanceName = instance }));
+        var value = new byte[4096];
+        new Random(5).NextBytes(value);
+        value[0] = 0;
+        value[1] = 0xff;
+        var options = new Microsoft.Extensions.Caching.Distributed.DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(5), AbsoluteExpirationRelativeToNow = TimeSpan.FromHours(1) };
+        await cache.SetAsync("entry", value, options);
+        Assert.Equal(value, await cache.GetAsync("entry"));
+        await cache.RefreshAsync("entry");
+
+        await using var wire = await resp.ConnectAsync();
+        var stored = await wire.CallAsync("HGET", instance + "entry", "data");
+        Assert.Equal([.. "$4096\r\n"u8, .. value, .. "\r\n"u8], stored);
+        var ttl = long.Parse(Encoding.ASCII.GetString(await wire.CallAsync("TTL", instance + "entry")).TrimStart(':').Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(ttl, 1, 300); // the sliding window, not the absolute hour
+
+        await cache.RemoveAsync("entry");
+        Assert.Null(await cache.GetAsync("entry"));
+    }
 }
