@@ -314,13 +314,15 @@ internal sealed class RespParser(RespOptions options)
     }
 
     /// <summary>
-    /// Splits an inline line (one char per byte) into words as Redis's <c>sdssplitargs</c> does: blanks are C's
-    /// <c>isspace</c> bytes; double quotes with <c>\xHH</c>, <c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\r</c>, <c>\t</c>,
-    /// <c>\b</c>, <c>\a</c> escapes; single quotes with <c>\'</c>. Null when a quote is not closed.
+    /// Splits an inline line (one char per byte) into words as Redis's <c>sdssplitargs</c> does: words start after
+    /// C's <c>isspace</c> bytes and end at a space, tab, CR or LF; double quotes with
+    /// <c>\xHH</c>, <c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\r</c>, <c>\t</c>, <c>\b</c>, <c>\a</c> escapes; single quotes
+    /// with <c>\'</c>. Null when a quote is not closed.
     /// </summary>
     internal static List<string>? SplitArguments(string line)
     {
         static bool IsSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
+        static bool EndsWord(char c) => c is ' ' or '\t' or '\n' or '\r';
 
         var words = new List<string>();
         var i = 0;
@@ -343,7 +345,7 @@ internal sealed class RespParser(RespOptions options)
                 var c = line[i];
                 if (quote == '\0')
                 {
-                    if (IsSpace(c))
+                    if (EndsWord(c))
                     {
                         break;
                     }

@@ -99,6 +99,33 @@ public sealed partial class RespEndpointTests
         Assert.Empty(mismatches);
     }
 
+    [Fact]
+    public async Task Inline_commands_with_escapes_and_raw_bytes_match_redis_server()
+    {
+        var (redis, granary) = await ConnectBothAsync(2);
+        await using var redisConnection = redis;
+        await using var granaryConnection = granary;
+        var key = $"{{inline:{Guid.NewGuid():N}}}";
+        byte[][] lines =
+        [
+            Encoding.ASCII.GetBytes($"SET {key}a \"\\xff\\x00z\\x4\"\r\n"),
+            Encoding.ASCII.GetBytes($"GET {key}a\r\n"),
+            Encoding.ASCII.GetBytes($"STRLEN\v{key}a\r\n"),
+            [.. Encoding.ASCII.GetBytes($"SET {key}b "), 0xc3, 0xa9, 0x80, 0xa0, (byte)'x', .. "\r\n"u8],
+            Encoding.ASCII.GetBytes($"GET {key}b\r\n"),
+            Encoding.ASCII.GetBytes("ECHO \"tab\\there\\n\" \r\n"),
+            Encoding.ASCII.GetBytes("ECHO 'it\\'s'\r\n"),
+            Encoding.ASCII.GetBytes($"SET {key}c \"a\"b\r\n"),
+        ];
+        foreach (var line in lines)
+        {
+            await redis.SendRawAsync(line);
+            await granary.SendRawAsync(line);
+            var theirs = await redis.ReadReplyAsync();
+            Assert.Equal(Convert.ToHexString(theirs), Convert.ToHexString(await granary.ReadReplyAsync()));
+        }
+    }
+
     /// <summary>Sends <paramref name="commands"/> to both servers, <paramref name="depth"/> at a time, and gives each command with the endpoint's and redis-server's reply.</summary>
     private static async IAsyncEnumerable<(string[] Command, byte[] Ours, byte[] Theirs)> ExchangeAsync(RespWire redis, RespWire granary, IEnumerable<string[]> commands, int depth)
     {
