@@ -178,6 +178,29 @@ public sealed class CacheReply : IEquatable<CacheReply>
         return builder.ToString();
     }
 
+    /// <summary>Bytes that are not text, quoted as redis-cli prints them: <c>"\xff\x00z\n"</c>.</summary>
+    private static void AppendBytes(StringBuilder builder, byte[] bytes)
+    {
+        builder.Append('"');
+        foreach (var b in bytes)
+        {
+            _ = b switch
+            {
+                (byte)'\\' => builder.Append("\\\\"),
+                (byte)'"' => builder.Append("\\\""),
+                (byte)'\n' => builder.Append("\\n"),
+                (byte)'\r' => builder.Append("\\r"),
+                (byte)'\t' => builder.Append("\\t"),
+                (byte)'\a' => builder.Append("\\a"),
+                (byte)'\b' => builder.Append("\\b"),
+                >= 0x20 and < 0x7F => builder.Append((char)b),
+                _ => builder.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}"),
+            };
+        }
+
+        builder.Append('"');
+    }
+
     private void Render(StringBuilder builder, string indent)
     {
         switch (Kind)
@@ -190,6 +213,9 @@ public sealed class CacheReply : IEquatable<CacheReply>
                 break;
             case CacheReplyKind.Integer:
                 builder.Append("(integer) ").Append(Integer.ToString(CultureInfo.InvariantCulture));
+                break;
+            case CacheReplyKind.Bulk when Text is not null && CacheBytes.IsEscaped(Text):
+                AppendBytes(builder, CacheBytes.GetBytes(Text));
                 break;
             case CacheReplyKind.Bulk:
                 builder.Append(Text is null ? "(nil)" : "\"" + Text + "\"");

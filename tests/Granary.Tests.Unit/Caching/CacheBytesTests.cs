@@ -97,6 +97,13 @@ public sealed class CacheBytesTests
         Assert.False(GlobPattern.IsMatch(CacheBytes.FromBytes([(byte)'k', 0x01, (byte)'*']), key));
     }
 
+    [Fact]
+    public void A_reply_of_bytes_prints_as_redis_cli_prints_it()
+    {
+        Assert.Equal("\"\\xff\\x00z\\\"\\n\"", CacheReply.Bulk(CacheBytes.FromBytes([0xff, 0x00, (byte)'z', (byte)'"', (byte)'\n'])).ToString());
+        Assert.Equal("\"café\"", CacheReply.Bulk("café").ToString());
+    }
+
     /// <summary>Random bytes (mostly not UTF-8), text with one odd byte, text that imitates an escaped string, and plain text.</summary>
     private static IEnumerable<byte[]> Inputs(Random random, int count)
     {
