@@ -329,6 +329,17 @@ public sealed partial class CacheClient : IAsyncDisposable
     public async Task SetAsync(string key, string value, TimeSpan? ttl = null, CancellationToken cancellationToken = default) =>
         Unwrap(await ExecuteAsync(ttl is { } t ? ["SET", key, value, "PX", ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)] : ["SET", key, value], cancellationToken));
 
+    /// <summary>
+    /// GET of a value as bytes (<see cref="CacheBytes"/>): the bytes a RESP or Memcached client stored, or the UTF-8 of
+    /// text; null when absent.
+    /// </summary>
+    public async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellationToken = default) =>
+        await GetAsync(key, cancellationToken) is { } text ? CacheBytes.GetBytes(text) : null;
+
+    /// <summary>SET of any bytes with an optional TTL, stored as RESP and Memcached clients store them (<see cref="CacheBytes"/>).</summary>
+    public Task SetBytesAsync(string key, ReadOnlyMemory<byte> value, TimeSpan? ttl = null, CancellationToken cancellationToken = default) =>
+        SetAsync(key, CacheBytes.FromBytes(value.Span), ttl, cancellationToken);
+
     /// <summary>DEL: true when the key existed.</summary>
     public async Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => Unwrap(await ExecuteAsync(["DEL", key], cancellationToken)).Integer == 1;
 

@@ -166,7 +166,7 @@ public sealed partial class RespEndpointTests(SharedServersFixture servers, Resp
     }
 
     [Fact]
-    public async Task Values_and_keys_of_any_bytes_are_stored_exactly_and_the_sdk_reads_them_escaped()
+    public async Task Values_and_keys_of_any_bytes_are_stored_exactly_and_the_sdk_reads_and_writes_them()
     {
         var key = "binary:" + Guid.NewGuid().ToString("N");
         await using var wire = await resp.ConnectAsync();
@@ -177,6 +177,9 @@ public sealed partial class RespEndpointTests(SharedServersFixture servers, Resp
         Assert.Equal(":3\r\n", await wire.CallTextAsync("STRLEN", key));
         await using var cache = await Granary.Client.Caching.CacheClient.ConnectAsync(resp.Grains, "default");
         Assert.Equal(CacheBytes.FromBytes([0xff, 0x00, 0xfe]), await cache.GetAsync(key));
+        Assert.Equal([0xff, 0x00, 0xfe], await cache.GetBytesAsync(key));
+        await cache.SetBytesAsync(key, new byte[] { 0x00, 0xc3 });
+        Assert.Equal([.. "$2\r\n"u8, 0x00, 0xc3, .. "\r\n"u8], await wire.CallAsync("GET", key));
 
         // A key that is not text names its own item, under the same escaped string.
         var binaryKey = CacheBytes.FromBytes([.. Encoding.ASCII.GetBytes(key), 0x80]);
