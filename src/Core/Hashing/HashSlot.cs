@@ -4,7 +4,8 @@ namespace Granary.Hashing;
 
 /// <summary>
 /// Redis Cluster's hash slots: a key belongs to slot <c>CRC16(key) mod 16384</c> (CRC16-XMODEM over
-/// the key's bytes: UTF-8, or those an escaped key stands for, see <see cref="Granary.Caching.CacheBytes"/>), or to the slot of its hash tag when it has one, so keys sharing a tag share a slot.
+/// the key's bytes: UTF-8, or those an escaped key stands for, see <see cref="Granary.Caching.CacheBytes"/>),
+/// or to the slot of its hash tag when it has one, so keys sharing a tag share a slot.
 /// The tag is what lies between the first <c>{</c> and the first <c>}</c> after it, when that is not
 /// empty (<c>{user1000}.following</c> hashes <c>user1000</c>; <c>{}x</c> and <c>x{</c> hash the whole key).
 /// </summary>
