@@ -26,7 +26,7 @@ public static class HashSlot
     public static int Of(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Length > 1 && key[0] == Granary.Caching.CacheBytes.Mark && Granary.Caching.CacheBytes.IsEscaped(key))
+        if (Granary.Caching.CacheBytes.IsEscaped(key))
         {
             return Crc16(TagOf(Granary.Caching.CacheBytes.GetBytes(key))) & (Count - 1);
         }

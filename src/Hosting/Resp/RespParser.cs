@@ -158,10 +158,10 @@ internal sealed class RespParser(RespOptions options)
     }
 
     /// <summary>
-    /// The common case without a <see cref="SequenceReader{T}"/>: a well-formed multibulk frame of UTF-8 arguments,
-    /// whole in <paramref name="span"/> (the first segment of the input), decoded straight from it. Anything else
-    /// (a frame cut by the end of the segment, a limit, malformed input, an argument that is not UTF-8, an empty
-    /// frame) returns false, and <see cref="ParseMultibulk"/> parses the frame from its start, with its answers.
+    /// The common case without a <see cref="SequenceReader{T}"/>: a well-formed multibulk frame whole in
+    /// <paramref name="span"/> (the first segment of the input), its arguments decoded straight from it. Anything else
+    /// (a frame cut by the end of the segment, a limit, malformed input, an empty frame) returns false, and
+    /// <see cref="ParseMultibulk"/> parses the frame from its start, with its answers.
     /// </summary>
     private bool TryParseWhole(ReadOnlySpan<byte> span, bool authenticated, out RespCommand command, out int consumed)
     {
