@@ -6,14 +6,21 @@ namespace Granary.Bench.Cpu;
 /// <summary>A process whose CPU a benchmark reports: alone (the client), or with every process below it (a PostgreSQL postmaster and its backends).</summary>
 public sealed record WatchedProcess(string Name, int Pid, bool WithDescendants);
 
-/// <summary>CPU of the watched processes at one instant, in clock ticks (null: the process had gone).</summary>
-public sealed record CpuSnapshot(long Timestamp, IReadOnlyList<long?> Ticks);
+/// <summary>CPU of the watched processes at one instant, in clock ticks (null: the process had gone), and of the whole machine.</summary>
+public sealed record CpuSnapshot(long Timestamp, IReadOnlyList<long?> Ticks, MachineCpu? Machine = null);
 
 /// <summary>One process's CPU over a measured window.</summary>
 public sealed record ProcessCpu(string Process, int Pid, double CpuSeconds, double MicrosPerOperation);
 
-/// <summary>Every watched process's CPU over a measured window, and their sum.</summary>
-public sealed record CpuUsage(IReadOnlyList<ProcessCpu> Processes, double TotalMicrosPerOperation, double WindowSeconds);
+/// <summary>
+/// What else ran on the machine over a measured window, in cores (CPU seconds per second): processes
+/// other than the watched ones, interrupt handling (on loopback, partly the benchmark's own packets),
+/// and time the hypervisor gave to other machines. High values mark a window that shared the machine.
+/// </summary>
+public sealed record MachineLoad(double OtherProcessCores, double InterruptCores, double StealCores);
+
+/// <summary>Every watched process's CPU over a measured window, their sum, and what else ran on the machine (when known).</summary>
+public sealed record CpuUsage(IReadOnlyList<ProcessCpu> Processes, double TotalMicrosPerOperation, double WindowSeconds, MachineLoad? Machine = null);
 
 /// <summary>
 /// CPU time per operation of every process a benchmark involves, from <c>/proc/PID/stat</c>
@@ -60,7 +67,7 @@ public sealed class CpuMeter(ProcFs proc)
         var watched = Watched;
         var stats = watched.Any(w => w.WithDescendants) ? proc.AllStats() : null;
         var ticks = watched.Select(w => stats is null || !w.WithDescendants ? proc.Stat(w.Pid)?.OwnTicks : TreeTicks(stats, w.Pid)).ToList();
-        return new CpuSnapshot(Stopwatch.GetTimestamp(), ticks);
+        return new CpuSnapshot(Stopwatch.GetTimestamp(), ticks, proc.Machine());
     }
 
     /// <summary>
@@ -159,18 +166,32 @@ public sealed class CpuMeter(ProcFs proc)
         }
 
         var window = Stopwatch.GetElapsedTime(before.Timestamp, after.Timestamp).TotalSeconds;
-        return new CpuUsage(processes, processes.Sum(p => p.MicrosPerOperation), window);
+        MachineLoad? machine = null;
+        if (before.Machine is { } first && after.Machine is { } last && window > 0)
+        {
+            double Cores(long ticks) => (double)ticks / ticksPerSecond / window;
+
+            // The watched processes' seconds include children they reaped inside the window, which the
+            // machine counted too; a small negative difference is sampling, not load.
+            var others = Cores(last.ProcessTicks - first.ProcessTicks) - (processes.Sum(p => p.CpuSeconds) / window);
+            machine = new MachineLoad(Math.Max(0, others), Cores(last.InterruptTicks - first.InterruptTicks), Cores(last.StealTicks - first.StealTicks));
+        }
+
+        return new CpuUsage(processes, processes.Sum(p => p.MicrosPerOperation), window, machine);
     }
 }
 
 /// <summary>How CPU per operation is printed.</summary>
 public static class CpuText
 {
-    /// <summary>"client 35.1, silo:30001 80.2, postgres:5432 40.0 = 155.7 CPU us/op".</summary>
+    /// <summary>"client 35.1, silo:30001 80.2, postgres:5432 40.0 = 155.7 CPU us/op; beside them 0.02 cores in other processes, 0.10 in interrupts, 0.00 stolen".</summary>
     public static string Breakdown(CpuUsage usage)
     {
         ArgumentNullException.ThrowIfNull(usage);
         return string.Join(", ", usage.Processes.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Process} {p.MicrosPerOperation:F1}")))
-            + string.Create(CultureInfo.InvariantCulture, $" = {usage.TotalMicrosPerOperation:F1} CPU us/op");
+            + string.Create(CultureInfo.InvariantCulture, $" = {usage.TotalMicrosPerOperation:F1} CPU us/op")
+            + (usage.Machine is { } m
+                ? string.Create(CultureInfo.InvariantCulture, $"; beside them {m.OtherProcessCores:F2} cores in other processes, {m.InterruptCores:F2} in interrupts, {m.StealCores:F2} stolen")
+                : string.Empty);
     }
 }

@@ -36,6 +36,24 @@ public sealed class ProcFs(string root = "/proc")
         }
     }
 
+    /// <summary>The whole machine's CPU so far, or null when <c>stat</c> cannot be read.</summary>
+    public MachineCpu? Machine()
+    {
+        try
+        {
+            using var reader = new StreamReader(Path.Combine(root, "stat"));
+            return reader.ReadLine() is { } first ? MachineCpu.Parse(first) : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Every process's stat (processes that end while being read are left out).</summary>
     public List<ProcStat> AllStats()
     {

@@ -45,3 +45,36 @@ public readonly record struct ProcStat(int Pid, string Command, int ParentPid, l
         return new ProcStat(pid, line[(open + 1)..close], parent, user, system, childUser, childSystem);
     }
 }
+
+/// <summary>
+/// The whole machine's CPU from the first line of <c>/proc/stat</c> (every core together, in clock
+/// ticks): time in processes (user, nice, system), in interrupts (irq, softirq), and time the
+/// hypervisor gave to other machines (steal).
+/// </summary>
+public readonly record struct MachineCpu(long ProcessTicks, long InterruptTicks, long StealTicks)
+{
+    /// <summary>
+    /// Parses <c>cpu user nice system idle iowait irq softirq steal ...</c>, or null when the line is not
+    /// that (a kernel without the steal field counts none).
+    /// </summary>
+    public static MachineCpu? Parse(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 8 || fields[0] != "cpu")
+        {
+            return null;
+        }
+
+        var ticks = new long[8];
+        for (var i = 1; i < fields.Length && i <= 8; i++)
+        {
+            if (!long.TryParse(fields[i], NumberStyles.None, CultureInfo.InvariantCulture, out ticks[i - 1]))
+            {
+                return null;
+            }
+        }
+
+        return new MachineCpu(ticks[0] + ticks[1] + ticks[2], ticks[5] + ticks[6], ticks[7]);
+    }
+}

@@ -67,6 +67,43 @@ public sealed class ProcCpuTests : IDisposable
     }
 
     [Fact]
+    public void The_machine_line_splits_process_interrupt_and_stolen_time()
+    {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        var machine = MachineCpu.Parse("cpu  1000 20 300 9000 40 5 60 70 0 0");
+
+        Assert.Equal(new MachineCpu(1320, 65, 70), machine);
+        Assert.Null(MachineCpu.Parse("cpu0 1 2 3 4 5 6 7 8 9 10")); // one core's line, not the machine's
+        Assert.Null(MachineCpu.Parse("cpu 1 2 3"));
+        Assert.Null(MachineCpu.Parse("cpu 1 2 3 4 5 6 x 8"));
+    }
+
+    [Fact]
+    public void What_else_ran_in_a_window_is_the_machine_s_process_time_less_the_watched_processes()
+    {
+        WatchedProcess[] watched = [new("client", 1, false), new("silo", 2, false)];
+        var start = Stopwatch.GetTimestamp();
+        var before = new CpuSnapshot(start, [100, 2_000], new MachineCpu(10_000, 500, 50));
+        var end = start + (2 * Stopwatch.Frequency); // a 2 s window
+        var after = new CpuSnapshot(end, [150, 2_250], new MachineCpu(10_000 + 300 + 100, 500 + 40, 50 + 10)); // 300 ticks watched, 100 others
+
+        var usage = CpuMeter.Usage(watched, before, after, operations: 1_000, ticksPerSecond: 100);
+
+        Assert.NotNull(usage.Machine);
+        Assert.Equal(0.5, usage.Machine.OtherProcessCores, 9); // 100 ticks = 1 s over 2 s
+        Assert.Equal(0.2, usage.Machine.InterruptCores, 9);
+        Assert.Equal(0.05, usage.Machine.StealCores, 9);
+        Assert.EndsWith("beside them 0.50 cores in other processes, 0.20 in interrupts, 0.05 stolen", CpuText.Breakdown(usage), StringComparison.Ordinal);
+
+        // Less machine time than the watched processes' (their reaped children, sampling): none, not negative.
+        var quiet = CpuMeter.Usage(watched, before, after with { Machine = new MachineCpu(10_000 + 290, 500, 50) }, 1_000, 100);
+        Assert.Equal(0, quiet.Machine!.OtherProcessCores);
+
+        // Without the machine's line, nothing is claimed about it.
+        Assert.Null(CpuMeter.Usage(watched, before with { Machine = null }, after, 1_000, 100).Machine);
+    }
+
+    [Fact]
     public void A_server_is_found_by_its_listening_port_and_its_forked_children_are_not_counted_twice()
     {
         // net/tcp: port 0x1F90 = 8080 listening (st 0A, inode 777); a connection on the same port (st 01) and another listener (inode 888, port 9090).
@@ -137,6 +174,7 @@ public sealed class ProcCpuTests : IDisposable
         }
 
         Assert.True(spent > 0, "no CPU time recorded for this process after 30 s of work");
+        Assert.NotNull(before.Machine); // and the machine's own line is read
     }
 
     private static ProcStat Stat(int pid, int parent, long user, long system, long reapedUser = 0, long reapedSystem = 0) =>
