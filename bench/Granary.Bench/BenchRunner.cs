@@ -22,6 +22,12 @@ public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Du
 
     /// <summary>When set, every run reports the CPU per operation of the processes it watches, over the measured window.</summary>
     public CpuMeter? Cpu { get; init; }
+
+    /// <summary>
+    /// The PostgreSQL servers the compared systems write to (one connection string each): in a
+    /// comparison, each is checkpointed before every run (<see cref="PostgresCheckpoint"/>).
+    /// </summary>
+    public IReadOnlyList<string> CheckpointServers { get; init; } = [];
 }
 
 /// <summary>Medians of per-round figures.</summary>

@@ -34,7 +34,9 @@ public static class BenchCommands
 
         /// <summary>
         /// <paramref name="settings"/> with a CPU meter watching the processes of the connection's
-        /// cluster (see <see cref="CpuDiscovery"/>) and those named by <c>--cpu-process</c>.
+        /// cluster (see <see cref="CpuDiscovery"/>) and those named by <c>--cpu-process</c>, and the
+        /// PostgreSQL servers to checkpoint before each run (the storage shards' and
+        /// <c>--peer-postgres</c>).
         /// </summary>
         public static async Task<BenchSettings> WithCpuAsync(BenchSettings settings, ParseResult parse, ClusterConnection connection, CancellationToken ct)
         {
@@ -52,7 +54,21 @@ public static class BenchCommands
                 Output.Progress("cpu: measuring " + string.Join(", ", meter.Watched.Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Name} (pid {w.Pid}{(w.WithDescendants ? " and descendants" : string.Empty)})"))));
             }
 
-            return settings with { Cpu = meter };
+            // The same servers are checkpointed before each run of a comparison: the storage shards' and the peers' own.
+            var postgres = new List<string>();
+            if (!connection.Embedded)
+            {
+                var storage = new GranaryStorageOptions();
+                connection.Configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
+                postgres.AddRange(storage.Shards);
+            }
+
+            if (parse.GetValue(PeerPostgres) is { Length: > 0 } peerServer)
+            {
+                postgres.Add(peerServer);
+            }
+
+            return settings with { Cpu = meter, CheckpointServers = PostgresCheckpoint.Servers(postgres) };
         }
 
         /// <summary><c>--peer-postgres</c>.</summary>
@@ -147,7 +163,8 @@ public static class BenchCommands
     /// <summary>
     /// Runs every target <see cref="BenchSettings.Rounds"/> times in turn (round 1: Granary, peer;
     /// round 2: ...) and returns one row per run in that order. Each target is set up right before
-    /// its first run, not before the other's; before every run but the first the silos must be back at
+    /// its first run, not before the other's; before every run the PostgreSQL servers are checkpointed
+    /// (<see cref="BenchSettings.CheckpointServers"/>); before every run but the first the silos must be back at
     /// their idle CPU rate (or a time limit passes); and a target with background work of its own
     /// (<see cref="IBackgroundBenchTarget"/>: Hangfire's polling server) has it stopped after each of its
     /// windows and started again before its next one: it must not run during another system's window.
@@ -173,6 +190,12 @@ public static class BenchCommands
                 {
                     Output.Progress($"{workload}: {target.System} starting its background work");
                     await background.StartBackgroundAsync(ct);
+                }
+
+                if (targets.Count > 1 && settings.CheckpointServers.Count > 0)
+                {
+                    // What the last window wrote is written out now, not in the next system's window.
+                    Output.Progress($"{workload}: {await PostgresCheckpoint.RunAsync(settings.CheckpointServers, ct)} before {target.System}'s run");
                 }
 
                 if ((round > 1 || target != targets[0]) && targets.Count > 1 && settings.Cpu is { } cpu && cpu.Watched.Any(IsSilo))
