@@ -163,9 +163,9 @@ public static class BenchCommands
     /// <summary>
     /// Runs every target <see cref="BenchSettings.Rounds"/> times in turn (round 1: Granary, peer;
     /// round 2: ...) and returns one row per run in that order. Each target is set up right before
-    /// its first run, not before the other's; before every run the PostgreSQL servers are checkpointed
-    /// (<see cref="BenchSettings.CheckpointServers"/>); before every run but the first the silos must be back at
-    /// their idle CPU rate (or a time limit passes); and a target with background work of its own
+    /// its first run, not before the other's; before every run but the first the silos must be back at
+    /// their idle CPU rate (or a time limit passes), and then before every run the PostgreSQL servers are
+    /// checkpointed (<see cref="BenchSettings.CheckpointServers"/>); and a target with background work of its own
     /// (<see cref="IBackgroundBenchTarget"/>: Hangfire's polling server) has it stopped after each of its
     /// windows and started again before its next one: it must not run during another system's window.
     /// </summary>
@@ -192,12 +192,6 @@ public static class BenchCommands
                     await background.StartBackgroundAsync(ct);
                 }
 
-                if (targets.Count > 1 && settings.CheckpointServers.Count > 0)
-                {
-                    // What the last window wrote is written out now, not in the next system's window.
-                    Output.Progress($"{workload}: {await PostgresCheckpoint.RunAsync(settings.CheckpointServers, ct)} before {target.System}'s run");
-                }
-
                 if ((round > 1 || target != targets[0]) && targets.Count > 1 && settings.Cpu is { } cpu && cpu.Watched.Any(IsSilo))
                 {
                     // Nothing of one system's may run in the background during another's window: wait until
@@ -213,6 +207,12 @@ public static class BenchCommands
                     // between windows), and a baseline that high let the next window start while the
                     // last one's work was still running.
                     idleSilos = Math.Min(idleSilos, cores);
+                }
+
+                if (targets.Count > 1 && settings.CheckpointServers.Count > 0)
+                {
+                    // Once the silos are quiet, what the last window wrote is written out now, not in the next system's window.
+                    Output.Progress($"{workload}: {await PostgresCheckpoint.RunAsync(settings.CheckpointServers, ct)} before {target.System}'s run");
                 }
 
                 // The configuration once, after set-up (some targets learn part of it there).
