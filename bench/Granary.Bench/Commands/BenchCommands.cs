@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
-using Granary.Server.Options;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -58,9 +57,7 @@ public static class BenchCommands
             var postgres = new List<string>();
             if (!connection.Embedded)
             {
-                var storage = new GranaryStorageOptions();
-                connection.Configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
-                postgres.AddRange(storage.Shards);
+                postgres.AddRange(CpuDiscovery.StorageShards(connection.Configuration));
             }
 
             if (parse.GetValue(PeerPostgres) is { Length: > 0 } peerServer)
@@ -315,14 +312,13 @@ public static class BenchCommands
             return own;
         }
 
-        var storage = new GranaryStorageOptions();
-        configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
-        if (storage.Shards.Length == 0)
+        var shards = CpuDiscovery.StorageShards(configuration);
+        if (shards.Length == 0)
         {
             throw new UsageException("--peer postgres needs a PostgreSQL server: configure Granary:Storage:Shards (scripts/cluster.sh up does)");
         }
 
         // Same server and database as the first shard, in a table of its own.
-        return storage.Shards[0];
+        return shards[0];
     }
 }

@@ -91,18 +91,22 @@ public static class CpuDiscovery
         }
     }
 
-    /// <summary>The distinct (host, port) of the PostgreSQL storage shards.</summary>
-    public static IReadOnlyList<(string Host, int Port)> PostgresServers(IConfiguration configuration)
+    /// <summary>The connection strings of the PostgreSQL storage shards (<c>Granary:Storage:Shards</c>), in order.</summary>
+    public static string[] StorageShards(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
-        return storage.Shards
+        return storage.Shards;
+    }
+
+    /// <summary>The distinct (host, port) of the PostgreSQL storage shards.</summary>
+    public static IReadOnlyList<(string Host, int Port)> PostgresServers(IConfiguration configuration) =>
+        StorageShards(configuration)
             .Select(s => new NpgsqlConnectionStringBuilder(s))
             .Select(b => (Host: b.Host ?? "localhost", b.Port))
             .Distinct()
             .ToList();
-    }
 
     /// <summary>
     /// <c>NAME=PID</c> watches that process and its descendants; <c>NAME=:PORT</c> the process
