@@ -124,11 +124,11 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(settings);
         var targets = peer is null ? [granary] : new[] { granary, peer };
-        var results = await RunInTurnAsync(workload, targets, settings, async (target, round) =>
-            (await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct)) with { Round = round }, ct);
+        var results = await RunInTurnAsync(workload, targets, settings, async (target, round, run) =>
+            (await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, run, ct)) with { Round = round }, ct);
         var ratios = RoundRatios(results, targets.Length, r => r.Throughput);
         double? ratio = ratios.Count > 0 ? BenchMath.Median(ratios) : null;
-        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios, MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null });
+        output.Document(new { Workload = workload, settings.Concurrency, WarmupSeconds = settings.Warmup.TotalSeconds, FirstRoundWarmupSeconds = settings.WarmupFor(1).TotalSeconds, settings.Rounds, Results = results, ThroughputRatio = ratio, RoundRatios = ratios, MinRoundRatio = ratios.Count > 0 ? ratios.Min() : (double?)null });
         output.Table(
             ["SYSTEM", "ROUND", "OPS/S", "P50 MS", "P99 MS", "P99.9 MS", "CPU US/OP", "ERRORS", "CONFIGURATION"],
             results.Select(r => (IReadOnlyList<string>)
@@ -166,7 +166,7 @@ public static class BenchCommands
     /// (<see cref="IBackgroundBenchTarget"/>: Hangfire's polling server) has it stopped after each of its
     /// windows and started again before its next one: it must not run during another system's window.
     /// </summary>
-    public static async Task<List<TRow>> RunInTurnAsync<TRow>(string workload, IReadOnlyList<IBenchTarget> targets, BenchSettings settings, Func<IBenchTarget, int, Task<TRow>> runOnce, CancellationToken ct)
+    public static async Task<List<TRow>> RunInTurnAsync<TRow>(string workload, IReadOnlyList<IBenchTarget> targets, BenchSettings settings, Func<IBenchTarget, int, BenchSettings, Task<TRow>> runOnce, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(settings);
@@ -214,8 +214,9 @@ public static class BenchCommands
 
                 // The configuration once, after set-up (some targets learn part of it there).
                 var configuration = round == 1 ? $" ({target.Configuration})" : string.Empty;
-                Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers{configuration}");
-                rows.Add(await runOnce(target, round));
+                var run = settings.ForRound(round);
+                Output.Progress($"{workload}: {target.System}{RoundLabel(round, settings.Rounds)} warm-up {run.Warmup.TotalSeconds:F0} s, measure {window}, {settings.Concurrency} callers{configuration}");
+                rows.Add(await runOnce(target, round, run));
                 if (target is IBackgroundBenchTarget stopped && targets.Count > 1 && round < settings.Rounds)
                 {
                     // Its server stays stopped through the other systems' windows.
@@ -248,8 +249,12 @@ public static class BenchCommands
     /// <summary>How far above their idle rate (in cores) the silos may be when a peer's run starts.</summary>
     public static readonly double QuietMargin = 0.03;
 
-    /// <summary>Longest wait for the silos to quieten before a peer's run.</summary>
-    public static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Longest wait for the silos to quieten before a run. After a minute of Orleans.Transactions
+    /// transfers the silo took 55-60 s to come back to its idle rate (0.33 cores at first, 0.16 after
+    /// 20-45 s), so a 30 s limit let that work run into the next system's window.
+    /// </summary>
+    public static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(90);
 
     /// <summary>Whether a watched process is a Granary silo (an external one; embedded, the silo is the client).</summary>
     public static bool IsSilo(WatchedProcess process)

@@ -67,7 +67,7 @@ public static class LockBenchCommands
     private static async Task<int> RunAsync(string workload, GranaryLockBenchTarget granary, IBenchTarget[] peers, BenchSettings settings, Output output, CancellationToken ct)
     {
         IBenchTarget[] targets = [granary, .. peers];
-        var rows = await BenchCommands.RunInTurnAsync(workload, targets, settings, async (target, round) =>
+        var rows = await BenchCommands.RunInTurnAsync(workload, targets, settings, async (target, round, run) =>
         {
             var log = target switch
             {
@@ -80,8 +80,8 @@ public static class LockBenchCommands
             };
 
             // Each round analyses only its own measured window (the log keeps earlier rounds' grants).
-            var startMeasuring = Task.Delay(settings.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-            var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, settings, ct);
+            var startMeasuring = Task.Delay(run.Warmup, ct).ContinueWith(_ => log.StartMeasuring(), ct, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            var result = await BenchRunner.RunAsync(target.System, target.Configuration, target.ExecuteAsync, run, ct);
             await startMeasuring;
             return (Result: result with { Round = round }, Analysis: log.Analyse());
         }, ct);
@@ -95,6 +95,7 @@ public static class LockBenchCommands
             Workload = workload,
             settings.Concurrency,
             WarmupSeconds = settings.Warmup.TotalSeconds,
+            FirstRoundWarmupSeconds = settings.WarmupFor(1).TotalSeconds,
             settings.Rounds,
             RatioOf = contended ? "hand-offs/s" : "acquire+release pairs/s",
             Results = rows.Select(r => new

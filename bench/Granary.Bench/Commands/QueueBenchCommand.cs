@@ -82,8 +82,9 @@ public static class QueueBenchCommand
                         await target.SetupAsync(ct);
                     }
 
-                    Output.Progress(string.Create(CultureInfo.InvariantCulture, $"queue: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {settings.Warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {p} producers + {c} consumers"));
-                    results.Add(await QueueBenchRunner.RunAsync(target, p, c, body, 0, settings.Warmup, settings.Duration, ct, settings.Cpu) with { Round = round });
+                    var warmup = settings.WarmupFor(round);
+                    Output.Progress(string.Create(CultureInfo.InvariantCulture, $"queue: {target.System}{BenchCommands.RoundLabel(round, settings.Rounds)} warm-up {warmup.TotalSeconds:F0} s, measure {settings.Duration.TotalSeconds:F0} s, {p} producers + {c} consumers"));
+                    results.Add(await QueueBenchRunner.RunAsync(target, p, c, body, 0, warmup, settings.Duration, ct, settings.Cpu) with { Round = round });
                 }
             }
 

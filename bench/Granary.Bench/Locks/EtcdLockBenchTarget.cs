@@ -43,7 +43,7 @@ public sealed class EtcdLockBenchTarget(LockWorkload workload, string? endpoint,
     public static TimeSpan LeaseTtlFor(BenchSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return ((settings.Warmup + settings.Duration) * settings.Rounds) + TimeSpan.FromMinutes(1);
+        return settings.RoundsSpan + TimeSpan.FromMinutes(1);
     }
 
     /// <summary>The endpoint in use (after set-up).</summary>
