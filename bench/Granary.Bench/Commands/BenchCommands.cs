@@ -172,7 +172,18 @@ public static class BenchCommands
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(runOnce);
         var rows = new List<TRow>();
-        var idleSilos = settings.Cpu is { } meter && targets.Count > 1 ? await meter.CoresAsync(IsSilo, TimeSpan.FromSeconds(1), ct) : 0;
+        var idleSilos = 0.0;
+        if (settings.Cpu is { } meter && targets.Count > 1 && meter.Watched.Any(IsSilo))
+        {
+            // A silo that has just started compiles and connects for a while: its idle rate is taken once
+            // its rate has stopped falling, not from one early reading (0.30-0.53 cores read 7 s after
+            // start let every wait of a comparison end at once, each window's leftover work running into
+            // the next window).
+            var (cores, took) = await meter.SettleAsync(IsSilo, QuietMargin, SettleReadings, QuietLimit, ct);
+            idleSilos = cores;
+            Output.Progress(string.Create(CultureInfo.InvariantCulture, $"{workload}: silos idle at {cores:F3} cores (settled in {took.TotalSeconds:F0} s)"));
+        }
+
         var window = settings.Operations is { } count ? $"{count:N0} operations" : $"{settings.Duration.TotalSeconds:F0} s";
         for (var round = 1; round <= settings.Rounds; round++)
         {
@@ -199,10 +210,9 @@ public static class BenchCommands
                     var (cores, quiet) = await cpu.WaitQuietAsync(IsSilo, idleSilos + QuietMargin, QuietLimit, ct);
                     Output.Progress(string.Create(CultureInfo.InvariantCulture, $"{workload}: silos at {cores:F3} cores before {target.System}'s run (idle {idleSilos:F3}){(quiet ? string.Empty : $"; still busy after {QuietLimit.TotalSeconds:F0} s, running anyway")}"));
 
-                    // The idle rate is the lowest seen: measured once before the first window, a freshly
-                    // started silo still compiling reads high (0.32 cores measured against 0.07-0.17
-                    // between windows), and a baseline that high let the next window start while the
-                    // last one's work was still running.
+                    // The idle rate is the lowest seen: settled before the first window, and lowered by
+                    // any lower reading since (a baseline too high lets a window start while the last
+                    // one's work is still running).
                     idleSilos = Math.Min(idleSilos, cores);
                 }
 
@@ -245,6 +255,9 @@ public static class BenchCommands
                 .Select(round => rate(round[0]) / round.Skip(1).Max(rate))
                 .ToList();
     }
+
+    /// <summary>One-second readings within <see cref="QuietMargin"/> of each other that make the silos' idle rate before the first run.</summary>
+    public static readonly int SettleReadings = 5;
 
     /// <summary>How far above their idle rate (in cores) the silos may be when a peer's run starts.</summary>
     public static readonly double QuietMargin = 0.03;

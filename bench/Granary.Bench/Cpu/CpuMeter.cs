@@ -103,6 +103,49 @@ public sealed class CpuMeter(ProcFs proc)
     }
 
     /// <summary>
+    /// The selected processes' idle rate: one-second readings until the last <paramref name="stable"/>
+    /// are all within <paramref name="tolerance"/> cores of their lowest (their rate has stopped
+    /// falling), or until <paramref name="limit"/>; returns the lowest reading of that stretch (of all
+    /// readings when the limit came first), and how long it took.
+    /// </summary>
+    public async Task<(double Cores, TimeSpan Took)> SettleAsync(Func<WatchedProcess, bool> which, double tolerance, int stable, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        var readings = new List<double>();
+        while (true)
+        {
+            readings.Add(await CoresAsync(which, TimeSpan.FromSeconds(1), cancellationToken));
+            if (Settled(readings, tolerance, stable) is { } idle)
+            {
+                return (idle, started.Elapsed);
+            }
+
+            if (started.Elapsed >= limit)
+            {
+                return (readings.Min(), started.Elapsed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The lowest of the last <paramref name="stable"/> readings when each of them is within
+    /// <paramref name="tolerance"/> of it, else null (fewer readings, or still falling or jumping).
+    /// </summary>
+    public static double? Settled(IReadOnlyList<double> readings, double tolerance, int stable)
+    {
+        ArgumentNullException.ThrowIfNull(readings);
+        ArgumentOutOfRangeException.ThrowIfLessThan(stable, 1);
+        if (readings.Count < stable)
+        {
+            return null;
+        }
+
+        var last = readings.Skip(readings.Count - stable).ToList();
+        var lowest = last.Min();
+        return last.All(r => r <= lowest + tolerance) ? lowest : null;
+    }
+
+    /// <summary>
     /// Own plus reaped-children time of <paramref name="root"/> and every live process below it, or
     /// null when the root is not among <paramref name="stats"/>.
     /// </summary>

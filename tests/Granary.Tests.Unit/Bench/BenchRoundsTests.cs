@@ -1,4 +1,5 @@
 using Granary.Bench;
+using Granary.Bench.Cpu;
 using Granary.Bench.Locks;
 
 namespace Granary.Tests.Unit.Bench;
@@ -33,5 +34,20 @@ public sealed class BenchRoundsTests
 
         Assert.Equal(settings.RoundsSpan + TimeSpan.FromMinutes(1), EtcdLockBenchTarget.LeaseTtlFor(settings));
         Assert.True(EtcdLockBenchTarget.LeaseTtlFor(settings) > TimeSpan.FromSeconds(70 + 60 + (2 * (10 + 60))));
+    }
+
+    [Fact]
+    public void A_silos_idle_rate_is_the_lowest_of_the_last_readings_once_they_stop_falling()
+    {
+        // A fresh silo compiling: falling readings are not settled, a flat stretch is, at its lowest.
+        double[] falling = [0.53, 0.41, 0.30, 0.22, 0.15, 0.09];
+        Assert.Null(CpuMeter.Settled(falling, tolerance: 0.03, stable: 5));
+        Assert.Null(CpuMeter.Settled([0.05, 0.05], 0.03, 5));
+        Assert.Equal(0.04, CpuMeter.Settled([.. falling, 0.06, 0.05, 0.04, 0.06, 0.05], 0.03, 5));
+
+        // One busy second inside the stretch (a timer firing) keeps it unsettled until it leaves it.
+        double[] spike = [0.05, 0.05, 0.20, 0.05, 0.05];
+        Assert.Null(CpuMeter.Settled(spike, 0.03, 5));
+        Assert.Equal(0.05, CpuMeter.Settled([.. spike, 0.05, 0.06, 0.05], 0.03, 5));
     }
 }
