@@ -33,8 +33,8 @@ public sealed record BenchSettings(int Concurrency, TimeSpan Warmup, TimeSpan Du
     /// The warm-up before round <paramref name="round"/>: with several timed rounds, the first one's is
     /// <see cref="Warmup"/> plus one measured window, so that every round starts from a system that has
     /// already run at least one full window (later rounds start after their own earlier ones). A system
-    /// that runs faster on state it has never used (Orleans.Transactions did about 25% more transfers
-    /// in its first minute on new accounts than in any later one) otherwise gets a first round no
+    /// that runs faster on state it has never used (Orleans.Transactions did up to 28% more transfers
+    /// in its first minute on new accounts than in its later ones) otherwise gets a first round no
     /// deployment stays in. Windows of a fixed number of operations keep <see cref="Warmup"/>.
     /// </summary>
     public TimeSpan WarmupFor(int round) =>
