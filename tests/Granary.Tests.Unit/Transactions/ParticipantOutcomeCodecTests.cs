@@ -11,6 +11,13 @@ public sealed class ParticipantOutcomeCodecTests
     [InlineData("tx-1", "", ParticipantStatus.Aborted)]
     [InlineData("odd:id:12:with colons", "take 3 x:y:7", ParticipantStatus.Aborted)]
     [InlineData("ünïcode id", "credit 999999999999999", ParticipantStatus.Committed)]
+    [InlineData("tx-47E19C25DCF0429DA18DCD040BE0BF38", "debit 1", ParticipantStatus.Committed)]
+    [InlineData("tx-47e19c25dcf0429da18dcd040be0bf3", "debit 1", ParticipantStatus.Committed)]
+    [InlineData("tx-47e19c25dcf0429da18dcd040be0bf38a", "debit 1", ParticipantStatus.Aborted)]
+    [InlineData("tx-47e19c25dcf0429da18dcd040be0bf3g", "debit 1", ParticipantStatus.Aborted)]
+    [InlineData("~ujhPJdzwQp2hjc0EC-C_OA", "debit 1", ParticipantStatus.Committed)]
+    [InlineData("=x", "3pc take 2 a:b", ParticipantStatus.Aborted)]
+    [InlineData("", "", ParticipantStatus.Committed)]
     public void A_finished_entry_round_trips(string id, string fingerprint, ParticipantStatus status)
     {
         var entry = new ParticipantEntry(id, fingerprint, status, At, null);
@@ -21,12 +28,30 @@ public sealed class ParticipantOutcomeCodecTests
     }
 
     [Fact]
-    public void The_encoding_is_a_fraction_of_a_json_record()
+    public void A_transfer_outcome_takes_41_characters_with_its_time_and_sdk_id_packed()
     {
         var text = ParticipantOutcomeCodec.Encode(new ParticipantEntry("tx-47e19c25dcf0429da18dcd040be0bf38", "debit 1", ParticipantStatus.Committed, At, null));
 
-        // The same entry as a ParticipantRecord in the grain-state JSON took about 210 characters.
-        Assert.Equal("C1795688265942:7:debit 1tx-47e19c25dcf0429da18dcd040be0bf38", text);
+        // The first text form took 61 characters, the same entry as a JSON object about 210.
+        Assert.Equal("cAaIXXHjW7:debit 1~R-GcJdzwQp2hjc0EC-C_OA", text);
+        Assert.Equal(41, text.Length);
+    }
+
+    [Theory]
+    [InlineData("C1795688265942:7:debit 1tx-47e19c25dcf0429da18dcd040be0bf38", "tx-47e19c25dcf0429da18dcd040be0bf38", "debit 1", ParticipantStatus.Committed)]
+    [InlineData("A1795688265942:0:odd:id", "odd:id", "", ParticipantStatus.Aborted)]
+    public void Texts_of_the_first_form_still_decode(string text, string id, string fingerprint, ParticipantStatus status) =>
+        Assert.Equal(new ParticipantEntry(id, fingerprint, status, At, null), ParticipantOutcomeCodec.Decode(text));
+
+    [Fact]
+    public void A_time_before_1970_is_written_in_the_first_form_and_round_trips()
+    {
+        var entry = new ParticipantEntry("tx-1", "debit 1", ParticipantStatus.Committed, new DateTimeOffset(1969, 12, 31, 23, 59, 59, TimeSpan.Zero), null);
+
+        var text = ParticipantOutcomeCodec.Encode(entry);
+
+        Assert.StartsWith("C-1000:", text, StringComparison.Ordinal);
+        Assert.Equal(entry, ParticipantOutcomeCodec.Decode(text));
     }
 
     [Theory]
@@ -43,6 +68,18 @@ public sealed class ParticipantOutcomeCodecTests
     [InlineData("Cabc:0:t")]
     [InlineData("C1:0:")]
     [InlineData("C1;0;t")]
+    [InlineData("C99999999999999999:0:t")]
+    [InlineData("c")]
+    [InlineData("cAaIXXHjW")]
+    [InlineData("cAaIXXHjW7")]
+    [InlineData("cAaIXXHjW7:")]
+    [InlineData("cAaIXXHjW7:debit 1")]
+    [InlineData("cAaIXXHjW7:debit 1x")]
+    [InlineData("cAaIXXHjW7:debit 1~short")]
+    [InlineData("cAaIXXHjW7:debit 1~R-GcJdzwQp2hjc0EC-C_O!")]
+    [InlineData("cAaI*XHjW7:debit 1=x")]
+    [InlineData("c//////////7:debit 1=x")]
+    [InlineData("c________7:debit 1=x")]
     public void Garbage_is_refused(string text) =>
         Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.Decode(text));
 
