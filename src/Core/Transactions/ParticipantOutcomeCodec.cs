@@ -23,7 +23,6 @@ namespace Granary.Transactions;
 /// </summary>
 public static class ParticipantOutcomeCodec
 {
-    private const string SdkIdPrefix = "tx-";
     private const int SdkIdHexDigits = 32;
     private const int SdkIdBytes = 16;
     private const int SdkIdChars = 22;
@@ -69,7 +68,6 @@ public static class ParticipantOutcomeCodec
     {
         var status = text[0] == 'c' ? ParticipantStatus.Committed : ParticipantStatus.Aborted;
         Span<byte> time = stackalloc byte[8];
-        time.Clear();
         var lengthEnd = text.IndexOf(':', StringComparison.Ordinal);
         if (text.Length < 1 + TimeChars
             || Base64Url.DecodeFromChars(text.AsSpan(1, TimeChars), time[(8 - TimeBytes)..], out var read, out var written) != OperationStatus.Done
@@ -125,12 +123,12 @@ public static class ParticipantOutcomeCodec
     /// <summary>The 22 base64url characters of an SDK id's 16 bytes, or null for any other id (kept as given).</summary>
     private static string? PackSdkId(string id)
     {
-        if (id.Length != SdkIdPrefix.Length + SdkIdHexDigits || !id.StartsWith(SdkIdPrefix, StringComparison.Ordinal))
+        if (id.Length != TransactionIds.Prefix.Length + SdkIdHexDigits || !id.StartsWith(TransactionIds.Prefix, StringComparison.Ordinal))
         {
             return null;
         }
 
-        var hex = id.AsSpan(SdkIdPrefix.Length);
+        var hex = id.AsSpan(TransactionIds.Prefix.Length);
         foreach (var c in hex)
         {
             // Lowercase only: the id must come back exactly as it was.
@@ -152,7 +150,7 @@ public static class ParticipantOutcomeCodec
             && Base64Url.DecodeFromChars(packed, bytes, out var read, out var written) == OperationStatus.Done
             && read == SdkIdChars
             && written == SdkIdBytes
-            ? SdkIdPrefix + Convert.ToHexStringLower(bytes[..SdkIdBytes])
+            ? TransactionIds.Prefix + Convert.ToHexStringLower(bytes[..SdkIdBytes])
             : null;
     }
 }

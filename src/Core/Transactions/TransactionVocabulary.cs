@@ -66,3 +66,16 @@ public sealed record RetryBackoff(TimeSpan Initial, TimeSpan Max, double Jitter 
         return TimeSpan.FromTicks((long)(raw * (1 - (jitter * random))));
     }
 }
+
+/// <summary>
+/// The transaction ids the SDK makes: <see cref="Prefix"/> and a new GUID as 32 lowercase hex digits.
+/// Participants store these ids packed (<see cref="ParticipantOutcomeCodec"/>); any other id is kept as given.
+/// </summary>
+public static class TransactionIds
+{
+    /// <summary>What every SDK-made id starts with.</summary>
+    public const string Prefix = "tx-";
+
+    /// <summary>A new unique transaction id.</summary>
+    public static string New() => Prefix + Guid.NewGuid().ToString("N");
+}

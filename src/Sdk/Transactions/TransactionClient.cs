@@ -27,7 +27,7 @@ public sealed class TransactionClient(IGrainFactory grains, GranaryClientOptions
     private readonly CallBound _bound = (options ?? new GranaryClientOptions()).Bound();
 
     /// <summary>A new unique transaction id.</summary>
-    public static string NewId() => "tx-" + Guid.NewGuid().ToString("N");
+    public static string NewId() => TransactionIds.New();
 
     /// <summary>Moves <paramref name="amount"/> from one account to another atomically.</summary>
     public Task<TransactionResult> TransferAsync(string from, string to, long amount, string? transactionId = null, TxProtocol protocol = TxProtocol.TwoPhase, CancellationToken cancellationToken = default)
