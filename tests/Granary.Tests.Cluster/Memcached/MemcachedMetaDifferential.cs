@@ -16,6 +16,10 @@ internal static class MemcachedMetaDifferential
     private static readonly string[] Values = ["v", "hello", "0", "7", "42", "18446744073709551615", "12abc", "é日本", string.Empty, " 5"];
     private static readonly string[] Ttls = ["0", "100", "1000", "2592000"];
 
+    // R compares the item's expiry time with now + the token: never with a token a TTL above could tie with, because
+    // then the answer (W or not) depends on whether a second of the server's clock ticked between the store and the read.
+    private static readonly string[] RecacheTokens = ["50", "500", "5000", "2591000"];
+
     /// <summary>
     /// The stream. Arithmetic works on counter keys of its own: memcached changes a number in place, or writes a new
     /// item when something still holds the old one (a reply of the same read not yet sent, and sometimes one just
@@ -75,7 +79,7 @@ internal static class MemcachedMetaDifferential
             var (key, b) = Name(Key());
             commands.Add(random.Next(32) switch
             {
-                < 8 => $"mg {key}{Flags((b, () => "b"), (2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + Ttl()), (5, () => "h"), (6, () => "l"), (6, () => "u"))}\r\n",
+                < 8 => $"mg {key}{Flags((b, () => "b"), (2, () => "v"), (3, () => "c"), (3, () => "f"), (3, () => "k"), (3, () => "s"), (3, () => "t"), (5, () => "q"), (4, Opaque), (4, () => "T" + Ttl()), (marking, () => "N" + Ttl()), (marking, () => "R" + RecacheTokens[random.Next(RecacheTokens.Length)]), (5, () => "h"), (6, () => "l"), (6, () => "u"))}\r\n",
                 < 15 => $"ms {key} {bytes}{Flags((b, () => "b"), (3, () => "c"), (3, () => "k"), (3, () => "F" + random.Next(70000).ToString(CultureInfo.InvariantCulture)), (3, () => "T" + Ttl()), (2, () => "M" + modes[random.Next(modes.Length)]), (4, Cas), (5, () => "q"), (4, Opaque), (marking, () => "I"))}\r\n{value}\r\n",
                 < 18 => $"md {key}{Flags((b, () => "b"), (3, () => "q"), (3, () => "k"), (3, Opaque), (3, Cas), (marking / 2, () => "I"), (4, () => "T" + Ttl()))}\r\n",
                 < 24 => Arithmetic(),
