@@ -70,6 +70,13 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
     private const int RowFloor = 3;
     private const long LargestRowFloor = 1_536;
 
+    // The largest row of a state is the largest of many rows that each keep the last few seconds' entries
+    // (a participant's finished transactions younger than the prepare timeout, for one): even at the mean
+    // load it swings between samples by about a fifth either way (6.8-9.7 kB in one run, 8.0 -> 6.9 -> 8.7
+    // kB by the means compared), so the second half may also rise by this part of the middle level. A row
+    // that keeps an entry per operation grows by kilobytes a second and still fails.
+    private const double LargestRowSwing = 0.3;
+
     // Once drained, the heap may hold what a silo keeps whatever the load (pools, caches of types and
     // grain references) plus a few bytes per operation; a leak of a kilobyte per operation exceeds it
     // several times over (the run makes tens of thousands of operations).
@@ -272,7 +279,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
                 CheckLevels(failures, $"rows of '{state}'", samples.Select(s => (double)s.Rows.GetValueOrDefault(state).Rows).ToList(), RowFloor);
             }
 
-            CheckLevels(failures, $"largest '{state}' row (bytes, at the mean load)", PerLoad(samples.Select(s => (double)s.Rows.GetValueOrDefault(state).LargestBytes).ToList(), load), LargestRowFloor);
+            CheckLevels(failures, $"largest '{state}' row (bytes, at the mean load)", PerLoad(samples.Select(s => (double)s.Rows.GetValueOrDefault(state).LargestBytes).ToList(), load), LargestRowFloor, LargestRowSwing);
         }
 
         foreach (var failure in failures)
