@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Globalization;
+using System.Text;
 
 namespace Granary.Transactions;
 
@@ -13,9 +14,10 @@ namespace Granary.Transactions;
 /// digits), else <c>=</c> and the id as given.
 /// A participant remembers its recent outcomes (every one younger than the prepare timeout plus the
 /// clock skew: about fifty per account when 1,000 accounts make 2,500 transfers a second) and writes them with
-/// every state change, so their stored size is paid on every prepare: one string each, with no
+/// every state change, so their stored size is paid on every prepare: one text each, with no
 /// per-object type names or reference ids, and with the time and an SDK id packed, an outcome of a
-/// transfer takes 41 characters (61 in the first text form, about 210 as a JSON object). Open
+/// transfer takes 41 characters (61 in the first text form, about 210 as a JSON object); all of a
+/// participant's texts are stored as one block (<see cref="ParticipantOutcomeTexts"/>). Open
 /// entries keep their full form (they carry inquiry times and the three-phase timeout); a finished
 /// entry needs only its id, status, time and fingerprint.
 /// Texts of the first form (<c>{C|A}{unix ms}:{fingerprint length}:{fingerprint}{id}</c>) are still
@@ -30,6 +32,11 @@ public static class ParticipantOutcomeCodec
     private const int TimeChars = 8;
     private const char PackedId = '~';
     private const char PlainId = '=';
+
+    /// <summary>Ends each text in a block: 0xFF, a byte that valid UTF-8 never holds.</summary>
+    internal const byte BlockEnd = 0xFF;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Encodes a finished entry.</summary>
     /// <exception cref="ArgumentException">The entry is still open (prepared or pre-committed).</exception>
@@ -62,6 +69,40 @@ public static class ParticipantOutcomeCodec
         ArgumentNullException.ThrowIfNull(text);
         var entry = text.Length > 0 && text[0] is 'c' or 'a' ? DecodeCompact(text) : DecodeFirstForm(text);
         return entry ?? throw new FormatException($"not an encoded participant outcome: '{text}'");
+    }
+
+    /// <summary>
+    /// Decodes a block of <see cref="ParticipantOutcomeTexts.EncodeBlock"/>: each entry's text as UTF-8, ended by
+    /// <see cref="BlockEnd"/> (a byte valid UTF-8 never holds). Null or empty: no entries.
+    /// </summary>
+    /// <exception cref="FormatException">The block is cut short, a text is not UTF-8, or a text is not an encoded entry.</exception>
+    public static List<ParticipantEntry> DecodeBlock(byte[]? block)
+    {
+        var entries = new List<ParticipantEntry>();
+        var rest = block.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf(BlockEnd);
+            if (end < 0)
+            {
+                throw new FormatException($"a participant outcome block ends without its last text's end byte ({rest.Length} bytes left)");
+            }
+
+            string text;
+            try
+            {
+                text = StrictUtf8.GetString(rest[..end]);
+            }
+            catch (DecoderFallbackException ex)
+            {
+                throw new FormatException("a participant outcome block holds a text that is not UTF-8", ex);
+            }
+
+            entries.Add(Decode(text));
+            rest = rest[(end + 1)..];
+        }
+
+        return entries;
     }
 
     private static ParticipantEntry? DecodeCompact(string text)
@@ -156,21 +197,25 @@ public static class ParticipantOutcomeCodec
 }
 
 /// <summary>
-/// The stored texts of a participant's finished entries, each encoded once: a finished entry never
-/// changes (a change replaces the entry), and the participant writes all of them with every state
-/// change (about fifty under load), so encoding them anew at each write cost more than the rest of
-/// the write's preparation. Keeps exactly the entries of the last call.
+/// The stored form of a participant's finished entries: one block of bytes, each entry's
+/// <see cref="ParticipantOutcomeCodec.Encode"/> text as UTF-8 followed by
+/// <see cref="ParticipantOutcomeCodec.BlockEnd"/>, each text encoded once. A finished entry never changes (a change
+/// replaces the entry) and the participant writes all of them with every state change (about fifty under load):
+/// encoding them anew at each write cost more than the rest of the write's preparation, and as fifty strings
+/// the serializer checked, transcoded and tracked each one, and the write's deep copy copied the list, at
+/// every write. One block is copied and written as one run of bytes. Keeps exactly the entries of the last call.
 /// </summary>
 public sealed class ParticipantOutcomeTexts
 {
-    private Dictionary<ParticipantEntry, string> _texts = new(ReferenceEqualityComparer.Instance);
-    private Dictionary<ParticipantEntry, string> _next = new(ReferenceEqualityComparer.Instance);
+    private readonly List<byte[]> _order = [];
+    private Dictionary<ParticipantEntry, byte[]> _texts = new(ReferenceEqualityComparer.Instance);
+    private Dictionary<ParticipantEntry, byte[]> _next = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>The <see cref="ParticipantOutcomeCodec.Encode"/> text of each finished entry of <paramref name="entries"/>, in their order.</summary>
-    public List<string> Encode(IEnumerable<ParticipantEntry> entries)
+    /// <summary>The block of the finished entries of <paramref name="entries"/>, in their order; null when there is none.</summary>
+    public byte[]? EncodeBlock(IEnumerable<ParticipantEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var texts = new List<string>();
+        var size = 0;
         foreach (var entry in entries)
         {
             if (entry.IsOpen)
@@ -180,15 +225,31 @@ public sealed class ParticipantOutcomeTexts
 
             if (!_texts.TryGetValue(entry, out var text))
             {
-                text = ParticipantOutcomeCodec.Encode(entry);
+                text = Encoding.UTF8.GetBytes(ParticipantOutcomeCodec.Encode(entry));
             }
 
             _next[entry] = text;
-            texts.Add(text);
+            _order.Add(text);
+            size += text.Length + 1;
         }
 
         (_texts, _next) = (_next, _texts);
         _next.Clear();
-        return texts;
+        if (size == 0)
+        {
+            return null;
+        }
+
+        var block = new byte[size];
+        var at = 0;
+        foreach (var text in _order)
+        {
+            text.CopyTo(block, at);
+            at += text.Length;
+            block[at++] = ParticipantOutcomeCodec.BlockEnd;
+        }
+
+        _order.Clear();
+        return block;
     }
 }

@@ -1,6 +1,10 @@
+using System.Globalization;
 using Granary.Client.Transactions;
 using Granary.Tests.Cluster.Infrastructure;
 using Granary.Transactions;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace Granary.Tests.Cluster.Transactions;
@@ -12,6 +16,7 @@ namespace Granary.Tests.Cluster.Transactions;
 public abstract class ParticipantGroupCommitScenarios(GranaryTestClusterFixture fixture, ITestOutputHelper output)
 {
     private const int Prepares = 40;
+    private const string StateName = "tx-account";
 
     [Fact]
     public async Task Concurrent_prepares_on_one_account_share_writes_and_every_hold_is_kept()
@@ -97,6 +102,50 @@ public abstract class ParticipantGroupCommitScenarios(GranaryTestClusterFixture 
         Assert.Equal(1_000 + (others.Count * 100), balances.Sum(b => b.Balance));
         Assert.All(balances, b => Assert.True(b.Balance >= 0 && b.Held == 0 && b.Prepared == 0, $"{b.Key}: balance {b.Balance}, held {b.Held}, prepared {b.Prepared}"));
         Assert.True(results.Count(r => r) > 0);
+    }
+
+    [Fact]
+    public async Task Outcomes_stored_as_texts_by_an_earlier_build_are_read_and_the_next_write_stores_them_as_one_block()
+    {
+        // An account's row as an earlier build wrote it: its outcomes as one text each (a packed one and one of the first form).
+        var name = "form-" + Guid.NewGuid().ToString("N")[..8];
+        var storage = ((InProcessSiloHandle)fixture.Cluster.Silos[0]).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GranaryStorage.Default);
+        var row = GrainId.Create("granary.transactions.account", name);
+        var at = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var committed = TransactionClient.NewId();
+        var aborted = "earlier-" + name;
+        await storage.WriteStateAsync(StateName, row, new GrainState<AccountState>(new AccountState
+        {
+            Open = true,
+            Balance = 100,
+            Outcomes =
+            [
+                ParticipantOutcomeCodec.Encode(new ParticipantEntry(committed, "debit 5", ParticipantStatus.Committed, at, null)),
+                string.Create(CultureInfo.InvariantCulture, $"A{at.ToUnixTimeMilliseconds()}:7:debit 3{aborted}"),
+            ],
+        }));
+
+        var account = fixture.SiloGrains.GetGrain<IAccountGrain>(name);
+        Assert.Equal(nameof(ParticipantStatus.Committed), (await account.GetTransactionAsync(committed))?.Status);
+        Assert.Equal(nameof(ParticipantStatus.Aborted), (await account.GetTransactionAsync(aborted))?.Status);
+
+        // A prepare is durable before its vote: that write holds the outcomes as one block and no texts.
+        var open = TransactionClient.NewId();
+        Assert.True((await account.PrepareAsync(open, new Debit(10))).Yes);
+        var stored = new GrainState<AccountState>();
+        await storage.ReadStateAsync(StateName, row, stored);
+        Assert.NotNull(stored.State);
+        Assert.Empty(stored.State.Outcomes);
+        Assert.Equal([aborted, committed], ParticipantOutcomeCodec.DecodeBlock(stored.State.OutcomeBlock).Select(e => e.TransactionId).Order(StringComparer.Ordinal));
+
+        // A fresh activation reads them back from the block.
+        await fixture.SiloGrains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero); // not open to clients
+        Assert.Equal(nameof(ParticipantStatus.Committed), (await account.GetTransactionAsync(committed))?.Status);
+        Assert.Equal(nameof(ParticipantStatus.Aborted), (await account.GetTransactionAsync(aborted))?.Status);
+        Assert.Equal(nameof(ParticipantStatus.Prepared), (await account.GetTransactionAsync(open))?.Status);
+        Assert.False((await account.PrepareAsync(aborted, new Debit(3))).Yes);
+        await account.AbortAsync(open);
+        Assert.Equal(0, (await account.GetAsync()).Held);
     }
 }
 

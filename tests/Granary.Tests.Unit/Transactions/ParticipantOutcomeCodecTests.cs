@@ -99,25 +99,48 @@ public sealed class ParticipantOutcomeCodecTests
     }
 
     [Fact]
-    public void Stored_texts_are_the_codecs_in_ledger_order_and_each_entry_is_encoded_once()
+    public void The_block_holds_each_finished_entrys_text_in_ledger_order_and_forgets_entries_gone()
     {
         var texts = new ParticipantOutcomeTexts();
         var committed = new ParticipantEntry("tx-a", "debit 1", ParticipantStatus.Committed, At, null);
         var open = new ParticipantEntry("tx-b", "credit 1", ParticipantStatus.Prepared, At, null);
-        var aborted = new ParticipantEntry("tx-c", "debit 2", ParticipantStatus.Aborted, At.AddSeconds(1), null);
+        var aborted = new ParticipantEntry("line\nbreak ünïcode", "debit 2\n", ParticipantStatus.Aborted, At.AddSeconds(1), null);
 
-        var first = texts.Encode([committed, open, aborted]);
-        Assert.Equal([ParticipantOutcomeCodec.Encode(committed), ParticipantOutcomeCodec.Encode(aborted)], first);
+        var first = texts.EncodeBlock([committed, open, aborted]);
+        Assert.Equal([.. Utf8(committed), 0xFF, .. Utf8(aborted), 0xFF], first);
+        Assert.Equal([committed, aborted], ParticipantOutcomeCodec.DecodeBlock(first));
 
-        // The same entry objects give the same string objects (not encoded again); a replaced entry
-        // (its status changed) is encoded anew; entries gone are forgotten.
+        // A replaced entry (its status changed) is encoded anew; entries gone are forgotten; none at all: no block.
         var committedB = open with { Status = ParticipantStatus.Committed, Since = At.AddSeconds(2) };
-        var second = texts.Encode([committed, committedB]);
-        Assert.Same(first[0], second[0]);
-        Assert.Equal(ParticipantOutcomeCodec.Encode(committedB), second[1]);
-        var third = texts.Encode([committedB]);
-        Assert.Same(second[1], Assert.Single(third));
-        Assert.Empty(texts.Encode([open]));
-        Assert.NotSame(first[0], Assert.Single(texts.Encode([committed])));
+        Assert.Equal([committed, committedB], ParticipantOutcomeCodec.DecodeBlock(texts.EncodeBlock([committed, committedB])));
+        Assert.Equal([committedB], ParticipantOutcomeCodec.DecodeBlock(texts.EncodeBlock([committedB])));
+        Assert.Null(texts.EncodeBlock([open]));
+        Assert.Empty(ParticipantOutcomeCodec.DecodeBlock(null));
+        Assert.Empty(ParticipantOutcomeCodec.DecodeBlock([]));
     }
+
+    [Fact]
+    public void A_block_of_fifty_transfer_outcomes_takes_42_bytes_each()
+    {
+        var entries = Enumerable.Range(0, 50).Select(i => new ParticipantEntry(TransactionIds.New(), "debit 1", ParticipantStatus.Committed, At.AddMilliseconds(i), null)).ToList();
+
+        var block = new ParticipantOutcomeTexts().EncodeBlock(entries);
+
+        Assert.Equal(50 * 42, block!.Length);
+        Assert.Equal(entries, ParticipantOutcomeCodec.DecodeBlock(block));
+    }
+
+    [Fact]
+    public void A_cut_or_damaged_block_is_refused()
+    {
+        var block = new ParticipantOutcomeTexts().EncodeBlock([new ParticipantEntry("tx-a", "debit 1", ParticipantStatus.Committed, At, null)])!;
+
+        Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.DecodeBlock(block[..^1]));
+        Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.DecodeBlock([.. block, .. "c"u8]));
+        Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.DecodeBlock([0xC3, 0x28, 0xFF]));
+        Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.DecodeBlock([.. "garbage"u8, 0xFF]));
+        Assert.Throws<FormatException>(() => ParticipantOutcomeCodec.DecodeBlock([0xFF]));
+    }
+
+    private static byte[] Utf8(ParticipantEntry entry) => System.Text.Encoding.UTF8.GetBytes(ParticipantOutcomeCodec.Encode(entry));
 }

@@ -20,13 +20,17 @@ public class ParticipantState
     [Id(3)]
     public Dictionary<string, List<ParticipantRef>> ThreePhasePeers { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Recent outcomes (committed or aborted transactions), one <see cref="ParticipantOutcomeCodec"/> string each.</summary>
+    /// <summary>Recent outcomes (committed or aborted transactions), one <see cref="ParticipantOutcomeCodec"/> string each, as rows written before <see cref="OutcomeBlock"/> existed hold them; read, then written as <see cref="OutcomeBlock"/>.</summary>
     [Id(4)]
     public List<string> Outcomes { get; set; } = [];
 
     /// <summary>Saga steps still remembered (TCC barriers), one <see cref="TccStepCodec"/> string each.</summary>
     [Id(5)]
     public List<string> SagaBarriers { get; set; } = [];
+
+    /// <summary>Recent outcomes (committed or aborted transactions) as one <see cref="ParticipantOutcomeTexts"/> block; null when there is none.</summary>
+    [Id(6)]
+    public byte[]? OutcomeBlock { get; set; }
 
     // Grain state is stored as JSON with a full type name on every collection: an empty collection
     // costs about 150 bytes on every write and restores to the same empty value when left out, so
@@ -46,6 +50,9 @@ public class ParticipantState
 
     /// <summary>Json.NET: leave <see cref="Outcomes"/> out when empty.</summary>
     public bool ShouldSerializeOutcomes() => Outcomes.Count > 0;
+
+    /// <summary>Json.NET: leave <see cref="OutcomeBlock"/> out when empty.</summary>
+    public bool ShouldSerializeOutcomeBlock() => OutcomeBlock is { Length: > 0 };
 
     /// <summary>Json.NET: leave <see cref="SagaBarriers"/> out when empty.</summary>
     public bool ShouldSerializeSagaBarriers() => SagaBarriers.Count > 0;

@@ -58,7 +58,7 @@ public sealed class TransactionParticipant<TState>
     {
         _writer.Load(Store);
         var state = _writer.State;
-        var ledger = new ParticipantLedger(state.Outcomes.Select(ParticipantOutcomeCodec.Decode).Concat(state.Transactions.Select(r =>
+        var ledger = new ParticipantLedger(state.Outcomes.Select(ParticipantOutcomeCodec.Decode).Concat(ParticipantOutcomeCodec.DecodeBlock(state.OutcomeBlock)).Concat(state.Transactions.Select(r =>
             new ParticipantEntry(r.TransactionId, r.Fingerprint, (ParticipantStatus)r.Status, r.Since, r.LastInquiry, r.ThreePhaseTimeout))));
         _protocol = new ParticipantProtocol<TxOperation>(ledger, state.Reservations, _resource);
         _saga.Load(state, _time.GetUtcNow());
@@ -219,7 +219,12 @@ public sealed class TransactionParticipant<TState>
             LastInquiry = e.LastInquiry,
             ThreePhaseTimeout = e.ThreePhaseTimeout,
         }).ToList();
-        state.Outcomes = _outcomeTexts.Encode(ledger.Entries);
+        state.OutcomeBlock = _outcomeTexts.EncodeBlock(ledger.Entries);
+        if (state.Outcomes.Count > 0)
+        {
+            // Read from a row of the earlier form: now in the block.
+            state.Outcomes = [];
+        }
         if (state.ThreePhasePeers.Count > 0)
         {
             foreach (var id in state.ThreePhasePeers.Keys.Where(id => ledger.Find(id) is not { IsOpen: true }).ToList())
