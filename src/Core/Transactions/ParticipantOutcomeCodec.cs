@@ -215,6 +215,10 @@ public sealed class ParticipantOutcomeTexts
     public byte[]? EncodeBlock(IEnumerable<ParticipantEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
+
+        // Not empty only if a call before this one threw part way.
+        _order.Clear();
+        _next.Clear();
         var size = 0;
         foreach (var entry in entries)
         {

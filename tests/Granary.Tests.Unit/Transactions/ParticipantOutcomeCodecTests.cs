@@ -120,6 +120,23 @@ public sealed class ParticipantOutcomeCodecTests
     }
 
     [Fact]
+    public void A_call_that_failed_part_way_leaves_nothing_in_the_next_block()
+    {
+        var texts = new ParticipantOutcomeTexts();
+        var committed = new ParticipantEntry("tx-a", "debit 1", ParticipantStatus.Committed, At, null);
+        var aborted = new ParticipantEntry("tx-c", "debit 2", ParticipantStatus.Aborted, At, null);
+        IEnumerable<ParticipantEntry> Failing()
+        {
+            yield return committed;
+            throw new InvalidOperationException("the ledger failed");
+        }
+
+        Assert.Throws<InvalidOperationException>(() => texts.EncodeBlock(Failing()));
+
+        Assert.Equal([aborted], ParticipantOutcomeCodec.DecodeBlock(texts.EncodeBlock([aborted])));
+    }
+
+    [Fact]
     public void A_block_of_fifty_transfer_outcomes_takes_42_bytes_each()
     {
         var entries = Enumerable.Range(0, 50).Select(i => new ParticipantEntry(TransactionIds.New(), "debit 1", ParticipantStatus.Committed, At.AddMilliseconds(i), null)).ToList();
