@@ -37,6 +37,11 @@ if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]
   echo "test.sh: installing redis-server (Debian package)..."
   apt_install redis-server
 fi
+# The bench's etcd lock peer is tested against a private etcd (Debian's etcd-server gives /usr/bin/etcd).
+if ! command -v etcd >/dev/null 2>&1 && [[ ! -x /usr/bin/etcd ]]; then
+  echo "test.sh: installing etcd-server (Debian package)..."
+  apt_install etcd-server
+fi
 # The Memcached endpoint's tests compare with a real memcached and run pymemcache (Debian's python3).
 if ! command -v memcached >/dev/null 2>&1 && [[ ! -x /usr/bin/memcached ]]; then
   echo "test.sh: installing memcached (Debian package)..."
