@@ -175,7 +175,9 @@ public static class GranarySiloBuilderExtensions
     /// Idle activations: <see cref="GranaryClusterOptions.CollectionAge"/> for every grain type without
     /// its own limit, and task records after <see cref="TaskCollectionAge"/> or that age, whichever is
     /// shorter (there is one per task, so they go sooner than Orleans' default). Configured here rather
-    /// than by attributes so that a short age for tests reaches every type.
+    /// than by attributes so that a short age for tests reaches every type. Also bounds the grain
+    /// locations each silo caches (<see cref="GranaryClusterOptions.DirectoryCacheSize"/>), which
+    /// otherwise grow with the names a silo has seen.
     /// </summary>
     public static ISiloBuilder AddGranaryActivationCollection(this ISiloBuilder silo, IConfiguration configuration)
     {
@@ -201,6 +203,7 @@ public static class GranarySiloBuilderExtensions
             var task = collection.CollectionAge < TaskCollectionAge ? collection.CollectionAge : TaskCollectionAge;
             collection.ClassSpecificCollectionAge[typeof(Granary.Scheduling.TaskGrain).FullName!] = task;
         });
+        silo.Services.Configure<GrainDirectoryOptions>(directory => directory.CacheSize = options.DirectoryCacheSize);
         return silo;
     }
 

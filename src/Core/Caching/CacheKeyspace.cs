@@ -1,3 +1,5 @@
+using Granary.Collections;
+
 namespace Granary.Caching;
 
 /// <summary>
@@ -72,6 +74,9 @@ public sealed partial class CacheKeyspace
 
     /// <summary>Number of keys held (expired keys not yet reclaimed included).</summary>
     public int Count => _entries.Count;
+
+    /// <summary>Slots of the key table: the largest number of keys it holds without growing (memory diagnostics).</summary>
+    public int KeyTableSlots => _entries.Capacity;
 
     /// <summary>Estimated bytes used.</summary>
     public long UsedBytes => _used;
@@ -198,7 +203,8 @@ public sealed partial class CacheKeyspace
 
     /// <summary>
     /// One active-expiry cycle, like Redis's: samples keys that have a TTL and reclaims the expired
-    /// ones, repeating while more than a quarter of a sample was expired. Returns keys reclaimed.
+    /// ones, repeating while more than a quarter of a sample was expired; then gives back the memory
+    /// of tables less than an eighth full (<see cref="SparseTrim"/>). Returns keys reclaimed.
     /// </summary>
     public int ExpireCycle(int samplesPerRound = 20, int maxRounds = 16)
     {
@@ -226,6 +232,11 @@ public sealed partial class CacheKeyspace
             }
         }
 
+        // The tables keep the size of the keyspace's largest moment; once a burst of keys has gone
+        // they are rebuilt at the size of what is left.
+        SparseTrim.TrimIfSparse(_entries);
+        SparseTrim.TrimIfSparse(_all);
+        SparseTrim.TrimIfSparse(_volatile);
         return reclaimed;
     }
 

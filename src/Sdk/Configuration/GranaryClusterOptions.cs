@@ -84,4 +84,17 @@ public sealed class GranaryClusterOptions
     /// the ones that come back; tests use seconds. Between 1 second and 1 day.
     /// </summary>
     public TimeSpan? CollectionAge { get; set; }
+
+    /// <summary>
+    /// Most grain locations each silo caches (Orleans' <c>GrainDirectoryOptions.CacheSize</c>). Every
+    /// grain a silo calls or hosts leaves an entry of about 200 bytes for up to four minutes, so with
+    /// names that churn (locks, sagas, tasks) the cache fills to its bound: Orleans' default of
+    /// 1,000,000 entries is about 200 MB per silo and preallocates its table. Default
+    /// <see cref="DefaultDirectoryCacheSize"/> (about 20 MB when full); a miss costs one directory
+    /// lookup. Between 1,000 and 10,000,000.
+    /// </summary>
+    public int DirectoryCacheSize { get; set; } = DefaultDirectoryCacheSize;
+
+    /// <summary>The default of <see cref="DirectoryCacheSize"/>.</summary>
+    public const int DefaultDirectoryCacheSize = 100_000;
 }

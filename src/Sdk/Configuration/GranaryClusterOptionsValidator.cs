@@ -53,6 +53,11 @@ public sealed class GranaryClusterOptionsValidator : IValidateOptions<GranaryClu
             errors.Add($"{GranaryClusterOptions.SectionName}:CollectionAge must be between 00:00:01 and 1.00:00:00 (got {age}).");
         }
 
+        if (options.DirectoryCacheSize is < 1_000 or > 10_000_000)
+        {
+            errors.Add($"{GranaryClusterOptions.SectionName}:DirectoryCacheSize must be between 1000 and 10000000 (got {options.DirectoryCacheSize}).");
+        }
+
         if (options.MinimumReminderPeriod is { } reminder && (reminder < TimeSpan.FromSeconds(1) || reminder > TimeSpan.FromHours(1)))
         {
             errors.Add($"{GranaryClusterOptions.SectionName}:MinimumReminderPeriod must be between 00:00:01 and 01:00:00 (got {reminder}).");

@@ -4,6 +4,7 @@ using Granary.Server;
 using Granary.Server.Options;
 using Granary.Server.Queues;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Hosting;
 
@@ -101,9 +102,39 @@ public sealed class ConfigurationValidationTests
         Assert.Contains("Granary:Cluster:Mode", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(999)]
+    [InlineData(10_000_001)]
+    public void The_directory_cache_size_must_be_bounded(int size)
+    {
+        var result = new GranaryClusterOptionsValidator().Validate(null, new GranaryClusterOptions { DirectoryCacheSize = size });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Granary:Cluster:DirectoryCacheSize", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, GranaryClusterOptions.DefaultDirectoryCacheSize)]
+    [InlineData("5000", 5000)]
+    public void The_directory_cache_size_reaches_orleans(string? configured, int expected)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (configured is not null)
+        {
+            settings["Granary:Cluster:DirectoryCacheSize"] = configured;
+        }
+
+        var silo = new TestSiloBuilder();
+        silo.AddGranaryActivationCollection(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        using var services = silo.Services.BuildServiceProvider();
+
+        Assert.Equal(expected, services.GetRequiredService<IOptions<Orleans.Configuration.GrainDirectoryOptions>>().Value.CacheSize);
+        Assert.NotEqual(new Orleans.Configuration.GrainDirectoryOptions().CacheSize, expected);
+    }
+
     private sealed class TestSiloBuilder : ISiloBuilder
     {
-        public Microsoft.Extensions.DependencyInjection.IServiceCollection Services { get; } = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        public IServiceCollection Services { get; } = new ServiceCollection();
 
         public IConfiguration Configuration { get; } = new ConfigurationBuilder().Build();
     }

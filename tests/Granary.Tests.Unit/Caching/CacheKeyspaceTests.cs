@@ -1,4 +1,5 @@
 using Granary.Caching;
+using Granary.Collections;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Granary.Tests.Unit.Caching;
@@ -71,6 +72,42 @@ public sealed class CacheKeyspaceTests
         Assert.Equal(1000, reclaimed);
         Assert.Equal(1, ks.Count);
         Assert.Equal(1000, ks.Statistics.Expirations);
+    }
+
+    [Fact]
+    public void Tables_left_by_a_burst_of_expired_keys_are_given_back()
+    {
+        var ks = NewKeyspace();
+        for (var i = 0; i < 50_000; i++)
+        {
+            ks.Execute("SET", $"burst{i}", "v", "PX", "100");
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            ks.Execute("SET", $"keep{i}", "v");
+        }
+
+        var peak = ks.KeyTableSlots;
+        Assert.True(peak >= 50_100, $"{peak} slots for 50,100 keys");
+        ks.ExpireCycle();
+        Assert.Equal(peak, ks.KeyTableSlots); // nothing expired yet: the table stays as it is
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        for (var cycle = 0; cycle < 10_000 && ks.Count > 100; cycle++)
+        {
+            ks.ExpireCycle();
+        }
+
+        Assert.Equal(100, ks.Count);
+        Assert.True(ks.KeyTableSlots < SparseTrim.MinimumCapacity, $"{ks.KeyTableSlots} slots left for 100 keys (peak {peak})");
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal("v", ks.Execute("GET", $"keep{i}").Text);
+        }
+
+        Assert.Equal(CacheReply.One, ks.Execute("DEL", "keep0"));
+        Assert.Equal(99, ks.Count);
     }
 
     [Fact]

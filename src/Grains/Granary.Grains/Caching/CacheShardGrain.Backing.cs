@@ -1,4 +1,5 @@
 using System.Globalization;
+using Granary.Collections;
 using Granary.Errors;
 using Granary.Scheduling;
 using Microsoft.Extensions.Logging;
@@ -303,6 +304,7 @@ public sealed partial class CacheShardGrain
     private void ActiveExpiryTick()
     {
         _keyspace.ExpireCycle();
+        SparseTrim.TrimIfSparse(_versions);
         var now = time.GetUtcNow();
         if (_observers.Count > 0 && now - _subscriptionsSweptAt >= options.Value.SubscriptionExpiry)
         {
