@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using Granary.Bench.Cpu;
 using Granary.Cli.Cli;
+using Granary.Threading;
 using HdrHistogram;
 
 namespace Granary.Bench;
@@ -147,6 +148,7 @@ public static class BenchRunner
         var errors = new long[settings.Concurrency];
         string? firstError = null;
         var measuring = 0;
+        var slowest = new long[1];
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
 
         async Task Caller(int index)
@@ -179,6 +181,7 @@ public static class BenchRunner
                     var micros = Math.Min((long)Stopwatch.GetElapsedTime(start).TotalMicroseconds, HighestTrackableMicros);
                     histograms[index].RecordValue(Math.Max(1, micros));
                     operations[index]++;
+                    AtomicMax.Raise(ref slowest[0], micros);
                 }
             }
         }
@@ -188,7 +191,7 @@ public static class BenchRunner
         var cpuBefore = settings.Cpu?.Sample();
         Volatile.Write(ref measuring, 1);
         var window = Stopwatch.StartNew();
-        var progress = settings.ShowProgress ? ReportProgressAsync(system, operations, settings.Duration, stop.Token) : Task.CompletedTask;
+        var progress = settings.ShowProgress ? ReportProgressAsync(system, operations, slowest, settings.Duration, stop.Token) : Task.CompletedTask;
         await Task.Delay(settings.Duration, cancellationToken);
         Volatile.Write(ref measuring, 0);
         var seconds = window.Elapsed.TotalSeconds;
@@ -331,7 +334,11 @@ public static class BenchRunner
         }
     }
 
-    private static async Task ReportProgressAsync(string system, long[] operations, TimeSpan duration, CancellationToken ct)
+    /// <summary>
+    /// One line a second: the operations completed in it and the slowest of them, which shows whether
+    /// a tail is spread over the window or comes from a few stalls.
+    /// </summary>
+    private static async Task ReportProgressAsync(string system, long[] operations, long[] slowest, TimeSpan duration, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         long last = 0;
@@ -342,7 +349,8 @@ public static class BenchRunner
             {
                 // Racy reads of per-caller counters are fine for a progress line.
                 var now = operations.Sum();
-                Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0}/{duration.TotalSeconds:F0} s  {now - last,9:N0} ops/s");
+                var slowestMs = Interlocked.Exchange(ref slowest[0], 0) / 1000.0;
+                Output.Progress($"  [{system}] {watch.Elapsed.TotalSeconds,4:F0}/{duration.TotalSeconds:F0} s  {now - last,9:N0} ops/s  slowest {slowestMs,7:F1} ms");
                 last = now;
             }
         }

@@ -1,4 +1,5 @@
 using Granary.Locks;
+using Granary.Threading;
 
 namespace Granary.Client.Locks;
 
@@ -281,20 +282,7 @@ public sealed class LockHandle : IAsyncDisposable
         done.TrySetResult(outcome);
     }
 
-    private void ExtendLocalExpiry(long until)
-    {
-        var current = Volatile.Read(ref _localExpiry);
-        while (until > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _localExpiry, until, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
+    private void ExtendLocalExpiry(long until) => AtomicMax.Raise(ref _localExpiry, until);
 
     private void MarkLost()
     {

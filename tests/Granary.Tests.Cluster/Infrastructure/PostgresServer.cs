@@ -331,6 +331,9 @@ public sealed class PostgresServer : IAsyncDisposable
             ct,
             runAs: SuperUser);
 
+    // wal_init_zero=off, as scripts/lib/servers.sh starts its servers: a new server creates a WAL
+    // file for every 16 MB of WAL until its first checkpoints and would fill each with zeros first,
+    // which the commits behind it wait for (docs/benchmarks.md, Method).
     private static string ServerOptions(string directory, int port, bool durable) =>
         string.Join(
             ' ',
@@ -338,6 +341,7 @@ public sealed class PostgresServer : IAsyncDisposable
             "-c listen_addresses=127.0.0.1",
             $"-c unix_socket_directories={Path.Combine(directory, "sock")}",
             "-c max_connections=300",
+            "-c wal_init_zero=off",
             durable ? "-c fsync=on" : "-c fsync=off");
 
     private static async Task WaitUntilReadyAsync(int port, string password, string logFile, CancellationToken ct)

@@ -10,6 +10,7 @@ using Granary.Queues;
 using Granary.Scheduling;
 using Granary.Server;
 using Granary.Tests.Cluster.Infrastructure;
+using Granary.Threading;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
@@ -143,12 +144,12 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
         const int Count = 12;
         var queue = Name("bounded");
         var running = 0;
-        var most = 0;
+        var most = 0L;
         await using var worker = await fixture.StartWorkerAsync(services => services
             .AddTaskHandler("app-slow", async (SumArgs args, CancellationToken ct) =>
             {
                 var now = Interlocked.Increment(ref running);
-                InterlockedMax(ref most, now);
+                AtomicMax.Raise(ref most, now);
                 try
                 {
                     await Task.Delay(150, ct); // the work being simulated: a handler that takes a while
@@ -263,20 +264,6 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
 
     private static string Name(string what) => $"app-{what}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    private static void InterlockedMax(ref int target, int value)
-    {
-        var seen = Volatile.Read(ref target);
-        while (value > seen)
-        {
-            var was = Interlocked.CompareExchange(ref target, value, seen);
-            if (was == seen)
-            {
-                return;
-            }
-
-            seen = was;
-        }
-    }
 
     /// <summary>The host starts its worker in the background: wait until the queue lists it.</summary>
     private async Task WaitForWorkerAsync(string queue) =>
@@ -340,7 +327,7 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
     public sealed class ConsumerProbe
     {
         private int _running;
-        private int _most;
+        private long _most;
 
         /// <summary>Delivery times (Stopwatch timestamps) per message id.</summary>
         public ConcurrentDictionary<string, ConcurrentQueue<long>> Deliveries { get; } = new(StringComparer.Ordinal);
@@ -349,12 +336,12 @@ public sealed class ApplicationWorkerTests(ApplicationWorkerTests.Fixture fixtur
         public ConcurrentDictionary<string, bool> Succeeded { get; } = new(StringComparer.Ordinal);
 
         /// <summary>Most messages handled at once.</summary>
-        public int Most => Volatile.Read(ref _most);
+        public long Most => Volatile.Read(ref _most);
 
         /// <summary>Marks one handling as started; returns the delivery number.</summary>
         public int Enter(string id)
         {
-            InterlockedMax(ref _most, Interlocked.Increment(ref _running));
+            AtomicMax.Raise(ref _most, Interlocked.Increment(ref _running));
             var times = Deliveries.GetOrAdd(id, _ => new ConcurrentQueue<long>());
             times.Enqueue(Stopwatch.GetTimestamp());
             return times.Count;
