@@ -5,8 +5,8 @@ namespace Granary.Collections;
 /// neither shrinks by itself, so a shard that held a million keys for a minute would keep their
 /// tables for its lifetime. Like Redis's dictionaries, a table is rebuilt at its current size once
 /// it is less than an eighth full; below <see cref="MinimumCapacity"/> slots it is left alone.
-/// Rebuilding costs one pass over the survivors, and a table is rebuilt again only after it has
-/// grown eightfold and emptied again, so the cost per insertion stays constant.
+/// Rebuilding costs one pass over the survivors, fewer than a third of the entries removed since the
+/// table reached its size (it held at least half its slots then), so the cost per removal stays constant.
 /// </summary>
 public static class SparseTrim
 {
