@@ -216,7 +216,8 @@ public sealed class ParticipantOutcomeTexts
     {
         ArgumentNullException.ThrowIfNull(entries);
 
-        // Not empty only if a call before this one threw part way.
+        // The last call's order (its texts are kept in _texts anyway); _next is not empty only if
+        // that call threw part way.
         _order.Clear();
         _next.Clear();
         var size = 0;
@@ -253,7 +254,6 @@ public sealed class ParticipantOutcomeTexts
             block[at++] = ParticipantOutcomeCodec.BlockEnd;
         }
 
-        _order.Clear();
         return block;
     }
 }
