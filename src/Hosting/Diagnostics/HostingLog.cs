@@ -19,4 +19,10 @@ internal static partial class HostingLog
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Unexpected error in {Grain}.{Method}; the caller gets INTERNAL")]
     public static partial void UnexpectedGrainError(ILogger logger, Exception exception, string grain, string method);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Decision sweep of {Shard}: {Found} record(s) older than {Cutoff:O}, {Deleted} deleted, {Kept} kept (a participant still open or not answering), {Unreadable} unreadable, in {ElapsedMs:F0} ms")]
+    public static partial void DecisionSweep(ILogger logger, string shard, int found, DateTimeOffset cutoff, int deleted, int kept, int unreadable, double elapsedMs);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Decision sweep: {Error}; trying again in {Interval}")]
+    public static partial void DecisionSweepFailed(ILogger logger, string error, TimeSpan interval);
 }

@@ -15,7 +15,8 @@ public static class TransactionsSiloBuilderExtensions
 {
     /// <summary>
     /// Binds and validates <c>Granary:Transactions</c>. The recovery registry's buckets keep
-    /// themselves awake with reminders (<see cref="GranarySiloBuilderExtensions.AddGranaryReminders"/>).
+    /// themselves awake with reminders (<see cref="GranarySiloBuilderExtensions.AddGranaryReminders"/>);
+    /// the <see cref="PostgresDecisionSweeper"/> deletes decision records past their retention.
     /// </summary>
     public static ISiloBuilder AddGranaryTransactions(this ISiloBuilder silo, IConfiguration configuration)
     {
@@ -28,6 +29,10 @@ public static class TransactionsSiloBuilderExtensions
 
         ValidatedOptions.Bind<TransactionOptions, TransactionOptionsValidator>(silo.Services, configuration, TransactionOptions.SectionName);
         silo.Services.AddSingleton<TransactionDecisionStore>();
+
+        // Deletes old decision records on PostgreSQL shards; does nothing on memory storage.
+        silo.Services.AddSingleton<PostgresDecisionSweeper>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<PostgresDecisionSweeper>());
         return silo;
     }
 }
@@ -35,6 +40,9 @@ public static class TransactionsSiloBuilderExtensions
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Transactions</c>.</summary>
 public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOptions>
 {
+    /// <summary>Shortest <see cref="TransactionOptions.DecisionRetention"/>: 10 minutes, well beyond every retry and phase-two window.</summary>
+    public static readonly TimeSpan MinDecisionRetention = TimeSpan.FromMinutes(10);
+
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, TransactionOptions options)
     {
@@ -80,6 +88,16 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
         if (options.OutcomeRetention < options.SagaStepWindow)
         {
             errors.Add($"{TransactionOptions.SectionName}:OutcomeRetention ({options.OutcomeRetention}) must be at least CallTimeout + MaxClockSkew ({options.SagaStepWindow}): saga steps are remembered at least that long.");
+        }
+
+        if (options.DecisionRetention < MinDecisionRetention || options.DecisionRetention > TimeSpan.FromDays(3650))
+        {
+            errors.Add($"{TransactionOptions.SectionName}:DecisionRetention must be between {MinDecisionRetention} and 3650 days (got {options.DecisionRetention}): a replay within it is answered from the record.");
+        }
+
+        if (options.DecisionSweepInterval < TimeSpan.FromSeconds(1) || options.DecisionSweepInterval > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{TransactionOptions.SectionName}:DecisionSweepInterval must be between 1 second and a day (got {options.DecisionSweepInterval}).");
         }
 
         if (options.RetryMax < options.RetryInitial)

@@ -132,6 +132,26 @@ public sealed class ConfigurationValidationTests
         Assert.NotEqual(new Orleans.Configuration.GrainDirectoryOptions().CacheSize, expected);
     }
 
+    [Theory]
+    [InlineData("00:09:59", "00:10:00", "DecisionRetention")]
+    [InlineData("3651.00:00:00", "00:10:00", "DecisionRetention")]
+    [InlineData("1.00:00:00", "00:00:00.500", "DecisionSweepInterval")]
+    [InlineData("1.00:00:00", "1.00:00:01", "DecisionSweepInterval")]
+    public void Decision_retention_and_sweep_interval_must_be_bounded(string retention, string interval, string field)
+    {
+        var options = new Granary.Transactions.TransactionOptions
+        {
+            DecisionRetention = TimeSpan.Parse(retention, System.Globalization.CultureInfo.InvariantCulture),
+            DecisionSweepInterval = TimeSpan.Parse(interval, System.Globalization.CultureInfo.InvariantCulture),
+        };
+
+        var result = new Granary.Server.Transactions.TransactionOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Granary:Transactions:" + field, result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new Granary.Server.Transactions.TransactionOptionsValidator().Validate(null, new Granary.Transactions.TransactionOptions()).Succeeded);
+    }
+
     private sealed class TestSiloBuilder : ISiloBuilder
     {
         public IServiceCollection Services { get; } = new ServiceCollection();

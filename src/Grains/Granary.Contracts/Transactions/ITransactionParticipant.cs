@@ -52,6 +52,16 @@ public interface ITransactionParticipant : IGrainWithStringKey
     [Alias("tx")]
     Task<ParticipantTxView?> GetTransactionAsync(string transactionId);
 
+    /// <summary>
+    /// Which of <paramref name="transactionIds"/> (at most <see cref="Limits.MaxBatchSize"/>) are still
+    /// open here (prepared or pre-committed, waiting for an outcome), answered once every outcome this
+    /// participant applied is durable: an id not returned needs nothing more from its coordinator. The
+    /// decision sweep asks this before it deletes a coordinator's record.
+    /// </summary>
+    [Alias("open-among")]
+    [AlwaysInterleave]
+    Task<IReadOnlyList<string>> OpenAmongAsync(IReadOnlyList<string> transactionIds);
+
     /// <summary>Every transaction this participant remembers (prepared ones and recent outcomes).</summary>
     [Requires(Permission.TransactionUse)]
     [Alias("txs")]

@@ -67,6 +67,9 @@ public abstract class ParticipantGrain<TState> : Grain, ITransactionParticipant,
     public Task<IReadOnlyList<ParticipantTxView>> GetTransactionsAsync() => Participant.GetTransactionsAsync();
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> OpenAmongAsync(IReadOnlyList<string> transactionIds) => Participant.OpenAmongAsync(transactionIds);
+
+    /// <inheritdoc/>
     public virtual Task<string?> RunSagaActionAsync(string stepKey, TxOperation operation) => Participant.RunSagaActionAsync(stepKey, operation);
 
     /// <inheritdoc/>

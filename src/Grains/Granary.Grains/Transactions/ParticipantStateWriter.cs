@@ -69,6 +69,9 @@ public sealed class ParticipantStateWriter<TState>
     /// <summary>Completes when every change made so far is durable (at once when none is pending).</summary>
     public Task DurableAsync() => _gate.DurableAsync();
 
+    /// <summary>Completes when every change made so far is durable, outcomes still waiting for their flush included (written now).</summary>
+    public Task OutcomesDurableAsync() => _outcomeUnsaved ? PersistAsync() : DurableAsync();
+
     /// <summary>Does what a protocol step asks before its answer.</summary>
     public Task WriteAsync(ParticipantWrite write) => write switch
     {

@@ -38,6 +38,9 @@ internal static partial class TransactionLog
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "Participant {Participant}: state write failed, every caller waiting on it fails and the grain reloads from storage: {Error}")]
     public static partial void LogWarningParticipantWriteFailed(ILogger logger, string participant, string error);
 
+    [LoggerMessage(EventId = 6013, Level = LogLevel.Debug, Message = "Decision sweep: asking participant {Participant} about {Count} transaction(s) failed, their records are kept: {Error}")]
+    public static partial void LogDebugSweepAskFailed(ILogger logger, string participant, int count, string error);
+
     [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "Saga {SagaId}: {Error}")]
     public static partial void LogWarningSaga(ILogger logger, string sagaId, string error);
 }

@@ -93,6 +93,22 @@ public sealed class TransactionOptions
     /// </summary>
     public TimeSpan OutcomeFlushDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a two-phase commit's decision record is kept after its last change: within this window
+    /// a replay of the same transaction id is answered with the recorded outcome (and a reuse with
+    /// other content refused); after it, the record is deleted once every participant has its outcome
+    /// durably (see <see cref="DecisionSweepInterval"/>), and the id may run again as a new
+    /// transaction. At least 10 minutes. Default 24 hours.
+    /// </summary>
+    public TimeSpan DecisionRetention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How often each silo looks for decision records older than <see cref="DecisionRetention"/> on the
+    /// PostgreSQL shards (one silo per shard at a time). Memory storage keeps every record for the
+    /// silo's lifetime. Default 10 minutes.
+    /// </summary>
+    public TimeSpan DecisionSweepInterval { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Attempts per saga action before compensating. Default 3.</summary>
     public int SagaMaxActionAttempts { get; set; } = 3;
 

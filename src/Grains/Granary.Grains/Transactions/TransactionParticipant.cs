@@ -135,6 +135,23 @@ public sealed class TransactionParticipant<TState>
         return views;
     }
 
+    /// <summary><see cref="ITransactionParticipant.OpenAmongAsync"/>.</summary>
+    public async Task<IReadOnlyList<string>> OpenAmongAsync(IReadOnlyList<string> transactionIds)
+    {
+        if (transactionIds is null || transactionIds.Count > Limits.MaxBatchSize)
+        {
+            throw new InvalidRequestException(nameof(transactionIds), $"must list at most {Limits.MaxBatchSize} transaction ids");
+        }
+
+        ThrowIfBroken();
+
+        // Outcomes are acknowledged before they are written (OutcomeFlushDelay): write them now, so
+        // that "not open" never rests on an outcome a crash could still take back.
+        await _writer.OutcomesDurableAsync();
+        var ledger = Protocol.Ledger;
+        return transactionIds.Where(id => id is not null && ledger.Find(id) is { IsOpen: true }).Distinct(StringComparer.Ordinal).ToList();
+    }
+
     /// <summary><see cref="ISagaParticipant.RunSagaActionAsync"/>.</summary>
     public Task<string?> RunSagaActionAsync(string stepKey, TxOperation operation)
     {

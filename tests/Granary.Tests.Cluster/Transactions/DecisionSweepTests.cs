@@ -1,0 +1,148 @@
+using Granary.Client.Transactions;
+using Granary.Server.Storage;
+using Granary.Server.Transactions;
+using Granary.Tests.Cluster.Infrastructure;
+using Granary.Transactions;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orleans.Storage;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+
+namespace Granary.Tests.Cluster.Transactions;
+
+/// <summary>
+/// The decision sweep on real PostgreSQL shards: two-phase commit decision records past their
+/// retention are deleted once no participant needs them, a record whose participant is still
+/// prepared (in doubt) is kept until the participant has its outcome, presumed-abort tombstones go,
+/// outcomes acknowledged but not yet written are written before a participant says it is done, and a
+/// shard another silo is sweeping is skipped. The participants' inquiry is pushed an hour away and
+/// their outcome writes a minute away, so that neither resolves anything during the test.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string AccountState = "tx-account";
+    private readonly RedisPostgresClusterFixture _cluster = new(servers) { Silos = 1 };
+
+    public Task InitializeAsync()
+    {
+        _cluster.Settings["Granary:Transactions:PreparedTimeout"] = "01:00:00";
+        _cluster.Settings["Granary:Transactions:OutcomeFlushDelay"] = "00:01:00";
+        return _cluster.InitializeAsync();
+    }
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Old_decisions_are_deleted_once_no_participant_needs_them_and_an_in_doubt_one_is_kept()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var sweeper = services.GetRequiredService<PostgresDecisionSweeper>();
+        var decisions = services.GetRequiredService<TransactionDecisionStore>();
+        var storage = services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Default);
+        Assert.True(sweeper.Enabled);
+
+        // 20 committed transfers and one refused (insufficient funds) between two accounts.
+        var (a, b, c) = (Unique("a"), Unique("b"), Unique("c"));
+        await _cluster.Grains.GetGrain<IAccountGrain>(a).OpenAsync(1_000);
+        await _cluster.Grains.GetGrain<IAccountGrain>(b).OpenAsync(0);
+        await _cluster.Grains.GetGrain<IAccountGrain>(c).OpenAsync(100);
+        var tx = new TransactionClient(_cluster.Grains);
+        var committed = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var id = TransactionClient.NewId();
+            Assert.Equal(TxOutcome.Committed, (await tx.TransferAsync(a, b, 10, id)).Outcome);
+            committed.Add(id);
+        }
+
+        await Assert.ThrowsAsync<TransactionAbortedException>(() => tx.TransferAsync(b, a, 10_000));
+
+        // A transaction in doubt at c: prepared there, decided commit, phase two not sent yet.
+        var inDoubt = TransactionClient.NewId();
+        var account = _cluster.SiloGrains.GetGrain<IAccountGrain>(c);
+        Assert.True((await account.PrepareAsync(inDoubt, new Debit(5))).Yes);
+        var participant = new ParticipantRef(ParticipantKind.Account, c).ToString();
+        var (_, inserted) = await decisions.InsertIfAbsentAsync(new TransactionDecisionRecord(
+            new CoordinatorSnapshot(inDoubt, $"{participant} debit 5", [participant], CoordinatorPhase.Committing, TransactionDecision.Commit, [], null, DateTimeOffset.UtcNow),
+            null));
+        Assert.True(inserted);
+
+        // A presumed-abort tombstone: a participant asked about a transaction nobody decided.
+        var unknown = TransactionClient.NewId();
+        Assert.Equal(TxInquiryAnswer.Unknown, await _cluster.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(unknown).InquireAsync());
+
+        var before = await DecisionRowsAsync();
+        output.WriteLine($"decision rows before: {before}");
+        Assert.True(before >= committed.Count + 2, $"expected at least {committed.Count + 2} decision rows, found {before}");
+
+        // The last transfer's commit is acknowledged but not yet written at a (outcome flush a minute away).
+        Assert.NotEmpty((await StoredAsync(storage, a)).Transactions);
+
+        // Nothing is older than an hour ago: nothing found, nothing deleted.
+        var young = await sweeper.SweepAsync(DateTimeOffset.UtcNow - TimeSpan.FromHours(1), CancellationToken.None);
+        Assert.Equal(new DecisionSweepReport(0, 0, 0, 0, 0), young);
+        Assert.Equal(before, await DecisionRowsAsync());
+
+        // Everything is older than a minute from now: all but the in-doubt record go.
+        var swept = await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None);
+        output.WriteLine($"sweep: {swept}");
+        Assert.Equal(before, swept.Found);
+        Assert.Equal(before - 1, swept.Deleted);
+        Assert.Equal(1, swept.Kept);
+        Assert.Equal(1, await DecisionRowsAsync());
+        Assert.NotNull(await decisions.ReadAsync(inDoubt));
+        Assert.Null(await decisions.ReadAsync(committed[0]));
+        Assert.Null(await decisions.ReadAsync(unknown));
+
+        // a wrote its acknowledged outcomes before answering; the money is where the transfers put it.
+        Assert.Empty((await StoredAsync(storage, a)).Transactions);
+        Assert.Equal(800, (await _cluster.Grains.GetGrain<IAccountGrain>(a).GetAsync()).Balance);
+        Assert.Equal(200, (await _cluster.Grains.GetGrain<IAccountGrain>(b).GetAsync()).Balance);
+
+        // A shard being swept by another silo (its advisory lock held) is skipped. The holder is not
+        // pooled, so closing it ends its session and frees the lock.
+        await using (var holder = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_cluster.Shards[0]) { Pooling = false }.ConnectionString))
+        {
+            await holder.OpenAsync();
+            await using var take = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", holder);
+            take.Parameters.AddWithValue("key", PostgresDecisionSweeper.SweepLockKey);
+            await take.ExecuteNonQueryAsync();
+            var skipped = await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None);
+            Assert.Equal(1, skipped.ShardsSkipped);
+        }
+
+        // Once c has its outcome, the last record goes too.
+        await account.CommitAsync(inDoubt);
+        var last = await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None);
+        Assert.Equal(new DecisionSweepReport(1, 1, 0, 0, 0), last);
+        Assert.Equal(0, await DecisionRowsAsync());
+        Assert.Equal(95, (await _cluster.Grains.GetGrain<IAccountGrain>(c).GetAsync()).Balance);
+        Assert.Empty((await StoredAsync(storage, c)).Transactions);
+    }
+
+    private static string Unique(string prefix) => "sweep-" + prefix + "-" + Guid.NewGuid().ToString("N")[..8];
+
+    private static async Task<AccountState> StoredAsync(IGrainStorage storage, string account)
+    {
+        var row = new GrainState<AccountState>();
+        await storage.ReadStateAsync(AccountState, GrainId.Create("granary.transactions.account", account), row);
+        return row.State ?? throw new InvalidOperationException($"account {account} has no stored row");
+    }
+
+    private async Task<long> DecisionRowsAsync()
+    {
+        long rows = 0;
+        foreach (var shard in _cluster.Shards)
+        {
+            await using var connection = new NpgsqlConnection(shard);
+            await connection.OpenAsync();
+            await using var count = new NpgsqlCommand($"SELECT count(*) FROM {ShardInspector.StateTable} WHERE grain_type = @t", connection);
+            count.Parameters.AddWithValue("t", TransactionDecisionStore.StateName);
+            rows += (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        return rows;
+    }
+}
