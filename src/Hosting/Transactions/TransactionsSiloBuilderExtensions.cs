@@ -40,8 +40,9 @@ public static class TransactionsSiloBuilderExtensions
 /// <summary>Fails start-up with one clear message per mistake in <c>Granary:Transactions</c>.</summary>
 public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOptions>
 {
-    /// <summary>Shortest <see cref="TransactionOptions.DecisionRetention"/>: 10 minutes, well beyond every retry and phase-two window.</summary>
-    public static readonly TimeSpan MinDecisionRetention = TimeSpan.FromMinutes(10);
+    /// <summary>Largest <see cref="TransactionOptions.MaxClockSkew"/>: 1 minute, well inside <see cref="TransactionOptions.DecisionTrustedFor"/>.</summary>
+    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(1);
+
 
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, TransactionOptions options)
@@ -75,9 +76,9 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
             errors.Add($"{TransactionOptions.SectionName}:OutcomeFlushDelay must be between 0 and 1 minute (got {options.OutcomeFlushDelay}).");
         }
 
-        if (options.MaxClockSkew < TimeSpan.Zero)
+        if (options.MaxClockSkew < TimeSpan.Zero || options.MaxClockSkew > MaxClockSkew)
         {
-            errors.Add($"{TransactionOptions.SectionName}:MaxClockSkew must not be negative (got {options.MaxClockSkew}).");
+            errors.Add($"{TransactionOptions.SectionName}:MaxClockSkew must be between 0 and {MaxClockSkew} (got {options.MaxClockSkew}): coordinators trust the decision they hold for {TransactionOptions.DecisionTrustedFor} after it was made, half the shortest decision retention.");
         }
 
         if (options.OutcomeRetention < options.OutcomeRetentionFloor)
@@ -90,9 +91,9 @@ public sealed class TransactionOptionsValidator : IValidateOptions<TransactionOp
             errors.Add($"{TransactionOptions.SectionName}:OutcomeRetention ({options.OutcomeRetention}) must be at least CallTimeout + MaxClockSkew ({options.SagaStepWindow}): saga steps are remembered at least that long.");
         }
 
-        if (options.DecisionRetention < MinDecisionRetention || options.DecisionRetention > TimeSpan.FromDays(3650))
+        if (options.DecisionRetention < TransactionOptions.MinDecisionRetention || options.DecisionRetention > TimeSpan.FromDays(3650))
         {
-            errors.Add($"{TransactionOptions.SectionName}:DecisionRetention must be between {MinDecisionRetention} and 3650 days (got {options.DecisionRetention}): a replay within it is answered from the record.");
+            errors.Add($"{TransactionOptions.SectionName}:DecisionRetention must be between {TransactionOptions.MinDecisionRetention} and 3650 days (got {options.DecisionRetention}): a replay within it is answered from the record.");
         }
 
         if (options.DecisionSweepInterval < TimeSpan.FromSeconds(1) || options.DecisionSweepInterval > TimeSpan.FromDays(1))

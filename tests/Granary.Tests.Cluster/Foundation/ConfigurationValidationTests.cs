@@ -152,6 +152,15 @@ public sealed class ConfigurationValidationTests
         Assert.True(new Granary.Server.Transactions.TransactionOptionsValidator().Validate(null, new Granary.Transactions.TransactionOptions()).Succeeded);
     }
 
+    [Fact]
+    public void Clock_skew_must_stay_well_inside_the_time_a_coordinator_trusts_its_record()
+    {
+        var result = new Granary.Server.Transactions.TransactionOptionsValidator().Validate(null, new Granary.Transactions.TransactionOptions { MaxClockSkew = TimeSpan.FromMinutes(2) });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Granary:Transactions:MaxClockSkew must be between 0 and 00:01:00", result.FailureMessage, StringComparison.Ordinal);
+    }
+
     private sealed class TestSiloBuilder : ISiloBuilder
     {
         public IServiceCollection Services { get; } = new ServiceCollection();

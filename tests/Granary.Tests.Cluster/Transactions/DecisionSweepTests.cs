@@ -122,6 +122,33 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         Assert.Empty((await StoredAsync(storage, c)).Transactions);
     }
 
+    [Fact]
+    public async Task A_coordinator_holding_an_old_record_answers_from_storage_after_the_sweep_and_a_reuse_of_the_id()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var sweeper = services.GetRequiredService<PostgresDecisionSweeper>();
+        var decisions = services.GetRequiredService<TransactionDecisionStore>();
+        var account = Unique("old");
+        await _cluster.Grains.GetGrain<IAccountGrain>(account).OpenAsync(100);
+        var participant = new ParticipantRef(ParticipantKind.Account, account).ToString();
+
+        // Decided commit an hour ago; the coordinator grain activates on it and holds it.
+        var id = TransactionClient.NewId();
+        var old = new CoordinatorSnapshot(id, $"{participant} debit 5", [participant], CoordinatorPhase.Done, TransactionDecision.Commit, [], null, DateTimeOffset.UtcNow - TimeSpan.FromHours(1));
+        Assert.True((await decisions.InsertIfAbsentAsync(new TransactionDecisionRecord(old, null))).Inserted);
+        var coordinator = _cluster.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id);
+        Assert.Equal("Commit", (await coordinator.GetStatusAsync()).Decision);
+
+        // Swept (the account never heard of it), then the id is run anew and this time aborts.
+        Assert.Equal(1, (await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None)).Deleted);
+        var reused = old with { Decision = TransactionDecision.Abort, Phase = CoordinatorPhase.Aborting, AbortReason = "refused", DecidedAt = DateTimeOffset.UtcNow - TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1) };
+        Assert.True((await decisions.InsertIfAbsentAsync(new TransactionDecisionRecord(reused, null))).Inserted);
+
+        // The activation still in memory answers from the new record, not from its copy of the old one.
+        Assert.Equal(TxInquiryAnswer.Aborted, await coordinator.InquireAsync());
+        Assert.Equal("Abort", (await coordinator.GetStatusAsync()).Decision);
+    }
+
     private static string Unique(string prefix) => "sweep-" + prefix + "-" + Guid.NewGuid().ToString("N")[..8];
 
     private static async Task<AccountState> StoredAsync(IGrainStorage storage, string account)

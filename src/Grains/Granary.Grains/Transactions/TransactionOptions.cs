@@ -94,6 +94,21 @@ public sealed class TransactionOptions
     public TimeSpan OutcomeFlushDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Shortest <see cref="DecisionRetention"/>: 10 minutes, well beyond every retry and phase-two
+    /// window. A decision record cannot be deleted sooner than this after its decision, so a
+    /// coordinator may trust the copy it holds for half of it (<see cref="DecisionTrustedFor"/>).
+    /// </summary>
+    public static readonly TimeSpan MinDecisionRetention = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long after its decision a coordinator answers from the record it holds in memory: half of
+    /// <see cref="MinDecisionRetention"/>, which leaves room for any clock skew between the silos and
+    /// the database. After that it reads the record again before answering, resuming or compacting:
+    /// the record may have been deleted by the decision sweep and the id run anew.
+    /// </summary>
+    public static readonly TimeSpan DecisionTrustedFor = MinDecisionRetention / 2;
+
+    /// <summary>
     /// How long a two-phase commit's decision record is kept after its last change: within this window
     /// a replay of the same transaction id is answered with the recorded outcome (and a reuse with
     /// other content refused); after it, the record is deleted once every participant has its outcome

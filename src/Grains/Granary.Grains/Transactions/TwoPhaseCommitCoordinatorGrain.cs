@@ -46,7 +46,9 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         // every transaction's path. If this write never happens (the silo dies first), the record
         // still says "decided, not all acknowledged": the next activation resends the decision
         // (participants absorb duplicates) and compacts then.
-        if (_compactionPending && _coordinator is { Phase: CoordinatorPhase.Done } done && _record is { } record && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        // Only while the record cannot have been swept: an ETag-checked write could otherwise land on
+        // a new record of the same id (a sweep deleted ours and a later run inserted at the same version).
+        if (_compactionPending && _coordinator is { Phase: CoordinatorPhase.Done } done && _record is { } record && Trusted(record) && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
             _compactionPending = false;
             try
@@ -67,6 +69,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     {
         Guard.Name(TransactionId, "transactionId");
         Participants.ValidateRequest(request);
+        await EnsureCurrentAsync();
         if (_record is null)
         {
             // This activation may predate a decision another run recorded since (an executor): a
@@ -139,6 +142,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     /// <inheritdoc/>
     public async Task<TxInquiryAnswer> InquireAsync()
     {
+        await EnsureCurrentAsync();
         if (_record is null)
         {
             // Presumed abort, made durable so that nobody (a stale activation of this coordinator,
@@ -174,11 +178,16 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     }
 
     /// <inheritdoc/>
-    public Task<TransactionStatusView> GetStatusAsync() => Task.FromResult(Status());
+    public async Task<TransactionStatusView> GetStatusAsync()
+    {
+        await EnsureCurrentAsync();
+        return Status();
+    }
 
     /// <inheritdoc/>
     public async Task<TransactionStatusView> ResumeAsync()
     {
+        await EnsureCurrentAsync();
         if (_coordinator is { Phase: not CoordinatorPhase.Done })
         {
             await FinishPhaseTwoAsync(_options.CallTimeout);
@@ -186,6 +195,43 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
 
         return Status();
     }
+
+    /// <summary>
+    /// True while <paramref name="record"/> is young enough that the decision sweep cannot have deleted
+    /// it (<see cref="TransactionOptions.DecisionTrustedFor"/> after its decision).
+    /// </summary>
+    private bool Trusted(TransactionDecisionRecord record) =>
+        record.Snapshot.DecidedAt is { } decided && time.GetUtcNow() - decided < TransactionOptions.DecisionTrustedFor;
+
+    /// <summary>
+    /// Before an answer, a resumed phase two or a compaction that rests on an older record: reads it
+    /// again. If the decision sweep deleted it (and maybe a later run of the same id recorded its own),
+    /// this activation drops its copy and takes what is stored now, so it never answers an inquiry
+    /// or sends a decision of a transaction that is gone.
+    /// </summary>
+    private async Task EnsureCurrentAsync()
+    {
+        if (_record is not { } held || _phaseTwoRunning || Trusted(held))
+        {
+            return;
+        }
+
+        var stored = await decisions.ReadAsync(TransactionId);
+        if (stored is not null && SameDecision(stored, held))
+        {
+            return;
+        }
+
+        _resumeTimer?.Dispose();
+        _resumeTimer = null;
+        _compactionPending = false;
+        Adopt(stored, activating: false);
+    }
+
+    private static bool SameDecision(TransactionDecisionRecord a, TransactionDecisionRecord b) =>
+        a.Snapshot.DecidedAt == b.Snapshot.DecidedAt
+        && a.Snapshot.Decision == b.Snapshot.Decision
+        && string.Equals(a.Snapshot.Fingerprint, b.Snapshot.Fingerprint, StringComparison.Ordinal);
 
     private TwoPhaseCommitDriver Driver(IReadOnlyList<TxStep>? steps = null) =>
         new(new TransactionParticipantChannel(GrainFactory, steps ?? [], logger), decisions, time, _options.TwoPhaseCommit);
@@ -252,7 +298,11 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     {
         _resumeTimer?.Dispose();
         _resumeTimer = this.RegisterGrainTimer(
-            async _ => await FinishPhaseTwoAsync(_options.CallTimeout + _options.RetryMax),
+            async _ =>
+            {
+                await EnsureCurrentAsync();
+                await FinishPhaseTwoAsync(_options.CallTimeout + _options.RetryMax);
+            },
             new GrainTimerCreationOptions(due, _options.RetryMax) { KeepAlive = true });
     }
 
