@@ -19,7 +19,7 @@ namespace Granary.Server.Transactions;
 /// <param name="Deleted">Records deleted.</param>
 /// <param name="Kept">Records kept: a participant still holds the transaction open, or did not answer.</param>
 /// <param name="Unreadable">Records whose payload could not be read (kept).</param>
-/// <param name="ShardsSkipped">Shards another silo was sweeping.</param>
+/// <param name="ShardsSkipped">Shards another silo was sweeping, or swept less than the minimum gap ago.</param>
 public sealed record DecisionSweepReport(int Found, int Deleted, int Kept, int Unreadable, int ShardsSkipped);
 
 /// <summary>
@@ -27,8 +27,9 @@ public sealed record DecisionSweepReport(int Found, int Deleted, int Kept, int U
 /// <see cref="TransactionDecisionStore.StateName"/>) once they are older than
 /// <see cref="TransactionOptions.DecisionRetention"/> and no participant needs them
 /// (<see cref="DecisionSweep"/>), so that the shards do not grow by a row per transaction. Every silo
-/// runs it every <see cref="TransactionOptions.DecisionSweepInterval"/>; a PostgreSQL advisory lock
-/// per shard lets one silo at a time sweep a shard.
+/// ticks every <see cref="TransactionOptions.DecisionSweepInterval"/>; a PostgreSQL advisory lock per
+/// shard lets one silo at a time sweep a shard, and the time of the last finished pass (table
+/// <c>granary_maintenance</c>) gives each shard one pass per interval whatever the number of silos.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -52,6 +53,9 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
 
     /// <summary>The advisory lock a silo holds on a shard while it sweeps it ('granaryd'; a session lock, released when that shard is done).</summary>
     public const long SweepLockKey = 0x6772616E61727964;
+
+    // Its row in granary_maintenance: when the last pass over a shard finished.
+    private const string MaintenanceTask = "decision-sweep";
 
     private const string SelectSql = $"""
         SELECT ctid, grain_id_extension, version, payload
@@ -131,15 +135,16 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
 
     /// <summary>
     /// Sweeps every shard once: deletes the decision records last changed before
-    /// <paramref name="cutoff"/> that no participant needs. Shards another silo is sweeping are skipped.
+    /// <paramref name="cutoff"/> that no participant needs. Shards another silo is sweeping are skipped,
+    /// and so are shards whose last pass (by any silo) finished less than <paramref name="minimumGap"/> ago.
     /// </summary>
-    public async Task<DecisionSweepReport> SweepAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    public async Task<DecisionSweepReport> SweepAsync(DateTimeOffset cutoff, CancellationToken cancellationToken, TimeSpan minimumGap = default)
     {
         var total = new DecisionSweepReport(0, 0, 0, 0, 0);
         var sources = _sources.Value;
         for (var i = 0; i < sources.Length; i++)
         {
-            var shard = await SweepShardAsync(StorageNames.Shard(i), sources[i], cutoff, cancellationToken);
+            var shard = await SweepShardAsync(StorageNames.Shard(i), sources[i], cutoff, minimumGap, cancellationToken);
             total = new DecisionSweepReport(
                 total.Found + shard.Found,
                 total.Deleted + shard.Deleted,
@@ -190,7 +195,8 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         {
             try
             {
-                await SweepAsync(_time.GetUtcNow() - _options.DecisionRetention, cancellationToken);
+                // Every silo ticks; a shard gets one pass per interval (a tenth of it as slack for timer drift).
+                await SweepAsync(_time.GetUtcNow() - _options.DecisionRetention, cancellationToken, _options.DecisionSweepInterval * 0.9);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
             {
@@ -199,7 +205,7 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         }
     }
 
-    private async Task<DecisionSweepReport> SweepShardAsync(string shard, NpgsqlDataSource source, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    private async Task<DecisionSweepReport> SweepShardAsync(string shard, NpgsqlDataSource source, DateTimeOffset cutoff, TimeSpan minimumGap, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         await using var connection = await source.OpenConnectionAsync(cancellationToken);
@@ -215,6 +221,18 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         int found = 0, deleted = 0, kept = 0, unreadable = 0;
         try
         {
+            if (minimumGap > TimeSpan.Zero)
+            {
+                await using var last = new NpgsqlCommand("SELECT now() - last_pass < $3 FROM granary_maintenance WHERE service_id = $1 AND task = $2", connection);
+                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
+                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
+                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Interval, Value = minimumGap });
+                if (await last.ExecuteScalarAsync(cancellationToken) is true)
+                {
+                    return new DecisionSweepReport(0, 0, 0, 0, 1);
+                }
+            }
+
             long blocks;
             await using (var size = new NpgsqlCommand($"SELECT pg_relation_size('{ShardInspector.StateTable}') / current_setting('block_size')::bigint", connection))
             {
@@ -237,6 +255,13 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
                 deleted += removed;
                 kept += candidates.Count - removed;
             }
+
+            await using var done = new NpgsqlCommand(
+                "INSERT INTO granary_maintenance (service_id, task, last_pass) VALUES ($1, $2, now()) ON CONFLICT (service_id, task) DO UPDATE SET last_pass = EXCLUDED.last_pass",
+                connection);
+            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
+            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
+            await done.ExecuteNonQueryAsync(cancellationToken);
         }
         finally
         {

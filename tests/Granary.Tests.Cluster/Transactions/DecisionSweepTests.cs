@@ -101,6 +101,10 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         Assert.Equal(800, (await _cluster.Grains.GetGrain<IAccountGrain>(a).GetAsync()).Balance);
         Assert.Equal(200, (await _cluster.Grains.GetGrain<IAccountGrain>(b).GetAsync()).Balance);
 
+        // Every shard has just had its pass: a silo's periodic sweep (which asks for a gap) skips them all.
+        var again = await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None, minimumGap: TimeSpan.FromHours(1));
+        Assert.Equal(new DecisionSweepReport(0, 0, 0, 0, _cluster.Shards.Count), again);
+
         // A shard being swept by another silo (its advisory lock held) is skipped. The holder is not
         // pooled, so closing it ends its session and frees the lock.
         await using (var holder = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_cluster.Shards[0]) { Pooling = false }.ConnectionString))
@@ -147,6 +151,35 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         // The activation still in memory answers from the new record, not from its copy of the old one.
         Assert.Equal(TxInquiryAnswer.Aborted, await coordinator.InquireAsync());
         Assert.Equal("Abort", (await coordinator.GetStatusAsync()).Decision);
+    }
+
+    [Fact]
+    public async Task A_coordinator_resuming_phase_two_on_an_old_record_rewrites_it_first_so_the_sweep_cannot_take_it_meanwhile()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var sweeper = services.GetRequiredService<PostgresDecisionSweeper>();
+        var decisions = services.GetRequiredService<TransactionDecisionStore>();
+        var account = Unique("resume");
+        await _cluster.Grains.GetGrain<IAccountGrain>(account).OpenAsync(100);
+        var participant = new ParticipantRef(ParticipantKind.Account, account).ToString();
+
+        // Decided commit an hour ago, phase two unfinished: the coordinator resumes it on activation.
+        var id = TransactionClient.NewId();
+        var decidedAt = DateTimeOffset.UtcNow - TimeSpan.FromHours(1);
+        var snapshot = new CoordinatorSnapshot(id, $"{participant} debit 5", [participant], CoordinatorPhase.Committing, TransactionDecision.Commit, [], null, decidedAt);
+        var (stored, inserted) = await decisions.InsertIfAbsentAsync(new TransactionDecisionRecord(snapshot, null));
+        Assert.True(inserted);
+        var coordinator = _cluster.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id);
+        await Eventually.ValueAsync("phase two finished", () => coordinator.GetStatusAsync(), v => v.Phase == nameof(CoordinatorPhase.Done), TimeSpan.FromSeconds(30));
+
+        // The round rewrote the record before sending (a new version, changed just now), so a sweep of
+        // everything changed before a minute ago leaves it alone.
+        var rewritten = await decisions.ReadAsync(id);
+        Assert.NotNull(rewritten);
+        Assert.NotEqual(stored.Version, rewritten.Version);
+        var swept = await sweeper.SweepAsync(DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1), CancellationToken.None);
+        Assert.Equal(0, swept.Found);
+        Assert.NotNull(await decisions.ReadAsync(id));
     }
 
     private static string Unique(string prefix) => "sweep-" + prefix + "-" + Guid.NewGuid().ToString("N")[..8];

@@ -1,6 +1,7 @@
 using Granary.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Granary.Transactions;
 
@@ -22,6 +23,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
 {
     private readonly TransactionOptions _options = options.Value;
     private TransactionDecisionRecord? _record;
+    private DateTimeOffset _heldSince = DateTimeOffset.MinValue;
     private TwoPhaseCommitCoordinator? _coordinator;
     private bool _phaseTwoRunning;
     private IGrainTimer? _resumeTimer;
@@ -198,10 +200,44 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
 
     /// <summary>
     /// True while <paramref name="record"/> is young enough that the decision sweep cannot have deleted
-    /// it (<see cref="TransactionOptions.DecisionTrustedFor"/> after its decision).
+    /// it: <see cref="TransactionOptions.DecisionTrustedFor"/> after its decision, or after this
+    /// activation last rewrote it (<see cref="HoldRecordAsync"/>).
     /// </summary>
-    private bool Trusted(TransactionDecisionRecord record) =>
-        record.Snapshot.DecidedAt is { } decided && time.GetUtcNow() - decided < TransactionOptions.DecisionTrustedFor;
+    private bool Trusted(TransactionDecisionRecord record)
+    {
+        var since = record.Snapshot.DecidedAt is { } decided && decided > _heldSince ? decided : _heldSince;
+        return time.GetUtcNow() - since < TransactionOptions.DecisionTrustedFor;
+    }
+
+    /// <summary>
+    /// Before a round of phase two on an older record: rewrites it unchanged (ETag-checked), which
+    /// makes it young again for the sweep, so it cannot be deleted (nor the id run anew) while this
+    /// round sends its decision. False when the record is no longer this activation's: it was deleted
+    /// or replaced, and what is stored now has been taken instead.
+    /// </summary>
+    private async Task<bool> HoldRecordAsync()
+    {
+        if (_record is not { } held || Trusted(held))
+        {
+            return true;
+        }
+
+        var now = time.GetUtcNow();
+        try
+        {
+            _record = await decisions.UpdateAsync(held);
+            _heldSince = now;
+            return true;
+        }
+        catch (InconsistentStateException)
+        {
+            _resumeTimer?.Dispose();
+            _resumeTimer = null;
+            _compactionPending = false;
+            Adopt(await decisions.ReadAsync(TransactionId), activating: false);
+            return false;
+        }
+    }
 
     /// <summary>
     /// Before an answer, a resumed phase two or a compaction that rests on an older record: reads it
@@ -254,12 +290,12 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
 
     private async Task FinishPhaseTwoAsync(TimeSpan budget)
     {
-        var coordinator = _coordinator;
-        if (coordinator is null || _phaseTwoRunning)
+        if (_coordinator is null || _phaseTwoRunning || !await HoldRecordAsync())
         {
             return;
         }
 
+        var coordinator = _coordinator;
         _phaseTwoRunning = true;
         try
         {
@@ -298,11 +334,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
     {
         _resumeTimer?.Dispose();
         _resumeTimer = this.RegisterGrainTimer(
-            async _ =>
-            {
-                await EnsureCurrentAsync();
-                await FinishPhaseTwoAsync(_options.CallTimeout + _options.RetryMax);
-            },
+            async _ => await FinishPhaseTwoAsync(_options.CallTimeout + _options.RetryMax),
             new GrainTimerCreationOptions(due, _options.RetryMax) { KeepAlive = true });
     }
 

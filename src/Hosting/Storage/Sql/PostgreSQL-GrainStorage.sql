@@ -102,6 +102,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS granary_grain_state_identity
         )
     );
 
+-- When each periodic maintenance task of the silos (such as the sweep of old transaction decision
+-- records) last finished a pass over this database and service, so that a pass runs once per
+-- interval whatever the number of silos.
+CREATE TABLE IF NOT EXISTS granary_maintenance
+(
+    service_id text        NOT NULL,
+    task       text        NOT NULL,
+    last_pass  timestamptz NOT NULL,
+    CONSTRAINT granary_maintenance_key PRIMARY KEY (service_id, task)
+);
+
 -- Create-or-update with optimistic concurrency. Returns the new version, or NULL when
 -- nothing was written: the row already existed (for an insert) or its version was not
 -- p_expected_version (for an update). The provider turns NULL into
