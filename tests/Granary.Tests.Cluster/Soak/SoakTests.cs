@@ -32,8 +32,9 @@ namespace Granary.Tests.Cluster.Soak;
 /// <para>
 /// What may grow, and why (not asserted, printed): rows that exist once per distinct name by design
 /// (<see cref="GrowsWithNames"/>): a lock keeps its row so that its fencing tokens keep increasing if
-/// the name is used again, an account or a queue exists until deleted, a transaction's and a saga's
-/// outcome answer replays of their id, a task's record is kept for the result retention (a day by
+/// the name is used again, an account or a queue exists until deleted, a transaction's outcome answers
+/// replays of its id for the decision retention (then the decision sweep deletes it), a saga's outcome
+/// answers replays of its id, a task's record is kept for the result retention (a day by
 /// default), a removed periodic task keeps its disabled record so that adding it again cannot fire the
 /// current tick twice. Their count grows; their largest payload must not. The rows of the queue
 /// messages themselves (the backlog) and of the cache's backing table are the user's data and are
@@ -55,7 +56,7 @@ public sealed class SoakTests(SharedServersFixture servers, ITestOutputHelper ou
         ["lock-lease"] = "one per lock name: the fencing token must keep increasing if the name is used again",
         ["queue-definition"] = "one per queue created: a queue exists until it is deleted",
         ["tx-account"] = "one per account opened",
-        ["tx-coordinator"] = "one per transaction: its outcome answers a replay of the id",
+        ["tx-coordinator"] = "one per transaction for the decision retention (a day by default; longer than this run): its outcome answers a replay of the id, then the decision sweep deletes it",
         ["tx-saga"] = "one per saga: its outcome answers a replay of the id and its participants' questions",
         ["task-record"] = "one per task, kept for the result retention (a day by default)",
         ["task-periodic"] = "one per periodic task name; a removed one stays disabled so a re-add cannot fire the current tick twice",
