@@ -35,8 +35,9 @@ public sealed record DecisionSweepReport(int Found, int Deleted, int Kept, int U
 /// <para>
 /// The table is read in ranges of physical blocks (a TID range scan, <see cref="BlocksPerStep"/>
 /// blocks, 4 MB, at a time): the sweep needs no index of its own, so no write of any grain pays for
-/// one, and each step holds a bounded number of records in memory. A pass reads the whole table once
-/// per interval.
+/// one, and each step holds a bounded number of records in memory. A periodic pass reads
+/// <see cref="PassFraction"/> of the table from where the last one stopped, so the table is read
+/// once per half retention, not once per interval.
 /// </para>
 /// <para>
 /// A record is deleted only as it was read: the delete matches the row's physical position, version
@@ -135,16 +136,19 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
 
     /// <summary>
     /// Sweeps every shard once: deletes the decision records last changed before
-    /// <paramref name="cutoff"/> that no participant needs. Shards another silo is sweeping are skipped,
-    /// and so are shards whose last pass (by any silo) finished less than <paramref name="minimumGap"/> ago.
+    /// <paramref name="cutoff"/> that no participant needs, reading <paramref name="tableFraction"/> of
+    /// each shard's table (at least <see cref="BlocksPerStep"/> blocks) from where the last pass
+    /// stopped, or the whole table from its start when it is 1. Shards another silo is sweeping are
+    /// skipped, and so are shards whose last pass (by any silo) finished less than
+    /// <paramref name="minimumGap"/> ago.
     /// </summary>
-    public async Task<DecisionSweepReport> SweepAsync(DateTimeOffset cutoff, CancellationToken cancellationToken, TimeSpan minimumGap = default)
+    public async Task<DecisionSweepReport> SweepAsync(DateTimeOffset cutoff, CancellationToken cancellationToken, TimeSpan minimumGap = default, double tableFraction = 1.0)
     {
         var total = new DecisionSweepReport(0, 0, 0, 0, 0);
         var sources = _sources.Value;
         for (var i = 0; i < sources.Length; i++)
         {
-            var shard = await SweepShardAsync(StorageNames.Shard(i), sources[i], cutoff, minimumGap, cancellationToken);
+            var shard = await SweepShardAsync(StorageNames.Shard(i), sources[i], cutoff, minimumGap, tableFraction, cancellationToken);
             total = new DecisionSweepReport(
                 total.Found + shard.Found,
                 total.Deleted + shard.Deleted,
@@ -195,8 +199,9 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         {
             try
             {
-                // Every silo ticks; a shard gets one pass per interval (a tenth of it as slack for timer drift).
-                await SweepAsync(_time.GetUtcNow() - _options.DecisionRetention, cancellationToken, _options.DecisionSweepInterval * 0.9);
+                // Every silo ticks; a shard gets one pass per interval (a tenth of it as slack for timer
+                // drift), and the passes of half a retention read the whole table once.
+                await SweepAsync(_time.GetUtcNow() - _options.DecisionRetention, cancellationToken, _options.DecisionSweepInterval * 0.9, PassFraction(_options));
             }
             catch (Exception ex) when (ex is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
             {
@@ -205,7 +210,18 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         }
     }
 
-    private async Task<DecisionSweepReport> SweepShardAsync(string shard, NpgsqlDataSource source, DateTimeOffset cutoff, TimeSpan minimumGap, CancellationToken cancellationToken)
+    /// <summary>
+    /// The share of a table one periodic pass reads: two intervals per retention, so that the passes of
+    /// half a retention read it all and a record goes at most one and a half retentions after its last
+    /// change, while each row is read about twice in its life however often the sweep runs.
+    /// </summary>
+    public static double PassFraction(TransactionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Math.Min(1.0, 2.0 * options.DecisionSweepInterval / options.DecisionRetention);
+    }
+
+    private async Task<DecisionSweepReport> SweepShardAsync(string shard, NpgsqlDataSource source, DateTimeOffset cutoff, TimeSpan minimumGap, double tableFraction, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         await using var connection = await source.OpenConnectionAsync(cancellationToken);
@@ -221,15 +237,21 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         int found = 0, deleted = 0, kept = 0, unreadable = 0;
         try
         {
-            if (minimumGap > TimeSpan.Zero)
+            long cursor = 0;
+            await using (var last = new NpgsqlCommand("SELECT now() - last_pass < $3, cursor_block FROM granary_maintenance WHERE service_id = $1 AND task = $2", connection))
             {
-                await using var last = new NpgsqlCommand("SELECT now() - last_pass < $3 FROM granary_maintenance WHERE service_id = $1 AND task = $2", connection);
                 last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
                 last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
                 last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Interval, Value = minimumGap });
-                if (await last.ExecuteScalarAsync(cancellationToken) is true)
+                await using var reader = await last.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
                 {
-                    return new DecisionSweepReport(0, 0, 0, 0, 1);
+                    if (minimumGap > TimeSpan.Zero && reader.GetBoolean(0))
+                    {
+                        return new DecisionSweepReport(0, 0, 0, 0, 1);
+                    }
+
+                    cursor = reader.GetInt64(1);
                 }
             }
 
@@ -239,9 +261,16 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
                 blocks = (long)(await size.ExecuteScalarAsync(cancellationToken))!;
             }
 
-            for (long from = 0; from < blocks; from += BlocksPerStep)
+            // The whole table from its start, or a share of it from where the last pass stopped (wrapping).
+            var whole = tableFraction >= 1.0;
+            var budget = whole ? blocks : Math.Min(blocks, Math.Max(BlocksPerStep, (long)Math.Ceiling(blocks * tableFraction)));
+            var from = whole || cursor >= blocks ? 0 : cursor;
+            for (var remaining = budget; remaining > 0;)
             {
-                var (candidates, rows, bad) = await ReadStepAsync(connection, from, cutoff, cancellationToken);
+                var length = Math.Min(Math.Min(BlocksPerStep, remaining), blocks - from);
+                var (candidates, rows, bad) = await ReadStepAsync(connection, from, length, cutoff, cancellationToken);
+                remaining -= length;
+                from = from + length >= blocks ? 0 : from + length;
                 unreadable += bad;
                 if (candidates.Count == 0)
                 {
@@ -257,10 +286,12 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
             }
 
             await using var done = new NpgsqlCommand(
-                "INSERT INTO granary_maintenance (service_id, task, last_pass) VALUES ($1, $2, now()) ON CONFLICT (service_id, task) DO UPDATE SET last_pass = EXCLUDED.last_pass",
+                "INSERT INTO granary_maintenance (service_id, task, last_pass, cursor_block) VALUES ($1, $2, now(), $3) " +
+                "ON CONFLICT (service_id, task) DO UPDATE SET last_pass = EXCLUDED.last_pass, cursor_block = EXCLUDED.cursor_block",
                 connection);
             done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
             done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
+            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = whole ? 0 : from });
             await done.ExecuteNonQueryAsync(cancellationToken);
         }
         finally
@@ -278,14 +309,14 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         return new DecisionSweepReport(found, deleted, kept, unreadable, 0);
     }
 
-    private async Task<(List<DecisionCandidate> Candidates, List<Row> Rows, int Unreadable)> ReadStepAsync(NpgsqlConnection connection, long from, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    private async Task<(List<DecisionCandidate> Candidates, List<Row> Rows, int Unreadable)> ReadStepAsync(NpgsqlConnection connection, long from, long length, DateTimeOffset cutoff, CancellationToken cancellationToken)
     {
         var candidates = new List<DecisionCandidate>();
         var rows = new List<Row>();
         var unreadable = 0;
         await using var select = new NpgsqlCommand(SelectSql, connection);
         select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Tid, Value = new NpgsqlTid((uint)from, 0) });
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Tid, Value = new NpgsqlTid((uint)Math.Min(from + BlocksPerStep, uint.MaxValue), 0) });
+        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Tid, Value = new NpgsqlTid((uint)Math.Min(from + length, uint.MaxValue), 0) });
         select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
         select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = TransactionDecisionStore.StateName });
         select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = cutoff.UtcDateTime });

@@ -182,6 +182,88 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         Assert.NotNull(await decisions.ReadAsync(id));
     }
 
+    [Fact]
+    public async Task Periodic_passes_read_a_share_of_the_table_each_and_go_on_where_the_last_one_stopped()
+    {
+        var services = ((InProcessSiloHandle)_cluster.Cluster.Silos[0]).SiloHost.Services;
+        var sweeper = services.GetRequiredService<PostgresDecisionSweeper>();
+        var decisions = services.GetRequiredService<TransactionDecisionStore>();
+
+        // Every shard grown to about 1,600 blocks with rows of another state, so that one pass of
+        // PostgresDecisionSweeper.BlocksPerStep reads a third of it; a first pass (nothing to find)
+        // leaves each shard's cursor one step in.
+        const int Step = PostgresDecisionSweeper.BlocksPerStep;
+        foreach (var each in _cluster.Shards)
+        {
+            await using var filling = new NpgsqlConnection(each);
+            await filling.OpenAsync();
+            await using var fill = new NpgsqlCommand(
+                $"INSERT INTO {ShardInspector.StateTable} (service_id, grain_id_hash, grain_id_n0, grain_id_n1, grain_id_extension, grain_type_hash, grain_type, payload, version) " +
+                "SELECT 'filler', i, 0, 0, 'filler-' || i, 0, 'test-filler', decode(repeat('ab', 2000), 'hex'), 1 FROM generate_series(1, 4800) AS i",
+                filling);
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(0, (await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None, tableFraction: 1e-9)).Found);
+
+        // Then a presumed-abort tombstone (nobody to ask), wherever its shard puts it.
+        var id = TransactionClient.NewId();
+        Assert.Equal(TxInquiryAnswer.Unknown, await _cluster.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
+        await using var connection = new NpgsqlConnection(await ShardHoldingAsync(id));
+        await connection.OpenAsync();
+        var blocks = await ScalarAsync<long>(connection, $"SELECT pg_relation_size('{ShardInspector.StateTable}') / current_setting('block_size')::bigint");
+        var block = await ScalarAsync<long>(connection, $"SELECT (ctid::text::point)[0]::bigint FROM {ShardInspector.StateTable} WHERE grain_id_extension = '{id}'");
+        output.WriteLine($"table of {blocks} blocks, the tombstone in block {block}");
+        Assert.True(blocks > 2 * Step, $"the table has only {blocks} blocks");
+
+        // Passes of one step each (the smallest share), each going on from where the last stopped and
+        // wrapping at the end: the tombstone is deleted by the pass whose range holds its block, and
+        // by no other. (Passes that always started at block 0 would delete it in the first pass or never.)
+        var passes = (int)((blocks + Step - 1) / Step);
+        var expected = -1;
+        for (long pass = 0, from = Step; pass < passes && expected < 0; pass++, from = (from + Step) % blocks)
+        {
+            var end = from + Step;
+            if ((block >= from && block < Math.Min(end, blocks)) || (end > blocks && block < end - blocks))
+            {
+                expected = (int)pass;
+            }
+        }
+
+        Assert.True(expected >= 0, "no pass of the cycle reads the tombstone's block");
+        for (var pass = 0; pass < passes; pass++)
+        {
+            var report = await sweeper.SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None, tableFraction: 1e-9);
+            Assert.Equal(pass == expected ? 1 : 0, report.Deleted);
+        }
+
+        Assert.Null(await decisions.ReadAsync(id));
+        Assert.Equal(0.0139, PostgresDecisionSweeper.PassFraction(new TransactionOptions()), 4);
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<string> ShardHoldingAsync(string transactionId)
+    {
+        foreach (var shard in _cluster.Shards)
+        {
+            await using var connection = new NpgsqlConnection(shard);
+            await connection.OpenAsync();
+            await using var find = new NpgsqlCommand($"SELECT count(*) FROM {ShardInspector.StateTable} WHERE grain_id_extension = @id", connection);
+            find.Parameters.AddWithValue("id", transactionId);
+            if ((long)(await find.ExecuteScalarAsync())! > 0)
+            {
+                return shard;
+            }
+        }
+
+        throw new InvalidOperationException($"no shard holds the record of {transactionId}");
+    }
+
     private static string Unique(string prefix) => "sweep-" + prefix + "-" + Guid.NewGuid().ToString("N")[..8];
 
     private static async Task<AccountState> StoredAsync(IGrainStorage storage, string account)

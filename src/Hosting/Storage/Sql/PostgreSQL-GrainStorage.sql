@@ -104,14 +104,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS granary_grain_state_identity
 
 -- When each periodic maintenance task of the silos (such as the sweep of old transaction decision
 -- records) last finished a pass over this database and service, so that a pass runs once per
--- interval whatever the number of silos.
+-- interval whatever the number of silos, and the block of granary_grain_state where the next pass
+-- starts (a pass reads part of the table and the next one goes on from there).
 CREATE TABLE IF NOT EXISTS granary_maintenance
 (
-    service_id text        NOT NULL,
-    task       text        NOT NULL,
-    last_pass  timestamptz NOT NULL,
+    service_id   text        NOT NULL,
+    task         text        NOT NULL,
+    last_pass    timestamptz NOT NULL,
+    cursor_block bigint      NOT NULL DEFAULT 0,
     CONSTRAINT granary_maintenance_key PRIMARY KEY (service_id, task)
 );
+ALTER TABLE granary_maintenance ADD COLUMN IF NOT EXISTS cursor_block bigint NOT NULL DEFAULT 0;
 
 -- Create-or-update with optimistic concurrency. Returns the new version, or NULL when
 -- nothing was written: the row already existed (for an insert) or its version was not
