@@ -143,13 +143,17 @@ public sealed class TransactionParticipant<TState>
             throw new InvalidRequestException(nameof(transactionIds), $"must list at most {Limits.MaxBatchSize} transaction ids");
         }
 
+        ThrowIfUnreachable();
         ThrowIfBroken();
 
-        // Outcomes are acknowledged before they are written (OutcomeFlushDelay): write them now, so
-        // that "not open" never rests on an outcome a crash could still take back.
-        await _writer.OutcomesDurableAsync();
+        // Read first, then make durable every change made so far: outcomes are acknowledged before
+        // they are written (OutcomeFlushDelay), and "not open" must never rest on an outcome a crash
+        // could still take back. An outcome applied while the write is in flight (calls interleave)
+        // is not in this answer: its transaction was read as open.
         var ledger = Protocol.Ledger;
-        return transactionIds.Where(id => id is not null && ledger.Find(id) is { IsOpen: true }).Distinct(StringComparer.Ordinal).ToList();
+        var open = transactionIds.Where(id => id is not null && ledger.Find(id) is { IsOpen: true }).Distinct(StringComparer.Ordinal).ToList();
+        await _writer.OutcomesDurableAsync();
+        return open;
     }
 
     /// <summary><see cref="ISagaParticipant.RunSagaActionAsync"/>.</summary>
