@@ -209,7 +209,7 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         // Then a presumed-abort tombstone (nobody to ask), wherever its shard puts it.
         var id = TransactionClient.NewId();
         Assert.Equal(TxInquiryAnswer.Unknown, await _cluster.SiloGrains.GetGrain<ITwoPhaseCommitCoordinatorGrain>(id).InquireAsync());
-        await using var connection = new NpgsqlConnection(await ShardHoldingAsync(id));
+        await using var connection = new NpgsqlConnection(await ShardHoldingAsync(TransactionDecisionStore.StateName, id));
         await connection.OpenAsync();
         var blocks = await ScalarAsync<long>(connection, $"SELECT pg_relation_size('{ShardInspector.StateTable}') / current_setting('block_size')::bigint");
         var block = await ScalarAsync<long>(connection, $"SELECT (ctid::text::point)[0]::bigint FROM {ShardInspector.StateTable} WHERE grain_id_extension = '{id}'");
@@ -241,27 +241,67 @@ public sealed class DecisionSweepTests(SharedServersFixture servers, ITestOutput
         Assert.Equal(0.0139, PostgresDecisionSweeper.PassFraction(new TransactionOptions()), 4);
     }
 
+    [Fact]
+    public async Task A_participant_reports_open_what_was_open_when_it_read_even_if_its_outcome_lands_during_the_write()
+    {
+        // a holds Y and X prepared; Y's commit is acknowledged but not written (outcome flush a minute away).
+        var a = Unique("race");
+        await _cluster.Grains.GetGrain<IAccountGrain>(a).OpenAsync(100);
+        var account = _cluster.SiloGrains.GetGrain<IAccountGrain>(a);
+        var (x, y) = (TransactionClient.NewId(), TransactionClient.NewId());
+        Assert.True((await account.PrepareAsync(x, new Debit(5))).Yes);
+        Assert.True((await account.PrepareAsync(y, new Debit(5))).Yes);
+        await account.CommitAsync(y);
+
+        // The account's row locked by another session: the write OpenAmongAsync starts (for Y's
+        // outcome) waits on it, and X's commit lands in memory meanwhile.
+        await using var holder = new NpgsqlConnection(await ShardHoldingAsync(AccountState, a));
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var take = new NpgsqlCommand($"SELECT 1 FROM {ShardInspector.StateTable} WHERE grain_type = '{AccountState}' AND grain_id_extension = @a FOR UPDATE", holder, hold))
+        {
+            take.Parameters.AddWithValue("a", a);
+            Assert.NotNull(await take.ExecuteScalarAsync());
+        }
+
+        var asked = account.OpenAmongAsync([x, y]);
+        await Eventually.ValueAsync(
+            "the write waiting on the row lock",
+            async () => await ScalarAsync<long>(holder, "SELECT count(*) FROM pg_locks WHERE NOT granted"),
+            waiting => waiting > 0,
+            TimeSpan.FromSeconds(30));
+        Assert.False(asked.IsCompleted);
+        await account.CommitAsync(x);
+        await hold.CommitAsync();
+
+        // X was open when the participant read: it must say so (X's commit was not yet written).
+        Assert.Equal([x], await asked);
+        Assert.Equal(90, (await _cluster.Grains.GetGrain<IAccountGrain>(a).GetAsync()).Balance);
+    }
+
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql)
     {
         await using var command = new NpgsqlCommand(sql, connection);
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    private async Task<string> ShardHoldingAsync(string transactionId)
+    /// <summary>The shard whose table holds the row of state <paramref name="stateName"/> keyed <paramref name="key"/>.</summary>
+    private async Task<string> ShardHoldingAsync(string stateName, string key)
     {
         foreach (var shard in _cluster.Shards)
         {
             await using var connection = new NpgsqlConnection(shard);
             await connection.OpenAsync();
-            await using var find = new NpgsqlCommand($"SELECT count(*) FROM {ShardInspector.StateTable} WHERE grain_id_extension = @id", connection);
-            find.Parameters.AddWithValue("id", transactionId);
+            await using var find = new NpgsqlCommand($"SELECT count(*) FROM {ShardInspector.StateTable} WHERE grain_type = @state AND grain_id_extension = @key", connection);
+            find.Parameters.AddWithValue("state", stateName);
+            find.Parameters.AddWithValue("key", key);
             if ((long)(await find.ExecuteScalarAsync())! > 0)
             {
                 return shard;
             }
         }
 
-        throw new InvalidOperationException($"no shard holds the record of {transactionId}");
+        throw new InvalidOperationException($"no shard holds the '{stateName}' row of {key}");
     }
 
     private static string Unique(string prefix) => "sweep-" + prefix + "-" + Guid.NewGuid().ToString("N")[..8];
