@@ -20,7 +20,15 @@ namespace Granary.Server.Transactions;
 /// <param name="Kept">Records kept: a participant still holds the transaction open, or did not answer.</param>
 /// <param name="Unreadable">Records whose payload could not be read (kept).</param>
 /// <param name="ShardsSkipped">Shards another silo was sweeping, or swept less than the minimum gap ago.</param>
-public sealed record DecisionSweepReport(int Found, int Deleted, int Kept, int Unreadable, int ShardsSkipped);
+public sealed record DecisionSweepReport(int Found, int Deleted, int Kept, int Unreadable, int ShardsSkipped)
+{
+    /// <summary>This report and <paramref name="other"/> added up.</summary>
+    public DecisionSweepReport Plus(DecisionSweepReport other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return new(Found + other.Found, Deleted + other.Deleted, Kept + other.Kept, Unreadable + other.Unreadable, ShardsSkipped + other.ShardsSkipped);
+    }
+}
 
 /// <summary>
 /// Deletes two-phase commit decision records (the coordinator rows, state
@@ -149,12 +157,7 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         for (var i = 0; i < sources.Length; i++)
         {
             var shard = await SweepShardAsync(StorageNames.Shard(i), sources[i], cutoff, minimumGap, tableFraction, cancellationToken);
-            total = new DecisionSweepReport(
-                total.Found + shard.Found,
-                total.Deleted + shard.Deleted,
-                total.Kept + shard.Kept,
-                total.Unreadable + shard.Unreadable,
-                total.ShardsSkipped + shard.ShardsSkipped);
+            total = total.Plus(shard);
         }
 
         return total;
@@ -227,7 +230,7 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         await using var connection = await source.OpenConnectionAsync(cancellationToken);
         await using (var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection))
         {
-            tryLock.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = SweepLockKey });
+            tryLock.Parameters.Add(Param(NpgsqlDbType.Bigint, SweepLockKey));
             if (await tryLock.ExecuteScalarAsync(cancellationToken) is not true)
             {
                 return new DecisionSweepReport(0, 0, 0, 0, 1);
@@ -240,9 +243,9 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
             long cursor = 0;
             await using (var last = new NpgsqlCommand("SELECT now() - last_pass < $3, cursor_block FROM granary_maintenance WHERE service_id = $1 AND task = $2", connection))
             {
-                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
-                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
-                last.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Interval, Value = minimumGap });
+                last.Parameters.Add(Param(NpgsqlDbType.Text, _serviceId));
+                last.Parameters.Add(Param(NpgsqlDbType.Text, MaintenanceTask));
+                last.Parameters.Add(Param(NpgsqlDbType.Interval, minimumGap));
                 await using var reader = await last.ExecuteReaderAsync(cancellationToken);
                 if (await reader.ReadAsync(cancellationToken))
                 {
@@ -289,15 +292,15 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
                 "INSERT INTO granary_maintenance (service_id, task, last_pass, cursor_block) VALUES ($1, $2, now(), $3) " +
                 "ON CONFLICT (service_id, task) DO UPDATE SET last_pass = EXCLUDED.last_pass, cursor_block = EXCLUDED.cursor_block",
                 connection);
-            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
-            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = MaintenanceTask });
-            done.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = whole ? 0 : from });
+            done.Parameters.Add(Param(NpgsqlDbType.Text, _serviceId));
+            done.Parameters.Add(Param(NpgsqlDbType.Text, MaintenanceTask));
+            done.Parameters.Add(Param(NpgsqlDbType.Bigint, whole ? 0 : from));
             await done.ExecuteNonQueryAsync(cancellationToken);
         }
         finally
         {
             await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
-            unlock.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = SweepLockKey });
+            unlock.Parameters.Add(Param(NpgsqlDbType.Bigint, SweepLockKey));
             await unlock.ExecuteScalarAsync(CancellationToken.None);
         }
 
@@ -315,11 +318,11 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
         var rows = new List<Row>();
         var unreadable = 0;
         await using var select = new NpgsqlCommand(SelectSql, connection);
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Tid, Value = new NpgsqlTid((uint)from, 0) });
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Tid, Value = new NpgsqlTid((uint)Math.Min(from + length, uint.MaxValue), 0) });
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = TransactionDecisionStore.StateName });
-        select.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = cutoff.UtcDateTime });
+        select.Parameters.Add(Param(NpgsqlDbType.Tid, new NpgsqlTid((uint)from, 0)));
+        select.Parameters.Add(Param(NpgsqlDbType.Tid, new NpgsqlTid((uint)Math.Min(from + length, uint.MaxValue), 0)));
+        select.Parameters.Add(Param(NpgsqlDbType.Text, _serviceId));
+        select.Parameters.Add(Param(NpgsqlDbType.Text, TransactionDecisionStore.StateName));
+        select.Parameters.Add(Param(NpgsqlDbType.TimestampTz, cutoff.UtcDateTime));
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -350,13 +353,15 @@ public sealed class PostgresDecisionSweeper : ILifecycleParticipant<ISiloLifecyc
     private async Task<int> DeleteAsync(NpgsqlConnection connection, List<Row> rows, CancellationToken cancellationToken)
     {
         await using var delete = new NpgsqlCommand(DeleteSql, connection);
-        delete.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = rows.Select(r => string.Create(CultureInfo.InvariantCulture, $"({r.Position.BlockNumber},{r.Position.OffsetNumber})")).ToArray() });
-        delete.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, Value = rows.Select(r => r.Version).ToArray() });
-        delete.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = rows.Select(r => r.TransactionId).ToArray() });
-        delete.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = _serviceId });
-        delete.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = TransactionDecisionStore.StateName });
+        delete.Parameters.Add(Param(NpgsqlDbType.Array | NpgsqlDbType.Text, rows.Select(r => string.Create(CultureInfo.InvariantCulture, $"({r.Position.BlockNumber},{r.Position.OffsetNumber})")).ToArray()));
+        delete.Parameters.Add(Param(NpgsqlDbType.Array | NpgsqlDbType.Integer, rows.Select(r => r.Version).ToArray()));
+        delete.Parameters.Add(Param(NpgsqlDbType.Array | NpgsqlDbType.Text, rows.Select(r => r.TransactionId).ToArray()));
+        delete.Parameters.Add(Param(NpgsqlDbType.Text, _serviceId));
+        delete.Parameters.Add(Param(NpgsqlDbType.Text, TransactionDecisionStore.StateName));
         return await delete.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    private static NpgsqlParameter Param(NpgsqlDbType type, object value) => new() { NpgsqlDbType = type, Value = value };
 
     private readonly record struct Row(NpgsqlTid Position, string TransactionId, int Version);
 }

@@ -231,10 +231,7 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
         }
         catch (InconsistentStateException)
         {
-            _resumeTimer?.Dispose();
-            _resumeTimer = null;
-            _compactionPending = false;
-            Adopt(await decisions.ReadAsync(TransactionId), activating: false);
+            Replace(await decisions.ReadAsync(TransactionId));
             return false;
         }
     }
@@ -258,6 +255,12 @@ public sealed class TwoPhaseCommitCoordinatorGrain(
             return;
         }
 
+        Replace(stored);
+    }
+
+    /// <summary>This activation's record was deleted or replaced: drop its copy (and the work planned on it) and take what is stored now.</summary>
+    private void Replace(TransactionDecisionRecord? stored)
+    {
         _resumeTimer?.Dispose();
         _resumeTimer = null;
         _compactionPending = false;
