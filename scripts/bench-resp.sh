@@ -7,8 +7,12 @@
 # (each request sent to the silo that serves its hash slot; CPU: the three silos together), again
 # alternating with the redis-server; the one-silo cluster is stopped first.
 #
-#   scripts/bench-resp.sh                        # 3 rounds, 200000 requests per test
+#   scripts/bench-resp.sh                        # 3 rounds, 200000 requests per test at -P 1, 16 times as
+#                                                # many at -P 16 (so a window lasts seconds, not a fraction)
 #   ROUNDS=1 REQUESTS=50000 scripts/bench-resp.sh
+#   KEYSPACE=100000 ...                        # redis-benchmark -r: random keys over the cache's shards
+#                                              # (default: redis-benchmark's one key, one shard)
+#   WARMUP=2000000 ...                         # requests of each test at -P 16 before the first round
 #   GRANARY_NO_BUILD=1 ...                     # use the silo already built
 #   CLUSTER_SILOS=0 ...                        # skip the three-silo phase
 #   TESTS="ping_mbulk get" ...                 # other redis-benchmark tests (ping_mbulk: the endpoint
@@ -25,10 +29,16 @@ REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
 CLUSTER_SILOS=${CLUSTER_SILOS:-3}
 TESTS=${TESTS:-set get}
+KEYSPACE=${KEYSPACE:-0}
+WARMUP=${WARMUP:-2000000}
 require_int ROUNDS "$ROUNDS" 1 20 || exit 2
 require_int REQUESTS "$REQUESTS" 1000 100000000 || exit 2
 require_int CLIENTS "$CLIENTS" 1 10000 || exit 2
 require_int CLUSTER_SILOS "$CLUSTER_SILOS" 0 5 || exit 2
+require_int KEYSPACE "$KEYSPACE" 0 100000000 || exit 2
+require_int WARMUP "$WARMUP" 20000 100000000 || exit 2
+keys=()
+[[ "$KEYSPACE" == 0 ]] || keys=(-r "$KEYSPACE")
 for test in $TESTS; do
   require_one_of TESTS "$test" set get ping_mbulk ping_inline incr || exit 2
 done
@@ -66,10 +76,16 @@ _pong() { [[ "$(redis-cli -p "$1" PING 2>/dev/null)" == PONG ]]; }
 wait_for "redis-server on $redis_port" 30 _pong "$redis_port"
 wait_for "the silo's RESP endpoint on $resp_port" 120 _pong "$resp_port" || { tail -n 20 "$RUN_DIR/silo.log" >&2; exit 1; }
 # The cache's definition and shards are made by the first commands: not measured.
-redis-benchmark -p "$resp_port" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
+# Then both servers run every test before the first round (the silo's code reaches its final JIT tier
+# only after seconds of load: a window of a fraction of a second would measure the compiler).
+for port in "$redis_port" "$resp_port"; do
+  redis-benchmark -p "$port" "${keys[@]}" -t set,get -n "$WARMUP" -c "$CLIENTS" -P 16 -q >/dev/null
+done
 # The runs count only if both servers do the work asked: the benchmark's key then holds the 3-byte value
 # its SETs write (a server that answered them with errors would look fast).
-redis-benchmark -p "$redis_port" -t set -n 1000 -c 1 -q >/dev/null
+for port in "$redis_port" "$resp_port"; do
+  redis-benchmark -p "$port" -t set -n 1000 -c 1 -q >/dev/null
+done
 for port in "$redis_port" "$resp_port"; do
   value=$(redis-cli -p "$port" GET key:__rand_int__ | tr -d '\r')
   [[ ${#value} == 3 ]] || { echo "bench-resp.sh: the server on $port did not store redis-benchmark's SET (GET answered '$value')" >&2; exit 1; }
@@ -82,18 +98,19 @@ results="$RUN_DIR/results.csv"
 
 # measure <round> <name> <pids> <redis-benchmark endpoint options...>: one line per test and pipeline.
 measure() {
-  local round=$1 server=$2 pids=$3 pipeline test before after line rps p50 cpu
+  local round=$1 server=$2 pids=$3 pipeline test before after line rps p50 cpu requests
   shift 3
   for pipeline in 1 16; do
     for test in $TESTS; do
       # shellcheck disable=SC2086
       before=$(cpu_ticks $pids)
-      line=$(redis-benchmark "$@" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" --csv | tail -n 1)
+      requests=$((REQUESTS * pipeline))
+      line=$(redis-benchmark "$@" "${keys[@]}" -t "$test" -n "$requests" -c "$CLIENTS" -P "$pipeline" --csv | tail -n 1)
       # shellcheck disable=SC2086
       after=$(cpu_ticks $pids)
       rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
       p50=$(echo "$line" | cut -d, -f5 | tr -d '"')
-      cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+      cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
       printf '%-8s %-5s %-4s %-4s %12s %10s %14s\n' "$server" "$round" "$pipeline" "$test" "$rps" "$p50" "$cpu"
       echo "$round,$server,$pipeline,$test,$rps,$cpu" >>"$results"
     done
@@ -117,6 +134,7 @@ summary() {
   done
 }
 
+echo "requests per test: $REQUESTS at -P 1, $((REQUESTS * 16)) at -P 16; $CLIENTS connections; keys: $([[ "$KEYSPACE" == 0 ]] && echo "redis-benchmark's one key" || echo "$KEYSPACE random (-r)"); warm-up $WARMUP requests of set and get at -P 16"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 printf '%-8s %-5s %-4s %-4s %12s %10s %14s\n' server round P test requests/s p50-ms cpu-us/request
 for round in $(seq 1 "$ROUNDS"); do
@@ -156,7 +174,7 @@ Orleans__ClusterId=bench-resp-cluster Granary__Cluster__GatewayPort="$first_gate
 _slot_owners() { [[ "$(redis-cli -p "${cluster_resp[0]}" CLUSTER SLOTS 2>/dev/null | grep -E '^[0-9a-f]{40}$' | sort -u | wc -l)" -ge 2 ]]; }
 wait_for "the cache's slots served by more than one silo" 30 _slot_owners || { redis-cli -p "${cluster_resp[0]}" CLUSTER NODES >&2; exit 1; }
 redis-cli -p "${cluster_resp[0]}" CLUSTER NODES | awk '{ n = 0; for (i = 9; i <= NF; i++) { split($i, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print "  node " $2 ": " n " slots" }'
-redis-benchmark --cluster -p "${cluster_resp[0]}" -t set,get -n 20000 -c "$CLIENTS" -P 16 -q >/dev/null
+redis-benchmark --cluster -p "${cluster_resp[0]}" "${keys[@]}" -t set,get -n "$WARMUP" -c "$CLIENTS" -P 16 -q >/dev/null
 results="$RUN_DIR/results-cluster.csv"
 : >"$results"
 echo "three-silo phase ($CLUSTER_SILOS silos, RESP cluster mode, redis-benchmark --cluster); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

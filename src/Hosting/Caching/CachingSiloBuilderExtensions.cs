@@ -30,6 +30,7 @@ public static class CachingSiloBuilderExtensions
 
         var options = ValidatedOptions.Bind<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
         silo.Services.AddSingleton<CacheMetrics>();
+        silo.Services.AddPlacementDirector<SpreadShardsPlacement, SpreadShardsPlacementDirector>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);
         var usePostgres = options.Store == CacheStoreMode.Postgres

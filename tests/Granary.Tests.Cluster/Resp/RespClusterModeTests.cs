@@ -97,7 +97,7 @@ public sealed class RespClusterModeTests(RespClusterModeFixture fixture, ITestOu
         Assert.Equal(CacheKeyPlacement.HashSlots, cache.Definition.Placement);
         var map = cache.Definition.BuildMap();
         var management = fixture.Grains.GetGrain<IManagementGrain>(0);
-        var hostingSilos = new HashSet<int>();
+        var shardsPerSilo = new Dictionary<int, int>();
         for (var shard = 0; shard < map.Shards; shard++)
         {
             var host = await management.GetActivationAddress(fixture.Grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(cache.Definition.Name, shard)));
@@ -105,10 +105,13 @@ public sealed class RespClusterModeTests(RespClusterModeFixture fixture, ITestOu
             var slotsOfShard = Enumerable.Range(0, HashSlot.Count).Where(s => map.ShardOfSlot(s) == shard).ToList();
             Assert.NotEmpty(slotsOfShard);
             Assert.All(slotsOfShard, s => Assert.Equal(fixture.PortOf(host), owners[s]));
-            hostingSilos.Add(fixture.PortOf(host));
+            shardsPerSilo[fixture.PortOf(host)] = shardsPerSilo.GetValueOrDefault(fixture.PortOf(host)) + 1;
         }
 
-        output.WriteLine($"{slots.Length} slot ranges over {map.Shards} shards on {hostingSilos.Count} silos");
+        // The shards spread over every silo, evenly (8 on 3: 3, 3 and 2), wherever the first calls came from.
+        output.WriteLine($"{slots.Length} slot ranges over {map.Shards} shards, per silo: {string.Join(", ", shardsPerSilo.Values)}");
+        Assert.Equal(fixture.Endpoints.Count, shardsPerSilo.Count);
+        Assert.True(shardsPerSilo.Values.Max() - shardsPerSilo.Values.Min() <= 1);
     }
 
     [Fact]
@@ -132,8 +135,9 @@ public sealed class RespClusterModeTests(RespClusterModeFixture fixture, ITestOu
             Assert.Equal("v" + i.ToString(CultureInfo.InvariantCulture), (string?)await db.StringGetAsync(key));
         }
 
-        // Orleans places the shard activations (all of them may share a silo): the client follows wherever they are.
+        // The shards spread over the three silos, and the client follows them.
         output.WriteLine($"60 keys routed to {ports.Count} silos");
+        Assert.Equal(fixture.Endpoints.Count, ports.Count);
 
         // Multi-key commands on one hash tag: MSET/MGET, a transaction, same-shard commands (RENAME, SINTERCARD, LMPOP).
         for (var t = 0; t < 12; t++)

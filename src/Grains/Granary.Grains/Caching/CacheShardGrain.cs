@@ -24,6 +24,7 @@ namespace Granary.Caching;
 /// </summary>
 [Reentrant]
 [CollectionAgeLimit(AlwaysActive = true)]
+[SpreadShardsPlacement]
 [GrainType("granary.caching.cache-shard")]
 public sealed partial class CacheShardGrain(
     IOptions<CacheShardOptions> options,
