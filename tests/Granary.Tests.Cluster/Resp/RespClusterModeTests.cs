@@ -29,6 +29,20 @@ public sealed class RespClusterModeFixture : GranaryTestClusterFixture
     public int PortOf(SiloAddress silo) => Endpoints.Single(e => e.Silo.Equals(silo)).Port;
 
     /// <inheritdoc/>
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+
+        // Shards are spread over the silos the placing silo knows: let every silo know all three before
+        // a test activates the first shard.
+        var silos = Cluster.Silos.OfType<InProcessSiloHandle>().ToList();
+        await Eventually.TrueAsync(
+            "every silo's cluster manifest lists all three silos",
+            () => silos.All(s => s.SiloHost.Services.GetRequiredService<IClusterManifestProvider>().Current.Silos.Count == silos.Count),
+            TimeSpan.FromSeconds(30));
+    }
+
+    /// <inheritdoc/>
     protected override Task ConfigureAsync(TestClusterBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
