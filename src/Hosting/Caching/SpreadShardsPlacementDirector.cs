@@ -1,5 +1,5 @@
-using System.Globalization;
 using Granary.Caching;
+using Granary.Identity;
 using Orleans.Runtime.Placement;
 using StableHash = Granary.Hashing.StableHash;
 
@@ -30,11 +30,10 @@ public sealed class SpreadShardsPlacementDirector : IPlacementDirector
 
         var ordered = silos.Order().ToArray();
         var count = (ulong)ordered.Length;
-        var slash = key.LastIndexOf('/');
-        if (slash > 0 && uint.TryParse(key.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+        if (IndexedKey.TryParse(key, out var name, out var index))
         {
-            var offset = StableHash.Hash64(key[..slash]) % count;
-            return ordered[(int)((offset + (index % count)) % count)];
+            var offset = StableHash.Hash64(name) % count;
+            return ordered[(int)((offset + ((ulong)index % count)) % count)];
         }
 
         return ordered[(int)(StableHash.Hash64(key) % count)];

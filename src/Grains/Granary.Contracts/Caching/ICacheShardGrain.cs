@@ -158,7 +158,7 @@ public sealed record CacheDefinition(
     public CachePersistence Persistence => Settings?.Persistence ?? CachePersistence.Volatile;
 
     /// <summary>The shard grain key for shard <paramref name="shard"/> of <paramref name="cache"/>.</summary>
-    public static string ShardKey(string cache, int shard) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{cache}/{shard}");
+    public static string ShardKey(string cache, int shard) => Granary.Identity.IndexedKey.Format(cache, shard);
 
     /// <summary>The map that places keys on this definition's shards (same in every process).</summary>
     public CacheShardMap BuildMap() => CacheShardMap.Create(Shards, VirtualNodesPerShard, Version, Placement);

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Granary.Identity;
 
 namespace Granary.Queues;
 
@@ -13,19 +13,17 @@ public static class QueuePlacement
     }
 
     /// <summary>Grain key of a partition: <c>&lt;queue&gt;/&lt;partition&gt;</c>.</summary>
-    public static string PartitionKey(string queue, int partition) =>
-        string.Create(CultureInfo.InvariantCulture, $"{queue}/{partition}");
+    public static string PartitionKey(string queue, int partition) => IndexedKey.Format(queue, partition);
 
     /// <summary>Splits a partition grain key.</summary>
     public static (string Queue, int Partition) ParsePartitionKey(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var slash = key.LastIndexOf('/');
-        if (slash <= 0 || !int.TryParse(key.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        if (!IndexedKey.TryParse(key, out var queue, out var partition))
         {
             throw new Errors.InvalidRequestException("partition", $"'{key}' is not <queue>/<partition>");
         }
 
-        return (key[..slash], partition);
+        return (queue, partition);
     }
 }

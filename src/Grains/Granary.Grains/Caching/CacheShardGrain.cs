@@ -1,6 +1,7 @@
 using System.Globalization;
 using Granary.Durability;
 using Granary.Errors;
+using Granary.Identity;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -66,9 +67,10 @@ public sealed partial class CacheShardGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var self = this.GetPrimaryKeyString();
-        var slash = self.LastIndexOf('/');
-        _cache = self[..slash];
-        _shard = int.Parse(self[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture);
+        if (!IndexedKey.TryParse(self, out _cache, out _shard))
+        {
+            throw new InvalidRequestException("key", $"'{self}' is not <cache>/<shard>");
+        }
 
         var definition = await GrainFactory.GetGrain<ICacheDefinitionGrain>(_cache).PeekAsync();
         var settings = definition?.Settings ?? CacheSettings.Default;
