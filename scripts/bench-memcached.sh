@@ -72,7 +72,7 @@ delta() { echo $(($(stat_of "$stats_after" "$1") - $(stat_of "$stats_before" "$1
 ticks_per_second=$(getconf CLK_TCK)
 echo "operations per run: $OPS; $CLIENTS connections; warm-up $WARMUP operations against each server"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-printf '%-10s %12s %14s %16s\n' server ops/s cpu-us/op commands/call
+printf '%-10s %12s %14s %16s %10s\n' server ops/s cpu-us/op commands/call direct
 results="$RUN_DIR/results.csv"
 : >"$results"
 for round in $(seq 1 "$ROUNDS"); do
@@ -89,19 +89,20 @@ for round in $(seq 1 "$ROUNDS"); do
     # (memcaslap reads only keys it has set). A server that answered errors instead would look fast.
     stats_after=$(stats_of "$port")
     gets=$(delta cmd_get) sets=$(delta cmd_set) misses=$(delta get_misses)
-    calls=$(delta granary_shard_calls) carried=$(delta granary_shard_commands)
+    calls=$(delta granary_shard_calls) carried=$(delta granary_shard_commands) local=$(delta granary_local_commands)
     if ((gets + sets != ops || misses != 0 || gets < ops * 8 / 10)); then
       echo "bench-memcached.sh: $server did not serve the workload: $ops operations, $gets gets ($misses misses), $sets sets" >&2
       exit 1
     fi
-    if [[ $server == granary ]] && ((carried < ops)); then
-      echo "bench-memcached.sh: granary's shards ran $carried commands for $ops operations: some were answered without the cache" >&2
+    if [[ $server == granary ]] && ((carried + local < ops)); then
+      echo "bench-memcached.sh: granary's shards ran $((carried + local)) commands for $ops operations: some were answered without the cache" >&2
       exit 1
     fi
     cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$ops" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-    per_call=""
+    per_call="" direct=""
     ((calls > 0)) && per_call=$(awk -v c="$calls" -v n="$carried" 'BEGIN { printf "%.1f", n / c }')
-    printf '%-10s %12s %14s %16s\n' "$server" "$tps" "$cpu" "$per_call"
+    [[ $server == granary ]] && direct=$(awk -v l="$local" -v n="$((carried + local))" 'BEGIN { printf "%.0f%%", 100 * l / n }')
+    printf '%-10s %12s %14s %16s %10s\n' "$server" "$tps" "$cpu" "$per_call" "$direct"
     echo "$round,$server,$tps,$cpu" >>"$results"
   done
 done

@@ -30,6 +30,8 @@ public static class CachingSiloBuilderExtensions
 
         var options = ValidatedOptions.Bind<CacheShardOptions, CacheShardOptionsValidator>(silo.Services, configuration, CacheShardOptions.SectionName);
         silo.Services.AddSingleton<CacheMetrics>();
+        silo.Services.TryAddSingleton<LocalCacheShards>();
+        silo.Services.TryAddSingleton<ILocalCacheShards>(sp => sp.GetRequiredService<LocalCacheShards>());
         silo.Services.AddPlacementDirector<SpreadShardsPlacement, SpreadShardsPlacementDirector>();
         var storage = new GranaryStorageOptions();
         configuration.GetSection(GranaryStorageOptions.SectionName).Bind(storage);

@@ -371,7 +371,7 @@ internal sealed partial class MemcachedConnection : WireConnection
     {
         var counters = _endpoint.Counters;
         var (received, rejected) = _endpoint.ConnectionCounters;
-        var (calls, carried) = _endpoint.BatchingCounters;
+        var (calls, carried, local) = _endpoint.BatchingCounters;
         var stats = new (string Name, string Value)[]
         {
             ("pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)),
@@ -394,6 +394,7 @@ internal sealed partial class MemcachedConnection : WireConnection
             ("item_size_max", Number(_endpoint.Options.MaxItemSize)),
             ("granary_shard_calls", Number(calls)),
             ("granary_shard_commands", Number(carried)),
+            ("granary_local_commands", Number(local)),
         };
         foreach (var (name, value) in stats)
         {

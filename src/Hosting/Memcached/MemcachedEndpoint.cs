@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Granary.Caching;
 using Granary.Client.Caching;
 using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ namespace Granary.Server.Memcached;
 /// <see cref="MemcachedConnection"/>; the cache is reached through one <see cref="CacheClient"/> shared by
 /// all connections (the same router and batchers the SDK uses).
 /// </summary>
-internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGrainFactory grains, ILogger<MemcachedEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<MemcachedConnection>, IAsyncDisposable
+internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGrainFactory grains, ILogger<MemcachedEndpoint> logger, ILocalCacheShards? localShards = null) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<MemcachedConnection>, IAsyncDisposable
 {
     /// <summary>The version the endpoint reports (the protocol generation it follows, and who answers).</summary>
     internal const string Version = "1.6.0-granary";
@@ -46,14 +47,19 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     /// <summary>The counters <c>stats</c> reports, shared by all connections.</summary>
     public MemcachedCounters Counters { get; } = new();
 
-    /// <summary>Grain calls to the cache's shards and the commands they carried, zeros before the first command.</summary>
-    public (long Calls, long Commands) BatchingCounters =>
-        _cache is { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected } ? connected.Result.BatchingCounters : default;
+    /// <summary>
+    /// Grain calls to the cache's shards and the commands they carried, and the commands run on shards of
+    /// this silo without a grain call; zeros before the first command.
+    /// </summary>
+    public (long Calls, long Commands, long Local) BatchingCounters =>
+        _cache is { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected }
+            ? (connected.Result.BatchingCounters.Calls, connected.Result.BatchingCounters.Commands, connected.Result.LocalCommands)
+            : default;
 
     /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
     public async Task<CacheClient> CacheAsync()
     {
-        var lazy = _cache ?? Interlocked.CompareExchange(ref _cache, new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, Options.Cache)), null) ?? _cache;
+        var lazy = _cache ?? Interlocked.CompareExchange(ref _cache, new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, Options.Cache, new CacheClientOptions { LocalShards = localShards })), null) ?? _cache;
         try
         {
             return await lazy.Value;

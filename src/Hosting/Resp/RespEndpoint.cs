@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Granary.Caching;
 using Granary.Client.Caching;
 using Granary.Server.Wire;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace Granary.Server.Resp;
 /// the caches are reached through one <see cref="CacheClient"/> per selected cache, shared by all
 /// connections (the same router and batchers the SDK uses).
 /// </summary>
-internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, RespCluster cluster, ILogger<RespEndpoint> logger) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<RespConnection>, IAsyncDisposable
+internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory grains, RespCluster cluster, ILogger<RespEndpoint> logger, ILocalCacheShards? localShards = null) : ILifecycleParticipant<ISiloLifecycle>, IWireProtocol<RespConnection>, IAsyncDisposable
 {
     private static readonly byte[] TooManyClients = "-ERR max number of clients reached\r\n"u8.ToArray();
 
@@ -59,7 +60,7 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     public async Task<CacheClient> CacheAsync(int index)
     {
         var name = Options.Caches[index];
-        var lazy = _caches.GetOrAdd(name, n => new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, n)));
+        var lazy = _caches.GetOrAdd(name, n => new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, n, new CacheClientOptions { LocalShards = localShards })));
         try
         {
             return await lazy.Value;

@@ -161,9 +161,10 @@ public sealed partial class CacheClient
             ArraySegment<CacheReply> answers;
             try
             {
-                // Through the shard's batcher as one ordered group: it shares a grain call with other
-                // connections' groups and callers' commands for the shard, and stays contiguous and in order.
-                answers = await routing.Batchers[shard].EnqueueAsync(batch).WaitAsync(cancellationToken);
+                // As one ordered group: on a shard of this silo that takes direct commands, at once; otherwise
+                // through the shard's batcher, sharing a grain call with other connections' groups and
+                // callers' commands for the shard, contiguous and in order.
+                answers = await routing.RunAsync(shard, batch).WaitAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -79,6 +79,9 @@ public sealed partial class CacheClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Commands run on a shard of this silo without a grain call (<see cref="CacheClientOptions.LocalShards"/>), since the last ring change.</summary>
+    public long LocalCommands => Volatile.Read(ref _routing).LocalCommands;
+
     /// <summary>Connects to <paramref name="cacheName"/> (created with the default shard count on first use).</summary>
     public static async Task<CacheClient> ConnectAsync(IGrainFactory grains, string cacheName, CacheClientOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -628,9 +631,13 @@ public sealed partial class CacheClient : IAsyncDisposable
     {
         private readonly CacheShardMap _map;
 
+        private readonly ILocalCacheShards? _local;
+        private long _localCommands;
+
         public Routing(CacheDefinition definition, IGrainFactory grains, CacheClientOptions options)
         {
             Definition = definition;
+            _local = options.LocalShards;
             _map = definition.BuildMap();
             Shards = [.. Enumerable.Range(0, definition.Shards).Select(i => grains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(definition.Name, i)))];
             Batchers = [.. Shards.Select(s => NewBatcher(s, definition.Version, options))];
@@ -650,7 +657,25 @@ public sealed partial class CacheClient : IAsyncDisposable
         public int ShardOf(string key) => _map.ShardOf(key);
 
         /// <summary>One command through its shard's batcher.</summary>
-        public async Task<CacheReply> SendAsync(int shard, string[] command) => (await Batchers[shard].EnqueueAsync([command]))[0];
+        public async Task<CacheReply> SendAsync(int shard, string[] command) => (await RunAsync(shard, [command]))[0];
+
+        /// <summary>Commands run on a shard of this silo without a grain call.</summary>
+        public long LocalCommands => Interlocked.Read(ref _localCommands);
+
+        /// <summary>
+        /// One caller's ordered group of commands for <paramref name="shard"/>: run at once when the shard
+        /// is active in this silo and takes direct commands, else through the shard's batcher.
+        /// </summary>
+        public Task<ArraySegment<CacheReply>> RunAsync(int shard, string[][] group)
+        {
+            if (_local?.TryExecute(Definition.Name, shard, group, Definition.Version) is { } replies)
+            {
+                Interlocked.Add(ref _localCommands, group.Length);
+                return Task.FromResult(new ArraySegment<CacheReply>(replies));
+            }
+
+            return Batchers[shard].EnqueueAsync(group);
+        }
 
         private static CallBatcher<string[][], ArraySegment<CacheReply>> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>
             new(

@@ -1,3 +1,5 @@
+using Granary.Caching;
+
 namespace Granary.Client.Caching;
 
 /// <summary>How a <see cref="CacheClient"/> batches and refreshes.</summary>
@@ -38,4 +40,11 @@ public sealed record CacheClientOptions
 
     /// <summary>Clock of the near-cache and of the call bounds. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// The shards of the silo this client runs in that take commands without a grain call (set by the
+    /// silo's wire endpoints; null elsewhere): a group of commands for such a shard runs at once on the
+    /// calling thread, any other through the shard's batcher.
+    /// </summary>
+    internal ILocalCacheShards? LocalShards { get; init; }
 }

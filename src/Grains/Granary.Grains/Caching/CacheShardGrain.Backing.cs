@@ -41,6 +41,7 @@ public sealed partial class CacheShardGrain
     /// <inheritdoc/>
     public async Task<BackedRead> ReadThroughAsync(string key, long ringVersion)
     {
+        CloseDirect();
         if (ringVersion < _minimumRingVersion)
         {
             return new BackedRead(null, 0, false, Moved: true);
@@ -76,6 +77,7 @@ public sealed partial class CacheShardGrain
     /// <inheritdoc/>
     public async Task<BackedWrite> WriteThroughAsync(string key, string? value, long version, long ringVersion)
     {
+        CloseDirect();
         if (ringVersion < _minimumRingVersion)
         {
             return new BackedWrite(BackedOutcome.Moved, 0);
@@ -111,6 +113,7 @@ public sealed partial class CacheShardGrain
     /// <inheritdoc/>
     public async Task<BackedWrite> WriteBehindAsync(string key, string? value, long version, long ringVersion)
     {
+        CloseDirect();
         if (ringVersion < _minimumRingVersion)
         {
             return new BackedWrite(BackedOutcome.Moved, 0);
@@ -146,6 +149,7 @@ public sealed partial class CacheShardGrain
     /// <inheritdoc/>
     public Task<Guid> SubscribeAsync(ICacheInvalidationObserver observer)
     {
+        CloseDirect();
         ArgumentNullException.ThrowIfNull(observer);
         if (!_observers.ContainsKey(observer) && _observers.Count >= Limits.Caching.MaxSubscribersPerShard)
         {
@@ -303,7 +307,11 @@ public sealed partial class CacheShardGrain
     /// <summary>The active expiry cycle; also drops lapsed subscriptions once per subscription expiry, written to or not.</summary>
     private void ActiveExpiryTick()
     {
-        _keyspace.ExpireCycle();
+        lock (_gate)
+        {
+            _keyspace.ExpireCycle();
+        }
+
         SparseTrim.TrimIfSparse(_versions);
         var now = time.GetUtcNow();
         if (_observers.Count > 0 && now - _subscriptionsSweptAt >= options.Value.SubscriptionExpiry)

@@ -22,6 +22,12 @@ namespace Granary.Caching;
 /// <item>Snapshot: the same rows, written by a timer every snapshot interval and on deactivation;
 /// calls do not wait.</item>
 /// </list>
+/// A volatile shard also takes direct commands from its own silo's wire endpoints
+/// (<see cref="TryExecuteDirect"/>), on their threads, beside its grain calls: every grain path such a
+/// shard can take holds <c>_gate</c> while it touches the keyspace or the ring version, and a direct
+/// batch holds it from its checks to its last reply, so the two never interleave. A backing-table or
+/// near-cache call closes the direct path for the rest of the activation (those paths keep state
+/// across awaits and notify subscribers from the grain), as does deactivation.
 /// </summary>
 [Reentrant]
 [CollectionAgeLimit(AlwaysActive = true)]
@@ -33,6 +39,7 @@ public sealed partial class CacheShardGrain(
     ICacheBackingStore backing,
     TimeProvider time,
     CacheMetrics metrics,
+    LocalCacheShards localShards,
     ILogger<CacheShardGrain> logger) : Grain, ICacheShardGrain
 {
     // Versions handed out by one activation stay below 2^40 above its floor: epoch << 40.
@@ -59,6 +66,13 @@ public sealed partial class CacheShardGrain(
     private long _storageWrites;
     private long _keysPersisted;
     private long _keysLoaded;
+
+    // Direct commands (TryExecuteDirect) and the grain's turns that touch the keyspace hold this lock.
+    private readonly Lock _gate = new();
+
+    // Set under _gate: this activation takes direct commands / no longer does (for the rest of its life).
+    private bool _direct;
+    private bool _directClosed;
 
     // One write at a time; a failed write breaks the shard until it reloads (memory is ahead of storage).
     private GroupCommit Flushes => _flushes ??= new GroupCommit(WriteDirtyAsync, GroupCommitFailureMode.Sticky);
@@ -102,6 +116,16 @@ public sealed partial class CacheShardGrain(
 
         if (_persistence == CachePersistence.Volatile)
         {
+            if (silo.DirectLocalCommands)
+            {
+                lock (_gate)
+                {
+                    _direct = true;
+                }
+
+                localShards.Add(_cache, _shard, this);
+            }
+
             LogActivatedVolatile(logger, self, _minimumRingVersion);
             return;
         }
@@ -135,6 +159,7 @@ public sealed partial class CacheShardGrain(
     /// <inheritdoc/>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        CloseDirect();
         LogDeactivating(logger, this.GetPrimaryKeyString(), _persistence, _keyspace?.Count ?? 0, reason.ReasonCode, reason.Description);
         await DrainBehindAsync(cancellationToken);
         // A snapshot cache writes what changed since the last snapshot before it goes away.
@@ -152,42 +177,86 @@ public sealed partial class CacheShardGrain(
     }
 
     /// <inheritdoc/>
-    public Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> batch, long ringVersion)
+    public Task<Immutable<CacheReply[]>> ExecuteAsync(Immutable<string[][]> batch, long ringVersion) =>
+        ExecuteIf(batch, ringVersion, watched: null, stamps: null)!;
+
+    /// <summary>
+    /// A direct batch from this silo's endpoints (<see cref="ILocalCacheShards"/>): runs it now, on the
+    /// calling thread, with the replies <see cref="ExecuteAsync"/> gives, or returns null when this
+    /// activation does not take direct commands (not volatile, deactivating, a backing-table or near-cache
+    /// call seen) or the batch is not one <see cref="ExecuteAsync"/> accepts: the caller then makes the grain call.
+    /// </summary>
+    internal CacheReply[]? TryExecuteDirect(string[][] commands, long ringVersion)
     {
-        var commands = batch.Value;
-        if (commands is null || commands.Length > Limits.MaxBatchSize)
+        if (commands.Length is 0 or > Limits.MaxBatchSize)
         {
-            throw new InvalidRequestException(nameof(commands), $"must hold 1 to {Limits.MaxBatchSize} commands");
+            return null;
         }
 
+        lock (_gate)
+        {
+            if (!_direct || _directClosed)
+            {
+                return null;
+            }
+
+            // A volatile shard never waits for a flush.
+            return ExecuteLocked(commands, ringVersion, out _);
+        }
+    }
+
+    /// <summary>Runs a batch under <c>_gate</c>: MOVED for an older ring, TRYAGAIN while broken, else each command's reply.</summary>
+    private CacheReply[] ExecuteLocked(string[][] commands, long ringVersion, out bool wait)
+    {
+        wait = false;
         var replies = new CacheReply[commands.Length];
         if (ringVersion < _minimumRingVersion)
         {
             Array.Fill(replies, CacheReply.Moved(_minimumRingVersion));
-            return Task.FromResult(replies.AsImmutable());
+            return replies;
         }
 
         if (_broken)
         {
             // Memory may hold writes that never became durable: nothing is served until the reload.
             Array.Fill(replies, CacheReply.Error("TRYAGAIN shard storage write failed; the shard is reloading"));
-            return Task.FromResult(replies.AsImmutable());
+            return replies;
         }
 
         // Each command gets its own reply, error replies included: one caller's bad command never fails
         // the other callers' commands that were coalesced into this call.
-        var wait = Run(commands, replies);
+        wait = Run(commands, replies);
         AfterPlainWrites(commands, replies);
-        return wait && _persistence == CachePersistence.WriteThrough
-            ? AfterFlushAsync(replies)
-            : Task.FromResult(replies.AsImmutable());
+        return replies;
+    }
+
+    /// <summary>
+    /// Stops taking direct commands for the rest of this activation; returns once no direct batch is
+    /// running. Called before any path that keeps keyspace state across awaits or notifies subscribers.
+    /// </summary>
+    private void CloseDirect()
+    {
+        lock (_gate)
+        {
+            if (!_direct || _directClosed)
+            {
+                return;
+            }
+
+            _directClosed = true;
+        }
+
+        localShards.Remove(_cache, _shard, this);
     }
 
     /// <inheritdoc/>
     public Task<long[]> WatchAsync(string[] keys, long ringVersion)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        return Task.FromResult(ringVersion < _minimumRingVersion ? [] : _keyspace.Watch(keys));
+        lock (_gate)
+        {
+            return Task.FromResult(ringVersion < _minimumRingVersion ? [] : _keyspace.Watch(keys));
+        }
     }
 
     /// <inheritdoc/>
@@ -195,17 +264,42 @@ public sealed partial class CacheShardGrain(
     {
         ArgumentNullException.ThrowIfNull(watched);
         ArgumentNullException.ThrowIfNull(stamps);
-        if (ringVersion < _minimumRingVersion || !_keyspace.WatchedUnchanged(watched, stamps))
+        return ExecuteIf(commands, ringVersion, watched, stamps) is { } run ? await run : null;
+    }
+
+    /// <summary>
+    /// Runs a grain call's batch in one hold of <c>_gate</c>, first checking, when <paramref name="watched"/>
+    /// is given, that none of those keys changed since <paramref name="stamps"/> (null when one did or the
+    /// ring is older: nothing ran). A write-through batch that changed something completes once durable.
+    /// </summary>
+    private Task<Immutable<CacheReply[]>>? ExecuteIf(Immutable<string[][]> batch, long ringVersion, string[]? watched, long[]? stamps)
+    {
+        var commands = batch.Value;
+        if (commands is null || commands.Length > Limits.MaxBatchSize)
         {
-            return null;
+            throw new InvalidRequestException(nameof(commands), $"must hold 1 to {Limits.MaxBatchSize} commands");
         }
 
-        // No await between the check and the commands: nothing else runs in between.
-        return await ExecuteAsync(commands, ringVersion);
+        bool wait;
+        CacheReply[] replies;
+        lock (_gate)
+        {
+            // The check and the commands under one hold: no grain turn and no direct batch runs in between.
+            if (watched is not null && (ringVersion < _minimumRingVersion || !_keyspace.WatchedUnchanged(watched, stamps!)))
+            {
+                return null;
+            }
+
+            replies = ExecuteLocked(commands, ringVersion, out wait);
+        }
+
+        return wait && _persistence == CachePersistence.WriteThrough
+            ? AfterFlushAsync(replies)
+            : Task.FromResult(replies.AsImmutable());
     }
 
     /// <inheritdoc/>
-    public Task<CacheStatistics> GetStatisticsAsync() => Task.FromResult(_keyspace.Statistics with
+    public Task<CacheStatistics> GetStatisticsAsync() => Task.FromResult(Statistics() with
     {
         StorageWrites = _storageWrites,
         KeysPersisted = _keysPersisted,
@@ -224,7 +318,10 @@ public sealed partial class CacheShardGrain(
     {
         ArgumentNullException.ThrowIfNull(target);
         var map = target.BuildMap();
-        _minimumRingVersion = Math.Max(_minimumRingVersion, target.Version);
+        lock (_gate)
+        {
+            _minimumRingVersion = Math.Max(_minimumRingVersion, target.Version);
+        }
 
         // Every write accepted so far must be durable before its key leaves: otherwise a late flush
         // here could overwrite the row the new owner writes. No new writes arrive (old ring refused).
@@ -235,7 +332,12 @@ public sealed partial class CacheShardGrain(
 
         // Pending write-behind rows reach the table before their keys leave.
         await FlushBehindAsync();
-        var moved = _keyspace.ExtractWhere(key => map.ShardOf(key) != _shard);
+        IReadOnlyList<CacheEntryData> moved;
+        lock (_gate)
+        {
+            moved = _keyspace.ExtractWhere(key => map.ShardOf(key) != _shard);
+        }
+
         return [.. moved.Select(e => new CacheEntryExport(e.Key, (int)e.Type, e.Items, e.ExpiresAt))];
     }
 
@@ -243,7 +345,11 @@ public sealed partial class CacheShardGrain(
     public async Task ImportAsync(CacheEntryExport[] entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        _keyspace.Import(entries.Select(e => new CacheEntryData(e.Key, (CacheValueType)e.Type, e.Items, e.ExpiresAt)));
+        lock (_gate)
+        {
+            _keyspace.Import(entries.Select(e => new CacheEntryData(e.Key, (CacheValueType)e.Type, e.Items, e.ExpiresAt)));
+        }
+
         if (_persistence != CachePersistence.Volatile)
         {
             // The rows are re-tagged with this shard before the reshard publishes the new ring.
@@ -321,6 +427,14 @@ public sealed partial class CacheShardGrain(
         }
 
         return wait;
+    }
+
+    private CacheStatistics Statistics()
+    {
+        lock (_gate)
+        {
+            return _keyspace.Statistics;
+        }
     }
 
     private async Task<Immutable<CacheReply[]>> AfterFlushAsync(CacheReply[] replies)

@@ -83,6 +83,13 @@ public sealed class CacheShardOptions
     /// <summary>A near-cache subscription not renewed within this is dropped. Default 1 minute.</summary>
     public TimeSpan SubscriptionExpiry { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Whether this silo's RESP and Memcached endpoints run commands on a volatile shard active in this
+    /// silo without a grain call (<see cref="ILocalCacheShards"/>). Default true; false sends every
+    /// command through the shards' grain calls, as from an external client.
+    /// </summary>
+    public bool DirectLocalCommands { get; set; } = true;
+
     /// <summary>The keyspace settings these options give.</summary>
     public CacheKeyspaceOptions ToKeyspaceOptions() => new()
     {
