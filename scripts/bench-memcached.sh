@@ -3,7 +3,8 @@
 # memcaslap (libmemcached-tools' memaslap: closed loop, 90% get / 10% set, 100-byte values) against
 # one silo's Memcached port and against a memcached with two worker threads, ROUNDS times
 # alternating, with the CPU microseconds per operation of each server process (utime+stime from
-# /proc, sampled around each run) and the load average before and after.
+# /proc, sampled around each run; the kernel column is the share of it spent in the kernel) and the load
+# average before and after.
 #
 #   scripts/bench-memcached.sh                     # 3 rounds, 200000 operations per run, 50 connections
 #   ROUNDS=1 OPS=50000 scripts/bench-memcached.sh
@@ -64,6 +65,7 @@ for port in "$mc_port" "$granary_port"; do
 done
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+sys_ticks() { awk '{ print $15 }' "/proc/$1/stat"; }
 # A server's `stats` reply, read once; stat_of <reply> <name>: one counter of it (0 when it has no such counter).
 stats_of() { exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'stats\r\nquit\r\n' >&3 && timeout 5 cat <&3; }
 stat_of() { awk -v name="$2" '$1 == "STAT" && $2 == name { gsub("\r", "", $3); v = $3 } END { print v + 0 }' <<<"$1"; }
@@ -72,16 +74,16 @@ delta() { echo $(($(stat_of "$stats_after" "$1") - $(stat_of "$stats_before" "$1
 ticks_per_second=$(getconf CLK_TCK)
 echo "operations per run: $OPS; $CLIENTS connections; warm-up $WARMUP operations against each server"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-printf '%-10s %12s %14s %16s %10s\n' server ops/s cpu-us/op commands/call direct
+printf '%-10s %12s %14s %8s %16s %10s\n' server ops/s cpu-us/op kernel commands/call direct
 results="$RUN_DIR/results.csv"
 : >"$results"
 for round in $(seq 1 "$ROUNDS"); do
   for server in memcached granary; do
     if [[ $server == memcached ]]; then port=$mc_port pid=$mc_pid; else port=$granary_port pid=$silo_pid; fi
     stats_before=$(stats_of "$port")
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ticks "$pid") sys_before=$(sys_ticks "$pid")
     memcaslap -s "127.0.0.1:$port" -T 2 -c "$CLIENTS" -x "$OPS" -X 100 >"$RUN_DIR/$server-$round.log" 2>&1
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid") sys_after=$(sys_ticks "$pid")
     ops=$(awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "Ops:") print $(i + 1); }' "$RUN_DIR/$server-$round.log" | tail -n 1)
     tps=$(awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i + 1); }' "$RUN_DIR/$server-$round.log" | tail -n 1)
     [[ -n "$tps" && -n "$ops" ]] || { echo "bench-memcached.sh: memcaslap printed no result:" >&2; cat "$RUN_DIR/$server-$round.log" >&2; exit 1; }
@@ -102,7 +104,8 @@ for round in $(seq 1 "$ROUNDS"); do
     per_call="" direct=""
     ((calls > 0)) && per_call=$(awk -v c="$calls" -v n="$carried" 'BEGIN { printf "%.1f", n / c }')
     [[ $server == granary ]] && direct=$(awk -v l="$local" -v n="$((carried + local))" 'BEGIN { printf "%.0f%%", 100 * l / n }')
-    printf '%-10s %12s %14s %16s %10s\n' "$server" "$tps" "$cpu" "$per_call" "$direct"
+    kernel=$(awk -v s=$((sys_after - sys_before)) -v t=$((after - before)) 'BEGIN { if (t > 0) printf "%.0f%%", 100 * s / t }')
+    printf '%-10s %12s %14s %8s %16s %10s\n' "$server" "$tps" "$cpu" "$kernel" "$per_call" "$direct"
     echo "$round,$server,$tps,$cpu" >>"$results"
   done
 done

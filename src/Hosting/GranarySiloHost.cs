@@ -61,7 +61,8 @@ public static class GranarySiloHost
     /// Turns on <see cref="InlineSocketCompletionsVariable"/> for this process unless the deployment set
     /// it (any value; <c>0</c> keeps the runtime's default). What runs on the polling thread then is
     /// short: Orleans hands each receive on to its own I/O queues, the RESP and Memcached connections
-    /// parse and hand commands to grains, and grain code resumes on its activation's scheduler. Code
+    /// parse, run commands on volatile cache shards of this silo (each bounded by the cache's limits) or
+    /// hand them to grains, and grain code resumes on its activation's scheduler. Code
     /// that blocked in a socket continuation would stall the other sockets that thread serves, so none may.
     /// Each completion costs one thread hand-off less; a contended lock's chain of grants, one message
     /// in and one out per hand-off, gains the most (measured in docs/benchmarks.md, "Socket

@@ -16,18 +16,84 @@ public sealed partial class CacheClient
     /// connections), and the shards' calls run in parallel: commands on one key keep their order, and
     /// commands on different shards cannot observe each other's order. A call that fails as a whole answers
     /// each of its commands with an error whose effect is unknown, as a lost Redis connection would.
+    /// In a silo whose shards take direct commands (<see cref="CacheClientOptions.LocalShards"/>), the
+    /// leading commands whose shards are here run first, at once (<see cref="RunLocalPrefix"/>), and only
+    /// the rest takes the path above.
     /// </summary>
     internal async Task<CacheReply[]> ExecuteInOrderAsync(IReadOnlyList<string[]> commands, CancellationToken cancellationToken = default)
     {
         var replies = new CacheReply[commands.Count];
+        var done = RunLocalPrefix(commands, replies);
+        if (done == commands.Count)
+        {
+            return replies;
+        }
+
         if (commands.Count == 1)
         {
             replies[0] = await ExecuteOrFailAsync(commands[0]);
             return replies;
         }
 
-        await RunInOrderAsync(commands, [.. Enumerable.Range(0, commands.Count)], replies, 0, cancellationToken);
+        await RunInOrderAsync(commands, [.. Enumerable.Range(done, commands.Count - done)], replies, 0, cancellationToken);
         return replies;
+    }
+
+    /// <summary>
+    /// Runs the leading commands of <paramref name="commands"/> whose shards take direct commands in this
+    /// silo, in order, each run of consecutive commands for one shard as one batch on the calling thread,
+    /// and returns how many ran (their replies are filled; 0 when this client has no local shards). Stops
+    /// before the first command that spans shards, whose shard is not here or does not take direct
+    /// commands, or whose batch was answered MOVED (nothing of that batch ran): the ordered path then takes
+    /// it and everything after it, so the connection's order holds. The shard checks every argument, as
+    /// for a grain call.
+    /// </summary>
+    private int RunLocalPrefix(IReadOnlyList<string[]> commands, CacheReply[] replies)
+    {
+        var routing = Volatile.Read(ref _routing);
+        if (!routing.HasLocalShards)
+        {
+            return 0;
+        }
+
+        MaybeRefreshInBackground();
+        var done = 0;
+        while (done < commands.Count)
+        {
+            if (commands[done] is not { Length: > 0 } first)
+            {
+                return done;
+            }
+
+            var shard = ShardOfKeys(first, out var spans) ?? 0;
+            if (spans)
+            {
+                return done;
+            }
+
+            var end = done + 1;
+            while (end < commands.Count && end - done < _options.MaxBatchSize && commands[end] is { Length: > 0 } next
+                && ShardOfKeys(next, out var nextSpans) is var of && !nextSpans && (of ?? 0) == shard)
+            {
+                end++;
+            }
+
+            var group = new string[end - done][];
+            for (var i = 0; i < group.Length; i++)
+            {
+                group[i] = commands[done + i];
+            }
+
+            if (routing.TryRunLocal(shard, group) is not { } answers || answers[0].IsMoved)
+            {
+                return done;
+            }
+
+            answers.CopyTo(replies, done);
+            done = end;
+        }
+
+        return done;
     }
 
     /// <summary>

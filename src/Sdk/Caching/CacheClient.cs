@@ -666,15 +666,26 @@ public sealed partial class CacheClient : IAsyncDisposable
         /// One caller's ordered group of commands for <paramref name="shard"/>: run at once when the shard
         /// is active in this silo and takes direct commands, else through the shard's batcher.
         /// </summary>
-        public Task<ArraySegment<CacheReply>> RunAsync(int shard, string[][] group)
+        public Task<ArraySegment<CacheReply>> RunAsync(int shard, string[][] group) =>
+            TryRunLocal(shard, group) is { } replies ? Task.FromResult(new ArraySegment<CacheReply>(replies)) : Batchers[shard].EnqueueAsync(group);
+
+        /// <summary>Whether this client may find shards that take direct commands.</summary>
+        public bool HasLocalShards => _local is not null;
+
+        /// <summary>Runs <paramref name="group"/> at once on <paramref name="shard"/> if it takes direct commands here; null otherwise.</summary>
+        public CacheReply[]? TryRunLocal(int shard, string[][] group)
         {
-            if (_local?.TryExecute(Definition.Name, shard, group, Definition.Version) is { } replies)
+            if (_local?.TryExecute(Definition.Name, shard, group, Definition.Version) is not { } replies)
             {
-                Interlocked.Add(ref _localCommands, group.Length);
-                return Task.FromResult(new ArraySegment<CacheReply>(replies));
+                return null;
             }
 
-            return Batchers[shard].EnqueueAsync(group);
+            if (!replies[0].IsMoved)
+            {
+                Interlocked.Add(ref _localCommands, group.Length);
+            }
+
+            return replies;
         }
 
         private static CallBatcher<string[][], ArraySegment<CacheReply>> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>

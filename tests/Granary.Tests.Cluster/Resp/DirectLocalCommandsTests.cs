@@ -23,6 +23,9 @@ public sealed class DirectLocalCommandsFixture : GranaryTestClusterFixture
     /// <summary>Database 2: write-through.</summary>
     public const string Durable = "direct-durable";
 
+    /// <summary>Database 3: volatile, resharded by a test.</summary>
+    public const string Resharded = "direct-resharded";
+
     /// <summary>Shards of each cache.</summary>
     public const int Shards = 4;
 
@@ -49,10 +52,12 @@ public sealed class DirectLocalCommandsFixture : GranaryTestClusterFixture
         await using var volatileCache = await CacheClient.CreateAsync(Grains, Volatile, Shards, new CacheSettings(CachePersistence.Volatile));
         await using var subscribed = await CacheClient.CreateAsync(Grains, Subscribed, Shards, new CacheSettings(CachePersistence.Volatile));
         await using var durable = await CacheClient.CreateAsync(Grains, Durable, Shards, new CacheSettings(CachePersistence.WriteThrough, EvictionPolicy.NoEviction));
+        await using var resharded = await CacheClient.CreateAsync(Grains, Resharded, Shards, new CacheSettings(CachePersistence.Volatile));
 
         // A shard is activated by its first grain call (DBSIZE calls every shard); from then on it takes direct commands.
         await volatileCache.ExecuteAsync(["DBSIZE"]);
         await subscribed.ExecuteAsync(["DBSIZE"]);
+        await resharded.ExecuteAsync(["DBSIZE"]);
     }
 
     /// <inheritdoc/>
@@ -67,6 +72,7 @@ public sealed class DirectLocalCommandsFixture : GranaryTestClusterFixture
         builder.Properties["Granary:Resp:Databases:0"] = Volatile;
         builder.Properties["Granary:Resp:Databases:1"] = Subscribed;
         builder.Properties["Granary:Resp:Databases:2"] = Durable;
+        builder.Properties["Granary:Resp:Databases:3"] = Resharded;
         return Task.CompletedTask;
     }
 }
@@ -202,6 +208,59 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
         {
             Assert.Equal("$5\r\nafter\r\n", await wire.CallTextAsync("GET", prefix + i));
             Assert.Equal("after", await near.GetAsync(prefix + i));
+        }
+    }
+
+    [Fact]
+    public async Task Pipelined_direct_writes_during_a_reshard_are_all_kept_in_order()
+    {
+        // Each pipeline increments a counter and sets a key per step; halfway a reshard to more shards moves
+        // keys, so the next direct batches are answered MOVED and go again on the new ring.
+        const int Pipelines = 60;
+        const int Depth = 32;
+        var prefix = "resharded:" + Guid.NewGuid().ToString("N") + ":";
+        await using var wire = await fixture.ConnectAsync(3);
+        var cache = await fixture.Endpoint.CacheAsync(3);
+        var version = cache.Definition.Version;
+        var movedBefore = cache.MovedReplies;
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resharded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writes = Task.Run(async () =>
+        {
+            for (var p = 0; p < Pipelines; p++)
+            {
+                if (p == Pipelines / 2)
+                {
+                    // Half the pipelines on the old ring, the rest sent by a client still routing by it.
+                    halfway.SetResult();
+                    await resharded.Task;
+                }
+
+                await wire.SendAsync(Enumerable.Range(0, Depth).Select(i => i % 2 == 0
+                    ? new[] { "INCR", prefix + "counter" }
+                    : ["SET", $"{prefix}{p}:{i}", $"{p}:{i}"]));
+                for (var i = 0; i < Depth; i++)
+                {
+                    var reply = System.Text.Encoding.ASCII.GetString(await wire.ReadReplyAsync());
+                    Assert.Equal(i % 2 == 0 ? $":{(p * Depth / 2) + (i / 2) + 1}\r\n" : "+OK\r\n", reply);
+                }
+            }
+        });
+        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var result = await fixture.SiloGrains.GetGrain<ICacheDefinitionGrain>(DirectLocalCommandsFixture.Resharded).ReshardAsync(DirectLocalCommandsFixture.Shards * 2);
+        resharded.SetResult();
+        await writes.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(result.Definition.Version > version);
+        Assert.True(result.KeysMoved > 0, "the reshard moved keys");
+        Assert.True(cache.MovedReplies > movedBefore, "the endpoint's direct batches met the new ring (MOVED) and went again");
+        await using var external = await CacheClient.ConnectAsync(fixture.Grains, DirectLocalCommandsFixture.Resharded);
+        Assert.Equal((Pipelines * Depth / 2).ToString(CultureInfo.InvariantCulture), await external.GetAsync(prefix + "counter"));
+        for (var p = 0; p < Pipelines; p++)
+        {
+            var keys = Enumerable.Range(0, Depth).Where(i => i % 2 == 1).Select(i => $"{prefix}{p}:{i}").ToArray();
+            var values = await external.ExecuteAsync(["MGET", .. keys]);
+            Assert.Equal(keys.Select(k => k[prefix.Length..]), values.Items!.Select(v => v.Text));
         }
     }
 
