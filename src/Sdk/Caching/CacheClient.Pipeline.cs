@@ -51,29 +51,20 @@ public sealed partial class CacheClient
     private int RunLocalPrefix(IReadOnlyList<string[]> commands, CacheReply[] replies)
     {
         var routing = Volatile.Read(ref _routing);
-        if (!routing.HasLocalShards)
+        if (!routing.HasLocalShards || commands.Count == 0)
         {
             return 0;
         }
 
         MaybeRefreshInBackground();
         var done = 0;
-        while (done < commands.Count)
+        var shard = PrefixShard(commands[0]);
+        while (shard >= 0)
         {
-            if (commands[done] is not { Length: > 0 } first)
-            {
-                return done;
-            }
-
-            var shard = ShardOfKeys(first, out var spans) ?? 0;
-            if (spans)
-            {
-                return done;
-            }
-
+            // The run of consecutive commands for this shard; each command's shard is computed once.
             var end = done + 1;
-            while (end < commands.Count && end - done < _options.MaxBatchSize && commands[end] is { Length: > 0 } next
-                && ShardOfKeys(next, out var nextSpans) is var of && !nextSpans && (of ?? 0) == shard)
+            var next = -1;
+            while (end < commands.Count && (next = PrefixShard(commands[end])) == shard && end - done < _options.MaxBatchSize)
             {
                 end++;
             }
@@ -91,10 +82,15 @@ public sealed partial class CacheClient
 
             answers.CopyTo(replies, done);
             done = end;
+            shard = done < commands.Count ? next : -1;
         }
 
         return done;
     }
+
+    /// <summary>The shard a command of a direct prefix runs on (keyless commands: shard 0), or -1 when it must take the ordered path (empty, or spanning shards).</summary>
+    private int PrefixShard(string[] command) =>
+        command is { Length: > 0 } && ShardOfKeys(command, out var spans) is var shard && !spans ? shard ?? 0 : -1;
 
     /// <summary>
     /// The shard that runs <paramref name="command"/> on the current ring: its keys' shard, null when it names no

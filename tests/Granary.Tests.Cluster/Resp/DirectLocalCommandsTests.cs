@@ -265,6 +265,52 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
     }
 
     [Fact]
+    public async Task A_pipeline_runs_its_leading_local_commands_directly_one_batch_per_run_of_a_shard_and_the_rest_in_order()
+    {
+        // A client whose "local" shards are all but one, recording the batches it is given.
+        var name = "prefix-" + Guid.NewGuid().ToString("N")[..12];
+        await using (await CacheClient.CreateAsync(fixture.Grains, name, DirectLocalCommandsFixture.Shards, new CacheSettings(CachePersistence.Volatile)))
+        {
+        }
+
+        var definition = (await fixture.Grains.GetGrain<ICacheDefinitionGrain>(name).PeekAsync())!;
+        var map = definition.BuildMap();
+        string KeyOn(int shard, string tag) => Enumerable.Range(0, 10_000).Select(i => $"{tag}:{i}").First(k => map.ShardOf(k) == shard);
+        const int Remote = 3;
+        var shards = new RecordingShards(local: shard => shard != Remote);
+        await using var cache = await CacheClient.ConnectAsync(fixture.Grains, name, new CacheClientOptions { LocalShards = shards });
+        string[][] commands =
+        [
+            ["SET", KeyOn(0, "a"), "1"],
+            ["GET", KeyOn(0, "b")],
+            ["SET", KeyOn(1, "c"), "2"],
+            ["SET", KeyOn(Remote, "d"), "3"],
+            ["GET", KeyOn(0, "e")],
+        ];
+
+        var replies = await cache.ExecuteInOrderAsync(commands);
+
+        // The prefix: shard 0's run as one batch, then shard 1's; the remote shard's command and all after it took
+        // the ordered path (a grain call for the remote shard; the local one again without a grain call).
+        Assert.Equal([(0, 2), (1, 1), (0, 1)], shards.Batches.Select(b => (b.Shard, b.Count)));
+        Assert.Equal("local:SET", replies[0].Text);
+        Assert.Equal("local:GET", replies[1].Text);
+        Assert.Equal("local:SET", replies[2].Text);
+        Assert.Equal(CacheReplyKind.Status, replies[3].Kind);
+        Assert.Equal("local:GET", replies[4].Text);
+        Assert.Equal(4, cache.LocalCommands);
+        Assert.Equal(1, cache.BatchingCounters.Commands);
+
+        // A command that spans shards stops the prefix and runs in its place.
+        shards.Batches.Clear();
+        replies = await cache.ExecuteInOrderAsync([["GET", KeyOn(1, "f")], ["DBSIZE"], ["GET", KeyOn(1, "g")]]);
+        Assert.Equal("local:GET", replies[0].Text);
+        Assert.Equal(CacheReplyKind.Integer, replies[1].Kind);
+        Assert.Equal("local:GET", replies[2].Text);
+        Assert.Equal((1, 1), (shards.Batches[0].Shard, shards.Batches[0].Count));
+    }
+
+    [Fact]
     public async Task A_write_through_shard_never_takes_direct_commands()
     {
         await using var wire = await fixture.ConnectAsync(2);
@@ -279,6 +325,26 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
 
         Assert.Equal(0, cache.LocalCommands);
         Assert.True(cache.BatchingCounters.Calls > callsBefore);
+    }
+
+    private sealed class RecordingShards(Func<int, bool> local) : ILocalCacheShards
+    {
+        public List<(int Shard, int Count)> Batches { get; } = [];
+
+        public CacheReply[]? TryExecute(string cache, int shard, string[][] commands, long ringVersion)
+        {
+            if (!local(shard))
+            {
+                return null;
+            }
+
+            lock (Batches)
+            {
+                Batches.Add((shard, commands.Length));
+            }
+
+            return [.. commands.Select(c => CacheReply.Bulk("local:" + c[0]))];
+        }
     }
 
     [Fact]
