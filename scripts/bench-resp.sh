@@ -167,9 +167,8 @@ for port in "${cluster_resp[@]}"; do
   wait_for "the cluster silo's RESP endpoint on $port" 120 _pong "$port" || { tail -n 20 "$RUN_DIR"/cluster-silo-*.log >&2; exit 1; }
 done
 wait_for "$CLUSTER_SILOS silos known to the RESP cluster" 120 _slots_covered "${cluster_resp[0]}" || { redis-cli -p "${cluster_resp[0]}" CLUSTER INFO >&2; exit 1; }
-# The shards are activated by a client outside the silos (the console), which Orleans places on
-# the silos at random, as an application's calls spread them: each silo then serves the hash slots of
-# the shards it hosts. (An endpoint's own first calls would place every shard on its silo.)
+# The shards are activated by a client outside the silos (the console); the cache's placement spreads
+# them over the silos whoever calls first, and each silo then serves the hash slots of the shards it hosts.
 Orleans__ClusterId=bench-resp-cluster Granary__Cluster__GatewayPort="$first_gateway" "$granary" cache stats >"$RUN_DIR/cache-stats.txt"
 _slot_owners() { [[ "$(redis-cli -p "${cluster_resp[0]}" CLUSTER SLOTS 2>/dev/null | grep -E '^[0-9a-f]{40}$' | sort -u | wc -l)" -ge 2 ]]; }
 wait_for "the cache's slots served by more than one silo" 30 _slot_owners || { redis-cli -p "${cluster_resp[0]}" CLUSTER NODES >&2; exit 1; }
