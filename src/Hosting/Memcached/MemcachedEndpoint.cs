@@ -51,10 +51,19 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     /// Grain calls to the cache's shards and the commands they carried, and the commands run on shards of
     /// this silo without a grain call; zeros before the first command.
     /// </summary>
-    public (long Calls, long Commands, long Local) BatchingCounters =>
-        _cache is { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected }
-            ? (connected.Result.BatchingCounters.Calls, connected.Result.BatchingCounters.Commands, connected.Result.LocalCommands)
-            : default;
+    public (long Calls, long Commands, long Local) BatchingCounters
+    {
+        get
+        {
+            if (_cache is not { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected })
+            {
+                return default;
+            }
+
+            var (calls, commands) = connected.Result.BatchingCounters;
+            return (calls, commands, connected.Result.LocalCommands);
+        }
+    }
 
     /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
     public async Task<CacheClient> CacheAsync()

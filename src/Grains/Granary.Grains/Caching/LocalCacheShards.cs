@@ -14,9 +14,6 @@ public sealed class LocalCacheShards : ILocalCacheShards
 {
     private readonly ConcurrentDictionary<(string Cache, int Shard), CacheShardGrain> _shards = new();
 
-    /// <summary>Shards registered now.</summary>
-    public int Count => _shards.Count;
-
     /// <inheritdoc/>
     public CacheReply[]? TryExecute(string cache, int shard, string[][] commands, long ringVersion) =>
         _shards.TryGetValue((cache, shard), out var local) ? local.TryExecuteDirect(commands, ringVersion) : null;
