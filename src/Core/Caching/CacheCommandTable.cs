@@ -163,8 +163,12 @@ public static class CacheCommandTable
     public static FrozenDictionary<string, CacheCommandInfo> Commands { get; } =
         Modules.SelectMany(m => m.Commands).ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Looks a command up by name, any case.</summary>
-    public static CacheCommandInfo? Find(string name) => Commands.GetValueOrDefault(name);
+    /// <summary>Every command by its upper-case name, compared exactly (the common case of <see cref="Find"/>).</summary>
+    private static readonly FrozenDictionary<string, CacheCommandInfo> ByExactName = Commands.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>Looks a command up by name, any case (the upper-case name, as the wire endpoints pass it, first).</summary>
+    public static CacheCommandInfo? Find(string name) =>
+        ByExactName.TryGetValue(name, out var info) ? info : Commands.GetValueOrDefault(name);
 
     /// <summary>
     /// The entry of <paramref name="command"/> (name first) when the name is known and the argument count fits

@@ -43,6 +43,7 @@ public sealed partial class CacheKeyspace
     private long _oomRejections;
     private long _changes;
     private long _faults;
+    private bool _clockHeld;
 
     private static readonly CacheReply WrongTypeReply = CacheReply.Error(RedisText.WrongType);
     private static readonly CacheReply NotIntegerReply = CacheReply.Error(RedisText.NotInteger);
@@ -125,33 +126,16 @@ public sealed partial class CacheKeyspace
             return CacheReply.Error(RedisText.Arity(info.Name));
         }
 
-        for (var i = 1; i < args.Count; i++)
+        if (ArgumentProblem(args, info) is { } problem)
         {
-            if (args[i] is null)
-            {
-                return CacheReply.Error("ERR null argument");
-            }
-
-            if (args[i].Length > Options.MaxValueLength)
-            {
-                return CacheReply.Error(RedisText.ValueTooLarge);
-            }
-
-            if (Granary.Text.StorableText.Problem(args[i]) is { } problem)
-            {
-                return CacheReply.Error(RedisText.NotStorable(i, problem));
-            }
+            return problem;
         }
 
-        foreach (var k in info.KeyIndexes(args))
+        if (!_clockHeld)
         {
-            if (args[k].Length > Options.MaxKeyLength)
-            {
-                return CacheReply.Error(RedisText.KeyTooLong(args[k].Length, Options.MaxKeyLength));
-            }
+            _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         }
 
-        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _commands++;
         if ((info.Flags & CacheCommandFlags.DenyOom) != 0 && !FreeMemoryIfNeeded())
         {
@@ -176,6 +160,63 @@ public sealed partial class CacheKeyspace
         {
             LastCommandChanged = _changes != changesBefore;
         }
+    }
+
+    /// <summary>
+    /// Reads the clock once for the commands run until <see cref="ReleaseClock"/>: the commands of one batch
+    /// see one instant (the batch runs in microseconds), as the commands of a transaction or a script see
+    /// one in Redis, and the clock is not read per command.
+    /// </summary>
+    public void HoldClock()
+    {
+        _now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _clockHeld = true;
+    }
+
+    /// <summary>Ends <see cref="HoldClock"/>: each command reads the clock again.</summary>
+    public void ReleaseClock() => _clockHeld = false;
+
+    /// <summary>The error for an argument the keyspace refuses (null, too long, not storable, a key too long), or null.</summary>
+    private CacheReply? ArgumentProblem(IReadOnlyList<string> args, CacheCommandInfo info)
+    {
+        var maxValue = Options.MaxValueLength;
+        for (var i = 1; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (arg is null)
+            {
+                return CacheReply.Error("ERR null argument");
+            }
+
+            if (arg.Length > maxValue)
+            {
+                return CacheReply.Error(RedisText.ValueTooLarge);
+            }
+
+            if (Granary.Text.StorableText.Problem(arg) is { } problem)
+            {
+                return CacheReply.Error(RedisText.NotStorable(i, problem));
+            }
+        }
+
+        var maxKey = Options.MaxKeyLength;
+        if (info.FirstKey > 0 && info.LastKey == info.FirstKey && !info.HasMovableKeys)
+        {
+            // One key (GET, SET and most commands): checked without walking a key list.
+            return info.FirstKey < args.Count && args[info.FirstKey].Length > maxKey
+                ? CacheReply.Error(RedisText.KeyTooLong(args[info.FirstKey].Length, maxKey))
+                : null;
+        }
+
+        foreach (var k in info.KeyIndexes(args))
+        {
+            if (args[k].Length > maxKey)
+            {
+                return CacheReply.Error(RedisText.KeyTooLong(args[k].Length, maxKey));
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -22,6 +22,14 @@ internal sealed partial class RespConnection
         "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "CLUSTER", "READONLY", "READWRITE",
     }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Every command the connection looks at before the cache does (its own, the scripting ones, the refused
+    /// ones); any other goes straight to the cache's pipeline when no transaction is open. After
+    /// <see cref="LocalCommands"/>, which it is built from.
+    /// </summary>
+    private static readonly FrozenSet<string> EndpointCommands =
+        LocalCommands.Concat(RespText.Unsupported.Keys).Concat(["EVAL", "EVALSHA", "SCRIPT"]).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
     private List<string[]>? _transaction;
     private bool _transactionDirty;
     private int? _transactionShard;

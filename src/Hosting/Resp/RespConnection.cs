@@ -22,7 +22,9 @@ internal sealed partial class RespConnection : WireConnection
     private readonly RespEndpoint _endpoint;
     private readonly ILogger _logger;
     private readonly RespParser _parser;
-    private readonly List<(string[] Command, int Protocol, Resp3Shape Shape)> _pending = [];
+    // Cache commands waiting since the last connection command; a connection command (HELLO included)
+    // runs them first, so they all share the connection's protocol.
+    private readonly List<string[]> _pending = [];
     private readonly long _createdTicks = Environment.TickCount64;
     private PipeWriter _output = null!;
     private bool _closeAfterFlush;
@@ -132,6 +134,13 @@ internal sealed partial class RespConnection : WireConnection
                 break;
             }
 
+            if (Authenticated && _transaction is null && !EndpointCommands.Contains(command.Arguments[0]))
+            {
+                // A cache command, the common case: one lookup, no call.
+                _pending.Add(command.Arguments);
+                continue;
+            }
+
             await DispatchAsync(command, token);
         }
 
@@ -178,7 +187,7 @@ internal sealed partial class RespConnection : WireConnection
             return;
         }
 
-        _pending.Add((args, Protocol, RespWriter.ShapeOf(args)));
+        _pending.Add(args);
     }
 
     /// <summary>Answers an error in its place in the order (a command refused inside MULTI also fails the EXEC).</summary>
@@ -201,7 +210,7 @@ internal sealed partial class RespConnection : WireConnection
         try
         {
             var cache = await _endpoint.CacheAsync(Database);
-            replies = await cache.ExecuteInOrderAsync([.. _pending.Select(p => p.Command)], token);
+            replies = await cache.ExecuteInOrderAsync(_pending, token);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
@@ -211,7 +220,7 @@ internal sealed partial class RespConnection : WireConnection
 
         for (var i = 0; i < replies.Length; i++)
         {
-            RespWriter.Write(_output, replies[i], _pending[i].Protocol, _pending[i].Shape);
+            RespWriter.Write(_output, replies[i], Protocol, Protocol == 3 ? RespWriter.ShapeOf(_pending[i]) : Resp3Shape.Plain);
         }
 
         _pending.Clear();

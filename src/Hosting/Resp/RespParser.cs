@@ -44,6 +44,17 @@ internal sealed class RespParser(RespOptions options)
     /// <summary>Longest bulk before authentication (Redis's limit for unauthenticated clients).</summary>
     public const int UnauthenticatedMaxBulk = 16 * 1024;
 
+    /// <summary>Longest command name <see cref="CommandName"/> looks up.</summary>
+    private const int MaxCommandNameLength = 32;
+
+    /// <summary>The cache's command names (upper case), found by their characters.</summary>
+    private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> CommandNames =
+        CacheCommandTable.Commands.Keys.Where(name => name.Length <= MaxCommandNameLength)
+            .ToDictionary(name => name, name => name, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <summary>Most bulks of a frame whose places <see cref="TryParseWhole"/> keeps on the stack.</summary>
+    private const int MaxPlacesOnStack = 32;
+
     /// <summary>Parses one frame from the start of <paramref name="buffer"/>.</summary>
     /// <param name="buffer">Unconsumed input; advanced past a parsed or skipped frame.</param>
     /// <param name="authenticated">False while a password is required and not given: tighter limits apply.</param>
@@ -174,28 +185,51 @@ internal sealed class RespParser(RespOptions options)
         }
 
         // Validate the whole frame before decoding anything: a frame that is not complete yet is parsed
-        // again on the next read, and must not be decoded on each.
+        // again on the next read, and must not be decoded on each. The bulks' places are kept for the decoding.
         var maxBulk = authenticated ? options.MaxBulkLength : Math.Min(options.MaxBulkLength, UnauthenticatedMaxBulk);
-        var first = position;
+        Span<int> places = count <= MaxPlacesOnStack ? stackalloc int[2 * MaxPlacesOnStack] : new int[2 * (int)count];
         for (var i = 0; i < count; i++)
         {
-            if (!TryReadBulk(span, ref position, maxBulk, out _, out _))
+            if (!TryReadBulk(span, ref position, maxBulk, out places[2 * i], out places[(2 * i) + 1]))
             {
                 return false;
             }
         }
 
         var arguments = new string[(int)count];
-        position = first;
-        for (var i = 0; i < arguments.Length; i++)
+        arguments[0] = CommandName(span.Slice(places[0], places[1]));
+        for (var i = 1; i < arguments.Length; i++)
         {
-            TryReadBulk(span, ref position, maxBulk, out var start, out var length);
-            arguments[i] = CacheBytes.FromBytes(span.Slice(start, length));
+            arguments[i] = CacheBytes.FromBytes(span.Slice(places[2 * i], places[(2 * i) + 1]));
         }
 
         command = new RespCommand(arguments);
         consumed = position;
         return true;
+    }
+
+    /// <summary>
+    /// The command name <paramref name="bytes"/> spell: the cache's own upper-case string for a command it knows,
+    /// in any case (no string made per command; every command table lookup finds it), else the bytes decoded.
+    /// </summary>
+    internal static string CommandName(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length is > 0 and <= MaxCommandNameLength)
+        {
+            Span<char> upper = stackalloc char[MaxCommandNameLength];
+            for (var i = 0; i < bytes.Length; i++)
+            {
+                var b = bytes[i];
+                upper[i] = (char)(b is >= (byte)'a' and <= (byte)'z' ? b - ('a' - 'A') : b);
+            }
+
+            if (CommandNames.TryGetValue(upper[..bytes.Length], out var name))
+            {
+                return name;
+            }
+        }
+
+        return CacheBytes.FromBytes(bytes);
     }
 
     /// <summary>A <c>$len</c> header, the bulk and its CRLF, whole and within <paramref name="maxBulk"/>, at <paramref name="position"/>.</summary>
@@ -226,23 +260,28 @@ internal sealed class RespParser(RespOptions options)
         return true;
     }
 
-    /// <summary>The number from <paramref name="position"/> to the next CRLF, as <see cref="ReadHeader"/> accepts it; <paramref name="position"/> moves past the CRLF.</summary>
+    /// <summary>
+    /// The non-negative number of at most 18 digits from <paramref name="position"/> to a CRLF; <paramref name="position"/>
+    /// moves past the CRLF. Anything else (a sign, more digits, another byte, the end of the span) returns false,
+    /// and <see cref="ReadHeader"/> reads the frame with Redis's answers.
+    /// </summary>
     private static bool TryReadNumber(ReadOnlySpan<byte> span, ref int position, out long value)
     {
         value = 0;
-        var end = span[position..].IndexOf("\r\n"u8);
-        if (end is <= 0 or > 20)
+        var i = position;
+        var end = Math.Min(span.Length, position + 18);
+        while (i < end && (uint)(span[i] - '0') <= 9)
+        {
+            value = (value * 10) + (span[i] - '0');
+            i++;
+        }
+
+        if (i == position || i + 1 >= span.Length || span[i] != (byte)'\r' || span[i + 1] != (byte)'\n')
         {
             return false;
         }
 
-        var digits = span.Slice(position, end);
-        if (digits[0] == (byte)'+' || !Utf8Parser.TryParse(digits, out value, out var used) || used != digits.Length)
-        {
-            return false;
-        }
-
-        position += end + 2;
+        position = i + 2;
         return true;
     }
 

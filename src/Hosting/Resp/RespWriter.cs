@@ -33,6 +33,9 @@ internal enum Resp3Shape : byte
 /// <summary>Writes replies in RESP2 or RESP3, byte for byte as <c>redis-server</c> writes them.</summary>
 internal static class RespWriter
 {
+    /// <summary>Longest bulk text written in one piece of the output when it is ASCII.</summary>
+    private const int MaxShortBulk = 256;
+
     /// <summary>The RESP3 shape of the reply to <paramref name="command"/>, as Redis types it.</summary>
     public static Resp3Shape ShapeOf(string[] command)
     {
@@ -124,6 +127,9 @@ internal static class RespWriter
 
         switch (reply.Kind)
         {
+            case CacheReplyKind.Status when ReferenceEquals(reply, CacheReply.Ok):
+                Raw(output, "+OK\r\n"u8);
+                break;
             case CacheReplyKind.Status:
                 Line(output, (byte)'+', reply.Text ?? string.Empty);
                 break;
@@ -152,6 +158,23 @@ internal static class RespWriter
     /// <summary>A bulk string: the bytes <paramref name="text"/> stands for (<see cref="CacheBytes"/>).</summary>
     public static void Bulk(IBufferWriter<byte> output, string text)
     {
+        if (text.Length <= MaxShortBulk && Ascii.IsValid(text))
+        {
+            // Short ASCII text, the common value: header, bytes and CRLF in one piece of the output.
+            var whole = output.GetSpan(MaxShortBulk + 16);
+            whole[0] = (byte)'$';
+            Utf8Formatter.TryFormat(text.Length, whole[1..], out var digits);
+            whole[1 + digits] = (byte)'\r';
+            whole[2 + digits] = (byte)'\n';
+            var at = digits + 3;
+            Ascii.FromUtf16(text, whole[at..], out _);
+            at += text.Length;
+            whole[at] = (byte)'\r';
+            whole[at + 1] = (byte)'\n';
+            output.Advance(at + 2);
+            return;
+        }
+
         var length = CacheBytes.ByteCount(text);
         Header(output, (byte)'$', length);
         var span = output.GetSpan(length + 2);

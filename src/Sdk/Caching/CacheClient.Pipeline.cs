@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Granary.Caching;
 using Granary.Client.Batching;
 using Granary.Text;
@@ -57,32 +58,39 @@ public sealed partial class CacheClient
         }
 
         MaybeRefreshInBackground();
+        ReadOnlySpan<string[]> all = commands switch
+        {
+            List<string[]> list => CollectionsMarshal.AsSpan(list),
+            string[][] array => array,
+            _ => [.. commands],
+        };
         var done = 0;
-        var shard = PrefixShard(commands[0]);
+        var shard = PrefixShard(all[0]);
         while (shard >= 0)
         {
             // The run of consecutive commands for this shard; each command's shard is computed once.
             var end = done + 1;
             var next = -1;
-            while (end < commands.Count && (next = PrefixShard(commands[end])) == shard && end - done < _options.MaxBatchSize)
+            while (end < all.Length && (next = PrefixShard(all[end])) == shard && end - done < _options.MaxBatchSize)
             {
                 end++;
             }
 
-            var group = new string[end - done][];
-            for (var i = 0; i < group.Length; i++)
-            {
-                group[i] = commands[done + i];
-            }
-
-            if (routing.TryRunLocal(shard, group) is not { } answers || answers[0].IsMoved)
+            var answers = replies.AsSpan(done, end - done);
+            if (!routing.TryRunLocal(shard, all[done..end], answers))
             {
                 return done;
             }
 
-            answers.CopyTo(replies, done);
+            if (answers[0].IsMoved)
+            {
+                // Nothing of the batch ran: the ordered path answers it.
+                answers.Clear();
+                return done;
+            }
+
             done = end;
-            shard = done < commands.Count ? next : -1;
+            shard = done < all.Length ? next : -1;
         }
 
         return done;

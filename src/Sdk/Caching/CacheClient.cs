@@ -666,18 +666,29 @@ public sealed partial class CacheClient : IAsyncDisposable
         /// One caller's ordered group of commands for <paramref name="shard"/>: run at once when the shard
         /// is active in this silo and takes direct commands, else through the shard's batcher.
         /// </summary>
-        public Task<ArraySegment<CacheReply>> RunAsync(int shard, string[][] group) =>
-            TryRunLocal(shard, group) is { } replies ? Task.FromResult(new ArraySegment<CacheReply>(replies)) : Batchers[shard].EnqueueAsync(group);
+        public Task<ArraySegment<CacheReply>> RunAsync(int shard, string[][] group)
+        {
+            if (_local is not null)
+            {
+                var replies = new CacheReply[group.Length];
+                if (TryRunLocal(shard, group, replies))
+                {
+                    return Task.FromResult(new ArraySegment<CacheReply>(replies));
+                }
+            }
+
+            return Batchers[shard].EnqueueAsync(group);
+        }
 
         /// <summary>Whether this client may find shards that take direct commands.</summary>
         public bool HasLocalShards => _local is not null;
 
-        /// <summary>Runs <paramref name="group"/> at once on <paramref name="shard"/> if it takes direct commands here; null otherwise.</summary>
-        public CacheReply[]? TryRunLocal(int shard, string[][] group)
+        /// <summary>Runs <paramref name="group"/> at once on <paramref name="shard"/> if it takes direct commands here, its replies in <paramref name="replies"/>; false (nothing ran) otherwise.</summary>
+        public bool TryRunLocal(int shard, ReadOnlySpan<string[]> group, Span<CacheReply> replies)
         {
-            if (_local?.TryExecute(Definition.Name, shard, group, Definition.Version) is not { } replies)
+            if (_local is null || !_local.TryExecute(Definition.Name, shard, group, replies, Definition.Version))
             {
-                return null;
+                return false;
             }
 
             if (!replies[0].IsMoved)
@@ -685,7 +696,7 @@ public sealed partial class CacheClient : IAsyncDisposable
                 Interlocked.Add(ref _localCommands, group.Length);
             }
 
-            return replies;
+            return true;
         }
 
         private static CallBatcher<string[][], ArraySegment<CacheReply>> NewBatcher(ICacheShardGrain shard, long ringVersion, CacheClientOptions options) =>

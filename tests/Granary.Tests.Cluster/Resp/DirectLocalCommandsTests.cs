@@ -331,11 +331,11 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
     {
         public List<(int Shard, int Count)> Batches { get; } = [];
 
-        public CacheReply[]? TryExecute(string cache, int shard, string[][] commands, long ringVersion)
+        public bool TryExecute(string cache, int shard, ReadOnlySpan<string[]> commands, Span<CacheReply> replies, long ringVersion)
         {
             if (!local(shard))
             {
-                return null;
+                return false;
             }
 
             lock (Batches)
@@ -343,8 +343,20 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
                 Batches.Add((shard, commands.Length));
             }
 
-            return [.. commands.Select(c => CacheReply.Bulk("local:" + c[0]))];
+            for (var i = 0; i < commands.Length; i++)
+            {
+                replies[i] = CacheReply.Bulk("local:" + commands[i][0]);
+            }
+
+            return true;
         }
+    }
+
+    /// <summary>The replies of <paramref name="command"/> run directly on a shard of the volatile cache; null when it does not take it.</summary>
+    private CacheReply[]? Direct(int shard, string[] command, long ringVersion)
+    {
+        var replies = new CacheReply[1];
+        return fixture.LocalShards.TryExecute(DirectLocalCommandsFixture.Volatile, shard, [command], replies, ringVersion) ? replies : null;
     }
 
     [Fact]
@@ -355,7 +367,7 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
         Assert.Equal("+OK\r\n", await wire.CallTextAsync("SET", key, "1"));
         var cache = await fixture.Endpoint.CacheAsync(0);
         var shard = cache.Definition.BuildMap().ShardOf(key);
-        var registered = fixture.LocalShards.TryExecute(DirectLocalCommandsFixture.Volatile, shard, [["EXISTS", key]], cache.Definition.Version);
+        var registered = Direct(shard, ["EXISTS", key], cache.Definition.Version);
         Assert.NotNull(registered);
         Assert.Equal(1, registered[0].Integer);
 
@@ -363,7 +375,7 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
         await fixture.SiloGrains.GetGrain<ICacheShardGrain>(CacheDefinition.ShardKey(DirectLocalCommandsFixture.Volatile, shard)).DeactivateAsync();
         await Eventually.TrueAsync(
             "the deactivated shard left the registry",
-            () => Task.FromResult(fixture.LocalShards.TryExecute(DirectLocalCommandsFixture.Volatile, shard, [["EXISTS", key]], cache.Definition.Version) is null or [{ Integer: 0 }]),
+            () => Task.FromResult(Direct(shard, ["EXISTS", key], cache.Definition.Version) is null or [{ Integer: 0 }]),
             TimeSpan.FromSeconds(30));
 
         // The next command activates a new shard (a grain call), which registers itself; later ones run directly.
@@ -371,7 +383,7 @@ public sealed class DirectLocalCommandsTests(DirectLocalCommandsFixture fixture)
         Assert.Equal("+OK\r\n", await wire.CallTextAsync("SET", key, "2"));
         await Eventually.TrueAsync(
             "the new activation takes direct commands",
-            () => Task.FromResult(fixture.LocalShards.TryExecute(DirectLocalCommandsFixture.Volatile, shard, [["GET", key]], cache.Definition.Version) is [{ Text: "2" }]),
+            () => Task.FromResult(Direct(shard, ["GET", key], cache.Definition.Version) is [{ Text: "2" }]),
             TimeSpan.FromSeconds(30));
     }
 }

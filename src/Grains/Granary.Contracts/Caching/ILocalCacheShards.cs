@@ -11,9 +11,10 @@ public interface ILocalCacheShards
 {
     /// <summary>
     /// Runs <paramref name="commands"/> in order on shard <paramref name="shard"/> of cache
-    /// <paramref name="cache"/> if that shard is active in this silo and takes direct commands, with the
-    /// same replies as <see cref="ICacheShardGrain.ExecuteAsync"/> (MOVED for an older
-    /// <paramref name="ringVersion"/>). Null when it cannot: the caller then makes the grain call.
+    /// <paramref name="cache"/> if that shard is active in this silo and takes direct commands, putting
+    /// in <paramref name="replies"/> (one per command) the replies <see cref="ICacheShardGrain.ExecuteAsync"/>
+    /// gives (MOVED for an older <paramref name="ringVersion"/>). False when it cannot (nothing ran): the
+    /// caller then makes the grain call.
     /// </summary>
-    CacheReply[]? TryExecute(string cache, int shard, string[][] commands, long ringVersion);
+    bool TryExecute(string cache, int shard, ReadOnlySpan<string[]> commands, Span<CacheReply> replies, long ringVersion);
 }

@@ -186,7 +186,7 @@ public sealed partial class CacheShardGrain
     /// Called after plain commands ran: the keys of writes that were not refused with an error lose their
     /// known version, overtake loads (even a no-op DEL: it may be a cache-aside invalidation), and are announced.
     /// </summary>
-    private void AfterPlainWrites(string[][] commands, CacheReply[] replies)
+    private void AfterPlainWrites(ReadOnlySpan<string[]> commands, ReadOnlySpan<CacheReply> replies)
     {
         if (_observers.Count == 0 && _loads.Count == 0 && _versions.Count == 0)
         {

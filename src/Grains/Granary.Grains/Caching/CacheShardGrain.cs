@@ -182,52 +182,62 @@ public sealed partial class CacheShardGrain(
 
     /// <summary>
     /// A direct batch from this silo's endpoints (<see cref="ILocalCacheShards"/>): runs it now, on the
-    /// calling thread, with the replies <see cref="ExecuteAsync"/> gives, or returns null when this
-    /// activation does not take direct commands (not volatile, deactivating, a backing-table or near-cache
-    /// call seen) or the batch is not one <see cref="ExecuteAsync"/> accepts: the caller then makes the grain call.
+    /// calling thread, putting in <paramref name="replies"/> the replies <see cref="ExecuteAsync"/> gives;
+    /// false (nothing ran) when this activation does not take direct commands (not volatile, deactivating,
+    /// a backing-table or near-cache call seen) or the batch is not one <see cref="ExecuteAsync"/> accepts:
+    /// the caller then makes the grain call.
     /// </summary>
-    internal CacheReply[]? TryExecuteDirect(string[][] commands, long ringVersion)
+    internal bool TryExecuteDirect(ReadOnlySpan<string[]> commands, Span<CacheReply> replies, long ringVersion)
     {
-        if (commands.Length is 0 or > Limits.MaxBatchSize)
+        if (commands.Length is 0 or > Limits.MaxBatchSize || replies.Length < commands.Length)
         {
-            return null;
+            return false;
         }
 
         lock (_gate)
         {
             if (!_direct || _directClosed)
             {
-                return null;
+                return false;
             }
 
             // A volatile shard never waits for a flush.
-            return ExecuteLocked(commands, ringVersion, out _);
+            ExecuteLocked(commands, replies, ringVersion, out _);
+            return true;
         }
     }
 
     /// <summary>Runs a batch under <c>_gate</c>: MOVED for an older ring, TRYAGAIN while broken, else each command's reply.</summary>
-    private CacheReply[] ExecuteLocked(string[][] commands, long ringVersion, out bool wait)
+    private void ExecuteLocked(ReadOnlySpan<string[]> commands, Span<CacheReply> replies, long ringVersion, out bool wait)
     {
         wait = false;
-        var replies = new CacheReply[commands.Length];
+        replies = replies[..commands.Length];
         if (ringVersion < _minimumRingVersion)
         {
-            Array.Fill(replies, CacheReply.Moved(_minimumRingVersion));
-            return replies;
+            replies.Fill(CacheReply.Moved(_minimumRingVersion));
+            return;
         }
 
         if (_broken)
         {
             // Memory may hold writes that never became durable: nothing is served until the reload.
-            Array.Fill(replies, CacheReply.Error("TRYAGAIN shard storage write failed; the shard is reloading"));
-            return replies;
+            replies.Fill(CacheReply.Error("TRYAGAIN shard storage write failed; the shard is reloading"));
+            return;
         }
 
         // Each command gets its own reply, error replies included: one caller's bad command never fails
-        // the other callers' commands that were coalesced into this call.
-        wait = Run(commands, replies);
+        // the other callers' commands that were coalesced into this call. The batch's commands see one instant.
+        _keyspace.HoldClock();
+        try
+        {
+            wait = Run(commands, replies);
+        }
+        finally
+        {
+            _keyspace.ReleaseClock();
+        }
+
         AfterPlainWrites(commands, replies);
-        return replies;
     }
 
     /// <summary>
@@ -290,7 +300,8 @@ public sealed partial class CacheShardGrain(
                 return null;
             }
 
-            replies = ExecuteLocked(commands, ringVersion, out wait);
+            replies = new CacheReply[commands.Length];
+            ExecuteLocked(commands, replies, ringVersion, out wait);
         }
 
         return wait && _persistence == CachePersistence.WriteThrough
@@ -367,7 +378,7 @@ public sealed partial class CacheShardGrain(
     /// that changed nothing (an error reply, a no-op write) marks nothing and costs no storage write, but
     /// like a read it waits for keys whose writes are not durable yet. True when the caller must wait for a flush.
     /// </summary>
-    private bool Run(string[][] commands, CacheReply[] replies)
+    private bool Run(ReadOnlySpan<string[]> commands, Span<CacheReply> replies)
     {
         var tracked = _persistence != CachePersistence.Volatile;
         var wait = false;

@@ -15,8 +15,8 @@ public sealed class LocalCacheShards : ILocalCacheShards
     private readonly ConcurrentDictionary<(string Cache, int Shard), CacheShardGrain> _shards = new();
 
     /// <inheritdoc/>
-    public CacheReply[]? TryExecute(string cache, int shard, string[][] commands, long ringVersion) =>
-        _shards.TryGetValue((cache, shard), out var local) ? local.TryExecuteDirect(commands, ringVersion) : null;
+    public bool TryExecute(string cache, int shard, ReadOnlySpan<string[]> commands, Span<CacheReply> replies, long ringVersion) =>
+        _shards.TryGetValue((cache, shard), out var local) && local.TryExecuteDirect(commands, replies, ringVersion);
 
     /// <summary>Registers an activation (replacing one that left without saying so).</summary>
     internal void Add(string cache, int shard, CacheShardGrain activation) => _shards[(cache, shard)] = activation;
