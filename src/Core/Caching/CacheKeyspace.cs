@@ -337,6 +337,12 @@ public sealed partial class CacheKeyspace
     private void Touch(CacheEntry entry)
     {
         entry.LastAccess = ++_clock;
+        if (Options.EvictionPolicy != EvictionPolicy.Lfu)
+        {
+            // The access counter is kept under the LFU policy only, as in Redis (OBJECT FREQ asks for it).
+            return;
+        }
+
         var minutes = _now / 60_000;
         var elapsed = minutes - entry.FrequencyMinutes;
         if (elapsed > 0)

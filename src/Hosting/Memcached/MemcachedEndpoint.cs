@@ -66,7 +66,10 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     }
 
     /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
-    public async Task<CacheClient> CacheAsync()
+    public ValueTask<CacheClient> CacheAsync() =>
+        _cache is { IsValueCreated: true, Value.IsCompletedSuccessfully: true } connected ? new(connected.Value.Result) : new(ConnectCacheAsync());
+
+    private async Task<CacheClient> ConnectCacheAsync()
     {
         var lazy = _cache ?? Interlocked.CompareExchange(ref _cache, new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, Options.Cache, new CacheClientOptions { LocalShards = localShards })), null) ?? _cache;
         try

@@ -57,7 +57,12 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     }
 
     /// <summary>The client of database <paramref name="index"/>'s cache (connected on first use; a failed connect is retried next time).</summary>
-    public async Task<CacheClient> CacheAsync(int index)
+    public ValueTask<CacheClient> CacheAsync(int index) =>
+        _caches.TryGetValue(Options.Caches[index], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
+            ? new(lazy.Value.Result)
+            : new(ConnectCacheAsync(index));
+
+    private async Task<CacheClient> ConnectCacheAsync(int index)
     {
         var name = Options.Caches[index];
         var lazy = _caches.GetOrAdd(name, n => new Lazy<Task<CacheClient>>(() => CacheClient.ConnectAsync(grains, n, new CacheClientOptions { LocalShards = localShards })));

@@ -47,10 +47,11 @@ internal sealed class RespParser(RespOptions options)
     /// <summary>Longest command name <see cref="CommandName"/> looks up.</summary>
     private const int MaxCommandNameLength = 32;
 
-    /// <summary>The cache's command names (upper case), found by their characters.</summary>
-    private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> CommandNames =
-        CacheCommandTable.Commands.Keys.Where(name => name.Length <= MaxCommandNameLength)
-            .ToDictionary(name => name, name => name, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+    /// <summary>Buckets of <see cref="CommandNames"/> (a power of two).</summary>
+    private const int NameBuckets = 256;
+
+    /// <summary>The cache's command names (upper case, as bytes and as the table's string), by <see cref="NameBucket"/>.</summary>
+    private static readonly (byte[] Upper, string Name)[][] CommandNames = BuildCommandNames();
 
     /// <summary>Most bulks of a frame whose places <see cref="TryParseWhole"/> keeps on the stack.</summary>
     private const int MaxPlacesOnStack = 32;
@@ -216,20 +217,35 @@ internal sealed class RespParser(RespOptions options)
     {
         if (bytes.Length is > 0 and <= MaxCommandNameLength)
         {
-            Span<char> upper = stackalloc char[MaxCommandNameLength];
-            for (var i = 0; i < bytes.Length; i++)
+            foreach (var (upper, name) in CommandNames[NameBucket(bytes)])
             {
-                var b = bytes[i];
-                upper[i] = (char)(b is >= (byte)'a' and <= (byte)'z' ? b - ('a' - 'A') : b);
-            }
-
-            if (CommandNames.TryGetValue(upper[..bytes.Length], out var name))
-            {
-                return name;
+                if (Ascii.EqualsIgnoreCase(bytes, upper))
+                {
+                    return name;
+                }
             }
         }
 
         return CacheBytes.FromBytes(bytes);
+    }
+
+    /// <summary>The bucket of a command name, the same in any case: its length and its first and last bytes.</summary>
+    private static int NameBucket(ReadOnlySpan<byte> name) =>
+        ((name.Length * 7) ^ ((name[0] | 0x20) * 31) ^ (name[^1] | 0x20)) & (NameBuckets - 1);
+
+    private static (byte[] Upper, string Name)[][] BuildCommandNames()
+    {
+        var buckets = new List<(byte[], string)>[NameBuckets];
+        foreach (var name in CacheCommandTable.Commands.Keys)
+        {
+            var bytes = Encoding.ASCII.GetBytes(name);
+            if (bytes.Length <= MaxCommandNameLength)
+            {
+                (buckets[NameBucket(bytes)] ??= []).Add((bytes, name));
+            }
+        }
+
+        return [.. buckets.Select(bucket => bucket?.ToArray() ?? [])];
     }
 
     /// <summary>A <c>$len</c> header, the bulk and its CRLF, whole and within <paramref name="maxBulk"/>, at <paramref name="position"/>.</summary>
