@@ -160,7 +160,8 @@ internal sealed class RespParser(RespOptions options)
         }
 
         var arguments = new string[slices.Length];
-        for (var i = 0; i < slices.Length; i++)
+        arguments[0] = slices[0].IsSingleSegment ? CommandName(slices[0].FirstSpan) : CommandName(slices[0].ToArray());
+        for (var i = 1; i < slices.Length; i++)
         {
             arguments[i] = slices[i].IsSingleSegment ? CacheBytes.FromBytes(slices[i].FirstSpan) : CacheBytes.FromBytes(slices[i].ToArray());
         }
