@@ -55,19 +55,21 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
     {
         get
         {
-            if (_cache is not { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected })
+            if (Connected is not { } client)
             {
                 return default;
             }
 
-            var (calls, commands) = connected.Result.BatchingCounters;
-            return (calls, commands, connected.Result.LocalCommands);
+            var (calls, commands) = client.BatchingCounters;
+            return (calls, commands, client.LocalCommands);
         }
     }
 
     /// <summary>The cache's client (connected on first use; a failed connect is retried next time).</summary>
-    public ValueTask<CacheClient> CacheAsync() =>
-        _cache is { IsValueCreated: true, Value.IsCompletedSuccessfully: true } connected ? new(connected.Value.Result) : new(ConnectCacheAsync());
+    public ValueTask<CacheClient> CacheAsync() => Connected is { } client ? new(client) : new(ConnectCacheAsync());
+
+    /// <summary>The cache's client if it is connected; null before the first command or while it connects.</summary>
+    private CacheClient? Connected => _cache is { IsValueCreated: true, Value: { IsCompletedSuccessfully: true } connected } ? connected.Result : null;
 
     private async Task<CacheClient> ConnectCacheAsync()
     {
@@ -169,9 +171,9 @@ internal sealed class MemcachedEndpoint(IOptions<MemcachedOptions> options, IGra
 
         _listener.Dispose();
         CancelDelayedFlush();
-        if (_cache is { IsValueCreated: true } lazy && lazy.Value.IsCompletedSuccessfully)
+        if (Connected is { } client)
         {
-            await lazy.Value.Result.DisposeAsync();
+            await client.DisposeAsync();
         }
     }
 }

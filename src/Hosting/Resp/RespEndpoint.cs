@@ -49,18 +49,19 @@ internal sealed class RespEndpoint(IOptions<RespOptions> options, IGrainFactory 
     {
         for (var i = 0; i < Options.Caches.Length; i++)
         {
-            if (_caches.TryGetValue(Options.Caches[i], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            if (Connected(i) is { } client)
             {
-                yield return (i, lazy.Value.Result);
+                yield return (i, client);
             }
         }
     }
 
     /// <summary>The client of database <paramref name="index"/>'s cache (connected on first use; a failed connect is retried next time).</summary>
-    public ValueTask<CacheClient> CacheAsync(int index) =>
-        _caches.TryGetValue(Options.Caches[index], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
-            ? new(lazy.Value.Result)
-            : new(ConnectCacheAsync(index));
+    public ValueTask<CacheClient> CacheAsync(int index) => Connected(index) is { } client ? new(client) : new(ConnectCacheAsync(index));
+
+    /// <summary>Database <paramref name="index"/>'s client if it is connected; null before its first use or while it connects.</summary>
+    private CacheClient? Connected(int index) =>
+        _caches.TryGetValue(Options.Caches[index], out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully ? lazy.Value.Result : null;
 
     private async Task<CacheClient> ConnectCacheAsync(int index)
     {
